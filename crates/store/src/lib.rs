@@ -1,1 +1,17 @@
-pub fn placeholder() {}
+//! The keyspace of a node: values, expiry, access tracking. Pure data structures, no I/O.
+//!
+//! The keyspace is split into [`keyspace::SHARDS`] independently locked shards so every core
+//! can serve requests at once without a global lock; a key's shard comes from its hash.
+//! Time is passed in by the caller (milliseconds since the Unix epoch), which keeps this crate
+//! deterministic under test.
+
+pub mod float;
+pub mod glob;
+pub mod keyspace;
+pub mod lfu;
+pub mod shard;
+pub mod value;
+
+pub use keyspace::{Keyspace, ScanFilter, ShardSet};
+pub use shard::{Entry, Shard};
+pub use value::{Str, Value};

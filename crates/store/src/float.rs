@@ -1,0 +1,174 @@
+//! INCRBYFLOAT arithmetic, bit-for-bit as Redis on x86-64.
+//!
+//! Redis parses both operands with `strtold`, adds them as an x87 80-bit `long double` and
+//! prints the sum with `%.17Lf`, trimming trailing zeros. With `f64` the answers differ in
+//! everyday cases (`10.5 + 0.1` would print `10.59999999999999964`), so we emulate the
+//! 80-bit arithmetic with `rustc_apfloat` (LLVM's APFloat, correctly rounded) and print the
+//! exact binary value to 17 decimals with big integers, rounding half to even like glibc.
+
+use num_bigint::BigUint;
+use rustc_apfloat::ieee::X87DoubleExtended as F80;
+use rustc_apfloat::{Float, Round, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatError {
+    /// `ERR value is not a valid float`
+    NotAFloat,
+    /// `ERR increment would produce NaN or Infinity`
+    NanOrInfinity,
+}
+
+/// Redis's `MAX_LONG_DOUBLE_CHARS`: longer inputs are rejected.
+const MAX_CHARS: usize = 5 * 1024;
+
+/// Parses like Redis's `string2ld`: `strtold` syntax (decimal, `inf`, `infinity`), no leading
+/// space, nothing after the number, no NaN, no overflow to infinity or underflow to zero.
+pub fn parse_long_double(s: &[u8]) -> Result<F80, FloatError> {
+    if s.is_empty() || s.len() >= MAX_CHARS {
+        return Err(FloatError::NotAFloat);
+    }
+    let text = std::str::from_utf8(s).map_err(|_| FloatError::NotAFloat)?;
+    let (negative, body) = match text.as_bytes()[0] {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = body.to_ascii_lowercase();
+    if lower == "inf" || lower == "infinity" {
+        return Ok(if negative { -F80::INFINITY } else { F80::INFINITY });
+    }
+    if !is_decimal(body.as_bytes()) {
+        return Err(FloatError::NotAFloat);
+    }
+    let parsed = F80::from_str_r(body, Round::NearestTiesToEven).map_err(|_| FloatError::NotAFloat)?;
+    if parsed.status.contains(Status::OVERFLOW) || parsed.value.is_infinite() {
+        return Err(FloatError::NotAFloat);
+    }
+    let has_nonzero_digit = body
+        .bytes()
+        .take_while(|c| *c != b'e' && *c != b'E')
+        .any(|c| (b'1'..=b'9').contains(&c));
+    if parsed.value.is_zero() && has_nonzero_digit {
+        return Err(FloatError::NotAFloat); // underflow: strtold sets ERANGE
+    }
+    Ok(if negative { -parsed.value } else { parsed.value })
+}
+
+/// `digits [. digits] [e [+-] digits]` or `. digits ...`, as strtold reads decimal numbers.
+fn is_decimal(s: &[u8]) -> bool {
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < s.len() && s[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    let int_digits = digits(&mut i);
+    let mut frac_digits = 0;
+    if i < s.len() && s[i] == b'.' {
+        i += 1;
+        frac_digits = digits(&mut i);
+    }
+    if int_digits + frac_digits == 0 {
+        return false;
+    }
+    if i < s.len() && (s[i] == b'e' || s[i] == b'E') {
+        i += 1;
+        if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == s.len()
+}
+
+/// `current + increment` as Redis's INCRBYFLOAT computes and prints it.
+pub fn incr_by_float(current: &[u8], increment: &[u8]) -> Result<String, FloatError> {
+    let a = parse_long_double(current)?;
+    let b = parse_long_double(increment)?;
+    let sum = (a + b).value;
+    if sum.is_nan() || sum.is_infinite() {
+        return Err(FloatError::NanOrInfinity);
+    }
+    Ok(format_human(sum))
+}
+
+/// `%.17Lf` with trailing zeros (and a trailing dot) removed; `-0` becomes `0`.
+pub fn format_human(v: F80) -> String {
+    let bits = v.to_bits();
+    let negative = (bits >> 79) & 1 == 1;
+    let exp_field = ((bits >> 64) & 0x7fff) as i64;
+    let mantissa = (bits & u64::MAX as u128) as u64;
+    // Value = mantissa * 2^exp, the integer bit being explicit in the x87 format.
+    let exp = if exp_field == 0 { 1 } else { exp_field } - 16383 - 63;
+    let scaled = BigUint::from(mantissa) * BigUint::from(10u32).pow(17);
+    let n = if exp >= 0 {
+        scaled << exp as usize
+    } else {
+        let shift = (-exp) as usize;
+        let q = &scaled >> shift;
+        let rem = &scaled - (&q << shift);
+        let half = BigUint::from(1u32) << (shift - 1);
+        let odd = q.bit(0);
+        if rem > half || (rem == half && odd) {
+            q + 1u32
+        } else {
+            q
+        }
+    };
+    let digits = n.to_string();
+    let digits = format!("{digits:0>18}");
+    let (int_part, frac) = digits.split_at(digits.len() - 17);
+    let frac = frac.trim_end_matches('0');
+    let is_zero = int_part.bytes().all(|c| c == b'0') && frac.is_empty();
+    let mut out = String::with_capacity(digits.len() + 2);
+    if negative && !is_zero {
+        out.push('-');
+    }
+    out.push_str(int_part);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incr(a: &str, b: &str) -> Result<String, FloatError> {
+        incr_by_float(a.as_bytes(), b.as_bytes())
+    }
+
+    #[test]
+    fn matches_redis_documented_examples() {
+        assert_eq!(incr("10.50", "0.1").unwrap(), "10.6");
+        assert_eq!(incr("5.0e3", "2.0e2").unwrap(), "5200");
+        assert_eq!(incr("3.0", "1.1").unwrap(), "4.1");
+        assert_eq!(incr("0", "-5").unwrap(), "-5");
+        assert_eq!(incr("1", "-1").unwrap(), "0");
+        assert_eq!(incr("-0.0", "0").unwrap(), "0");
+        assert_eq!(incr("0", "1e-20").unwrap(), "0");
+    }
+
+    #[test]
+    fn long_double_noise_is_printed_like_glibc() {
+        // 2^63 + 0.5 is not representable with a 64-bit mantissa: rounds to even.
+        assert_eq!(incr("9223372036854775808", "0.5").unwrap(), "9223372036854775808");
+        assert_eq!(incr("0.1", "0").unwrap(), "0.1");
+        assert_eq!(incr("1000000.1", "0.1").unwrap(), "1000000.20000000000004547");
+    }
+
+    #[test]
+    fn rejects_what_strtold_rejects() {
+        for bad in ["", " 1", "1 ", "abc", "1e", "nan", "1..2", "e5", "1e5000", "1e-5000"] {
+            assert_eq!(incr(bad, "1"), Err(FloatError::NotAFloat), "{bad:?}");
+        }
+        assert_eq!(incr("inf", "1"), Err(FloatError::NanOrInfinity));
+        assert_eq!(incr(".5", "+.5").unwrap(), "1");
+    }
+}

@@ -1,0 +1,355 @@
+//! The sharded keyspace.
+//!
+//! 256 shards, each behind its own mutex: with a good hash, two cores rarely want the same
+//! shard, so a command locks one uncontended mutex and the node scales with cores without a
+//! global lock. Multi-key commands lock the shards they touch in ascending order (no
+//! deadlock). Whole-keyspace commands (KEYS, SCAN, DBSIZE, FLUSHALL) visit shards one at a
+//! time.
+//!
+//! SCAN: a cursor is a position in one global order of keys, by (shard, hash bits), which
+//! does not change when a table grows. So every key present for the whole iteration is
+//! returned, and returned once, as Redis promises (Redis gets the same guarantee from its
+//! reverse-binary cursor).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::glob;
+use crate::shard::Shard;
+
+pub const SHARD_BITS: u32 = 8;
+pub const SHARDS: usize = 1 << SHARD_BITS;
+/// The shard is taken from hash bits 40..48: hashbrown uses the low bits for the bucket and
+/// the top 7 bits as a tag, so those must stay varied inside one shard.
+const SHARD_SHIFT: u32 = 40;
+const LOW_MASK: u64 = (1 << SHARD_SHIFT) - 1;
+/// Width of the per-shard part of a SCAN cursor.
+const ORDER_BITS: u32 = 64 - SHARD_BITS;
+
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+/// What SCAN filters its results by (after choosing them, as Redis does: COUNT counts keys
+/// visited, not keys returned).
+#[derive(Debug, Default, Clone)]
+pub struct ScanFilter {
+    pub pattern: Option<Vec<u8>>,
+    pub type_name: Option<String>,
+}
+
+pub struct Keyspace {
+    shards: Box<[Padded]>,
+    hasher: foldhash::fast::FixedState,
+    /// Round-robin position of the active expiry cycle.
+    expire_cursor: AtomicU64,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Keyspace {
+    pub fn new() -> Self {
+        let seed: u64 = rand::random();
+        Keyspace {
+            shards: (0..SHARDS)
+                .map(|i| Padded(Mutex::new(Shard::new(seed ^ (i as u64 + 1)))))
+                .collect(),
+            hasher: foldhash::fast::FixedState::with_seed(seed),
+            expire_cursor: AtomicU64::new(0),
+        }
+    }
+
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    pub fn shard_index(h: u64) -> usize {
+        ((h >> SHARD_SHIFT) as usize) & (SHARDS - 1)
+    }
+
+    /// Position of a key inside its shard in SCAN order.
+    fn order(h: u64) -> u64 {
+        ((h >> (SHARD_SHIFT + SHARD_BITS)) << SHARD_SHIFT) | (h & LOW_MASK)
+    }
+
+    /// Locks the shard owning hash `h`.
+    pub fn lock(&self, h: u64) -> MutexGuard<'_, Shard> {
+        self.shards[Self::shard_index(h)].0.lock()
+    }
+
+    pub fn lock_index(&self, i: usize) -> MutexGuard<'_, Shard> {
+        self.shards[i].0.lock()
+    }
+
+    /// Locks every shard owning one of `hashes`, in ascending order.
+    pub fn lock_many(&self, hashes: &[u64]) -> ShardSet<'_> {
+        let mut idx: Vec<usize> = hashes.iter().map(|&h| Self::shard_index(h)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        ShardSet {
+            guards: idx.into_iter().map(|i| (i, self.lock_index(i))).collect(),
+        }
+    }
+
+    /// Number of keys, including expired ones not yet reclaimed (as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.0.lock().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (keys, keys with a TTL), for INFO keyspace.
+    pub fn counts(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(k, v), s| {
+            let s = s.0.lock();
+            (k + s.len(), v + s.volatile_len())
+        })
+    }
+
+    /// Sums the per-shard statistics.
+    pub fn stats(&self) -> crate::shard::ShardStats {
+        let mut total = crate::shard::ShardStats::default();
+        for s in self.shards.iter() {
+            let st = s.0.lock().stats;
+            total.hits += st.hits;
+            total.misses += st.misses;
+            total.expired += st.expired;
+        }
+        total
+    }
+
+    pub fn reset_stats(&self) {
+        for s in self.shards.iter() {
+            s.0.lock().stats = Default::default();
+        }
+    }
+
+    /// Keys matching `pattern` (KEYS). A lone `*` matches every key, including the empty one.
+    pub fn keys(&self, pattern: &[u8], now: u64) -> Vec<Vec<u8>> {
+        let all = pattern == b"*";
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let s = s.0.lock();
+            out.extend(
+                s.iter()
+                    .filter(|e| !e.is_expired(now))
+                    .filter(|e| all || glob::matches(pattern, e.key(), false))
+                    .map(|e| e.key().to_vec()),
+            );
+        }
+        out
+    }
+
+    /// One SCAN step from `cursor`: visits about `count` keys and returns the next cursor
+    /// (0 when the iteration is complete) with the visited keys that pass `filter`.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        filter: &ScanFilter,
+        now: u64,
+        out: &mut Vec<Vec<u8>>,
+    ) -> u64 {
+        let count = count.max(1);
+        let mut shard = (cursor >> ORDER_BITS) as usize;
+        let mut from = cursor & ((1 << ORDER_BITS) - 1);
+        let all = filter.pattern.as_deref().is_none_or(|p| p == b"*");
+        let mut visited = 0;
+        while shard < SHARDS {
+            let guard = self.shards[shard].0.lock();
+            let mut candidates: Vec<(u64, &crate::shard::Entry)> = guard
+                .iter()
+                .filter(|e| !e.is_expired(now))
+                .map(|e| (Self::order(e.hash()), e))
+                .filter(|(o, _)| *o >= from)
+                .collect();
+            let want = count - visited;
+            let mut next_from = None;
+            if candidates.len() > want {
+                candidates.select_nth_unstable_by_key(want - 1, |(o, _)| *o);
+                let last = candidates[want - 1].0;
+                // Keys sharing the last position go together, so none is skipped or repeated.
+                candidates.retain(|(o, _)| *o <= last);
+                next_from = Some(last + 1);
+            }
+            candidates.sort_unstable_by_key(|(o, _)| *o);
+            visited += candidates.len();
+            out.extend(
+                candidates
+                    .iter()
+                    .filter(|(_, e)| {
+                        all || glob::matches(filter.pattern.as_deref().unwrap_or(b"*"), e.key(), false)
+                    })
+                    .filter(|(_, e)| {
+                        filter
+                            .type_name
+                            .as_deref()
+                            .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name()))
+                    })
+                    .map(|(_, e)| e.key().to_vec()),
+            );
+            drop(guard);
+            match next_from {
+                Some(f) if f < (1 << ORDER_BITS) => return ((shard as u64) << ORDER_BITS) | f,
+                _ => {
+                    shard += 1;
+                    from = 0;
+                }
+            }
+            if visited >= count {
+                break;
+            }
+        }
+        if shard >= SHARDS {
+            0
+        } else {
+            (shard as u64) << ORDER_BITS
+        }
+    }
+
+    /// A random live key (RANDOMKEY): a random non-empty shard, then a random key in it.
+    pub fn random_key(&self, now: u64) -> Option<Vec<u8>> {
+        let start = rand::random::<usize>() % SHARDS;
+        (0..SHARDS).find_map(|i| self.lock_index((start + i) % SHARDS).random_key(now))
+    }
+
+    /// Empties every shard and returns the old contents, to be dropped wherever the caller
+    /// likes (FLUSHALL ASYNC frees them on another thread).
+    pub fn flush(&self) -> Vec<Shard> {
+        self.shards.iter().map(|s| s.0.lock().take()).collect()
+    }
+
+    /// One active-expiry step: reclaims due keys shard by shard, round-robin, until `budget`
+    /// keys were reclaimed or every shard was visited. Returns how many were reclaimed.
+    pub fn expire_cycle(&self, now: u64, budget: usize) -> usize {
+        let mut done = 0;
+        let start = self.expire_cursor.fetch_add(1, Ordering::Relaxed) as usize;
+        for i in 0..SHARDS {
+            if done >= budget {
+                break;
+            }
+            done += self
+                .lock_index((start + i) % SHARDS)
+                .expire_due(now, budget - done);
+        }
+        done
+    }
+}
+
+/// Several shards locked together for a multi-key command.
+pub struct ShardSet<'a> {
+    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+}
+
+impl ShardSet<'_> {
+    /// The locked shard owning hash `h`. Panics if it was not locked: a logic error.
+    pub fn shard(&mut self, h: u64) -> &mut Shard {
+        let i = Keyspace::shard_index(h);
+        let pos = self
+            .guards
+            .binary_search_by_key(&i, |(idx, _)| *idx)
+            .expect("shard of this key was locked");
+        &mut self.guards[pos].1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::Ttl;
+    use crate::value::{Str, Value};
+    use std::collections::HashSet;
+
+    fn fill(ks: &Keyspace, n: usize) {
+        for i in 0..n {
+            let k = format!("key:{i}");
+            let h = ks.hash(k.as_bytes());
+            ks.lock(h)
+                .set(h, k.as_bytes(), Value::Str(Str::from_bytes(b"v")), Ttl::Clear, 0);
+        }
+    }
+
+    #[test]
+    fn scan_returns_every_key_once() {
+        let ks = Keyspace::new();
+        fill(&ks, 5000);
+        for count in [1, 10, 1000] {
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            loop {
+                cursor = ks.scan(cursor, count, &ScanFilter::default(), 0, &mut seen);
+                if cursor == 0 {
+                    break;
+                }
+            }
+            let unique: HashSet<_> = seen.iter().cloned().collect();
+            assert_eq!(seen.len(), 5000, "count {count}");
+            assert_eq!(unique.len(), 5000);
+        }
+    }
+
+    #[test]
+    fn scan_survives_growth_between_calls() {
+        let ks = Keyspace::new();
+        fill(&ks, 1000);
+        let mut seen = Vec::new();
+        let mut cursor = ks.scan(0, 100, &ScanFilter::default(), 0, &mut seen);
+        // Grow every table a lot mid-iteration.
+        for i in 0..20000 {
+            let k = format!("new:{i}");
+            let h = ks.hash(k.as_bytes());
+            ks.lock(h)
+                .set(h, k.as_bytes(), Value::Str(Str::from_bytes(b"v")), Ttl::Clear, 0);
+        }
+        while cursor != 0 {
+            cursor = ks.scan(cursor, 100, &ScanFilter::default(), 0, &mut seen);
+        }
+        let seen: HashSet<_> = seen.into_iter().collect();
+        for i in 0..1000 {
+            assert!(seen.contains(format!("key:{i}").as_bytes()), "key:{i} missed");
+        }
+    }
+
+    #[test]
+    fn scan_match_filters_after_counting() {
+        let ks = Keyspace::new();
+        fill(&ks, 300);
+        let filter = ScanFilter {
+            pattern: Some(b"key:1*".to_vec()),
+            type_name: None,
+        };
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            cursor = ks.scan(cursor, 7, &filter, 0, &mut seen);
+            if cursor == 0 {
+                break;
+            }
+        }
+        seen.sort();
+        let mut want = ks.keys(b"key:1*", 0);
+        want.sort();
+        assert_eq!(seen, want);
+        assert_eq!(want.len(), 111);
+    }
+
+    #[test]
+    fn multi_shard_lock_is_ordered_and_usable() {
+        let ks = Keyspace::new();
+        let hs: Vec<u64> = ["a", "b", "c", "a"].iter().map(|k| ks.hash(k.as_bytes())).collect();
+        let mut set = ks.lock_many(&hs);
+        for (k, h) in ["a", "b", "c"].iter().zip(&hs) {
+            set.shard(*h)
+                .set(*h, k.as_bytes(), Value::Str(Str::from_bytes(b"1")), Ttl::Clear, 0);
+        }
+        drop(set);
+        assert_eq!(ks.len(), 3);
+    }
+}

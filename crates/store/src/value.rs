@@ -1,0 +1,162 @@
+//! Values and their encodings.
+//!
+//! Strings keep Redis's three encodings because `OBJECT ENCODING` exposes them and clients and
+//! tests read it: `int` for canonical integers (stored as an `i64`, 8 bytes instead of a heap
+//! string), `embstr` for strings of at most 44 bytes written whole, `raw` for longer strings
+//! and for strings modified in place (APPEND, SETRANGE).
+
+use std::borrow::Cow;
+
+/// Longest string Redis stores as `embstr`.
+pub const EMBSTR_MAX: usize = 44;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Str {
+    Int(i64),
+    Emb(Box<[u8]>),
+    Raw(Vec<u8>),
+}
+
+impl Str {
+    /// Encodes a value written whole (SET, MSET, GETSET, ...) as Redis's `tryObjectEncoding`.
+    pub fn from_bytes(b: &[u8]) -> Str {
+        if b.len() <= 20 {
+            if let Some(n) = resp::number::parse_i64(b) {
+                return Str::Int(n);
+            }
+        }
+        Str::from_bytes_no_int(b)
+    }
+
+    /// Encodes as `embstr`/`raw` without trying the integer form (INCRBYFLOAT's result).
+    pub fn from_bytes_no_int(b: &[u8]) -> Str {
+        if b.len() <= EMBSTR_MAX {
+            Str::Emb(b.into())
+        } else {
+            Str::Raw(b.to_vec())
+        }
+    }
+
+    pub fn bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            Str::Int(n) => Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
+            Str::Emb(b) => Cow::Borrowed(b),
+            Str::Raw(v) => Cow::Borrowed(v),
+        }
+    }
+
+    /// Calls `f` with the bytes, formatting integers on the stack.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Str::Int(n) => f(itoa::Buffer::new().format(*n).as_bytes()),
+            Str::Emb(b) => f(b),
+            Str::Raw(v) => f(v),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Str::Int(n) => itoa::Buffer::new().format(*n).len(),
+            Str::Emb(b) => b.len(),
+            Str::Raw(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Str::Int(_) => "int",
+            Str::Emb(_) => "embstr",
+            Str::Raw(_) => "raw",
+        }
+    }
+
+    /// The value as an integer, when it is one by Redis's rules.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Str::Int(n) => Some(*n),
+            other => other.with_bytes(resp::number::parse_i64),
+        }
+    }
+
+    /// Turns the value into a `raw` string for in-place modification.
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        if !matches!(self, Str::Raw(_)) {
+            *self = Str::Raw(self.bytes().into_owned());
+        }
+        match self {
+            Str::Raw(v) => v,
+            _ => unreachable!("just made raw"),
+        }
+    }
+
+    /// Heap bytes used by the payload (for MEMORY USAGE and accounting).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Str::Int(_) => 0,
+            Str::Emb(b) => b.len(),
+            Str::Raw(v) => v.capacity(),
+        }
+    }
+}
+
+/// A value in the keyspace. More types arrive with the data-types issue; every command checks
+/// the variant and answers `WRONGTYPE` for the others.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(Str),
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding(),
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&Str> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+
+    pub fn as_str_mut(&mut self) -> Option<&mut Str> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_size(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_follow_redis() {
+        assert_eq!(Str::from_bytes(b"123").encoding(), "int");
+        assert_eq!(Str::from_bytes(b"-5").encoding(), "int");
+        assert_eq!(Str::from_bytes(b"0123").encoding(), "embstr");
+        assert_eq!(Str::from_bytes(&[b'a'; 44]).encoding(), "embstr");
+        assert_eq!(Str::from_bytes(&[b'a'; 45]).encoding(), "raw");
+        let mut s = Str::from_bytes(b"12");
+        s.make_raw().extend_from_slice(b"3");
+        assert_eq!(s.encoding(), "raw");
+        assert_eq!(s.as_i64(), Some(123));
+        assert_eq!(&*s.bytes(), b"123");
+    }
+}
