@@ -144,11 +144,7 @@ fn int(b: &[u8]) -> Result<i64, FrameError> {
         .ok_or_else(|| bad("bad integer"))
 }
 
-fn parse_at(
-    buf: &[u8],
-    at: usize,
-    depth: usize,
-) -> Result<Option<(Frame, usize)>, FrameError> {
+fn parse_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<(Frame, usize)>, FrameError> {
     if depth > MAX_DEPTH {
         return Err(bad("nesting too deep"));
     }
@@ -210,10 +206,7 @@ fn parse_at(
                     if data.len() < 4 || data[3] != b':' {
                         return Err(bad("bad verbatim string"));
                     }
-                    (
-                        Frame::Verbatim(text(&data[..3])?, data[4..].to_vec()),
-                        end,
-                    )
+                    (Frame::Verbatim(text(&data[..3])?, data[4..].to_vec()), end)
                 }
             }
         }

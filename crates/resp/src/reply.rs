@@ -199,12 +199,18 @@ pub fn format_double(d: f64) -> String {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     const PRECISION: i32 = 17;
     // Scientific form with 17 significant digits gives the digits and the exponent.
     let sci = format!("{:.*e}", (PRECISION - 1) as usize, d);
-    let (mantissa, exp) = sci.split_once('e').expect("scientific format has an exponent");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("scientific format has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
     if exp < -4 || exp >= PRECISION {
         let mantissa = trim_fraction_zeros(mantissa);
@@ -237,7 +243,10 @@ mod tests {
         assert_eq!(format_double(1.25e-5), "1.2500000000000001e-05");
         assert_eq!(format_double(-3.0), "-3");
         assert_eq!(format_double(f64::INFINITY), "inf");
-        assert_eq!(format_double(123456789012345680.0), "1.2345678901234568e+17");
+        assert_eq!(
+            format_double(123456789012345680.0),
+            "1.2345678901234568e+17"
+        );
     }
 
     #[test]

@@ -1,1 +1,255 @@
+//! A Shard-Cache node as a library: `run(listener, config, shutdown)`.
+//!
+//! Tests start nodes in-process on port 0; the `shardcache` binary is a thin wrapper.
+//!
+//! Concurrency model: one tokio task per connection on a multi-threaded runtime (one worker
+//! per core). A connection reads a batch of bytes, executes every complete command in it
+//! against the sharded keyspace (one short uncontended lock per key), and writes all replies
+//! with one `write` call. No global lock sits on that path.
 
+pub mod admin;
+pub mod client;
+pub mod cmd;
+pub mod command;
+pub mod config;
+mod conn;
+pub mod error;
+pub mod info;
+pub mod slowlog;
+pub mod stats;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+use client::{ClientInfo, Clients};
+use command::CommandTable;
+use config::Live;
+use slowlog::SlowLog;
+use stats::ServerStats;
+
+// jemalloc: fast with many threads, low fragmentation, and it can report the bytes really
+// allocated, which is what `used_memory` and `maxmemory` must be measured against.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Version reported as `redis_version` (the Redis feature level we implement) and our own.
+pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// CLIENT REPLY state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Set by CLIENT REPLY SKIP; becomes `Skip` after that command.
+    SkipNext,
+    /// Suppresses the replies of the current command.
+    Skip,
+}
+
+/// Per-connection state that only the connection's own task touches.
+#[derive(Debug)]
+pub struct ClientState {
+    pub info: Arc<ClientInfo>,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    pub close_after_reply: bool,
+    pub last_command: &'static str,
+}
+
+/// State shared by every connection of a node.
+pub struct Shared {
+    pub keyspace: store::Keyspace,
+    pub live: Live,
+    pub table: CommandTable,
+    pub stats: ServerStats,
+    pub clients: Clients,
+    pub slowlog: Mutex<SlowLog>,
+    pub started: Instant,
+    pub run_id: String,
+    pub local_addr: SocketAddr,
+    pub admin_addr: Mutex<Option<SocketAddr>>,
+    /// Cancelled to shut the node down (signal, SHUTDOWN, the caller's future).
+    pub shutdown: CancellationToken,
+    /// Bytes allocated, refreshed by the housekeeping task (reading jemalloc's counters
+    /// costs a few microseconds, too much per command).
+    pub used_memory: AtomicU64,
+    pub peak_memory: AtomicU64,
+    /// ops/s and kbps for INFO and the stats API.
+    pub rates: Mutex<info::Rates>,
+}
+
+impl Shared {
+    /// True when `maxmemory` is set and exceeded: commands flagged `denyoom` are refused.
+    pub fn over_maxmemory(&self) -> bool {
+        let max = self.live.maxmemory.load(Ordering::Relaxed);
+        max != 0 && self.used_memory.load(Ordering::Relaxed) > max
+    }
+
+    /// Reads the allocator's counters and updates `used_memory` / peak.
+    pub fn refresh_memory(&self) {
+        let (allocated, _) = allocator_stats();
+        self.used_memory.store(allocated, Ordering::Relaxed);
+        self.peak_memory.fetch_max(allocated, Ordering::Relaxed);
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// (allocated, resident) bytes according to jemalloc.
+pub fn allocator_stats() -> (u64, u64) {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    let allocated = stats::allocated::read().unwrap_or(0) as u64;
+    let resident = stats::resident::read().unwrap_or(0) as u64;
+    (allocated, resident)
+}
+
+/// Resident set size of the process, from /proc (what the OS charges us).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn random_run_id() -> String {
+    (0..40)
+        .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("hex digit"))
+        .collect()
+}
+
+/// Runs a node on `listener` until `shutdown` completes, a SHUTDOWN command arrives, or the
+/// admin API asks. Then it stops accepting, lets every connection finish the commands it has
+/// read and flush their replies, and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let admin = if config.admin_port != 0 {
+        Some(TcpListener::bind((config.bind.as_str(), config.admin_port)).await?)
+    } else {
+        None
+    };
+    run_with_admin(listener, admin, config, shutdown).await
+}
+
+/// Like [`run`], with the admin HTTP listener supplied by the caller (tests bind port 0).
+pub async fn run_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let live =
+        Live::new(&config).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let shared = Arc::new(Shared {
+        keyspace: store::Keyspace::new(),
+        live,
+        table: CommandTable::new(),
+        stats: ServerStats::default(),
+        clients: Clients::default(),
+        slowlog: Mutex::new(SlowLog::default()),
+        started: Instant::now(),
+        run_id: random_run_id(),
+        local_addr: listener.local_addr()?,
+        admin_addr: Mutex::new(None),
+        shutdown: CancellationToken::new(),
+        used_memory: AtomicU64::new(0),
+        peak_memory: AtomicU64::new(0),
+        rates: Mutex::new(info::Rates::default()),
+    });
+    shared.refresh_memory();
+    tracing::info!(addr = %shared.local_addr, "Ready to accept connections");
+
+    let tasks = TaskTracker::new();
+    tasks.spawn(housekeeping(shared.clone()));
+    if let Some(admin) = admin {
+        *shared.admin_addr.lock() = admin.local_addr().ok();
+        tracing::info!(addr = ?admin.local_addr().ok(), "admin HTTP listening");
+        tasks.spawn(admin::serve(admin, shared.clone()));
+    }
+
+    let stop = shared.shutdown.clone();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => conn::accept(&shared, &tasks, stream, addr),
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("shutting down: no new connections, finishing in-flight commands");
+    drop(listener);
+    shared.shutdown.cancel();
+    tasks.close();
+    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish within 10s");
+    }
+    tracing::info!("bye");
+    Ok(())
+}
+
+/// Periodic work: active expiry (with a CPU budget) and memory statistics.
+async fn housekeeping(shared: Arc<Shared>) {
+    let mut last_memory = Instant::now();
+    loop {
+        let hz = shared.live.hz.load(Ordering::Relaxed).max(1);
+        let period = Duration::from_millis(1000 / hz);
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        // Active expiry: up to 25% of one core per cycle (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC),
+        // in slices of a few thousand keys so no shard lock is held for long.
+        let budget = period / 4;
+        let started = Instant::now();
+        while started.elapsed() < budget {
+            if shared.keyspace.expire_cycle(unix_ms(), 2048) == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if last_memory.elapsed() >= Duration::from_millis(100) {
+            shared.refresh_memory();
+            shared.rates.lock().sample(
+                info::total_commands(&shared),
+                shared.stats.net_input_bytes.load(Ordering::Relaxed),
+                shared.stats.net_output_bytes.load(Ordering::Relaxed),
+            );
+            last_memory = Instant::now();
+        }
+    }
+}

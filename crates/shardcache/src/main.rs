@@ -1,1 +1,193 @@
-fn main() {}
+//! The `shardcache` binary: parses configuration and runs a node. All behaviour lives in the
+//! library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use server::config::{parse_memory, EvictionPolicy};
+use server::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "shardcache",
+    version,
+    about = "A distributed, Redis-compatible cache"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a cache node speaking the Redis protocol.
+    Server(ServerArgs),
+}
+
+fn memory(s: &str) -> Result<u64, String> {
+    parse_memory(s).ok_or_else(|| format!("'{s}' is not a memory value (bytes, or e.g. 64mb, 1gb)"))
+}
+
+fn policy(s: &str) -> Result<EvictionPolicy, String> {
+    EvictionPolicy::parse(s).ok_or_else(|| {
+        let names: Vec<_> = EvictionPolicy::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown policy '{s}'; one of: {}", names.join(", "))
+    })
+}
+
+/// Options use Redis's parameter names. Precedence: flag > environment > config file > default.
+#[derive(Args)]
+struct ServerArgs {
+    /// TOML file with any of the options below (kebab-case keys, e.g. `maxmemory = "64mb"`).
+    #[arg(long, env = "SHARDCACHE_CONFIG")]
+    config: Option<PathBuf>,
+    /// TCP port for clients [default: 6379].
+    #[arg(long, env = "SHARDCACHE_PORT")]
+    port: Option<u16>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "SHARDCACHE_BIND")]
+    bind: Option<String>,
+    /// Admin HTTP port (/health, /ready, /metrics, /api/cache/stats); 0 = off [default: 0].
+    #[arg(long, env = "SHARDCACHE_ADMIN_PORT")]
+    admin_port: Option<u16>,
+    /// Memory limit: bytes or 64mb, 1gb, ...; 0 = unlimited [default: 0].
+    #[arg(long, env = "SHARDCACHE_MAXMEMORY", value_parser = memory)]
+    maxmemory: Option<u64>,
+    /// What to do at maxmemory: noeviction, allkeys-lru, allkeys-lfu, allkeys-random,
+    /// volatile-lru, volatile-lfu, volatile-random, volatile-ttl [default: noeviction].
+    #[arg(long, env = "SHARDCACHE_MAXMEMORY_POLICY", value_parser = policy)]
+    maxmemory_policy: Option<EvictionPolicy>,
+    /// Password clients must send with AUTH or HELLO before any other command.
+    #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
+    requirepass: Option<String>,
+    /// Maximum simultaneous clients; more are refused with an error [default: 10000].
+    #[arg(long, env = "SHARDCACHE_MAXCLIENTS")]
+    maxclients: Option<usize>,
+    /// Close clients idle for this many seconds; 0 = never [default: 0].
+    #[arg(long, env = "SHARDCACHE_TIMEOUT")]
+    timeout: Option<u64>,
+    /// Longest single argument accepted [default: 512mb].
+    #[arg(long, env = "SHARDCACHE_PROTO_MAX_BULK_LEN", value_parser = memory)]
+    proto_max_bulk_len: Option<u64>,
+    /// Disconnect a client whose unprocessed input exceeds this [default: 1gb].
+    #[arg(long, env = "SHARDCACHE_CLIENT_QUERY_BUFFER_LIMIT", value_parser = memory)]
+    client_query_buffer_limit: Option<u64>,
+    /// Output buffer limits, Redis syntax: "normal <hard> <soft> <seconds> ..."
+    #[arg(long, env = "SHARDCACHE_CLIENT_OUTPUT_BUFFER_LIMIT")]
+    client_output_buffer_limit: Option<String>,
+    /// Log commands slower than this many microseconds; negative = off [default: 10000].
+    #[arg(
+        long,
+        env = "SHARDCACHE_SLOWLOG_LOG_SLOWER_THAN",
+        allow_negative_numbers = true
+    )]
+    slowlog_log_slower_than: Option<i64>,
+    /// Slow log entries kept [default: 128].
+    #[arg(long, env = "SHARDCACHE_SLOWLOG_MAX_LEN")]
+    slowlog_max_len: Option<u64>,
+    /// Background cycles (active expiry) per second [default: 10].
+    #[arg(long, env = "SHARDCACHE_HZ")]
+    hz: Option<u32>,
+    /// Worker threads; 0 = one per core [default: 0].
+    #[arg(long, env = "SHARDCACHE_THREADS")]
+    threads: Option<usize>,
+    /// Log level: debug, verbose, notice, warning (or a tracing filter such as "server=debug").
+    #[arg(long, env = "SHARDCACHE_LOGLEVEL")]
+    loglevel: Option<String>,
+}
+
+impl ServerArgs {
+    fn into_config(self) -> Result<Config, String> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        macro_rules! apply {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
+        }
+        apply!(
+            port,
+            bind,
+            admin_port,
+            maxmemory,
+            maxmemory_policy,
+            maxclients,
+            timeout,
+            proto_max_bulk_len,
+            client_query_buffer_limit,
+            client_output_buffer_limit,
+            slowlog_log_slower_than,
+            slowlog_max_len,
+            hz,
+            threads,
+            loglevel
+        );
+        if self.requirepass.is_some() {
+            c.requirepass = self.requirepass;
+        }
+        Ok(c)
+    }
+}
+
+/// Maps Redis log levels onto tracing filters; anything else is taken as a filter.
+fn log_filter(level: &str) -> String {
+    match level {
+        "debug" => "debug".into(),
+        "verbose" => "info".into(),
+        "notice" => "info,server=info".into(),
+        "warning" => "warn".into(),
+        other => other.into(),
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Server(args) = cli.command;
+    let config = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("shardcache: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHARDCACHE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(log_filter(&config.loglevel))
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        runtime.worker_threads(config.threads);
+    }
+    let runtime = runtime.enable_all().build().expect("start tokio runtime");
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
+        server::run(listener, config, wait_for_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "node failed");
+            eprintln!("shardcache: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

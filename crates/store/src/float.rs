@@ -35,12 +35,17 @@ pub fn parse_long_double(s: &[u8]) -> Result<F80, FloatError> {
     };
     let lower = body.to_ascii_lowercase();
     if lower == "inf" || lower == "infinity" {
-        return Ok(if negative { -F80::INFINITY } else { F80::INFINITY });
+        return Ok(if negative {
+            -F80::INFINITY
+        } else {
+            F80::INFINITY
+        });
     }
     if !is_decimal(body.as_bytes()) {
         return Err(FloatError::NotAFloat);
     }
-    let parsed = F80::from_str_r(body, Round::NearestTiesToEven).map_err(|_| FloatError::NotAFloat)?;
+    let parsed =
+        F80::from_str_r(body, Round::NearestTiesToEven).map_err(|_| FloatError::NotAFloat)?;
     if parsed.status.contains(Status::OVERFLOW) || parsed.value.is_infinite() {
         return Err(FloatError::NotAFloat);
     }
@@ -51,7 +56,11 @@ pub fn parse_long_double(s: &[u8]) -> Result<F80, FloatError> {
     if parsed.value.is_zero() && has_nonzero_digit {
         return Err(FloatError::NotAFloat); // underflow: strtold sets ERANGE
     }
-    Ok(if negative { -parsed.value } else { parsed.value })
+    Ok(if negative {
+        -parsed.value
+    } else {
+        parsed.value
+    })
 }
 
 /// `digits [. digits] [e [+-] digits]` or `. digits ...`, as strtold reads decimal numbers.
@@ -158,14 +167,22 @@ mod tests {
     #[test]
     fn long_double_noise_is_printed_like_glibc() {
         // 2^63 + 0.5 is not representable with a 64-bit mantissa: rounds to even.
-        assert_eq!(incr("9223372036854775808", "0.5").unwrap(), "9223372036854775808");
+        assert_eq!(
+            incr("9223372036854775808", "0.5").unwrap(),
+            "9223372036854775808"
+        );
         assert_eq!(incr("0.1", "0").unwrap(), "0.1");
-        assert_eq!(incr("1000000.1", "0.1").unwrap(), "1000000.20000000000004547");
+        assert_eq!(
+            incr("1000000.1", "0.1").unwrap(),
+            "1000000.20000000000004547"
+        );
     }
 
     #[test]
     fn rejects_what_strtold_rejects() {
-        for bad in ["", " 1", "1 ", "abc", "1e", "nan", "1..2", "e5", "1e5000", "1e-5000"] {
+        for bad in [
+            "", " 1", "1 ", "abc", "1e", "nan", "1..2", "e5", "1e5000", "1e-5000",
+        ] {
             assert_eq!(incr(bad, "1"), Err(FloatError::NotAFloat), "{bad:?}");
         }
         assert_eq!(incr("inf", "1"), Err(FloatError::NanOrInfinity));

@@ -185,7 +185,11 @@ impl Keyspace {
                 candidates
                     .iter()
                     .filter(|(_, e)| {
-                        all || glob::matches(filter.pattern.as_deref().unwrap_or(b"*"), e.key(), false)
+                        all || glob::matches(
+                            filter.pattern.as_deref().unwrap_or(b"*"),
+                            e.key(),
+                            false,
+                        )
                     })
                     .filter(|(_, e)| {
                         filter
@@ -271,8 +275,13 @@ mod tests {
         for i in 0..n {
             let k = format!("key:{i}");
             let h = ks.hash(k.as_bytes());
-            ks.lock(h)
-                .set(h, k.as_bytes(), Value::Str(Str::from_bytes(b"v")), Ttl::Clear, 0);
+            ks.lock(h).set(
+                h,
+                k.as_bytes(),
+                Value::Str(Str::from_bytes(b"v")),
+                Ttl::Clear,
+                0,
+            );
         }
     }
 
@@ -305,15 +314,23 @@ mod tests {
         for i in 0..20000 {
             let k = format!("new:{i}");
             let h = ks.hash(k.as_bytes());
-            ks.lock(h)
-                .set(h, k.as_bytes(), Value::Str(Str::from_bytes(b"v")), Ttl::Clear, 0);
+            ks.lock(h).set(
+                h,
+                k.as_bytes(),
+                Value::Str(Str::from_bytes(b"v")),
+                Ttl::Clear,
+                0,
+            );
         }
         while cursor != 0 {
             cursor = ks.scan(cursor, 100, &ScanFilter::default(), 0, &mut seen);
         }
         let seen: HashSet<_> = seen.into_iter().collect();
         for i in 0..1000 {
-            assert!(seen.contains(format!("key:{i}").as_bytes()), "key:{i} missed");
+            assert!(
+                seen.contains(format!("key:{i}").as_bytes()),
+                "key:{i} missed"
+            );
         }
     }
 
@@ -343,11 +360,19 @@ mod tests {
     #[test]
     fn multi_shard_lock_is_ordered_and_usable() {
         let ks = Keyspace::new();
-        let hs: Vec<u64> = ["a", "b", "c", "a"].iter().map(|k| ks.hash(k.as_bytes())).collect();
+        let hs: Vec<u64> = ["a", "b", "c", "a"]
+            .iter()
+            .map(|k| ks.hash(k.as_bytes()))
+            .collect();
         let mut set = ks.lock_many(&hs);
         for (k, h) in ["a", "b", "c"].iter().zip(&hs) {
-            set.shard(*h)
-                .set(*h, k.as_bytes(), Value::Str(Str::from_bytes(b"1")), Ttl::Clear, 0);
+            set.shard(*h).set(
+                *h,
+                k.as_bytes(),
+                Value::Str(Str::from_bytes(b"1")),
+                Ttl::Clear,
+                0,
+            );
         }
         drop(set);
         assert_eq!(ks.len(), 3);

@@ -131,7 +131,14 @@ impl Shard {
 
     /// Finds a live entry, removing it first if its deadline has passed.
     fn find_live(&mut self, h: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
-        find_live(&mut self.table, &mut self.expires, &mut self.stats, h, key, now)
+        find_live(
+            &mut self.table,
+            &mut self.expires,
+            &mut self.stats,
+            h,
+            key,
+            now,
+        )
     }
 
     /// A read: counts a hit or miss and records the access.
@@ -254,8 +261,7 @@ impl Shard {
         entry.hash = h;
         entry.key = key.into();
         if entry.expire_at != 0 {
-            self.expires
-                .insert((entry.expire_at, h, entry.key.clone()));
+            self.expires.insert((entry.expire_at, h, entry.key.clone()));
         }
         self.table.insert_unique(h, entry, |e| e.hash);
     }
@@ -364,7 +370,10 @@ mod tests {
     fn lazy_expiry_at_exact_redis_boundary() {
         let mut s = Shard::new(1);
         s.set(7, b"k", v("x"), Ttl::At(1000), 0);
-        assert!(s.get(7, b"k", 1000).is_some(), "alive at the deadline itself");
+        assert!(
+            s.get(7, b"k", 1000).is_some(),
+            "alive at the deadline itself"
+        );
         assert!(s.get(7, b"k", 1001).is_none(), "gone just after");
         assert_eq!(s.len(), 0);
         assert_eq!(s.volatile_len(), 0);

@@ -1,0 +1,111 @@
+//! Connected clients: what CLIENT LIST/INFO/KILL and INFO clients see of each connection.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use tokio_util::sync::CancellationToken;
+
+/// The shared, observable part of a connection. The connection task owns the rest.
+#[derive(Debug)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub fd: i32,
+    pub created: Instant,
+    pub name: RwLock<String>,
+    pub lib_name: RwLock<String>,
+    pub lib_ver: RwLock<String>,
+    /// Last interaction, ms since the server started.
+    pub last_active_ms: AtomicU64,
+    /// Full name (`client|list`) of the last command.
+    pub last_cmd: RwLock<&'static str>,
+    pub resp: AtomicU8,
+    pub query_buffer: AtomicUsize,
+    pub output_memory: AtomicUsize,
+    pub no_evict: AtomicBool,
+    pub authenticated: AtomicBool,
+    /// Cancelled by CLIENT KILL or server shutdown.
+    pub kill: CancellationToken,
+}
+
+impl ClientInfo {
+    /// One line of CLIENT LIST, in Redis 7's field order.
+    pub fn render(&self, server_start: Instant) -> String {
+        let now = server_start.elapsed().as_millis() as u64;
+        let idle = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
+        let qbuf = self.query_buffer.load(Ordering::Relaxed);
+        let omem = self.output_memory.load(Ordering::Relaxed);
+        let flags = if self.no_evict.load(Ordering::Relaxed) {
+            "e"
+        } else {
+            "N"
+        };
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            self.name.read(),
+            self.created.elapsed().as_secs(),
+            idle,
+            flags,
+            qbuf,
+            qbuf,
+            omem,
+            qbuf + omem,
+            self.last_cmd.read(),
+            self.resp.load(Ordering::Relaxed),
+            self.lib_name.read(),
+            self.lib_ver.read(),
+        )
+    }
+}
+
+/// All connected clients, by id (CLIENT LIST lists them in id order).
+#[derive(Debug, Default)]
+pub struct Clients {
+    map: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+    connected: AtomicUsize,
+}
+
+impl Clients {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers a client unless `max` are already connected.
+    pub fn try_add(&self, info: Arc<ClientInfo>, max: usize) -> bool {
+        let mut map = self.map.lock();
+        if map.len() >= max {
+            return false;
+        }
+        map.insert(info.id, info);
+        self.connected.store(map.len(), Ordering::Relaxed);
+        true
+    }
+
+    pub fn remove(&self, id: u64) {
+        let mut map = self.map.lock();
+        map.remove(&id);
+        self.connected.store(map.len(), Ordering::Relaxed);
+    }
+
+    pub fn connected(&self) -> usize {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.map.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().get(&id).cloned()
+    }
+}

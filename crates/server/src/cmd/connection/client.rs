@@ -1,0 +1,276 @@
+//! CLIENT ID | SETNAME | GETNAME | LIST | INFO | KILL | SETINFO | NO-EVICT | REPLY | HELP
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use resp::Args;
+
+use crate::client::ClientInfo;
+use crate::cmd::{int_arg, is};
+use crate::command::Ctx;
+use crate::error::{CmdError, CmdResult};
+use crate::ReplyMode;
+
+pub fn id(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    ctx.out.int(ctx.client.info.id as i64);
+    Ok(())
+}
+
+pub fn setname(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let name = args.get(2);
+    if !super::valid_client_name(name) {
+        return Err(CmdError::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    *ctx.client.info.name.write() = String::from_utf8_lossy(name).into_owned();
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn getname(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let name = ctx.client.info.name.read().clone();
+    if name.is_empty() {
+        ctx.out.null();
+    } else {
+        ctx.out.bulk(name.as_bytes());
+    }
+    Ok(())
+}
+
+/// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]
+pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut only_type: Option<bool> = None; // Some(true) = normal clients are listed
+    let mut i = 2;
+    while i < args.len() {
+        let a = args.get(i);
+        if is(a, "type") && i + 1 < args.len() {
+            let t = args.get(i + 1);
+            only_type = Some(if is(t, "normal") {
+                true
+            } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
+                false
+            } else {
+                return Err(CmdError::err(format!(
+                    "Unknown client type '{}'",
+                    String::from_utf8_lossy(t)
+                )));
+            });
+            i += 2;
+        } else if is(a, "id") && i + 1 < args.len() {
+            let mut list = Vec::new();
+            for v in args.tail(i + 1).iter() {
+                let n = int_arg(v).map_err(|_| CmdError::err("Invalid client ID"))?;
+                if n <= 0 {
+                    return Err(CmdError::err("Invalid client ID"));
+                }
+                list.push(n as u64);
+            }
+            ids = Some(list);
+            i = args.len();
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let started = ctx.shared.started;
+    *ctx.client.info.last_cmd.write() = ctx.client.last_command;
+    let mut text = String::new();
+    if only_type != Some(false) {
+        for c in ctx.shared.clients.all() {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+                continue;
+            }
+            text.push_str(&c.render(started));
+            text.push('\n');
+        }
+    }
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+pub fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    *ctx.client.info.last_cmd.write() = ctx.client.last_command;
+    let line = ctx.client.info.render(ctx.shared.started) + "\n";
+    ctx.out.verbatim("txt", line.as_bytes());
+    Ok(())
+}
+
+/// CLIENT KILL ip:port (old form: OK or an error) or CLIENT KILL <filter> <value> ... (new
+/// form: the number killed; SKIPME defaults to yes).
+pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let me = ctx.client.info.id;
+    let clients = ctx.shared.clients.all();
+    if args.len() == 3 {
+        let addr = String::from_utf8_lossy(args.get(2));
+        let Some(target) = clients.iter().find(|c| c.addr.to_string() == addr) else {
+            return Err(CmdError::err("No such client"));
+        };
+        kill_one(ctx, target, me);
+        ctx.out.ok();
+        return Ok(());
+    }
+    if args.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    let mut id = None;
+    let mut addr = None;
+    let mut laddr = None;
+    let mut skipme = true;
+    let mut max_age = None;
+    let mut normal_only = None;
+    let mut i = 2;
+    while i + 1 < args.len() {
+        let (k, v) = (args.get(i), args.get(i + 1));
+        if is(k, "id") {
+            let n = int_arg(v)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| CmdError::err("client-id should be greater than 0"))?;
+            id = Some(n as u64);
+        } else if is(k, "addr") {
+            addr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if is(k, "laddr") {
+            laddr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if is(k, "type") {
+            normal_only = Some(if is(v, "normal") {
+                true
+            } else if is(v, "master") || is(v, "replica") || is(v, "slave") || is(v, "pubsub") {
+                false
+            } else {
+                return Err(CmdError::err(format!(
+                    "Unknown client type '{}'",
+                    String::from_utf8_lossy(v)
+                )));
+            });
+        } else if is(k, "user") {
+            if v != b"default" {
+                return Err(CmdError::err(format!(
+                    "No such user '{}'",
+                    String::from_utf8_lossy(v)
+                )));
+            }
+        } else if is(k, "skipme") {
+            skipme = if is(v, "yes") {
+                true
+            } else if is(v, "no") {
+                false
+            } else {
+                return Err(CmdError::Syntax);
+            };
+        } else if is(k, "maxage") {
+            max_age = Some(int_arg(v)?);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let mut killed = 0;
+    for c in &clients {
+        let matches = id.is_none_or(|id| c.id == id)
+            && addr.as_deref().is_none_or(|a| c.addr.to_string() == a)
+            && laddr.as_deref().is_none_or(|a| c.laddr.to_string() == a)
+            && normal_only != Some(false)
+            && max_age.is_none_or(|age| c.created.elapsed().as_secs() as i64 >= age)
+            && !(skipme && c.id == me);
+        if matches {
+            kill_one(ctx, c, me);
+            killed += 1;
+        }
+    }
+    ctx.out.int(killed);
+    Ok(())
+}
+
+fn kill_one(ctx: &mut Ctx<'_>, target: &Arc<ClientInfo>, me: u64) {
+    if target.id == me {
+        ctx.client.close_after_reply = true;
+    } else {
+        target.kill.cancel();
+    }
+}
+
+/// CLIENT SETINFO LIB-NAME|LIB-VER value (Redis 7.2).
+pub fn setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (attr, value) = (args.get(2), args.get(3));
+    if !super::valid_client_name(value) && !value.is_empty() {
+        return Err(CmdError::err(format!(
+            "{} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(attr).to_ascii_lowercase()
+        )));
+    }
+    let value = String::from_utf8_lossy(value).into_owned();
+    if is(attr, "lib-name") {
+        *ctx.client.info.lib_name.write() = value;
+    } else if is(attr, "lib-ver") {
+        *ctx.client.info.lib_ver.write() = value;
+    } else {
+        return Err(CmdError::err(format!(
+            "Unrecognized option '{}'",
+            String::from_utf8_lossy(attr)
+        )));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let v = args.get(2);
+    let on = if is(v, "on") {
+        true
+    } else if is(v, "off") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    ctx.client.info.no_evict.store(on, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY ON | OFF | SKIP. Only ON is answered; the dispatcher applies the mode.
+pub fn reply(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let v = args.get(2);
+    if is(v, "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.out.ok();
+    } else if is(v, "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if is(v, "skip") {
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
+}
+
+pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    crate::cmd::help(
+        ctx.out,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options: TYPE, ID.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <LIB-NAME|LIB-VER> <value>",
+            "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! RESET
+use std::sync::atomic::Ordering;
+
+use resp::Args;
+
+use crate::command::Ctx;
+use crate::error::CmdResult;
+use crate::ReplyMode;
+
+/// Returns the connection to its initial state: RESP2, no name, replies on, and
+/// unauthenticated again when a password is required.
+pub fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let client = &mut *ctx.client;
+    ctx.out.set_resp3(false);
+    client.info.resp.store(2, Ordering::Relaxed);
+    client.info.name.write().clear();
+    client.reply_mode = ReplyMode::On;
+    client.info.no_evict.store(false, Ordering::Relaxed);
+    client.authenticated = !ctx.shared.live.auth_required.load(Ordering::Relaxed);
+    client
+        .info
+        .authenticated
+        .store(client.authenticated, Ordering::Relaxed);
+    ctx.out.simple("RESET");
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! FLUSHDB [ASYNC | SYNC] / FLUSHALL [ASYNC | SYNC]
+use resp::Args;
+
+use crate::cmd::is;
+use crate::command::Ctx;
+use crate::error::{CmdError, CmdResult};
+
+/// Empties the keyspace (there is one database). ASYNC frees the old contents on a
+/// background thread, so the command returns at once even with millions of keys.
+fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let asynchronous = match args.len() {
+        1 => false,
+        2 if is(args.get(1), "async") => true,
+        2 if is(args.get(1), "sync") => false,
+        _ => return Err(CmdError::Syntax),
+    };
+    let old = ctx.shared.keyspace.flush();
+    if asynchronous {
+        std::thread::spawn(move || drop(old));
+    } else {
+        drop(old);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    flush(ctx, args)
+}
+
+pub fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    flush(ctx, args)
+}

@@ -1,0 +1,49 @@
+//! Generic key commands.
+
+mod copy;
+mod dbsize;
+mod del;
+mod exists;
+mod expire;
+mod flush;
+mod keys;
+mod object;
+mod persist;
+mod randomkey;
+mod rename;
+mod scan;
+mod touch;
+mod ttl;
+mod type_;
+
+use crate::command::Handler;
+
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("del", del::del),
+    ("unlink", del::unlink),
+    ("exists", exists::exists),
+    ("touch", touch::touch),
+    ("type", type_::type_),
+    ("expire", expire::expire),
+    ("pexpire", expire::pexpire),
+    ("expireat", expire::expireat),
+    ("pexpireat", expire::pexpireat),
+    ("ttl", ttl::ttl),
+    ("pttl", ttl::pttl),
+    ("expiretime", ttl::expiretime),
+    ("pexpiretime", ttl::pexpiretime),
+    ("persist", persist::persist),
+    ("rename", rename::rename),
+    ("renamenx", rename::renamenx),
+    ("keys", keys::keys),
+    ("scan", scan::scan),
+    ("randomkey", randomkey::randomkey),
+    ("dbsize", dbsize::dbsize),
+    ("flushdb", flush::flushdb),
+    ("flushall", flush::flushall),
+    ("copy", copy::copy),
+    ("object|encoding", object::encoding),
+    ("object|freq", object::freq),
+    ("object|idletime", object::idletime),
+    ("object|help", object::help),
+];

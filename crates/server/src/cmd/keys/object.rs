@@ -1,0 +1,69 @@
+//! OBJECT ENCODING | FREQ | IDLETIME | HELP
+use resp::Args;
+
+use crate::command::Ctx;
+use crate::error::{CmdError, CmdResult};
+
+pub fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(2);
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    match ks.lock(h).peek(h, key, ctx.now) {
+        Some(e) => ctx.out.bulk(e.value.encoding().as_bytes()),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// The LFU counter; only meaningful (and only allowed) under an LFU policy, as in Redis.
+pub fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(2);
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let mut shard = ks.lock(h);
+    let Some(e) = shard.peek(h, key, ctx.now) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    if !ctx.shared.live.policy().is_lfu() {
+        return Err(CmdError::err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    }
+    ctx.out.int(e.frequency(ctx.now) as i64);
+    Ok(())
+}
+
+/// Seconds since the last access; refused under an LFU policy, as in Redis.
+pub fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(2);
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let mut shard = ks.lock(h);
+    let Some(e) = shard.peek(h, key, ctx.now) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    if ctx.shared.live.policy().is_lfu() {
+        return Err(CmdError::err("An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    }
+    ctx.out.int((e.idle_ms(ctx.now) / 1000) as i64);
+    Ok(())
+}
+
+pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    crate::cmd::help(
+        ctx.out,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! TTL / PTTL / EXPIRETIME / PEXPIRETIME key
+use resp::Args;
+
+use crate::command::Ctx;
+use crate::error::CmdResult;
+
+/// -2 when the key does not exist, -1 when it has no TTL; otherwise the remaining time
+/// (rounded to the nearest second for TTL) or the absolute deadline.
+fn ttl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, millis: bool, absolute: bool) -> CmdResult {
+    let key = args.get(1);
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let reply = match ks.lock(h).peek(h, key, ctx.now) {
+        None => -2,
+        Some(e) => match e.expire_at() {
+            None => -1,
+            Some(at) if absolute => {
+                if millis {
+                    at as i64
+                } else {
+                    at as i64 / 1000
+                }
+            }
+            Some(at) => {
+                let left = (at as i64 - ctx.now as i64).max(0);
+                if millis {
+                    left
+                } else {
+                    (left + 500) / 1000
+                }
+            }
+        },
+    };
+    ctx.out.int(reply);
+    Ok(())
+}
+
+pub fn ttl(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ttl_generic(ctx, args, false, false)
+}
+
+pub fn pttl(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ttl_generic(ctx, args, true, false)
+}
+
+pub fn expiretime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ttl_generic(ctx, args, false, true)
+}
+
+pub fn pexpiretime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ttl_generic(ctx, args, true, true)
+}

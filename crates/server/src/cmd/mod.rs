@@ -1,0 +1,107 @@
+//! Command implementations, one file per command (or per family sharing one code path, such
+//! as INCR/DECR/INCRBY/DECRBY). Semantics, reply types and error texts are Redis 7's.
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use resp::ReplyWriter;
+use store::{Str, Value};
+
+use crate::command::Handler;
+use crate::error::CmdError;
+
+/// Every handler by full command name; joined with the metadata in `CommandTable::new`.
+pub fn handlers() -> Vec<(&'static str, Handler)> {
+    let mut all = Vec::new();
+    all.extend_from_slice(strings::HANDLERS);
+    all.extend_from_slice(keys::HANDLERS);
+    all.extend_from_slice(connection::HANDLERS);
+    all.extend_from_slice(server::HANDLERS);
+    all
+}
+
+/// An integer argument, by Redis's rules.
+pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
+    resp::number::parse_i64(a).ok_or(CmdError::NotInteger)
+}
+
+/// Case-insensitive keyword comparison.
+pub fn is(a: &[u8], word: &str) -> bool {
+    a.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// The string in a value, or WRONGTYPE.
+pub fn as_str(v: &Value) -> Result<&Str, CmdError> {
+    v.as_str().ok_or(CmdError::WrongType)
+}
+
+/// A `HELP` reply: `<CMD> <subcommand> ...` header, the given lines, then HELP itself.
+pub fn help(out: &mut ReplyWriter, container: &str, lines: &[&str]) {
+    out.array(lines.len() + 3);
+    out.simple(&format!(
+        "{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for l in lines {
+        out.simple(l);
+    }
+    out.simple("HELP");
+    out.simple("    Print this help.");
+}
+
+/// Time units of expire arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Seconds,
+    Millis,
+}
+
+/// Converts a SET/GETEX/SETEX expire argument to an absolute deadline in ms, as Redis's
+/// `getExpireMillisecondsOrReply`: must be positive, and must not overflow.
+pub fn expire_deadline(
+    arg: &[u8],
+    unit: Unit,
+    relative: bool,
+    now: u64,
+    command: &'static str,
+) -> Result<u64, CmdError> {
+    let n = int_arg(arg)?;
+    if n <= 0 || (unit == Unit::Seconds && n > i64::MAX / 1000) {
+        return Err(CmdError::InvalidExpire(command));
+    }
+    let ms = if unit == Unit::Seconds { n * 1000 } else { n };
+    let at = if relative {
+        ms.checked_add(now as i64)
+            .ok_or(CmdError::InvalidExpire(command))?
+    } else {
+        ms
+    };
+    if at <= 0 {
+        return Err(CmdError::InvalidExpire(command));
+    }
+    Ok(at as u64)
+}
+
+/// The expire option keywords of SET and GETEX: (unit, relative to now).
+pub fn expire_option(a: &[u8]) -> Option<(Unit, bool)> {
+    if is(a, "ex") {
+        Some((Unit::Seconds, true))
+    } else if is(a, "px") {
+        Some((Unit::Millis, true))
+    } else if is(a, "exat") {
+        Some((Unit::Seconds, false))
+    } else if is(a, "pxat") {
+        Some((Unit::Millis, false))
+    } else {
+        None
+    }
+}
+
+/// An expire option as given: (argument, unit, relative).
+pub type ExpireArg<'a> = (&'a [u8], Unit, bool);
+
+/// Redis accepts the same expire option twice (the last wins) but not two different ones.
+pub fn expire_compatible(current: Option<ExpireArg<'_>>, unit: Unit, relative: bool) -> bool {
+    current.is_none_or(|(_, u, r)| u == unit && r == relative)
+}

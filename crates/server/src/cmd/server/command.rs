@@ -1,0 +1,157 @@
+//! COMMAND [COUNT | INFO | DOCS | LIST | GETKEYS | HELP]
+use resp::Args;
+
+use crate::cmd::is;
+use crate::command::{CommandMeta, Ctx};
+use crate::error::{CmdError, CmdResult};
+
+/// COMMAND with no subcommand: every command's info.
+pub fn command(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let table = &ctx.shared.table;
+    let all: Vec<_> = table.top_level().collect();
+    ctx.out.array(all.len());
+    for c in all {
+        c.meta.write_info(ctx.out);
+    }
+    Ok(())
+}
+
+pub fn count(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    ctx.out.int(ctx.shared.table.top_level().count() as i64);
+    Ok(())
+}
+
+fn find<'t>(ctx: &Ctx<'t>, name: &[u8]) -> Option<&'t CommandMeta> {
+    let table = &ctx.shared.table;
+    table.lookup(name).map(|i| table.get(i).meta)
+}
+
+pub fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() == 2 {
+        return command(ctx, args);
+    }
+    ctx.out.array(args.len() - 2);
+    for name in args.tail(2).iter() {
+        match find(ctx, name) {
+            Some(meta) => meta.write_info(ctx.out),
+            None => ctx.out.null_array(),
+        }
+    }
+    Ok(())
+}
+
+pub fn docs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let metas: Vec<&CommandMeta> = if args.len() == 2 {
+        ctx.shared.table.top_level().map(|c| c.meta).collect()
+    } else {
+        args.tail(2).iter().filter_map(|n| find(ctx, n)).collect()
+    };
+    ctx.out.map(metas.len());
+    for m in metas {
+        ctx.out.bulk(m.name.as_bytes());
+        m.write_docs(ctx.out);
+    }
+    Ok(())
+}
+
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]
+pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    enum Filter<'a> {
+        All,
+        Module,
+        AclCat(&'a [u8]),
+        Pattern(&'a [u8]),
+    }
+    let filter = match args.len() {
+        2 => Filter::All,
+        5 if is(args.get(2), "filterby") => {
+            let (kind, value) = (args.get(3), args.get(4));
+            if is(kind, "module") {
+                Filter::Module
+            } else if is(kind, "aclcat") {
+                Filter::AclCat(value)
+            } else if is(kind, "pattern") {
+                Filter::Pattern(value)
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+        _ => return Err(CmdError::Syntax),
+    };
+    let names: Vec<&str> = ctx
+        .shared
+        .table
+        .commands
+        .iter()
+        .map(|c| c.meta)
+        .filter(|m| match &filter {
+            Filter::All => true,
+            Filter::Module => false,
+            Filter::AclCat(cat) => m.acl_categories.iter().any(|c| {
+                c.trim_start_matches('@')
+                    .as_bytes()
+                    .eq_ignore_ascii_case(cat)
+            }),
+            Filter::Pattern(p) => store::glob::matches(p, m.name.as_bytes(), true),
+        })
+        .map(|m| m.name)
+        .collect();
+    ctx.out.array(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+/// COMMAND GETKEYS command [arg ...]
+pub fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let call = args.tail(2);
+    let table = &ctx.shared.table;
+    let mut meta =
+        find(ctx, call.get(0)).ok_or_else(|| CmdError::err("Invalid command specified"))?;
+    if !meta.subcommands.is_empty() && call.len() >= 2 {
+        if let Some(i) = table.lookup_sub(meta.name, call.get(1)) {
+            meta = table.get(i).meta;
+        }
+    }
+    if !meta.arity_ok(call.len()) {
+        return Err(CmdError::err(
+            "Invalid number of arguments specified for command",
+        ));
+    }
+    let positions = meta.key_positions(call.len());
+    if positions.is_empty() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
+    ctx.out.array(positions.len());
+    for p in positions {
+        ctx.out.bulk(call.get(p));
+    }
+    Ok(())
+}
+
+pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    crate::cmd::help(
+        ctx.out,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all commands.",
+            "COUNT",
+            "    Return the total number of commands in this server.",
+            "LIST",
+            "    Return a list of all commands in this server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full command.",
+        ],
+    );
+    Ok(())
+}

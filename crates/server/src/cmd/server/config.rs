@@ -1,0 +1,101 @@
+//! CONFIG GET | SET | RESETSTAT | HELP
+use std::collections::HashSet;
+
+use resp::Args;
+
+use crate::command::Ctx;
+use crate::config::{find_param, PARAMS};
+use crate::error::{CmdError, CmdResult};
+
+/// CONFIG GET pattern [pattern ...]: every parameter matching any pattern, once.
+pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
+    for pattern in args.tail(2).iter() {
+        for p in PARAMS {
+            if store::glob::matches(pattern, p.name.as_bytes(), true) && seen.insert(p.name) {
+                found.push((p.name, (p.get)(&ctx.shared.live)));
+            }
+        }
+    }
+    ctx.out.map(found.len());
+    for (name, value) in found {
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+/// CONFIG SET parameter value [parameter value ...]: all or nothing. Every value is
+/// validated before any is applied.
+pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() % 2 != 0 {
+        return Err(CmdError::WrongArity("config|set".into()));
+    }
+    let mut pairs = Vec::new();
+    let mut names = HashSet::new();
+    for i in (2..args.len()).step_by(2) {
+        let name = String::from_utf8_lossy(args.get(i)).into_owned();
+        let value = String::from_utf8_lossy(args.get(i + 1)).into_owned();
+        let Some(param) = find_param(&name) else {
+            return Err(CmdError::err(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )));
+        };
+        let failed = |why: &str| {
+            CmdError::err(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ))
+        };
+        if !names.insert(param.name) {
+            return Err(failed("duplicate parameter"));
+        }
+        let Some(setter) = param.set else {
+            return Err(failed("can't set immutable config"));
+        };
+        // Validate against a scratch copy first so a later bad pair changes nothing.
+        let scratch =
+            crate::config::Live::new(&crate::Config::default()).expect("default config is valid");
+        setter(&scratch, &value).map_err(|why| failed(&why))?;
+        pairs.push((setter, value));
+    }
+    for (setter, value) in pairs {
+        setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let shared = ctx.shared;
+    shared.stats.reset();
+    for s in &shared.table.stats {
+        s.reset();
+    }
+    shared.keyspace.reset_stats();
+    shared.slowlog.lock().reset();
+    shared.peak_memory.store(
+        shared
+            .used_memory
+            .load(std::sync::atomic::Ordering::Relaxed),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    crate::cmd::help(
+        ctx.out,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+        ],
+    );
+    Ok(())
+}

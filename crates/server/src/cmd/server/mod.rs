@@ -1,0 +1,34 @@
+//! Server commands.
+
+mod command;
+mod config;
+mod info;
+mod memory;
+mod shutdown;
+mod slowlog;
+mod time;
+
+use crate::command::Handler;
+
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("command", command::command),
+    ("command|count", command::count),
+    ("command|info", command::info),
+    ("command|docs", command::docs),
+    ("command|list", command::list),
+    ("command|getkeys", command::getkeys),
+    ("command|help", command::help),
+    ("config|get", config::get),
+    ("config|set", config::set),
+    ("config|resetstat", config::resetstat),
+    ("config|help", config::help),
+    ("info", info::info),
+    ("time", time::time),
+    ("memory|usage", memory::usage),
+    ("memory|help", memory::help),
+    ("slowlog|get", slowlog::get),
+    ("slowlog|len", slowlog::len),
+    ("slowlog|reset", slowlog::reset),
+    ("slowlog|help", slowlog::help),
+    ("shutdown", shutdown::shutdown),
+];

@@ -1,0 +1,32 @@
+//! SETEX key seconds value / PSETEX key milliseconds value
+use resp::Args;
+use store::shard::Ttl;
+use store::{Str, Value};
+
+use crate::cmd::{expire_deadline, Unit};
+use crate::command::Ctx;
+use crate::error::CmdResult;
+
+fn set_with_ttl(ctx: &mut Ctx<'_>, args: Args<'_>, unit: Unit, name: &'static str) -> CmdResult {
+    let at = expire_deadline(args.get(2), unit, true, ctx.now, name)?;
+    let key = args.get(1);
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    ks.lock(h).set(
+        h,
+        key,
+        Value::Str(Str::from_bytes(args.get(3))),
+        Ttl::At(at),
+        ctx.now,
+    );
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn setex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    set_with_ttl(ctx, args, Unit::Seconds, "setex")
+}
+
+pub fn psetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    set_with_ttl(ctx, args, Unit::Millis, "psetex")
+}

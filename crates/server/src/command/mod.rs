@@ -1,0 +1,311 @@
+//! The command table and dispatch.
+//!
+//! Metadata comes from [`meta`] (Redis's own, generated); behaviour from the handlers in
+//! [`crate::cmd`], joined by name in [`CommandTable::new`]. Dispatch checks, in Redis's
+//! order: known command, subcommand, arity, authentication, memory; then runs the handler
+//! and records statistics and the slow log.
+
+pub mod meta;
+pub mod spec;
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use resp::{Args, ReplyWriter};
+
+use crate::error::{CmdError, CmdResult};
+use crate::stats::{CommandStats, LocalStats};
+use crate::{ClientState, ReplyMode, Shared};
+pub use spec::CommandMeta;
+
+/// A command implementation. It either writes one complete reply to `ctx.out` and returns
+/// `Ok`, or writes nothing and returns the error to reply with.
+pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
+
+/// Everything a handler may use.
+pub struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub client: &'a mut ClientState,
+    pub out: &'a mut ReplyWriter,
+    /// The command's time snapshot, ms since the epoch: one clock reading per command, so
+    /// every key it touches sees the same "now" (as Redis's `commandTimeSnapshot`).
+    pub now: u64,
+}
+
+impl Ctx<'_> {
+    pub fn keyspace(&self) -> &store::Keyspace {
+        &self.shared.keyspace
+    }
+}
+
+pub struct Command {
+    pub meta: &'static CommandMeta,
+    pub handler: Option<Handler>,
+    /// For containers (CLIENT, CONFIG, ...): indices of the subcommands.
+    pub subcommands: Vec<usize>,
+    pub write: bool,
+    pub deny_oom: bool,
+    pub no_auth: bool,
+    pub skip_slowlog: bool,
+}
+
+/// All commands, indexed; statistics live beside them.
+pub struct CommandTable {
+    pub commands: Vec<Command>,
+    pub stats: Vec<CommandStats>,
+    by_name: hashbrown::HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,
+}
+
+/// Longest command name we look up without allocating.
+const MAX_NAME: usize = 64;
+
+impl CommandTable {
+    /// Joins the metadata with the handlers. Panics on a mismatch: a build error, caught by
+    /// the table test.
+    pub fn new() -> Self {
+        let mut table = CommandTable {
+            commands: Vec::new(),
+            stats: Vec::new(),
+            by_name: Default::default(),
+        };
+        let handlers = crate::cmd::handlers();
+        let find = |name: &str| -> Option<Handler> {
+            handlers.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+        };
+        for meta in meta::COMMANDS {
+            let mut subs: Vec<&'static CommandMeta> = meta.subcommands.iter().collect();
+            if meta.name == "client" {
+                subs.push(&spec::CLIENT_SETINFO);
+            }
+            let mut sub_indices = Vec::new();
+            for sub in subs {
+                let handler = find(sub.name)
+                    .unwrap_or_else(|| panic!("no handler for subcommand {}", sub.name));
+                sub_indices.push(table.add(sub, Some(handler), Vec::new()));
+            }
+            // A container may also run on its own (plain COMMAND); others need a subcommand.
+            let handler = find(meta.name);
+            assert!(
+                handler.is_some() || !sub_indices.is_empty(),
+                "no handler for {}",
+                meta.name
+            );
+            table.add(meta, handler, sub_indices);
+        }
+        for (name, _) in handlers {
+            assert!(
+                table.by_name.contains_key(name.as_bytes()),
+                "handler {name} has no metadata"
+            );
+        }
+        table
+    }
+
+    fn add(
+        &mut self,
+        meta: &'static CommandMeta,
+        handler: Option<Handler>,
+        subcommands: Vec<usize>,
+    ) -> usize {
+        let index = self.commands.len();
+        self.commands.push(Command {
+            meta,
+            handler,
+            subcommands,
+            write: meta.has_flag("write"),
+            deny_oom: meta.has_flag("denyoom"),
+            no_auth: meta.has_flag("no_auth"),
+            skip_slowlog: meta.has_flag("skip_slowlog"),
+        });
+        self.stats.push(CommandStats::default());
+        self.by_name.insert(meta.name.as_bytes().into(), index);
+        index
+    }
+
+    /// Finds a command by name, case-insensitively, without allocating.
+    pub fn lookup(&self, name: &[u8]) -> Option<usize> {
+        if name.len() > MAX_NAME {
+            return None;
+        }
+        let mut buf = [0u8; MAX_NAME];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.by_name.get(&*lower).copied()
+    }
+
+    /// Finds `container|sub`.
+    pub fn lookup_sub(&self, container: &str, sub: &[u8]) -> Option<usize> {
+        let mut name = Vec::with_capacity(container.len() + 1 + sub.len());
+        name.extend_from_slice(container.as_bytes());
+        name.push(b'|');
+        name.extend_from_slice(sub);
+        self.lookup(&name)
+    }
+
+    pub fn get(&self, index: usize) -> &Command {
+        &self.commands[index]
+    }
+
+    /// Top-level commands (not subcommands).
+    pub fn top_level(&self) -> impl Iterator<Item = &Command> {
+        self.commands.iter().filter(|c| !c.meta.name.contains('|'))
+    }
+}
+
+impl Default for CommandTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the connection should do after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Flush the replies, then close (QUIT, protocol errors, CLIENT KILL of self).
+    Close,
+}
+
+fn reply_error(shared: &Shared, out: &mut ReplyWriter, e: &CmdError) {
+    shared.stats.count_error(&e.code());
+    out.error(&e.to_string());
+}
+
+/// Resolves, checks and runs one command.
+pub fn execute(
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    args: Args<'_>,
+    local: &mut LocalStats,
+) -> Flow {
+    let table = &shared.table;
+    let name = args.get(0);
+    let Some(mut index) = table.lookup(name) else {
+        shared
+            .stats
+            .unknown_commands
+            .fetch_add(1, Ordering::Relaxed);
+        reply_error(shared, out, &CmdError::unknown_command(name, args.tail(1)));
+        return Flow::Continue;
+    };
+    let mut cmd = table.get(index);
+    if !cmd.subcommands.is_empty() && !(args.len() == 1 && cmd.handler.is_some()) {
+        if args.len() < 2 {
+            local.reject(index);
+            reply_error(shared, out, &CmdError::WrongArity(cmd.meta.name.into()));
+            return Flow::Continue;
+        }
+        match table.lookup_sub(cmd.meta.name, args.get(1)) {
+            Some(sub) => {
+                index = sub;
+                cmd = table.get(sub);
+            }
+            None => {
+                local.reject(index);
+                let e = CmdError::UnknownSubcommand {
+                    sub: String::from_utf8_lossy(args.get(1))
+                        .chars()
+                        .take(128)
+                        .collect(),
+                    container: cmd.meta.name.to_ascii_uppercase(),
+                };
+                reply_error(shared, out, &e);
+                return Flow::Continue;
+            }
+        }
+    }
+    let meta = cmd.meta;
+    let rejection = if !meta.arity_ok(args.len()) {
+        Some(CmdError::WrongArity(meta.name.into()))
+    } else if !client.authenticated
+        && !cmd.no_auth
+        && shared.live.auth_required.load(Ordering::Relaxed)
+    {
+        Some(CmdError::NoAuth)
+    } else if cmd.deny_oom && shared.over_maxmemory() {
+        Some(CmdError::Oom)
+    } else {
+        None
+    };
+    if let Some(e) = rejection {
+        local.reject(index);
+        reply_error(shared, out, &e);
+        return Flow::Continue;
+    }
+
+    client.last_command = meta.name;
+    let mark = out.len();
+    let start = Instant::now();
+    let now = crate::unix_ms();
+    let result = {
+        let mut ctx = Ctx {
+            shared,
+            client: &mut *client,
+            out: &mut *out,
+            now,
+        };
+        (cmd.handler.expect("leaf command has a handler"))(&mut ctx, args)
+    };
+    let elapsed = start.elapsed();
+    let failed = result.is_err();
+    if let Err(e) = &result {
+        reply_error(shared, out, e);
+    }
+    local.record(index, elapsed, failed);
+
+    let micros = elapsed.as_micros() as i64;
+    let threshold = shared.live.slowlog_log_slower_than.load(Ordering::Relaxed);
+    if threshold >= 0 && micros >= threshold && !cmd.skip_slowlog {
+        let max_len = shared.live.slowlog_max_len.load(Ordering::Relaxed) as usize;
+        shared.slowlog.lock().push(
+            args,
+            now / 1000,
+            micros as u64,
+            client.info.addr.to_string(),
+            client.info.name.read().clone(),
+            max_len,
+        );
+    }
+
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.truncate(mark),
+        ReplyMode::Skip => {
+            out.truncate(mark);
+            client.reply_mode = ReplyMode::On;
+        }
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+    }
+    if client.close_after_reply {
+        Flow::Close
+    } else {
+        Flow::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_metadata_and_a_handler() {
+        let t = CommandTable::new();
+        assert!(t.lookup(b"GET").is_some());
+        assert!(t.lookup(b"get").is_some());
+        assert!(t.lookup_sub("client", b"SETINFO").is_some());
+        assert!(t.lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn key_positions_follow_first_last_step() {
+        let t = CommandTable::new();
+        let mset = t.get(t.lookup(b"mset").unwrap()).meta;
+        assert_eq!(mset.key_positions(5), vec![1, 3]);
+        let del = t.get(t.lookup(b"del").unwrap()).meta;
+        assert_eq!(del.key_positions(4), vec![1, 2, 3]);
+        let get = t.get(t.lookup(b"get").unwrap()).meta;
+        assert_eq!(get.key_positions(2), vec![1]);
+    }
+}

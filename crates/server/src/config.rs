@@ -1,0 +1,534 @@
+//! Node configuration: what is fixed at start ([`Config`]) and what `CONFIG SET` may change
+//! while running ([`Live`]).
+//!
+//! Parameter names, value syntax (`64mb`, `1gb`) and error messages are Redis's, so operators
+//! and tools that speak Redis configuration work unchanged.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Deserializer};
+
+/// Parses a memory amount as Redis's `memtoull`: bytes, or a number with `k`/`kb`, `m`/`mb`,
+/// `g`/`gb` (case-insensitive; `k` = 1000, `kb` = 1024).
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    if digits.is_empty() {
+        return None;
+    }
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+fn de_memory<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mem {
+        N(u64),
+        S(String),
+    }
+    match Mem::deserialize(d)? {
+        Mem::N(n) => Ok(n),
+        Mem::S(s) => parse_memory(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not a memory value"))),
+    }
+}
+
+/// The `maxmemory-policy` values, with Redis's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum EvictionPolicy {
+    #[default]
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    pub const ALL: [EvictionPolicy; 8] = [
+        EvictionPolicy::VolatileLru,
+        EvictionPolicy::VolatileLfu,
+        EvictionPolicy::VolatileRandom,
+        EvictionPolicy::VolatileTtl,
+        EvictionPolicy::AllKeysLru,
+        EvictionPolicy::AllKeysLfu,
+        EvictionPolicy::AllKeysRandom,
+        EvictionPolicy::NoEviction,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EvictionPolicy::NoEviction => "noeviction",
+            EvictionPolicy::AllKeysLru => "allkeys-lru",
+            EvictionPolicy::AllKeysLfu => "allkeys-lfu",
+            EvictionPolicy::AllKeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
+        )
+    }
+
+    fn from_u8(v: u8) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|p| *p as u8 == v)
+            .unwrap_or_default()
+    }
+}
+
+impl<'de> Deserialize<'de> for EvictionPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EvictionPolicy::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown maxmemory-policy '{s}'")))
+    }
+}
+
+/// Start-up configuration (flags, TOML file, environment). Field names are Redis's
+/// parameter names in kebab case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    pub bind: String,
+    pub port: u16,
+    /// Admin HTTP port (health, metrics); 0 = off.
+    pub admin_port: u16,
+    #[serde(deserialize_with = "de_memory")]
+    pub maxmemory: u64,
+    pub maxmemory_policy: EvictionPolicy,
+    pub requirepass: Option<String>,
+    pub maxclients: usize,
+    /// Close connections idle this many seconds; 0 = never.
+    pub timeout: u64,
+    #[serde(deserialize_with = "de_memory")]
+    pub proto_max_bulk_len: u64,
+    #[serde(deserialize_with = "de_memory")]
+    pub client_query_buffer_limit: u64,
+    /// Redis syntax: `normal <hard> <soft> <seconds>` (other classes accepted and kept).
+    pub client_output_buffer_limit: String,
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    /// Active expiry cycles per second.
+    pub hz: u32,
+    /// Worker threads; 0 = one per core.
+    pub threads: usize,
+    pub loglevel: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 6379,
+            admin_port: 0,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            requirepass: None,
+            maxclients: 10000,
+            timeout: 0,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            client_output_buffer_limit: DEFAULT_OUTPUT_LIMITS.into(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            hz: 10,
+            threads: 0,
+            loglevel: "notice".into(),
+        }
+    }
+}
+
+const DEFAULT_OUTPUT_LIMITS: &str =
+    "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+
+/// Output buffer limits of one client class (bytes, bytes, seconds; 0 = none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+/// Parses `class hard soft seconds [class hard soft seconds ...]` as Redis does.
+pub fn parse_output_limits(s: &str) -> Result<Vec<(String, OutputLimit)>, String> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.is_empty() || parts.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut out = Vec::new();
+    for chunk in parts.chunks(4) {
+        let class = match chunk[0].to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "slave" | "replica" => "slave",
+            "pubsub" => "pubsub",
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let hard = parse_memory(chunk[1]);
+        let soft = parse_memory(chunk[2]);
+        let secs = chunk[3].parse::<u64>().ok();
+        let (Some(hard), Some(soft), Some(soft_seconds)) = (hard, soft, secs) else {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        };
+        out.push((
+            class.to_string(),
+            OutputLimit {
+                hard,
+                soft,
+                soft_seconds,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Settings read on hot paths are atomics; the rest sit behind a lock.
+#[derive(Debug)]
+pub struct Live {
+    pub maxmemory: AtomicU64,
+    policy: AtomicU8,
+    pub maxclients: AtomicUsize,
+    pub timeout: AtomicU64,
+    pub proto_max_bulk_len: AtomicI64,
+    pub client_query_buffer_limit: AtomicU64,
+    pub normal_output_hard: AtomicU64,
+    pub normal_output_soft: AtomicU64,
+    pub normal_output_soft_seconds: AtomicU64,
+    pub slowlog_log_slower_than: AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    pub hz: AtomicU64,
+    /// True while `requirepass` is set: checked per command without taking the lock.
+    pub auth_required: AtomicBool,
+    requirepass: RwLock<Option<String>>,
+    output_limits: RwLock<Vec<(String, OutputLimit)>>,
+    pub port: u16,
+    pub bind: String,
+}
+
+impl Live {
+    pub fn new(c: &Config) -> Result<Self, String> {
+        let limits = parse_output_limits(&c.client_output_buffer_limit)?;
+        let live = Live {
+            maxmemory: AtomicU64::new(c.maxmemory),
+            policy: AtomicU8::new(c.maxmemory_policy as u8),
+            maxclients: AtomicUsize::new(c.maxclients),
+            timeout: AtomicU64::new(c.timeout),
+            proto_max_bulk_len: AtomicI64::new(c.proto_max_bulk_len as i64),
+            client_query_buffer_limit: AtomicU64::new(c.client_query_buffer_limit),
+            normal_output_hard: AtomicU64::new(0),
+            normal_output_soft: AtomicU64::new(0),
+            normal_output_soft_seconds: AtomicU64::new(0),
+            slowlog_log_slower_than: AtomicI64::new(c.slowlog_log_slower_than),
+            slowlog_max_len: AtomicU64::new(c.slowlog_max_len),
+            hz: AtomicU64::new(c.hz.clamp(1, 500) as u64),
+            auth_required: AtomicBool::new(false),
+            requirepass: RwLock::new(None),
+            output_limits: RwLock::new(Vec::new()),
+            port: c.port,
+            bind: c.bind.clone(),
+        };
+        live.set_requirepass(c.requirepass.clone().filter(|p| !p.is_empty()));
+        live.set_output_limits(limits);
+        Ok(live)
+    }
+
+    pub fn policy(&self) -> EvictionPolicy {
+        EvictionPolicy::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    pub fn requirepass(&self) -> Option<String> {
+        self.requirepass.read().clone()
+    }
+
+    fn set_requirepass(&self, pass: Option<String>) {
+        self.auth_required.store(pass.is_some(), Ordering::Relaxed);
+        *self.requirepass.write() = pass;
+    }
+
+    fn set_output_limits(&self, new: Vec<(String, OutputLimit)>) {
+        let mut limits = self.output_limits.write();
+        for (class, limit) in new {
+            if class == "normal" {
+                self.normal_output_hard.store(limit.hard, Ordering::Relaxed);
+                self.normal_output_soft.store(limit.soft, Ordering::Relaxed);
+                self.normal_output_soft_seconds
+                    .store(limit.soft_seconds, Ordering::Relaxed);
+            }
+            match limits.iter_mut().find(|(c, _)| *c == class) {
+                Some(slot) => slot.1 = limit,
+                None => limits.push((class, limit)),
+            }
+        }
+    }
+
+    /// The limit of a client class (`normal`, `slave`, `pubsub`).
+    pub fn output_limit(&self, class: &str) -> OutputLimit {
+        self.output_limits
+            .read()
+            .iter()
+            .find(|(c, _)| c == class)
+            .map(|(_, l)| *l)
+            .unwrap_or_default()
+    }
+
+    fn output_limits_text(&self) -> String {
+        let limits = self.output_limits.read();
+        ["normal", "slave", "pubsub"]
+            .iter()
+            .map(|class| {
+                let l = limits
+                    .iter()
+                    .find(|(c, _)| c == class)
+                    .map(|(_, l)| *l)
+                    .unwrap_or_default();
+                format!("{class} {} {} {}", l.hard, l.soft, l.soft_seconds)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+type Getter = fn(&Live) -> String;
+type Setter = fn(&Live, &str) -> Result<(), String>;
+
+/// One configuration parameter as `CONFIG GET/SET` sees it. `set: None` = immutable.
+pub struct Param {
+    pub name: &'static str,
+    pub get: Getter,
+    pub set: Option<Setter>,
+}
+
+fn set_u64(target: &AtomicU64, v: &str, min: u64, max: u64) -> Result<(), String> {
+    let n: u64 = v
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    target.store(n, Ordering::Relaxed);
+    Ok(())
+}
+
+fn memory_arg(v: &str) -> Result<u64, String> {
+    parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+/// Every parameter this node knows, in Redis's names. `save` and `appendonly` are read-only
+/// facts (this is a cache: nothing is persisted); tools such as redis-benchmark read them.
+pub static PARAMS: &[Param] = &[
+    Param {
+        name: "maxmemory",
+        get: |l| l.maxmemory.load(Ordering::Relaxed).to_string(),
+        set: Some(|l, v| {
+            l.maxmemory.store(memory_arg(v)?, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "maxmemory-policy",
+        get: |l| l.policy().name().to_string(),
+        set: Some(|l, v| {
+            let p = EvictionPolicy::parse(v).ok_or_else(|| {
+                "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction".to_string()
+            })?;
+            l.policy.store(p as u8, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "maxclients",
+        get: |l| l.maxclients.load(Ordering::Relaxed).to_string(),
+        set: Some(|l, v| {
+            let n: usize = v
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < 1 {
+                return Err("argument must be between 1 and 4294967295 inclusive".into());
+            }
+            l.maxclients.store(n, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "timeout",
+        get: |l| l.timeout.load(Ordering::Relaxed).to_string(),
+        set: Some(|l, v| set_u64(&l.timeout, v, 0, i32::MAX as u64)),
+    },
+    Param {
+        name: "requirepass",
+        get: |l| l.requirepass().unwrap_or_default(),
+        set: Some(|l, v| {
+            l.set_requirepass((!v.is_empty()).then(|| v.to_string()));
+            Ok(())
+        }),
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        get: |l| l.proto_max_bulk_len.load(Ordering::Relaxed).to_string(),
+        set: Some(|l, v| {
+            let n = memory_arg(v)?;
+            if !(1024 * 1024..=i64::MAX as u64).contains(&n) {
+                return Err(format!(
+                    "argument must be between 1048576 and {} inclusive",
+                    i64::MAX
+                ));
+            }
+            l.proto_max_bulk_len.store(n as i64, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |l| {
+            l.client_query_buffer_limit
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        set: Some(|l, v| {
+            let n = memory_arg(v)?;
+            if n < 1024 * 1024 {
+                return Err(
+                    "argument must be between 1048576 and 9223372036854775807 inclusive".into(),
+                );
+            }
+            l.client_query_buffer_limit.store(n, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        get: |l| l.output_limits_text(),
+        set: Some(|l, v| {
+            l.set_output_limits(parse_output_limits(v)?);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "slowlog-log-slower-than",
+        get: |l| {
+            l.slowlog_log_slower_than
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        set: Some(|l, v| {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            l.slowlog_log_slower_than.store(n, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |l| l.slowlog_max_len.load(Ordering::Relaxed).to_string(),
+        set: Some(|l, v| set_u64(&l.slowlog_max_len, v, 0, i64::MAX as u64)),
+    },
+    Param {
+        name: "hz",
+        get: |l| l.hz.load(Ordering::Relaxed).to_string(),
+        set: Some(|l, v| {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            // Redis clamps hz into 1..=500 rather than refusing.
+            l.hz.store(n.clamp(1, 500) as u64, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "port",
+        get: |l| l.port.to_string(),
+        set: None,
+    },
+    Param {
+        name: "bind",
+        get: |l| l.bind.clone(),
+        set: None,
+    },
+    Param {
+        name: "databases",
+        get: |_| "1".into(),
+        set: None,
+    },
+    Param {
+        name: "save",
+        get: |_| String::new(),
+        set: None,
+    },
+    Param {
+        name: "appendonly",
+        get: |_| "no".into(),
+        set: None,
+    },
+];
+
+pub fn find_param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_values_like_redis() {
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1kb"), Some(1024));
+        assert_eq!(parse_memory("64mb"), Some(64 << 20));
+        assert_eq!(parse_memory("1GB"), Some(1 << 30));
+        assert_eq!(parse_memory("1x"), None);
+        assert_eq!(parse_memory("mb"), None);
+        assert_eq!(parse_memory("-1"), None);
+    }
+
+    #[test]
+    fn output_limits_parse_and_render() {
+        let live = Live::new(&Config::default()).unwrap();
+        assert_eq!(
+            live.output_limits_text(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        live.set_output_limits(parse_output_limits("normal 1mb 512kb 10").unwrap());
+        assert_eq!(live.normal_output_hard.load(Ordering::Relaxed), 1 << 20);
+        assert!(parse_output_limits("normal 1 2").is_err());
+        assert!(parse_output_limits("bogus 1 2 3").is_err());
+    }
+}

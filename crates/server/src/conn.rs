@@ -1,0 +1,297 @@
+//! One client connection: read a batch, execute every complete command, write all replies
+//! at once.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use parking_lot::RwLock;
+use resp::{Limits, Parsed, ReplyWriter, RequestParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::task::TaskTracker;
+
+use crate::client::ClientInfo;
+use crate::command::{execute, Flow};
+use crate::stats::LocalStats;
+use crate::{ClientState, ReplyMode, Shared};
+
+/// Replies are flushed mid-batch once this many bytes wait, so a long pipeline cannot pile
+/// up unbounded output before the client reads any of it.
+const FLUSH_AT: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Registers and spawns a new connection, or refuses it at `maxclients`.
+pub(crate) fn accept(
+    shared: &Arc<Shared>,
+    tasks: &TaskTracker,
+    stream: TcpStream,
+    addr: SocketAddr,
+) {
+    shared
+        .stats
+        .total_connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nodelay(true);
+    let info = Arc::new(ClientInfo {
+        id: shared.clients.next_id(),
+        addr,
+        laddr: stream.local_addr().unwrap_or(shared.local_addr),
+        fd: {
+            use std::os::fd::AsRawFd;
+            stream.as_raw_fd()
+        },
+        created: Instant::now(),
+        name: RwLock::new(String::new()),
+        lib_name: RwLock::new(String::new()),
+        lib_ver: RwLock::new(String::new()),
+        last_active_ms: (shared.uptime().as_millis() as u64).into(),
+        last_cmd: RwLock::new("NULL"),
+        resp: 2.into(),
+        query_buffer: 0.into(),
+        output_memory: 0.into(),
+        no_evict: false.into(),
+        authenticated: false.into(),
+        kill: shared.shutdown.child_token(),
+    });
+    let max = shared.live.maxclients.load(Ordering::Relaxed);
+    if !shared.clients.try_add(info.clone(), max) {
+        shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        tasks.spawn(async move {
+            let mut stream = stream;
+            let _ = stream
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+        });
+        return;
+    }
+    let shared = shared.clone();
+    tasks.spawn(async move {
+        let id = info.id;
+        let mut conn = Connection::new(shared.clone(), info);
+        if let Err(e) = conn.serve(stream).await {
+            tracing::debug!(client = id, error = %e, "connection ended with an error");
+        }
+        shared.clients.remove(id);
+    });
+}
+
+enum Next {
+    /// Everything complete was executed; read more.
+    Read,
+    /// Output reached FLUSH_AT: write, then keep executing.
+    FlushThenContinue,
+    /// Write what is pending, then close.
+    Close,
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    state: ClientState,
+    parser: RequestParser,
+    rbuf: BytesMut,
+    out: ReplyWriter,
+    stats: LocalStats,
+}
+
+impl Connection {
+    fn new(shared: Arc<Shared>, info: Arc<ClientInfo>) -> Self {
+        Connection {
+            shared,
+            state: ClientState {
+                info,
+                authenticated: false,
+                reply_mode: ReplyMode::On,
+                close_after_reply: false,
+                last_command: "NULL",
+            },
+            parser: RequestParser::new(),
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            out: ReplyWriter::new(),
+            stats: LocalStats::default(),
+        }
+    }
+
+    async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
+        let kill = self.state.info.kill.clone();
+        let cancelled = kill.cancelled();
+        tokio::pin!(cancelled);
+        loop {
+            let next = self.execute_buffered();
+            self.publish();
+            if !self.out.is_empty() {
+                self.write(&mut stream).await?;
+            }
+            match next {
+                Next::Close => return stream.shutdown().await,
+                Next::FlushThenContinue => continue,
+                Next::Read => {}
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            let idle_timeout = self.shared.live.timeout.load(Ordering::Relaxed);
+            let read = stream.read_buf(&mut self.rbuf);
+            let n = tokio::select! {
+                biased;
+                _ = &mut cancelled => return Ok(()),
+                r = read => r?,
+                _ = sleep_or_forever(idle_timeout) => {
+                    tracing::debug!(client = self.state.info.id, "closing idle client");
+                    return Ok(());
+                }
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.shared
+                .stats
+                .net_input_bytes
+                .fetch_add(n as u64, Ordering::Relaxed);
+            let limit = self
+                .shared
+                .live
+                .client_query_buffer_limit
+                .load(Ordering::Relaxed);
+            if self.rbuf.len() as u64 > limit {
+                tracing::warn!(
+                    client = self.state.info.id,
+                    bytes = self.rbuf.len(),
+                    "closing client that reached max query buffer length"
+                );
+                self.shared
+                    .stats
+                    .client_query_buffer_limit_disconnections
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Executes every complete command in the read buffer (stopping early to flush).
+    fn execute_buffered(&mut self) -> Next {
+        let live = &self.shared.live;
+        let limits = Limits {
+            max_bulk_len: live.proto_max_bulk_len.load(Ordering::Relaxed),
+            authenticated: self.state.authenticated || !live.auth_required.load(Ordering::Relaxed),
+        };
+        let mut consumed = 0;
+        let mut next = Next::Read;
+        loop {
+            let buf = &self.rbuf[consumed..];
+            match self.parser.parse(buf, &limits) {
+                Ok(Parsed::Command { consumed: used }) => {
+                    let args = self.parser.args(buf);
+                    let flow = execute(
+                        &self.shared,
+                        &mut self.state,
+                        &mut self.out,
+                        args,
+                        &mut self.stats,
+                    );
+                    consumed += used;
+                    if flow == Flow::Close {
+                        next = Next::Close;
+                        break;
+                    }
+                    if self.out.len() >= FLUSH_AT {
+                        next = Next::FlushThenContinue;
+                        break;
+                    }
+                }
+                Ok(Parsed::Empty { consumed: used }) => consumed += used,
+                Ok(Parsed::Incomplete { total_hint }) => {
+                    if let Some(total) = total_hint {
+                        let have = self.rbuf.len() - consumed;
+                        if total > have {
+                            // Reserve the whole argument at once instead of growing in steps.
+                            self.rbuf.reserve(total - have);
+                        }
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(client = self.state.info.id, error = %e, "protocol error");
+                    self.shared.stats.count_error("ERR");
+                    self.out.error(&format!("ERR {e}"));
+                    next = Next::Close;
+                    break;
+                }
+            }
+        }
+        self.rbuf.advance(consumed);
+        next
+    }
+
+    /// Adds this batch's counters to the shared ones and refreshes what CLIENT LIST shows.
+    fn publish(&mut self) {
+        self.stats.publish(&self.shared.table.stats);
+        let info = &self.state.info;
+        info.last_active_ms
+            .store(self.shared.uptime().as_millis() as u64, Ordering::Relaxed);
+        info.query_buffer.store(self.rbuf.len(), Ordering::Relaxed);
+        info.output_memory.store(self.out.len(), Ordering::Relaxed);
+        if *info.last_cmd.read() != self.state.last_command {
+            *info.last_cmd.write() = self.state.last_command;
+        }
+    }
+
+    /// Writes pending replies, enforcing the `normal` client output buffer limits: a reply
+    /// batch over the hard limit, or over the soft limit for longer than its seconds,
+    /// disconnects the client instead of buffering without bound.
+    async fn write(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let live = &self.shared.live;
+        let pending = self.out.len() as u64;
+        let hard = live.normal_output_hard.load(Ordering::Relaxed);
+        let soft = live.normal_output_soft.load(Ordering::Relaxed);
+        let soft_secs = live.normal_output_soft_seconds.load(Ordering::Relaxed);
+        if hard != 0 && pending > hard {
+            return Err(self.output_limit_reached(pending));
+        }
+        let result = if soft != 0 && pending > soft && soft_secs > 0 {
+            match tokio::time::timeout(
+                Duration::from_secs(soft_secs),
+                stream.write_all(self.out.buffer()),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => return Err(self.output_limit_reached(pending)),
+            }
+        } else {
+            stream.write_all(self.out.buffer()).await
+        };
+        self.shared
+            .stats
+            .net_output_bytes
+            .fetch_add(pending, Ordering::Relaxed);
+        self.out.clear();
+        result
+    }
+
+    fn output_limit_reached(&self, pending: u64) -> std::io::Error {
+        tracing::warn!(
+            client = self.state.info.id,
+            bytes = pending,
+            "closing client that reached the output buffer limit"
+        );
+        self.shared
+            .stats
+            .client_output_buffer_limit_disconnections
+            .fetch_add(1, Ordering::Relaxed);
+        std::io::Error::other("client output buffer limit reached")
+    }
+}
+
+async fn sleep_or_forever(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await
+    } else {
+        tokio::time::sleep(Duration::from_secs(secs)).await
+    }
+}

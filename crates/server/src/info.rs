@@ -1,0 +1,257 @@
+//! INFO: Redis's sections and field names, so redis-cli, exporters and dashboards read it.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use crate::Shared;
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Redis's `bytesToHuman`.
+pub fn human_bytes(n: u64) -> String {
+    let d = n as f64;
+    const K: f64 = 1024.0;
+    if d < K {
+        format!("{n}B")
+    } else if d < K * K {
+        format!("{:.2}K", d / K)
+    } else if d < K * K * K {
+        format!("{:.2}M", d / (K * K))
+    } else if d < K * K * K * K {
+        format!("{:.2}G", d / (K * K * K))
+    } else {
+        format!("{:.2}T", d / (K * K * K * K))
+    }
+}
+
+/// Total commands processed so far.
+pub fn total_commands(shared: &Shared) -> u64 {
+    shared
+        .table
+        .stats
+        .iter()
+        .map(|s| s.calls.load(Ordering::Relaxed))
+        .sum()
+}
+
+/// Renders the requested sections (`default` when none, `all`/`everything` for all).
+pub fn render(shared: &Shared, requested: &[String]) -> String {
+    let wanted: Vec<&str> = if requested.is_empty() || requested.iter().any(|s| s == "default") {
+        DEFAULT_SECTIONS.to_vec()
+    } else if requested.iter().any(|s| s == "all" || s == "everything") {
+        ALL_SECTIONS.to_vec()
+    } else {
+        ALL_SECTIONS
+            .iter()
+            .copied()
+            .filter(|s| requested.iter().any(|r| r == s))
+            .collect()
+    };
+    let mut out = String::new();
+    for (i, section) in wanted.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        write_section(shared, section, &mut out);
+    }
+    out
+}
+
+fn write_section(shared: &Shared, section: &str, o: &mut String) {
+    let uptime = shared.uptime();
+    match section {
+        "server" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let _ = write!(
+                o,
+                "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\nshardcache_version:{}\r\n",
+                crate::REDIS_COMPAT_VERSION,
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                shared.run_id,
+                shared.local_addr.port(),
+                now.as_micros(),
+                uptime.as_secs(),
+                uptime.as_secs() / 86400,
+                shared.live.hz.load(Ordering::Relaxed),
+                shared.live.hz.load(Ordering::Relaxed),
+                now.as_secs() & ((1 << 24) - 1),
+                std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                crate::VERSION,
+            );
+        }
+        "clients" => {
+            let _ = write!(
+                o,
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                shared.clients.connected(),
+                shared.live.maxclients.load(Ordering::Relaxed),
+            );
+        }
+        "memory" => {
+            let used = shared.used_memory.load(Ordering::Relaxed);
+            let peak = shared.peak_memory.load(Ordering::Relaxed).max(used);
+            let rss = crate::rss_bytes();
+            let max = shared.live.maxmemory.load(Ordering::Relaxed);
+            let _ = write!(
+                o,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\n",
+                human_bytes(used),
+                human_bytes(rss),
+                human_bytes(peak),
+                if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
+                human_bytes(max),
+                shared.live.policy().name(),
+                if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            );
+        }
+        "persistence" => {
+            let started = crate::unix_ms() / 1000 - uptime.as_secs();
+            let _ = write!(
+                o,
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n",
+            );
+        }
+        "stats" => {
+            let ks = shared.keyspace.stats();
+            let st = &shared.stats;
+            let (ops, in_kbps, out_kbps) = shared_rates(shared);
+            let _ = write!(
+                o,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{in_kbps:.2}\r\ninstantaneous_output_kbps:{out_kbps:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
+                st.total_connections_received.load(Ordering::Relaxed),
+                total_commands(shared),
+                st.net_input_bytes.load(Ordering::Relaxed),
+                st.net_output_bytes.load(Ordering::Relaxed),
+                st.rejected_connections.load(Ordering::Relaxed),
+                ks.expired,
+                st.evicted_keys.load(Ordering::Relaxed),
+                ks.hits,
+                ks.misses,
+                st.total_error_replies.load(Ordering::Relaxed),
+                st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed),
+                st.client_output_buffer_limit_disconnections.load(Ordering::Relaxed),
+            );
+        }
+        "replication" => {
+            let _ = write!(
+                o,
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
+                shared.run_id
+            );
+        }
+        "cpu" => {
+            let (user, sys) = crate::stats::cpu_times();
+            let _ = write!(
+                o,
+                "# CPU\r\nused_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+                sys.as_secs_f64(),
+                user.as_secs_f64()
+            );
+        }
+        "modules" => o.push_str("# Modules\r\n"),
+        "commandstats" => {
+            o.push_str("# Commandstats\r\n");
+            for (c, s) in shared.table.commands.iter().zip(&shared.table.stats) {
+                let calls = s.calls.load(Ordering::Relaxed);
+                let rejected = s.rejected.load(Ordering::Relaxed);
+                if calls == 0 && rejected == 0 {
+                    continue;
+                }
+                let usec = s.nanos.load(Ordering::Relaxed) / 1000;
+                let per_call = if calls > 0 {
+                    usec as f64 / calls as f64
+                } else {
+                    0.0
+                };
+                let _ = write!(
+                    o,
+                    "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={}\r\n",
+                    c.meta.name,
+                    s.failed.load(Ordering::Relaxed)
+                );
+            }
+        }
+        "errorstats" => {
+            o.push_str("# Errorstats\r\n");
+            let errors = shared.stats.errors.lock();
+            let mut codes: Vec<_> = errors.iter().collect();
+            codes.sort();
+            for (code, n) in codes {
+                let _ = write!(o, "errorstat_{code}:count={n}\r\n");
+            }
+        }
+        "cluster" => o.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "keyspace" => {
+            o.push_str("# Keyspace\r\n");
+            let (keys, expires) = shared.keyspace.counts();
+            if keys > 0 {
+                let _ = write!(o, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Recent ops/s and network kbps, from the housekeeping sampler.
+fn shared_rates(shared: &Shared) -> (u64, f64, f64) {
+    let r = shared.rates.lock();
+    (r.ops_per_sec, r.input_kbps, r.output_kbps)
+}
+
+/// Instantaneous rates as Redis computes them: the mean of the last 16 samples taken every
+/// 100 ms.
+#[derive(Debug, Default)]
+pub struct Rates {
+    samples: std::collections::VecDeque<(std::time::Instant, u64, u64, u64)>,
+    pub ops_per_sec: u64,
+    pub input_kbps: f64,
+    pub output_kbps: f64,
+}
+
+impl Rates {
+    pub fn sample(&mut self, ops: u64, input: u64, output: u64) {
+        let now = std::time::Instant::now();
+        self.samples.push_back((now, ops, input, output));
+        if self.samples.len() > 17 {
+            self.samples.pop_front();
+        }
+        if let (Some(first), Some(last)) = (self.samples.front(), self.samples.back()) {
+            let secs = last.0.duration_since(first.0).as_secs_f64();
+            if secs > 0.0 {
+                self.ops_per_sec = (last.1.saturating_sub(first.1) as f64 / secs) as u64;
+                self.input_kbps = last.2.saturating_sub(first.2) as f64 / secs / 1024.0;
+                self.output_kbps = last.3.saturating_sub(first.3) as f64 / secs / 1024.0;
+            }
+        }
+    }
+}

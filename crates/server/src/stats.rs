@@ -1,0 +1,200 @@
+//! Counters for INFO and /metrics.
+//!
+//! Hand-rolled instead of the `metrics` crate's recorder because INFO commandstats and
+//! /metrics must report the *same* numbers, and because per-command recording is batched per
+//! connection: a connection accumulates its counts locally and adds them to the shared atomics
+//! once per read batch, so pipelined commands on two cores do not bounce one cache line per
+//! command.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+/// Latency histogram buckets: upper bounds 1, 2, 4, ... 2^(N-2) microseconds, then +Inf.
+pub const BUCKETS: usize = 26;
+
+pub fn bucket_of(d: Duration) -> usize {
+    let us = d.as_micros() as u64;
+    if us <= 1 {
+        0
+    } else {
+        ((64 - (us - 1).leading_zeros()) as usize).min(BUCKETS - 1)
+    }
+}
+
+/// Upper bound of bucket `i` in seconds (`None` for +Inf).
+pub fn bucket_bound_seconds(i: usize) -> Option<f64> {
+    (i < BUCKETS - 1).then(|| (1u64 << i) as f64 / 1e6)
+}
+
+#[derive(Debug, Default)]
+pub struct CommandStats {
+    pub calls: AtomicU64,
+    pub nanos: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+    pub buckets: [AtomicU64; BUCKETS],
+}
+
+impl CommandStats {
+    pub fn reset(&self) {
+        self.calls.store(0, Ordering::Relaxed);
+        self.nanos.store(0, Ordering::Relaxed);
+        self.rejected.store(0, Ordering::Relaxed);
+        self.failed.store(0, Ordering::Relaxed);
+        for b in &self.buckets {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One connection's not-yet-published counts for one command.
+#[derive(Debug, Clone)]
+struct Pending {
+    index: usize,
+    calls: u64,
+    nanos: u64,
+    failed: u64,
+    rejected: u64,
+    buckets: [u32; BUCKETS],
+}
+
+/// A connection's local accumulation; [`LocalStats::publish`] adds it to the shared counters.
+#[derive(Debug, Default)]
+pub struct LocalStats {
+    pending: Vec<Pending>,
+}
+
+impl LocalStats {
+    fn slot(&mut self, index: usize) -> &mut Pending {
+        // Few distinct commands per batch: a linear scan beats hashing.
+        match self.pending.iter().position(|p| p.index == index) {
+            Some(i) => &mut self.pending[i],
+            None => {
+                self.pending.push(Pending {
+                    index,
+                    calls: 0,
+                    nanos: 0,
+                    failed: 0,
+                    rejected: 0,
+                    buckets: [0; BUCKETS],
+                });
+                self.pending.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    pub fn record(&mut self, index: usize, elapsed: Duration, failed: bool) {
+        let p = self.slot(index);
+        p.calls += 1;
+        p.nanos += elapsed.as_nanos() as u64;
+        p.failed += failed as u64;
+        p.buckets[bucket_of(elapsed)] += 1;
+    }
+
+    pub fn reject(&mut self, index: usize) {
+        self.slot(index).rejected += 1;
+    }
+
+    pub fn publish(&mut self, table: &[CommandStats]) {
+        for p in self.pending.drain(..) {
+            let s = &table[p.index];
+            if p.calls > 0 {
+                s.calls.fetch_add(p.calls, Ordering::Relaxed);
+                s.nanos.fetch_add(p.nanos, Ordering::Relaxed);
+                for (i, &n) in p.buckets.iter().enumerate() {
+                    if n > 0 {
+                        s.buckets[i].fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+            if p.failed > 0 {
+                s.failed.fetch_add(p.failed, Ordering::Relaxed);
+            }
+            if p.rejected > 0 {
+                s.rejected.fetch_add(p.rejected, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Server-wide counters with Redis's INFO names.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub total_connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub evicted_keys: AtomicU64,
+    pub client_query_buffer_limit_disconnections: AtomicU64,
+    pub client_output_buffer_limit_disconnections: AtomicU64,
+    pub total_error_replies: AtomicU64,
+    pub unknown_commands: AtomicU64,
+    /// Error replies by code (`ERR`, `WRONGTYPE`, ...), for INFO errorstats.
+    pub errors: Mutex<HashMap<String, u64>>,
+}
+
+impl ServerStats {
+    pub fn count_error(&self, code: &str) {
+        self.total_error_replies.fetch_add(1, Ordering::Relaxed);
+        *self.errors.lock().entry(code.to_string()).or_default() += 1;
+    }
+
+    pub fn reset(&self) {
+        for c in [
+            &self.total_connections_received,
+            &self.rejected_connections,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.evicted_keys,
+            &self.client_query_buffer_limit_disconnections,
+            &self.client_output_buffer_limit_disconnections,
+            &self.total_error_replies,
+            &self.unknown_commands,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.errors.lock().clear();
+    }
+}
+
+/// CPU time used by this process (user, system), from getrusage.
+pub fn cpu_times() -> (Duration, Duration) {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(usage.ru_utime), tv(usage.ru_stime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_powers_of_two_microseconds() {
+        assert_eq!(bucket_of(Duration::from_nanos(300)), 0);
+        assert_eq!(bucket_of(Duration::from_micros(1)), 0);
+        assert_eq!(bucket_of(Duration::from_micros(2)), 1);
+        assert_eq!(bucket_of(Duration::from_micros(3)), 2);
+        assert_eq!(bucket_of(Duration::from_micros(4)), 2);
+        assert_eq!(bucket_of(Duration::from_secs(1000)), BUCKETS - 1);
+    }
+
+    #[test]
+    fn local_stats_publish_once() {
+        let table: Vec<CommandStats> = (0..3).map(|_| CommandStats::default()).collect();
+        let mut local = LocalStats::default();
+        local.record(1, Duration::from_micros(3), false);
+        local.record(1, Duration::from_micros(3), true);
+        local.reject(2);
+        local.publish(&table);
+        local.publish(&table);
+        assert_eq!(table[1].calls.load(Ordering::Relaxed), 2);
+        assert_eq!(table[1].failed.load(Ordering::Relaxed), 1);
+        assert_eq!(table[2].rejected.load(Ordering::Relaxed), 1);
+        assert_eq!(table[1].buckets[2].load(Ordering::Relaxed), 2);
+    }
+}

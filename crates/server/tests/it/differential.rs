@@ -1,0 +1,753 @@
+//! Differential tests: the same commands to our node and to a real redis-server, replies
+//! compared. Exact equality, except: KEYS order (sorted before comparing), TTL-like values
+//! (the two servers read their clocks a few hundred microseconds apart), RANDOMKEY (any key),
+//! MEMORY USAGE (our layout differs; nil-ness must match).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use resp::Frame;
+
+use crate::support::{Node, RawClient, RedisServer};
+
+fn name_of(args: &[Vec<u8>]) -> String {
+    String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
+}
+
+fn within(a: &Frame, b: &Frame, tolerance: i64) -> bool {
+    match (a, b) {
+        (Frame::Integer(x), Frame::Integer(y)) => {
+            if *x < 0 || *y < 0 {
+                x == y
+            } else {
+                (x - y).abs() <= tolerance
+            }
+        }
+        _ => a == b,
+    }
+}
+
+fn sorted(f: &Frame) -> Frame {
+    match f {
+        Frame::Array(items) | Frame::Set(items) => {
+            let mut v = items.clone();
+            v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            Frame::Array(v)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Compares one reply pair under the rules above.
+fn same(args: &[Vec<u8>], ours: &Frame, theirs: &Frame) -> bool {
+    if matches!(ours, Frame::Error(_)) || matches!(theirs, Frame::Error(_)) {
+        return ours == theirs;
+    }
+    let sub = args
+        .get(1)
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .unwrap_or_default();
+    match name_of(args).as_str() {
+        "keys" => sorted(ours) == sorted(theirs),
+        "ttl" | "expiretime" => within(ours, theirs, 1),
+        "pttl" | "pexpiretime" => within(ours, theirs, 250),
+        "randomkey" => matches!(
+            (ours, theirs),
+            (Frame::Null, Frame::Null) | (Frame::Bulk(_), Frame::Bulk(_))
+        ),
+        "memory" if sub == "usage" => matches!(
+            (ours, theirs),
+            (Frame::Null, Frame::Null) | (Frame::Integer(_), Frame::Integer(_))
+        ),
+        "object" if sub == "idletime" => within(ours, theirs, 1),
+        _ => ours == theirs,
+    }
+}
+
+async fn both(
+    ours: &mut RawClient,
+    theirs: &mut RawClient,
+    args: &[Vec<u8>],
+) -> Result<(), String> {
+    let a = ours.cmd(args).await;
+    let b = theirs.cmd(args).await;
+    if same(args, &a, &b) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?}\n  ours:  {}\n  redis: {}",
+            args.iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>(),
+            show(&a),
+            show(&b)
+        ))
+    }
+}
+
+/// A compact, readable rendering of a reply for failure messages.
+fn show(f: &Frame) -> String {
+    let list = |items: &[Frame]| items.iter().map(show).collect::<Vec<_>>().join(", ");
+    match f {
+        Frame::Bulk(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        Frame::Simple(s) => format!("+{s}"),
+        Frame::Error(e) => format!("-{e}"),
+        Frame::Integer(i) => format!(":{i}"),
+        Frame::Null => "nil".into(),
+        Frame::Array(v) => format!("[{}]", list(v)),
+        Frame::Set(v) => format!("~[{}]", list(v)),
+        Frame::Map(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", show(k), show(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn line(s: &str) -> Vec<Vec<u8>> {
+    s.split(' ')
+        .map(|a| {
+            if a == "<empty>" {
+                Vec::new()
+            } else {
+                a.as_bytes().to_vec()
+            }
+        })
+        .collect()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Hand-picked edge cases, each a line (`<empty>` = empty argument). Run in order.
+const CASES: &str = r#"
+PING
+PING hello
+PING a b
+ECHO
+ECHO hi
+SELECT 0
+SELECT 1
+SELECT x
+SELECT 99999999999
+GET
+GET missing
+SET k v
+GET k
+SET k v nx
+SET k v2 xx
+GET k
+SET k v nx xx
+SET k v xx nx
+SET k v ex 10 px 100
+SET k v ex 10 ex 20
+SET k v ex 0
+SET k v ex -5
+SET k v ex abc
+SET k v px 9223372036854775807
+SET k v ex 9223372036854775807
+SET k v ex
+SET k v keepttl ex 10
+SET k v ex 10 keepttl
+SET k v get
+SET k v2 get nx
+SET k v3 get xx
+SET newk v get xx
+SET newk2 v get nx
+SET k v foo
+SET k v exat 1
+GET k
+SETNX k v
+SETNX k2 v
+SETEX k 0 v
+SETEX k -1 v
+SETEX k abc v
+SETEX k 100 v
+TTL k
+PSETEX k 100000 v
+PTTL k
+PSETEX k 0 v
+MSET a 1 b 2
+MSET a 1 b
+MGET a b missing k
+MSETNX a 1 c 3
+MSETNX c 3 d 4
+MSETNX c 3 d
+GETSET a 10
+GETSET missing2 v
+GETDEL a
+GETDEL a
+GETEX b
+GETEX b ex 100
+TTL b
+GETEX b persist
+TTL b
+GETEX b ex 10 persist
+GETEX b persist ex 10
+GETEX b px 0
+GETEX b exat 1
+EXISTS b
+GETEX missing ex 10
+SET n 10
+INCR n
+INCRBY n 5
+INCRBY n x
+DECR n
+DECRBY n 3
+DECRBY n -9223372036854775808
+INCRBY n 9223372036854775807
+SET n 9223372036854775807
+INCR n
+SET n -9223372036854775808
+DECR n
+SET n abc
+INCR n
+SET n 1.5
+INCR n
+SET n <empty>
+INCR n
+SET n 007
+INCR n
+SET n +5
+INCR n
+SET n " 5"
+INCR n
+INCR newcounter
+OBJECT ENCODING newcounter
+SET f 10.50
+INCRBYFLOAT f 0.1
+INCRBYFLOAT f 1e3
+INCRBYFLOAT f -1010.6
+OBJECT ENCODING f
+INCRBYFLOAT f abc
+INCRBYFLOAT f inf
+INCRBYFLOAT f 1e400
+SET f 5.0e3
+INCRBYFLOAT f 2.0e2
+SET f 9223372036854775807
+INCRBYFLOAT f 1.5
+SET f abc
+INCRBYFLOAT f 1
+INCRBYFLOAT newfloat 3.0
+SET s hello
+APPEND s " world"
+APPEND s <empty>
+GET s
+STRLEN s
+STRLEN missing
+APPEND newappend 123
+OBJECT ENCODING newappend
+APPEND newappend 4
+OBJECT ENCODING newappend
+GET newappend
+GETRANGE s 0 4
+GETRANGE s -5 -1
+GETRANGE s 5 1
+GETRANGE s -1 -5
+GETRANGE s 0 100
+GETRANGE s -100 2
+GETRANGE s 100 200
+GETRANGE missing 0 -1
+GETRANGE s x 1
+SET i 12345
+GETRANGE i 1 2
+STRLEN i
+SETRANGE s 6 Redis
+GET s
+SETRANGE s 20 X
+GET s
+SETRANGE s -1 X
+SETRANGE s x X
+SETRANGE newrange 3 abc
+GET newrange
+SETRANGE newrange2 0 <empty>
+EXISTS newrange2
+SETRANGE s 0 <empty>
+SETRANGE s 536870912 X
+SETRANGE i 0 9
+OBJECT ENCODING i
+GET i
+DEL s i missing
+DEL
+EXISTS newrange newrange missing
+TOUCH newrange missing
+TYPE newrange
+TYPE missing
+UNLINK newrange
+SET e v
+EXPIRE e 100
+TTL e
+EXPIRE e 100 nx
+EXPIRE e 200 xx
+EXPIRE e 50 gt
+EXPIRE e 500 gt
+EXPIRE e 1000 lt
+EXPIRE e 10 lt
+TTL e
+EXPIRE e 10 nx xx
+EXPIRE e 10 gt lt
+EXPIRE e 10 foo
+EXPIRE e abc
+EXPIRE e 9223372036854775807
+EXPIRE missing 10
+PEXPIRE e 100000
+PTTL e
+PERSIST e
+PERSIST e
+TTL e
+EXPIRE e 10 xx
+EXPIRE e 10 gt
+EXPIRE e 10 lt
+TTL e
+EXPIRE e -1
+EXISTS e
+SET e v
+EXPIRE e 0
+EXISTS e
+SET e v
+PEXPIREAT e 1
+EXISTS e
+TTL missing
+PTTL missing
+EXPIRETIME missing
+SET noexp v
+EXPIRETIME noexp
+PEXPIRETIME noexp
+SET r1 v
+RENAME r1 r2
+GET r1
+GET r2
+RENAME missing x
+RENAME r2 r2
+RENAMENX r2 r2
+SET r3 other
+RENAMENX r2 r3
+RENAMENX r2 r4
+GET r4
+SET c1 val
+COPY c1 c2
+COPY c1 c2
+COPY c1 c2 replace
+COPY c1 c1
+COPY missing c5
+COPY c1 c6 db 0
+COPY c1 c7 db 1
+COPY c1 c8 foo
+GET c2
+OBJECT ENCODING missing
+OBJECT ENCODING c1
+OBJECT FOO c1
+OBJECT
+OBJECT FREQ c1
+SET long aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+OBJECT ENCODING long
+SET e44 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+OBJECT ENCODING e44
+SET neg -123
+OBJECT ENCODING neg
+SET bigint 99999999999999999999
+OBJECT ENCODING bigint
+KEYS *
+KEYS c*
+KEYS c[12]
+KEYS ?2
+KEYS nomatch
+DBSIZE
+FLUSHDB foo
+FLUSHALL foo bar
+SCAN x
+SCAN 0 count 0
+SCAN 0 count x
+SCAN 0 match
+SCAN 0 foo bar
+NOSUCHCOMMAND a b
+CLIENT
+CLIENT FOO
+CLIENT SETNAME
+CLIENT SETNAME "a b"
+CLIENT SETNAME good-name
+CLIENT GETNAME
+CLIENT NO-EVICT maybe
+CLIENT NO-EVICT on
+CLIENT REPLY foo
+CLIENT KILL 1.2.3.4:5
+CLIENT KILL id 0
+CLIENT KILL id 99999
+CLIENT KILL foo bar
+CONFIG GET nosuch
+CONFIG GET maxmemory
+CONFIG SET foo bar
+CONFIG SET maxmemory foo
+CONFIG SET maxmemory-policy foo
+CONFIG SET databases 2
+CONFIG SET maxmemory 0 maxmemory 0
+CONFIG SET maxmemory
+CONFIG GET maxmemory-policy
+CONFIG FOO
+MEMORY USAGE c1
+MEMORY USAGE missing
+MEMORY FOO
+SLOWLOG FOO
+SLOWLOG GET -2
+COMMAND GETKEYS get k
+COMMAND GETKEYS mset a 1 b 2
+COMMAND GETKEYS ping
+COMMAND GETKEYS nosuch
+COMMAND GETKEYS get
+COMMAND INFO get set nosuch
+COMMAND INFO client|list
+COMMAND DOCS get
+COMMAND FOO
+AUTH x
+AUTH default x
+AUTH a b c
+HELLO 4
+HELLO x
+HELLO 2 foo
+HELLO 2 setname "bad name"
+SHUTDOWN foo
+SHUTDOWN abort
+TYPE c1
+FLUSHALL
+DBSIZE
+"#;
+
+#[tokio::test]
+async fn curated_cases_match_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    let mut failures = Vec::new();
+    for l in CASES.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        // `"a b"` in a line is one argument.
+        let args = if let Some((head, quoted)) = l.split_once('"') {
+            let mut a = line(head.trim_end());
+            a.push(quoted.trim_end_matches('"').as_bytes().to_vec());
+            a
+        } else {
+            line(l)
+        };
+        if let Err(e) = both(&mut ours, &mut theirs, &args).await {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Builds one random command over a small key space, biased towards edge-case values.
+fn random_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
+    const KEYS: &[&str] = &["k0", "k1", "k2", "k3", "{t}a", "{t}b"];
+    const VALUES: &[&str] = &[
+        "0",
+        "1",
+        "-1",
+        "10",
+        "123",
+        "007",
+        "+1",
+        " 1",
+        "1.5",
+        "-2.25",
+        "1e3",
+        "abc",
+        "",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "inf",
+        "nan",
+        "a-longer-value-that-does-not-fit-in-an-embedded-string-at-all",
+    ];
+    const INTS: &[&str] = &[
+        "0",
+        "1",
+        "-1",
+        "5",
+        "100",
+        "-100",
+        "x",
+        "9223372036854775807",
+        "-9223372036854775808",
+    ];
+    const TTLS: &[&str] = &[
+        "100",
+        "1000",
+        "5000",
+        "0",
+        "-1",
+        "abc",
+        "9223372036854775807",
+    ];
+    let key = |rng: &mut StdRng| KEYS[rng.gen_range(0..KEYS.len())].to_string();
+    let val = |rng: &mut StdRng| VALUES[rng.gen_range(0..VALUES.len())].to_string();
+    let int = |rng: &mut StdRng| INTS[rng.gen_range(0..INTS.len())].to_string();
+    let ttl = |rng: &mut StdRng| TTLS[rng.gen_range(0..TTLS.len())].to_string();
+    let mut c: Vec<String> = match rng.gen_range(0..44) {
+        0..=3 => vec!["GET".into(), key(rng)],
+        4..=7 => {
+            let mut v = vec!["SET".into(), key(rng), val(rng)];
+            for _ in 0..rng.gen_range(0..3) {
+                let opts: &[&[&str]] = &[
+                    &["NX"],
+                    &["XX"],
+                    &["GET"],
+                    &["KEEPTTL"],
+                    &["EX"],
+                    &["PX"],
+                    &["EXAT"],
+                    &["PXAT"],
+                    &["bogus"],
+                ];
+                let o = opts[rng.gen_range(0..opts.len())];
+                v.push(o[0].into());
+                match o[0] {
+                    "EX" => v.push(ttl(rng)),
+                    "PX" => v.push(format!("{}", rng.gen_range(1..10) * 100_000)),
+                    "EXAT" => v.push(format!("{}", now_secs() + 1000)),
+                    "PXAT" => v.push(format!("{}", (now_secs() + 1000) * 1000)),
+                    _ => {}
+                }
+            }
+            v
+        }
+        8 => vec!["SETNX".into(), key(rng), val(rng)],
+        9 => vec!["SETEX".into(), key(rng), ttl(rng), val(rng)],
+        10 => vec![
+            "PSETEX".into(),
+            key(rng),
+            format!("{}", rng.gen_range(1..100) * 10_000),
+            val(rng),
+        ],
+        11 => vec!["MGET".into(), key(rng), key(rng), key(rng)],
+        12 => {
+            let mut v = vec!["MSET".into()];
+            for _ in 0..rng.gen_range(1..4) {
+                v.push(key(rng));
+                v.push(val(rng));
+            }
+            v
+        }
+        13 => vec!["MSETNX".into(), key(rng), val(rng), key(rng), val(rng)],
+        14 => vec!["GETSET".into(), key(rng), val(rng)],
+        15 => vec!["GETDEL".into(), key(rng)],
+        16 => {
+            let opts: &[&[&str]] = &[
+                &[],
+                &["PERSIST"],
+                &["EX", "100"],
+                &["PX", "200000"],
+                &["EXAT", "1"],
+                &["EX", "0"],
+                &["PERSIST", "EX", "1"],
+            ];
+            let mut v = vec!["GETEX".into(), key(rng)];
+            v.extend(
+                opts[rng.gen_range(0..opts.len())]
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+            v
+        }
+        17 => vec!["INCR".into(), key(rng)],
+        18 => vec!["DECR".into(), key(rng)],
+        19 => vec!["INCRBY".into(), key(rng), int(rng)],
+        20 => vec!["DECRBY".into(), key(rng), int(rng)],
+        21 => vec!["INCRBYFLOAT".into(), key(rng), val(rng)],
+        22 => vec!["APPEND".into(), key(rng), val(rng)],
+        23 => vec!["STRLEN".into(), key(rng)],
+        24 => vec!["GETRANGE".into(), key(rng), int(rng), int(rng)],
+        25 => vec![
+            "SETRANGE".into(),
+            key(rng),
+            ["0", "1", "3", "-1", "x", "70"][rng.gen_range(0..6)].into(),
+            val(rng),
+        ],
+        26 => vec!["DEL".into(), key(rng), key(rng)],
+        27 => vec!["EXISTS".into(), key(rng), key(rng), key(rng)],
+        28 => vec!["TYPE".into(), key(rng)],
+        29 => {
+            let cmd = ["EXPIRE", "PEXPIRE"][rng.gen_range(0..2)];
+            let t = if cmd == "EXPIRE" {
+                ttl(rng)
+            } else {
+                format!("{}", rng.gen_range(-1..5) * 100_000)
+            };
+            let mut v = vec![cmd.into(), key(rng), t];
+            for _ in 0..rng.gen_range(0..3) {
+                v.push(["NX", "XX", "GT", "LT", "zz"][rng.gen_range(0..5)].into());
+            }
+            v
+        }
+        30 => vec![
+            "EXPIREAT".into(),
+            key(rng),
+            format!(
+                "{}",
+                now_secs() as i64 + [-10, 1000, 5000][rng.gen_range(0..3)]
+            ),
+        ],
+        31 => vec![
+            "PEXPIREAT".into(),
+            key(rng),
+            format!(
+                "{}",
+                (now_secs() as i64 + [-10, 1000][rng.gen_range(0..2)]) * 1000
+            ),
+        ],
+        32 => vec![
+            ["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"][rng.gen_range(0..4)].into(),
+            key(rng),
+        ],
+        33 => vec!["PERSIST".into(), key(rng)],
+        34 => vec!["RENAME".into(), key(rng), key(rng)],
+        35 => vec!["RENAMENX".into(), key(rng), key(rng)],
+        36 => vec![
+            "KEYS".into(),
+            ["*", "k*", "k[0-1]", "?1", "{t}*", "nomatch"][rng.gen_range(0..6)].into(),
+        ],
+        37 => vec!["DBSIZE".into()],
+        38 => {
+            let mut v = vec!["COPY".into(), key(rng), key(rng)];
+            if rng.gen_bool(0.5) {
+                v.push("REPLACE".into());
+            }
+            v
+        }
+        39 => vec!["OBJECT".into(), "ENCODING".into(), key(rng)],
+        40 => vec!["TOUCH".into(), key(rng), key(rng)],
+        41 => vec!["UNLINK".into(), key(rng)],
+        42 => vec!["RANDOMKEY".into()],
+        _ => vec!["MEMORY".into(), "USAGE".into(), key(rng)],
+    };
+    // Now and then, a wrong argument count.
+    if rng.gen_ratio(1, 40) && c.len() > 1 {
+        c.pop();
+    }
+    c.into_iter().map(String::into_bytes).collect()
+}
+
+async fn run_random(seed: u64, commands: usize, resp3: bool) {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    if resp3 {
+        // HELLO replies differ (server identity); only the protocol switch matters here.
+        ours.cmd(&["HELLO", "3"]).await;
+        theirs.cmd(&["HELLO", "3"]).await;
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    for i in 0..commands {
+        let args = random_command(&mut rng);
+        if let Err(e) = both(&mut ours, &mut theirs, &args).await {
+            panic!("seed {seed}, command #{i}: {e}");
+        }
+    }
+    // The final state must match too.
+    for k in ["k0", "k1", "k2", "k3", "{t}a", "{t}b"] {
+        for cmd in [&["GET", k][..], &["TTL", k], &["OBJECT", "ENCODING", k]] {
+            let args: Vec<Vec<u8>> = cmd.iter().map(|s| s.as_bytes().to_vec()).collect();
+            both(&mut ours, &mut theirs, &args)
+                .await
+                .unwrap_or_else(|e| panic!("seed {seed}, final state: {e}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn random_sequences_match_redis_resp2() {
+    for seed in 1..=6 {
+        run_random(seed, 1500, false).await;
+    }
+}
+
+#[tokio::test]
+async fn random_sequences_match_redis_resp3() {
+    for seed in 100..=102 {
+        run_random(seed, 1500, true).await;
+    }
+}
+
+/// SCAN orders differ by design; the set of keys a full iteration returns must not.
+#[tokio::test]
+async fn full_scan_returns_the_same_keys_as_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for i in 0..700 {
+        let k = format!("{}:{i}", ["user", "session", "cart"][i % 3]);
+        ours.cmd(&["SET", &k, "v"]).await;
+        theirs.cmd(&["SET", &k, "v"]).await;
+    }
+    for opts in [
+        vec![],
+        vec!["COUNT", "3"],
+        vec!["MATCH", "user:*"],
+        vec!["MATCH", "*:1?", "COUNT", "50"],
+        vec!["TYPE", "string"],
+        vec!["TYPE", "list"],
+    ] {
+        let mut results = Vec::new();
+        for client in [&mut ours, &mut theirs] {
+            let mut keys = Vec::new();
+            let mut cursor = "0".to_string();
+            loop {
+                let mut args = vec!["SCAN".to_string(), cursor.clone()];
+                args.extend(opts.iter().map(|s| s.to_string()));
+                let Frame::Array(reply) = client.cmd(&args).await else {
+                    panic!("SCAN reply not an array")
+                };
+                cursor = reply[0].as_text().unwrap();
+                let Frame::Array(batch) = &reply[1] else {
+                    panic!("SCAN keys not an array")
+                };
+                keys.extend(batch.iter().map(|k| k.as_text().unwrap()));
+                if cursor == "0" {
+                    break;
+                }
+            }
+            keys.sort();
+            keys.dedup();
+            results.push(keys);
+        }
+        assert_eq!(results[0], results[1], "SCAN {opts:?}");
+    }
+}
+
+/// Keys with a short TTL disappear for readers on both servers at the same point.
+#[tokio::test]
+async fn expiry_matches_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for c in [&mut ours, &mut theirs] {
+        c.cmd(&["SET", "short", "v", "PX", "150"]).await;
+        c.cmd(&["SET", "long", "v", "EX", "100"]).await;
+        c.cmd(&["SET", "n", "1", "PX", "150"]).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    for cmd in [
+        &["GET", "short"][..],
+        &["EXISTS", "short", "long"],
+        &["TTL", "short"],
+        &["TTL", "long"],
+        &["INCR", "n"],
+        &["TTL", "n"],
+        &["KEYS", "*"],
+    ] {
+        let args: Vec<Vec<u8>> = cmd.iter().map(|s| s.as_bytes().to_vec()).collect();
+        both(&mut ours, &mut theirs, &args).await.unwrap();
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests over real sockets. One test binary (faster to build and link than one
+//! per file); each module covers one area.
+
+mod support;
+
+mod clients;
+mod differential;
+mod limits;
+mod protocol;

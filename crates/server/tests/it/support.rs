@@ -1,0 +1,240 @@
+//! Test support: in-process nodes on port 0, a raw RESP client, and a real redis-server.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use resp::Frame;
+use server::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A node running inside the test process.
+pub struct Node {
+    pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    stop: Option<oneshot::Sender<()>>,
+    pub handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Node {
+    pub async fn start() -> Node {
+        Self::start_with(Config::default()).await
+    }
+
+    pub async fn start_with(config: Config) -> Node {
+        Self::start_inner(config, false).await
+    }
+
+    pub async fn start_with_admin(config: Config) -> Node {
+        Self::start_inner(config, true).await
+    }
+
+    async fn start_inner(config: Config, admin: bool) -> Node {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let admin_listener = if admin {
+            Some(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        } else {
+            None
+        };
+        let admin = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server::run_with_admin(
+            listener,
+            admin_listener,
+            config,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Node {
+            addr,
+            admin,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn client(&self) -> RawClient {
+        RawClient::connect(self.addr).await
+    }
+
+    /// Signals shutdown and waits for `run` to return.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.handle.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A minimal RESP client that shows replies exactly as they arrive.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        let mut wire = Vec::new();
+        resp::request::encode_command(args, &mut wire);
+        self.stream.write_all(&wire).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads one reply; `None` if the server closed the connection first.
+    pub async fn read(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((frame, used)) = Frame::parse(&self.buf).expect("valid RESP from server") {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            self.buf.reserve(64 * 1024);
+            let n =
+                tokio::time::timeout(Duration::from_secs(10), self.stream.read_buf(&mut self.buf))
+                    .await
+                    .expect("reply within 10s")
+                    .ok()?;
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    pub async fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Frame {
+        self.send(args).await;
+        self.read().await.expect("connection open")
+    }
+
+    /// Splits a command line on spaces (no quoting) and runs it.
+    pub async fn run(&mut self, line: &str) -> Frame {
+        let args: Vec<&str> = line.split(' ').collect();
+        self.cmd(&args).await
+    }
+
+    /// True once the server has closed the connection (reads EOF within the timeout).
+    pub async fn is_closed(&mut self) -> bool {
+        let mut chunk = [0u8; 1024];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+}
+
+pub fn bulk(s: &str) -> Frame {
+    Frame::Bulk(s.as_bytes().to_vec())
+}
+
+pub fn simple(s: &str) -> Frame {
+    Frame::Simple(s.into())
+}
+
+pub fn err(s: &str) -> Frame {
+    Frame::Error(s.into())
+}
+
+/// Path of a Redis tool, failing loudly when the test script did not install it.
+pub fn redis_tool(name: &str) -> String {
+    for dir in ["/usr/bin", "/usr/local/bin"] {
+        let p = format!("{dir}/{name}");
+        if std::path::Path::new(&p).exists() {
+            return p;
+        }
+    }
+    panic!("{name} not found: run the README's test command (it installs redis-server and redis-tools)");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real redis-server child process, killed on drop. Configured like our node: one
+/// database, no persistence.
+pub struct RedisServer {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        let bin = redis_tool("redis-server");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let child = Command::new(&bin)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--databases",
+                    "1",
+                    "--daemonize",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut server = RedisServer {
+                child,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(s) = TcpStream::connect(server.addr).await {
+                    drop(s);
+                    return server;
+                }
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break; // port taken; try another
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = server.child.kill();
+        }
+        panic!("could not start redis-server");
+    }
+
+    pub async fn client(&self) -> RawClient {
+        RawClient::connect(self.addr).await
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Generates crates/server/src/command/meta.rs from a running redis-server.
+
+COMMAND INFO and COMMAND DOCS must report real metadata (arity, flags, key positions, key
+specs, ACL categories, docs) for the commands Shard-Cache implements, identical to Redis 7 so
+cluster clients and redis-cli read them the same way. Redis keeps that metadata in JSON files
+it compiles into its binary; we take it from a real server once and commit the result.
+Only the commands (and subcommands) listed in IMPLEMENTED are emitted.
+
+Usage: redis-server --port 16379 & python3 tools/gen_command_meta.py 16379 > crates/server/src/command/meta.rs
+"""
+import socket
+import sys
+
+IMPLEMENTED = {
+    # connection
+    "ping": [], "echo": [], "hello": [], "auth": [], "select": [], "quit": [], "reset": [],
+    "client": ["id", "setname", "getname", "list", "info", "kill", "setinfo", "no-evict", "reply", "help"],
+    "command": ["count", "info", "docs", "list", "getkeys", "help"],
+    # strings
+    "get": [], "set": [], "setnx": [], "setex": [], "psetex": [], "mget": [], "mset": [], "msetnx": [],
+    "getset": [], "getdel": [], "getex": [], "incr": [], "decr": [], "incrby": [], "decrby": [],
+    "incrbyfloat": [], "append": [], "strlen": [], "getrange": [], "setrange": [],
+    # keys
+    "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
+    "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],
+    "persist": [], "rename": [], "renamenx": [], "keys": [], "scan": [], "randomkey": [],
+    "dbsize": [], "flushdb": [], "flushall": [], "copy": [],
+    "object": ["encoding", "freq", "idletime", "help"],
+    # server
+    "info": [], "config": ["get", "set", "resetstat", "help"], "time": [],
+    "memory": ["usage", "help"], "slowlog": ["get", "len", "reset", "help"], "shutdown": [],
+}
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.f = self.s.makefile("rb")
+
+    def cmd(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.s.sendall(out)
+        return self.read()
+
+    def read(self):
+        line = self.f.readline()[:-2]
+        t, rest = line[:1], line[1:]
+        if t in (b"+",):
+            return ("simple", rest.decode())
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.f.read(n + 2)[:-2]
+            return data.decode()
+        if t == b"*":
+            return [self.read() for _ in range(int(rest))]
+        if t == b"~":
+            return ("set", [self.read() for _ in range(int(rest))])
+        if t == b"%":
+            return ("map", [(self.read(), self.read()) for _ in range(int(rest))])
+        if t == b"_":
+            return None
+        raise RuntimeError("unexpected " + repr(line))
+
+
+def rs_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def meta(v, indent=0):
+    """Renders a reply tree as a `Meta` expression."""
+    if isinstance(v, tuple) and v[0] == "map":
+        return "Meta::Map(&[" + ", ".join("(%s, %s)" % (rs_str(k), meta(x)) for k, x in v[1]) + "])"
+    if isinstance(v, tuple) and v[0] == "set":
+        return "Meta::Set(&[" + ", ".join(meta(x) for x in v[1]) + "])"
+    if isinstance(v, tuple) and v[0] == "simple":
+        return "Meta::Status(%s)" % rs_str(v[1])
+    if isinstance(v, list):
+        return "Meta::Array(&[" + ", ".join(meta(x) for x in v) + "])"
+    if isinstance(v, int):
+        return "Meta::Int(%d)" % v
+    if v is None:
+        return "Meta::Null"
+    return "Meta::Str(%s)" % rs_str(v)
+
+
+def spec(info, docs, subs):
+    name, arity, flags, first, last, step, acl, tips, keyspecs, subcmds = info
+    # Sets arrive as ("set", items); the subcommand list is a plain array when non-empty.
+    def items(x):
+        return x[1] if isinstance(x, tuple) else x
+    flags, acl, tips, subcmds = items(flags), items(acl), items(tips), items(subcmds)
+    sub_specs = []
+    for s in subcmds:
+        sub = s[0].split("|", 1)[1]
+        if sub in subs:
+            sub_specs.append(spec(s, dict(docs[1]).get("subcommands", ("map", []))[1] and dict(dict(docs[1])["subcommands"][1])[s[0]], []))
+    docs_fields = [(k, v) for k, v in docs[1] if k != "subcommands"]
+    return (
+        "CommandMeta { name: %s, arity: %d, flags: &[%s], first_key: %d, last_key: %d, step: %d, "
+        "acl_categories: &[%s], tips: &[%s], key_specs: %s, docs: %s, subcommands: &[%s] }"
+        % (
+            rs_str(name), arity, ", ".join(rs_str(f[1] if isinstance(f, tuple) else f) for f in flags),
+            first, last, step,
+            ", ".join(rs_str(a[1] if isinstance(a, tuple) else a) for a in acl),
+            ", ".join(rs_str(t[1] if isinstance(t, tuple) else t) for t in tips),
+            meta(keyspecs), meta(("map", docs_fields)), ", ".join(sub_specs),
+        )
+    )
+
+
+def main():
+    port = int(sys.argv[1])
+    c = Conn(port)
+    c.cmd("HELLO", "3")
+    version = dict(c.cmd("HELLO", "3")[1])["version"]
+    print("// @generated by tools/gen_command_meta.py from redis-server %s. Do not edit by hand." % version)
+    print("//! Redis 7 metadata of the commands this node implements (COMMAND INFO / DOCS).")
+    print("use super::spec::{CommandMeta, Meta};\n")
+    print("pub static COMMANDS: &[CommandMeta] = &[")
+    for name in sorted(IMPLEMENTED):
+        info = c.cmd("COMMAND", "INFO", name)[0]
+        docs = dict(c.cmd("COMMAND", "DOCS", name)[1])[name]
+        print("    " + spec(info, docs, IMPLEMENTED[name]) + ",")
+    print("];")
+
+
+main()
