@@ -212,7 +212,7 @@ pub fn format_double(d: f64) -> String {
         .split_once('e')
         .expect("scientific format has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
-    if exp < -4 || exp >= PRECISION {
+    if !(-4..PRECISION).contains(&exp) {
         let mantissa = trim_fraction_zeros(mantissa);
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exp.abs())

@@ -184,7 +184,7 @@ pub struct OutputLimit {
 /// Parses `class hard soft seconds [class hard soft seconds ...]` as Redis does.
 pub fn parse_output_limits(s: &str) -> Result<Vec<(String, OutputLimit)>, String> {
     let parts: Vec<&str> = s.split_whitespace().collect();
-    if parts.is_empty() || parts.len() % 4 != 0 {
+    if parts.is_empty() || !parts.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut out = Vec::new();

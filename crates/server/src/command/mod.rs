@@ -191,7 +191,9 @@ pub fn execute(
         return Flow::Continue;
     };
     let mut cmd = table.get(index);
-    if !cmd.subcommands.is_empty() && !(args.len() == 1 && cmd.handler.is_some()) {
+    // A container needs a subcommand, unless it also runs on its own (plain COMMAND).
+    let runs_alone = args.len() == 1 && cmd.handler.is_some();
+    if !cmd.subcommands.is_empty() && !runs_alone {
         if args.len() < 2 {
             local.reject(index);
             reply_error(shared, out, &CmdError::WrongArity(cmd.meta.name.into()));

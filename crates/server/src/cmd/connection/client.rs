@@ -109,7 +109,7 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let mut id = None;

@@ -6,7 +6,7 @@ mod del;
 mod exists;
 mod expire;
 mod flush;
-mod keys;
+mod keys_cmd;
 mod object;
 mod persist;
 mod randomkey;
@@ -35,7 +35,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("persist", persist::persist),
     ("rename", rename::rename),
     ("renamenx", rename::renamenx),
-    ("keys", keys::keys),
+    ("keys", keys_cmd::keys),
     ("scan", scan::scan),
     ("randomkey", randomkey::randomkey),
     ("dbsize", dbsize::dbsize),

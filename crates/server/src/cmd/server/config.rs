@@ -29,7 +29,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// CONFIG SET parameter value [parameter value ...]: all or nothing. Every value is
 /// validated before any is applied.
 pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity("config|set".into()));
     }
     let mut pairs = Vec::new();

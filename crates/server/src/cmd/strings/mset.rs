@@ -14,7 +14,7 @@ fn mset_generic(
     only_if_none: bool,
     name: &str,
 ) -> Result<bool, CmdError> {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity(name.into()));
     }
     let ks = &ctx.shared.keyspace;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need on a fresh machine (redis-server
+# and redis-tools from Debian, redis-py and pytest in a local venv), then runs formatting and
+# lint checks, the Rust test suite and the redis-py tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check redis pytest
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== redis-py"
+cargo build -q -p shardcache
+.venv/bin/python -m pytest -q tests/python
