@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Throughput and CPU per operation: a shardcache node vs redis-server, side by side.
+
+Both servers run on this machine at the same time, on free loopback ports. Each round runs
+`redis-benchmark -t set,get -c 50 -d 32 -r 100000 -P <p>` against each server, alternating the
+order (A B, then B A) so drift on a shared machine hits both. We report medians over rounds,
+the ratio ours/redis, p99 latency, and server CPU time per operation (utime+stime from
+/proc/<pid>/stat around each run), which is steadier than ops/s on a noisy machine.
+
+Usage: python3 bench/node_vs_redis.py [--rounds 5] [--threads 0] [--requests-p1 300000]
+       [--requests-p16 2000000]   (builds target/release/shardcache if missing)
+"""
+import argparse
+import csv
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listening on {port}")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def run_benchmark(port, pipeline, requests):
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", "set,get", "-c", "50", "-d", "32",
+         "-r", "100000", "-n", str(requests), "-P", str(pipeline), "--csv"],
+        capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for row in csv.reader(io.StringIO(out)):
+        if row and row[0] in ("SET", "GET"):
+            rows[row[0]] = {"rps": float(row[1]), "p99": float(row[6])}
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="shardcache worker threads (0 = per core)")
+    ap.add_argument("--requests-p1", type=int, default=300_000)
+    ap.add_argument("--requests-p16", type=int, default=2_000_000)
+    args = ap.parse_args()
+
+    binary = os.path.join(ROOT, "target", "release", "shardcache")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=ROOT, check=True)
+    ours_port, redis_port = free_port(), free_port()
+    ours = subprocess.Popen([binary, "server", "--port", str(ours_port), "--threads", str(args.threads)],
+                            stderr=subprocess.DEVNULL)
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL)
+    try:
+        wait_port(ours_port)
+        wait_port(redis_port)
+        servers = {"shardcache": (ours_port, ours.pid), "redis": (redis_port, redis.pid)}
+        results = {}  # (server, pipeline, test) -> list of (rps, p99, cpu_us_per_op)
+        for rnd in range(args.rounds):
+            order = ["shardcache", "redis"] if rnd % 2 == 0 else ["redis", "shardcache"]
+            for pipeline in (1, 16):
+                requests = args.requests_p1 if pipeline == 1 else args.requests_p16
+                for name in order:
+                    port, pid = servers[name]
+                    before = cpu_seconds(pid)
+                    rows = run_benchmark(port, pipeline, requests)
+                    cpu = cpu_seconds(pid) - before
+                    cpu_per_op = cpu * 1e6 / (2 * requests)
+                    for test, r in rows.items():
+                        results.setdefault((name, pipeline, test), []).append((r["rps"], r["p99"], cpu_per_op))
+            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+
+        print(f"# {args.rounds} rounds, redis-benchmark -t set,get -c 50 -d 32 -r 100000; "
+              f"shardcache threads={args.threads or os.cpu_count()}")
+        print(f"{'pipeline':>8} {'test':>4} {'shardcache ops/s':>17} {'redis ops/s':>12} {'ratio':>6} "
+              f"{'p99 ours':>9} {'p99 redis':>9} {'cpu us/op ours':>15} {'redis':>6}")
+        for pipeline in (1, 16):
+            for test in ("SET", "GET"):
+                o = results[("shardcache", pipeline, test)]
+                r = results[("redis", pipeline, test)]
+                med = lambda xs, i: statistics.median(x[i] for x in xs)
+                print(f"{pipeline:>8} {test:>4} {med(o, 0):>17,.0f} {med(r, 0):>12,.0f} "
+                      f"{med(o, 0) / med(r, 0):>6.2f} {med(o, 1):>9.3f} {med(r, 1):>9.3f} "
+                      f"{med(o, 2):>15.2f} {med(r, 2):>6.2f}")
+        print("(cpu us/op: server utime+stime per SET+GET request over the whole run, median of rounds)")
+    finally:
+        ours.terminate()
+        redis.terminate()
+        ours.wait()
+        redis.wait()
+
+
+if __name__ == "__main__":
+    main()
