@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
 use crate::client::ClientInfo;
-use crate::command::{execute, Flow};
+use crate::command::{execute, BatchClock, Flow};
 use crate::stats::LocalStats;
 use crate::{ClientState, ReplyMode, Shared};
 
@@ -71,14 +71,33 @@ pub(crate) fn accept(
         return;
     }
     let shared = shared.clone();
-    tasks.spawn(async move {
-        let id = info.id;
-        let mut conn = Connection::new(shared.clone(), info);
-        if let Err(e) = conn.serve(stream).await {
-            tracing::debug!(client = id, error = %e, "connection ended with an error");
+    // Move the socket to a worker thread's runtime: it is registered with that runtime's epoll
+    // when the task first runs there.
+    let stream = match stream.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot hand over connection");
+            shared.clients.remove(info.id);
+            return;
         }
-        shared.clients.remove(id);
-    });
+    };
+    let worker = shared.workers_pick().clone();
+    tasks.spawn_on(
+        async move {
+            let id = info.id;
+            match TcpStream::from_std(stream) {
+                Ok(stream) => {
+                    let mut conn = Connection::new(shared.clone(), info);
+                    if let Err(e) = conn.serve(stream).await {
+                        tracing::debug!(client = id, error = %e, "connection ended with an error");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot register connection"),
+            }
+            shared.clients.remove(id);
+        },
+        &worker,
+    );
 }
 
 enum Next {
@@ -97,6 +116,7 @@ struct Connection {
     rbuf: BytesMut,
     out: ReplyWriter,
     stats: LocalStats,
+    batch_started: Instant,
 }
 
 impl Connection {
@@ -114,6 +134,7 @@ impl Connection {
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             out: ReplyWriter::new(),
             stats: LocalStats::default(),
+            batch_started: Instant::now(),
         }
     }
 
@@ -125,6 +146,10 @@ impl Connection {
             let next = self.execute_buffered();
             self.publish();
             if !self.out.is_empty() {
+                // Let every other connection with input on this worker run first, then write:
+                // replies leave in a burst, as Redis writes them all before it sleeps, and a
+                // client multiplexing many connections gets them in fewer wake-ups.
+                tokio::task::yield_now().await;
                 self.write(&mut stream).await?;
             }
             match next {
@@ -182,6 +207,8 @@ impl Connection {
         };
         let mut consumed = 0;
         let mut next = Next::Read;
+        let mut clock = BatchClock::now();
+        self.batch_started = clock.last;
         loop {
             let buf = &self.rbuf[consumed..];
             match self.parser.parse(buf, &limits) {
@@ -193,6 +220,7 @@ impl Connection {
                         &mut self.out,
                         args,
                         &mut self.stats,
+                        &mut clock,
                     );
                     consumed += used;
                     if flow == Flow::Close {
@@ -232,8 +260,11 @@ impl Connection {
     fn publish(&mut self) {
         self.stats.publish(&self.shared.table.stats);
         let info = &self.state.info;
+        let since_start = self
+            .batch_started
+            .saturating_duration_since(self.shared.started);
         info.last_active_ms
-            .store(self.shared.uptime().as_millis() as u64, Ordering::Relaxed);
+            .store(since_start.as_millis() as u64, Ordering::Relaxed);
         info.query_buffer.store(self.rbuf.len(), Ordering::Relaxed);
         info.output_memory.store(self.out.len(), Ordering::Relaxed);
         if *info.last_cmd.read() != self.state.last_command {

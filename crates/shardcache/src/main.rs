@@ -173,11 +173,12 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.threads > 0 {
-        runtime.worker_threads(config.threads);
-    }
-    let runtime = runtime.enable_all().build().expect("start tokio runtime");
+    // This runtime only accepts connections, runs housekeeping and the admin API; clients are
+    // served by the node's own worker threads (`--threads`).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("start tokio runtime");
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
         server::run(listener, config, wait_for_signal()).await

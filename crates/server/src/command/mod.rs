@@ -159,6 +159,24 @@ impl Default for CommandTable {
     }
 }
 
+/// Time for a batch of pipelined commands: one wall-clock reading per batch (the commands'
+/// time snapshot, as Redis takes one per command) and one monotonic reading per command,
+/// each command's end being the next one's start.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchClock {
+    pub unix_ms: u64,
+    pub last: Instant,
+}
+
+impl BatchClock {
+    pub fn now() -> Self {
+        BatchClock {
+            unix_ms: crate::unix_ms(),
+            last: Instant::now(),
+        }
+    }
+}
+
 /// What the connection should do after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -179,6 +197,7 @@ pub fn execute(
     out: &mut ReplyWriter,
     args: Args<'_>,
     local: &mut LocalStats,
+    clock: &mut BatchClock,
 ) -> Flow {
     let table = &shared.table;
     let name = args.get(0);
@@ -239,8 +258,8 @@ pub fn execute(
 
     client.last_command = meta.name;
     let mark = out.len();
-    let start = Instant::now();
-    let now = crate::unix_ms();
+    let start = clock.last;
+    let now = clock.unix_ms;
     let result = {
         let mut ctx = Ctx {
             shared,
@@ -250,7 +269,9 @@ pub fn execute(
         };
         (cmd.handler.expect("leaf command has a handler"))(&mut ctx, args)
     };
-    let elapsed = start.elapsed();
+    let end = Instant::now();
+    clock.last = end;
+    let elapsed = end - start;
     let failed = result.is_err();
     if let Err(e) = &result {
         reply_error(shared, out, e);
