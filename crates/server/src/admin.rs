@@ -65,7 +65,7 @@ async fn stats(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         "misses": ks.misses,
         "hit_rate_percent": (rate * 100.0).round() / 100.0,
         "expired_keys": ks.expired,
-        "evicted_keys": shared.stats.evicted_keys.load(Ordering::Relaxed),
+        "evicted_keys": ks.evicted,
         "ops_per_sec": ops,
         "used_memory": shared.used_memory.load(Ordering::Relaxed),
         "used_memory_rss": crate::rss_bytes(),
@@ -135,13 +135,13 @@ pub fn render_metrics(shared: &Shared) -> String {
         "shardcache_evicted_keys_total",
         "counter",
         "Keys removed to stay under maxmemory.",
-        st.evicted_keys.load(Ordering::Relaxed) as f64,
+        ks.evicted as f64,
     );
     metric(
         "shardcache_memory_used_bytes",
         "gauge",
-        "Bytes allocated (jemalloc).",
-        shared.used_memory.load(Ordering::Relaxed) as f64,
+        "Bytes in use, as counted against maxmemory.",
+        shared.memory_in_use() as f64,
     );
     metric(
         "shardcache_memory_rss_bytes",

@@ -47,73 +47,14 @@ fn de_memory<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
-/// The `maxmemory-policy` values, with Redis's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u8)]
-pub enum EvictionPolicy {
-    #[default]
-    NoEviction,
-    AllKeysLru,
-    AllKeysLfu,
-    AllKeysRandom,
-    VolatileLru,
-    VolatileLfu,
-    VolatileRandom,
-    VolatileTtl,
-}
+/// The `maxmemory-policy` values, with Redis's names (defined in the store, which applies
+/// them).
+pub use store::Policy as EvictionPolicy;
 
-impl EvictionPolicy {
-    pub const ALL: [EvictionPolicy; 8] = [
-        EvictionPolicy::VolatileLru,
-        EvictionPolicy::VolatileLfu,
-        EvictionPolicy::VolatileRandom,
-        EvictionPolicy::VolatileTtl,
-        EvictionPolicy::AllKeysLru,
-        EvictionPolicy::AllKeysLfu,
-        EvictionPolicy::AllKeysRandom,
-        EvictionPolicy::NoEviction,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            EvictionPolicy::NoEviction => "noeviction",
-            EvictionPolicy::AllKeysLru => "allkeys-lru",
-            EvictionPolicy::AllKeysLfu => "allkeys-lfu",
-            EvictionPolicy::AllKeysRandom => "allkeys-random",
-            EvictionPolicy::VolatileLru => "volatile-lru",
-            EvictionPolicy::VolatileLfu => "volatile-lfu",
-            EvictionPolicy::VolatileRandom => "volatile-random",
-            EvictionPolicy::VolatileTtl => "volatile-ttl",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
-    }
-
-    pub fn is_lfu(self) -> bool {
-        matches!(
-            self,
-            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
-        )
-    }
-
-    fn from_u8(v: u8) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|p| *p as u8 == v)
-            .unwrap_or_default()
-    }
-}
-
-impl<'de> Deserialize<'de> for EvictionPolicy {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        EvictionPolicy::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown maxmemory-policy '{s}'")))
-    }
+fn de_policy<'de, D: Deserializer<'de>>(d: D) -> Result<EvictionPolicy, D::Error> {
+    let s = String::deserialize(d)?;
+    EvictionPolicy::parse(&s)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown maxmemory-policy '{s}'")))
 }
 
 /// Start-up configuration (flags, TOML file, environment). Field names are Redis's
@@ -127,6 +68,7 @@ pub struct Config {
     pub admin_port: u16,
     #[serde(deserialize_with = "de_memory")]
     pub maxmemory: u64,
+    #[serde(deserialize_with = "de_policy")]
     pub maxmemory_policy: EvictionPolicy,
     pub requirepass: Option<String>,
     pub maxclients: usize,

@@ -118,13 +118,14 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
             );
         }
         "memory" => {
-            let used = shared.used_memory.load(Ordering::Relaxed);
+            let used = shared.memory_in_use();
             let peak = shared.peak_memory.load(Ordering::Relaxed).max(used);
             let rss = crate::rss_bytes();
             let max = shared.live.maxmemory.load(Ordering::Relaxed);
             let _ = write!(
                 o,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_dataset:{}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\n",
+                shared.keyspace.used_bytes(),
                 human_bytes(used),
                 human_bytes(rss),
                 human_bytes(peak),
@@ -154,7 +155,7 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
                 st.net_output_bytes.load(Ordering::Relaxed),
                 st.rejected_connections.load(Ordering::Relaxed),
                 ks.expired,
-                st.evicted_keys.load(Ordering::Relaxed),
+                ks.evicted,
                 ks.hits,
                 ks.misses,
                 st.total_error_replies.load(Ordering::Relaxed),

@@ -49,6 +49,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Keys one command may evict before it runs (bounds the latency eviction adds).
+const MAX_EVICTIONS_PER_COMMAND: usize = 64;
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms() -> u64 {
     SystemTime::now()
@@ -96,6 +99,8 @@ pub struct Shared {
     /// costs a few microseconds, too much per command).
     pub used_memory: AtomicU64,
     pub peak_memory: AtomicU64,
+    /// Allocated bytes outside the keyspace at the last housekeeping pass.
+    pub memory_overhead: AtomicU64,
     /// ops/s and kbps for INFO and the stats API.
     pub rates: Mutex<info::Rates>,
     workers: Workers,
@@ -164,15 +169,41 @@ impl Workers {
 }
 
 impl Shared {
-    /// True when `maxmemory` is set and exceeded: commands flagged `denyoom` are refused.
-    pub fn over_maxmemory(&self) -> bool {
-        let max = self.live.maxmemory.load(Ordering::Relaxed);
-        max != 0 && self.used_memory.load(Ordering::Relaxed) > max
+    /// Memory counted against `maxmemory`: the keyspace's exact byte count (updated by every
+    /// write) plus everything else the allocator holds (connections, buffers), as measured
+    /// by the last housekeeping pass. Like Redis's `used_memory`, and current to the write.
+    pub fn memory_in_use(&self) -> u64 {
+        self.keyspace.used_bytes() + self.memory_overhead.load(Ordering::Relaxed)
     }
 
-    /// Reads the allocator's counters and updates `used_memory` / peak.
+    /// Called before a command that may add data (`denyoom`): evicts by the policy until
+    /// memory is under `maxmemory`. Returns false when it is over and nothing can be evicted
+    /// (`noeviction`, or a `volatile-*` policy without keys that have a TTL): the command is
+    /// then refused with `-OOM`. Work per command is bounded; a write that still finds the
+    /// node over after that proceeds and the next writes continue evicting, as Redis does.
+    pub fn make_room(&self, now: u64) -> bool {
+        let max = self.live.maxmemory.load(Ordering::Relaxed);
+        if max == 0 {
+            return true;
+        }
+        let policy = self.live.policy();
+        for _ in 0..MAX_EVICTIONS_PER_COMMAND {
+            if self.memory_in_use() <= max {
+                return true;
+            }
+            if !self.keyspace.evict_one(policy, now) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Reads the allocator's counters: refreshes the non-keyspace overhead and the peak.
     pub fn refresh_memory(&self) {
         let (allocated, _) = allocator_stats();
+        let keyspace = self.keyspace.used_bytes();
+        self.memory_overhead
+            .store(allocated.saturating_sub(keyspace), Ordering::Relaxed);
         self.used_memory.store(allocated, Ordering::Relaxed);
         self.peak_memory.fetch_max(allocated, Ordering::Relaxed);
     }
@@ -256,9 +287,11 @@ pub async fn run_with_admin(
         shutdown: CancellationToken::new(),
         used_memory: AtomicU64::new(0),
         peak_memory: AtomicU64::new(0),
+        memory_overhead: AtomicU64::new(0),
         rates: Mutex::new(info::Rates::default()),
         workers,
     });
+    shared.keyspace.set_policy(shared.live.policy());
     shared.refresh_memory();
     tracing::info!(addr = %shared.local_addr, "Ready to accept connections");
 

@@ -11,12 +11,15 @@
 //! returned, and returned once, as Redis promises (Redis gets the same guarantee from its
 //! reverse-binary cursor).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::glob;
+use crate::policy::Policy;
 use crate::shard::Shard;
+use crate::table::Table;
 
 pub const SHARD_BITS: u32 = 8;
 pub const SHARDS: usize = 1 << SHARD_BITS;
@@ -43,6 +46,10 @@ pub struct Keyspace {
     hasher: foldhash::fast::FixedState,
     /// Round-robin position of the active expiry cycle.
     expire_cursor: AtomicU64,
+    /// Bytes held by all shards, kept exact by every write.
+    used: Arc<AtomicI64>,
+    /// Position of the eviction cycle over shards.
+    evict_cursor: AtomicU64,
 }
 
 impl Default for Keyspace {
@@ -54,12 +61,22 @@ impl Default for Keyspace {
 impl Keyspace {
     pub fn new() -> Self {
         let seed: u64 = rand::random();
+        let hasher = foldhash::fast::FixedState::with_seed(seed);
+        let used = Arc::new(AtomicI64::new(0));
         Keyspace {
             shards: (0..SHARDS)
-                .map(|i| Padded(Mutex::new(Shard::new(seed ^ (i as u64 + 1)))))
+                .map(|i| {
+                    Padded(Mutex::new(Shard::new(
+                        seed ^ (i as u64 + 1),
+                        hasher.clone(),
+                        used.clone(),
+                    )))
+                })
                 .collect(),
-            hasher: foldhash::fast::FixedState::with_seed(seed),
+            hasher,
             expire_cursor: AtomicU64::new(0),
+            used,
+            evict_cursor: AtomicU64::new(0),
         }
     }
 
@@ -113,6 +130,31 @@ impl Keyspace {
         })
     }
 
+    /// Bytes the keyspace holds (entries, value buffers, tables), exact and cheap to read.
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Tells every shard which policy is in force (it decides what the access field holds).
+    pub fn set_policy(&self, policy: Policy) {
+        for s in self.shards.iter() {
+            s.0.lock().set_lfu_mode(policy.is_lfu());
+        }
+    }
+
+    /// Evicts one key by `policy` from the next non-empty shard (round-robin from a random
+    /// start, so eviction pressure is spread like the keys are). Returns false when nothing
+    /// can be evicted.
+    pub fn evict_one(&self, policy: Policy, now: u64) -> bool {
+        let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed) as usize;
+        (0..SHARDS).any(|i| {
+            self.shards[(start.wrapping_mul(97) + i) % SHARDS]
+                .0
+                .lock()
+                .evict_one(policy, now)
+        })
+    }
+
     /// Sums the per-shard statistics.
     pub fn stats(&self) -> crate::shard::ShardStats {
         let mut total = crate::shard::ShardStats::default();
@@ -121,6 +163,7 @@ impl Keyspace {
             total.hits += st.hits;
             total.misses += st.misses;
             total.expired += st.expired;
+            total.evicted += st.evicted;
         }
         total
     }
@@ -164,10 +207,10 @@ impl Keyspace {
         let mut visited = 0;
         while shard < SHARDS {
             let guard = self.shards[shard].0.lock();
-            let mut candidates: Vec<(u64, &crate::shard::Entry)> = guard
+            let mut candidates: Vec<(u64, crate::entry::EntryRef<'_>)> = guard
                 .iter()
                 .filter(|e| !e.is_expired(now))
-                .map(|e| (Self::order(e.hash()), e))
+                .map(|e| (Self::order(guard.hash(e.key())), e))
                 .filter(|(o, _)| *o >= from)
                 .collect();
             let want = count - visited;
@@ -195,7 +238,7 @@ impl Keyspace {
                         filter
                             .type_name
                             .as_deref()
-                            .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name()))
+                            .is_none_or(|t| t.eq_ignore_ascii_case(e.value().type_name()))
                     })
                     .map(|(_, e)| e.key().to_vec()),
             );
@@ -226,7 +269,7 @@ impl Keyspace {
 
     /// Empties every shard and returns the old contents, to be dropped wherever the caller
     /// likes (FLUSHALL ASYNC frees them on another thread).
-    pub fn flush(&self) -> Vec<Shard> {
+    pub fn flush(&self) -> Vec<Table> {
         self.shards.iter().map(|s| s.0.lock().take()).collect()
     }
 

@@ -5,13 +5,18 @@
 //! Time is passed in by the caller (milliseconds since the Unix epoch), which keeps this crate
 //! deterministic under test.
 
+pub mod entry;
 pub mod float;
 pub mod glob;
 pub mod keyspace;
 pub mod lfu;
+pub mod policy;
 pub mod shard;
+pub mod table;
 pub mod value;
 
+pub use entry::{Entry, EntryMut, EntryRef, StrRef, ValueRef};
 pub use keyspace::{Keyspace, ScanFilter, ShardSet};
-pub use shard::{Entry, Shard};
+pub use policy::Policy;
+pub use shard::{Shard, Ttl};
 pub use value::{Str, Value};

@@ -1,70 +1,21 @@
-//! One lock's worth of the keyspace: a hash table of entries plus an exact expiry index.
+//! One lock's worth of the keyspace: a [`Table`] of compact [`Entry`]s, the list of keys that
+//! have a TTL, and exact byte accounting.
 //!
-//! Expiry: an entry with a TTL is also in `expires`, ordered by deadline, so the active cycle
-//! finds exactly the keys that are due (no sampling, no pile-up of expired keys nobody reads)
-//! with work proportional to what it reclaims. Lookups expire lazily as well, so a read never
-//! sees a key whose deadline has passed. Redis's rule: a key is expired when `now > deadline`.
+//! Expiry: lookups expire lazily (a read never sees a key whose deadline has passed; Redis's
+//! rule: expired when `now > deadline`). The active cycle samples the keys with a TTL, as
+//! Redis does, and keeps going while many samples were expired, so expired keys nobody reads
+//! are reclaimed in the background with bounded work per call.
+//!
+//! Eviction: [`Shard::evict_one`] samples a few keys and removes the worst by the policy.
 
-use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
-use hashbrown::hash_table::{Entry as TableEntry, HashTable};
-
+use crate::entry::{Entry, EntryMut, EntryRef, Meta};
 use crate::lfu;
+use crate::policy::Policy;
+use crate::table::Table;
 use crate::value::Value;
-
-/// A key, its value and the metadata every key carries.
-#[derive(Debug)]
-pub struct Entry {
-    hash: u64,
-    key: Box<[u8]>,
-    pub value: Value,
-    /// Deadline in ms since the epoch; 0 = no TTL. Changed only through the shard so the
-    /// expiry index stays exact.
-    expire_at: u64,
-    /// Last access, seconds since the epoch (OBJECT IDLETIME, LRU).
-    access_secs: u32,
-    /// LFU counter and the minute it was last decayed (OBJECT FREQ, LFU).
-    lfu_counter: u8,
-    lfu_minutes: u16,
-}
-
-impl Entry {
-    pub fn key(&self) -> &[u8] {
-        &self.key
-    }
-
-    pub fn hash(&self) -> u64 {
-        self.hash
-    }
-
-    pub fn expire_at(&self) -> Option<u64> {
-        (self.expire_at != 0).then_some(self.expire_at)
-    }
-
-    pub fn is_expired(&self, now: u64) -> bool {
-        self.expire_at != 0 && now > self.expire_at
-    }
-
-    /// Milliseconds since the last access.
-    pub fn idle_ms(&self, now: u64) -> u64 {
-        now.saturating_sub(self.access_secs as u64 * 1000)
-    }
-
-    /// The LFU counter with decay applied (OBJECT FREQ).
-    pub fn frequency(&self, now: u64) -> u8 {
-        lfu::decayed(self.lfu_counter, self.lfu_minutes, now)
-    }
-
-    /// Approximate bytes this entry costs (MEMORY USAGE).
-    pub fn memory_usage(&self) -> usize {
-        let ttl_index = if self.expire_at != 0 {
-            self.key.len() + 48
-        } else {
-            0
-        };
-        std::mem::size_of::<Entry>() + 8 + self.key.len() + self.value.heap_size() + ttl_index
-    }
-}
 
 /// How a write treats an existing TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,22 +34,85 @@ pub struct ShardStats {
     pub hits: u64,
     pub misses: u64,
     pub expired: u64,
+    pub evicted: u64,
 }
 
-#[derive(Debug, Default)]
+/// jemalloc's size class for a request of `n` bytes (16-byte quantum, four classes per
+/// doubling above 128), so accounting matches what the allocator really hands out.
+pub fn size_class(n: usize) -> usize {
+    match n {
+        0 => 0,
+        1..=8 => 8,
+        9..=128 => (n + 15) & !15,
+        _ => {
+            let lg = usize::BITS - (n - 1).leading_zeros();
+            let step = (1usize << (lg - 1)) / 4;
+            n.div_ceil(step) * step
+        }
+    }
+}
+
+/// Bytes an entry costs: its allocation plus a raw string's separate buffer.
+pub fn entry_bytes(e: EntryRef<'_>) -> usize {
+    size_class(e.alloc_size()) + size_class(e.raw_capacity())
+}
+
+/// Bytes a key costs in the keyspace: its entry and buffers plus its table slot (MEMORY
+/// USAGE).
+pub fn key_memory(e: EntryRef<'_>) -> usize {
+    entry_bytes(e) + 8 + if e.has_ttl() { 8 } else { 0 }
+}
+
+/// The LFU counter of a key with decay applied (OBJECT FREQ, under an LFU policy).
+pub fn lfu_counter(e: EntryRef<'_>, now: u64) -> u8 {
+    let a = e.access();
+    lfu::decayed((a & 0xff) as u8, (a >> 8) as u16, now)
+}
+
+/// Keys sampled per eviction (Redis samples 5 and keeps a pool; we sample more instead).
+const EVICTION_SAMPLES: usize = 8;
+
 pub struct Shard {
-    table: HashTable<Entry>,
-    expires: BTreeSet<(u64, u64, Box<[u8]>)>,
+    table: Table,
+    /// Addresses of the entries that have a TTL; each such entry stores its index here.
+    volatile: Vec<u64>,
+    hasher: foldhash::fast::FixedState,
     pub stats: ShardStats,
     rng: u64,
+    /// Whether the access field holds LFU data (an LFU policy is selected).
+    lfu_mode: bool,
+    /// Bytes held by this shard (entries, buffers, table, volatile list).
+    used: usize,
+    /// The keyspace-wide total, adjusted by every change of `used`.
+    total: Arc<AtomicI64>,
 }
 
 impl Shard {
-    pub fn new(seed: u64) -> Self {
+    pub fn new(seed: u64, hasher: foldhash::fast::FixedState, total: Arc<AtomicI64>) -> Self {
         Shard {
+            table: Table::default(),
+            volatile: Vec::new(),
+            hasher,
+            stats: ShardStats::default(),
             rng: seed | 1,
-            ..Default::default()
+            lfu_mode: false,
+            used: 0,
+            total,
         }
+    }
+
+    /// A shard with its own counter, for tests.
+    pub fn standalone(seed: u64) -> Self {
+        Self::new(
+            seed,
+            foldhash::fast::FixedState::with_seed(seed),
+            Arc::new(AtomicI64::new(0)),
+        )
+    }
+
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
     }
 
     pub fn len(&self) -> usize {
@@ -111,250 +125,528 @@ impl Shard {
 
     /// Keys that have a TTL.
     pub fn volatile_len(&self) -> usize {
-        self.expires.len()
+        self.volatile.len()
     }
 
-    fn random01(&mut self) -> f64 {
-        // xorshift64*: plenty for a probabilistic counter, and no lock or syscall.
+    /// Bytes this shard holds.
+    pub fn used_bytes(&self) -> usize {
+        self.used
+    }
+
+    pub fn set_lfu_mode(&mut self, lfu: bool) {
+        self.lfu_mode = lfu;
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*: plenty for sampling and a probabilistic counter; no lock or syscall.
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
-        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn touch(entry: &mut Entry, now: u64, r: f64) {
-        entry.access_secs = (now / 1000) as u32;
-        let counter = lfu::decayed(entry.lfu_counter, entry.lfu_minutes, now);
-        entry.lfu_counter = lfu::log_incr(counter, r);
-        entry.lfu_minutes = lfu::minutes(now);
+    fn random01(&mut self) -> f64 {
+        (self.random() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Finds a live entry, removing it first if its deadline has passed.
-    fn find_live(&mut self, h: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
-        find_live(
-            &mut self.table,
-            &mut self.expires,
-            &mut self.stats,
-            h,
-            key,
-            now,
-        )
+    fn account(&mut self, before: usize, after: usize) {
+        if before != after {
+            self.used = self.used + after - before;
+            self.total
+                .fetch_add(after as i64 - before as i64, Ordering::Relaxed);
+        }
+    }
+
+    fn container_bytes(&self) -> usize {
+        self.table.heap_bytes() + self.volatile.capacity() * 8
+    }
+
+    /// The access metadata of a new key.
+    fn fresh_meta(&self, now: u64) -> Meta {
+        Meta {
+            access: if self.lfu_mode {
+                ((lfu::minutes(now) as u32) << 8) | lfu::INIT as u32
+            } else {
+                (now / 1000) as u32
+            },
+            freq: 0,
+            main: false,
+        }
+    }
+
+    fn touch(e: &mut EntryMut<'_>, lfu_mode: bool, now: u64, r: f64) {
+        if lfu_mode {
+            let access = e.as_ref().access();
+            let counter = lfu::decayed((access & 0xff) as u8, (access >> 8) as u16, now);
+            let counter = lfu::log_incr(counter, r);
+            e.set_access(((lfu::minutes(now) as u32) << 8) | counter as u32);
+        } else {
+            e.set_access((now / 1000) as u32);
+        }
+        let f = e.as_ref().freq();
+        if f < 3 {
+            e.set_freq(f + 1);
+        }
+    }
+
+    /// Slot of a live key; an expired one is removed first.
+    fn find_live(&mut self, h: u64, key: &[u8], now: u64) -> Option<usize> {
+        let i = self.table.find(h, key)?;
+        if self.table.get(i).is_expired(now) {
+            self.remove_slot(i);
+            self.stats.expired += 1;
+            return None;
+        }
+        Some(i)
     }
 
     /// A read: counts a hit or miss and records the access.
-    pub fn get(&mut self, h: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
+    pub fn get(&mut self, h: u64, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let r = self.random01();
-        let Shard {
-            table,
-            expires,
-            stats,
-            ..
-        } = self;
-        match find_live(table, expires, stats, h, key, now) {
-            Some(e) => {
-                stats.hits += 1;
-                Self::touch(e, now, r);
+        match self.find_live(h, key, now) {
+            Some(i) => {
+                self.stats.hits += 1;
+                let lfu = self.lfu_mode;
+                let mut e = self.table.get_mut(i);
+                Self::touch(&mut e, lfu, now, r);
                 Some(e)
             }
             None => {
-                stats.misses += 1;
+                self.stats.misses += 1;
                 None
             }
         }
     }
 
     /// A lookup for writing: records the access, counts nothing.
-    pub fn get_mut(&mut self, h: u64, key: &[u8], now: u64) -> Option<&mut Entry> {
+    pub fn get_mut(&mut self, h: u64, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let r = self.random01();
-        let e = self.find_live(h, key, now)?;
-        Self::touch(e, now, r);
+        let i = self.find_live(h, key, now)?;
+        let lfu = self.lfu_mode;
+        let mut e = self.table.get_mut(i);
+        Self::touch(&mut e, lfu, now, r);
         Some(e)
     }
 
     /// A lookup that leaves no trace (TTL, TYPE, OBJECT, EXISTS).
-    pub fn peek(&mut self, h: u64, key: &[u8], now: u64) -> Option<&Entry> {
-        self.find_live(h, key, now).map(|e| &*e)
+    pub fn peek(&mut self, h: u64, key: &[u8], now: u64) -> Option<EntryRef<'_>> {
+        let i = self.find_live(h, key, now)?;
+        Some(self.table.get(i))
     }
 
-    /// Writes `value` under `key`. An existing key keeps its LFU counter (as Redis's
-    /// `dbOverwrite` does) and its TTL only with [`Ttl::Keep`]. Returns the previous value.
-    pub fn set(&mut self, h: u64, key: &[u8], value: Value, ttl: Ttl, now: u64) -> Option<Value> {
-        let access_secs = (now / 1000) as u32;
-        match self.table.entry(h, |e| &*e.key == key, |e| e.hash) {
-            TableEntry::Occupied(mut o) => {
-                let e = o.get_mut();
-                let live = !e.is_expired(now);
-                let old = std::mem::replace(&mut e.value, value);
-                e.access_secs = access_secs;
-                if !live {
-                    e.lfu_counter = lfu::INIT;
-                    e.lfu_minutes = lfu::minutes(now);
+    /// Writes a string as SET does (Redis's encoding rules).
+    pub fn set_str(&mut self, h: u64, key: &[u8], bytes: &[u8], ttl: Ttl, now: u64) {
+        self.write(h, key, ttl, now, |key, expire, meta| {
+            Entry::new_str(key, bytes, expire, meta)
+        });
+    }
+
+    /// Writes an owned value, keeping its encoding.
+    pub fn set(&mut self, h: u64, key: &[u8], value: Value, ttl: Ttl, now: u64) {
+        self.write(h, key, ttl, now, |key, expire, meta| {
+            Entry::new(key, value, expire, meta)
+        });
+    }
+
+    /// Replaces or inserts `key`. An existing key keeps its access data (as Redis's
+    /// `dbOverwrite` keeps LFU data) and its TTL only with [`Ttl::Keep`].
+    fn write(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        ttl: Ttl,
+        now: u64,
+        make: impl FnOnce(&[u8], Option<u64>, Meta) -> Entry,
+    ) {
+        let existing = self.find_live(h, key, now);
+        let (old_deadline, meta) = match existing {
+            Some(i) => {
+                let e = self.table.get(i);
+                let mut meta = e.meta();
+                if !self.lfu_mode {
+                    meta.access = (now / 1000) as u32;
                 }
-                let old_deadline = e.expire_at;
-                let new_deadline = match ttl {
-                    Ttl::Keep if live => old_deadline,
-                    Ttl::Keep | Ttl::Clear => 0,
-                    Ttl::At(at) => at,
-                };
-                if !live {
-                    self.stats.expired += 1;
-                }
-                if new_deadline != old_deadline {
-                    e.expire_at = new_deadline;
-                    let k = e.key.clone();
-                    if old_deadline != 0 {
-                        self.expires.remove(&(old_deadline, h, k.clone()));
-                    }
-                    if new_deadline != 0 {
-                        self.expires.insert((new_deadline, h, k));
-                    }
-                }
-                live.then_some(old)
+                (e.expire_at(), meta)
             }
-            TableEntry::Vacant(v) => {
-                let deadline = match ttl {
-                    Ttl::At(at) => at,
-                    _ => 0,
-                };
-                let key: Box<[u8]> = key.into();
-                if deadline != 0 {
-                    self.expires.insert((deadline, h, key.clone()));
-                }
-                v.insert(Entry {
-                    hash: h,
-                    key,
-                    value,
-                    expire_at: deadline,
-                    access_secs,
-                    lfu_counter: lfu::INIT,
-                    lfu_minutes: lfu::minutes(now),
-                });
-                None
+            None => (None, self.fresh_meta(now)),
+        };
+        let deadline = match ttl {
+            Ttl::Keep => old_deadline,
+            Ttl::Clear => None,
+            Ttl::At(at) => Some(at),
+        };
+        let entry = make(key, deadline, meta);
+        match existing {
+            Some(i) => {
+                let old = self.table.take_for_rebuild(i);
+                self.put_rebuilt(i, old, entry);
             }
+            None => self.insert_fresh(h, entry),
         }
+    }
+
+    fn insert_fresh(&mut self, h: u64, mut entry: Entry) {
+        let before = self.container_bytes();
+        let bytes = entry_bytes(entry.as_ref());
+        if entry.as_ref().has_ttl() {
+            entry.as_mut().set_volatile_pos(self.volatile.len() as u32);
+        }
+        let addr_hint = entry.as_ref().has_ttl();
+        let hasher = self.hasher.clone();
+        let hash_of = move |k: &[u8]| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(k)
+        };
+        let i = self.table.insert_new(h, entry, &hash_of);
+        if addr_hint {
+            let addr = self.table.get(i).addr();
+            self.volatile.push(addr);
+        }
+        let after = self.container_bytes() + bytes;
+        self.account(before, after);
+    }
+
+    /// Puts `new` into slot `i` in place of `old` (same key), fixing the volatile list.
+    fn put_rebuilt(&mut self, i: usize, old: Entry, mut new: Entry) {
+        let before = self.container_bytes() + entry_bytes(old.as_ref());
+        let old_pos = old.as_ref().has_ttl().then(|| old.as_ref().volatile_pos());
+        drop(old);
+        let new_ttl = new.as_ref().has_ttl();
+        match (old_pos, new_ttl) {
+            (Some(pos), true) => new.as_mut().set_volatile_pos(pos),
+            (None, true) => new.as_mut().set_volatile_pos(self.volatile.len() as u32),
+            _ => {}
+        }
+        let bytes = entry_bytes(new.as_ref());
+        self.table.put_back(i, new);
+        let addr = self.table.get(i).addr();
+        match (old_pos, new_ttl) {
+            (Some(pos), true) => self.volatile[pos as usize] = addr,
+            (None, true) => self.volatile.push(addr),
+            (Some(pos), false) => self.volatile_remove(pos),
+            (None, false) => {}
+        }
+        let after = self.container_bytes() + bytes;
+        self.account(before, after);
+    }
+
+    fn volatile_remove(&mut self, pos: u32) {
+        let pos = pos as usize;
+        self.volatile.swap_remove(pos);
+        if let Some(&moved) = self.volatile.get(pos) {
+            // SAFETY: every address in the list is a live entry of this shard's table, and
+            // the shard is borrowed mutably.
+            unsafe { Entry::view_mut(moved) }.set_volatile_pos(pos as u32);
+        }
+    }
+
+    fn remove_slot(&mut self, i: usize) -> Entry {
+        let before = self.container_bytes();
+        let hasher = self.hasher.clone();
+        let hash_of = move |k: &[u8]| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(k)
+        };
+        let entry = self.table.remove(i, &hash_of);
+        if entry.as_ref().has_ttl() {
+            self.volatile_remove(entry.as_ref().volatile_pos());
+        }
+        let after = self.container_bytes();
+        self.account(before + entry_bytes(entry.as_ref()), after);
+        entry
     }
 
     /// Removes a live key; an expired one is reclaimed and reported absent.
     pub fn remove(&mut self, h: u64, key: &[u8], now: u64) -> Option<Entry> {
-        let occupied = self.table.find_entry(h, |e| &*e.key == key).ok()?;
-        let (removed, _) = occupied.remove();
-        if removed.expire_at != 0 {
-            self.expires
-                .remove(&(removed.expire_at, removed.hash, removed.key.clone()));
-        }
-        if removed.is_expired(now) {
-            self.stats.expired += 1;
-            return None;
-        }
-        Some(removed)
+        let i = self.find_live(h, key, now)?;
+        Some(self.remove_slot(i))
     }
 
-    /// Re-inserts an entry taken out with [`Shard::remove`] under a (possibly) new key,
-    /// keeping its TTL and access data (RENAME, MOVE between shards).
-    pub fn insert_entry(&mut self, h: u64, key: &[u8], mut entry: Entry) {
-        if let Ok(o) = self.table.find_entry(h, |e| &*e.key == key) {
-            let (old, _) = o.remove();
-            if old.expire_at != 0 {
-                self.expires.remove(&(old.expire_at, old.hash, old.key));
+    /// Stores an entry taken out with [`Shard::remove`] under `key` (replacing any value
+    /// there), keeping its TTL and access data (RENAME).
+    pub fn insert_entry(&mut self, h: u64, key: &[u8], entry: Entry, now: u64) {
+        let deadline = entry.expire_at();
+        let entry = entry.rebuild(Some(key), deadline);
+        match self.find_live(h, key, now) {
+            Some(i) => {
+                let old = self.table.take_for_rebuild(i);
+                self.put_rebuilt(i, old, entry);
             }
+            None => self.insert_fresh(h, entry),
         }
-        entry.hash = h;
-        entry.key = key.into();
-        if entry.expire_at != 0 {
-            self.expires.insert((entry.expire_at, h, entry.key.clone()));
-        }
-        self.table.insert_unique(h, entry, |e| e.hash);
     }
 
     /// Sets or clears the deadline of an existing live key; false when the key is absent.
     pub fn set_expire(&mut self, h: u64, key: &[u8], deadline: Option<u64>, now: u64) -> bool {
-        let Some(e) = self.find_live(h, key, now) else {
+        let Some(i) = self.find_live(h, key, now) else {
             return false;
         };
-        let old = e.expire_at;
-        let new = deadline.unwrap_or(0);
-        if old == new {
-            return true;
-        }
-        e.expire_at = new;
-        let k = e.key.clone();
-        if old != 0 {
-            self.expires.remove(&(old, h, k.clone()));
-        }
-        if new != 0 {
-            self.expires.insert((new, h, k));
+        let current = self.table.get(i).expire_at();
+        match (current, deadline) {
+            (Some(_), Some(at)) => self.table.get_mut(i).set_deadline_in_place(at),
+            (None, None) => {}
+            _ => {
+                let old = self.table.take_for_rebuild(i);
+                // Rebuilding moves the value into a new allocation with or without the TTL
+                // fields; `put_rebuilt` sees the old entry only through its metadata.
+                let meta = old.as_ref().meta();
+                let pos = old.as_ref().has_ttl().then(|| old.as_ref().volatile_pos());
+                let key = old.key().to_vec();
+                let old_bytes = entry_bytes(old.as_ref());
+                let value = old.into_value();
+                let new = Entry::new(&key, value, deadline, meta);
+                self.put_rebuilt_parts(i, old_bytes, pos, new);
+            }
         }
         true
     }
 
-    /// Reclaims up to `max` keys whose deadline has passed; returns how many.
-    pub fn expire_due(&mut self, now: u64, max: usize) -> usize {
-        let mut n = 0;
-        while n < max {
-            let Some((deadline, h, _)) = self.expires.first() else {
-                break;
-            };
-            if *deadline >= now {
-                break;
-            }
-            let h = *h;
-            let (_, _, key) = self.expires.pop_first().expect("first exists");
-            if let Ok(o) = self.table.find_entry(h, |e| e.key == key) {
-                o.remove();
-            }
-            self.stats.expired += 1;
-            n += 1;
+    /// Like `put_rebuilt` when the old entry was already consumed.
+    fn put_rebuilt_parts(
+        &mut self,
+        i: usize,
+        old_bytes: usize,
+        old_pos: Option<u32>,
+        mut new: Entry,
+    ) {
+        let before = self.container_bytes() + old_bytes;
+        let new_ttl = new.as_ref().has_ttl();
+        if new_ttl {
+            new.as_mut()
+                .set_volatile_pos(old_pos.unwrap_or(self.volatile.len() as u32));
         }
-        n
+        let bytes = entry_bytes(new.as_ref());
+        self.table.put_back(i, new);
+        let addr = self.table.get(i).addr();
+        match (old_pos, new_ttl) {
+            (Some(pos), true) => self.volatile[pos as usize] = addr,
+            (None, true) => self.volatile.push(addr),
+            (Some(pos), false) => self.volatile_remove(pos),
+            (None, false) => {}
+        }
+        let after = self.container_bytes() + bytes;
+        self.account(before, after);
     }
 
-    /// Empties the shard, handing back the old contents so a caller can free them elsewhere
+    /// Runs `f` on the key's string as a raw buffer (APPEND, SETRANGE), converting an int
+    /// or embstr first; `None` when the key is absent. Keeps the TTL.
+    pub fn modify_raw<R>(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> Option<R> {
+        let i = self.find_live(h, key, now)?;
+        let raw_now = self.table.get(i).value().encoding() == "raw";
+        if !raw_now {
+            let old = self.table.take_for_rebuild(i);
+            let old_bytes = entry_bytes(old.as_ref());
+            let pos = old.as_ref().has_ttl().then(|| old.as_ref().volatile_pos());
+            let new = old.into_raw();
+            self.put_rebuilt_parts(i, old_bytes, pos, new);
+        }
+        let before = entry_bytes(self.table.get(i));
+        let result = self
+            .table
+            .get_mut(i)
+            .with_raw(f)
+            .expect("raw after conversion");
+        let after = entry_bytes(self.table.get(i));
+        self.account(before, after);
+        Some(result)
+    }
+
+    /// Active expiry: samples keys with a TTL and removes expired ones, repeating while more
+    /// than a quarter of a sample was expired, up to `max` removals. Returns how many.
+    pub fn expire_due(&mut self, now: u64, max: usize) -> usize {
+        const SAMPLE: usize = 20;
+        let mut removed = 0;
+        while removed < max && !self.volatile.is_empty() {
+            let mut expired_in_sample = 0;
+            let n = SAMPLE.min(self.volatile.len());
+            for _ in 0..n {
+                if self.volatile.is_empty() || removed >= max {
+                    break;
+                }
+                let pos = (self.random() % self.volatile.len() as u64) as usize;
+                // SAFETY: addresses in the list are live entries of this shard.
+                let e = unsafe { Entry::view(self.volatile[pos]) };
+                if e.is_expired(now) {
+                    let key = e.key().to_vec();
+                    let h = self.hash(&key);
+                    if let Some(i) = self.table.find(h, &key) {
+                        self.remove_slot(i);
+                        self.stats.expired += 1;
+                        removed += 1;
+                        expired_in_sample += 1;
+                    }
+                }
+            }
+            // With few keys left, every one was likely looked at; stop when the sample
+            // shows expired keys are now rare.
+            if expired_in_sample * 4 <= n || n < SAMPLE && expired_in_sample == 0 {
+                break;
+            }
+        }
+        removed
+    }
+
+    /// Removes one key chosen by `policy` among a random sample; returns false when the
+    /// policy finds nothing to evict here.
+    pub fn evict_one(&mut self, policy: Policy, now: u64) -> bool {
+        let volatile_only = policy.volatile_only();
+        let pool = if volatile_only {
+            self.volatile.len()
+        } else {
+            self.table.len()
+        };
+        if pool == 0 || policy == Policy::NoEviction {
+            return false;
+        }
+        if matches!(policy, Policy::AllKeysLru | Policy::VolatileLru) {
+            return self.evict_probation_first(volatile_only, now);
+        }
+        let mut best: Option<(usize, u64)> = None;
+        for _ in 0..EVICTION_SAMPLES {
+            let slot = self.sample_slot(volatile_only);
+            let e = self.table.get(slot);
+            // Lower score = better victim.
+            let score = match policy {
+                Policy::AllKeysRandom | Policy::VolatileRandom => 0,
+                Policy::VolatileTtl => e.expire_at().unwrap_or(u64::MAX),
+                _ => {
+                    // LFU: Redis's decayed logarithmic counter, then the 2-bit read counter.
+                    let a = e.access();
+                    let counter = lfu::decayed((a & 0xff) as u8, (a >> 8) as u16, now);
+                    ((counter as u64) << 8) | e.freq() as u64
+                }
+            };
+            if best.is_none_or(|(_, s)| score < s) {
+                best = Some((slot, score));
+            }
+            if matches!(policy, Policy::AllKeysRandom | Policy::VolatileRandom) {
+                break;
+            }
+        }
+        let (slot, _) = best.expect("sampled at least one");
+        self.remove_slot(slot);
+        self.stats.evicted += 1;
+        true
+    }
+
+    /// A random slot of a key that may be evicted.
+    fn sample_slot(&mut self, volatile_only: bool) -> usize {
+        let r = self.random();
+        if volatile_only {
+            let addr = self.volatile[(r % self.volatile.len() as u64) as usize];
+            // SAFETY: addresses in the list are live entries of this shard.
+            let key = unsafe { Entry::view(addr) }.key().to_vec();
+            let h = self.hash(&key);
+            self.table
+                .find(h, &key)
+                .expect("volatile key is in the table")
+        } else {
+            self.table.sample(r).expect("non-empty")
+        }
+    }
+
+    /// The policy behind the `*-lru` names: S3-FIFO's idea with sampling instead of queues.
+    /// New keys are on probation; a sampled probation key that was read since it was written
+    /// is promoted, one that was not is evicted (oldest first), so one-time keys (a scan,
+    /// one-hit wonders) leave before anything that was read twice. Promoted keys are evicted
+    /// oldest first too, but a key with read credits gets a second chance per credit, like a
+    /// CLOCK hand passing it.
+    fn evict_probation_first(&mut self, volatile_only: bool, now: u64) -> bool {
+        let mut samples: Vec<(bool, u64, usize)> = Vec::with_capacity(EVICTION_SAMPLES);
+        for _attempt in 0..4 {
+            samples.clear();
+            for _ in 0..EVICTION_SAMPLES {
+                let slot = self.sample_slot(volatile_only);
+                if samples.iter().any(|s| s.2 == slot) {
+                    continue;
+                }
+                let e = self.table.get(slot);
+                let idle = lru_idle_secs(e.access(), now);
+                samples.push((e.main(), u64::MAX - idle, slot));
+            }
+            // Probation before main, then oldest first.
+            samples.sort_unstable();
+            for &(main, _, slot) in &samples {
+                let mut e = self.table.get_mut(slot);
+                let credits = e.as_ref().freq();
+                if credits == 0 {
+                    self.remove_slot(slot);
+                    self.stats.evicted += 1;
+                    return true;
+                }
+                if main {
+                    e.set_freq(credits - 1);
+                } else {
+                    e.set_main(true);
+                    e.set_freq(credits - 1);
+                }
+            }
+        }
+        // Everything sampled kept earning second chances: evict the oldest sampled.
+        let slot = samples.first().expect("sampled").2;
+        self.remove_slot(slot);
+        self.stats.evicted += 1;
+        true
+    }
+
+    /// Empties the shard, handing back the old table so a caller can free it elsewhere
     /// (FLUSHALL ASYNC).
-    pub fn take(&mut self) -> Shard {
-        let stats = self.stats;
-        let rng = self.rng;
-        let old = std::mem::take(self);
-        self.stats = stats;
-        self.rng = rng;
+    pub fn take(&mut self) -> Table {
+        let before = self.used;
+        self.volatile = Vec::new();
+        let old = std::mem::take(&mut self.table);
+        self.account(before, 0);
+        self.used = 0;
         old
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
         self.table.iter()
     }
 
-    /// A uniformly chosen live key, if any (RANDOMKEY).
+    /// A live key chosen at random (RANDOMKEY).
     pub fn random_key(&mut self, now: u64) -> Option<Vec<u8>> {
-        let live = self.table.iter().filter(|e| !e.is_expired(now)).count();
-        if live == 0 {
-            return None;
+        for _ in 0..100 {
+            let r = self.random();
+            let i = self.table.sample(r)?;
+            let e = self.table.get(i);
+            if !e.is_expired(now) {
+                return Some(e.key().to_vec());
+            }
         }
-        let pick = (self.random01() * live as f64) as usize % live;
         self.table
             .iter()
-            .filter(|e| !e.is_expired(now))
-            .nth(pick)
-            .map(|e| e.key.to_vec())
+            .find(|e| !e.is_expired(now))
+            .map(|e| e.key().to_vec())
+    }
+
+    /// Seconds since the key was last accessed (OBJECT IDLETIME, under a non-LFU policy).
+    pub fn idle_secs(e: EntryRef<'_>, now: u64) -> u64 {
+        lru_idle_secs(e.access(), now)
     }
 }
 
-/// Free function so callers can keep borrowing the shard's other fields (split borrows).
-fn find_live<'a>(
-    table: &'a mut HashTable<Entry>,
-    expires: &mut BTreeSet<(u64, u64, Box<[u8]>)>,
-    stats: &mut ShardStats,
-    h: u64,
-    key: &[u8],
-    now: u64,
-) -> Option<&'a mut Entry> {
-    let occupied = table.find_entry(h, |e| &*e.key == key).ok()?;
-    if occupied.get().is_expired(now) {
-        let (removed, _) = occupied.remove();
-        expires.remove(&(removed.expire_at, removed.hash, removed.key));
-        stats.expired += 1;
-        return None;
+/// Idle time from a 24-bit seconds clock, handling wrap-around as Redis does.
+fn lru_idle_secs(access: u32, now: u64) -> u64 {
+    let clock = ((now / 1000) & 0x00ff_ffff) as u32;
+    if clock >= access {
+        (clock - access) as u64
+    } else {
+        (clock as u64 + 0x00ff_ffff) - access as u64
     }
-    Some(occupied.into_mut())
+}
+
+impl Drop for Shard {
+    fn drop(&mut self) {
+        let used = self.used;
+        self.account(used, 0);
+    }
 }
 
 #[cfg(test)]
@@ -362,51 +654,182 @@ mod tests {
     use super::*;
     use crate::value::Str;
 
-    fn v(s: &str) -> Value {
-        Value::Str(Str::from_bytes(s.as_bytes()))
+    fn set(s: &mut Shard, key: &str, ttl: Ttl, now: u64) {
+        let h = s.hash(key.as_bytes());
+        s.set_str(h, key.as_bytes(), b"x", ttl, now);
+    }
+
+    fn get(s: &mut Shard, key: &str, now: u64) -> bool {
+        let h = s.hash(key.as_bytes());
+        s.get(h, key.as_bytes(), now).is_some()
+    }
+
+    #[test]
+    fn size_classes_match_jemalloc() {
+        let classes = [
+            (1, 8),
+            (9, 16),
+            (48, 48),
+            (49, 64),
+            (128, 128),
+            (129, 160),
+            (256, 256),
+            (257, 320),
+            (600, 640),
+        ];
+        for (n, c) in classes {
+            assert_eq!(size_class(n), c, "{n}");
+        }
     }
 
     #[test]
     fn lazy_expiry_at_exact_redis_boundary() {
-        let mut s = Shard::new(1);
-        s.set(7, b"k", v("x"), Ttl::At(1000), 0);
-        assert!(
-            s.get(7, b"k", 1000).is_some(),
-            "alive at the deadline itself"
-        );
-        assert!(s.get(7, b"k", 1001).is_none(), "gone just after");
+        let mut s = Shard::standalone(1);
+        set(&mut s, "k", Ttl::At(1000), 0);
+        assert!(get(&mut s, "k", 1000), "alive at the deadline itself");
+        assert!(!get(&mut s, "k", 1001), "gone just after");
         assert_eq!(s.len(), 0);
         assert_eq!(s.volatile_len(), 0);
         assert_eq!(s.stats.expired, 1);
     }
 
     #[test]
-    fn active_expiry_reclaims_only_due_keys() {
-        let mut s = Shard::new(1);
-        for i in 0..100u64 {
-            s.set(i, format!("k{i}").as_bytes(), v("x"), Ttl::At(1000 + i), 0);
+    fn active_expiry_reclaims_expired_keys_only() {
+        let mut s = Shard::standalone(1);
+        for i in 0..1000u64 {
+            set(&mut s, &format!("k{i}"), Ttl::At(1000 + i), 0);
         }
-        s.set(500, b"forever", v("x"), Ttl::Clear, 0);
-        assert_eq!(s.expire_due(1050, usize::MAX), 50);
-        assert_eq!(s.len(), 51);
-        assert_eq!(s.expire_due(5000, 10), 10, "bounded work per call");
-        assert_eq!(s.expire_due(5000, usize::MAX), 40);
+        set(&mut s, "forever", Ttl::Clear, 0);
+        let mut removed = 0;
+        for _ in 0..100 {
+            removed += s.expire_due(1500, 10_000);
+        }
+        assert_eq!(removed, 500, "only keys due before t=1500");
+        assert_eq!(s.len(), 501);
+        assert!(s.expire_due(10_000, 10) <= 10, "bounded work per call");
+        for _ in 0..200 {
+            s.expire_due(10_000, 10_000);
+        }
         assert_eq!(s.len(), 1);
         assert_eq!(s.volatile_len(), 0);
     }
 
     #[test]
-    fn ttl_kept_or_cleared_on_overwrite() {
-        let mut s = Shard::new(1);
-        s.set(1, b"a", v("1"), Ttl::At(9000), 0);
-        s.set(1, b"a", v("2"), Ttl::Keep, 0);
-        assert_eq!(s.peek(1, b"a", 0).unwrap().expire_at(), Some(9000));
-        s.set(1, b"a", v("3"), Ttl::Clear, 0);
-        assert_eq!(s.peek(1, b"a", 0).unwrap().expire_at(), None);
+    fn ttl_kept_or_cleared_on_overwrite_and_accounting_returns_to_zero() {
+        let mut s = Shard::standalone(1);
+        let h = s.hash(b"a");
+        s.set_str(h, b"a", b"1", Ttl::At(9000), 0);
+        s.set_str(h, b"a", b"2", Ttl::Keep, 0);
+        assert_eq!(s.peek(h, b"a", 0).unwrap().expire_at(), Some(9000));
+        s.set_str(h, b"a", b"3", Ttl::Clear, 0);
+        assert_eq!(s.peek(h, b"a", 0).unwrap().expire_at(), None);
         assert_eq!(s.volatile_len(), 0);
-        assert!(s.set_expire(1, b"a", Some(50), 0));
+        assert!(s.set_expire(h, b"a", Some(50), 0));
         assert_eq!(s.volatile_len(), 1);
-        assert!(s.set_expire(1, b"a", None, 0));
+        assert!(s.set_expire(h, b"a", None, 0));
         assert_eq!(s.volatile_len(), 0);
+        s.modify_raw(h, b"a", 0, |v| v.extend_from_slice(&[b'z'; 100]));
+        assert_eq!(
+            s.peek(h, b"a", 0).unwrap().value().as_str().unwrap().len(),
+            101
+        );
+        let entry = s.remove(h, b"a", 0).unwrap();
+        drop(entry);
+        assert_eq!(s.len(), 0);
+        let containers = s.container_bytes();
+        assert_eq!(
+            s.used_bytes(),
+            containers,
+            "only the empty table remains accounted"
+        );
+        assert_eq!(s.total.load(Ordering::Relaxed) as usize, containers);
+    }
+
+    #[test]
+    fn accounting_tracks_every_change() {
+        let mut s = Shard::standalone(7);
+        let mut expected_entries = 0;
+        for i in 0..500 {
+            let key = format!("key:{i}");
+            let h = s.hash(key.as_bytes());
+            let ttl = if i % 3 == 0 {
+                Ttl::At(1_000_000)
+            } else {
+                Ttl::Clear
+            };
+            s.set(
+                h,
+                key.as_bytes(),
+                Value::Str(Str::from_bytes(format!("value-{i}").as_bytes())),
+                ttl,
+                0,
+            );
+        }
+        for e in s.iter() {
+            expected_entries += entry_bytes(e);
+        }
+        assert_eq!(s.used_bytes(), expected_entries + s.container_bytes());
+    }
+
+    /// A cache at capacity (300 keys) with a hot set of 100 keys read every 250 inserts, and
+    /// a one-time scan of 3000 cold keys. Plain LRU loses the hot set (250 inserts between
+    /// reads turn over the 200 slots the hot keys leave free); ours must keep it.
+    #[test]
+    fn eviction_resists_a_scan() {
+        let mut s = Shard::standalone(3);
+        let capacity = 300;
+        let mut now = 1_000_000;
+        for i in 0..100 {
+            set(&mut s, &format!("hot:{i}"), Ttl::Clear, now);
+        }
+        for round in 0..3 {
+            for i in 0..100 {
+                get(&mut s, &format!("hot:{i}"), now + round);
+            }
+        }
+        for i in 0..200 {
+            set(&mut s, &format!("filler:{i}"), Ttl::Clear, now);
+        }
+        for i in 0..3000 {
+            now += 10;
+            set(&mut s, &format!("scan:{i}"), Ttl::Clear, now);
+            while s.len() > capacity {
+                assert!(s.evict_one(Policy::AllKeysLru, now));
+            }
+            if i % 250 == 249 {
+                for h in 0..100 {
+                    get(&mut s, &format!("hot:{h}"), now);
+                }
+            }
+        }
+        let hot_left = (0..100)
+            .filter(|i| {
+                let k = format!("hot:{i}");
+                s.peek(s.hash(k.as_bytes()), k.as_bytes(), now).is_some()
+            })
+            .count();
+        assert!(
+            hot_left >= 90,
+            "only {hot_left} of 100 hot keys survived the scan"
+        );
+    }
+
+    #[test]
+    fn volatile_policies_only_evict_keys_with_ttl() {
+        let mut s = Shard::standalone(5);
+        set(&mut s, "persistent", Ttl::Clear, 0);
+        set(&mut s, "soon", Ttl::At(100), 0);
+        set(&mut s, "later", Ttl::At(900), 0);
+        assert!(s.evict_one(Policy::VolatileTtl, 0));
+        assert!(
+            s.peek(s.hash(b"soon"), b"soon", 0).is_none(),
+            "nearest deadline goes first"
+        );
+        assert!(s.evict_one(Policy::VolatileLru, 0));
+        assert!(
+            !s.evict_one(Policy::VolatileRandom, 0),
+            "no key with a TTL left"
+        );
+        assert!(s.peek(s.hash(b"persistent"), b"persistent", 0).is_some());
     }
 }

@@ -7,7 +7,7 @@ pub mod server;
 pub mod strings;
 
 use resp::ReplyWriter;
-use store::{Str, Value};
+use store::{StrRef, ValueRef};
 
 use crate::command::Handler;
 use crate::error::CmdError;
@@ -33,7 +33,7 @@ pub fn is(a: &[u8], word: &str) -> bool {
 }
 
 /// The string in a value, or WRONGTYPE.
-pub fn as_str(v: &Value) -> Result<&Str, CmdError> {
+pub fn as_str(v: ValueRef<'_>) -> Result<StrRef<'_>, CmdError> {
     v.as_str().ok_or(CmdError::WrongType)
 }
 

@@ -245,7 +245,7 @@ pub fn execute(
         && shared.live.auth_required.load(Ordering::Relaxed)
     {
         Some(CmdError::NoAuth)
-    } else if cmd.deny_oom && shared.over_maxmemory() {
+    } else if cmd.deny_oom && !shared.make_room(clock.unix_ms) {
         Some(CmdError::Oom)
     } else {
         None

@@ -36,7 +36,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let (value, deadline) = (source.value.clone(), source.expire_at());
+    let (value, deadline) = (source.value().to_owned(), source.expire_at());
     if !replace && set.shard(hd).get_mut(hd, dst, ctx.now).is_some() {
         ctx.out.int(0);
         return Ok(());

@@ -9,7 +9,7 @@ pub fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let ks = &ctx.shared.keyspace;
     let h = ks.hash(key);
     match ks.lock(h).peek(h, key, ctx.now) {
-        Some(e) => ctx.out.bulk(e.value.encoding().as_bytes()),
+        Some(e) => ctx.out.bulk(e.value().encoding().as_bytes()),
         None => ctx.out.null(),
     }
     Ok(())
@@ -28,7 +28,7 @@ pub fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if !ctx.shared.live.policy().is_lfu() {
         return Err(CmdError::err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    ctx.out.int(e.frequency(ctx.now) as i64);
+    ctx.out.int(store::shard::lfu_counter(e, ctx.now) as i64);
     Ok(())
 }
 
@@ -45,7 +45,7 @@ pub fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if ctx.shared.live.policy().is_lfu() {
         return Err(CmdError::err("An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    ctx.out.int((e.idle_ms(ctx.now) / 1000) as i64);
+    ctx.out.int(store::Shard::idle_secs(e, ctx.now) as i64);
     Ok(())
 }
 

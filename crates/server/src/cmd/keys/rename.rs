@@ -24,7 +24,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> Result<bool, C
         .shard(hs)
         .remove(hs, src, ctx.now)
         .expect("checked above");
-    set.shard(hd).insert_entry(hd, dst, entry);
+    set.shard(hd).insert_entry(hd, dst, entry, ctx.now);
     Ok(true)
 }
 

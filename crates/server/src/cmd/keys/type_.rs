@@ -11,7 +11,7 @@ pub fn type_(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let name = ks
         .lock(h)
         .peek(h, key, ctx.now)
-        .map_or("none", |e| e.value.type_name());
+        .map_or("none", |e| e.value().type_name());
     ctx.out.simple(name);
     Ok(())
 }

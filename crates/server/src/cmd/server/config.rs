@@ -62,6 +62,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     for (setter, value) in pairs {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
     }
+    ctx.shared.keyspace.set_policy(ctx.shared.live.policy());
     ctx.out.ok();
     Ok(())
 }

@@ -20,7 +20,7 @@ pub fn usage(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let ks = &ctx.shared.keyspace;
     let h = ks.hash(key);
     match ks.lock(h).peek(h, key, ctx.now) {
-        Some(e) => ctx.out.int(e.memory_usage() as i64),
+        Some(e) => ctx.out.int(store::shard::key_memory(e) as i64),
         None => ctx.out.null(),
     }
     Ok(())

@@ -13,7 +13,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut shard = ks.lock(h);
     match shard.get(h, key, ctx.now) {
         None => ctx.out.null(),
-        Some(e) => as_str(&e.value)?.with_bytes(|b| ctx.out.bulk(b)),
+        Some(e) => as_str(e.value())?.with_bytes(|b| ctx.out.bulk(b)),
     }
     Ok(())
 }

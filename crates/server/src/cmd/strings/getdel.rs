@@ -14,7 +14,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match shard.get(h, key, ctx.now) {
         None => ctx.out.null(),
         Some(e) => {
-            as_str(&e.value)?.with_bytes(|b| ctx.out.bulk(b));
+            as_str(e.value())?.with_bytes(|b| ctx.out.bulk(b));
             shard.remove(h, key, ctx.now);
         }
     }

@@ -43,7 +43,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.null();
         return Ok(());
     };
-    let value = as_str(&e.value)?;
+    let value = as_str(e.value())?;
     if let Some((arg, unit, relative)) = expire {
         change = Some(Change::Deadline(
             expire_deadline(arg, unit, relative, ctx.now, "getex")?,

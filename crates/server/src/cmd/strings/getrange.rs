@@ -18,7 +18,7 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.bulk(b"");
         return Ok(());
     };
-    let s = as_str(&e.value)?;
+    let s = as_str(e.value())?;
     s.with_bytes(|bytes| {
         let len = bytes.len() as i64;
         if start < 0 && end < 0 && start > end {

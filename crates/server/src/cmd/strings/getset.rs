@@ -1,7 +1,6 @@
 //! GETSET key value
 use resp::Args;
-use store::shard::Ttl;
-use store::{Str, Value};
+use store::Ttl;
 
 use crate::cmd::as_str;
 use crate::command::Ctx;
@@ -14,16 +13,10 @@ pub fn getset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let h = ks.hash(key);
     let mut shard = ks.lock(h);
     let old = match shard.get(h, key, ctx.now) {
-        Some(e) => Some(as_str(&e.value)?.bytes().into_owned()),
+        Some(e) => Some(as_str(e.value())?.to_vec()),
         None => None,
     };
-    shard.set(
-        h,
-        key,
-        Value::Str(Str::from_bytes(args.get(2))),
-        Ttl::Clear,
-        ctx.now,
-    );
+    shard.set_str(h, key, args.get(2), Ttl::Clear, ctx.now);
     match old {
         Some(v) => ctx.out.bulk(&v),
         None => ctx.out.null(),

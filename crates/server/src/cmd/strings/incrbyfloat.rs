@@ -1,8 +1,7 @@
 //! INCRBYFLOAT key increment
 use resp::Args;
 use store::float::{incr_by_float, FloatError};
-use store::shard::Ttl;
-use store::{Str, Value};
+use store::{Str, Ttl, Value};
 
 use crate::cmd::as_str;
 use crate::command::Ctx;
@@ -16,7 +15,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let h = ks.hash(key);
     let mut shard = ks.lock(h);
     let current = match shard.get_mut(h, key, ctx.now) {
-        Some(e) => as_str(&e.value)?.bytes().into_owned(),
+        Some(e) => as_str(e.value())?.to_vec(),
         None => b"0".to_vec(),
     };
     let result = incr_by_float(&current, args.get(2)).map_err(|e| match e {

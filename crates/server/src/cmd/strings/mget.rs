@@ -13,12 +13,11 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut set = ks.lock_many(&hashes);
     ctx.out.array(keys.len());
     for (key, &h) in keys.iter().zip(&hashes) {
-        match set
-            .shard(h)
-            .get(h, key, ctx.now)
-            .and_then(|e| e.value.as_str())
-        {
-            Some(s) => s.with_bytes(|b| ctx.out.bulk(b)),
+        match set.shard(h).get(h, key, ctx.now) {
+            Some(e) => match e.value().as_str() {
+                Some(s) => s.with_bytes(|b| ctx.out.bulk(b)),
+                None => ctx.out.null(),
+            },
             None => ctx.out.null(),
         }
     }

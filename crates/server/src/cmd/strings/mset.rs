@@ -1,7 +1,6 @@
 //! MSET key value [key value ...] / MSETNX key value [key value ...]
 use resp::Args;
-use store::shard::Ttl;
-use store::{Str, Value};
+use store::Ttl;
 
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -31,8 +30,8 @@ fn mset_generic(
     }
     for (i, &h) in hashes.iter().enumerate() {
         let key = args.get(1 + 2 * i);
-        let value = Value::Str(Str::from_bytes(args.get(2 + 2 * i)));
-        set.shard(h).set(h, key, value, Ttl::Clear, ctx.now);
+        set.shard(h)
+            .set_str(h, key, args.get(2 + 2 * i), Ttl::Clear, ctx.now);
     }
     Ok(true)
 }

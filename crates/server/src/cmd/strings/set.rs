@@ -1,7 +1,6 @@
 //! SET key value [NX | XX] [GET] [EX s | PX ms | EXAT ts | PXAT ms-ts | KEEPTTL]
 use resp::Args;
-use store::shard::Ttl;
-use store::{Str, Value};
+use store::Ttl;
 
 use crate::cmd::{as_str, expire_compatible, expire_deadline, expire_option, is, ExpireArg};
 use crate::command::Ctx;
@@ -59,7 +58,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut shard = ks.lock(h);
     let old = if opts.get {
         match shard.get(h, key, ctx.now) {
-            Some(e) => Some(as_str(&e.value)?.bytes().into_owned()),
+            Some(e) => Some(as_str(e.value())?.to_vec()),
             None => None,
         }
     } else {
@@ -82,8 +81,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         (None, true) => Ttl::Keep,
         (None, false) => Ttl::Clear,
     };
-    let value = Value::Str(Str::from_bytes(args.get(2)));
-    shard.set(h, key, value, ttl, ctx.now);
+    shard.set_str(h, key, args.get(2), ttl, ctx.now);
     if opts.get {
         match old {
             Some(v) => ctx.out.bulk(&v),

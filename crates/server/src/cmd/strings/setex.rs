@@ -1,7 +1,6 @@
 //! SETEX key seconds value / PSETEX key milliseconds value
 use resp::Args;
-use store::shard::Ttl;
-use store::{Str, Value};
+use store::Ttl;
 
 use crate::cmd::{expire_deadline, Unit};
 use crate::command::Ctx;
@@ -12,13 +11,8 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, args: Args<'_>, unit: Unit, name: &'static st
     let key = args.get(1);
     let ks = &ctx.shared.keyspace;
     let h = ks.hash(key);
-    ks.lock(h).set(
-        h,
-        key,
-        Value::Str(Str::from_bytes(args.get(3))),
-        Ttl::At(at),
-        ctx.now,
-    );
+    ks.lock(h)
+        .set_str(h, key, args.get(3), Ttl::At(at), ctx.now);
     ctx.out.ok();
     Ok(())
 }

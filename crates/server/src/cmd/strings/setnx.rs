@@ -1,7 +1,6 @@
 //! SETNX key value
 use resp::Args;
-use store::shard::Ttl;
-use store::{Str, Value};
+use store::Ttl;
 
 use crate::command::Ctx;
 use crate::error::CmdResult;
@@ -15,13 +14,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if shard.get_mut(h, key, ctx.now).is_some() {
         ctx.out.int(0);
     } else {
-        shard.set(
-            h,
-            key,
-            Value::Str(Str::from_bytes(args.get(2))),
-            Ttl::Clear,
-            ctx.now,
-        );
+        shard.set_str(h, key, args.get(2), Ttl::Clear, ctx.now);
         ctx.out.int(1);
     }
     Ok(())

@@ -11,7 +11,7 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let h = ks.hash(key);
     let mut shard = ks.lock(h);
     let len = match shard.get(h, key, ctx.now) {
-        Some(e) => as_str(&e.value)?.len(),
+        Some(e) => as_str(e.value())?.len(),
         None => 0,
     };
     ctx.out.int(len as i64);
