@@ -29,7 +29,7 @@ IMPLEMENTED = {
     "object": ["encoding", "freq", "idletime", "help"],
     # server
     "info": [], "config": ["get", "set", "resetstat", "help"], "time": [],
-    "memory": ["usage", "help"], "slowlog": ["get", "len", "reset", "help"], "shutdown": [],
+    "memory": ["usage", "stats", "help"], "slowlog": ["get", "len", "reset", "help"], "shutdown": [],
 }
 
 

@@ -22,6 +22,10 @@ use crate::{ClientState, ReplyMode, Shared};
 /// up unbounded output before the client reads any of it.
 const FLUSH_AT: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// A buffer grown past this by a burst (a long pipeline, a large value) is given back once
+/// the burst is over, as Redis resizes idle query buffers: a connection costs ~32 KiB at
+/// rest, however large its past requests were.
+const SHRINK_ABOVE: usize = 4 * READ_CHUNK;
 
 /// Registers and spawns a new connection, or refuses it at `maxclients`.
 pub(crate) fn accept(
@@ -157,6 +161,7 @@ impl Connection {
                 Next::FlushThenContinue => continue,
                 Next::Read => {}
             }
+            self.shrink_buffers();
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 self.rbuf.reserve(READ_CHUNK);
             }
@@ -254,6 +259,17 @@ impl Connection {
         }
         self.rbuf.advance(consumed);
         next
+    }
+
+    fn shrink_buffers(&mut self) {
+        if self.rbuf.capacity() > SHRINK_ABOVE && self.rbuf.len() < READ_CHUNK {
+            let mut fresh = BytesMut::with_capacity(READ_CHUNK);
+            fresh.extend_from_slice(&self.rbuf);
+            self.rbuf = fresh;
+        }
+        if self.out.buffer_mut().capacity() > SHRINK_ABOVE && self.out.is_empty() {
+            *self.out.buffer_mut() = BytesMut::with_capacity(READ_CHUNK);
+        }
     }
 
     /// Adds this batch's counters to the shared ones and refreshes what CLIENT LIST shows.

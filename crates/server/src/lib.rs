@@ -45,6 +45,12 @@ use stats::ServerStats;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc options: return freed pages to the OS after ~1 s instead of the default 10 s, so
+/// resident memory follows `maxmemory` (eviction frees continuously) rather than lagging.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+
 /// Version reported as `redis_version` (the Redis feature level we implement) and our own.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -101,6 +107,8 @@ pub struct Shared {
     pub peak_memory: AtomicU64,
     /// Allocated bytes outside the keyspace at the last housekeeping pass.
     pub memory_overhead: AtomicU64,
+    /// Memory in use right after start-up (MEMORY STATS startup.allocated).
+    pub startup_memory: AtomicU64,
     /// ops/s and kbps for INFO and the stats API.
     pub rates: Mutex<info::Rates>,
     workers: Workers,
@@ -177,18 +185,23 @@ impl Shared {
     }
 
     /// Called before a command that may add data (`denyoom`): evicts by the policy until
-    /// memory is under `maxmemory`. Returns false when it is over and nothing can be evicted
+    /// memory plus `incoming` (an upper bound of what the command adds) is under `maxmemory`. Returns false when it is over and nothing can be evicted
     /// (`noeviction`, or a `volatile-*` policy without keys that have a TTL): the command is
     /// then refused with `-OOM`. Work per command is bounded; a write that still finds the
     /// node over after that proceeds and the next writes continue evicting, as Redis does.
-    pub fn make_room(&self, now: u64) -> bool {
+    pub fn make_room(&self, now: u64, incoming: u64) -> bool {
         let max = self.live.maxmemory.load(Ordering::Relaxed);
         if max == 0 {
             return true;
         }
         let policy = self.live.policy();
+        // Room for what the command may add too, so memory stays under the limit after it.
+        let target = max.saturating_sub(incoming);
         for _ in 0..MAX_EVICTIONS_PER_COMMAND {
-            if self.memory_in_use() <= max {
+            if self.memory_in_use() <= target {
+                return true;
+            }
+            if policy == store::Policy::NoEviction && self.memory_in_use() <= max {
                 return true;
             }
             if !self.keyspace.evict_one(policy, now) {
@@ -218,13 +231,28 @@ impl Shared {
     }
 }
 
-/// (allocated, resident) bytes according to jemalloc.
-pub fn allocator_stats() -> (u64, u64) {
+/// (allocated, active, resident) bytes according to jemalloc, for MEMORY STATS.
+pub fn allocator_detail() -> (u64, u64, u64) {
     use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    let allocated = allocator_stats().0;
+    let active = stats::active::read().unwrap_or(0) as u64;
+    let resident = stats::resident::read().unwrap_or(0) as u64;
+    (allocated, active, resident)
+}
+
+/// (allocated, resident) bytes according to jemalloc. "Allocated" excludes the freed
+/// objects jemalloc keeps in per-thread caches: its arena statistics count those as
+/// allocated, which would charge several MB of reusable cache against `maxmemory`.
+pub fn allocator_stats() -> (u64, u64) {
+    use tikv_jemalloc_ctl::{epoch, raw, stats};
     let _ = epoch::advance();
     let allocated = stats::allocated::read().unwrap_or(0) as u64;
     let resident = stats::resident::read().unwrap_or(0) as u64;
-    (allocated, resident)
+    // SAFETY: a NUL-terminated mallctl name of a size_t statistic (4096 = all arenas).
+    let cached =
+        unsafe { raw::read::<usize>(b"stats.arenas.4096.tcache_bytes\0") }.unwrap_or(0) as u64;
+    (allocated.saturating_sub(cached), resident)
 }
 
 /// Resident set size of the process, from /proc (what the OS charges us).
@@ -288,11 +316,15 @@ pub async fn run_with_admin(
         used_memory: AtomicU64::new(0),
         peak_memory: AtomicU64::new(0),
         memory_overhead: AtomicU64::new(0),
+        startup_memory: AtomicU64::new(0),
         rates: Mutex::new(info::Rates::default()),
         workers,
     });
     shared.keyspace.set_policy(shared.live.policy());
     shared.refresh_memory();
+    shared
+        .startup_memory
+        .store(shared.memory_in_use(), Ordering::Relaxed);
     tracing::info!(addr = %shared.local_addr, "Ready to accept connections");
 
     let tasks = TaskTracker::new();
@@ -344,6 +376,18 @@ async fn housekeeping(shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
         }
+        // Background eviction while over maxmemory (after CONFIG SET lowered it, or when
+        // writes outpaced their own bounded eviction), as Redis's eviction time proc.
+        let max = shared.live.maxmemory.load(Ordering::Relaxed);
+        if max != 0 {
+            let policy = shared.live.policy();
+            let started = Instant::now();
+            while shared.memory_in_use() > max && started.elapsed() < period / 4 {
+                if !shared.keyspace.evict_one(policy, unix_ms()) {
+                    break;
+                }
+            }
+        }
         // Active expiry: up to 25% of one core per cycle (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC),
         // in slices of a few thousand keys so no shard lock is held for long.
         let budget = period / 4;
@@ -363,5 +407,29 @@ async fn housekeeping(shared: Arc<Shared>) {
             );
             last_memory = Instant::now();
         }
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    /// The keyspace's own byte count must match what the allocator really handed out for
+    /// it, or `maxmemory` would be enforced against the wrong number.
+    #[test]
+    fn keyspace_accounting_matches_the_allocator() {
+        let before = super::allocator_stats().0;
+        let ks = store::Keyspace::new();
+        for i in 0..100_000u32 {
+            let key = format!("obj:{i:07}");
+            let h = ks.hash(key.as_bytes());
+            ks.lock(h)
+                .set_str(h, key.as_bytes(), &[b'x'; 100], store::Ttl::Clear, 0);
+        }
+        let allocated = super::allocator_stats().0 - before;
+        let counted = ks.used_bytes();
+        let diff = allocated as f64 / counted as f64;
+        assert!(
+            (0.97..1.03).contains(&diff),
+            "allocator {allocated} vs counted {counted}"
+        );
     }
 }

@@ -145,14 +145,18 @@ fn log_filter(level: &str) -> String {
     }
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM/SIGINT handlers now (before the node reports ready, so no signal
+/// can arrive unhandled) and returns a future that completes on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
 }
 
 fn main() -> ExitCode {
@@ -180,8 +184,9 @@ fn main() -> ExitCode {
         .build()
         .expect("start tokio runtime");
     let result = runtime.block_on(async move {
+        let signals = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
-        server::run(listener, config, wait_for_signal()).await
+        server::run(listener, config, signals).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

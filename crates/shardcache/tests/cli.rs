@@ -27,16 +27,19 @@ fn redis_cli() -> String {
 struct Running {
     child: Child,
     port: u16,
+    log: Option<std::sync::Arc<std::sync::Mutex<String>>>,
 }
 
 impl Running {
-    /// Starts the binary on a free port given with `--port`.
+    /// Starts the binary on a port it picks itself (`--port 0`).
     fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
-        let port = free_port();
-        let port_text = port.to_string();
-        let mut all = vec!["--port", port_text.as_str()];
-        all.extend_from_slice(args);
-        Self::start_expecting(port, &all, env)
+        assert!(env.is_empty(), "use start_expecting for environment tests");
+        let (child, port, log) = spawn_on_free_port(args);
+        Running {
+            child,
+            port,
+            log: Some(log),
+        }
     }
 
     /// Starts the binary with exactly `args`, expecting it to listen on `port`.
@@ -55,7 +58,11 @@ impl Running {
             assert!(Instant::now() < deadline, "node did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Running { child, port }
+        Running {
+            child,
+            port,
+            log: None,
+        }
     }
 
     fn cli(&self, args: &[&str]) -> String {
@@ -89,6 +96,46 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `shardcache server --port 0 <args>` and learns the port it bound from its log (no
+/// race between picking a free port and binding it). Stderr keeps being drained into the
+/// returned buffer so the child never blocks on a full pipe.
+fn spawn_on_free_port(args: &[&str]) -> (Child, u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    let mut child = Command::new(BIN)
+        .args(["server", "--port", "0", "--loglevel", "info"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shardcache");
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("Ready to accept connections") {
+                let port = line.rsplit(':').next().and_then(|p| {
+                    p.trim_matches(|c: char| !c.is_ascii_digit())
+                        .parse::<u16>()
+                        .ok()
+                });
+                let _ = tx.send(port);
+            }
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(20))
+        .ok()
+        .flatten()
+        .expect("node reports its port");
+    (child, port, log)
 }
 
 #[test]
@@ -263,20 +310,15 @@ fn redis_cli_pipe_mass_insertion() {
 
 #[test]
 fn logs_go_to_stderr_with_the_chosen_level() {
-    let mut node = Running::start(&["--loglevel", "notice"], &[]);
+    let mut node = Running::start(&[], &[]);
     node.signal(libc::SIGTERM);
     node.wait_exit();
-    let mut log = String::new();
-    node.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = node.log.as_ref().unwrap().lock().unwrap().clone();
     assert!(
         log.lines()
             .any(|l| l.contains("Ready to accept connections")),
         "{log}"
     );
-    let _ = BufReader::new(log.as_bytes()).lines();
+    assert!(log.lines().any(|l| l.contains("SIGTERM received")), "{log}");
 }

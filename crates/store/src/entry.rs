@@ -14,9 +14,10 @@
 //! value    int: 8 bytes | embstr: varint length + bytes | raw: Vec<u8> parts (24 bytes)
 //! ```
 //!
-//! Integers are stored as integers, short strings inline, long strings (over 44 bytes, or
-//! modified in place by APPEND/SETRANGE) in their own growable buffer, mirroring Redis's
-//! `int`/`embstr`/`raw` encodings so `OBJECT ENCODING` answers the same.
+//! Integers are stored as integers and strings of up to 512 bytes inline; longer strings, and
+//! strings modified in place by APPEND/SETRANGE, get their own growable buffer. `OBJECT
+//! ENCODING` still answers Redis's `int`/`embstr`/`raw` (an inline string over 44 bytes is
+//! reported `raw`, as Redis stores it).
 
 use std::alloc::{alloc, dealloc, Layout};
 use std::mem::ManuallyDrop;
@@ -27,6 +28,11 @@ use crate::value::{Str, Value, EMBSTR_MAX};
 const ENC_INT: u8 = 0;
 const ENC_EMB: u8 = 1;
 const ENC_RAW: u8 = 2;
+/// Written whole and longer than an embstr: reported as `raw` like Redis, but stored inline
+/// (one allocation instead of two) until something modifies it in place.
+const ENC_INLINE_RAW: u8 = 3;
+/// Longest string kept inline; longer ones get their own buffer.
+pub const INLINE_MAX: usize = 512;
 const ENC_MASK: u8 = 0b11;
 const FLAG_TTL: u8 = 1 << 2;
 const FREQ_SHIFT: u8 = 3;
@@ -76,6 +82,7 @@ unsafe fn read_varint(p: *const u8) -> (usize, usize) {
 enum StrInit<'a> {
     Int(i64),
     Emb(&'a [u8]),
+    InlineRaw(&'a [u8]),
     Raw(Vec<u8>),
 }
 
@@ -234,10 +241,13 @@ impl Raw {
         let at = self.value_offset();
         ValueRef::Str(match self.encoding_bits() {
             ENC_INT => StrRef::Int(self.read_u64(at) as i64),
-            ENC_EMB => {
+            enc @ (ENC_EMB | ENC_INLINE_RAW) => {
                 let (len, n) = read_varint(self.p().add(at));
                 let bytes = std::slice::from_raw_parts(self.p().add(at + n), len);
-                StrRef::Bytes { bytes, raw: false }
+                StrRef::Bytes {
+                    bytes,
+                    raw: enc == ENC_INLINE_RAW,
+                }
             }
             _ => {
                 let (p, len, _) = self.raw_parts();
@@ -279,8 +289,8 @@ impl Raw {
         let at = self.value_offset();
         at + match self.encoding_bits() {
             ENC_INT => 8,
-            ENC_EMB => {
-                // SAFETY: an embstr starts with its length varint.
+            ENC_EMB | ENC_INLINE_RAW => {
+                // SAFETY: an inline string starts with its length varint.
                 let (len, n) = unsafe { read_varint(self.p().add(at)) };
                 n + len
             }
@@ -368,6 +378,11 @@ impl<'a> EntryRef<'a> {
     /// Capacity of the separate buffer of a raw string (0 otherwise).
     pub fn raw_capacity(&self) -> usize {
         self.raw.raw_capacity()
+    }
+
+    /// Whether the string lives in its own growable buffer (in-place changes possible).
+    pub fn is_heap_raw(&self) -> bool {
+        self.raw.encoding_bits() == ENC_RAW
     }
 
     /// The entry's address (the shard's volatile-key list refers to entries by it).
@@ -502,6 +517,8 @@ impl Entry {
             }
         } else if bytes.len() <= EMBSTR_MAX {
             StrInit::Emb(bytes)
+        } else if bytes.len() <= INLINE_MAX {
+            StrInit::InlineRaw(bytes)
         } else {
             StrInit::Raw(bytes.to_vec())
         };
@@ -513,6 +530,9 @@ impl Entry {
         match value {
             Value::Str(Str::Int(n)) => Self::build(key, StrInit::Int(n), expire, meta),
             Value::Str(Str::Emb(b)) => Self::build(key, StrInit::Emb(&b), expire, meta),
+            Value::Str(Str::Raw(v)) if v.len() <= INLINE_MAX => {
+                Self::build(key, StrInit::InlineRaw(&v), expire, meta)
+            }
             Value::Str(Str::Raw(v)) => Self::build(key, StrInit::Raw(v), expire, meta),
         }
     }
@@ -520,7 +540,7 @@ impl Entry {
     fn size_for(key_len: usize, init: &StrInit<'_>, ttl: bool) -> usize {
         let value = match init {
             StrInit::Int(_) => 8,
-            StrInit::Emb(b) => varint_len(b.len()) + b.len(),
+            StrInit::Emb(b) | StrInit::InlineRaw(b) => varint_len(b.len()) + b.len(),
             StrInit::Raw(_) => RAW_PARTS,
         };
         HEADER + if ttl { TTL_FIELDS } else { 0 } + varint_len(key_len) + key_len + value
@@ -539,6 +559,7 @@ impl Entry {
             let enc = match init {
                 StrInit::Int(_) => ENC_INT,
                 StrInit::Emb(_) => ENC_EMB,
+                StrInit::InlineRaw(_) => ENC_INLINE_RAW,
                 StrInit::Raw(_) => ENC_RAW,
             };
             let ttl = if expire.is_some() { FLAG_TTL } else { 0 };
@@ -559,7 +580,7 @@ impl Entry {
                 StrInit::Int(n) => {
                     std::ptr::copy_nonoverlapping(n.to_le_bytes().as_ptr(), p.add(at), 8)
                 }
-                StrInit::Emb(b) => {
+                StrInit::Emb(b) | StrInit::InlineRaw(b) => {
                     at += write_varint(p.add(at), b.len());
                     std::ptr::copy_nonoverlapping(b.as_ptr(), p.add(at), b.len());
                 }
@@ -638,7 +659,7 @@ impl Entry {
         Entry::new(&key, value, expire, meta)
     }
 
-    /// Converts an int or embstr into a raw string (APPEND and SETRANGE modify in place).
+    /// Moves the string into its own growable buffer (APPEND and SETRANGE modify in place).
     pub fn into_raw(self) -> Entry {
         if self.raw.encoding_bits() == ENC_RAW {
             return self;
@@ -722,6 +743,14 @@ mod tests {
         let e = Entry::new_str(&[b'k'; 10], &[b'v'; 32], None, META);
         assert_eq!(e.as_ref().alloc_size(), 48);
         assert_eq!(e.value().encoding(), "embstr");
+        let inline = Entry::new_str(&[b'k'; 11], &[b'v'; 100], None, META);
+        assert_eq!(
+            inline.as_ref().alloc_size(),
+            117,
+            "100-byte values stay inline"
+        );
+        assert_eq!(inline.value().encoding(), "raw", "reported as Redis would");
+        assert!(!inline.as_ref().is_heap_raw());
         let t = Entry::new_str(&[b'k'; 10], &[b'v'; 32], Some(5), META);
         assert_eq!(t.as_ref().alloc_size(), 60);
         assert_eq!(t.expire_at(), Some(5));
@@ -735,6 +764,7 @@ mod tests {
         assert_eq!(e.value().as_str().unwrap().as_i64(), Some(43));
         let mut r = e.into_raw();
         assert_eq!(r.value().encoding(), "raw");
+        assert!(r.as_ref().is_heap_raw());
         r.as_mut()
             .with_raw(|v| v.extend_from_slice(b"xyz"))
             .unwrap();

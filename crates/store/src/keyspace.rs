@@ -27,6 +27,8 @@ pub const SHARDS: usize = 1 << SHARD_BITS;
 /// the top 7 bits as a tag, so those must stay varied inside one shard.
 const SHARD_SHIFT: u32 = 40;
 const LOW_MASK: u64 = (1 << SHARD_SHIFT) - 1;
+/// Shards whose best candidates are compared per eviction under TTL/LFU policies.
+const SHARDS_COMPARED: usize = 8;
 /// Width of the per-shard part of a SCAN cursor.
 const ORDER_BITS: u32 = 64 - SHARD_BITS;
 
@@ -135,6 +137,14 @@ impl Keyspace {
         self.used.load(Ordering::Relaxed).max(0) as u64
     }
 
+    /// Bookkeeping bytes over all shards: (main table, TTL list), for MEMORY STATS.
+    pub fn overhead_bytes(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(m, e), s| {
+            let (sm, se) = s.0.lock().overhead_bytes();
+            (m + sm, e + se)
+        })
+    }
+
     /// Tells every shard which policy is in force (it decides what the access field holds).
     pub fn set_policy(&self, policy: Policy) {
         for s in self.shards.iter() {
@@ -147,6 +157,32 @@ impl Keyspace {
     /// can be evicted.
     pub fn evict_one(&self, policy: Policy, now: u64) -> bool {
         let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed) as usize;
+        if matches!(
+            policy,
+            Policy::VolatileTtl | Policy::AllKeysLfu | Policy::VolatileLfu
+        ) {
+            // These rank keys globally (nearest deadline, least frequent): compare the best
+            // candidate of several shards and evict from the best one, so a shard that has
+            // run out of good victims does not give up a worse key.
+            let mut best: Option<(usize, u64)> = None;
+            let mut compared = 0;
+            for i in 0..SHARDS {
+                let idx = (start.wrapping_mul(97) + i) % SHARDS;
+                if let Some(score) = self.lock_index(idx).best_victim_score(policy, now) {
+                    if best.is_none_or(|(_, s)| score < s) {
+                        best = Some((idx, score));
+                    }
+                    compared += 1;
+                    if compared == SHARDS_COMPARED {
+                        break;
+                    }
+                }
+            }
+            return match best {
+                Some((idx, _)) => self.lock_index(idx).evict_one(policy, now),
+                None => false,
+            };
+        }
         (0..SHARDS).any(|i| {
             self.shards[(start.wrapping_mul(97) + i) % SHARDS]
                 .0
@@ -310,6 +346,7 @@ impl ShardSet<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Policy;
     use crate::shard::Ttl;
     use crate::value::{Str, Value};
     use std::collections::HashSet;
@@ -398,6 +435,58 @@ mod tests {
         want.sort();
         assert_eq!(seen, want);
         assert_eq!(want.len(), 111);
+    }
+
+    proptest::proptest! {
+        /// With writes preceded by eviction as the server does it (room for the incoming
+        /// bytes), memory stays under the budget after every write, keys disappear only by
+        /// deletion or eviction, and the counts are exact.
+        #[test]
+        fn eviction_keeps_budget_and_loses_nothing_else(
+            ops in proptest::collection::vec((0u8..4, 0u16..3000, 1usize..300), 1..1500),
+            policy in proptest::sample::select(vec![Policy::AllKeysLru, Policy::AllKeysLfu, Policy::AllKeysRandom])
+        ) {
+            let ks = Keyspace::new();
+            ks.set_policy(policy);
+            let budget = 256 * 1024u64;
+            let mut model: std::collections::HashSet<Vec<u8>> = Default::default();
+            for (op, k, len) in ops {
+                let key = format!("key:{k}").into_bytes();
+                let h = ks.hash(&key);
+                match op {
+                    0 | 1 => {
+                        let incoming = (key.len() + len + 64) as u64;
+                        while ks.used_bytes() + incoming > budget {
+                            proptest::prop_assert!(ks.evict_one(policy, 0));
+                        }
+                        let value = vec![b'v'; len];
+                        ks.lock(h).set(h, &key, Value::Str(Str::from_bytes(&value)), Ttl::Clear, 0);
+                        model.insert(key);
+                        // Up to one shard's table growth (a few KB here) over the budget.
+                        proptest::prop_assert!(ks.used_bytes() <= budget + 16 * 1024,
+                            "used {} over budget {}", ks.used_bytes(), budget);
+                    }
+                    2 => {
+                        let removed = ks.lock(h).remove(h, &key, 0).is_some();
+                        let was = model.remove(&key);
+                        proptest::prop_assert!(!removed || was, "removed a key the model lacks");
+                    }
+                    _ => {
+                        let found = ks.lock(h).peek(h, &key, 0).is_some();
+                        proptest::prop_assert!(!found || model.contains(&key));
+                    }
+                }
+            }
+            // Every key the store lacks was evicted; counts are exact.
+            let present = model.iter().filter(|k| {
+                let h = ks.hash(k);
+                ks.lock(h).peek(h, k, 0).is_some()
+            }).count();
+            proptest::prop_assert_eq!(ks.len(), present);
+            let evicted = ks.stats().evicted as usize;
+            proptest::prop_assert!(model.len() - present <= evicted);
+            proptest::prop_assert_eq!(ks.counts().0, present);
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn lfu_counter(e: EntryRef<'_>, now: u64) -> u8 {
 }
 
 /// Keys sampled per eviction (Redis samples 5 and keeps a pool; we sample more instead).
-const EVICTION_SAMPLES: usize = 8;
+const EVICTION_SAMPLES: usize = 16;
 
 pub struct Shard {
     table: Table,
@@ -81,7 +81,12 @@ pub struct Shard {
     rng: u64,
     /// Whether the access field holds LFU data (an LFU policy is selected).
     lfu_mode: bool,
-    /// Bytes held by this shard (entries, buffers, table, volatile list).
+    /// Keys still on probation (not promoted by the eviction policy).
+    probation: usize,
+    /// Fingerprints of keys recently evicted from probation (S3-FIFO's ghost queue), one
+    /// 16-bit slot per table slot, direct-mapped by hash; 0 = empty.
+    ghosts: Vec<u16>,
+    /// Bytes held by this shard (entries, buffers, table, volatile list, ghosts).
     used: usize,
     /// The keyspace-wide total, adjusted by every change of `used`.
     total: Arc<AtomicI64>,
@@ -96,6 +101,8 @@ impl Shard {
             stats: ShardStats::default(),
             rng: seed | 1,
             lfu_mode: false,
+            probation: 0,
+            ghosts: Vec::new(),
             used: 0,
             total,
         }
@@ -133,6 +140,14 @@ impl Shard {
         self.used
     }
 
+    /// Bookkeeping bytes: (table slots and eviction ghosts, list of keys with a TTL).
+    pub fn overhead_bytes(&self) -> (usize, usize) {
+        (
+            self.table.heap_bytes() + self.ghosts.capacity() * 2,
+            self.volatile.capacity() * 8,
+        )
+    }
+
     pub fn set_lfu_mode(&mut self, lfu: bool) {
         self.lfu_mode = lfu;
     }
@@ -158,7 +173,40 @@ impl Shard {
     }
 
     fn container_bytes(&self) -> usize {
-        self.table.heap_bytes() + self.volatile.capacity() * 8
+        self.table.heap_bytes() + self.volatile.capacity() * 8 + self.ghosts.capacity() * 2
+    }
+
+    fn ghost_fingerprint(h: u64) -> u16 {
+        ((h >> 24) as u16).max(1)
+    }
+
+    /// Remembers a key evicted from probation.
+    fn add_ghost(&mut self, h: u64) {
+        let want = self.table.capacity();
+        if self.ghosts.len() != want {
+            let before = self.container_bytes();
+            self.ghosts = vec![0; want];
+            let after = self.container_bytes();
+            self.account(before, after);
+        }
+        if want > 0 {
+            let i = (h >> 32) as usize % want;
+            self.ghosts[i] = Self::ghost_fingerprint(h);
+        }
+    }
+
+    /// True (and forgets it) when `h` was recently evicted from probation.
+    fn take_ghost(&mut self, h: u64) -> bool {
+        if self.ghosts.is_empty() {
+            return false;
+        }
+        let i = (h >> 32) as usize % self.ghosts.len();
+        if self.ghosts[i] == Self::ghost_fingerprint(h) {
+            self.ghosts[i] = 0;
+            true
+        } else {
+            false
+        }
     }
 
     /// The access metadata of a new key.
@@ -167,7 +215,7 @@ impl Shard {
             access: if self.lfu_mode {
                 ((lfu::minutes(now) as u32) << 8) | lfu::INIT as u32
             } else {
-                (now / 1000) as u32
+                lru_clock(now)
             },
             freq: 0,
             main: false,
@@ -181,7 +229,7 @@ impl Shard {
             let counter = lfu::log_incr(counter, r);
             e.set_access(((lfu::minutes(now) as u32) << 8) | counter as u32);
         } else {
-            e.set_access((now / 1000) as u32);
+            e.set_access(lru_clock(now));
         }
         let f = e.as_ref().freq();
         if f < 3 {
@@ -264,7 +312,7 @@ impl Shard {
                 let e = self.table.get(i);
                 let mut meta = e.meta();
                 if !self.lfu_mode {
-                    meta.access = (now / 1000) as u32;
+                    meta.access = lru_clock(now);
                 }
                 (e.expire_at(), meta)
             }
@@ -286,6 +334,13 @@ impl Shard {
     }
 
     fn insert_fresh(&mut self, h: u64, mut entry: Entry) {
+        if !entry.as_ref().main() && self.take_ghost(h) {
+            // Evicted from probation not long ago and wanted again: straight to main.
+            entry.as_mut().set_main(true);
+        }
+        if !entry.as_ref().main() {
+            self.probation += 1;
+        }
         let before = self.container_bytes();
         let bytes = entry_bytes(entry.as_ref());
         if entry.as_ref().has_ttl() {
@@ -308,6 +363,7 @@ impl Shard {
 
     /// Puts `new` into slot `i` in place of `old` (same key), fixing the volatile list.
     fn put_rebuilt(&mut self, i: usize, old: Entry, mut new: Entry) {
+        self.track_probation(old.as_ref().main(), new.as_ref().main());
         let before = self.container_bytes() + entry_bytes(old.as_ref());
         let old_pos = old.as_ref().has_ttl().then(|| old.as_ref().volatile_pos());
         drop(old);
@@ -348,6 +404,9 @@ impl Shard {
             hasher.hash_one(k)
         };
         let entry = self.table.remove(i, &hash_of);
+        if !entry.as_ref().main() {
+            self.probation -= 1;
+        }
         if entry.as_ref().has_ttl() {
             self.volatile_remove(entry.as_ref().volatile_pos());
         }
@@ -401,7 +460,16 @@ impl Shard {
         true
     }
 
-    /// Like `put_rebuilt` when the old entry was already consumed.
+    fn track_probation(&mut self, was_main: bool, is_main: bool) {
+        match (was_main, is_main) {
+            (false, true) => self.probation -= 1,
+            (true, false) => self.probation += 1,
+            _ => {}
+        }
+    }
+
+    /// Like `put_rebuilt` when the old entry was already consumed (its metadata, including
+    /// the promotion flag, carried over into `new`).
     fn put_rebuilt_parts(
         &mut self,
         i: usize,
@@ -438,7 +506,7 @@ impl Shard {
         f: impl FnOnce(&mut Vec<u8>) -> R,
     ) -> Option<R> {
         let i = self.find_live(h, key, now)?;
-        let raw_now = self.table.get(i).value().encoding() == "raw";
+        let raw_now = self.table.get(i).is_heap_raw();
         if !raw_now {
             let old = self.table.take_for_rebuild(i);
             let old_bytes = entry_bytes(old.as_ref());
@@ -507,9 +575,49 @@ impl Shard {
         if matches!(policy, Policy::AllKeysLru | Policy::VolatileLru) {
             return self.evict_probation_first(volatile_only, now);
         }
+        let Some((slot, _)) = self.pick_victim(policy, now) else {
+            return false;
+        };
+        self.remove_slot(slot);
+        self.stats.evicted += 1;
+        true
+    }
+
+    /// The best victim by a score-based policy (random, TTL, LFU) and its score (lower is a
+    /// better victim), without evicting it.
+    fn pick_victim(&mut self, policy: Policy, now: u64) -> Option<(usize, u64)> {
+        let volatile_only = policy.volatile_only();
+        let pool = if volatile_only {
+            self.volatile.len()
+        } else {
+            self.table.len()
+        };
+        if pool == 0 {
+            return None;
+        }
         let mut best: Option<(usize, u64)> = None;
-        for _ in 0..EVICTION_SAMPLES {
-            let slot = self.sample_slot(volatile_only);
+        // A small pool is examined whole (the exact best victim); a large one is sampled.
+        let exhaustive = pool <= 4 * EVICTION_SAMPLES;
+        let candidates: Vec<usize> = if exhaustive {
+            if volatile_only {
+                (0..self.volatile.len())
+                    .map(|pos| {
+                        // SAFETY: addresses in the list are live entries of this shard.
+                        let key = unsafe { Entry::view(self.volatile[pos]) }.key().to_vec();
+                        self.table
+                            .find(self.hash(&key), &key)
+                            .expect("volatile key is in the table")
+                    })
+                    .collect()
+            } else {
+                self.table.occupied().collect()
+            }
+        } else {
+            (0..EVICTION_SAMPLES)
+                .map(|_| self.sample_slot(volatile_only))
+                .collect()
+        };
+        for slot in candidates {
             let e = self.table.get(slot);
             // Lower score = better victim.
             let score = match policy {
@@ -529,10 +637,13 @@ impl Shard {
                 break;
             }
         }
-        let (slot, _) = best.expect("sampled at least one");
-        self.remove_slot(slot);
-        self.stats.evicted += 1;
-        true
+        best
+    }
+
+    /// The score of this shard's best victim under `policy` (lower is better), so the
+    /// keyspace can compare shards for the policies that rank keys globally.
+    pub fn best_victim_score(&mut self, policy: Policy, now: u64) -> Option<u64> {
+        self.pick_victim(policy, now).map(|(_, score)| score)
     }
 
     /// A random slot of a key that may be evicted.
@@ -551,24 +662,31 @@ impl Shard {
         }
     }
 
-    /// The policy behind the `*-lru` names: S3-FIFO's idea with sampling instead of queues.
-    /// New keys are on probation; a sampled probation key that was read since it was written
-    /// is promoted, one that was not is evicted (oldest first), so one-time keys (a scan,
-    /// one-hit wonders) leave before anything that was read twice. Promoted keys are evicted
-    /// oldest first too, but a key with read credits gets a second chance per credit, like a
-    /// CLOCK hand passing it.
+    /// The policy behind the `*-lru` names: S3-FIFO (Yang et al., SOSP'23) with sampling in
+    /// place of queues. New keys start on probation, kept near 10% of the shard; a
+    /// probation key read since it was written is promoted when the policy looks at it, one
+    /// that was not is evicted (oldest first) and remembered as a ghost, so if it comes back
+    /// soon it goes straight to main. Main keys are evicted oldest first, but each read
+    /// credit (a 2-bit counter) buys a second chance, as a CLOCK hand passing it. One-time
+    /// keys (scans, one-hit wonders) therefore leave before anything read twice.
     fn evict_probation_first(&mut self, volatile_only: bool, now: u64) -> bool {
-        let mut samples: Vec<(bool, u64, usize)> = Vec::with_capacity(EVICTION_SAMPLES);
+        let mut samples: Vec<(bool, u64, usize)> = Vec::with_capacity(EVICTION_SAMPLES * 4);
+        let from_probation = self.probation * 10 > self.table.len();
         for _attempt in 0..4 {
             samples.clear();
-            for _ in 0..EVICTION_SAMPLES {
+            let mut draws = 0;
+            while samples.len() < EVICTION_SAMPLES && draws < EVICTION_SAMPLES * 4 {
+                draws += 1;
                 let slot = self.sample_slot(volatile_only);
-                if samples.iter().any(|s| s.2 == slot) {
+                let e = self.table.get(slot);
+                if (from_probation && e.main()) || samples.iter().any(|s| s.2 == slot) {
                     continue;
                 }
-                let e = self.table.get(slot);
-                let idle = lru_idle_secs(e.access(), now);
+                let idle = lru_idle_ticks(e.access(), now);
                 samples.push((e.main(), u64::MAX - idle, slot));
+            }
+            if samples.is_empty() {
+                continue;
             }
             // Probation before main, then oldest first.
             samples.sort_unstable();
@@ -576,20 +694,28 @@ impl Shard {
                 let mut e = self.table.get_mut(slot);
                 let credits = e.as_ref().freq();
                 if credits == 0 {
+                    if !main {
+                        let h = self.hash(self.table.get(slot).key());
+                        self.add_ghost(h);
+                    }
                     self.remove_slot(slot);
                     self.stats.evicted += 1;
                     return true;
                 }
-                if main {
-                    e.set_freq(credits - 1);
-                } else {
+                e.set_freq(credits - 1);
+                if !main {
                     e.set_main(true);
-                    e.set_freq(credits - 1);
+                    self.probation -= 1;
                 }
             }
         }
         // Everything sampled kept earning second chances: evict the oldest sampled.
-        let slot = samples.first().expect("sampled").2;
+        let Some(&(_, _, slot)) = samples.first() else {
+            let slot = self.sample_slot(volatile_only);
+            self.remove_slot(slot);
+            self.stats.evicted += 1;
+            return true;
+        };
         self.remove_slot(slot);
         self.stats.evicted += 1;
         true
@@ -600,6 +726,8 @@ impl Shard {
     pub fn take(&mut self) -> Table {
         let before = self.used;
         self.volatile = Vec::new();
+        self.ghosts = Vec::new();
+        self.probation = 0;
         let old = std::mem::take(&mut self.table);
         self.account(before, 0);
         self.used = 0;
@@ -628,13 +756,21 @@ impl Shard {
 
     /// Seconds since the key was last accessed (OBJECT IDLETIME, under a non-LFU policy).
     pub fn idle_secs(e: EntryRef<'_>, now: u64) -> u64 {
-        lru_idle_secs(e.access(), now)
+        lru_idle_ticks(e.access(), now) * LRU_TICK_MS / 1000
     }
 }
 
-/// Idle time from a 24-bit seconds clock, handling wrap-around as Redis does.
-fn lru_idle_secs(access: u32, now: u64) -> u64 {
-    let clock = ((now / 1000) & 0x00ff_ffff) as u32;
+/// The LRU clock: 64 ms ticks in 24 bits (wraps after 12.4 days). Redis ticks once a second
+/// (194 days); a finer tick lets eviction order keys a cache turns over within seconds.
+const LRU_TICK_MS: u64 = 64;
+
+fn lru_clock(now: u64) -> u32 {
+    ((now / LRU_TICK_MS) & 0x00ff_ffff) as u32
+}
+
+/// Ticks since `access`, handling wrap-around as Redis does.
+fn lru_idle_ticks(access: u32, now: u64) -> u64 {
+    let clock = lru_clock(now);
     if clock >= access {
         (clock - access) as u64
     } else {
@@ -769,6 +905,16 @@ mod tests {
             expected_entries += entry_bytes(e);
         }
         assert_eq!(s.used_bytes(), expected_entries + s.container_bytes());
+        for _ in 0..200 {
+            assert!(s.evict_one(Policy::AllKeysLru, 5000));
+        }
+        let on_probation = s.iter().filter(|e| !e.main()).count();
+        assert_eq!(
+            s.probation, on_probation,
+            "probation counter matches the entries"
+        );
+        let entries: usize = s.iter().map(entry_bytes).sum();
+        assert_eq!(s.used_bytes(), entries + s.container_bytes());
     }
 
     /// A cache at capacity (300 keys) with a hot set of 100 keys read every 250 inserts, and

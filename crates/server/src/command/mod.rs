@@ -190,6 +190,12 @@ fn reply_error(shared: &Shared, out: &mut ReplyWriter, e: &CmdError) {
     out.error(&e.to_string());
 }
 
+/// An upper bound of the bytes a write adds: its arguments plus an entry header and table
+/// slot per argument (a key, at most).
+fn incoming_bytes(args: Args<'_>) -> u64 {
+    args.iter().map(|a| a.len() as u64 + 32).sum()
+}
+
 /// Resolves, checks and runs one command.
 pub fn execute(
     shared: &Shared,
@@ -245,7 +251,7 @@ pub fn execute(
         && shared.live.auth_required.load(Ordering::Relaxed)
     {
         Some(CmdError::NoAuth)
-    } else if cmd.deny_oom && !shared.make_room(clock.unix_ms) {
+    } else if cmd.deny_oom && !shared.make_room(clock.unix_ms, incoming_bytes(args)) {
         Some(CmdError::Oom)
     } else {
         None

@@ -6,4 +6,5 @@ mod support;
 mod clients;
 mod differential;
 mod limits;
+mod memory;
 mod protocol;

@@ -25,6 +25,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("info", info::info),
     ("time", time::time),
     ("memory|usage", memory::usage),
+    ("memory|stats", memory::stats),
     ("memory|help", memory::help),
     ("slowlog|get", slowlog::get),
     ("slowlog|len", slowlog::len),

@@ -1,0 +1,255 @@
+//! maxmemory and eviction against the real binary: a process of its own, so the memory it
+//! counts is only its own.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shardcache");
+
+struct Node {
+    child: Child,
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+}
+
+impl Node {
+    fn start(args: &[&str]) -> Node {
+        let (child, port, _log) = spawn_on_free_port(args);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "node did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Node {
+            child,
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+
+    fn send(&mut self, cmds: &[Vec<String>]) {
+        let mut wire = Vec::new();
+        for c in cmds {
+            resp_encode(c, &mut wire);
+        }
+        self.writer.write_all(&wire).unwrap();
+    }
+
+    fn read(&mut self) -> Reply {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        let body = line[1..].trim_end().to_string();
+        match &line[..1] {
+            "+" => Reply::Status(body),
+            "-" => Reply::Error(body),
+            ":" => Reply::Int(body.parse().unwrap()),
+            "$" => {
+                let n: i64 = body.parse().unwrap();
+                if n < 0 {
+                    return Reply::Bulk(None);
+                }
+                let mut buf = vec![0; n as usize + 2];
+                std::io::Read::read_exact(&mut self.reader, &mut buf).unwrap();
+                buf.truncate(n as usize);
+                Reply::Bulk(Some(buf))
+            }
+            other => panic!("unexpected reply type {other}"),
+        }
+    }
+
+    fn cmd(&mut self, args: &[&str]) -> Reply {
+        self.send(&[args.iter().map(|s| s.to_string()).collect()]);
+        self.read()
+    }
+
+    fn info(&mut self, field: &str) -> u64 {
+        let Reply::Bulk(Some(text)) = self.cmd(&["INFO", "everything"]) else {
+            panic!()
+        };
+        String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("{field}:"))
+                    .map(|v| v.parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {field}"))
+    }
+
+    /// Pipelines SETs of `n` keys `prefix:i` with 100-byte values; returns the replies.
+    fn fill(&mut self, prefix: &str, n: usize, extra: &[&str]) -> Vec<Reply> {
+        let value = "v".repeat(100);
+        let cmds: Vec<Vec<String>> = (0..n)
+            .map(|i| {
+                let mut c = vec!["SET".to_string(), format!("{prefix}:{i}"), value.clone()];
+                c.extend(extra.iter().map(|s| s.to_string()));
+                c
+            })
+            .collect();
+        self.send(&cmds);
+        (0..n).map(|_| self.read()).collect()
+    }
+
+    fn exists(&mut self, prefix: &str, n: usize) -> i64 {
+        let mut args = vec!["EXISTS".to_string()];
+        args.extend((0..n).map(|i| format!("{prefix}:{i}")));
+        self.send(&[args]);
+        match self.read() {
+            Reply::Int(n) => n,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Starts `shardcache server --port 0 <args>` and learns the port it bound from its log (no
+/// race between picking a free port and binding it). Stderr keeps being drained into the
+/// returned buffer so the child never blocks on a full pipe.
+fn spawn_on_free_port(args: &[&str]) -> (Child, u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
+        .args(["server", "--port", "0", "--loglevel", "info"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shardcache");
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("Ready to accept connections") {
+                let port = line.rsplit(':').next().and_then(|p| {
+                    p.trim_matches(|c: char| !c.is_ascii_digit())
+                        .parse::<u16>()
+                        .ok()
+                });
+                let _ = tx.send(port);
+            }
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(20))
+        .ok()
+        .flatten()
+        .expect("node reports its port");
+    (child, port, log)
+}
+
+fn resp_encode(args: &[String], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+}
+
+#[test]
+fn allkeys_lru_evicts_and_stays_within_maxmemory() {
+    let max = 4 * 1024 * 1024;
+    let mut node = Node::start(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
+    for round in 0..10 {
+        let replies = node.fill(&format!("r{round}"), 5_000, &[]);
+        assert!(
+            replies.iter().all(|r| *r == Reply::Status("OK".into())),
+            "every write succeeds"
+        );
+        let used = node.info("used_memory");
+        assert!(
+            used <= max,
+            "round {round}: used_memory {used} > maxmemory {max}"
+        );
+    }
+    assert!(node.info("evicted_keys") > 10_000);
+    let Reply::Int(keys) = node.cmd(&["DBSIZE"]) else {
+        panic!()
+    };
+    // ~140 bytes per key (117-byte entry in a 128-byte class, plus its slot).
+    assert!(keys > 22_000 && keys < 32_000, "{keys} keys kept in 4 MB");
+    assert_eq!(node.exists("r9", 1000), 1000, "the newest keys are kept");
+}
+
+#[test]
+fn volatile_ttl_evicts_nearer_deadlines_first() {
+    let mut node = Node::start(&[]);
+    node.fill("keep", 2_000, &[]);
+    node.fill("soon", 4_000, &["EX", "1000"]);
+    node.fill("late", 4_000, &["EX", "100000"]);
+    let used = node.info("used_memory");
+    node.cmd(&["CONFIG", "SET", "maxmemory-policy", "volatile-ttl"]);
+    node.cmd(&[
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        &(used - 400 * 1024).to_string(),
+    ]);
+    // Background eviction brings memory under the new limit without any write.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while node.info("used_memory") > used - 400 * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "background eviction did not reach the limit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        node.exists("keep", 2000),
+        2000,
+        "keys without a TTL are never evicted"
+    );
+    let soon = node.exists("soon", 4000);
+    let late = node.exists("late", 4000);
+    assert!(
+        soon < 2000,
+        "short-TTL keys were evicted ({soon} of 4000 left)"
+    );
+    // Sampling (as in Redis) may now and then pick a later deadline; nearly all go in order.
+    assert!(
+        (4000 - late) * 20 <= 4000 - soon,
+        "{} later-deadline keys evicted for {} earlier",
+        4000 - late,
+        4000 - soon
+    );
+}
+
+#[test]
+fn resident_memory_at_maxmemory_stays_bounded() {
+    let mut node = Node::start(&["--maxmemory", "16mb", "--maxmemory-policy", "allkeys-lru"]);
+    let startup_rss = node.info("used_memory_rss");
+    for round in 0..8 {
+        node.fill(&format!("r{round}"), 20_000, &[]);
+    }
+    // Let the allocator hand back the pages of freed pipeline buffers (1 s decay).
+    std::thread::sleep(Duration::from_millis(2500));
+    let rss = node.info("used_memory_rss");
+    let limit = startup_rss + 16 * 1024 * 1024 * 11 / 10;
+    assert!(
+        rss <= limit,
+        "rss {rss} > startup {startup_rss} + 110% of maxmemory 16mb"
+    );
+}
