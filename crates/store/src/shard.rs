@@ -362,28 +362,12 @@ impl Shard {
     }
 
     /// Puts `new` into slot `i` in place of `old` (same key), fixing the volatile list.
-    fn put_rebuilt(&mut self, i: usize, old: Entry, mut new: Entry) {
+    fn put_rebuilt(&mut self, i: usize, old: Entry, new: Entry) {
         self.track_probation(old.as_ref().main(), new.as_ref().main());
-        let before = self.container_bytes() + entry_bytes(old.as_ref());
+        let old_bytes = entry_bytes(old.as_ref());
         let old_pos = old.as_ref().has_ttl().then(|| old.as_ref().volatile_pos());
         drop(old);
-        let new_ttl = new.as_ref().has_ttl();
-        match (old_pos, new_ttl) {
-            (Some(pos), true) => new.as_mut().set_volatile_pos(pos),
-            (None, true) => new.as_mut().set_volatile_pos(self.volatile.len() as u32),
-            _ => {}
-        }
-        let bytes = entry_bytes(new.as_ref());
-        self.table.put_back(i, new);
-        let addr = self.table.get(i).addr();
-        match (old_pos, new_ttl) {
-            (Some(pos), true) => self.volatile[pos as usize] = addr,
-            (None, true) => self.volatile.push(addr),
-            (Some(pos), false) => self.volatile_remove(pos),
-            (None, false) => {}
-        }
-        let after = self.container_bytes() + bytes;
-        self.account(before, after);
+        self.put_rebuilt_parts(i, old_bytes, old_pos, new);
     }
 
     fn volatile_remove(&mut self, pos: u32) {

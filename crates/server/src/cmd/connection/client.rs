@@ -45,17 +45,7 @@ pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     while i < args.len() {
         let a = args.get(i);
         if is(a, "type") && i + 1 < args.len() {
-            let t = args.get(i + 1);
-            only_type = Some(if is(t, "normal") {
-                true
-            } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
-                false
-            } else {
-                return Err(CmdError::err(format!(
-                    "Unknown client type '{}'",
-                    String::from_utf8_lossy(t)
-                )));
-            });
+            only_type = Some(is_normal_type(args.get(i + 1))?);
             i += 2;
         } else if is(a, "id") && i + 1 < args.len() {
             let mut list = Vec::new();
@@ -86,6 +76,21 @@ pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
+}
+
+/// A CLIENT LIST/KILL `TYPE` argument: true for `normal` (every client here), false for the
+/// types no client of this node has (master, replica/slave, pubsub).
+fn is_normal_type(t: &[u8]) -> Result<bool, CmdError> {
+    if is(t, "normal") {
+        Ok(true)
+    } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
+        Ok(false)
+    } else {
+        Err(CmdError::err(format!(
+            "Unknown client type '{}'",
+            String::from_utf8_lossy(t)
+        )))
+    }
 }
 
 pub fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
@@ -132,16 +137,7 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         } else if is(k, "laddr") {
             laddr = Some(String::from_utf8_lossy(v).into_owned());
         } else if is(k, "type") {
-            normal_only = Some(if is(v, "normal") {
-                true
-            } else if is(v, "master") || is(v, "replica") || is(v, "slave") || is(v, "pubsub") {
-                false
-            } else {
-                return Err(CmdError::err(format!(
-                    "Unknown client type '{}'",
-                    String::from_utf8_lossy(v)
-                )));
-            });
+            normal_only = Some(is_normal_type(v)?);
         } else if is(k, "user") {
             if v != b"default" {
                 return Err(CmdError::err(format!(

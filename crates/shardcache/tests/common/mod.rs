@@ -1,0 +1,48 @@
+//! Helpers shared by the binary's test files.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_shardcache");
+
+/// Starts `shardcache server --port 0 <args>` and learns the port it bound from its log (no
+/// race between picking a free port and binding it). Stderr keeps being drained into the
+/// returned buffer so the child never blocks on a full pipe.
+pub fn spawn_on_free_port(args: &[&str]) -> (Child, u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
+        .args(["server", "--port", "0", "--loglevel", "info"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shardcache");
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("Ready to accept connections") {
+                let port = line.rsplit(':').next().and_then(|p| {
+                    p.trim_matches(|c: char| !c.is_ascii_digit())
+                        .parse::<u16>()
+                        .ok()
+                });
+                let _ = tx.send(port);
+            }
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(20))
+        .ok()
+        .flatten()
+        .expect("node reports its port");
+    (child, port, log)
+}
