@@ -7,7 +7,11 @@ order (A B, then B A) so drift on a shared machine hits both. We report medians 
 the ratio ours/redis, p99 latency, and server CPU time per operation (utime+stime from
 /proc/<pid>/stat around each run), which is steadier than ops/s on a noisy machine.
 
-Usage: python3 bench/node_vs_redis.py [--rounds 5] [--threads 0] [--requests-p1 300000]
+With --pin, the load generator runs on core 0 and each server on core 1 (taskset), the same
+for both: on a 2-core machine this keeps the scheduler from stacking the client and a server
+on one core, which otherwise adds run-to-run noise of several percent at pipeline depth 1.
+
+Usage: python3 bench/node_vs_redis.py [--rounds 5] [--threads 0] [--pin] [--requests-p1 300000]
        [--requests-p16 2000000]   (builds target/release/shardcache if missing)
 """
 import argparse
@@ -30,9 +34,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-def run_benchmark(port, pipeline, requests):
+def run_benchmark(port, pipeline, requests, pin):
+    prefix = ["taskset", "-c", "0"] if pin else []
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-t", "set,get", "-c", "50", "-d", "32",
+        prefix + ["redis-benchmark", "-p", str(port), "-t", "set,get", "-c", "50", "-d", "32",
          "-r", "100000", "-n", str(requests), "-P", str(pipeline), "--csv"],
         capture_output=True, text=True, check=True).stdout
     rows = {}
@@ -46,6 +51,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="shardcache worker threads (0 = per core)")
+    ap.add_argument("--pin", action="store_true", help="client on core 0, servers on core 1")
     ap.add_argument("--requests-p1", type=int, default=300_000)
     ap.add_argument("--requests-p16", type=int, default=2_000_000)
     args = ap.parse_args()
@@ -54,9 +60,10 @@ def main():
     if not os.path.exists(binary):
         subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=ROOT, check=True)
     ours_port, redis_port = free_port(), free_port()
-    ours = subprocess.Popen([binary, "server", "--port", str(ours_port), "--threads", str(args.threads)],
+    server_prefix = ["taskset", "-c", "1"] if args.pin else []
+    ours = subprocess.Popen(server_prefix + [binary, "server", "--port", str(ours_port), "--threads", str(args.threads)],
                             stderr=subprocess.DEVNULL)
-    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+    redis = subprocess.Popen(server_prefix + ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
                              stdout=subprocess.DEVNULL)
     try:
         wait_port(ours_port)
@@ -70,7 +77,7 @@ def main():
                 for name in order:
                     port, pid = servers[name]
                     before = cpu_seconds(pid)
-                    rows = run_benchmark(port, pipeline, requests)
+                    rows = run_benchmark(port, pipeline, requests, args.pin)
                     cpu = cpu_seconds(pid) - before
                     cpu_per_op = cpu * 1e6 / (2 * requests)
                     for test, r in rows.items():
@@ -78,7 +85,8 @@ def main():
             print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
 
         print(f"# {args.rounds} rounds, redis-benchmark -t set,get -c 50 -d 32 -r 100000; "
-              f"shardcache threads={args.threads or os.cpu_count()}")
+              f"shardcache threads={args.threads or os.cpu_count()}"
+              f"{'; pinned: client core 0, servers core 1' if args.pin else ''}")
         print(f"{'pipeline':>8} {'test':>4} {'shardcache ops/s':>17} {'redis ops/s':>12} {'ratio':>6} "
               f"{'p99 ours':>9} {'p99 redis':>9} {'cpu us/op ours':>15} {'redis':>6}")
         for pipeline in (1, 16):

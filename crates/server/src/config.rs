@@ -86,6 +86,8 @@ pub struct Config {
     pub hz: u32,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
+    /// Microseconds an idle worker spins before it sleeps (0 = sleep at once).
+    pub busy_poll_us: u64,
     pub loglevel: String,
 }
 
@@ -107,6 +109,7 @@ impl Default for Config {
             slowlog_max_len: 128,
             hz: 10,
             threads: 0,
+            busy_poll_us: 0,
             loglevel: "notice".into(),
         }
     }

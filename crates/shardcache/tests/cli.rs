@@ -189,6 +189,17 @@ fn sigterm_and_sigint_exit_cleanly() {
 }
 
 #[test]
+fn busy_polling_workers_serve_and_stop() {
+    let mut node = Running::start(&["--busy-poll-us", "50", "--threads", "2"], &[]);
+    for i in 0..20 {
+        assert_eq!(node.cli(&["set", &format!("k{i}"), "v"]), "OK");
+    }
+    assert_eq!(node.cli(&["dbsize"]), "20");
+    node.signal(libc::SIGTERM);
+    assert!(node.wait_exit().success());
+}
+
+#[test]
 fn shutdown_command_exits_zero() {
     let mut node = Running::start(&[], &[]);
     node.cli(&["shutdown"]);
