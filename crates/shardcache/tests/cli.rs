@@ -121,6 +121,7 @@ fn help_documents_every_option() {
         "--client-output-buffer-limit",
         "--proto-max-bulk-len",
         "--loglevel",
+        "--busy-poll-us",
     ] {
         assert!(text.contains(opt), "--help lacks {opt}:\n{text}");
     }
