@@ -15,6 +15,8 @@ use crate::entry::{Entry, EntryMut, EntryRef};
 
 const ADDR_BITS: u32 = 48;
 const ADDR_MASK: u64 = (1 << ADDR_BITS) - 1;
+/// Address part of a slot whose entry is out being rebuilt (see `take_for_rebuild`).
+const PLACEHOLDER: u64 = 1;
 
 fn tag(h: u64) -> u64 {
     (h >> ADDR_BITS) << ADDR_BITS
@@ -121,8 +123,8 @@ impl Table {
     pub fn take_for_rebuild(&mut self, i: usize) -> Entry {
         let old = self.slots[i];
         assert!(old != 0, "slot {i} is empty");
-        // Keep the tag and a dummy non-zero address so probing still sees an occupied slot.
-        self.slots[i] = (old & !ADDR_MASK) | 1;
+        // Keep the tag and a placeholder address so probing still sees an occupied slot.
+        self.slots[i] = (old & !ADDR_MASK) | PLACEHOLDER;
         // SAFETY: ownership moves to the caller; the slot no longer refers to the entry.
         unsafe { Entry::from_addr(old & ADDR_MASK) }
     }
@@ -210,11 +212,12 @@ impl Table {
     /// Removes and frees everything.
     pub fn clear(&mut self) {
         for s in self.slots.iter_mut() {
-            if *s != 0 {
+            // A placeholder owns nothing (its entry is with the caller that took it).
+            if *s != 0 && *s & ADDR_MASK != PLACEHOLDER {
                 // SAFETY: we own the address; the slot is cleared right after.
                 drop(unsafe { Entry::from_addr(*s & ADDR_MASK) });
-                *s = 0;
             }
+            *s = 0;
         }
         self.len = 0;
     }
