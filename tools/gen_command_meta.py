@@ -21,6 +21,10 @@ IMPLEMENTED = {
     "get": [], "set": [], "setnx": [], "setex": [], "psetex": [], "mget": [], "mset": [], "msetnx": [],
     "getset": [], "getdel": [], "getex": [], "incr": [], "decr": [], "incrby": [], "decrby": [],
     "incrbyfloat": [], "append": [], "strlen": [], "getrange": [], "setrange": [],
+    # hashes
+    "hset": [], "hsetnx": [], "hget": [], "hmget": [], "hgetall": [], "hdel": [], "hexists": [],
+    "hlen": [], "hkeys": [], "hvals": [], "hincrby": [], "hincrbyfloat": [], "hstrlen": [],
+    "hrandfield": [], "hscan": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

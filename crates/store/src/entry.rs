@@ -23,7 +23,7 @@ use std::alloc::{alloc, dealloc, Layout};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use crate::value::{Str, Value, EMBSTR_MAX};
+use crate::value::{Hash, Str, Value, EMBSTR_MAX};
 
 const ENC_INT: u8 = 0;
 const ENC_EMB: u8 = 1;
@@ -38,6 +38,11 @@ const FLAG_TTL: u8 = 1 << 2;
 const FREQ_SHIFT: u8 = 3;
 const FREQ_MASK: u8 = 0b11 << FREQ_SHIFT;
 const FLAG_MAIN: u8 = 1 << 5;
+/// Bits 6-7: the value's type. Strings use the encoding bits; collections store an 8-byte
+/// pointer to their boxed structure.
+const TYPE_SHIFT: u8 = 6;
+const TYPE_STR: u8 = 0;
+const TYPE_HASH: u8 = 1;
 
 const HEADER: usize = 4;
 const TTL_FIELDS: usize = 12;
@@ -84,6 +89,7 @@ enum StrInit<'a> {
     Emb(&'a [u8]),
     InlineRaw(&'a [u8]),
     Raw(Vec<u8>),
+    Hash(Box<Hash>),
 }
 
 /// A borrowed view of a string value.
@@ -141,34 +147,46 @@ impl StrRef<'_> {
     }
 }
 
-/// A borrowed view of a value. More variants arrive with the other data types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A borrowed view of a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ValueRef<'a> {
     Str(StrRef<'a>),
+    Hash(&'a Hash),
 }
 
 impl<'a> ValueRef<'a> {
     pub fn type_name(&self) -> &'static str {
         match self {
             ValueRef::Str(_) => "string",
+            ValueRef::Hash(_) => "hash",
         }
     }
 
     pub fn encoding(&self) -> &'static str {
         match self {
             ValueRef::Str(s) => s.encoding(),
+            ValueRef::Hash(h) => h.encoding(),
         }
     }
 
     pub fn as_str(&self) -> Option<StrRef<'a>> {
         match self {
             ValueRef::Str(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    pub fn as_hash(&self) -> Option<&'a Hash> {
+        match self {
+            ValueRef::Hash(h) => Some(h),
+            _ => None,
         }
     }
 
     pub fn to_owned(&self) -> Value {
         match self {
             ValueRef::Str(s) => Value::Str(s.to_owned()),
+            ValueRef::Hash(h) => Value::Hash(Box::new((*h).clone())),
         }
     }
 }
@@ -189,6 +207,15 @@ impl Raw {
 
     fn encoding_bits(&self) -> u8 {
         self.flags() & ENC_MASK
+    }
+
+    fn type_bits(&self) -> u8 {
+        self.flags() >> TYPE_SHIFT
+    }
+
+    /// The boxed collection's address (collections only).
+    fn collection_ptr(&self) -> *mut u8 {
+        self.read_u64(self.value_offset()) as *mut u8
     }
 
     fn has_ttl(&self) -> bool {
@@ -239,6 +266,9 @@ impl Raw {
     /// As for `key`.
     unsafe fn value<'a>(&self) -> ValueRef<'a> {
         let at = self.value_offset();
+        if self.type_bits() == TYPE_HASH {
+            return ValueRef::Hash(&*(self.collection_ptr() as *const Hash));
+        }
         ValueRef::Str(match self.encoding_bits() {
             ENC_INT => StrRef::Int(self.read_u64(at) as i64),
             enc @ (ENC_EMB | ENC_INLINE_RAW) => {
@@ -287,6 +317,9 @@ impl Raw {
 
     fn alloc_size(&self) -> usize {
         let at = self.value_offset();
+        if self.type_bits() != TYPE_STR {
+            return at + 8;
+        }
         at + match self.encoding_bits() {
             ENC_INT => 8,
             ENC_EMB | ENC_INLINE_RAW => {
@@ -299,11 +332,15 @@ impl Raw {
     }
 
     fn raw_capacity(&self) -> usize {
-        if self.encoding_bits() == ENC_RAW {
+        if self.type_bits() == TYPE_STR && self.encoding_bits() == ENC_RAW {
             self.raw_parts().2
         } else {
             0
         }
+    }
+
+    fn is_heap_raw(&self) -> bool {
+        self.type_bits() == TYPE_STR && self.encoding_bits() == ENC_RAW
     }
 }
 
@@ -382,7 +419,15 @@ impl<'a> EntryRef<'a> {
 
     /// Whether the string lives in its own growable buffer (in-place changes possible).
     pub fn is_heap_raw(&self) -> bool {
-        self.raw.encoding_bits() == ENC_RAW
+        self.raw.is_heap_raw()
+    }
+
+    /// Heap bytes outside the entry allocation: a raw string's buffer or a collection.
+    pub fn extra_bytes(&self) -> usize {
+        match self.value() {
+            ValueRef::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            ValueRef::Str(_) => self.raw.raw_capacity(),
+        }
     }
 
     /// The entry's address (the shard's volatile-key list refers to entries by it).
@@ -460,9 +505,18 @@ impl<'a> EntryMut<'a> {
         };
     }
 
+    /// The hash, for in-place changes; `None` for other types.
+    pub fn hash_mut(&mut self) -> Option<&mut Hash> {
+        if self.raw.type_bits() != TYPE_HASH {
+            return None;
+        }
+        // SAFETY: a hash entry owns this box; &mut self makes this the only access.
+        Some(unsafe { &mut *(self.raw.collection_ptr() as *mut Hash) })
+    }
+
     /// Sets the integer of an int-encoded string (INCR in place); false for other encodings.
     pub fn set_int_in_place(&mut self, n: i64) -> bool {
-        if self.raw.encoding_bits() != ENC_INT {
+        if self.raw.type_bits() != TYPE_STR || self.raw.encoding_bits() != ENC_INT {
             return false;
         }
         let at = self.raw.value_offset();
@@ -473,7 +527,7 @@ impl<'a> EntryMut<'a> {
     /// Runs `f` on the buffer of a raw string (APPEND, SETRANGE in place); `None` for other
     /// encodings (convert first with [`Entry::into_raw`]).
     pub fn with_raw<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
-        if self.raw.encoding_bits() != ENC_RAW {
+        if !self.raw.is_heap_raw() {
             return None;
         }
         let (p, len, cap) = self.raw.raw_parts();
@@ -534,7 +588,13 @@ impl Entry {
                 Self::build(key, StrInit::InlineRaw(&v), expire, meta)
             }
             Value::Str(Str::Raw(v)) => Self::build(key, StrInit::Raw(v), expire, meta),
+            Value::Hash(h) => Self::build(key, StrInit::Hash(h), expire, meta),
         }
+    }
+
+    /// A new key holding an empty hash.
+    pub fn new_hash(key: &[u8], expire: Option<u64>, meta: Meta) -> Entry {
+        Self::build(key, StrInit::Hash(Box::default()), expire, meta)
     }
 
     fn size_for(key_len: usize, init: &StrInit<'_>, ttl: bool) -> usize {
@@ -542,6 +602,7 @@ impl Entry {
             StrInit::Int(_) => 8,
             StrInit::Emb(b) | StrInit::InlineRaw(b) => varint_len(b.len()) + b.len(),
             StrInit::Raw(_) => RAW_PARTS,
+            StrInit::Hash(_) => 8,
         };
         HEADER + if ttl { TTL_FIELDS } else { 0 } + varint_len(key_len) + key_len + value
     }
@@ -561,6 +622,7 @@ impl Entry {
                 StrInit::Emb(_) => ENC_EMB,
                 StrInit::InlineRaw(_) => ENC_INLINE_RAW,
                 StrInit::Raw(_) => ENC_RAW,
+                StrInit::Hash(_) => TYPE_HASH << TYPE_SHIFT,
             };
             let ttl = if expire.is_some() { FLAG_TTL } else { 0 };
             let main = if meta.main { FLAG_MAIN } else { 0 };
@@ -583,6 +645,10 @@ impl Entry {
                 StrInit::Emb(b) | StrInit::InlineRaw(b) => {
                     at += write_varint(p.add(at), b.len());
                     std::ptr::copy_nonoverlapping(b.as_ptr(), p.add(at), b.len());
+                }
+                StrInit::Hash(h) => {
+                    let addr = Box::into_raw(h) as u64;
+                    std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
                 }
                 StrInit::Raw(v) => {
                     let v = ManuallyDrop::new(v);
@@ -629,6 +695,11 @@ impl Entry {
     /// Takes the value out, freeing the entry.
     pub fn into_value(self) -> Value {
         let value = match self.raw.encoding_bits() {
+            _ if self.raw.type_bits() == TYPE_HASH => {
+                // SAFETY: ownership of the box moves to the returned value; the entry is freed
+                // below without dropping it again.
+                Value::Hash(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Hash) })
+            }
             ENC_RAW => {
                 let (p, len, cap) = self.raw.raw_parts();
                 // SAFETY: ownership of the buffer moves to the returned Vec; the entry is
@@ -661,7 +732,7 @@ impl Entry {
 
     /// Moves the string into its own growable buffer (APPEND and SETRANGE modify in place).
     pub fn into_raw(self) -> Entry {
-        if self.raw.encoding_bits() == ENC_RAW {
+        if self.raw.is_heap_raw() {
             return self;
         }
         let meta = self.as_ref().meta();
@@ -706,7 +777,10 @@ impl Entry {
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        if self.raw.encoding_bits() == ENC_RAW {
+        if self.raw.type_bits() == TYPE_HASH {
+            // SAFETY: the entry owns this box.
+            drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Hash) });
+        } else if self.raw.encoding_bits() == ENC_RAW {
             let (p, len, cap) = self.raw.raw_parts();
             // SAFETY: the entry owns this buffer.
             drop(unsafe { Vec::from_raw_parts(p, len, cap) });

@@ -94,6 +94,15 @@ fn is_decimal(s: &[u8]) -> bool {
     i == s.len()
 }
 
+/// Parses an increment as HINCRBYFLOAT does before touching the hash: not a float is
+/// `NotAFloat`, an infinite one `NanOrInfinity`.
+pub fn check_increment(s: &[u8]) -> Result<(), FloatError> {
+    if parse_long_double(s)?.is_infinite() {
+        return Err(FloatError::NanOrInfinity);
+    }
+    Ok(())
+}
+
 /// `current + increment` as Redis's INCRBYFLOAT computes and prints it.
 pub fn incr_by_float(current: &[u8], increment: &[u8]) -> Result<String, FloatError> {
     let a = parse_long_double(current)?;

@@ -19,4 +19,4 @@ pub use entry::{Entry, EntryMut, EntryRef, StrRef, ValueRef};
 pub use keyspace::{Keyspace, ScanFilter, ShardSet};
 pub use policy::Policy;
 pub use shard::{Shard, Ttl};
-pub use value::{Str, Value};
+pub use value::{Hash, Str, Value};

@@ -52,9 +52,9 @@ pub fn size_class(n: usize) -> usize {
     }
 }
 
-/// Bytes an entry costs: its allocation plus a raw string's separate buffer.
+/// Bytes an entry costs: its allocation plus a raw string's buffer or a collection.
 pub fn entry_bytes(e: EntryRef<'_>) -> usize {
-    size_class(e.alloc_size()) + size_class(e.raw_capacity())
+    size_class(e.alloc_size()) + size_class(e.extra_bytes())
 }
 
 /// Bytes a key costs in the keyspace: its entry and buffers plus its table slot (MEMORY
@@ -509,6 +509,45 @@ impl Shard {
         Some(result)
     }
 
+    /// Runs `f` on the hash at `key`, creating an empty one when absent and `create` is set.
+    /// `Err(())` when the key holds another type; `Ok(None)` when absent and not created.
+    /// An emptied hash is deleted, as Redis deletes empty collections. Keeps the TTL.
+    #[allow(clippy::result_unit_err)]
+    pub fn modify_hash<R>(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        now: u64,
+        create: bool,
+        f: impl FnOnce(&mut crate::value::Hash) -> R,
+    ) -> Result<Option<R>, ()> {
+        let i = match self.find_live(h, key, now) {
+            Some(i) => i,
+            None if create => {
+                let meta = self.fresh_meta(now);
+                self.insert_fresh(h, Entry::new_hash(key, None, meta));
+                self.table.find(h, key).expect("just inserted")
+            }
+            None => return Ok(None),
+        };
+        let r = self.random01();
+        let lfu = self.lfu_mode;
+        let before = entry_bytes(self.table.get(i));
+        let mut e = self.table.get_mut(i);
+        let Some(hash) = e.hash_mut() else {
+            return Err(());
+        };
+        let result = f(hash);
+        let empty = hash.is_empty();
+        Self::touch(&mut e, lfu, now, r);
+        let after = entry_bytes(self.table.get(i));
+        self.account(before, after);
+        if empty {
+            self.remove_slot(i);
+        }
+        Ok(Some(result))
+    }
+
     /// Active expiry: samples keys with a TTL and removes expired ones, repeating while more
     /// than a quarter of a sample was expired, up to `max` removals. Returns how many.
     pub fn expire_due(&mut self, now: u64, max: usize) -> usize {
@@ -942,6 +981,40 @@ mod tests {
             hot_left >= 90,
             "only {hot_left} of 100 hot keys survived the scan"
         );
+    }
+
+    #[test]
+    fn hashes_are_accounted_and_deleted_when_emptied() {
+        let mut s = Shard::standalone(9);
+        let h = s.hash(b"h");
+        let empty = s.used_bytes();
+        for i in 0..50 {
+            let added = s
+                .modify_hash(h, b"h", 0, true, |hash| {
+                    hash.insert(format!("f{i}").as_bytes(), b"value")
+                })
+                .unwrap();
+            assert_eq!(added, Some(true));
+        }
+        let entries: usize = s.iter().map(entry_bytes).sum();
+        assert_eq!(s.used_bytes(), entries + s.container_bytes());
+        assert!(s.used_bytes() > empty + 50 * 10);
+        set(&mut s, "str", Ttl::Clear, 0);
+        let hs = s.hash(b"str");
+        assert_eq!(
+            s.modify_hash(hs, b"str", 0, true, |_| ()),
+            Err(()),
+            "WRONGTYPE"
+        );
+        for i in 0..50 {
+            s.modify_hash(h, b"h", 0, false, |hash| {
+                hash.remove(format!("f{i}").as_bytes())
+            })
+            .unwrap();
+        }
+        assert!(s.peek(h, b"h", 0).is_none(), "an emptied hash is deleted");
+        let entries: usize = s.iter().map(entry_bytes).sum();
+        assert_eq!(s.used_bytes(), entries + s.container_bytes());
     }
 
     #[test]

@@ -108,36 +108,35 @@ impl Str {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Str),
+    Hash(Box<Hash>),
 }
 
 impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
         }
     }
 
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::Hash(h) => h.encoding(),
         }
     }
 
     pub fn as_str(&self) -> Option<&Str> {
         match self {
             Value::Str(s) => Some(s),
-        }
-    }
-
-    pub fn as_str_mut(&mut self) -> Option<&mut Str> {
-        match self {
-            Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
+            Value::Hash(h) => h.heap_size(),
         }
     }
 }
@@ -158,5 +157,86 @@ mod tests {
         assert_eq!(s.encoding(), "raw");
         assert_eq!(s.as_i64(), Some(123));
         assert_eq!(&*s.bytes(), b"123");
+    }
+}
+
+/// Redis's `hash-max-listpack-entries` / `hash-max-listpack-value`: past these a hash is
+/// reported as `hashtable` (and, as in Redis, never goes back to `listpack`).
+pub const HASH_LISTPACK_ENTRIES: usize = 128;
+pub const HASH_LISTPACK_VALUE: usize = 64;
+
+/// A hash. Fields keep insertion order, as a Redis listpack does (HGETALL answers in the same
+/// order), and deletion keeps the order of the rest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hash {
+    map: indexmap::IndexMap<Box<[u8]>, Box<[u8]>, foldhash::fast::RandomState>,
+    /// Set once the hash outgrew the listpack limits.
+    big: bool,
+}
+
+impl Hash {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.map.get(field).map(|v| &**v)
+    }
+
+    /// Sets a field; true when it is new.
+    pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
+        if field.len() > HASH_LISTPACK_VALUE || value.len() > HASH_LISTPACK_VALUE {
+            self.big = true;
+        }
+        let new = match self.map.get_mut(field) {
+            Some(v) => {
+                *v = value.into();
+                false
+            }
+            None => {
+                self.map.insert(field.into(), value.into());
+                true
+            }
+        };
+        if self.map.len() > HASH_LISTPACK_ENTRIES {
+            self.big = true;
+        }
+        new
+    }
+
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        self.map.shift_remove(field).is_some()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.map.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The `i`th field/value in insertion order.
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.map.get_index(i).map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        if self.big {
+            "hashtable"
+        } else {
+            "listpack"
+        }
+    }
+
+    /// Approximate heap bytes (table, field and value allocations), for accounting.
+    pub fn heap_size(&self) -> usize {
+        let round = |n: usize| (n + 15) & !15;
+        self.map.capacity() * (8 + 32 + 8)
+            + self
+                .map
+                .iter()
+                .map(|(k, v)| round(k.len().max(1)) + round(v.len().max(1)))
+                .sum::<usize>()
     }
 }

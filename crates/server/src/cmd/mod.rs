@@ -2,6 +2,7 @@
 //! as INCR/DECR/INCRBY/DECRBY). Semantics, reply types and error texts are Redis 7's.
 
 pub mod connection;
+pub mod hashes;
 pub mod keys;
 pub mod server;
 pub mod strings;
@@ -16,6 +17,7 @@ use crate::error::CmdError;
 pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut all = Vec::new();
     all.extend_from_slice(strings::HANDLERS);
+    all.extend_from_slice(hashes::HANDLERS);
     all.extend_from_slice(keys::HANDLERS);
     all.extend_from_slice(connection::HANDLERS);
     all.extend_from_slice(server::HANDLERS);

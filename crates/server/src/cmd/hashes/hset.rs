@@ -1,0 +1,37 @@
+//! HSET key field value [field value ...] / HSETNX key field value
+use resp::Args;
+
+use super::write_hash;
+use crate::command::Ctx;
+use crate::error::{CmdError, CmdResult};
+
+/// Sets fields; replies with how many were new.
+pub fn hset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if !args.len().is_multiple_of(2) {
+        return Err(CmdError::WrongArity("hset".into()));
+    }
+    let added = write_hash(ctx, args.get(1), true, |hash| {
+        (2..args.len())
+            .step_by(2)
+            .filter(|&i| hash.insert(args.get(i), args.get(i + 1)))
+            .count()
+    })?
+    .unwrap_or(0);
+    ctx.out.int(added as i64);
+    Ok(())
+}
+
+/// Sets a field only if it does not exist; 1 if set.
+pub fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (field, value) = (args.get(2), args.get(3));
+    let set = write_hash(ctx, args.get(1), true, |hash| {
+        if hash.get(field).is_some() {
+            false
+        } else {
+            hash.insert(field, value)
+        }
+    })?
+    .unwrap_or(false);
+    ctx.out.int(set as i64);
+    Ok(())
+}
