@@ -25,6 +25,10 @@ IMPLEMENTED = {
     "hset": [], "hsetnx": [], "hget": [], "hmget": [], "hgetall": [], "hdel": [], "hexists": [],
     "hlen": [], "hkeys": [], "hvals": [], "hincrby": [], "hincrbyfloat": [], "hstrlen": [],
     "hrandfield": [], "hscan": [],
+    # lists
+    "lpush": [], "rpush": [], "lpushx": [], "rpushx": [], "lpop": [], "rpop": [], "llen": [],
+    "lrange": [], "lindex": [], "lset": [], "ltrim": [], "linsert": [], "lrem": [], "lpos": [],
+    "lmove": [], "rpoplpush": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

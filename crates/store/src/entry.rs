@@ -23,7 +23,7 @@ use std::alloc::{alloc, dealloc, Layout};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use crate::value::{Hash, Str, Value, EMBSTR_MAX};
+use crate::value::{Hash, List, Str, Value, EMBSTR_MAX};
 
 const ENC_INT: u8 = 0;
 const ENC_EMB: u8 = 1;
@@ -43,6 +43,7 @@ const FLAG_MAIN: u8 = 1 << 5;
 const TYPE_SHIFT: u8 = 6;
 const TYPE_STR: u8 = 0;
 const TYPE_HASH: u8 = 1;
+const TYPE_LIST: u8 = 2;
 
 const HEADER: usize = 4;
 const TTL_FIELDS: usize = 12;
@@ -90,6 +91,7 @@ enum StrInit<'a> {
     InlineRaw(&'a [u8]),
     Raw(Vec<u8>),
     Hash(Box<Hash>),
+    List(Box<List>),
 }
 
 /// A borrowed view of a string value.
@@ -152,6 +154,7 @@ impl StrRef<'_> {
 pub enum ValueRef<'a> {
     Str(StrRef<'a>),
     Hash(&'a Hash),
+    List(&'a List),
 }
 
 impl<'a> ValueRef<'a> {
@@ -159,6 +162,7 @@ impl<'a> ValueRef<'a> {
         match self {
             ValueRef::Str(_) => "string",
             ValueRef::Hash(_) => "hash",
+            ValueRef::List(_) => "list",
         }
     }
 
@@ -166,6 +170,7 @@ impl<'a> ValueRef<'a> {
         match self {
             ValueRef::Str(s) => s.encoding(),
             ValueRef::Hash(h) => h.encoding(),
+            ValueRef::List(_) => "quicklist",
         }
     }
 
@@ -183,10 +188,18 @@ impl<'a> ValueRef<'a> {
         }
     }
 
+    pub fn as_list(&self) -> Option<&'a List> {
+        match self {
+            ValueRef::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
     pub fn to_owned(&self) -> Value {
         match self {
             ValueRef::Str(s) => Value::Str(s.to_owned()),
             ValueRef::Hash(h) => Value::Hash(Box::new((*h).clone())),
+            ValueRef::List(l) => Value::List(Box::new((*l).clone())),
         }
     }
 }
@@ -266,8 +279,10 @@ impl Raw {
     /// As for `key`.
     unsafe fn value<'a>(&self) -> ValueRef<'a> {
         let at = self.value_offset();
-        if self.type_bits() == TYPE_HASH {
-            return ValueRef::Hash(&*(self.collection_ptr() as *const Hash));
+        match self.type_bits() {
+            TYPE_HASH => return ValueRef::Hash(&*(self.collection_ptr() as *const Hash)),
+            TYPE_LIST => return ValueRef::List(&*(self.collection_ptr() as *const List)),
+            _ => {}
         }
         ValueRef::Str(match self.encoding_bits() {
             ENC_INT => StrRef::Int(self.read_u64(at) as i64),
@@ -426,6 +441,7 @@ impl<'a> EntryRef<'a> {
     pub fn extra_bytes(&self) -> usize {
         match self.value() {
             ValueRef::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            ValueRef::List(l) => std::mem::size_of::<List>() + l.heap_size(),
             ValueRef::Str(_) => self.raw.raw_capacity(),
         }
     }
@@ -514,6 +530,15 @@ impl<'a> EntryMut<'a> {
         Some(unsafe { &mut *(self.raw.collection_ptr() as *mut Hash) })
     }
 
+    /// The list, for in-place changes; `None` for other types.
+    pub fn list_mut(&mut self) -> Option<&mut List> {
+        if self.raw.type_bits() != TYPE_LIST {
+            return None;
+        }
+        // SAFETY: a list entry owns this box; &mut self makes this the only access.
+        Some(unsafe { &mut *(self.raw.collection_ptr() as *mut List) })
+    }
+
     /// Sets the integer of an int-encoded string (INCR in place); false for other encodings.
     pub fn set_int_in_place(&mut self, n: i64) -> bool {
         if self.raw.type_bits() != TYPE_STR || self.raw.encoding_bits() != ENC_INT {
@@ -589,7 +614,13 @@ impl Entry {
             }
             Value::Str(Str::Raw(v)) => Self::build(key, StrInit::Raw(v), expire, meta),
             Value::Hash(h) => Self::build(key, StrInit::Hash(h), expire, meta),
+            Value::List(l) => Self::build(key, StrInit::List(l), expire, meta),
         }
+    }
+
+    /// A new key holding an empty list.
+    pub fn new_list(key: &[u8], expire: Option<u64>, meta: Meta) -> Entry {
+        Self::build(key, StrInit::List(Box::default()), expire, meta)
     }
 
     /// A new key holding an empty hash.
@@ -602,7 +633,7 @@ impl Entry {
             StrInit::Int(_) => 8,
             StrInit::Emb(b) | StrInit::InlineRaw(b) => varint_len(b.len()) + b.len(),
             StrInit::Raw(_) => RAW_PARTS,
-            StrInit::Hash(_) => 8,
+            StrInit::Hash(_) | StrInit::List(_) => 8,
         };
         HEADER + if ttl { TTL_FIELDS } else { 0 } + varint_len(key_len) + key_len + value
     }
@@ -623,6 +654,7 @@ impl Entry {
                 StrInit::InlineRaw(_) => ENC_INLINE_RAW,
                 StrInit::Raw(_) => ENC_RAW,
                 StrInit::Hash(_) => TYPE_HASH << TYPE_SHIFT,
+                StrInit::List(_) => TYPE_LIST << TYPE_SHIFT,
             };
             let ttl = if expire.is_some() { FLAG_TTL } else { 0 };
             let main = if meta.main { FLAG_MAIN } else { 0 };
@@ -648,6 +680,10 @@ impl Entry {
                 }
                 StrInit::Hash(h) => {
                     let addr = Box::into_raw(h) as u64;
+                    std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
+                }
+                StrInit::List(l) => {
+                    let addr = Box::into_raw(l) as u64;
                     std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
                 }
                 StrInit::Raw(v) => {
@@ -699,6 +735,10 @@ impl Entry {
                 // SAFETY: ownership of the box moves to the returned value; the entry is freed
                 // below without dropping it again.
                 Value::Hash(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Hash) })
+            }
+            _ if self.raw.type_bits() == TYPE_LIST => {
+                // SAFETY: as for the hash above.
+                Value::List(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut List) })
             }
             ENC_RAW => {
                 let (p, len, cap) = self.raw.raw_parts();
@@ -780,6 +820,9 @@ impl Drop for Entry {
         if self.raw.type_bits() == TYPE_HASH {
             // SAFETY: the entry owns this box.
             drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Hash) });
+        } else if self.raw.type_bits() == TYPE_LIST {
+            // SAFETY: the entry owns this box.
+            drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut List) });
         } else if self.raw.encoding_bits() == ENC_RAW {
             let (p, len, cap) = self.raw.raw_parts();
             // SAFETY: the entry owns this buffer.

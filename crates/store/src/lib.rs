@@ -18,5 +18,5 @@ pub mod value;
 pub use entry::{Entry, EntryMut, EntryRef, StrRef, ValueRef};
 pub use keyspace::{Keyspace, ScanFilter, ShardSet};
 pub use policy::Policy;
-pub use shard::{Shard, Ttl};
-pub use value::{Hash, Str, Value};
+pub use shard::{Collection, Shard, Ttl};
+pub use value::{Hash, List, Str, Value};

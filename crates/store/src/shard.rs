@@ -69,6 +69,37 @@ pub fn lfu_counter(e: EntryRef<'_>, now: u64) -> u8 {
     lfu::decayed((a & 0xff) as u8, (a >> 8) as u16, now)
 }
 
+/// A collection type stored behind an entry (hash, list, ...).
+pub trait Collection {
+    fn new_entry(key: &[u8], meta: Meta) -> Entry;
+    fn from_entry<'a>(e: &'a mut EntryMut<'_>) -> Option<&'a mut Self>;
+    fn is_empty(&self) -> bool;
+}
+
+impl Collection for crate::value::Hash {
+    fn new_entry(key: &[u8], meta: Meta) -> Entry {
+        Entry::new_hash(key, None, meta)
+    }
+    fn from_entry<'a>(e: &'a mut EntryMut<'_>) -> Option<&'a mut Self> {
+        e.hash_mut()
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Collection for crate::value::List {
+    fn new_entry(key: &[u8], meta: Meta) -> Entry {
+        Entry::new_list(key, None, meta)
+    }
+    fn from_entry<'a>(e: &'a mut EntryMut<'_>) -> Option<&'a mut Self> {
+        e.list_mut()
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Keys sampled per eviction (Redis samples 5 and keeps a pool; we sample more instead).
 const EVICTION_SAMPLES: usize = 16;
 
@@ -509,9 +540,47 @@ impl Shard {
         Some(result)
     }
 
-    /// Runs `f` on the hash at `key`, creating an empty one when absent and `create` is set.
-    /// `Err(())` when the key holds another type; `Ok(None)` when absent and not created.
-    /// An emptied hash is deleted, as Redis deletes empty collections. Keeps the TTL.
+    /// Runs `f` on the collection of type `C` at `key`, creating an empty one when absent
+    /// and `create` is set. `Err(())` when the key holds another type; `Ok(None)` when absent
+    /// and not created. An emptied collection is deleted, as Redis deletes empty collections.
+    /// Keeps the TTL; keeps the byte count exact.
+    #[allow(clippy::result_unit_err)]
+    pub fn modify<C: Collection, R>(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        now: u64,
+        create: bool,
+        f: impl FnOnce(&mut C) -> R,
+    ) -> Result<Option<R>, ()> {
+        let i = match self.find_live(h, key, now) {
+            Some(i) => i,
+            None if create => {
+                let meta = self.fresh_meta(now);
+                self.insert_fresh(h, C::new_entry(key, meta));
+                self.table.find(h, key).expect("just inserted")
+            }
+            None => return Ok(None),
+        };
+        let r = self.random01();
+        let lfu = self.lfu_mode;
+        let before = entry_bytes(self.table.get(i));
+        let mut e = self.table.get_mut(i);
+        let Some(collection) = C::from_entry(&mut e) else {
+            return Err(());
+        };
+        let result = f(collection);
+        let empty = collection.is_empty();
+        Self::touch(&mut e, lfu, now, r);
+        let after = entry_bytes(self.table.get(i));
+        self.account(before, after);
+        if empty {
+            self.remove_slot(i);
+        }
+        Ok(Some(result))
+    }
+
+    /// [`Shard::modify`] for hashes.
     #[allow(clippy::result_unit_err)]
     pub fn modify_hash<R>(
         &mut self,
@@ -521,31 +590,7 @@ impl Shard {
         create: bool,
         f: impl FnOnce(&mut crate::value::Hash) -> R,
     ) -> Result<Option<R>, ()> {
-        let i = match self.find_live(h, key, now) {
-            Some(i) => i,
-            None if create => {
-                let meta = self.fresh_meta(now);
-                self.insert_fresh(h, Entry::new_hash(key, None, meta));
-                self.table.find(h, key).expect("just inserted")
-            }
-            None => return Ok(None),
-        };
-        let r = self.random01();
-        let lfu = self.lfu_mode;
-        let before = entry_bytes(self.table.get(i));
-        let mut e = self.table.get_mut(i);
-        let Some(hash) = e.hash_mut() else {
-            return Err(());
-        };
-        let result = f(hash);
-        let empty = hash.is_empty();
-        Self::touch(&mut e, lfu, now, r);
-        let after = entry_bytes(self.table.get(i));
-        self.account(before, after);
-        if empty {
-            self.remove_slot(i);
-        }
-        Ok(Some(result))
+        self.modify(h, key, now, create, f)
     }
 
     /// Active expiry: samples keys with a TTL and removes expired ones, repeating while more

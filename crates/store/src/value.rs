@@ -109,6 +109,7 @@ impl Str {
 pub enum Value {
     Str(Str),
     Hash(Box<Hash>),
+    List(Box<List>),
 }
 
 impl Value {
@@ -116,6 +117,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
         }
     }
 
@@ -123,6 +125,7 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding(),
             Value::Hash(h) => h.encoding(),
+            Value::List(_) => "quicklist",
         }
     }
 
@@ -137,6 +140,7 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::Hash(h) => h.heap_size(),
+            Value::List(l) => l.heap_size(),
         }
     }
 }
@@ -237,6 +241,32 @@ impl Hash {
                 .map
                 .iter()
                 .map(|(k, v)| round(k.len().max(1)) + round(v.len().max(1)))
+                .sum::<usize>()
+    }
+}
+
+/// A list (Redis 7.0 reports every list as `quicklist`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct List {
+    pub items: std::collections::VecDeque<Box<[u8]>>,
+}
+
+impl List {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Approximate heap bytes (ring buffer and element allocations), for accounting.
+    pub fn heap_size(&self) -> usize {
+        self.items.capacity() * 16
+            + self
+                .items
+                .iter()
+                .map(|e| (e.len().max(1) + 15) & !15)
                 .sum::<usize>()
     }
 }

@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod strings;
 
@@ -18,10 +19,47 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut all = Vec::new();
     all.extend_from_slice(strings::HANDLERS);
     all.extend_from_slice(hashes::HANDLERS);
+    all.extend_from_slice(lists::HANDLERS);
     all.extend_from_slice(keys::HANDLERS);
     all.extend_from_slice(connection::HANDLERS);
     all.extend_from_slice(server::HANDLERS);
     all
+}
+
+/// Runs `f` on the collection at `key` for reading: `None` when the key is absent,
+/// WRONGTYPE when it holds another type (`view` picks the type out of the value). The shard
+/// stays locked while `f` runs, so `f` can write its reply straight from the collection.
+pub fn read_collection<C, R>(
+    ctx: &mut crate::command::Ctx<'_>,
+    key: &[u8],
+    view: impl for<'v> FnOnce(ValueRef<'v>) -> Option<&'v C>,
+    f: impl FnOnce(&C, &mut ReplyWriter) -> R,
+) -> Result<Option<R>, CmdError> {
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let mut shard = ks.lock(h);
+    match shard.get(h, key, ctx.now) {
+        None => Ok(None),
+        Some(e) => match view(e.value()) {
+            Some(c) => Ok(Some(f(c, ctx.out))),
+            None => Err(CmdError::WrongType),
+        },
+    }
+}
+
+/// Runs `f` on the collection of type `C` at `key` for writing (created when `create`);
+/// WRONGTYPE for other types; `None` when absent and not created.
+pub fn write_collection<C: store::Collection, R>(
+    ctx: &mut crate::command::Ctx<'_>,
+    key: &[u8],
+    create: bool,
+    f: impl FnOnce(&mut C) -> R,
+) -> Result<Option<R>, CmdError> {
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    ks.lock(h)
+        .modify(h, key, ctx.now, create, f)
+        .map_err(|()| CmdError::WrongType)
 }
 
 /// An integer argument, by Redis's rules.

@@ -485,6 +485,86 @@ GETRANGE h 0 1
 HDEL h new fl n new2
 HDEL h big
 EXISTS h
+RPUSH l a b c
+LPUSH l z y
+RPUSH l
+LRANGE l 0 -1
+LRANGE l -2 -1
+LRANGE l 3 1
+LRANGE l -100 100
+LRANGE l x 1
+LRANGE nol 0 -1
+LLEN l
+LLEN nol
+LINDEX l 0
+LINDEX l -1
+LINDEX l 99
+LINDEX l x
+LSET l 1 Y
+LSET l 99 x
+LSET nol 0 x
+LINSERT l BEFORE a A
+LINSERT l AFTER c C
+LINSERT l AFTER nope x
+LINSERT l MIDDLE a x
+LINSERT nol BEFORE a x
+LRANGE l 0 -1
+RPUSH r a b a c a
+LREM r 1 a
+LREM r -1 a
+LREM r 0 a
+LREM r x a
+LRANGE r 0 -1
+RPUSH p a b c a b c a
+LPOS p a
+LPOS p a RANK 2
+LPOS p a RANK -1
+LPOS p a COUNT 0
+LPOS p a COUNT 2 RANK -1
+LPOS p a MAXLEN 3 COUNT 0
+LPOS p nope
+LPOS p nope COUNT 1
+LPOS p a RANK 0
+LPOS p a COUNT -1
+LPOS p a MAXLEN -1
+LPOS p a FOO 1
+LPOS nol a
+LPOS nol a COUNT 1
+LPOP p
+RPOP p
+LPOP p 2
+RPOP p 0
+LPOP p -1
+LPOP p x
+LPOP nol
+LPOP nol 2
+LRANGE p 0 -1
+LPUSHX nol a
+RPUSHX p z
+LTRIM p 1 -2
+LRANGE p 0 -1
+LTRIM p 5 1
+EXISTS p
+RPUSH src 1 2 3
+LMOVE src dst RIGHT LEFT
+LMOVE src dst LEFT RIGHT
+LMOVE src src LEFT RIGHT
+LMOVE src dst UP LEFT
+LMOVE nosrc dst LEFT LEFT
+LRANGE src 0 -1
+LRANGE dst 0 -1
+RPOPLPUSH src dst
+RPOPLPUSH src dst
+EXISTS src
+SET str x
+LPUSH str a
+LMOVE dst str LEFT LEFT
+LMOVE str dst LEFT LEFT
+LRANGE str 0 -1
+LLEN dst
+TYPE dst
+OBJECT ENCODING dst
+GET dst
 FLUSHALL
 DBSIZE
 "#;
@@ -566,7 +646,41 @@ fn random_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
     let ttl = |rng: &mut StdRng| TTLS[rng.gen_range(0..TTLS.len())].to_string();
     const FIELDS: &[&str] = &["f1", "f2", "f3", "n"];
     let field = |rng: &mut StdRng| FIELDS[rng.gen_range(0..FIELDS.len())].to_string();
-    let mut c: Vec<String> = match rng.gen_range(0..58) {
+    let end = |rng: &mut StdRng| ["LEFT", "RIGHT"][rng.gen_range(0..2)].to_string();
+    let mut c: Vec<String> = match rng.gen_range(0..70) {
+        58 | 59 => {
+            let mut v = vec![["LPUSH", "RPUSH"][rng.gen_range(0..2)].into(), key(rng)];
+            for _ in 0..rng.gen_range(1..4) {
+                v.push(val(rng));
+            }
+            v
+        }
+        60 => vec![["LPOP", "RPOP"][rng.gen_range(0..2)].into(), key(rng)],
+        61 => vec![
+            ["LPOP", "RPOP"][rng.gen_range(0..2)].into(),
+            key(rng),
+            ["0", "1", "3", "-1"][rng.gen_range(0..4)].into(),
+        ],
+        62 => vec!["LRANGE".into(), key(rng), int(rng), int(rng)],
+        63 => vec!["LINDEX".into(), key(rng), int(rng)],
+        64 => vec!["LSET".into(), key(rng), int(rng), val(rng)],
+        65 => vec![
+            "LINSERT".into(),
+            key(rng),
+            ["BEFORE", "AFTER"][rng.gen_range(0..2)].into(),
+            val(rng),
+            val(rng),
+        ],
+        66 => vec!["LREM".into(), key(rng), int(rng), val(rng)],
+        67 => vec!["LTRIM".into(), key(rng), int(rng), int(rng)],
+        68 => vec!["LMOVE".into(), key(rng), key(rng), end(rng), end(rng)],
+        69 => vec![
+            "LPOS".into(),
+            key(rng),
+            val(rng),
+            "COUNT".into(),
+            "0".into(),
+        ],
         44 | 45 => {
             let mut v = vec!["HSET".into(), key(rng)];
             for _ in 0..rng.gen_range(1..3) {

@@ -32,38 +32,21 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("hscan", hscan::hscan),
 ];
 
-/// Runs `f` on the hash at `args[1]` for reading: `None` when the key is absent,
-/// WRONGTYPE when it holds something else. The shard stays locked while `f` runs, so `f`
-/// can write its reply straight from the hash.
+/// [`crate::cmd::read_collection`] for the hash at `args[1]`.
 pub(crate) fn read_hash<R>(
     ctx: &mut Ctx<'_>,
     args: Args<'_>,
     f: impl FnOnce(&Hash, &mut resp::ReplyWriter) -> R,
 ) -> Result<Option<R>, CmdError> {
-    let key = args.get(1);
-    let ks = &ctx.shared.keyspace;
-    let h = ks.hash(key);
-    let mut shard = ks.lock(h);
-    match shard.get(h, key, ctx.now) {
-        None => Ok(None),
-        Some(e) => match e.value().as_hash() {
-            Some(hash) => Ok(Some(f(hash, ctx.out))),
-            None => Err(CmdError::WrongType),
-        },
-    }
+    crate::cmd::read_collection(ctx, args.get(1), |v| v.as_hash(), f)
 }
 
-/// Runs `f` on the hash at `key` for writing (created when `create`); WRONGTYPE for other
-/// types; `None` when absent and not created.
+/// [`crate::cmd::write_collection`] for hashes.
 pub(crate) fn write_hash<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     create: bool,
     f: impl FnOnce(&mut Hash) -> R,
 ) -> Result<Option<R>, CmdError> {
-    let ks = &ctx.shared.keyspace;
-    let h = ks.hash(key);
-    ks.lock(h)
-        .modify_hash(h, key, ctx.now, create, f)
-        .map_err(|()| CmdError::WrongType)
+    crate::cmd::write_collection(ctx, key, create, f)
 }

@@ -1,0 +1,54 @@
+//! LMOVE source destination LEFT|RIGHT LEFT|RIGHT / RPOPLPUSH source destination
+use resp::Args;
+use store::List;
+
+use super::{parse_end, End};
+use crate::command::Ctx;
+use crate::error::{CmdError, CmdResult};
+
+/// Pops from one end of `source` and pushes onto one end of `destination` atomically (both
+/// shards locked together); the same key rotates the list. nil when `source` is missing.
+fn lmove_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+    let ks = &ctx.shared.keyspace;
+    let (hs, hd) = (ks.hash(src), ks.hash(dst));
+    let mut set = ks.lock_many(&[hs, hd]);
+    match set.shard(hs).peek(hs, src, ctx.now) {
+        None => {
+            ctx.out.null();
+            return Ok(());
+        }
+        Some(e) if e.value().as_list().is_none() => return Err(CmdError::WrongType),
+        Some(_) => {}
+    }
+    if let Some(e) = set.shard(hd).peek(hd, dst, ctx.now) {
+        if e.value().as_list().is_none() {
+            return Err(CmdError::WrongType);
+        }
+    }
+    let element = set
+        .shard(hs)
+        .modify::<List, _>(hs, src, ctx.now, false, |l| match from {
+            End::Left => l.items.pop_front(),
+            End::Right => l.items.pop_back(),
+        })
+        .map_err(|()| CmdError::WrongType)?
+        .flatten()
+        .expect("source list is not empty");
+    set.shard(hd)
+        .modify::<List, _>(hd, dst, ctx.now, true, |l| match to {
+            End::Left => l.items.push_front(element.clone()),
+            End::Right => l.items.push_back(element.clone()),
+        })
+        .map_err(|()| CmdError::WrongType)?;
+    ctx.out.bulk(&element);
+    Ok(())
+}
+
+pub fn lmove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (from, to) = (parse_end(args.get(3))?, parse_end(args.get(4))?);
+    lmove_generic(ctx, args.get(1), args.get(2), from, to)
+}
+
+pub fn rpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    lmove_generic(ctx, args.get(1), args.get(2), End::Right, End::Left)
+}

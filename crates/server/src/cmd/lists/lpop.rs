@@ -1,0 +1,48 @@
+//! LPOP / RPOP key [count]
+use resp::Args;
+
+use super::{write_list, End};
+use crate::command::Ctx;
+use crate::error::{CmdError, CmdResult};
+
+/// Without a count: one element or nil. With one: up to `count` elements as an array (a
+/// null array when the key is missing, an empty array for count 0).
+fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) -> CmdResult {
+    let count = if args.len() == 3 {
+        let n = resp::number::parse_i64(args.get(2))
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| CmdError::err("value is out of range, must be positive"))?;
+        Some(n as usize)
+    } else {
+        None
+    };
+    let take = count.unwrap_or(1);
+    let popped = write_list(ctx, args.get(1), false, |list| {
+        let n = take.min(list.len());
+        (0..n)
+            .map(|_| match end {
+                End::Left => list.items.pop_front(),
+                End::Right => list.items.pop_back(),
+            })
+            .map(|e| e.expect("within length"))
+            .collect::<Vec<_>>()
+    })?;
+    match (popped, count) {
+        (None, None) => ctx.out.null(),
+        (None, Some(_)) => ctx.out.null_array(),
+        (Some(items), None) => ctx.out.bulk(&items[0]),
+        (Some(items), Some(_)) => {
+            ctx.out.array(items.len());
+            items.iter().for_each(|e| ctx.out.bulk(e));
+        }
+    }
+    Ok(())
+}
+
+pub fn lpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    pop(ctx, args, End::Left)
+}
+
+pub fn rpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    pop(ctx, args, End::Right)
+}

@@ -1,0 +1,59 @@
+//! LSET key index element / LTRIM key start stop
+use resp::Args;
+
+use super::write_list;
+use crate::cmd::int_arg;
+use crate::command::Ctx;
+use crate::error::{CmdError, CmdResult};
+
+/// Redis checks the key (missing: no such key; wrong type) before the index.
+pub fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let element = args.get(3);
+    let done = write_list(ctx, args.get(1), false, |list| {
+        let index = int_arg(args.get(2))?;
+        let i = if index < 0 {
+            index + list.len() as i64
+        } else {
+            index
+        };
+        match usize::try_from(i).ok().and_then(|i| list.items.get_mut(i)) {
+            Some(slot) => {
+                *slot = element.into();
+                Ok(())
+            }
+            None => Err(CmdError::err("index out of range")),
+        }
+    })?;
+    match done {
+        None => Err(CmdError::NoSuchKey),
+        Some(result) => {
+            result?;
+            ctx.out.ok();
+            Ok(())
+        }
+    }
+}
+
+/// Keeps only the elements between two inclusive indexes (an empty range deletes the key).
+pub fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (mut start, mut end) = (int_arg(args.get(2))?, int_arg(args.get(3))?);
+    write_list(ctx, args.get(1), false, |list| {
+        let len = list.len() as i64;
+        if start < 0 {
+            start += len;
+        }
+        if end < 0 {
+            end += len;
+        }
+        start = start.max(0);
+        if start > end || start >= len {
+            list.items.clear();
+        } else {
+            let end = end.min(len - 1);
+            list.items.truncate(end as usize + 1);
+            list.items.drain(..start as usize);
+        }
+    })?;
+    ctx.out.ok();
+    Ok(())
+}

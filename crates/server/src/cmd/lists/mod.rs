@@ -1,0 +1,69 @@
+//! List commands (the blocking BLPOP/BRPOP/BLMOVE are not implemented yet).
+
+mod linsert;
+mod lmove;
+mod lpop;
+mod lpos;
+mod lpush;
+mod lrange;
+mod lrem;
+mod lset;
+
+use resp::Args;
+use store::List;
+
+use crate::command::{Ctx, Handler};
+use crate::error::CmdError;
+
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("lpush", lpush::lpush),
+    ("rpush", lpush::rpush),
+    ("lpushx", lpush::lpushx),
+    ("rpushx", lpush::rpushx),
+    ("lpop", lpop::lpop),
+    ("rpop", lpop::rpop),
+    ("llen", lrange::llen),
+    ("lrange", lrange::lrange),
+    ("lindex", lrange::lindex),
+    ("lset", lset::lset),
+    ("ltrim", lset::ltrim),
+    ("linsert", linsert::linsert),
+    ("lrem", lrem::lrem),
+    ("lpos", lpos::lpos),
+    ("lmove", lmove::lmove),
+    ("rpoplpush", lmove::rpoplpush),
+];
+
+pub(crate) fn read_list<R>(
+    ctx: &mut Ctx<'_>,
+    args: Args<'_>,
+    f: impl FnOnce(&List, &mut resp::ReplyWriter) -> R,
+) -> Result<Option<R>, CmdError> {
+    crate::cmd::read_collection(ctx, args.get(1), |v| v.as_list(), f)
+}
+
+pub(crate) fn write_list<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    create: bool,
+    f: impl FnOnce(&mut List) -> R,
+) -> Result<Option<R>, CmdError> {
+    crate::cmd::write_collection(ctx, key, create, f)
+}
+
+/// Which end of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Left,
+    Right,
+}
+
+pub(crate) fn parse_end(a: &[u8]) -> Result<End, CmdError> {
+    if crate::cmd::is(a, "left") {
+        Ok(End::Left)
+    } else if crate::cmd::is(a, "right") {
+        Ok(End::Right)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
