@@ -29,6 +29,10 @@ IMPLEMENTED = {
     "lpush": [], "rpush": [], "lpushx": [], "rpushx": [], "lpop": [], "rpop": [], "llen": [],
     "lrange": [], "lindex": [], "lset": [], "ltrim": [], "linsert": [], "lrem": [], "lpos": [],
     "lmove": [], "rpoplpush": [],
+    # sets
+    "sadd": [], "srem": [], "smembers": [], "sismember": [], "smismember": [], "scard": [],
+    "sscan": [], "spop": [], "srandmember": [], "smove": [], "sinter": [], "sunion": [],
+    "sdiff": [], "sinterstore": [], "sunionstore": [], "sdiffstore": [], "sintercard": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

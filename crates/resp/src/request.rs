@@ -376,6 +376,15 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// Arguments `from..to`.
+    pub fn range(&self, from: usize, to: usize) -> Args<'a> {
+        let to = to.min(self.ranges.len());
+        Args {
+            base: self.base,
+            ranges: &self.ranges[from.min(to)..to],
+        }
+    }
+
     pub fn to_owned(&self) -> OwnedArgs {
         OwnedArgs::from_iter(self.iter())
     }

@@ -23,7 +23,7 @@ use std::alloc::{alloc, dealloc, Layout};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use crate::value::{Hash, List, Str, Value, EMBSTR_MAX};
+use crate::value::{Hash, List, Set, Str, Value, EMBSTR_MAX};
 
 const ENC_INT: u8 = 0;
 const ENC_EMB: u8 = 1;
@@ -44,6 +44,7 @@ const TYPE_SHIFT: u8 = 6;
 const TYPE_STR: u8 = 0;
 const TYPE_HASH: u8 = 1;
 const TYPE_LIST: u8 = 2;
+const TYPE_SET: u8 = 3;
 
 const HEADER: usize = 4;
 const TTL_FIELDS: usize = 12;
@@ -92,6 +93,7 @@ enum StrInit<'a> {
     Raw(Vec<u8>),
     Hash(Box<Hash>),
     List(Box<List>),
+    Set(Box<Set>),
 }
 
 /// A borrowed view of a string value.
@@ -155,6 +157,7 @@ pub enum ValueRef<'a> {
     Str(StrRef<'a>),
     Hash(&'a Hash),
     List(&'a List),
+    Set(&'a Set),
 }
 
 impl<'a> ValueRef<'a> {
@@ -163,6 +166,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Str(_) => "string",
             ValueRef::Hash(_) => "hash",
             ValueRef::List(_) => "list",
+            ValueRef::Set(_) => "set",
         }
     }
 
@@ -171,6 +175,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Str(s) => s.encoding(),
             ValueRef::Hash(h) => h.encoding(),
             ValueRef::List(_) => "quicklist",
+            ValueRef::Set(s) => s.encoding(),
         }
     }
 
@@ -195,8 +200,16 @@ impl<'a> ValueRef<'a> {
         }
     }
 
+    pub fn as_set(&self) -> Option<&'a Set> {
+        match self {
+            ValueRef::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn to_owned(&self) -> Value {
         match self {
+            ValueRef::Set(s) => Value::Set(Box::new((*s).clone())),
             ValueRef::Str(s) => Value::Str(s.to_owned()),
             ValueRef::Hash(h) => Value::Hash(Box::new((*h).clone())),
             ValueRef::List(l) => Value::List(Box::new((*l).clone())),
@@ -282,6 +295,7 @@ impl Raw {
         match self.type_bits() {
             TYPE_HASH => return ValueRef::Hash(&*(self.collection_ptr() as *const Hash)),
             TYPE_LIST => return ValueRef::List(&*(self.collection_ptr() as *const List)),
+            TYPE_SET => return ValueRef::Set(&*(self.collection_ptr() as *const Set)),
             _ => {}
         }
         ValueRef::Str(match self.encoding_bits() {
@@ -442,6 +456,7 @@ impl<'a> EntryRef<'a> {
         match self.value() {
             ValueRef::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
             ValueRef::List(l) => std::mem::size_of::<List>() + l.heap_size(),
+            ValueRef::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
             ValueRef::Str(_) => self.raw.raw_capacity(),
         }
     }
@@ -539,6 +554,15 @@ impl<'a> EntryMut<'a> {
         Some(unsafe { &mut *(self.raw.collection_ptr() as *mut List) })
     }
 
+    /// The set, for in-place changes; `None` for other types.
+    pub fn set_mut(&mut self) -> Option<&mut Set> {
+        if self.raw.type_bits() != TYPE_SET {
+            return None;
+        }
+        // SAFETY: a set entry owns this box; &mut self makes this the only access.
+        Some(unsafe { &mut *(self.raw.collection_ptr() as *mut Set) })
+    }
+
     /// Sets the integer of an int-encoded string (INCR in place); false for other encodings.
     pub fn set_int_in_place(&mut self, n: i64) -> bool {
         if self.raw.type_bits() != TYPE_STR || self.raw.encoding_bits() != ENC_INT {
@@ -615,7 +639,13 @@ impl Entry {
             Value::Str(Str::Raw(v)) => Self::build(key, StrInit::Raw(v), expire, meta),
             Value::Hash(h) => Self::build(key, StrInit::Hash(h), expire, meta),
             Value::List(l) => Self::build(key, StrInit::List(l), expire, meta),
+            Value::Set(s) => Self::build(key, StrInit::Set(s), expire, meta),
         }
+    }
+
+    /// A new key holding an empty set.
+    pub fn new_set(key: &[u8], expire: Option<u64>, meta: Meta) -> Entry {
+        Self::build(key, StrInit::Set(Box::default()), expire, meta)
     }
 
     /// A new key holding an empty list.
@@ -633,7 +663,7 @@ impl Entry {
             StrInit::Int(_) => 8,
             StrInit::Emb(b) | StrInit::InlineRaw(b) => varint_len(b.len()) + b.len(),
             StrInit::Raw(_) => RAW_PARTS,
-            StrInit::Hash(_) | StrInit::List(_) => 8,
+            StrInit::Hash(_) | StrInit::List(_) | StrInit::Set(_) => 8,
         };
         HEADER + if ttl { TTL_FIELDS } else { 0 } + varint_len(key_len) + key_len + value
     }
@@ -655,6 +685,7 @@ impl Entry {
                 StrInit::Raw(_) => ENC_RAW,
                 StrInit::Hash(_) => TYPE_HASH << TYPE_SHIFT,
                 StrInit::List(_) => TYPE_LIST << TYPE_SHIFT,
+                StrInit::Set(_) => TYPE_SET << TYPE_SHIFT,
             };
             let ttl = if expire.is_some() { FLAG_TTL } else { 0 };
             let main = if meta.main { FLAG_MAIN } else { 0 };
@@ -684,6 +715,10 @@ impl Entry {
                 }
                 StrInit::List(l) => {
                     let addr = Box::into_raw(l) as u64;
+                    std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
+                }
+                StrInit::Set(set) => {
+                    let addr = Box::into_raw(set) as u64;
                     std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
                 }
                 StrInit::Raw(v) => {
@@ -739,6 +774,10 @@ impl Entry {
             _ if self.raw.type_bits() == TYPE_LIST => {
                 // SAFETY: as for the hash above.
                 Value::List(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut List) })
+            }
+            _ if self.raw.type_bits() == TYPE_SET => {
+                // SAFETY: as for the hash above.
+                Value::Set(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Set) })
             }
             ENC_RAW => {
                 let (p, len, cap) = self.raw.raw_parts();
@@ -823,6 +862,9 @@ impl Drop for Entry {
         } else if self.raw.type_bits() == TYPE_LIST {
             // SAFETY: the entry owns this box.
             drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut List) });
+        } else if self.raw.type_bits() == TYPE_SET {
+            // SAFETY: the entry owns this box.
+            drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Set) });
         } else if self.raw.encoding_bits() == ENC_RAW {
             let (p, len, cap) = self.raw.raw_parts();
             // SAFETY: the entry owns this buffer.

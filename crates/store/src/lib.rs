@@ -19,4 +19,4 @@ pub use entry::{Entry, EntryMut, EntryRef, StrRef, ValueRef};
 pub use keyspace::{Keyspace, ScanFilter, ShardSet};
 pub use policy::Policy;
 pub use shard::{Collection, Shard, Ttl};
-pub use value::{Hash, List, Str, Value};
+pub use value::{Hash, List, Set, Str, Value};

@@ -110,6 +110,7 @@ pub enum Value {
     Str(Str),
     Hash(Box<Hash>),
     List(Box<List>),
+    Set(Box<Set>),
 }
 
 impl Value {
@@ -118,6 +119,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 
@@ -126,6 +128,7 @@ impl Value {
             Value::Str(s) => s.encoding(),
             Value::Hash(h) => h.encoding(),
             Value::List(_) => "quicklist",
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -141,6 +144,7 @@ impl Value {
             Value::Str(s) => s.heap_size(),
             Value::Hash(h) => h.heap_size(),
             Value::List(l) => l.heap_size(),
+            Value::Set(s) => s.heap_size(),
         }
     }
 }
@@ -268,5 +272,95 @@ impl List {
                 .iter()
                 .map(|e| (e.len().max(1) + 15) & !15)
                 .sum::<usize>()
+    }
+}
+
+/// Redis's `set-max-intset-entries`.
+pub const SET_INTSET_ENTRIES: usize = 512;
+
+/// A set. Reported as `intset` while every member is an integer and there are at most 512
+/// (and then iterated in numeric order, as Redis's intset is), `hashtable` after that.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Set {
+    members: indexmap::IndexSet<Box<[u8]>, foldhash::fast::RandomState>,
+    intset: bool,
+}
+
+impl Default for Set {
+    fn default() -> Self {
+        Set {
+            members: Default::default(),
+            intset: true,
+        }
+    }
+}
+
+impl Set {
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub fn contains(&self, m: &[u8]) -> bool {
+        self.members.contains(m)
+    }
+
+    /// Adds a member; true when it is new.
+    pub fn insert(&mut self, m: &[u8]) -> bool {
+        if self.intset && resp::number::parse_i64(m).is_none() {
+            self.intset = false;
+        }
+        let new = self.members.insert(m.into());
+        if self.members.len() > SET_INTSET_ENTRIES {
+            self.intset = false;
+        }
+        new
+    }
+
+    pub fn remove(&mut self, m: &[u8]) -> bool {
+        self.members.swap_remove(m)
+    }
+
+    /// Members in Redis's order where it has one (numeric for an intset).
+    pub fn members(&self) -> Vec<&[u8]> {
+        let mut v: Vec<&[u8]> = self.members.iter().map(|m| &**m).collect();
+        if self.intset {
+            v.sort_by_key(|m| resp::number::parse_i64(m).unwrap_or(0));
+        }
+        v
+    }
+
+    pub fn get_index(&self, i: usize) -> Option<&[u8]> {
+        self.members.get_index(i).map(|m| &**m)
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        if self.intset {
+            "intset"
+        } else {
+            "hashtable"
+        }
+    }
+
+    pub fn heap_size(&self) -> usize {
+        self.members.capacity() * (8 + 16 + 8)
+            + self
+                .members
+                .iter()
+                .map(|m| (m.len().max(1) + 15) & !15)
+                .sum::<usize>()
+    }
+}
+
+impl FromIterator<Vec<u8>> for Set {
+    fn from_iter<I: IntoIterator<Item = Vec<u8>>>(iter: I) -> Self {
+        let mut s = Set::default();
+        for m in iter {
+            s.insert(&m);
+        }
+        s
     }
 }

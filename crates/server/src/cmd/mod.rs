@@ -6,6 +6,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
 
 use resp::ReplyWriter;
@@ -20,6 +21,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(strings::HANDLERS);
     all.extend_from_slice(hashes::HANDLERS);
     all.extend_from_slice(lists::HANDLERS);
+    all.extend_from_slice(sets::HANDLERS);
     all.extend_from_slice(keys::HANDLERS);
     all.extend_from_slice(connection::HANDLERS);
     all.extend_from_slice(server::HANDLERS);

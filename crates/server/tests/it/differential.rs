@@ -49,7 +49,20 @@ fn same(args: &[Vec<u8>], ours: &Frame, theirs: &Frame) -> bool {
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .unwrap_or_default();
     match name_of(args).as_str() {
-        "keys" => sorted(ours) == sorted(theirs),
+        // Unordered replies (Redis's hashtable order is its own).
+        "keys" | "smembers" | "sinter" | "sunion" | "sdiff" => sorted(ours) == sorted(theirs),
+        "spop" | "srandmember" if args.len() == 3 => match (ours, theirs) {
+            (Frame::Array(a) | Frame::Set(a), Frame::Array(b) | Frame::Set(b)) => {
+                a.len() == b.len() && (args[2] != b"100" || sorted(ours) == sorted(theirs))
+            }
+            _ => ours == theirs,
+        },
+        "sscan" => match (ours, theirs) {
+            (Frame::Array(a), Frame::Array(b)) if a.len() == 2 && b.len() == 2 => {
+                a[0] == b[0] && sorted(&a[1]) == sorted(&b[1])
+            }
+            _ => ours == theirs,
+        },
         "ttl" | "expiretime" => within(ours, theirs, 1),
         "pttl" | "pexpiretime" => within(ours, theirs, 250),
         "randomkey" => matches!(
@@ -565,6 +578,68 @@ LLEN dst
 TYPE dst
 OBJECT ENCODING dst
 GET dst
+SADD s1 a b c d
+SADD s1 a
+SADD s2 c d e
+SADD s3 1 2 3
+SADD s3 10
+SMEMBERS s3
+OBJECT ENCODING s3
+OBJECT ENCODING s1
+SMEMBERS nos
+SISMEMBER s1 a
+SISMEMBER s1 z
+SISMEMBER nos a
+SMISMEMBER s1 a z b
+SMISMEMBER nos a
+SCARD s1
+SCARD nos
+SINTER s1 s2
+SINTER s1 nos
+SUNION s1 s2 nos
+SDIFF s1 s2
+SDIFF nos s1
+SINTERSTORE d1 s1 s2
+SMEMBERS d1
+SUNIONSTORE d2 s1 s2
+SCARD d2
+SDIFFSTORE d3 s1 s2
+SDIFFSTORE d3 nos s1
+EXISTS d3
+SINTERCARD 2 s1 s2
+SINTERCARD 2 s1 s2 LIMIT 1
+SINTERCARD 0 s1
+SINTERCARD 3 s1 s2
+SINTERCARD 2 s1 s2 LIMIT -1
+SINTERCARD 2 s1 s2 FOO 1
+SINTERCARD x s1
+SMOVE s1 s2 a
+SMOVE s1 s2 nope
+SMOVE nos s2 a
+SMOVE s1 s1 b
+SREM s1 b c z
+SREM nos a
+SPOP nos
+SPOP nos 3
+SPOP s3 0
+SPOP s3 -1
+SPOP s3 100
+EXISTS s3
+SRANDMEMBER nos
+SRANDMEMBER nos 5
+SRANDMEMBER s2 100
+SRANDMEMBER s2 x
+SSCAN s2 0
+SSCAN nos 0
+SSCAN s2 0 MATCH c*
+SSCAN s2 x
+SET str v
+SADD str a
+SINTER s2 str
+SUNIONSTORE str s2
+TYPE str
+SMOVE s2 str c
+SMEMBERS str
 FLUSHALL
 DBSIZE
 "#;
@@ -647,7 +722,35 @@ fn random_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
     const FIELDS: &[&str] = &["f1", "f2", "f3", "n"];
     let field = |rng: &mut StdRng| FIELDS[rng.gen_range(0..FIELDS.len())].to_string();
     let end = |rng: &mut StdRng| ["LEFT", "RIGHT"][rng.gen_range(0..2)].to_string();
-    let mut c: Vec<String> = match rng.gen_range(0..70) {
+    let mut c: Vec<String> = match rng.gen_range(0..80) {
+        70 | 71 => {
+            let mut v = vec!["SADD".into(), key(rng)];
+            for _ in 0..rng.gen_range(1..4) {
+                v.push(val(rng));
+            }
+            v
+        }
+        72 => vec!["SREM".into(), key(rng), val(rng), val(rng)],
+        73 => vec!["SMEMBERS".into(), key(rng)],
+        74 => vec![
+            ["SISMEMBER", "SMISMEMBER"][rng.gen_range(0..2)].into(),
+            key(rng),
+            val(rng),
+        ],
+        75 => vec![
+            ["SINTER", "SUNION", "SDIFF"][rng.gen_range(0..3)].into(),
+            key(rng),
+            key(rng),
+        ],
+        76 => vec![
+            ["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"][rng.gen_range(0..3)].into(),
+            key(rng),
+            key(rng),
+            key(rng),
+        ],
+        77 => vec!["SMOVE".into(), key(rng), key(rng), val(rng)],
+        78 => vec!["SCARD".into(), key(rng)],
+        79 => vec!["SINTERCARD".into(), "2".into(), key(rng), key(rng)],
         58 | 59 => {
             let mut v = vec![["LPUSH", "RPUSH"][rng.gen_range(0..2)].into(), key(rng)];
             for _ in 0..rng.gen_range(1..4) {

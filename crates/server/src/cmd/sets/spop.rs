@@ -1,0 +1,89 @@
+//! SPOP key [count] / SRANDMEMBER key [count]
+use rand::Rng;
+use resp::Args;
+
+use super::{read_set, write_set};
+use crate::cmd::int_arg;
+use crate::command::Ctx;
+use crate::error::{CmdError, CmdResult};
+
+/// Removes and returns random members: one (bulk or nil) without a count, up to `count` as
+/// a set with one.
+pub fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = if args.len() == 3 {
+        let n = resp::number::parse_i64(args.get(2))
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| CmdError::err("value is out of range, must be positive"))?;
+        Some(n as usize)
+    } else {
+        None
+    };
+    let mut rng = rand::thread_rng();
+    let popped = write_set(ctx, args.get(1), false, |set| {
+        let n = count.unwrap_or(1).min(set.len());
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let i = rng.gen_range(0..set.len());
+            let m = set.get_index(i).expect("in range").to_vec();
+            set.remove(&m);
+            out.push(m);
+        }
+        out
+    })?;
+    match (popped, count) {
+        (None, None) => ctx.out.null(),
+        (None, Some(_)) => ctx.out.set(0),
+        (Some(items), None) => ctx.out.bulk(&items[0]),
+        (Some(items), Some(_)) => {
+            ctx.out.set(items.len());
+            items.iter().for_each(|m| ctx.out.bulk(m));
+        }
+    }
+    Ok(())
+}
+
+/// Random members without removing them: distinct for a positive count, possibly repeated
+/// for a negative one.
+pub fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = if args.len() == 3 {
+        Some(int_arg(args.get(2))?)
+    } else {
+        None
+    };
+    if count.is_some_and(|c| c < -(i64::MAX / 2)) {
+        return Err(CmdError::err("value is out of range"));
+    }
+    let mut rng = rand::thread_rng();
+    let found = read_set(ctx, args, |set, out| {
+        let n = set.len();
+        match count {
+            None => out.bulk(set.get_index(rng.gen_range(0..n)).expect("in range")),
+            Some(c) if c >= 0 => {
+                let picks = rand::seq::index::sample(&mut rng, n, (c as usize).min(n));
+                out.array(picks.len());
+                picks
+                    .iter()
+                    .for_each(|i| out.bulk(set.get_index(i).expect("in range")));
+            }
+            Some(c) => {
+                out.array(c.unsigned_abs() as usize);
+                for _ in 0..c.unsigned_abs() {
+                    out.bulk(set.get_index(rng.gen_range(0..n)).expect("in range"));
+                }
+            }
+        }
+    })?;
+    if found.is_none() {
+        match count {
+            None => ctx.out.null(),
+            Some(_) => ctx.out.array(0),
+        }
+    }
+    Ok(())
+}
