@@ -173,79 +173,252 @@ mod tests {
 pub const HASH_LISTPACK_ENTRIES: usize = 128;
 pub const HASH_LISTPACK_VALUE: usize = 64;
 
+type HashMap = indexmap::IndexMap<Box<[u8]>, Box<[u8]>, foldhash::fast::RandomState>;
+
 /// A hash. Fields keep insertion order, as a Redis listpack does (HGETALL answers in the same
 /// order), and deletion keeps the order of the rest.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Small hashes (Redis's listpack limits: at most 128 fields of at most 64 bytes) are packed
+/// into one buffer of length-prefixed field/value pairs, a few bytes of overhead per field
+/// instead of two allocations and a map slot; operations on them are linear scans of at most
+/// 128 entries. Past the limits a hash becomes an insertion-ordered map (`hashtable`), and, as
+/// in Redis, stays one.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hash {
-    map: indexmap::IndexMap<Box<[u8]>, Box<[u8]>, foldhash::fast::RandomState>,
-    /// Set once the hash outgrew the listpack limits.
-    big: bool,
+    repr: HashRepr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum HashRepr {
+    Packed {
+        buf: Vec<u8>,
+        len: usize,
+    },
+    /// Boxed so the small, common form keeps `Hash` at 32 bytes.
+    Map(Box<HashMap>),
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash {
+            repr: HashRepr::Packed {
+                buf: Vec::new(),
+                len: 0,
+            },
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn get_varint(buf: &[u8], at: usize) -> (usize, usize) {
+    let (mut n, mut shift, mut i) = (0usize, 0, at);
+    loop {
+        let b = buf[i];
+        n |= ((b & 0x7f) as usize) << shift;
+        i += 1;
+        if b < 0x80 {
+            return (n, i);
+        }
+        shift += 7;
+    }
+}
+
+/// Iterates a packed buffer: (field, value, start..end of the whole pair).
+fn packed_pairs(buf: &[u8]) -> impl Iterator<Item = (&[u8], &[u8], std::ops::Range<usize>)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= buf.len() {
+            return None;
+        }
+        let start = at;
+        let (flen, p) = get_varint(buf, at);
+        let field = &buf[p..p + flen];
+        let (vlen, q) = get_varint(buf, p + flen);
+        let value = &buf[q..q + vlen];
+        at = q + vlen;
+        Some((field, value, start..at))
+    })
 }
 
 impl Hash {
     pub fn len(&self) -> usize {
-        self.map.len()
+        match &self.repr {
+            HashRepr::Packed { len, .. } => *len,
+            HashRepr::Map(m) => m.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.map.get(field).map(|v| &**v)
+        match &self.repr {
+            HashRepr::Packed { buf, .. } => packed_pairs(buf)
+                .find(|(f, _, _)| *f == field)
+                .map(|(_, v, _)| v),
+            HashRepr::Map(m) => m.get(field).map(|v| &**v),
+        }
+    }
+
+    fn convert_to_map(&mut self) {
+        if let HashRepr::Packed { buf, .. } = &self.repr {
+            let map: HashMap = packed_pairs(buf)
+                .map(|(f, v, _)| (f.into(), v.into()))
+                .collect();
+            self.repr = HashRepr::Map(Box::new(map));
+        }
     }
 
     /// Sets a field; true when it is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
-        if field.len() > HASH_LISTPACK_VALUE || value.len() > HASH_LISTPACK_VALUE {
-            self.big = true;
-        }
-        let new = match self.map.get_mut(field) {
-            Some(v) => {
-                *v = value.into();
-                false
+        if let HashRepr::Packed { len, .. } = &self.repr {
+            let too_long = field.len() > HASH_LISTPACK_VALUE || value.len() > HASH_LISTPACK_VALUE;
+            let too_many = *len >= HASH_LISTPACK_ENTRIES && self.get(field).is_none();
+            if too_long || too_many {
+                self.convert_to_map();
             }
-            None => {
-                self.map.insert(field.into(), value.into());
-                true
-            }
-        };
-        if self.map.len() > HASH_LISTPACK_ENTRIES {
-            self.big = true;
         }
-        new
+        match &mut self.repr {
+            HashRepr::Packed { buf, len } => {
+                let mut pair = Vec::with_capacity(field.len() + value.len() + 4);
+                put_varint(&mut pair, field.len());
+                pair.extend_from_slice(field);
+                put_varint(&mut pair, value.len());
+                pair.extend_from_slice(value);
+                let existing = packed_pairs(buf)
+                    .find(|(f, _, _)| *f == field)
+                    .map(|(_, _, r)| r);
+                match existing {
+                    Some(span) => {
+                        buf.splice(span, pair);
+                        false
+                    }
+                    None => {
+                        // Exact growth, as a listpack reallocates per insert: doubling would
+                        // leave up to half of every small hash's buffer unused.
+                        buf.reserve_exact(pair.len());
+                        buf.extend_from_slice(&pair);
+                        *len += 1;
+                        true
+                    }
+                }
+            }
+            HashRepr::Map(m) => match m.get_mut(field) {
+                Some(v) => {
+                    *v = value.into();
+                    false
+                }
+                None => {
+                    m.insert(field.into(), value.into());
+                    true
+                }
+            },
+        }
     }
 
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        self.map.shift_remove(field).is_some()
+        match &mut self.repr {
+            HashRepr::Packed { buf, len } => {
+                let existing = packed_pairs(buf)
+                    .find(|(f, _, _)| *f == field)
+                    .map(|(_, _, r)| r);
+                match existing {
+                    Some(span) => {
+                        buf.drain(span);
+                        *len -= 1;
+                        if buf.capacity() > 2 * buf.len() + 64 {
+                            buf.shrink_to_fit();
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
+            HashRepr::Map(m) => m.shift_remove(field).is_some(),
+        }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.map.iter().map(|(k, v)| (&**k, &**v))
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match &self.repr {
+            HashRepr::Packed { buf, .. } => Box::new(packed_pairs(buf).map(|(f, v, _)| (f, v))),
+            HashRepr::Map(m) => Box::new(m.iter().map(|(k, v)| (&**k, &**v))),
+        }
     }
 
     /// The `i`th field/value in insertion order.
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        self.map.get_index(i).map(|(k, v)| (&**k, &**v))
-    }
-
-    pub fn encoding(&self) -> &'static str {
-        if self.big {
-            "hashtable"
-        } else {
-            "listpack"
+        match &self.repr {
+            HashRepr::Packed { .. } => self.iter().nth(i),
+            HashRepr::Map(m) => m.get_index(i).map(|(k, v)| (&**k, &**v)),
         }
     }
 
-    /// Approximate heap bytes (table, field and value allocations), for accounting.
+    pub fn encoding(&self) -> &'static str {
+        match self.repr {
+            HashRepr::Packed { .. } => "listpack",
+            HashRepr::Map(_) => "hashtable",
+        }
+    }
+
+    /// Approximate heap bytes, for accounting.
     pub fn heap_size(&self) -> usize {
         let round = |n: usize| (n + 15) & !15;
-        self.map.capacity() * (8 + 32 + 8)
-            + self
-                .map
-                .iter()
-                .map(|(k, v)| round(k.len().max(1)) + round(v.len().max(1)))
-                .sum::<usize>()
+        match &self.repr {
+            HashRepr::Packed { buf, .. } => round(buf.capacity()),
+            HashRepr::Map(m) => {
+                m.capacity() * (8 + 32 + 8)
+                    + m.iter()
+                        .map(|(k, v)| round(k.len().max(1)) + round(v.len().max(1)))
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The packed and map forms behave like an insertion-ordered map, across conversion.
+        #[test]
+        fn hash_matches_an_ordered_model(ops in proptest::collection::vec((0u8..3, 0u8..200, 0usize..80), 1..600)) {
+            let mut h = Hash::default();
+            let mut model: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            for (op, f, vlen) in ops {
+                let field = format!("f{f}").into_bytes();
+                match op {
+                    0 | 1 => {
+                        let value = vec![b'v'; vlen];
+                        let new = h.insert(&field, &value);
+                        match model.iter_mut().find(|(k, _)| *k == field) {
+                            Some(slot) => { prop_assert!(!new); slot.1 = value; }
+                            None => { prop_assert!(new); model.push((field, value)); }
+                        }
+                    }
+                    _ => {
+                        let had = model.iter().position(|(k, _)| *k == field);
+                        prop_assert_eq!(h.remove(&field), had.is_some());
+                        if let Some(i) = had { model.remove(i); }
+                    }
+                }
+                prop_assert_eq!(h.len(), model.len());
+            }
+            let got: Vec<(Vec<u8>, Vec<u8>)> = h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+            prop_assert_eq!(got, model.clone());
+            for (f, v) in &model {
+                prop_assert_eq!(h.get(f), Some(&v[..]));
+            }
+        }
     }
 }
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Memory per element of small collections: shardcache vs redis-server, side by side.
+
+Creates K keys of each type holding N elements (hash: 8-byte fields, 16-byte values; set:
+16-byte members; list: 16-byte elements) with `redis-cli --pipe`, and reports the growth of
+each server's resident set divided by K*N. Fresh servers per measurement; medians of rounds.
+
+Usage: python3 bench/collection_memory.py [--keys 10000] [--elements 10] [--rounds 3]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import free_port, wait_port, rss  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def resp(*args):
+    out = f"*{len(args)}\r\n"
+    for a in args:
+        out += f"${len(a)}\r\n{a}\r\n"
+    return out
+
+
+def protocol(kind, keys, n):
+    path = os.path.join(tempfile.gettempdir(), f"sc-coll-{kind}-{keys}-{n}.resp")
+    with open(path, "w") as f:
+        for k in range(keys):
+            key = f"{kind}:{k:06d}"
+            if kind == "hash":
+                args = ["HSET", key]
+                for i in range(n):
+                    args += [f"field{i:03d}", f"value-{k:06d}-{i:03d}"[:16].ljust(16, "v")]
+            elif kind == "set":
+                args = ["SADD", key] + [f"member-{k:06d}-{i:03d}"[:16].ljust(16, "m") for i in range(n)]
+            else:
+                args = ["RPUSH", key] + [f"elem-{k:06d}-{i:03d}"[:16].ljust(16, "e") for i in range(n)]
+            f.write(resp(*args))
+    return path
+
+
+def measure(cmd, port, path, keys):
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        time.sleep(0.5)
+        before = rss(proc.pid)
+        with open(path, "rb") as f:
+            out = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f,
+                                 capture_output=True, text=True, check=True).stdout
+        if f"errors: 0, replies: {keys}" not in out:
+            sys.exit(f"load failed: {out}")
+        time.sleep(1.5)
+        return rss(proc.pid) - before
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--keys", type=int, default=10_000)
+    ap.add_argument("--elements", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    binary = os.path.join(ROOT, "target", "release", "shardcache")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=ROOT, check=True)
+    total = args.keys * args.elements
+    print(f"# {args.keys} keys x {args.elements} elements, resident memory growth per element, "
+          f"median of {args.rounds} rounds")
+    print(f"{'type':>6} {'shardcache B/elem':>18} {'redis B/elem':>13} {'ratio':>6}")
+    for kind in ("hash", "set", "list"):
+        path = protocol(kind, args.keys, args.elements)
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            p = free_port()
+            ours.append(measure([binary, "server", "--port", str(p)], p, path, args.keys) / total)
+            p = free_port()
+            theirs.append(measure(["redis-server", "--port", str(p), "--save", "", "--appendonly", "no"],
+                                  p, path, args.keys) / total)
+        o, t = statistics.median(ours), statistics.median(theirs)
+        print(f"{kind:>6} {o:>18.1f} {t:>13.1f} {o / t:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
