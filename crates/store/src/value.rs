@@ -422,29 +422,240 @@ mod hash_tests {
     }
 }
 
-/// A list (Redis 7.0 reports every list as `quicklist`).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Lists up to this many elements, each at most [`LIST_PACKED_VALUE`] bytes, are packed.
+pub const LIST_PACKED_ENTRIES: usize = 128;
+pub const LIST_PACKED_VALUE: usize = 64;
+
+/// A list (Redis 7.0 reports every list as `quicklist`). Small lists are one buffer of
+/// length-prefixed elements (like a quicklist node's listpack); operations on them are
+/// linear in at most 128 elements. Longer lists are a ring buffer of elements.
+#[derive(Debug, Clone, PartialEq)]
 pub struct List {
-    pub items: std::collections::VecDeque<Box<[u8]>>,
+    repr: ListRepr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum ListRepr {
+    Packed { buf: Vec<u8>, len: usize },
+    Deque(std::collections::VecDeque<Box<[u8]>>),
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List {
+            repr: ListRepr::Packed {
+                buf: Vec::new(),
+                len: 0,
+            },
+        }
+    }
+}
+
+/// Elements of a packed list with their spans.
+fn packed_elements(buf: &[u8]) -> impl Iterator<Item = (&[u8], std::ops::Range<usize>)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= buf.len() {
+            return None;
+        }
+        let start = at;
+        let (n, p) = get_varint(buf, at);
+        at = p + n;
+        Some((&buf[p..p + n], start..at))
+    })
+}
+
+fn packed_element(e: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(e.len() + 2);
+    put_varint(&mut v, e.len());
+    v.extend_from_slice(e);
+    v
 }
 
 impl List {
     pub fn len(&self) -> usize {
-        self.items.len()
+        match &self.repr {
+            ListRepr::Packed { len, .. } => *len,
+            ListRepr::Deque(d) => d.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
-    /// Approximate heap bytes (ring buffer and element allocations), for accounting.
+    /// Switches to the ring buffer when an insert of `e` would pass the packed limits.
+    fn grow_for(&mut self, e: &[u8]) {
+        if let ListRepr::Packed { buf, len } = &self.repr {
+            if e.len() > LIST_PACKED_VALUE || *len >= LIST_PACKED_ENTRIES {
+                let d = packed_elements(buf).map(|(e, _)| e.into()).collect();
+                self.repr = ListRepr::Deque(d);
+            }
+        }
+    }
+
+    fn span_of(buf: &[u8], i: usize) -> Option<std::ops::Range<usize>> {
+        packed_elements(buf).nth(i).map(|(_, r)| r)
+    }
+
+    /// Inserts `e` so that it becomes element `i` (0 = head, len = tail).
+    pub fn insert(&mut self, i: usize, e: &[u8]) {
+        self.grow_for(e);
+        match &mut self.repr {
+            ListRepr::Packed { buf, len } => {
+                let at = if i >= *len {
+                    buf.len()
+                } else {
+                    Self::span_of(buf, i).expect("in range").start
+                };
+                let piece = packed_element(e);
+                buf.reserve_exact(piece.len());
+                buf.splice(at..at, piece);
+                *len += 1;
+            }
+            ListRepr::Deque(d) => d.insert(i.min(d.len()), e.into()),
+        }
+    }
+
+    pub fn push_front(&mut self, e: &[u8]) {
+        self.insert(0, e);
+    }
+
+    pub fn push_back(&mut self, e: &[u8]) {
+        let n = self.len();
+        self.insert(n, e);
+    }
+
+    /// Removes element `i`.
+    pub fn remove(&mut self, i: usize) -> Option<Vec<u8>> {
+        match &mut self.repr {
+            ListRepr::Packed { buf, len } => {
+                let span = Self::span_of(buf, i)?;
+                let (n, p) = get_varint(buf, span.start);
+                let e = buf[p..p + n].to_vec();
+                buf.drain(span);
+                *len -= 1;
+                Some(e)
+            }
+            ListRepr::Deque(d) => d.remove(i).map(|e| e.into_vec()),
+        }
+    }
+
+    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
+        self.remove(0)
+    }
+
+    pub fn pop_back(&mut self) -> Option<Vec<u8>> {
+        let n = self.len();
+        n.checked_sub(1).and_then(|last| self.remove(last))
+    }
+
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        match &self.repr {
+            ListRepr::Packed { buf, .. } => packed_elements(buf).nth(i).map(|(e, _)| e),
+            ListRepr::Deque(d) => d.get(i).map(|e| &**e),
+        }
+    }
+
+    /// Replaces element `i`; false when out of range.
+    pub fn set(&mut self, i: usize, e: &[u8]) -> bool {
+        if i >= self.len() {
+            return false;
+        }
+        self.grow_for(e);
+        match &mut self.repr {
+            ListRepr::Packed { buf, .. } => {
+                let span = Self::span_of(buf, i).expect("in range");
+                buf.splice(span, packed_element(e));
+            }
+            ListRepr::Deque(d) => d[i] = e.into(),
+        }
+        true
+    }
+
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        match &self.repr {
+            ListRepr::Packed { buf, .. } => Box::new(packed_elements(buf).map(|(e, _)| e)),
+            ListRepr::Deque(d) => Box::new(d.iter().map(|e| &**e)),
+        }
+    }
+
+    /// Keeps only elements `start..=end` (indexes already clamped by the caller).
+    pub fn keep_range(&mut self, start: usize, end: usize) {
+        match &mut self.repr {
+            ListRepr::Packed { buf, len } => {
+                let spans: Vec<_> = packed_elements(buf).map(|(_, r)| r).collect();
+                let (from, to) = (spans[start].start, spans[end].end);
+                buf.truncate(to);
+                buf.drain(..from);
+                buf.shrink_to_fit();
+                *len = end - start + 1;
+            }
+            ListRepr::Deque(d) => {
+                d.truncate(end + 1);
+                d.drain(..start);
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        *self = List::default();
+    }
+
+    /// Approximate heap bytes, for accounting.
     pub fn heap_size(&self) -> usize {
-        self.items.capacity() * 16
-            + self
-                .items
-                .iter()
-                .map(|e| (e.len().max(1) + 15) & !15)
-                .sum::<usize>()
+        match &self.repr {
+            ListRepr::Packed { buf, .. } => (buf.capacity() + 15) & !15,
+            ListRepr::Deque(d) => {
+                64 + d.capacity() * 16
+                    + d.iter().map(|e| (e.len().max(1) + 15) & !15).sum::<usize>()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    proptest! {
+        /// Packed and ring-buffer forms behave like a deque, across the conversion.
+        #[test]
+        fn list_matches_a_deque(ops in proptest::collection::vec((0u8..7, 0usize..200, 0usize..80), 1..500)) {
+            let mut l = List::default();
+            let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+            for (op, i, n) in ops {
+                let e = vec![b'a' + (i % 26) as u8; n];
+                match op {
+                    0 => { l.push_front(&e); model.push_front(e); }
+                    1 => { l.push_back(&e); model.push_back(e); }
+                    2 => prop_assert_eq!(l.pop_front(), model.pop_front()),
+                    3 => prop_assert_eq!(l.pop_back(), model.pop_back()),
+                    4 => {
+                        let at = i.min(model.len());
+                        l.insert(at, &e);
+                        model.insert(at, e);
+                    }
+                    5 => {
+                        let ok = l.set(i, &e);
+                        prop_assert_eq!(ok, i < model.len());
+                        if ok { model[i] = e; }
+                    }
+                    _ => prop_assert_eq!(l.remove(i), model.remove(i)),
+                }
+                prop_assert_eq!(l.len(), model.len());
+            }
+            let got: Vec<Vec<u8>> = l.iter().map(|e| e.to_vec()).collect();
+            prop_assert_eq!(got, model.iter().cloned().collect::<Vec<_>>());
+            if !model.is_empty() {
+                let (s, e) = (model.len() / 4, model.len() - 1 - model.len() / 4);
+                l.keep_range(s, e);
+                let kept: Vec<Vec<u8>> = l.iter().map(|x| x.to_vec()).collect();
+                prop_assert_eq!(kept, model.range(s..=e).cloned().collect::<Vec<_>>());
+            }
+        }
     }
 }
 

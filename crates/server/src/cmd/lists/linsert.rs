@@ -17,10 +17,10 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let (pivot, element) = (args.get(3), args.get(4));
     let n = write_list(ctx, args.get(1), false, |list| {
-        match list.items.iter().position(|e| &**e == pivot) {
+        let at = list.iter().position(|e| e == pivot);
+        match at {
             Some(i) => {
-                list.items
-                    .insert(if after { i + 1 } else { i }, element.into());
+                list.insert(if after { i + 1 } else { i }, element);
                 list.len() as i64
             }
             None => -1,

@@ -28,16 +28,16 @@ fn lmove_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) 
     let element = set
         .shard(hs)
         .modify::<List, _>(hs, src, ctx.now, false, |l| match from {
-            End::Left => l.items.pop_front(),
-            End::Right => l.items.pop_back(),
+            End::Left => l.pop_front(),
+            End::Right => l.pop_back(),
         })
         .map_err(|()| CmdError::WrongType)?
         .flatten()
         .expect("source list is not empty");
     set.shard(hd)
         .modify::<List, _>(hd, dst, ctx.now, true, |l| match to {
-            End::Left => l.items.push_front(element.clone()),
-            End::Right => l.items.push_back(element.clone()),
+            End::Left => l.push_front(&element),
+            End::Right => l.push_back(&element),
         })
         .map_err(|()| CmdError::WrongType)?;
     ctx.out.bulk(&element);

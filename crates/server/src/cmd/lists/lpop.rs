@@ -21,8 +21,8 @@ fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) -> CmdResult {
         let n = take.min(list.len());
         (0..n)
             .map(|_| match end {
-                End::Left => list.items.pop_front(),
-                End::Right => list.items.pop_back(),
+                End::Left => list.pop_front(),
+                End::Right => list.pop_back(),
             })
             .map(|e| e.expect("within length"))
             .collect::<Vec<_>>()

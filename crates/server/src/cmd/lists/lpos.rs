@@ -52,8 +52,9 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         } else {
             Box::new((len - limit..len).rev())
         };
+        let items: Vec<&[u8]> = list.iter().collect();
         let matches: Vec<usize> = indexes
-            .filter(|&i| &*list.items[i] == element)
+            .filter(|&i| items[i] == element)
             .skip(skip.min(usize::MAX as u64) as usize)
             .take(wanted)
             .collect();

@@ -11,8 +11,8 @@ fn push(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, create: bool) -> CmdResult 
     let len = write_list(ctx, args.get(1), create, |list| {
         for e in args.tail(2).iter() {
             match end {
-                End::Left => list.items.push_front(e.into()),
-                End::Right => list.items.push_back(e.into()),
+                End::Left => list.push_front(e),
+                End::Right => list.push_back(e),
             }
         }
         list.len()

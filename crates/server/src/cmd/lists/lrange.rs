@@ -30,7 +30,11 @@ pub fn lrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         end = end.min(len - 1);
         out.array((end - start + 1) as usize);
-        for e in list.items.range(start as usize..=end as usize) {
+        for e in list
+            .iter()
+            .skip(start as usize)
+            .take((end - start + 1) as usize)
+        {
             out.bulk(e);
         }
     })?;
@@ -49,7 +53,7 @@ pub fn lindex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         } else {
             index
         };
-        match usize::try_from(i).ok().and_then(|i| list.items.get(i)) {
+        match usize::try_from(i).ok().and_then(|i| list.get(i)) {
             Some(e) => out.bulk(e),
             None => out.null(),
         }

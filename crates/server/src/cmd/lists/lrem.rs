@@ -17,28 +17,23 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         } else {
             count.unsigned_abs() as usize
         };
-        let mut removed = 0;
-        if count >= 0 {
-            let mut i = 0;
-            while i < list.items.len() && removed < limit {
-                if &*list.items[i] == element {
-                    list.items.remove(i);
-                    removed += 1;
-                } else {
-                    i += 1;
-                }
-            }
+        let matching: Vec<usize> = list
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| *e == element)
+            .map(|(i, _)| i)
+            .collect();
+        let mut chosen: Vec<usize> = if count >= 0 {
+            matching.into_iter().take(limit).collect()
         } else {
-            let mut i = list.items.len();
-            while i > 0 && removed < limit {
-                i -= 1;
-                if &*list.items[i] == element {
-                    list.items.remove(i);
-                    removed += 1;
-                }
-            }
+            matching.into_iter().rev().take(limit).collect()
+        };
+        // Remove from the back so the earlier indexes stay valid.
+        chosen.sort_unstable_by(|a, b| b.cmp(a));
+        for &i in &chosen {
+            list.remove(i);
         }
-        removed
+        chosen.len()
     })?
     .unwrap_or(0);
     ctx.out.int(removed as i64);

@@ -16,12 +16,9 @@ pub fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         } else {
             index
         };
-        match usize::try_from(i).ok().and_then(|i| list.items.get_mut(i)) {
-            Some(slot) => {
-                *slot = element.into();
-                Ok(())
-            }
-            None => Err(CmdError::err("index out of range")),
+        match usize::try_from(i) {
+            Ok(i) if list.set(i, element) => Ok(()),
+            _ => Err(CmdError::err("index out of range")),
         }
     })?;
     match done {
@@ -47,11 +44,9 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         start = start.max(0);
         if start > end || start >= len {
-            list.items.clear();
+            list.clear();
         } else {
-            let end = end.min(len - 1);
-            list.items.truncate(end as usize + 1);
-            list.items.drain(..start as usize);
+            list.keep_range(start as usize, end.min(len - 1) as usize);
         }
     })?;
     ctx.out.ok();
