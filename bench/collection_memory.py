@@ -11,11 +11,9 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 
-from common import free_port, wait_port, rss  # noqa: E402
+from common import free_port, rss_growth_of_load  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,21 +43,7 @@ def protocol(kind, keys, n):
 
 
 def measure(cmd, port, path, keys):
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        time.sleep(0.5)
-        before = rss(proc.pid)
-        with open(path, "rb") as f:
-            out = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f,
-                                 capture_output=True, text=True, check=True).stdout
-        if f"errors: 0, replies: {keys}" not in out:
-            sys.exit(f"load failed: {out}")
-        time.sleep(1.5)
-        return rss(proc.pid) - before
-    finally:
-        proc.terminate()
-        proc.wait()
+    return rss_growth_of_load(cmd, port, path, keys, settle=1.5)
 
 
 def main():

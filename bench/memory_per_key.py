@@ -12,11 +12,9 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 
-from common import free_port, wait_port, rss  # noqa: E402
+from common import free_port, rss_growth_of_load  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,25 +35,7 @@ def protocol_file(n, ttl):
 
 
 def measure(cmd, port, path, n):
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        time.sleep(0.5)
-        before = rss(proc.pid)
-        with open(path, "rb") as f:
-            out = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f,
-                                 capture_output=True, text=True, check=True).stdout
-        if f"errors: 0, replies: {n}" not in out:
-            sys.exit(f"load failed: {out}")
-        time.sleep(1.0)
-        dbsize = subprocess.run(["redis-cli", "-p", str(port), "dbsize"], capture_output=True,
-                                text=True).stdout.strip()
-        if dbsize != str(n):
-            sys.exit(f"expected {n} keys, found {dbsize}")
-        return (rss(proc.pid) - before) / n
-    finally:
-        proc.terminate()
-        proc.wait()
+    return rss_growth_of_load(cmd, port, path, n, expect_keys=n) / n
 
 
 def main():

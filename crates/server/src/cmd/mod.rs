@@ -64,6 +64,55 @@ pub fn write_collection<C: store::Collection, R>(
         .map_err(|()| CmdError::WrongType)
 }
 
+/// The prologue of HSCAN and SSCAN: validates the cursor, answers an empty scan for a
+/// missing key (Redis does so before it reads the options), then parses MATCH and COUNT.
+/// `Ok(None)`: the reply is written; `Ok(Some(pattern))`: scan the key (`None` = all).
+pub fn collection_scan_options<'a>(
+    ctx: &mut crate::command::Ctx<'_>,
+    args: resp::Args<'a>,
+) -> Result<Option<Option<&'a [u8]>>, CmdError> {
+    std::str::from_utf8(args.get(2))
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let key = args.get(1);
+    let exists = {
+        let ks = &ctx.shared.keyspace;
+        let h = ks.hash(key);
+        ks.lock(h).peek(h, key, ctx.now).is_some()
+    };
+    if !exists {
+        ctx.out.array(2);
+        ctx.out.bulk(b"0");
+        ctx.out.array(0);
+        return Ok(None);
+    }
+    let mut pattern: Option<&[u8]> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let has_value = i + 1 < args.len();
+        if is(args.get(i), "count") && has_value {
+            if int_arg(args.get(i + 1))? < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else if is(args.get(i), "match") && has_value {
+            pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok(Some(pattern))
+}
+
+/// A pop count (LPOP, RPOP, SPOP): a non-negative integer, with Redis's message otherwise.
+pub fn positive_count(a: &[u8]) -> Result<usize, CmdError> {
+    resp::number::parse_i64(a)
+        .filter(|n| *n >= 0)
+        .map(|n| n as usize)
+        .ok_or_else(|| CmdError::err("value is out of range, must be positive"))
+}
+
 /// An integer argument, by Redis's rules.
 pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
     resp::number::parse_i64(a).ok_or(CmdError::NotInteger)

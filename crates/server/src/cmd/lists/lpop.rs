@@ -3,16 +3,13 @@ use resp::Args;
 
 use super::{write_list, End};
 use crate::command::Ctx;
-use crate::error::{CmdError, CmdResult};
+use crate::error::CmdResult;
 
 /// Without a count: one element or nil. With one: up to `count` elements as an array (a
 /// null array when the key is missing, an empty array for count 0).
 fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) -> CmdResult {
     let count = if args.len() == 3 {
-        let n = resp::number::parse_i64(args.get(2))
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| CmdError::err("value is out of range, must be positive"))?;
-        Some(n as usize)
+        Some(crate::cmd::positive_count(args.get(2))?)
     } else {
         None
     };

@@ -2,9 +2,8 @@
 use resp::Args;
 
 use super::{read_set, reply_members};
-use crate::cmd::{int_arg, is};
 use crate::command::Ctx;
-use crate::error::{CmdError, CmdResult};
+use crate::error::CmdResult;
 
 pub fn smembers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let found = read_set(ctx, args, |set, out| {
@@ -43,37 +42,9 @@ pub fn scard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// SSCAN key cursor [MATCH pattern] [COUNT count]: every matching member with cursor 0, in
 /// one reply (COUNT is a hint).
 pub fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    std::str::from_utf8(args.get(2))
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::err("invalid cursor"))?;
-    let key = args.get(1);
-    let exists = {
-        let ks = &ctx.shared.keyspace;
-        let h = ks.hash(key);
-        ks.lock(h).peek(h, key, ctx.now).is_some()
-    };
-    if !exists {
-        ctx.out.array(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array(0);
+    let Some(pattern) = crate::cmd::collection_scan_options(ctx, args)? else {
         return Ok(());
-    }
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let has_value = i + 1 < args.len();
-        if is(args.get(i), "count") && has_value {
-            if int_arg(args.get(i + 1))? < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if is(args.get(i), "match") && has_value {
-            pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    };
     read_set(ctx, args, |set, out| {
         let items: Vec<&[u8]> = set
             .members()

@@ -14,10 +14,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let count = if args.len() == 3 {
-        let n = resp::number::parse_i64(args.get(2))
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| CmdError::err("value is out of range, must be positive"))?;
-        Some(n as usize)
+        Some(crate::cmd::positive_count(args.get(2))?)
     } else {
         None
     };
