@@ -182,6 +182,8 @@ fn kill_one(ctx: &mut Ctx<'_>, target: &Arc<ClientInfo>, me: u64) {
         ctx.client.close_after_reply = true;
     } else {
         target.kill.cancel();
+        // Gone from CLIENT LIST at once, as in Redis, not when its task gets to run.
+        ctx.shared.clients.remove(target.id);
     }
 }
 
