@@ -1,7 +1,7 @@
 //! LLEN / LRANGE / LINDEX
 use resp::Args;
 
-use super::read_list;
+use super::{index_range, read_list};
 use crate::cmd::int_arg;
 use crate::command::Ctx;
 use crate::error::CmdResult;
@@ -14,28 +14,16 @@ pub fn llen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// Elements between two inclusive indexes; negative ones count from the end.
 pub fn lrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (mut start, mut end) = (int_arg(args.get(2))?, int_arg(args.get(3))?);
+    let (start, end) = (int_arg(args.get(2))?, int_arg(args.get(3))?);
     let found = read_list(ctx, args, |list, out| {
-        let len = list.len() as i64;
-        if start < 0 {
-            start += len;
-        }
-        if end < 0 {
-            end += len;
-        }
-        start = start.max(0);
-        if start > end || start >= len {
-            out.array(0);
-            return;
-        }
-        end = end.min(len - 1);
-        out.array((end - start + 1) as usize);
-        for e in list
-            .iter()
-            .skip(start as usize)
-            .take((end - start + 1) as usize)
-        {
-            out.bulk(e);
+        match index_range(start, end, list.len()) {
+            None => out.array(0),
+            Some((from, to)) => {
+                out.array(to - from + 1);
+                for e in list.iter().skip(from).take(to - from + 1) {
+                    out.bulk(e);
+                }
+            }
         }
     })?;
     if found.is_none() {

@@ -1,7 +1,7 @@
 //! LSET key index element / LTRIM key start stop
 use resp::Args;
 
-use super::write_list;
+use super::{index_range, write_list};
 use crate::cmd::int_arg;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -33,20 +33,11 @@ pub fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// Keeps only the elements between two inclusive indexes (an empty range deletes the key).
 pub fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (mut start, mut end) = (int_arg(args.get(2))?, int_arg(args.get(3))?);
+    let (start, end) = (int_arg(args.get(2))?, int_arg(args.get(3))?);
     write_list(ctx, args.get(1), false, |list| {
-        let len = list.len() as i64;
-        if start < 0 {
-            start += len;
-        }
-        if end < 0 {
-            end += len;
-        }
-        start = start.max(0);
-        if start > end || start >= len {
-            list.clear();
-        } else {
-            list.keep_range(start as usize, end.min(len - 1) as usize);
+        match index_range(start, end, list.len()) {
+            None => list.clear(),
+            Some((from, to)) => list.keep_range(from, to),
         }
     })?;
     ctx.out.ok();

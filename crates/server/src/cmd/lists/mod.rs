@@ -51,6 +51,18 @@ pub(crate) fn write_list<R>(
     crate::cmd::write_collection(ctx, key, create, f)
 }
 
+/// Resolves an inclusive index range as LRANGE and LTRIM do (negative indexes count from the
+/// end, the start clamps to 0, the end to the last element); `None` when it selects nothing.
+pub(crate) fn index_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 { start + len } else { start }.max(0);
+    let end = if end < 0 { end + len } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some((start as usize, end.min(len - 1) as usize))
+}
+
 /// Which end of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
