@@ -33,6 +33,13 @@ IMPLEMENTED = {
     "sadd": [], "srem": [], "smembers": [], "sismember": [], "smismember": [], "scard": [],
     "sscan": [], "spop": [], "srandmember": [], "smove": [], "sinter": [], "sunion": [],
     "sdiff": [], "sinterstore": [], "sunionstore": [], "sdiffstore": [], "sintercard": [],
+    # sorted sets
+    "zadd": [], "zincrby": [], "zrem": [], "zremrangebyrank": [], "zremrangebyscore": [],
+    "zremrangebylex": [], "zscore": [], "zmscore": [], "zcard": [], "zrank": [], "zrevrank": [],
+    "zcount": [], "zlexcount": [], "zrange": [], "zrangestore": [], "zrevrange": [],
+    "zrangebyscore": [], "zrevrangebyscore": [], "zrangebylex": [], "zrevrangebylex": [],
+    "zpopmin": [], "zpopmax": [], "zrandmember": [], "zscan": [], "zunionstore": [],
+    "zinterstore": [], "zdiffstore": [], "zunion": [], "zinter": [], "zdiff": [], "zintercard": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

@@ -24,6 +24,7 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use crate::value::{Hash, List, Set, Str, Value, EMBSTR_MAX};
+use crate::zset::ZSet;
 
 const ENC_INT: u8 = 0;
 const ENC_EMB: u8 = 1;
@@ -45,6 +46,19 @@ const TYPE_STR: u8 = 0;
 const TYPE_HASH: u8 = 1;
 const TYPE_LIST: u8 = 2;
 const TYPE_SET: u8 = 3;
+/// Sorted sets share type bits 3 with sets and are told apart by the (otherwise unused for
+/// collections) encoding bits: 0 = set, 1 = sorted set.
+const COLL_ZSET: u8 = 1;
+
+/// What an entry holds, decoded from the flags byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Hash,
+    List,
+    Set,
+    ZSet,
+}
 
 const HEADER: usize = 4;
 const TTL_FIELDS: usize = 12;
@@ -94,6 +108,7 @@ enum StrInit<'a> {
     Hash(Box<Hash>),
     List(Box<List>),
     Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 /// A borrowed view of a string value.
@@ -158,6 +173,7 @@ pub enum ValueRef<'a> {
     Hash(&'a Hash),
     List(&'a List),
     Set(&'a Set),
+    ZSet(&'a ZSet),
 }
 
 impl<'a> ValueRef<'a> {
@@ -167,6 +183,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Hash(_) => "hash",
             ValueRef::List(_) => "list",
             ValueRef::Set(_) => "set",
+            ValueRef::ZSet(_) => "zset",
         }
     }
 
@@ -176,6 +193,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Hash(h) => h.encoding(),
             ValueRef::List(_) => "quicklist",
             ValueRef::Set(s) => s.encoding(),
+            ValueRef::ZSet(z) => z.encoding(),
         }
     }
 
@@ -207,8 +225,16 @@ impl<'a> ValueRef<'a> {
         }
     }
 
+    pub fn as_zset(&self) -> Option<&'a ZSet> {
+        match self {
+            ValueRef::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
     pub fn to_owned(&self) -> Value {
         match self {
+            ValueRef::ZSet(z) => Value::ZSet(Box::new((*z).clone())),
             ValueRef::Set(s) => Value::Set(Box::new((*s).clone())),
             ValueRef::Str(s) => Value::Str(s.to_owned()),
             ValueRef::Hash(h) => Value::Hash(Box::new((*h).clone())),
@@ -237,6 +263,16 @@ impl Raw {
 
     fn type_bits(&self) -> u8 {
         self.flags() >> TYPE_SHIFT
+    }
+
+    fn kind(&self) -> Kind {
+        match self.type_bits() {
+            TYPE_STR => Kind::Str,
+            TYPE_HASH => Kind::Hash,
+            TYPE_LIST => Kind::List,
+            _ if self.encoding_bits() == COLL_ZSET => Kind::ZSet,
+            _ => Kind::Set,
+        }
     }
 
     /// The boxed collection's address (collections only).
@@ -292,11 +328,12 @@ impl Raw {
     /// As for `key`.
     unsafe fn value<'a>(&self) -> ValueRef<'a> {
         let at = self.value_offset();
-        match self.type_bits() {
-            TYPE_HASH => return ValueRef::Hash(&*(self.collection_ptr() as *const Hash)),
-            TYPE_LIST => return ValueRef::List(&*(self.collection_ptr() as *const List)),
-            TYPE_SET => return ValueRef::Set(&*(self.collection_ptr() as *const Set)),
-            _ => {}
+        match self.kind() {
+            Kind::Hash => return ValueRef::Hash(&*(self.collection_ptr() as *const Hash)),
+            Kind::List => return ValueRef::List(&*(self.collection_ptr() as *const List)),
+            Kind::Set => return ValueRef::Set(&*(self.collection_ptr() as *const Set)),
+            Kind::ZSet => return ValueRef::ZSet(&*(self.collection_ptr() as *const ZSet)),
+            Kind::Str => {}
         }
         ValueRef::Str(match self.encoding_bits() {
             ENC_INT => StrRef::Int(self.read_u64(at) as i64),
@@ -457,6 +494,7 @@ impl<'a> EntryRef<'a> {
             ValueRef::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
             ValueRef::List(l) => std::mem::size_of::<List>() + l.heap_size(),
             ValueRef::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
+            ValueRef::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
             ValueRef::Str(_) => self.raw.raw_capacity(),
         }
     }
@@ -556,11 +594,20 @@ impl<'a> EntryMut<'a> {
 
     /// The set, for in-place changes; `None` for other types.
     pub fn set_mut(&mut self) -> Option<&mut Set> {
-        if self.raw.type_bits() != TYPE_SET {
+        if self.raw.kind() != Kind::Set {
             return None;
         }
         // SAFETY: a set entry owns this box; &mut self makes this the only access.
         Some(unsafe { &mut *(self.raw.collection_ptr() as *mut Set) })
+    }
+
+    /// The sorted set, for in-place changes; `None` for other types.
+    pub fn zset_mut(&mut self) -> Option<&mut ZSet> {
+        if self.raw.kind() != Kind::ZSet {
+            return None;
+        }
+        // SAFETY: a sorted-set entry owns this box; &mut self makes this the only access.
+        Some(unsafe { &mut *(self.raw.collection_ptr() as *mut ZSet) })
     }
 
     /// Sets the integer of an int-encoded string (INCR in place); false for other encodings.
@@ -640,12 +687,18 @@ impl Entry {
             Value::Hash(h) => Self::build(key, StrInit::Hash(h), expire, meta),
             Value::List(l) => Self::build(key, StrInit::List(l), expire, meta),
             Value::Set(s) => Self::build(key, StrInit::Set(s), expire, meta),
+            Value::ZSet(z) => Self::build(key, StrInit::ZSet(z), expire, meta),
         }
     }
 
     /// A new key holding an empty set.
     pub fn new_set(key: &[u8], expire: Option<u64>, meta: Meta) -> Entry {
         Self::build(key, StrInit::Set(Box::default()), expire, meta)
+    }
+
+    /// A new key holding an empty sorted set.
+    pub fn new_zset(key: &[u8], expire: Option<u64>, meta: Meta) -> Entry {
+        Self::build(key, StrInit::ZSet(Box::default()), expire, meta)
     }
 
     /// A new key holding an empty list.
@@ -663,7 +716,7 @@ impl Entry {
             StrInit::Int(_) => 8,
             StrInit::Emb(b) | StrInit::InlineRaw(b) => varint_len(b.len()) + b.len(),
             StrInit::Raw(_) => RAW_PARTS,
-            StrInit::Hash(_) | StrInit::List(_) | StrInit::Set(_) => 8,
+            StrInit::Hash(_) | StrInit::List(_) | StrInit::Set(_) | StrInit::ZSet(_) => 8,
         };
         HEADER + if ttl { TTL_FIELDS } else { 0 } + varint_len(key_len) + key_len + value
     }
@@ -686,6 +739,7 @@ impl Entry {
                 StrInit::Hash(_) => TYPE_HASH << TYPE_SHIFT,
                 StrInit::List(_) => TYPE_LIST << TYPE_SHIFT,
                 StrInit::Set(_) => TYPE_SET << TYPE_SHIFT,
+                StrInit::ZSet(_) => (TYPE_SET << TYPE_SHIFT) | COLL_ZSET,
             };
             let ttl = if expire.is_some() { FLAG_TTL } else { 0 };
             let main = if meta.main { FLAG_MAIN } else { 0 };
@@ -719,6 +773,10 @@ impl Entry {
                 }
                 StrInit::Set(set) => {
                     let addr = Box::into_raw(set) as u64;
+                    std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
+                }
+                StrInit::ZSet(z) => {
+                    let addr = Box::into_raw(z) as u64;
                     std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
                 }
                 StrInit::Raw(v) => {
@@ -775,9 +833,13 @@ impl Entry {
                 // SAFETY: as for the hash above.
                 Value::List(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut List) })
             }
-            _ if self.raw.type_bits() == TYPE_SET => {
+            _ if self.raw.kind() == Kind::Set => {
                 // SAFETY: as for the hash above.
                 Value::Set(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Set) })
+            }
+            _ if self.raw.kind() == Kind::ZSet => {
+                // SAFETY: as for the hash above.
+                Value::ZSet(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut ZSet) })
             }
             ENC_RAW => {
                 let (p, len, cap) = self.raw.raw_parts();
@@ -862,9 +924,12 @@ impl Drop for Entry {
         } else if self.raw.type_bits() == TYPE_LIST {
             // SAFETY: the entry owns this box.
             drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut List) });
-        } else if self.raw.type_bits() == TYPE_SET {
+        } else if self.raw.kind() == Kind::Set {
             // SAFETY: the entry owns this box.
             drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Set) });
+        } else if self.raw.kind() == Kind::ZSet {
+            // SAFETY: the entry owns this box.
+            drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut ZSet) });
         } else if self.raw.encoding_bits() == ENC_RAW {
             let (p, len, cap) = self.raw.raw_parts();
             // SAFETY: the entry owns this buffer.

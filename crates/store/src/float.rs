@@ -154,6 +154,55 @@ pub fn format_human(v: F80) -> String {
     out
 }
 
+/// Parses a double as C's `strtod` reads a whole string: optional leading whitespace, sign,
+/// decimal digits with optional fraction and exponent, or `inf`/`infinity`/`nan`. `None`
+/// when anything is left over. Returns the value and whether `strtod` would set `ERANGE`
+/// (overflow to infinity or underflow to zero). An empty string parses as 0, as `strtod`
+/// consumes nothing and leaves the end pointer on the terminator.
+fn strtod_whole(s: &[u8]) -> Option<(f64, bool)> {
+    let text = std::str::from_utf8(s).ok()?;
+    let body = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    if body.is_empty() {
+        return (text.is_empty()).then_some((0.0, false));
+    }
+    let unsigned = body.trim_start_matches(['+', '-']);
+    if body.len() - unsigned.len() > 1 {
+        return None;
+    }
+    let lower = unsigned.to_ascii_lowercase();
+    if matches!(lower.as_str(), "inf" | "infinity" | "nan") {
+        return body.parse::<f64>().ok().map(|v| (v, false));
+    }
+    if !is_decimal(unsigned.as_bytes()) {
+        return None;
+    }
+    let v: f64 = body.parse().ok()?;
+    let mantissa_nonzero = unsigned
+        .bytes()
+        .take_while(|c| *c != b'e' && *c != b'E')
+        .any(|c| (b'1'..=b'9').contains(&c));
+    let range_error = v.is_infinite() || (v == 0.0 && mantissa_nonzero);
+    Some((v, range_error))
+}
+
+/// Redis's `getDoubleFromObject` (ZADD scores, ZINCRBY, WEIGHTS): the whole string, no
+/// leading or trailing space, no NaN, no overflow or underflow to zero.
+pub fn parse_double(s: &[u8]) -> Option<f64> {
+    if s.first().is_some_and(|c| c.is_ascii_whitespace()) {
+        return None;
+    }
+    match strtod_whole(s)? {
+        (v, false) if !v.is_nan() && !s.is_empty() => Some(v),
+        _ => None,
+    }
+}
+
+/// A score range bound as Redis's `zslParseRange` reads it with `strtod`: leading space and
+/// an empty string (0) are accepted, overflow gives an infinity, NaN is refused.
+pub fn parse_range_double(s: &[u8]) -> Option<f64> {
+    strtod_whole(s).map(|(v, _)| v).filter(|v| !v.is_nan())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +245,35 @@ mod tests {
         }
         assert_eq!(incr("inf", "1"), Err(FloatError::NanOrInfinity));
         assert_eq!(incr(".5", "+.5").unwrap(), "1");
+    }
+
+    #[test]
+    fn doubles_parse_like_redis() {
+        assert_eq!(parse_double(b"1.5"), Some(1.5));
+        assert_eq!(parse_double(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_double(b"+Infinity"), Some(f64::INFINITY));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"1e400",
+            b"1e-400",
+            b"nan",
+            b"abc",
+            b"+-1",
+            b"1e",
+        ] {
+            assert_eq!(
+                parse_double(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(parse_range_double(b""), Some(0.0));
+        assert_eq!(parse_range_double(b" 2"), Some(2.0));
+        assert_eq!(parse_range_double(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_range_double(b"nan"), None);
+        assert_eq!(parse_range_double(b"2 "), None);
     }
 }

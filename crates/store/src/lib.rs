@@ -14,9 +14,11 @@ pub mod policy;
 pub mod shard;
 pub mod table;
 pub mod value;
+pub mod zset;
 
 pub use entry::{Entry, EntryMut, EntryRef, StrRef, ValueRef};
 pub use keyspace::{Keyspace, ScanFilter, ShardSet};
 pub use policy::Policy;
 pub use shard::{Collection, Shard, Ttl};
 pub use value::{Hash, List, Set, Str, Value};
+pub use zset::ZSet;

@@ -112,6 +112,18 @@ impl Collection for crate::value::Set {
     }
 }
 
+impl Collection for crate::zset::ZSet {
+    fn new_entry(key: &[u8], meta: Meta) -> Entry {
+        Entry::new_zset(key, None, meta)
+    }
+    fn from_entry<'a>(e: &'a mut EntryMut<'_>) -> Option<&'a mut Self> {
+        e.zset_mut()
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Keys sampled per eviction (Redis samples 5 and keeps a pool; we sample more instead).
 const EVICTION_SAMPLES: usize = 16;
 

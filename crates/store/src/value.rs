@@ -111,6 +111,7 @@ pub enum Value {
     Hash(Box<Hash>),
     List(Box<List>),
     Set(Box<Set>),
+    ZSet(Box<crate::zset::ZSet>),
 }
 
 impl Value {
@@ -120,6 +121,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -129,6 +131,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::List(_) => "quicklist",
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -145,6 +148,7 @@ impl Value {
             Value::Hash(h) => h.heap_size(),
             Value::List(l) => l.heap_size(),
             Value::Set(s) => s.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod lists;
 pub mod server;
 pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 use resp::ReplyWriter;
 use store::{StrRef, ValueRef};
@@ -22,6 +23,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(hashes::HANDLERS);
     all.extend_from_slice(lists::HANDLERS);
     all.extend_from_slice(sets::HANDLERS);
+    all.extend_from_slice(zsets::HANDLERS);
     all.extend_from_slice(keys::HANDLERS);
     all.extend_from_slice(connection::HANDLERS);
     all.extend_from_slice(server::HANDLERS);

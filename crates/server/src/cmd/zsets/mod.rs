@@ -1,0 +1,224 @@
+//! Sorted-set commands.
+
+mod zadd;
+mod zcount;
+mod zpop;
+mod zrandmember;
+mod zrange;
+mod zrem;
+mod zscan;
+mod zscore;
+mod zsetops;
+
+use resp::ReplyWriter;
+use store::ZSet;
+
+use crate::command::{Ctx, Handler};
+use crate::error::CmdError;
+
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("zadd", zadd::zadd),
+    ("zincrby", zadd::zincrby),
+    ("zrem", zrem::zrem),
+    ("zremrangebyrank", zrem::zremrangebyrank),
+    ("zremrangebyscore", zrem::zremrangebyscore),
+    ("zremrangebylex", zrem::zremrangebylex),
+    ("zscore", zscore::zscore),
+    ("zmscore", zscore::zmscore),
+    ("zcard", zscore::zcard),
+    ("zrank", zscore::zrank),
+    ("zrevrank", zscore::zrevrank),
+    ("zcount", zcount::zcount),
+    ("zlexcount", zcount::zlexcount),
+    ("zrange", zrange::zrange),
+    ("zrangestore", zrange::zrangestore),
+    ("zrevrange", zrange::zrevrange),
+    ("zrangebyscore", zrange::zrangebyscore),
+    ("zrevrangebyscore", zrange::zrevrangebyscore),
+    ("zrangebylex", zrange::zrangebylex),
+    ("zrevrangebylex", zrange::zrevrangebylex),
+    ("zpopmin", zpop::zpopmin),
+    ("zpopmax", zpop::zpopmax),
+    ("zrandmember", zrandmember::zrandmember),
+    ("zscan", zscan::zscan),
+    ("zunionstore", zsetops::zunionstore),
+    ("zinterstore", zsetops::zinterstore),
+    ("zdiffstore", zsetops::zdiffstore),
+    ("zunion", zsetops::zunion),
+    ("zinter", zsetops::zinter),
+    ("zdiff", zsetops::zdiff),
+    ("zintercard", zsetops::zintercard),
+];
+
+pub(crate) fn read_zset<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&ZSet, &mut ReplyWriter) -> R,
+) -> Result<Option<R>, CmdError> {
+    crate::cmd::read_collection(ctx, key, |v| v.as_zset(), f)
+}
+
+pub(crate) fn write_zset<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    create: bool,
+    f: impl FnOnce(&mut ZSet) -> R,
+) -> Result<Option<R>, CmdError> {
+    crate::cmd::write_collection(ctx, key, create, f)
+}
+
+/// Writes (member, score) pairs: flat in RESP2, `[member, score]` pairs in RESP3 when
+/// `withscores`; members only otherwise.
+pub(crate) fn reply_scored(out: &mut ReplyWriter, items: &[(&[u8], f64)], withscores: bool) {
+    if withscores && out.is_resp3() {
+        out.array(items.len());
+        for (m, s) in items {
+            out.array(2);
+            out.bulk(m);
+            out.double(*s);
+        }
+    } else {
+        out.array(items.len() * if withscores { 2 } else { 1 });
+        for (m, s) in items {
+            out.bulk(m);
+            if withscores {
+                out.double(*s);
+            }
+        }
+    }
+}
+
+/// One end of a score range (`zslParseRange`): `(` makes it exclusive.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScoreBound {
+    value: f64,
+    exclusive: bool,
+}
+
+/// A score interval `min..max`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScoreRange {
+    min: ScoreBound,
+    max: ScoreBound,
+}
+
+fn score_bound(a: &[u8]) -> Option<ScoreBound> {
+    let (text, exclusive) = match a.strip_prefix(b"(") {
+        Some(rest) => (rest, true),
+        None => (a, false),
+    };
+    store::float::parse_range_double(text).map(|value| ScoreBound { value, exclusive })
+}
+
+impl ScoreRange {
+    pub(crate) fn parse(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
+        match (score_bound(min), score_bound(max)) {
+            (Some(min), Some(max)) => Ok(ScoreRange { min, max }),
+            _ => Err(CmdError::err("min or max is not a float")),
+        }
+    }
+
+    fn below_min(&self, s: f64) -> bool {
+        if self.min.exclusive {
+            s <= self.min.value
+        } else {
+            s < self.min.value
+        }
+    }
+
+    fn within_max(&self, s: f64) -> bool {
+        if self.max.exclusive {
+            s < self.max.value
+        } else {
+            s <= self.max.value
+        }
+    }
+
+    /// Positions `lo..hi` of the entries in range (empty when `hi <= lo`).
+    pub(crate) fn positions(&self, z: &ZSet) -> (usize, usize) {
+        let lo = z.partition_point(|s, _| self.below_min(s));
+        let hi = z.partition_point(|s, _| self.within_max(s));
+        (lo, hi.max(lo))
+    }
+}
+
+/// One end of a lex range (`zslParseLexRangeItem`).
+#[derive(Debug, Clone, Copy)]
+enum LexBound<'a> {
+    Min,
+    Max,
+    Inclusive(&'a [u8]),
+    Exclusive(&'a [u8]),
+}
+
+fn lex_bound(a: &[u8]) -> Option<LexBound<'_>> {
+    match a.first() {
+        Some(b'+') if a.len() == 1 => Some(LexBound::Max),
+        Some(b'-') if a.len() == 1 => Some(LexBound::Min),
+        Some(b'[') => Some(LexBound::Inclusive(&a[1..])),
+        Some(b'(') => Some(LexBound::Exclusive(&a[1..])),
+        _ => None,
+    }
+}
+
+/// A member interval for the BYLEX forms (meaningful when all scores are equal).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LexRange<'a> {
+    min: LexBound<'a>,
+    max: LexBound<'a>,
+}
+
+impl<'a> LexRange<'a> {
+    pub(crate) fn parse(min: &'a [u8], max: &'a [u8]) -> Result<LexRange<'a>, CmdError> {
+        match (lex_bound(min), lex_bound(max)) {
+            (Some(min), Some(max)) => Ok(LexRange { min, max }),
+            _ => Err(CmdError::err("min or max not valid string range item")),
+        }
+    }
+
+    fn below_min(&self, m: &[u8]) -> bool {
+        match self.min {
+            LexBound::Min => false,
+            LexBound::Max => true,
+            LexBound::Inclusive(x) => m < x,
+            LexBound::Exclusive(x) => m <= x,
+        }
+    }
+
+    fn within_max(&self, m: &[u8]) -> bool {
+        match self.max {
+            LexBound::Max => true,
+            LexBound::Min => false,
+            LexBound::Inclusive(x) => m <= x,
+            LexBound::Exclusive(x) => m < x,
+        }
+    }
+
+    /// Positions `lo..hi` of the entries in range, as for [`ScoreRange::positions`].
+    pub(crate) fn positions(&self, z: &ZSet) -> (usize, usize) {
+        let lo = z.partition_point(|_, m| self.below_min(m));
+        let hi = z.partition_point(|_, m| self.within_max(m));
+        (lo, hi.max(lo))
+    }
+}
+
+/// A score argument (ZADD, ZINCRBY): Redis's "value is not a valid float" otherwise.
+pub(crate) fn score_arg(a: &[u8]) -> Result<f64, CmdError> {
+    store::float::parse_double(a).ok_or(CmdError::NotFloat)
+}
+
+/// Resolves a rank range as Redis's `zrangeGenericCommand`/ZREMRANGEBYRANK: negative
+/// indexes count from the end; `None` when empty. Returns inclusive `start..=end`.
+pub(crate) fn rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 { len + end } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some((start as usize, end.min(len - 1) as usize))
+}

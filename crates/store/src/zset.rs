@@ -1,0 +1,458 @@
+//! Sorted sets: members ordered by (score, member bytes), as Redis orders them.
+//!
+//! Small sorted sets (Redis's `zset-max-listpack-entries` 128 / `-value` 64) are one packed
+//! buffer of `[score: f64 LE][varint length][member]` entries in order, a few bytes per element
+//! where a tree would spend two allocations and a node; every operation on them is a linear
+//! scan of at most 128 entries, as on Redis's listpack.
+//!
+//! Larger ones are a *chunked sorted list* (the layout of Python's `sortedcontainers`) plus a
+//! member → score map: chunks of at most [`CHUNK_MAX`] entries, split when full. Rank, range
+//! and insert cost one pass over the chunk list (n/128 comparisons) plus a binary search and a
+//! short `memmove` inside one chunk, which for the sizes a cache holds is as fast as Redis's
+//! skiplist and uses less memory (no per-node levels). ZSCORE is one map lookup.
+//!
+//! Invariants: no NaN score is ever stored; no member appears twice; chunks are non-empty and
+//! concatenated they are sorted; `scores` holds exactly the members of the chunks.
+
+use std::cmp::Ordering;
+
+pub const ZSET_LISTPACK_ENTRIES: usize = 128;
+pub const ZSET_LISTPACK_VALUE: usize = 64;
+/// Largest chunk of the big form; a full chunk splits in two halves.
+const CHUNK_MAX: usize = 256;
+
+type ScoreMap = hashbrown::HashMap<Box<[u8]>, f64, foldhash::fast::RandomState>;
+
+/// Redis's order: by score, then by member bytes (shorter first on a common prefix).
+pub fn order(a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
+    match a.0.partial_cmp(&b.0) {
+        Some(Ordering::Equal) | None => a.1.cmp(b.1),
+        Some(o) => o,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZSet {
+    repr: Repr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Repr {
+    Packed { buf: Vec<u8>, len: usize },
+    Chunked(Box<Chunked>),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Chunked {
+    chunks: Vec<Vec<(f64, Box<[u8]>)>>,
+    scores: ScoreMap,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet {
+            repr: Repr::Packed {
+                buf: Vec::new(),
+                len: 0,
+            },
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn get_varint(buf: &[u8], at: usize) -> (usize, usize) {
+    let (mut n, mut shift, mut i) = (0usize, 0, at);
+    loop {
+        let b = buf[i];
+        n |= ((b & 0x7f) as usize) << shift;
+        i += 1;
+        if b < 0x80 {
+            return (n, i);
+        }
+        shift += 7;
+    }
+}
+
+/// Iterates a packed buffer: (score, member, byte span of the entry).
+fn packed(buf: &[u8]) -> impl Iterator<Item = (f64, &[u8], std::ops::Range<usize>)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= buf.len() {
+            return None;
+        }
+        let start = at;
+        let score = f64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+        let (n, p) = get_varint(buf, at + 8);
+        at = p + n;
+        Some((score, &buf[p..p + n], start..at))
+    })
+}
+
+/// Encodes one packed entry. A listpack stores `-0` as the integer 0, so Redis reports the
+/// score of a small sorted set as `0` where a skiplist would keep `-0`; so do we.
+fn packed_entry(score: f64, m: &[u8]) -> Vec<u8> {
+    let score = if score == 0.0 { 0.0 } else { score };
+    let mut v = Vec::with_capacity(m.len() + 10);
+    v.extend_from_slice(&score.to_le_bytes());
+    put_varint(&mut v, m.len());
+    v.extend_from_slice(m);
+    v
+}
+
+impl Chunked {
+    fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    /// The first position whose entry fails `pred` (`pred` true on a prefix of the order).
+    fn partition_point(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
+        let mut before = 0;
+        for chunk in &self.chunks {
+            let (s, m) = chunk.last().expect("chunks are non-empty");
+            if pred(*s, m) {
+                before += chunk.len();
+                continue;
+            }
+            return before + chunk.partition_point(|(s, m)| pred(*s, m));
+        }
+        before
+    }
+
+    /// (chunk, offset) of position `i < len`.
+    fn locate(&self, mut i: usize) -> (usize, usize) {
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            if i < chunk.len() {
+                return (c, i);
+            }
+            i -= chunk.len();
+        }
+        unreachable!("position in range")
+    }
+
+    fn insert_new(&mut self, score: f64, m: &[u8]) {
+        self.scores.insert(m.into(), score);
+        let key = (score, m);
+        let c = self
+            .chunks
+            .iter()
+            .position(|ch| {
+                let (s, lm) = ch.last().expect("non-empty");
+                order((*s, lm), key) == Ordering::Greater
+            })
+            .unwrap_or(self.chunks.len().saturating_sub(1));
+        if self.chunks.is_empty() {
+            self.chunks.push(Vec::new());
+        }
+        let chunk = &mut self.chunks[c];
+        let at = chunk.partition_point(|(s, lm)| order((*s, lm), key) == Ordering::Less);
+        chunk.insert(at, (score, m.into()));
+        if chunk.len() > CHUNK_MAX {
+            let upper = chunk.split_off(chunk.len() / 2);
+            self.chunks.insert(c + 1, upper);
+        }
+    }
+
+    fn remove_known(&mut self, score: f64, m: &[u8]) {
+        let key = (score, m);
+        let c = self
+            .chunks
+            .iter()
+            .position(|ch| {
+                let (s, lm) = ch.last().expect("non-empty");
+                order((*s, lm), key) != Ordering::Less
+            })
+            .expect("member is in a chunk");
+        let chunk = &mut self.chunks[c];
+        let at = chunk.partition_point(|(s, lm)| order((*s, lm), key) == Ordering::Less);
+        debug_assert_eq!(&*chunk[at].1, m);
+        chunk.remove(at);
+        if chunk.is_empty() {
+            self.chunks.remove(c);
+        }
+    }
+}
+
+impl ZSet {
+    /// Builds a sorted set from pairs (later duplicates win), choosing the encoding by the
+    /// final size as Redis does for ZUNIONSTORE and friends.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], f64)>) -> ZSet {
+        let mut big = Chunked::default();
+        for (m, s) in pairs {
+            if let Some(old) = big.scores.get(m).copied() {
+                big.remove_known(old, m);
+            }
+            big.insert_new(s, m);
+        }
+        let fits = big.len() <= ZSET_LISTPACK_ENTRIES
+            && big.scores.keys().all(|m| m.len() <= ZSET_LISTPACK_VALUE);
+        if fits {
+            let mut buf = Vec::new();
+            for (s, m) in big.chunks.iter().flatten() {
+                buf.extend_from_slice(&packed_entry(*s, m));
+            }
+            buf.shrink_to_fit();
+            ZSet {
+                repr: Repr::Packed {
+                    buf,
+                    len: big.len(),
+                },
+            }
+        } else {
+            ZSet {
+                repr: Repr::Chunked(Box::new(big)),
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Packed { len, .. } => *len,
+            Repr::Chunked(c) => c.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self.repr {
+            Repr::Packed { .. } => "listpack",
+            Repr::Chunked(_) => "skiplist",
+        }
+    }
+
+    pub fn score(&self, m: &[u8]) -> Option<f64> {
+        match &self.repr {
+            Repr::Packed { buf, .. } => packed(buf).find(|(_, e, _)| *e == m).map(|(s, _, _)| s),
+            Repr::Chunked(c) => c.scores.get(m).copied(),
+        }
+    }
+
+    /// Moves to the big form when Redis would leave listpack.
+    fn grow_for(&mut self, m: &[u8]) {
+        if let Repr::Packed { buf, len } = &self.repr {
+            if m.len() > ZSET_LISTPACK_VALUE || *len >= ZSET_LISTPACK_ENTRIES {
+                let mut big = Chunked::default();
+                big.chunks.push(Vec::with_capacity(*len));
+                for (s, e, _) in packed(buf) {
+                    big.scores.insert(e.into(), s);
+                    big.chunks[0].push((s, e.into()));
+                }
+                if big.chunks[0].is_empty() {
+                    big.chunks.clear();
+                }
+                self.repr = Repr::Chunked(Box::new(big));
+            }
+        }
+    }
+
+    /// Sets `m`'s score (adding it when absent); true when it was added. `score` is not NaN.
+    pub fn insert(&mut self, m: &[u8], score: f64) -> bool {
+        debug_assert!(!score.is_nan());
+        let existed = self.remove(m);
+        self.grow_for(m);
+        match &mut self.repr {
+            Repr::Packed { buf, len } => {
+                let at = packed(buf)
+                    .find(|(s, e, _)| order((*s, e), (score, m)) == Ordering::Greater)
+                    .map_or(buf.len(), |(_, _, r)| r.start);
+                let piece = packed_entry(score, m);
+                buf.reserve_exact(piece.len());
+                buf.splice(at..at, piece);
+                *len += 1;
+            }
+            Repr::Chunked(c) => c.insert_new(score, m),
+        }
+        !existed
+    }
+
+    pub fn remove(&mut self, m: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Packed { buf, len } => {
+                let Some(span) = packed(buf).find(|(_, e, _)| *e == m).map(|(_, _, r)| r) else {
+                    return false;
+                };
+                buf.drain(span);
+                *len -= 1;
+                true
+            }
+            Repr::Chunked(c) => match c.scores.remove(m) {
+                Some(s) => {
+                    c.remove_known(s, m);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// The first position whose entry fails `pred`; `pred(score, member)` must hold on a
+    /// prefix of the order (e.g. "score < min").
+    pub fn partition_point(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
+        match &self.repr {
+            Repr::Packed { buf, len } => packed(buf)
+                .position(|(s, e, _)| !pred(s, e))
+                .unwrap_or(*len),
+            Repr::Chunked(c) => c.partition_point(pred),
+        }
+    }
+
+    /// 0-based ascending rank of `m`.
+    pub fn rank(&self, m: &[u8]) -> Option<usize> {
+        let score = self.score(m)?;
+        Some(self.partition_point(|s, e| order((s, e), (score, m)) == Ordering::Less))
+    }
+
+    /// Entries at positions `start..end` in ascending order (`end` clamped to the length).
+    pub fn range(&self, start: usize, end: usize) -> Vec<(&[u8], f64)> {
+        let end = end.min(self.len());
+        if start >= end {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(end - start);
+        match &self.repr {
+            Repr::Packed { buf, .. } => out.extend(
+                packed(buf)
+                    .skip(start)
+                    .take(end - start)
+                    .map(|(s, e, _)| (e, s)),
+            ),
+            Repr::Chunked(c) => {
+                let (ci, off) = c.locate(start);
+                out.extend(
+                    c.chunks[ci..]
+                        .iter()
+                        .flatten()
+                        .skip(off)
+                        .take(end - start)
+                        .map(|(s, e)| (&**e, *s)),
+                );
+            }
+        }
+        out
+    }
+
+    /// Every entry in ascending order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        match &self.repr {
+            Repr::Packed { buf, .. } => Box::new(packed(buf).map(|(s, e, _)| (e, s))),
+            Repr::Chunked(c) => Box::new(c.chunks.iter().flatten().map(|(s, e)| (&**e, *s))),
+        }
+    }
+
+    /// Removes and returns the entries at positions `start..end` (ascending).
+    pub fn remove_range(&mut self, start: usize, end: usize) -> Vec<(Vec<u8>, f64)> {
+        let removed: Vec<(Vec<u8>, f64)> = self
+            .range(start, end)
+            .into_iter()
+            .map(|(m, s)| (m.to_vec(), s))
+            .collect();
+        match &mut self.repr {
+            Repr::Packed { buf, len } => {
+                let spans: Vec<_> = packed(buf)
+                    .skip(start)
+                    .take(removed.len())
+                    .map(|(_, _, r)| r)
+                    .collect();
+                if let (Some(first), Some(last)) = (spans.first(), spans.last()) {
+                    buf.drain(first.start..last.end);
+                }
+                *len -= removed.len();
+            }
+            Repr::Chunked(_) => {
+                for (m, _) in &removed {
+                    self.remove(m);
+                }
+            }
+        }
+        removed
+    }
+
+    /// Approximate heap bytes, for accounting.
+    pub fn heap_size(&self) -> usize {
+        match &self.repr {
+            Repr::Packed { buf, .. } => (buf.capacity() + 15) & !15,
+            Repr::Chunked(c) => {
+                let members: usize = c.scores.keys().map(|m| (m.len().max(1) + 15) & !15).sum();
+                64 + c.scores.capacity() * (16 + 8 + 1)
+                    + c.chunks.capacity() * 24
+                    + c.chunks.iter().map(|ch| ch.capacity() * 24).sum::<usize>()
+                    + 2 * members
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn model_order(model: &BTreeMap<Vec<u8>, f64>) -> Vec<(Vec<u8>, f64)> {
+        let mut v: Vec<(Vec<u8>, f64)> = model.iter().map(|(m, s)| (m.clone(), *s)).collect();
+        v.sort_by(|a, b| order((a.1, &a.0), (b.1, &b.0)));
+        v
+    }
+
+    proptest! {
+        /// Both forms, across the conversion, keep Redis's order, ranks and scores.
+        #[test]
+        fn zset_matches_a_model(ops in proptest::collection::vec((0u8..4, 0u16..700, -20i32..20, 0usize..70), 1..1500)) {
+            let mut z = ZSet::default();
+            let mut model: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+            for (op, m, s, len) in ops {
+                let mut member = format!("m{m}").into_bytes();
+                if len > 66 { member.resize(len, b'x'); }
+                let score = s as f64 / 2.0;
+                match op {
+                    0 | 1 => prop_assert_eq!(z.insert(&member, score), model.insert(member.clone(), score).is_none()),
+                    2 => prop_assert_eq!(z.remove(&member), model.remove(&member).is_some()),
+                    _ => {
+                        let n = (m as usize % 5).min(z.len());
+                        let removed = z.remove_range(0, n);
+                        for (r, _) in &removed { model.remove(r); }
+                    }
+                }
+                prop_assert_eq!(z.len(), model.len());
+            }
+            let expected = model_order(&model);
+            let got: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+            prop_assert_eq!(&got, &expected);
+            for (i, (m, s)) in expected.iter().enumerate() {
+                prop_assert_eq!(z.rank(m), Some(i));
+                prop_assert_eq!(z.score(m), Some(*s));
+            }
+            let mid = expected.len() / 3;
+            let got: Vec<(Vec<u8>, f64)> = z.range(mid, mid + 7).into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
+            prop_assert_eq!(&got[..], &expected[mid..(mid + 7).min(expected.len())]);
+            let below = z.partition_point(|s, _| s < 0.0);
+            prop_assert_eq!(below, expected.iter().filter(|(_, s)| *s < 0.0).count());
+        }
+    }
+
+    #[test]
+    fn encoding_follows_redis_limits() {
+        let mut z = ZSet::default();
+        for i in 0..128 {
+            z.insert(format!("{i}").as_bytes(), i as f64);
+        }
+        assert_eq!(z.encoding(), "listpack");
+        z.insert(b"x", 0.0);
+        assert_eq!(z.encoding(), "skiplist");
+        let small = ZSet::from_pairs([(&b"a"[..], 1.0)]);
+        assert_eq!(small.encoding(), "listpack");
+        let long = [b'a'; 65];
+        let mut z = ZSet::default();
+        z.insert(&long, 1.0);
+        assert_eq!(z.encoding(), "skiplist");
+    }
+}
