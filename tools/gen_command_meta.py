@@ -40,6 +40,8 @@ IMPLEMENTED = {
     "zrangebyscore": [], "zrevrangebyscore": [], "zrangebylex": [], "zrevrangebylex": [],
     "zpopmin": [], "zpopmax": [], "zrandmember": [], "zscan": [], "zunionstore": [],
     "zinterstore": [], "zdiffstore": [], "zunion": [], "zinter": [], "zdiff": [], "zintercard": [],
+    # transactions
+    "multi": [], "exec": [], "discard": [], "watch": [], "unwatch": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

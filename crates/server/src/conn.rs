@@ -95,6 +95,7 @@ pub(crate) fn accept(
                     if let Err(e) = conn.serve(stream).await {
                         tracing::debug!(client = id, error = %e, "connection ended with an error");
                     }
+                    conn.release();
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot register connection"),
             }
@@ -133,6 +134,9 @@ impl Connection {
                 reply_mode: ReplyMode::On,
                 close_after_reply: false,
                 last_command: "NULL",
+                multi: None,
+                watching: None,
+                in_exec: false,
             },
             parser: RequestParser::new(),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -259,6 +263,11 @@ impl Connection {
         }
         self.rbuf.advance(consumed);
         next
+    }
+
+    /// Gives back what the connection holds in shared structures (watched keys).
+    fn release(&mut self) {
+        crate::cmd::transactions::unwatch_all(&self.shared, &mut self.state);
     }
 
     fn shrink_buffers(&mut self) {

@@ -17,6 +17,7 @@ pub mod command;
 pub mod config;
 mod conn;
 pub mod error;
+pub mod exec_gate;
 pub mod info;
 pub mod slowlog;
 pub mod stats;
@@ -85,6 +86,12 @@ pub struct ClientState {
     pub reply_mode: ReplyMode,
     pub close_after_reply: bool,
     pub last_command: &'static str,
+    /// Inside MULTI: the queue.
+    pub multi: Option<cmd::transactions::Multi>,
+    /// WATCHed keys, if any.
+    pub watching: Option<cmd::transactions::Watching>,
+    /// Running EXEC's commands (blocking commands do not block there).
+    pub in_exec: bool,
 }
 
 /// State shared by every connection of a node.
@@ -112,6 +119,8 @@ pub struct Shared {
     /// ops/s and kbps for INFO and the stats API.
     pub rates: Mutex<info::Rates>,
     workers: Workers,
+    /// Makes EXEC atomic: see [`exec_gate`].
+    pub exec_gate: exec_gate::ExecGate,
 }
 
 /// The connection-serving threads, one single-threaded runtime each.
@@ -134,6 +143,7 @@ impl Workers {
             let thread = std::thread::Builder::new()
                 .name(format!("shardcache-worker-{i}"))
                 .spawn(move || {
+                    exec_gate::set_lane(i);
                     let runtime = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .on_thread_park(move || {
@@ -331,6 +341,7 @@ pub async fn run_with_admin(
         startup_memory: AtomicU64::new(0),
         rates: Mutex::new(info::Rates::default()),
         workers,
+        exec_gate: exec_gate::ExecGate::new(threads),
     });
     shared.keyspace.set_policy(shared.live.policy());
     shared.refresh_memory();

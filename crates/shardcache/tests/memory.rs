@@ -29,6 +29,7 @@ enum Reply {
     Error(String),
     Int(i64),
     Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
 }
 
 impl Node {
@@ -74,6 +75,13 @@ impl Node {
                 std::io::Read::read_exact(&mut self.reader, &mut buf).unwrap();
                 buf.truncate(n as usize);
                 Reply::Bulk(Some(buf))
+            }
+            "*" => {
+                let n: i64 = body.parse().unwrap();
+                if n < 0 {
+                    return Reply::Array(None);
+                }
+                Reply::Array(Some((0..n).map(|_| self.read()).collect()))
             }
             other => panic!("unexpected reply type {other}"),
         }
@@ -217,4 +225,32 @@ fn resident_memory_at_maxmemory_stays_bounded() {
         rss <= limit,
         "rss {rss} > startup {startup_rss} + 110% of maxmemory 16mb"
     );
+}
+
+/// A watched key evicted to make room aborts the transaction (eviction is a modification).
+#[test]
+fn watch_is_broken_by_eviction() {
+    let mut node = Node::start(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
+    node.cmd(&["SET", "watched", "v"]);
+    node.cmd(&["WATCH", "watched"]);
+    let mut rounds = 0;
+    loop {
+        node.fill(&format!("fill{rounds}"), 20_000, &[]);
+        rounds += 1;
+        let Reply::Int(n) = node.cmd(&["EXISTS", "watched"]) else {
+            panic!()
+        };
+        if n == 0 {
+            break;
+        }
+        assert!(rounds < 20, "the watched key was never evicted");
+    }
+    assert!(node.info("evicted_keys") > 0);
+    node.cmd(&["MULTI"]);
+    node.cmd(&["PING"]);
+    assert!(matches!(node.cmd(&["EXEC"]), Reply::Array(None)));
+    // Without a watch, the same transaction runs.
+    node.cmd(&["MULTI"]);
+    node.cmd(&["PING"]);
+    assert!(matches!(node.cmd(&["EXEC"]), Reply::Array(Some(_))));
 }

@@ -145,7 +145,15 @@ pub struct Shard {
     used: usize,
     /// The keyspace-wide total, adjusted by every change of `used`.
     total: Arc<AtomicI64>,
+    /// WATCHed keys of this shard and the flags of the clients watching them. Every change
+    /// of a key (write, delete, expiry, eviction, flush) raises its watchers' flags; EXEC
+    /// aborts when its client's flag is up. Empty (no allocation, one length check per
+    /// write) unless some client watches a key here.
+    watchers: hashbrown::HashMap<Box<[u8]>, Vec<WatchFlag>>,
 }
+
+/// A client's "a watched key changed" flag (Redis's `CLIENT_DIRTY_CAS`).
+pub type WatchFlag = Arc<std::sync::atomic::AtomicBool>;
 
 impl Shard {
     pub fn new(seed: u64, hasher: foldhash::fast::FixedState, total: Arc<AtomicI64>) -> Self {
@@ -158,6 +166,7 @@ impl Shard {
             lfu_mode: false,
             probation: 0,
             ghosts: Vec::new(),
+            watchers: Default::default(),
             used: 0,
             total,
         }
@@ -293,6 +302,47 @@ impl Shard {
     }
 
     /// Slot of a live key; an expired one is removed first.
+    /// Raises the flags of `key`'s watchers: called by every path that changes a key.
+    #[inline]
+    fn touched(&self, key: &[u8]) {
+        if !self.watchers.is_empty() {
+            self.flag_watchers(key);
+        }
+    }
+
+    #[cold]
+    fn flag_watchers(&self, key: &[u8]) {
+        if let Some(flags) = self.watchers.get(key) {
+            for f in flags {
+                f.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
+
+    /// Tells `key`'s watchers it changed, after a change made in place through
+    /// [`Shard::get_mut`] (INCR on an int-encoded value), which does not itself count as one.
+    pub fn modified(&self, key: &[u8]) {
+        self.touched(key);
+    }
+
+    /// Registers `flag` as a watcher of `key` (WATCH).
+    pub fn watch(&mut self, key: &[u8], flag: &WatchFlag) {
+        let flags = self.watchers.entry(key.into()).or_default();
+        if !flags.iter().any(|f| Arc::ptr_eq(f, flag)) {
+            flags.push(flag.clone());
+        }
+    }
+
+    /// Removes `flag` from `key`'s watchers (UNWATCH, EXEC, DISCARD, disconnect).
+    pub fn unwatch(&mut self, key: &[u8], flag: &WatchFlag) {
+        if let Some(flags) = self.watchers.get_mut(key) {
+            flags.retain(|f| !Arc::ptr_eq(f, flag));
+            if flags.is_empty() {
+                self.watchers.remove(key);
+            }
+        }
+    }
+
     fn find_live(&mut self, h: u64, key: &[u8], now: u64) -> Option<usize> {
         let i = self.table.find(h, key)?;
         if self.table.get(i).is_expired(now) {
@@ -321,7 +371,8 @@ impl Shard {
         }
     }
 
-    /// A lookup for writing: records the access, counts nothing.
+    /// A lookup for writing: records the access, counts nothing. Changes made through the
+    /// returned view must be reported with [`Shard::modified`].
     pub fn get_mut(&mut self, h: u64, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let r = self.random01();
         let i = self.find_live(h, key, now)?;
@@ -361,6 +412,7 @@ impl Shard {
         now: u64,
         make: impl FnOnce(&[u8], Option<u64>, Meta) -> Entry,
     ) {
+        self.touched(key);
         let existing = self.find_live(h, key, now);
         let (old_deadline, meta) = match existing {
             Some(i) => {
@@ -443,6 +495,7 @@ impl Shard {
             hasher.hash_one(k)
         };
         let entry = self.table.remove(i, &hash_of);
+        self.touched(entry.key());
         if !entry.as_ref().main() {
             self.probation -= 1;
         }
@@ -463,6 +516,7 @@ impl Shard {
     /// Stores an entry taken out with [`Shard::remove`] under `key` (replacing any value
     /// there), keeping its TTL and access data (RENAME).
     pub fn insert_entry(&mut self, h: u64, key: &[u8], entry: Entry, now: u64) {
+        self.touched(key);
         let deadline = entry.expire_at();
         let entry = entry.rebuild(Some(key), deadline);
         match self.find_live(h, key, now) {
@@ -479,6 +533,7 @@ impl Shard {
         let Some(i) = self.find_live(h, key, now) else {
             return false;
         };
+        self.touched(key);
         let current = self.table.get(i).expire_at();
         match (current, deadline) {
             (Some(_), Some(at)) => self.table.get_mut(i).set_deadline_in_place(at),
@@ -545,6 +600,7 @@ impl Shard {
         f: impl FnOnce(&mut Vec<u8>) -> R,
     ) -> Option<R> {
         let i = self.find_live(h, key, now)?;
+        self.touched(key);
         let raw_now = self.table.get(i).is_heap_raw();
         if !raw_now {
             let old = self.table.take_for_rebuild(i);
@@ -577,6 +633,21 @@ impl Shard {
         create: bool,
         f: impl FnOnce(&mut C) -> R,
     ) -> Result<Option<R>, ()> {
+        self.modify_if(h, key, now, create, |c| (f(c), true))
+    }
+
+    /// [`Shard::modify`] for changes that may turn out to be no-ops (SREM of an absent
+    /// member): `f` also says whether it changed anything, and only then are the key's
+    /// watchers told, as Redis signals a key only when a command really modified it.
+    #[allow(clippy::result_unit_err)]
+    pub fn modify_if<C: Collection, R>(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        now: u64,
+        create: bool,
+        f: impl FnOnce(&mut C) -> (R, bool),
+    ) -> Result<Option<R>, ()> {
         let i = match self.find_live(h, key, now) {
             Some(i) => i,
             None if create => {
@@ -593,9 +664,12 @@ impl Shard {
         let Some(collection) = C::from_entry(&mut e) else {
             return Err(());
         };
-        let result = f(collection);
+        let (result, changed) = f(collection);
         let empty = collection.is_empty();
         Self::touch(&mut e, lfu, now, r);
+        if changed {
+            self.touched(key);
+        }
         let after = entry_bytes(self.table.get(i));
         self.account(before, after);
         if empty {
@@ -816,6 +890,13 @@ impl Shard {
     /// Empties the shard, handing back the old table so a caller can free it elsewhere
     /// (FLUSHALL ASYNC).
     pub fn take(&mut self) -> Table {
+        for (key, flags) in &self.watchers {
+            if self.table.find(self.hash(key), key).is_some() {
+                flags
+                    .iter()
+                    .for_each(|f| f.store(true, std::sync::atomic::Ordering::Release));
+            }
+        }
         let before = self.used;
         self.volatile = Vec::new();
         self.ghosts = Vec::new();

@@ -8,6 +8,7 @@ pub mod lists;
 pub mod server;
 pub mod sets;
 pub mod strings;
+pub mod transactions;
 pub mod zsets;
 
 use resp::ReplyWriter;
@@ -27,6 +28,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(keys::HANDLERS);
     all.extend_from_slice(connection::HANDLERS);
     all.extend_from_slice(server::HANDLERS);
+    all.extend_from_slice(transactions::HANDLERS);
     all
 }
 
@@ -63,6 +65,21 @@ pub fn write_collection<C: store::Collection, R>(
     let h = ks.hash(key);
     ks.lock(h)
         .modify(h, key, ctx.now, create, f)
+        .map_err(|()| CmdError::WrongType)
+}
+
+/// [`write_collection`] for changes that may be no-ops: `f` returns (result, changed), and
+/// only a real change counts as a modification for WATCH.
+pub fn write_collection_if<C: store::Collection, R>(
+    ctx: &mut crate::command::Ctx<'_>,
+    key: &[u8],
+    create: bool,
+    f: impl FnOnce(&mut C) -> (R, bool),
+) -> Result<Option<R>, CmdError> {
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    ks.lock(h)
+        .modify_if(h, key, ctx.now, create, f)
         .map_err(|()| CmdError::WrongType)
 }
 

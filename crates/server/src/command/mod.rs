@@ -196,15 +196,15 @@ fn incoming_bytes(args: Args<'_>) -> u64 {
     args.iter().map(|a| a.len() as u64 + 32).sum()
 }
 
-/// Resolves, checks and runs one command.
-pub fn execute(
+/// Looks a command up and runs the checks Redis runs before executing it: known command,
+/// subcommand, arity, authentication, memory. The command's index, or the refusal.
+fn resolve(
     shared: &Shared,
-    client: &mut ClientState,
-    out: &mut ReplyWriter,
+    client: &ClientState,
     args: Args<'_>,
     local: &mut LocalStats,
-    clock: &mut BatchClock,
-) -> Flow {
+    clock: &BatchClock,
+) -> Result<usize, CmdError> {
     let table = &shared.table;
     let name = args.get(0);
     let Some(mut index) = table.lookup(name) else {
@@ -212,8 +212,7 @@ pub fn execute(
             .stats
             .unknown_commands
             .fetch_add(1, Ordering::Relaxed);
-        reply_error(shared, out, &CmdError::unknown_command(name, args.tail(1)));
-        return Flow::Continue;
+        return Err(CmdError::unknown_command(name, args.tail(1)));
     };
     let mut cmd = table.get(index);
     // A container needs a subcommand, unless it also runs on its own (plain COMMAND).
@@ -221,8 +220,7 @@ pub fn execute(
     if !cmd.subcommands.is_empty() && !runs_alone {
         if args.len() < 2 {
             local.reject(index);
-            reply_error(shared, out, &CmdError::WrongArity(cmd.meta.name.into()));
-            return Flow::Continue;
+            return Err(CmdError::WrongArity(cmd.meta.name.into()));
         }
         match table.lookup_sub(cmd.meta.name, args.get(1)) {
             Some(sub) => {
@@ -231,15 +229,13 @@ pub fn execute(
             }
             None => {
                 local.reject(index);
-                let e = CmdError::UnknownSubcommand {
+                return Err(CmdError::UnknownSubcommand {
                     sub: String::from_utf8_lossy(args.get(1))
                         .chars()
                         .take(128)
                         .collect(),
                     container: cmd.meta.name.to_ascii_uppercase(),
-                };
-                reply_error(shared, out, &e);
-                return Flow::Continue;
+                });
             }
         }
     }
@@ -251,22 +247,176 @@ pub fn execute(
         && shared.live.auth_required.load(Ordering::Relaxed)
     {
         Some(CmdError::NoAuth)
-    } else if cmd.deny_oom && !shared.make_room(clock.unix_ms, incoming_bytes(args)) {
+    } else if cmd.deny_oom
+        && client.multi.is_none()
+        && !shared.make_room(clock.unix_ms, incoming_bytes(args))
+    {
         Some(CmdError::Oom)
     } else {
         None
     };
-    if let Some(e) = rejection {
-        local.reject(index);
-        reply_error(shared, out, &e);
-        return Flow::Continue;
+    match rejection {
+        Some(e) => {
+            local.reject(index);
+            Err(e)
+        }
+        None => Ok(index),
     }
+}
 
-    client.last_command = meta.name;
+/// Resolves, checks and runs one command; inside MULTI, queues it instead.
+pub fn execute(
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    args: Args<'_>,
+    local: &mut LocalStats,
+    clock: &mut BatchClock,
+) -> Flow {
     let mark = out.len();
+    match resolve(shared, client, args, local, clock) {
+        Err(e) => {
+            if client.multi.is_some() {
+                if args.get(0).eq_ignore_ascii_case(b"exec") {
+                    abort_transaction(shared, client, out, &e.to_string());
+                    return finish(client, out, mark);
+                }
+                // Redis's flagTransaction: EXEC will refuse to run the queue.
+                client.multi.as_mut().expect("in MULTI").dirty = true;
+            }
+            reply_error(shared, out, &e);
+        }
+        Ok(index) => {
+            let name = shared.table.get(index).meta.name;
+            match (&mut client.multi, name) {
+                (Some(_), "exec") => exec_transaction(shared, client, out, index, local, clock),
+                (Some(_), "multi" | "discard" | "watch" | "quit" | "reset") | (None, _) => {
+                    run(shared, client, out, index, args, local, clock, true)
+                }
+                (Some(multi), _) => {
+                    multi.queued.push((index, args.to_owned()));
+                    out.simple("QUEUED");
+                }
+            }
+        }
+    }
+    finish(client, out, mark)
+}
+
+/// Applies CLIENT REPLY to the replies written since `mark`; says whether to close.
+fn finish(client: &mut ClientState, out: &mut ReplyWriter, mark: usize) -> Flow {
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.truncate(mark),
+        ReplyMode::Skip => {
+            out.truncate(mark);
+            client.reply_mode = ReplyMode::On;
+        }
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+    }
+    if client.close_after_reply {
+        Flow::Close
+    } else {
+        Flow::Continue
+    }
+}
+
+/// Ends a transaction that cannot run, with EXECABORT naming why.
+fn abort_transaction(shared: &Shared, client: &mut ClientState, out: &mut ReplyWriter, why: &str) {
+    client.multi = None;
+    crate::cmd::transactions::unwatch_all(shared, client);
+    let why = why.strip_prefix("ERR ").unwrap_or(why);
+    let e = CmdError::Coded(format!("EXECABORT Transaction discarded because of: {why}"));
+    reply_error(shared, out, &e);
+}
+
+/// EXEC: runs the queue with every other command on the node held off, unless a queued
+/// command was refused or a watched key changed.
+fn exec_transaction(
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    exec_index: usize,
+    local: &mut LocalStats,
+    clock: &mut BatchClock,
+) {
+    use crate::cmd::transactions::{unwatch_all, watch_broken};
+    let multi = client.multi.take().expect("in MULTI");
+    if multi.dirty {
+        unwatch_all(shared, client);
+        reply_error(
+            shared,
+            out,
+            &CmdError::Coded("EXECABORT Transaction discarded because of previous errors.".into()),
+        );
+        return;
+    }
+    let table = &shared.table;
+    let room: u64 = multi
+        .queued
+        .iter()
+        .filter(|(i, _)| table.get(*i).deny_oom)
+        .map(|(_, a)| incoming_bytes(a.as_args()))
+        .sum();
+    if room > 0 && !shared.make_room(clock.unix_ms, room) {
+        abort_transaction(shared, client, out, &CmdError::Oom.to_string());
+        return;
+    }
+    let start = clock.last;
+    let gate = shared.exec_gate.exclusive();
+    let broken = client
+        .watching
+        .as_ref()
+        .is_some_and(|w| watch_broken(shared, w, clock.unix_ms));
+    unwatch_all(shared, client);
+    if broken {
+        out.null_array();
+    } else {
+        out.array(multi.queued.len());
+        client.in_exec = true;
+        for (index, args) in &multi.queued {
+            run(
+                shared,
+                client,
+                out,
+                *index,
+                args.as_args(),
+                local,
+                clock,
+                false,
+            );
+        }
+        client.in_exec = false;
+    }
+    drop(gate);
+    client.last_command = table.get(exec_index).meta.name;
+    local.record(
+        exec_index,
+        clock.last.saturating_duration_since(start),
+        false,
+    );
+}
+
+/// Runs a resolved command's handler, then records statistics and the slow log. `gated`:
+/// hold this worker's shared EXEC guard while it runs (false inside EXEC, which holds all).
+#[allow(clippy::too_many_arguments)]
+fn run(
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    index: usize,
+    args: Args<'_>,
+    local: &mut LocalStats,
+    clock: &mut BatchClock,
+    gated: bool,
+) {
+    let cmd = shared.table.get(index);
+    let meta = cmd.meta;
+    client.last_command = meta.name;
     let start = clock.last;
     let now = clock.unix_ms;
     let result = {
+        let _gate = gated.then(|| shared.exec_gate.shared());
         let mut ctx = Ctx {
             shared,
             client: &mut *client,
@@ -296,21 +446,6 @@ pub fn execute(
             client.info.name.read().clone(),
             max_len,
         );
-    }
-
-    match client.reply_mode {
-        ReplyMode::On => {}
-        ReplyMode::Off => out.truncate(mark),
-        ReplyMode::Skip => {
-            out.truncate(mark);
-            client.reply_mode = ReplyMode::On;
-        }
-        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
-    }
-    if client.close_after_reply {
-        Flow::Close
-    } else {
-        Flow::Continue
     }
 }
 

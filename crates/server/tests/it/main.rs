@@ -8,3 +8,4 @@ mod differential;
 mod limits;
 mod memory;
 mod protocol;
+mod transactions;

@@ -24,12 +24,9 @@ pub fn hset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// Sets a field only if it does not exist; 1 if set.
 pub fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (field, value) = (args.get(2), args.get(3));
-    let set = write_hash(ctx, args.get(1), true, |hash| {
-        if hash.get(field).is_some() {
-            false
-        } else {
-            hash.insert(field, value)
-        }
+    let set = crate::cmd::write_collection_if(ctx, args.get(1), true, |hash: &mut store::Hash| {
+        let set = hash.get(field).is_none() && hash.insert(field, value);
+        (set, set)
     })?
     .unwrap_or(false);
     ctx.out.int(set as i64);

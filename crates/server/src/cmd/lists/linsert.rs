@@ -1,7 +1,6 @@
 //! LINSERT key BEFORE | AFTER pivot element
 use resp::Args;
 
-use super::write_list;
 use crate::cmd::is;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -16,14 +15,14 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     };
     let (pivot, element) = (args.get(3), args.get(4));
-    let n = write_list(ctx, args.get(1), false, |list| {
+    let n = crate::cmd::write_collection_if(ctx, args.get(1), false, |list: &mut store::List| {
         let at = list.iter().position(|e| e == pivot);
         match at {
             Some(i) => {
                 list.insert(if after { i + 1 } else { i }, element);
-                list.len() as i64
+                (list.len() as i64, true)
             }
-            None => -1,
+            None => (-1, false),
         }
     })?
     .unwrap_or(0);

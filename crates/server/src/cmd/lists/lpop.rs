@@ -1,7 +1,7 @@
 //! LPOP / RPOP key [count]
 use resp::Args;
 
-use super::{write_list, End};
+use super::End;
 use crate::command::Ctx;
 use crate::error::CmdResult;
 
@@ -14,16 +14,19 @@ fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) -> CmdResult {
         None
     };
     let take = count.unwrap_or(1);
-    let popped = write_list(ctx, args.get(1), false, |list| {
-        let n = take.min(list.len());
-        (0..n)
-            .map(|_| match end {
-                End::Left => list.pop_front(),
-                End::Right => list.pop_back(),
-            })
-            .map(|e| e.expect("within length"))
-            .collect::<Vec<_>>()
-    })?;
+    let popped =
+        crate::cmd::write_collection_if(ctx, args.get(1), false, |list: &mut store::List| {
+            let n = take.min(list.len());
+            let popped = (0..n)
+                .map(|_| match end {
+                    End::Left => list.pop_front(),
+                    End::Right => list.pop_back(),
+                })
+                .map(|e| e.expect("within length"))
+                .collect::<Vec<_>>();
+            let changed = !popped.is_empty();
+            (popped, changed)
+        })?;
     match (popped, count) {
         (None, None) => ctx.out.null(),
         (None, Some(_)) => ctx.out.null_array(),

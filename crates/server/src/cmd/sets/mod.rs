@@ -40,15 +40,6 @@ pub(crate) fn read_set<R>(
     crate::cmd::read_collection(ctx, args.get(1), |v| v.as_set(), f)
 }
 
-pub(crate) fn write_set<R>(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    create: bool,
-    f: impl FnOnce(&mut Set) -> R,
-) -> Result<Option<R>, CmdError> {
-    crate::cmd::write_collection(ctx, key, create, f)
-}
-
 /// Writes members as a RESP3 set (an array in RESP2).
 pub(crate) fn reply_members<'a>(
     out: &mut ReplyWriter,

@@ -2,7 +2,7 @@
 use rand::Rng;
 use resp::Args;
 
-use super::{read_set, write_set};
+use super::read_set;
 use crate::cmd::int_arg;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -19,17 +19,19 @@ pub fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         None
     };
     let mut rng = rand::thread_rng();
-    let popped = write_set(ctx, args.get(1), false, |set| {
-        let n = count.unwrap_or(1).min(set.len());
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let i = rng.gen_range(0..set.len());
-            let m = set.get_index(i).expect("in range").to_vec();
-            set.remove(&m);
-            out.push(m);
-        }
-        out
-    })?;
+    let popped =
+        crate::cmd::write_collection_if(ctx, args.get(1), false, |set: &mut store::Set| {
+            let n = count.unwrap_or(1).min(set.len());
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let i = rng.gen_range(0..set.len());
+                let m = set.get_index(i).expect("in range").to_vec();
+                set.remove(&m);
+                out.push(m);
+            }
+            let changed = !out.is_empty();
+            (out, changed)
+        })?;
     match (popped, count) {
         (None, None) => ctx.out.null(),
         (None, Some(_)) => ctx.out.set(0),

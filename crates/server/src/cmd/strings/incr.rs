@@ -17,6 +17,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             let current = as_str(e.value())?.as_i64().ok_or(CmdError::NotInteger)?;
             let new = current.checked_add(by).ok_or(CmdError::Overflow)?;
             if e.set_int_in_place(new) {
+                shard.modified(key);
                 ctx.out.int(new);
                 return Ok(());
             }

@@ -101,22 +101,25 @@ fn generic(ctx: &mut Ctx<'_>, args: Args<'_>, mut flags: Flags) -> CmdResult {
         .map(|i| score_arg(pairs.get(2 * i)))
         .collect::<Result<Vec<f64>, _>>()?;
     let (mut added, mut updated, mut last) = (0i64, 0i64, None);
-    let outcome = write_zset(ctx, args.get(1), !flags.xx, |z| {
-        for (i, score) in scores.iter().enumerate() {
-            match add(z, pairs.get(2 * i + 1), *score, flags)? {
-                Outcome::Added(s) => {
-                    added += 1;
-                    last = Some(s);
+    let outcome = crate::cmd::write_collection_if(ctx, args.get(1), !flags.xx, |z: &mut ZSet| {
+        let r = (|| {
+            for (i, score) in scores.iter().enumerate() {
+                match add(z, pairs.get(2 * i + 1), *score, flags)? {
+                    Outcome::Added(s) => {
+                        added += 1;
+                        last = Some(s);
+                    }
+                    Outcome::Updated(s) => {
+                        updated += 1;
+                        last = Some(s);
+                    }
+                    Outcome::Same(s) => last = Some(s),
+                    Outcome::Skipped => last = None,
                 }
-                Outcome::Updated(s) => {
-                    updated += 1;
-                    last = Some(s);
-                }
-                Outcome::Same(s) => last = Some(s),
-                Outcome::Skipped => last = None,
             }
-        }
-        Ok::<(), CmdError>(())
+            Ok::<(), CmdError>(())
+        })();
+        (r, added + updated > 0)
     })?;
     if let Some(result) = outcome {
         result?;

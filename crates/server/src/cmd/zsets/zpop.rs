@@ -1,7 +1,7 @@
 //! ZPOPMIN / ZPOPMAX key [count]
 use resp::Args;
 
-use super::{reply_scored, write_zset};
+use super::reply_scored;
 use crate::cmd::positive_count;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -15,19 +15,21 @@ fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
     } else {
         None
     };
-    let popped = write_zset(ctx, args.get(1), false, |z| {
-        let n = count.unwrap_or(1).min(z.len());
-        let mut v = if max {
-            z.remove_range(z.len() - n, z.len())
-        } else {
-            z.remove_range(0, n)
-        };
-        if max {
-            v.reverse();
-        }
-        v
-    })?
-    .unwrap_or_default();
+    let popped =
+        crate::cmd::write_collection_if(ctx, args.get(1), false, |z: &mut store::ZSet| {
+            let n = count.unwrap_or(1).min(z.len());
+            let mut v = if max {
+                z.remove_range(z.len() - n, z.len())
+            } else {
+                z.remove_range(0, n)
+            };
+            if max {
+                v.reverse();
+            }
+            let changed = !v.is_empty();
+            (v, changed)
+        })?
+        .unwrap_or_default();
     let items: Vec<(&[u8], f64)> = popped.iter().map(|(m, s)| (&m[..], *s)).collect();
     match count {
         // Without a count the reply is one flat pair even in RESP3.

@@ -2,14 +2,15 @@
 use resp::Args;
 use store::ZSet;
 
-use super::{rank_range, write_zset, LexRange, ScoreRange};
+use super::{rank_range, LexRange, ScoreRange};
 use crate::cmd::int_arg;
 use crate::command::Ctx;
 use crate::error::CmdResult;
 
 pub fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let removed = write_zset(ctx, args.get(1), false, |z| {
-        args.tail(2).iter().filter(|m| z.remove(m)).count()
+    let removed = crate::cmd::write_collection_if(ctx, args.get(1), false, |z: &mut ZSet| {
+        let n = args.tail(2).iter().filter(|m| z.remove(m)).count();
+        (n, n > 0)
     })?
     .unwrap_or(0);
     ctx.out.int(removed as i64);
@@ -22,9 +23,9 @@ fn remove_positions(
     key: &[u8],
     pick: impl FnOnce(&ZSet) -> Option<(usize, usize)>,
 ) -> CmdResult {
-    let removed = write_zset(ctx, key, false, |z| match pick(z) {
-        Some((lo, hi)) if lo < hi => z.remove_range(lo, hi).len(),
-        _ => 0,
+    let removed = crate::cmd::write_collection_if(ctx, key, false, |z: &mut ZSet| match pick(z) {
+        Some((lo, hi)) if lo < hi => (z.remove_range(lo, hi).len(), true),
+        _ => (0, false),
     })?
     .unwrap_or(0);
     ctx.out.int(removed as i64);

@@ -1,0 +1,47 @@
+//! What makes EXEC atomic on a multi-threaded node.
+//!
+//! Every command runs holding a *shared* guard of its worker's lane; EXEC takes *every*
+//! lane exclusively, so while a transaction runs no other command runs anywhere, exactly as
+//! Redis's single thread guarantees. One lane per worker (each on its own cache line) keeps
+//! the common path an uncontended read lock on a line only that worker touches: a single
+//! global `RwLock` would bounce its counter between cores on every command.
+
+use std::cell::Cell;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+#[repr(align(128))]
+struct Lane(RwLock<()>);
+
+pub struct ExecGate {
+    lanes: Box<[Lane]>,
+}
+
+thread_local! {
+    static LANE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Assigns the calling thread (a worker) its lane.
+pub fn set_lane(i: usize) {
+    LANE.with(|l| l.set(i));
+}
+
+impl ExecGate {
+    pub fn new(lanes: usize) -> Self {
+        ExecGate {
+            lanes: (0..lanes.max(1)).map(|_| Lane(RwLock::new(()))).collect(),
+        }
+    }
+
+    /// Held while one ordinary command runs.
+    pub fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        let i = LANE.with(|l| l.get()) % self.lanes.len();
+        self.lanes[i].0.read()
+    }
+
+    /// Held while a transaction runs: waits for the commands running on every worker, and
+    /// keeps new ones out. Lanes are taken in order, so two EXECs cannot deadlock.
+    pub fn exclusive(&self) -> Vec<RwLockWriteGuard<'_, ()>> {
+        self.lanes.iter().map(|l| l.0.write()).collect()
+    }
+}

@@ -1,0 +1,151 @@
+//! MULTI/EXEC/WATCH across connections on a multi-threaded node: atomicity, optimistic
+//! locking under contention, invalidation by expiry. (Single-connection semantics are in the
+//! differential tests; invalidation by eviction is tested against the binary.)
+
+use std::time::Duration;
+
+use resp::Frame;
+use server::Config;
+
+use crate::support::{bulk, simple, Node};
+
+fn two_workers() -> Config {
+    Config {
+        threads: 2,
+        ..Config::default()
+    }
+}
+
+/// A reader on another worker never sees half a transaction: `x` and `y` are always changed
+/// together inside MULTI/EXEC, and MGET must always find them equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exec_is_atomic_for_readers_on_other_workers() {
+    let node = Node::start_with(two_workers()).await;
+    let mut setup = node.client().await;
+    setup.run("MSET x 0 y 0").await;
+    let mut writers = Vec::new();
+    for _ in 0..3 {
+        let mut c = node.client().await;
+        writers.push(tokio::spawn(async move {
+            for _ in 0..300 {
+                // A long queue between the two INCRs widens the window a non-atomic EXEC
+                // would expose.
+                c.send(&["MULTI"]).await;
+                c.send(&["INCR", "x"]).await;
+                for _ in 0..50 {
+                    c.send(&["SET", "pad", "v"]).await;
+                }
+                c.send(&["INCR", "y"]).await;
+                c.send(&["EXEC"]).await;
+                for _ in 0..53 {
+                    c.read().await.unwrap();
+                }
+                let Frame::Array(r) = c.read().await.unwrap() else {
+                    panic!("EXEC is an array")
+                };
+                assert_eq!(r.len(), 52);
+            }
+        }));
+    }
+    let mut reader = node.client().await;
+    let mut reads = 0;
+    while writers.iter().any(|w| !w.is_finished()) {
+        let Frame::Array(v) = reader.run("MGET x y").await else {
+            panic!()
+        };
+        assert_eq!(v[0], v[1], "MGET saw half a transaction");
+        reads += 1;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(
+        reads > 10,
+        "the reader ran alongside the writers ({reads} reads)"
+    );
+    assert_eq!(
+        setup.run("MGET x y").await,
+        Frame::Array(vec![bulk("900"), bulk("900")])
+    );
+}
+
+/// The WATCH/GET/MULTI/SET/EXEC retry loop of every client library: under contention some
+/// EXECs abort, and no increment is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_makes_optimistic_increments_exact() {
+    let node = Node::start_with(two_workers()).await;
+    let (clients, each) = (4, 60);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let mut c = node.client().await;
+        tasks.push(tokio::spawn(async move {
+            let mut aborted = 0;
+            for _ in 0..each {
+                loop {
+                    c.run("WATCH counter").await;
+                    let n: i64 = match c.run("GET counter").await {
+                        Frame::Bulk(b) => std::str::from_utf8(&b).unwrap().parse().unwrap(),
+                        _ => 0,
+                    };
+                    c.run("MULTI").await;
+                    assert_eq!(
+                        c.cmd(&["SET", "counter", &(n + 1).to_string()]).await,
+                        simple("QUEUED")
+                    );
+                    match c.run("EXEC").await {
+                        Frame::Array(_) => break,
+                        Frame::Null => aborted += 1,
+                        other => panic!("EXEC: {other:?}"),
+                    }
+                }
+            }
+            aborted
+        }));
+    }
+    let mut aborted = 0;
+    for t in tasks {
+        aborted += t.await.unwrap();
+    }
+    let mut c = node.client().await;
+    assert_eq!(
+        c.run("GET counter").await,
+        bulk(&(clients * each).to_string())
+    );
+    assert!(aborted > 0, "contention should abort some transactions");
+}
+
+#[tokio::test]
+async fn watch_is_broken_by_another_client_and_by_expiry() {
+    let node = Node::start_with(two_workers()).await;
+    let (mut a, mut b) = (node.client().await, node.client().await);
+    a.run("SET k 1").await;
+    a.run("WATCH k").await;
+    b.run("SET k 2").await;
+    a.run("MULTI").await;
+    a.run("SET k 3").await;
+    assert_eq!(a.run("EXEC").await, Frame::Null);
+    assert_eq!(a.run("GET k").await, bulk("2"));
+
+    // Another client writing a different key does not disturb the transaction.
+    a.run("WATCH k").await;
+    b.run("SET other 1").await;
+    a.run("MULTI").await;
+    a.run("SET k 3").await;
+    assert_eq!(a.run("EXEC").await, Frame::Array(vec![simple("OK")]));
+
+    // A watched key that expires before EXEC aborts it, even if nothing reclaimed it yet.
+    a.run("SET t v PX 50").await;
+    a.run("WATCH t").await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    a.run("MULTI").await;
+    a.run("PING").await;
+    assert_eq!(a.run("EXEC").await, Frame::Null);
+
+    // A client that disconnects while watching leaves nothing behind.
+    let mut c = node.client().await;
+    c.run("WATCH k t other").await;
+    drop(c);
+    a.run("MULTI").await;
+    a.run("PING").await;
+    assert_eq!(a.run("EXEC").await, Frame::Array(vec![simple("PONG")]));
+}
