@@ -28,7 +28,7 @@ IMPLEMENTED = {
     # lists
     "lpush": [], "rpush": [], "lpushx": [], "rpushx": [], "lpop": [], "rpop": [], "llen": [],
     "lrange": [], "lindex": [], "lset": [], "ltrim": [], "linsert": [], "lrem": [], "lpos": [],
-    "lmove": [], "rpoplpush": [],
+    "lmove": [], "rpoplpush": [], "blpop": [], "brpop": [], "blmove": [], "brpoplpush": [],
     # sets
     "sadd": [], "srem": [], "smembers": [], "sismember": [], "smismember": [], "scard": [],
     "sscan": [], "spop": [], "srandmember": [], "smove": [], "sinter": [], "sunion": [],

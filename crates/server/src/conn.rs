@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
+use crate::blocking::{Blocked, Delivery};
 use crate::client::ClientInfo;
 use crate::command::{execute, BatchClock, Flow};
 use crate::stats::LocalStats;
@@ -110,6 +111,8 @@ enum Next {
     Read,
     /// Output reached FLUSH_AT: write, then keep executing.
     FlushThenContinue,
+    /// A blocking command is waiting for data: write, wait, then keep executing.
+    Blocked,
     /// Write what is pending, then close.
     Close,
 }
@@ -137,6 +140,8 @@ impl Connection {
                 multi: None,
                 watching: None,
                 in_exec: false,
+                blocked: None,
+                ready_keys: Vec::new(),
             },
             parser: RequestParser::new(),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -163,6 +168,12 @@ impl Connection {
             match next {
                 Next::Close => return stream.shutdown().await,
                 Next::FlushThenContinue => continue,
+                Next::Blocked => {
+                    if self.wait_blocked(&mut stream).await? {
+                        continue;
+                    }
+                    return Ok(());
+                }
                 Next::Read => {}
             }
             self.shrink_buffers();
@@ -236,6 +247,10 @@ impl Connection {
                         next = Next::Close;
                         break;
                     }
+                    if self.state.blocked.is_some() {
+                        next = Next::Blocked;
+                        break;
+                    }
                     if self.out.len() >= FLUSH_AT {
                         next = Next::FlushThenContinue;
                         break;
@@ -265,9 +280,80 @@ impl Connection {
         next
     }
 
-    /// Gives back what the connection holds in shared structures (watched keys).
+    /// Gives back what the connection holds in shared structures (watched keys, a blocked
+    /// command).
     fn release(&mut self) {
         crate::cmd::transactions::unwatch_all(&self.shared, &mut self.state);
+        if let Some(mut blocked) = self.state.blocked.take() {
+            self.unblock_without_reply(&mut blocked);
+        }
+    }
+
+    /// Withdraws a blocked command whose client will not read the reply; an element already
+    /// handed to it goes back to its list.
+    fn unblock_without_reply(&self, blocked: &mut Blocked) {
+        if !self.shared.blocking.cancel(&blocked.waiter) {
+            if let Ok(delivery) = blocked.rx.try_recv() {
+                self.shared.blocking.give_back(
+                    &self.shared.keyspace,
+                    &blocked.waiter,
+                    delivery,
+                    crate::unix_ms(),
+                );
+            }
+        }
+    }
+
+    /// Waits for the blocked command's data, its timeout, or the client going away (input
+    /// that arrives meanwhile is buffered, as Redis does). Writes the reply; false when the
+    /// connection must close.
+    async fn wait_blocked(&mut self, stream: &mut TcpStream) -> std::io::Result<bool> {
+        let mut blocked = self.state.blocked.take().expect("a blocked command");
+        let kill = self.state.info.kill.clone();
+        let deadline = blocked.deadline;
+        let sleep = async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep);
+        let delivery = loop {
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                d = &mut blocked.rx => break d.ok(),
+                _ = &mut sleep => {
+                    if self.shared.blocking.cancel(&blocked.waiter) {
+                        break None;
+                    }
+                    break blocked.rx.try_recv().ok();
+                }
+                r = stream.read_buf(&mut self.rbuf) => {
+                    let limit = self.shared.live.client_query_buffer_limit.load(Ordering::Relaxed);
+                    if !matches!(r, Ok(n) if n > 0) || self.rbuf.len() as u64 > limit {
+                        self.unblock_without_reply(&mut blocked);
+                        return Ok(false);
+                    }
+                }
+                _ = kill.cancelled() => {
+                    self.unblock_without_reply(&mut blocked);
+                    return Ok(false);
+                }
+            }
+        };
+        match delivery {
+            Some(Delivery::Popped { key, value }) => {
+                self.out.array(2);
+                self.out.bulk(&key);
+                self.out.bulk(&value);
+            }
+            Some(Delivery::Moved(value)) => self.out.bulk(&value),
+            None if blocked.pops() => self.out.null_array(),
+            None => self.out.null(),
+        }
+        Ok(true)
     }
 
     fn shrink_buffers(&mut self) {

@@ -11,6 +11,7 @@
 //! other cost ~20% of the CPU at pipeline depth 1.)
 
 pub mod admin;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod command;
@@ -92,6 +93,10 @@ pub struct ClientState {
     pub watching: Option<cmd::transactions::Watching>,
     /// Running EXEC's commands (blocking commands do not block there).
     pub in_exec: bool,
+    /// Set by a blocking command that found no data: the connection waits on it.
+    pub blocked: Option<blocking::Blocked>,
+    /// Keys written inside EXEC, whose blocked clients are served once EXEC is done.
+    pub ready_keys: Vec<Vec<u8>>,
 }
 
 /// State shared by every connection of a node.
@@ -119,6 +124,8 @@ pub struct Shared {
     /// ops/s and kbps for INFO and the stats API.
     pub rates: Mutex<info::Rates>,
     workers: Workers,
+    /// Clients blocked on lists.
+    pub blocking: blocking::Blocking,
     /// Makes EXEC atomic: see [`exec_gate`].
     pub exec_gate: exec_gate::ExecGate,
 }
@@ -341,6 +348,7 @@ pub async fn run_with_admin(
         startup_memory: AtomicU64::new(0),
         rates: Mutex::new(info::Rates::default()),
         workers,
+        blocking: blocking::Blocking::default(),
         exec_gate: exec_gate::ExecGate::new(threads),
     });
     shared.keyspace.set_policy(shared.live.policy());

@@ -203,6 +203,16 @@ pub fn parse_range_double(s: &[u8]) -> Option<f64> {
     strtod_whole(s).map(|(v, _)| v).filter(|v| !v.is_nan())
 }
 
+/// A value parsed as Redis's `getLongDoubleFromObject` (`strtold`), as the nearest `f64`
+/// (which may be infinite for values only a long double can hold, such as `1e400`).
+pub fn parse_long_double_as_f64(s: &[u8]) -> Option<f64> {
+    use rustc_apfloat::FloatConvert;
+    let v = parse_long_double(s).ok()?;
+    let mut loses_info = false;
+    let d: rustc_apfloat::ieee::Double = v.convert(&mut loses_info).value;
+    Some(f64::from_bits(d.to_bits() as u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -389,6 +389,9 @@ fn exec_transaction(
         client.in_exec = false;
     }
     drop(gate);
+    for key in std::mem::take(&mut client.ready_keys) {
+        shared.blocking.serve(&shared.keyspace, &key, clock.unix_ms);
+    }
     client.last_command = table.get(exec_index).meta.name;
     local.record(
         exec_index,
@@ -433,6 +436,16 @@ fn run(
         reply_error(shared, out, e);
     }
     local.record(index, elapsed, failed);
+    if cmd.write && shared.blocking.count() > 0 {
+        // A write may have given a blocked client its data (Redis's "ready keys").
+        for i in meta.key_positions(args.len()) {
+            if client.in_exec {
+                client.ready_keys.push(args.get(i).to_vec());
+            } else {
+                shared.blocking.serve(&shared.keyspace, args.get(i), now);
+            }
+        }
+    }
 
     let micros = elapsed.as_micros() as i64;
     let threshold = shared.live.slowlog_log_slower_than.load(Ordering::Relaxed);

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod blocking;
 mod clients;
 mod differential;
 mod limits;

@@ -7,27 +7,31 @@ use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
 /// Pops from one end of `source` and pushes onto one end of `destination` atomically (both
-/// shards locked together); the same key rotates the list. nil when `source` is missing.
-fn lmove_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
-    let ks = &ctx.shared.keyspace;
+/// shards locked together); the same key rotates the list. `None` when `source` is missing.
+/// Shared with BLMOVE, also when it serves a blocked client.
+pub(crate) fn move_element(
+    ks: &store::Keyspace,
+    src: &[u8],
+    dst: &[u8],
+    from: End,
+    to: End,
+    now: u64,
+) -> Result<Option<Vec<u8>>, CmdError> {
     let (hs, hd) = (ks.hash(src), ks.hash(dst));
     let mut set = ks.lock_many(&[hs, hd]);
-    match set.shard(hs).peek(hs, src, ctx.now) {
-        None => {
-            ctx.out.null();
-            return Ok(());
-        }
+    match set.shard(hs).peek(hs, src, now) {
+        None => return Ok(None),
         Some(e) if e.value().as_list().is_none() => return Err(CmdError::WrongType),
         Some(_) => {}
     }
-    if let Some(e) = set.shard(hd).peek(hd, dst, ctx.now) {
+    if let Some(e) = set.shard(hd).peek(hd, dst, now) {
         if e.value().as_list().is_none() {
             return Err(CmdError::WrongType);
         }
     }
     let element = set
         .shard(hs)
-        .modify::<List, _>(hs, src, ctx.now, false, |l| match from {
+        .modify::<List, _>(hs, src, now, false, |l| match from {
             End::Left => l.pop_front(),
             End::Right => l.pop_back(),
         })
@@ -35,12 +39,19 @@ fn lmove_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) 
         .flatten()
         .expect("source list is not empty");
     set.shard(hd)
-        .modify::<List, _>(hd, dst, ctx.now, true, |l| match to {
+        .modify::<List, _>(hd, dst, now, true, |l| match to {
             End::Left => l.push_front(&element),
             End::Right => l.push_back(&element),
         })
         .map_err(|()| CmdError::WrongType)?;
-    ctx.out.bulk(&element);
+    Ok(Some(element))
+}
+
+fn lmove_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+    match move_element(&ctx.shared.keyspace, src, dst, from, to, ctx.now)? {
+        Some(element) => ctx.out.bulk(&element),
+        None => ctx.out.null(),
+    }
     Ok(())
 }
 

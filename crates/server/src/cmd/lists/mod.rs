@@ -1,7 +1,8 @@
-//! List commands (the blocking BLPOP/BRPOP/BLMOVE are not implemented yet).
+//! List commands, blocking ones included.
 
+mod blocking;
 mod linsert;
-mod lmove;
+pub(crate) mod lmove;
 mod lpop;
 mod lpos;
 mod lpush;
@@ -32,7 +33,33 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("lpos", lpos::lpos),
     ("lmove", lmove::lmove),
     ("rpoplpush", lmove::rpoplpush),
+    ("blpop", blocking::blpop),
+    ("brpop", blocking::brpop),
+    ("blmove", blocking::blmove),
+    ("brpoplpush", blocking::brpoplpush),
 ];
+
+/// Pops one element from `end` of the list at `key` (deleting the emptied list); `None` when
+/// the key is absent. Shared with the blocking pops and their deliveries.
+pub(crate) fn pop_one(
+    ks: &store::Keyspace,
+    key: &[u8],
+    end: End,
+    now: u64,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    let h = ks.hash(key);
+    ks.lock(h)
+        .modify_if::<List, _>(h, key, now, false, |l| {
+            let v = match end {
+                End::Left => l.pop_front(),
+                End::Right => l.pop_back(),
+            };
+            let changed = v.is_some();
+            (v, changed)
+        })
+        .map(Option::flatten)
+        .map_err(|()| CmdError::WrongType)
+}
 
 pub(crate) fn read_list<R>(
     ctx: &mut Ctx<'_>,
@@ -65,7 +92,7 @@ pub(crate) fn index_range(start: i64, end: i64, len: usize) -> Option<(usize, us
 
 /// Which end of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum End {
+pub enum End {
     Left,
     Right,
 }
