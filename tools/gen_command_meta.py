@@ -42,6 +42,9 @@ IMPLEMENTED = {
     "zinterstore": [], "zdiffstore": [], "zunion": [], "zinter": [], "zdiff": [], "zintercard": [],
     # transactions
     "multi": [], "exec": [], "discard": [], "watch": [], "unwatch": [],
+    # pub/sub
+    "subscribe": [], "unsubscribe": [], "psubscribe": [], "punsubscribe": [], "publish": [],
+    "pubsub": ["channels", "numsub", "numpat", "help"],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

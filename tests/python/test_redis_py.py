@@ -113,3 +113,44 @@ def test_hashes_lists_sets(node, protocol):
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         r.get("user:1")
     assert sorted(r.hscan_iter("user:1")) == [("name", "ada"), ("visits", "3")]
+
+
+def test_pubsub_channels_and_patterns(node):
+    r = redis.Redis(port=node, decode_responses=True)
+    p = r.pubsub()
+    p.subscribe("chat")
+    p.psubscribe("events.*")
+    # Confirmations first.
+    kinds = [p.get_message(timeout=2)["type"] for _ in range(2)]
+    assert kinds == ["subscribe", "psubscribe"]
+    assert r.publish("chat", "hi") == 1
+    assert r.publish("events.login", "bob") == 1
+    m1 = p.get_message(timeout=2)
+    m2 = p.get_message(timeout=2)
+    assert (m1["type"], m1["channel"], m1["data"]) == ("message", "chat", "hi")
+    assert (m2["type"], m2["pattern"], m2["channel"], m2["data"]) == (
+        "pmessage", "events.*", "events.login", "bob")
+    assert r.pubsub_numsub("chat") == [("chat", 1)]
+    assert r.pubsub_numpat() == 1
+    p.close()
+
+
+def test_transactions_and_blocking_pops(node):
+    r = redis.Redis(port=node, decode_responses=True)
+    r.delete("tx", "bq")
+    with r.pipeline(transaction=True) as pipe:
+        pipe.incr("tx").incr("tx").lpush("bq", "a")
+        assert pipe.execute() == [1, 2, 1]
+    assert r.blpop(["bq"], timeout=1) == ("bq", "a")
+    assert r.blpop(["bq"], timeout=0.1) is None
+
+
+def test_sorted_sets(node):
+    r = redis.Redis(port=node, decode_responses=True)
+    r.delete("board")
+    r.zadd("board", {"ann": 30, "bob": 10, "cid": 20})
+    assert r.zrange("board", 0, -1, withscores=True) == [("bob", 10.0), ("cid", 20.0), ("ann", 30.0)]
+    assert r.zincrby("board", 15, "bob") == 25.0
+    assert r.zrevrank("board", "bob") == 1
+    assert r.zrangebyscore("board", 21, "+inf") == ["bob", "ann"]
+    assert r.zpopmax("board") == [("ann", 30.0)]

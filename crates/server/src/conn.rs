@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::blocking::{Blocked, Delivery};
 use crate::client::ClientInfo;
 use crate::command::{execute, BatchClock, Flow};
+use crate::pubsub::Message;
 use crate::stats::LocalStats;
 use crate::{ClientState, ReplyMode, Shared};
 
@@ -142,6 +143,7 @@ impl Connection {
                 in_exec: false,
                 blocked: None,
                 ready_keys: Vec::new(),
+                pubsub: None,
             },
             parser: RequestParser::new(),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -180,12 +182,22 @@ impl Connection {
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 self.rbuf.reserve(READ_CHUNK);
             }
-            let idle_timeout = self.shared.live.timeout.load(Ordering::Relaxed);
+            // Subscribers are exempt from the idle timeout, as in Redis.
+            let idle_timeout = if self.state.pubsub.is_some() {
+                0
+            } else {
+                self.shared.live.timeout.load(Ordering::Relaxed)
+            };
             let read = stream.read_buf(&mut self.rbuf);
+            let message = next_message(&mut self.state.pubsub);
             let n = tokio::select! {
                 biased;
                 _ = &mut cancelled => return Ok(()),
                 r = read => r?,
+                m = message => {
+                    self.take_message(m);
+                    continue;
+                }
                 _ = sleep_or_forever(idle_timeout) => {
                     tracing::debug!(client = self.state.info.id, "closing idle client");
                     return Ok(());
@@ -220,6 +232,8 @@ impl Connection {
 
     /// Executes every complete command in the read buffer (stopping early to flush).
     fn execute_buffered(&mut self) -> Next {
+        // Messages published before these commands run are written before their replies.
+        self.drain_messages();
         let live = &self.shared.live;
         let limits = Limits {
             max_bulk_len: live.proto_max_bulk_len.load(Ordering::Relaxed),
@@ -280,10 +294,58 @@ impl Connection {
         next
     }
 
+    /// Writes a published message (a push in RESP3, an array in RESP2) and those queued
+    /// behind it.
+    fn take_message(&mut self, m: Message) {
+        self.encode_message(m);
+        self.drain_messages();
+    }
+
+    /// Takes the messages already queued, up to a flush's worth.
+    fn drain_messages(&mut self) {
+        while self.out.len() < FLUSH_AT {
+            match self
+                .state
+                .pubsub
+                .as_mut()
+                .and_then(|s| s.rx.try_recv().ok())
+            {
+                Some(m) => self.encode_message(m),
+                None => return,
+            }
+        }
+    }
+
+    fn encode_message(&mut self, m: Message) {
+        if let Some(subs) = &self.state.pubsub {
+            subs.subscriber.taken(&m);
+        }
+        match m {
+            Message::Message { channel, payload } => {
+                self.out.push(3);
+                self.out.bulk(b"message");
+                self.out.bulk(&channel);
+                self.out.bulk(&payload);
+            }
+            Message::PMessage {
+                pattern,
+                channel,
+                payload,
+            } => {
+                self.out.push(4);
+                self.out.bulk(b"pmessage");
+                self.out.bulk(&pattern);
+                self.out.bulk(&channel);
+                self.out.bulk(&payload);
+            }
+        }
+    }
+
     /// Gives back what the connection holds in shared structures (watched keys, a blocked
-    /// command).
+    /// command, subscriptions).
     fn release(&mut self) {
         crate::cmd::transactions::unwatch_all(&self.shared, &mut self.state);
+        crate::cmd::pubsub::unsubscribe_all(&self.shared, &mut self.state);
         if let Some(mut blocked) = self.state.blocked.take() {
             self.unblock_without_reply(&mut blocked);
         }
@@ -389,9 +451,16 @@ impl Connection {
     async fn write(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
         let live = &self.shared.live;
         let pending = self.out.len() as u64;
-        let hard = live.normal_output_hard.load(Ordering::Relaxed);
-        let soft = live.normal_output_soft.load(Ordering::Relaxed);
-        let soft_secs = live.normal_output_soft_seconds.load(Ordering::Relaxed);
+        let (hard, soft, soft_secs) = if self.state.pubsub.is_some() {
+            let l = live.output_limit("pubsub");
+            (l.hard, l.soft, l.soft_seconds)
+        } else {
+            (
+                live.normal_output_hard.load(Ordering::Relaxed),
+                live.normal_output_soft.load(Ordering::Relaxed),
+                live.normal_output_soft_seconds.load(Ordering::Relaxed),
+            )
+        };
         if hard != 0 && pending > hard {
             return Err(self.output_limit_reached(pending));
         }
@@ -406,7 +475,13 @@ impl Connection {
                 Err(_) => return Err(self.output_limit_reached(pending)),
             }
         } else {
-            stream.write_all(self.out.buffer()).await
+            // A client that does not read is still cut off by CLIENT KILL or an output limit
+            // (the pubsub one is enforced by publishers, through the kill switch).
+            let kill = self.state.info.kill.clone();
+            tokio::select! {
+                r = stream.write_all(self.out.buffer()) => r,
+                _ = kill.cancelled() => Err(std::io::Error::other("client killed while writing")),
+            }
         };
         self.shared
             .stats
@@ -427,6 +502,17 @@ impl Connection {
             .client_output_buffer_limit_disconnections
             .fetch_add(1, Ordering::Relaxed);
         std::io::Error::other("client output buffer limit reached")
+    }
+}
+
+/// The next published message, or never for a connection that has not subscribed.
+async fn next_message(subs: &mut Option<crate::cmd::pubsub::ClientSubs>) -> Message {
+    match subs {
+        Some(s) => match s.rx.recv().await {
+            Some(m) => m,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -20,6 +20,7 @@ mod conn;
 pub mod error;
 pub mod exec_gate;
 pub mod info;
+pub mod pubsub;
 pub mod slowlog;
 pub mod stats;
 
@@ -97,6 +98,8 @@ pub struct ClientState {
     pub blocked: Option<blocking::Blocked>,
     /// Keys written inside EXEC, whose blocked clients are served once EXEC is done.
     pub ready_keys: Vec<Vec<u8>>,
+    /// Channel and pattern subscriptions, once the client has subscribed.
+    pub pubsub: Option<cmd::pubsub::ClientSubs>,
 }
 
 /// State shared by every connection of a node.
@@ -126,6 +129,8 @@ pub struct Shared {
     workers: Workers,
     /// Clients blocked on lists.
     pub blocking: blocking::Blocking,
+    /// Channel and pattern subscriptions of every client.
+    pub pubsub: pubsub::PubSub,
     /// Makes EXEC atomic: see [`exec_gate`].
     pub exec_gate: exec_gate::ExecGate,
 }
@@ -349,6 +354,7 @@ pub async fn run_with_admin(
         rates: Mutex::new(info::Rates::default()),
         workers,
         blocking: blocking::Blocking::default(),
+        pubsub: pubsub::PubSub::default(),
         exec_gate: exec_gate::ExecGate::new(threads),
     });
     shared.keyspace.set_policy(shared.live.policy());

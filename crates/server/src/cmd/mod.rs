@@ -5,6 +5,7 @@ pub mod connection;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -29,6 +30,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(connection::HANDLERS);
     all.extend_from_slice(server::HANDLERS);
     all.extend_from_slice(transactions::HANDLERS);
+    all.extend_from_slice(pubsub::HANDLERS);
     all
 }
 
@@ -157,7 +159,7 @@ pub fn help(out: &mut ReplyWriter, container: &str, lines: &[&str]) {
         out.simple(l);
     }
     out.simple("HELP");
-    out.simple("    Print this help.");
+    out.simple("    Prints this help.");
 }
 
 /// Time units of expire arguments.

@@ -247,6 +247,17 @@ fn resolve(
         && shared.live.auth_required.load(Ordering::Relaxed)
     {
         Some(CmdError::NoAuth)
+    } else if crate::cmd::pubsub::subscribed(client)
+        && client.info.resp.load(Ordering::Relaxed) == 2
+        && !matches!(
+            meta.name,
+            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+        )
+    {
+        Some(CmdError::err(format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            meta.name
+        )))
     } else if cmd.deny_oom
         && client.multi.is_none()
         && !shared.make_room(clock.unix_ms, incoming_bytes(args))

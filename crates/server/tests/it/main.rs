@@ -9,4 +9,5 @@ mod differential;
 mod limits;
 mod memory;
 mod protocol;
+mod pubsub;
 mod transactions;

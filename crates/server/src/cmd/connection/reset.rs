@@ -7,13 +7,15 @@ use crate::command::Ctx;
 use crate::error::CmdResult;
 use crate::ReplyMode;
 
-/// Returns the connection to its initial state: no transaction or watched keys, RESP2, no
+/// Returns the connection to its initial state: no transaction, watched keys or
+/// subscriptions, RESP2, no
 /// name, replies on, and
 /// unauthenticated again when a password is required.
 pub fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let client = &mut *ctx.client;
     client.multi = None;
     crate::cmd::transactions::unwatch_all(ctx.shared, client);
+    crate::cmd::pubsub::unsubscribe_all(ctx.shared, client);
     ctx.out.set_resp3(false);
     client.info.resp.store(2, Ordering::Relaxed);
     client.info.name.write().clear();

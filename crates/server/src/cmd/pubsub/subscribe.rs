@@ -1,0 +1,117 @@
+//! SUBSCRIBE / UNSUBSCRIBE / PSUBSCRIBE / PUNSUBSCRIBE
+use resp::Args;
+
+use super::ClientSubs;
+use crate::command::Ctx;
+use crate::error::CmdResult;
+use crate::pubsub::Subscriber;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Channel,
+    Pattern,
+}
+
+fn subs<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut ClientSubs {
+    let info = &ctx.client.info;
+    ctx.client.pubsub.get_or_insert_with(|| {
+        let (subscriber, rx) = Subscriber::new(info.id, info.kill.clone());
+        ClientSubs {
+            subscriber,
+            rx,
+            channels: Default::default(),
+            patterns: Default::default(),
+        }
+    })
+}
+
+/// One confirmation: `[kind, name, subscriptions]` (a push in RESP3).
+fn confirm(ctx: &mut Ctx<'_>, what: &str, name: Option<&[u8]>, count: usize) {
+    ctx.out.push(3);
+    ctx.out.bulk(what.as_bytes());
+    match name {
+        Some(n) => ctx.out.bulk(n),
+        None => ctx.out.null(),
+    }
+    ctx.out.int(count as i64);
+}
+
+fn add(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
+    for name in args.tail(1).iter() {
+        let shared = ctx.shared;
+        let s = subs(ctx);
+        let new = match kind {
+            Kind::Channel => s.channels.insert(name.to_vec()),
+            Kind::Pattern => s.patterns.insert(name.to_vec()),
+        };
+        if new {
+            match kind {
+                Kind::Channel => shared.pubsub.subscribe(name, &s.subscriber),
+                Kind::Pattern => shared.pubsub.psubscribe(name, &s.subscriber),
+            }
+        }
+        let count = s.count();
+        let what = if kind == Kind::Channel {
+            "subscribe"
+        } else {
+            "psubscribe"
+        };
+        confirm(ctx, what, Some(name), count);
+    }
+    Ok(())
+}
+
+fn remove(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
+    let what = if kind == Kind::Channel {
+        "unsubscribe"
+    } else {
+        "punsubscribe"
+    };
+    let shared = ctx.shared;
+    let s = subs(ctx);
+    let names: Vec<Vec<u8>> = if args.len() > 1 {
+        args.tail(1).iter().map(<[u8]>::to_vec).collect()
+    } else {
+        match kind {
+            Kind::Channel => s.channels.iter().cloned().collect(),
+            Kind::Pattern => s.patterns.iter().cloned().collect(),
+        }
+    };
+    if names.is_empty() {
+        let count = s.count();
+        confirm(ctx, what, None, count);
+        return Ok(());
+    }
+    for name in names {
+        let s = subs(ctx);
+        let removed = match kind {
+            Kind::Channel => s.channels.shift_remove(&name),
+            Kind::Pattern => s.patterns.shift_remove(&name),
+        };
+        if removed {
+            match kind {
+                Kind::Channel => shared.pubsub.unsubscribe(&name, &s.subscriber),
+                Kind::Pattern => shared.pubsub.punsubscribe(&name, &s.subscriber),
+            }
+        }
+        let count = s.count();
+        confirm(ctx, what, Some(&name), count);
+    }
+    Ok(())
+}
+
+pub fn subscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    add(ctx, args, Kind::Channel)
+}
+
+pub fn psubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    add(ctx, args, Kind::Pattern)
+}
+
+pub fn unsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remove(ctx, args, Kind::Channel)
+}
+
+pub fn punsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remove(ctx, args, Kind::Pattern)
+}

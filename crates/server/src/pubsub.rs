@@ -1,0 +1,224 @@
+//! Publish/subscribe: channel and pattern subscriptions, and message delivery.
+//!
+//! Each subscribed connection owns an unbounded queue; PUBLISH pushes one shared message
+//! (channel and payload are reference-counted, not copied per subscriber) onto the queue of
+//! every subscriber and the connection encodes it (RESP2 array or RESP3 push) when it takes
+//! it. A subscriber that does not read would make its queue grow without bound, so the bytes
+//! waiting for it are counted and checked against the `pubsub` class of
+//! `client-output-buffer-limit` at every publish: past the hard limit, or past the soft
+//! limit for longer than its seconds, the subscriber is disconnected, as Redis does.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::OutputLimit;
+
+/// One message for one subscriber.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Message {
+        channel: Arc<[u8]>,
+        payload: Arc<[u8]>,
+    },
+    PMessage {
+        pattern: Arc<[u8]>,
+        channel: Arc<[u8]>,
+        payload: Arc<[u8]>,
+    },
+}
+
+impl Message {
+    /// Bytes it takes encoded, as counted against the output buffer limit.
+    pub fn size(&self) -> usize {
+        match self {
+            Message::Message { channel, payload } => 32 + channel.len() + payload.len(),
+            Message::PMessage {
+                pattern,
+                channel,
+                payload,
+            } => 48 + pattern.len() + channel.len() + payload.len(),
+        }
+    }
+}
+
+/// The shared half of a subscribed connection.
+#[derive(Debug)]
+pub struct Subscriber {
+    pub id: u64,
+    tx: mpsc::UnboundedSender<Message>,
+    /// Bytes queued and not yet taken by the connection.
+    pub pending: AtomicUsize,
+    /// When `pending` first went over the soft limit (ms since the epoch), 0 when under.
+    soft_since: AtomicU64,
+    /// The connection's kill switch (the limit disconnects through it).
+    kill: CancellationToken,
+}
+
+impl Subscriber {
+    pub fn new(
+        id: u64,
+        kill: CancellationToken,
+    ) -> (Arc<Subscriber>, mpsc::UnboundedReceiver<Message>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sub = Arc::new(Subscriber {
+            id,
+            tx,
+            pending: AtomicUsize::new(0),
+            soft_since: AtomicU64::new(0),
+            kill,
+        });
+        (sub, rx)
+    }
+
+    /// Called by the connection for each message it takes.
+    pub fn taken(&self, m: &Message) {
+        self.pending.fetch_sub(m.size(), Ordering::Relaxed);
+    }
+
+    /// Queues `m` unless the subscriber is over its output limit, in which case it is
+    /// disconnected; true when the message was queued.
+    fn deliver(&self, m: Message, limit: OutputLimit, now_ms: u64, over: &AtomicU64) -> bool {
+        if self.kill.is_cancelled() {
+            return false;
+        }
+        let size = m.size();
+        let pending = self.pending.fetch_add(size, Ordering::Relaxed) + size;
+        let mut cut = limit.hard != 0 && pending as u64 > limit.hard;
+        if limit.soft != 0 && pending as u64 > limit.soft {
+            let since = match self.soft_since.compare_exchange(
+                0,
+                now_ms,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => now_ms,
+                Err(t) => t,
+            };
+            cut |= now_ms.saturating_sub(since) >= limit.soft_seconds * 1000;
+        } else {
+            self.soft_since.store(0, Ordering::Relaxed);
+        }
+        if cut {
+            tracing::warn!(
+                client = self.id,
+                bytes = pending,
+                "closing subscriber that reached the pubsub output buffer limit"
+            );
+            over.fetch_add(1, Ordering::Relaxed);
+            self.kill.cancel();
+            return false;
+        }
+        self.tx.send(m).is_ok()
+    }
+}
+
+/// Subscribers by channel.
+type ChannelMap = HashMap<Arc<[u8]>, Vec<Arc<Subscriber>>>;
+/// (pattern, subscriber), one entry per subscription.
+type PatternList = Vec<(Arc<[u8]>, Arc<Subscriber>)>;
+
+#[derive(Debug, Default)]
+pub struct PubSub {
+    channels: RwLock<ChannelMap>,
+    patterns: RwLock<PatternList>,
+}
+
+impl PubSub {
+    /// Adds a channel subscription (the caller knows it is new for this client).
+    pub fn subscribe(&self, channel: &[u8], sub: &Arc<Subscriber>) {
+        let mut map = self.channels.write();
+        match map.get_mut(channel) {
+            Some(v) => v.push(sub.clone()),
+            None => {
+                map.insert(channel.into(), vec![sub.clone()]);
+            }
+        }
+    }
+
+    pub fn unsubscribe(&self, channel: &[u8], sub: &Arc<Subscriber>) {
+        let mut map = self.channels.write();
+        if let Some(v) = map.get_mut(channel) {
+            v.retain(|s| !Arc::ptr_eq(s, sub));
+            if v.is_empty() {
+                map.remove(channel);
+            }
+        }
+    }
+
+    pub fn psubscribe(&self, pattern: &[u8], sub: &Arc<Subscriber>) {
+        self.patterns.write().push((pattern.into(), sub.clone()));
+    }
+
+    pub fn punsubscribe(&self, pattern: &[u8], sub: &Arc<Subscriber>) {
+        self.patterns
+            .write()
+            .retain(|(p, s)| !(&p[..] == pattern && Arc::ptr_eq(s, sub)));
+    }
+
+    /// Sends to every subscriber of `channel` and every matching pattern subscription;
+    /// returns how many received it (Redis's PUBLISH reply).
+    pub fn publish(
+        &self,
+        channel: &[u8],
+        payload: &[u8],
+        limit: OutputLimit,
+        over: &AtomicU64,
+    ) -> usize {
+        let now = crate::unix_ms();
+        let channel: Arc<[u8]> = channel.into();
+        let payload: Arc<[u8]> = payload.into();
+        let mut received = 0;
+        if let Some(subs) = self.channels.read().get(&channel) {
+            for s in subs {
+                let m = Message::Message {
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                };
+                received += s.deliver(m, limit, now, over) as usize;
+            }
+        }
+        for (pattern, s) in self.patterns.read().iter() {
+            if store::glob::matches(pattern, &channel, false) {
+                let m = Message::PMessage {
+                    pattern: pattern.clone(),
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                };
+                received += s.deliver(m, limit, now, over) as usize;
+            }
+        }
+        received
+    }
+
+    /// Channels with at least one subscriber, optionally matching a pattern.
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        self.channels
+            .read()
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| store::glob::matches(p, c, false)))
+            .map(|c| c.to_vec())
+            .collect()
+    }
+
+    pub fn numsub(&self, channel: &[u8]) -> usize {
+        self.channels.read().get(channel).map_or(0, Vec::len)
+    }
+
+    /// Distinct patterns subscribed to (PUBSUB NUMPAT, INFO's `pubsub_patterns`).
+    pub fn numpat(&self) -> usize {
+        let patterns = self.patterns.read();
+        let mut distinct: Vec<&[u8]> = patterns.iter().map(|(p, _)| &p[..]).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        distinct.len()
+    }
+
+    pub fn numchannels(&self) -> usize {
+        self.channels.read().len()
+    }
+}
