@@ -2,7 +2,7 @@
 """Memory per element of small collections: shardcache vs redis-server, side by side.
 
 Creates K keys of each type holding N elements (hash: 8-byte fields, 16-byte values; set:
-16-byte members; list: 16-byte elements) with `redis-cli --pipe`, and reports the growth of
+16-byte members; list: 16-byte elements; sorted set: 16-byte members with integer scores) with `redis-cli --pipe`, and reports the growth of
 each server's resident set divided by K*N. Fresh servers per measurement; medians of rounds.
 
 Usage: python3 bench/collection_memory.py [--keys 10000] [--elements 10] [--rounds 3]
@@ -34,8 +34,12 @@ def protocol(kind, keys, n):
                 args = ["HSET", key]
                 for i in range(n):
                     args += [f"field{i:03d}", f"value-{k:06d}-{i:03d}"[:16].ljust(16, "v")]
+            elif kind == "zset":
+                args = ["ZADD", key]
+                for i in range(n):
+                    args += [str(i * 10 + k % 7), f"m{k:07d}:{i:04d}".ljust(16, "m")]
             elif kind == "set":
-                args = ["SADD", key] + [f"member-{k:06d}-{i:03d}"[:16].ljust(16, "m") for i in range(n)]
+                args = ["SADD", key] + [f"m{k:07d}:{i:04d}".ljust(16, "m") for i in range(n)]
             else:
                 args = ["RPUSH", key] + [f"elem-{k:06d}-{i:03d}"[:16].ljust(16, "e") for i in range(n)]
             f.write(resp(*args))
@@ -59,7 +63,7 @@ def main():
     print(f"# {args.keys} keys x {args.elements} elements, resident memory growth per element, "
           f"median of {args.rounds} rounds")
     print(f"{'type':>6} {'shardcache B/elem':>18} {'redis B/elem':>13} {'ratio':>6}")
-    for kind in ("hash", "set", "list"):
+    for kind in ("hash", "set", "list", "zset"):
         path = protocol(kind, args.keys, args.elements)
         ours, theirs = [], []
         for _ in range(args.rounds):

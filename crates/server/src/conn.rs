@@ -242,6 +242,10 @@ impl Connection {
         let mut consumed = 0;
         let mut next = Next::Read;
         let mut clock = BatchClock::now();
+        // One shared EXEC guard for the whole batch (not one per command): a transaction on
+        // another worker waits for this batch, and this batch for it.
+        let shared = Arc::clone(&self.shared);
+        let mut gate = Some(shared.exec_gate.shared());
         self.batch_started = clock.last;
         loop {
             let buf = &self.rbuf[consumed..];
@@ -249,12 +253,13 @@ impl Connection {
                 Ok(Parsed::Command { consumed: used }) => {
                     let args = self.parser.args(buf);
                     let flow = execute(
-                        &self.shared,
+                        &shared,
                         &mut self.state,
                         &mut self.out,
                         args,
                         &mut self.stats,
                         &mut clock,
+                        &mut gate,
                     );
                     consumed += used;
                     if flow == Flow::Close {
@@ -320,25 +325,7 @@ impl Connection {
         if let Some(subs) = &self.state.pubsub {
             subs.subscriber.taken(&m);
         }
-        match m {
-            Message::Message { channel, payload } => {
-                self.out.push(3);
-                self.out.bulk(b"message");
-                self.out.bulk(&channel);
-                self.out.bulk(&payload);
-            }
-            Message::PMessage {
-                pattern,
-                channel,
-                payload,
-            } => {
-                self.out.push(4);
-                self.out.bulk(b"pmessage");
-                self.out.bulk(&pattern);
-                self.out.bulk(&channel);
-                self.out.bulk(&payload);
-            }
-        }
+        m.encode(&mut self.out);
     }
 
     /// Gives back what the connection holds in shared structures (watched keys, a blocked

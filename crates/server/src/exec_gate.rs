@@ -1,6 +1,7 @@
 //! What makes EXEC atomic on a multi-threaded node.
 //!
-//! Every command runs holding a *shared* guard of its worker's lane; EXEC takes *every*
+//! Every batch of commands a connection runs holds a *shared* guard of its worker's lane (one
+//! lock operation per batch, not per command); EXEC takes *every*
 //! lane exclusively, so while a transaction runs no other command runs anywhere, exactly as
 //! Redis's single thread guarantees. One lane per worker (each on its own cache line) keeps
 //! the common path an uncontended read lock on a line only that worker touches: a single
@@ -33,7 +34,7 @@ impl ExecGate {
         }
     }
 
-    /// Held while one ordinary command runs.
+    /// Held while a batch of ordinary commands runs.
     pub fn shared(&self) -> RwLockReadGuard<'_, ()> {
         let i = LANE.with(|l| l.get()) % self.lanes.len();
         self.lanes[i].0.read()

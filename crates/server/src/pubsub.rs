@@ -33,6 +33,29 @@ pub enum Message {
 }
 
 impl Message {
+    /// Writes it as Redis does: a push in RESP3, an array in RESP2.
+    pub fn encode(&self, out: &mut resp::ReplyWriter) {
+        match self {
+            Message::Message { channel, payload } => {
+                out.push(3);
+                out.bulk(b"message");
+                out.bulk(channel);
+                out.bulk(payload);
+            }
+            Message::PMessage {
+                pattern,
+                channel,
+                payload,
+            } => {
+                out.push(4);
+                out.bulk(b"pmessage");
+                out.bulk(pattern);
+                out.bulk(channel);
+                out.bulk(payload);
+            }
+        }
+    }
+
     /// Bytes it takes encoded, as counted against the output buffer limit.
     pub fn size(&self) -> usize {
         match self {

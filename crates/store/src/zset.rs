@@ -1,9 +1,9 @@
 //! Sorted sets: members ordered by (score, member bytes), as Redis orders them.
 //!
 //! Small sorted sets (Redis's `zset-max-listpack-entries` 128 / `-value` 64) are one packed
-//! buffer of `[score: f64 LE][varint length][member]` entries in order, a few bytes per element
-//! where a tree would spend two allocations and a node; every operation on them is a linear
-//! scan of at most 128 entries, as on Redis's listpack.
+//! buffer of `[score][varint length][member]` entries in order (integral scores as varints),
+//! a few bytes per element where a tree would spend two allocations and a node; every
+//! operation on them is a linear scan of at most 128 entries, as on Redis's listpack.
 //!
 //! Larger ones are a *chunked sorted list* (the layout of Python's `sortedcontainers`) plus a
 //! member → score map: chunks of at most [`CHUNK_MAX`] entries, split when full. Rank, range
@@ -88,11 +88,40 @@ fn packed(buf: &[u8]) -> impl Iterator<Item = (f64, &[u8], std::ops::Range<usize
             return None;
         }
         let start = at;
-        let score = f64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
-        let (n, p) = get_varint(buf, at + 8);
+        let (score, p) = get_score(buf, at);
+        let (n, p) = get_varint(buf, p);
         at = p + n;
         Some((score, &buf[p..p + n], start..at))
     })
+}
+
+/// Largest magnitude stored as an integer score (every such integer is exact in an f64).
+const INT_SCORE_MAX: f64 = (1u64 << 53) as f64;
+
+/// Scores are mostly integers (ranks, counts, timestamps), which a listpack stores in a few
+/// bytes; so do we: a varint of `zigzag(n) << 1` for an integral score, or a `1` byte and
+/// the 8-byte double otherwise.
+fn put_score(out: &mut Vec<u8>, score: f64) {
+    if score.fract() == 0.0 && score.abs() < INT_SCORE_MAX {
+        let n = score as i64;
+        let zigzag = ((n << 1) ^ (n >> 63)) as u64;
+        put_varint(out, (zigzag << 1) as usize);
+    } else {
+        out.push(1);
+        out.extend_from_slice(&score.to_le_bytes());
+    }
+}
+
+fn get_score(buf: &[u8], at: usize) -> (f64, usize) {
+    let (v, p) = get_varint(buf, at);
+    if v & 1 == 1 {
+        let bytes = buf[p..p + 8].try_into().expect("8 bytes");
+        (f64::from_le_bytes(bytes), p + 8)
+    } else {
+        let zigzag = (v >> 1) as u64;
+        let n = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        (n as f64, p)
+    }
 }
 
 /// Encodes one packed entry. A listpack stores `-0` as the integer 0, so Redis reports the
@@ -100,7 +129,7 @@ fn packed(buf: &[u8]) -> impl Iterator<Item = (f64, &[u8], std::ops::Range<usize
 fn packed_entry(score: f64, m: &[u8]) -> Vec<u8> {
     let score = if score == 0.0 { 0.0 } else { score };
     let mut v = Vec::with_capacity(m.len() + 10);
-    v.extend_from_slice(&score.to_le_bytes());
+    put_score(&mut v, score);
     put_varint(&mut v, m.len());
     v.extend_from_slice(m);
     v
@@ -412,7 +441,7 @@ mod tests {
             for (op, m, s, len) in ops {
                 let mut member = format!("m{m}").into_bytes();
                 if len > 66 { member.resize(len, b'x'); }
-                let score = s as f64 / 2.0;
+                let score = match s { -20 => f64::NEG_INFINITY, 19 => 9.5e15, 18 => -1e300, _ => s as f64 / 2.0 };
                 match op {
                     0 | 1 => prop_assert_eq!(z.insert(&member, score), model.insert(member.clone(), score).is_none()),
                     2 => prop_assert_eq!(z.remove(&member), model.remove(&member).is_some()),

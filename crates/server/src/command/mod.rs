@@ -275,34 +275,44 @@ fn resolve(
     }
 }
 
-/// Resolves, checks and runs one command; inside MULTI, queues it instead.
-pub fn execute(
-    shared: &Shared,
+/// The shared EXEC guard a connection holds while it runs a batch of commands (see
+/// [`crate::exec_gate`]); EXEC trades it for the exclusive one and back.
+pub type GateGuard<'a> = Option<parking_lot::RwLockReadGuard<'a, ()>>;
+
+/// Resolves, checks and runs one command; inside MULTI, queues it instead. The caller holds
+/// `gate` (the shared EXEC guard) around its batch.
+pub fn execute<'s>(
+    shared: &'s Shared,
     client: &mut ClientState,
     out: &mut ReplyWriter,
     args: Args<'_>,
     local: &mut LocalStats,
     clock: &mut BatchClock,
+    gate: &mut GateGuard<'s>,
 ) -> Flow {
     let mark = out.len();
     match resolve(shared, client, args, local, clock) {
         Err(e) => {
-            if client.multi.is_some() {
-                if args.get(0).eq_ignore_ascii_case(b"exec") {
-                    abort_transaction(shared, client, out, &e.to_string());
-                    return finish(client, out, mark);
-                }
-                // Redis's flagTransaction: EXEC will refuse to run the queue.
-                client.multi.as_mut().expect("in MULTI").dirty = true;
+            // A refused EXEC discards the transaction (Redis 7.0 answers EXECABORT even
+            // outside MULTI); any other refusal inside MULTI makes EXEC refuse the queue
+            // (Redis's flagTransaction).
+            if args.get(0).eq_ignore_ascii_case(b"exec") {
+                abort_transaction(shared, client, out, &e.to_string());
+                return finish(client, out, mark);
+            }
+            if let Some(multi) = client.multi.as_mut() {
+                multi.dirty = true;
             }
             reply_error(shared, out, &e);
         }
         Ok(index) => {
             let name = shared.table.get(index).meta.name;
             match (&mut client.multi, name) {
-                (Some(_), "exec") => exec_transaction(shared, client, out, index, local, clock),
+                (Some(_), "exec") => {
+                    exec_transaction(shared, client, out, index, local, clock, gate)
+                }
                 (Some(_), "multi" | "discard" | "watch" | "quit" | "reset") | (None, _) => {
-                    run(shared, client, out, index, args, local, clock, true)
+                    run(shared, client, out, index, args, local, clock)
                 }
                 (Some(multi), _) => {
                     multi.queued.push((index, args.to_owned()));
@@ -343,13 +353,14 @@ fn abort_transaction(shared: &Shared, client: &mut ClientState, out: &mut ReplyW
 
 /// EXEC: runs the queue with every other command on the node held off, unless a queued
 /// command was refused or a watched key changed.
-fn exec_transaction(
-    shared: &Shared,
+fn exec_transaction<'s>(
+    shared: &'s Shared,
     client: &mut ClientState,
     out: &mut ReplyWriter,
     exec_index: usize,
     local: &mut LocalStats,
     clock: &mut BatchClock,
+    gate: &mut GateGuard<'s>,
 ) {
     use crate::cmd::transactions::{unwatch_all, watch_broken};
     let multi = client.multi.take().expect("in MULTI");
@@ -374,7 +385,9 @@ fn exec_transaction(
         return;
     }
     let start = clock.last;
-    let gate = shared.exec_gate.exclusive();
+    // Our own shared guard would deadlock the exclusive one: give it up meanwhile.
+    drop(gate.take());
+    let exclusive = shared.exec_gate.exclusive();
     let broken = client
         .watching
         .as_ref()
@@ -386,20 +399,12 @@ fn exec_transaction(
         out.array(multi.queued.len());
         client.in_exec = true;
         for (index, args) in &multi.queued {
-            run(
-                shared,
-                client,
-                out,
-                *index,
-                args.as_args(),
-                local,
-                clock,
-                false,
-            );
+            run(shared, client, out, *index, args.as_args(), local, clock);
         }
         client.in_exec = false;
     }
-    drop(gate);
+    drop(exclusive);
+    *gate = Some(shared.exec_gate.shared());
     for key in std::mem::take(&mut client.ready_keys) {
         shared.blocking.serve(&shared.keyspace, &key, clock.unix_ms);
     }
@@ -411,9 +416,7 @@ fn exec_transaction(
     );
 }
 
-/// Runs a resolved command's handler, then records statistics and the slow log. `gated`:
-/// hold this worker's shared EXEC guard while it runs (false inside EXEC, which holds all).
-#[allow(clippy::too_many_arguments)]
+/// Runs a resolved command's handler, then records statistics and the slow log.
 fn run(
     shared: &Shared,
     client: &mut ClientState,
@@ -422,7 +425,6 @@ fn run(
     args: Args<'_>,
     local: &mut LocalStats,
     clock: &mut BatchClock,
-    gated: bool,
 ) {
     let cmd = shared.table.get(index);
     let meta = cmd.meta;
@@ -430,7 +432,6 @@ fn run(
     let start = clock.last;
     let now = clock.unix_ms;
     let result = {
-        let _gate = gated.then(|| shared.exec_gate.shared());
         let mut ctx = Ctx {
             shared,
             client: &mut *client,

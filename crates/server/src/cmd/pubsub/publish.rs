@@ -12,6 +12,14 @@ pub fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         limit,
         &ctx.shared.stats.client_output_buffer_limit_disconnections,
     );
+    // A client publishing to its own subscription sees the message before the reply, as
+    // with Redis, which writes it straight into the client's buffer.
+    if let Some(subs) = ctx.client.pubsub.as_mut() {
+        while let Ok(m) = subs.rx.try_recv() {
+            subs.subscriber.taken(&m);
+            m.encode(ctx.out);
+        }
+    }
     ctx.out.int(n as i64);
     Ok(())
 }
