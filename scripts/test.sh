@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The project's test command: installs what the tests need on a fresh machine (redis-server
-# and redis-tools from Debian, redis-py and pytest in a local venv), then runs formatting and
-# lint checks, the Rust test suite and the redis-py tests.
+# The project's test command: installs what the tests need on a fresh machine (redis-server,
+# redis-tools and nutcracker from Debian, redis-py and pytest in a local venv), then runs
+# formatting and lint checks, the Rust test suite and the redis-py tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+# twemproxy, the reference for the proxy's key placement (Debian installs it in /usr/sbin).
+[ -x /usr/sbin/nutcracker ] || command -v nutcracker >/dev/null 2>&1 || missing+=(nutcracker)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt-get update -qq
