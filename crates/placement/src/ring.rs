@@ -47,6 +47,18 @@ impl ServerSpec {
     }
 }
 
+/// The order twemproxy keeps a pool's servers in: its config check sorts them by name
+/// (shorter names first, then bytewise: its `string_compare`) to find duplicates, and keeps
+/// that order. Ketama does not depend on it; `modula` indexes servers in it.
+fn twemproxy_order(servers: &[ServerSpec]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..servers.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (servers[a].name.as_bytes(), servers[b].name.as_bytes());
+        x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+    });
+    order
+}
+
 const POINTS_PER_SERVER: f32 = 160.0;
 const POINTS_PER_HASH: u32 = 4;
 
@@ -97,20 +109,13 @@ impl Ring {
                 points.sort_by_key(|&(v, _)| v);
             }
             Distribution::Modula => {
-                // twemproxy 0.5 ends up with its server array in reverse configuration order
-                // (measured against nutcracker 0.5.0: `hash % total_weight` indexes the
-                // servers from the last one); ketama does not see the order, modula does.
-                for (i, s) in servers
-                    .iter()
-                    .enumerate()
-                    .rev()
-                    .filter(|(i, _)| is_live(*i))
-                {
-                    points.extend((0..s.weight).map(|_| (0, i)));
+                for i in twemproxy_order(servers).into_iter().filter(|&i| is_live(i)) {
+                    points.extend((0..servers[i].weight).map(|_| (0, i)));
                 }
             }
             Distribution::Random => {
-                points.extend((0..servers.len()).filter(|&i| is_live(i)).map(|i| (0, i)));
+                let live = twemproxy_order(servers).into_iter().filter(|&i| is_live(i));
+                points.extend(live.map(|i| (0, i)));
             }
             Distribution::Ketama => {}
         }

@@ -24,12 +24,19 @@ fn tool(name: &str) -> String {
     );
 }
 
+/// `n` distinct free ports (the listeners are held until all are chosen).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports(1)[0]
 }
 
 struct Proc(Child);
@@ -157,7 +164,7 @@ fn placement_matches_nutcracker() {
         servers: vec![(3, None), (1, None), (1, None), (2, None)],
     });
 
-    let ports: Vec<u16> = pools.iter().map(|_| free_port()).collect();
+    let ports = free_ports(pools.len() + 1);
     let mut yaml = String::new();
     for (i, (pool, port)) in pools.iter().zip(&ports).enumerate() {
         yaml += &format!(
@@ -204,7 +211,7 @@ fn placement_matches_nutcracker() {
             .arg("-c")
             .arg(&conf)
             .arg("-s")
-            .arg(free_port().to_string())
+            .arg(ports[pools.len()].to_string())
             .arg("-o")
             .arg(dir.join("nutcracker.log"))
             .stdout(Stdio::null())
