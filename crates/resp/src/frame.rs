@@ -127,6 +127,62 @@ impl Frame {
     }
 }
 
+/// The length of the one complete value at the start of `buf` (`Ok(None)` when more bytes
+/// are needed), without building it: the proxy forwards replies as raw bytes. Nesting is
+/// tracked with a counter of values still expected, so hostile lengths cost no memory.
+pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, FrameError> {
+    let mut pos = 0;
+    let mut expected: u64 = 1;
+    while expected > 0 {
+        let Some(&kind) = buf.get(pos) else {
+            return Ok(None);
+        };
+        let Some((l, next)) = line(buf, pos + 1) else {
+            return Ok(None);
+        };
+        expected -= 1;
+        pos = next;
+        match kind {
+            b'+' | b'-' | b':' | b',' | b'(' | b'_' | b'#' => {}
+            b'$' | b'!' | b'=' => {
+                let n = int(l)?;
+                if n >= 0 {
+                    let end = next + n as usize + 2;
+                    if buf.len() < end {
+                        return Ok(None);
+                    }
+                    if &buf[end - 2..end] != b"\r\n" {
+                        return Err(bad("blob not followed by CRLF"));
+                    }
+                    pos = end;
+                } else if n != -1 || kind != b'$' {
+                    return Err(bad("negative length"));
+                }
+            }
+            b'*' | b'~' | b'>' => {
+                let n = int(l)?;
+                if n > 0 {
+                    expected = expected.saturating_add(n as u64);
+                } else if n < -1 || (n == -1 && kind != b'*') {
+                    return Err(bad("negative length"));
+                }
+            }
+            b'%' | b'|' => {
+                let n = int(l)?;
+                if n < 0 {
+                    return Err(bad("negative length"));
+                }
+                // An attribute is followed by the value it describes.
+                expected = expected
+                    .saturating_add((n as u64).saturating_mul(2))
+                    .saturating_add(u64::from(kind == b'|'));
+            }
+            other => return Err(FrameError(format!("unknown type byte {other:#x}"))),
+        }
+    }
+    Ok(Some(pos))
+}
+
 fn line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
     let rest = buf.get(at..)?;
     let i = rest.windows(2).position(|w| w == b"\r\n")?;
@@ -282,7 +338,17 @@ mod tests {
         }
 
         #[test]
+        fn frame_len_agrees_with_parse(f in arb_frame(), cut in 0usize..64) {
+            let mut wire = Vec::new();
+            f.encode(&mut wire);
+            prop_assert_eq!(frame_len(&wire).unwrap(), Some(wire.len()));
+            let short = &wire[..wire.len().saturating_sub(cut + 1)];
+            prop_assert_eq!(frame_len(short).unwrap(), None);
+        }
+
+        #[test]
         fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let _ = frame_len(&data);
             let _ = Frame::parse(&data);
         }
     }
