@@ -128,6 +128,28 @@ impl Ring {
         }
     }
 
+    /// A consistent-hash ring with `virtual_nodes` points per server (the seed gateway's
+    /// `VIRTUAL_NODES`, default 150): point `i` of a server is the first 32 bits of
+    /// MD5(`"<name>-<i>"`), a key's position the first 32 bits of its MD5, and a key goes to
+    /// the next point clockwise. Weights multiply the points.
+    pub fn with_virtual_nodes(servers: &[ServerSpec], virtual_nodes: u32) -> Ring {
+        let mut points = Vec::new();
+        for (i, s) in servers.iter().enumerate() {
+            for p in 0..virtual_nodes * s.weight.max(1) {
+                let d = md5_digest(format!("{}-{}", s.name, p).as_bytes());
+                points.push((u32::from_le_bytes([d[0], d[1], d[2], d[3]]), i));
+            }
+        }
+        points.sort_by_key(|&(v, _)| v);
+        Ring {
+            dist: Distribution::Ketama,
+            hash: HashKind::Md5,
+            hash_tag: None,
+            configured: servers.len().max(2),
+            points,
+        }
+    }
+
     /// The part of the key that is hashed (twemproxy's `hash_tag`: the text between the first
     /// opening character and the next closing one, when not empty).
     pub fn hashed_part<'k>(&self, key: &'k [u8]) -> &'k [u8] {
@@ -219,6 +241,36 @@ mod tests {
             .count();
         assert_eq!(moved, on_removed);
         assert!((2_500..4_200).contains(&moved), "{moved}");
+    }
+
+    #[test]
+    fn virtual_node_rings_balance_and_move_about_one_nth() {
+        let servers: Vec<ServerSpec> = (0..4)
+            .map(|i| ServerSpec::new("10.0.0.1", 6379 + i, 1, None))
+            .collect();
+        let ring = Ring::with_virtual_nodes(&servers, 150);
+        assert_eq!(ring.points_per_server(), vec![150; 4]);
+        let grown = {
+            let mut more = servers.clone();
+            more.push(ServerSpec::new("10.0.0.1", 6400, 1, None));
+            Ring::with_virtual_nodes(&more, 150)
+        };
+        let keys: Vec<String> = (0..20_000).map(|i| format!("gw:{i}")).collect();
+        let mut per = [0usize; 4];
+        for k in &keys {
+            per[ring.pick(k.as_bytes()).unwrap()] += 1;
+        }
+        assert!(per.iter().all(|&n| (3_500..6_500).contains(&n)), "{per:?}");
+        let moved = keys
+            .iter()
+            .filter(|k| ring.pick(k.as_bytes()) != grown.pick(k.as_bytes()))
+            .count();
+        // Only keys taken by the new server move: about a fifth.
+        assert!((2_800..5_200).contains(&moved), "{moved}");
+        assert!(keys
+            .iter()
+            .filter(|k| ring.pick(k.as_bytes()) != grown.pick(k.as_bytes()))
+            .all(|k| grown.pick(k.as_bytes()) == Some(4)));
     }
 
     #[test]
