@@ -131,11 +131,15 @@ impl Ring {
     /// A consistent-hash ring with `virtual_nodes` points per server (the seed gateway's
     /// `VIRTUAL_NODES`, default 150): point `i` of a server is the first 32 bits of
     /// MD5(`"<name>-<i>"`), a key's position the first 32 bits of its MD5, and a key goes to
-    /// the next point clockwise. Weights multiply the points.
-    pub fn with_virtual_nodes(servers: &[ServerSpec], virtual_nodes: u32) -> Ring {
+    /// the next point clockwise. Weights multiply the points; a server of weight 0 gets none.
+    pub fn with_virtual_nodes(
+        servers: &[ServerSpec],
+        virtual_nodes: u32,
+        hash_tag: Option<[u8; 2]>,
+    ) -> Ring {
         let mut points = Vec::new();
         for (i, s) in servers.iter().enumerate() {
-            for p in 0..virtual_nodes * s.weight.max(1) {
+            for p in 0..virtual_nodes * s.weight {
                 let d = md5_digest(format!("{}-{}", s.name, p).as_bytes());
                 points.push((u32::from_le_bytes([d[0], d[1], d[2], d[3]]), i));
             }
@@ -144,7 +148,7 @@ impl Ring {
         Ring {
             dist: Distribution::Ketama,
             hash: HashKind::Md5,
-            hash_tag: None,
+            hash_tag,
             configured: servers.len().max(2),
             points,
         }
@@ -248,12 +252,12 @@ mod tests {
         let servers: Vec<ServerSpec> = (0..4)
             .map(|i| ServerSpec::new("10.0.0.1", 6379 + i, 1, None))
             .collect();
-        let ring = Ring::with_virtual_nodes(&servers, 150);
+        let ring = Ring::with_virtual_nodes(&servers, 150, None);
         assert_eq!(ring.points_per_server(), vec![150; 4]);
         let grown = {
             let mut more = servers.clone();
             more.push(ServerSpec::new("10.0.0.1", 6400, 1, None));
-            Ring::with_virtual_nodes(&more, 150)
+            Ring::with_virtual_nodes(&more, 150, None)
         };
         let keys: Vec<String> = (0..20_000).map(|i| format!("gw:{i}")).collect();
         let mut per = [0usize; 4];

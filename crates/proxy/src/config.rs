@@ -56,7 +56,7 @@ pub enum Placement {
         distribution: Distribution,
         hash_tag: Option<[u8; 2]>,
     },
-    /// The seed gateway's ring: `VIRTUAL_NODES` points per backend.
+    /// The seed gateway's ring: `VIRTUAL_NODES` points per backend; `{tag}`s honoured.
     VirtualNodes(u32),
 }
 
@@ -127,7 +127,8 @@ impl PoolConfig {
                         ..s.clone()
                     })
                     .collect();
-                Ring::with_virtual_nodes(&live_specs, *n)
+                // Redis-style `{tag}`s group keys here too.
+                Ring::with_virtual_nodes(&live_specs, *n, Some(*b"{}"))
             }
         }
     }

@@ -23,6 +23,68 @@ struct Cli {
 enum Command {
     /// Run a cache node speaking the Redis protocol.
     Server(ServerArgs),
+    /// Run a sharding proxy over existing Redis servers (twemproxy-compatible placement).
+    Proxy(ProxyArgs),
+}
+
+/// Either a twemproxy config (`--config nutcracker.yml`) or a list of backends (flags or the
+/// seed gateway's environment variables).
+#[derive(Args)]
+struct ProxyArgs {
+    /// A twemproxy (nutcracker) YAML config: every pool in it is served.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Address to listen on when no config file is given.
+    #[arg(long, default_value = "127.0.0.1:22121", env = "PROXY_LISTEN")]
+    listen: String,
+    /// Comma-separated backends: redis://[:password@]host[:port][/db].
+    #[arg(long, env = "CACHE_SHARD_URLS")]
+    backends: Option<String>,
+    /// Points per backend on the consistent-hash ring (with --backends).
+    #[arg(long, env = "VIRTUAL_NODES", default_value_t = 150)]
+    virtual_nodes: u32,
+    /// Seconds added as a TTL to SETs that carry none (0 = off).
+    #[arg(long, env = "CACHE_DEFAULT_TTL", default_value_t = 0)]
+    default_ttl: u64,
+    /// Password clients must AUTH with (separate from the backends' passwords).
+    #[arg(long, env = "PROXY_REQUIREPASS")]
+    requirepass: Option<String>,
+    /// Log level: debug, verbose, notice, warning.
+    #[arg(long, default_value = "notice")]
+    loglevel: String,
+}
+
+impl ProxyArgs {
+    fn pools(&self) -> Result<Vec<proxy::PoolConfig>, String> {
+        let mut pools = match (&self.config, &self.backends) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                proxy::config::parse_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            (None, Some(urls)) => vec![proxy::config::from_urls(
+                &self.listen,
+                urls,
+                self.virtual_nodes,
+                Some(self.default_ttl),
+            )
+            .map_err(|e| e.to_string())?],
+            (None, None) => {
+                return Err(
+                    "give --config nutcracker.yml or --backends (or CACHE_SHARD_URLS)".into(),
+                )
+            }
+        };
+        for p in &mut pools {
+            if self.requirepass.is_some() {
+                p.requirepass = self.requirepass.clone();
+            }
+            if self.default_ttl > 0 {
+                p.default_ttl = Some(self.default_ttl);
+            }
+        }
+        Ok(pools)
+    }
 }
 
 fn memory(s: &str) -> Result<u64, String> {
@@ -165,9 +227,48 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+fn init_logging(loglevel: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHARDCACHE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(loglevel))),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run_proxy(args: ProxyArgs) -> ExitCode {
+    let pools = match args.pools() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("shardcache proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&args.loglevel);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start tokio runtime");
+    let result = runtime.block_on(async move {
+        let signals = shutdown_signal()?;
+        proxy::run(pools, signals).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shardcache proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Server(args) = cli.command;
+    let args = match cli.command {
+        Command::Server(args) => args,
+        Command::Proxy(args) => return run_proxy(args),
+    };
     let config = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -175,14 +276,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHARDCACHE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(log_filter(&config.loglevel))
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&config.loglevel);
     // This runtime only accepts connections, runs housekeeping and the admin API; clients are
     // served by the node's own worker threads (`--threads`).
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,314 @@
+//! Connections to one backend: a few long-lived, pipelined connections shared by every
+//! client (not one per client), with reconnection, optional AUTH/SELECT, and the health
+//! bookkeeping twemproxy's `auto_eject_hosts` needs.
+//!
+//! A connection is a task: requests arrive on a channel, are written in batches, and their
+//! reply senders queue up in order; the reader hands each complete reply (found with
+//! [`resp::frame::frame_len`], never parsed into values) to the next sender. When the
+//! connection breaks, every request written on it gets an error at once, and the task
+//! reconnects for the next request. A backend that cannot be reached answers fast errors
+//! until its retry time, instead of making every request wait for a connect timeout.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::ServerConfig;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    #[error("backend {0} is unavailable")]
+    Unavailable(String),
+    #[error("backend {0} timed out")]
+    Timeout(String),
+    #[error("backend {0} closed the connection")]
+    Closed(String),
+    #[error("backend {0} sent an invalid reply")]
+    Protocol(String),
+}
+
+pub type Reply = Result<Bytes, BackendError>;
+
+/// One command for the backend, already encoded, and where its reply goes.
+pub struct Request {
+    pub payload: Bytes,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// Latency histogram buckets (µs upper bounds) for the metrics.
+pub const LATENCY_BUCKETS_US: [u64; 10] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000,
+];
+
+#[derive(Debug, Default)]
+pub struct BackendStats {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub latency_us_sum: AtomicU64,
+    /// Cumulative counts per bucket of [`LATENCY_BUCKETS_US`], plus one for +Inf.
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+}
+
+impl BackendStats {
+    pub fn observe(&self, took: Duration, ok: bool) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let us = took.as_micros() as u64;
+        self.latency_us_sum.fetch_add(us, Ordering::Relaxed);
+        let i = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A backend's health. `failures`, `ejected` and `down_until` are the pool's ejection state
+/// (`auto_eject_hosts`); `unreachable_until` is the connection's own fast-fail window after
+/// a failed connect.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub failures: u32,
+    pub ejected: bool,
+    pub down_until: Option<Instant>,
+    pub unreachable_until: Option<Instant>,
+}
+
+pub struct Backend {
+    pub config: ServerConfig,
+    pub stats: BackendStats,
+    pub health: Mutex<Health>,
+    conns: Vec<mpsc::UnboundedSender<Request>>,
+    next: AtomicUsize,
+}
+
+/// What a backend connection needs to know about its pool.
+#[derive(Debug, Clone)]
+pub struct ConnSettings {
+    pub password: Option<String>,
+    pub db: u32,
+    pub connect_timeout: Duration,
+    /// How long an unreachable backend answers fast errors before it is tried again.
+    pub retry_after: Duration,
+}
+
+impl Backend {
+    pub fn start(config: ServerConfig, connections: usize, settings: ConnSettings) -> Arc<Backend> {
+        let mut conns = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..connections.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            conns.push(tx);
+            receivers.push(rx);
+        }
+        let backend = Arc::new(Backend {
+            config,
+            stats: BackendStats::default(),
+            health: Mutex::new(Health::default()),
+            conns,
+            next: AtomicUsize::new(0),
+        });
+        for rx in receivers {
+            tokio::spawn(run_connection(
+                Arc::downgrade(&backend),
+                rx,
+                settings.clone(),
+            ));
+        }
+        backend
+    }
+
+    /// Queues a request; the reply (or error) arrives on the returned channel.
+    pub fn send(&self, payload: Bytes) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        if let Err(e) = self.conns[i].send(Request { payload, reply: tx }) {
+            let _ =
+                e.0.reply
+                    .send(Err(BackendError::Unavailable(self.config.label.clone())));
+        }
+        rx
+    }
+
+    /// Inside the fast-fail window after a failed connect.
+    pub fn is_down(&self) -> bool {
+        self.health
+            .lock()
+            .unreachable_until
+            .is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Connected now (false while unreachable).
+    pub fn connected(&self) -> bool {
+        self.health.lock().unreachable_until.is_none()
+    }
+
+    fn record_failure(&self, retry_after: Duration) {
+        self.health.lock().unreachable_until = Some(Instant::now() + retry_after);
+    }
+
+    fn record_success(&self) {
+        self.health.lock().unreachable_until = None;
+    }
+}
+
+async fn connect(addr: &str, s: &ConnSettings) -> std::io::Result<TcpStream> {
+    let mut stream = tokio::time::timeout(s.connect_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    let mut setup: Vec<Vec<&[u8]>> = Vec::new();
+    if let Some(p) = &s.password {
+        setup.push(vec![b"AUTH", p.as_bytes()]);
+    }
+    let db = s.db.to_string();
+    if s.db != 0 {
+        setup.push(vec![b"SELECT", db.as_bytes()]);
+    }
+    if !setup.is_empty() {
+        let mut wire = Vec::new();
+        for c in &setup {
+            resp::request::encode_command(c, &mut wire);
+        }
+        stream.write_all(&wire).await?;
+        let mut buf = BytesMut::with_capacity(256);
+        let mut seen = 0;
+        while seen < setup.len() {
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(std::io::Error::other("closed during AUTH/SELECT"));
+            }
+            while let Ok(Some(n)) = resp::frame::frame_len(&buf) {
+                let reply = buf.split_to(n);
+                if reply.first() == Some(&b'-') {
+                    return Err(std::io::Error::other(format!(
+                        "backend refused setup: {}",
+                        String::from_utf8_lossy(&reply).trim_end()
+                    )));
+                }
+                seen += 1;
+            }
+        }
+    }
+    Ok(stream)
+}
+
+async fn run_connection(
+    backend: std::sync::Weak<Backend>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    settings: ConnSettings,
+) {
+    while let Some(first) = rx.recv().await {
+        let Some(b) = backend.upgrade() else {
+            return;
+        };
+        let label = b.config.label.clone();
+        let addr = b.config.addr();
+        if b.is_down() {
+            fail_now(first, &mut rx, BackendError::Unavailable(label));
+            continue;
+        }
+        match connect(&addr, &settings).await {
+            Err(e) => {
+                tracing::warn!(backend = %label, error = %e, "cannot connect to backend");
+                b.record_failure(settings.retry_after);
+                fail_now(first, &mut rx, BackendError::Unavailable(label));
+            }
+            Ok(stream) => {
+                b.record_success();
+                drop(b);
+                serve(stream, first, &mut rx, &label).await;
+            }
+        }
+    }
+}
+
+/// Fails `first` and every request already queued.
+fn fail_now(first: Request, rx: &mut mpsc::UnboundedReceiver<Request>, e: BackendError) {
+    let _ = first.reply.send(Err(e.clone()));
+    while let Ok(r) = rx.try_recv() {
+        let _ = r.reply.send(Err(e.clone()));
+    }
+}
+
+/// Runs one connection until it breaks; every request written on it is answered.
+async fn serve(
+    stream: TcpStream,
+    first: Request,
+    rx: &mut mpsc::UnboundedReceiver<Request>,
+    label: &str,
+) {
+    let (mut read, mut write) = stream.into_split();
+    let inflight: Mutex<VecDeque<oneshot::Sender<Reply>>> = Mutex::new(VecDeque::new());
+    let mut pending = Some(first);
+    let writer = async {
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        loop {
+            let r = match pending.take() {
+                Some(r) => r,
+                None => match rx.recv().await {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
+            buf.extend_from_slice(&r.payload);
+            inflight.lock().push_back(r.reply);
+            while buf.len() < 64 * 1024 {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        buf.extend_from_slice(&r.payload);
+                        inflight.lock().push_back(r.reply);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if write.write_all(&buf).await.is_err() {
+                return;
+            }
+            buf.clear();
+        }
+    };
+    let reader = async {
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        loop {
+            loop {
+                match resp::frame::frame_len(&buf) {
+                    Ok(Some(n)) => {
+                        let reply = buf.split_to(n).freeze();
+                        match inflight.lock().pop_front() {
+                            Some(tx) => {
+                                let _ = tx.send(Ok(reply));
+                            }
+                            None => return BackendError::Protocol(label.to_string()),
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => return BackendError::Protocol(label.to_string()),
+                }
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            match read.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return BackendError::Closed(label.to_string()),
+                Ok(_) => {}
+            }
+        }
+    };
+    let error = tokio::select! {
+        _ = writer => BackendError::Closed(label.to_string()),
+        e = reader => e,
+    };
+    tracing::warn!(backend = %label, error = %error, "backend connection ended");
+    for tx in inflight.lock().drain(..) {
+        let _ = tx.send(Err(error.clone()));
+    }
+}

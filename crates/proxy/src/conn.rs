@@ -1,0 +1,605 @@
+//! One client connection: parse a batch of pipelined commands, send each to its backend(s)
+//! at once, then answer in order as the replies come back.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes, BytesMut};
+use resp::{Args, Frame, Limits, Parsed, RequestParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use crate::backend::{BackendError, Reply};
+use crate::commands::{route, same_backend_keys, Combine, Route};
+use crate::pool::Pool;
+
+/// Largest query buffer a client may accumulate (Redis's client-query-buffer-limit).
+const MAX_QUERY_BUFFER: usize = 1 << 30;
+
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How to turn a command's backend replies into its reply.
+enum Assemble {
+    /// MGET: part `p` holds the values for these positions of the result.
+    MGet(Vec<Vec<usize>>, usize),
+    Sum,
+    AllOk,
+    Concat,
+    /// SCAN on backend `index` of `count`.
+    Scan {
+        index: usize,
+        count: usize,
+    },
+    /// INFO: the backends' keyspace lines summed.
+    Info,
+}
+
+/// A reply being waited for.
+enum Pending {
+    Ready(Bytes),
+    One {
+        backend: usize,
+        rx: oneshot::Receiver<Reply>,
+        started: Instant,
+        /// Counted as a cache read (GET): hit or miss by the reply.
+        read: bool,
+    },
+    Many {
+        parts: Vec<(usize, oneshot::Receiver<Reply>)>,
+        assemble: Assemble,
+    },
+}
+
+fn error(msg: &str) -> Pending {
+    Pending::Ready(Bytes::from(format!("-{msg}\r\n")))
+}
+
+fn encode(args: &[&[u8]]) -> Bytes {
+    let mut wire = Vec::new();
+    resp::request::encode_command(args, &mut wire);
+    Bytes::from(wire)
+}
+
+struct Client {
+    pool: Arc<Pool>,
+    id: u64,
+    authenticated: bool,
+    name: Option<Vec<u8>>,
+    close: bool,
+}
+
+pub async fn serve(pool: Arc<Pool>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut client = Client {
+        authenticated: pool.config.requirepass.is_none(),
+        pool,
+        id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+        name: None,
+        close: false,
+    };
+    let mut parser = RequestParser::new();
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    loop {
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(16 * 1024);
+        }
+        match stream.read_buf(&mut rbuf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if rbuf.len() > MAX_QUERY_BUFFER {
+            return;
+        }
+        let mut pendings = Vec::new();
+        let mut consumed = 0;
+        loop {
+            let limits = Limits {
+                authenticated: client.authenticated,
+                ..Limits::default()
+            };
+            let buf = &rbuf[consumed..];
+            match parser.parse(buf, &limits) {
+                Ok(Parsed::Command { consumed: used }) => {
+                    let args = parser.args(buf);
+                    let raw = &buf[..used];
+                    pendings.push(client.dispatch(args, raw));
+                    consumed += used;
+                    if client.close {
+                        break;
+                    }
+                }
+                Ok(Parsed::Empty { consumed: used }) => consumed += used,
+                Ok(Parsed::Incomplete { .. }) => break,
+                Err(e) => {
+                    pendings.push(error(&format!("ERR Protocol error: {e}")));
+                    client.close = true;
+                    break;
+                }
+            }
+        }
+        rbuf.advance(consumed);
+        for p in pendings {
+            client.resolve(p, &mut out).await;
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if client.close {
+            return;
+        }
+    }
+}
+
+impl Client {
+    fn dispatch(&mut self, args: Args<'_>, raw: &[u8]) -> Pending {
+        let name = String::from_utf8_lossy(args.get(0)).to_ascii_lowercase();
+        self.pool
+            .stats
+            .total_requests
+            .fetch_add(1, Ordering::Relaxed);
+        if !self.authenticated && !matches!(name.as_str(), "auth" | "hello" | "quit") {
+            return error("NOAUTH Authentication required.");
+        }
+        let Some(r) = route(&name) else {
+            return error(&format!(
+                "ERR unknown or unsupported command '{}' (shardcache proxy)",
+                String::from_utf8_lossy(args.get(0))
+            ));
+        };
+        let argv: Vec<&[u8]> = args.iter().collect();
+        let arity = || {
+            error(&format!(
+                "ERR wrong number of arguments for '{name}' command"
+            ))
+        };
+        match r {
+            Route::Refused(why) => error(&format!("ERR {why}")),
+            Route::Local => self.local(&name, &argv),
+            Route::Key => {
+                if argv.len() < 2 {
+                    return arity();
+                }
+                if name == "set" || name == "mset" {
+                    self.pool.stats.sets.fetch_add(1, Ordering::Relaxed);
+                }
+                let payload = match self.pool.config.default_ttl {
+                    Some(ttl) if name == "set" && !has_ttl_option(&argv) => {
+                        let ttl = ttl.to_string();
+                        let mut with = argv.clone();
+                        with.push(b"EX");
+                        with.push(ttl.as_bytes());
+                        encode(&with)
+                    }
+                    // Forward the client's bytes as they are when they are a multibulk.
+                    _ if raw.first() == Some(&b'*') => Bytes::copy_from_slice(raw),
+                    _ => encode(&argv),
+                };
+                self.one(argv[1], payload, name == "get")
+            }
+            Route::MGet | Route::SumKeys => {
+                if argv.len() < 2 {
+                    return arity();
+                }
+                let groups = match self.group(argv[1..].iter().copied()) {
+                    Ok(g) => g,
+                    Err(p) => return p,
+                };
+                let count = argv.len() - 1;
+                let mut parts = Vec::new();
+                let mut positions = Vec::new();
+                for (b, idx) in groups {
+                    let mut sub = vec![argv[0]];
+                    sub.extend(idx.iter().map(|&i| argv[1 + i]));
+                    parts.push((b, self.pool.backends[b].send(encode(&sub))));
+                    positions.push(idx);
+                }
+                let assemble = if r == Route::MGet {
+                    Assemble::MGet(positions, count)
+                } else {
+                    Assemble::Sum
+                };
+                Pending::Many { parts, assemble }
+            }
+            Route::MSet => {
+                if argv.len() < 3 || argv.len().is_multiple_of(2) {
+                    return arity();
+                }
+                self.pool.stats.sets.fetch_add(1, Ordering::Relaxed);
+                let keys = argv[1..].iter().step_by(2).copied();
+                let groups = match self.group(keys) {
+                    Ok(g) => g,
+                    Err(p) => return p,
+                };
+                let mut parts = Vec::new();
+                for (b, idx) in groups {
+                    let mut sub = vec![argv[0]];
+                    for i in idx {
+                        sub.push(argv[1 + 2 * i]);
+                        sub.push(argv[2 + 2 * i]);
+                    }
+                    parts.push((b, self.pool.backends[b].send(encode(&sub))));
+                }
+                Pending::Many {
+                    parts,
+                    assemble: Assemble::AllOk,
+                }
+            }
+            Route::SameBackend(spec) => {
+                let Some(positions) = same_backend_keys(spec, &argv) else {
+                    // Let the first key's backend report the arity or syntax error.
+                    return if argv.len() > 1 {
+                        self.one(argv[1], encode(&argv), false)
+                    } else {
+                        arity()
+                    };
+                };
+                let ring = self.pool.ring();
+                let targets: Vec<Option<usize>> =
+                    positions.iter().map(|&i| ring.pick(argv[i])).collect();
+                if targets.iter().any(|t| t.is_none()) {
+                    return error("ERR no backend is available for these keys");
+                }
+                if targets.windows(2).any(|w| w[0] != w[1]) {
+                    return error(&format!(
+                        "CROSSSLOT Keys in request don't hash to the same backend: '{name}' cannot be split, give the keys a common hash tag"
+                    ));
+                }
+                self.one(argv[positions[0]], encode(&argv), false)
+            }
+            Route::Broadcast(combine) => {
+                let payload = if combine == Combine::Info {
+                    encode(&[b"INFO", b"keyspace"])
+                } else {
+                    encode(&argv)
+                };
+                let parts = (0..self.pool.backends.len())
+                    .map(|b| (b, self.pool.backends[b].send(payload.clone())))
+                    .collect();
+                let assemble = match combine {
+                    Combine::Concat => Assemble::Concat,
+                    Combine::Sum => Assemble::Sum,
+                    Combine::AllOk => Assemble::AllOk,
+                    Combine::Info => Assemble::Info,
+                };
+                Pending::Many { parts, assemble }
+            }
+            Route::Scan => self.scan(&argv),
+        }
+    }
+
+    /// Sends a single-backend command, chosen by `key`.
+    fn one(&self, key: &[u8], payload: Bytes, read: bool) -> Pending {
+        match self.pool.backend_for(key) {
+            None => error("ERR no backend is available"),
+            Some(b) => Pending::One {
+                backend: b,
+                rx: self.pool.backends[b].send(payload),
+                started: Instant::now(),
+                read,
+            },
+        }
+    }
+
+    /// Groups key positions by backend, in first-seen order.
+    fn group<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k [u8]>,
+    ) -> Result<Vec<(usize, Vec<usize>)>, Pending> {
+        let ring = self.pool.ring();
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, k) in keys.enumerate() {
+            let Some(b) = ring.pick(k) else {
+                return Err(error("ERR no backend is available"));
+            };
+            match groups.iter_mut().find(|(g, _)| *g == b) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((b, vec![i])),
+            }
+        }
+        Ok(groups)
+    }
+
+    /// SCAN: the proxy's cursor is `backend_cursor << 8 | backend index`.
+    fn scan(&self, argv: &[&[u8]]) -> Pending {
+        if argv.len() < 2 {
+            return error("ERR wrong number of arguments for 'scan' command");
+        }
+        let Some(cursor) = std::str::from_utf8(argv[1])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            return error("ERR invalid cursor");
+        };
+        let count = self.pool.backends.len();
+        let index = (cursor & 0xff) as usize;
+        if index >= count || count > 256 {
+            return error("ERR invalid cursor");
+        }
+        let inner = (cursor >> 8).to_string();
+        let mut sub: Vec<&[u8]> = argv.to_vec();
+        sub[1] = inner.as_bytes();
+        Pending::Many {
+            parts: vec![(index, self.pool.backends[index].send(encode(&sub)))],
+            assemble: Assemble::Scan { index, count },
+        }
+    }
+
+    fn local(&mut self, name: &str, argv: &[&[u8]]) -> Pending {
+        let bulk = |b: &[u8]| {
+            let mut v = format!("${}\r\n", b.len()).into_bytes();
+            v.extend_from_slice(b);
+            v.extend_from_slice(b"\r\n");
+            Pending::Ready(Bytes::from(v))
+        };
+        let ok = || Pending::Ready(Bytes::from_static(b"+OK\r\n"));
+        let arity = || {
+            error(&format!(
+                "ERR wrong number of arguments for '{name}' command"
+            ))
+        };
+        match name {
+            "ping" => match argv.len() {
+                1 => Pending::Ready(Bytes::from_static(b"+PONG\r\n")),
+                2 => bulk(argv[1]),
+                _ => arity(),
+            },
+            "echo" if argv.len() == 2 => bulk(argv[1]),
+            "quit" => {
+                self.close = true;
+                ok()
+            }
+            "auth" => {
+                if !(2..=3).contains(&argv.len()) {
+                    return arity();
+                }
+                match &self.pool.config.requirepass {
+                    None => error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
+                    Some(p) if p.as_bytes() == argv[argv.len() - 1] && (argv.len() == 2 || argv[1] == b"default") => {
+                        self.authenticated = true;
+                        ok()
+                    }
+                    Some(_) => error("WRONGPASS invalid username-password pair or user is disabled."),
+                }
+            }
+            "select" => match argv.get(1).copied() {
+                Some(b"0") if argv.len() == 2 => ok(),
+                Some(_) if argv.len() == 2 => error("ERR DB index is out of range"),
+                _ => arity(),
+            },
+            "hello" => {
+                if let Some(v) = argv.get(1) {
+                    if *v != b"2" {
+                        return error("NOPROTO sorry, this protocol version is not supported.");
+                    }
+                }
+                if !self.authenticated {
+                    return error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+                }
+                let mut r = Vec::new();
+                let f = Frame::Array(vec![
+                    Frame::Bulk(b"server".to_vec()),
+                    Frame::Bulk(b"shardcache-proxy".to_vec()),
+                    Frame::Bulk(b"version".to_vec()),
+                    Frame::Bulk(env!("CARGO_PKG_VERSION").as_bytes().to_vec()),
+                    Frame::Bulk(b"proto".to_vec()),
+                    Frame::Integer(2),
+                    Frame::Bulk(b"id".to_vec()),
+                    Frame::Integer(self.id as i64),
+                    Frame::Bulk(b"mode".to_vec()),
+                    Frame::Bulk(b"proxy".to_vec()),
+                    Frame::Bulk(b"role".to_vec()),
+                    Frame::Bulk(b"master".to_vec()),
+                    Frame::Bulk(b"modules".to_vec()),
+                    Frame::Array(vec![]),
+                ]);
+                f.encode(&mut r);
+                Pending::Ready(Bytes::from(r))
+            }
+            // No command table of our own to show: clients (redis-cli) accept an empty one.
+            "command" => Pending::Ready(Bytes::from_static(b"*0\r\n")),
+            "client" => {
+                let sub = argv
+                    .get(1)
+                    .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+                    .unwrap_or_default();
+                match (sub.as_str(), argv.len()) {
+                    ("setname", 3) => {
+                        self.name = Some(argv[2].to_vec());
+                        ok()
+                    }
+                    ("setinfo", 4) => ok(),
+                    ("getname", 2) => match &self.name {
+                        Some(n) => bulk(&n.clone()),
+                        None => Pending::Ready(Bytes::from_static(b"$-1\r\n")),
+                    },
+                    ("id", 2) => Pending::Ready(Bytes::from(format!(":{}\r\n", self.id))),
+                    _ => error(&format!(
+                        "ERR CLIENT {} is not supported by the proxy",
+                        sub.to_ascii_uppercase()
+                    )),
+                }
+            }
+            "time" => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                let (s, us) = (now.as_secs().to_string(), now.subsec_micros().to_string());
+                let mut v = Vec::new();
+                Frame::Array(vec![
+                    Frame::Bulk(s.into_bytes()),
+                    Frame::Bulk(us.into_bytes()),
+                ])
+                .encode(&mut v);
+                Pending::Ready(Bytes::from(v))
+            }
+            _ => arity(),
+        }
+    }
+
+    /// Waits for a reply (within the pool's timeout) and counts failures.
+    async fn wait(&self, backend: usize, rx: oneshot::Receiver<Reply>) -> Reply {
+        let label = || self.pool.backends[backend].config.label.clone();
+        let reply = match self.pool.config.timeout {
+            Some(t) => match tokio::time::timeout(t, rx).await {
+                Ok(r) => r.unwrap_or_else(|_| Err(BackendError::Closed(label()))),
+                Err(_) => Err(BackendError::Timeout(label())),
+            },
+            None => rx
+                .await
+                .unwrap_or_else(|_| Err(BackendError::Closed(label()))),
+        };
+        match &reply {
+            Ok(_) => self.pool.note_success(backend),
+            Err(_) => self.pool.note_failure(backend),
+        }
+        reply
+    }
+
+    async fn resolve(&self, p: Pending, out: &mut Vec<u8>) {
+        match p {
+            Pending::Ready(b) => out.extend_from_slice(&b),
+            Pending::One {
+                backend,
+                rx,
+                started,
+                read,
+            } => {
+                let reply = self.wait(backend, rx).await;
+                self.pool.backends[backend]
+                    .stats
+                    .observe(started.elapsed(), reply.is_ok());
+                match reply {
+                    Ok(bytes) => {
+                        if read {
+                            let counter = if bytes.starts_with(b"$-1") {
+                                &self.pool.stats.misses
+                            } else {
+                                &self.pool.stats.hits
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                        out.extend_from_slice(&bytes);
+                    }
+                    Err(e) => out.extend_from_slice(format!("-ERR {e}\r\n").as_bytes()),
+                }
+            }
+            Pending::Many { parts, assemble } => {
+                let mut replies = Vec::with_capacity(parts.len());
+                for (b, rx) in parts {
+                    let started = Instant::now();
+                    let r = self.wait(b, rx).await;
+                    self.pool.backends[b]
+                        .stats
+                        .observe(started.elapsed(), r.is_ok());
+                    match r.map(|bytes| Frame::parse(&bytes).ok().flatten().map(|(f, _)| f)) {
+                        Ok(Some(f)) => replies.push(f),
+                        Ok(None) => {
+                            out.extend_from_slice(b"-ERR a backend sent an invalid reply\r\n");
+                            return;
+                        }
+                        Err(e) => {
+                            // One failed part fails the command: a partial MGET or MSET
+                            // would be silently wrong.
+                            out.extend_from_slice(format!("-ERR {e}\r\n").as_bytes());
+                            return;
+                        }
+                    }
+                }
+                if let Some(Frame::Error(e)) = replies.iter().find(|f| matches!(f, Frame::Error(_)))
+                {
+                    out.extend_from_slice(format!("-{e}\r\n").as_bytes());
+                    return;
+                }
+                assemble_reply(assemble, replies).encode(out);
+            }
+        }
+    }
+}
+
+fn has_ttl_option(argv: &[&[u8]]) -> bool {
+    argv[3.min(argv.len())..].iter().any(|a| {
+        ["ex", "px", "exat", "pxat", "keepttl"]
+            .iter()
+            .any(|o| a.eq_ignore_ascii_case(o.as_bytes()))
+    })
+}
+
+fn assemble_reply(assemble: Assemble, replies: Vec<Frame>) -> Frame {
+    match assemble {
+        Assemble::MGet(positions, count) => {
+            let mut result = vec![Frame::Null; count];
+            for (part, idx) in replies.into_iter().zip(positions) {
+                if let Frame::Array(values) = part {
+                    for (v, i) in values.into_iter().zip(idx) {
+                        result[i] = v;
+                    }
+                }
+            }
+            Frame::Array(result)
+        }
+        Assemble::Sum => Frame::Integer(
+            replies
+                .iter()
+                .map(|f| if let Frame::Integer(n) = f { *n } else { 0 })
+                .sum(),
+        ),
+        Assemble::AllOk => Frame::Simple("OK".into()),
+        Assemble::Concat => Frame::Array(
+            replies
+                .into_iter()
+                .flat_map(|f| match f {
+                    Frame::Array(v) => v,
+                    _ => Vec::new(),
+                })
+                .collect(),
+        ),
+        Assemble::Scan { index, count } => {
+            let Some(Frame::Array(mut parts)) = replies.into_iter().next() else {
+                return Frame::Error("ERR a backend sent an invalid SCAN reply".into());
+            };
+            if parts.len() != 2 {
+                return Frame::Error("ERR a backend sent an invalid SCAN reply".into());
+            }
+            let keys = parts.pop().expect("two parts");
+            let inner: u64 = parts[0].as_text().and_then(|t| t.parse().ok()).unwrap_or(0);
+            let next = if inner != 0 {
+                (inner << 8) | index as u64
+            } else if index + 1 < count {
+                (index + 1) as u64
+            } else {
+                0
+            };
+            Frame::Array(vec![Frame::Bulk(next.to_string().into_bytes()), keys])
+        }
+        Assemble::Info => {
+            let (mut keys, mut expires) = (0u64, 0u64);
+            for f in &replies {
+                let text = f.as_text().unwrap_or_default();
+                for line in text.lines().filter(|l| l.starts_with("db0:")) {
+                    for field in line[4..].split(',') {
+                        match field.split_once('=') {
+                            Some(("keys", n)) => keys += n.parse::<u64>().unwrap_or(0),
+                            Some(("expires", n)) => expires += n.parse::<u64>().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            let mut text = format!(
+                "# Proxy\r\nproxy:shardcache\r\nproxy_version:{}\r\nbackends:{}\r\n\r\n# Keyspace\r\n",
+                env!("CARGO_PKG_VERSION"),
+                replies.len()
+            );
+            if keys > 0 {
+                text += &format!("db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+            Frame::Bulk(text.into_bytes())
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The proxy over real redis-servers: placement identical to the real nutcracker through the
+//! whole request path, fan-out and reassembly, aggregation, partial failure, ejection and
+//! return, refusals, AUTH and the default TTL.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proxy::config::parse_yaml;
+use proxy::Pool;
+use resp::Frame;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn tool(name: &str) -> String {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin"] {
+        let p = format!("{dir}/{name}");
+        if std::path::Path::new(&p).exists() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} not found: run the README's test command (it installs redis-server and nutcracker)"
+    );
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let l: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    l.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+struct Redis {
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start_on(port: u16) -> Redis {
+        let child = Command::new(tool("redis-server"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Redis { child: Some(child) }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A raw RESP client.
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        Client {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Frame {
+        if std::env::var("PROXY_TRACE").is_ok() {
+            eprintln!("> {}", String::from_utf8_lossy(args[0].as_ref()));
+        }
+        let mut wire = Vec::new();
+        resp::request::encode_command(args, &mut wire);
+        self.stream.write_all(&wire).await.unwrap();
+        self.read().await
+    }
+
+    async fn read(&mut self) -> Frame {
+        loop {
+            if let Some((f, n)) = Frame::parse(&self.buf).unwrap() {
+                self.buf.drain(..n);
+                return f;
+            }
+            self.buf.reserve(64 * 1024);
+            let n =
+                tokio::time::timeout(Duration::from_secs(10), self.stream.read_buf(&mut self.buf))
+                    .await
+                    .expect("reply within 10 s")
+                    .unwrap();
+            assert!(n > 0, "connection closed");
+        }
+    }
+
+    async fn run(&mut self, line: &str) -> Frame {
+        let args: Vec<&str> = line.split(' ').collect();
+        self.cmd(&args).await
+    }
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(s.as_bytes().to_vec())
+}
+
+/// Starts the proxy in-process for the pools of `yaml` (each on its own port 0 listener).
+async fn start_proxy(yaml: &str) -> (Vec<SocketAddr>, Vec<Arc<Pool>>) {
+    let configs = parse_yaml(yaml).unwrap();
+    let mut pools = Vec::new();
+    let mut addrs = Vec::new();
+    let mut handles = Vec::new();
+    for c in configs {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addrs.push(l.local_addr().unwrap());
+        let pool = Pool::start(c);
+        handles.push(pool.clone());
+        pools.push((pool, l));
+    }
+    tokio::spawn(proxy::run_with_listeners(pools, std::future::pending()));
+    (addrs, handles)
+}
+
+fn pool_yaml(name: &str, extra: &str, servers: &[String]) -> String {
+    let mut y = format!("{name}:\n  listen: 127.0.0.1:0\n  redis: true\n{extra}  servers:\n");
+    for s in servers {
+        y += &format!("   - {s}\n");
+    }
+    y
+}
+
+async fn keys_on(port: u16) -> Vec<Vec<u8>> {
+    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    match c.run("KEYS *").await {
+        Frame::Array(v) => v
+            .into_iter()
+            .map(|f| match f {
+                Frame::Bulk(b) => b,
+                other => panic!("{other:?}"),
+            })
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn flush(ports: &[u16]) {
+    for p in ports {
+        let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], *p))).await;
+        c.run("FLUSHALL").await;
+    }
+}
+
+/// The same config under nutcracker and under our proxy: every key on the same backend.
+#[tokio::test]
+async fn keys_land_where_nutcracker_puts_them() {
+    let ports = free_ports(3);
+    let backends: Vec<Redis> = ports.iter().map(|p| Redis::start_on(*p)).collect();
+    let servers: Vec<String> = vec![
+        format!("127.0.0.1:{}:1 alpha", ports[0]),
+        format!("127.0.0.1:{}:2 beta", ports[1]),
+        format!("127.0.0.1:{}:1 gamma", ports[2]),
+    ];
+    let extra = "  hash: fnv1a_64\n  distribution: ketama\n  hash_tag: \"{}\"\n";
+    let (addrs, _) = start_proxy(&pool_yaml("ours", extra, &servers)).await;
+
+    let nc_port = free_ports(2);
+    let yaml = pool_yaml("theirs", extra, &servers)
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{}", nc_port[0]));
+    let dir = std::env::temp_dir().join(format!("sc-proxy-nc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("nc.yml"), yaml).unwrap();
+    let mut nc = Command::new(tool("nutcracker"))
+        .arg("-c")
+        .arg(dir.join("nc.yml"))
+        .args(["-s", &nc_port[1].to_string()])
+        .arg("-o")
+        .arg(dir.join("nc.log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", nc_port[0])).is_err() {
+        assert!(Instant::now() < deadline, "nutcracker did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let keys: Vec<String> = (0..600)
+        .map(|i| format!("gw:{i}"))
+        .chain((0..100).map(|i| format!("{{user{}}}:profile:{i}", i % 9)))
+        .collect();
+    let mut placed: Vec<HashMap<Vec<u8>, usize>> = Vec::new();
+    for addr in [addrs[0], SocketAddr::from(([127, 0, 0, 1], nc_port[0]))] {
+        flush(&ports).await;
+        let mut c = Client::connect(addr).await;
+        for k in &keys {
+            assert_eq!(c.cmd(&["SET", k, "v"]).await, Frame::Simple("OK".into()));
+        }
+        let mut where_ = HashMap::new();
+        for (b, p) in ports.iter().enumerate() {
+            for k in keys_on(*p).await {
+                where_.insert(k, b);
+            }
+        }
+        assert_eq!(where_.len(), keys.len());
+        placed.push(where_);
+    }
+    let _ = nc.kill();
+    let _ = nc.wait();
+    assert_eq!(placed[0], placed[1], "placement differs from nutcracker");
+    drop(backends);
+}
+
+#[tokio::test]
+async fn fan_out_aggregates_and_refusals() {
+    let ports = free_ports(3);
+    let _backends: Vec<Redis> = ports.iter().map(|p| Redis::start_on(*p)).collect();
+    let servers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}:1")).collect();
+    let (addrs, pools) = start_proxy(&pool_yaml(
+        "p",
+        "  hash: md5\n  hash_tag: \"{}\"\n",
+        &servers,
+    ))
+    .await;
+    let mut c = Client::connect(addrs[0]).await;
+
+    // MSET/MGET across backends, in order, with gaps.
+    let mut mset = vec!["MSET".to_string()];
+    for i in 0..50 {
+        mset.push(format!("k{i}"));
+        mset.push(format!("v{i}"));
+    }
+    assert_eq!(c.cmd(&mset).await, Frame::Simple("OK".into()));
+    let mut mget = vec!["MGET".to_string()];
+    mget.extend((0..60).map(|i| format!("k{i}")));
+    let Frame::Array(values) = c.cmd(&mget).await else {
+        panic!()
+    };
+    for (i, v) in values.iter().enumerate() {
+        if i < 50 {
+            assert_eq!(*v, bulk(&format!("v{i}")));
+        } else {
+            assert_eq!(*v, Frame::Null);
+        }
+    }
+    let spread = {
+        let mut n = 0;
+        for p in &ports {
+            n += (!keys_on(*p).await.is_empty()) as usize;
+        }
+        n
+    };
+    assert_eq!(spread, 3, "the keys are spread over every backend");
+    assert_eq!(c.run("EXISTS k1 k2 k3 nope").await, Frame::Integer(3));
+    assert_eq!(c.run("TOUCH k1 nope").await, Frame::Integer(1));
+    assert_eq!(c.run("DBSIZE").await, Frame::Integer(50));
+    let Frame::Array(all) = c.run("KEYS k*").await else {
+        panic!()
+    };
+    assert_eq!(all.len(), 50);
+    // A full SCAN sees every key exactly once.
+    let mut cursor = "0".to_string();
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let Frame::Array(r) = c.cmd(&["SCAN", &cursor, "COUNT", "7"]).await else {
+            panic!()
+        };
+        if let Frame::Array(ks) = &r[1] {
+            for k in ks {
+                assert!(seen.insert(k.as_text().unwrap()), "SCAN repeated {k:?}");
+            }
+        }
+        cursor = r[0].as_text().unwrap();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 50);
+    assert_eq!(c.run("DEL k1 k2 nope").await, Frame::Integer(2));
+    assert_eq!(c.run("UNLINK k3").await, Frame::Integer(1));
+
+    // Commands that cannot be split need one backend; a hash tag provides it.
+    let ring = pools[0].ring();
+    let other = (11..50)
+        .map(|i| format!("k{i}"))
+        .find(|k| ring.pick(k.as_bytes()) != ring.pick(b"k10"))
+        .unwrap();
+    assert!(
+        matches!(c.cmd(&["RENAME", "k10", &other]).await, Frame::Error(e) if e.starts_with("CROSSSLOT"))
+    );
+    c.run("SADD {s}a 1 2").await;
+    c.run("SADD {s}b 2 3").await;
+    assert_eq!(c.run("SINTERSTORE {s}c {s}a {s}b").await, Frame::Integer(1));
+    assert_eq!(c.run("MSETNX {m}1 a {m}2 b").await, Frame::Integer(1));
+
+    // Refused and local commands, errors.
+    for (cmd, prefix) in [
+        ("MULTI", "ERR transactions"),
+        ("BLPOP q 0", "ERR blocking commands"),
+        ("SUBSCRIBE ch", "ERR pub/sub"),
+        ("NOSUCH x", "ERR unknown or unsupported command 'NOSUCH'"),
+        ("GET", "ERR wrong number of arguments for 'get' command"),
+        ("SELECT 2", "ERR DB index is out of range"),
+        ("HELLO 3", "NOPROTO"),
+    ] {
+        match c.run(cmd).await {
+            Frame::Error(e) => assert!(e.starts_with(prefix), "{cmd}: {e}"),
+            other => panic!("{cmd}: {other:?}"),
+        }
+    }
+    assert_eq!(c.run("PING").await, Frame::Simple("PONG".into()));
+    assert_eq!(c.run("ECHO hi").await, bulk("hi"));
+    assert_eq!(c.run("SELECT 0").await, Frame::Simple("OK".into()));
+    assert_eq!(
+        c.run("CLIENT SETNAME app").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(c.run("CLIENT GETNAME").await, bulk("app"));
+    assert_eq!(c.run("FLUSHALL").await, Frame::Simple("OK".into()));
+    assert_eq!(c.run("DBSIZE").await, Frame::Integer(0));
+}
+
+#[tokio::test]
+async fn a_dead_backend_fails_fast_and_the_others_keep_working() {
+    let ports = free_ports(3);
+    let mut backends: Vec<Redis> = ports.iter().map(|p| Redis::start_on(*p)).collect();
+    let servers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}:1")).collect();
+    let (addrs, pools) =
+        start_proxy(&pool_yaml("p", "  hash: md5\n  timeout: 500\n", &servers)).await;
+    let mut c = Client::connect(addrs[0]).await;
+    for i in 0..30 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]).await;
+    }
+    backends[1].stop();
+    let ring = pools[0].ring();
+    let (mut ok, mut failed) = (0, 0);
+    for i in 0..30 {
+        let key = format!("k{i}");
+        let started = Instant::now();
+        let r = c.cmd(&["GET", &key]).await;
+        assert!(started.elapsed() < Duration::from_secs(2), "no hang");
+        if ring.pick(key.as_bytes()) == Some(1) {
+            assert!(
+                matches!(&r, Frame::Error(e) if e.contains("unavailable") || e.contains("closed")),
+                "{r:?}"
+            );
+            failed += 1;
+        } else {
+            assert_eq!(r, bulk("v"));
+            ok += 1;
+        }
+    }
+    assert!(ok > 0 && failed > 0);
+    // A fan-out touching the dead backend fails as a whole, with the reason.
+    let mut mget = vec!["MGET".to_string()];
+    mget.extend((0..30).map(|i| format!("k{i}")));
+    assert!(matches!(c.cmd(&mget).await, Frame::Error(e) if e.contains(&format!("{}", ports[1]))));
+    // Back again: served again.
+    backends[1] = Redis::start_on(ports[1]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let key = (0..30)
+            .map(|i| format!("k{i}"))
+            .find(|k| ring.pick(k.as_bytes()) == Some(1))
+            .unwrap();
+        if c.cmd(&["SET", &key, "again"]).await == Frame::Simple("OK".into()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backend never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn auto_eject_moves_keys_away_and_back() {
+    let ports = free_ports(3);
+    let mut backends: Vec<Redis> = ports.iter().map(|p| Redis::start_on(*p)).collect();
+    let servers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}:1")).collect();
+    let extra = "  hash: md5\n  auto_eject_hosts: true\n  server_failure_limit: 2\n  server_retry_timeout: 700\n  timeout: 500\n";
+    let (addrs, pools) = start_proxy(&pool_yaml("p", extra, &servers)).await;
+    let mut c = Client::connect(addrs[0]).await;
+    let ring = pools[0].ring();
+    let key = (0..100)
+        .map(|i| format!("k{i}"))
+        .find(|k| ring.pick(k.as_bytes()) == Some(2))
+        .unwrap();
+    backends[2].stop();
+    // Failures up to the limit, then the key is served by another backend.
+    let mut errors = 0;
+    loop {
+        match c.cmd(&["SET", &key, "moved"]).await {
+            Frame::Error(_) => errors += 1,
+            Frame::Simple(_) => break,
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            errors <= 2,
+            "not ejected after server_failure_limit failures"
+        );
+    }
+    assert_eq!(errors, 2);
+    assert_ne!(pools[0].ring().pick(key.as_bytes()), Some(2));
+    // After server_retry_timeout, with the backend back, the key returns to it.
+    backends[2] = Redis::start_on(ports[2]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        c.cmd(&["SET", &key, "home"]).await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(pools[0].ring().pick(key.as_bytes()), Some(2));
+    assert!(keys_on(ports[2]).await.contains(&key.into_bytes()));
+}
+
+#[tokio::test]
+async fn auth_and_default_ttl() {
+    let ports = free_ports(2);
+    let _backends: Vec<Redis> = ports.iter().map(|p| Redis::start_on(*p)).collect();
+    let mut cfg = proxy::config::from_urls(
+        "127.0.0.1:0",
+        &format!(
+            "redis://127.0.0.1:{},redis://127.0.0.1:{}",
+            ports[0], ports[1]
+        ),
+        150,
+        Some(100),
+    )
+    .unwrap();
+    cfg.requirepass = Some("s3cret".into());
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(proxy::run_with_listeners(
+        vec![(Pool::start(cfg), l)],
+        std::future::pending(),
+    ));
+    let mut c = Client::connect(addr).await;
+    assert!(matches!(c.run("GET a").await, Frame::Error(e) if e.starts_with("NOAUTH")));
+    assert!(matches!(c.run("AUTH wrong").await, Frame::Error(e) if e.starts_with("WRONGPASS")));
+    assert_eq!(c.run("AUTH s3cret").await, Frame::Simple("OK".into()));
+    c.run("SET plain v").await;
+    c.run("SET explicit v EX 5000").await;
+    let Frame::Integer(ttl) = c.run("TTL plain").await else {
+        panic!()
+    };
+    assert!((99..=100).contains(&ttl), "{ttl}");
+    assert_eq!(c.run("TTL explicit").await, Frame::Integer(5000));
+}
