@@ -303,9 +303,23 @@ async fn serve(
             }
         }
     };
+    tokio::pin!(reader);
     let error = tokio::select! {
-        _ = writer => BackendError::Closed(label.to_string()),
-        e = reader => e,
+        _ = writer => {
+            // The pool let go of this backend (a reload): answer what is in flight, then
+            // close.
+            let drained = async {
+                while !inflight.lock().is_empty() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            tokio::select! {
+                e = &mut reader => e,
+                _ = drained => return,
+                _ = tokio::time::sleep(Duration::from_secs(30)) => BackendError::Closed(label.to_string()),
+            }
+        }
+        e = &mut reader => e,
     };
     tracing::warn!(backend = %label, error = %error, "backend connection ended");
     for tx in inflight.lock().drain(..) {

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::backend::{BackendError, Reply};
 use crate::commands::{route, same_backend_keys, Combine, Route};
 use crate::pool::Pool;
+use crate::PoolSlot;
 
 /// Largest query buffer a client may accumulate (Redis's client-query-buffer-limit).
 const MAX_QUERY_BUFFER: usize = 1 << 30;
@@ -70,8 +71,9 @@ struct Client {
     close: bool,
 }
 
-pub async fn serve(pool: Arc<Pool>, mut stream: TcpStream) {
+pub async fn serve(slot: Arc<PoolSlot>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    let pool = slot.get();
     let mut client = Client {
         authenticated: pool.config.requirepass.is_none(),
         pool,
@@ -93,6 +95,9 @@ pub async fn serve(pool: Arc<Pool>, mut stream: TcpStream) {
         if rbuf.len() > MAX_QUERY_BUFFER {
             return;
         }
+        // A reload takes effect at the next batch; replies already awaited come from the
+        // pool that was asked.
+        client.pool = slot.get();
         let mut pendings = Vec::new();
         let mut consumed = 0;
         loop {

@@ -1,10 +1,12 @@
 //! Proxy mode: a twemproxy-compatible sharding gateway over existing Redis servers.
 //!
-//! `run(pools, shutdown)` serves every pool on its listener until `shutdown` completes. Keys
-//! are placed exactly as twemproxy 0.5 places them for the same nutcracker.yml
+//! Keys are placed exactly as twemproxy 0.5 places them for the same nutcracker.yml
 //! (`placement::Ring`, verified against the real nutcracker), so a twemproxy deployment can
-//! switch without moving a key.
+//! switch without moving a key. Each pool lives in a [`PoolSlot`]: a reload swaps the pool
+//! in it; connections pick up the new one at their next batch of commands while requests
+//! already sent finish on the old one.
 
+pub mod admin;
 pub mod backend;
 pub mod commands;
 pub mod config;
@@ -14,29 +16,112 @@ pub mod pool;
 use std::future::Future;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use tokio::net::TcpListener;
 
 pub use config::{ConfigError, PoolConfig};
 pub use pool::Pool;
 
-/// Serves the pools on listeners the caller bound (tests bind port 0), until `shutdown`.
+/// The current pool of one listener.
+pub struct PoolSlot {
+    current: RwLock<Arc<Pool>>,
+}
+
+impl PoolSlot {
+    pub fn get(&self) -> Arc<Pool> {
+        self.current.read().clone()
+    }
+}
+
+/// Every pool the proxy serves.
+pub struct Proxy {
+    pub slots: Vec<Arc<PoolSlot>>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Pools whose configuration changed (and were rebuilt).
+    pub changed: Vec<String>,
+    /// Pools in the new file that this process does not serve (new listeners need a
+    /// restart), and served pools the file no longer has (kept).
+    pub ignored: Vec<String>,
+}
+
+impl Proxy {
+    /// Starts the pools (backend connections are made on first use).
+    pub fn new(configs: Vec<PoolConfig>) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            slots: configs
+                .into_iter()
+                .map(|c| {
+                    Arc::new(PoolSlot {
+                        current: RwLock::new(Pool::start(c)),
+                    })
+                })
+                .collect(),
+        })
+    }
+
+    pub fn pools(&self) -> Vec<Arc<Pool>> {
+        self.slots.iter().map(|s| s.get()).collect()
+    }
+
+    /// Applies a new configuration: a pool whose settings changed is rebuilt (its ring over
+    /// the new server list, so adding a server moves only the keys the ring gives it). The
+    /// listen address of a pool cannot change without a restart. On error nothing changes.
+    pub fn reload(&self, mut configs: Vec<PoolConfig>) -> Reloaded {
+        let mut report = Reloaded {
+            changed: Vec::new(),
+            ignored: Vec::new(),
+        };
+        for slot in &self.slots {
+            let old = slot.get();
+            let Some(at) = configs.iter().position(|c| c.name == old.config.name) else {
+                report.ignored.push(old.config.name.clone());
+                continue;
+            };
+            let mut new = configs.remove(at);
+            new.listen = old.config.listen.clone();
+            if new.requirepass.is_none() {
+                new.requirepass = old.config.requirepass.clone();
+            }
+            if new != old.config {
+                tracing::info!(pool = %new.name, servers = new.servers.len(), "pool reloaded");
+                report.changed.push(new.name.clone());
+                *slot.current.write() = Pool::start(new);
+            }
+        }
+        report.ignored.extend(configs.into_iter().map(|c| c.name));
+        report
+    }
+
+    /// Re-reads a nutcracker.yml and applies it; a file with an error changes nothing.
+    pub fn reload_yaml(&self, text: &str) -> Result<Reloaded, ConfigError> {
+        Ok(self.reload(config::parse_yaml(text)?))
+    }
+}
+
+/// Serves the proxy's pools on the given listeners (one per pool, in order) and the admin
+/// HTTP API when given, until `shutdown`. Tests bind port 0.
 pub async fn run_with_listeners(
-    pools: Vec<(Arc<Pool>, TcpListener)>,
+    proxy: Arc<Proxy>,
+    listeners: Vec<TcpListener>,
+    admin: Option<(TcpListener, admin::Reloader)>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
-    for (pool, listener) in pools {
+    for (slot, listener) in proxy.slots.iter().cloned().zip(listeners) {
         tracing::info!(
-            pool = %pool.config.name,
+            pool = %slot.get().config.name,
             addr = ?listener.local_addr().ok(),
-            backends = pool.backends.len(),
             "proxy listening"
         );
         tasks.spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
-                        tokio::spawn(conn::serve(pool.clone(), stream));
+                        tokio::spawn(conn::serve(slot.clone(), stream));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -46,20 +131,29 @@ pub async fn run_with_listeners(
             }
         });
     }
+    if let Some((listener, reloader)) = admin {
+        tracing::info!(addr = ?listener.local_addr().ok(), "proxy admin HTTP listening");
+        tasks.spawn(admin::serve(listener, proxy.clone(), reloader));
+    }
     shutdown.await;
     tasks.abort_all();
     Ok(())
 }
 
-/// Binds each pool's `listen` address and serves until `shutdown`.
+/// Binds each pool's `listen` address (and the admin port, when non-zero) and serves until
+/// `shutdown`.
 pub async fn run(
-    configs: Vec<PoolConfig>,
+    proxy: Arc<Proxy>,
+    admin: Option<(String, admin::Reloader)>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut pools = Vec::new();
-    for c in configs {
-        let listener = TcpListener::bind(&c.listen).await?;
-        pools.push((Pool::start(c), listener));
+    let mut listeners = Vec::new();
+    for pool in proxy.pools() {
+        listeners.push(TcpListener::bind(&pool.config.listen).await?);
     }
-    run_with_listeners(pools, shutdown).await
+    let admin = match admin {
+        Some((addr, r)) => Some((TcpListener::bind(addr).await?, r)),
+        None => None,
+    };
+    run_with_listeners(proxy, listeners, admin, shutdown).await
 }

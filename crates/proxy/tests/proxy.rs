@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proxy::config::parse_yaml;
-use proxy::Pool;
+use proxy::{Pool, Proxy};
 use resp::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -129,19 +129,39 @@ fn bulk(s: &str) -> Frame {
 
 /// Starts the proxy in-process for the pools of `yaml` (each on its own port 0 listener).
 async fn start_proxy(yaml: &str) -> (Vec<SocketAddr>, Vec<Arc<Pool>>) {
-    let configs = parse_yaml(yaml).unwrap();
-    let mut pools = Vec::new();
+    let (addrs, proxy, _) = start_proxy_with_admin(yaml, None).await;
+    (addrs, proxy.pools())
+}
+
+/// Like [`start_proxy`], with the admin API on a port 0 listener when `reload_from` is given
+/// (the file a reload reads).
+async fn start_proxy_with_admin(
+    yaml: &str,
+    reload_from: Option<std::path::PathBuf>,
+) -> (Vec<SocketAddr>, Arc<Proxy>, Option<SocketAddr>) {
+    let proxy = Proxy::new(parse_yaml(yaml).unwrap());
+    let mut listeners = Vec::new();
     let mut addrs = Vec::new();
-    let mut handles = Vec::new();
-    for c in configs {
+    for _ in proxy.pools() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         addrs.push(l.local_addr().unwrap());
-        let pool = Pool::start(c);
-        handles.push(pool.clone());
-        pools.push((pool, l));
+        listeners.push(l);
     }
-    tokio::spawn(proxy::run_with_listeners(pools, std::future::pending()));
-    (addrs, handles)
+    let admin = match reload_from {
+        Some(path) => {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            Some((l, proxy::admin::Reloader { path: Some(path) }))
+        }
+        None => None,
+    };
+    let admin_addr = admin.as_ref().map(|(l, _)| l.local_addr().unwrap());
+    tokio::spawn(proxy::run_with_listeners(
+        proxy.clone(),
+        listeners,
+        admin,
+        std::future::pending(),
+    ));
+    (addrs, proxy, admin_addr)
 }
 
 fn pool_yaml(name: &str, extra: &str, servers: &[String]) -> String {
@@ -451,7 +471,9 @@ async fn auth_and_default_ttl() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(proxy::run_with_listeners(
-        vec![(Pool::start(cfg), l)],
+        Proxy::new(vec![cfg]),
+        vec![l],
+        None,
         std::future::pending(),
     ));
     let mut c = Client::connect(addr).await;
@@ -465,4 +487,121 @@ async fn auth_and_default_ttl() {
     };
     assert!((99..=100).contains(&ttl), "{ttl}");
     assert_eq!(c.run("TTL explicit").await, Frame::Integer(5000));
+}
+
+/// A minimal HTTP/1.1 request; (status, body).
+async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_and_hot_reload() {
+    let ports = free_ports(3);
+    let _backends: Vec<Redis> = ports.iter().map(|p| Redis::start_on(*p)).collect();
+    let two: Vec<String> = ports[..2]
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}:1"))
+        .collect();
+    let three: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}:1")).collect();
+    let dir = std::env::temp_dir().join(format!("sc-proxy-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("nutcracker.yml");
+    let yaml = pool_yaml("main", "  hash: md5\n", &two);
+    std::fs::write(&file, &yaml).unwrap();
+    let (addrs, proxy, admin) = start_proxy_with_admin(&yaml, Some(file.clone())).await;
+    let admin = admin.unwrap();
+    let mut c = Client::connect(addrs[0]).await;
+    let keys: Vec<String> = (0..300).map(|i| format!("gw:{i}")).collect();
+    for k in &keys {
+        c.cmd(&["SET", k, "v"]).await;
+    }
+    c.run("GET gw:1").await;
+    c.run("GET nope").await;
+
+    let (status, body) = http(admin, "GET", "/api/cache/stats").await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let cs = &v["cache_stats"];
+    assert_eq!(cs["hits"], 1);
+    assert_eq!(cs["misses"], 1);
+    assert_eq!(cs["hit_rate_percent"], 50.0);
+    assert_eq!(cs["sets"], 300);
+    assert_eq!(cs["shards_count"], 2);
+    let dist: i64 = cs["shard_distribution"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!(dist, 300);
+    assert!(v["hash_ring_distribution"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|p| p == 160));
+    assert_eq!(v["shards"][0]["connected"], true);
+    let (status, _) = http(admin, "GET", "/health").await;
+    assert_eq!(status, 200);
+    let (_, metrics) = http(admin, "GET", "/metrics").await;
+    assert!(
+        metrics.contains("shardcache_proxy_backend_requests_total{pool=\"main\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("shardcache_proxy_backend_latency_seconds_bucket"));
+
+    // Clear by pattern: SCAN + UNLINK on every backend.
+    let expected = keys.iter().filter(|k| k.starts_with("gw:1")).count();
+    let (status, body) = http(admin, "POST", "/api/cache/clear?pattern=gw:1*").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["cleared"], expected as i64);
+    assert_eq!(v["pattern"], "gw:1*");
+    assert_eq!(v["shards_cleared"], 2);
+    assert_eq!(
+        c.run("DBSIZE").await,
+        Frame::Integer((300 - expected) as i64)
+    );
+
+    // Reload with a third server: only keys the ring gives to it move.
+    let before = proxy.pools()[0].ring();
+    std::fs::write(&file, pool_yaml("main", "  hash: md5\n", &three)).unwrap();
+    let (status, body) = http(admin, "POST", "/api/proxy/reload").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"changed\":[\"main\"]"), "{body}");
+    let after = proxy.pools()[0].ring();
+    let moved: Vec<&String> = keys
+        .iter()
+        .filter(|k| before.pick(k.as_bytes()) != after.pick(k.as_bytes()))
+        .collect();
+    assert!(moved.iter().all(|k| after.pick(k.as_bytes()) == Some(2)));
+    assert!(!moved.is_empty() && moved.len() < 200, "{}", moved.len());
+    // The running connection uses the new ring at its next command.
+    c.cmd(&["SET", moved[0], "new"]).await;
+    assert!(keys_on(ports[2])
+        .await
+        .contains(&moved[0].as_bytes().to_vec()));
+
+    // A broken file is refused with its line, and the running config stays.
+    std::fs::write(
+        &file,
+        "main:\n  listen: 127.0.0.1:0\n  hash: nope\n  servers:\n   - 127.0.0.1:1:1\n",
+    )
+    .unwrap();
+    let (status, body) = http(admin, "POST", "/api/proxy/reload").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("line 3"), "{body}");
+    assert_eq!(proxy.pools()[0].backends.len(), 3);
 }

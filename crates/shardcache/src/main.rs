@@ -49,6 +49,13 @@ struct ProxyArgs {
     /// Password clients must AUTH with (separate from the backends' passwords).
     #[arg(long, env = "PROXY_REQUIREPASS")]
     requirepass: Option<String>,
+    /// Admin HTTP port (/health, /metrics, /api/cache/stats, /api/cache/clear,
+    /// /api/proxy/reload); 0 = off.
+    #[arg(long, env = "PROXY_ADMIN_PORT", default_value_t = 0)]
+    admin_port: u16,
+    /// Address the admin HTTP port binds.
+    #[arg(long, default_value = "127.0.0.1")]
+    admin_bind: String,
     /// Log level: debug, verbose, notice, warning.
     #[arg(long, default_value = "notice")]
     loglevel: String,
@@ -250,9 +257,30 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
         .enable_all()
         .build()
         .expect("start tokio runtime");
+    let reloader = proxy::admin::Reloader {
+        path: args.config.clone(),
+    };
+    let admin = (args.admin_port != 0).then(|| {
+        (
+            format!("{}:{}", args.admin_bind, args.admin_port),
+            reloader.clone(),
+        )
+    });
     let result = runtime.block_on(async move {
         let signals = shutdown_signal()?;
-        proxy::run(pools, signals).await
+        let proxy = proxy::Proxy::new(pools);
+        // SIGHUP re-reads the config file; a file with an error keeps the running config.
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let on_hup = proxy.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match reloader.reload(&on_hup) {
+                    Ok(r) => tracing::info!(changed = ?r.changed, ignored = ?r.ignored, "config reloaded"),
+                    Err(e) => tracing::error!(error = %e, "config reload refused; keeping the running config"),
+                }
+            }
+        });
+        proxy::run(proxy, admin, signals).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
