@@ -97,6 +97,9 @@ pub struct ConnSettings {
     pub password: Option<String>,
     pub db: u32,
     pub connect_timeout: Duration,
+    /// Per-request timeout (twemproxy's `timeout`): a reply later than this fails every
+    /// request in flight on the connection, which is then closed, as twemproxy does.
+    pub request_timeout: Option<Duration>,
     /// How long an unreachable backend answers fast errors before it is tried again.
     pub retry_after: Duration,
 }
@@ -225,7 +228,7 @@ async fn run_connection(
             Ok(stream) => {
                 b.record_success();
                 drop(b);
-                serve(stream, first, &mut rx, &label).await;
+                serve(stream, first, &mut rx, &label, settings.request_timeout).await;
             }
         }
     }
@@ -245,9 +248,12 @@ async fn serve(
     first: Request,
     rx: &mut mpsc::UnboundedReceiver<Request>,
     label: &str,
+    timeout: Option<Duration>,
 ) {
     let (mut read, mut write) = stream.into_split();
-    let inflight: Mutex<VecDeque<oneshot::Sender<Reply>>> = Mutex::new(VecDeque::new());
+    // Reply senders in request order, with when each request was written. One timer per
+    // connection checks the oldest, instead of a timer per request.
+    let inflight: Mutex<VecDeque<(Instant, oneshot::Sender<Reply>)>> = Mutex::new(VecDeque::new());
     let mut pending = Some(first);
     let writer = async {
         let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -259,13 +265,14 @@ async fn serve(
                     None => return,
                 },
             };
+            let now = Instant::now();
             buf.extend_from_slice(&r.payload);
-            inflight.lock().push_back(r.reply);
+            inflight.lock().push_back((now, r.reply));
             while buf.len() < 64 * 1024 {
                 match rx.try_recv() {
                     Ok(r) => {
                         buf.extend_from_slice(&r.payload);
-                        inflight.lock().push_back(r.reply);
+                        inflight.lock().push_back((now, r.reply));
                     }
                     Err(_) => break,
                 }
@@ -284,7 +291,7 @@ async fn serve(
                     Ok(Some(n)) => {
                         let reply = buf.split_to(n).freeze();
                         match inflight.lock().pop_front() {
-                            Some(tx) => {
+                            Some((_, tx)) => {
                                 let _ = tx.send(Ok(reply));
                             }
                             None => return BackendError::Protocol(label.to_string()),
@@ -303,8 +310,22 @@ async fn serve(
             }
         }
     };
+    let watchdog = async {
+        let Some(limit) = timeout else {
+            return std::future::pending::<BackendError>().await;
+        };
+        let tick = (limit / 4).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(tick).await;
+            let oldest = inflight.lock().front().map(|(at, _)| *at);
+            if oldest.is_some_and(|at| at.elapsed() > limit) {
+                return BackendError::Timeout(label.to_string());
+            }
+        }
+    };
     tokio::pin!(reader);
     let error = tokio::select! {
+        e = watchdog => e,
         _ = writer => {
             // The pool let go of this backend (a reload): answer what is in flight, then
             // close.
@@ -322,7 +343,7 @@ async fn serve(
         e = &mut reader => e,
     };
     tracing::warn!(backend = %label, error = %error, "backend connection ended");
-    for tx in inflight.lock().drain(..) {
+    for (_, tx) in inflight.lock().drain(..) {
         let _ = tx.send(Err(error.clone()));
     }
 }

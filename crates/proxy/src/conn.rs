@@ -447,18 +447,13 @@ impl Client {
         }
     }
 
-    /// Waits for a reply (within the pool's timeout) and counts failures.
+    /// Waits for a reply (the backend connection enforces the timeout) and counts failures.
     async fn wait(&self, backend: usize, rx: oneshot::Receiver<Reply>) -> Reply {
-        let label = || self.pool.backends[backend].config.label.clone();
-        let reply = match self.pool.config.timeout {
-            Some(t) => match tokio::time::timeout(t, rx).await {
-                Ok(r) => r.unwrap_or_else(|_| Err(BackendError::Closed(label()))),
-                Err(_) => Err(BackendError::Timeout(label())),
-            },
-            None => rx
-                .await
-                .unwrap_or_else(|_| Err(BackendError::Closed(label()))),
-        };
+        let reply = rx.await.unwrap_or_else(|_| {
+            Err(BackendError::Closed(
+                self.pool.backends[backend].config.label.clone(),
+            ))
+        });
         match &reply {
             Ok(_) => self.pool.note_success(backend),
             Err(_) => self.pool.note_failure(backend),

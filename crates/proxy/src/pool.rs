@@ -42,6 +42,7 @@ impl Pool {
                     password: s.password.clone().or_else(|| config.redis_auth.clone()),
                     db: s.db.unwrap_or(config.redis_db),
                     connect_timeout: config.timeout.unwrap_or(Duration::from_secs(1)),
+                    request_timeout: config.timeout,
                     // Without ejection, a dead backend is retried soon; with it, the pool
                     // decides (server_retry_timeout).
                     retry_after: if config.auto_eject_hosts {

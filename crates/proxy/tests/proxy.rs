@@ -605,3 +605,34 @@ async fn admin_api_and_hot_reload() {
     assert!(body.contains("line 3"), "{body}");
     assert_eq!(proxy.pools()[0].backends.len(), 3);
 }
+
+/// A backend that accepts but never answers: requests fail after `timeout`, not hang.
+#[tokio::test]
+async fn a_silent_backend_times_out() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let (addrs, _) = start_proxy(&pool_yaml(
+        "p",
+        "  timeout: 200\n",
+        &[format!("127.0.0.1:{port}:1")],
+    ))
+    .await;
+    let mut c = Client::connect(addrs[0]).await;
+    let started = Instant::now();
+    let r = c.run("GET k").await;
+    assert!(
+        matches!(&r, Frame::Error(e) if e.contains("timed out")),
+        "{r:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -56,6 +56,10 @@ struct ProxyArgs {
     /// Address the admin HTTP port binds.
     #[arg(long, default_value = "127.0.0.1")]
     admin_bind: String,
+    /// Worker threads (0 = one per core). With 1 the proxy runs on a single event loop, as
+    /// twemproxy does: no cross-thread wake-ups between a client and its backends.
+    #[arg(long, env = "PROXY_THREADS", default_value_t = 1)]
+    threads: usize,
     /// Log level: debug, verbose, notice, warning.
     #[arg(long, default_value = "notice")]
     loglevel: String,
@@ -253,10 +257,18 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
         }
     };
     init_logging(&args.loglevel);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("start tokio runtime");
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if args.threads > 1 {
+            b.worker_threads(args.threads);
+        }
+        b.enable_all().build()
+    }
+    .expect("start tokio runtime");
     let reloader = proxy::admin::Reloader {
         path: args.config.clone(),
     };
