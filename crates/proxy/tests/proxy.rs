@@ -39,6 +39,10 @@ struct Redis {
 
 impl Redis {
     fn start_on(port: u16) -> Redis {
+        Self::start_with(port, &[])
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> Redis {
         let child = Command::new(tool("redis-server"))
             .args([
                 "--port",
@@ -48,6 +52,7 @@ impl Redis {
                 "--save",
                 "",
             ])
+            .args(extra)
             .args(["--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
@@ -635,4 +640,61 @@ async fn a_silent_backend_times_out() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// `redis_auth` and `redis_db` are sent to the backends on connect.
+#[tokio::test]
+async fn backends_get_redis_auth_and_db() {
+    let ports = free_ports(2);
+    let _backends: Vec<Redis> = ports
+        .iter()
+        .map(|p| Redis::start_with(*p, &["--requirepass", "backendpw"]))
+        .collect();
+    let servers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}:1")).collect();
+    let extra = "  hash: md5\n  redis_auth: backendpw\n  redis_db: 3\n";
+    let (addrs, _) = start_proxy(&pool_yaml("p", extra, &servers)).await;
+    let mut c = Client::connect(addrs[0]).await;
+    assert_eq!(c.run("SET k v").await, Frame::Simple("OK".into()));
+    assert_eq!(c.run("GET k").await, bulk("v"));
+    // The key is in db 3 of its backend.
+    let mut found = 0;
+    for p in &ports {
+        let mut b = Client::connect(SocketAddr::from(([127, 0, 0, 1], *p))).await;
+        b.run("AUTH backendpw").await;
+        b.run("SELECT 3").await;
+        if let Frame::Integer(n) = b.run("EXISTS k").await {
+            found += n;
+        }
+    }
+    assert_eq!(found, 1);
+}
+
+/// A backend that answers garbage: a clear error, and the proxy keeps serving.
+#[tokio::test]
+async fn a_backend_answering_garbage_gets_a_clear_error() {
+    let bad = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = bad.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in bad.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"?garbage\r\n");
+        }
+    });
+    let (addrs, _) = start_proxy(&pool_yaml(
+        "p",
+        "  timeout: 1000\n",
+        &[format!("127.0.0.1:{port}:1")],
+    ))
+    .await;
+    let mut c = Client::connect(addrs[0]).await;
+    for _ in 0..3 {
+        let r = c.run("GET k").await;
+        assert!(
+            matches!(&r, Frame::Error(e) if e.contains("invalid reply")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(c.run("PING").await, Frame::Simple("PONG".into()));
 }
