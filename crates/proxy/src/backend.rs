@@ -87,6 +87,8 @@ pub struct Backend {
     pub config: ServerConfig,
     pub stats: BackendStats,
     pub health: Mutex<Health>,
+    /// Failures are on record (lets a success skip the health lock otherwise).
+    pub suspect: std::sync::atomic::AtomicBool,
     conns: Vec<mpsc::UnboundedSender<Request>>,
     next: AtomicUsize,
 }
@@ -117,6 +119,7 @@ impl Backend {
             config,
             stats: BackendStats::default(),
             health: Mutex::new(Health::default()),
+            suspect: Default::default(),
             conns,
             next: AtomicUsize::new(0),
         });

@@ -143,50 +143,62 @@ pub async fn serve(slot: Arc<PoolSlot>, mut stream: TcpStream) {
 
 impl Client {
     fn dispatch(&mut self, args: Args<'_>, raw: &[u8]) -> Pending {
-        let name = String::from_utf8_lossy(args.get(0)).to_ascii_lowercase();
+        // The command name, lowercased on the stack (no allocation on the hot path).
+        let mut lower = [0u8; 24];
+        let name = match args.get(0) {
+            n if n.len() <= lower.len() => {
+                let l = &mut lower[..n.len()];
+                l.copy_from_slice(n);
+                l.make_ascii_lowercase();
+                std::str::from_utf8(l).unwrap_or("")
+            }
+            _ => "",
+        };
         self.pool
             .stats
             .total_requests
             .fetch_add(1, Ordering::Relaxed);
-        if !self.authenticated && !matches!(name.as_str(), "auth" | "hello" | "quit") {
+        if !self.authenticated && !matches!(name, "auth" | "hello" | "quit") {
             return error("NOAUTH Authentication required.");
         }
-        let Some(r) = route(&name) else {
+        let Some(r) = route(name) else {
             return error(&format!(
                 "ERR unknown or unsupported command '{}' (shardcache proxy)",
                 String::from_utf8_lossy(args.get(0))
             ));
         };
-        let argv: Vec<&[u8]> = args.iter().collect();
         let arity = || {
             error(&format!(
                 "ERR wrong number of arguments for '{name}' command"
             ))
         };
+        if r == Route::Key {
+            // The common case: one key, the client's bytes forwarded as they are.
+            if args.len() < 2 {
+                return arity();
+            }
+            if name == "set" {
+                self.pool.stats.sets.fetch_add(1, Ordering::Relaxed);
+            }
+            let argv = || args.iter().collect::<Vec<&[u8]>>();
+            let payload = match self.pool.config.default_ttl {
+                Some(ttl) if name == "set" && !has_ttl_option(&argv()) => {
+                    let ttl = ttl.to_string();
+                    let mut with = argv();
+                    with.push(b"EX");
+                    with.push(ttl.as_bytes());
+                    encode(&with)
+                }
+                _ if raw.first() == Some(&b'*') => Bytes::copy_from_slice(raw),
+                _ => encode(&argv()),
+            };
+            return self.one(args.get(1), payload, name == "get");
+        }
+        let argv: Vec<&[u8]> = args.iter().collect();
         match r {
             Route::Refused(why) => error(&format!("ERR {why}")),
-            Route::Local => self.local(&name, &argv),
-            Route::Key => {
-                if argv.len() < 2 {
-                    return arity();
-                }
-                if name == "set" || name == "mset" {
-                    self.pool.stats.sets.fetch_add(1, Ordering::Relaxed);
-                }
-                let payload = match self.pool.config.default_ttl {
-                    Some(ttl) if name == "set" && !has_ttl_option(&argv) => {
-                        let ttl = ttl.to_string();
-                        let mut with = argv.clone();
-                        with.push(b"EX");
-                        with.push(ttl.as_bytes());
-                        encode(&with)
-                    }
-                    // Forward the client's bytes as they are when they are a multibulk.
-                    _ if raw.first() == Some(&b'*') => Bytes::copy_from_slice(raw),
-                    _ => encode(&argv),
-                };
-                self.one(argv[1], payload, name == "get")
-            }
+            Route::Local => self.local(name, &argv),
+            Route::Key => unreachable!("handled above"),
             Route::MGet | Route::SumKeys => {
                 if argv.len() < 2 {
                     return arity();

@@ -71,7 +71,8 @@ impl Pool {
 
     /// The current ring (brings ejected backends back once their retry time has come).
     pub fn ring(&self) -> Arc<Ring> {
-        if self.now_ms() >= self.next_rebuild_ms.load(Ordering::Relaxed) {
+        let next = self.next_rebuild_ms.load(Ordering::Relaxed);
+        if next != u64::MAX && self.now_ms() >= next {
             self.rebuild();
         }
         self.ring.read().clone()
@@ -126,6 +127,7 @@ impl Pool {
         let eject = {
             let mut h = self.backends[i].health.lock();
             h.failures += 1;
+            self.backends[i].suspect.store(true, Ordering::Relaxed);
             if !h.ejected && h.failures >= self.config.server_failure_limit {
                 h.ejected = true;
                 h.down_until = Some(Instant::now() + self.config.server_retry_timeout);
@@ -145,9 +147,14 @@ impl Pool {
     }
 
     pub fn note_success(&self, i: usize) {
+        // Only a backend with failures on record needs its count reset (no lock otherwise).
+        if !self.config.auto_eject_hosts || !self.backends[i].suspect.load(Ordering::Relaxed) {
+            return;
+        }
         let mut h = self.backends[i].health.lock();
         if !h.ejected {
             h.failures = 0;
+            self.backends[i].suspect.store(false, Ordering::Relaxed);
         }
     }
 }
