@@ -402,6 +402,17 @@ async fn a_dead_backend_fails_fast_and_the_others_keep_working() {
     let mut mget = vec!["MGET".to_string()];
     mget.extend((0..30).map(|i| format!("k{i}")));
     assert!(matches!(c.cmd(&mget).await, Frame::Error(e) if e.contains(&format!("{}", ports[1]))));
+    let mut mset = vec!["MSET".to_string()];
+    for i in 0..30 {
+        mset.push(format!("k{i}"));
+        mset.push("x".into());
+    }
+    assert!(matches!(c.cmd(&mset).await, Frame::Error(e) if e.contains(&format!("{}", ports[1]))));
+    // Malformed input closes only that client.
+    let mut bad = Client::connect(addrs[0]).await;
+    bad.stream.write_all(b"*1\r\n$abc\r\n").await.unwrap();
+    assert!(matches!(bad.read().await, Frame::Error(e) if e.starts_with("ERR Protocol error")));
+    assert_eq!(c.run("PING").await, Frame::Simple("PONG".into()));
     // Back again: served again.
     backends[1] = Redis::start_on(ports[1]);
     let deadline = Instant::now() + Duration::from_secs(5);
