@@ -1,0 +1,218 @@
+//! The slot planner: which shard owns each of the 16384 slots.
+//!
+//! Given the current table and the new set of shards, it computes the target table so that
+//! (1) every shard owns `floor(16384/N)` or `ceil(16384/N)` slots (balance far inside ±1%), and
+//! (2) the fewest slots change owner that any balanced table allows: a shard keeps every slot
+//! it owns up to its quota, and only the excess of over-full shards and the slots of departed
+//! shards move. Which slots move, and where they go, is decided by rendezvous (highest random
+//! weight) hashing of (slot, shard): each slot ranks the shards by a hash, an over-full shard
+//! gives up the slots it ranks lowest, and a free slot goes to the under-full shard that ranks
+//! highest for it. So the plan is a pure function of its inputs (every node computes the same
+//! one), a bootstrap spreads slots pseudo-randomly rather than in ranges, and adding the N+1th
+//! shard moves ~16384/(N+1) slots, taken evenly from the others.
+//!
+//! The table maps slot -> shard id, not node: a shard (primary plus replicas) keeps its id when
+//! its nodes change.
+
+use crate::slot::SLOTS;
+
+/// A shard's identifier (stable across its primary changing).
+pub type ShardId = u64;
+
+/// Slot -> owning shard; `None` = unassigned.
+pub type SlotTable = Vec<Option<ShardId>>;
+
+/// An empty table.
+pub fn empty_table() -> SlotTable {
+    vec![None; SLOTS as usize]
+}
+
+/// Rendezvous score of `shard` for `slot` (SplitMix64 of both: fast, well mixed, stable).
+fn score(slot: u16, shard: ShardId) -> u64 {
+    let mut z = shard
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(slot as u64)
+        .wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Plans the table for `shards` (duplicates ignored) starting from `current`. With no shards
+/// every slot is unassigned.
+pub fn plan(current: &[Option<ShardId>], shards: &[ShardId]) -> SlotTable {
+    let mut shards: Vec<ShardId> = shards.to_vec();
+    shards.sort_unstable();
+    shards.dedup();
+    let n = shards.len();
+    if n == 0 {
+        return empty_table();
+    }
+    let total = SLOTS as usize;
+    // Slots each shard holds now (departed shards count for nothing).
+    let mut held = vec![0usize; n];
+    let index_of = |id: ShardId| shards.binary_search(&id).ok();
+    for owner in current.iter().take(total).flatten() {
+        if let Some(i) = index_of(*owner) {
+            held[i] += 1;
+        }
+    }
+    // Quotas: `base` each, one more for `extra` shards — those holding the most now, so the
+    // remainder moves nothing (ties by id, deterministic).
+    let (base, extra) = (total / n, total % n);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| held[b].cmp(&held[a]).then(shards[a].cmp(&shards[b])));
+    let mut quota = vec![base; n];
+    for &i in order.iter().take(extra) {
+        quota[i] += 1;
+    }
+
+    let mut table: SlotTable = (0..total)
+        .map(|s| {
+            current
+                .get(s)
+                .copied()
+                .flatten()
+                .filter(|o| index_of(*o).is_some())
+        })
+        .collect();
+    // Over-full shards give up the slots they rank lowest.
+    for i in 0..n {
+        if held[i] > quota[i] {
+            let mut mine: Vec<u16> = (0..total as u16)
+                .filter(|&s| table[s as usize] == Some(shards[i]))
+                .collect();
+            mine.sort_by_key(|&s| score(s, shards[i]));
+            for &s in mine.iter().take(held[i] - quota[i]) {
+                table[s as usize] = None;
+            }
+            held[i] = quota[i];
+        }
+    }
+    // Free slots go to the under-full shard that ranks highest for them. Slots are visited
+    // in the order of their best score for any under-full shard, strongest claims first, so
+    // a shard filling up does not take the slots another shard wants more.
+    let mut free: Vec<(u64, u16)> = (0..total as u16)
+        .filter(|&s| table[s as usize].is_none())
+        .map(|s| {
+            let best = (0..n)
+                .filter(|&i| held[i] < quota[i])
+                .map(|i| score(s, shards[i]))
+                .max()
+                .unwrap_or(0);
+            (best, s)
+        })
+        .collect();
+    free.sort_unstable_by(|a, b| b.cmp(a));
+    for (_, s) in free {
+        let winner = (0..n)
+            .filter(|&i| held[i] < quota[i])
+            .max_by_key(|&i| score(s, shards[i]))
+            .expect("free slots never outnumber the open quota");
+        table[s as usize] = Some(shards[winner]);
+        held[winner] += 1;
+    }
+    table
+}
+
+/// Slots whose owner differs between two tables.
+pub fn moved(a: &[Option<ShardId>], b: &[Option<ShardId>]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x != y).count()
+}
+
+/// Slots per shard, in `shards` order.
+pub fn counts(table: &[Option<ShardId>], shards: &[ShardId]) -> Vec<usize> {
+    shards
+        .iter()
+        .map(|id| table.iter().filter(|o| **o == Some(*id)).count())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn balanced(table: &SlotTable, shards: &[ShardId]) -> bool {
+        let n = shards.len();
+        let ideal = SLOTS as f64 / n as f64;
+        counts(table, shards)
+            .iter()
+            .all(|&c| (c as f64 - ideal).abs() <= (ideal * 0.01).max(1.0))
+            && table
+                .iter()
+                .all(|o| o.is_some_and(|id| shards.contains(&id)))
+    }
+
+    /// The fewest moves any balanced table needs from `before`: slots of departed shards, plus
+    /// what over-full shards must shed beyond that.
+    fn minimum_moves(before: &SlotTable, shards: &[ShardId]) -> usize {
+        let n = shards.len();
+        let (base, extra) = (SLOTS as usize / n, SLOTS as usize % n);
+        let mut held = counts(before, shards);
+        held.sort_unstable_by(|a, b| b.cmp(a));
+        let orphaned = before
+            .iter()
+            .filter(|o| o.is_none_or(|id| !shards.contains(&id)))
+            .count();
+        let shed: usize = held
+            .iter()
+            .enumerate()
+            .map(|(i, &h)| h.saturating_sub(base + usize::from(i < extra)))
+            .sum();
+        orphaned + shed
+    }
+
+    #[test]
+    fn bootstrap_is_balanced_and_deterministic() {
+        let t = plan(&empty_table(), &[3, 1, 2]);
+        assert!(balanced(&t, &[1, 2, 3]));
+        assert_eq!(t, plan(&empty_table(), &[1, 2, 3]));
+        let mut c = counts(&t, &[1, 2, 3]);
+        c.sort();
+        assert_eq!(c, vec![5461, 5461, 5462]);
+    }
+
+    #[test]
+    fn a_joining_shard_takes_about_one_nth_evenly() {
+        let three = plan(&empty_table(), &[1, 2, 3]);
+        let four = plan(&three, &[1, 2, 3, 4]);
+        let ideal = SLOTS as usize / 4;
+        let m = moved(&three, &four);
+        assert!(m <= ideal + 1, "{m} > {ideal}");
+        assert!(four
+            .iter()
+            .zip(&three)
+            .all(|(n, o)| n == o || *n == Some(4)));
+        // Each old shard gave roughly a third of what moved.
+        for id in [1, 2, 3] {
+            let gave = three
+                .iter()
+                .zip(&four)
+                .filter(|(o, n)| **o == Some(id) && **n == Some(4))
+                .count();
+            assert!((1300..=1430).contains(&gave), "shard {id} gave {gave}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any sequence of membership changes: balanced after each, and never more moves
+        /// than 1.05x the minimum a balanced table needs.
+        #[test]
+        fn balance_and_minimal_movement(changes in proptest::collection::vec(
+            (proptest::collection::btree_set(1u64..12, 1..8), any::<bool>()), 1..6)) {
+            let mut table = empty_table();
+            for (set, _) in changes {
+                let shards: Vec<ShardId> = set.into_iter().collect();
+                let next = plan(&table, &shards);
+                prop_assert!(balanced(&next, &shards));
+                let min = minimum_moves(&table, &shards);
+                let m = moved(&table, &next);
+                prop_assert!(m as f64 <= min as f64 * 1.05 + 1.0, "moved {} minimum {}", m, min);
+                table = next;
+            }
+        }
+    }
+}
