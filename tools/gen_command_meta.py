@@ -45,6 +45,10 @@ IMPLEMENTED = {
     # pub/sub
     "subscribe": [], "unsubscribe": [], "psubscribe": [], "punsubscribe": [], "publish": [],
     "pubsub": ["channels", "numsub", "numpat", "help"],
+    # cluster
+    "cluster": ["info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
+                "slots", "shards", "nodes", "links", "help"],
+    "readonly": [], "readwrite": [], "asking": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

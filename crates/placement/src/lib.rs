@@ -13,6 +13,7 @@ pub mod hash;
 pub mod planner;
 pub mod ring;
 pub mod slot;
+pub mod topology;
 
 pub use hash::HashKind;
 pub use ring::{Distribution, Ring, ServerSpec};

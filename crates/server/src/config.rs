@@ -88,6 +88,11 @@ pub struct Config {
     pub threads: usize,
     /// Microseconds an idle worker spins before it sleeps (0 = sleep at once).
     pub busy_poll_us: u64,
+    /// Cluster mode: the Redis Cluster protocol (slots, MOVED, CLUSTER ...). A node without
+    /// peers bootstraps a cluster of one that owns every slot.
+    pub cluster_enabled: bool,
+    /// The cluster bus port announced in CLUSTER NODES; 0 = port + 10000.
+    pub cluster_port: u16,
     pub loglevel: String,
 }
 
@@ -110,6 +115,8 @@ impl Default for Config {
             hz: 10,
             threads: 0,
             busy_poll_us: 0,
+            cluster_enabled: false,
+            cluster_port: 0,
             loglevel: "notice".into(),
         }
     }

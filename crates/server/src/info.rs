@@ -214,7 +214,13 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
                 let _ = write!(o, "errorstat_{code}:count={n}\r\n");
             }
         }
-        "cluster" => o.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "cluster" => {
+            let _ = write!(
+                o,
+                "# Cluster\r\ncluster_enabled:{}\r\n",
+                u8::from(shared.cluster.is_some())
+            );
+        }
         "keyspace" => {
             o.push_str("# Keyspace\r\n");
             let (keys, expires) = shared.keyspace.counts();

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod command;
 pub mod config;
@@ -127,6 +128,8 @@ pub struct Shared {
     /// ops/s and kbps for INFO and the stats API.
     pub rates: Mutex<info::Rates>,
     workers: Workers,
+    /// Cluster mode state (`--cluster-enabled`).
+    pub cluster: Option<cluster::ClusterState>,
     /// Clients blocked on lists.
     pub blocking: blocking::Blocking,
     /// Channel and pattern subscriptions of every client.
@@ -353,6 +356,18 @@ pub async fn run_with_admin(
         startup_memory: AtomicU64::new(0),
         rates: Mutex::new(info::Rates::default()),
         workers,
+        cluster: config.cluster_enabled.then(|| {
+            let addr = listener
+                .local_addr()
+                .map(|a| (a.ip().to_string(), a.port()));
+            let (host, port) = addr.unwrap_or_else(|_| (config.bind.clone(), config.port));
+            let bus = if config.cluster_port != 0 {
+                config.cluster_port
+            } else {
+                port.wrapping_add(10000)
+            };
+            cluster::ClusterState::bootstrap(&host, port, bus)
+        }),
         blocking: blocking::Blocking::default(),
         pubsub: pubsub::PubSub::default(),
         exec_gate: exec_gate::ExecGate::new(threads),

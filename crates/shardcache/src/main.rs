@@ -170,6 +170,13 @@ struct ServerArgs {
     /// (0 = off) [default: 0].
     #[arg(long, env = "SHARDCACHE_BUSY_POLL_US")]
     busy_poll_us: Option<u64>,
+    /// Cluster mode: serve the Redis Cluster protocol (a node without peers bootstraps a
+    /// one-node cluster owning all 16384 slots).
+    #[arg(long, env = "SHARDCACHE_CLUSTER_ENABLED")]
+    cluster_enabled: bool,
+    /// Cluster bus port announced to clients; 0 = port + 10000 [default: 0].
+    #[arg(long, env = "SHARDCACHE_CLUSTER_PORT")]
+    cluster_port: Option<u16>,
     /// Log level: debug, verbose, notice, warning (or a tracing filter such as "server=debug").
     #[arg(long, env = "SHARDCACHE_LOGLEVEL")]
     loglevel: Option<String>,
@@ -204,8 +211,12 @@ impl ServerArgs {
             hz,
             threads,
             busy_poll_us,
+            cluster_port,
             loglevel
         );
+        if self.cluster_enabled {
+            c.cluster_enabled = true;
+        }
         if self.requirepass.is_some() {
             c.requirepass = self.requirepass;
         }

@@ -1,6 +1,7 @@
 //! Command implementations, one file per command (or per family sharing one code path, such
 //! as INCR/DECR/INCRBY/DECRBY). Semantics, reply types and error texts are Redis 7's.
 
+pub mod cluster;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
@@ -31,6 +32,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(server::HANDLERS);
     all.extend_from_slice(transactions::HANDLERS);
     all.extend_from_slice(pubsub::HANDLERS);
+    all.extend_from_slice(cluster::HANDLERS);
     all
 }
 

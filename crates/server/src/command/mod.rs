@@ -77,6 +77,9 @@ impl CommandTable {
             if meta.name == "client" {
                 subs.push(&spec::CLIENT_SETINFO);
             }
+            if meta.name == "cluster" {
+                subs.push(&spec::CLUSTER_MYSHARDID);
+            }
             let mut sub_indices = Vec::new();
             for sub in subs {
                 let handler = find(sub.name)
@@ -258,6 +261,8 @@ fn resolve(
             "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             meta.name
         )))
+    } else if let Some(e) = cluster_redirect(shared, meta, args) {
+        Some(e)
     } else if cmd.deny_oom
         && client.multi.is_none()
         && !shared.make_room(clock.unix_ms, incoming_bytes(args))
@@ -278,6 +283,28 @@ fn resolve(
 /// The shared EXEC guard a connection holds while it runs a batch of commands (see
 /// [`crate::exec_gate`]); EXEC trades it for the exclusive one and back.
 pub type GateGuard<'a> = Option<parking_lot::RwLockReadGuard<'a, ()>>;
+
+/// In cluster mode, Redis Cluster's checks for a command with keys: all in one slot
+/// (CROSSSLOT), served here (MOVED otherwise), and a topology agreed (CLUSTERDOWN).
+fn cluster_redirect(shared: &Shared, meta: &CommandMeta, args: Args<'_>) -> Option<CmdError> {
+    let cluster = shared.cluster.as_ref()?;
+    let positions = meta.key_positions(args.len());
+    if positions.is_empty() {
+        return None;
+    }
+    match cluster.route(positions.iter().map(|&i| args.get(i))) {
+        crate::cluster::Route::Here => None,
+        crate::cluster::Route::Moved(slot, addr) => {
+            Some(CmdError::Coded(format!("MOVED {slot} {addr}")))
+        }
+        crate::cluster::Route::CrossSlot => Some(CmdError::Coded(
+            "CROSSSLOT Keys in request don't hash to the same slot".into(),
+        )),
+        crate::cluster::Route::Down => {
+            Some(CmdError::Coded("CLUSTERDOWN Hash slot not served".into()))
+        }
+    }
+}
 
 /// Resolves, checks and runs one command; inside MULTI, queues it instead. The caller holds
 /// `gate` (the shared EXEC guard) around its batch.

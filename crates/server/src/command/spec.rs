@@ -160,3 +160,23 @@ pub static CLIENT_SETINFO: CommandMeta = CommandMeta {
     ]),
     subcommands: &[],
 };
+
+/// Redis 7.2's `CLUSTER MYSHARDID` (cluster clients read the shard id); absent from 7.0.
+pub static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
+    name: "cluster|myshardid",
+    arity: 2,
+    flags: &["stale"],
+    first_key: 0,
+    last_key: 0,
+    step: 0,
+    acl_categories: &["@slow"],
+    tips: &["nondeterministic_output"],
+    key_specs: Meta::Set(&[]),
+    docs: Meta::Map(&[
+        ("summary", Meta::Str("Returns the shard ID of a node.")),
+        ("since", Meta::Str("7.2.0")),
+        ("group", Meta::Str("cluster")),
+        ("complexity", Meta::Str("O(1)")),
+    ]),
+    subcommands: &[],
+};

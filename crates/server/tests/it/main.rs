@@ -5,6 +5,7 @@ mod support;
 
 mod blocking;
 mod clients;
+mod cluster;
 mod differential;
 mod limits;
 mod memory;

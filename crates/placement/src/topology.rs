@@ -1,0 +1,168 @@
+//! A cluster's topology as every node sees it: nodes, shards, the slot table and the epoch
+//! it was agreed at. Pure data; the cluster layer replicates it (Raft) and the node answers
+//! the Redis Cluster protocol from it.
+
+use crate::planner::{ShardId, SlotTable};
+use crate::slot::SLOTS;
+
+/// A node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// 40 lowercase hex characters, as Redis Cluster node ids.
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+    pub bus_port: u16,
+    pub shard: ShardId,
+    /// Primary of its shard (replicas come with replication).
+    pub primary: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// Raised by every agreed change (Redis's config epoch).
+    pub epoch: u64,
+    pub nodes: Vec<Node>,
+    pub slots: SlotTable,
+}
+
+impl Topology {
+    /// A cluster of one node owning every slot (what a bootstrapping node starts with).
+    pub fn single(node: Node) -> Topology {
+        let shard = node.shard;
+        Topology {
+            epoch: 1,
+            nodes: vec![node],
+            slots: vec![Some(shard); SLOTS as usize],
+        }
+    }
+
+    /// The primary serving `slot`.
+    pub fn owner(&self, slot: u16) -> Option<&Node> {
+        let shard = self.slots.get(slot as usize).copied().flatten()?;
+        self.nodes.iter().find(|n| n.shard == shard && n.primary)
+    }
+
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The slot ranges a shard owns, as inclusive (start, end) pairs in order.
+    pub fn ranges(&self, shard: ShardId) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for (s, owner) in self.slots.iter().enumerate() {
+            if *owner == Some(shard) {
+                match out.last_mut() {
+                    Some((_, end)) if *end as usize + 1 == s => *end = s as u16,
+                    _ => out.push((s as u16, s as u16)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Slots with an owner.
+    pub fn assigned(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// Shards in the order of their first slot (how Redis lists CLUSTER SLOTS).
+    pub fn shards(&self) -> Vec<ShardId> {
+        let mut seen = Vec::new();
+        for s in self.slots.iter().flatten() {
+            if !seen.contains(s) {
+                seen.push(*s);
+            }
+        }
+        for n in &self.nodes {
+            if !seen.contains(&n.shard) {
+                seen.push(n.shard);
+            }
+        }
+        seen
+    }
+
+    /// `CLUSTER NODES`, one line per node, `myself` marked (Redis 7's format).
+    pub fn nodes_text(&self, myself: &str) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            let mut flags = Vec::new();
+            if n.id == myself {
+                flags.push("myself");
+            }
+            flags.push(if n.primary { "master" } else { "slave" });
+            let primary_of = if n.primary {
+                "-".to_string()
+            } else {
+                self.nodes
+                    .iter()
+                    .find(|p| p.primary && p.shard == n.shard)
+                    .map(|p| p.id.clone())
+                    .unwrap_or_else(|| "-".into())
+            };
+            let mut line = format!(
+                "{} {}:{}@{} {} {} 0 0 {} connected",
+                n.id,
+                n.host,
+                n.port,
+                n.bus_port,
+                flags.join(","),
+                primary_of,
+                self.epoch
+            );
+            if n.primary {
+                for (a, b) in self.ranges(n.shard) {
+                    if a == b {
+                        line += &format!(" {a}");
+                    } else {
+                        line += &format!(" {a}-{b}");
+                    }
+                }
+            }
+            out += &line;
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A shard id as Redis shows one (`CLUSTER MYSHARDID`, `CLUSTER SHARDS`): 40 hex characters.
+pub fn shard_hex(shard: ShardId) -> String {
+    format!("{:040x}", shard)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: char, port: u16, shard: ShardId) -> Node {
+        Node {
+            id: std::iter::repeat_n(id, 40).collect(),
+            host: "127.0.0.1".into(),
+            port,
+            bus_port: port + 10000,
+            shard,
+            primary: true,
+        }
+    }
+
+    #[test]
+    fn ranges_and_nodes_text() {
+        let mut t = Topology::single(node('a', 7000, 1));
+        t.nodes.push(node('b', 7001, 2));
+        for s in 100..200 {
+            t.slots[s] = Some(2);
+        }
+        t.slots[5000] = Some(2);
+        assert_eq!(t.ranges(1), vec![(0, 99), (200, 4999), (5001, 16383)]);
+        assert_eq!(t.ranges(2), vec![(100, 199), (5000, 5000)]);
+        assert_eq!(t.owner(150).unwrap().port, 7001);
+        let text = t.nodes_text(&"a".repeat(40));
+        assert!(text.starts_with(&format!(
+            "{} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99 200-4999 5001-16383\n",
+            "a".repeat(40)
+        )));
+        assert!(text.contains(" master - 0 0 1 connected 100-199 5000\n"));
+        assert_eq!(t.shards(), vec![1, 2]);
+    }
+}

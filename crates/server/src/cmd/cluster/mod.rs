@@ -1,0 +1,252 @@
+//! CLUSTER INFO / MYID / MYSHARDID / KEYSLOT / COUNTKEYSINSLOT / GETKEYSINSLOT / SLOTS /
+//! SHARDS / NODES / LINKS / HELP, and READONLY / READWRITE / ASKING, in Redis 7's formats.
+//! Without `--cluster-enabled` they answer Redis's "cluster support disabled" error.
+
+use std::sync::Arc;
+
+use placement::topology::{shard_hex, Topology};
+use resp::Args;
+
+use crate::cluster::ClusterState;
+use crate::command::{Ctx, Handler};
+use crate::error::{CmdError, CmdResult};
+
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("cluster|info", info),
+    ("cluster|myid", myid),
+    ("cluster|myshardid", myshardid),
+    ("cluster|keyslot", keyslot),
+    ("cluster|countkeysinslot", countkeysinslot),
+    ("cluster|getkeysinslot", getkeysinslot),
+    ("cluster|slots", slots),
+    ("cluster|shards", shards),
+    ("cluster|nodes", nodes),
+    ("cluster|links", links),
+    ("cluster|help", help),
+    ("readonly", ok_in_cluster),
+    ("readwrite", ok_in_cluster),
+    ("asking", ok_in_cluster),
+];
+
+fn state<'a>(ctx: &Ctx<'a>) -> Result<&'a ClusterState, CmdError> {
+    ctx.shared
+        .cluster
+        .as_ref()
+        .ok_or_else(|| CmdError::err("This instance has cluster support disabled"))
+}
+
+fn topology(ctx: &Ctx<'_>) -> Result<Option<Arc<Topology>>, CmdError> {
+    Ok(state(ctx)?.topology())
+}
+
+fn slot_arg(a: &[u8]) -> Result<u16, CmdError> {
+    resp::number::parse_i64(a)
+        .filter(|s| (0..placement::slot::SLOTS as i64).contains(s))
+        .map(|s| s as u16)
+        .ok_or_else(|| CmdError::err("Invalid or out of range slot"))
+}
+
+fn ok_in_cluster(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let t = topology(ctx)?;
+    let (assigned, known, size, epoch) = match &t {
+        Some(t) => (
+            t.assigned(),
+            t.nodes.len(),
+            t.shards()
+                .iter()
+                .filter(|s| !t.ranges(**s).is_empty())
+                .count(),
+            t.epoch,
+        ),
+        None => (0, 1, 0, 0),
+    };
+    let ok = assigned == placement::slot::SLOTS as usize;
+    let text = format!(
+        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{known}\r\ncluster_size:{size}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        if ok { "ok" } else { "fail" }
+    );
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+fn myid(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let id = state(ctx)?.myid.clone();
+    ctx.out.bulk(id.as_bytes());
+    Ok(())
+}
+
+fn myshardid(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let shard = state(ctx)?.myshard;
+    ctx.out.bulk(shard_hex(shard).as_bytes());
+    Ok(())
+}
+
+/// Works without cluster mode too, as in Redis.
+fn keyslot(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ctx.out.int(placement::slot::key_slot(args.get(2)) as i64);
+    Ok(())
+}
+
+/// Keys of `slot` on this node (a pass over the keyspace; there is no per-slot index yet).
+fn keys_in_slot(ctx: &Ctx<'_>, slot: u16) -> Vec<Vec<u8>> {
+    ctx.shared
+        .keyspace
+        .keys(b"*", ctx.now)
+        .into_iter()
+        .filter(|k| placement::slot::key_slot(k) == slot)
+        .collect()
+}
+
+fn countkeysinslot(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    let slot = slot_arg(args.get(2))?;
+    let n = keys_in_slot(ctx, slot).len();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn getkeysinslot(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    let slot = resp::number::parse_i64(args.get(2));
+    let count = resp::number::parse_i64(args.get(3));
+    let (Some(slot), Some(count)) = (slot, count) else {
+        return Err(CmdError::NotInteger);
+    };
+    if count < 0 || !(0..placement::slot::SLOTS as i64).contains(&slot) {
+        return Err(CmdError::err("Invalid slot or number of keys"));
+    }
+    let keys = keys_in_slot(ctx, slot as u16);
+    let keys = &keys[..keys.len().min(count as usize)];
+    ctx.out.array(keys.len());
+    keys.iter().for_each(|k| ctx.out.bulk(k));
+    Ok(())
+}
+
+fn slots(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let t = topology(ctx)?;
+    let Some(t) = t else {
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let mut entries = Vec::new();
+    for shard in t.shards() {
+        let members: Vec<_> = t.nodes.iter().filter(|n| n.shard == shard).collect();
+        for (a, b) in t.ranges(shard) {
+            entries.push((a, b, members.clone()));
+        }
+    }
+    entries.sort_by_key(|e| e.0);
+    ctx.out.array(entries.len());
+    for (a, b, members) in entries {
+        // The primary first, then replicas.
+        let mut ordered = members.clone();
+        ordered.sort_by_key(|n| !n.primary);
+        ctx.out.array(2 + ordered.len());
+        ctx.out.int(a as i64);
+        ctx.out.int(b as i64);
+        for n in ordered {
+            ctx.out.array(4);
+            ctx.out.bulk(n.host.as_bytes());
+            ctx.out.int(n.port as i64);
+            ctx.out.bulk(n.id.as_bytes());
+            ctx.out.array(0);
+        }
+    }
+    Ok(())
+}
+
+fn shards(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let t = topology(ctx)?;
+    let Some(t) = t else {
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let shards = t.shards();
+    ctx.out.array(shards.len());
+    for shard in shards {
+        ctx.out.map(2);
+        ctx.out.bulk(b"slots");
+        let ranges = t.ranges(shard);
+        ctx.out.array(ranges.len() * 2);
+        for (a, b) in ranges {
+            ctx.out.int(a as i64);
+            ctx.out.int(b as i64);
+        }
+        ctx.out.bulk(b"nodes");
+        let members: Vec<_> = t.nodes.iter().filter(|n| n.shard == shard).collect();
+        ctx.out.array(members.len());
+        for n in members {
+            ctx.out.map(7);
+            ctx.out.bulk(b"id");
+            ctx.out.bulk(n.id.as_bytes());
+            ctx.out.bulk(b"port");
+            ctx.out.int(n.port as i64);
+            ctx.out.bulk(b"ip");
+            ctx.out.bulk(n.host.as_bytes());
+            ctx.out.bulk(b"endpoint");
+            ctx.out.bulk(n.host.as_bytes());
+            ctx.out.bulk(b"role");
+            ctx.out.bulk(if n.primary { b"master" } else { b"replica" });
+            ctx.out.bulk(b"replication-offset");
+            ctx.out.int(0);
+            ctx.out.bulk(b"health");
+            ctx.out.bulk(b"online");
+        }
+    }
+    Ok(())
+}
+
+fn nodes(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let c = state(ctx)?;
+    let text = match c.topology() {
+        Some(t) => t.nodes_text(&c.myid),
+        None => String::new(),
+    };
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+/// The cluster bus links: none while the node has no peers.
+fn links(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    ctx.out.array(0);
+    Ok(())
+}
+
+fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    crate::cmd::help(
+        ctx.out,
+        "CLUSTER",
+        &[
+            "COUNTKEYSINSLOT <slot>",
+            "    Return the number of keys in <slot>.",
+            "GETKEYSINSLOT <slot> <count>",
+            "    Return key names stored by current node in a slot.",
+            "INFO",
+            "    Return information about the cluster.",
+            "KEYSLOT <key>",
+            "    Return the hash slot for <key>.",
+            "LINKS",
+            "    Return information about all network links between this node and its peers.",
+            "MYID",
+            "    Return the node id.",
+            "MYSHARDID",
+            "    Return the node's shard id.",
+            "NODES",
+            "    Return cluster configuration seen by node. Output format:",
+            "    <id> <ip:port@bus-port[,hostname]> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+            "SHARDS",
+            "    Return information about slot range mappings and the nodes associated with them.",
+            "SLOTS",
+            "    Return information about slots range mappings. Each range is made of:",
+            "    start, end, master and replicas IP addresses, ports and ids",
+        ],
+    );
+    Ok(())
+}

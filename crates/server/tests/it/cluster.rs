@@ -1,0 +1,134 @@
+//! Cluster mode on one node: the Redis Cluster protocol as clients read it, and a real
+//! cluster client routing through it. (Multi-node clusters come with the Raft layer.)
+
+use resp::Frame;
+use server::Config;
+
+use crate::support::{bulk, Node};
+
+fn cluster_config() -> Config {
+    Config {
+        cluster_enabled: true,
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn cluster_commands_on_a_bootstrapped_node() {
+    let node = Node::start_with(cluster_config()).await;
+    let mut c = node.client().await;
+    assert_eq!(
+        c.run("CLUSTER KEYSLOT 123456789").await,
+        Frame::Integer(12739)
+    );
+    assert_eq!(
+        c.run("CLUSTER KEYSLOT {user1000}.following").await,
+        c.run("CLUSTER KEYSLOT {user1000}.followers").await
+    );
+    let Frame::Bulk(id) = c.run("CLUSTER MYID").await else {
+        panic!()
+    };
+    assert_eq!(id.len(), 40);
+    let Frame::Array(slots) = c.run("CLUSTER SLOTS").await else {
+        panic!()
+    };
+    assert_eq!(
+        slots,
+        vec![Frame::Array(vec![
+            Frame::Integer(0),
+            Frame::Integer(16383),
+            Frame::Array(vec![
+                bulk("127.0.0.1"),
+                Frame::Integer(node.addr.port() as i64),
+                Frame::Bulk(id.clone()),
+                Frame::Array(vec![]),
+            ]),
+        ])]
+    );
+    let Frame::Bulk(nodes) = c.run("CLUSTER NODES").await else {
+        panic!()
+    };
+    let line = String::from_utf8(nodes).unwrap();
+    assert!(
+        line.contains("myself,master - 0 0 1 connected 0-16383"),
+        "{line}"
+    );
+    let Frame::Bulk(info) = c.run("CLUSTER INFO").await else {
+        panic!()
+    };
+    assert!(String::from_utf8(info)
+        .unwrap()
+        .starts_with("cluster_state:ok\r\n"));
+    assert_eq!(c.run("SET {t}a 1").await, Frame::Simple("OK".into()));
+    assert_eq!(
+        c.run("MSET {t}a 1 {t}b 2").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        c.run("MSET a 1 b 2").await,
+        Frame::Error("CROSSSLOT Keys in request don't hash to the same slot".into())
+    );
+    let slot = match c.run("CLUSTER KEYSLOT {t}a").await {
+        Frame::Integer(n) => n,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()])
+            .await,
+        Frame::Integer(2)
+    );
+    assert_eq!(
+        c.run("CLUSTER COUNTKEYSINSLOT 16384").await,
+        Frame::Error("ERR Invalid or out of range slot".into())
+    );
+    assert_eq!(c.run("READONLY").await, Frame::Simple("OK".into()));
+    assert!(
+        matches!(c.run("CLUSTER BOGUS").await, Frame::Error(e) if e.contains("unknown subcommand"))
+    );
+    let Frame::Bulk(info) = c.run("INFO cluster").await else {
+        panic!()
+    };
+    assert!(String::from_utf8(info)
+        .unwrap()
+        .contains("cluster_enabled:1"));
+}
+
+#[tokio::test]
+async fn cluster_commands_refused_without_cluster_mode() {
+    let node = Node::start().await;
+    let mut c = node.client().await;
+    assert_eq!(
+        c.run("CLUSTER SLOTS").await,
+        Frame::Error("ERR This instance has cluster support disabled".into())
+    );
+    assert_eq!(c.run("CLUSTER KEYSLOT foo").await, Frame::Integer(12182));
+    assert_eq!(c.run("MSET a 1 b 2").await, Frame::Simple("OK".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_crate_cluster_client_routes_through_it() {
+    let node = Node::start_with(cluster_config()).await;
+    let url = format!("redis://{}/", node.addr);
+    let got = tokio::task::spawn_blocking(move || {
+        let client = redis::cluster::ClusterClient::new(vec![url]).unwrap();
+        let mut con = client.get_connection().unwrap();
+        for i in 0..200 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("key:{i}"))
+                .arg(i)
+                .query(&mut con)
+                .unwrap();
+        }
+        (0..200)
+            .map(|i| {
+                redis::cmd("GET")
+                    .arg(format!("key:{i}"))
+                    .query::<i64>(&mut con)
+                    .unwrap()
+            })
+            .sum::<i64>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, (0..200).sum::<i64>());
+}
