@@ -17,7 +17,10 @@ fn redis_cli_cluster_check_sees_all_slots_covered() {
         .expect("redis-cli (installed by the test script)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
-    assert!(text.contains("[OK] All nodes agree about slots configuration."), "{text}");
+    assert!(
+        text.contains("[OK] All nodes agree about slots configuration."),
+        "{text}"
+    );
     let set = Command::new("redis-cli")
         .args(["-c", "-p", &port.to_string(), "SET", "user:1", "ann"])
         .output()
