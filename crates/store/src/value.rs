@@ -213,7 +213,7 @@ impl Default for Hash {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -221,7 +221,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     out.push(n as u8);
 }
 
-fn get_varint(buf: &[u8], at: usize) -> (usize, usize) {
+pub(crate) fn get_varint(buf: &[u8], at: usize) -> (usize, usize) {
     let (mut n, mut shift, mut i) = (0usize, 0, at);
     loop {
         let b = buf[i];

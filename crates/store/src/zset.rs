@@ -16,6 +16,8 @@
 
 use std::cmp::Ordering;
 
+use crate::value::{get_varint, put_varint};
+
 pub const ZSET_LISTPACK_ENTRIES: usize = 128;
 pub const ZSET_LISTPACK_VALUE: usize = 64;
 /// Largest chunk of the big form; a full chunk splits in two halves.
@@ -56,27 +58,6 @@ impl Default for ZSet {
                 len: 0,
             },
         }
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn get_varint(buf: &[u8], at: usize) -> (usize, usize) {
-    let (mut n, mut shift, mut i) = (0usize, 0, at);
-    loop {
-        let b = buf[i];
-        n |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b < 0x80 {
-            return (n, i);
-        }
-        shift += 7;
     }
 }
 
