@@ -146,16 +146,20 @@ impl Chunked {
         unreachable!("position in range")
     }
 
+    /// The first chunk whose last entry is not ordered before `key`.
+    fn chunk_for(&self, key: (f64, &[u8])) -> Option<usize> {
+        self.chunks.iter().position(|ch| {
+            let (s, lm) = ch.last().expect("non-empty");
+            order((*s, lm), key) != Ordering::Less
+        })
+    }
+
     fn insert_new(&mut self, score: f64, m: &[u8]) {
         self.scores.insert(m.into(), score);
         let key = (score, m);
+        // `m` is absent, so no chunk ends with `key` itself.
         let c = self
-            .chunks
-            .iter()
-            .position(|ch| {
-                let (s, lm) = ch.last().expect("non-empty");
-                order((*s, lm), key) == Ordering::Greater
-            })
+            .chunk_for(key)
             .unwrap_or(self.chunks.len().saturating_sub(1));
         if self.chunks.is_empty() {
             self.chunks.push(Vec::new());
@@ -171,14 +175,7 @@ impl Chunked {
 
     fn remove_known(&mut self, score: f64, m: &[u8]) {
         let key = (score, m);
-        let c = self
-            .chunks
-            .iter()
-            .position(|ch| {
-                let (s, lm) = ch.last().expect("non-empty");
-                order((*s, lm), key) != Ordering::Less
-            })
-            .expect("member is in a chunk");
+        let c = self.chunk_for(key).expect("member is in a chunk");
         let chunk = &mut self.chunks[c];
         let at = chunk.partition_point(|(s, lm)| order((*s, lm), key) == Ordering::Less);
         debug_assert_eq!(&*chunk[at].1, m);

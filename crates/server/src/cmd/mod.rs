@@ -128,6 +128,27 @@ pub fn collection_scan_options<'a>(
     Ok(Some(pattern))
 }
 
+/// The optional count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER (argument 2): an integer,
+/// refused by Redis when so negative that the reply could not be sized.
+pub fn random_count(args: resp::Args<'_>) -> Result<Option<i64>, CmdError> {
+    if args.len() < 3 {
+        return Ok(None);
+    }
+    let c = int_arg(args.get(2))?;
+    if c < -(i64::MAX / 2) {
+        return Err(CmdError::err("value is out of range"));
+    }
+    Ok(Some(c))
+}
+
+/// The reply of a random pick from a missing key: nil without a count, an empty array with.
+pub fn reply_random_missing(out: &mut ReplyWriter, count: Option<i64>) {
+    match count {
+        None => out.null(),
+        Some(_) => out.array(0),
+    }
+}
+
 /// A pop count (LPOP, RPOP, SPOP): a non-negative integer, with Redis's message otherwise.
 pub fn positive_count(a: &[u8]) -> Result<usize, CmdError> {
     resp::number::parse_i64(a)

@@ -61,10 +61,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     })?;
     if found.is_none() {
-        match count {
-            None => ctx.out.null(),
-            Some(_) => ctx.out.array(0),
-        }
+        crate::cmd::reply_random_missing(ctx.out, count);
     }
     Ok(())
 }

@@ -3,7 +3,6 @@ use rand::Rng;
 use resp::Args;
 
 use super::read_set;
-use crate::cmd::int_arg;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
@@ -50,14 +49,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::Syntax);
     }
-    let count = if args.len() == 3 {
-        Some(int_arg(args.get(2))?)
-    } else {
-        None
-    };
-    if count.is_some_and(|c| c < -(i64::MAX / 2)) {
-        return Err(CmdError::err("value is out of range"));
-    }
+    let count = crate::cmd::random_count(args)?;
     let mut rng = rand::thread_rng();
     let found = read_set(ctx, args, |set, out| {
         let n = set.len();
@@ -79,10 +71,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     })?;
     if found.is_none() {
-        match count {
-            None => ctx.out.null(),
-            Some(_) => ctx.out.array(0),
-        }
+        crate::cmd::reply_random_missing(ctx.out, count);
     }
     Ok(())
 }

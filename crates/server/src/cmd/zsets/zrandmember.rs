@@ -3,7 +3,7 @@ use rand::Rng;
 use resp::Args;
 
 use super::{read_zset, reply_scored};
-use crate::cmd::{int_arg, is};
+use crate::cmd::is;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
@@ -12,14 +12,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let withscores = args.len() == 4;
-    let count = if args.len() >= 3 {
-        Some(int_arg(args.get(2))?)
-    } else {
-        None
-    };
-    if count.is_some_and(|c| c < -(i64::MAX / 2)) {
-        return Err(CmdError::err("value is out of range"));
-    }
+    let count = crate::cmd::random_count(args)?;
     let mut rng = rand::thread_rng();
     let found = read_zset(ctx, args.get(1), |z, out| {
         let n = z.len();
@@ -42,10 +35,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     })?;
     if found.is_none() {
-        match count {
-            None => ctx.out.null(),
-            Some(_) => ctx.out.array(0),
-        }
+        crate::cmd::reply_random_missing(ctx.out, count);
     }
     Ok(())
 }
