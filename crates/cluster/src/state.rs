@@ -2,9 +2,10 @@
 
 use placement::planner::{plan, ShardId};
 use placement::topology::{Node, Topology};
+use serde::{Deserialize, Serialize};
 
 /// A node as it asks to join: its identity and addresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeSpec {
     /// 40 lowercase hex characters.
     pub id: String,
@@ -14,7 +15,7 @@ pub struct NodeSpec {
 }
 
 /// One entry of the topology log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     /// Starts a cluster with its first node (only on an empty state).
     Bootstrap(NodeSpec),
@@ -24,7 +25,7 @@ pub enum Change {
     Leave { id: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum ChangeError {
     #[error("the cluster is already bootstrapped")]
     AlreadyBootstrapped,
@@ -43,7 +44,7 @@ pub enum ChangeError {
 }
 
 /// The state every node holds: the topology and the next shard id to hand out.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ClusterState {
     pub topology: Option<Topology>,
     /// Shard ids are handed out in log order, so every node assigns the same ones.

@@ -2,11 +2,13 @@
 //! it was agreed at. Pure data; the cluster layer replicates it (Raft) and the node answers
 //! the Redis Cluster protocol from it.
 
+use serde::{Deserialize, Serialize};
+
 use crate::planner::{ShardId, SlotTable};
 use crate::slot::SLOTS;
 
 /// A node of the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// 40 lowercase hex characters, as Redis Cluster node ids.
     pub id: String,
@@ -18,7 +20,7 @@ pub struct Node {
     pub primary: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topology {
     /// Raised by every agreed change (Redis's config epoch).
     pub epoch: u64,
