@@ -244,11 +244,45 @@ impl RaftStorage<TypeConfig> for Arc<Store> {
     }
 }
 
-/// How Raft messages reach another node. The cluster bus implements it over TCP; tests use
-/// [`MemTransport`].
+/// A Raft message for another node (serializable: the cluster bus carries it as bytes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RaftRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+/// The other node's answer (its own Raft errors included).
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftResponse {
+    Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+}
+
+/// The node could not be reached (link down, connection refused, timeout).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("node {0} is unreachable")]
+pub struct LinkDown(pub NodeId);
+
+/// How Raft messages reach another node: the cluster bus implements it over TCP; tests use
+/// [`MemTransport`], which can cut links.
 pub trait Transport: Clone + Send + Sync + 'static {
-    /// The Raft instance of `to` as seen from `from`, or `None` when it cannot be reached.
-    fn reach(&self, from: NodeId, to: NodeId) -> Option<Raft>;
+    fn send(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        request: RaftRequest,
+    ) -> impl std::future::Future<Output = Result<RaftResponse, LinkDown>> + Send;
+}
+
+/// Delivers a request to a local Raft instance (what a bus server does on receipt).
+pub async fn deliver(raft: &Raft, request: RaftRequest) -> RaftResponse {
+    match request {
+        RaftRequest::Append(r) => RaftResponse::Append(raft.append_entries(r).await),
+        RaftRequest::Vote(r) => RaftResponse::Vote(raft.vote(r).await),
+        RaftRequest::Snapshot(r) => RaftResponse::Snapshot(raft.install_snapshot(r).await),
+    }
 }
 
 /// Every node of a test cluster in one process, with links that can be cut.
@@ -286,12 +320,24 @@ impl MemTransport {
 }
 
 impl Transport for MemTransport {
-    fn reach(&self, from: NodeId, to: NodeId) -> Option<Raft> {
-        let inner = self.inner.lock().expect("transport lock");
-        if inner.cut.contains(&(from, to)) {
-            return None;
+    async fn send(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        request: RaftRequest,
+    ) -> Result<RaftResponse, LinkDown> {
+        let target = {
+            let inner = self.inner.lock().expect("transport lock");
+            if inner.cut.contains(&(from, to)) {
+                None
+            } else {
+                inner.nodes.get(&to).cloned()
+            }
+        };
+        match target {
+            Some(raft) => Ok(deliver(&raft, request).await),
+            None => Err(LinkDown(to)),
         }
-        inner.nodes.get(&to).cloned()
     }
 }
 
@@ -307,15 +353,15 @@ pub struct Link<T: Transport> {
     transport: T,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("node {0} is unreachable")]
-struct LinkDown(NodeId);
-
 impl<T: Transport> Link<T> {
-    fn target<E: std::error::Error>(&self) -> Result<Raft, Box<RPCError<NodeId, BasicNode, E>>> {
+    async fn call<E: std::error::Error>(
+        &self,
+        request: RaftRequest,
+    ) -> Result<RaftResponse, RPCError<NodeId, BasicNode, E>> {
         self.transport
-            .reach(self.from, self.to)
-            .ok_or_else(|| Box::new(RPCError::Unreachable(Unreachable::new(&LinkDown(self.to)))))
+            .send(self.from, self.to, request)
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
     }
 }
 
@@ -331,16 +377,23 @@ impl<T: Transport> RaftNetworkFactory<TypeConfig> for Network<T> {
     }
 }
 
+/// A reply that does not match its request: the peer speaks another protocol.
+#[derive(Debug, thiserror::Error)]
+#[error("node {0} answered a different message")]
+struct Mismatch(NodeId);
+
 impl<T: Transport> RaftNetwork<TypeConfig> for Link<T> {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        let raft = self.target().map_err(|e| *e)?;
-        raft.append_entries(rpc)
-            .await
-            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+        match self.call(RaftRequest::Append(rpc)).await? {
+            RaftResponse::Append(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+            }
+            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(self.to)))),
+        }
     }
 
     async fn install_snapshot(
@@ -351,10 +404,12 @@ impl<T: Transport> RaftNetwork<TypeConfig> for Link<T> {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        let raft = self.target().map_err(|e| *e)?;
-        raft.install_snapshot(rpc)
-            .await
-            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+        match self.call(RaftRequest::Snapshot(rpc)).await? {
+            RaftResponse::Snapshot(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+            }
+            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(self.to)))),
+        }
     }
 
     async fn vote(
@@ -362,10 +417,12 @@ impl<T: Transport> RaftNetwork<TypeConfig> for Link<T> {
         rpc: VoteRequest<NodeId>,
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        let raft = self.target().map_err(|e| *e)?;
-        raft.vote(rpc)
-            .await
-            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+        match self.call(RaftRequest::Vote(rpc)).await? {
+            RaftResponse::Vote(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+            }
+            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(self.to)))),
+        }
     }
 }
 
@@ -398,4 +455,21 @@ pub async fn start<T: Transport>(
     };
     let raft = Raft::new(id, config(), network, log, machine).await?;
     Ok((raft, store))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the cluster bus will carry survives a round trip through bytes.
+    #[test]
+    fn messages_serialize() {
+        let vote = RaftRequest::Vote(VoteRequest::new(Vote::new(3, 1), None));
+        let bytes = serde_json::to_vec(&vote).unwrap();
+        let back: RaftRequest = serde_json::from_slice(&bytes).unwrap();
+        assert!(matches!(back, RaftRequest::Vote(v) if v.vote == Vote::new(3, 1)));
+        let change = Change::Leave { id: "a".repeat(40) };
+        let bytes = serde_json::to_vec(&change).unwrap();
+        assert_eq!(serde_json::from_slice::<Change>(&bytes).unwrap(), change);
+    }
 }
