@@ -3,6 +3,7 @@
 //! carry them), so every node computes the same table — slots are placed by the pure
 //! [`placement::planner`], never chosen by whoever applies the change.
 
+pub mod bus;
 pub mod raft;
 pub mod state;
 

@@ -21,6 +21,25 @@ fn spec(i: u16) -> NodeSpec {
     }
 }
 
+/// Waits until every store has applied the same log prefix (and so holds the same state).
+async fn settle(stores: &[Arc<Store>]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut applied = Vec::new();
+        for s in stores {
+            applied.push(s.last_applied().await);
+        }
+        if applied.windows(2).all(|w| w[0] == w[1]) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never settled: {applied:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 struct Cluster {
     transport: MemTransport,
     nodes: BTreeMap<NodeId, (Raft, Arc<Store>)>,
@@ -79,21 +98,8 @@ impl Cluster {
 
     /// Waits until `ids` have applied the same log prefix (and so hold the same state).
     async fn settle(&self, ids: &[NodeId]) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let mut applied = Vec::new();
-            for id in ids {
-                applied.push(self.nodes[id].1.last_applied().await);
-            }
-            if applied.windows(2).all(|w| w[0] == w[1]) {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never settled: {applied:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let stores: Vec<Arc<Store>> = ids.iter().map(|id| self.nodes[id].1.clone()).collect();
+        settle(&stores).await;
     }
 
     async fn leader(&self) -> NodeId {
@@ -194,4 +200,65 @@ async fn an_isolated_leader_cannot_commit() {
         t.node(&spec(9).id).is_none(),
         "the isolated write never took effect"
     );
+}
+
+/// The same over real loopback TCP (the cluster bus): three nodes agree on the topology.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_over_the_tcp_bus() {
+    use cluster::bus::{serve, TcpTransport};
+    let mut nodes = BTreeMap::new();
+    let mut listeners = Vec::new();
+    for id in 1..=3u64 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listeners.push((id, l));
+    }
+    let addrs: Vec<(u64, std::net::SocketAddr)> = listeners
+        .iter()
+        .map(|(id, l)| (*id, l.local_addr().unwrap()))
+        .collect();
+    for (id, listener) in listeners {
+        let transport = TcpTransport::default();
+        for (peer, addr) in &addrs {
+            transport.set_peer(*peer, *addr);
+        }
+        let (raft, store) = start(id, transport).await.unwrap();
+        tokio::spawn(serve(listener, raft.clone()));
+        nodes.insert(id, (raft, store));
+    }
+    let first = &nodes[&1].0;
+    first
+        .initialize(BTreeMap::from([(
+            1,
+            BasicNode::new(addrs[0].1.to_string()),
+        )]))
+        .await
+        .unwrap();
+    first
+        .wait(WAIT)
+        .current_leader(1, "node 1 leads")
+        .await
+        .unwrap();
+    first
+        .client_write(Change::Bootstrap(spec(1)))
+        .await
+        .unwrap();
+    for (id, addr) in &addrs[1..] {
+        first
+            .add_learner(*id, BasicNode::new(addr.to_string()), true)
+            .await
+            .unwrap();
+    }
+    first
+        .change_membership(BTreeSet::from([1, 2, 3]), false)
+        .await
+        .unwrap();
+    first.client_write(Change::Join(spec(2))).await.unwrap();
+    first.client_write(Change::Join(spec(3))).await.unwrap();
+    let stores: Vec<Arc<Store>> = nodes.values().map(|(_, s)| s.clone()).collect();
+    settle(&stores).await;
+    let s1 = nodes[&1].1.state().await;
+    for (_, store) in nodes.values() {
+        assert_eq!(store.state().await, s1);
+    }
+    assert_eq!(s1.topology.unwrap().nodes.len(), 3);
 }
