@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,25 +28,54 @@ pub struct ClientInfo {
     pub query_buffer: AtomicUsize,
     pub output_memory: AtomicUsize,
     pub no_evict: AtomicBool,
+    /// Channel and pattern subscriptions (CLIENT LIST `sub`, `psub`).
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    /// Commands queued in MULTI; -1 outside a transaction (CLIENT LIST `multi`).
+    pub multi: AtomicI64,
+    /// Waiting in a blocking command.
+    pub blocked: AtomicBool,
     pub authenticated: AtomicBool,
     /// Cancelled by CLIENT KILL or server shutdown.
     pub kill: CancellationToken,
 }
 
 impl ClientInfo {
+    /// Subscribed to something (CLIENT LIST TYPE pubsub).
+    pub fn is_pubsub(&self) -> bool {
+        self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) > 0
+    }
+
     /// One line of CLIENT LIST, in Redis 7's field order.
     pub fn render(&self, server_start: Instant) -> String {
         let now = server_start.elapsed().as_millis() as u64;
         let idle = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
         let qbuf = self.query_buffer.load(Ordering::Relaxed);
         let omem = self.output_memory.load(Ordering::Relaxed);
-        let flags = if self.no_evict.load(Ordering::Relaxed) {
-            "e"
-        } else {
-            "N"
-        };
+        let (sub, psub) = (
+            self.sub.load(Ordering::Relaxed),
+            self.psub.load(Ordering::Relaxed),
+        );
+        let multi = self.multi.load(Ordering::Relaxed);
+        // Redis's flag letters, in its order: P pubsub, x in MULTI, b blocked, e no-evict.
+        let mut flags = String::new();
+        if sub + psub > 0 {
+            flags.push('P');
+        }
+        if multi >= 0 {
+            flags.push('x');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -55,6 +84,9 @@ impl ClientInfo {
             self.created.elapsed().as_secs(),
             idle,
             flags,
+            sub,
+            psub,
+            multi,
             qbuf,
             qbuf,
             omem,

@@ -59,6 +59,10 @@ pub(crate) fn accept(
         query_buffer: 0.into(),
         output_memory: 0.into(),
         no_evict: false.into(),
+        sub: 0.into(),
+        psub: 0.into(),
+        multi: (-1).into(),
+        blocked: false.into(),
         authenticated: false.into(),
         kill: shared.shutdown.child_token(),
     });
@@ -358,6 +362,9 @@ impl Connection {
     /// connection must close.
     async fn wait_blocked(&mut self, stream: &mut TcpStream) -> std::io::Result<bool> {
         let mut blocked = self.state.blocked.take().expect("a blocked command");
+        let info = self.state.info.clone();
+        info.blocked.store(true, Ordering::Relaxed);
+        let _unblock = Unblock(&info);
         let kill = self.state.info.kill.clone();
         let deadline = blocked.deadline;
         let sleep = async move {
@@ -489,6 +496,15 @@ impl Connection {
             .client_output_buffer_limit_disconnections
             .fetch_add(1, Ordering::Relaxed);
         std::io::Error::other("client output buffer limit reached")
+    }
+}
+
+/// Clears the client's "blocked" flag however waiting ends.
+struct Unblock<'a>(&'a ClientInfo);
+
+impl Drop for Unblock<'_> {
+    fn drop(&mut self) {
+        self.0.blocked.store(false, Ordering::Relaxed);
     }
 }
 

@@ -343,6 +343,10 @@ pub fn execute<'s>(
                 }
                 (Some(multi), _) => {
                     multi.queued.push((index, args.to_owned()));
+                    client
+                        .info
+                        .multi
+                        .store(multi.queued.len() as i64, Ordering::Relaxed);
                     out.simple("QUEUED");
                 }
             }
@@ -372,6 +376,7 @@ fn finish(client: &mut ClientState, out: &mut ReplyWriter, mark: usize) -> Flow 
 /// Ends a transaction that cannot run, with EXECABORT naming why.
 fn abort_transaction(shared: &Shared, client: &mut ClientState, out: &mut ReplyWriter, why: &str) {
     client.multi = None;
+    client.info.multi.store(-1, Ordering::Relaxed);
     crate::cmd::transactions::unwatch_all(shared, client);
     let why = why.strip_prefix("ERR ").unwrap_or(why);
     let e = CmdError::Coded(format!("EXECABORT Transaction discarded because of: {why}"));
@@ -391,6 +396,7 @@ fn exec_transaction<'s>(
 ) {
     use crate::cmd::transactions::{unwatch_all, watch_broken};
     let multi = client.multi.take().expect("in MULTI");
+    client.info.multi.store(-1, Ordering::Relaxed);
     if multi.dirty {
         unwatch_all(shared, client);
         reply_error(

@@ -233,3 +233,51 @@ async fn redis_crate_pubsub_api() {
         ]
     );
 }
+
+/// CLIENT LIST shows subscriptions, transactions and blocked clients as Redis does.
+#[tokio::test]
+async fn client_list_shows_pubsub_multi_and_blocked_clients() {
+    let node = Node::start_with(two_workers()).await;
+    let (mut sub, mut tx, mut blocked, mut admin) = (
+        node.client().await,
+        node.client().await,
+        node.client().await,
+        node.client().await,
+    );
+    sub.run("SUBSCRIBE a b").await;
+    sub.read().await.unwrap(); // the confirmation for b
+    sub.run("PSUBSCRIBE p*").await;
+    tx.run("MULTI").await;
+    tx.run("SET k v").await;
+    tx.run("GET k").await;
+    blocked.send(&["BLPOP", "nothing", "0"]).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let Frame::Bulk(t) = admin.run("CLIENT LIST").await else {
+            panic!()
+        };
+        let t = String::from_utf8(t).unwrap();
+        if t.contains("flags=b ") || Instant::now() > deadline {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        text.contains(" flags=P db=0 sub=2 psub=1 ssub=0 multi=-1 "),
+        "{text}"
+    );
+    assert!(
+        text.contains(" flags=x db=0 sub=0 psub=0 ssub=0 multi=2 "),
+        "{text}"
+    );
+    assert!(
+        text.contains(" flags=b db=0 sub=0 psub=0 ssub=0 multi=-1 "),
+        "{text}"
+    );
+    let Frame::Bulk(only) = admin.run("CLIENT LIST TYPE pubsub").await else {
+        panic!()
+    };
+    let only = String::from_utf8(only).unwrap();
+    assert_eq!(only.lines().count(), 1, "{only}");
+    assert!(only.contains("flags=P"));
+}

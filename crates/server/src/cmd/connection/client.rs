@@ -40,12 +40,12 @@ pub fn getname(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 /// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]
 pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
-    let mut only_type: Option<bool> = None; // Some(true) = normal clients are listed
+    let mut only_type: Option<ClientType> = None;
     let mut i = 2;
     while i < args.len() {
         let a = args.get(i);
         if is(a, "type") && i + 1 < args.len() {
-            only_type = Some(is_normal_type(args.get(i + 1))?);
+            only_type = Some(client_type(args.get(i + 1))?);
             i += 2;
         } else if is(a, "id") && i + 1 < args.len() {
             let mut list = Vec::new();
@@ -65,11 +65,11 @@ pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let started = ctx.shared.started;
     *ctx.client.info.last_cmd.write() = ctx.client.last_command;
     let mut text = String::new();
-    if only_type != Some(false) {
-        for c in ctx.shared.clients.all() {
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
-                continue;
-            }
+    for c in ctx.shared.clients.all() {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+            continue;
+        }
+        if only_type.is_none_or(|t| t.matches(&c)) {
             text.push_str(&c.render(started));
             text.push('\n');
         }
@@ -78,13 +78,31 @@ pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// A CLIENT LIST/KILL `TYPE` argument: true for `normal` (every client here), false for the
-/// types no client of this node has (master, replica/slave, pubsub).
-fn is_normal_type(t: &[u8]) -> Result<bool, CmdError> {
+/// The client classes of CLIENT LIST/KILL `TYPE` (no replication clients exist here yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Pubsub,
+    Replication,
+}
+
+impl ClientType {
+    fn matches(self, c: &ClientInfo) -> bool {
+        match self {
+            ClientType::Normal => !c.is_pubsub(),
+            ClientType::Pubsub => c.is_pubsub(),
+            ClientType::Replication => false,
+        }
+    }
+}
+
+fn client_type(t: &[u8]) -> Result<ClientType, CmdError> {
     if is(t, "normal") {
-        Ok(true)
-    } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
-        Ok(false)
+        Ok(ClientType::Normal)
+    } else if is(t, "pubsub") {
+        Ok(ClientType::Pubsub)
+    } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
+        Ok(ClientType::Replication)
     } else {
         Err(CmdError::err(format!(
             "Unknown client type '{}'",
@@ -122,7 +140,7 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut laddr = None;
     let mut skipme = true;
     let mut max_age = None;
-    let mut normal_only = None;
+    let mut of_type = None;
     let mut i = 2;
     while i + 1 < args.len() {
         let (k, v) = (args.get(i), args.get(i + 1));
@@ -137,7 +155,7 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         } else if is(k, "laddr") {
             laddr = Some(String::from_utf8_lossy(v).into_owned());
         } else if is(k, "type") {
-            normal_only = Some(is_normal_type(v)?);
+            of_type = Some(client_type(v)?);
         } else if is(k, "user") {
             if v != b"default" {
                 return Err(CmdError::err(format!(
@@ -165,7 +183,7 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let matches = id.is_none_or(|id| c.id == id)
             && addr.as_deref().is_none_or(|a| c.addr.to_string() == a)
             && laddr.as_deref().is_none_or(|a| c.laddr.to_string() == a)
-            && normal_only != Some(false)
+            && of_type.is_none_or(|t| t.matches(c))
             && max_age.is_none_or(|age| c.created.elapsed().as_secs() as i64 >= age)
             && !(skipme && c.id == me);
         if matches {

@@ -14,6 +14,7 @@ use crate::ReplyMode;
 pub fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let client = &mut *ctx.client;
     client.multi = None;
+    client.info.multi.store(-1, Ordering::Relaxed);
     crate::cmd::transactions::unwatch_all(ctx.shared, client);
     crate::cmd::pubsub::unsubscribe_all(ctx.shared, client);
     ctx.out.set_resp3(false);

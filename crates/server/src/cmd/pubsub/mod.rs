@@ -47,6 +47,14 @@ pub fn subscribed(client: &ClientState) -> bool {
 
 /// Drops every subscription (RESET, disconnect).
 pub fn unsubscribe_all(shared: &Shared, client: &mut ClientState) {
+    client
+        .info
+        .sub
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    client
+        .info
+        .psub
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     if let Some(subs) = client.pubsub.take() {
         for c in &subs.channels {
             shared.pubsub.unsubscribe(c, &subs.subscriber);

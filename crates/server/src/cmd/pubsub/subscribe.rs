@@ -25,8 +25,16 @@ fn subs<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut ClientSubs {
     })
 }
 
-/// One confirmation: `[kind, name, subscriptions]` (a push in RESP3).
+/// One confirmation: `[kind, name, subscriptions]` (a push in RESP3); also refreshes what
+/// CLIENT LIST shows.
 fn confirm(ctx: &mut Ctx<'_>, what: &str, name: Option<&[u8]>, count: usize) {
+    if let Some(s) = &ctx.client.pubsub {
+        let info = &ctx.client.info;
+        info.sub
+            .store(s.channels.len(), std::sync::atomic::Ordering::Relaxed);
+        info.psub
+            .store(s.patterns.len(), std::sync::atomic::Ordering::Relaxed);
+    }
     ctx.out.push(3);
     ctx.out.bulk(what.as_bytes());
     match name {

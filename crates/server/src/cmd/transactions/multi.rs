@@ -20,6 +20,10 @@ pub fn multi(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         return Err(CmdError::err("MULTI calls can not be nested"));
     }
     ctx.client.multi = Some(Multi::default());
+    ctx.client
+        .info
+        .multi
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
 }
@@ -33,6 +37,10 @@ pub fn discard(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     if ctx.client.multi.take().is_none() {
         return Err(CmdError::err("DISCARD without MULTI"));
     }
+    ctx.client
+        .info
+        .multi
+        .store(-1, std::sync::atomic::Ordering::Relaxed);
     unwatch_all(ctx.shared, ctx.client);
     ctx.out.ok();
     Ok(())
