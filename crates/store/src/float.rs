@@ -173,6 +173,10 @@ fn strtod_whole(s: &[u8]) -> Option<(f64, bool)> {
     if matches!(lower.as_str(), "inf" | "infinity" | "nan") {
         return body.parse::<f64>().ok().map(|v| (v, false));
     }
+    if let Some(hex) = lower.strip_prefix("0x") {
+        let (v, range_error) = parse_hex_float(hex)?;
+        return Some((if body.starts_with('-') { -v } else { v }, range_error));
+    }
     if !is_decimal(unsigned.as_bytes()) {
         return None;
     }
@@ -183,6 +187,38 @@ fn strtod_whole(s: &[u8]) -> Option<(f64, bool)> {
         .any(|c| (b'1'..=b'9').contains(&c));
     let range_error = v.is_infinite() || (v == 0.0 && mantissa_nonzero);
     Some((v, range_error))
+}
+
+/// A C99 hexadecimal float without its `0x` (`strtod` accepts them: `1p3`, `1.8`, `ff`):
+/// hex digits, an optional fraction, an optional binary exponent `p[+-]n`. Digits past the
+/// 16th are truncated (exact for every value an `f64` holds).
+fn parse_hex_float(s: &str) -> Option<(f64, bool)> {
+    let (mantissa, exponent) = match s.split_once('p') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let (mut m, mut exp, mut digits) = (0u64, exponent as i64, 0);
+    for (i, c) in int.chars().chain(frac.chars()).enumerate() {
+        let d = c.to_digit(16)? as u64;
+        if digits < 16 {
+            m = m * 16 + d;
+            if m > 0 {
+                digits += 1;
+            }
+            if i >= int.len() {
+                exp -= 4;
+            }
+        } else if i < int.len() {
+            exp += 4;
+        }
+    }
+    let exp = exp.clamp(-2000, 2000) as i32;
+    let v = m as f64 * 2f64.powi(exp);
+    Some((v, v.is_infinite() || (v == 0.0 && m != 0)))
 }
 
 /// Redis's `getDoubleFromObject` (ZADD scores, ZINCRBY, WEIGHTS): the whole string, no
@@ -285,5 +321,12 @@ mod tests {
         assert_eq!(parse_range_double(b"1e400"), Some(f64::INFINITY));
         assert_eq!(parse_range_double(b"nan"), None);
         assert_eq!(parse_range_double(b"2 "), None);
+        // strtod's hexadecimal floats.
+        assert_eq!(parse_double(b"0x10"), Some(16.0));
+        assert_eq!(parse_double(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_double(b"0X.8"), Some(0.5));
+        assert_eq!(parse_double(b"0x1p-2"), Some(0.25));
+        assert_eq!(parse_double(b"0x"), None);
+        assert_eq!(parse_double(b"0xg"), None);
     }
 }
