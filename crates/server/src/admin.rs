@@ -21,6 +21,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/cache/stats", get(stats))
+        .route("/api/cluster", get(cluster))
         .with_state(shared);
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -72,6 +73,44 @@ async fn stats(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         "maxmemory": shared.live.maxmemory.load(Ordering::Relaxed),
         "connected_clients": shared.clients.connected(),
         "total_commands_processed": crate::info::total_commands(&shared),
+    }))
+}
+
+/// The topology this node serves from (cluster mode): nodes, slot ranges, epoch.
+async fn cluster(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let Some(c) = &shared.cluster else {
+        return Json(serde_json::json!({"enabled": false}));
+    };
+    let Some(t) = c.topology() else {
+        return Json(serde_json::json!({"enabled": true, "myid": c.myid, "state": "down"}));
+    };
+    let nodes: Vec<_> = t
+        .nodes
+        .iter()
+        .map(|n| {
+            let ranges: Vec<_> = t
+                .ranges(n.shard)
+                .into_iter()
+                .map(|(a, b)| serde_json::json!([a, b]))
+                .collect();
+            serde_json::json!({
+                "id": n.id,
+                "address": format!("{}:{}", n.host, n.port),
+                "bus_port": n.bus_port,
+                "shard": placement::topology::shard_hex(n.shard),
+                "role": if n.primary { "primary" } else { "replica" },
+                "slots": t.slots.iter().filter(|s| **s == Some(n.shard)).count(),
+                "slot_ranges": ranges,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({
+        "enabled": true,
+        "myid": c.myid,
+        "epoch": t.epoch,
+        "state": if t.assigned() == placement::slot::SLOTS as usize { "ok" } else { "fail" },
+        "slots_assigned": t.assigned(),
+        "nodes": nodes,
     }))
 }
 

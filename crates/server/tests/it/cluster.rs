@@ -132,3 +132,27 @@ async fn the_redis_crate_cluster_client_routes_through_it() {
     .unwrap();
     assert_eq!(got, (0..200).sum::<i64>());
 }
+
+#[tokio::test]
+async fn admin_api_cluster_topology() {
+    let node = Node::start_with_admin(cluster_config()).await;
+    let admin = node.admin.unwrap();
+    let (status, body) = crate::limits::http_get(admin, "/api/cluster").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["enabled"], true);
+    assert_eq!(v["state"], "ok");
+    assert_eq!(v["slots_assigned"], 16384);
+    assert_eq!(v["nodes"][0]["slots"], 16384);
+    assert_eq!(
+        v["nodes"][0]["slot_ranges"][0],
+        serde_json::json!([0, 16383])
+    );
+    assert_eq!(
+        v["nodes"][0]["address"],
+        format!("127.0.0.1:{}", node.addr.port())
+    );
+    let plain = Node::start_with_admin(Config::default()).await;
+    let (_, body) = crate::limits::http_get(plain.admin.unwrap(), "/api/cluster").await;
+    assert_eq!(body, r#"{"enabled":false}"#);
+}
