@@ -40,6 +40,39 @@ async fn settle(stores: &[Arc<Store>]) {
     }
 }
 
+/// Forms a three-voter cluster from node 1: it bootstraps the topology, adds 2 and 3 as
+/// learners then voters, and writes their joins. `bus` names each node's address.
+async fn form(first: &Raft, bus: &[(NodeId, String)]) {
+    first
+        .initialize(BTreeMap::from([(1, BasicNode::new(bus[0].1.clone()))]))
+        .await
+        .unwrap();
+    first
+        .wait(WAIT)
+        .current_leader(1, "node 1 leads")
+        .await
+        .unwrap();
+    first
+        .client_write(Change::Bootstrap(spec(1)))
+        .await
+        .unwrap();
+    for (id, addr) in &bus[1..] {
+        first
+            .add_learner(*id, BasicNode::new(addr.clone()), true)
+            .await
+            .unwrap();
+    }
+    let voters: BTreeSet<NodeId> = bus.iter().map(|(id, _)| *id).collect();
+    first.change_membership(voters, false).await.unwrap();
+    for (id, _) in &bus[1..] {
+        let r = first
+            .client_write(Change::Join(spec(*id as u16)))
+            .await
+            .unwrap();
+        assert_eq!(r.data.0, Ok(()));
+    }
+}
+
 struct Cluster {
     transport: MemTransport,
     nodes: BTreeMap<NodeId, (Raft, Arc<Store>)>,
@@ -56,34 +89,8 @@ impl Cluster {
             nodes.insert(id, (raft, store));
         }
         let c = Cluster { transport, nodes };
-        let first = c.raft(1);
-        first
-            .initialize(BTreeMap::from([(1, BasicNode::new("n1"))]))
-            .await
-            .unwrap();
-        first
-            .wait(WAIT)
-            .current_leader(1, "node 1 leads")
-            .await
-            .unwrap();
-        first
-            .client_write(Change::Bootstrap(spec(1)))
-            .await
-            .unwrap();
-        for id in [2, 3] {
-            first
-                .add_learner(id, BasicNode::new(format!("n{id}")), true)
-                .await
-                .unwrap();
-        }
-        first
-            .change_membership(BTreeSet::from([1, 2, 3]), false)
-            .await
-            .unwrap();
-        for i in [2, 3] {
-            let r = first.client_write(Change::Join(spec(i))).await.unwrap();
-            assert_eq!(r.data.0, Ok(()));
-        }
+        let names: Vec<(NodeId, String)> = (1..=3).map(|id| (id, format!("n{id}"))).collect();
+        form(c.raft(1), &names).await;
         c.settle(&[1, 2, 3]).await;
         c
     }
@@ -225,35 +232,8 @@ async fn three_nodes_over_the_tcp_bus() {
         tokio::spawn(serve(listener, raft.clone()));
         nodes.insert(id, (raft, store));
     }
-    let first = &nodes[&1].0;
-    first
-        .initialize(BTreeMap::from([(
-            1,
-            BasicNode::new(addrs[0].1.to_string()),
-        )]))
-        .await
-        .unwrap();
-    first
-        .wait(WAIT)
-        .current_leader(1, "node 1 leads")
-        .await
-        .unwrap();
-    first
-        .client_write(Change::Bootstrap(spec(1)))
-        .await
-        .unwrap();
-    for (id, addr) in &addrs[1..] {
-        first
-            .add_learner(*id, BasicNode::new(addr.to_string()), true)
-            .await
-            .unwrap();
-    }
-    first
-        .change_membership(BTreeSet::from([1, 2, 3]), false)
-        .await
-        .unwrap();
-    first.client_write(Change::Join(spec(2))).await.unwrap();
-    first.client_write(Change::Join(spec(3))).await.unwrap();
+    let names: Vec<(NodeId, String)> = addrs.iter().map(|(id, a)| (*id, a.to_string())).collect();
+    form(&nodes[&1].0, &names).await;
     let stores: Vec<Arc<Store>> = nodes.values().map(|(_, s)| s.clone()).collect();
     settle(&stores).await;
     let s1 = nodes[&1].1.state().await;
