@@ -1,4 +1,5 @@
-//! The cluster bus over TCP: Raft messages between nodes on `--cluster-port`.
+//! The cluster bus over TCP: Raft messages and membership requests between nodes on
+//! `--cluster-port`.
 //!
 //! Each frame is a 4-byte big-endian length and a JSON body; a connection carries one
 //! request/reply exchange at a time (Raft's replication to one peer is sequential anyway).
@@ -6,7 +7,6 @@
 //! peer is reported to Raft as such, which retries with backoff.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
-use crate::raft::{deliver, LinkDown, NodeId, Raft, RaftRequest, RaftResponse, Transport};
+use crate::node::ClusterNode;
+use crate::raft::{BoxFuture, BusRequest, BusResponse, LinkDown, Transport};
 
 /// Largest frame accepted (a snapshot chunk of the topology is far smaller).
 const MAX_FRAME: usize = 64 << 20;
@@ -38,21 +39,21 @@ async fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(body)
 }
 
-/// Serves the bus: every request is handed to the local Raft and its reply sent back.
-pub async fn serve(listener: TcpListener, raft: Raft) {
+/// Serves the bus: every request is handed to the local node and its reply sent back.
+pub async fn serve(listener: TcpListener, node: Arc<ClusterNode<TcpTransport>>) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             continue;
         };
-        let raft = raft.clone();
+        let node = node.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             while let Ok(body) = read_frame(&mut stream).await {
-                let Ok(request) = serde_json::from_slice::<RaftRequest>(&body) else {
+                let Ok(request) = serde_json::from_slice::<BusRequest>(&body) else {
                     tracing::warn!("cluster bus: undecodable request; closing the connection");
                     return;
                 };
-                let reply = deliver(&raft, request).await;
+                let reply = node.handle(request).await;
                 let Ok(bytes) = serde_json::to_vec(&reply) else {
                     return;
                 };
@@ -67,32 +68,25 @@ pub async fn serve(listener: TcpListener, raft: Raft) {
 /// One peer's connection, made on first use and dropped after an error.
 type PeerConn = Arc<Mutex<Option<TcpStream>>>;
 
-/// The client side: peers by Raft id.
+/// The client side: one connection per peer bus address.
 #[derive(Clone, Default)]
 pub struct TcpTransport {
-    peers: Arc<std::sync::RwLock<HashMap<NodeId, SocketAddr>>>,
-    conns: Arc<Mutex<HashMap<NodeId, PeerConn>>>,
+    conns: Arc<Mutex<HashMap<String, PeerConn>>>,
 }
 
 impl TcpTransport {
-    /// Sets (or changes) where a peer's bus listens.
-    pub fn set_peer(&self, id: NodeId, addr: SocketAddr) {
-        self.peers.write().expect("peers lock").insert(id, addr);
-    }
-
-    async fn exchange(&self, to: NodeId, body: &[u8]) -> std::io::Result<Vec<u8>> {
-        let addr = self
-            .peers
-            .read()
-            .expect("peers lock")
-            .get(&to)
-            .copied()
-            .ok_or_else(|| std::io::Error::other("unknown peer"))?;
-        let slot = self.conns.lock().await.entry(to).or_default().clone();
+    async fn exchange(&self, to: &str, body: &[u8]) -> std::io::Result<Vec<u8>> {
+        let slot = self
+            .conns
+            .lock()
+            .await
+            .entry(to.to_string())
+            .or_default()
+            .clone();
         let mut conn = slot.lock().await;
         let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "bus timeout");
         if conn.is_none() {
-            let s = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(addr))
+            let s = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(to))
                 .await
                 .map_err(|_| timed_out())??;
             s.set_nodelay(true)?;
@@ -114,14 +108,19 @@ impl TcpTransport {
 }
 
 impl Transport for TcpTransport {
-    async fn send(
+    fn send(
         &self,
-        _from: NodeId,
-        to: NodeId,
-        request: RaftRequest,
-    ) -> Result<RaftResponse, LinkDown> {
-        let body = serde_json::to_vec(&request).map_err(|_| LinkDown(to))?;
-        let reply = self.exchange(to, &body).await.map_err(|_| LinkDown(to))?;
-        serde_json::from_slice(&reply).map_err(|_| LinkDown(to))
+        _from: &str,
+        to: &str,
+        request: BusRequest,
+    ) -> BoxFuture<Result<BusResponse, LinkDown>> {
+        let this = self.clone();
+        let to = to.to_string();
+        Box::pin(async move {
+            let down = |e: &dyn std::fmt::Display| LinkDown(format!("{to} ({e})"));
+            let body = serde_json::to_vec(&request).map_err(|e| down(&e))?;
+            let reply = this.exchange(&to, &body).await.map_err(|e| down(&e))?;
+            serde_json::from_slice(&reply).map_err(|e| down(&e))
+        })
     }
 }

@@ -11,8 +11,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
+use std::future::Future;
 use std::io::Cursor;
 use std::ops::RangeBounds;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
@@ -30,7 +33,8 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::state::{Change, ChangeError, ClusterState};
+use crate::lease::Lease;
+use crate::state::{Change, ChangeError, ClusterState, NodeSpec};
 
 pub type NodeId = u64;
 
@@ -56,25 +60,107 @@ pub struct Machine {
     pub state: ClusterState,
 }
 
-/// The in-memory log and state machine of one node.
-#[derive(Default)]
+/// The log and state machine of one node, in memory and, with a directory, on disk: every
+/// change is written (whole, to a temporary file renamed over `raft.json`, fsynced) before
+/// it is acknowledged, so a restarted node comes back with its vote, log and state. The
+/// topology log is small (a few entries per membership change, compacted by snapshots), so
+/// rewriting it whole is cheaper than it sounds and keeps recovery trivial.
 pub struct Store {
     vote: RwLock<Option<Vote<NodeId>>>,
     log: RwLock<BTreeMap<u64, Entry<TypeConfig>>>,
     last_purged: RwLock<Option<LogId<NodeId>>>,
     machine: RwLock<Machine>,
     snapshot: RwLock<Option<StoredSnapshot>>,
+    file: Option<PathBuf>,
+    /// The applied state, for whoever serves from it (the node's cluster view).
+    published: tokio::sync::watch::Sender<ClusterState>,
+}
+
+/// What `raft.json` holds.
+#[derive(Serialize, Deserialize, Default)]
+struct OnDisk {
+    vote: Option<Vote<NodeId>>,
+    log: Vec<Entry<TypeConfig>>,
+    last_purged: Option<LogId<NodeId>>,
+    machine: Machine,
+    snapshot: Option<StoredSnapshot>,
 }
 
 impl Store {
+    /// A store kept in memory only.
+    pub fn in_memory() -> Store {
+        Store::from_disk(OnDisk::default(), None)
+    }
+
+    /// A store persisted under `dir` (created if missing), loaded from it if present.
+    pub fn open(dir: &std::path::Path) -> std::io::Result<Store> {
+        std::fs::create_dir_all(dir)?;
+        let file = dir.join("raft.json");
+        let disk = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", file.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OnDisk::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Store::from_disk(disk, Some(file)))
+    }
+
+    fn from_disk(disk: OnDisk, file: Option<PathBuf>) -> Store {
+        let (published, _) = tokio::sync::watch::channel(disk.machine.state.clone());
+        Store {
+            vote: RwLock::new(disk.vote),
+            log: RwLock::new(disk.log.into_iter().map(|e| (e.log_id.index, e)).collect()),
+            last_purged: RwLock::new(disk.last_purged),
+            machine: RwLock::new(disk.machine),
+            snapshot: RwLock::new(disk.snapshot),
+            file,
+            published,
+        }
+    }
+
+    /// Whether this store holds any Raft state (a restarted member, not a new node).
+    pub async fn has_state(&self) -> bool {
+        self.vote.read().await.is_some() || !self.log.read().await.is_empty()
+    }
+
     /// The cluster state as applied so far.
     pub async fn state(&self) -> ClusterState {
         self.machine.read().await.state.clone()
     }
 
+    /// Follows the applied state: the receiver sees every new state (at least the latest).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<ClusterState> {
+        self.published.subscribe()
+    }
+
     /// The index of the last log entry applied.
     pub async fn last_applied(&self) -> Option<u64> {
         self.machine.read().await.last_applied.map(|l| l.index)
+    }
+
+    /// Writes everything to disk (no-op in memory). Called after each change, with no lock
+    /// held.
+    async fn save(&self) -> Result<(), StorageError<NodeId>> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let disk = OnDisk {
+            vote: *self.vote.read().await,
+            log: self.log.read().await.values().cloned().collect(),
+            last_purged: *self.last_purged.read().await,
+            machine: self.machine.read().await.clone(),
+            snapshot: self.snapshot.read().await.clone(),
+        };
+        let bytes = serde_json::to_vec(&disk).map_err(|e| StorageIOError::write(&e))?;
+        let tmp = file.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, file)
+        };
+        write().map_err(|e| StorageIOError::write(&e).into())
     }
 }
 
@@ -140,7 +226,7 @@ impl RaftStorage<TypeConfig> for Arc<Store> {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
         *self.vote.write().await = Some(*vote);
-        Ok(())
+        self.save().await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
@@ -160,34 +246,38 @@ impl RaftStorage<TypeConfig> for Arc<Store> {
         log_id: LogId<NodeId>,
     ) -> Result<(), StorageError<NodeId>> {
         self.log.write().await.split_off(&log_id.index);
-        Ok(())
+        self.save().await
     }
 
     async fn purge_logs_upto(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         *self.last_purged.write().await = Some(log_id);
-        let mut log = self.log.write().await;
-        let keep = log.split_off(&(log_id.index + 1));
-        *log = keep;
-        Ok(())
+        {
+            let mut log = self.log.write().await;
+            let keep = log.split_off(&(log_id.index + 1));
+            *log = keep;
+        }
+        self.save().await
     }
 
     async fn append_to_log<I>(&mut self, entries: I) -> Result<(), StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
     {
-        let mut log = self.log.write().await;
-        for e in entries {
-            log.insert(e.log_id.index, e);
+        {
+            let mut log = self.log.write().await;
+            for e in entries {
+                log.insert(e.log_id.index, e);
+            }
         }
-        Ok(())
+        self.save().await
     }
 
     async fn apply_to_state_machine(
         &mut self,
         entries: &[Entry<TypeConfig>],
     ) -> Result<Vec<Applied>, StorageError<NodeId>> {
-        let mut m = self.machine.write().await;
         let mut out = Vec::with_capacity(entries.len());
+        let mut m = self.machine.write().await;
         for e in entries {
             m.last_applied = Some(e.log_id);
             match &e.payload {
@@ -199,6 +289,10 @@ impl RaftStorage<TypeConfig> for Arc<Store> {
                 }
             }
         }
+        let state = m.state.clone();
+        drop(m);
+        self.save().await?;
+        self.published.send_replace(state);
         Ok(out)
     }
 
@@ -216,8 +310,11 @@ impl RaftStorage<TypeConfig> for Arc<Store> {
         let data = snapshot.into_inner();
         let machine: Machine = serde_json::from_slice(&data)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let state = machine.state.clone();
         *self.machine.write().await = machine;
         *self.snapshot.write().await = Some((meta.clone(), data));
+        self.save().await?;
+        self.published.send_replace(state);
         Ok(())
     }
 
@@ -260,32 +357,81 @@ pub enum RaftResponse {
     Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
 }
 
-/// The node could not be reached (link down, connection refused, timeout).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("node {0} is unreachable")]
-pub struct LinkDown(pub NodeId);
+/// Everything the cluster bus carries.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum BusRequest {
+    /// A Raft message; a leader adds how long ago a quorum last acknowledged it (see
+    /// [`crate::lease`]).
+    Raft {
+        request: RaftRequest,
+        lease_age_ms: Option<u64>,
+    },
+    /// "Who are you?": CLUSTER MEET asks the new node for its identity before proposing it.
+    Hello,
+    /// Add this node (handled by the leader; other nodes forward it there).
+    Join(NodeSpec),
+    /// Remove the node with this id (likewise).
+    Leave { id: String },
+}
 
-/// How Raft messages reach another node: the cluster bus implements it over TCP; tests use
-/// [`MemTransport`], which can cut links.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum BusResponse {
+    Raft(RaftResponse),
+    /// The node's identity and whether it already belongs to a cluster.
+    Hello {
+        spec: NodeSpec,
+        member: bool,
+    },
+    /// The outcome of a join or leave: an error says why nothing changed.
+    Done(Result<(), String>),
+}
+
+/// The node at a bus address could not be reached (link down, refused, timeout).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot reach the cluster bus at {0}")]
+pub struct LinkDown(pub String);
+
+/// A boxed, sendable future (what a [`Transport`] returns; boxing breaks the type cycle of
+/// a node forwarding a request through the transport to another node's handler).
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// How bus messages reach another node, by its bus address: the cluster bus implements it
+/// over TCP; tests use [`MemTransport`], which can cut links.
 pub trait Transport: Clone + Send + Sync + 'static {
     fn send(
         &self,
-        from: NodeId,
-        to: NodeId,
-        request: RaftRequest,
-    ) -> impl std::future::Future<Output = Result<RaftResponse, LinkDown>> + Send;
+        from: &str,
+        to: &str,
+        request: BusRequest,
+    ) -> BoxFuture<Result<BusResponse, LinkDown>>;
 }
 
-/// Delivers a request to a local Raft instance (what a bus server does on receipt).
-pub async fn deliver(raft: &Raft, request: RaftRequest) -> RaftResponse {
+/// Delivers a Raft message to a local Raft instance; a successful append from a leader
+/// that carries its lease age renews this node's lease.
+pub async fn deliver(
+    raft: &Raft,
+    lease: &Lease,
+    request: RaftRequest,
+    lease_age_ms: Option<u64>,
+) -> RaftResponse {
     match request {
-        RaftRequest::Append(r) => RaftResponse::Append(raft.append_entries(r).await),
+        RaftRequest::Append(r) => {
+            let reply = raft.append_entries(r).await;
+            if let (
+                Ok(AppendEntriesResponse::Success | AppendEntriesResponse::PartialSuccess(_)),
+                Some(age),
+            ) = (&reply, lease_age_ms)
+            {
+                lease.renew_from_age(age);
+            }
+            RaftResponse::Append(reply)
+        }
         RaftRequest::Vote(r) => RaftResponse::Vote(raft.vote(r).await),
         RaftRequest::Snapshot(r) => RaftResponse::Snapshot(raft.install_snapshot(r).await),
     }
 }
 
-/// Every node of a test cluster in one process, with links that can be cut.
+/// Every node of a test cluster in one process, by bus address, with links that can be cut.
 #[derive(Clone, Default)]
 pub struct MemTransport {
     inner: Arc<std::sync::Mutex<MemInner>>,
@@ -293,23 +439,34 @@ pub struct MemTransport {
 
 #[derive(Default)]
 struct MemInner {
-    nodes: BTreeMap<NodeId, Raft>,
-    cut: HashSet<(NodeId, NodeId)>,
+    nodes: BTreeMap<String, Arc<crate::node::ClusterNode<MemTransport>>>,
+    cut: HashSet<(String, String)>,
 }
 
 impl MemTransport {
-    pub fn register(&self, id: NodeId, raft: Raft) {
+    pub fn register(&self, node: Arc<crate::node::ClusterNode<MemTransport>>) {
+        let addr = node.bus_addr();
         self.inner
             .lock()
             .expect("transport lock")
             .nodes
-            .insert(id, raft);
+            .insert(addr, node);
     }
 
-    /// Cuts (or restores) both directions between `a` and `b`.
-    pub fn set_link(&self, a: NodeId, b: NodeId, up: bool) {
+    /// Takes a node off the transport (it crashed or stopped).
+    pub fn unregister(&self, addr: &str) {
+        self.inner
+            .lock()
+            .expect("transport lock")
+            .nodes
+            .remove(addr);
+    }
+
+    /// Cuts (or restores) both directions between bus addresses `a` and `b`.
+    pub fn set_link(&self, a: &str, b: &str, up: bool) {
         let mut inner = self.inner.lock().expect("transport lock");
-        for pair in [(a, b), (b, a)] {
+        for (x, y) in [(a, b), (b, a)] {
+            let pair = (x.to_string(), y.to_string());
             if up {
                 inner.cut.remove(&pair);
             } else {
@@ -320,37 +477,43 @@ impl MemTransport {
 }
 
 impl Transport for MemTransport {
-    async fn send(
+    fn send(
         &self,
-        from: NodeId,
-        to: NodeId,
-        request: RaftRequest,
-    ) -> Result<RaftResponse, LinkDown> {
+        from: &str,
+        to: &str,
+        request: BusRequest,
+    ) -> BoxFuture<Result<BusResponse, LinkDown>> {
         let target = {
             let inner = self.inner.lock().expect("transport lock");
-            if inner.cut.contains(&(from, to)) {
+            if inner.cut.contains(&(from.to_string(), to.to_string())) {
                 None
             } else {
-                inner.nodes.get(&to).cloned()
+                inner.nodes.get(to).cloned()
             }
         };
-        match target {
-            Some(raft) => Ok(deliver(&raft, request).await),
-            None => Err(LinkDown(to)),
-        }
+        let to = to.to_string();
+        Box::pin(async move {
+            match target {
+                Some(node) => Ok(node.handle(request).await),
+                None => Err(LinkDown(to)),
+            }
+        })
     }
 }
 
 /// openraft's network factory over a [`Transport`].
 pub struct Network<T: Transport> {
-    pub from: NodeId,
+    pub from: String,
     pub transport: T,
+    pub lease: Arc<Lease>,
 }
 
 pub struct Link<T: Transport> {
-    from: NodeId,
-    to: NodeId,
+    target: NodeId,
+    from: String,
+    to: String,
     transport: T,
+    lease: Arc<Lease>,
 }
 
 impl<T: Transport> Link<T> {
@@ -358,29 +521,38 @@ impl<T: Transport> Link<T> {
         &self,
         request: RaftRequest,
     ) -> Result<RaftResponse, RPCError<NodeId, BasicNode, E>> {
-        self.transport
-            .send(self.from, self.to, request)
-            .await
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        let request = BusRequest::Raft {
+            request,
+            lease_age_ms: self.lease.age_ms(),
+        };
+        match self.transport.send(&self.from, &self.to, request).await {
+            Ok(BusResponse::Raft(r)) => Ok(r),
+            Ok(_) => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(
+                self.to.clone(),
+            )))),
+            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        }
     }
 }
 
 impl<T: Transport> RaftNetworkFactory<TypeConfig> for Network<T> {
     type Network = Link<T>;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Self::Network {
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
         Link {
-            from: self.from,
-            to: target,
+            target,
+            from: self.from.clone(),
+            to: node.addr.clone(),
             transport: self.transport.clone(),
+            lease: self.lease.clone(),
         }
     }
 }
 
 /// A reply that does not match its request: the peer speaks another protocol.
 #[derive(Debug, thiserror::Error)]
-#[error("node {0} answered a different message")]
-struct Mismatch(NodeId);
+#[error("{0} answered a different message")]
+struct Mismatch(String);
 
 impl<T: Transport> RaftNetwork<TypeConfig> for Link<T> {
     async fn append_entries(
@@ -388,11 +560,12 @@ impl<T: Transport> RaftNetwork<TypeConfig> for Link<T> {
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let to = self.to.clone();
         match self.call(RaftRequest::Append(rpc)).await? {
             RaftResponse::Append(r) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(self.to)))),
+            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(to)))),
         }
     }
 
@@ -404,11 +577,12 @@ impl<T: Transport> RaftNetwork<TypeConfig> for Link<T> {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
+        let to = self.to.clone();
         match self.call(RaftRequest::Snapshot(rpc)).await? {
             RaftResponse::Snapshot(r) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(self.to)))),
+            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(to)))),
         }
     }
 
@@ -417,11 +591,12 @@ impl<T: Transport> RaftNetwork<TypeConfig> for Link<T> {
         rpc: VoteRequest<NodeId>,
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let to = self.to.clone();
         match self.call(RaftRequest::Vote(rpc)).await? {
             RaftResponse::Vote(r) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(self.to)))),
+            _ => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(to)))),
         }
     }
 }
@@ -440,21 +615,6 @@ pub fn config() -> Arc<openraft::Config> {
         .validate()
         .expect("valid raft config"),
     )
-}
-
-/// Starts one node's Raft over `transport`; returns it with its store (to read the state).
-pub async fn start<T: Transport>(
-    id: NodeId,
-    transport: T,
-) -> Result<(Raft, Arc<Store>), openraft::error::Fatal<NodeId>> {
-    let store = Arc::new(Store::default());
-    let (log, machine) = openraft::storage::Adaptor::new(store.clone());
-    let network = Network {
-        from: id,
-        transport,
-    };
-    let raft = Raft::new(id, config(), network, log, machine).await?;
-    Ok((raft, store))
 }
 
 #[cfg(test)]

@@ -1,244 +1,352 @@
-//! The topology held by Raft: three nodes in one process over the in-memory transport.
-//! Changes commit on a majority and every node applies the same sequence; a cut-off minority
-//! cannot change anything and catches up when the link returns.
+//! The topology held by Raft: clusters of 3-5 nodes in one process over the in-memory
+//! transport (join, leave, restart, a partitioned minority), and three over the TCP bus.
+//! Changes commit on a majority and every node applies the same sequence; a cut-off
+//! minority loses its lease, cannot change anything, and catches up when the link returns.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cluster::raft::{start, MemTransport, NodeId, Raft, Store};
-use cluster::{Change, ClusterState, NodeSpec};
-use openraft::BasicNode;
+use cluster::lease::LEASE;
+use cluster::node::raft_id;
+use cluster::raft::{MemTransport, Store};
+use cluster::{ClusterNode, ClusterState, NodeSpec};
 
-const WAIT: Option<Duration> = Some(Duration::from_secs(10));
+type Node = Arc<ClusterNode<MemTransport>>;
 
 fn spec(i: u16) -> NodeSpec {
     NodeSpec {
-        id: format!("{:040x}", i as u64),
+        id: format!("{:016x}{:024x}", i as u64, 0),
         host: "127.0.0.1".into(),
         port: 7000 + i,
         bus_port: 17000 + i,
     }
 }
 
-/// Waits until every store has applied the same log prefix (and so holds the same state).
-async fn settle(stores: &[Arc<Store>]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut applied = Vec::new();
-        for s in stores {
-            applied.push(s.last_applied().await);
-        }
-        if applied.windows(2).all(|w| w[0] == w[1]) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never settled: {applied:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+fn bus(i: u16) -> String {
+    format!("127.0.0.1:{}", 17000 + i)
 }
 
-/// Forms a three-voter cluster from node 1: it bootstraps the topology, adds 2 and 3 as
-/// learners then voters, and writes their joins. `bus` names each node's address.
-async fn form(first: &Raft, bus: &[(NodeId, String)]) {
-    first
-        .initialize(BTreeMap::from([(1, BasicNode::new(bus[0].1.clone()))]))
-        .await
-        .unwrap();
-    first
-        .wait(WAIT)
-        .current_leader(1, "node 1 leads")
-        .await
-        .unwrap();
-    first
-        .client_write(Change::Bootstrap(spec(1)))
-        .await
-        .unwrap();
-    for (id, addr) in &bus[1..] {
-        first
-            .add_learner(*id, BasicNode::new(addr.clone()), true)
-            .await
-            .unwrap();
-    }
-    let voters: BTreeSet<NodeId> = bus.iter().map(|(id, _)| *id).collect();
-    first.change_membership(voters, false).await.unwrap();
-    for (id, _) in &bus[1..] {
-        let r = first
-            .client_write(Change::Join(spec(*id as u16)))
-            .await
-            .unwrap();
-        assert_eq!(r.data.0, Ok(()));
+/// Polls `f` until it is true (10 s at most).
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 struct Cluster {
     transport: MemTransport,
-    nodes: BTreeMap<NodeId, (Raft, Arc<Store>)>,
+    nodes: BTreeMap<u16, Node>,
+    dirs: BTreeMap<u16, PathBuf>,
 }
 
 impl Cluster {
-    /// Three voters; node 1 bootstraps the topology, 2 and 3 join it.
-    async fn three() -> Cluster {
-        let transport = MemTransport::default();
-        let mut nodes = BTreeMap::new();
-        for id in 1..=3 {
-            let (raft, store) = start(id, transport.clone()).await.unwrap();
-            transport.register(id, raft.clone());
-            nodes.insert(id, (raft, store));
+    /// `n` nodes: node 1 bootstraps, the others are met by the previous one (so most joins
+    /// are forwarded to the leader). With `persist`, each node keeps its state in a directory.
+    async fn new(n: u16, persist: bool) -> Cluster {
+        let mut c = Cluster {
+            transport: MemTransport::default(),
+            nodes: BTreeMap::new(),
+            dirs: BTreeMap::new(),
+        };
+        for i in 1..=n {
+            if persist {
+                let dir = std::env::temp_dir().join(format!(
+                    "shardcache-raft-{}-{}-{i}",
+                    std::process::id(),
+                    rand_suffix()
+                ));
+                c.dirs.insert(i, dir);
+            }
+            c.start(i).await;
         }
-        let c = Cluster { transport, nodes };
-        let names: Vec<(NodeId, String)> = (1..=3).map(|id| (id, format!("n{id}"))).collect();
-        form(c.raft(1), &names).await;
-        c.settle(&[1, 2, 3]).await;
+        c.nodes[&1].bootstrap().await.unwrap();
+        for i in 2..=n {
+            let met = c.nodes[&(i - 1)]
+                .meet("127.0.0.1", 17000 + i)
+                .await
+                .unwrap();
+            assert_eq!(met, spec(i));
+        }
+        c.settle().await;
         c
     }
 
-    fn raft(&self, id: NodeId) -> &Raft {
-        &self.nodes[&id].0
-    }
-
-    async fn state(&self, id: NodeId) -> ClusterState {
-        self.nodes[&id].1.state().await
-    }
-
-    /// Waits until `ids` have applied the same log prefix (and so hold the same state).
-    async fn settle(&self, ids: &[NodeId]) {
-        let stores: Vec<Arc<Store>> = ids.iter().map(|id| self.nodes[id].1.clone()).collect();
-        settle(&stores).await;
-    }
-
-    async fn leader(&self) -> NodeId {
-        self.raft(1)
-            .wait(WAIT)
-            .metrics(|m| m.current_leader.is_some(), "a leader")
+    async fn start(&mut self, i: u16) {
+        let store = match self.dirs.get(&i) {
+            Some(dir) => Store::open(dir).unwrap(),
+            None => Store::in_memory(),
+        };
+        let node = ClusterNode::start(spec(i), store, self.transport.clone())
             .await
-            .unwrap()
-            .current_leader
-            .unwrap()
+            .unwrap();
+        self.transport.register(node.clone());
+        self.nodes.insert(i, node);
     }
+
+    async fn stop(&mut self, i: u16) {
+        let node = self.nodes.remove(&i).unwrap();
+        self.transport.unregister(&bus(i));
+        node.shutdown().await;
+    }
+
+    async fn state(&self, i: u16) -> ClusterState {
+        self.nodes[&i].store.state().await
+    }
+
+    /// Waits until the running nodes have applied the same log prefix.
+    async fn settle(&self) {
+        let ids: Vec<u16> = self.nodes.keys().copied().collect();
+        self.settle_among(&ids).await;
+    }
+
+    async fn settle_among(&self, ids: &[u16]) {
+        eventually("the nodes apply the same log", async || {
+            let mut applied = Vec::new();
+            for i in ids {
+                applied.push(self.nodes[i].store.last_applied().await);
+            }
+            applied.windows(2).all(|w| w[0] == w[1])
+        })
+        .await;
+    }
+
+    async fn leader(&self) -> u16 {
+        let mut found = 0;
+        eventually("a leader", async || {
+            found = self
+                .nodes
+                .iter()
+                .find(|(_, n)| n.is_leader())
+                .map_or(0, |(i, _)| *i);
+            found != 0
+        })
+        .await;
+        found
+    }
+
+    fn cut_off(&self, i: u16, up: bool) {
+        for other in self.nodes.keys().filter(|o| **o != i) {
+            self.transport.set_link(&bus(i), &bus(*other), up);
+        }
+    }
+
+    fn voters(&self, i: u16) -> Vec<u64> {
+        self.nodes[&i]
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for dir in self.dirs.values() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_applies_the_same_topology() {
-    let c = Cluster::three().await;
+    let c = Cluster::new(3, false).await;
     let s1 = c.state(1).await;
     assert_eq!(s1, c.state(2).await);
     assert_eq!(s1, c.state(3).await);
-    let t = s1.topology.unwrap();
+    let t = s1.topology.clone().unwrap();
     assert_eq!(t.nodes.len(), 3);
     assert_eq!(t.assigned(), 16384);
-    // A bad change is refused the same way everywhere and changes nothing.
-    let r = c.raft(1).client_write(Change::Join(spec(2))).await.unwrap();
-    assert!(r.data.0.is_err());
-    c.settle(&[1, 2, 3]).await;
+    assert_eq!(c.voters(1).len(), 3);
+    // Meeting a member again is an id clash; an address nobody listens on cannot be met.
+    // Neither changes anything.
+    let clash = c.nodes[&3].meet("127.0.0.1", 17002).await.unwrap_err();
+    assert!(clash.contains("already a member"), "{clash}");
+    let unreachable = c.nodes[&2].meet("127.0.0.1", 17099).await.unwrap_err();
+    assert!(unreachable.contains("cannot reach"), "{unreachable}");
+    c.settle().await;
     assert_eq!(c.state(3).await.topology.unwrap(), t);
+    // Every member holds a serving lease.
+    for n in c.nodes.values() {
+        assert!(n.lease.is_valid());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_off_minority_misses_changes_then_catches_up() {
-    let c = Cluster::three().await;
+async fn five_nodes_have_five_voters_and_leaves_keep_three() {
+    let mut c = Cluster::new(5, false).await;
+    assert_eq!(c.voters(1).len(), 5);
+    let t = c.state(1).await.topology.unwrap();
+    let counts: Vec<usize> = t
+        .nodes
+        .iter()
+        .map(|n| t.slots.iter().filter(|s| **s == Some(n.shard)).count())
+        .collect();
+    assert!(
+        counts.iter().all(|c| (3276..=3277).contains(c)),
+        "{counts:?}"
+    );
+    // Removing nodes (asked of a follower, forwarded to the leader) rebalances the slots.
     let leader = c.leader().await;
-    let isolated = (1..=3).find(|id| *id != leader).unwrap();
-    for other in (1..=3).filter(|id| *id != isolated) {
-        c.transport.set_link(isolated, other, false);
+    let asker = (1..=5).find(|i| *i != leader).unwrap();
+    let gone: Vec<u16> = (1..=5).filter(|i| *i != asker).take(2).collect();
+    for g in &gone {
+        c.nodes[&asker].leave(&spec(*g).id).await.unwrap();
     }
-    let before = c.state(isolated).await;
-    c.raft(leader)
-        .client_write(Change::Join(spec(4)))
+    for g in &gone {
+        c.stop(*g).await;
+    }
+    let remaining: Vec<u16> = c.nodes.keys().copied().collect();
+    c.settle().await;
+    let s = c.state(remaining[0]).await;
+    let t = s.topology.unwrap();
+    assert_eq!(t.nodes.len(), 3);
+    assert_eq!(t.assigned(), 16384);
+    assert_eq!(c.voters(remaining[0]).len(), 3);
+    // Bad removals change nothing.
+    let last = c.nodes[&remaining[0]]
+        .leave(&"f".repeat(40))
         .await
-        .unwrap();
-    let majority: Vec<NodeId> = (1..=3).filter(|id| *id != isolated).collect();
-    c.settle(&majority).await;
-    let after = c.state(leader).await;
-    assert_eq!(after.topology.as_ref().unwrap().nodes.len(), 4);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(c.state(isolated).await, before, "the minority saw nothing");
-    for other in majority {
-        c.transport.set_link(isolated, other, true);
-    }
-    c.settle(&[1, 2, 3]).await;
-    assert_eq!(c.state(isolated).await, after);
+        .unwrap_err();
+    assert!(last.contains("no node"), "{last}");
+    assert_eq!(c.state(remaining[1]).await.topology.unwrap(), t);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_isolated_leader_cannot_commit() {
-    let c = Cluster::three().await;
-    let old = c.leader().await;
-    for other in (1..=3).filter(|id| *id != old) {
-        c.transport.set_link(old, other, false);
-    }
-    let attempt = tokio::time::timeout(
-        Duration::from_millis(1500),
-        c.raft(old).client_write(Change::Join(spec(9))),
-    )
+async fn a_partitioned_minority_loses_its_lease_and_catches_up() {
+    let c = Cluster::new(3, false).await;
+    let leader = c.leader().await;
+    let isolated = (1..=3).find(|i| *i != leader).unwrap();
+    let majority: Vec<u16> = (1..=3).filter(|i| *i != isolated).collect();
+    let before = c.state(isolated).await;
+    c.cut_off(isolated, false);
+    let cut_at = Instant::now();
+    eventually("the isolated node's lease runs out", async || {
+        !c.nodes[&isolated].lease.is_valid()
+    })
     .await;
     assert!(
-        !matches!(attempt, Ok(Ok(ref r)) if r.data.0.is_ok()),
+        cut_at.elapsed() <= LEASE + Duration::from_millis(500),
+        "the lease outlived the partition by {:?}",
+        cut_at.elapsed()
+    );
+    // The majority goes on: it removes the unreachable node, and keeps its lease.
+    c.nodes[&leader].leave(&spec(isolated).id).await.unwrap();
+    c.settle_among(&majority).await;
+    let after = c.state(leader).await;
+    assert_eq!(after.topology.as_ref().unwrap().nodes.len(), 2);
+    for m in &majority {
+        assert!(c.nodes[m].lease.is_valid());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(c.state(isolated).await, before, "the minority saw nothing");
+    assert!(!c.nodes[&isolated].lease.is_valid());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_leader_cannot_commit_and_its_lease_ends() {
+    let c = Cluster::new(3, false).await;
+    let old = c.leader().await;
+    c.cut_off(old, false);
+    let attempt =
+        tokio::time::timeout(Duration::from_millis(1500), c.nodes[&old].join(spec(9))).await;
+    assert!(
+        !matches!(attempt, Ok(Ok(()))),
         "a leader without a majority committed a change"
     );
-    // The majority elects a new leader and goes on.
-    let others: Vec<NodeId> = (1..=3).filter(|id| *id != old).collect();
-    let new = c
-        .raft(others[0])
-        .wait(WAIT)
-        .metrics(
-            |m| m.current_leader.is_some_and(|l| l != old),
-            "a new leader",
-        )
-        .await
-        .unwrap()
-        .current_leader
-        .unwrap();
-    c.raft(new)
-        .client_write(Change::Join(spec(5)))
-        .await
-        .unwrap();
-    for other in &others {
-        c.transport.set_link(old, *other, true);
-    }
-    c.settle(&[1, 2, 3]).await;
+    assert!(!c.nodes[&old].lease.is_valid());
+    // The majority elects a new leader and goes on; the old one catches up.
+    let others: Vec<u16> = (1..=3).filter(|i| *i != old).collect();
+    eventually("a new leader", async || {
+        others.iter().any(|i| c.nodes[i].is_leader())
+    })
+    .await;
+    c.cut_off(old, true);
+    c.settle().await;
     let s = c.state(old).await;
-    assert_eq!(s, c.state(new).await);
+    assert_eq!(s, c.state(others[0]).await);
     let t = s.topology.unwrap();
-    assert!(t.node(&spec(5).id).is_some());
     assert!(
         t.node(&spec(9).id).is_none(),
         "the isolated write never took effect"
     );
+    assert!(c.nodes[&old].lease.is_valid() || !c.nodes[&old].is_leader());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_comes_back_as_itself() {
+    let mut c = Cluster::new(3, true).await;
+    let leader = c.leader().await;
+    let restarted = (1..=3).find(|i| *i != leader).unwrap();
+    c.stop(restarted).await;
+    // While it is down the cluster adds a fourth node.
+    c.transport.register({
+        let n = ClusterNode::start(spec(4), Store::in_memory(), c.transport.clone())
+            .await
+            .unwrap();
+        c.nodes.insert(4, n.clone());
+        n
+    });
+    c.nodes[&leader].meet("127.0.0.1", 17004).await.unwrap();
+    c.start(restarted).await;
+    assert!(c.nodes[&restarted].store.has_state().await);
+    c.settle().await;
+    let s = c.state(restarted).await;
+    assert_eq!(s, c.state(leader).await);
+    let t = s.topology.unwrap();
+    assert_eq!(t.nodes.len(), 4);
+    assert!(t.node(&spec(restarted).id).is_some());
+    assert_eq!(raft_id(&spec(restarted).id), restarted as u64);
 }
 
 /// The same over real loopback TCP (the cluster bus): three nodes agree on the topology.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_over_the_tcp_bus() {
     use cluster::bus::{serve, TcpTransport};
-    let mut nodes = BTreeMap::new();
-    let mut listeners = Vec::new();
-    for id in 1..=3u64 {
+    let mut nodes = Vec::new();
+    for i in 1..=3u16 {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listeners.push((id, l));
+        let mut s = spec(i);
+        s.bus_port = l.local_addr().unwrap().port();
+        let node = ClusterNode::start(s, Store::in_memory(), TcpTransport::default())
+            .await
+            .unwrap();
+        tokio::spawn(serve(l, node.clone()));
+        nodes.push(node);
     }
-    let addrs: Vec<(u64, std::net::SocketAddr)> = listeners
-        .iter()
-        .map(|(id, l)| (*id, l.local_addr().unwrap()))
-        .collect();
-    for (id, listener) in listeners {
-        let transport = TcpTransport::default();
-        for (peer, addr) in &addrs {
-            transport.set_peer(*peer, *addr);
+    nodes[0].bootstrap().await.unwrap();
+    nodes[0]
+        .meet("127.0.0.1", nodes[1].spec.bus_port)
+        .await
+        .unwrap();
+    nodes[1]
+        .meet("127.0.0.1", nodes[2].spec.bus_port)
+        .await
+        .unwrap();
+    eventually("the nodes apply the same log", async || {
+        let mut applied = Vec::new();
+        for n in &nodes {
+            applied.push(n.store.last_applied().await);
         }
-        let (raft, store) = start(id, transport).await.unwrap();
-        tokio::spawn(serve(listener, raft.clone()));
-        nodes.insert(id, (raft, store));
-    }
-    let names: Vec<(NodeId, String)> = addrs.iter().map(|(id, a)| (*id, a.to_string())).collect();
-    form(&nodes[&1].0, &names).await;
-    let stores: Vec<Arc<Store>> = nodes.values().map(|(_, s)| s.clone()).collect();
-    settle(&stores).await;
-    let s1 = nodes[&1].1.state().await;
-    for (_, store) in nodes.values() {
-        assert_eq!(store.state().await, s1);
+        applied.windows(2).all(|w| w[0] == w[1])
+    })
+    .await;
+    let s1 = nodes[0].store.state().await;
+    for n in &nodes {
+        assert_eq!(n.store.state().await, s1);
     }
     assert_eq!(s1.topology.unwrap().nodes.len(), 3);
 }

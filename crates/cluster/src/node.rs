@@ -1,0 +1,340 @@
+//! One cluster member: its Raft, its store, its lease, and the membership operations every
+//! node accepts (CLUSTER MEET / FORGET, `--join`, `shardcache cluster add-node/remove-node`).
+//!
+//! Membership changes are made by the leader, one at a time; a node that is not the leader
+//! forwards them to it over the bus. A join is checked against the agreed state first (id
+//! or address clash), then the node is added as a Raft learner (it receives the whole log),
+//! promoted to voter while there are fewer than [`voters_for`] voters, and finally its
+//! `Change::Join` is committed, which gives it its slots. A leave commits `Change::Leave`
+//! first (its slots go to the others), then takes the node out of the Raft membership.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::{BasicNode, ChangeMembers, ServerState};
+
+use crate::lease::Lease;
+use crate::raft::{
+    config, deliver, BusRequest, BusResponse, Network, NodeId, Raft, Store, Transport,
+};
+use crate::state::{Change, NodeSpec};
+
+/// How long a membership operation may wait for a leader or a commit.
+const OP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Raft id of a node: the first 64 bits of its 160-bit hex id.
+pub fn raft_id(node_id: &str) -> NodeId {
+    u64::from_str_radix(node_id.get(..16).unwrap_or("0"), 16).unwrap_or(0)
+}
+
+/// How many voters a cluster of `nodes` nodes keeps: all of them up to 3, then 3, then 5
+/// from 5 nodes on (more voters make every commit slower without surviving more failures
+/// that matter here); the rest are learners that still receive and apply every change.
+pub fn voters_for(nodes: usize) -> usize {
+    match nodes {
+        0..=3 => nodes,
+        4 => 3,
+        _ => 5,
+    }
+}
+
+pub struct ClusterNode<T: Transport> {
+    pub spec: NodeSpec,
+    pub raft_id: NodeId,
+    pub raft: Raft,
+    pub store: Arc<Store>,
+    pub lease: Arc<Lease>,
+    transport: T,
+    /// The leader runs one membership change at a time.
+    changing: tokio::sync::Mutex<()>,
+}
+
+impl<T: Transport> ClusterNode<T> {
+    /// Starts the node's Raft on `store` (which may hold the state of a previous run) and the
+    /// task that keeps its lease.
+    pub async fn start(spec: NodeSpec, store: Store, transport: T) -> Result<Arc<Self>, String> {
+        let store = Arc::new(store);
+        let lease = Arc::new(Lease::default());
+        let raft_id = raft_id(&spec.id);
+        let network = Network {
+            from: bus_addr(&spec),
+            transport: transport.clone(),
+            lease: lease.clone(),
+        };
+        let (log, machine) = openraft::storage::Adaptor::new(store.clone());
+        let raft = Raft::new(raft_id, config(), network, log, machine)
+            .await
+            .map_err(|e| format!("cannot start raft: {e}"))?;
+        tokio::spawn(keep_lease(raft.clone(), raft_id, lease.clone()));
+        Ok(Arc::new(ClusterNode {
+            spec,
+            raft_id,
+            raft,
+            store,
+            lease,
+            transport,
+            changing: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn bus_addr(&self) -> String {
+        bus_addr(&self.spec)
+    }
+
+    /// Starts a new cluster with this node as its only member (a restarted member that
+    /// already has Raft state just resumes).
+    pub async fn bootstrap(&self) -> Result<(), String> {
+        if self.store.has_state().await {
+            return Ok(());
+        }
+        self.raft
+            .initialize(BTreeMap::from([(
+                self.raft_id,
+                BasicNode::new(self.bus_addr()),
+            )]))
+            .await
+            .map_err(|e| format!("cannot initialize raft: {e}"))?;
+        self.raft
+            .wait(Some(OP_TIMEOUT))
+            .current_leader(self.raft_id, "bootstrapped node leads")
+            .await
+            .map_err(|e| format!("no leader after bootstrap: {e}"))?;
+        self.write(Change::Bootstrap(self.spec.clone())).await
+    }
+
+    /// Answers a bus message.
+    pub async fn handle(&self, request: BusRequest) -> BusResponse {
+        match request {
+            BusRequest::Raft {
+                request,
+                lease_age_ms,
+            } => BusResponse::Raft(deliver(&self.raft, &self.lease, request, lease_age_ms).await),
+            BusRequest::Hello => BusResponse::Hello {
+                spec: self.spec.clone(),
+                member: self.store.has_state().await,
+            },
+            BusRequest::Join(spec) => BusResponse::Done(self.join(spec).await),
+            BusRequest::Leave { id } => BusResponse::Done(self.leave(&id).await),
+        }
+    }
+
+    /// CLUSTER MEET: asks the node whose bus is at `host:bus_port` who it is, then joins it.
+    pub async fn meet(&self, host: &str, bus_port: u16) -> Result<NodeSpec, String> {
+        let addr = format!("{host}:{bus_port}");
+        let spec = match self
+            .transport
+            .send(&self.bus_addr(), &addr, BusRequest::Hello)
+            .await
+        {
+            Ok(BusResponse::Hello { spec, member }) => {
+                if member
+                    && self
+                        .store
+                        .state()
+                        .await
+                        .topology
+                        .as_ref()
+                        .and_then(|t| t.node(&spec.id))
+                        .is_none()
+                {
+                    return Err(format!(
+                        "the node at {addr} already belongs to a cluster (start it with an empty --dir to join this one)"
+                    ));
+                }
+                spec
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "{addr} answered something else than a cluster node"
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        self.join(spec.clone()).await?;
+        Ok(spec)
+    }
+
+    /// Adds a node (on the leader; forwarded there otherwise).
+    pub async fn join(&self, spec: NodeSpec) -> Result<(), String> {
+        if !self.is_leader() {
+            return self.forward(BusRequest::Join(spec)).await;
+        }
+        let _one_at_a_time = self.changing.lock().await;
+        let change = Change::Join(spec.clone());
+        // Refuse what the state machine would refuse before touching the Raft membership.
+        self.store
+            .state()
+            .await
+            .apply(&change)
+            .map_err(|e| e.to_string())?;
+        let id = raft_id(&spec.id);
+        self.raft
+            .add_learner(id, BasicNode::new(bus_addr(&spec)), true)
+            .await
+            .map_err(|e| format!("cannot add {} as a learner: {e}", bus_addr(&spec)))?;
+        let members = self
+            .store
+            .state()
+            .await
+            .topology
+            .map_or(0, |t| t.nodes.len())
+            + 1;
+        // Promote the new node, then older learners, until the cluster has its voters.
+        let want = voters_for(members).saturating_sub(self.voters().len());
+        let promote: BTreeSet<NodeId> = std::iter::once(id)
+            .chain(self.learners().into_iter().filter(|l| *l != id))
+            .take(want)
+            .collect();
+        if !promote.is_empty() {
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds(promote), true)
+                .await
+                .map_err(|e| format!("cannot make {} a voter: {e}", spec.id))?;
+        }
+        self.write(change).await
+    }
+
+    /// Removes a node (on the leader; forwarded there otherwise).
+    pub async fn leave(&self, id: &str) -> Result<(), String> {
+        if !self.is_leader() {
+            return self.forward(BusRequest::Leave { id: id.to_string() }).await;
+        }
+        let _one_at_a_time = self.changing.lock().await;
+        self.write(Change::Leave { id: id.to_string() }).await?;
+        let rid = raft_id(id);
+        let voters = self.voters();
+        let members = self
+            .store
+            .state()
+            .await
+            .topology
+            .map_or(0, |t| t.nodes.len());
+        let result = if voters.contains(&rid) {
+            // Replace it by a learner if the cluster keeps enough nodes for that.
+            let mut next: BTreeSet<NodeId> = voters.iter().copied().filter(|v| *v != rid).collect();
+            let learners = self.learners();
+            for l in learners {
+                if next.len() >= voters_for(members) {
+                    break;
+                }
+                next.insert(l);
+            }
+            self.raft
+                .change_membership(ChangeMembers::ReplaceAllVoters(next), false)
+                .await
+        } else {
+            self.raft
+                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([rid])), false)
+                .await
+        };
+        result
+            .map(|_| ())
+            .map_err(|e| format!("the node left the topology but not the raft membership: {e}"))
+    }
+
+    /// Commits a topology change and returns what applying it answered.
+    async fn write(&self, change: Change) -> Result<(), String> {
+        let reply = tokio::time::timeout(OP_TIMEOUT, self.raft.client_write(change))
+            .await
+            .map_err(|_| "timed out waiting for the cluster to commit the change".to_string())?
+            .map_err(|e| e.to_string())?;
+        reply.data.0.map_err(|e| e.to_string())
+    }
+
+    /// Sends a membership request to the leader, waiting a little for one to be elected.
+    async fn forward(&self, request: BusRequest) -> Result<(), String> {
+        let deadline = Instant::now() + OP_TIMEOUT;
+        let addr = loop {
+            if let Some(addr) = self.leader_addr() {
+                break addr;
+            }
+            if Instant::now() > deadline {
+                return Err("the cluster has no leader (is a majority of its voters up?)".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        match self.transport.send(&self.bus_addr(), &addr, request).await {
+            Ok(BusResponse::Done(r)) => r,
+            Ok(_) => Err(format!("the leader at {addr} answered something else")),
+            Err(e) => Err(format!("cannot reach the leader: {e}")),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// The leader's bus address, if this node knows one (and it is not itself).
+    fn leader_addr(&self) -> Option<String> {
+        let m = self.raft.metrics().borrow().clone();
+        let leader = m.current_leader?;
+        if leader == self.raft_id {
+            return None;
+        }
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+    }
+
+    fn voters(&self) -> BTreeSet<NodeId> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    fn learners(&self) -> Vec<NodeId> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .learner_ids()
+            .collect()
+    }
+
+    /// Stops Raft (its tasks end; the lease is no longer renewed).
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}
+
+pub fn bus_addr(spec: &NodeSpec) -> String {
+    format!("{}:{}", spec.host, spec.bus_port)
+}
+
+/// Renews the lease on the leader: from openraft's last quorum acknowledgement, or
+/// continuously when this node is the only voter. Followers renew on appends (see
+/// [`deliver`]). Ends when Raft stops.
+async fn keep_lease(raft: Raft, me: NodeId, lease: Arc<Lease>) {
+    let mut metrics = raft.metrics();
+    loop {
+        {
+            let m = metrics.borrow_and_update();
+            if m.state == ServerState::Leader {
+                let sole_voter = m
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .all(|v| v == me);
+                if sole_voter {
+                    lease.renew(Instant::now());
+                } else if let Some(age) = m.millis_since_quorum_ack {
+                    lease.renew_from_age(age);
+                }
+            }
+            if m.running_state.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
