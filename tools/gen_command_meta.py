@@ -47,7 +47,7 @@ IMPLEMENTED = {
     "pubsub": ["channels", "numsub", "numpat", "help"],
     # cluster
     "cluster": ["info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
-                "slots", "shards", "nodes", "links", "help"],
+                "slots", "shards", "nodes", "links", "help", "meet", "forget"],
     "readonly": [], "readwrite": [], "asking": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],

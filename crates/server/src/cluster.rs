@@ -1,20 +1,60 @@
 //! The node's view of its cluster: who it is and the topology it serves from. The cluster
-//! layer (Raft) replaces the topology when the cluster agrees on a change; until then a node
-//! started with `--cluster-enabled` and no peers serves a cluster of one.
+//! layer (Raft, wired in by the binary) replaces the topology when the cluster agrees on a
+//! change and renews the serving lease; a node started with `--cluster-enabled` outside the
+//! binary (tests) bootstraps a cluster of one with no lease to keep.
+//!
+//! Invariants, so that no slot is ever served by two nodes:
+//! - a node serves nothing once its lease has run out (it lost the Raft majority);
+//! - slots a node gains are served only once the lease of their previous owner must have
+//!   run out (`GRACE` after the change): keyed commands for them wait that long first;
+//! - keys of slots a node lost are dropped in the background (online migration comes with
+//!   replication; until then a slot that changes owner starts cold).
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use placement::planner::ShardId;
+use placement::slot::SLOTS;
 use placement::topology::{Node, Topology};
 use rand::Rng;
 
+/// A boxed future a cluster operation answers with.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Membership operations the cluster layer offers to commands (CLUSTER MEET / FORGET).
+/// The server does not depend on the cluster crate; the binary implements this.
+pub trait Control: Send + Sync {
+    /// Adds the node whose bus listens at `host:bus_port`; answers its id.
+    fn meet(&self, host: String, bus_port: u16) -> BoxFuture<Result<String, String>>;
+    /// Removes the node with this id from the cluster.
+    fn forget(&self, id: String) -> BoxFuture<Result<(), String>>;
+}
+
 pub struct ClusterState {
     pub myid: String,
-    pub myshard: ShardId,
+    myshard: AtomicU64,
+    pub host: String,
+    pub port: u16,
+    pub bus_port: u16,
     /// `None`: no agreed topology (the node answers CLUSTERDOWN).
     view: RwLock<Option<Arc<Topology>>>,
+    /// Milliseconds after `base` until which this node may serve; `u64::MAX` = no lease
+    /// needed (a standalone cluster of one).
+    lease_until: AtomicU64,
+    base: Instant,
+    /// Slots gained at the last change and when they may be served.
+    grace: RwLock<Option<(Instant, Vec<bool>)>>,
+    /// Slots lost and not yet emptied of their keys.
+    lost: Mutex<Vec<u16>>,
+    control: OnceLock<Arc<dyn Control>>,
 }
+
+/// How long gained slots wait: the cluster's lease, so the previous owner has stopped.
+pub const GRACE: Duration = Duration::from_millis(1000);
 
 /// Where a keyed command must go.
 pub enum Route {
@@ -22,37 +62,124 @@ pub enum Route {
     Moved(u16, String),
     CrossSlot,
     Down,
+    /// The slot was just gained: serve it from this instant.
+    Wait(Instant),
 }
 
 impl ClusterState {
-    /// A new node id and shard, bootstrapped as a cluster of one owning every slot.
-    pub fn bootstrap(host: &str, port: u16, bus_port: u16) -> ClusterState {
-        let mut rng = rand::thread_rng();
-        let myid: String = (0..40)
-            .map(|_| char::from_digit(rng.gen_range(0..16), 16).expect("hex digit"))
-            .collect();
-        let myshard: ShardId = rng.gen();
-        let me = Node {
-            id: myid.clone(),
+    /// A member whose topology comes from the cluster layer: no topology and no lease until
+    /// the cluster gives them.
+    pub fn new(myid: String, host: &str, port: u16, bus_port: u16) -> ClusterState {
+        ClusterState {
+            myid,
+            myshard: AtomicU64::new(0),
             host: host.to_string(),
             port,
             bus_port,
-            shard: myshard,
+            view: RwLock::new(None),
+            lease_until: AtomicU64::new(0),
+            base: Instant::now(),
+            grace: RwLock::new(None),
+            lost: Mutex::new(Vec::new()),
+            control: OnceLock::new(),
+        }
+    }
+
+    /// A new node id and shard, bootstrapped as a cluster of one owning every slot.
+    pub fn bootstrap(host: &str, port: u16, bus_port: u16) -> ClusterState {
+        let c = ClusterState::new(random_id(), host, port, bus_port);
+        let shard: ShardId = rand::thread_rng().gen();
+        let me = Node {
+            id: c.myid.clone(),
+            host: host.to_string(),
+            port,
+            bus_port,
+            shard,
             primary: true,
         };
-        ClusterState {
-            myid,
-            myshard,
-            view: RwLock::new(Some(Arc::new(Topology::single(me)))),
-        }
+        c.set_topology(Some(Topology::single(me)));
+        c.lease_until.store(u64::MAX, Ordering::Relaxed);
+        c
+    }
+
+    pub fn myshard(&self) -> ShardId {
+        self.myshard.load(Ordering::Relaxed)
     }
 
     pub fn topology(&self) -> Option<Arc<Topology>> {
         self.view.read().clone()
     }
 
+    /// Installs an agreed topology: records which slots were gained (served after
+    /// [`GRACE`]) and which were lost (their keys are dropped by [`Self::take_lost`]'s caller).
     pub fn set_topology(&self, t: Option<Topology>) {
-        *self.view.write() = t.map(Arc::new);
+        let mut view = self.view.write();
+        let old = view.take();
+        if let Some(me) = t.as_ref().and_then(|t| t.node(&self.myid)) {
+            self.myshard.store(me.shard, Ordering::Relaxed);
+        }
+        let mine = |t: &Option<Arc<Topology>>, slot: u16| {
+            t.as_ref()
+                .and_then(|t| t.owner(slot))
+                .is_some_and(|n| n.id == self.myid)
+        };
+        let new = t.map(Arc::new);
+        let mut gained = vec![false; SLOTS as usize];
+        let mut any_gained = false;
+        let mut lost = Vec::new();
+        for slot in 0..SLOTS {
+            let (before, after) = (mine(&old, slot), mine(&new, slot));
+            // A slot nobody served before (a new cluster) needs no wait.
+            let had_owner = old.as_ref().and_then(|t| t.owner(slot)).is_some();
+            if after && !before && had_owner {
+                gained[slot as usize] = true;
+                any_gained = true;
+            }
+            if before && !after {
+                lost.push(slot);
+            }
+        }
+        if any_gained {
+            *self.grace.write() = Some((Instant::now() + GRACE, gained));
+        } else if let Some((_, g)) = self.grace.write().as_mut() {
+            // Slots given away again are no longer waited for.
+            for (slot, w) in g.iter_mut().enumerate() {
+                *w = *w && mine(&new, slot as u16);
+            }
+        }
+        self.lost.lock().extend(lost);
+        *view = new;
+    }
+
+    /// Slots lost since the last call, whose keys must go.
+    pub fn take_lost(&self) -> Vec<u16> {
+        std::mem::take(&mut *self.lost.lock())
+    }
+
+    /// This node may serve until `until` (the cluster layer renews it).
+    pub fn set_lease(&self, until: Option<Instant>) {
+        let ms = until.map_or(0, |u| {
+            u.saturating_duration_since(self.base).as_millis() as u64
+        });
+        self.lease_until.store(ms, Ordering::Relaxed);
+    }
+
+    pub fn lease_valid(&self) -> bool {
+        let until = self.lease_until.load(Ordering::Relaxed);
+        until == u64::MAX || (self.base.elapsed().as_millis() as u64) < until
+    }
+
+    /// Whether a slot is owned here and served (lease valid, no grace pending).
+    pub fn serves(&self, slot: u16) -> bool {
+        matches!(self.route_slot(slot), Route::Here)
+    }
+
+    pub fn set_control(&self, control: Arc<dyn Control>) {
+        let _ = self.control.set(control);
+    }
+
+    pub fn control(&self) -> Option<&Arc<dyn Control>> {
+        self.control.get()
     }
 
     /// Redis Cluster's redirection for a command touching `keys`.
@@ -66,18 +193,42 @@ impl ClusterState {
                 Some(_) => {}
             }
         }
-        let Some(slot) = slot else {
-            return Route::Here;
-        };
+        match slot {
+            None => Route::Here,
+            Some(slot) => self.route_slot(slot),
+        }
+    }
+
+    fn route_slot(&self, slot: u16) -> Route {
         let Some(t) = self.topology() else {
             return Route::Down;
         };
+        // Without a lease this node may be in a minority: it answers nothing about slots,
+        // as a Redis Cluster node in the fail state.
+        if !self.lease_valid() {
+            return Route::Down;
+        }
         match t.owner(slot) {
             None => Route::Down,
-            Some(n) if n.id == self.myid => Route::Here,
+            Some(n) if n.id == self.myid => {
+                if let Some((until, gained)) = self.grace.read().as_ref() {
+                    if gained[slot as usize] && Instant::now() < *until {
+                        return Route::Wait(*until);
+                    }
+                }
+                Route::Here
+            }
             Some(n) => Route::Moved(slot, format!("{}:{}", n.host, n.port)),
         }
     }
+}
+
+/// A fresh 40-hex-character node id.
+pub fn random_id() -> String {
+    let mut rng = rand::thread_rng();
+    (0..40)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).expect("hex digit"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -87,6 +238,7 @@ mod tests {
     #[test]
     fn routes_by_slot_owner() {
         let c = ClusterState::bootstrap("127.0.0.1", 7000, 17000);
+        assert!(c.take_lost().is_empty());
         assert!(matches!(c.route([&b"foo"[..]].into_iter()), Route::Here));
         assert!(matches!(
             c.route([&b"{u}a"[..], b"{u}b"].into_iter()),
@@ -115,8 +267,51 @@ mod tests {
             }
             _ => panic!("expected MOVED"),
         }
+        assert_eq!(c.take_lost(), vec![12182]);
+        assert!(c.take_lost().is_empty());
         c.set_topology(None);
         assert!(matches!(c.route([&b"x"[..]].into_iter()), Route::Down));
         assert!(matches!(c.route(std::iter::empty()), Route::Here));
+    }
+
+    fn node(id: &str, shard: ShardId) -> Node {
+        Node {
+            id: id.repeat(40),
+            host: "127.0.0.1".into(),
+            port: 7000 + shard as u16,
+            bus_port: 17000,
+            shard,
+            primary: true,
+        }
+    }
+
+    #[test]
+    fn serves_only_with_a_lease_and_waits_for_gained_slots() {
+        let c = ClusterState::new("a".repeat(40), "127.0.0.1", 7001, 17001);
+        assert!(!c.serves(0), "no topology yet");
+        let mut t = Topology::single(node("a", 1));
+        c.set_topology(Some(t.clone()));
+        assert_eq!(c.myshard(), 1);
+        assert!(!c.serves(0), "no lease yet");
+        c.set_lease(Some(Instant::now() + Duration::from_secs(5)));
+        assert!(c.serves(0), "a new cluster's slots are served at once");
+        // Half the slots go to b: lost here, and MOVED.
+        t.nodes.push(node("b", 2));
+        for s in 8192..16384 {
+            t.slots[s] = Some(2);
+        }
+        c.set_topology(Some(t.clone()));
+        assert_eq!(c.take_lost().len(), 8192);
+        assert!(matches!(c.route_slot(9000), Route::Moved(9000, _)));
+        // They come back: served only after the grace.
+        for s in 8192..16384 {
+            t.slots[s] = Some(1);
+        }
+        c.set_topology(Some(t.clone()));
+        assert!(matches!(c.route_slot(9000), Route::Wait(_)));
+        assert!(c.serves(0), "slots kept all along are not held back");
+        // An expired lease stops everything.
+        c.set_lease(Some(Instant::now()));
+        assert!(matches!(c.route_slot(0), Route::Down));
     }
 }

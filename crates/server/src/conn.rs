@@ -120,6 +120,8 @@ enum Next {
     Blocked,
     /// Write what is pending, then close.
     Close,
+    /// A command left work to await (`ClientState::pending`): write, await, keep executing.
+    Pending,
 }
 
 struct Connection {
@@ -148,6 +150,7 @@ impl Connection {
                 blocked: None,
                 ready_keys: Vec::new(),
                 pubsub: None,
+                pending: None,
             },
             parser: RequestParser::new(),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -179,6 +182,10 @@ impl Connection {
                         continue;
                     }
                     return Ok(());
+                }
+                Next::Pending => {
+                    self.await_pending().await;
+                    continue;
                 }
                 Next::Read => {}
             }
@@ -265,7 +272,15 @@ impl Connection {
                         &mut clock,
                         &mut gate,
                     );
+                    if flow == Flow::Retry {
+                        next = Next::Pending;
+                        break;
+                    }
                     consumed += used;
+                    if self.state.pending.is_some() {
+                        next = Next::Pending;
+                        break;
+                    }
                     if flow == Flow::Close {
                         next = Next::Close;
                         break;
@@ -410,6 +425,24 @@ impl Connection {
             None => self.out.null(),
         }
         Ok(true)
+    }
+
+    /// Awaits what a command left pending: a slot's grace (the command then runs again) or
+    /// a cluster operation's outcome (written as its reply).
+    async fn await_pending(&mut self) {
+        match self.state.pending.take() {
+            Some(crate::Pending::RetryAt(at)) => {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            Some(crate::Pending::Reply(outcome)) => match outcome.await {
+                Ok(()) => self.out.ok(),
+                Err(e) => {
+                    self.shared.stats.count_error("ERR");
+                    self.out.error(&format!("ERR {e}"));
+                }
+            },
+            None => {}
+        }
     }
 
     fn shrink_buffers(&mut self) {

@@ -31,6 +31,11 @@ pub enum CmdError {
     WrongPass,
     #[error("OOM command not allowed when used memory > 'maxmemory'.")]
     Oom,
+    /// The key's slot was just given to this node, which serves it once the previous
+    /// owner's lease has run out: outside MULTI the connection waits until then and runs
+    /// the command again; inside MULTI this is the error.
+    #[error("TRYAGAIN The slot was just assigned to this node; try again")]
+    SlotWait(std::time::Instant),
     /// Any other `ERR ...` message.
     #[error("ERR {0}")]
     Err(String),

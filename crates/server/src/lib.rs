@@ -101,6 +101,25 @@ pub struct ClientState {
     pub ready_keys: Vec<Vec<u8>>,
     /// Channel and pattern subscriptions, once the client has subscribed.
     pub pubsub: Option<cmd::pubsub::ClientSubs>,
+    /// Set by a command whose outcome the connection must await (holding no lock).
+    pub pending: Option<Pending>,
+}
+
+/// What a connection awaits before going on with its input.
+pub enum Pending {
+    /// Nothing ran: run the same command again at this instant (see [`error::CmdError::SlotWait`]).
+    RetryAt(std::time::Instant),
+    /// The command's reply: `+OK`, or the error message (a cluster membership change).
+    Reply(cluster::BoxFuture<Result<(), String>>),
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pending::RetryAt(at) => write!(f, "RetryAt({at:?})"),
+            Pending::Reply(_) => f.write_str("Reply(..)"),
+        }
+    }
 }
 
 /// State shared by every connection of a node.
@@ -129,7 +148,7 @@ pub struct Shared {
     pub rates: Mutex<info::Rates>,
     workers: Workers,
     /// Cluster mode state (`--cluster-enabled`).
-    pub cluster: Option<cluster::ClusterState>,
+    pub cluster: Option<Arc<cluster::ClusterState>>,
     /// Clients blocked on lists.
     pub blocking: blocking::Blocking,
     /// Channel and pattern subscriptions of every client.
@@ -330,6 +349,18 @@ pub async fn run_with_admin(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    run_node(listener, admin, config, None, shutdown).await
+}
+
+/// Like [`run_with_admin`], as a member of a cluster whose layer (Raft, in the binary)
+/// keeps `cluster` up to date. Without it, `cluster_enabled` makes a cluster of one.
+pub async fn run_node(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: Config,
+    cluster: Option<Arc<cluster::ClusterState>>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let live =
         Live::new(&config).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let threads = if config.threads > 0 {
@@ -356,7 +387,10 @@ pub async fn run_with_admin(
         startup_memory: AtomicU64::new(0),
         rates: Mutex::new(info::Rates::default()),
         workers,
-        cluster: config.cluster_enabled.then(|| {
+        cluster: cluster.or_else(|| {
+            if !config.cluster_enabled {
+                return None;
+            }
             let addr = listener
                 .local_addr()
                 .map(|a| (a.ip().to_string(), a.port()));
@@ -366,7 +400,7 @@ pub async fn run_with_admin(
             } else {
                 port.wrapping_add(10000)
             };
-            cluster::ClusterState::bootstrap(&host, port, bus)
+            Some(Arc::new(cluster::ClusterState::bootstrap(&host, port, bus)))
         }),
         blocking: blocking::Blocking::default(),
         pubsub: pubsub::PubSub::default(),
@@ -419,6 +453,31 @@ pub async fn run_with_admin(
 }
 
 /// Periodic work: active expiry (with a CPU budget) and memory statistics.
+/// Drops the keys of slots this node no longer owns, one keyspace shard at a time (a slot
+/// that is served here again by the time its shard is visited keeps its keys).
+async fn drop_lost_slots(shared: Arc<Shared>, lost: Vec<u16>) {
+    let Some(cluster) = shared.cluster.clone() else {
+        return;
+    };
+    let mut doomed = vec![false; placement::slot::SLOTS as usize];
+    for s in &lost {
+        doomed[*s as usize] = true;
+    }
+    let mut dropped = 0;
+    for index in 0..store::keyspace::SHARDS {
+        dropped += shared.keyspace.remove_where(index, unix_ms(), |key| {
+            let slot = placement::slot::key_slot(key);
+            doomed[slot as usize] && !cluster.serves(slot)
+        });
+        tokio::task::yield_now().await;
+    }
+    tracing::info!(
+        slots = lost.len(),
+        keys = dropped,
+        "dropped the keys of slots now owned elsewhere"
+    );
+}
+
 async fn housekeeping(shared: Arc<Shared>) {
     let mut last_memory = Instant::now();
     loop {
@@ -449,6 +508,12 @@ async fn housekeeping(shared: Arc<Shared>) {
                 break;
             }
             tokio::task::yield_now().await;
+        }
+        if let Some(c) = &shared.cluster {
+            let lost = c.take_lost();
+            if !lost.is_empty() {
+                tokio::spawn(drop_lost_slots(shared.clone(), lost));
+            }
         }
         if last_memory.elapsed() >= Duration::from_millis(100) {
             shared.refresh_memory();

@@ -1,6 +1,11 @@
 //! The `shardcache` binary: parses configuration and runs a node. All behaviour lives in the
 //! library crates.
 
+mod client;
+mod dev;
+mod member;
+mod ops;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +30,11 @@ enum Command {
     Server(ServerArgs),
     /// Run a sharding proxy over existing Redis servers (twemproxy-compatible placement).
     Proxy(ProxyArgs),
+    /// Change or inspect a running cluster through any of its nodes.
+    #[command(subcommand)]
+    Cluster(ops::ClusterCommand),
+    /// Start a local cluster of N nodes (stopped together on Ctrl-C).
+    Dev(dev::DevArgs),
 }
 
 /// Either a twemproxy config (`--config nutcracker.yml`) or a list of backends (flags or the
@@ -174,15 +184,44 @@ struct ServerArgs {
     /// one-node cluster owning all 16384 slots).
     #[arg(long, env = "SHARDCACHE_CLUSTER_ENABLED")]
     cluster_enabled: bool,
-    /// Cluster bus port announced to clients; 0 = port + 10000 [default: 0].
+    /// Cluster bus port (Raft between nodes); 0 = port + 10000 [default: 0].
     #[arg(long, env = "SHARDCACHE_CLUSTER_PORT")]
     cluster_port: Option<u16>,
+    /// Join the cluster of the node at this client address (host:port) instead of
+    /// bootstrapping a new one. Ignored when --dir holds the state of a previous run.
+    #[arg(long, env = "SHARDCACHE_JOIN", requires = "cluster_enabled")]
+    join: Option<String>,
+    /// Start without a cluster and wait to be added (`shardcache cluster add-node`,
+    /// CLUSTER MEET) instead of bootstrapping one.
+    #[arg(long, requires = "cluster_enabled", conflicts_with = "join")]
+    standby: bool,
+    /// Directory for the node id and the Raft state, so a restarted node comes back as
+    /// itself (none = kept in memory only).
+    #[arg(long, env = "SHARDCACHE_DIR", requires = "cluster_enabled")]
+    dir: Option<PathBuf>,
+    /// The address other nodes and clients reach this node at [default: --bind, or
+    /// 127.0.0.1 when binding every interface].
+    #[arg(
+        long,
+        env = "SHARDCACHE_CLUSTER_ANNOUNCE_IP",
+        requires = "cluster_enabled"
+    )]
+    cluster_announce_ip: Option<String>,
     /// Log level: debug, verbose, notice, warning (or a tracing filter such as "server=debug").
     #[arg(long, env = "SHARDCACHE_LOGLEVEL")]
     loglevel: Option<String>,
 }
 
 impl ServerArgs {
+    fn member_options(&self) -> member::MemberOptions {
+        member::MemberOptions {
+            join: self.join.clone(),
+            standby: self.standby,
+            dir: self.dir.clone(),
+            announce_ip: self.cluster_announce_ip.clone(),
+        }
+    }
+
     fn into_config(self) -> Result<Config, String> {
         let mut c = match &self.config {
             Some(path) => {
@@ -227,10 +266,12 @@ impl ServerArgs {
 /// Maps Redis log levels onto tracing filters; anything else is taken as a filter.
 fn log_filter(level: &str) -> String {
     match level {
+        // openraft reports routine events of elections and membership changes as warnings;
+        // they are only of interest when debugging the cluster layer itself.
         "debug" => "debug".into(),
-        "verbose" => "info".into(),
-        "notice" => "info,server=info".into(),
-        "warning" => "warn".into(),
+        "verbose" => "info,openraft=warn".into(),
+        "notice" => "info,server=info,openraft=error".into(),
+        "warning" => "warn,openraft=error".into(),
         other => other.into(),
     }
 }
@@ -319,7 +360,10 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Server(args) => args,
         Command::Proxy(args) => return run_proxy(args),
+        Command::Cluster(c) => return ops::run(c),
+        Command::Dev(args) => return dev::run(args),
     };
+    let member = args.member_options();
     let config = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -336,6 +380,9 @@ fn main() -> ExitCode {
         .expect("start tokio runtime");
     let result = runtime.block_on(async move {
         let signals = shutdown_signal()?;
+        if config.cluster_enabled {
+            return member::run(config, member, signals).await;
+        }
         let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
         server::run(listener, config, signals).await
     });

@@ -1,15 +1,464 @@
-//! `shardcache server --cluster-enabled` as redis-cli sees it: `--cluster check` finds every
-//! slot covered and `redis-cli -c` works.
+//! Cluster mode through the binary: `shardcache dev`, `--join`, `shardcache cluster ...`,
+//! real cluster clients (the `redis` crate's cluster client, redis-cli), a restart from
+//! `--dir`, and a node that loses its majority.
 
 mod common;
 
-use std::process::Command;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use common::spawn_on_free_port;
+use common::{spawn_on_free_port, BIN};
+use redis::Commands;
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli (installed by the test script)");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn shardcache(args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cluster_ok(port: u16, nodes: usize) -> bool {
+    let info = cli(port, &["CLUSTER", "INFO"]);
+    info.contains("cluster_state:ok") && info.contains(&format!("cluster_known_nodes:{nodes}"))
+}
+
+fn stop(child: &mut Child) {
+    // SAFETY: kill(2) on our child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
+
+/// A base port whose node, bus (+10000) and admin (+1000) ports are free for `n` nodes.
+fn free_base(n: u16) -> u16 {
+    // Tests run in parallel: each call starts its search elsewhere.
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let seed = (std::process::id() as u16)
+        .wrapping_mul(7)
+        .wrapping_add(call * 1009);
+    for attempt in 0..200u16 {
+        let base = 20000 + seed.wrapping_add(attempt * 37) % 9000;
+        if (0..n).all(|i| free(base + i) && free(base + i + 10000) && free(base + i + 1000)) {
+            return base;
+        }
+    }
+    panic!("no free ports");
+}
+
+/// `shardcache dev`: stopped with SIGINT (as Ctrl-C) when dropped.
+struct Dev {
+    child: Child,
+    base: u16,
+}
+
+impl Dev {
+    fn start(nodes: u16) -> Dev {
+        let base = free_base(nodes + 1);
+        let mut child = Command::new(BIN)
+            .args([
+                "dev",
+                "--nodes",
+                &nodes.to_string(),
+                "--base-port",
+                &base.to_string(),
+            ])
+            .args(["--threads", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = String::new();
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("dev cluster never came up: {seen}"));
+            seen += &line;
+            seen.push('\n');
+            if line.starts_with("Ctrl-C") {
+                break;
+            }
+        }
+        assert!(
+            seen.contains(&format!("a {nodes}-node cluster is up")),
+            "{seen}"
+        );
+        assert!(
+            seen.contains(&format!("admin http://127.0.0.1:{}", base + 1000)),
+            "{seen}"
+        );
+        Dev { child, base }
+    }
+
+    fn ports(&self, n: u16) -> Vec<u16> {
+        (0..n).map(|i| self.base + i).collect()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGINT);
+        }
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success() || std::thread::panicking(),
+            "dev exited with {status}"
+        );
+    }
+}
+
+#[test]
+fn dev_cluster_serves_cluster_clients_and_follows_a_new_node() {
+    let dev = Dev::start(3);
+    let ports = dev.ports(3);
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}/"))
+        .collect();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut con = client.get_connection().unwrap();
+    const KEYS: i64 = 20_000;
+    for i in 0..KEYS {
+        let _: () = con.set(format!("key:{i}"), i).unwrap();
+    }
+    for i in 0..KEYS {
+        let v: i64 = con.get(format!("key:{i}")).unwrap();
+        assert_eq!(v, i);
+    }
+    // Balance: every node holds about a third.
+    let sizes: Vec<i64> = ports
+        .iter()
+        .map(|p| cli(*p, &["DBSIZE"]).parse().unwrap())
+        .collect();
+    assert_eq!(sizes.iter().sum::<i64>(), KEYS);
+    for s in &sizes {
+        assert!((KEYS / 3 - 600..=KEYS / 3 + 600).contains(s), "{sizes:?}");
+    }
+    // redis-cli's own cluster tooling agrees.
+    let check = Command::new("redis-cli")
+        .args(["--cluster", "check", &format!("127.0.0.1:{}", ports[0])])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+    assert!(
+        text.contains("[OK] All nodes agree about slots configuration."),
+        "{text}"
+    );
+    assert_eq!(cli(ports[1], &["-c", "SET", "{user1}.a", "x"]), "OK");
+    assert_eq!(cli(ports[2], &["-c", "GET", "{user1}.a"]), "x");
+    assert!(cli(ports[0], &["MSET", "a", "1", "b", "2"]).starts_with("CROSSSLOT"));
+
+    // A fourth node, started on standby and added with the CLI.
+    let new_port = dev.base + 3;
+    let mut fourth = Command::new(BIN)
+        .args(["server", "--cluster-enabled", "--standby", "--threads", "1"])
+        .args(["--port", &new_port.to_string(), "--loglevel", "warning"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the new node listens", Duration::from_secs(10), || {
+        cli(new_port, &["PING"]) == "PONG"
+    });
+    assert!(cli(new_port, &["GET", "x"]).starts_with("CLUSTERDOWN"));
+    let (ok, out) = shardcache(&[
+        "cluster",
+        "add-node",
+        &format!("127.0.0.1:{new_port}"),
+        "--to",
+        &format!("127.0.0.1:{}", ports[1]),
+    ]);
+    assert!(ok, "{out}");
+    let all: Vec<u16> = ports.iter().copied().chain([new_port]).collect();
+    eventually("every node sees four", Duration::from_secs(15), || {
+        all.iter().all(|p| cluster_ok(*p, 4))
+    });
+    let (ok, status) = shardcache(&["cluster", "status", &format!("127.0.0.1:{new_port}")]);
+    assert!(ok, "{status}");
+    assert!(status.contains("nodes: 4"), "{status}");
+    // The same client follows MOVED to the new owner; moved slots start cold (no migration
+    // yet), everything else keeps its value. About a quarter moves.
+    let mut cold = 0;
+    for i in 0..KEYS {
+        let v: Option<i64> = con.get(format!("key:{i}")).unwrap();
+        match v {
+            Some(v) => assert_eq!(v, i),
+            None => cold += 1,
+        }
+    }
+    let share = cold as f64 / KEYS as f64;
+    assert!((0.20..=0.30).contains(&share), "moved share {share}");
+    assert_eq!(cli(new_port, &["DBSIZE"]), "0");
+    eventually(
+        "old owners drop the keys they gave away",
+        Duration::from_secs(10),
+        || {
+            let total: i64 = ports
+                .iter()
+                .map(|p| cli(*p, &["DBSIZE"]).parse::<i64>().unwrap())
+                .sum();
+            total == KEYS - cold
+        },
+    );
+    for i in 0..KEYS {
+        let _: () = con.set(format!("key:{i}"), i).unwrap();
+    }
+    let on_new: i64 = cli(new_port, &["DBSIZE"]).parse().unwrap();
+    assert_eq!(on_new, cold);
+
+    // Removed again by address; its slots go back to the three.
+    let (ok, out) = shardcache(&[
+        "cluster",
+        "remove-node",
+        &format!("127.0.0.1:{new_port}"),
+        "--from",
+        &format!("127.0.0.1:{}", ports[0]),
+    ]);
+    assert!(ok, "{out}");
+    eventually("the three see three", Duration::from_secs(15), || {
+        ports.iter().all(|p| cluster_ok(*p, 3))
+    });
+    for i in (0..KEYS).step_by(7) {
+        let _: () = con.set(format!("key:{i}"), -i).unwrap();
+        let v: i64 = con.get(format!("key:{i}")).unwrap();
+        assert_eq!(v, -i);
+    }
+    stop(&mut fourth);
+}
+
+#[test]
+fn membership_errors_change_nothing() {
+    let (mut a, pa, _log) = spawn_on_free_port(&["--cluster-enabled", "--threads", "1"]);
+    eventually("bootstrapped", Duration::from_secs(10), || {
+        cluster_ok(pa, 1)
+    });
+    let id = cli(pa, &["CLUSTER", "MYID"]);
+    let at = format!("127.0.0.1:{pa}");
+    // Nobody listens there.
+    let nobody = free_base(1);
+    let (ok, out) = shardcache(&[
+        "cluster",
+        "add-node",
+        &format!("127.0.0.1:{nobody}"),
+        "--to",
+        &at,
+    ]);
+    assert!(!ok);
+    assert!(out.contains("cannot reach"), "{out}");
+    // The last node cannot go; an unknown id is refused.
+    let (ok, out) = shardcache(&["cluster", "remove-node", &id, "--from", &at]);
+    assert!(!ok);
+    assert!(out.contains("cannot remove the last node"), "{out}");
+    assert!(cli(pa, &["CLUSTER", "FORGET", &"e".repeat(40)]).contains("Unknown node"));
+    // Wrong arity and bad ports.
+    assert!(cli(pa, &["CLUSTER", "MEET", "127.0.0.1"]).contains("wrong number of arguments"));
+    assert!(cli(pa, &["CLUSTER", "MEET", "127.0.0.1", "notaport"]).contains("Invalid"));
+    assert!(cli(pa, &["CLUSTER", "FORGET"]).contains("wrong number of arguments"));
+    // A node that already runs its own cluster cannot be met.
+    let (mut b, pb, _) = spawn_on_free_port(&["--cluster-enabled", "--threads", "1"]);
+    eventually("b bootstrapped", Duration::from_secs(10), || {
+        cluster_ok(pb, 1)
+    });
+    let b_bus = cli(pb, &["CLUSTER", "NODES"]);
+    let b_bus: u16 = b_bus
+        .split_whitespace()
+        .nth(1)
+        .and_then(|a| a.split('@').nth(1))
+        .and_then(|p| p.split(',').next()?.parse().ok())
+        .unwrap();
+    let reply = cli(
+        pa,
+        &[
+            "CLUSTER",
+            "MEET",
+            "127.0.0.1",
+            &pb.to_string(),
+            &b_bus.to_string(),
+        ],
+    );
+    assert!(reply.contains("already belongs to a cluster"), "{reply}");
+    assert!(cluster_ok(pa, 1) && cluster_ok(pb, 1));
+    stop(&mut a);
+    stop(&mut b);
+}
+
+#[test]
+fn a_restarted_node_comes_back_as_itself() {
+    let dir = std::env::temp_dir().join(format!("shardcache-member-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap();
+    let args = ["--cluster-enabled", "--threads", "1", "--dir", dir_arg];
+    let (mut first, port, _) = spawn_on_free_port(&args);
+    eventually("bootstrapped", Duration::from_secs(10), || {
+        cluster_ok(port, 1)
+    });
+    let id = cli(port, &["CLUSTER", "MYID"]);
+    stop(&mut first);
+    let (mut second, port2, _) = spawn_on_free_port(&args);
+    eventually("resumed", Duration::from_secs(10), || cluster_ok(port2, 1));
+    assert_eq!(cli(port2, &["CLUSTER", "MYID"]), id);
+    // The epoch survived too (no second bootstrap).
+    assert!(cli(port2, &["CLUSTER", "INFO"]).contains("cluster_current_epoch:1"));
+    stop(&mut second);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Three members formed with `--join`; when two die, the survivor stops serving its slots
+/// once its lease runs out (about a second), as it could be the minority.
+#[test]
+fn a_node_that_loses_its_majority_stops_serving() {
+    let args = ["--cluster-enabled", "--threads", "1"];
+    let (mut a, pa, _) = spawn_on_free_port(&args);
+    eventually("bootstrapped", Duration::from_secs(10), || {
+        cluster_ok(pa, 1)
+    });
+    let join = format!("127.0.0.1:{pa}");
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let (child, port, _) =
+            spawn_on_free_port(&["--cluster-enabled", "--threads", "1", "--join", &join]);
+        others.push((child, port));
+    }
+    eventually("three members", Duration::from_secs(20), || {
+        cluster_ok(pa, 3) && others.iter().all(|(_, p)| cluster_ok(*p, 3))
+    });
+    // A key a's own: found through CLUSTER NODES ranges via the redirect of a SET.
+    let mut mine = None;
+    for i in 0..1000 {
+        let key = format!("k{i}");
+        if cli(pa, &["SET", &key, "v"]) == "OK" {
+            mine = Some(key);
+            break;
+        }
+    }
+    let mine = mine.expect("a key a owns");
+    for (child, _) in &mut others {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let killed = Instant::now();
+    eventually("CLUSTERDOWN", Duration::from_secs(5), || {
+        cli(pa, &["GET", &mine]).starts_with("CLUSTERDOWN")
+    });
+    assert!(
+        killed.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        killed.elapsed()
+    );
+    assert!(cli(pa, &["CLUSTER", "INFO"]).contains("cluster_state:fail"));
+    stop(&mut a);
+}
+
+/// Key placement figures for the note: keys per node and the share that moves when a node
+/// joins, counted from CLUSTER SLOTS before and after (no data needed).
+#[test]
+fn keys_per_node_and_join_movement_share() {
+    let dev = Dev::start(3);
+    let ports = dev.ports(3);
+    let owners = |port: u16| -> HashMap<u16, String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "--csv", "CLUSTER", "NODES"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace("\\n", "\n");
+        let mut map = HashMap::new();
+        for line in text.lines() {
+            let f: Vec<&str> = line.trim_matches('"').split_whitespace().collect();
+            for r in f.iter().skip(8) {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                for s in a.parse::<u16>().unwrap()..=b.parse::<u16>().unwrap() {
+                    map.insert(s, f[0].to_string());
+                }
+            }
+        }
+        map
+    };
+    let before = owners(ports[0]);
+    assert_eq!(before.len(), 16384);
+    let keys: Vec<u16> = (0..100_000)
+        .map(|i| {
+            let out = format!("key:{i}");
+            placement::slot::key_slot(out.as_bytes())
+        })
+        .collect();
+    let mut per_node: HashMap<&String, usize> = HashMap::new();
+    for s in &keys {
+        *per_node.entry(&before[s]).or_default() += 1;
+    }
+    let counts: Vec<usize> = per_node.values().copied().collect();
+    eprintln!("keys per node (100k keys, 3 nodes): {counts:?}");
+    for c in &counts {
+        assert!((31_000..=35_700).contains(c), "{counts:?}");
+    }
+    let new_port = dev.base + 3;
+    let mut fourth = Command::new(BIN)
+        .args([
+            "server",
+            "--cluster-enabled",
+            "--threads",
+            "1",
+            "--loglevel",
+            "warning",
+        ])
+        .args(["--port", &new_port.to_string()])
+        .args(["--join", &format!("127.0.0.1:{}", ports[2])])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("four nodes", Duration::from_secs(20), || {
+        cluster_ok(ports[0], 4)
+    });
+    let after = owners(ports[0]);
+    let moved = keys.iter().filter(|s| before[s] != after[s]).count();
+    let share = moved as f64 / keys.len() as f64;
+    eprintln!("share of 100k keys that changed node when a 4th joined: {share:.4} (ideal 0.25)");
+    assert!((0.24..=0.26).contains(&share), "{share}");
+    stop(&mut fourth);
+}
 
 #[test]
 fn redis_cli_cluster_check_sees_all_slots_covered() {
     let (mut child, port, _log) = spawn_on_free_port(&["--cluster-enabled"]);
+    eventually("bootstrapped", Duration::from_secs(10), || {
+        cluster_ok(port, 1)
+    });
     let addr = format!("127.0.0.1:{port}");
     let out = Command::new("redis-cli")
         .args(["--cluster", "check", &addr])
@@ -21,11 +470,6 @@ fn redis_cli_cluster_check_sees_all_slots_covered() {
         text.contains("[OK] All nodes agree about slots configuration."),
         "{text}"
     );
-    let set = Command::new("redis-cli")
-        .args(["-c", "-p", &port.to_string(), "SET", "user:1", "ann"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&set.stdout).trim(), "OK");
-    let _ = child.kill();
-    let _ = child.wait();
+    assert_eq!(cli(port, &["-c", "SET", "user:1", "ann"]), "OK");
+    stop(&mut child);
 }

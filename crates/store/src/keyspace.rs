@@ -297,6 +297,22 @@ impl Keyspace {
         }
     }
 
+    /// Removes the keys of shard `index` that `doomed` selects and returns how many (a
+    /// cluster node dropping the slots it no longer owns, one shard lock at a time).
+    pub fn remove_where(&self, index: usize, now: u64, doomed: impl Fn(&[u8]) -> bool) -> usize {
+        let mut shard = self.lock_index(index);
+        let keys: Vec<Vec<u8>> = shard
+            .iter()
+            .filter(|e| doomed(e.key()))
+            .map(|e| e.key().to_vec())
+            .collect();
+        for k in &keys {
+            let h = shard.hash(k);
+            shard.remove(h, k, now);
+        }
+        keys.len()
+    }
+
     /// A random live key (RANDOMKEY): a random non-empty shard, then a random key in it.
     pub fn random_key(&self, now: u64) -> Option<Vec<u8>> {
         let start = rand::random::<usize>() % SHARDS;

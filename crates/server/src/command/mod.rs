@@ -184,6 +184,9 @@ impl BatchClock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     Continue,
+    /// Nothing ran and nothing was written: await `client.pending`, then run the same
+    /// command again.
+    Retry,
     /// Flush the replies, then close (QUIT, protocol errors, CLIENT KILL of self).
     Close,
 }
@@ -303,6 +306,7 @@ fn cluster_redirect(shared: &Shared, meta: &CommandMeta, args: Args<'_>) -> Opti
         crate::cluster::Route::Down => {
             Some(CmdError::Coded("CLUSTERDOWN Hash slot not served".into()))
         }
+        crate::cluster::Route::Wait(until) => Some(CmdError::SlotWait(until)),
     }
 }
 
@@ -319,6 +323,10 @@ pub fn execute<'s>(
 ) -> Flow {
     let mark = out.len();
     match resolve(shared, client, args, local, clock) {
+        Err(CmdError::SlotWait(until)) if client.multi.is_none() && !client.in_exec => {
+            client.pending = Some(crate::Pending::RetryAt(until));
+            return Flow::Retry;
+        }
         Err(e) => {
             // A refused EXEC discards the transaction (Redis 7.0 answers EXECABORT even
             // outside MULTI); any other refusal inside MULTI makes EXEC refuse the queue

@@ -23,6 +23,8 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("cluster|nodes", nodes),
     ("cluster|links", links),
     ("cluster|help", help),
+    ("cluster|meet", meet),
+    ("cluster|forget", forget),
     ("readonly", ok_in_cluster),
     ("readwrite", ok_in_cluster),
     ("asking", ok_in_cluster),
@@ -31,7 +33,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
 fn state<'a>(ctx: &Ctx<'a>) -> Result<&'a ClusterState, CmdError> {
     ctx.shared
         .cluster
-        .as_ref()
+        .as_deref()
         .ok_or_else(|| CmdError::err("This instance has cluster support disabled"))
 }
 
@@ -66,12 +68,65 @@ fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         ),
         None => (0, 1, 0, 0),
     };
-    let ok = assigned == placement::slot::SLOTS as usize;
+    let ok = assigned == placement::slot::SLOTS as usize && state(ctx)?.lease_valid();
     let text = format!(
         "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{known}\r\ncluster_size:{size}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
         if ok { "ok" } else { "fail" }
     );
     ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+/// The cluster layer's membership operations (absent on a standalone cluster of one).
+fn control(ctx: &Ctx<'_>) -> Result<std::sync::Arc<dyn crate::cluster::Control>, CmdError> {
+    state(ctx)?.control().cloned().ok_or_else(|| {
+        CmdError::err("this node runs a standalone cluster of one and cannot change its membership")
+    })
+}
+
+/// CLUSTER MEET ip port [cluster-bus-port]: adds the node listening there to the cluster
+/// (through the Raft leader). Unlike Redis, where MEET only introduces nodes and slots are
+/// assigned separately, the agreed planner gives the new node its share of slots at once.
+fn meet(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let control = control(ctx)?;
+    if args.len() > 5 {
+        return Err(CmdError::Syntax);
+    }
+    let host = String::from_utf8_lossy(args.get(2)).into_owned();
+    let port = resp::number::parse_i64(args.get(3));
+    let bus = if args.len() == 5 {
+        resp::number::parse_i64(args.get(4))
+    } else {
+        port.map(|p| p + 10000)
+    };
+    let (Some(port), Some(bus)) = (port, bus) else {
+        return Err(CmdError::err(format!(
+            "Invalid base port specified: {}",
+            String::from_utf8_lossy(args.get(3))
+        )));
+    };
+    if !(1..=65535).contains(&port) || !(1..=65535).contains(&bus) || host.is_empty() {
+        return Err(CmdError::err(format!(
+            "Invalid node address specified: {host}:{port}"
+        )));
+    }
+    let outcome = control.meet(host, bus as u16);
+    ctx.client.pending = Some(crate::Pending::Reply(Box::pin(async move {
+        outcome.await.map(|_| ())
+    })));
+    Ok(())
+}
+
+/// CLUSTER FORGET node-id: removes the node from the cluster (through the Raft leader); its
+/// slots go to the others. (Redis's FORGET only drops a node from one node's table.)
+fn forget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let control = control(ctx)?;
+    let id = String::from_utf8_lossy(args.get(2)).into_owned();
+    let known = topology(ctx)?.is_some_and(|t| t.node(&id).is_some());
+    if !known {
+        return Err(CmdError::err(format!("Unknown node {id}")));
+    }
+    ctx.client.pending = Some(crate::Pending::Reply(control.forget(id)));
     Ok(())
 }
 
@@ -82,7 +137,7 @@ fn myid(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn myshardid(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    let shard = state(ctx)?.myshard;
+    let shard = state(ctx)?.myshard();
     ctx.out.bulk(shard_hex(shard).as_bytes());
     Ok(())
 }

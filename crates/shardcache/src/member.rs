@@ -1,0 +1,183 @@
+//! A cluster member: the node (`server`) glued to its Raft (`cluster`). The server crate
+//! knows nothing of Raft; this module hands it a `server::cluster::ClusterState` that it
+//! keeps current (the agreed topology, the serving lease) and the membership operations
+//! CLUSTER MEET / FORGET call.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::bus::{serve, TcpTransport};
+use cluster::raft::Store;
+use cluster::{ClusterNode, NodeSpec};
+use server::cluster::{BoxFuture, ClusterState as View, Control};
+use server::Config;
+use tokio::net::TcpListener;
+
+use crate::client::command;
+
+/// How a member is started.
+pub struct MemberOptions {
+    /// A member's client address (`host:port`) to join; none = bootstrap a new cluster
+    /// (or resume, when `dir` holds the state of a previous run).
+    pub join: Option<String>,
+    /// Neither join nor bootstrap: wait for a CLUSTER MEET.
+    pub standby: bool,
+    /// Where the node id and Raft state are kept.
+    pub dir: Option<PathBuf>,
+    /// The host other nodes and clients reach this node at.
+    pub announce_ip: Option<String>,
+}
+
+struct RaftControl(Arc<ClusterNode<TcpTransport>>);
+
+impl Control for RaftControl {
+    fn meet(&self, host: String, bus_port: u16) -> BoxFuture<Result<String, String>> {
+        let node = self.0.clone();
+        Box::pin(async move { node.meet(&host, bus_port).await.map(|s| s.id) })
+    }
+
+    fn forget(&self, id: String) -> BoxFuture<Result<(), String>> {
+        let node = self.0.clone();
+        Box::pin(async move { node.leave(&id).await })
+    }
+}
+
+/// The node id kept in `dir/node-id` (made on first start), or a fresh one without a dir.
+fn node_id(dir: Option<&Path>) -> std::io::Result<String> {
+    let Some(dir) = dir else {
+        return Ok(server::cluster::random_id());
+    };
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("node-id");
+    match std::fs::read_to_string(&file) {
+        Ok(id) => {
+            let id = id.trim().to_string();
+            if id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(id)
+            } else {
+                Err(std::io::Error::other(format!(
+                    "{}: not a node id",
+                    file.display()
+                )))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = server::cluster::random_id();
+            std::fs::write(&file, format!("{id}\n"))?;
+            Ok(id)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs a cluster member until `shutdown`.
+pub async fn run(
+    config: Config,
+    options: MemberOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
+    let port = listener.local_addr()?.port();
+    let bus_port = if config.cluster_port != 0 {
+        config.cluster_port
+    } else if config.port == 0 {
+        0 // any free port, like the client port (tests)
+    } else {
+        port.checked_add(10000)
+            .ok_or_else(|| std::io::Error::other("port + 10000 is no port: give --cluster-port"))?
+    };
+    let bus_listener = TcpListener::bind((config.bind.as_str(), bus_port)).await?;
+    let bus_port = bus_listener.local_addr()?.port();
+    let host = options
+        .announce_ip
+        .clone()
+        .unwrap_or_else(|| match config.bind.as_str() {
+            "0.0.0.0" | "::" | "" => "127.0.0.1".to_string(),
+            b => b.to_string(),
+        });
+    let id = node_id(options.dir.as_deref())?;
+    let store = match &options.dir {
+        Some(dir) => Store::open(dir)?,
+        None => Store::in_memory(),
+    };
+    let resumed = store.has_state().await;
+    let spec = NodeSpec {
+        id: id.clone(),
+        host: host.clone(),
+        port,
+        bus_port,
+    };
+    let node = ClusterNode::start(spec, store, TcpTransport::default())
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(serve(bus_listener, node.clone()));
+    let view = Arc::new(View::new(id.clone(), &host, port, bus_port));
+    view.set_control(Arc::new(RaftControl(node.clone())));
+    tokio::spawn(follow(node.clone(), view.clone()));
+    tracing::info!(id = %id, bus_port, resumed, "cluster member starting");
+    if !resumed && !options.standby {
+        match options.join.clone() {
+            Some(seed) => {
+                tokio::spawn(join(seed, host, port, bus_port, config.requirepass.clone()));
+            }
+            None => node.bootstrap().await.map_err(std::io::Error::other)?,
+        }
+    }
+    let admin = if config.admin_port != 0 {
+        Some(TcpListener::bind((config.bind.as_str(), config.admin_port)).await?)
+    } else {
+        None
+    };
+    let result = server::run_node(listener, admin, config, Some(view), shutdown).await;
+    node.shutdown().await;
+    result
+}
+
+/// Keeps the node's view current: every applied topology, and the lease every 50 ms.
+async fn follow(node: Arc<ClusterNode<TcpTransport>>, view: Arc<View>) {
+    let mut states = node.store.subscribe();
+    view.set_topology(states.borrow_and_update().topology.clone());
+    let mut tick = tokio::time::interval(Duration::from_millis(25));
+    loop {
+        tokio::select! {
+            changed = states.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let t = states.borrow_and_update().topology.clone();
+                view.set_topology(t);
+            }
+            _ = tick.tick() => view.set_lease(node.lease.valid_until()),
+        }
+    }
+}
+
+/// Asks the member at `seed` to meet this node, until it has (the seed may still be
+/// starting). Refusals that retrying cannot fix are logged and end the attempt.
+async fn join(seed: String, host: String, port: u16, bus_port: u16, password: Option<String>) {
+    let args = [
+        "CLUSTER".to_string(),
+        "MEET".into(),
+        host,
+        port.to_string(),
+        bus_port.to_string(),
+    ];
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match command(&seed, password.as_deref(), &args).await {
+            Ok(Ok(_)) => {
+                tracing::info!(%seed, "joined the cluster");
+                return;
+            }
+            Ok(Err(e)) if e.contains("already") || e.contains("Invalid") => {
+                tracing::error!(%seed, error = %e, "the cluster refused to add this node");
+                return;
+            }
+            Ok(Err(e)) => tracing::warn!(%seed, error = %e, "join refused; retrying"),
+            Err(e) => tracing::warn!(%seed, error = %e, "cannot reach the seed; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
