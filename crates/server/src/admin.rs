@@ -4,11 +4,13 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use resp::Frame;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::stats::{bucket_bound_seconds, BUCKETS};
@@ -21,6 +23,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/cache/stats", get(stats))
+        .route("/api/cache/clear", post(clear))
         .route("/api/cluster", get(cluster))
         .with_state(shared);
     if let Err(e) = axum::serve(listener, app)
@@ -48,23 +51,89 @@ async fn ready(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     }
 }
 
-/// This node's cache statistics as JSON.
+/// Cache statistics as JSON: this node's; in cluster mode also every node's (asked over the
+/// Redis protocol), cluster totals at the top level, and how keys and slots spread.
 async fn stats(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let local = local_stats(&shared);
+    let Some(t) = shared.cluster.as_ref().and_then(|c| c.topology()) else {
+        return Json(local);
+    };
+    let myid = shared
+        .cluster
+        .as_ref()
+        .map(|c| c.myid.clone())
+        .unwrap_or_default();
+    let password = shared.live.requirepass();
+    let mut nodes = Vec::new();
+    let mut shard_distribution = serde_json::Map::new();
+    let mut slot_distribution = serde_json::Map::new();
+    let mut totals = [0u64; 5]; // keys, hits, misses, ops/s, memory
+    for n in &t.nodes {
+        let addr = format!("{}:{}", n.host, n.port);
+        let node = if n.id == myid {
+            Some(local.clone())
+        } else {
+            remote_stats(&addr, password.as_deref()).await
+        };
+        let slots = t.slots.iter().filter(|s| **s == Some(n.shard)).count();
+        slot_distribution.insert(addr.clone(), json!(slots));
+        let mut entry =
+            json!({"id": n.id, "address": addr, "slots": slots, "reachable": node.is_some()});
+        if let Some(v) = node {
+            for (i, field) in ["keys", "hits", "misses", "ops_per_sec", "used_memory"]
+                .iter()
+                .enumerate()
+            {
+                totals[i] += v[*field].as_u64().unwrap_or(0);
+            }
+            shard_distribution.insert(addr.clone(), v["keys"].clone());
+            if let (Value::Object(e), Value::Object(v)) = (&mut entry, v) {
+                e.extend(v);
+            }
+        } else {
+            shard_distribution.insert(addr.clone(), Value::Null);
+        }
+        nodes.push(entry);
+    }
+    let [keys, hits, misses, ops, memory] = totals;
+    Json(json!({
+        "cluster": true,
+        "keys": keys,
+        "hits": hits,
+        "misses": misses,
+        "hit_rate_percent": hit_rate(hits, misses),
+        "ops_per_sec": ops,
+        "used_memory": memory,
+        "nodes_count": t.nodes.len(),
+        "nodes": nodes,
+        "shard_distribution": shard_distribution,
+        "slot_distribution": slot_distribution,
+        "epoch": t.epoch,
+        // Slots are placed by rendezvous hashing (no ring, so no virtual nodes).
+        "placement": "rendezvous",
+        "virtual_nodes": null,
+        "node": local,
+    }))
+}
+
+fn hit_rate(hits: u64, misses: u64) -> f64 {
+    let total = hits + misses;
+    if total == 0 {
+        return 0.0;
+    }
+    (hits as f64 * 10000.0 / total as f64).round() / 100.0
+}
+
+fn local_stats(shared: &Shared) -> Value {
     let ks = shared.keyspace.stats();
     let (keys, expires) = shared.keyspace.counts();
-    let total = ks.hits + ks.misses;
-    let rate = if total > 0 {
-        ks.hits as f64 * 100.0 / total as f64
-    } else {
-        0.0
-    };
     let ops = shared.rates.lock().ops_per_sec;
-    Json(serde_json::json!({
+    json!({
         "keys": keys,
         "keys_with_ttl": expires,
         "hits": ks.hits,
         "misses": ks.misses,
-        "hit_rate_percent": (rate * 100.0).round() / 100.0,
+        "hit_rate_percent": hit_rate(ks.hits, ks.misses),
         "expired_keys": ks.expired,
         "evicted_keys": ks.evicted,
         "ops_per_sec": ops,
@@ -72,8 +141,155 @@ async fn stats(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         "used_memory_rss": crate::rss_bytes(),
         "maxmemory": shared.live.maxmemory.load(Ordering::Relaxed),
         "connected_clients": shared.clients.connected(),
-        "total_commands_processed": crate::info::total_commands(&shared),
+        "total_commands_processed": crate::info::total_commands(shared),
+    })
+}
+
+/// Another node's figures, from its INFO and DBSIZE; `None` if it cannot be asked.
+async fn remote_stats(addr: &str, password: Option<&str>) -> Option<Value> {
+    let mut peer = crate::peer::Peer::connect(addr, password).await.ok()?;
+    let info = peer.call(&["INFO"]).await.ok()?.ok()?.as_text()?;
+    let Frame::Integer(keys) = peer.call(&["DBSIZE"]).await.ok()?.ok()? else {
+        return None;
+    };
+    let field = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let (hits, misses) = (field("keyspace_hits"), field("keyspace_misses"));
+    Some(json!({
+        "keys": keys,
+        "hits": hits,
+        "misses": misses,
+        "hit_rate_percent": hit_rate(hits, misses),
+        "expired_keys": field("expired_keys"),
+        "evicted_keys": field("evicted_keys"),
+        "ops_per_sec": field("instantaneous_ops_per_sec"),
+        "used_memory": field("used_memory"),
+        "maxmemory": field("maxmemory"),
+        "connected_clients": field("connected_clients"),
+        "total_commands_processed": field("total_commands_processed"),
     }))
+}
+
+#[derive(serde::Deserialize)]
+struct ClearQuery {
+    pattern: Option<String>,
+}
+
+/// Deletes the keys matching `pattern` (default `*`) with SCAN + UNLINK, never KEYS: on this
+/// node, and in cluster mode on every node.
+async fn clear(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ClearQuery>,
+) -> impl IntoResponse {
+    let pattern = q.pattern.unwrap_or_else(|| "*".into());
+    let mut cleared = 0u64;
+    let mut shards = 0usize;
+    let mut errors = Vec::new();
+    let others: Vec<String> = match shared
+        .cluster
+        .as_ref()
+        .and_then(|c| c.topology().map(|t| (c.myid.clone(), t)))
+    {
+        Some((myid, t)) => t
+            .nodes
+            .iter()
+            .filter(|n| n.id != myid)
+            .map(|n| format!("{}:{}", n.host, n.port))
+            .collect(),
+        None => Vec::new(),
+    };
+    cleared += clear_local(&shared, &pattern).await;
+    shards += 1;
+    let password = shared.live.requirepass();
+    for addr in others {
+        match clear_remote(&addr, password.as_deref(), &pattern).await {
+            Ok(n) => {
+                cleared += n;
+                shards += 1;
+            }
+            Err(e) => errors.push(json!({"node": addr, "error": e})),
+        }
+    }
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let mut body = json!({"cleared": cleared, "pattern": pattern, "shards_cleared": shards});
+    if !errors.is_empty() {
+        body["errors"] = Value::Array(errors);
+    }
+    (status, Json(body))
+}
+
+/// SCAN + delete over this node's keyspace, a thousand keys at a time.
+async fn clear_local(shared: &Shared, pattern: &str) -> u64 {
+    let filter = store::keyspace::ScanFilter {
+        pattern: Some(pattern.as_bytes().to_vec()),
+        type_name: None,
+    };
+    let mut cursor = 0;
+    let mut cleared = 0;
+    loop {
+        let now = crate::unix_ms();
+        let mut keys = Vec::new();
+        cursor = shared.keyspace.scan(cursor, 1000, &filter, now, &mut keys);
+        for k in keys {
+            let h = shared.keyspace.hash(&k);
+            if shared.keyspace.lock(h).remove(h, &k, now).is_some() {
+                cleared += 1;
+            }
+        }
+        if cursor == 0 {
+            return cleared;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// SCAN + UNLINK on another node (UNLINK grouped by slot: a cluster node refuses keys of
+/// several slots in one command).
+async fn clear_remote(addr: &str, password: Option<&str>, pattern: &str) -> Result<u64, String> {
+    let mut peer = crate::peer::Peer::connect(addr, password)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut cursor = "0".to_string();
+    let mut cleared = 0;
+    loop {
+        let args = ["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"];
+        let reply = peer.call(&args).await.map_err(|e| e.to_string())??;
+        let Frame::Array(parts) = reply else {
+            return Err("unexpected SCAN reply".into());
+        };
+        let (Some(Frame::Bulk(next)), Some(Frame::Array(keys))) = (parts.first(), parts.get(1))
+        else {
+            return Err("unexpected SCAN reply".into());
+        };
+        let mut by_slot: std::collections::BTreeMap<u16, Vec<&[u8]>> = Default::default();
+        for k in keys {
+            if let Frame::Bulk(k) = k {
+                by_slot
+                    .entry(placement::slot::key_slot(k))
+                    .or_default()
+                    .push(k);
+            }
+        }
+        for (_, keys) in by_slot {
+            let mut args: Vec<&[u8]> = vec![b"UNLINK"];
+            args.extend(keys);
+            if let Frame::Integer(n) = peer.call(&args).await.map_err(|e| e.to_string())?? {
+                cleared += n as u64;
+            }
+        }
+        cursor = String::from_utf8_lossy(next).into_owned();
+        if cursor == "0" {
+            return Ok(cleared);
+        }
+    }
 }
 
 /// The topology this node serves from (cluster mode): nodes, slot ranges, epoch.

@@ -21,6 +21,7 @@ mod conn;
 pub mod error;
 pub mod exec_gate;
 pub mod info;
+pub mod peer;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;

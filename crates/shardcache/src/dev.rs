@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::client::command;
+use server::peer::command;
 
 #[derive(Args)]
 pub struct DevArgs {

@@ -1,7 +1,6 @@
 //! The `shardcache` binary: parses configuration and runs a node. All behaviour lives in the
 //! library crates.
 
-mod client;
 mod dev;
 mod member;
 mod ops;

@@ -14,7 +14,7 @@ use server::cluster::{BoxFuture, ClusterState as View, Control};
 use server::Config;
 use tokio::net::TcpListener;
 
-use crate::client::command;
+use server::peer::command;
 
 /// How a member is started.
 pub struct MemberOptions {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::client::command;
+use server::peer::command;
 
 #[derive(Subcommand)]
 pub enum ClusterCommand {

@@ -9,7 +9,7 @@ use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{spawn_on_free_port, BIN};
+use common::{http, spawn_on_free_port, BIN};
 use redis::Commands;
 
 fn cli(port: u16, args: &[&str]) -> String {
@@ -185,6 +185,43 @@ fn dev_cluster_serves_cluster_clients_and_follows_a_new_node() {
     assert_eq!(cli(ports[1], &["-c", "SET", "{user1}.a", "x"]), "OK");
     assert_eq!(cli(ports[2], &["-c", "GET", "{user1}.a"]), "x");
     assert!(cli(ports[0], &["MSET", "a", "1", "b", "2"]).starts_with("CROSSSLOT"));
+    assert_eq!(cli(ports[0], &["-c", "DEL", "{user1}.a"]), "1");
+
+    // The operations API of any node covers the whole cluster.
+    let (code, body) = http("GET", dev.base + 1002, "/api/cache/stats");
+    assert_eq!(code, 200, "{body}");
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["keys"], KEYS, "{body}");
+    assert_eq!(stats["nodes"].as_array().unwrap().len(), 3);
+    let slots: u64 = stats["slot_distribution"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(slots, 16384);
+    let keys: u64 = stats["shard_distribution"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(keys, KEYS as u64);
+    // Clearing a pattern removes exactly its keys everywhere: key:1, key:10..19, key:100..199,
+    // key:1000..1999, key:10000..19999 = 1 + 10 + 100 + 1000 + 10000.
+    let (code, body) = http("POST", dev.base + 1001, "/api/cache/clear?pattern=key:1*");
+    assert_eq!(code, 200, "{body}");
+    let cleared: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(cleared["cleared"], 11_111, "{body}");
+    assert_eq!(cleared["shards_cleared"], 3, "{body}");
+    assert_eq!(cleared["pattern"], "key:1*");
+    let gone: Option<i64> = con.get("key:1234").unwrap();
+    assert_eq!(gone, None);
+    let kept: i64 = con.get("key:2345").unwrap();
+    assert_eq!(kept, 2345);
+    for i in 0..KEYS {
+        let _: () = con.set(format!("key:{i}"), i).unwrap();
+    }
 
     // A fourth node, started on standby and added with the CLI.
     let new_port = dev.base + 3;

@@ -1,0 +1,103 @@
+//! A minimal Redis client for talking to other nodes: joining a cluster, `shardcache cluster
+//! ...`, and the admin API's cluster-wide stats and clear. Requests and replies in turn.
+
+use std::time::Duration;
+
+use resp::Frame;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long one call may take (a membership change waits for Raft commits).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One connection to another node.
+pub struct Peer {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Peer {
+    /// Connects (and AUTHs with `password`, if any).
+    pub async fn connect(addr: &str, password: Option<&str>) -> std::io::Result<Peer> {
+        let stream = tokio::time::timeout(CALL_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| timed_out(addr))??;
+        let mut peer = Peer {
+            stream,
+            buf: Vec::new(),
+        };
+        if let Some(p) = password {
+            if let Err(e) = peer.call(&["AUTH".to_string(), p.to_string()]).await? {
+                return Err(std::io::Error::other(format!("{addr}: {e}")));
+            }
+        }
+        Ok(peer)
+    }
+
+    /// Sends one command and reads its reply. The outer error is a connection problem;
+    /// the inner one the node's error reply.
+    pub async fn call<A: AsRef<[u8]>>(
+        &mut self,
+        args: &[A],
+    ) -> std::io::Result<Result<Frame, String>> {
+        tokio::time::timeout(CALL_TIMEOUT, call(&mut self.stream, &mut self.buf, args))
+            .await
+            .map_err(|_| timed_out("the node"))?
+    }
+}
+
+fn timed_out(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what} did not answer"),
+    )
+}
+
+/// Sends `args` to the node at `addr` on a connection of its own (after AUTH with
+/// `password`, if any). The outer error is a connection problem; the inner one the node's
+/// error reply.
+pub async fn command(
+    addr: &str,
+    password: Option<&str>,
+    args: &[String],
+) -> std::io::Result<Result<Frame, String>> {
+    let mut peer = match Peer::connect(addr, password).await {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::Other => return Ok(Err(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    peer.call(args).await
+}
+
+async fn call<A: AsRef<[u8]>>(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    args: &[A],
+) -> std::io::Result<Result<Frame, String>> {
+    let request = Frame::Array(
+        args.iter()
+            .map(|a| Frame::Bulk(a.as_ref().to_vec()))
+            .collect(),
+    );
+    let mut out = Vec::new();
+    request.encode(&mut out);
+    stream.write_all(&out).await?;
+    loop {
+        if let Some((frame, used)) = Frame::parse(buf).map_err(std::io::Error::other)? {
+            buf.drain(..used);
+            return Ok(match frame {
+                Frame::Error(e) => Err(e),
+                other => Ok(other),
+            });
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before the reply",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
