@@ -84,11 +84,20 @@ fn control(ctx: &Ctx<'_>) -> Result<std::sync::Arc<dyn crate::cluster::Control>,
     })
 }
 
+/// Membership changes wait for the cluster, which EXEC (all other clients held off) must not.
+fn not_in_transaction(ctx: &Ctx<'_>) -> CmdResult {
+    if ctx.client.in_exec {
+        return Err(CmdError::err("CLUSTER MEET and FORGET cannot run inside a transaction"));
+    }
+    Ok(())
+}
+
 /// CLUSTER MEET ip port [cluster-bus-port]: adds the node listening there to the cluster
 /// (through the Raft leader). Unlike Redis, where MEET only introduces nodes and slots are
 /// assigned separately, the agreed planner gives the new node its share of slots at once.
 fn meet(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let control = control(ctx)?;
+    not_in_transaction(ctx)?;
     if args.len() > 5 {
         return Err(CmdError::Syntax);
     }
@@ -121,6 +130,7 @@ fn meet(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// slots go to the others. (Redis's FORGET only drops a node from one node's table.)
 fn forget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let control = control(ctx)?;
+    not_in_transaction(ctx)?;
     let id = String::from_utf8_lossy(args.get(2)).into_owned();
     let known = topology(ctx)?.is_some_and(|t| t.node(&id).is_some());
     if !known {
@@ -281,6 +291,8 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         &[
             "COUNTKEYSINSLOT <slot>",
             "    Return the number of keys in <slot>.",
+            "FORGET <node-id>",
+            "    Remove a node from the cluster (its slots go to the other nodes).",
             "GETKEYSINSLOT <slot> <count>",
             "    Return key names stored by current node in a slot.",
             "INFO",
@@ -289,6 +301,8 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "    Return the hash slot for <key>.",
             "LINKS",
             "    Return information about all network links between this node and its peers.",
+            "MEET <ip> <port> [<bus-port>]",
+            "    Add the node listening there to the cluster (it gets its share of slots).",
             "MYID",
             "    Return the node id.",
             "MYSHARDID",
