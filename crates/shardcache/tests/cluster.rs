@@ -162,6 +162,29 @@ fn dev_cluster_serves_cluster_clients_and_follows_a_new_node() {
         let v: i64 = con.get(format!("key:{i}")).unwrap();
         assert_eq!(v, i);
     }
+    // The async cluster client (redis-rs `cluster-async`) routes the same way.
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}/"))
+        .collect();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use redis::AsyncCommands;
+            let client = redis::cluster::ClusterClient::new(urls).unwrap();
+            let mut con = client.get_async_connection().await.unwrap();
+            for i in (0..KEYS).step_by(10) {
+                let v: i64 = con.get(format!("key:{i}")).await.unwrap();
+                assert_eq!(v, i);
+            }
+            let _: () = con.set("{async}.k", "v").await.unwrap();
+            let v: String = con.get("{async}.k").await.unwrap();
+            assert_eq!(v, "v");
+            let n: i64 = con.del("{async}.k").await.unwrap();
+            assert_eq!(n, 1);
+        });
     // Balance: every node holds about a third.
     let sizes: Vec<i64> = ports
         .iter()

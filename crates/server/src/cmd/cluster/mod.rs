@@ -87,7 +87,9 @@ fn control(ctx: &Ctx<'_>) -> Result<std::sync::Arc<dyn crate::cluster::Control>,
 /// Membership changes wait for the cluster, which EXEC (all other clients held off) must not.
 fn not_in_transaction(ctx: &Ctx<'_>) -> CmdResult {
     if ctx.client.in_exec {
-        return Err(CmdError::err("CLUSTER MEET and FORGET cannot run inside a transaction"));
+        return Err(CmdError::err(
+            "CLUSTER MEET and FORGET cannot run inside a transaction",
+        ));
     }
     Ok(())
 }
