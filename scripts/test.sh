@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need on a fresh machine (redis-server,
-# redis-tools and nutcracker from Debian, redis-py and pytest in a local venv), then runs
-# formatting and lint checks, the Rust test suite and the redis-py tests.
+# redis-tools, nutcracker, nodejs and npm from Debian, redis-py and pytest in a local venv,
+# ioredis from npm), then runs formatting and lint checks, the Rust test suite, the redis-py
+# tests and the ioredis test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 # twemproxy, the reference for the proxy's key placement (Debian installs it in /usr/sbin).
 [ -x /usr/sbin/nutcracker ] || command -v nutcracker >/dev/null 2>&1 || missing+=(nutcracker)
+# ioredis's cluster client is tested with node's built-in test runner.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt-get update -qq
@@ -30,3 +34,6 @@ cargo test --workspace
 echo "== redis-py"
 cargo build -q -p shardcache
 .venv/bin/python -m pytest -q tests/python
+echo "== ioredis"
+(cd tests/node && npm install --no-audit --no-fund --silent)
+node --test tests/node/cluster.test.js
