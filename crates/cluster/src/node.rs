@@ -261,6 +261,38 @@ impl<T: Transport> ClusterNode<T> {
         }
     }
 
+    /// Members (by node id) whose bus does not answer a Hello within `timeout`, asked all at
+    /// once. A local observation, as Redis's PFAIL: it decides nothing in the cluster.
+    pub async fn unreachable_members(&self, timeout: Duration) -> Vec<String> {
+        let Some(t) = self.store.state().await.topology else {
+            return Vec::new();
+        };
+        let me = self.bus_addr();
+        let probes: Vec<_> = t
+            .nodes
+            .iter()
+            .filter(|n| n.id != self.spec.id)
+            .map(|n| {
+                let addr = format!("{}:{}", n.host, n.bus_port);
+                let hello = self.transport.send(&me, &addr, BusRequest::Hello);
+                let id = n.id.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(timeout, hello).await {
+                        Ok(Ok(BusResponse::Hello { spec, .. })) if spec.id == id => None,
+                        _ => Some(id),
+                    }
+                })
+            })
+            .collect();
+        let mut down = Vec::new();
+        for probe in probes {
+            if let Ok(Some(id)) = probe.await {
+                down.push(id);
+            }
+        }
+        down
+    }
+
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }

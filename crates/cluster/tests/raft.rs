@@ -243,6 +243,11 @@ async fn a_partitioned_minority_loses_its_lease_and_catches_up() {
         "the lease outlived the partition by {:?}",
         cut_at.elapsed()
     );
+    // The leader sees it as unreachable (and nobody else).
+    let down = c.nodes[&leader]
+        .unreachable_members(Duration::from_millis(300))
+        .await;
+    assert_eq!(down, vec![spec(isolated).id]);
     // The majority goes on: it removes the unreachable node, and keeps its lease.
     c.nodes[&leader].leave(&spec(isolated).id).await.unwrap();
     c.settle_among(&majority).await;

@@ -85,7 +85,10 @@ impl Topology {
     }
 
     /// `CLUSTER NODES`, one line per node, `myself` marked (Redis 7's format).
-    pub fn nodes_text(&self, myself: &str) -> String {
+    ///
+    /// `unreachable` tells which nodes this node cannot reach right now: they are flagged
+    /// `fail?` with a `disconnected` link, as Redis shows a node it suspects (PFAIL).
+    pub fn nodes_text(&self, myself: &str, unreachable: impl Fn(&str) -> bool) -> String {
         let mut out = String::new();
         for n in &self.nodes {
             let mut flags = Vec::new();
@@ -93,6 +96,10 @@ impl Topology {
                 flags.push("myself");
             }
             flags.push(if n.primary { "master" } else { "slave" });
+            let down = n.id != myself && unreachable(&n.id);
+            if down {
+                flags.push("fail?");
+            }
             let primary_of = if n.primary {
                 "-".to_string()
             } else {
@@ -103,14 +110,15 @@ impl Topology {
                     .unwrap_or_else(|| "-".into())
             };
             let mut line = format!(
-                "{} {}:{}@{} {} {} 0 0 {} connected",
+                "{} {}:{}@{} {} {} 0 0 {} {}",
                 n.id,
                 n.host,
                 n.port,
                 n.bus_port,
                 flags.join(","),
                 primary_of,
-                self.epoch
+                self.epoch,
+                if down { "disconnected" } else { "connected" }
             );
             if n.primary {
                 for (a, b) in self.ranges(n.shard) {
@@ -159,12 +167,22 @@ mod tests {
         assert_eq!(t.ranges(1), vec![(0, 99), (200, 4999), (5001, 16383)]);
         assert_eq!(t.ranges(2), vec![(100, 199), (5000, 5000)]);
         assert_eq!(t.owner(150).unwrap().port, 7001);
-        let text = t.nodes_text(&"a".repeat(40));
+        let text = t.nodes_text(&"a".repeat(40), |_| false);
         assert!(text.starts_with(&format!(
             "{} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99 200-4999 5001-16383\n",
             "a".repeat(40)
         )));
         assert!(text.contains(" master - 0 0 1 connected 100-199 5000\n"));
+        let b = "b".repeat(40);
+        let text = t.nodes_text(&"a".repeat(40), |id| id == b);
+        assert!(
+            text.contains(" master,fail? - 0 0 1 disconnected 100-199 5000\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("myself,master - 0 0 1 connected 0-99"),
+            "myself is never suspected"
+        );
         assert_eq!(t.shards(), vec![1, 2]);
     }
 }

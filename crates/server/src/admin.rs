@@ -315,6 +315,7 @@ async fn cluster(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
                 "bus_port": n.bus_port,
                 "shard": placement::topology::shard_hex(n.shard),
                 "role": if n.primary { "primary" } else { "replica" },
+                "health": if n.id != c.myid && c.is_unreachable(&n.id) { "unreachable" } else { "ok" },
                 "slots": t.slots.iter().filter(|s| **s == Some(n.shard)).count(),
                 "slot_ranges": ranges,
             })

@@ -51,6 +51,9 @@ pub struct ClusterState {
     /// Slots lost and not yet emptied of their keys.
     lost: Mutex<Vec<u16>>,
     control: OnceLock<Arc<dyn Control>>,
+    /// Members this node cannot reach right now (a local observation, like Redis's PFAIL;
+    /// the cluster layer probes them).
+    unreachable: RwLock<std::collections::HashSet<String>>,
 }
 
 /// How long gained slots wait: the cluster's lease, so the previous owner has stopped.
@@ -82,6 +85,7 @@ impl ClusterState {
             grace: RwLock::new(None),
             lost: Mutex::new(Vec::new()),
             control: OnceLock::new(),
+            unreachable: RwLock::new(Default::default()),
         }
     }
 
@@ -172,6 +176,15 @@ impl ClusterState {
     /// Whether a slot is owned here and served (lease valid, no grace pending).
     pub fn serves(&self, slot: u16) -> bool {
         matches!(self.route_slot(slot), Route::Here)
+    }
+
+    /// Replaces the set of members this node cannot reach.
+    pub fn set_unreachable(&self, ids: std::collections::HashSet<String>) {
+        *self.unreachable.write() = ids;
+    }
+
+    pub fn is_unreachable(&self, id: &str) -> bool {
+        self.unreachable.read().contains(id)
     }
 
     pub fn set_control(&self, control: Arc<dyn Control>) {

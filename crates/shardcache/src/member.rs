@@ -134,8 +134,20 @@ pub async fn run(
     result
 }
 
-/// Keeps the node's view current: every applied topology, and the lease every 50 ms.
+/// Keeps the node's view current: every applied topology, the lease every 25 ms, and which
+/// members answer on their bus (probed every second, for CLUSTER NODES/INFO).
 async fn follow(node: Arc<ClusterNode<TcpTransport>>, view: Arc<View>) {
+    let probing = node.clone();
+    let probed = view.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let down = probing
+                .unreachable_members(Duration::from_millis(500))
+                .await;
+            probed.set_unreachable(down.into_iter().collect());
+        }
+    });
     let mut states = node.store.subscribe();
     view.set_topology(states.borrow_and_update().topology.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(25));

@@ -184,6 +184,8 @@ async fn execute(c: ClusterCommand) -> Result<String, String> {
                     ranges,
                     if n.flags.contains("myself") {
                         "  (asked)"
+                    } else if n.flags.contains("fail") {
+                        "  UNREACHABLE"
                     } else {
                         ""
                     },

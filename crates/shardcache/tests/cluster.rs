@@ -205,6 +205,7 @@ fn dev_cluster_serves_cluster_clients_and_follows_a_new_node() {
         text.contains("[OK] All nodes agree about slots configuration."),
         "{text}"
     );
+    assert!(!cli(ports[0], &["CLUSTER", "NODES"]).contains("fail"));
     assert_eq!(cli(ports[1], &["-c", "SET", "{user1}.a", "x"]), "OK");
     assert_eq!(cli(ports[2], &["-c", "GET", "{user1}.a"]), "x");
     assert!(cli(ports[0], &["MSET", "a", "1", "b", "2"]).starts_with("CROSSSLOT"));
@@ -443,6 +444,14 @@ fn a_node_that_loses_its_majority_stops_serving() {
         killed.elapsed()
     );
     assert!(cli(pa, &["CLUSTER", "INFO"]).contains("cluster_state:fail"));
+    // It shows the others as suspected, as Redis shows PFAIL nodes.
+    eventually("the dead are flagged", Duration::from_secs(5), || {
+        cli(pa, &["CLUSTER", "NODES"]).matches("fail? ").count() == 2
+    });
+    let (ok, status) = shardcache(&["cluster", "status", &format!("127.0.0.1:{pa}")]);
+    assert!(ok, "{status}");
+    assert_eq!(status.matches("UNREACHABLE").count(), 2, "{status}");
+    assert!(status.contains("cluster_state: fail"), "{status}");
     stop(&mut a);
 }
 

@@ -55,10 +55,17 @@ fn ok_in_cluster(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    let t = topology(ctx)?;
-    let (assigned, known, size, epoch) = match &t {
+    let c = state(ctx)?;
+    let t = c.topology();
+    let (assigned, pfail, known, size, epoch) = match &t {
         Some(t) => (
             t.assigned(),
+            // Slots of members this node cannot reach (Redis's PFAIL count).
+            t.nodes
+                .iter()
+                .filter(|n| n.primary && n.id != c.myid && c.is_unreachable(&n.id))
+                .map(|n| t.slots.iter().filter(|s| **s == Some(n.shard)).count())
+                .sum(),
             t.nodes.len(),
             t.shards()
                 .iter()
@@ -66,11 +73,12 @@ fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
                 .count(),
             t.epoch,
         ),
-        None => (0, 1, 0, 0),
+        None => (0, 0, 1, 0, 0),
     };
-    let ok = assigned == placement::slot::SLOTS as usize && state(ctx)?.lease_valid();
+    let ok = assigned == placement::slot::SLOTS as usize && c.lease_valid();
+    let slots_ok = assigned - pfail;
     let text = format!(
-        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{known}\r\ncluster_size:{size}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{slots_ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{known}\r\ncluster_size:{size}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
         if ok { "ok" } else { "fail" }
     );
     ctx.out.verbatim("txt", text.as_bytes());
@@ -272,7 +280,7 @@ fn shards(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 fn nodes(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let c = state(ctx)?;
     let text = match c.topology() {
-        Some(t) => t.nodes_text(&c.myid),
+        Some(t) => t.nodes_text(&c.myid, |id| c.is_unreachable(id)),
         None => String::new(),
     };
     ctx.out.verbatim("txt", text.as_bytes());
