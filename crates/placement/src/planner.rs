@@ -5,11 +5,13 @@
 //! (2) the fewest slots change owner that any balanced table allows: a shard keeps every slot
 //! it owns up to its quota, and only the excess of over-full shards and the slots of departed
 //! shards move. Which slots move, and where they go, is decided by rendezvous (highest random
-//! weight) hashing of (slot, shard): each slot ranks the shards by a hash, an over-full shard
-//! gives up the slots it ranks lowest, and a free slot goes to the under-full shard that ranks
-//! highest for it. So the plan is a pure function of its inputs (every node computes the same
-//! one), a bootstrap spreads slots pseudo-randomly rather than in ranges, and adding the N+1th
-//! shard moves ~16384/(N+1) slots, taken evenly from the others.
+//! weight) hashing of (block, shard), a block being [`BLOCK`] consecutive slots: each block
+//! ranks the shards by a hash, an over-full shard gives up the slots of the blocks it ranks
+//! lowest, and a free slot goes to the under-full shard that ranks its block highest. So the
+//! plan is a pure function of its inputs (every node computes the same one), adding the N+1th
+//! shard moves ~16384/(N+1) slots, taken evenly from the others, and slots travel in runs:
+//! a shard's slots form a few dozen ranges rather than thousands (CLUSTER SLOTS stays small),
+//! while balance and movement are still counted slot by slot.
 //!
 //! The table maps slot -> shard id, not node: a shard (primary plus replicas) keeps its id when
 //! its nodes change.
@@ -27,11 +29,21 @@ pub fn empty_table() -> SlotTable {
     vec![None; SLOTS as usize]
 }
 
-/// Rendezvous score of `shard` for `slot` (SplitMix64 of both: fast, well mixed, stable).
-fn score(slot: u16, shard: ShardId) -> u64 {
+/// Slots hashed together: 256 blocks of 64 (fine enough that every shard of up to ~50 gets
+/// several blocks, coarse enough that ranges stay long).
+pub const BLOCK: u16 = 64;
+
+/// Rendezvous rank of `shard` for `slot`: its block's score, then the slot (so a block's
+/// slots are given up or taken in order, in one run).
+fn rank(slot: u16, shard: ShardId) -> (u64, u16) {
+    (score(slot / BLOCK, shard), slot)
+}
+
+/// Rendezvous score of `shard` for a block (SplitMix64 of both: fast, well mixed, stable).
+fn score(block: u16, shard: ShardId) -> u64 {
     let mut z = shard
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(slot as u64)
+        .wrapping_add(block as u64)
         .wrapping_add(0x632B_E59B_D9B4_E019);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -82,7 +94,7 @@ pub fn plan(current: &[Option<ShardId>], shards: &[ShardId]) -> SlotTable {
             let mut mine: Vec<u16> = (0..total as u16)
                 .filter(|&s| table[s as usize] == Some(shards[i]))
                 .collect();
-            mine.sort_by_key(|&s| score(s, shards[i]));
+            mine.sort_by_key(|&s| rank(s, shards[i]));
             for &s in mine.iter().take(held[i] - quota[i]) {
                 table[s as usize] = None;
             }
@@ -92,14 +104,14 @@ pub fn plan(current: &[Option<ShardId>], shards: &[ShardId]) -> SlotTable {
     // Free slots go to the under-full shard that ranks highest for them. Slots are visited
     // in the order of their best score for any under-full shard, strongest claims first, so
     // a shard filling up does not take the slots another shard wants more.
-    let mut free: Vec<(u64, u16)> = (0..total as u16)
+    let mut free: Vec<((u64, u16), u16)> = (0..total as u16)
         .filter(|&s| table[s as usize].is_none())
         .map(|s| {
             let best = (0..n)
                 .filter(|&i| held[i] < quota[i])
-                .map(|i| score(s, shards[i]))
+                .map(|i| rank(s, shards[i]))
                 .max()
-                .unwrap_or(0);
+                .unwrap_or((0, 0));
             (best, s)
         })
         .collect();
@@ -107,7 +119,7 @@ pub fn plan(current: &[Option<ShardId>], shards: &[ShardId]) -> SlotTable {
     for (_, s) in free {
         let winner = (0..n)
             .filter(|&i| held[i] < quota[i])
-            .max_by_key(|&i| score(s, shards[i]))
+            .max_by_key(|&i| rank(s, shards[i]))
             .expect("free slots never outnumber the open quota");
         table[s as usize] = Some(shards[winner]);
         held[winner] += 1;
@@ -192,6 +204,27 @@ mod tests {
                 .filter(|(o, n)| **o == Some(id) && **n == Some(4))
                 .count();
             assert!((1300..=1430).contains(&gave), "shard {id} gave {gave}");
+        }
+    }
+
+    /// Runs of consecutive slots owned by `id`.
+    fn ranges(table: &SlotTable, id: ShardId) -> usize {
+        (0..table.len())
+            .filter(|&s| table[s] == Some(id) && (s == 0 || table[s - 1] != Some(id)))
+            .count()
+    }
+
+    #[test]
+    fn slots_travel_in_runs() {
+        let three = plan(&empty_table(), &[1, 2, 3]);
+        for id in [1, 2, 3] {
+            let r = ranges(&three, id);
+            assert!(r <= 90, "shard {id}: {r} ranges");
+        }
+        let four = plan(&three, &[1, 2, 3, 4]);
+        for id in [1, 2, 3, 4] {
+            let r = ranges(&four, id);
+            assert!(r <= 120, "shard {id}: {r} ranges after a join");
         }
     }
 
