@@ -6,8 +6,8 @@
 //! Raft's own messages go through a [`Transport`], so tests run many nodes in one process
 //! over [`MemTransport`] and cut links between them.
 //!
-//! The log and the state machine are kept in memory here (persistence under `--dir` comes
-//! with the node integration).
+//! The [`Store`] keeps the log and the state machine in memory and, given a directory
+//! (`--dir`), on disk as well, so a restarted node resumes where it stopped.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
