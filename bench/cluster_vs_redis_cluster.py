@@ -16,29 +16,19 @@ Usage: python3 bench/cluster_vs_redis_cluster.py [--rounds 3] [--threads 1]
        [--requests-p1 200000] [--requests-p16 1000000]   (builds target/release/shardcache if missing)
 """
 import argparse
-import csv
-import io
 import os
 import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from common import wait_port  # noqa: E402
+from common import cpu_seconds, print_ratios, run_benchmark, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def free(port):
@@ -59,20 +49,6 @@ def free_base(n, start):
 
 def cli(port, *args):
     return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True).stdout
-
-
-def run_benchmark(port, pipeline, requests):
-    out = subprocess.run(
-        ["redis-benchmark", "--cluster", "-p", str(port), "-t", "set,get", "-c", "50", "-d", "32",
-         "-r", "100000", "-n", str(requests), "-P", str(pipeline), "--csv"],
-        capture_output=True, text=True, check=True).stdout
-    rows = {}
-    for row in csv.reader(io.StringIO(out)):
-        if row and row[0] in ("SET", "GET"):
-            rows[row[0]] = {"rps": float(row[1]), "p99": float(row[6])}
-    if len(rows) != 2:
-        sys.exit(f"unexpected redis-benchmark output: {out}")
-    return rows
 
 
 def crc16(data):
@@ -194,7 +170,7 @@ def main():
                 for name in order:
                     port, pids = clusters[name]
                     before = sum(cpu_seconds(p) for p in pids)
-                    rows = run_benchmark(port, pipeline, requests)
+                    rows = run_benchmark(port, pipeline, requests, cluster=True)
                     cpu = sum(cpu_seconds(p) for p in pids) - before
                     for test, r in rows.items():
                         results.setdefault((name, pipeline, test), []).append(
@@ -203,16 +179,7 @@ def main():
 
         print(f"# {args.rounds} rounds, redis-benchmark --cluster -t set,get -c 50 -d 32 -r 100000; "
               f"3 nodes each, no replicas; shardcache threads per node={args.threads}")
-        print(f"{'pipeline':>8} {'test':>4} {'shardcache ops/s':>17} {'redis ops/s':>12} {'ratio':>6} "
-              f"{'p99 ours':>9} {'p99 redis':>9} {'cpu us/op ours':>15} {'redis':>6}")
-        med = lambda xs, i: statistics.median(x[i] for x in xs)
-        for pipeline in (1, 16):
-            for test in ("SET", "GET"):
-                o = results[("shardcache", pipeline, test)]
-                r = results[("redis", pipeline, test)]
-                print(f"{pipeline:>8} {test:>4} {med(o, 0):>17,.0f} {med(r, 0):>12,.0f} "
-                      f"{med(o, 0) / med(r, 0):>6.2f} {med(o, 1):>9.3f} {med(r, 1):>9.3f} "
-                      f"{med(o, 2):>15.2f} {med(r, 2):>6.2f}")
+        print_ratios(results, "redis", "redis")
         print("(cpu us/op: utime+stime of the 3 servers per SET+GET request, median of rounds)")
 
         per_node, share = placement_figures(binary, ours_base, args.threads)

@@ -1,8 +1,56 @@
-"""Helpers shared by the benchmark scripts: ports, process memory, loading."""
+"""Helpers shared by the benchmark scripts: ports, process memory and CPU, loading,
+redis-benchmark runs and the ratio table."""
+import csv
+import io
+import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def run_benchmark(port, pipeline, requests, pin=False, cluster=False):
+    """`redis-benchmark -t set,get -c 50 -d 32 -r 100000` (with --cluster if asked): SET and
+    GET ops/s and p99 ms."""
+    prefix = ["taskset", "-c", "0"] if pin else []
+    out = subprocess.run(
+        prefix + ["redis-benchmark", *(["--cluster"] if cluster else []), "-p", str(port),
+                  "-t", "set,get", "-c", "50", "-d", "32", "-r", "100000", "-n", str(requests),
+                  "-P", str(pipeline), "--csv"],
+        capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for row in csv.reader(io.StringIO(out)):
+        if row and row[0] in ("SET", "GET"):
+            rows[row[0]] = {"rps": float(row[1]), "p99": float(row[6])}
+    if len(rows) != 2:
+        sys.exit(f"unexpected redis-benchmark output: {out}")
+    return rows
+
+
+def print_ratios(results, theirs, their_label):
+    """The table of medians: ours ("shardcache") vs `theirs`, per pipeline depth and test.
+    `results[(name, pipeline, test)]` is a list of (ops/s, p99 ms, cpu us/op) per round."""
+    print(f"{'pipeline':>8} {'test':>4} {'shardcache ops/s':>17} {their_label + ' ops/s':>17} "
+          f"{'ratio':>6} {'p99 ours':>9} {'p99 ' + their_label:>10} {'cpu us/op ours':>15} "
+          f"{their_label:>10}")
+    med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
+    for pipeline in (1, 16):
+        for test in ("SET", "GET"):
+            o = results[("shardcache", pipeline, test)]
+            t = results[(theirs, pipeline, test)]
+            print(f"{pipeline:>8} {test:>4} {med(o, 0):>17,.0f} {med(t, 0):>17,.0f} "
+                  f"{med(o, 0) / med(t, 0):>6.2f} {med(o, 1):>9.3f} {med(t, 1):>10.3f} "
+                  f"{med(o, 2):>15.2f} {med(t, 2):>10.2f}")
 
 
 def free_port():

@@ -15,38 +15,13 @@ Usage: python3 bench/node_vs_redis.py [--rounds 5] [--threads 0] [--pin] [--requ
        [--requests-p16 2000000]   (builds target/release/shardcache if missing)
 """
 import argparse
-import csv
-import io
 import os
-import statistics
 import subprocess
 import sys
 
-from common import free_port, wait_port  # noqa: E402
+from common import cpu_seconds, free_port, print_ratios, run_benchmark, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-
-
-def run_benchmark(port, pipeline, requests, pin):
-    prefix = ["taskset", "-c", "0"] if pin else []
-    out = subprocess.run(
-        prefix + ["redis-benchmark", "-p", str(port), "-t", "set,get", "-c", "50", "-d", "32",
-         "-r", "100000", "-n", str(requests), "-P", str(pipeline), "--csv"],
-        capture_output=True, text=True, check=True).stdout
-    rows = {}
-    for row in csv.reader(io.StringIO(out)):
-        if row and row[0] in ("SET", "GET"):
-            rows[row[0]] = {"rps": float(row[1]), "p99": float(row[6])}
-    return rows
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
@@ -87,16 +62,7 @@ def main():
         print(f"# {args.rounds} rounds, redis-benchmark -t set,get -c 50 -d 32 -r 100000; "
               f"shardcache threads={args.threads or os.cpu_count()}"
               f"{'; pinned: client core 0, servers core 1' if args.pin else ''}")
-        print(f"{'pipeline':>8} {'test':>4} {'shardcache ops/s':>17} {'redis ops/s':>12} {'ratio':>6} "
-              f"{'p99 ours':>9} {'p99 redis':>9} {'cpu us/op ours':>15} {'redis':>6}")
-        for pipeline in (1, 16):
-            for test in ("SET", "GET"):
-                o = results[("shardcache", pipeline, test)]
-                r = results[("redis", pipeline, test)]
-                med = lambda xs, i: statistics.median(x[i] for x in xs)
-                print(f"{pipeline:>8} {test:>4} {med(o, 0):>17,.0f} {med(r, 0):>12,.0f} "
-                      f"{med(o, 0) / med(r, 0):>6.2f} {med(o, 1):>9.3f} {med(r, 1):>9.3f} "
-                      f"{med(o, 2):>15.2f} {med(r, 2):>6.2f}")
+        print_ratios(results, "redis", "redis")
         print("(cpu us/op: server utime+stime per SET+GET request over the whole run, median of rounds)")
     finally:
         ours.terminate()

@@ -13,13 +13,11 @@ Usage: python3 bench/proxy_vs_nutcracker.py [--rounds 3] [--requests-p1 200000]
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 
-from common import free_port, wait_port  # noqa: E402
-from node_vs_redis import cpu_seconds, run_benchmark  # noqa: E402
+from common import cpu_seconds, free_port, print_ratios, run_benchmark, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,16 +83,7 @@ def main():
             print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
         print(f"# {args.rounds} rounds, redis-benchmark -t set,get -c 50 -d 32 -r 100000 through "
               "each proxy over the same 3 redis-servers (fnv1a_64 ketama)")
-        print(f"{'pipeline':>8} {'test':>4} {'shardcache ops/s':>17} {'nutcracker ops/s':>17} "
-              f"{'ratio':>6} {'p99 ours':>9} {'p99 nc':>7} {'cpu us/op ours':>15} {'nc':>6}")
-        med = lambda xs, i: statistics.median(x[i] for x in xs)
-        for pipeline in (1, 16):
-            for test in ("SET", "GET"):
-                o = results[("shardcache", pipeline, test)]
-                n = results[("nutcracker", pipeline, test)]
-                print(f"{pipeline:>8} {test:>4} {med(o, 0):>17,.0f} {med(n, 0):>17,.0f} "
-                      f"{med(o, 0) / med(n, 0):>6.2f} {med(o, 1):>9.3f} {med(n, 1):>7.3f} "
-                      f"{med(o, 2):>15.2f} {med(n, 2):>6.2f}")
+        print_ratios(results, "nutcracker", "nc")
         print("(cpu us/op: proxy utime+stime per SET+GET request, median of rounds)")
     finally:
         for p in procs:
