@@ -128,6 +128,10 @@ pub fn run(args: DevArgs) -> ExitCode {
         eprintln!("shardcache dev: {e}");
         return ExitCode::FAILURE;
     }
+    // Slots a joining node took over are served once the lease of their previous owner has
+    // run out (`server::cluster::GRACE`); until then commands for them wait. Let that pass, so
+    // "up" means every slot answers at once.
+    std::thread::sleep(server::cluster::GRACE);
     println!("shardcache dev: a {}-node cluster is up", ports.len());
     for (i, port) in ports.iter().enumerate() {
         let admin = if admin_base != 0 {
