@@ -157,10 +157,18 @@ impl<T: Transport> ClusterNode<T> {
 
     /// Adds a node (on the leader; forwarded there otherwise).
     pub async fn join(&self, spec: NodeSpec) -> Result<(), String> {
-        if !self.is_leader() {
-            return self.forward(BusRequest::Join(spec)).await;
+        if let Some(done) = self.forward(BusRequest::Join(spec.clone())).await {
+            return done;
         }
-        let _one_at_a_time = self.changing.lock().await;
+        let one_at_a_time = self.changing.lock().await;
+        if !self.is_leader() {
+            // Leadership moved while this waited for the previous change.
+            drop(one_at_a_time);
+            return self
+                .forward(BusRequest::Join(spec))
+                .await
+                .unwrap_or_else(|| Err("leadership changed during the request; try again".into()));
+        }
         let change = Change::Join(spec.clone());
         // Refuse what the state machine would refuse before touching the Raft membership.
         self.store
@@ -197,29 +205,29 @@ impl<T: Transport> ClusterNode<T> {
 
     /// Removes a node (on the leader; forwarded there otherwise).
     pub async fn leave(&self, id: &str) -> Result<(), String> {
-        if !self.is_leader() {
-            return self.forward(BusRequest::Leave { id: id.to_string() }).await;
+        let request = || BusRequest::Leave { id: id.to_string() };
+        if let Some(done) = self.forward(request()).await {
+            return done;
         }
-        let _one_at_a_time = self.changing.lock().await;
-        self.write(Change::Leave { id: id.to_string() }).await?;
-        let rid = raft_id(id);
-        let voters = self.voters();
-        let members = self
-            .store
+        let one_at_a_time = self.changing.lock().await;
+        if !self.is_leader() {
+            // Leadership moved while this waited for the previous change.
+            drop(one_at_a_time);
+            return self
+                .forward(request())
+                .await
+                .unwrap_or_else(|| Err("leadership changed during the request; try again".into()));
+        }
+        let change = Change::Leave { id: id.to_string() };
+        self.store
             .state()
             .await
-            .topology
-            .map_or(0, |t| t.nodes.len());
-        let result = if voters.contains(&rid) {
-            // Replace it by a learner if the cluster keeps enough nodes for that.
-            let mut next: BTreeSet<NodeId> = voters.iter().copied().filter(|v| *v != rid).collect();
-            let learners = self.learners();
-            for l in learners {
-                if next.len() >= voters_for(members) {
-                    break;
-                }
-                next.insert(l);
-            }
+            .apply(&change)
+            .map_err(|e| e.to_string())?;
+        let rid = raft_id(id);
+        self.write(change).await?;
+        let result = if self.voters().contains(&rid) {
+            let next = self.next_voters(rid).await;
             self.raft
                 .change_membership(ChangeMembers::ReplaceAllVoters(next), false)
                 .await
@@ -229,8 +237,43 @@ impl<T: Transport> ClusterNode<T> {
                 .await
         };
         result
-            .map(|_| ())
-            .map_err(|e| format!("the node left the topology but not the raft membership: {e}"))
+            .map_err(|e| format!("the node left the topology but not the raft membership: {e}"))?;
+        if rid == self.raft_id {
+            // A leader that removed itself leads a little longer, to spread the commit, then
+            // steps down; wait for that while still holding the lock, so no other change
+            // starts here meanwhile (openraft must not be asked for one in that window).
+            let deadline = Instant::now() + OP_TIMEOUT;
+            while self.is_leader() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        drop(one_at_a_time);
+        Ok(())
+    }
+
+    /// The voters once `leaving` (already out of the topology) is no longer one: the others,
+    /// topped up with learners while the cluster wants more voters.
+    async fn next_voters(&self, leaving: NodeId) -> BTreeSet<NodeId> {
+        let members = self
+            .store
+            .state()
+            .await
+            .topology
+            .map_or(0, |t| t.nodes.len());
+        let mut next: BTreeSet<NodeId> = self
+            .voters()
+            .into_iter()
+            .filter(|v| *v != leaving)
+            .collect();
+        for l in self.learners() {
+            if next.len() >= voters_for(members) {
+                break;
+            }
+            if l != leaving {
+                next.insert(l);
+            }
+        }
+        next
     }
 
     /// Commits a topology change and returns what applying it answered.
@@ -242,23 +285,31 @@ impl<T: Transport> ClusterNode<T> {
         reply.data.0.map_err(|e| e.to_string())
     }
 
-    /// Sends a membership request to the leader, waiting a little for one to be elected.
-    async fn forward(&self, request: BusRequest) -> Result<(), String> {
+    /// Sends a membership request to the leader, waiting a little for one to be elected;
+    /// `None` when this node is (or has just become) the leader and must do it itself.
+    async fn forward(&self, request: BusRequest) -> Option<Result<(), String>> {
         let deadline = Instant::now() + OP_TIMEOUT;
         let addr = loop {
+            if self.is_leader() {
+                return None;
+            }
             if let Some(addr) = self.leader_addr() {
                 break addr;
             }
             if Instant::now() > deadline {
-                return Err("the cluster has no leader (is a majority of its voters up?)".into());
+                return Some(Err(
+                    "the cluster has no leader (is a majority of its voters up?)".into(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        match self.transport.send(&self.bus_addr(), &addr, request).await {
-            Ok(BusResponse::Done(r)) => r,
-            Ok(_) => Err(format!("the leader at {addr} answered something else")),
-            Err(e) => Err(format!("cannot reach the leader: {e}")),
-        }
+        Some(
+            match self.transport.send(&self.bus_addr(), &addr, request).await {
+                Ok(BusResponse::Done(r)) => r,
+                Ok(_) => Err(format!("the leader at {addr} answered something else")),
+                Err(e) => Err(format!("cannot reach the leader: {e}")),
+            },
+        )
     }
 
     /// Members (by node id) whose bus does not answer a Hello within `timeout`, asked all at
@@ -310,7 +361,8 @@ impl<T: Transport> ClusterNode<T> {
             .map(|n| n.addr.clone())
     }
 
-    fn voters(&self) -> BTreeSet<NodeId> {
+    /// The Raft voters as this node knows them.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
         self.raft
             .metrics()
             .borrow()

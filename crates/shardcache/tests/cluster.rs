@@ -9,17 +9,8 @@ use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{http, spawn_on_free_port, BIN};
+use common::{cli, http, spawn_on_free_port, BIN};
 use redis::Commands;
-
-fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli (installed by the test script)");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn shardcache(args: &[&str]) -> (bool, String) {
     let out = Command::new(BIN).args(args).output().unwrap();

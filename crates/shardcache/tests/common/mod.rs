@@ -70,3 +70,13 @@ pub fn http(method: &str, port: u16, path: &str) -> (u16, String) {
         .to_string();
     (status, body)
 }
+
+/// `redis-cli -p <port> <args>`, its output trimmed.
+pub fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli (installed by the test script)");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
