@@ -510,6 +510,24 @@ fn keys_per_node_and_join_movement_share() {
     let share = moved as f64 / keys.len() as f64;
     eprintln!("share of 100k keys that changed node when a 4th joined: {share:.4} (ideal 0.25)");
     assert!((0.24..=0.26).contains(&share), "{share}");
+    // The first node (the Raft leader since it bootstrapped) removes itself: it steps down,
+    // the three others elect a leader and serve every slot.
+    let first = cli(ports[0], &["CLUSTER", "MYID"]);
+    let (ok, out) = shardcache(&[
+        "cluster",
+        "remove-node",
+        &first,
+        "--from",
+        &format!("127.0.0.1:{}", ports[0]),
+    ]);
+    assert!(ok, "{out}");
+    let rest = [ports[1], ports[2], new_port];
+    eventually(
+        "three nodes without the first",
+        Duration::from_secs(20),
+        || rest.iter().all(|p| cluster_ok(*p, 3)),
+    );
+    assert_eq!(cli(ports[1], &["-c", "SET", "after", "1"]), "OK");
     stop(&mut fourth);
 }
 
