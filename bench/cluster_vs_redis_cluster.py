@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from common import cpu_seconds, print_ratios, run_benchmark, wait_port  # noqa: E402
+from common import print_ratios, run_rounds, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -157,25 +157,12 @@ def main():
     ours_base = free_base(4, redis_base + 50)
     dev = start_shardcache(binary, ours_base, args.threads)
     try:
-        ours_pids = child_pids(dev.pid)
         clusters = {
-            "shardcache": (ours_base, ours_pids),
+            "shardcache": (ours_base, child_pids(dev.pid)),
             "redis": (redis_base, [p.pid for p in redis_procs]),
         }
-        results = {}
-        for rnd in range(args.rounds):
-            order = ["shardcache", "redis"] if rnd % 2 == 0 else ["redis", "shardcache"]
-            for pipeline in (1, 16):
-                requests = args.requests_p1 if pipeline == 1 else args.requests_p16
-                for name in order:
-                    port, pids = clusters[name]
-                    before = sum(cpu_seconds(p) for p in pids)
-                    rows = run_benchmark(port, pipeline, requests, cluster=True)
-                    cpu = sum(cpu_seconds(p) for p in pids) - before
-                    for test, r in rows.items():
-                        results.setdefault((name, pipeline, test), []).append(
-                            (r["rps"], r["p99"], cpu * 1e6 / (2 * requests)))
-            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+        results = run_rounds(clusters, args.rounds, args.requests_p1, args.requests_p16,
+                             cluster=True)
 
         print(f"# {args.rounds} rounds, redis-benchmark --cluster -t set,get -c 50 -d 32 -r 100000; "
               f"3 nodes each, no replicas; shardcache threads per node={args.threads}")

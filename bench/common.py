@@ -37,6 +37,29 @@ def run_benchmark(port, pipeline, requests, pin=False, cluster=False):
     return rows
 
 
+def run_rounds(targets, rounds, requests_p1, requests_p16, pin=False, cluster=False):
+    """Runs `run_benchmark` against every target at pipeline 1 and 16 for `rounds` rounds,
+    alternating which goes first (A B, then B A) so drift on a shared machine hits both.
+    `targets` maps a name to (port, [server pids]); the CPU of those pids is charged per
+    request. Returns {(name, pipeline, test): [(ops/s, p99 ms, cpu us/op) per round]}."""
+    names = list(targets)
+    results = {}
+    for rnd in range(rounds):
+        order = names if rnd % 2 == 0 else names[::-1]
+        for pipeline in (1, 16):
+            requests = requests_p1 if pipeline == 1 else requests_p16
+            for name in order:
+                port, pids = targets[name]
+                before = sum(cpu_seconds(p) for p in pids)
+                rows = run_benchmark(port, pipeline, requests, pin=pin, cluster=cluster)
+                cpu_per_op = (sum(cpu_seconds(p) for p in pids) - before) * 1e6 / (2 * requests)
+                for test, r in rows.items():
+                    results.setdefault((name, pipeline, test), []).append(
+                        (r["rps"], r["p99"], cpu_per_op))
+        print(f"round {rnd + 1}/{rounds} done", file=sys.stderr)
+    return results
+
+
 def print_ratios(results, theirs, their_label):
     """The table of medians: ours ("shardcache") vs `theirs`, per pipeline depth and test.
     `results[(name, pipeline, test)]` is a list of (ops/s, p99 ms, cpu us/op) per round."""

@@ -17,9 +17,8 @@ Usage: python3 bench/node_vs_redis.py [--rounds 5] [--threads 0] [--pin] [--requ
 import argparse
 import os
 import subprocess
-import sys
 
-from common import cpu_seconds, free_port, print_ratios, run_benchmark, wait_port  # noqa: E402
+from common import free_port, print_ratios, run_rounds, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def main():
@@ -43,21 +42,8 @@ def main():
     try:
         wait_port(ours_port)
         wait_port(redis_port)
-        servers = {"shardcache": (ours_port, ours.pid), "redis": (redis_port, redis.pid)}
-        results = {}  # (server, pipeline, test) -> list of (rps, p99, cpu_us_per_op)
-        for rnd in range(args.rounds):
-            order = ["shardcache", "redis"] if rnd % 2 == 0 else ["redis", "shardcache"]
-            for pipeline in (1, 16):
-                requests = args.requests_p1 if pipeline == 1 else args.requests_p16
-                for name in order:
-                    port, pid = servers[name]
-                    before = cpu_seconds(pid)
-                    rows = run_benchmark(port, pipeline, requests, args.pin)
-                    cpu = cpu_seconds(pid) - before
-                    cpu_per_op = cpu * 1e6 / (2 * requests)
-                    for test, r in rows.items():
-                        results.setdefault((name, pipeline, test), []).append((r["rps"], r["p99"], cpu_per_op))
-            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+        servers = {"shardcache": (ours_port, [ours.pid]), "redis": (redis_port, [redis.pid])}
+        results = run_rounds(servers, args.rounds, args.requests_p1, args.requests_p16, pin=args.pin)
 
         print(f"# {args.rounds} rounds, redis-benchmark -t set,get -c 50 -d 32 -r 100000; "
               f"shardcache threads={args.threads or os.cpu_count()}"

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from common import cpu_seconds, free_port, print_ratios, run_benchmark, wait_port  # noqa: E402
+from common import free_port, print_ratios, run_rounds, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,21 +66,8 @@ def main():
         procs += [ours, nc]
         wait_port(ours_port)
         wait_port(nc_port)
-        targets = {"shardcache": (ours_port, ours.pid), "nutcracker": (nc_port, nc.pid)}
-        results = {}
-        for rnd in range(args.rounds):
-            order = ["shardcache", "nutcracker"] if rnd % 2 == 0 else ["nutcracker", "shardcache"]
-            for pipeline in (1, 16):
-                requests = args.requests_p1 if pipeline == 1 else args.requests_p16
-                for name in order:
-                    port, pid = targets[name]
-                    before = cpu_seconds(pid)
-                    rows = run_benchmark(port, pipeline, requests, False)
-                    cpu_per_op = (cpu_seconds(pid) - before) * 1e6 / (2 * requests)
-                    for test, r in rows.items():
-                        results.setdefault((name, pipeline, test), []).append(
-                            (r["rps"], r["p99"], cpu_per_op))
-            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+        targets = {"shardcache": (ours_port, [ours.pid]), "nutcracker": (nc_port, [nc.pid])}
+        results = run_rounds(targets, args.rounds, args.requests_p1, args.requests_p16)
         print(f"# {args.rounds} rounds, redis-benchmark -t set,get -c 50 -d 32 -r 100000 through "
               "each proxy over the same 3 redis-servers (fnv1a_64 ketama)")
         print_ratios(results, "nutcracker", "nc")
