@@ -83,27 +83,31 @@ impl TcpTransport {
             .entry(to.to_string())
             .or_default()
             .clone();
-        let mut conn = slot.lock().await;
+        let mut slot = slot.lock().await;
         let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "bus timeout");
-        if conn.is_none() {
-            let s = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(to))
-                .await
-                .map_err(|_| timed_out())??;
-            s.set_nodelay(true)?;
-            *conn = Some(s);
-        }
-        let s = conn.as_mut().expect("connected above");
-        let result = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
-            write_frame(s, body).await?;
-            read_frame(s).await
+        // The connection is taken out of its slot for the exchange and put back only after
+        // a whole request/reply: if this future is dropped mid-way (openraft gives up on a
+        // heartbeat after 50 ms), the half-used stream is dropped with it. Put back, its
+        // unread reply would be read as the answer to the *next* request — a stale success
+        // that once counted as a fresh quorum acknowledgement.
+        let mut s = match slot.take() {
+            Some(s) => s,
+            None => {
+                let s = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(to))
+                    .await
+                    .map_err(|_| timed_out())??;
+                s.set_nodelay(true)?;
+                s
+            }
+        };
+        let reply = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+            write_frame(&mut s, body).await?;
+            read_frame(&mut s).await
         })
         .await
-        .unwrap_or_else(|_| Err(timed_out()));
-        if result.is_err() {
-            // A half-finished exchange leaves the stream out of step: start afresh.
-            *conn = None;
-        }
-        result
+        .unwrap_or_else(|_| Err(timed_out()))?;
+        *slot = Some(s);
+        Ok(reply)
     }
 }
 

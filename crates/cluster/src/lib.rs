@@ -8,6 +8,7 @@
 
 pub mod bus;
 pub mod lease;
+pub mod mem;
 pub mod node;
 pub mod raft;
 pub mod state;

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers, ServerState};
 
-use crate::lease::Lease;
+use crate::lease::{Lease, RENEW_EVERY, RENEW_TIMEOUT};
 use crate::raft::{
-    config, deliver, BusRequest, BusResponse, Network, NodeId, Raft, Store, Transport,
+    config, deliver, BusRequest, BusResponse, Network, NodeId, Raft, RaftRequest, ReadIndexRefused,
+    Store, Transport,
 };
 use crate::state::{Change, NodeSpec};
 
@@ -48,6 +49,10 @@ pub struct ClusterNode<T: Transport> {
     transport: T,
     /// The leader runs one membership change at a time.
     changing: tokio::sync::Mutex<()>,
+    /// Another member said this node is not a member (it was removed while away).
+    removed: std::sync::atomic::AtomicBool,
+    /// When this node last asked the members whether it still is one.
+    asked_members: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl<T: Transport> ClusterNode<T> {
@@ -60,14 +65,12 @@ impl<T: Transport> ClusterNode<T> {
         let network = Network {
             from: bus_addr(&spec),
             transport: transport.clone(),
-            lease: lease.clone(),
         };
         let (log, machine) = openraft::storage::Adaptor::new(store.clone());
         let raft = Raft::new(raft_id, config(), network, log, machine)
             .await
             .map_err(|e| format!("cannot start raft: {e}"))?;
-        tokio::spawn(keep_lease(raft.clone(), raft_id, lease.clone()));
-        Ok(Arc::new(ClusterNode {
+        let node = Arc::new(ClusterNode {
             spec,
             raft_id,
             raft,
@@ -75,7 +78,11 @@ impl<T: Transport> ClusterNode<T> {
             lease,
             transport,
             changing: tokio::sync::Mutex::new(()),
-        }))
+            removed: std::sync::atomic::AtomicBool::new(false),
+            asked_members: tokio::sync::Mutex::new(None),
+        });
+        tokio::spawn(keep_lease(Arc::downgrade(&node)));
+        Ok(node)
     }
 
     pub fn bus_addr(&self) -> String {
@@ -106,10 +113,13 @@ impl<T: Transport> ClusterNode<T> {
     /// Answers a bus message.
     pub async fn handle(&self, request: BusRequest) -> BusResponse {
         match request {
-            BusRequest::Raft {
-                request,
-                lease_age_ms,
-            } => BusResponse::Raft(deliver(&self.raft, &self.lease, request, lease_age_ms).await),
+            // A removed node restarted from its old state campaigns with ever higher terms;
+            // its vote requests are not answered (as if lost), so it cannot disturb us.
+            BusRequest::Raft(RaftRequest::Vote(v)) if !self.in_membership(&v) => {
+                BusResponse::Done(Err("not a member of this cluster".into()))
+            }
+            BusRequest::Raft(request) => BusResponse::Raft(deliver(&self.raft, request).await),
+            BusRequest::ReadIndex { id } => BusResponse::ReadIndex(self.read_index(&id).await),
             BusRequest::Hello => BusResponse::Hello {
                 spec: self.spec.clone(),
                 member: self.store.has_state().await,
@@ -117,6 +127,142 @@ impl<T: Transport> ClusterNode<T> {
             BusRequest::Join(spec) => BusResponse::Done(self.join(spec).await),
             BusRequest::Leave { id } => BusResponse::Done(self.leave(&id).await),
         }
+    }
+
+    /// Whether the candidate of a vote request is in the Raft membership this node knows.
+    fn in_membership(&self, v: &openraft::raft::VoteRequest<NodeId>) -> bool {
+        let Some(candidate) = v.vote.leader_id().voted_for() else {
+            return false;
+        };
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&candidate)
+            .is_some()
+    }
+
+    /// The commit index, confirmed by a quorum heartbeat round that starts now, for the
+    /// member `id` (only the leader has one to give; any node refuses a non-member).
+    async fn read_index(&self, id: &str) -> Result<Option<u64>, ReadIndexRefused> {
+        let topology = self.store.state().await.topology;
+        if let Some(t) = topology.filter(|t| t.node(id).is_none()) {
+            return Err(ReadIndexRefused::NotAMember { epoch: t.epoch });
+        }
+        let (read, _applied) = self
+            .raft
+            .get_read_log_id()
+            .await
+            .map_err(|e| ReadIndexRefused::NotLeader(e.to_string()))?;
+        Ok(read.map(|l| l.index))
+    }
+
+    /// One proof for the lease (see [`crate::lease`]): a read index from the leader (this
+    /// node's own when it leads), then this node's state machine caught up to it.
+    /// Answers how the proof was obtained (for the log).
+    async fn prove_current(&self) -> Result<String, String> {
+        let (index, via) = if self.is_leader() {
+            let index = self
+                .read_index(&self.spec.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            (index, format!("leader {} (self)", self.raft_id))
+        } else {
+            let Some(addr) = self.leader_addr() else {
+                self.ask_whether_removed().await;
+                return Err("no known leader".into());
+            };
+            match self.ask_read_index(&addr).await? {
+                Ok(index) => (index, addr),
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        self.raft
+            .wait(Some(RENEW_TIMEOUT))
+            .applied_index_at_least(index, "lease")
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!("{via} at index {index:?}"))
+    }
+
+    /// Asks the node at `addr` for a read index; a refusal that shows this node was removed
+    /// is noted.
+    async fn ask_read_index(
+        &self,
+        addr: &str,
+    ) -> Result<Result<Option<u64>, ReadIndexRefused>, String> {
+        let ask = BusRequest::ReadIndex {
+            id: self.spec.id.clone(),
+        };
+        match self.transport.send(&self.bus_addr(), addr, ask).await {
+            Ok(BusResponse::ReadIndex(r)) => {
+                if let Err(ReadIndexRefused::NotAMember { epoch }) = &r {
+                    // A joining node is not listed yet either; one that lists itself in an
+                    // older topology than the answering node's was removed while it could
+                    // not hear of it (stopped, frozen, cut off).
+                    let mine = self.store.subscribe().borrow().topology.clone();
+                    if mine.is_some_and(|t| t.epoch < *epoch && t.node(&self.spec.id).is_some()) {
+                        self.note_removed();
+                    }
+                }
+                Ok(r)
+            }
+            Ok(_) => Err(format!("{addr} answered something else")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// With no leader known (a removed node hears from none), asks the other members of its
+    /// topology, at most once a second, whether it is still one of them.
+    async fn ask_whether_removed(&self) {
+        {
+            let mut last = self.asked_members.lock().await;
+            if last.is_some_and(|l| l.elapsed() < Duration::from_secs(1)) || self.was_removed() {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let Some(t) = self.store.subscribe().borrow().topology.clone() else {
+            return;
+        };
+        for n in t.nodes.iter().filter(|n| n.id != self.spec.id) {
+            let addr = format!("{}:{}", n.host, n.bus_port);
+            let asked = tokio::time::timeout(RENEW_TIMEOUT, self.ask_read_index(&addr)).await;
+            if asked.is_ok() && self.was_removed() {
+                return;
+            }
+        }
+    }
+
+    /// Says once, loudly, that this node was removed and how to bring it back.
+    fn note_removed(&self) {
+        if !self
+            .removed
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::error!(
+                id = %self.spec.id,
+                "this node was removed from the cluster and serves nothing; to rejoin, restart it \
+                 with an empty --dir and --join <member>, or add it again with \
+                 `shardcache cluster add-node`"
+            );
+        }
+    }
+
+    /// Whether this node learnt that it is no longer a member (its lease is never renewed).
+    pub fn was_removed(&self) -> bool {
+        self.removed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the topology this node has applied lists it.
+    pub fn listed(&self) -> bool {
+        self.store
+            .subscribe()
+            .borrow()
+            .topology
+            .as_ref()
+            .is_some_and(|t| t.node(&self.spec.id).is_some())
     }
 
     /// CLUSTER MEET: asks the node whose bus is at `host:bus_port` who it is, then joins it.
@@ -286,30 +432,39 @@ impl<T: Transport> ClusterNode<T> {
     }
 
     /// Sends a membership request to the leader, waiting a little for one to be elected;
-    /// `None` when this node is (or has just become) the leader and must do it itself.
+    /// `None` when this node is (or has just become) the leader and must do it itself. A
+    /// leader that cannot be reached (frozen, cut off) is asked again, or its successor once
+    /// one is elected, until [`OP_TIMEOUT`].
     async fn forward(&self, request: BusRequest) -> Option<Result<(), String>> {
         let deadline = Instant::now() + OP_TIMEOUT;
-        let addr = loop {
+        let mut last_error = None;
+        loop {
             if self.is_leader() {
                 return None;
             }
-            if let Some(addr) = self.leader_addr() {
-                break addr;
-            }
             if Instant::now() > deadline {
-                return Some(Err(
-                    "the cluster has no leader (is a majority of its voters up?)".into(),
-                ));
+                return Some(Err(last_error.unwrap_or_else(|| {
+                    "the cluster has no leader (is a majority of its voters up?)".into()
+                })));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        Some(
-            match self.transport.send(&self.bus_addr(), &addr, request).await {
+            let Some(addr) = self.leader_addr() else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let sent = self
+                .transport
+                .send(&self.bus_addr(), &addr, request.clone())
+                .await;
+            return Some(match sent {
                 Ok(BusResponse::Done(r)) => r,
                 Ok(_) => Err(format!("the leader at {addr} answered something else")),
-                Err(e) => Err(format!("cannot reach the leader: {e}")),
-            },
-        )
+                Err(e) => {
+                    last_error = Some(format!("cannot reach the leader: {e}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            });
+        }
     }
 
     /// Members (by node id) whose bus does not answer a Hello within `timeout`, asked all at
@@ -346,6 +501,20 @@ impl<T: Transport> ClusterNode<T> {
 
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// The node id of the leader this node knows of, if it is in the applied topology.
+    pub fn leader_id(&self) -> Option<String> {
+        let leader = self.raft.metrics().borrow().current_leader?;
+        let state = self.store.subscribe();
+        let state = state.borrow();
+        state
+            .topology
+            .as_ref()?
+            .nodes
+            .iter()
+            .find(|n| raft_id(&n.id) == leader)
+            .map(|n| n.id.clone())
     }
 
     /// The leader's bus address, if this node knows one (and it is not itself).
@@ -392,33 +561,35 @@ pub fn bus_addr(spec: &NodeSpec) -> String {
     format!("{}:{}", spec.host, spec.bus_port)
 }
 
-/// Renews the lease on the leader: from openraft's last quorum acknowledgement, or
-/// continuously when this node is the only voter. Followers renew on appends (see
-/// [`deliver`]). Ends when Raft stops.
-async fn keep_lease(raft: Raft, me: NodeId, lease: Arc<Lease>) {
-    let mut metrics = raft.metrics();
+/// Renews the node's lease every [`RENEW_EVERY`] from a read-index round trip (see
+/// [`crate::lease`]). Ends when the node is dropped or its Raft stops.
+async fn keep_lease<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
+    let mut held = false;
     loop {
-        {
-            let m = metrics.borrow_and_update();
-            if m.state == ServerState::Leader {
-                let sole_voter = m
-                    .membership_config
-                    .membership()
-                    .voter_ids()
-                    .all(|v| v == me);
-                if sole_voter {
-                    lease.renew(Instant::now());
-                } else if let Some(age) = m.millis_since_quorum_ack {
-                    lease.renew_from_age(age);
+        let Some(n) = node.upgrade() else { return };
+        if n.raft.metrics().borrow().running_state.is_err() {
+            return;
+        }
+        // Read before asking: the proof can only be younger than this.
+        let asked = Instant::now();
+        match tokio::time::timeout(RENEW_TIMEOUT, n.prove_current()).await {
+            Ok(Ok(via)) => {
+                n.lease.renew(asked);
+                if held {
+                    tracing::trace!(%via, "serving lease renewed");
+                } else {
+                    tracing::info!(%via, "serving lease obtained");
                 }
             }
-            if m.running_state.is_err() {
-                return;
-            }
+            Ok(Err(e)) => tracing::trace!(error = %e, "lease not renewed"),
+            Err(_) => tracing::trace!("lease proof timed out"),
         }
-        tokio::select! {
-            changed = metrics.changed() => if changed.is_err() { return },
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        let valid = n.lease.is_valid();
+        if held && !valid {
+            tracing::warn!("serving lease lost: no proof from a majority for a lease period");
         }
+        held = valid;
+        drop(n);
+        tokio::time::sleep(RENEW_EVERY).await;
     }
 }

@@ -4,12 +4,12 @@
 //! [`ClusterState`]: a change is in effect once the majority has it, and every node applies
 //! the same sequence, so there is one agreed slot table and never two owners of a slot.
 //! Raft's own messages go through a [`Transport`], so tests run many nodes in one process
-//! over [`MemTransport`] and cut links between them.
+//! over [`crate::mem::MemTransport`] and inject faults between them.
 //!
 //! The [`Store`] keeps the log and the state machine in memory and, given a directory
 //! (`--dir`), on disk as well, so a restarted node resumes where it stopped.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::io::Cursor;
@@ -33,7 +33,6 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::lease::Lease;
 use crate::state::{Change, ChangeError, ClusterState, NodeSpec};
 
 pub type NodeId = u64;
@@ -358,14 +357,13 @@ pub enum RaftResponse {
 }
 
 /// Everything the cluster bus carries.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum BusRequest {
-    /// A Raft message; a leader adds how long ago a quorum last acknowledged it (see
-    /// [`crate::lease`]).
-    Raft {
-        request: RaftRequest,
-        lease_age_ms: Option<u64>,
-    },
+    /// A Raft message.
+    Raft(RaftRequest),
+    /// "What is your commit index, confirmed by a quorum now?": a member renewing its
+    /// serving lease asks the leader (see [`crate::lease`]); `id` is the asking node's.
+    ReadIndex { id: String },
     /// "Who are you?": CLUSTER MEET asks the new node for its identity before proposing it.
     Hello,
     /// Add this node (handled by the leader; other nodes forward it there).
@@ -384,6 +382,20 @@ pub enum BusResponse {
     },
     /// The outcome of a join or leave: an error says why nothing changed.
     Done(Result<(), String>),
+    /// The leader's confirmed commit index (`None`: nothing committed yet), or why it has
+    /// none to give (not the leader, the asker is not a member).
+    ReadIndex(Result<Option<u64>, ReadIndexRefused>),
+}
+
+/// Why a leader gave no read index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ReadIndexRefused {
+    #[error("not the leader: {0}")]
+    NotLeader(String),
+    /// The asking node is not in the topology the answering node applied, at this epoch
+    /// (it was removed, or has not finished joining).
+    #[error("this node is not a member of the cluster (epoch {epoch})")]
+    NotAMember { epoch: u64 },
 }
 
 /// The node at a bus address could not be reached (link down, refused, timeout).
@@ -396,7 +408,7 @@ pub struct LinkDown(pub String);
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// How bus messages reach another node, by its bus address: the cluster bus implements it
-/// over TCP; tests use [`MemTransport`], which can cut links.
+/// over TCP; tests use [`crate::mem::MemTransport`], which injects faults.
 pub trait Transport: Clone + Send + Sync + 'static {
     fn send(
         &self,
@@ -406,98 +418,13 @@ pub trait Transport: Clone + Send + Sync + 'static {
     ) -> BoxFuture<Result<BusResponse, LinkDown>>;
 }
 
-/// Delivers a Raft message to a local Raft instance; a successful append from a leader
-/// that carries its lease age renews this node's lease.
-pub async fn deliver(
-    raft: &Raft,
-    lease: &Lease,
-    request: RaftRequest,
-    lease_age_ms: Option<u64>,
-) -> RaftResponse {
+/// Delivers a Raft message to a local Raft instance. (Appends renew no lease: a message
+/// can sit in a buffer for any time, see [`crate::lease`].)
+pub async fn deliver(raft: &Raft, request: RaftRequest) -> RaftResponse {
     match request {
-        RaftRequest::Append(r) => {
-            let reply = raft.append_entries(r).await;
-            if let (
-                Ok(AppendEntriesResponse::Success | AppendEntriesResponse::PartialSuccess(_)),
-                Some(age),
-            ) = (&reply, lease_age_ms)
-            {
-                lease.renew_from_age(age);
-            }
-            RaftResponse::Append(reply)
-        }
+        RaftRequest::Append(r) => RaftResponse::Append(raft.append_entries(r).await),
         RaftRequest::Vote(r) => RaftResponse::Vote(raft.vote(r).await),
         RaftRequest::Snapshot(r) => RaftResponse::Snapshot(raft.install_snapshot(r).await),
-    }
-}
-
-/// Every node of a test cluster in one process, by bus address, with links that can be cut.
-#[derive(Clone, Default)]
-pub struct MemTransport {
-    inner: Arc<std::sync::Mutex<MemInner>>,
-}
-
-#[derive(Default)]
-struct MemInner {
-    nodes: BTreeMap<String, Arc<crate::node::ClusterNode<MemTransport>>>,
-    cut: HashSet<(String, String)>,
-}
-
-impl MemTransport {
-    pub fn register(&self, node: Arc<crate::node::ClusterNode<MemTransport>>) {
-        let addr = node.bus_addr();
-        self.inner
-            .lock()
-            .expect("transport lock")
-            .nodes
-            .insert(addr, node);
-    }
-
-    /// Takes a node off the transport (it crashed or stopped).
-    pub fn unregister(&self, addr: &str) {
-        self.inner
-            .lock()
-            .expect("transport lock")
-            .nodes
-            .remove(addr);
-    }
-
-    /// Cuts (or restores) both directions between bus addresses `a` and `b`.
-    pub fn set_link(&self, a: &str, b: &str, up: bool) {
-        let mut inner = self.inner.lock().expect("transport lock");
-        for (x, y) in [(a, b), (b, a)] {
-            let pair = (x.to_string(), y.to_string());
-            if up {
-                inner.cut.remove(&pair);
-            } else {
-                inner.cut.insert(pair);
-            }
-        }
-    }
-}
-
-impl Transport for MemTransport {
-    fn send(
-        &self,
-        from: &str,
-        to: &str,
-        request: BusRequest,
-    ) -> BoxFuture<Result<BusResponse, LinkDown>> {
-        let target = {
-            let inner = self.inner.lock().expect("transport lock");
-            if inner.cut.contains(&(from.to_string(), to.to_string())) {
-                None
-            } else {
-                inner.nodes.get(to).cloned()
-            }
-        };
-        let to = to.to_string();
-        Box::pin(async move {
-            match target {
-                Some(node) => Ok(node.handle(request).await),
-                None => Err(LinkDown(to)),
-            }
-        })
     }
 }
 
@@ -505,7 +432,6 @@ impl Transport for MemTransport {
 pub struct Network<T: Transport> {
     pub from: String,
     pub transport: T,
-    pub lease: Arc<Lease>,
 }
 
 pub struct Link<T: Transport> {
@@ -513,7 +439,6 @@ pub struct Link<T: Transport> {
     from: String,
     to: String,
     transport: T,
-    lease: Arc<Lease>,
 }
 
 impl<T: Transport> Link<T> {
@@ -521,10 +446,7 @@ impl<T: Transport> Link<T> {
         &self,
         request: RaftRequest,
     ) -> Result<RaftResponse, RPCError<NodeId, BasicNode, E>> {
-        let request = BusRequest::Raft {
-            request,
-            lease_age_ms: self.lease.age_ms(),
-        };
+        let request = BusRequest::Raft(request);
         match self.transport.send(&self.from, &self.to, request).await {
             Ok(BusResponse::Raft(r)) => Ok(r),
             Ok(_) => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(
@@ -544,7 +466,6 @@ impl<T: Transport> RaftNetworkFactory<TypeConfig> for Network<T> {
             from: self.from.clone(),
             to: node.addr.clone(),
             transport: self.transport.clone(),
-            lease: self.lease.clone(),
         }
     }
 }

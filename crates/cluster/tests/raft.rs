@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::lease::LEASE;
+use cluster::mem::MemTransport;
 use cluster::node::raft_id;
-use cluster::raft::{MemTransport, Store};
+use cluster::raft::Store;
 use cluster::{ClusterNode, ClusterState, NodeSpec};
 
 type Node = Arc<ClusterNode<MemTransport>>;
@@ -134,6 +135,14 @@ impl Cluster {
         }
     }
 
+    /// Waits until each of `ids` holds a serving lease.
+    async fn leases_held(&self, ids: &[u16]) {
+        eventually("the nodes hold a lease", async || {
+            ids.iter().all(|i| self.nodes[i].lease.is_valid())
+        })
+        .await;
+    }
+
     fn voters(&self, i: u16) -> Vec<u64> {
         self.nodes[&i].voters().into_iter().collect()
     }
@@ -172,10 +181,8 @@ async fn every_node_applies_the_same_topology() {
     assert!(unreachable.contains("cannot reach"), "{unreachable}");
     c.settle().await;
     assert_eq!(c.state(3).await.topology.unwrap(), t);
-    // Every member holds a serving lease.
-    for n in c.nodes.values() {
-        assert!(n.lease.is_valid());
-    }
+    // Every member holds a serving lease (renewed every 100 ms).
+    c.leases_held(&[1, 2, 3]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,9 +256,7 @@ async fn a_partitioned_minority_loses_its_lease_and_catches_up() {
     c.settle_among(&majority).await;
     let after = c.state(leader).await;
     assert_eq!(after.topology.as_ref().unwrap().nodes.len(), 2);
-    for m in &majority {
-        assert!(c.nodes[m].lease.is_valid());
-    }
+    c.leases_held(&majority).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(c.state(isolated).await, before, "the minority saw nothing");
     assert!(!c.nodes[&isolated].lease.is_valid());
@@ -350,4 +355,109 @@ async fn three_nodes_over_the_tcp_bus() {
         assert_eq!(n.store.state().await, s1);
     }
     assert_eq!(s1.topology.unwrap().nodes.len(), 3);
+}
+
+/// Fault injected: every message to and from one member is delayed by 3 s (a node frozen,
+/// or behind a stalled network), while the others remove it. Its lease must never reach
+/// past the removal's commit + LEASE, however late the old messages and replies arrive —
+/// the new owners of its slots serve them from commit + GAINED_SLOT_WAIT on.
+async fn a_delayed_member_never_outlives_its_removal(victim_leads: bool) {
+    use cluster::mem::Fault;
+    let c = Cluster::new(3, false).await;
+    let leader = c.leader().await;
+    let victim = if victim_leads {
+        leader
+    } else {
+        (1..=3).find(|i| *i != leader).unwrap()
+    };
+    let others: Vec<u16> = (1..=3).filter(|i| *i != victim).collect();
+    c.leases_held(&[1, 2, 3]).await;
+    let filters = c
+        .transport
+        .fault_node(&bus(victim), Fault::Delay(Duration::from_secs(3)));
+    // The others (electing a new leader first if the victim led) remove it.
+    let mut remover = 0;
+    eventually("a leader among the others", async || {
+        remover = others
+            .iter()
+            .copied()
+            .find(|i| c.nodes[i].is_leader())
+            .unwrap_or(0);
+        remover != 0
+    })
+    .await;
+    c.nodes[&remover].leave(&spec(victim).id).await.unwrap();
+    let committed = Instant::now();
+    // While the delayed traffic keeps arriving (and for a while after it stops), the
+    // victim's lease never reaches past the commit + LEASE.
+    let mut samples = 0;
+    while committed.elapsed() < Duration::from_secs(5) {
+        if committed.elapsed() > Duration::from_secs(4) {
+            for f in filters {
+                c.transport.remove_filter(f);
+            }
+        }
+        if let Some(until) = c.nodes[&victim].lease.valid_until() {
+            assert!(
+                until <= committed + LEASE,
+                "the removed node's lease runs {:?} past the commit",
+                until - committed
+            );
+        }
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(samples > 100);
+    assert!(!c.nodes[&victim].lease.is_valid());
+    c.leases_held(&others).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_leader_never_outlives_its_removal() {
+    a_delayed_member_never_outlives_its_removal(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_follower_never_outlives_its_removal() {
+    a_delayed_member_never_outlives_its_removal(false).await;
+}
+
+/// Fault injected: half of all messages between the nodes are dropped. Raft and the leases
+/// get through it (slower), and a change still commits everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_the_messages_lost_still_commits_a_join() {
+    use cluster::mem::{Fault, Filter};
+    let c = Cluster::new(3, false).await;
+    c.transport.add_filter(Filter {
+        from: None,
+        to: None,
+        kind: None,
+        fault: Fault::Drop(0.5),
+    });
+    let n = ClusterNode::start(spec(4), Store::in_memory(), c.transport.clone())
+        .await
+        .unwrap();
+    c.transport.register(n.clone());
+    let mut joined = Err(String::new());
+    for _ in 0..20 {
+        let leader = c.leader().await;
+        joined = c.nodes[&leader].join(spec(4)).await;
+        if joined.is_ok() || joined.as_ref().is_err_and(|e| e.contains("already")) {
+            break;
+        }
+    }
+    assert!(joined.is_ok() || joined.is_err_and(|e| e.contains("already")));
+    eventually("every node applied the join", async || {
+        let mut all = true;
+        for node in c.nodes.values().chain([&n]) {
+            all &= node
+                .store
+                .state()
+                .await
+                .topology
+                .is_some_and(|t| t.node(&spec(4).id).is_some());
+        }
+        all
+    })
+    .await;
 }

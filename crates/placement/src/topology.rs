@@ -88,7 +88,8 @@ impl Topology {
     ///
     /// `unreachable` tells which nodes this node cannot reach right now: they are flagged
     /// `fail?` with a `disconnected` link, as Redis shows a node it suspects (PFAIL).
-    pub fn nodes_text(&self, myself: &str, unreachable: impl Fn(&str) -> bool) -> String {
+    /// `down(id)` is the flag of a member this node cannot reach (`fail?` or `fail`), if any.
+    pub fn nodes_text(&self, myself: &str, down: impl Fn(&str) -> Option<&'static str>) -> String {
         let mut out = String::new();
         for n in &self.nodes {
             let mut flags = Vec::new();
@@ -96,9 +97,9 @@ impl Topology {
                 flags.push("myself");
             }
             flags.push(if n.primary { "master" } else { "slave" });
-            let down = n.id != myself && unreachable(&n.id);
-            if down {
-                flags.push("fail?");
+            let down = if n.id == myself { None } else { down(&n.id) };
+            if let Some(flag) = down {
+                flags.push(flag);
             }
             let primary_of = if n.primary {
                 "-".to_string()
@@ -118,7 +119,11 @@ impl Topology {
                 flags.join(","),
                 primary_of,
                 self.epoch,
-                if down { "disconnected" } else { "connected" }
+                if down.is_some() {
+                    "disconnected"
+                } else {
+                    "connected"
+                }
             );
             if n.primary {
                 for (a, b) in self.ranges(n.shard) {
@@ -167,14 +172,14 @@ mod tests {
         assert_eq!(t.ranges(1), vec![(0, 99), (200, 4999), (5001, 16383)]);
         assert_eq!(t.ranges(2), vec![(100, 199), (5000, 5000)]);
         assert_eq!(t.owner(150).unwrap().port, 7001);
-        let text = t.nodes_text(&"a".repeat(40), |_| false);
+        let text = t.nodes_text(&"a".repeat(40), |_| None);
         assert!(text.starts_with(&format!(
             "{} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99 200-4999 5001-16383\n",
             "a".repeat(40)
         )));
         assert!(text.contains(" master - 0 0 1 connected 100-199 5000\n"));
         let b = "b".repeat(40);
-        let text = t.nodes_text(&"a".repeat(40), |id| id == b);
+        let text = t.nodes_text(&"a".repeat(40), |id| (id == b).then_some("fail?"));
         assert!(
             text.contains(" master,fail? - 0 0 1 disconnected 100-199 5000\n"),
             "{text}"
@@ -183,6 +188,12 @@ mod tests {
             text.contains("myself,master - 0 0 1 connected 0-99"),
             "myself is never suspected"
         );
+        let text = t.nodes_text(&"a".repeat(40), |_| Some("fail"));
+        assert!(
+            text.contains(" master,fail - 0 0 1 disconnected 100-199"),
+            "{text}"
+        );
+        assert!(text.contains("myself,master - 0 0 1 connected"), "{text}");
         assert_eq!(t.shards(), vec![1, 2]);
     }
 }

@@ -315,7 +315,12 @@ async fn cluster(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
                 "bus_port": n.bus_port,
                 "shard": placement::topology::shard_hex(n.shard),
                 "role": if n.primary { "primary" } else { "replica" },
-                "health": if n.id != c.myid && c.is_unreachable(&n.id) { "unreachable" } else { "ok" },
+                "health": match c.reach(&n.id) {
+                    _ if n.id == c.myid => "ok",
+                    crate::cluster::Reach::Ok => "ok",
+                    crate::cluster::Reach::Suspected => "unreachable",
+                    crate::cluster::Reach::Failed => "failed",
+                },
                 "slots": t.slots.iter().filter(|s| **s == Some(n.shard)).count(),
                 "slot_ranges": ranges,
             })
@@ -325,8 +330,9 @@ async fn cluster(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         "enabled": true,
         "myid": c.myid,
         "epoch": t.epoch,
-        "state": if t.assigned() == placement::slot::SLOTS as usize { "ok" } else { "fail" },
+        "state": if c.coverage().ok { "ok" } else { "fail" },
         "slots_assigned": t.assigned(),
+        "leader": c.leader(),
         "nodes": nodes,
     }))
 }

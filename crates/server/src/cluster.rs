@@ -10,6 +10,7 @@
 //! - keys of slots a node lost are dropped in the background (online migration comes with
 //!   replication; until then a slot that changes owner starts cold).
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,13 +52,41 @@ pub struct ClusterState {
     /// Slots lost and not yet emptied of their keys.
     lost: Mutex<Vec<u16>>,
     control: OnceLock<Arc<dyn Control>>,
-    /// Members this node cannot reach right now (a local observation, like Redis's PFAIL;
-    /// the cluster layer probes them).
-    unreachable: RwLock<std::collections::HashSet<String>>,
+    /// Members this node cannot reach right now, with when it first could not (a local
+    /// observation; the cluster layer probes them).
+    unreachable: RwLock<HashMap<String, Instant>>,
+    /// The node id of the Raft leader, as this node knows it.
+    leader: RwLock<Option<String>>,
 }
 
-/// How long gained slots wait: the cluster's lease, so the previous owner has stopped.
-pub const GRACE: Duration = Duration::from_millis(1000);
+/// How long a member must stay unreachable before this node counts its slots as failed
+/// (`cluster_state:fail`, flag `fail`) rather than suspected (`fail?`): two missed probes.
+pub const FAIL_AFTER: Duration = Duration::from_secs(2);
+
+/// A member as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Ok,
+    /// Did not answer the last probe (Redis's PFAIL, flag `fail?`).
+    Suspected,
+    /// Unreachable for [`FAIL_AFTER`] or more: its slots are not being served (flag `fail`).
+    Failed,
+}
+
+/// What CLUSTER INFO and the admin API report about slot coverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coverage {
+    pub assigned: usize,
+    pub pfail: usize,
+    pub fail: usize,
+    /// Every slot assigned and served, and this node holds its lease.
+    pub ok: bool,
+}
+
+/// How long gained slots wait: longer than the cluster's serving lease (1 s, plus a margin
+/// for clock rates; `cluster::lease::GAINED_SLOT_WAIT`, which this crate cannot import), so
+/// the previous owner has stopped serving them by then.
+pub const GRACE: Duration = Duration::from_millis(1100);
 
 /// Where a keyed command must go.
 pub enum Route {
@@ -86,6 +115,7 @@ impl ClusterState {
             lost: Mutex::new(Vec::new()),
             control: OnceLock::new(),
             unreachable: RwLock::new(Default::default()),
+            leader: RwLock::new(None),
         }
     }
 
@@ -178,13 +208,66 @@ impl ClusterState {
         matches!(self.route_slot(slot), Route::Here)
     }
 
-    /// Replaces the set of members this node cannot reach.
-    pub fn set_unreachable(&self, ids: std::collections::HashSet<String>) {
-        *self.unreachable.write() = ids;
+    /// Replaces the set of members this node cannot reach (those already unreachable keep
+    /// the time they were first seen so).
+    pub fn set_unreachable(&self, ids: HashSet<String>) {
+        let now = Instant::now();
+        let mut map = self.unreachable.write();
+        map.retain(|id, _| ids.contains(id));
+        for id in ids {
+            map.entry(id).or_insert(now);
+        }
     }
 
     pub fn is_unreachable(&self, id: &str) -> bool {
-        self.unreachable.read().contains(id)
+        self.reach(id) != Reach::Ok
+    }
+
+    pub fn reach(&self, id: &str) -> Reach {
+        match self.unreachable.read().get(id) {
+            None => Reach::Ok,
+            Some(since) if since.elapsed() >= FAIL_AFTER => Reach::Failed,
+            Some(_) => Reach::Suspected,
+        }
+    }
+
+    /// Slot coverage as CLUSTER INFO reports it: slots of members that do not answer are
+    /// `pfail`, then `fail` (and the state `fail`, as a Redis node reports when a slot is
+    /// not served) once they have been silent for [`FAIL_AFTER`].
+    pub fn coverage(&self) -> Coverage {
+        let Some(t) = self.topology() else {
+            return Coverage {
+                assigned: 0,
+                pfail: 0,
+                fail: 0,
+                ok: false,
+            };
+        };
+        let (mut pfail, mut fail) = (0, 0);
+        for n in t.nodes.iter().filter(|n| n.primary && n.id != self.myid) {
+            let slots = || t.slots.iter().filter(|s| **s == Some(n.shard)).count();
+            match self.reach(&n.id) {
+                Reach::Ok => {}
+                Reach::Suspected => pfail += slots(),
+                Reach::Failed => fail += slots(),
+            }
+        }
+        let assigned = t.assigned();
+        Coverage {
+            assigned,
+            pfail,
+            fail,
+            ok: assigned == SLOTS as usize && fail == 0 && self.lease_valid(),
+        }
+    }
+
+    /// Records which node leads the Raft group (for CLUSTER INFO and the admin API).
+    pub fn set_leader(&self, id: Option<String>) {
+        *self.leader.write() = id;
+    }
+
+    pub fn leader(&self) -> Option<String> {
+        self.leader.read().clone()
     }
 
     pub fn set_control(&self, control: Arc<dyn Control>) {

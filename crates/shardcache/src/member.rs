@@ -150,6 +150,13 @@ async fn follow(node: Arc<ClusterNode<TcpTransport>>, view: Arc<View>) {
     });
     let mut states = node.store.subscribe();
     view.set_topology(states.borrow_and_update().topology.clone());
+    if states.borrow().topology.is_some() && !node.listed() {
+        tracing::error!(
+            id = %node.spec.id,
+            "this node's saved state says it was removed from the cluster: it serves nothing; \
+             to rejoin, restart it with an empty --dir and --join <member>"
+        );
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(25));
     loop {
         tokio::select! {
@@ -160,7 +167,17 @@ async fn follow(node: Arc<ClusterNode<TcpTransport>>, view: Arc<View>) {
                 let t = states.borrow_and_update().topology.clone();
                 view.set_topology(t);
             }
-            _ = tick.tick() => view.set_lease(node.lease.valid_until()),
+            _ = tick.tick() => {
+                // The lease first, then the topology it was earned against: a renewal happens
+                // only after the state it proves was applied, so installing the newest applied
+                // topology before the lease never lets a lease outlive the topology it proves.
+                let until = node.lease.valid_until();
+                if states.has_changed().unwrap_or(false) {
+                    view.set_topology(states.borrow_and_update().topology.clone());
+                }
+                view.set_lease(until);
+                view.set_leader(node.leader_id());
+            }
         }
     }
 }

@@ -435,9 +435,11 @@ fn a_node_that_loses_its_majority_stops_serving() {
         killed.elapsed()
     );
     assert!(cli(pa, &["CLUSTER", "INFO"]).contains("cluster_state:fail"));
-    // It shows the others as suspected, as Redis shows PFAIL nodes.
+    // It shows the others as suspected (`fail?`, Redis's PFAIL), then failed once they
+    // have been silent for two seconds.
     eventually("the dead are flagged", Duration::from_secs(5), || {
-        cli(pa, &["CLUSTER", "NODES"]).matches("fail? ").count() == 2
+        let nodes = cli(pa, &["CLUSTER", "NODES"]);
+        nodes.matches("fail? ").count() + nodes.matches("master,fail ").count() == 2
     });
     let (ok, status) = shardcache(&["cluster", "status", &format!("127.0.0.1:{pa}")]);
     assert!(ok, "{status}");
@@ -550,4 +552,118 @@ fn redis_cli_cluster_check_sees_all_slots_covered() {
     );
     assert_eq!(cli(port, &["-c", "SET", "user:1", "ann"]), "OK");
     stop(&mut child);
+}
+
+/// A member is SIGKILLed: the survivors keep serving their own slots, and CLUSTER INFO says
+/// `cluster_state:fail` with the dead member's slots counted as failed (as Redis reports a
+/// cluster with unserved slots), until it is removed; then `ok` again.
+#[test]
+fn cluster_info_reports_fail_while_a_dead_member_holds_slots() {
+    let (mut a, pa, _) = spawn_on_free_port(&["--cluster-enabled", "--threads", "1"]);
+    eventually("bootstrapped", Duration::from_secs(10), || {
+        cluster_ok(pa, 1)
+    });
+    let join = format!("127.0.0.1:{pa}");
+    let (mut b, pb, _) =
+        spawn_on_free_port(&["--cluster-enabled", "--threads", "1", "--join", &join]);
+    let (mut dead, pd, _) =
+        spawn_on_free_port(&["--cluster-enabled", "--threads", "1", "--join", &join]);
+    eventually("three members", Duration::from_secs(20), || {
+        [pa, pb, pd].iter().all(|p| cluster_ok(*p, 3))
+    });
+    let ports = [pa, pb];
+    let dead_id = cli(pd, &["CLUSTER", "MYID"]);
+    let _ = dead.kill();
+    let _ = dead.wait();
+    eventually("state fail", Duration::from_secs(8), || {
+        let info = cli(ports[0], &["CLUSTER", "INFO"]);
+        info.contains("cluster_state:fail") && !info.contains("cluster_slots_fail:0")
+    });
+    let info = cli(ports[0], &["CLUSTER", "INFO"]);
+    let field = |name: &str| -> usize {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        (5000..=5700).contains(&field("cluster_slots_fail")),
+        "{info}"
+    );
+    assert_eq!(
+        field("cluster_slots_ok") + field("cluster_slots_fail") + field("cluster_slots_pfail"),
+        16384
+    );
+    assert!(cli(ports[0], &["CLUSTER", "NODES"]).contains("master,fail "));
+    // The survivors still serve their own slots.
+    assert_eq!(cli(ports[0], &["-c", "SET", "{a}x", "1"]), "OK");
+    let (ok, out) = shardcache(&[
+        "cluster",
+        "remove-node",
+        &dead_id,
+        "--from",
+        &format!("127.0.0.1:{}", ports[0]),
+    ]);
+    assert!(ok, "{out}");
+    eventually("ok again", Duration::from_secs(10), || {
+        cluster_ok(ports[0], 2)
+    });
+    stop(&mut a);
+    stop(&mut b);
+}
+
+/// A node removed while it was down, restarted from its --dir, says so in its log (and how
+/// to rejoin) and serves nothing.
+#[test]
+fn a_removed_node_restarted_from_its_dir_says_it_was_removed() {
+    let dir = std::env::temp_dir().join(format!("shardcache-removed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut a, pa, _) = spawn_on_free_port(&["--cluster-enabled", "--threads", "1"]);
+    eventually("bootstrapped", Duration::from_secs(10), || {
+        cluster_ok(pa, 1)
+    });
+    let join = format!("127.0.0.1:{pa}");
+    let dir_arg = dir.to_string_lossy().to_string();
+    let with_dir = [
+        "--cluster-enabled",
+        "--threads",
+        "1",
+        "--join",
+        join.as_str(),
+        "--dir",
+        dir_arg.as_str(),
+    ];
+    let (mut b, pb, _) =
+        spawn_on_free_port(&["--cluster-enabled", "--threads", "1", "--join", &join]);
+    let (mut c, pc, _) = spawn_on_free_port(&with_dir);
+    eventually("three members", Duration::from_secs(20), || {
+        [pa, pb, pc].iter().all(|p| cluster_ok(*p, 3))
+    });
+    let c_id = cli(pc, &["CLUSTER", "MYID"]);
+    stop(&mut c);
+    let (ok, out) = shardcache(&[
+        "cluster",
+        "remove-node",
+        &c_id,
+        "--from",
+        &format!("127.0.0.1:{pa}"),
+    ]);
+    assert!(ok, "{out}");
+    eventually("two members", Duration::from_secs(10), || {
+        cluster_ok(pa, 2) && cluster_ok(pb, 2)
+    });
+    // It comes back on its old ports (kept in --dir's Raft state).
+    let (mut c2, pc2, log) = spawn_on_free_port(&with_dir);
+    eventually("the removal is logged", Duration::from_secs(10), || {
+        log.lock().unwrap().contains("removed from the cluster")
+    });
+    assert!(log.lock().unwrap().contains("empty --dir"));
+    assert!(cli(pc2, &["GET", "x"]).starts_with("CLUSTERDOWN"));
+    assert!(cluster_ok(pa, 2), "the cluster is undisturbed");
+    stop(&mut c2);
+    stop(&mut a);
+    stop(&mut b);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -57,15 +57,8 @@ fn ok_in_cluster(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let c = state(ctx)?;
     let t = c.topology();
-    let (assigned, pfail, known, size, epoch) = match &t {
+    let (known, size, epoch) = match &t {
         Some(t) => (
-            t.assigned(),
-            // Slots of members this node cannot reach (Redis's PFAIL count).
-            t.nodes
-                .iter()
-                .filter(|n| n.primary && n.id != c.myid && c.is_unreachable(&n.id))
-                .map(|n| t.slots.iter().filter(|s| **s == Some(n.shard)).count())
-                .sum(),
             t.nodes.len(),
             t.shards()
                 .iter()
@@ -73,14 +66,19 @@ fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
                 .count(),
             t.epoch,
         ),
-        None => (0, 0, 1, 0, 0),
+        None => (1, 0, 0),
     };
-    let ok = assigned == placement::slot::SLOTS as usize && c.lease_valid();
-    let slots_ok = assigned - pfail;
-    let text = format!(
-        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{slots_ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{known}\r\ncluster_size:{size}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
-        if ok { "ok" } else { "fail" }
+    let cov = c.coverage();
+    let (assigned, pfail, fail) = (cov.assigned, cov.pfail, cov.fail);
+    let slots_ok = assigned - pfail - fail;
+    let mut text = format!(
+        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{slots_ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{known}\r\ncluster_size:{size}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        if cov.ok { "ok" } else { "fail" }
     );
+    // Beyond Redis: which member leads the Raft group that holds the topology.
+    if let Some(leader) = c.leader() {
+        text += &format!("cluster_raft_leader:{leader}\r\n");
+    }
     ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
 }
@@ -280,7 +278,11 @@ fn shards(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 fn nodes(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let c = state(ctx)?;
     let text = match c.topology() {
-        Some(t) => t.nodes_text(&c.myid, |id| c.is_unreachable(id)),
+        Some(t) => t.nodes_text(&c.myid, |id| match c.reach(id) {
+            crate::cluster::Reach::Ok => None,
+            crate::cluster::Reach::Suspected => Some("fail?"),
+            crate::cluster::Reach::Failed => Some("fail"),
+        }),
         None => String::new(),
     };
     ctx.out.verbatim("txt", text.as_bytes());
