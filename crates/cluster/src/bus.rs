@@ -1,10 +1,12 @@
 //! The cluster bus over TCP: Raft messages and membership requests between nodes on
 //! `--cluster-port`.
 //!
-//! Each frame is a 4-byte big-endian length and a JSON body; a connection carries one
-//! request/reply exchange at a time (Raft's replication to one peer is sequential anyway).
-//! The client keeps one connection per peer and reconnects after an error; an unreachable
-//! peer is reported to Raft as such, which retries with backoff.
+//! Every connection starts with a mutual challenge-response ([`crate::auth`]) proving that
+//! both ends know the cluster secret; nothing else is read from a peer that has not proven
+//! it. Then each frame is a 4-byte big-endian length and a JSON body; a connection carries
+//! one request/reply exchange at a time (Raft's replication to one peer is sequential
+//! anyway). The client keeps one connection per peer and reconnects after an error; an
+//! unreachable peer is reported to Raft as such, which retries with backoff.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
+use crate::auth::{client_handshake, server_handshake, BusSecret};
 use crate::node::ClusterNode;
 use crate::raft::{BoxFuture, BusRequest, BusResponse, LinkDown, Transport};
 
@@ -39,15 +42,52 @@ async fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(body)
 }
 
-/// Serves the bus: every request is handed to the local node and its reply sent back.
+/// How many bus connections may be in their handshake at once; more are closed at once, so
+/// a flood of half-open connections costs this node a bounded number of descriptors.
+const MAX_HANDSHAKING: usize = 64;
+/// How long a peer has to complete the handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves the bus: a connection that proves the secret has every request handed to the
+/// local node and its reply sent back; one that does not is logged and closed.
 pub async fn serve(listener: TcpListener, node: Arc<ClusterNode<TcpTransport>>) {
+    let secret = node.transport().secret.clone();
+    let handshaking = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKING));
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let (mut stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, typically: back off instead of spinning.
+                tracing::warn!(error = %e, "cluster bus: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = handshaking.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "cluster bus: too many connections in handshake; closing");
             continue;
         };
         let node = node.clone();
+        let secret = secret.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
+            let proven = tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                server_handshake(&mut stream, secret.as_ref()),
+            )
+            .await;
+            drop(permit);
+            match proven {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(%peer, error = %e, "cluster bus: peer refused, frames dropped");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, "cluster bus: handshake timed out, frames dropped");
+                    return;
+                }
+            }
             while let Ok(body) = read_frame(&mut stream).await {
                 let Ok(request) = serde_json::from_slice::<BusRequest>(&body) else {
                     tracing::warn!("cluster bus: undecodable request; closing the connection");
@@ -68,13 +108,22 @@ pub async fn serve(listener: TcpListener, node: Arc<ClusterNode<TcpTransport>>) 
 /// One peer's connection, made on first use and dropped after an error.
 type PeerConn = Arc<Mutex<Option<TcpStream>>>;
 
-/// The client side: one connection per peer bus address.
+/// The client side: one connection per peer bus address, each opened with the handshake.
 #[derive(Clone, Default)]
 pub struct TcpTransport {
     conns: Arc<Mutex<HashMap<String, PeerConn>>>,
+    /// The cluster secret (`None`: an open bus, for a cluster without one).
+    secret: Option<BusSecret>,
 }
 
 impl TcpTransport {
+    pub fn new(secret: Option<BusSecret>) -> TcpTransport {
+        TcpTransport {
+            conns: Default::default(),
+            secret,
+        }
+    }
+
     async fn exchange(&self, to: &str, body: &[u8]) -> std::io::Result<Vec<u8>> {
         let slot = self
             .conns
@@ -93,11 +142,15 @@ impl TcpTransport {
         let mut s = match slot.take() {
             Some(s) => s,
             None => {
-                let s = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(to))
-                    .await
-                    .map_err(|_| timed_out())??;
-                s.set_nodelay(true)?;
-                s
+                let secret = self.secret.as_ref();
+                tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+                    let mut s = TcpStream::connect(to).await?;
+                    s.set_nodelay(true)?;
+                    client_handshake(&mut s, secret).await?;
+                    Ok::<_, std::io::Error>(s)
+                })
+                .await
+                .map_err(|_| timed_out())??
             }
         };
         let reply = tokio::time::timeout(EXCHANGE_TIMEOUT, async {

@@ -6,6 +6,7 @@
 //! [`node::ClusterNode`] is one member: its Raft, its persisted store, its serving
 //! [`lease`], and the membership operations; [`bus`] carries its messages over TCP.
 
+pub mod auth;
 pub mod bus;
 pub mod lease;
 pub mod mem;

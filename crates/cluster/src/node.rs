@@ -89,6 +89,10 @@ impl<T: Transport> ClusterNode<T> {
         bus_addr(&self.spec)
     }
 
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
     /// Starts a new cluster with this node as its only member (a restarted member that
     /// already has Raft state just resumes).
     pub async fn bootstrap(&self) -> Result<(), String> {

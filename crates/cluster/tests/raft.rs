@@ -318,21 +318,58 @@ async fn a_restarted_node_comes_back_as_itself() {
     assert_eq!(raft_id(&spec(restarted).id), restarted as u64);
 }
 
-/// The same over real loopback TCP (the cluster bus): three nodes agree on the topology.
+/// The same over real loopback TCP (the cluster bus, authenticated with a shared secret):
+/// three nodes agree on the topology; a node with another secret cannot be met, and frames
+/// from a peer that did not prove the secret (a forged `Leave`) are dropped unread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_over_the_tcp_bus() {
+    use cluster::auth::BusSecret;
     use cluster::bus::{serve, TcpTransport};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut nodes = Vec::new();
-    for i in 1..=3u16 {
+    for i in 1..=4u16 {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut s = spec(i);
         s.bus_port = l.local_addr().unwrap().port();
-        let node = ClusterNode::start(s, Store::in_memory(), TcpTransport::default())
+        let secret = BusSecret::from_password(if i < 4 { "s3cret" } else { "other" });
+        let node = ClusterNode::start(s, Store::in_memory(), TcpTransport::new(Some(secret)))
             .await
             .unwrap();
         tokio::spawn(serve(l, node.clone()));
         nodes.push(node);
     }
+    let outsider = nodes.pop().unwrap();
+    nodes[0].bootstrap().await.unwrap();
+    let refused = nodes[0]
+        .meet("127.0.0.1", outsider.spec.bus_port)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("cannot reach"), "{refused}");
+    // A forged frame, sent without the handshake (as the bus spoke before it had one).
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", nodes[0].spec.bus_port))
+        .await
+        .unwrap();
+    let leave = serde_json::to_vec(&cluster::raft::BusRequest::Leave {
+        id: nodes[0].spec.id.clone(),
+    })
+    .unwrap();
+    let mut frame = (leave.len() as u32).to_be_bytes().to_vec();
+    frame.extend(leave);
+    frame.resize(frame.len().max(64), b' ');
+    raw.write_all(&frame).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), raw.read_to_end(&mut rest)).await;
+    assert_eq!(
+        rest.len(),
+        8 + 1 + 32,
+        "only the challenge came back: {rest:?}"
+    );
+    assert!(nodes[0]
+        .store
+        .state()
+        .await
+        .topology
+        .is_some_and(|t| t.nodes.len() == 1));
     nodes[0].bootstrap().await.unwrap();
     nodes[0]
         .meet("127.0.0.1", nodes[1].spec.bus_port)

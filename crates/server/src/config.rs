@@ -93,6 +93,11 @@ pub struct Config {
     pub cluster_enabled: bool,
     /// The cluster bus port announced in CLUSTER NODES; 0 = port + 10000.
     pub cluster_port: u16,
+    /// Address the cluster bus listens on; `None` = `bind`.
+    pub cluster_bind: Option<String>,
+    /// The secret every cluster bus connection proves knowledge of; `None` = derived from
+    /// `requirepass` when set, else an open bus.
+    pub cluster_secret: Option<String>,
     pub loglevel: String,
 }
 
@@ -117,6 +122,8 @@ impl Default for Config {
             busy_poll_us: 0,
             cluster_enabled: false,
             cluster_port: 0,
+            cluster_bind: None,
+            cluster_secret: None,
             loglevel: "notice".into(),
         }
     }

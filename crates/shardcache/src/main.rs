@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a cache node speaking the Redis protocol.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Run a sharding proxy over existing Redis servers (twemproxy-compatible placement).
     Proxy(ProxyArgs),
     /// Change or inspect a running cluster through any of its nodes.
@@ -186,6 +186,13 @@ struct ServerArgs {
     /// Cluster bus port (Raft between nodes); 0 = port + 10000 [default: 0].
     #[arg(long, env = "SHARDCACHE_CLUSTER_PORT")]
     cluster_port: Option<u16>,
+    /// Address the cluster bus listens on [default: --bind].
+    #[arg(long, env = "SHARDCACHE_CLUSTER_BIND", requires = "cluster_enabled")]
+    cluster_bind: Option<String>,
+    /// Secret every cluster bus connection must prove (HMAC challenge-response; never sent)
+    /// [default: derived from --requirepass when set, else an open bus].
+    #[arg(long, env = "SHARDCACHE_CLUSTER_SECRET", requires = "cluster_enabled")]
+    cluster_secret: Option<String>,
     /// Join the cluster of the node at this client address (host:port) instead of
     /// bootstrapping a new one. Ignored when --dir holds the state of a previous run.
     #[arg(long, env = "SHARDCACHE_JOIN", requires = "cluster_enabled")]
@@ -257,6 +264,12 @@ impl ServerArgs {
         }
         if self.requirepass.is_some() {
             c.requirepass = self.requirepass;
+        }
+        if self.cluster_bind.is_some() {
+            c.cluster_bind = self.cluster_bind;
+        }
+        if self.cluster_secret.is_some() {
+            c.cluster_secret = self.cluster_secret;
         }
         Ok(c)
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster::auth::BusSecret;
 use cluster::bus::{serve, TcpTransport};
 use cluster::raft::Store;
 use cluster::{ClusterNode, NodeSpec};
@@ -71,6 +72,22 @@ fn node_id(dir: Option<&Path>) -> std::io::Result<String> {
     }
 }
 
+/// The bus secret: `--cluster-secret`, else one derived from `requirepass`, else none.
+fn bus_secret(config: &Config) -> Option<BusSecret> {
+    match (&config.cluster_secret, &config.requirepass) {
+        (Some(s), _) if !s.is_empty() => Some(BusSecret::new(s.as_bytes())),
+        (_, Some(p)) if !p.is_empty() => Some(BusSecret::from_password(p)),
+        _ => None,
+    }
+}
+
+fn is_loopback(bind: &str) -> bool {
+    bind == "localhost"
+        || bind
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Runs a cluster member until `shutdown`.
 pub async fn run(
     config: Config,
@@ -87,7 +104,11 @@ pub async fn run(
         port.checked_add(10000)
             .ok_or_else(|| std::io::Error::other("port + 10000 is no port: give --cluster-port"))?
     };
-    let bus_listener = TcpListener::bind((config.bind.as_str(), bus_port)).await?;
+    let bus_bind = config
+        .cluster_bind
+        .clone()
+        .unwrap_or_else(|| config.bind.clone());
+    let bus_listener = TcpListener::bind((bus_bind.as_str(), bus_port)).await?;
     let bus_port = bus_listener.local_addr()?.port();
     let host = options
         .announce_ip
@@ -108,7 +129,15 @@ pub async fn run(
         port,
         bus_port,
     };
-    let node = ClusterNode::start(spec, store, TcpTransport::default())
+    let secret = bus_secret(&config);
+    if secret.is_none() && !is_loopback(&bus_bind) {
+        tracing::warn!(
+            bind = %bus_bind,
+            "the cluster bus is unauthenticated and reachable beyond this machine: set \
+             --cluster-secret (or --requirepass, from which it is derived)"
+        );
+    }
+    let node = ClusterNode::start(spec, store, TcpTransport::new(secret))
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(serve(bus_listener, node.clone()));
