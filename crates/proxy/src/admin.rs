@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use resp::Frame;
@@ -41,13 +41,23 @@ impl Reloader {
     }
 }
 
+/// The proxy's admin listener: what a reload reads, and the listener's guards.
+#[derive(Debug, Clone, Default)]
+pub struct Admin {
+    pub reloader: Reloader,
+    pub guard: adminhttp::Options,
+}
+
 #[derive(Clone)]
 struct AppState {
     proxy: Arc<Proxy>,
     reloader: Reloader,
 }
 
-pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, reloader: Reloader) {
+/// Serves the admin API behind [`adminhttp`]'s guards (connection budget, timeouts, Host
+/// and cross-site checks).
+pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, admin: Admin) {
+    let Admin { reloader, guard } = admin;
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -55,9 +65,7 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, reloader: Reloader)
         .route("/api/cache/clear", post(clear))
         .route("/api/proxy/reload", post(reload))
         .with_state(AppState { proxy, reloader });
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!(error = %e, "proxy admin HTTP failed");
-    }
+    adminhttp::serve(listener, app, guard, std::future::pending()).await;
 }
 
 /// Sends one command to a backend and parses the reply (admin use only).
@@ -235,14 +243,14 @@ async fn stats(State(s): State<AppState>) -> impl IntoResponse {
     Json(first)
 }
 
-#[derive(serde::Deserialize)]
-struct ClearQuery {
-    pattern: Option<String>,
-}
-
 /// SCAN + UNLINK of the keys matching `pattern` on every backend (never KEYS).
-async fn clear(State(s): State<AppState>, Query(q): Query<ClearQuery>) -> impl IntoResponse {
-    let pattern = q.pattern.unwrap_or_else(|| "*".into());
+/// SCAN + UNLINK of the keys matching a required pattern on every backend (see
+/// [`adminhttp::clear_pattern`] for where the pattern may come from).
+async fn clear(State(s): State<AppState>, req: axum::extract::Request) -> Response {
+    let pattern = match adminhttp::clear_pattern(req, Duration::from_secs(5)).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let (mut cleared, mut shards) = (0i64, 0usize);
     for pool in s.proxy.pools() {
         for b in &pool.backends {
@@ -292,7 +300,7 @@ async fn clear(State(s): State<AppState>, Query(q): Query<ClearQuery>) -> impl I
             shards += usize::from(ok);
         }
     }
-    Json(json!({"cleared": cleared, "pattern": pattern, "shards_cleared": shards}))
+    Json(json!({"cleared": cleared, "pattern": pattern, "shards_cleared": shards})).into_response()
 }
 
 async fn reload(State(s): State<AppState>) -> impl IntoResponse {

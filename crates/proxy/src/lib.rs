@@ -107,7 +107,7 @@ impl Proxy {
 pub async fn run_with_listeners(
     proxy: Arc<Proxy>,
     listeners: Vec<TcpListener>,
-    admin: Option<(TcpListener, admin::Reloader)>,
+    admin: Option<(TcpListener, admin::Admin)>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
@@ -131,9 +131,9 @@ pub async fn run_with_listeners(
             }
         });
     }
-    if let Some((listener, reloader)) = admin {
+    if let Some((listener, settings)) = admin {
         tracing::info!(addr = ?listener.local_addr().ok(), "proxy admin HTTP listening");
-        tasks.spawn(admin::serve(listener, proxy.clone(), reloader));
+        tasks.spawn(admin::serve(listener, proxy.clone(), settings));
     }
     shutdown.await;
     tasks.abort_all();
@@ -144,7 +144,7 @@ pub async fn run_with_listeners(
 /// `shutdown`.
 pub async fn run(
     proxy: Arc<Proxy>,
-    admin: Option<(String, admin::Reloader)>,
+    admin: Option<(String, admin::Admin)>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut listeners = Vec::new();

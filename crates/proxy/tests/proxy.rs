@@ -155,7 +155,11 @@ async fn start_proxy_with_admin(
     let admin = match reload_from {
         Some(path) => {
             let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            Some((l, proxy::admin::Reloader { path: Some(path) }))
+            let admin = proxy::admin::Admin {
+                reloader: proxy::admin::Reloader { path: Some(path) },
+                ..Default::default()
+            };
+            Some((l, admin))
         }
         None => None,
     };
@@ -509,7 +513,7 @@ async fn auth_and_default_ttl() {
 async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nX-Shardcache-Admin: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();

@@ -3,10 +3,11 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use resp::Frame;
@@ -16,7 +17,9 @@ use tokio::net::TcpListener;
 use crate::stats::{bucket_bound_seconds, BUCKETS};
 use crate::Shared;
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// Serves the admin API behind [`adminhttp`]'s guards (connection budget, timeouts, Host
+/// and cross-site checks) until the node shuts down.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, options: adminhttp::Options) {
     let stop = shared.shutdown.clone();
     let app = Router::new()
         .route("/health", get(health))
@@ -26,12 +29,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         .route("/api/cache/clear", post(clear))
         .route("/api/cluster", get(cluster))
         .with_state(shared);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    {
-        tracing::error!(error = %e, "admin HTTP server failed");
-    }
+    adminhttp::serve(
+        listener,
+        app,
+        options,
+        async move { stop.cancelled().await },
+    )
+    .await;
 }
 
 /// Liveness: the process answers.
@@ -174,18 +178,14 @@ async fn remote_stats(addr: &str, password: Option<&str>) -> Option<Value> {
     }))
 }
 
-#[derive(serde::Deserialize)]
-struct ClearQuery {
-    pattern: Option<String>,
-}
-
-/// Deletes the keys matching `pattern` (default `*`) with SCAN + UNLINK, never KEYS: on this
-/// node, and in cluster mode on every node.
-async fn clear(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<ClearQuery>,
-) -> impl IntoResponse {
-    let pattern = q.pattern.unwrap_or_else(|| "*".into());
+/// Deletes the keys matching `pattern` with SCAN + UNLINK, never KEYS: on this node, and in
+/// cluster mode on every node. The pattern comes from the query, a form or a JSON body and
+/// is required (`*` needs `confirm=all`; see [`adminhttp::clear_pattern`]).
+async fn clear(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -> Response {
+    let pattern = match adminhttp::clear_pattern(req, Duration::from_secs(5)).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let mut cleared = 0u64;
     let mut shards = 0usize;
     let mut errors = Vec::new();
@@ -223,7 +223,7 @@ async fn clear(
     if !errors.is_empty() {
         body["errors"] = Value::Array(errors);
     }
-    (status, Json(body))
+    (status, Json(body)).into_response()
 }
 
 /// SCAN + delete over this node's keyspace, a thousand keys at a time.

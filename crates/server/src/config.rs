@@ -66,6 +66,12 @@ pub struct Config {
     pub port: u16,
     /// Admin HTTP port (health, metrics); 0 = off.
     pub admin_port: u16,
+    /// Address the admin HTTP port binds; `None` = `bind`.
+    pub admin_bind: Option<String>,
+    /// Simultaneous admin HTTP connections (its own descriptor budget).
+    pub admin_max_connections: usize,
+    /// Host names the admin API answers to, besides IP addresses and `localhost`.
+    pub admin_allow_hosts: Vec<String>,
     #[serde(deserialize_with = "de_memory")]
     pub maxmemory: u64,
     #[serde(deserialize_with = "de_policy")]
@@ -101,12 +107,30 @@ pub struct Config {
     pub loglevel: String,
 }
 
+impl Config {
+    pub fn admin_bind(&self) -> &str {
+        self.admin_bind.as_deref().unwrap_or(&self.bind)
+    }
+
+    /// The admin listener's guards.
+    pub fn admin_options(&self) -> adminhttp::Options {
+        adminhttp::Options {
+            max_connections: self.admin_max_connections,
+            allow_hosts: self.admin_allow_hosts.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             bind: "127.0.0.1".into(),
             port: 6379,
             admin_port: 0,
+            admin_bind: None,
+            admin_max_connections: 64,
+            admin_allow_hosts: Vec::new(),
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
             requirepass: None,

@@ -20,6 +20,7 @@ pub mod config;
 mod conn;
 pub mod error;
 pub mod exec_gate;
+pub mod fdlimit;
 pub mod info;
 pub mod peer;
 pub mod pubsub;
@@ -327,6 +328,18 @@ fn random_run_id() -> String {
         .collect()
 }
 
+/// Descriptors kept for everything but clients: the admin listener's budget, and the
+/// cluster bus (its handshake budget and a connection per peer each way).
+fn reserved_fds(config: &Config, admin: &Option<TcpListener>) -> usize {
+    let admin = if admin.is_some() {
+        config.admin_max_connections + 1
+    } else {
+        0
+    };
+    let cluster = if config.cluster_enabled { 128 } else { 0 };
+    admin + cluster
+}
+
 /// Runs a node on `listener` until `shutdown` completes, a SHUTDOWN command arrives, or the
 /// admin API asks. Then it stops accepting, lets every connection finish the commands it has
 /// read and flush their replies, and returns.
@@ -336,7 +349,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let admin = if config.admin_port != 0 {
-        Some(TcpListener::bind((config.bind.as_str(), config.admin_port)).await?)
+        Some(TcpListener::bind((config.admin_bind(), config.admin_port)).await?)
     } else {
         None
     };
@@ -362,6 +375,8 @@ pub async fn run_node(
     cluster: Option<Arc<cluster::ClusterState>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let mut config = config;
+    config.maxclients = fdlimit::fit_maxclients(config.maxclients, reserved_fds(&config, &admin));
     let live =
         Live::new(&config).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let threads = if config.threads > 0 {
@@ -419,7 +434,7 @@ pub async fn run_node(
     if let Some(admin) = admin {
         *shared.admin_addr.lock() = admin.local_addr().ok();
         tracing::info!(addr = ?admin.local_addr().ok(), "admin HTTP listening");
-        tasks.spawn(admin::serve(admin, shared.clone()));
+        tasks.spawn(admin::serve(admin, shared.clone(), config.admin_options()));
     }
 
     let stop = shared.shutdown.clone();

@@ -65,6 +65,13 @@ struct ProxyArgs {
     /// Address the admin HTTP port binds.
     #[arg(long, default_value = "127.0.0.1")]
     admin_bind: String,
+    /// Simultaneous admin HTTP connections; more are closed at once.
+    #[arg(long, default_value_t = 64)]
+    admin_max_connections: usize,
+    /// Host names the admin API answers to besides IP addresses and localhost (comma
+    /// separated; a guard against DNS rebinding).
+    #[arg(long, value_delimiter = ',')]
+    admin_allow_host: Vec<String>,
     /// Worker threads (0 = one per core). With 1 the proxy runs on a single event loop, as
     /// twemproxy does: no cross-thread wake-ups between a client and its backends.
     #[arg(long, env = "PROXY_THREADS", default_value_t = 1)]
@@ -133,6 +140,17 @@ struct ServerArgs {
     /// Admin HTTP port (/health, /ready, /metrics, /api/cache/stats); 0 = off [default: 0].
     #[arg(long, env = "SHARDCACHE_ADMIN_PORT")]
     admin_port: Option<u16>,
+    /// Address the admin HTTP port binds [default: --bind].
+    #[arg(long, env = "SHARDCACHE_ADMIN_BIND")]
+    admin_bind: Option<String>,
+    /// Simultaneous admin HTTP connections, its own descriptor budget (more are closed at
+    /// once) [default: 64].
+    #[arg(long, env = "SHARDCACHE_ADMIN_MAX_CONNECTIONS")]
+    admin_max_connections: Option<usize>,
+    /// Host names the admin API answers to besides IP addresses and localhost (comma
+    /// separated; a guard against DNS rebinding).
+    #[arg(long, env = "SHARDCACHE_ADMIN_ALLOW_HOST", value_delimiter = ',')]
+    admin_allow_host: Vec<String>,
     /// Memory limit: bytes or 64mb, 1gb, ...; 0 = unlimited [default: 0].
     #[arg(long, env = "SHARDCACHE_MAXMEMORY", value_parser = memory)]
     maxmemory: Option<u64>,
@@ -268,6 +286,15 @@ impl ServerArgs {
         if self.cluster_bind.is_some() {
             c.cluster_bind = self.cluster_bind;
         }
+        if self.admin_bind.is_some() {
+            c.admin_bind = self.admin_bind;
+        }
+        if let Some(n) = self.admin_max_connections {
+            c.admin_max_connections = n;
+        }
+        if !self.admin_allow_host.is_empty() {
+            c.admin_allow_hosts = self.admin_allow_host;
+        }
         if self.cluster_secret.is_some() {
             c.cluster_secret = self.cluster_secret;
         }
@@ -337,10 +364,15 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
         path: args.config.clone(),
     };
     let admin = (args.admin_port != 0).then(|| {
-        (
-            format!("{}:{}", args.admin_bind, args.admin_port),
-            reloader.clone(),
-        )
+        let settings = proxy::admin::Admin {
+            reloader: reloader.clone(),
+            guard: adminhttp::Options {
+                max_connections: args.admin_max_connections,
+                allow_hosts: args.admin_allow_host.clone(),
+                ..Default::default()
+            },
+        };
+        (format!("{}:{}", args.admin_bind, args.admin_port), settings)
     });
     let result = runtime.block_on(async move {
         let signals = shutdown_signal()?;

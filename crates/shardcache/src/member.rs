@@ -154,7 +154,7 @@ pub async fn run(
         }
     }
     let admin = if config.admin_port != 0 {
-        Some(TcpListener::bind((config.bind.as_str(), config.admin_port)).await?)
+        Some(TcpListener::bind((config.admin_bind(), config.admin_port)).await?)
     } else {
         None
     };

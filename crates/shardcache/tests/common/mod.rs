@@ -10,15 +10,23 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_shardcache");
 /// race between picking a free port and binding it). Stderr keeps being drained into the
 /// returned buffer so the child never blocks on a full pipe.
 pub fn spawn_on_free_port(args: &[&str]) -> (Child, u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    spawn_on_free_port_with(args, |_| {})
+}
+
+/// [`spawn_on_free_port`], with the command adjusted first (e.g. resource limits).
+pub fn spawn_on_free_port_with(
+    args: &[&str],
+    adjust: impl FnOnce(&mut Command),
+) -> (Child, u16, std::sync::Arc<std::sync::Mutex<String>>) {
     use std::io::BufRead;
-    let mut child = Command::new(BIN)
-        .args(["server", "--port", "0", "--loglevel", "info"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["server", "--port", "0", "--loglevel", "info"])
         .args(args)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shardcache");
+        .stderr(Stdio::piped());
+    adjust(&mut cmd);
+    let mut child = cmd.spawn().expect("start shardcache");
     let stderr = child.stderr.take().unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -47,16 +55,23 @@ pub fn spawn_on_free_port(args: &[&str]) -> (Child, u16, std::sync::Arc<std::syn
     (child, port, log)
 }
 
-/// A bare HTTP/1.1 request to 127.0.0.1:`port` (no client crate needed): (status, body).
+/// A bare HTTP/1.1 request to 127.0.0.1:`port` (no client crate needed), as a script would
+/// send it (with the `X-Shardcache-Admin` header writes need): (status, body).
 pub fn http(method: &str, port: u16, path: &str) -> (u16, String) {
+    http_raw(
+        port,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nX-Shardcache-Admin: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    )
+}
+
+/// Sends `request` as it is to 127.0.0.1:`port`: (status, body).
+pub fn http_raw(port: u16, request: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("admin port");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status = text
