@@ -52,17 +52,21 @@ use stats::ServerStats;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc options: return freed pages to the OS after ~1 s instead of the default 10 s, so
-/// resident memory follows `maxmemory` (eviction frees continuously) rather than lagging.
+/// resident memory follows `maxmemory` (eviction frees continuously) rather than lagging;
+/// purge them outright (`muzzy_decay_ms:0`: MADV_FREE'd pages stay in RSS until the kernel
+/// wants them), and from a background thread, so an idle node gives back a burst's pages
+/// too (decay otherwise only runs when the arena is used).
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 /// Version reported as `redis_version` (the Redis feature level we implement) and our own.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Keys one command may evict before it runs (bounds the latency eviction adds).
-const MAX_EVICTIONS_PER_COMMAND: usize = 64;
+/// Keys one command may evict before it runs: enough for a 512 MB value over 1 KB keys; a
+/// bound on the latency eviction can add to one command in a pathological keyspace.
+const MAX_EVICTIONS_PER_COMMAND: usize = 1 << 20;
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms() -> u64 {
@@ -242,31 +246,42 @@ impl Shared {
         self.keyspace.used_bytes() + self.memory_overhead.load(Ordering::Relaxed)
     }
 
-    /// Called before a command that may add data (`denyoom`): evicts by the policy until
-    /// memory plus `incoming` (an upper bound of what the command adds) is under `maxmemory`. Returns false when it is over and nothing can be evicted
-    /// (`noeviction`, or a `volatile-*` policy without keys that have a TTL): the command is
-    /// then refused with `-OOM`. Work per command is bounded; a write that still finds the
-    /// node over after that proceeds and the next writes continue evicting, as Redis does.
+    /// Called before a command that may add data (`denyoom`): admits it only if memory plus
+    /// `incoming` (an upper bound of what the command adds) fits under `maxmemory`, evicting
+    /// by the policy first. Returns false — the command is refused with `-OOM` — when the
+    /// command alone is larger than `maxmemory`, or when it does not fit and nothing more
+    /// can be evicted (`noeviction`, or a `volatile-*` policy without keys that have a TTL).
+    ///
+    /// Invariant: a write that returns leaves memory at most `maxmemory` plus the error of
+    /// the estimate (and of the non-keyspace overhead, sampled each housekeeping pass). Each
+    /// command of a pipeline is admitted on its own, against memory as its predecessors left
+    /// it, so a pipeline of big values stays bounded as a whole. Evicting for one big value
+    /// may take many small keys; the work is proportional to the bytes the command brings.
     pub fn make_room(&self, now: u64, incoming: u64) -> bool {
         let max = self.live.maxmemory.load(Ordering::Relaxed);
         if max == 0 {
             return true;
         }
+        if incoming > max {
+            return false;
+        }
         let policy = self.live.policy();
-        // Room for what the command may add too, so memory stays under the limit after it.
-        let target = max.saturating_sub(incoming);
-        for _ in 0..MAX_EVICTIONS_PER_COMMAND {
+        let target = max - incoming;
+        let mut evicted = 0usize;
+        loop {
             if self.memory_in_use() <= target {
                 return true;
             }
-            if policy == store::Policy::NoEviction && self.memory_in_use() <= max {
-                return true;
+            // A safety stop for a pathological keyspace (millions of tiny keys to clear for
+            // one value): refuse rather than stall every other client behind this one.
+            if evicted >= MAX_EVICTIONS_PER_COMMAND {
+                return self.memory_in_use() <= max;
             }
-            if !self.keyspace.evict_one(policy, now) {
+            if policy == store::Policy::NoEviction || !self.keyspace.evict_one(policy, now) {
                 return false;
             }
+            evicted += 1;
         }
-        true
     }
 
     /// Reads the allocator's counters: refreshes the non-keyspace overhead and the peak.

@@ -35,6 +35,10 @@ enum Reply {
 impl Node {
     fn start(args: &[&str]) -> Node {
         let (child, port, _log) = spawn_on_free_port(args);
+        Node::connect(child, port)
+    }
+
+    fn connect(child: Child, port: u16) -> Node {
         let deadline = Instant::now() + Duration::from_secs(10);
         let stream = loop {
             if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -253,4 +257,111 @@ fn watch_is_broken_by_eviction() {
     node.cmd(&["MULTI"]);
     node.cmd(&["PING"]);
     assert!(matches!(node.cmd(&["EXEC"]), Reply::Array(Some(_))));
+}
+
+/// The sequence: a 64 MB node full of 1 KB keys takes 512 SETs of 1 MB, one at a
+/// time and then pipelined 500 deep. A sampler polls `used_memory` throughout: it never goes
+/// above 1.25x the limit (every write evicts first until its own bytes fit), resident memory
+/// settles within 2x the limit afterwards, and a value larger than maxmemory is refused.
+#[test]
+fn big_values_stay_within_maxmemory() {
+    let max: u64 = 64 * 1024 * 1024;
+    let (child, port, _log) = spawn_on_free_port(&[
+        "--maxmemory",
+        "64mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+        "--threads",
+        "1",
+    ]);
+    let mut node = Node::connect(child, port);
+    let small = "x".repeat(1000);
+    for chunk in 0..61 {
+        let cmds: Vec<Vec<String>> = (0..1000)
+            .map(|i| vec!["SET".into(), format!("small:{chunk}:{i}"), small.clone()])
+            .collect();
+        node.send(&cmds);
+        for _ in 0..1000 {
+            node.read();
+        }
+    }
+    // Sample used_memory from another connection while the big writes run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                s.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nmemory\r\n")
+                    .unwrap();
+                let mut len = String::new();
+                r.read_line(&mut len).unwrap();
+                let n: usize = len[1..].trim().parse().unwrap();
+                let mut body = vec![0; n + 2];
+                std::io::Read::read_exact(&mut r, &mut body).unwrap();
+                let text = String::from_utf8_lossy(&body);
+                let used: u64 = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("used_memory:"))
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+                peak.fetch_max(used, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let big = "B".repeat(1024 * 1024);
+    for i in 0..12 {
+        assert_eq!(
+            node.cmd(&["SET", &format!("big:one:{i}"), &big]),
+            Reply::Status("OK".into())
+        );
+    }
+    let one_at_a_time = peak.load(std::sync::atomic::Ordering::Relaxed);
+    let cmds: Vec<Vec<String>> = (0..500)
+        .map(|i| vec!["SET".into(), format!("big:piped:{i}"), big.clone()])
+        .collect();
+    node.send(&cmds);
+    for _ in 0..500 {
+        assert_eq!(node.read(), Reply::Status("OK".into()));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let pipelined = peak.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "used_memory peak: {:.1} MB one at a time, {:.1} MB pipelined (limit 64 MB)",
+        one_at_a_time as f64 / 1048576.0,
+        pipelined as f64 / 1048576.0
+    );
+    assert!(pipelined <= max * 5 / 4, "peak {pipelined} > 1.25 x {max}");
+    // A value larger than maxmemory is refused.
+    let huge = "H".repeat(100 * 1024 * 1024);
+    match node.cmd(&["SET", "huge", &huge]) {
+        Reply::Error(e) => assert!(e.starts_with("OOM"), "{e}"),
+        other => panic!("a 100 MB SET on a 64 MB node answered {other:?}"),
+    }
+    assert_eq!(node.cmd(&["EXISTS", "huge"]), Reply::Int(0));
+    // Resident memory follows once the burst is over (freed pages go back after ~1 s).
+    std::thread::sleep(Duration::from_secs(3));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut rss, mut used) = (u64::MAX, 0);
+    while Instant::now() < deadline {
+        rss = node.info("used_memory_rss");
+        used = node.info("used_memory");
+        if rss <= 2 * max {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!(
+        "settled: used_memory {:.1} MB, rss {:.1} MB",
+        used as f64 / 1048576.0,
+        rss as f64 / 1048576.0
+    );
+    assert!(rss <= 2 * max, "rss {rss} > 2 x maxmemory after settling");
 }
