@@ -151,6 +151,7 @@ impl Connection {
                 ready_keys: Vec::new(),
                 pubsub: None,
                 pending: None,
+                auth_failures: 0,
             },
             parser: RequestParser::new(),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -431,7 +432,7 @@ impl Connection {
     /// a cluster operation's outcome (written as its reply).
     async fn await_pending(&mut self) {
         match self.state.pending.take() {
-            Some(crate::Pending::RetryAt(at)) => {
+            Some(crate::Pending::RetryAt(at) | crate::Pending::PauseUntil(at)) => {
                 tokio::time::sleep_until(at.into()).await;
             }
             Some(crate::Pending::Reply(outcome)) => match outcome.await {

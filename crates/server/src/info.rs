@@ -149,7 +149,7 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
             let (ops, in_kbps, out_kbps) = shared_rates(shared);
             let _ = write!(
                 o,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{in_kbps:.2}\r\ninstantaneous_output_kbps:{out_kbps:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{in_kbps:.2}\r\ninstantaneous_output_kbps:{out_kbps:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nacl_access_denied_auth:{}\r\n",
                 st.total_connections_received.load(Ordering::Relaxed),
                 total_commands(shared),
                 st.net_input_bytes.load(Ordering::Relaxed),
@@ -164,6 +164,7 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
                 st.total_error_replies.load(Ordering::Relaxed),
                 st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed),
                 st.client_output_buffer_limit_disconnections.load(Ordering::Relaxed),
+                st.acl_access_denied_auth.load(Ordering::Relaxed),
             );
         }
         "replication" => {

@@ -109,6 +109,8 @@ pub struct ClientState {
     pub pubsub: Option<cmd::pubsub::ClientSubs>,
     /// Set by a command whose outcome the connection must await (holding no lock).
     pub pending: Option<Pending>,
+    /// Failed AUTH/HELLO AUTH attempts on this connection (each one past a few is slowed).
+    pub auth_failures: u32,
 }
 
 /// What a connection awaits before going on with its input.
@@ -117,6 +119,9 @@ pub enum Pending {
     RetryAt(std::time::Instant),
     /// The command's reply: `+OK`, or the error message (a cluster membership change).
     Reply(cluster::BoxFuture<Result<(), String>>),
+    /// The command ran and replied; read nothing more from this client until then (a
+    /// password guesser is slowed down).
+    PauseUntil(std::time::Instant),
 }
 
 impl std::fmt::Debug for Pending {
@@ -124,6 +129,7 @@ impl std::fmt::Debug for Pending {
         match self {
             Pending::RetryAt(at) => write!(f, "RetryAt({at:?})"),
             Pending::Reply(_) => f.write_str("Reply(..)"),
+            Pending::PauseUntil(at) => write!(f, "PauseUntil({at:?})"),
         }
     }
 }

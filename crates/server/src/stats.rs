@@ -131,6 +131,8 @@ pub struct ServerStats {
     pub client_output_buffer_limit_disconnections: AtomicU64,
     pub total_error_replies: AtomicU64,
     pub unknown_commands: AtomicU64,
+    /// Failed authentications (INFO `acl_access_denied_auth`).
+    pub acl_access_denied_auth: AtomicU64,
     /// Error replies by code (`ERR`, `WRONGTYPE`, ...), for INFO errorstats.
     pub errors: Mutex<HashMap<String, u64>>,
 }
@@ -151,6 +153,7 @@ impl ServerStats {
             &self.client_output_buffer_limit_disconnections,
             &self.total_error_replies,
             &self.unknown_commands,
+            &self.acl_access_denied_auth,
         ] {
             c.store(0, Ordering::Relaxed);
         }

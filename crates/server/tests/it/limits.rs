@@ -56,6 +56,47 @@ async fn maxclients_refuses_extra_connections_with_redis_error() {
     );
 }
 
+/// Password guessing: failures are counted (INFO `acl_access_denied_auth`) and, past three
+/// on one connection, each waits twice as long as the last before the connection reads on;
+/// other connections are not slowed, and a right password still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_auth_failures_are_counted_and_slowed_down() {
+    let node = Node::start_with(Config {
+        requirepass: Some("s3cret".into()),
+        ..Config::default()
+    })
+    .await;
+    let mut guesser = node.client().await;
+    let mut wire = Vec::new();
+    for i in 0..10 {
+        resp::request::encode_command(&["AUTH", &format!("guess{i}")], &mut wire);
+    }
+    let started = std::time::Instant::now();
+    guesser.send_raw(&wire).await;
+    for _ in 0..10 {
+        assert_eq!(
+            guesser.read().await,
+            Some(err(
+                "WRONGPASS invalid username-password pair or user is disabled."
+            ))
+        );
+    }
+    // Failures 4..=9 wait 10, 20, ..., 320 ms before the next is read: 630 ms in all (the
+    // 10th's 640 ms follow its reply).
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(620), "{took:?}");
+    // Meanwhile another client is served at once.
+    let mut other = node.client().await;
+    let quick = std::time::Instant::now();
+    assert_eq!(other.run("AUTH s3cret").await, simple("OK"));
+    assert!(quick.elapsed() < Duration::from_millis(200));
+    let info = other.run("INFO stats").await;
+    assert_eq!(info_field(&info, "acl_access_denied_auth"), "10");
+    // The right password is accepted on the slowed connection too (after its last pause).
+    assert_eq!(guesser.run("AUTH s3cret").await, simple("OK"));
+    assert_eq!(guesser.run("PING").await, simple("PONG"));
+}
+
 #[tokio::test]
 async fn requirepass_gates_every_command_but_auth_and_hello() {
     let node = Node::start_with(Config {

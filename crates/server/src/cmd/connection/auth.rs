@@ -1,22 +1,53 @@
 //! AUTH [username] password
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use resp::Args;
 
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
+/// Failures on one connection answered at full speed; each one after them waits twice as
+/// long as the one before (10 ms, 20 ms, ... up to [`MAX_PAUSE`]) before the connection
+/// reads its next command, so one connection guesses a few passwords a second, not 430k.
+const FREE_FAILURES: u32 = 3;
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+
 /// Checks a password against `requirepass`. Only the `default` user exists; without
-/// `requirepass` it accepts any password (Redis's `nopass` default user).
-pub(crate) fn check(ctx: &Ctx<'_>, username: &[u8], password: &[u8]) -> Result<(), CmdError> {
-    if username != b"default" {
-        return Err(CmdError::WrongPass);
+/// `requirepass` it accepts any password (Redis's `nopass` default user). A failure is
+/// counted (INFO `acl_access_denied_auth`), logged, and slows this connection down.
+pub(crate) fn check(ctx: &mut Ctx<'_>, username: &[u8], password: &[u8]) -> Result<(), CmdError> {
+    let ok = username == b"default"
+        && match ctx.shared.live.requirepass() {
+            None => true,
+            Some(p) => constant_time_eq(p.as_bytes(), password),
+        };
+    if ok {
+        ctx.client.auth_failures = 0;
+        return Ok(());
     }
-    match ctx.shared.live.requirepass() {
-        None => Ok(()),
-        Some(p) if constant_time_eq(p.as_bytes(), password) => Ok(()),
-        Some(_) => Err(CmdError::WrongPass),
+    ctx.shared
+        .stats
+        .acl_access_denied_auth
+        .fetch_add(1, Ordering::Relaxed);
+    let failures = ctx.client.auth_failures.saturating_add(1);
+    ctx.client.auth_failures = failures;
+    // Logged on the first failures of a connection, then at every power of two.
+    if failures <= FREE_FAILURES || failures.is_power_of_two() {
+        tracing::warn!(
+            client = ctx.client.info.id,
+            addr = %ctx.client.info.addr,
+            user = %String::from_utf8_lossy(username),
+            failures,
+            "authentication failed"
+        );
     }
+    if failures > FREE_FAILURES && !ctx.client.in_exec {
+        let doublings = (failures - FREE_FAILURES - 1).min(16);
+        let pause = (Duration::from_millis(10) * (1u32 << doublings)).min(MAX_PAUSE);
+        ctx.client.pending = Some(crate::Pending::PauseUntil(Instant::now() + pause));
+    }
+    Err(CmdError::WrongPass)
 }
 
 /// Compares without an early exit, so response time does not leak the password prefix.
