@@ -307,7 +307,12 @@ async fn reload(State(s): State<AppState>) -> impl IntoResponse {
     match s.reloader.reload(&s.proxy) {
         Ok(r) => (
             StatusCode::OK,
-            Json(json!({"reloaded": true, "changed": r.changed, "ignored": r.ignored})),
+            Json(json!({
+                "reloaded": true,
+                "changed": r.changed,
+                "ignored": r.ignored,
+                "not_applied": r.not_applied,
+            })),
         ),
         Err(e) => (
             StatusCode::BAD_REQUEST,

@@ -79,7 +79,21 @@ pub struct PoolConfig {
     pub default_ttl: Option<u64>,
     /// Password clients must AUTH with (ours; twemproxy has none separate from the backends').
     pub requirepass: Option<String>,
+    /// Redis's `client-output-buffer-limit normal` for this pool's clients (0 = none).
+    pub client_output_limit: OutputLimit,
+    /// Redis's `client-query-buffer-limit`: a client whose unparsed input exceeds it is
+    /// disconnected.
+    pub client_query_buffer_limit: u64,
     pub servers: Vec<ServerConfig>,
+}
+
+/// An output buffer limit as Redis's `client-output-buffer-limit` class has it: past `hard`
+/// bytes at once, or past `soft` bytes for `soft_seconds`, the client is disconnected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
 }
 
 impl PoolConfig {
@@ -101,6 +115,8 @@ impl PoolConfig {
             server_connections: 1,
             default_ttl: None,
             requirepass: None,
+            client_output_limit: OutputLimit::default(),
+            client_query_buffer_limit: 1 << 30,
             servers: Vec::new(),
         }
     }

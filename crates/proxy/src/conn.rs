@@ -1,6 +1,16 @@
-//! One client connection: parse a batch of pipelined commands, send each to its backend(s)
-//! at once, then answer in order as the replies come back.
+//! One client connection: parse a batch of pipelined commands, send each to its backend(s),
+//! and answer in order as the replies come back.
+//!
+//! Bounds, so one client cannot grow the proxy without limit or hold up the others:
+//! - at most [`MAX_IN_FLIGHT`] of a client's commands wait for backend replies at once (a
+//!   deeper pipeline is dispatched as replies come back), and replies are written out as
+//!   soon as [`FLUSH_AT`] bytes wait: a client that does not read stops being served, and
+//!   holds at most that many replies, instead of the proxy buffering all it asked for;
+//! - Redis's `client-output-buffer-limit normal` (hard, and soft for some seconds) and
+//!   `client-query-buffer-limit` disconnect a client, with a log line;
+//! - every connection is its own task, so a blocked client never stalls the event loop.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -13,11 +23,15 @@ use tokio::sync::oneshot;
 
 use crate::backend::{BackendError, Reply};
 use crate::commands::{route, same_backend_keys, Combine, Route};
+use crate::config::OutputLimit;
 use crate::pool::Pool;
+use crate::resp3::{shape, to_resp3, Shape};
 use crate::PoolSlot;
 
-/// Largest query buffer a client may accumulate (Redis's client-query-buffer-limit).
-const MAX_QUERY_BUFFER: usize = 1 << 30;
+/// Commands of one client waiting for backend replies at once.
+const MAX_IN_FLIGHT: usize = 32;
+/// Replies are written once this many bytes wait.
+const FLUSH_AT: usize = 64 * 1024;
 
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -46,11 +60,15 @@ enum Pending {
         started: Instant,
         /// Counted as a cache read (GET): hit or miss by the reply.
         read: bool,
+        /// For a RESP3 client: how to reshape the backend's RESP2 reply.
+        resp3: Option<Shape>,
     },
     Many {
         parts: Vec<(usize, oneshot::Receiver<Reply>)>,
         assemble: Assemble,
     },
+    /// A reply built here, encoded for the client's protocol.
+    Local(Frame),
 }
 
 fn error(msg: &str) -> Pending {
@@ -69,6 +87,8 @@ struct Client {
     authenticated: bool,
     name: Option<Vec<u8>>,
     close: bool,
+    /// 2 or 3, as chosen with HELLO.
+    protocol: u8,
 }
 
 pub async fn serve(slot: Arc<PoolSlot>, mut stream: TcpStream) {
@@ -80,10 +100,12 @@ pub async fn serve(slot: Arc<PoolSlot>, mut stream: TcpStream) {
         id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
         name: None,
         close: false,
+        protocol: 2,
     };
     let mut parser = RequestParser::new();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut in_flight: VecDeque<Pending> = VecDeque::with_capacity(MAX_IN_FLIGHT);
     loop {
         if rbuf.capacity() - rbuf.len() < 4096 {
             rbuf.reserve(16 * 1024);
@@ -92,13 +114,20 @@ pub async fn serve(slot: Arc<PoolSlot>, mut stream: TcpStream) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        if rbuf.len() > MAX_QUERY_BUFFER {
+        let query_limit = client.pool.config.client_query_buffer_limit;
+        if rbuf.len() as u64 > query_limit {
+            tracing::warn!(
+                client = client.id,
+                bytes = rbuf.len(),
+                limit = query_limit,
+                "closing client that reached max query buffer length"
+            );
             return;
         }
         // A reload takes effect at the next batch; replies already awaited come from the
         // pool that was asked.
         client.pool = slot.get();
-        let mut pendings = Vec::new();
+        let limit = client.pool.config.client_output_limit;
         let mut consumed = 0;
         loop {
             let limits = Limits {
@@ -110,38 +139,85 @@ pub async fn serve(slot: Arc<PoolSlot>, mut stream: TcpStream) {
                 Ok(Parsed::Command { consumed: used }) => {
                     let args = parser.args(buf);
                     let raw = &buf[..used];
-                    pendings.push(client.dispatch(args, raw));
+                    in_flight.push_back(client.dispatch(args, raw));
                     consumed += used;
                     if client.close {
                         break;
+                    }
+                    // A deep pipeline waits for its oldest replies before sending more.
+                    if in_flight.len() >= MAX_IN_FLIGHT {
+                        let oldest = in_flight.pop_front().expect("in flight");
+                        client.resolve(oldest, &mut out).await;
+                        if out.len() >= FLUSH_AT
+                            && !client.flush(&mut stream, &mut out, limit).await
+                        {
+                            return;
+                        }
                     }
                 }
                 Ok(Parsed::Empty { consumed: used }) => consumed += used,
                 Ok(Parsed::Incomplete { .. }) => break,
                 Err(e) => {
-                    pendings.push(error(&format!("ERR Protocol error: {e}")));
+                    in_flight.push_back(error(&format!("ERR {e}")));
                     client.close = true;
                     break;
                 }
             }
         }
         rbuf.advance(consumed);
-        for p in pendings {
+        while let Some(p) = in_flight.pop_front() {
             client.resolve(p, &mut out).await;
-        }
-        if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
+            if out.len() >= FLUSH_AT && !client.flush(&mut stream, &mut out, limit).await {
                 return;
             }
-            out.clear();
         }
-        if client.close {
+        if !client.flush(&mut stream, &mut out, limit).await || client.close {
             return;
         }
     }
 }
 
 impl Client {
+    /// Writes the waiting replies. Past the hard output limit the client is disconnected at
+    /// once; past the soft limit, if the client does not take them within the soft seconds.
+    /// `false`: the client is gone or was disconnected.
+    async fn flush(&self, stream: &mut TcpStream, out: &mut Vec<u8>, limit: OutputLimit) -> bool {
+        if out.is_empty() {
+            return true;
+        }
+        let held = out.len() as u64;
+        if limit.hard > 0 && held > limit.hard {
+            tracing::warn!(
+                client = self.id,
+                bytes = held,
+                hard = limit.hard,
+                "closing client that reached the output buffer hard limit"
+            );
+            return false;
+        }
+        let write = stream.write_all(out);
+        let written = if limit.soft > 0 && held > limit.soft {
+            let patience = std::time::Duration::from_secs(limit.soft_seconds);
+            match tokio::time::timeout(patience, write).await {
+                Ok(r) => r.is_ok(),
+                Err(_) => {
+                    tracing::warn!(
+                        client = self.id,
+                        bytes = held,
+                        soft = limit.soft,
+                        seconds = limit.soft_seconds,
+                        "closing client that stayed over the output buffer soft limit"
+                    );
+                    false
+                }
+            }
+        } else {
+            write.await.is_ok()
+        };
+        out.clear();
+        written
+    }
+
     fn dispatch(&mut self, args: Args<'_>, raw: &[u8]) -> Pending {
         // The command name, lowercased on the stack (no allocation on the hot path).
         let mut lower = [0u8; 24];
@@ -192,7 +268,8 @@ impl Client {
                 _ if raw.first() == Some(&b'*') => Bytes::copy_from_slice(raw),
                 _ => encode(&argv()),
             };
-            return self.one(args.get(1), payload, name == "get");
+            let resp3 = (self.protocol >= 3).then(|| shape(name, &argv()));
+            return self.one(args.get(1), payload, name == "get", resp3);
         }
         let argv: Vec<&[u8]> = args.iter().collect();
         match r {
@@ -251,7 +328,7 @@ impl Client {
                 let Some(positions) = same_backend_keys(spec, &argv) else {
                     // Let the first key's backend report the arity or syntax error.
                     return if argv.len() > 1 {
-                        self.one(argv[1], encode(&argv), false)
+                        self.one(argv[1], encode(&argv), false, None)
                     } else {
                         arity()
                     };
@@ -267,7 +344,8 @@ impl Client {
                         "CROSSSLOT Keys in request don't hash to the same backend: '{name}' cannot be split, give the keys a common hash tag"
                     ));
                 }
-                self.one(argv[positions[0]], encode(&argv), false)
+                let resp3 = (self.protocol >= 3).then(|| shape(name, &argv));
+                self.one(argv[positions[0]], encode(&argv), false, resp3)
             }
             Route::Broadcast(combine) => {
                 let payload = if combine == Combine::Info {
@@ -291,7 +369,7 @@ impl Client {
     }
 
     /// Sends a single-backend command, chosen by `key`.
-    fn one(&self, key: &[u8], payload: Bytes, read: bool) -> Pending {
+    fn one(&self, key: &[u8], payload: Bytes, read: bool, resp3: Option<Shape>) -> Pending {
         match self.pool.backend_for(key) {
             None => error("ERR no backend is available"),
             Some(b) => Pending::One {
@@ -299,6 +377,7 @@ impl Client {
                 rx: self.pool.backends[b].send(payload),
                 started: Instant::now(),
                 read,
+                resp3,
             },
         }
     }
@@ -375,13 +454,13 @@ impl Client {
                 if !(2..=3).contains(&argv.len()) {
                     return arity();
                 }
-                match &self.pool.config.requirepass {
-                    None => error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
-                    Some(p) if p.as_bytes() == argv[argv.len() - 1] && (argv.len() == 2 || argv[1] == b"default") => {
-                        self.authenticated = true;
-                        ok()
-                    }
-                    Some(_) => error("WRONGPASS invalid username-password pair or user is disabled."),
+                if self.pool.config.requirepass.is_none() {
+                    return error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+                }
+                let user: &[u8] = if argv.len() == 3 { argv[1] } else { b"default" };
+                match self.check_password(user, argv[argv.len() - 1]) {
+                    Ok(()) => ok(),
+                    Err(e) => e,
                 }
             }
             "select" => match argv.get(1).copied() {
@@ -389,35 +468,7 @@ impl Client {
                 Some(_) if argv.len() == 2 => error("ERR DB index is out of range"),
                 _ => arity(),
             },
-            "hello" => {
-                if let Some(v) = argv.get(1) {
-                    if *v != b"2" {
-                        return error("NOPROTO sorry, this protocol version is not supported.");
-                    }
-                }
-                if !self.authenticated {
-                    return error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
-                }
-                let mut r = Vec::new();
-                let f = Frame::Array(vec![
-                    Frame::Bulk(b"server".to_vec()),
-                    Frame::Bulk(b"shardcache-proxy".to_vec()),
-                    Frame::Bulk(b"version".to_vec()),
-                    Frame::Bulk(env!("CARGO_PKG_VERSION").as_bytes().to_vec()),
-                    Frame::Bulk(b"proto".to_vec()),
-                    Frame::Integer(2),
-                    Frame::Bulk(b"id".to_vec()),
-                    Frame::Integer(self.id as i64),
-                    Frame::Bulk(b"mode".to_vec()),
-                    Frame::Bulk(b"proxy".to_vec()),
-                    Frame::Bulk(b"role".to_vec()),
-                    Frame::Bulk(b"master".to_vec()),
-                    Frame::Bulk(b"modules".to_vec()),
-                    Frame::Array(vec![]),
-                ]);
-                f.encode(&mut r);
-                Pending::Ready(Bytes::from(r))
-            }
+            "hello" => self.hello(argv),
             // No command table of our own to show: clients (redis-cli) accept an empty one.
             "command" => Pending::Ready(Bytes::from_static(b"*0\r\n")),
             "client" => {
@@ -433,7 +484,7 @@ impl Client {
                     ("setinfo", 4) => ok(),
                     ("getname", 2) => match &self.name {
                         Some(n) => bulk(&n.clone()),
-                        None => Pending::Ready(Bytes::from_static(b"$-1\r\n")),
+                        None => Pending::Local(Frame::Null),
                     },
                     ("id", 2) => Pending::Ready(Bytes::from(format!(":{}\r\n", self.id))),
                     _ => error(&format!(
@@ -447,16 +498,98 @@ impl Client {
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default();
                 let (s, us) = (now.as_secs().to_string(), now.subsec_micros().to_string());
-                let mut v = Vec::new();
-                Frame::Array(vec![
+                Pending::Local(Frame::Array(vec![
                     Frame::Bulk(s.into_bytes()),
                     Frame::Bulk(us.into_bytes()),
-                ])
-                .encode(&mut v);
-                Pending::Ready(Bytes::from(v))
+                ]))
             }
             _ => arity(),
         }
+    }
+
+    /// AUTH's check (`default` is the only user): authenticates the connection, or the
+    /// error to answer.
+    fn check_password(&mut self, user: &[u8], password: &[u8]) -> Result<(), Pending> {
+        match &self.pool.config.requirepass {
+            Some(p) if user == b"default" && constant_time_eq(p.as_bytes(), password) => {
+                self.authenticated = true;
+                Ok(())
+            }
+            None if user == b"default" => {
+                self.authenticated = true;
+                Ok(())
+            }
+            _ => {
+                tracing::warn!(client = self.id, "proxy client authentication failed");
+                Err(error(
+                    "WRONGPASS invalid username-password pair or user is disabled.",
+                ))
+            }
+        }
+    }
+
+    /// HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7: switches
+    /// the connection to RESP2 or RESP3 (the proxy reshapes backend replies for RESP3),
+    /// authenticates and names it, and answers the server's identity as a map.
+    fn hello(&mut self, argv: &[&[u8]]) -> Pending {
+        let mut protocol = self.protocol;
+        let mut next = 1;
+        if let Some(v) = argv.get(1) {
+            match std::str::from_utf8(v)
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                None => return error("ERR Protocol version is not an integer or out of range"),
+                Some(v @ 2..=3) => protocol = v as u8,
+                Some(_) => return error("NOPROTO unsupported protocol version"),
+            }
+            next = 2;
+        }
+        let mut credentials = None;
+        let mut name = None;
+        let mut j = next;
+        while j < argv.len() {
+            let more = argv.len() - 1 - j;
+            if argv[j].eq_ignore_ascii_case(b"auth") && more >= 2 {
+                credentials = Some((argv[j + 1], argv[j + 2]));
+                j += 3;
+            } else if argv[j].eq_ignore_ascii_case(b"setname") && more >= 1 {
+                if argv[j + 1].iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+                    return error(
+                        "ERR Client names cannot contain spaces, newlines or special characters.",
+                    );
+                }
+                name = Some(argv[j + 1]);
+                j += 2;
+            } else {
+                return error(&format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(argv[j])
+                ));
+            }
+        }
+        if let Some((user, password)) = credentials {
+            if let Err(e) = self.check_password(user, password) {
+                return e;
+            }
+        }
+        if !self.authenticated {
+            return error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        }
+        if let Some(n) = name {
+            self.name = Some(n.to_vec());
+        }
+        self.protocol = protocol;
+        let field = |k: &str| Frame::Bulk(k.as_bytes().to_vec());
+        Pending::Local(Frame::Map(vec![
+            (field("server"), field("shardcache-proxy")),
+            (field("version"), field(env!("CARGO_PKG_VERSION"))),
+            (field("proto"), Frame::Integer(i64::from(protocol))),
+            (field("id"), Frame::Integer(self.id as i64)),
+            (field("mode"), field("proxy")),
+            (field("role"), field("master")),
+            (field("modules"), Frame::Array(vec![])),
+        ]))
     }
 
     /// Waits for a reply (the backend connection enforces the timeout) and counts failures.
@@ -476,11 +609,13 @@ impl Client {
     async fn resolve(&self, p: Pending, out: &mut Vec<u8>) {
         match p {
             Pending::Ready(b) => out.extend_from_slice(&b),
+            Pending::Local(f) => f.encode_for(self.protocol, out),
             Pending::One {
                 backend,
                 rx,
                 started,
                 read,
+                resp3,
             } => {
                 let reply = self.wait(backend, rx).await;
                 self.pool.backends[backend]
@@ -496,7 +631,14 @@ impl Client {
                             };
                             counter.fetch_add(1, Ordering::Relaxed);
                         }
-                        out.extend_from_slice(&bytes);
+                        match resp3 {
+                            // RESP2 clients get the backend's bytes as they are.
+                            None => out.extend_from_slice(&bytes),
+                            Some(shape) => match Frame::parse(&bytes) {
+                                Ok(Some((f, _))) => to_resp3(shape, f).encode(out),
+                                _ => out.extend_from_slice(&bytes),
+                            },
+                        }
                     }
                     Err(e) => out.extend_from_slice(format!("-ERR {e}\r\n").as_bytes()),
                 }
@@ -528,10 +670,15 @@ impl Client {
                     out.extend_from_slice(format!("-{e}\r\n").as_bytes());
                     return;
                 }
-                assemble_reply(assemble, replies).encode(out);
+                assemble_reply(assemble, replies).encode_for(self.protocol, out);
             }
         }
     }
+}
+
+/// Compares without an early exit, so response time does not leak the password prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn has_ttl_option(argv: &[&[u8]]) -> bool {

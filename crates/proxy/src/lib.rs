@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 mod conn;
 pub mod pool;
+pub mod resp3;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub struct Reloaded {
     /// Pools in the new file that this process does not serve (new listeners need a
     /// restart), and served pools the file no longer has (kept).
     pub ignored: Vec<String>,
+    /// Changes this process cannot make while running (a pool's `listen` address: its
+    /// listener stays where it is), each said in a sentence; the rest was applied.
+    pub not_applied: Vec<String>,
 }
 
 impl Proxy {
@@ -74,6 +78,7 @@ impl Proxy {
         let mut report = Reloaded {
             changed: Vec::new(),
             ignored: Vec::new(),
+            not_applied: Vec::new(),
         };
         for slot in &self.slots {
             let old = slot.get();
@@ -82,10 +87,21 @@ impl Proxy {
                 continue;
             };
             let mut new = configs.remove(at);
-            new.listen = old.config.listen.clone();
+            if new.listen != old.config.listen {
+                let why = format!(
+                    "pool {}: listen changed from {} to {}; the listener cannot move while running: restart the proxy to move it",
+                    new.name, old.config.listen, new.listen
+                );
+                tracing::warn!("{why}");
+                report.not_applied.push(why);
+                new.listen = old.config.listen.clone();
+            }
             if new.requirepass.is_none() {
                 new.requirepass = old.config.requirepass.clone();
             }
+            // Set from the command line, not the file: kept.
+            new.client_output_limit = old.config.client_output_limit;
+            new.client_query_buffer_limit = old.config.client_query_buffer_limit;
             if new != old.config {
                 tracing::info!(pool = %new.name, servers = new.servers.len(), "pool reloaded");
                 report.changed.push(new.name.clone());

@@ -125,6 +125,48 @@ impl Frame {
             }
         }
     }
+
+    /// Encodes the value for a RESP2 client, as Redis downgrades RESP3 types: null as a null
+    /// bulk string, maps as flat arrays, sets and pushes as arrays, doubles, big numbers and
+    /// verbatim strings as bulk strings, booleans as 1/0.
+    pub fn encode_resp2(&self, out: &mut Vec<u8>) {
+        let bulk = |out: &mut Vec<u8>, b: &[u8]| Frame::Bulk(b.to_vec()).encode(out);
+        match self {
+            Frame::Null => out.extend_from_slice(b"$-1\r\n"),
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                out.push(b'*');
+                out.extend_from_slice(items.len().to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                for i in items {
+                    i.encode_resp2(out);
+                }
+            }
+            Frame::Map(pairs) => {
+                out.push(b'*');
+                out.extend_from_slice((pairs.len() * 2).to_string().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                for (k, v) in pairs {
+                    k.encode_resp2(out);
+                    v.encode_resp2(out);
+                }
+            }
+            Frame::Double(s) | Frame::BigNumber(s) => bulk(out, s.as_bytes()),
+            Frame::Verbatim(_, text) => bulk(out, text),
+            Frame::Boolean(b) => Frame::Integer(i64::from(*b)).encode(out),
+            Frame::Simple(_) | Frame::Error(_) | Frame::Integer(_) | Frame::Bulk(_) => {
+                self.encode(out)
+            }
+        }
+    }
+
+    /// Encodes for a client speaking `protocol` (2 or 3).
+    pub fn encode_for(&self, protocol: u8, out: &mut Vec<u8>) {
+        if protocol >= 3 {
+            self.encode(out)
+        } else {
+            self.encode_resp2(out)
+        }
+    }
 }
 
 /// The length of the one complete value at the start of `buf` (`Ok(None)` when more bytes
@@ -304,6 +346,24 @@ fn parse_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<(Frame, usize)
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn resp2_downgrades_resp3_types() {
+        let f = Frame::Array(vec![
+            Frame::Null,
+            Frame::Map(vec![(
+                Frame::Bulk(b"a".to_vec()),
+                Frame::Double("1.5".into()),
+            )]),
+            Frame::Set(vec![Frame::Boolean(true)]),
+        ]);
+        let mut out = Vec::new();
+        f.encode_resp2(&mut out);
+        assert_eq!(
+            out,
+            b"*3\r\n$-1\r\n*2\r\n$1\r\na\r\n$3\r\n1.5\r\n*1\r\n:1\r\n".to_vec()
+        );
+    }
 
     fn arb_frame() -> impl Strategy<Value = Frame> {
         let leaf = prop_oneof![

@@ -76,9 +76,31 @@ struct ProxyArgs {
     /// twemproxy does: no cross-thread wake-ups between a client and its backends.
     #[arg(long, env = "PROXY_THREADS", default_value_t = 1)]
     threads: usize,
+    /// Output buffer limit of proxy clients, Redis's syntax: "normal <hard> <soft>
+    /// <seconds>" (other classes accepted and ignored); 0 = none.
+    #[arg(long, default_value = "normal 0 0 0", value_parser = normal_output_limit)]
+    client_output_buffer_limit: proxy::config::OutputLimit,
+    /// Disconnect a proxy client whose unprocessed input exceeds this.
+    #[arg(long, default_value = "1gb", value_parser = memory)]
+    client_query_buffer_limit: u64,
     /// Log level: debug, verbose, notice, warning.
     #[arg(long, default_value = "notice")]
     loglevel: String,
+}
+
+/// The `normal` class of a Redis `client-output-buffer-limit` value.
+fn normal_output_limit(s: &str) -> Result<proxy::config::OutputLimit, String> {
+    let classes = server::config::parse_output_limits(s)?;
+    let normal = classes
+        .iter()
+        .find(|(class, _)| class == "normal")
+        .map(|(_, l)| *l)
+        .unwrap_or_default();
+    Ok(proxy::config::OutputLimit {
+        hard: normal.hard,
+        soft: normal.soft,
+        soft_seconds: normal.soft_seconds,
+    })
 }
 
 impl ProxyArgs {
@@ -103,6 +125,8 @@ impl ProxyArgs {
             }
         };
         for p in &mut pools {
+            p.client_output_limit = self.client_output_buffer_limit;
+            p.client_query_buffer_limit = self.client_query_buffer_limit;
             if self.requirepass.is_some() {
                 p.requirepass = self.requirepass.clone();
             }
@@ -383,7 +407,7 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 match reloader.reload(&on_hup) {
-                    Ok(r) => tracing::info!(changed = ?r.changed, ignored = ?r.ignored, "config reloaded"),
+                    Ok(r) => tracing::info!(changed = ?r.changed, ignored = ?r.ignored, not_applied = ?r.not_applied, "config reloaded"),
                     Err(e) => tracing::error!(error = %e, "config reload refused; keeping the running config"),
                 }
             }
