@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use parking_lot::RwLock;
 use resp::{Limits, Parsed, ReplyWriter, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +24,10 @@ use crate::{ClientState, ReplyMode, Shared};
 /// up unbounded output before the client reads any of it.
 const FLUSH_AT: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// Most bytes one read takes beyond what the command being received still needs: the
+/// query buffer holds at most one large argument plus this much read-ahead, however much a
+/// client has pipelined behind it (Redis reads a big argument exactly, for the same reason).
+const READ_AHEAD: usize = 64 * 1024;
 /// A buffer grown past this by a burst (a long pipeline, a large value) is given back once
 /// the burst is over, as Redis resizes idle query buffers: a connection costs ~32 KiB at
 /// rest, however large its past requests were.
@@ -132,6 +136,8 @@ struct Connection {
     out: ReplyWriter,
     stats: LocalStats,
     batch_started: Instant,
+    /// Bytes still missing of the command being received (0 when none is partial).
+    missing: usize,
 }
 
 impl Connection {
@@ -158,6 +164,7 @@ impl Connection {
             out: ReplyWriter::new(),
             stats: LocalStats::default(),
             batch_started: Instant::now(),
+            missing: 0,
         }
     }
 
@@ -200,7 +207,9 @@ impl Connection {
             } else {
                 self.shared.live.timeout.load(Ordering::Relaxed)
             };
-            let read = stream.read_buf(&mut self.rbuf);
+            let max_read = self.missing.max(READ_AHEAD);
+            let (rbuf, reader) = (&mut self.rbuf, &mut stream);
+            let read = async move { reader.read_buf(&mut rbuf.limit(max_read)).await };
             let message = next_message(&mut self.state.pubsub);
             let n = tokio::select! {
                 biased;
@@ -254,6 +263,7 @@ impl Connection {
         let mut consumed = 0;
         let mut next = Next::Read;
         let mut clock = BatchClock::now();
+        self.missing = 0;
         // One shared EXEC guard for the whole batch (not one per command): a transaction on
         // another worker waits for this batch, and this batch for it.
         let shared = Arc::clone(&self.shared);
@@ -299,6 +309,7 @@ impl Connection {
                 Ok(Parsed::Incomplete { total_hint }) => {
                     if let Some(total) = total_hint {
                         let have = self.rbuf.len() - consumed;
+                        self.missing = total.saturating_sub(have);
                         if total > have {
                             // Reserve the whole argument at once instead of growing in steps.
                             self.rbuf.reserve(total - have);

@@ -284,7 +284,10 @@ impl Shared {
                 return self.memory_in_use() <= max;
             }
             if policy == store::Policy::NoEviction || !self.keyspace.evict_one(policy, now) {
-                return false;
+                // Before refusing, measure the non-keyspace part again: the sample from the
+                // last housekeeping pass may hold buffers that are gone by now.
+                self.refresh_memory();
+                return self.memory_in_use() <= target;
             }
             evicted += 1;
         }
