@@ -3,35 +3,12 @@ RESP3 and authenticates with HELLO 3 AUTH): the proxy's shared backend connectio
 RESP2, so it reshapes replies for RESP3 clients as Redis would (maps, sets, doubles, nulls).
 Both protocols are run, against two shardcache nodes as backends.
 """
-import os
-import socket
 import subprocess
-import time
 
 import pytest
 import redis
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("SHARDCACHE_BIN", os.path.join(ROOT, "target", "debug", "shardcache"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc):
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("did not start")
-            time.sleep(0.02)
+from helpers import BIN, free_port, wait_port
 
 
 @pytest.fixture(scope="module")

@@ -3,38 +3,19 @@
 The node is the real binary (SHARDCACHE_BIN, default target/debug/shardcache), started on a
 free port by the fixture.
 """
-import os
-import socket
 import subprocess
-import time
 
 import pytest
 import redis
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("SHARDCACHE_BIN", os.path.join(ROOT, "target", "debug", "shardcache"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers import BIN, free_port, wait_port
 
 
 @pytest.fixture(scope="module")
 def node():
     port = free_port()
     proc = subprocess.Popen([BIN, "server", "--port", str(port)], stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("shardcache did not start")
-            time.sleep(0.02)
+    wait_port(port, proc)
     yield port
     proc.terminate()
     assert proc.wait(timeout=15) == 0

@@ -9,15 +9,7 @@ mod common;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use common::{cli, http, http_raw, spawn_on_free_port, spawn_on_free_port_with};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{cli, free_port, http, http_raw, spawn_on_free_port, spawn_on_free_port_with};
 
 fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

@@ -7,15 +7,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{spawn_on_free_port, BIN};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, spawn_on_free_port, BIN};
 
 fn redis_cli() -> String {
     for p in ["/usr/bin/redis-cli", "/usr/local/bin/redis-cli"] {

@@ -7,15 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cli, spawn_on_free_port, BIN};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{cli, free_port, spawn_on_free_port, BIN};
 
 #[test]
 fn proxy_over_shardcache_nodes() {

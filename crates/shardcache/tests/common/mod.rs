@@ -6,6 +6,15 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_shardcache");
 
+/// A port that was free a moment ago (for listeners whose port must be known up front).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Starts `shardcache server --port 0 <args>` and learns the port it bound from its log (no
 /// race between picking a free port and binding it). Stderr keeps being drained into the
 /// returned buffer so the child never blocks on a full pipe.
