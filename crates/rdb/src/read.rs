@@ -1,0 +1,576 @@
+//! Reading RDB: a streaming [`Reader`] over any `Read`, and the value [`Decoder`] it shares
+//! with DUMP payloads.
+//!
+//! Lengths come from the file and are not trusted: strings are read in bounded steps (a
+//! length beyond the end of the data fails at the end of the data, having allocated no more
+//! than what arrived), element counts only reserve a little up front, and every packed blob
+//! is checked for consistency before use. Errors name the byte offset and the key.
+
+use std::io::Read;
+
+use crate::packed;
+use crate::{opcodes, types, Entry, RdbError, Value, CRC64, MAX_READ_VERSION};
+
+/// What a snapshot holds besides keys, or a key we cannot hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// An auxiliary field (`redis-ver`, `ctime`, `used-mem`, ...).
+    Aux(Vec<u8>, Vec<u8>),
+    Entry(Entry),
+    /// Read past, not loaded: a stream, a module value, a function library. `key` is the
+    /// key when it was a key's value.
+    Skipped {
+        what: String,
+        key: Option<Vec<u8>>,
+    },
+}
+
+/// A byte source that counts its offset and keeps the running CRC64.
+pub(crate) struct Src<R> {
+    inner: R,
+    pub(crate) offset: u64,
+    digest: crc::Digest<'static, u64>,
+}
+
+impl<R: Read> Src<R> {
+    pub(crate) fn new(inner: R) -> Src<R> {
+        Src {
+            inner,
+            offset: 0,
+            digest: CRC64.digest(),
+        }
+    }
+
+    pub(crate) fn corrupt(&self, reason: impl Into<String>) -> RdbError {
+        RdbError::Corrupt {
+            offset: self.offset,
+            reason: reason.into(),
+        }
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RdbError> {
+        self.inner.read_exact(buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                self.corrupt("unexpected end of data (truncated?)")
+            } else {
+                RdbError::Io {
+                    offset: self.offset,
+                    source: e,
+                }
+            }
+        })?;
+        self.digest.update(buf);
+        self.offset += buf.len() as u64;
+        Ok(())
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, RdbError> {
+        let mut b = [0u8; 1];
+        self.fill(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], RdbError> {
+        let mut b = [0u8; N];
+        self.fill(&mut b)?;
+        Ok(b)
+    }
+
+    /// `n` bytes, read in steps of at most 1 MiB so a lying length costs nothing.
+    fn bytes(&mut self, n: u64) -> Result<Vec<u8>, RdbError> {
+        const STEP: u64 = 1 << 20;
+        let mut out = Vec::with_capacity(n.min(STEP) as usize);
+        let mut left = n;
+        while left > 0 {
+            let step = left.min(STEP) as usize;
+            let at = out.len();
+            out.resize(at + step, 0);
+            self.fill(&mut out[at..])?;
+            left -= step as u64;
+        }
+        Ok(out)
+    }
+
+    /// The checksum of everything read so far.
+    fn checksum(&self) -> u64 {
+        self.digest.clone().finalize()
+    }
+}
+
+/// Field/value pairs, as hashes hold them.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+enum Len {
+    Len(u64),
+    /// A special string encoding: 0 = int8, 1 = int16, 2 = int32, 3 = LZF.
+    Enc(u8),
+}
+
+/// Decodes values (and the length-prefixed primitives they are made of).
+pub(crate) struct Decoder<R> {
+    pub(crate) src: Src<R>,
+}
+
+impl<R: Read> Decoder<R> {
+    fn len_or_enc(&mut self) -> Result<Len, RdbError> {
+        let b = self.src.u8()?;
+        Ok(match b >> 6 {
+            0 => Len::Len(u64::from(b & 0x3f)),
+            1 => Len::Len((u64::from(b & 0x3f) << 8) | u64::from(self.src.u8()?)),
+            2 => match b {
+                0x80 => Len::Len(u64::from(u32::from_be_bytes(self.src.array()?))),
+                0x81 => Len::Len(u64::from_be_bytes(self.src.array()?)),
+                _ => {
+                    return Err(self
+                        .src
+                        .corrupt(format!("unknown length encoding {b:#04x}")))
+                }
+            },
+            _ => Len::Enc(b & 0x3f),
+        })
+    }
+
+    pub(crate) fn length(&mut self) -> Result<u64, RdbError> {
+        match self.len_or_enc()? {
+            Len::Len(n) => Ok(n),
+            Len::Enc(_) => Err(self.src.corrupt("an encoded string where a length belongs")),
+        }
+    }
+
+    /// A count of elements that will follow, with a sanity bound on what is reserved.
+    fn count(&mut self) -> Result<(u64, usize), RdbError> {
+        let n = self.length()?;
+        Ok((n, n.min(1024) as usize))
+    }
+
+    pub(crate) fn string(&mut self) -> Result<Vec<u8>, RdbError> {
+        match self.len_or_enc()? {
+            Len::Len(n) => self.src.bytes(n),
+            Len::Enc(0) => Ok((self.src.u8()? as i8).to_string().into_bytes()),
+            Len::Enc(1) => Ok(i16::from_le_bytes(self.src.array()?)
+                .to_string()
+                .into_bytes()),
+            Len::Enc(2) => Ok(i32::from_le_bytes(self.src.array()?)
+                .to_string()
+                .into_bytes()),
+            Len::Enc(3) => {
+                let clen = self.length()?;
+                let len = self.length()?;
+                let data = self.src.bytes(clen)?;
+                if len > (clen + 1).saturating_mul(256) {
+                    return Err(self
+                        .src
+                        .corrupt("LZF length larger than the data can expand to"));
+                }
+                crate::lzf::decompress(&data, len as usize)
+                    .ok_or_else(|| self.src.corrupt("invalid LZF-compressed string"))
+            }
+            Len::Enc(e) => Err(self.src.corrupt(format!("unknown string encoding {e}"))),
+        }
+    }
+
+    fn strings(&mut self) -> Result<Vec<Vec<u8>>, RdbError> {
+        let (n, reserve) = self.count()?;
+        let mut v = Vec::with_capacity(reserve);
+        for _ in 0..n {
+            v.push(self.string()?);
+        }
+        Ok(v)
+    }
+
+    /// A score of the old ZSET type: a 1-byte length (253 NaN, 254 +inf, 255 -inf) and text.
+    fn text_double(&mut self) -> Result<f64, RdbError> {
+        match self.src.u8()? {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => {
+                let text = self.src.bytes(u64::from(n))?;
+                parse_score(&text).ok_or_else(|| self.src.corrupt("invalid score"))
+            }
+        }
+    }
+
+    fn packed(
+        &mut self,
+        what: &str,
+        f: impl Fn(&[u8]) -> Option<Vec<Vec<u8>>>,
+    ) -> Result<Vec<Vec<u8>>, RdbError> {
+        let blob = self.string()?;
+        f(&blob).ok_or_else(|| self.src.corrupt(format!("invalid {what}")))
+    }
+
+    fn pairs(&mut self, items: Vec<Vec<u8>>, what: &str) -> Result<Pairs, RdbError> {
+        if !items.len().is_multiple_of(2) {
+            return Err(self
+                .src
+                .corrupt(format!("odd number of elements in a {what}")));
+        }
+        let mut out = Vec::with_capacity(items.len() / 2);
+        let mut it = items.into_iter();
+        while let (Some(a), Some(b)) = (it.next(), it.next()) {
+            out.push((a, b));
+        }
+        Ok(out)
+    }
+
+    fn scored(&mut self, items: Vec<Vec<u8>>, what: &str) -> Result<Vec<(Vec<u8>, f64)>, RdbError> {
+        let pairs = self.pairs(items, what)?;
+        pairs
+            .into_iter()
+            .map(|(m, s)| match parse_score(&s) {
+                Some(score) => Ok((m, score)),
+                None => Err(self.src.corrupt(format!("invalid score in a {what}"))),
+            })
+            .collect()
+    }
+
+    /// The value of RDB type `t`: `Ok(Err(what))` for a value read past (stream, module).
+    pub(crate) fn value(&mut self, t: u8) -> Result<Result<Value, String>, RdbError> {
+        Ok(Ok(match t {
+            types::STRING => Value::String(self.string()?),
+            types::LIST => Value::List(self.strings()?),
+            types::SET => Value::Set(self.strings()?),
+            types::ZSET | types::ZSET_2 => {
+                let (n, reserve) = self.count()?;
+                let mut v = Vec::with_capacity(reserve);
+                for _ in 0..n {
+                    let member = self.string()?;
+                    let score = if t == types::ZSET {
+                        self.text_double()?
+                    } else {
+                        f64::from_le_bytes(self.src.array()?)
+                    };
+                    if score.is_nan() {
+                        return Err(self.src.corrupt("NaN score in a sorted set"));
+                    }
+                    v.push((member, score));
+                }
+                Value::SortedSet(v)
+            }
+            types::HASH => {
+                let (n, reserve) = self.count()?;
+                let mut v = Vec::with_capacity(reserve);
+                for _ in 0..n {
+                    v.push((self.string()?, self.string()?));
+                }
+                Value::Hash(v)
+            }
+            types::HASH_ZIPMAP => {
+                let blob = self.string()?;
+                Value::Hash(
+                    packed::zipmap_pairs(&blob)
+                        .ok_or_else(|| self.src.corrupt("invalid zipmap"))?,
+                )
+            }
+            types::LIST_ZIPLIST => Value::List(self.packed("ziplist", packed::ziplist_entries)?),
+            types::SET_INTSET => Value::Set(self.packed("intset", packed::intset_members)?),
+            types::SET_LISTPACK => Value::Set(self.packed("listpack", packed::listpack_entries)?),
+            types::ZSET_ZIPLIST => {
+                let items = self.packed("ziplist", packed::ziplist_entries)?;
+                Value::SortedSet(self.scored(items, "sorted set ziplist")?)
+            }
+            types::ZSET_LISTPACK => {
+                let items = self.packed("listpack", packed::listpack_entries)?;
+                Value::SortedSet(self.scored(items, "sorted set listpack")?)
+            }
+            types::HASH_ZIPLIST => {
+                let items = self.packed("ziplist", packed::ziplist_entries)?;
+                Value::Hash(self.pairs(items, "hash ziplist")?)
+            }
+            types::HASH_LISTPACK => {
+                let items = self.packed("listpack", packed::listpack_entries)?;
+                Value::Hash(self.pairs(items, "hash listpack")?)
+            }
+            types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => {
+                let (nodes, _) = self.count()?;
+                let mut v = Vec::new();
+                for _ in 0..nodes {
+                    if t == types::LIST_QUICKLIST {
+                        v.extend(self.packed("quicklist ziplist node", packed::ziplist_entries)?);
+                    } else {
+                        match self.length()? {
+                            // A plain node holds one (large) element as it is.
+                            1 => v.push(self.string()?),
+                            2 => v.extend(
+                                self.packed("quicklist listpack node", packed::listpack_entries)?,
+                            ),
+                            c => {
+                                return Err(self
+                                    .src
+                                    .corrupt(format!("unknown quicklist container {c}")))
+                            }
+                        }
+                    }
+                }
+                Value::List(v)
+            }
+            types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => {
+                self.skip_stream(t)?;
+                return Ok(Err("stream".into()));
+            }
+            types::MODULE_2 => {
+                let id = self.length()?;
+                self.skip_module_data()?;
+                return Ok(Err(format!("module value (module id {id:#x})")));
+            }
+            types::MODULE_PRE_GA => {
+                return Err(self
+                    .src
+                    .corrupt("module values of Redis 4.0 release candidates cannot be read"))
+            }
+            other => return Err(self.src.corrupt(format!("unknown value type {other}"))),
+        }))
+    }
+
+    /// Module data in the self-describing format of MODULE_2 and MODULE_AUX: opcode-tagged
+    /// fields up to an EOF opcode.
+    fn skip_module_data(&mut self) -> Result<(), RdbError> {
+        loop {
+            match self.length()? {
+                0 => return Ok(()),
+                1 | 2 => {
+                    self.length()?;
+                }
+                3 => {
+                    self.src.array::<4>()?;
+                }
+                4 => {
+                    self.src.array::<8>()?;
+                }
+                5 => {
+                    self.string()?;
+                }
+                op => return Err(self.src.corrupt(format!("unknown module data opcode {op}"))),
+            }
+        }
+    }
+
+    /// A stream, read past field by field (`rdbLoadObject` in Redis 7.2).
+    fn skip_stream(&mut self, t: u8) -> Result<(), RdbError> {
+        let (listpacks, _) = self.count()?;
+        for _ in 0..listpacks {
+            let id = self.string()?;
+            if id.len() != 16 {
+                return Err(self.src.corrupt("stream node key is not a 128-bit id"));
+            }
+            self.string()?;
+        }
+        // Length, last id; then (v2+) first id, max deleted id, entries added.
+        let fields = if t == types::STREAM_LISTPACKS { 3 } else { 8 };
+        for _ in 0..fields {
+            self.length()?;
+        }
+        let (groups, _) = self.count()?;
+        for _ in 0..groups {
+            self.string()?;
+            self.length()?;
+            self.length()?;
+            if t != types::STREAM_LISTPACKS {
+                self.length()?; // entries read
+            }
+            let (pel, _) = self.count()?;
+            for _ in 0..pel {
+                self.src.array::<16>()?;
+                self.src.array::<8>()?;
+                self.length()?;
+            }
+            let (consumers, _) = self.count()?;
+            for _ in 0..consumers {
+                self.string()?;
+                self.src.array::<8>()?; // seen time
+                if t == types::STREAM_LISTPACKS_3 {
+                    self.src.array::<8>()?; // active time
+                }
+                let (pel, _) = self.count()?;
+                for _ in 0..pel {
+                    self.src.array::<16>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A score as Redis writes it in text (`%.17g`, `inf`, `-inf`).
+pub fn parse_score(text: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(text).ok()?;
+    let v: f64 = s.parse().ok()?;
+    (!v.is_nan()).then_some(v)
+}
+
+/// Reads an RDB file item by item.
+pub struct Reader<R> {
+    dec: Decoder<R>,
+    version: u16,
+    db: u64,
+    done: bool,
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads and checks the header (`REDIS` and a version from 1 to 11).
+    pub fn new(inner: R) -> Result<Reader<R>, RdbError> {
+        let mut dec = Decoder {
+            src: Src::new(inner),
+        };
+        let magic: [u8; 9] = dec.src.array().map_err(|_| RdbError::Corrupt {
+            offset: 0,
+            reason: "not an RDB file (shorter than its header)".into(),
+        })?;
+        if &magic[..5] != b"REDIS" {
+            return Err(RdbError::Corrupt {
+                offset: 0,
+                reason: "not an RDB file (no REDIS signature)".into(),
+            });
+        }
+        let version = std::str::from_utf8(&magic[5..])
+            .ok()
+            .and_then(|v| v.parse::<u16>().ok())
+            .filter(|v| (1..=MAX_READ_VERSION).contains(v))
+            .ok_or_else(|| RdbError::Corrupt {
+                offset: 5,
+                reason: format!(
+                    "unsupported RDB version {:?} (versions 1 to {MAX_READ_VERSION} are read)",
+                    String::from_utf8_lossy(&magic[5..])
+                ),
+            })?;
+        Ok(Reader {
+            dec,
+            version,
+            db: 0,
+            done: false,
+        })
+    }
+
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// Bytes read so far.
+    pub fn offset(&self) -> u64 {
+        self.dec.src.offset
+    }
+
+    /// The next item; `None` after the EOF marker (whose checksum has then been verified).
+    pub fn next_item(&mut self) -> Result<Option<Item>, RdbError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut expire_ms = None;
+        let mut idle = None;
+        let mut freq = None;
+        loop {
+            let op = self.dec.src.u8()?;
+            match op {
+                opcodes::EOF => {
+                    self.finish()?;
+                    return Ok(None);
+                }
+                opcodes::SELECTDB => self.db = self.dec.length()?,
+                opcodes::RESIZEDB => {
+                    self.dec.length()?;
+                    self.dec.length()?;
+                }
+                opcodes::AUX => {
+                    let k = self.dec.string()?;
+                    let v = self.dec.string()?;
+                    return Ok(Some(Item::Aux(k, v)));
+                }
+                opcodes::EXPIRETIME_MS => {
+                    expire_ms = Some(u64::from_le_bytes(self.dec.src.array()?));
+                }
+                opcodes::EXPIRETIME => {
+                    let s = u32::from_le_bytes(self.dec.src.array()?);
+                    expire_ms = Some(u64::from(s) * 1000);
+                }
+                opcodes::IDLE => idle = Some(self.dec.length()?),
+                opcodes::FREQ => freq = Some(self.dec.src.u8()?),
+                opcodes::MODULE_AUX => {
+                    let id = self.dec.length()?;
+                    self.dec.length()?; // when_opcode
+                    self.dec.length()?; // when
+                    self.dec.skip_module_data()?;
+                    return Ok(Some(Item::Skipped {
+                        what: format!("module auxiliary data (module id {id:#x})"),
+                        key: None,
+                    }));
+                }
+                opcodes::FUNCTION2 => {
+                    self.dec.string()?;
+                    return Ok(Some(Item::Skipped {
+                        what: "function library".into(),
+                        key: None,
+                    }));
+                }
+                opcodes::FUNCTION_PRE_GA => {
+                    return Err(self.dec.src.corrupt(
+                        "function libraries of Redis 7.0 release candidates cannot be read",
+                    ))
+                }
+                t => {
+                    let key = self.dec.string()?;
+                    let at = self.dec.src.offset;
+                    let value = self.dec.value(t).map_err(|e| match e {
+                        RdbError::Corrupt { offset, reason } => RdbError::Corrupt {
+                            offset,
+                            reason: format!(
+                                "{reason} (key '{}', value at offset {at})",
+                                String::from_utf8_lossy(&key)
+                            ),
+                        },
+                        io => io,
+                    })?;
+                    return Ok(Some(match value {
+                        Ok(value) => Item::Entry(Entry {
+                            db: self.db,
+                            key,
+                            value,
+                            expire_ms,
+                            idle_seconds: idle,
+                            freq,
+                        }),
+                        Err(what) => Item::Skipped {
+                            what,
+                            key: Some(key),
+                        },
+                    }));
+                }
+            }
+        }
+    }
+
+    /// After the EOF opcode: the 8-byte CRC64 of everything before it (version 5 on; zero
+    /// means the writer had checksums disabled).
+    fn finish(&mut self) -> Result<(), RdbError> {
+        self.done = true;
+        if self.version < 5 {
+            return Ok(());
+        }
+        let computed = self.dec.src.checksum();
+        let stored = u64::from_le_bytes(self.dec.src.array()?);
+        if stored != 0 && stored != computed {
+            return Err(RdbError::Corrupt {
+                offset: self.dec.src.offset - 8,
+                reason: format!(
+                    "wrong checksum (stored {stored:#018x}, computed {computed:#018x})"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Result<Item, RdbError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_item() {
+            Ok(Some(i)) => Some(Ok(i)),
+            Ok(None) => None,
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Writing RDB version 10 with Redis 7.0's encodings, so any Redis >= 7.0 (and
+//! `redis-check-rdb`) loads what we write:
+//! - strings: integers that fit 32 bits in the integer encodings, strings over 20 bytes LZF
+//!   compressed when that saves space, the rest as they are;
+//! - lists: quicklist 2, listpack nodes of at most 8 KiB (`list-max-listpack-size -2`);
+//! - sets: an intset when every member is an integer and there are at most 512, else plain;
+//! - hashes: a listpack up to 512 fields and values of at most 64 bytes, else plain;
+//! - sorted sets: a listpack up to 128 members of at most 64 bytes, else binary scores.
+
+use std::io::Write;
+
+use crate::packed::{canonical_int, intset, listpack};
+use crate::{opcodes, types, Entry, Value, CRC64, WRITE_VERSION};
+
+/// Redis 7.0's defaults for the compact encodings.
+const SET_MAX_INTSET_ENTRIES: usize = 512;
+const HASH_MAX_LISTPACK_ENTRIES: usize = 512;
+const ZSET_MAX_LISTPACK_ENTRIES: usize = 128;
+const MAX_LISTPACK_VALUE: usize = 64;
+const LIST_NODE_BYTES: usize = 8192;
+
+pub(crate) fn push_len(out: &mut Vec<u8>, n: u64) {
+    if n < 1 << 6 {
+        out.push(n as u8);
+    } else if n < 1 << 14 {
+        out.push(0x40 | (n >> 8) as u8);
+        out.push(n as u8);
+    } else if n <= u64::from(u32::MAX) {
+        out.push(0x80);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        out.push(0x81);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+/// A string as `rdbSaveRawString` writes it.
+pub(crate) fn push_string(out: &mut Vec<u8>, s: &[u8]) {
+    if s.len() <= 11 {
+        if let Some(v) = canonical_int(s) {
+            if let Ok(v) = i8::try_from(v) {
+                out.push(0xc0);
+                out.push(v as u8);
+                return;
+            }
+            if let Ok(v) = i16::try_from(v) {
+                out.push(0xc1);
+                out.extend_from_slice(&v.to_le_bytes());
+                return;
+            }
+            if let Ok(v) = i32::try_from(v) {
+                out.push(0xc2);
+                out.extend_from_slice(&v.to_le_bytes());
+                return;
+            }
+        }
+    }
+    if s.len() > 20 {
+        if let Some(c) = crate::lzf::compress(s) {
+            out.push(0xc3);
+            push_len(out, c.len() as u64);
+            push_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
+        }
+    }
+    push_len(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// A score as listpack text that reads back as the same double with strtod: the shorter of
+/// Rust's shortest round-trip forms, plain (`0.5`) or exponent (`1e300`), so it stays far
+/// below the 128 bytes Redis copies a listpack score into before parsing it.
+fn score_text(score: f64) -> Vec<u8> {
+    let plain = score.to_string();
+    let exp = format!("{score:e}");
+    if exp.len() < plain.len() { exp } else { plain }.into_bytes()
+}
+
+/// Encodes a value as Redis 7.0 would; answers its RDB type.
+pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> u8 {
+    match value {
+        Value::String(s) => {
+            push_string(out, s);
+            types::STRING
+        }
+        Value::List(items) => {
+            let mut nodes: Vec<Vec<u8>> = Vec::new();
+            let mut node: Vec<&[u8]> = Vec::new();
+            let mut size = 0;
+            for item in items {
+                if !node.is_empty() && size + item.len() + 11 > LIST_NODE_BYTES {
+                    nodes.push(listpack(node.drain(..)));
+                    size = 0;
+                }
+                size += item.len() + 11;
+                node.push(item);
+            }
+            if !node.is_empty() {
+                nodes.push(listpack(node.drain(..)));
+            }
+            push_len(out, nodes.len() as u64);
+            for n in &nodes {
+                push_len(out, 2); // a packed (listpack) node
+                push_string(out, n);
+            }
+            types::LIST_QUICKLIST_2
+        }
+        Value::Set(members) => {
+            let ints: Option<Vec<i64>> = if members.len() <= SET_MAX_INTSET_ENTRIES {
+                members.iter().map(|m| canonical_int(m)).collect()
+            } else {
+                None
+            };
+            match ints {
+                Some(ints) => {
+                    push_string(out, &intset(&ints));
+                    types::SET_INTSET
+                }
+                None => {
+                    push_len(out, members.len() as u64);
+                    for m in members {
+                        push_string(out, m);
+                    }
+                    types::SET
+                }
+            }
+        }
+        Value::SortedSet(pairs) => {
+            let small = pairs.len() <= ZSET_MAX_LISTPACK_ENTRIES
+                && pairs.iter().all(|(m, _)| m.len() <= MAX_LISTPACK_VALUE);
+            if small {
+                let mut sorted: Vec<&(Vec<u8>, f64)> = pairs.iter().collect();
+                sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                let scores: Vec<Vec<u8>> = sorted.iter().map(|(_, s)| score_text(*s)).collect();
+                let lp = listpack(
+                    sorted
+                        .iter()
+                        .zip(&scores)
+                        .flat_map(|((m, _), s)| [m.as_slice(), s.as_slice()]),
+                );
+                push_string(out, &lp);
+                types::ZSET_LISTPACK
+            } else {
+                push_len(out, pairs.len() as u64);
+                for (m, s) in pairs {
+                    push_string(out, m);
+                    out.extend_from_slice(&s.to_le_bytes());
+                }
+                types::ZSET_2
+            }
+        }
+        Value::Hash(pairs) => {
+            let small = pairs.len() <= HASH_MAX_LISTPACK_ENTRIES
+                && pairs
+                    .iter()
+                    .all(|(f, v)| f.len() <= MAX_LISTPACK_VALUE && v.len() <= MAX_LISTPACK_VALUE);
+            if small {
+                let lp = listpack(pairs.iter().flat_map(|(f, v)| [f.as_slice(), v.as_slice()]));
+                push_string(out, &lp);
+                types::HASH_LISTPACK
+            } else {
+                push_len(out, pairs.len() as u64);
+                for (f, v) in pairs {
+                    push_string(out, f);
+                    push_string(out, v);
+                }
+                types::HASH
+            }
+        }
+    }
+}
+
+/// Writes an RDB file: [`Writer::new`] (header and aux fields), [`Writer::select_db`],
+/// [`Writer::entry`] per key, [`Writer::finish`] (EOF and checksum).
+pub struct Writer<W: Write> {
+    out: W,
+    digest: crc::Digest<'static, u64>,
+    buf: Vec<u8>,
+    written: u64,
+}
+
+impl<W: Write> Writer<W> {
+    /// The header `REDIS0010` and the auxiliary fields (e.g. `redis-ver`, `ctime`).
+    pub fn new(out: W, aux: &[(&str, &str)]) -> std::io::Result<Writer<W>> {
+        let mut w = Writer {
+            out,
+            digest: CRC64.digest(),
+            buf: Vec::with_capacity(64 * 1024),
+            written: 0,
+        };
+        w.buf
+            .extend_from_slice(format!("REDIS{WRITE_VERSION:04}").as_bytes());
+        for (k, v) in aux {
+            w.buf.push(opcodes::AUX);
+            push_string(&mut w.buf, k.as_bytes());
+            push_string(&mut w.buf, v.as_bytes());
+        }
+        w.flush_if_full()?;
+        Ok(w)
+    }
+
+    /// Starts database `db`, with the sizing hint Redis writes (keys, keys with a TTL).
+    pub fn select_db(&mut self, db: u64, keys: u64, expires: u64) -> std::io::Result<()> {
+        self.buf.push(opcodes::SELECTDB);
+        push_len(&mut self.buf, db);
+        self.buf.push(opcodes::RESIZEDB);
+        push_len(&mut self.buf, keys);
+        push_len(&mut self.buf, expires);
+        self.flush_if_full()
+    }
+
+    /// One key: its expiry and eviction hints, then type, key and value.
+    pub fn entry(&mut self, e: &Entry) -> std::io::Result<()> {
+        if let Some(ms) = e.expire_ms {
+            self.buf.push(opcodes::EXPIRETIME_MS);
+            self.buf.extend_from_slice(&ms.to_le_bytes());
+        }
+        if let Some(idle) = e.idle_seconds {
+            self.buf.push(opcodes::IDLE);
+            push_len(&mut self.buf, idle);
+        }
+        if let Some(freq) = e.freq {
+            self.buf.push(opcodes::FREQ);
+            self.buf.push(freq);
+        }
+        let type_at = self.buf.len();
+        self.buf.push(0);
+        push_string(&mut self.buf, &e.key);
+        self.buf[type_at] = encode_value(&e.value, &mut self.buf);
+        self.flush_if_full()
+    }
+
+    fn flush_if_full(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= 64 * 1024 {
+            self.flush_buf()?;
+        }
+        Ok(())
+    }
+
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        self.digest.update(&self.buf);
+        self.out.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// The EOF opcode and the CRC64 of the whole file; answers the sink and the size.
+    pub fn finish(mut self) -> std::io::Result<(W, u64)> {
+        self.buf.push(opcodes::EOF);
+        self.flush_buf()?;
+        let crc = self.digest.clone().finalize();
+        self.out.write_all(&crc.to_le_bytes())?;
+        self.out.flush()?;
+        Ok((self.out, self.written + 8))
+    }
+}
