@@ -53,7 +53,8 @@ IMPLEMENTED = {
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],
     "persist": [], "rename": [], "renamenx": [], "keys": [], "scan": [], "randomkey": [],
-    "dbsize": [], "flushdb": [], "flushall": [], "copy": [],
+    "dbsize": [], "flushdb": [], "flushall": [], "copy": [], "dump": [], "restore": [],
+    "restore-asking": [],
     "object": ["encoding", "freq", "idletime", "help"],
     # server
     "info": [], "config": ["get", "set", "resetstat", "help"], "time": [],

@@ -31,6 +31,8 @@ pub enum CmdError {
     WrongPass,
     #[error("OOM command not allowed when used memory > 'maxmemory'.")]
     Oom,
+    #[error("BUSYKEY Target key name already exists.")]
+    BusyKey,
     /// The key's slot was just given to this node, which serves it once the previous
     /// owner's lease has run out: outside MULTI the connection waits until then and runs
     /// the command again; inside MULTI this is the error.

@@ -24,6 +24,7 @@ pub mod fdlimit;
 pub mod info;
 pub mod peer;
 pub mod pubsub;
+pub mod rdbconv;
 pub mod slowlog;
 pub mod stats;
 

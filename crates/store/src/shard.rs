@@ -927,6 +927,31 @@ impl Shard {
             .map(|e| e.key().to_vec())
     }
 
+    /// Sets a key's access data as RESTORE's IDLETIME (seconds since last access, for LRU)
+    /// or FREQ (the LFU counter) say, for whichever the current policy tracks: Redis's
+    /// `objectSetLRUOrLFU`. Without a hint the key keeps the fresh data of a new key.
+    pub fn set_access_hints(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        now: u64,
+        idle_secs: Option<u64>,
+        freq: Option<u8>,
+    ) {
+        let lfu = self.lfu_mode;
+        let Some(i) = self.find_live(h, key, now) else {
+            return;
+        };
+        let mut e = self.table.get_mut(i);
+        match (lfu, freq, idle_secs) {
+            (true, Some(f), _) => e.set_access(((lfu::minutes(now) as u32) << 8) | u32::from(f)),
+            (false, _, Some(idle)) => {
+                e.set_access(lru_clock(now.saturating_sub(idle.saturating_mul(1000))))
+            }
+            _ => {}
+        }
+    }
+
     /// Seconds since the key was last accessed (OBJECT IDLETIME, under a non-LFU policy).
     pub fn idle_secs(e: EntryRef<'_>, now: u64) -> u64 {
         lru_idle_ticks(e.access(), now) * LRU_TICK_MS / 1000

@@ -3,6 +3,7 @@
 mod copy;
 mod dbsize;
 mod del;
+mod dump;
 mod exists;
 mod expire;
 mod flush;
@@ -11,6 +12,7 @@ mod object;
 mod persist;
 mod randomkey;
 mod rename;
+mod restore;
 mod scan;
 mod touch;
 mod ttl;
@@ -42,6 +44,9 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("flushdb", flush::flushdb),
     ("flushall", flush::flushall),
     ("copy", copy::copy),
+    ("dump", dump::dump),
+    ("restore", restore::restore),
+    ("restore-asking", restore::restore),
     ("object|encoding", object::encoding),
     ("object|freq", object::freq),
     ("object|idletime", object::idletime),
