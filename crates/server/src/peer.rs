@@ -14,6 +14,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Peer {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Commands queued with [`Peer::queue`], sent by [`Peer::flush`].
+    out: Vec<u8>,
 }
 
 impl Peer {
@@ -25,6 +27,7 @@ impl Peer {
         let mut peer = Peer {
             stream,
             buf: Vec::new(),
+            out: Vec::new(),
         };
         if let Some(p) = password {
             if let Err(e) = peer.call(&["AUTH".to_string(), p.to_string()]).await? {
@@ -41,6 +44,37 @@ impl Peer {
         args: &[A],
     ) -> std::io::Result<Result<Frame, String>> {
         tokio::time::timeout(CALL_TIMEOUT, call(&mut self.stream, &mut self.buf, args))
+            .await
+            .map_err(|_| timed_out("the node"))?
+    }
+}
+
+impl Peer {
+    /// Queues a command without waiting for its reply (a pipeline: [`Peer::flush`], then
+    /// one [`Peer::reply`] per queued command, in order).
+    pub fn queue<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        resp::request::encode_command(args, &mut self.out);
+    }
+
+    /// Bytes queued and not yet sent.
+    pub fn queued_bytes(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Sends what was queued.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        let out = std::mem::take(&mut self.out);
+        let sent = tokio::time::timeout(CALL_TIMEOUT, self.stream.write_all(&out))
+            .await
+            .map_err(|_| timed_out("the node"))?;
+        self.out = out;
+        self.out.clear();
+        sent
+    }
+
+    /// The next reply of a pipeline.
+    pub async fn reply(&mut self) -> std::io::Result<Result<Frame, String>> {
+        tokio::time::timeout(CALL_TIMEOUT, read_reply(&mut self.stream, &mut self.buf))
             .await
             .map_err(|_| timed_out("the node"))?
     }
@@ -82,6 +116,14 @@ async fn call<A: AsRef<[u8]>>(
     let mut out = Vec::new();
     request.encode(&mut out);
     stream.write_all(&out).await?;
+    read_reply(stream, buf).await
+}
+
+/// Reads one reply, keeping what follows it in `buf`.
+async fn read_reply(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Result<Frame, String>> {
     loop {
         if let Some((frame, used)) = Frame::parse(buf).map_err(std::io::Error::other)? {
             buf.drain(..used);

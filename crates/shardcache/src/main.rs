@@ -2,6 +2,7 @@
 //! library crates.
 
 mod dev;
+mod import;
 mod member;
 mod ops;
 
@@ -34,6 +35,8 @@ enum Command {
     Cluster(ops::ClusterCommand),
     /// Start a local cluster of N nodes (stopped together on Ctrl-C).
     Dev(dev::DevArgs),
+    /// Warm a node or a cluster from a dump.rdb or a live Redis (redis://host:port).
+    Import(import::ImportArgs),
 }
 
 /// Either a twemproxy config (`--config nutcracker.yml`) or a list of backends (flags or the
@@ -430,6 +433,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => return run_proxy(args),
         Command::Cluster(c) => return ops::run(c),
         Command::Dev(args) => return dev::run(args),
+        Command::Import(args) => return import::run(args),
     };
     let member = args.member_options();
     let config = match args.into_config() {

@@ -5,11 +5,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cli, http, spawn_on_free_port, BIN};
+use common::{cli, free_base, http, spawn_on_free_port, Dev, BIN};
 use redis::Commands;
 
 fn shardcache(args: &[&str]) -> (bool, String) {
@@ -41,98 +40,6 @@ fn stop(child: &mut Child) {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
     }
     let _ = child.wait();
-}
-
-/// A base port whose node, bus (+10000) and admin (+1000) ports are free for `n` nodes.
-fn free_base(n: u16) -> u16 {
-    // Tests run in parallel: each call starts its search elsewhere.
-    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-    let seed = (std::process::id() as u16)
-        .wrapping_mul(7)
-        .wrapping_add(call * 1009);
-    for attempt in 0..200u16 {
-        let base = 20000 + seed.wrapping_add(attempt * 37) % 9000;
-        if (0..n).all(|i| free(base + i) && free(base + i + 10000) && free(base + i + 1000)) {
-            return base;
-        }
-    }
-    panic!("no free ports");
-}
-
-/// `shardcache dev`: stopped with SIGINT (as Ctrl-C) when dropped.
-struct Dev {
-    child: Child,
-    base: u16,
-}
-
-impl Dev {
-    fn start(nodes: u16) -> Dev {
-        let base = free_base(nodes + 1);
-        let mut child = Command::new(BIN)
-            .args([
-                "dev",
-                "--nodes",
-                &nodes.to_string(),
-                "--base-port",
-                &base.to_string(),
-            ])
-            .args(["--threads", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = String::new();
-        loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("dev cluster never came up: {seen}"));
-            seen += &line;
-            seen.push('\n');
-            if line.starts_with("Ctrl-C") {
-                break;
-            }
-        }
-        assert!(
-            seen.contains(&format!("a {nodes}-node cluster is up")),
-            "{seen}"
-        );
-        assert!(
-            seen.contains(&format!("admin http://127.0.0.1:{}", base + 1000)),
-            "{seen}"
-        );
-        Dev { child, base }
-    }
-
-    fn ports(&self, n: u16) -> Vec<u16> {
-        (0..n).map(|i| self.base + i).collect()
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our child's pid.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGINT);
-        }
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success() || std::thread::panicking(),
-            "dev exited with {status}"
-        );
-    }
 }
 
 #[test]
