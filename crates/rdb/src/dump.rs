@@ -29,8 +29,8 @@ pub enum PayloadError {
     /// Well-formed trailer, unreadable value (Redis: "Bad data format").
     #[error("Bad data format")]
     BadData(#[source] RdbError),
-    /// A type this server does not hold (a stream, a module value).
-    #[error("{0}")]
+    /// A type this server does not hold: what it is ("stream", "module value ...").
+    #[error("{0}s are not supported")]
     Unsupported(String),
 }
 

@@ -38,12 +38,35 @@ pub enum CmdError {
     /// the command again; inside MULTI this is the error.
     #[error("TRYAGAIN The slot was just assigned to this node; try again")]
     SlotWait(std::time::Instant),
+    /// Redis Cluster: the key's slot is served by another node.
+    #[error("MOVED {slot} {addr}")]
+    Moved { slot: u16, addr: String },
+    /// Redis Cluster: the slot is migrating; ask that node (once, after ASKING).
+    #[error("ASK {slot} {addr}")]
+    Ask { slot: u16, addr: String },
+    #[error("CROSSSLOT Keys in request don't hash to the same slot")]
+    CrossSlot,
+    #[error("CLUSTERDOWN Hash slot not served")]
+    ClusterDown,
+    /// EXEC of a transaction that had an error while queueing.
+    #[error("EXECABORT Transaction discarded because of previous errors.")]
+    ExecAbortPrevious,
+    /// EXEC refused as a whole (the reason without its `ERR `).
+    #[error("EXECABORT Transaction discarded because of: {0}")]
+    ExecAbort(String),
+    #[error("READONLY You can't write against a read only replica.")]
+    ReadOnly,
+    #[error("LOADING Redis is loading the dataset in memory")]
+    Loading,
+    #[error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")]
+    MasterDown,
+    #[error("NOPROTO unsupported protocol version")]
+    NoProto,
+    #[error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")]
+    HelloNoAuth,
     /// Any other `ERR ...` message.
     #[error("ERR {0}")]
     Err(String),
-    /// A message with its own error code (`NOPROTO ...`, ...).
-    #[error("{0}")]
-    Coded(String),
 }
 
 impl CmdError {

@@ -297,15 +297,9 @@ fn cluster_redirect(shared: &Shared, meta: &CommandMeta, args: Args<'_>) -> Opti
     }
     match cluster.route(positions.iter().map(|&i| args.get(i))) {
         crate::cluster::Route::Here => None,
-        crate::cluster::Route::Moved(slot, addr) => {
-            Some(CmdError::Coded(format!("MOVED {slot} {addr}")))
-        }
-        crate::cluster::Route::CrossSlot => Some(CmdError::Coded(
-            "CROSSSLOT Keys in request don't hash to the same slot".into(),
-        )),
-        crate::cluster::Route::Down => {
-            Some(CmdError::Coded("CLUSTERDOWN Hash slot not served".into()))
-        }
+        crate::cluster::Route::Moved(slot, addr) => Some(CmdError::Moved { slot, addr }),
+        crate::cluster::Route::CrossSlot => Some(CmdError::CrossSlot),
+        crate::cluster::Route::Down => Some(CmdError::ClusterDown),
         crate::cluster::Route::Wait(until) => Some(CmdError::SlotWait(until)),
     }
 }
@@ -387,7 +381,7 @@ fn abort_transaction(shared: &Shared, client: &mut ClientState, out: &mut ReplyW
     client.info.multi.store(-1, Ordering::Relaxed);
     crate::cmd::transactions::unwatch_all(shared, client);
     let why = why.strip_prefix("ERR ").unwrap_or(why);
-    let e = CmdError::Coded(format!("EXECABORT Transaction discarded because of: {why}"));
+    let e = CmdError::ExecAbort(why.to_string());
     reply_error(shared, out, &e);
 }
 
@@ -407,11 +401,7 @@ fn exec_transaction<'s>(
     client.info.multi.store(-1, Ordering::Relaxed);
     if multi.dirty {
         unwatch_all(shared, client);
-        reply_error(
-            shared,
-            out,
-            &CmdError::Coded("EXECABORT Transaction discarded because of previous errors.".into()),
-        );
+        reply_error(shared, out, &CmdError::ExecAbortPrevious);
         return;
     }
     let table = &shared.table;

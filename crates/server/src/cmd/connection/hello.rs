@@ -16,9 +16,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let v = resp::number::parse_i64(args.get(1))
             .ok_or_else(|| CmdError::err("Protocol version is not an integer or out of range"))?;
         if !(2..=3).contains(&v) {
-            return Err(CmdError::Coded(
-                "NOPROTO unsupported protocol version".into(),
-            ));
+            return Err(CmdError::NoProto);
         }
         version = Some(v);
         next = 2;
@@ -55,7 +53,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.client.info.authenticated.store(true, Ordering::Relaxed);
     }
     if !ctx.client.authenticated && ctx.shared.live.auth_required.load(Ordering::Relaxed) {
-        return Err(CmdError::Coded("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()));
+        return Err(CmdError::HelloNoAuth);
     }
     if let Some(n) = name {
         *ctx.client.info.name.write() = String::from_utf8_lossy(n).into_owned();

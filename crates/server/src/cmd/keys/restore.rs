@@ -55,7 +55,11 @@ pub fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Err(rdb::dump::PayloadError::VersionOrChecksum) => {
             return Err(CmdError::err(rdb::dump::BAD_PAYLOAD))
         }
-        Err(rdb::dump::PayloadError::Unsupported(why)) => return Err(CmdError::Coded(why)),
+        Err(rdb::dump::PayloadError::Unsupported(what)) => {
+            return Err(CmdError::err(format!(
+                "{what}s are not supported by this server"
+            )))
+        }
         Err(rdb::dump::PayloadError::BadData(_)) => return Err(CmdError::err("Bad data format")),
     };
     let value = crate::rdbconv::from_rdb(value).ok_or_else(|| CmdError::err("Bad data format"))?;
