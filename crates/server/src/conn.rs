@@ -446,6 +446,10 @@ impl Connection {
             Some(crate::Pending::RetryAt(at) | crate::Pending::PauseUntil(at)) => {
                 tokio::time::sleep_until(at.into()).await;
             }
+            Some(crate::Pending::Then(work)) => {
+                let finish = work.await;
+                finish(&self.shared, &mut self.out);
+            }
             Some(crate::Pending::Reply(outcome)) => match outcome.await {
                 Ok(()) => self.out.ok(),
                 Err(e) => {

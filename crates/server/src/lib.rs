@@ -123,7 +123,13 @@ pub enum Pending {
     /// The command ran and replied; read nothing more from this client until then (a
     /// password guesser is slowed down).
     PauseUntil(std::time::Instant),
+    /// Work done away from the worker (MIGRATE's transfer); what it resolves to finishes the
+    /// command on the connection: it may change the keyspace and writes the reply.
+    Then(cluster::BoxFuture<Finish>),
 }
+
+/// The last step of a [`Pending::Then`] command.
+pub type Finish = Box<dyn FnOnce(&Shared, &mut resp::ReplyWriter) + Send>;
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,6 +137,7 @@ impl std::fmt::Debug for Pending {
             Pending::RetryAt(at) => write!(f, "RetryAt({at:?})"),
             Pending::Reply(_) => f.write_str("Reply(..)"),
             Pending::PauseUntil(at) => write!(f, "PauseUntil({at:?})"),
+            Pending::Then(_) => f.write_str("Then(..)"),
         }
     }
 }

@@ -1832,3 +1832,96 @@ async fn dump_and_restore_match_redis() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// MIGRATE from our node and from redis-server 7.0, each to a redis-server of its own: the
+/// same replies (OK, NOKEY, BUSYKEY from the target, IOERR, syntax and argument errors), the
+/// same keys left behind and arriving with their values and TTLs; and redis-server migrating
+/// into our node.
+#[tokio::test]
+async fn migrate_matches_redis() {
+    let (redis, node) = (RedisServer::start().await, Node::start().await);
+    let (t_redis, t_node) = (RedisServer::start().await, RedisServer::start().await);
+    let (mut theirs, mut ours) = (redis.client().await, node.client().await);
+    let (tr, tn) = (
+        t_redis.addr.port().to_string(),
+        t_node.addr.port().to_string(),
+    );
+    let setup = [
+        "SET a 1",
+        "RPUSH l x y 3",
+        "HSET h f v",
+        "ZADD z 1.5 m",
+        "SET t v PX 100000",
+        "SET b 2",
+    ];
+    for cmd in setup {
+        both(&mut ours, &mut theirs, &line(cmd)).await.unwrap();
+    }
+    let mut failures = Vec::new();
+    let script = [
+        "MIGRATE 127.0.0.1 {T} a 0 5000",
+        "EXISTS a",
+        "MIGRATE 127.0.0.1 {T} nosuch 0 5000",
+        "MIGRATE 127.0.0.1 {T} <empty> 0 5000 KEYS l h z t nosuch",
+        "EXISTS l h z t",
+        "SET a 1",
+        "MIGRATE 127.0.0.1 {T} a 0 5000",
+        "EXISTS a",
+        "MIGRATE 127.0.0.1 {T} a 0 5000 COPY REPLACE",
+        "EXISTS a",
+        "MIGRATE 127.0.0.1 {T} x 0 5000 KEYS a",
+        "MIGRATE 127.0.0.1 {T} a 0 5000 BOGUS",
+        "MIGRATE 127.0.0.1 {T} a 0 5000 AUTH",
+        "MIGRATE 127.0.0.1 {T} a 0 5000 AUTH pw",
+        "MIGRATE 127.0.0.1 {T} a 0 5000 AUTH2 user pw",
+        "MIGRATE 127.0.0.1 {T} a x 5000",
+        "MIGRATE 127.0.0.1 {T} a 0 x",
+        "MIGRATE 127.0.0.1 {T} a 1 5000",
+        "MIGRATE 127.0.0.1 1 a 0 200",
+        "MIGRATE 127.0.0.1 {T} a 0",
+        "EXISTS a b",
+    ];
+    for s in script {
+        let a = line(&s.replace("{T}", &tn));
+        let b = line(&s.replace("{T}", &tr));
+        let (x, y) = (ours.cmd(&a).await, theirs.cmd(&b).await);
+        if x != y {
+            failures.push(format!("{s}\n  ours:  {}\n  redis: {}", show(&x), show(&y)));
+        }
+    }
+    // What arrived on each target is the same.
+    let (mut on_t_node, mut on_t_redis) = (t_node.client().await, t_redis.client().await);
+    for cmd in [
+        "GET a",
+        "LRANGE l 0 -1",
+        "HGETALL h",
+        "ZRANGE z 0 -1 WITHSCORES",
+        "GET t",
+        "PTTL t",
+        "DBSIZE",
+    ] {
+        if let Err(e) = both(&mut on_t_node, &mut on_t_redis, &line(cmd)).await {
+            failures.push(e);
+        }
+    }
+    // redis-server migrates into our node (SELECT 0, then RESTORE from its own payloads).
+    let port = node.addr.port().to_string();
+    for cmd in ["SET into:us yes", "RPUSH into:list 1 2"] {
+        theirs.cmd(&line(cmd)).await;
+    }
+    let moved = theirs
+        .cmd(&line(&format!(
+            "MIGRATE 127.0.0.1 {port} <empty> 0 5000 KEYS into:us into:list"
+        )))
+        .await;
+    assert_eq!(moved, Frame::Simple("OK".into()));
+    assert_eq!(
+        ours.cmd(&line("GET into:us")).await,
+        Frame::Bulk(b"yes".to_vec())
+    );
+    assert_eq!(
+        ours.cmd(&line("LRANGE into:list 0 -1")).await,
+        Frame::Array(vec![Frame::Bulk(b"1".to_vec()), Frame::Bulk(b"2".to_vec())])
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

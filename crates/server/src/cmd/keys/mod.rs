@@ -8,6 +8,7 @@ mod exists;
 mod expire;
 mod flush;
 mod keys_cmd;
+mod migrate;
 mod object;
 mod persist;
 mod randomkey;
@@ -47,6 +48,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("dump", dump::dump),
     ("restore", restore::restore),
     ("restore-asking", restore::restore),
+    ("migrate", migrate::migrate),
     ("object|encoding", object::encoding),
     ("object|freq", object::freq),
     ("object|idletime", object::idletime),
