@@ -54,7 +54,7 @@ IMPLEMENTED = {
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],
     "persist": [], "rename": [], "renamenx": [], "keys": [], "scan": [], "randomkey": [],
     "dbsize": [], "flushdb": [], "flushall": [], "copy": [], "dump": [], "restore": [],
-    "restore-asking": [], "migrate": [],
+    "restore-asking": [], "migrate": [], "save": [], "bgsave": [], "lastsave": [],
     "object": ["encoding", "freq", "idletime", "help"],
     # server
     "info": [], "config": ["get", "set", "resetstat", "help"], "time": [],

@@ -171,6 +171,26 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> u8 {
     }
 }
 
+/// One key as an RDB file holds it: expiry and eviction hints, then type, key and value.
+pub fn encode_entry(e: &Entry, out: &mut Vec<u8>) {
+    if let Some(ms) = e.expire_ms {
+        out.push(opcodes::EXPIRETIME_MS);
+        out.extend_from_slice(&ms.to_le_bytes());
+    }
+    if let Some(idle) = e.idle_seconds {
+        out.push(opcodes::IDLE);
+        push_len(out, idle);
+    }
+    if let Some(freq) = e.freq {
+        out.push(opcodes::FREQ);
+        out.push(freq);
+    }
+    let type_at = out.len();
+    out.push(0);
+    push_string(out, &e.key);
+    out[type_at] = encode_value(&e.value, out);
+}
+
 /// Writes an RDB file: [`Writer::new`] (header and aux fields), [`Writer::select_db`],
 /// [`Writer::entry`] per key, [`Writer::finish`] (EOF and checksum).
 pub struct Writer<W: Write> {
@@ -212,22 +232,14 @@ impl<W: Write> Writer<W> {
 
     /// One key: its expiry and eviction hints, then type, key and value.
     pub fn entry(&mut self, e: &Entry) -> std::io::Result<()> {
-        if let Some(ms) = e.expire_ms {
-            self.buf.push(opcodes::EXPIRETIME_MS);
-            self.buf.extend_from_slice(&ms.to_le_bytes());
-        }
-        if let Some(idle) = e.idle_seconds {
-            self.buf.push(opcodes::IDLE);
-            push_len(&mut self.buf, idle);
-        }
-        if let Some(freq) = e.freq {
-            self.buf.push(opcodes::FREQ);
-            self.buf.push(freq);
-        }
-        let type_at = self.buf.len();
-        self.buf.push(0);
-        push_string(&mut self.buf, &e.key);
-        self.buf[type_at] = encode_value(&e.value, &mut self.buf);
+        encode_entry(e, &mut self.buf);
+        self.flush_if_full()
+    }
+
+    /// Entries encoded elsewhere with [`encode_entry`] (a snapshot encodes shards on the
+    /// threads that visit them and writes them here in whatever order they come).
+    pub fn encoded_entries(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.buf.extend_from_slice(bytes);
         self.flush_if_full()
     }
 

@@ -99,6 +99,10 @@ pub struct Config {
     pub cluster_enabled: bool,
     /// The cluster bus port announced in CLUSTER NODES; 0 = port + 10000.
     pub cluster_port: u16,
+    /// Where snapshots are written and read (and, in cluster mode, the node's Raft state).
+    pub dir: std::path::PathBuf,
+    /// The snapshot's file name in `dir`.
+    pub dbfilename: String,
     /// Address the cluster bus listens on; `None` = `bind`.
     pub cluster_bind: Option<String>,
     /// The secret every cluster bus connection proves knowledge of; `None` = derived from
@@ -148,6 +152,8 @@ impl Default for Config {
             cluster_port: 0,
             cluster_bind: None,
             cluster_secret: None,
+            dir: ".".into(),
+            dbfilename: "dump.rdb".into(),
             loglevel: "notice".into(),
         }
     }
@@ -203,6 +209,9 @@ pub fn parse_output_limits(s: &str) -> Result<Vec<(String, OutputLimit)>, String
 /// Settings read on hot paths are atomics; the rest sit behind a lock.
 #[derive(Debug)]
 pub struct Live {
+    /// Where snapshots go (`dir`) and their file name (`dbfilename`).
+    pub dir: RwLock<String>,
+    pub dbfilename: RwLock<String>,
     pub maxmemory: AtomicU64,
     policy: AtomicU8,
     pub maxclients: AtomicUsize,
@@ -227,6 +236,8 @@ impl Live {
     pub fn new(c: &Config) -> Result<Self, String> {
         let limits = parse_output_limits(&c.client_output_buffer_limit)?;
         let live = Live {
+            dir: RwLock::new(c.dir.to_string_lossy().into_owned()),
+            dbfilename: RwLock::new(c.dbfilename.clone()),
             maxmemory: AtomicU64::new(c.maxmemory),
             policy: AtomicU8::new(c.maxmemory_policy as u8),
             maxclients: AtomicUsize::new(c.maxclients),
@@ -474,6 +485,31 @@ pub static PARAMS: &[Param] = &[
         name: "save",
         get: |_| String::new(),
         set: None,
+    },
+    Param {
+        name: "dir",
+        get: |l| {
+            let d = l.dir.read().clone();
+            std::fs::canonicalize(&d).map_or(d, |p| p.to_string_lossy().into_owned())
+        },
+        set: Some(|l, v| {
+            if !std::path::Path::new(v).is_dir() {
+                return Err("No such file or directory".into());
+            }
+            *l.dir.write() = v.to_string();
+            Ok(())
+        }),
+    },
+    Param {
+        name: "dbfilename",
+        get: |l| l.dbfilename.read().clone(),
+        set: Some(|l, v| {
+            if v.contains('/') || v.contains('\\') || v.is_empty() {
+                return Err("dbfilename can't be a path, just a filename".into());
+            }
+            *l.dbfilename.write() = v.to_string();
+            Ok(())
+        }),
     },
     Param {
         name: "appendonly",

@@ -475,6 +475,13 @@ impl Connection {
     /// Adds this batch's counters to the shared ones and refreshes what CLIENT LIST shows.
     fn publish(&mut self) {
         self.stats.publish(&self.shared.table.stats);
+        if self.stats.writes > 0 {
+            let writes = std::mem::take(&mut self.stats.writes);
+            self.shared
+                .persistence
+                .changes
+                .fetch_add(writes, Ordering::Relaxed);
+        }
         let info = &self.state.info;
         let since_start = self
             .batch_started

@@ -136,13 +136,7 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
             );
         }
-        "persistence" => {
-            let started = crate::unix_ms() / 1000 - uptime.as_secs();
-            let _ = write!(
-                o,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{started}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n",
-            );
-        }
+        "persistence" => crate::persist::info(shared, o),
         "stats" => {
             let ks = shared.keyspace.stats();
             let st = &shared.stats;

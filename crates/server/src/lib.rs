@@ -23,6 +23,7 @@ pub mod exec_gate;
 pub mod fdlimit;
 pub mod info;
 pub mod peer;
+pub mod persist;
 pub mod pubsub;
 pub mod rdbconv;
 pub mod slowlog;
@@ -31,7 +32,7 @@ pub mod stats;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -144,10 +145,14 @@ impl std::fmt::Debug for Pending {
 
 /// State shared by every connection of a node.
 pub struct Shared {
+    /// This node's own `Arc`, for work that outlives a command (BGSAVE's thread).
+    me: OnceLock<std::sync::Weak<Shared>>,
     pub keyspace: store::Keyspace,
     pub live: Live,
     pub table: CommandTable,
     pub stats: ServerStats,
+    /// Snapshots to disk (SAVE, BGSAVE, LASTSAVE, INFO persistence).
+    pub persistence: persist::Persistence,
     pub clients: Clients,
     pub slowlog: Mutex<SlowLog>,
     pub started: Instant,
@@ -253,6 +258,14 @@ impl Workers {
 }
 
 impl Shared {
+    /// This node's `Arc` (it exists for as long as the node runs).
+    pub fn arc(&self) -> Arc<Shared> {
+        self.me
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .expect("the node is running")
+    }
+
     /// Memory counted against `maxmemory`: the keyspace's exact byte count (updated by every
     /// write) plus everything else the allocator holds (connections, buffers), as measured
     /// by the last housekeeping pass. Like Redis's `used_memory`, and current to the write.
@@ -418,10 +431,12 @@ pub async fn run_node(
     };
     let workers = Workers::start(threads, config.busy_poll_us)?;
     let shared = Arc::new(Shared {
+        me: OnceLock::new(),
         keyspace: store::Keyspace::new(),
         live,
         table: CommandTable::new(),
         stats: ServerStats::default(),
+        persistence: persist::Persistence::new(),
         clients: Clients::default(),
         slowlog: Mutex::new(SlowLog::default()),
         started: Instant::now(),
@@ -454,11 +469,19 @@ pub async fn run_node(
         pubsub: pubsub::PubSub::default(),
         exec_gate: exec_gate::ExecGate::new(threads),
     });
+    let _ = shared.me.set(Arc::downgrade(&shared));
     shared.keyspace.set_policy(shared.live.policy());
     shared.refresh_memory();
     shared
         .startup_memory
         .store(shared.memory_in_use(), Ordering::Relaxed);
+    // A node restarts with its data. Not in cluster mode: the slots it held may have moved
+    // while it was down, and keys of slots it no longer owns must not come back.
+    if shared.cluster.is_none() {
+        let path = persist::Persistence::path(&shared.live);
+        persist::load(&shared, &path)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    }
     tracing::info!(addr = %shared.local_addr, "Ready to accept connections");
 
     let tasks = TaskTracker::new();

@@ -65,6 +65,8 @@ struct Pending {
 #[derive(Debug, Default)]
 pub struct LocalStats {
     pending: Vec<Pending>,
+    /// Write commands that succeeded in this batch (for `rdb_changes_since_last_save`).
+    pub writes: u64,
 }
 
 impl LocalStats {

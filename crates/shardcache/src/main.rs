@@ -246,10 +246,15 @@ struct ServerArgs {
     /// CLUSTER MEET) instead of bootstrapping one.
     #[arg(long, requires = "cluster_enabled", conflicts_with = "join")]
     standby: bool,
-    /// Directory for the node id and the Raft state, so a restarted node comes back as
-    /// itself (none = kept in memory only).
-    #[arg(long, env = "SHARDCACHE_DIR", requires = "cluster_enabled")]
+    /// Working directory: snapshots (`dbfilename`; SAVE/BGSAVE write it, a standalone node
+    /// loads it at start) and, in cluster mode, the node id and Raft state, so a restarted
+    /// node comes back as itself [default: the current directory; in cluster mode, none =
+    /// Raft state in memory only].
+    #[arg(long, env = "SHARDCACHE_DIR")]
     dir: Option<PathBuf>,
+    /// The snapshot's file name in --dir [default: dump.rdb].
+    #[arg(long, env = "SHARDCACHE_DBFILENAME")]
+    dbfilename: Option<String>,
     /// The address other nodes and clients reach this node at [default: --bind, or
     /// 127.0.0.1 when binding every interface].
     #[arg(
@@ -318,6 +323,15 @@ impl ServerArgs {
         }
         if let Some(n) = self.admin_max_connections {
             c.admin_max_connections = n;
+        }
+        if let Some(d) = &self.dir {
+            c.dir = d.clone();
+        }
+        if let Some(f) = self.dbfilename {
+            if f.contains('/') {
+                return Err("--dbfilename can't be a path, just a filename".into());
+            }
+            c.dbfilename = f;
         }
         if !self.admin_allow_host.is_empty() {
             c.admin_allow_hosts = self.admin_allow_host;

@@ -43,8 +43,23 @@ pub struct ScanFilter {
     pub type_name: Option<String>,
 }
 
+/// Sees each shard once during a snapshot (see [`Keyspace::begin_snapshot`]).
+pub trait ShardVisitor: Send + Sync {
+    /// Called with shard `index` locked, as it was when the snapshot began.
+    fn visit(&self, index: usize, shard: &Shard);
+}
+
+/// A snapshot in progress: who visits, and which shards were visited.
+struct Snapshot {
+    visitor: Arc<dyn ShardVisitor>,
+    visited: Box<[std::sync::atomic::AtomicBool]>,
+}
+
 pub struct Keyspace {
     shards: Box<[Padded]>,
+    /// Fast check on every lock: is a snapshot in progress?
+    snapshot_active: std::sync::atomic::AtomicBool,
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
     hasher: foldhash::fast::FixedState,
     /// Round-robin position of the active expiry cycle.
     expire_cursor: AtomicU64,
@@ -75,6 +90,8 @@ impl Keyspace {
                     )))
                 })
                 .collect(),
+            snapshot_active: std::sync::atomic::AtomicBool::new(false),
+            snapshot: Mutex::new(None),
             hasher,
             expire_cursor: AtomicU64::new(0),
             used,
@@ -98,11 +115,63 @@ impl Keyspace {
 
     /// Locks the shard owning hash `h`.
     pub fn lock(&self, h: u64) -> MutexGuard<'_, Shard> {
-        self.shards[Self::shard_index(h)].0.lock()
+        self.lock_index(Self::shard_index(h))
     }
 
+    /// Locks shard `i`. Every lock of a shard goes through here: while a snapshot is in
+    /// progress, the first lock of each shard hands it to the snapshot's visitor before
+    /// anything else can read or change it.
     pub fn lock_index(&self, i: usize) -> MutexGuard<'_, Shard> {
-        self.shards[i].0.lock()
+        let guard = self.shards[i].0.lock();
+        if self.snapshot_active.load(Ordering::SeqCst) {
+            self.capture(i, &guard);
+        }
+        guard
+    }
+
+    #[cold]
+    fn capture(&self, i: usize, shard: &Shard) {
+        let Some(snap) = self.snapshot.lock().clone() else {
+            return;
+        };
+        if !snap.visited[i].swap(true, Ordering::SeqCst) {
+            snap.visitor.visit(i, shard);
+        }
+    }
+
+    /// Starts a point-in-time snapshot without stopping writers (what BGSAVE is built on,
+    /// instead of Redis's fork). Each shard is handed to `visitor` exactly once, as it was
+    /// at this call: either by [`Keyspace::finish_snapshot`] sweeping the shards, or earlier,
+    /// by whichever command locks a not yet visited shard first — before that command reads
+    /// or changes it.
+    ///
+    /// Invariant: a change is in the snapshot if and only if it was made under a shard lock
+    /// taken before this call. The caller makes the call at a quiescent point for
+    /// multi-shard atomicity (no EXEC half done: the node holds its exclusive EXEC gate), so
+    /// a transaction is in the snapshot whole or not at all. Extra memory is what the
+    /// visitor keeps of shards visited early until it writes them out.
+    pub fn begin_snapshot(&self, visitor: Arc<dyn ShardVisitor>) -> Result<(), &'static str> {
+        let mut current = self.snapshot.lock();
+        if current.is_some() {
+            return Err("a snapshot is already in progress");
+        }
+        *current = Some(Arc::new(Snapshot {
+            visitor,
+            visited: (0..SHARDS)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
+        }));
+        self.snapshot_active.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Visits every shard not visited yet, then ends the snapshot.
+    pub fn finish_snapshot(&self) {
+        for i in 0..SHARDS {
+            drop(self.lock_index(i));
+        }
+        self.snapshot_active.store(false, Ordering::SeqCst);
+        *self.snapshot.lock() = None;
     }
 
     /// Locks every shard owning one of `hashes`, in ascending order.
@@ -117,7 +186,7 @@ impl Keyspace {
 
     /// Number of keys, including expired ones not yet reclaimed (as Redis's DBSIZE).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.0.lock().len()).sum()
+        (0..SHARDS).map(|i| self.lock_index(i).len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -126,8 +195,8 @@ impl Keyspace {
 
     /// (keys, keys with a TTL), for INFO keyspace.
     pub fn counts(&self) -> (usize, usize) {
-        self.shards.iter().fold((0, 0), |(k, v), s| {
-            let s = s.0.lock();
+        (0..SHARDS).fold((0, 0), |(k, v), i| {
+            let s = self.lock_index(i);
             (k + s.len(), v + s.volatile_len())
         })
     }
@@ -184,9 +253,7 @@ impl Keyspace {
             };
         }
         (0..SHARDS).any(|i| {
-            self.shards[(start.wrapping_mul(97) + i) % SHARDS]
-                .0
-                .lock()
+            self.lock_index((start.wrapping_mul(97) + i) % SHARDS)
                 .evict_one(policy, now)
         })
     }
@@ -214,8 +281,8 @@ impl Keyspace {
     pub fn keys(&self, pattern: &[u8], now: u64) -> Vec<Vec<u8>> {
         let all = pattern == b"*";
         let mut out = Vec::new();
-        for s in self.shards.iter() {
-            let s = s.0.lock();
+        for i in 0..SHARDS {
+            let s = self.lock_index(i);
             out.extend(
                 s.iter()
                     .filter(|e| !e.is_expired(now))
@@ -242,7 +309,7 @@ impl Keyspace {
         let all = filter.pattern.as_deref().is_none_or(|p| p == b"*");
         let mut visited = 0;
         while shard < SHARDS {
-            let guard = self.shards[shard].0.lock();
+            let guard = self.lock_index(shard);
             let mut candidates: Vec<(u64, crate::entry::EntryRef<'_>)> = guard
                 .iter()
                 .filter(|e| !e.is_expired(now))
@@ -322,7 +389,7 @@ impl Keyspace {
     /// Empties every shard and returns the old contents, to be dropped wherever the caller
     /// likes (FLUSHALL ASYNC frees them on another thread).
     pub fn flush(&self) -> Vec<Table> {
-        self.shards.iter().map(|s| s.0.lock().take()).collect()
+        (0..SHARDS).map(|i| self.lock_index(i).take()).collect()
     }
 
     /// One active-expiry step: reclaims due keys shard by shard, round-robin, until `budget`

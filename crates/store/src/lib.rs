@@ -17,7 +17,7 @@ pub mod value;
 pub mod zset;
 
 pub use entry::{Entry, EntryMut, EntryRef, StrRef, ValueRef};
-pub use keyspace::{Keyspace, ScanFilter, ShardSet};
+pub use keyspace::{Keyspace, ScanFilter, ShardSet, ShardVisitor};
 pub use policy::Policy;
 pub use shard::{Collection, Shard, Ttl, WatchFlag};
 pub use value::{Hash, List, Set, Str, Value};

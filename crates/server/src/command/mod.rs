@@ -479,6 +479,7 @@ fn run(
         reply_error(shared, out, e);
     }
     local.record(index, elapsed, failed);
+    local.writes += u64::from(cmd.write && !failed);
     if cmd.write && shared.blocking.count() > 0 {
         // A write may have given a blocked client its data (Redis's "ready keys").
         for i in meta.key_positions(args.len()) {

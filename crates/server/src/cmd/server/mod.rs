@@ -4,6 +4,7 @@ mod command;
 mod config;
 mod info;
 mod memory;
+mod save;
 mod shutdown;
 mod slowlog;
 mod time;
@@ -24,6 +25,9 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("config|help", config::help),
     ("info", info::info),
     ("time", time::time),
+    ("save", save::save),
+    ("bgsave", save::bgsave),
+    ("lastsave", save::lastsave),
     ("memory|usage", memory::usage),
     ("memory|stats", memory::stats),
     ("memory|help", memory::help),

@@ -6,16 +6,18 @@ use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
 /// Stops the node gracefully: no new connections, in-flight commands finish, replies are
-/// flushed. There is no reply on success (the connection closes), as in Redis. This node
-/// keeps no data on disk, so SAVE is refused rather than silently ignored.
+/// flushed. There is no reply on success (the connection closes), as in Redis. With SAVE,
+/// a snapshot is written first (no save points are configured, so without it none is); a
+/// failed save cancels the shutdown with Redis's error.
 pub fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut abort = false;
+    let (mut save, mut nosave) = (false, false);
     for a in args.tail(1).iter() {
-        if is(a, "nosave") || is(a, "now") || is(a, "force") {
+        if is(a, "now") || is(a, "force") {
+        } else if is(a, "nosave") {
+            nosave = true;
         } else if is(a, "save") {
-            return Err(CmdError::err(
-                "SAVE is not supported: this node keeps no data on disk (use SHUTDOWN NOSAVE)",
-            ));
+            save = true;
         } else if is(a, "abort") {
             abort = true;
         } else {
@@ -24,6 +26,28 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     if abort {
         return Err(CmdError::err("No shutdown in progress."));
+    }
+    if save && nosave {
+        return Err(CmdError::Syntax);
+    }
+    if save {
+        // Saved after this batch of commands has let go of the EXEC gate the save needs.
+        ctx.client.pending = Some(crate::Pending::Then(Box::pin(async {
+            Box::new(|shared: &crate::Shared, out: &mut resp::ReplyWriter| {
+                match crate::persist::save(shared) {
+                    Ok(_) => {
+                        tracing::warn!("SHUTDOWN SAVE: saved; shutting down");
+                        shared.shutdown.cancel();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SHUTDOWN SAVE: the save failed; not shutting down");
+                        shared.stats.count_error("ERR");
+                        out.error("ERR Errors trying to SHUTDOWN. Check logs.");
+                    }
+                }
+            }) as crate::Finish
+        })));
+        return Ok(());
     }
     tracing::warn!(client = %ctx.client.info.addr, "SHUTDOWN requested by a client");
     ctx.shared.shutdown.cancel();

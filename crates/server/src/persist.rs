@@ -1,0 +1,301 @@
+//! Snapshots to disk (SAVE, BGSAVE, LASTSAVE) and loading one at start, in Redis's RDB
+//! format (`crates/rdb`), so a node restarts with its data and a Redis can load our file.
+//!
+//! # Point-in-time without fork
+//! A save takes the node's exclusive EXEC gate for an instant (no batch of commands, so no
+//! transaction, is half done), starts a keyspace snapshot (`Keyspace::begin_snapshot`) and
+//! lets go: writes continue at once. Each shard is then encoded exactly as it was at that
+//! instant — by the saver sweeping the shards, or earlier by the first command that locks a
+//! shard not yet encoded (that command pays for encoding 1/256 of the keyspace once). The
+//! encoded shards are written out as they come, so extra memory is the encoded shards
+//! waiting for the disk, not a copy of the dataset.
+//!
+//! # Durability of the file
+//! The snapshot is written to `temp-<pid>-<n>.rdb` in the same directory, fsynced, renamed
+//! over `dbfilename` and the directory fsynced: a crash mid-save leaves the previous file
+//! whole. A failed save (disk full, unwritable directory) removes the temp file, leaves the
+//! previous file alone and is reported in INFO (`rdb_last_bgsave_status:err`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use store::{Shard, ShardVisitor};
+
+use crate::Shared;
+
+/// Persistence state shown by INFO persistence and changed by CONFIG SET dir/dbfilename.
+pub struct Persistence {
+    /// Unix seconds of the last successful save (LASTSAVE); start time before any.
+    pub last_save: AtomicU64,
+    pub in_progress: AtomicBool,
+    pub last_ok: AtomicBool,
+    /// Seconds the last save took (-1 before any).
+    pub last_duration: AtomicI64,
+    /// Write commands since the last successful save.
+    pub changes: AtomicU64,
+    saves: AtomicU64,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence::new()
+    }
+}
+
+impl Persistence {
+    pub fn new() -> Persistence {
+        Persistence {
+            last_save: AtomicU64::new(crate::unix_ms() / 1000),
+            in_progress: AtomicBool::new(false),
+            last_ok: AtomicBool::new(true),
+            last_duration: AtomicI64::new(-1),
+            changes: AtomicU64::new(0),
+            saves: AtomicU64::new(0),
+        }
+    }
+
+    /// `dir/dbfilename` as configured now.
+    pub fn path(live: &crate::config::Live) -> PathBuf {
+        Path::new(&*live.dir.read()).join(&*live.dbfilename.read())
+    }
+}
+
+/// Encodes each shard it is handed and passes the bytes to the saver.
+struct Encoder {
+    tx: std::sync::Mutex<mpsc::Sender<Vec<u8>>>,
+    now: u64,
+}
+
+impl ShardVisitor for Encoder {
+    fn visit(&self, _index: usize, shard: &Shard) {
+        let mut out = Vec::new();
+        for e in shard.iter() {
+            if e.is_expired(self.now) {
+                continue;
+            }
+            let entry = rdb::Entry {
+                db: 0,
+                key: e.key().to_vec(),
+                value: crate::rdbconv::to_rdb(e.value()),
+                expire_ms: e.expire_at(),
+                idle_seconds: None,
+                freq: None,
+            };
+            rdb::write::encode_entry(&entry, &mut out);
+        }
+        if !out.is_empty() {
+            let _ = self.tx.lock().expect("encoder channel").send(out);
+        }
+    }
+}
+
+/// What a save wrote.
+#[derive(Debug)]
+pub struct Saved {
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// Saves a point-in-time snapshot to `dir/dbfilename` (blocking the calling thread, not the
+/// node). Refused while another save runs.
+pub fn save(shared: &Shared) -> Result<Saved, String> {
+    if shared.persistence.in_progress.swap(true, Ordering::SeqCst) {
+        return Err("Background save already in progress".into());
+    }
+    let started = Instant::now();
+    let result = save_inner(shared);
+    let p = &shared.persistence;
+    p.last_duration
+        .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+    p.last_ok.store(result.is_ok(), Ordering::Relaxed);
+    if result.is_ok() {
+        p.last_save
+            .store(crate::unix_ms() / 1000, Ordering::Relaxed);
+    }
+    p.in_progress.store(false, Ordering::SeqCst);
+    match &result {
+        Ok(s) => tracing::info!(bytes = s.bytes, seconds = s.seconds, "DB saved on disk"),
+        Err(e) => tracing::warn!(error = %e, "save failed"),
+    }
+    result
+}
+
+fn save_inner(shared: &Shared) -> Result<Saved, String> {
+    let started = Instant::now();
+    let path = Persistence::path(&shared.live);
+    let dir = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let n = shared.persistence.saves.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!("temp-{}-{n}.rdb", std::process::id()));
+    let file = std::fs::File::create(&temp).map_err(|e| {
+        format!(
+            "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
+            temp.display(),
+            dir.display()
+        )
+    })?;
+    let written = write_snapshot(shared, std::io::BufWriter::with_capacity(1 << 20, file))
+        .and_then(|(f, bytes)| {
+            f.sync_all()?;
+            std::fs::rename(&temp, &path)?;
+            if let Ok(d) = std::fs::File::open(&dir) {
+                let _ = d.sync_all();
+            }
+            Ok(bytes)
+        });
+    match written {
+        Ok(bytes) => Ok(Saved {
+            bytes,
+            seconds: started.elapsed().as_secs_f64(),
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(format!("Write error saving DB on disk: {e}"))
+        }
+    }
+}
+
+/// Takes the snapshot and streams it through `out`; answers the file and its size.
+fn write_snapshot(
+    shared: &Shared,
+    out: std::io::BufWriter<std::fs::File>,
+) -> std::io::Result<(std::fs::File, u64)> {
+    let now = crate::unix_ms();
+    let ctime = (now / 1000).to_string();
+    let aux = [
+        ("redis-ver", crate::REDIS_COMPAT_VERSION),
+        ("redis-bits", "64"),
+        ("ctime", ctime.as_str()),
+        ("aof-base", "0"),
+    ];
+    let mut w = rdb::write::Writer::new(out, &aux)?;
+    let (keys, expires) = shared.keyspace.counts();
+    w.select_db(0, keys as u64, expires as u64)?;
+    let (tx, rx) = mpsc::channel();
+    let encoder = Arc::new(Encoder {
+        tx: std::sync::Mutex::new(tx),
+        now,
+    });
+    {
+        // A quiescent instant: no batch of commands (so no EXEC) is running anywhere.
+        let _all = shared.exec_gate.exclusive();
+        shared
+            .keyspace
+            .begin_snapshot(encoder.clone())
+            .map_err(std::io::Error::other)?;
+    }
+    let mut result = Ok(());
+    for i in 0..store::keyspace::SHARDS {
+        drop(shared.keyspace.lock_index(i));
+        while let Ok(chunk) = rx.try_recv() {
+            if result.is_ok() {
+                result = w.encoded_entries(&chunk);
+            }
+        }
+    }
+    shared.keyspace.finish_snapshot();
+    drop(encoder);
+    while let Ok(chunk) = rx.try_recv() {
+        if result.is_ok() {
+            result = w.encoded_entries(&chunk);
+        }
+    }
+    result?;
+    let (out, size) = w.finish()?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    Ok((file, size))
+}
+
+/// Loads `path` into the (empty) keyspace at start. A missing file is no error; a corrupt
+/// one is refused with its offset and reason (the node does not start on half a dataset).
+pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let started = Instant::now();
+    let reader = rdb::read::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let now = crate::unix_ms();
+    let mut loaded = 0u64;
+    let (mut expired, mut other_db, mut skipped) = (0u64, 0u64, 0u64);
+    let mut batch: Vec<(rdb::Entry, store::Value)> = Vec::new();
+    for item in reader {
+        let item = item.map_err(|e| format!("{}: {e}", path.display()))?;
+        let e = match item {
+            rdb::read::Item::Entry(e) => e,
+            rdb::read::Item::Aux(..) => continue,
+            rdb::read::Item::Skipped { what, key } => {
+                skipped += 1;
+                tracing::warn!(what = %what, key = ?key.map(|k| String::from_utf8_lossy(&k).into_owned()), "not loaded: this server does not hold it");
+                continue;
+            }
+        };
+        if e.db != 0 {
+            other_db += 1;
+            continue;
+        }
+        if e.expire_ms.is_some_and(|at| at <= now) {
+            expired += 1;
+            continue;
+        }
+        let Some(value) = crate::rdbconv::from_rdb(e.value.clone()) else {
+            return Err(format!(
+                "{}: key '{}' holds an empty or duplicate-holding collection",
+                path.display(),
+                String::from_utf8_lossy(&e.key)
+            ));
+        };
+        batch.push((e, value));
+        if batch.len() >= 4096 {
+            loaded += insert(shared, &mut batch, now);
+        }
+    }
+    loaded += insert(shared, &mut batch, now);
+    if other_db + skipped > 0 {
+        tracing::warn!(
+            other_db,
+            skipped,
+            "keys of other databases or unsupported types were not loaded"
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        keys = loaded,
+        expired,
+        seconds = secs,
+        "DB loaded from disk"
+    );
+    Ok(Some((loaded, secs)))
+}
+
+fn insert(shared: &Shared, batch: &mut Vec<(rdb::Entry, store::Value)>, now: u64) -> u64 {
+    let n = batch.len() as u64;
+    for (e, value) in batch.drain(..) {
+        let ks = &shared.keyspace;
+        let h = ks.hash(&e.key);
+        let ttl = e.expire_ms.map_or(store::Ttl::Clear, store::Ttl::At);
+        ks.lock(h).set(h, &e.key, value, ttl, now);
+    }
+    n
+}
+
+/// Writes INFO's persistence section.
+pub fn info(shared: &Shared, o: &mut String) {
+    use std::fmt::Write as _;
+    let p = &shared.persistence;
+    let _ = write!(
+        o,
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        p.changes.load(Ordering::Relaxed),
+        u8::from(p.in_progress.load(Ordering::Relaxed)),
+        p.last_save.load(Ordering::Relaxed),
+        if p.last_ok.load(Ordering::Relaxed) { "ok" } else { "err" },
+        p.last_duration.load(Ordering::Relaxed),
+        p.saves.load(Ordering::Relaxed),
+    );
+}

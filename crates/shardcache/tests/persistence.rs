@@ -1,0 +1,238 @@
+//! Snapshots (real processes): SAVE and a warm restart with every type and TTLs; BGSAVE under
+//! a transfer workload yields a snapshot equal to the keyspace at one instant (the sum of
+//! the counters is constant); a failed save is reported and changes nothing; a corrupt file
+//! is refused at start with its offset; SHUTDOWN SAVE.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{cli, spawn_on_free_port, BIN};
+use redis::Commands;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("persist-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn conn(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn info_field(port: u16, field: &str) -> String {
+    cli(port, &["INFO", "persistence"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn stop(child: &mut std::process::Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
+
+fn start(dir: &Path) -> (std::process::Child, u16) {
+    let (child, port, _) = spawn_on_free_port(&["--threads", "2", "--dir", dir.to_str().unwrap()]);
+    (child, port)
+}
+
+#[test]
+fn save_and_warm_restart_keep_every_key_and_ttl() {
+    let dir = temp_dir("warm");
+    let (mut node, port) = start(&dir);
+    let mut c = conn(port);
+    let mut pipe = redis::pipe();
+    for i in 0..100_000 {
+        pipe.set(format!("k:{i}"), format!("value-{i}")).ignore();
+    }
+    pipe.query::<()>(&mut c).unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("h")
+        .arg("a")
+        .arg(1)
+        .arg("b")
+        .arg(2)
+        .query(&mut c)
+        .unwrap();
+    let _: () = c.rpush("l", &["x", "y", "z"]).unwrap();
+    let _: () = c.sadd("s", &[1, 2, 3]).unwrap();
+    let _: () = c.zadd("z", "m", 2.5).unwrap();
+    let _: () = c.set_ex("ttl", "v", 1000).unwrap();
+    assert_ne!(info_field(port, "rdb_changes_since_last_save"), "0");
+    let before: i64 = cli(port, &["LASTSAVE"]).parse().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let started = Instant::now();
+    assert_eq!(cli(port, &["SAVE"]), "OK");
+    eprintln!("SAVE of 100,005 keys: {:?}", started.elapsed());
+    assert!(cli(port, &["LASTSAVE"]).parse::<i64>().unwrap() > before);
+    assert_eq!(info_field(port, "rdb_changes_since_last_save"), "0");
+    assert_eq!(info_field(port, "rdb_last_bgsave_status"), "ok");
+    // Redis's own checker accepts the node's file.
+    let check = Command::new("redis-check-rdb")
+        .arg(dir.join("dump.rdb"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&check.stdout).contains("RDB looks OK"));
+    stop(&mut node);
+
+    let (mut node, port) = start(&dir);
+    let mut c = conn(port);
+    assert_eq!(cli(port, &["DBSIZE"]), "100005");
+    let v: String = c.get("k:77777").unwrap();
+    assert_eq!(v, "value-77777");
+    let h: HashMap<String, String> = c.hgetall("h").unwrap();
+    assert_eq!(h["b"], "2");
+    let l: Vec<String> = c.lrange("l", 0, -1).unwrap();
+    assert_eq!(l, vec!["x", "y", "z"]);
+    assert_eq!(cli(port, &["OBJECT", "ENCODING", "s"]), "intset");
+    let z: f64 = c.zscore("z", "m").unwrap();
+    assert_eq!(z, 2.5);
+    let ttl: i64 = c.ttl("ttl").unwrap();
+    assert!((990..=1000).contains(&ttl), "{ttl}");
+
+    // SHUTDOWN SAVE writes what changed since.
+    let _: () = c.set("after", "restart").unwrap();
+    let _ = cli(port, &["SHUTDOWN", "SAVE"]);
+    let _ = node.wait();
+    let (mut node, port) = start(&dir);
+    assert_eq!(cli(port, &["GET", "after"]), "restart");
+    stop(&mut node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Transfers between 100 counters run in MULTI/EXEC on four connections while BGSAVE runs
+/// five times: every snapshot sums to the same total, so each is the keyspace at one instant.
+#[test]
+fn bgsave_under_writes_is_a_point_in_time_snapshot() {
+    let dir = temp_dir("bgsave");
+    let (mut node, port) = start(&dir);
+    let mut c = conn(port);
+    let mut pipe = redis::pipe();
+    for i in 0..100 {
+        pipe.set(format!("acct:{i}"), 1000).ignore();
+    }
+    for i in 0..50_000 {
+        pipe.set(format!("filler:{i}"), "x".repeat(50)).ignore();
+    }
+    pipe.query::<()>(&mut c).unwrap();
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let stop_flag = stop_flag.clone();
+            std::thread::spawn(move || {
+                let mut c = conn(port);
+                let mut n = 0u64;
+                while !stop_flag.load(Ordering::Relaxed) {
+                    let (a, b) = ((n * 7 + w) % 100, (n * 13 + 3 * w + 1) % 100);
+                    let amount = (n % 9 + 1) as i64;
+                    let _: () = redis::pipe()
+                        .atomic()
+                        .decr(format!("acct:{a}"), amount)
+                        .incr(format!("acct:{b}"), amount)
+                        .query(&mut c)
+                        .unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    for round in 0..5 {
+        assert_eq!(cli(port, &["BGSAVE"]), "Background saving started");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        std::thread::sleep(Duration::from_millis(20));
+        while info_field(port, "rdb_bgsave_in_progress") != "0" {
+            assert!(Instant::now() < deadline, "BGSAVE never finished");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(info_field(port, "rdb_last_bgsave_status"), "ok");
+        let (sum, keys) = sum_of_accounts(&dir.join("dump.rdb"));
+        assert_eq!(keys, 50_100, "round {round}");
+        assert_eq!(
+            sum, 100_000,
+            "round {round}: the snapshot mixes two instants"
+        );
+    }
+    stop_flag.store(true, Ordering::Relaxed);
+    let transfers: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    eprintln!("{transfers} transfers ran during 5 BGSAVEs");
+    assert!(transfers > 100);
+    stop(&mut node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn sum_of_accounts(path: &Path) -> (i64, usize) {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let (mut sum, mut keys) = (0, 0);
+    for item in rdb::read::Reader::new(file).unwrap() {
+        if let rdb::read::Item::Entry(e) = item.unwrap() {
+            keys += 1;
+            if e.key.starts_with(b"acct:") {
+                let rdb::Value::String(v) = e.value else {
+                    panic!()
+                };
+                sum += String::from_utf8(v).unwrap().parse::<i64>().unwrap();
+            }
+        }
+    }
+    (sum, keys)
+}
+
+#[test]
+fn a_failed_save_is_reported_and_a_corrupt_file_refused_at_start() {
+    let dir = temp_dir("faults");
+    let (mut node, port) = start(&dir);
+    assert_eq!(cli(port, &["SET", "k", "v"]), "OK");
+    assert_eq!(cli(port, &["SAVE"]), "OK");
+    let good = std::fs::read(dir.join("dump.rdb")).unwrap();
+    // A directory where no file can be created: the save fails, the node serves on, the
+    // previous file is untouched.
+    assert_eq!(cli(port, &["CONFIG", "SET", "dir", "/proc"]), "OK");
+    assert_eq!(cli(port, &["BGSAVE"]), "Background saving started");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(port, "rdb_last_bgsave_status") != "err" {
+        assert!(Instant::now() < deadline, "the failure was not reported");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(cli(port, &["SAVE"]).starts_with("ERR"));
+    assert_eq!(cli(port, &["GET", "k"]), "v");
+    assert_eq!(
+        cli(port, &["CONFIG", "SET", "dir", "/nonexistent/x"]),
+        "ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory"
+    );
+    assert_eq!(std::fs::read(dir.join("dump.rdb")).unwrap(), good);
+    stop(&mut node);
+    // A flipped byte: the node refuses to start and says where.
+    let mut bad = good.clone();
+    let at = bad.len() - 3;
+    bad[at] ^= 0xff;
+    std::fs::write(dir.join("dump.rdb"), &bad).unwrap();
+    let out = Command::new(BIN)
+        .args(["server", "--port", "0", "--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wrong checksum") && err.contains("offset"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
