@@ -45,14 +45,15 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
     (out.len() == out_len).then_some(out)
 }
 
-const HASH_BITS: u32 = 14;
+/// Most bits of the match-finding hash table (16k slots, liblzf's default).
+const MAX_HASH_BITS: u32 = 14;
 const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 const MAX_LIT: usize = 1 << 5;
 
-fn hash(b: &[u8], i: usize) -> usize {
+fn hash(b: &[u8], i: usize, bits: u32) -> usize {
     let v = (u32::from(b[i]) << 16) | (u32::from(b[i + 1]) << 8) | u32::from(b[i + 2]);
-    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
+    (v.wrapping_mul(2_654_435_761) >> (32 - bits)) as usize
 }
 
 /// Compresses `input`; `None` when the result would not be smaller (RDB then stores the
@@ -62,7 +63,10 @@ pub fn compress(input: &[u8]) -> Option<Vec<u8>> {
     if n < 4 {
         return None;
     }
-    let mut table = vec![usize::MAX; 1 << HASH_BITS];
+    // A table sized to the input: a snapshot compresses millions of short strings, and
+    // filling 16k slots for each would cost more than compressing them.
+    let bits = (usize::BITS - n.leading_zeros()).clamp(6, MAX_HASH_BITS);
+    let mut table = vec![usize::MAX; 1 << bits];
     let mut out = Vec::with_capacity(n);
     let mut lit_start = out.len();
     out.push(0); // control byte of the current literal run, patched as the run grows
@@ -79,7 +83,7 @@ pub fn compress(input: &[u8]) -> Option<Vec<u8>> {
         *lit = 0;
     };
     while i + 2 < n {
-        let h = hash(input, i);
+        let h = hash(input, i, bits);
         let candidate = table[h];
         table[h] = i;
         if candidate != usize::MAX
@@ -110,7 +114,7 @@ pub fn compress(input: &[u8]) -> Option<Vec<u8>> {
             let end = i + len;
             i += 1;
             while i < end && i + 2 < n {
-                table[hash(input, i)] = i;
+                table[hash(input, i, bits)] = i;
                 i += 1;
             }
             i = end;

@@ -191,6 +191,18 @@ pub fn encode_entry(e: &Entry, out: &mut Vec<u8>) {
     out[type_at] = encode_value(&e.value, out);
 }
 
+/// A string key as [`encode_entry`] writes it, straight from borrowed bytes (a snapshot of
+/// millions of small strings skips building an [`Entry`] for each).
+pub fn encode_string_entry(key: &[u8], value: &[u8], expire_ms: Option<u64>, out: &mut Vec<u8>) {
+    if let Some(ms) = expire_ms {
+        out.push(opcodes::EXPIRETIME_MS);
+        out.extend_from_slice(&ms.to_le_bytes());
+    }
+    out.push(types::STRING);
+    push_string(out, key);
+    push_string(out, value);
+}
+
 /// Writes an RDB file: [`Writer::new`] (header and aux fields), [`Writer::select_db`],
 /// [`Writer::entry`] per key, [`Writer::finish`] (EOF and checksum).
 pub struct Writer<W: Write> {

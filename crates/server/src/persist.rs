@@ -75,6 +75,12 @@ impl ShardVisitor for Encoder {
             if e.is_expired(self.now) {
                 continue;
             }
+            if let store::ValueRef::Str(s) = e.value() {
+                s.with_bytes(|v| {
+                    rdb::write::encode_string_entry(e.key(), v, e.expire_at(), &mut out)
+                });
+                continue;
+            }
             let entry = rdb::Entry {
                 db: 0,
                 key: e.key().to_vec(),
@@ -187,15 +193,33 @@ fn write_snapshot(
             .begin_snapshot(encoder.clone())
             .map_err(std::io::Error::other)?;
     }
+    // Sweepers encode the shards no command has yet (in parallel, one per core up to 4)
+    // while this thread writes whatever is encoded, in whatever order it comes.
+    let sweepers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let mut result = Ok(());
-    for i in 0..store::keyspace::SHARDS {
-        drop(shared.keyspace.lock_index(i));
-        while let Ok(chunk) = rx.try_recv() {
-            if result.is_ok() {
-                result = w.encoded_entries(&chunk);
+    std::thread::scope(|scope| {
+        for t in 0..sweepers {
+            let (ks, done) = (&shared.keyspace, &done);
+            scope.spawn(move || {
+                for i in (t..store::keyspace::SHARDS).step_by(sweepers) {
+                    drop(ks.lock_index(i));
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(5)) {
+                Ok(chunk) => {
+                    if result.is_ok() {
+                        result = w.encoded_entries(&chunk);
+                    }
+                }
+                Err(_) if done.load(Ordering::SeqCst) == sweepers => break,
+                Err(_) => {}
             }
         }
-    }
+    });
     shared.keyspace.finish_snapshot();
     drop(encoder);
     while let Ok(chunk) = rx.try_recv() {
@@ -221,41 +245,65 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> 
     let reader = rdb::read::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let now = crate::unix_ms();
-    let mut loaded = 0u64;
-    let (mut expired, mut other_db, mut skipped) = (0u64, 0u64, 0u64);
-    let mut batch: Vec<(rdb::Entry, store::Value)> = Vec::new();
-    for item in reader {
-        let item = item.map_err(|e| format!("{}: {e}", path.display()))?;
-        let e = match item {
-            rdb::read::Item::Entry(e) => e,
-            rdb::read::Item::Aux(..) => continue,
-            rdb::read::Item::Skipped { what, key } => {
-                skipped += 1;
-                tracing::warn!(what = %what, key = ?key.map(|k| String::from_utf8_lossy(&k).into_owned()), "not loaded: this server does not hold it");
+    let (mut loaded, mut expired, mut other_db, mut skipped) = (0u64, 0u64, 0u64, 0u64);
+    // This thread parses; another builds the values and inserts them (the two halves of
+    // the work take about as long, and a node has the cores).
+    let (tx, rx) = mpsc::sync_channel::<Vec<rdb::Entry>>(8);
+    let parsed: Result<(), String> = std::thread::scope(|scope| {
+        let inserter = scope.spawn(move || -> Result<u64, String> {
+            let mut n = 0u64;
+            for batch in rx {
+                n += insert(shared, batch, now)?;
+            }
+            Ok(n)
+        });
+        let mut batch = Vec::with_capacity(4096);
+        let mut outcome = Ok(());
+        for item in reader {
+            let item = match item {
+                Ok(i) => i,
+                Err(e) => {
+                    outcome = Err(format!("{}: {e}", path.display()));
+                    break;
+                }
+            };
+            let e = match item {
+                rdb::read::Item::Entry(e) => e,
+                rdb::read::Item::Aux(..) => continue,
+                rdb::read::Item::Skipped { what, key } => {
+                    skipped += 1;
+                    tracing::warn!(what = %what, key = ?key.map(|k| String::from_utf8_lossy(&k).into_owned()), "not loaded: this server does not hold it");
+                    continue;
+                }
+            };
+            if e.db != 0 {
+                other_db += 1;
                 continue;
             }
-        };
-        if e.db != 0 {
-            other_db += 1;
-            continue;
+            if e.expire_ms.is_some_and(|at| at <= now) {
+                expired += 1;
+                continue;
+            }
+            batch.push(e);
+            if batch.len() == 4096
+                && tx
+                    .send(std::mem::replace(&mut batch, Vec::with_capacity(4096)))
+                    .is_err()
+            {
+                break;
+            }
         }
-        if e.expire_ms.is_some_and(|at| at <= now) {
-            expired += 1;
-            continue;
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
         }
-        let Some(value) = crate::rdbconv::from_rdb(e.value.clone()) else {
-            return Err(format!(
-                "{}: key '{}' holds an empty or duplicate-holding collection",
-                path.display(),
-                String::from_utf8_lossy(&e.key)
-            ));
-        };
-        batch.push((e, value));
-        if batch.len() >= 4096 {
-            loaded += insert(shared, &mut batch, now);
+        drop(tx);
+        match inserter.join().expect("inserter thread") {
+            Ok(n) => loaded = n,
+            Err(e) => outcome = outcome.and(Err(format!("{}: {e}", path.display()))),
         }
-    }
-    loaded += insert(shared, &mut batch, now);
+        outcome
+    });
+    parsed?;
     if other_db + skipped > 0 {
         tracing::warn!(
             other_db,
@@ -273,15 +321,23 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> 
     Ok(Some((loaded, secs)))
 }
 
-fn insert(shared: &Shared, batch: &mut Vec<(rdb::Entry, store::Value)>, now: u64) -> u64 {
+/// Builds and inserts a batch of loaded keys; an empty or duplicate-holding collection
+/// (which Redis refuses to load too) fails the load.
+fn insert(shared: &Shared, batch: Vec<rdb::Entry>, now: u64) -> Result<u64, String> {
     let n = batch.len() as u64;
-    for (e, value) in batch.drain(..) {
+    for e in batch {
+        let Some(value) = crate::rdbconv::from_rdb(e.value) else {
+            return Err(format!(
+                "key '{}' holds an empty collection or duplicate members",
+                String::from_utf8_lossy(&e.key)
+            ));
+        };
         let ks = &shared.keyspace;
         let h = ks.hash(&e.key);
         let ttl = e.expire_ms.map_or(store::Ttl::Clear, store::Ttl::At);
         ks.lock(h).set(h, &e.key, value, ttl, now);
     }
-    n
+    Ok(n)
 }
 
 /// Writes INFO's persistence section.
