@@ -103,6 +103,10 @@ pub struct Config {
     pub dir: std::path::PathBuf,
     /// The snapshot's file name in `dir`.
     pub dbfilename: String,
+    /// Automatic snapshots, Redis's syntax: "<seconds> <changes> ..." (BGSAVE when at least
+    /// `changes` writes happened and `seconds` passed since the last save); "" = none (the
+    /// default here: a cache saves when asked).
+    pub save: String,
     /// Address the cluster bus listens on; `None` = `bind`.
     pub cluster_bind: Option<String>,
     /// The secret every cluster bus connection proves knowledge of; `None` = derived from
@@ -154,6 +158,7 @@ impl Default for Config {
             cluster_secret: None,
             dir: ".".into(),
             dbfilename: "dump.rdb".into(),
+            save: String::new(),
             loglevel: "notice".into(),
         }
     }
@@ -212,6 +217,8 @@ pub struct Live {
     /// Where snapshots go (`dir`) and their file name (`dbfilename`).
     pub dir: RwLock<String>,
     pub dbfilename: RwLock<String>,
+    /// Save points, (seconds, changes), from `save`.
+    pub save_points: RwLock<Vec<(u64, u64)>>,
     pub maxmemory: AtomicU64,
     policy: AtomicU8,
     pub maxclients: AtomicUsize,
@@ -238,6 +245,7 @@ impl Live {
         let live = Live {
             dir: RwLock::new(c.dir.to_string_lossy().into_owned()),
             dbfilename: RwLock::new(c.dbfilename.clone()),
+            save_points: RwLock::new(parse_save_points(&c.save)?),
             maxmemory: AtomicU64::new(c.maxmemory),
             policy: AtomicU8::new(c.maxmemory_policy as u8),
             maxclients: AtomicUsize::new(c.maxclients),
@@ -483,8 +491,18 @@ pub static PARAMS: &[Param] = &[
     },
     Param {
         name: "save",
-        get: |_| String::new(),
-        set: None,
+        get: |l| {
+            l.save_points
+                .read()
+                .iter()
+                .map(|(s, c)| format!("{s} {c}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        set: Some(|l, v| {
+            *l.save_points.write() = parse_save_points(v)?;
+            Ok(())
+        }),
     },
     Param {
         name: "dir",
@@ -517,6 +535,21 @@ pub static PARAMS: &[Param] = &[
         set: None,
     },
 ];
+
+/// Parses Redis's `save` value: pairs of "<seconds> <changes>", or "" for none.
+pub fn parse_save_points(v: &str) -> Result<Vec<(u64, u64)>, String> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if !parts.len().is_multiple_of(2) {
+        return Err("Invalid save parameters".into());
+    }
+    parts
+        .chunks(2)
+        .map(|p| match (p[0].parse::<u64>(), p[1].parse::<u64>()) {
+            (Ok(s), Ok(c)) => Ok((s, c)),
+            _ => Err("Invalid save parameters".into()),
+        })
+        .collect()
+}
 
 pub fn find_param(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))

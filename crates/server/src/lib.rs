@@ -570,6 +570,8 @@ async fn housekeeping(shared: Arc<Shared>) {
                 }
             }
         }
+        // Automatic snapshots at the configured save points, as Redis's serverCron.
+        persist::maybe_save(&shared);
         // Active expiry: up to 25% of one core per cycle (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC),
         // in slices of a few thousand keys so no shard lock is held for long.
         let budget = period / 4;

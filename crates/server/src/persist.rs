@@ -35,6 +35,8 @@ pub struct Persistence {
     pub last_duration: AtomicI64,
     /// Write commands since the last successful save.
     pub changes: AtomicU64,
+    /// Unix seconds of the last automatic save attempt.
+    pub last_try: AtomicU64,
     saves: AtomicU64,
 }
 
@@ -52,6 +54,7 @@ impl Persistence {
             last_ok: AtomicBool::new(true),
             last_duration: AtomicI64::new(-1),
             changes: AtomicU64::new(0),
+            last_try: AtomicU64::new(0),
             saves: AtomicU64::new(0),
         }
     }
@@ -231,6 +234,56 @@ fn write_snapshot(
     let (out, size) = w.finish()?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     Ok((file, size))
+}
+
+/// Starts a background save when a save point is reached: at least `changes` writes and
+/// `seconds` since the last save (after a failed save, Redis's 5 s retry delay applies).
+pub fn maybe_save(shared: &Arc<Shared>) {
+    let p = &shared.persistence;
+    if p.in_progress.load(Ordering::Relaxed) {
+        return;
+    }
+    let changes = p.changes.load(Ordering::Relaxed);
+    if changes == 0 {
+        return;
+    }
+    let now = crate::unix_ms() / 1000;
+    let since = now.saturating_sub(p.last_save.load(Ordering::Relaxed));
+    let since_try = now.saturating_sub(p.last_try.load(Ordering::Relaxed));
+    let due = shared
+        .live
+        .save_points
+        .read()
+        .iter()
+        .any(|&(secs, min)| changes >= min && since >= secs);
+    if !due || (!p.last_ok.load(Ordering::Relaxed) && since_try < 5) {
+        return;
+    }
+    p.last_try.store(now, Ordering::Relaxed);
+    tracing::info!(
+        changes,
+        seconds = since,
+        "save point reached: background saving"
+    );
+    let shared = shared.clone();
+    spawn_bgsave(move || background_save(&shared));
+}
+
+/// A save on the calling thread; the writes counted before it began are no longer unsaved.
+pub fn background_save(shared: &Shared) {
+    let before = shared.persistence.changes.load(Ordering::Relaxed);
+    if save(shared).is_ok() {
+        let now = shared.persistence.changes.load(Ordering::Relaxed);
+        shared
+            .persistence
+            .changes
+            .fetch_sub(before.min(now), Ordering::Relaxed);
+    }
+}
+
+/// A thread for a background save (named, so it shows in `top -H` and debuggers).
+pub fn spawn_bgsave(f: impl FnOnce() + Send + 'static) {
+    let _ = std::thread::Builder::new().name("bgsave".into()).spawn(f);
 }
 
 /// Loads `path` into the (empty) keyspace at start. A missing file is no error; a corrupt

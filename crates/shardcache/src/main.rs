@@ -255,6 +255,10 @@ struct ServerArgs {
     /// The snapshot's file name in --dir [default: dump.rdb].
     #[arg(long, env = "SHARDCACHE_DBFILENAME")]
     dbfilename: Option<String>,
+    /// Automatic snapshots, Redis's syntax: "<seconds> <changes> ..." (e.g. "3600 1 300 100
+    /// 60 10000"); "" = none [default: none, a cache saves when asked].
+    #[arg(long, env = "SHARDCACHE_SAVE")]
+    save: Option<String>,
     /// The address other nodes and clients reach this node at [default: --bind, or
     /// 127.0.0.1 when binding every interface].
     #[arg(
@@ -326,6 +330,10 @@ impl ServerArgs {
         }
         if let Some(d) = &self.dir {
             c.dir = d.clone();
+        }
+        if let Some(points) = self.save {
+            server::config::parse_save_points(&points).map_err(|e| format!("--save: {e}"))?;
+            c.save = points;
         }
         if let Some(f) = self.dbfilename {
             if f.contains('/') {

@@ -236,3 +236,50 @@ fn a_failed_save_is_reported_and_a_corrupt_file_refused_at_start() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--save "1 5"`: five writes and a second later the node saves by itself; CONFIG SET save
+/// changes the schedule ("" turns it off) and refuses nonsense as Redis does.
+#[test]
+fn save_points_trigger_background_saves() {
+    let dir = temp_dir("schedule");
+    let (mut node, port, _) = spawn_on_free_port(&[
+        "--threads",
+        "1",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--save",
+        "1 5",
+    ]);
+    assert_eq!(cli(port, &["CONFIG", "GET", "save"]), "save\n1 5");
+    for i in 0..5 {
+        assert_eq!(cli(port, &["SET", &format!("k{i}"), "v"]), "OK");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.join("dump.rdb").exists() || info_field(port, "rdb_changes_since_last_save") != "0" {
+        assert!(Instant::now() < deadline, "no automatic save");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        cli(port, &["CONFIG", "SET", "save", "60"]),
+        "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"
+    );
+    assert_eq!(cli(port, &["CONFIG", "SET", "save", ""]), "OK");
+    let saved = std::fs::metadata(dir.join("dump.rdb"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    for i in 0..20 {
+        cli(port, &["SET", &format!("more{i}"), "v"]);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        std::fs::metadata(dir.join("dump.rdb"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        saved,
+        "no save without save points"
+    );
+    stop(&mut node);
+    let _ = std::fs::remove_dir_all(&dir);
+}

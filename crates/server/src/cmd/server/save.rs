@@ -49,35 +49,18 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 "Background save already in progress. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
             ));
         }
-        spawn(move || {
+        crate::persist::spawn_bgsave(move || {
             while shared.persistence.in_progress.load(Ordering::SeqCst) {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            background(&shared);
+            crate::persist::background_save(&shared);
         });
         ctx.out.simple("Background saving scheduled");
         return Ok(());
     }
-    spawn(move || background(&shared));
+    crate::persist::spawn_bgsave(move || crate::persist::background_save(&shared));
     ctx.out.simple("Background saving started");
     Ok(())
-}
-
-/// The BGSAVE thread (named, so it shows in `top -H` and debuggers).
-fn spawn(f: impl FnOnce() + Send + 'static) {
-    let _ = std::thread::Builder::new().name("bgsave".into()).spawn(f);
-}
-
-/// A save on this thread; the changes counted before it began are no longer unsaved.
-fn background(shared: &crate::Shared) {
-    let changes = shared.persistence.changes.load(Ordering::Relaxed);
-    if crate::persist::save(shared).is_ok() {
-        let now = shared.persistence.changes.load(Ordering::Relaxed);
-        shared
-            .persistence
-            .changes
-            .fetch_sub(changes.min(now), Ordering::Relaxed);
-    }
 }
 
 /// Unix time of the last successful save.
