@@ -476,12 +476,25 @@ pub async fn run_node(
         .startup_memory
         .store(shared.memory_in_use(), Ordering::Relaxed);
     // A node restarts with its data. Not in cluster mode: the slots it held may have moved
-    // while it was down, and keys of slots it no longer owns must not come back.
-    if shared.cluster.is_none() {
+    // while it was down, and keys of slots it no longer owns must not come back. The file is
+    // checked (header) before the port opens, then loaded while clients already connect and
+    // get -LOADING (as from Redis); a file that turns out corrupt stops the node.
+    let loading = if shared.cluster.is_none() {
         let path = persist::Persistence::path(&shared.live);
-        persist::load(&shared, &path)
+        persist::check_header(&path)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    }
+        path.exists().then(|| {
+            shared.persistence.loading.store(true, Ordering::SeqCst);
+            let s = shared.clone();
+            tokio::task::spawn_blocking(move || {
+                let r = persist::load(&s, &path);
+                s.persistence.loading.store(false, Ordering::SeqCst);
+                r
+            })
+        })
+    } else {
+        None
+    };
     tracing::info!(addr = %shared.local_addr, "Ready to accept connections");
 
     let tasks = TaskTracker::new();
@@ -494,10 +507,27 @@ pub async fn run_node(
 
     let stop = shared.shutdown.clone();
     tokio::pin!(shutdown);
+    let mut loading = loading;
+    let mut failed_load = None;
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             _ = stop.cancelled() => break,
+            loaded = async { loading.as_mut().expect("checked").await }, if loading.is_some() => {
+                loading = None;
+                match loaded {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "the snapshot cannot be loaded; stopping");
+                        failed_load = Some(e);
+                        break;
+                    }
+                    Err(e) => {
+                        failed_load = Some(format!("loading the snapshot failed: {e}"));
+                        break;
+                    }
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => conn::accept(&shared, &tasks, stream, addr),
                 Err(e) => {
@@ -519,6 +549,9 @@ pub async fn run_node(
         tracing::warn!("some connections did not finish within 10s");
     }
     shared.workers.stop().await;
+    if let Some(e) = failed_load {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+    }
     tracing::info!("bye");
     Ok(())
 }

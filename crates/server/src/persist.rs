@@ -37,6 +37,11 @@ pub struct Persistence {
     pub changes: AtomicU64,
     /// Unix seconds of the last automatic save attempt.
     pub last_try: AtomicU64,
+    /// The snapshot is being loaded: commands without Redis's `loading` flag get -LOADING.
+    pub loading: AtomicBool,
+    /// Keys of the last load: loaded, and skipped as expired.
+    pub loaded_keys: AtomicU64,
+    pub loaded_expired: AtomicU64,
     saves: AtomicU64,
 }
 
@@ -55,6 +60,9 @@ impl Persistence {
             last_duration: AtomicI64::new(-1),
             changes: AtomicU64::new(0),
             last_try: AtomicU64::new(0),
+            loading: AtomicBool::new(false),
+            loaded_keys: AtomicU64::new(0),
+            loaded_expired: AtomicU64::new(0),
             saves: AtomicU64::new(0),
         }
     }
@@ -286,6 +294,18 @@ pub fn spawn_bgsave(f: impl FnOnce() + Send + 'static) {
     let _ = std::thread::Builder::new().name("bgsave".into()).spawn(f);
 }
 
+/// Checks that `path`, if it exists, starts as an RDB file this node reads (before the node
+/// opens its port: a file that is not a snapshot at all is refused at once).
+pub fn check_header(path: &Path) -> Result<(), String> {
+    match std::fs::File::open(path) {
+        Ok(f) => rdb::read::Reader::new(std::io::BufReader::new(f))
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 /// Loads `path` into the (empty) keyspace at start. A missing file is no error; a corrupt
 /// one is refused with its offset and reason (the node does not start on half a dataset).
 pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> {
@@ -365,6 +385,9 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> 
         );
     }
     let secs = started.elapsed().as_secs_f64();
+    let p = &shared.persistence;
+    p.loaded_keys.store(loaded, Ordering::Relaxed);
+    p.loaded_expired.store(expired, Ordering::Relaxed);
     tracing::info!(
         keys = loaded,
         expired,
@@ -399,12 +422,15 @@ pub fn info(shared: &Shared, o: &mut String) {
     let p = &shared.persistence;
     let _ = write!(
         o,
-        "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        u8::from(p.loading.load(Ordering::Relaxed)),
         p.changes.load(Ordering::Relaxed),
         u8::from(p.in_progress.load(Ordering::Relaxed)),
         p.last_save.load(Ordering::Relaxed),
         if p.last_ok.load(Ordering::Relaxed) { "ok" } else { "err" },
         p.last_duration.load(Ordering::Relaxed),
         p.saves.load(Ordering::Relaxed),
+        p.loaded_expired.load(Ordering::Relaxed),
+        p.loaded_keys.load(Ordering::Relaxed),
     );
 }

@@ -51,6 +51,15 @@ fn start(dir: &Path) -> (std::process::Child, u16) {
     (child, port)
 }
 
+/// Waits until the node has loaded its snapshot (commands answer -LOADING until then).
+fn loaded(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while info_field(port, "loading") != "0" {
+        assert!(Instant::now() < deadline, "still loading");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn save_and_warm_restart_keep_every_key_and_ttl() {
     let dir = temp_dir("warm");
@@ -91,6 +100,7 @@ fn save_and_warm_restart_keep_every_key_and_ttl() {
     stop(&mut node);
 
     let (mut node, port) = start(&dir);
+    loaded(port);
     let mut c = conn(port);
     assert_eq!(cli(port, &["DBSIZE"]), "100005");
     let v: String = c.get("k:77777").unwrap();
@@ -110,6 +120,7 @@ fn save_and_warm_restart_keep_every_key_and_ttl() {
     let _ = cli(port, &["SHUTDOWN", "SAVE"]);
     let _ = node.wait();
     let (mut node, port) = start(&dir);
+    loaded(port);
     assert_eq!(cli(port, &["GET", "after"]), "restart");
     stop(&mut node);
     let _ = std::fs::remove_dir_all(&dir);
@@ -280,6 +291,46 @@ fn save_points_trigger_background_saves() {
         saved,
         "no save without save points"
     );
+    stop(&mut node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// While a large snapshot loads, the port is open and commands get Redis's -LOADING (INFO,
+/// which Redis allows while loading, says `loading:1`); then the data is there.
+#[test]
+fn clients_get_loading_while_the_snapshot_loads() {
+    let dir = temp_dir("loading");
+    let (mut node, port) = start(&dir);
+    let mut c = conn(port);
+    for chunk in 0..10 {
+        let mut pipe = redis::pipe();
+        for i in 0..50_000 {
+            pipe.set(format!("k:{chunk}:{i}"), i).ignore();
+        }
+        pipe.query::<()>(&mut c).unwrap();
+    }
+    assert_eq!(cli(port, &["SAVE"]), "OK");
+    stop(&mut node);
+    let (mut node, port) = start(&dir);
+    let (mut loading_seen, mut info_seen) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = cli(port, &["GET", "k:9:49999"]);
+        if reply == "49999" {
+            break;
+        }
+        assert!(
+            reply.starts_with("LOADING Redis is loading the dataset in memory"),
+            "{reply}"
+        );
+        loading_seen = true;
+        info_seen |= info_field(port, "loading") == "1";
+        assert!(Instant::now() < deadline, "never loaded");
+    }
+    assert!(loading_seen, "the load finished before the first command");
+    assert!(info_seen);
+    assert_eq!(cli(port, &["DBSIZE"]), "500000");
+    assert_eq!(info_field(port, "rdb_last_load_keys_loaded"), "500000");
     stop(&mut node);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -47,6 +47,8 @@ pub struct Command {
     pub deny_oom: bool,
     pub no_auth: bool,
     pub skip_slowlog: bool,
+    /// Allowed while the node loads its snapshot (Redis's `loading` flag).
+    pub while_loading: bool,
 }
 
 /// All commands, indexed; statistics live beside them.
@@ -119,6 +121,7 @@ impl CommandTable {
             deny_oom: meta.has_flag("denyoom"),
             no_auth: meta.has_flag("no_auth"),
             skip_slowlog: meta.has_flag("skip_slowlog"),
+            while_loading: meta.has_flag("loading"),
         });
         self.stats.push(CommandStats::default());
         self.by_name.insert(meta.name.as_bytes().into(), index);
@@ -253,6 +256,8 @@ fn resolve(
         && shared.live.auth_required.load(Ordering::Relaxed)
     {
         Some(CmdError::NoAuth)
+    } else if !cmd.while_loading && shared.persistence.loading.load(Ordering::Relaxed) {
+        Some(CmdError::Loading)
     } else if crate::cmd::pubsub::subscribed(client)
         && client.info.resp.load(Ordering::Relaxed) == 2
         && !matches!(
