@@ -3,7 +3,6 @@
 
 mod dev;
 mod import;
-mod member;
 mod ops;
 
 use std::path::PathBuf;
@@ -273,8 +272,8 @@ struct ServerArgs {
 }
 
 impl ServerArgs {
-    fn member_options(&self) -> member::MemberOptions {
-        member::MemberOptions {
+    fn member_options(&self) -> node::MemberOptions {
+        node::MemberOptions {
             join: self.join.clone(),
             standby: self.standby,
             dir: self.dir.clone(),
@@ -475,7 +474,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let signals = shutdown_signal()?;
         if config.cluster_enabled {
-            return member::run(config, member, signals).await;
+            return node::run_tcp(config, member, signals).await;
         }
         let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
         server::run(listener, config, signals).await

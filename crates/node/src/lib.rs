@@ -1,7 +1,11 @@
-//! A cluster member: the node (`server`) glued to its Raft (`cluster`). The server crate
-//! knows nothing of Raft; this module hands it a `server::cluster::ClusterState` that it
+//! A complete cluster member: the node (`server`) glued to its Raft (`cluster`). The server
+//! crate knows nothing of Raft; this crate hands it a `server::cluster::ClusterState` that it
 //! keeps current (the agreed topology, the serving lease) and the membership operations
 //! CLUSTER MEET / FORGET call.
+//!
+//! Generic over the cluster bus ([`Bus`]): the binary runs members over the authenticated TCP
+//! bus ([`run_tcp`]); tests run several complete members in one process over
+//! `cluster::mem::MemTransport`, whose filters inject faults ([`run`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +13,8 @@ use std::time::Duration;
 
 use cluster::auth::BusSecret;
 use cluster::bus::{serve, TcpTransport};
-use cluster::raft::Store;
+use cluster::mem::MemTransport;
+use cluster::raft::{Store, Transport};
 use cluster::{ClusterNode, NodeSpec};
 use server::cluster::{BoxFuture, ClusterState as View, Control};
 use server::Config;
@@ -30,9 +35,59 @@ pub struct MemberOptions {
     pub announce_ip: Option<String>,
 }
 
-struct RaftControl(Arc<ClusterNode<TcpTransport>>);
+/// How a member's cluster bus is reached: bound before the member starts (so it knows its
+/// bus port), then handed the running member to serve.
+pub trait Bus: Transport + Sized {
+    type Listener: Send + 'static;
+    /// Binds the bus at `bind:port` (port 0: any) and answers the port it got.
+    fn bind(&self, bind: &str, port: u16) -> std::io::Result<(Self::Listener, u16)>;
+    /// Serves `node`'s bus on `listener` (in the background).
+    fn serve(&self, listener: Self::Listener, node: Arc<ClusterNode<Self>>);
+}
 
-impl Control for RaftControl {
+impl Bus for TcpTransport {
+    type Listener = std::net::TcpListener;
+
+    fn bind(&self, bind: &str, port: u16) -> std::io::Result<(Self::Listener, u16)> {
+        let l = std::net::TcpListener::bind((bind, port))?;
+        l.set_nonblocking(true)?;
+        let port = l.local_addr()?.port();
+        Ok((l, port))
+    }
+
+    fn serve(&self, listener: Self::Listener, node: Arc<ClusterNode<Self>>) {
+        match TcpListener::from_std(listener) {
+            Ok(l) => {
+                tokio::spawn(serve(l, node));
+            }
+            Err(e) => tracing::error!(error = %e, "cluster bus listener unusable"),
+        }
+    }
+}
+
+/// In-process members: a member is "bound" by taking a port number no other member of this
+/// transport has, and served by registering it with the transport.
+impl Bus for MemTransport {
+    type Listener = ();
+
+    fn bind(&self, _bind: &str, port: u16) -> std::io::Result<(Self::Listener, u16)> {
+        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(40000);
+        let port = if port == 0 {
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        } else {
+            port
+        };
+        Ok(((), port))
+    }
+
+    fn serve(&self, _listener: (), node: Arc<ClusterNode<Self>>) {
+        self.register(node);
+    }
+}
+
+struct RaftControl<T: Transport>(Arc<ClusterNode<T>>);
+
+impl<T: Transport> Control for RaftControl<T> {
     fn meet(&self, host: String, bus_port: u16) -> BoxFuture<Result<String, String>> {
         let node = self.0.clone();
         Box::pin(async move { node.meet(&host, bus_port).await.map(|s| s.id) })
@@ -88,13 +143,44 @@ fn is_loopback(bind: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Runs a cluster member until `shutdown`.
-pub async fn run(
+/// Runs a cluster member over the authenticated TCP cluster bus until `shutdown`: binds
+/// the client port from `config` (what the binary does).
+pub async fn run_tcp(
     config: Config,
     options: MemberOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
+    let bus_bind = config
+        .cluster_bind
+        .clone()
+        .unwrap_or_else(|| config.bind.clone());
+    let secret = bus_secret(&config);
+    if secret.is_none() && !is_loopback(&bus_bind) {
+        tracing::warn!(
+            bind = %bus_bind,
+            "the cluster bus is unauthenticated and reachable beyond this machine: set \
+             --cluster-secret (or --requirepass, from which it is derived)"
+        );
+    }
+    run(
+        listener,
+        config,
+        options,
+        TcpTransport::new(secret),
+        shutdown,
+    )
+    .await
+}
+
+/// Runs a cluster member on the client `listener` with its bus on `bus` until `shutdown`.
+pub async fn run<B: Bus>(
+    listener: TcpListener,
+    config: Config,
+    options: MemberOptions,
+    bus: B,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
     let bus_port = if config.cluster_port != 0 {
         config.cluster_port
@@ -108,8 +194,7 @@ pub async fn run(
         .cluster_bind
         .clone()
         .unwrap_or_else(|| config.bind.clone());
-    let bus_listener = TcpListener::bind((bus_bind.as_str(), bus_port)).await?;
-    let bus_port = bus_listener.local_addr()?.port();
+    let (bus_listener, bus_port) = bus.bind(&bus_bind, bus_port)?;
     let host = options
         .announce_ip
         .clone()
@@ -129,18 +214,10 @@ pub async fn run(
         port,
         bus_port,
     };
-    let secret = bus_secret(&config);
-    if secret.is_none() && !is_loopback(&bus_bind) {
-        tracing::warn!(
-            bind = %bus_bind,
-            "the cluster bus is unauthenticated and reachable beyond this machine: set \
-             --cluster-secret (or --requirepass, from which it is derived)"
-        );
-    }
-    let node = ClusterNode::start(spec, store, TcpTransport::new(secret))
+    let node = ClusterNode::start(spec, store, bus.clone())
         .await
         .map_err(std::io::Error::other)?;
-    tokio::spawn(serve(bus_listener, node.clone()));
+    bus.serve(bus_listener, node.clone());
     let view = Arc::new(View::new(id.clone(), &host, port, bus_port));
     view.set_control(Arc::new(RaftControl(node.clone())));
     tokio::spawn(follow(node.clone(), view.clone()));
@@ -165,7 +242,7 @@ pub async fn run(
 
 /// Keeps the node's view current: every applied topology, the lease every 25 ms, and which
 /// members answer on their bus (probed every second, for CLUSTER NODES/INFO).
-async fn follow(node: Arc<ClusterNode<TcpTransport>>, view: Arc<View>) {
+async fn follow<T: Transport>(node: Arc<ClusterNode<T>>, view: Arc<View>) {
     let probing = node.clone();
     let probed = view.clone();
     tokio::spawn(async move {

@@ -1,0 +1,207 @@
+//! Three complete members (client port, command table, cluster view, Raft) in one process,
+//! over the in-memory cluster transport. Fault injected: every message to and from one
+//! member is dropped (it is cut off); it stops serving within its lease while the other two
+//! go on, and serves again once the link is back.
+
+use std::time::{Duration, Instant};
+
+use cluster::mem::{Fault, MemTransport};
+use redis::Commands;
+use server::Config;
+use tokio::net::TcpListener;
+
+struct Member {
+    port: u16,
+    bus: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(transport: &MemTransport, join: Option<u16>) -> Member {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = Config {
+        port: 0,
+        cluster_enabled: true,
+        threads: 1,
+        ..Config::default()
+    };
+    let options = node::MemberOptions {
+        join: join.map(|p| format!("127.0.0.1:{p}")),
+        standby: false,
+        dir: None,
+        announce_ip: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    tokio::spawn(node::run(
+        listener,
+        config,
+        options,
+        transport.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Member {
+        port,
+        bus: String::new(),
+        stop,
+    }
+}
+
+/// CLUSTER INFO of the member at `port` (blocking client, run off the runtime).
+async fn cluster_info(port: u16) -> String {
+    tokio::task::spawn_blocking(move || {
+        let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+            return String::new();
+        };
+        let Ok(mut c) = client.get_connection() else {
+            return String::new();
+        };
+        redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query::<String>(&mut c)
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn eventually(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn field(info: &str, name: &str) -> String {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_in_one_process_serve_and_fence_a_cut_off_member() {
+    let transport = MemTransport::default();
+    let mut members = vec![start(&transport, None).await];
+    for _ in 0..2 {
+        let seed = members[0].port;
+        members.push(start(&transport, Some(seed)).await);
+    }
+    let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
+    eventually(
+        "three members, all slots served",
+        Duration::from_secs(30),
+        async || {
+            let mut ok = true;
+            for p in &ports {
+                let info = cluster_info(*p).await;
+                ok &= field(&info, "cluster_state") == "ok"
+                    && field(&info, "cluster_known_nodes") == "3";
+            }
+            ok
+        },
+    )
+    .await;
+    // Each member's bus address, from its own CLUSTER NODES line.
+    for m in &mut members {
+        let port = m.port;
+        m.bus = tokio::task::spawn_blocking(move || {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).unwrap();
+            let me = nodes.lines().find(|l| l.contains("myself")).unwrap();
+            let addr = me.split_whitespace().nth(1).unwrap();
+            let (host, bus) = addr.split_once(':').unwrap();
+            format!("{host}:{}", bus.split_once('@').unwrap().1)
+        })
+        .await
+        .unwrap();
+    }
+    // A cluster client writes and reads through all three.
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}/"))
+        .collect();
+    let written = tokio::task::spawn_blocking(move || {
+        let client = redis::cluster::ClusterClient::new(urls).unwrap();
+        let mut c = client.get_connection().unwrap();
+        for i in 0..3000 {
+            let _: () = c.set(format!("key:{i}"), i).unwrap();
+        }
+        (0..3000)
+            .filter(|i| c.get::<_, i64>(format!("key:{i}")).unwrap() == *i)
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(written, 3000);
+
+    // Cut the third member off: it loses its lease and says so; the majority serves on.
+    let cut = transport.fault_node(&members[2].bus, Fault::Drop(1.0));
+    let cut_at = Instant::now();
+    let isolated = members[2].port;
+    eventually(
+        "the cut-off member stops serving",
+        Duration::from_secs(5),
+        async || field(&cluster_info(isolated).await, "cluster_state") == "fail",
+    )
+    .await;
+    assert!(
+        cut_at.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        cut_at.elapsed()
+    );
+    let majority = members[0].port;
+    eventually(
+        "the majority still leads and serves",
+        Duration::from_secs(10),
+        async || {
+            let info = cluster_info(majority).await;
+            !field(&info, "cluster_raft_leader").is_empty()
+                && field(&cluster_info(members[1].port).await, "cluster_raft_leader")
+                    == field(&info, "cluster_raft_leader")
+        },
+    )
+    .await;
+    // The link comes back: the member proves its lease again and serves.
+    for f in cut {
+        transport.remove_filter(f);
+    }
+    eventually(
+        "the member serves again",
+        Duration::from_secs(15),
+        async || field(&cluster_info(isolated).await, "cluster_state") == "ok",
+    )
+    .await;
+    let back = tokio::task::spawn_blocking(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{isolated}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        // A GET either answers (its own slots, values intact) or redirects, never CLUSTERDOWN.
+        let (mut served, mut errors) = (0, Vec::new());
+        for i in 0..50 {
+            match c.get::<_, Option<i64>>(format!("key:{i}")) {
+                Ok(v) => {
+                    assert_eq!(v, Some(i));
+                    served += 1;
+                }
+                Err(e) if e.to_string().to_lowercase().contains("moved") => {}
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        (served, errors)
+    })
+    .await
+    .unwrap();
+    assert!(back.1.is_empty(), "{:?}", back.1);
+    assert!(back.0 > 0, "it serves its own slots again");
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}
