@@ -36,6 +36,30 @@ pub enum Value {
 }
 
 impl Value {
+    /// The same value with its unordered parts in one canonical order (set members and hash
+    /// fields sorted, sorted-set members by score then member), so two copies compare equal
+    /// whatever order a server iterated them in.
+    pub fn normalized(&self) -> Value {
+        match self {
+            Value::Set(m) => {
+                let mut m = m.clone();
+                m.sort();
+                Value::Set(m)
+            }
+            Value::Hash(p) => {
+                let mut p = p.clone();
+                p.sort();
+                Value::Hash(p)
+            }
+            Value::SortedSet(p) => {
+                let mut p = p.clone();
+                p.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                Value::SortedSet(p)
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Redis's name for the type (as TYPE answers).
     pub fn type_name(&self) -> &'static str {
         match self {

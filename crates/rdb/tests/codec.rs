@@ -41,27 +41,6 @@ fn value() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn normalized(v: &Value) -> Value {
-    match v {
-        Value::Set(m) => {
-            let mut m = m.clone();
-            m.sort();
-            Value::Set(m)
-        }
-        Value::Hash(p) => {
-            let mut p = p.clone();
-            p.sort();
-            Value::Hash(p)
-        }
-        Value::SortedSet(p) => {
-            let mut p = p.clone();
-            p.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::SortedSet(p)
-        }
-        other => other.clone(),
-    }
-}
-
 fn write(entries: &[Entry]) -> Vec<u8> {
     let mut w = Writer::new(Vec::new(), &[("redis-ver", "7.0.15")]).unwrap();
     w.select_db(0, entries.len() as u64, 0).unwrap();
@@ -118,7 +97,7 @@ proptest! {
         for (a, b) in back.iter().zip(&entries) {
             prop_assert_eq!(&a.key, &b.key);
             prop_assert_eq!(a.expire_ms, b.expire_ms);
-            prop_assert_eq!(normalized(&a.value), normalized(&b.value));
+            prop_assert_eq!(a.value.normalized(), b.value.normalized());
         }
     }
 

@@ -183,28 +183,6 @@ fn dataset() -> Vec<Entry> {
     v
 }
 
-/// Sets and hashes compared regardless of order; sorted sets by (score, member).
-fn normalized(v: &Value) -> Value {
-    match v {
-        Value::Set(m) => {
-            let mut m = m.clone();
-            m.sort();
-            Value::Set(m)
-        }
-        Value::Hash(p) => {
-            let mut p = p.clone();
-            p.sort();
-            Value::Hash(p)
-        }
-        Value::SortedSet(p) => {
-            let mut p = p.clone();
-            p.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-            Value::SortedSet(p)
-        }
-        other => other.clone(),
-    }
-}
-
 /// Writes the dataset through redis commands.
 fn load_into_redis(c: &mut redis::Connection, data: &[Entry]) {
     for e in data {
@@ -315,8 +293,8 @@ fn a_dump_written_by_redis_reads_with_identical_contents() {
     for want in &data {
         let e = &got[&want.key];
         assert_eq!(
-            normalized(&e.value),
-            normalized(&want.value),
+            e.value.normalized(),
+            want.value.normalized(),
             "{}",
             String::from_utf8_lossy(&want.key)
         );
@@ -352,8 +330,8 @@ fn a_dump_written_here_loads_into_redis_and_passes_its_checker() {
     for want in &data {
         let got = read_from_redis(&mut c, &want.key);
         assert_eq!(
-            normalized(&got),
-            normalized(&want.value),
+            got.normalized(),
+            want.value.normalized(),
             "{}",
             String::from_utf8_lossy(&want.key)
         );
@@ -378,7 +356,7 @@ fn dump_payloads_restore_in_both_directions() {
         // Theirs, decoded here.
         let payload: Vec<u8> = redis::cmd("DUMP").arg(&e.key).query(&mut c).unwrap();
         let value = rdb::dump::decode(&payload).unwrap();
-        assert_eq!(normalized(&value), normalized(&e.value), "{:?}", e.key);
+        assert_eq!(value.normalized(), e.value.normalized(), "{:?}", e.key);
         // Ours, restored there.
         let mut copy = b"copy:".to_vec();
         copy.extend_from_slice(&e.key);
@@ -390,8 +368,8 @@ fn dump_payloads_restore_in_both_directions() {
             .query(&mut c)
             .unwrap();
         assert_eq!(
-            normalized(&read_from_redis(&mut c, &copy)),
-            normalized(&e.value),
+            read_from_redis(&mut c, &copy).normalized(),
+            e.value.normalized(),
             "{:?}",
             e.key
         );
