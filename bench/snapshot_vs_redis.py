@@ -7,7 +7,10 @@ start until the port answers PING with the keys loaded), and for BGSAVE the extr
 memory while it runs under a write load (our snapshot has no fork; Redis's child shares pages
 copy-on-write, counted as the child's private dirty memory).
 
-Usage: python3 bench/snapshot_vs_redis.py [--keys 1000000] [--rounds 3]
+With --mixed the keys are a mix of types: 40% strings, 15% each hashes (5 fields), lists
+(5 elements), sets (5 members, half of them integer sets) and sorted sets (5 members).
+
+Usage: python3 bench/snapshot_vs_redis.py [--keys 1000000] [--rounds 3] [--mixed]
        (builds target/release/shardcache if missing)
 """
 import argparse
@@ -63,11 +66,27 @@ class Conn:
         return self.reply()
 
 
-def load(port, keys):
+def command_for(i, mixed):
+    key = f"key:{i:06d}"
+    if not mixed or i % 20 < 8:
+        return resp("SET", key, f"v{i:031d}")
+    kind = i % 20
+    if kind < 11:
+        return resp("HSET", key, *[x for f in range(5) for x in (f"field{f}", f"value-{i}-{f}")])
+    if kind < 14:
+        return resp("RPUSH", key, *[f"element-{i}-{e}" for e in range(5)])
+    if kind < 17:
+        if kind % 2:
+            return resp("SADD", key, *[str(i * 10 + m) for m in range(5)])
+        return resp("SADD", key, *[f"member-{i}-{m}" for m in range(5)])
+    return resp("ZADD", key, *[x for m in range(5) for x in (str(m * 1.5), f"m-{i}-{m}")])
+
+
+def load(port, keys, mixed=False):
     c = Conn(port)
     batch = 10_000
     for start in range(0, keys, batch):
-        c.s.sendall(b"".join(resp("SET", f"key:{i:06d}", f"v{i:031d}") for i in range(start, min(keys, start + batch))))
+        c.s.sendall(b"".join(command_for(i, mixed) for i in range(start, min(keys, start + batch))))
         for _ in range(min(keys, start + batch) - start):
             c.reply()
 
@@ -149,6 +168,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--mixed", action="store_true")
     args = ap.parse_args()
     if not os.path.exists(os.path.join(ROOT, "target", "release", "shardcache")):
         subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=ROOT, check=True)
@@ -160,7 +180,7 @@ def main():
             port = free_port()
             proc = start(kind, port, d)
             wait_loaded(port, 0, proc)
-            load(port, args.keys)
+            load(port, args.keys, args.mixed)
             c = Conn(port)
             t0 = time.perf_counter()
             assert c.cmd("SAVE") == b"+OK"
@@ -182,7 +202,8 @@ def main():
             results.setdefault(kind, []).append((save, load_time, size, extra, dataset))
         print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
     med = {k: [statistics.median(r[i] for r in v) for i in range(5)] for k, v in results.items()}
-    print(f"# {args.rounds} rounds, {args.keys} keys (10-byte keys, 32-byte values); medians")
+    what = "mixed types" if args.mixed else "10-byte keys, 32-byte values"
+    print(f"# {args.rounds} rounds, {args.keys} keys ({what}); medians")
     print(f"{'':28}{'shardcache':>14}{'redis':>14}{'ratio':>8}")
     rows = [("SAVE seconds", 0, "{:.3f}"), ("load on start seconds", 1, "{:.3f}"),
             ("file MB", 2, "{:.1f}"), ("BGSAVE extra MB (writes on)", 3, "{:.1f}"),

@@ -77,14 +77,52 @@ fn score_text(score: f64) -> Vec<u8> {
     if exp.len() < plain.len() { exp } else { plain }.into_bytes()
 }
 
+/// A value to encode, borrowed from wherever it lives (the keyspace, during a snapshot), so
+/// encoding copies bytes once, into the output.
+pub enum ValueView<'a> {
+    String(&'a [u8]),
+    List(Vec<&'a [u8]>),
+    Set(Vec<&'a [u8]>),
+    SortedSet(Vec<(&'a [u8], f64)>),
+    Hash(Vec<(&'a [u8], &'a [u8])>),
+}
+
+impl Value {
+    /// A borrowed view of this value, for [`encode_view`].
+    pub fn view(&self) -> ValueView<'_> {
+        fn slices(v: &[Vec<u8>]) -> Vec<&[u8]> {
+            v.iter().map(Vec::as_slice).collect()
+        }
+        match self {
+            Value::String(s) => ValueView::String(s),
+            Value::List(items) => ValueView::List(slices(items)),
+            Value::Set(members) => ValueView::Set(slices(members)),
+            Value::SortedSet(pairs) => {
+                ValueView::SortedSet(pairs.iter().map(|(m, s)| (m.as_slice(), *s)).collect())
+            }
+            Value::Hash(pairs) => ValueView::Hash(
+                pairs
+                    .iter()
+                    .map(|(f, v)| (f.as_slice(), v.as_slice()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// Encodes a value as Redis 7.0 would; answers its RDB type.
 pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> u8 {
+    encode_view(value.view(), out)
+}
+
+/// Encodes a borrowed value as Redis 7.0 would; answers its RDB type.
+pub fn encode_view(value: ValueView<'_>, out: &mut Vec<u8>) -> u8 {
     match value {
-        Value::String(s) => {
+        ValueView::String(s) => {
             push_string(out, s);
             types::STRING
         }
-        Value::List(items) => {
+        ValueView::List(items) => {
             let mut nodes: Vec<Vec<u8>> = Vec::new();
             let mut node: Vec<&[u8]> = Vec::new();
             let mut size = 0;
@@ -106,7 +144,7 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> u8 {
             }
             types::LIST_QUICKLIST_2
         }
-        Value::Set(members) => {
+        ValueView::Set(members) => {
             let ints: Option<Vec<i64>> = if members.len() <= SET_MAX_INTSET_ENTRIES {
                 members.iter().map(|m| canonical_int(m)).collect()
             } else {
@@ -126,18 +164,17 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> u8 {
                 }
             }
         }
-        Value::SortedSet(pairs) => {
+        ValueView::SortedSet(mut pairs) => {
             let small = pairs.len() <= ZSET_MAX_LISTPACK_ENTRIES
                 && pairs.iter().all(|(m, _)| m.len() <= MAX_LISTPACK_VALUE);
             if small {
-                let mut sorted: Vec<&(Vec<u8>, f64)> = pairs.iter().collect();
-                sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-                let scores: Vec<Vec<u8>> = sorted.iter().map(|(_, s)| score_text(*s)).collect();
+                pairs.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+                let scores: Vec<Vec<u8>> = pairs.iter().map(|(_, s)| score_text(*s)).collect();
                 let lp = listpack(
-                    sorted
+                    pairs
                         .iter()
                         .zip(&scores)
-                        .flat_map(|((m, _), s)| [m.as_slice(), s.as_slice()]),
+                        .flat_map(|((m, _), s)| [*m, s.as_slice()]),
                 );
                 push_string(out, &lp);
                 types::ZSET_LISTPACK
@@ -150,13 +187,13 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> u8 {
                 types::ZSET_2
             }
         }
-        Value::Hash(pairs) => {
+        ValueView::Hash(pairs) => {
             let small = pairs.len() <= HASH_MAX_LISTPACK_ENTRIES
                 && pairs
                     .iter()
                     .all(|(f, v)| f.len() <= MAX_LISTPACK_VALUE && v.len() <= MAX_LISTPACK_VALUE);
             if small {
-                let lp = listpack(pairs.iter().flat_map(|(f, v)| [f.as_slice(), v.as_slice()]));
+                let lp = listpack(pairs.iter().flat_map(|(f, v)| [*f, *v]));
                 push_string(out, &lp);
                 types::HASH_LISTPACK
             } else {
@@ -169,6 +206,24 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) -> u8 {
             }
         }
     }
+}
+
+/// A key of any type as [`encode_entry`] writes it, from a borrowed view (a snapshot skips
+/// building an [`Entry`] for each key).
+pub fn encode_view_entry(
+    key: &[u8],
+    value: ValueView<'_>,
+    expire_ms: Option<u64>,
+    out: &mut Vec<u8>,
+) {
+    if let Some(ms) = expire_ms {
+        out.push(opcodes::EXPIRETIME_MS);
+        out.extend_from_slice(&ms.to_le_bytes());
+    }
+    let type_at = out.len();
+    out.push(0);
+    push_string(out, key);
+    out[type_at] = encode_view(value, out);
 }
 
 /// One key as an RDB file holds it: expiry and eviction hints, then type, key and value.
@@ -189,18 +244,6 @@ pub fn encode_entry(e: &Entry, out: &mut Vec<u8>) {
     out.push(0);
     push_string(out, &e.key);
     out[type_at] = encode_value(&e.value, out);
-}
-
-/// A string key as [`encode_entry`] writes it, straight from borrowed bytes (a snapshot of
-/// millions of small strings skips building an [`Entry`] for each).
-pub fn encode_string_entry(key: &[u8], value: &[u8], expire_ms: Option<u64>, out: &mut Vec<u8>) {
-    if let Some(ms) = expire_ms {
-        out.push(opcodes::EXPIRETIME_MS);
-        out.extend_from_slice(&ms.to_le_bytes());
-    }
-    out.push(types::STRING);
-    push_string(out, key);
-    push_string(out, value);
 }
 
 /// Writes an RDB file: [`Writer::new`] (header and aux fields), [`Writer::select_db`],

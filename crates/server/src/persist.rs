@@ -86,21 +86,30 @@ impl ShardVisitor for Encoder {
             if e.is_expired(self.now) {
                 continue;
             }
-            if let store::ValueRef::Str(s) = e.value() {
-                s.with_bytes(|v| {
-                    rdb::write::encode_string_entry(e.key(), v, e.expire_at(), &mut out)
-                });
-                continue;
+            let value = e.value();
+            match &value {
+                // An integer is formatted on the stack; everything else is encoded straight
+                // from the keyspace's own bytes.
+                store::ValueRef::Str(store::StrRef::Int(_)) => {
+                    let store::ValueRef::Str(s) = &value else {
+                        unreachable!()
+                    };
+                    s.with_bytes(|v| {
+                        rdb::write::encode_view_entry(
+                            e.key(),
+                            rdb::write::ValueView::String(v),
+                            e.expire_at(),
+                            &mut out,
+                        )
+                    });
+                }
+                _ => rdb::write::encode_view_entry(
+                    e.key(),
+                    crate::rdbconv::view(&value),
+                    e.expire_at(),
+                    &mut out,
+                ),
             }
-            let entry = rdb::Entry {
-                db: 0,
-                key: e.key().to_vec(),
-                value: crate::rdbconv::to_rdb(e.value()),
-                expire_ms: e.expire_at(),
-                idle_seconds: None,
-                freq: None,
-            };
-            rdb::write::encode_entry(&entry, &mut out);
         }
         if !out.is_empty() {
             let _ = self.tx.lock().expect("encoder channel").send(out);

@@ -4,6 +4,19 @@
 
 use store::{Hash, List, Set, Str, ValueRef, ZSet};
 
+/// A keyspace value borrowed as the codec encodes it (no copy of its bytes).
+pub fn view<'a>(v: &'a ValueRef<'a>) -> rdb::write::ValueView<'a> {
+    use rdb::write::ValueView;
+    match v {
+        ValueRef::Str(store::StrRef::Bytes { bytes, .. }) => ValueView::String(bytes),
+        ValueRef::Str(store::StrRef::Int(_)) => unreachable!("integers are encoded by the caller"),
+        ValueRef::List(l) => ValueView::List(l.iter().collect()),
+        ValueRef::Set(s) => ValueView::Set(s.members()),
+        ValueRef::ZSet(z) => ValueView::SortedSet(z.iter().collect()),
+        ValueRef::Hash(h) => ValueView::Hash(h.iter().collect()),
+    }
+}
+
 /// A keyspace value as the codec holds it.
 pub fn to_rdb(v: ValueRef<'_>) -> rdb::Value {
     match v {
