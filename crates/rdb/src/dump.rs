@@ -4,7 +4,7 @@
 //! whose checksum does not match, with Redis's own message.
 
 use crate::read::{Decoder, Src};
-use crate::write::encode_value;
+use crate::write::{self, ValueView};
 use crate::{RdbError, Value, CRC64, MAX_READ_VERSION, WRITE_VERSION};
 
 /// Redis's reply to a payload it cannot take.
@@ -12,8 +12,13 @@ pub const BAD_PAYLOAD: &str = "DUMP payload version or checksum are wrong";
 
 /// The payload DUMP answers for `value`.
 pub fn encode(value: &Value) -> Vec<u8> {
+    encode_view(value.view())
+}
+
+/// The payload for a borrowed value.
+pub fn encode_view(value: ValueView<'_>) -> Vec<u8> {
     let mut out = vec![0u8];
-    out[0] = encode_value(value, &mut out);
+    out[0] = write::encode_view(value, &mut out);
     out.extend_from_slice(&WRITE_VERSION.to_le_bytes());
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -86,30 +86,9 @@ impl ShardVisitor for Encoder {
             if e.is_expired(self.now) {
                 continue;
             }
-            let value = e.value();
-            match &value {
-                // An integer is formatted on the stack; everything else is encoded straight
-                // from the keyspace's own bytes.
-                store::ValueRef::Str(store::StrRef::Int(_)) => {
-                    let store::ValueRef::Str(s) = &value else {
-                        unreachable!()
-                    };
-                    s.with_bytes(|v| {
-                        rdb::write::encode_view_entry(
-                            e.key(),
-                            rdb::write::ValueView::String(v),
-                            e.expire_at(),
-                            &mut out,
-                        )
-                    });
-                }
-                _ => rdb::write::encode_view_entry(
-                    e.key(),
-                    crate::rdbconv::view(&value),
-                    e.expire_at(),
-                    &mut out,
-                ),
-            }
+            crate::rdbconv::with_view(e.value(), |view| {
+                rdb::write::encode_view_entry(e.key(), view, e.expire_at(), &mut out)
+            });
         }
         if !out.is_empty() {
             let _ = self.tx.lock().expect("encoder channel").send(out);

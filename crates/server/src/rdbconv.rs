@@ -1,34 +1,19 @@
-//! Between the keyspace's values and the RDB codec's: what DUMP writes and RESTORE (and, next,
-//! snapshots, replication and migration) reads. The codec is pure and knows nothing of the
+//! Between the keyspace's values and the RDB codec's: what DUMP, MIGRATE and snapshots write
+//! and RESTORE and loading read. The codec is pure and knows nothing of the
 //! store's compact encodings; the store rebuilds its own encodings as values are inserted.
 
 use store::{Hash, List, Set, Str, ValueRef, ZSet};
 
-/// A keyspace value borrowed as the codec encodes it (no copy of its bytes).
-pub fn view<'a>(v: &'a ValueRef<'a>) -> rdb::write::ValueView<'a> {
+/// Calls `f` with a keyspace value borrowed as the codec encodes it: no copy of its bytes
+/// (an integer string is formatted on the stack for the call).
+pub fn with_view<R>(v: ValueRef<'_>, f: impl FnOnce(rdb::write::ValueView<'_>) -> R) -> R {
     use rdb::write::ValueView;
     match v {
-        ValueRef::Str(store::StrRef::Bytes { bytes, .. }) => ValueView::String(bytes),
-        ValueRef::Str(store::StrRef::Int(_)) => unreachable!("integers are encoded by the caller"),
-        ValueRef::List(l) => ValueView::List(l.iter().collect()),
-        ValueRef::Set(s) => ValueView::Set(s.members()),
-        ValueRef::ZSet(z) => ValueView::SortedSet(z.iter().collect()),
-        ValueRef::Hash(h) => ValueView::Hash(h.iter().collect()),
-    }
-}
-
-/// A keyspace value as the codec holds it.
-pub fn to_rdb(v: ValueRef<'_>) -> rdb::Value {
-    match v {
-        ValueRef::Str(s) => rdb::Value::String(s.to_vec()),
-        ValueRef::List(l) => rdb::Value::List(l.iter().map(<[u8]>::to_vec).collect()),
-        ValueRef::Set(s) => rdb::Value::Set(s.members().into_iter().map(<[u8]>::to_vec).collect()),
-        ValueRef::ZSet(z) => {
-            rdb::Value::SortedSet(z.iter().map(|(m, s)| (m.to_vec(), s)).collect())
-        }
-        ValueRef::Hash(h) => {
-            rdb::Value::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect())
-        }
+        ValueRef::Str(s) => s.with_bytes(|b| f(ValueView::String(b))),
+        ValueRef::List(l) => f(ValueView::List(l.iter().collect())),
+        ValueRef::Set(s) => f(ValueView::Set(s.members())),
+        ValueRef::ZSet(z) => f(ValueView::SortedSet(z.iter().collect())),
+        ValueRef::Hash(h) => f(ValueView::Hash(h.iter().collect())),
     }
 }
 

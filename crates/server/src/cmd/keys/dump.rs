@@ -10,13 +10,13 @@ pub fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let key = args.get(1);
     let ks = &ctx.shared.keyspace;
     let h = ks.hash(key);
-    let value = match ks.lock(h).peek(h, key, ctx.now) {
-        Some(e) => crate::rdbconv::to_rdb(e.value()),
+    let payload = match ks.lock(h).peek(h, key, ctx.now) {
+        Some(e) => crate::rdbconv::with_view(e.value(), rdb::dump::encode_view),
         None => {
             ctx.out.null();
             return Ok(());
         }
     };
-    ctx.out.bulk(&rdb::dump::encode(&value));
+    ctx.out.bulk(&payload);
     Ok(())
 }

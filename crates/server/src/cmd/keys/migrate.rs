@@ -86,7 +86,7 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let Some(e) = shard.peek(h, key, ctx.now) else {
             continue;
         };
-        let payload = rdb::dump::encode(&crate::rdbconv::to_rdb(e.value()));
+        let payload = crate::rdbconv::with_view(e.value(), rdb::dump::encode_view);
         let ttl = e
             .expire_at()
             .map_or(0, |at| at.saturating_sub(ctx.now).max(1));
