@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use store::{Keyspace, List};
 use tokio::sync::oneshot;
 
-use crate::cmd::lists::{lmove::move_element, pop_one, End};
+use crate::listops::{move_element, pop_one, End};
 
 /// What a blocked client will do with its key once it has data.
 #[derive(Debug, Clone)]

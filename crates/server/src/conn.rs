@@ -362,8 +362,8 @@ impl Connection {
     /// Gives back what the connection holds in shared structures (watched keys, a blocked
     /// command, subscriptions).
     fn release(&mut self) {
-        crate::cmd::transactions::unwatch_all(&self.shared, &mut self.state);
-        crate::cmd::pubsub::unsubscribe_all(&self.shared, &mut self.state);
+        crate::transaction::unwatch_all(&self.shared, &mut self.state);
+        crate::pubsub::unsubscribe_all(&self.shared, &mut self.state);
         if let Some(mut blocked) = self.state.blocked.take() {
             self.unblock_without_reply(&mut blocked);
         }
@@ -565,7 +565,7 @@ impl Drop for Unblock<'_> {
 }
 
 /// The next published message, or never for a connection that has not subscribed.
-async fn next_message(subs: &mut Option<crate::cmd::pubsub::ClientSubs>) -> Message {
+async fn next_message(subs: &mut Option<crate::pubsub::ClientSubs>) -> Message {
     match subs {
         Some(s) => match s.rx.recv().await {
             Some(m) => m,

@@ -22,12 +22,14 @@ pub mod error;
 pub mod exec_gate;
 pub mod fdlimit;
 pub mod info;
+pub mod listops;
 pub mod peer;
 pub mod persist;
 pub mod pubsub;
 pub mod rdbconv;
 pub mod slowlog;
 pub mod stats;
+pub mod transaction;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -98,9 +100,9 @@ pub struct ClientState {
     pub close_after_reply: bool,
     pub last_command: &'static str,
     /// Inside MULTI: the queue.
-    pub multi: Option<cmd::transactions::Multi>,
+    pub multi: Option<transaction::Multi>,
     /// WATCHed keys, if any.
-    pub watching: Option<cmd::transactions::Watching>,
+    pub watching: Option<transaction::Watching>,
     /// Running EXEC's commands (blocking commands do not block there).
     pub in_exec: bool,
     /// Set by a blocking command that found no data: the connection waits on it.
@@ -108,7 +110,7 @@ pub struct ClientState {
     /// Keys written inside EXEC, whose blocked clients are served once EXEC is done.
     pub ready_keys: Vec<Vec<u8>>,
     /// Channel and pattern subscriptions, once the client has subscribed.
-    pub pubsub: Option<cmd::pubsub::ClientSubs>,
+    pub pubsub: Option<pubsub::ClientSubs>,
     /// Set by a command whose outcome the connection must await (holding no lock).
     pub pending: Option<Pending>,
     /// Failed AUTH/HELLO AUTH attempts on this connection (each one past a few is slowed).
@@ -434,7 +436,7 @@ pub async fn run_node(
         me: OnceLock::new(),
         keyspace: store::Keyspace::new(),
         live,
-        table: CommandTable::new(),
+        table: CommandTable::new(cmd::handlers()),
         stats: ServerStats::default(),
         persistence: persist::Persistence::new(),
         clients: Clients::default(),

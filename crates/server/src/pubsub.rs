@@ -12,11 +12,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use indexmap::IndexSet;
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::OutputLimit;
+use crate::{ClientState, Shared};
 
 /// One message for one subscriber.
 #[derive(Debug, Clone)]
@@ -243,5 +245,46 @@ impl PubSub {
 
     pub fn numchannels(&self) -> usize {
         self.channels.read().len()
+    }
+}
+
+/// A connection's subscriptions and its message queue.
+#[derive(Debug)]
+pub struct ClientSubs {
+    pub subscriber: Arc<Subscriber>,
+    pub rx: mpsc::UnboundedReceiver<Message>,
+    pub channels: IndexSet<Vec<u8>>,
+    pub patterns: IndexSet<Vec<u8>>,
+}
+
+impl ClientSubs {
+    /// Subscriptions in total: the count in (un)subscribe replies.
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+}
+
+/// Whether the client is in subscribed mode (RESP2 then limits what it may run).
+pub fn subscribed(client: &ClientState) -> bool {
+    client.pubsub.as_ref().is_some_and(|p| p.count() > 0)
+}
+
+/// Drops every subscription (RESET, disconnect).
+pub fn unsubscribe_all(shared: &Shared, client: &mut ClientState) {
+    client
+        .info
+        .sub
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    client
+        .info
+        .psub
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    if let Some(subs) = client.pubsub.take() {
+        for c in &subs.channels {
+            shared.pubsub.unsubscribe(c, &subs.subscriber);
+        }
+        for p in &subs.patterns {
+            shared.pubsub.punsubscribe(p, &subs.subscriber);
+        }
     }
 }

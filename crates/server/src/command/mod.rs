@@ -62,15 +62,15 @@ pub struct CommandTable {
 const MAX_NAME: usize = 64;
 
 impl CommandTable {
-    /// Joins the metadata with the handlers. Panics on a mismatch: a build error, caught by
-    /// the table test.
-    pub fn new() -> Self {
+    /// Joins the metadata with the handlers (by full command name: `crate::cmd::handlers`,
+    /// handed in by the node, so dispatch does not depend on the commands). Panics on a
+    /// mismatch: a build error, caught by the table test.
+    pub fn new(handlers: Vec<(&'static str, Handler)>) -> Self {
         let mut table = CommandTable {
             commands: Vec::new(),
             stats: Vec::new(),
             by_name: Default::default(),
         };
-        let handlers = crate::cmd::handlers();
         let find = |name: &str| -> Option<Handler> {
             handlers.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
         };
@@ -156,12 +156,6 @@ impl CommandTable {
     /// Top-level commands (not subcommands).
     pub fn top_level(&self) -> impl Iterator<Item = &Command> {
         self.commands.iter().filter(|c| !c.meta.name.contains('|'))
-    }
-}
-
-impl Default for CommandTable {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -258,7 +252,7 @@ fn resolve(
         Some(CmdError::NoAuth)
     } else if !cmd.while_loading && shared.persistence.loading.load(Ordering::Relaxed) {
         Some(CmdError::Loading)
-    } else if crate::cmd::pubsub::subscribed(client)
+    } else if crate::pubsub::subscribed(client)
         && client.info.resp.load(Ordering::Relaxed) == 2
         && !matches!(
             meta.name,
@@ -384,7 +378,7 @@ fn finish(client: &mut ClientState, out: &mut ReplyWriter, mark: usize) -> Flow 
 fn abort_transaction(shared: &Shared, client: &mut ClientState, out: &mut ReplyWriter, why: &str) {
     client.multi = None;
     client.info.multi.store(-1, Ordering::Relaxed);
-    crate::cmd::transactions::unwatch_all(shared, client);
+    crate::transaction::unwatch_all(shared, client);
     let why = why.strip_prefix("ERR ").unwrap_or(why);
     let e = CmdError::ExecAbort(why.to_string());
     reply_error(shared, out, &e);
@@ -401,7 +395,7 @@ fn exec_transaction<'s>(
     clock: &mut BatchClock,
     gate: &mut GateGuard<'s>,
 ) {
-    use crate::cmd::transactions::{unwatch_all, watch_broken};
+    use crate::transaction::{unwatch_all, watch_broken};
     let multi = client.multi.take().expect("in MULTI");
     client.info.multi.store(-1, Ordering::Relaxed);
     if multi.dirty {
@@ -517,7 +511,7 @@ mod tests {
 
     #[test]
     fn every_command_has_metadata_and_a_handler() {
-        let t = CommandTable::new();
+        let t = CommandTable::new(crate::cmd::handlers());
         assert!(t.lookup(b"GET").is_some());
         assert!(t.lookup(b"get").is_some());
         assert!(t.lookup_sub("client", b"SETINFO").is_some());
@@ -526,7 +520,7 @@ mod tests {
 
     #[test]
     fn key_positions_follow_first_last_step() {
-        let t = CommandTable::new();
+        let t = CommandTable::new(crate::cmd::handlers());
         let mset = t.get(t.lookup(b"mset").unwrap()).meta;
         assert_eq!(mset.key_positions(5), vec![1, 3]);
         let del = t.get(t.lookup(b"del").unwrap()).meta;

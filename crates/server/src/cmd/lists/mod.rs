@@ -15,6 +15,7 @@ use store::List;
 
 use crate::command::{Ctx, Handler};
 use crate::error::CmdError;
+pub(crate) use crate::listops::{pop_one, End};
 
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("lpush", lpush::lpush),
@@ -38,28 +39,6 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("blmove", blocking::blmove),
     ("brpoplpush", blocking::brpoplpush),
 ];
-
-/// Pops one element from `end` of the list at `key` (deleting the emptied list); `None` when
-/// the key is absent. Shared with the blocking pops and their deliveries.
-pub(crate) fn pop_one(
-    ks: &store::Keyspace,
-    key: &[u8],
-    end: End,
-    now: u64,
-) -> Result<Option<Vec<u8>>, CmdError> {
-    let h = ks.hash(key);
-    ks.lock(h)
-        .modify_if::<List, _>(h, key, now, false, |l| {
-            let v = match end {
-                End::Left => l.pop_front(),
-                End::Right => l.pop_back(),
-            };
-            let changed = v.is_some();
-            (v, changed)
-        })
-        .map(Option::flatten)
-        .map_err(|()| CmdError::WrongType)
-}
 
 pub(crate) fn read_list<R>(
     ctx: &mut Ctx<'_>,
@@ -88,13 +67,6 @@ pub(crate) fn index_range(start: i64, end: i64, len: usize) -> Option<(usize, us
         return None;
     }
     Some((start as usize, end.min(len - 1) as usize))
-}
-
-/// Which end of a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    Left,
-    Right,
 }
 
 pub(crate) fn parse_end(a: &[u8]) -> Result<End, CmdError> {

@@ -9,8 +9,7 @@ mod watch;
 
 use crate::command::Handler;
 
-pub use multi::Multi;
-pub use watch::{unwatch_all, watch_broken, Watching};
+pub use crate::transaction::{unwatch_all, watch_broken, Multi, Watching};
 
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("multi", multi::multi),

@@ -1,19 +1,9 @@
 //! MULTI / EXEC / DISCARD
-use resp::request::OwnedArgs;
 use resp::Args;
 
-use super::unwatch_all;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
-
-/// A transaction being queued.
-#[derive(Debug, Default)]
-pub struct Multi {
-    /// (command index, arguments), in order.
-    pub queued: Vec<(usize, OwnedArgs)>,
-    /// A command was refused while queueing: EXEC will answer EXECABORT.
-    pub dirty: bool,
-}
+use crate::transaction::{unwatch_all, Multi};
 
 pub fn multi(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     if ctx.client.multi.is_some() {
