@@ -214,6 +214,13 @@ impl Keyspace {
         })
     }
 
+    /// Installs the mutation seam's observer on every shard (see [`crate::MutationObserver`]).
+    pub fn set_observer(&self, observer: Option<Arc<dyn crate::shard::MutationObserver>>) {
+        for s in self.shards.iter() {
+            s.0.lock().set_observer(observer.clone());
+        }
+    }
+
     /// Tells every shard which policy is in force (it decides what the access field holds).
     pub fn set_policy(&self, policy: Policy) {
         for s in self.shards.iter() {

@@ -19,6 +19,6 @@ pub mod zset;
 pub use entry::{Entry, EntryMut, EntryRef, StrRef, ValueRef};
 pub use keyspace::{Keyspace, ScanFilter, ShardSet, ShardVisitor};
 pub use policy::Policy;
-pub use shard::{Collection, Shard, Ttl, WatchFlag};
+pub use shard::{Collection, Mutation, MutationObserver, Shard, Ttl, WatchFlag};
 pub use value::{Hash, List, Set, Str, Value};
 pub use zset::ZSet;

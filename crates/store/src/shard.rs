@@ -150,6 +150,31 @@ pub struct Shard {
     /// aborts when its client's flag is up. Empty (no allocation, one length check per
     /// write) unless some client watches a key here.
     watchers: hashbrown::HashMap<Box<[u8]>, Vec<WatchFlag>>,
+    /// The mutation seam's observer, when one is installed.
+    observer: Option<Arc<dyn MutationObserver>>,
+}
+
+/// What happened to a key, as the mutation seam reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    /// Created or changed (SET, HSET, APPEND, EXPIRE, ...).
+    Write,
+    /// Deleted by a command (DEL, a collection emptied, RESTORE REPLACE, ...).
+    Delete,
+    /// Reclaimed because its TTL passed (on access or by the active cycle).
+    Expire,
+    /// Evicted by the maxmemory policy.
+    Evict,
+    /// Emptied with its whole shard (FLUSHALL, FLUSHDB).
+    Flush,
+}
+
+/// Sees every change to every key of the shards it is installed on: the one mutation seam
+/// that WATCH (inside the shard), keyspace notifications, client tracking, replication and
+/// slot migration hang on, instead of patching commands. Called with the shard locked,
+/// right after the change: it must be quick and must not lock shards.
+pub trait MutationObserver: Send + Sync {
+    fn changed(&self, key: &[u8], what: Mutation);
 }
 
 /// A client's "a watched key changed" flag (Redis's `CLIENT_DIRTY_CAS`).
@@ -167,6 +192,7 @@ impl Shard {
             probation: 0,
             ghosts: Vec::new(),
             watchers: Default::default(),
+            observer: None,
             used: 0,
             total,
         }
@@ -302,11 +328,20 @@ impl Shard {
     }
 
     /// Slot of a live key; an expired one is removed first.
-    /// Raises the flags of `key`'s watchers: called by every path that changes a key.
+    /// Installs (or removes) the mutation seam's observer.
+    pub fn set_observer(&mut self, observer: Option<Arc<dyn MutationObserver>>) {
+        self.observer = observer;
+    }
+
+    /// The mutation seam: called by every path that changes a key. Raises the flags of
+    /// `key`'s watchers and tells the observer, if any.
     #[inline]
-    fn touched(&self, key: &[u8]) {
+    fn touched(&self, key: &[u8], what: Mutation) {
         if !self.watchers.is_empty() {
             self.flag_watchers(key);
+        }
+        if let Some(o) = &self.observer {
+            o.changed(key, what);
         }
     }
 
@@ -322,7 +357,7 @@ impl Shard {
     /// Tells `key`'s watchers it changed, after a change made in place through
     /// [`Shard::get_mut`] (INCR on an int-encoded value), which does not itself count as one.
     pub fn modified(&self, key: &[u8]) {
-        self.touched(key);
+        self.touched(key, Mutation::Write);
     }
 
     /// Registers `flag` as a watcher of `key` (WATCH).
@@ -346,7 +381,7 @@ impl Shard {
     fn find_live(&mut self, h: u64, key: &[u8], now: u64) -> Option<usize> {
         let i = self.table.find(h, key)?;
         if self.table.get(i).is_expired(now) {
-            self.remove_slot(i);
+            self.remove_slot(i, Mutation::Expire);
             self.stats.expired += 1;
             return None;
         }
@@ -412,7 +447,7 @@ impl Shard {
         now: u64,
         make: impl FnOnce(&[u8], Option<u64>, Meta) -> Entry,
     ) {
-        self.touched(key);
+        self.touched(key, Mutation::Write);
         let existing = self.find_live(h, key, now);
         let (old_deadline, meta) = match existing {
             Some(i) => {
@@ -487,7 +522,7 @@ impl Shard {
         }
     }
 
-    fn remove_slot(&mut self, i: usize) -> Entry {
+    fn remove_slot(&mut self, i: usize, what: Mutation) -> Entry {
         let before = self.container_bytes();
         let hasher = self.hasher.clone();
         let hash_of = move |k: &[u8]| {
@@ -495,7 +530,7 @@ impl Shard {
             hasher.hash_one(k)
         };
         let entry = self.table.remove(i, &hash_of);
-        self.touched(entry.key());
+        self.touched(entry.key(), what);
         if !entry.as_ref().main() {
             self.probation -= 1;
         }
@@ -510,13 +545,13 @@ impl Shard {
     /// Removes a live key; an expired one is reclaimed and reported absent.
     pub fn remove(&mut self, h: u64, key: &[u8], now: u64) -> Option<Entry> {
         let i = self.find_live(h, key, now)?;
-        Some(self.remove_slot(i))
+        Some(self.remove_slot(i, Mutation::Delete))
     }
 
     /// Stores an entry taken out with [`Shard::remove`] under `key` (replacing any value
     /// there), keeping its TTL and access data (RENAME).
     pub fn insert_entry(&mut self, h: u64, key: &[u8], entry: Entry, now: u64) {
-        self.touched(key);
+        self.touched(key, Mutation::Write);
         let deadline = entry.expire_at();
         let entry = entry.rebuild(Some(key), deadline);
         match self.find_live(h, key, now) {
@@ -533,7 +568,7 @@ impl Shard {
         let Some(i) = self.find_live(h, key, now) else {
             return false;
         };
-        self.touched(key);
+        self.touched(key, Mutation::Write);
         let current = self.table.get(i).expire_at();
         match (current, deadline) {
             (Some(_), Some(at)) => self.table.get_mut(i).set_deadline_in_place(at),
@@ -600,7 +635,7 @@ impl Shard {
         f: impl FnOnce(&mut Vec<u8>) -> R,
     ) -> Option<R> {
         let i = self.find_live(h, key, now)?;
-        self.touched(key);
+        self.touched(key, Mutation::Write);
         let raw_now = self.table.get(i).is_heap_raw();
         if !raw_now {
             let old = self.table.take_for_rebuild(i);
@@ -668,12 +703,12 @@ impl Shard {
         let empty = collection.is_empty();
         Self::touch(&mut e, lfu, now, r);
         if changed {
-            self.touched(key);
+            self.touched(key, Mutation::Write);
         }
         let after = entry_bytes(self.table.get(i));
         self.account(before, after);
         if empty {
-            self.remove_slot(i);
+            self.remove_slot(i, Mutation::Delete);
         }
         Ok(Some(result))
     }
@@ -710,7 +745,7 @@ impl Shard {
                     let key = e.key().to_vec();
                     let h = self.hash(&key);
                     if let Some(i) = self.table.find(h, &key) {
-                        self.remove_slot(i);
+                        self.remove_slot(i, Mutation::Expire);
                         self.stats.expired += 1;
                         removed += 1;
                         expired_in_sample += 1;
@@ -744,7 +779,7 @@ impl Shard {
         let Some((slot, _)) = self.pick_victim(policy, now) else {
             return false;
         };
-        self.remove_slot(slot);
+        self.remove_slot(slot, Mutation::Evict);
         self.stats.evicted += 1;
         true
     }
@@ -864,7 +899,7 @@ impl Shard {
                         let h = self.hash(self.table.get(slot).key());
                         self.add_ghost(h);
                     }
-                    self.remove_slot(slot);
+                    self.remove_slot(slot, Mutation::Evict);
                     self.stats.evicted += 1;
                     return true;
                 }
@@ -878,11 +913,11 @@ impl Shard {
         // Everything sampled kept earning second chances: evict the oldest sampled.
         let Some(&(_, _, slot)) = samples.first() else {
             let slot = self.sample_slot(volatile_only);
-            self.remove_slot(slot);
+            self.remove_slot(slot, Mutation::Evict);
             self.stats.evicted += 1;
             return true;
         };
-        self.remove_slot(slot);
+        self.remove_slot(slot, Mutation::Evict);
         self.stats.evicted += 1;
         true
     }
@@ -890,6 +925,11 @@ impl Shard {
     /// Empties the shard, handing back the old table so a caller can free it elsewhere
     /// (FLUSHALL ASYNC).
     pub fn take(&mut self) -> Table {
+        if let Some(o) = &self.observer {
+            for e in self.table.iter() {
+                o.changed(e.key(), Mutation::Flush);
+            }
+        }
         for (key, flags) in &self.watchers {
             if self.table.find(self.hash(key), key).is_some() {
                 flags
