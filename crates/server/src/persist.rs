@@ -42,7 +42,10 @@ pub struct Persistence {
     /// Keys of the last load: loaded, and skipped as expired.
     pub loaded_keys: AtomicU64,
     pub loaded_expired: AtomicU64,
+    /// Successful saves (INFO `rdb_saves`).
     saves: AtomicU64,
+    /// Saves started, naming their temp files apart.
+    attempts: AtomicU64,
 }
 
 impl Default for Persistence {
@@ -64,6 +67,7 @@ impl Persistence {
             loaded_keys: AtomicU64::new(0),
             loaded_expired: AtomicU64::new(0),
             saves: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
         }
     }
 
@@ -110,6 +114,8 @@ pub fn save(shared: &Shared) -> Result<Saved, String> {
         return Err("Background save already in progress".into());
     }
     let started = Instant::now();
+    // Writes counted until now are in this snapshot; those counted meanwhile are not.
+    let unsaved = shared.persistence.changes.load(Ordering::Relaxed);
     let result = save_inner(shared);
     let p = &shared.persistence;
     p.last_duration
@@ -118,6 +124,9 @@ pub fn save(shared: &Shared) -> Result<Saved, String> {
     if result.is_ok() {
         p.last_save
             .store(crate::unix_ms() / 1000, Ordering::Relaxed);
+        p.saves.fetch_add(1, Ordering::Relaxed);
+        let now = p.changes.load(Ordering::Relaxed);
+        p.changes.fetch_sub(unsaved.min(now), Ordering::Relaxed);
     }
     p.in_progress.store(false, Ordering::SeqCst);
     match &result {
@@ -133,7 +142,7 @@ fn save_inner(shared: &Shared) -> Result<Saved, String> {
     let dir = path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let n = shared.persistence.saves.fetch_add(1, Ordering::Relaxed);
+    let n = shared.persistence.attempts.fetch_add(1, Ordering::Relaxed);
     let temp = dir.join(format!("temp-{}-{n}.rdb", std::process::id()));
     let file = std::fs::File::create(&temp).map_err(|e| {
         format!(
@@ -262,19 +271,9 @@ pub fn maybe_save(shared: &Arc<Shared>) {
         "save point reached: background saving"
     );
     let shared = shared.clone();
-    spawn_bgsave(move || background_save(&shared));
-}
-
-/// A save on the calling thread; the writes counted before it began are no longer unsaved.
-pub fn background_save(shared: &Shared) {
-    let before = shared.persistence.changes.load(Ordering::Relaxed);
-    if save(shared).is_ok() {
-        let now = shared.persistence.changes.load(Ordering::Relaxed);
-        shared
-            .persistence
-            .changes
-            .fetch_sub(before.min(now), Ordering::Relaxed);
-    }
+    spawn_bgsave(move || {
+        let _ = save(&shared);
+    });
 }
 
 /// A thread for a background save (named, so it shows in `top -H` and debuggers).

@@ -21,10 +21,7 @@ pub fn save(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     ctx.client.pending = Some(crate::Pending::Then(Box::pin(async {
         Box::new(|shared: &crate::Shared, out: &mut resp::ReplyWriter| {
             match crate::persist::save(shared) {
-                Ok(_) => {
-                    shared.persistence.changes.store(0, Ordering::Relaxed);
-                    out.ok()
-                }
+                Ok(_) => out.ok(),
                 Err(e) => {
                     shared.stats.count_error("ERR");
                     out.error(&format!("ERR {e}"));
@@ -53,12 +50,14 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             while shared.persistence.in_progress.load(Ordering::SeqCst) {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            crate::persist::background_save(&shared);
+            let _ = crate::persist::save(&shared);
         });
         ctx.out.simple("Background saving scheduled");
         return Ok(());
     }
-    crate::persist::spawn_bgsave(move || crate::persist::background_save(&shared));
+    crate::persist::spawn_bgsave(move || {
+        let _ = crate::persist::save(&shared);
+    });
     ctx.out.simple("Background saving started");
     Ok(())
 }
