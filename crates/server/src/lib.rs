@@ -432,9 +432,16 @@ pub async fn run_node(
         std::thread::available_parallelism().map_or(1, |n| n.get())
     };
     let workers = Workers::start(threads, config.busy_poll_us)?;
+    // A cluster node indexes its keys by slot (COUNTKEYSINSLOT, GETKEYSINSLOT, dropping or
+    // moving a slot's keys); a standalone node skips the CRC16 per key.
+    let keyspace = if cluster.is_some() || config.cluster_enabled {
+        store::Keyspace::with_slots(placement::slot::key_slot)
+    } else {
+        store::Keyspace::new()
+    };
     let shared = Arc::new(Shared {
         me: OnceLock::new(),
-        keyspace: store::Keyspace::new(),
+        keyspace,
         live,
         table: CommandTable::new(cmd::handlers()),
         stats: ServerStats::default(),
@@ -477,11 +484,11 @@ pub async fn run_node(
     shared
         .startup_memory
         .store(shared.memory_in_use(), Ordering::Relaxed);
-    // A node restarts with its data. Not in cluster mode: the slots it held may have moved
-    // while it was down, and keys of slots it no longer owns must not come back. The file is
-    // checked (header) before the port opens, then loaded while clients already connect and
-    // get -LOADING (as from Redis); a file that turns out corrupt stops the node.
-    let loading = if shared.cluster.is_none() {
+    // A node restarts with its data (a cluster node keeps it only if its slots did not
+    // move meanwhile: `persist::settle_cluster_load`). The file is checked (header) before
+    // the port opens, then loaded while clients already connect and get -LOADING (as from
+    // Redis); a file that turns out corrupt stops the node.
+    let loading = {
         let path = persist::Persistence::path(&shared.live);
         persist::check_header(&path)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
@@ -490,12 +497,13 @@ pub async fn run_node(
             let s = shared.clone();
             tokio::task::spawn_blocking(move || {
                 let r = persist::load(&s, &path);
-                s.persistence.loading.store(false, Ordering::SeqCst);
+                // A cluster node stays loading until it has settled what it loaded.
+                if s.cluster.is_none() || !matches!(r, Ok(Some(_))) {
+                    s.persistence.loading.store(false, Ordering::SeqCst);
+                }
                 r
             })
         })
-    } else {
-        None
     };
     tracing::info!(addr = %shared.local_addr, "Ready to accept connections");
 
@@ -518,6 +526,9 @@ pub async fn run_node(
             loaded = async { loading.as_mut().expect("checked").await }, if loading.is_some() => {
                 loading = None;
                 match loaded {
+                    Ok(Ok(Some(loaded))) if shared.cluster.is_some() => {
+                        tasks.spawn(persist::settle_cluster_load(shared.clone(), loaded));
+                    }
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, "the snapshot cannot be loaded; stopping");
@@ -558,23 +569,18 @@ pub async fn run_node(
     Ok(())
 }
 
-/// Periodic work: active expiry (with a CPU budget) and memory statistics.
-/// Drops the keys of slots this node no longer owns, one keyspace shard at a time (a slot
-/// that is served here again by the time its shard is visited keeps its keys).
+/// Drops the keys of slots this node no longer owns, one slot (one shard lock) at a time;
+/// each costs a pass over one shard thanks to the slot index (see `store::hashing`).
 async fn drop_lost_slots(shared: Arc<Shared>, lost: Vec<u16>) {
     let Some(cluster) = shared.cluster.clone() else {
         return;
     };
-    let mut doomed = vec![false; placement::slot::SLOTS as usize];
-    for s in &lost {
-        doomed[*s as usize] = true;
-    }
     let mut dropped = 0;
-    for index in 0..store::keyspace::SHARDS {
-        dropped += shared.keyspace.remove_where(index, unix_ms(), |key| {
-            let slot = placement::slot::key_slot(key);
-            doomed[slot as usize] && !cluster.serves(slot)
-        });
+    for &slot in &lost {
+        // A slot served here again by now (moved back) keeps its keys.
+        dropped += shared
+            .keyspace
+            .remove_slot(slot, unix_ms(), || !cluster.serves(slot));
         tokio::task::yield_now().await;
     }
     tracing::info!(
@@ -584,6 +590,7 @@ async fn drop_lost_slots(shared: Arc<Shared>, lost: Vec<u16>) {
     );
 }
 
+/// Periodic work: active expiry (with a CPU budget) and memory statistics.
 async fn housekeeping(shared: Arc<Shared>) {
     let mut last_memory = Instant::now();
     loop {

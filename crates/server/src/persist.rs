@@ -77,18 +77,32 @@ impl Persistence {
     }
 }
 
+/// The RDB aux field holding the cluster epoch a cluster node's snapshot was taken at
+/// (Redis skips aux fields it does not know).
+const CLUSTER_EPOCH_AUX: &str = "shardcache-cluster-epoch";
+/// The aux field naming the cluster node that wrote the snapshot.
+const NODE_ID_AUX: &str = "shardcache-node-id";
+
 /// Encodes each shard it is handed and passes the bytes to the saver.
 struct Encoder {
     tx: std::sync::Mutex<mpsc::Sender<Vec<u8>>>,
     now: u64,
+    /// In cluster mode, the slots this node owned when the snapshot began: keys of other
+    /// slots (lost, not dropped yet) are not saved, so they cannot come back at a restart.
+    owned: Option<Vec<bool>>,
 }
 
 impl ShardVisitor for Encoder {
-    fn visit(&self, _index: usize, shard: &Shard) {
+    fn visit(&self, index: usize, shard: &Shard) {
         let mut out = Vec::new();
-        for e in shard.iter() {
+        for (within, e) in shard.iter_with_slot() {
             if e.is_expired(self.now) {
                 continue;
+            }
+            if let Some(owned) = &self.owned {
+                if !owned[index | within << 8] {
+                    continue;
+                }
             }
             crate::rdbconv::with_view(e.value(), |view| {
                 rdb::write::encode_view_entry(e.key(), view, e.expire_at(), &mut out)
@@ -179,12 +193,35 @@ fn write_snapshot(
 ) -> std::io::Result<(std::fs::File, u64)> {
     let now = crate::unix_ms();
     let ctime = (now / 1000).to_string();
-    let aux = [
+    // A quiescent instant: no batch of commands (so no EXEC) is running anywhere, and the
+    // topology read here is the one the snapshot's keys belong to.
+    let all = shared.exec_gate.exclusive();
+    let topology = shared
+        .cluster
+        .as_ref()
+        .map(|c| (c.myid.clone(), c.topology()));
+    let epoch = topology
+        .as_ref()
+        .map(|(_, t)| t.as_ref().map_or(0, |t| t.epoch).to_string());
+    let owned = topology.map(|(me, t)| {
+        (0..placement::slot::SLOTS)
+            .map(|s| {
+                t.as_ref()
+                    .and_then(|t| t.owner(s))
+                    .is_some_and(|n| n.id == me)
+            })
+            .collect::<Vec<bool>>()
+    });
+    let mut aux = vec![
         ("redis-ver", crate::REDIS_COMPAT_VERSION),
         ("redis-bits", "64"),
         ("ctime", ctime.as_str()),
         ("aof-base", "0"),
     ];
+    if let (Some(epoch), Some(c)) = (&epoch, &shared.cluster) {
+        aux.push((CLUSTER_EPOCH_AUX, epoch.as_str()));
+        aux.push((NODE_ID_AUX, c.myid.as_str()));
+    }
     let mut w = rdb::write::Writer::new(out, &aux)?;
     let (keys, expires) = shared.keyspace.counts();
     w.select_db(0, keys as u64, expires as u64)?;
@@ -192,15 +229,13 @@ fn write_snapshot(
     let encoder = Arc::new(Encoder {
         tx: std::sync::Mutex::new(tx),
         now,
+        owned,
     });
-    {
-        // A quiescent instant: no batch of commands (so no EXEC) is running anywhere.
-        let _all = shared.exec_gate.exclusive();
-        shared
-            .keyspace
-            .begin_snapshot(encoder.clone())
-            .map_err(std::io::Error::other)?;
-    }
+    shared
+        .keyspace
+        .begin_snapshot(encoder.clone())
+        .map_err(std::io::Error::other)?;
+    drop(all);
     // Sweepers encode the shards no command has yet (in parallel, one per core up to 4)
     // while this thread writes whatever is encoded, in whatever order it comes.
     let sweepers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
@@ -295,7 +330,7 @@ pub fn check_header(path: &Path) -> Result<(), String> {
 
 /// Loads `path` into the (empty) keyspace at start. A missing file is no error; a corrupt
 /// one is refused with its offset and reason (the node does not start on half a dataset).
-pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> {
+pub fn load(shared: &Shared, path: &Path) -> Result<Option<Loaded>, String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -306,6 +341,7 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> 
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let now = crate::unix_ms();
     let (mut loaded, mut expired, mut other_db, mut skipped) = (0u64, 0u64, 0u64, 0u64);
+    let (mut cluster_epoch, mut node_id) = (None, None);
     // This thread parses; another builds the values and inserts them (the two halves of
     // the work take about as long, and a node has the cores).
     let (tx, rx) = mpsc::sync_channel::<Vec<rdb::Entry>>(8);
@@ -329,7 +365,14 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> 
             };
             let e = match item {
                 rdb::read::Item::Entry(e) => e,
-                rdb::read::Item::Aux(..) => continue,
+                rdb::read::Item::Aux(k, v) => {
+                    if k == CLUSTER_EPOCH_AUX.as_bytes() {
+                        cluster_epoch = std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok());
+                    } else if k == NODE_ID_AUX.as_bytes() {
+                        node_id = Some(String::from_utf8_lossy(&v).into_owned());
+                    }
+                    continue;
+                }
                 rdb::read::Item::Skipped { what, key } => {
                     skipped += 1;
                     tracing::warn!(what = %what, key = ?key.map(|k| String::from_utf8_lossy(&k).into_owned()), "not loaded: this server does not hold it");
@@ -381,7 +424,91 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<(u64, f64)>, String> 
         seconds = secs,
         "DB loaded from disk"
     );
-    Ok(Some((loaded, secs)))
+    Ok(Some(Loaded {
+        keys: loaded,
+        seconds: secs,
+        cluster_epoch,
+        node_id,
+    }))
+}
+
+/// What a load at start read.
+#[derive(Debug)]
+pub struct Loaded {
+    pub keys: u64,
+    pub seconds: f64,
+    /// The cluster epoch the snapshot was taken at, and the node that took it, if a cluster
+    /// node wrote it.
+    pub cluster_epoch: Option<u64>,
+    pub node_id: Option<String>,
+}
+
+/// After a cluster node loaded its snapshot at start: once it serves again (its lease is
+/// earned against the cluster's current topology), keeps the loaded keys only if this node
+/// wrote them (same node id) under the current topology (same epoch), and even then only
+/// the slots it still owns. A file from elsewhere (a standalone node, another cluster) is
+/// discarded: import it with `shardcache import`, which sends each key to its owner.
+///
+/// Why the epoch: keys are valid only for slots this node owned without a break from the
+/// save until now. Every change of ownership raises the epoch, so an unchanged epoch proves
+/// it; a changed one cannot tell a slot that never moved from one that moved away and back
+/// (taking writes elsewhere meanwhile), so the snapshot is discarded rather than serving
+/// stale values. Until this is done the node still answers -LOADING, so no stale key is
+/// ever seen.
+pub async fn settle_cluster_load(shared: Arc<Shared>, loaded: Loaded) {
+    settle_loaded_keys(&shared, loaded).await;
+    shared.persistence.loading.store(false, Ordering::SeqCst);
+}
+
+async fn settle_loaded_keys(shared: &Shared, loaded: Loaded) {
+    let Some(cluster) = shared.cluster.clone() else {
+        return;
+    };
+    let topology = loop {
+        if shared.shutdown.is_cancelled() {
+            return;
+        }
+        if cluster.lease_valid() {
+            if let Some(t) = cluster.topology() {
+                break t;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let now = crate::unix_ms();
+    let same_node = loaded.node_id.as_deref() == Some(cluster.myid.as_str());
+    if !same_node || loaded.cluster_epoch != Some(topology.epoch) {
+        let dropped = shared.keyspace.len();
+        for table in shared.keyspace.flush() {
+            drop(table);
+        }
+        tracing::warn!(
+            saved_epoch = ?loaded.cluster_epoch,
+            current_epoch = topology.epoch,
+            saved_by = ?loaded.node_id,
+            keys = dropped,
+            "snapshot discarded: written by another node, or the cluster changed while this node was down"
+        );
+        return;
+    }
+    let mut dropped = 0;
+    for slot in 0..placement::slot::SLOTS {
+        let mine = topology.owner(slot).is_some_and(|n| n.id == cluster.myid);
+        if !mine {
+            dropped += shared.keyspace.remove_slot(slot, now, || {
+                !cluster
+                    .topology()
+                    .and_then(|t| t.owner(slot).map(|n| n.id == cluster.myid))
+                    .unwrap_or(false)
+            });
+        }
+    }
+    tracing::info!(
+        kept = shared.keyspace.len(),
+        dropped,
+        epoch = topology.epoch,
+        "snapshot kept: the cluster did not change while this node was down"
+    );
 }
 
 /// Builds and inserts a batch of loaded keys; an empty or duplicate-holding collection

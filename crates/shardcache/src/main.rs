@@ -245,9 +245,10 @@ struct ServerArgs {
     /// CLUSTER MEET) instead of bootstrapping one.
     #[arg(long, requires = "cluster_enabled", conflicts_with = "join")]
     standby: bool,
-    /// Working directory: snapshots (`dbfilename`; SAVE/BGSAVE write it, a standalone node
-    /// loads it at start) and, in cluster mode, the node id and Raft state, so a restarted
-    /// node comes back as itself [default: the current directory; in cluster mode, none =
+    /// Working directory: snapshots (`dbfilename`; SAVE/BGSAVE write it, the node loads it
+    /// at start — a cluster member keeps it only if the cluster did not change meanwhile)
+    /// and, in cluster mode, the node id and Raft state, so a restarted node comes back as
+    /// itself [default: the current directory; in cluster mode, none =
     /// Raft state in memory only].
     #[arg(long, env = "SHARDCACHE_DIR")]
     dir: Option<PathBuf>,

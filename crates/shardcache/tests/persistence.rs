@@ -334,3 +334,109 @@ fn clients_get_loading_while_the_snapshot_loads() {
     stop(&mut node);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A cluster member on fixed ports (a restarted member must come back where the topology
+/// says it is), its state and snapshot in `dir`.
+fn start_member(port: u16, dir: &Path, join: Option<u16>) -> std::process::Child {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["server", "--cluster-enabled", "--threads", "1"])
+        .args(["--port", &port.to_string(), "--loglevel", "warning"])
+        .args(["--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(j) = join {
+        cmd.args(["--join", &format!("127.0.0.1:{j}")]);
+    }
+    cmd.spawn().expect("start a member")
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cluster_ok(port: u16, nodes: usize) -> bool {
+    let info = cli(port, &["CLUSTER", "INFO"]);
+    info.contains("cluster_state:ok") && info.contains(&format!("cluster_known_nodes:{nodes}"))
+}
+
+/// A cluster member restarts with its keys when the cluster did not change while it was
+/// down; when slots moved meanwhile (a node joined), it discards its snapshot rather than
+/// risk serving values that were overwritten elsewhere. Fault: a member stopped and
+/// restarted (SIGTERM), once with a membership change in between.
+#[test]
+fn a_cluster_member_restarts_with_its_keys_unless_the_cluster_changed() {
+    let base = common::free_base(4);
+    let ports: Vec<u16> = (0..4).map(|i| base + i).collect();
+    let dirs: Vec<PathBuf> = (0..4).map(|i| temp_dir(&format!("member{i}"))).collect();
+    let mut a = start_member(ports[0], &dirs[0], None);
+    eventually("a bootstraps", || cluster_ok(ports[0], 1));
+    let mut b = start_member(ports[1], &dirs[1], Some(ports[0]));
+    let mut c = start_member(ports[2], &dirs[2], Some(ports[0]));
+    eventually("three members", || {
+        ports[..3].iter().all(|p| cluster_ok(*p, 3))
+    });
+    let urls: Vec<String> = ports[..3]
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}/"))
+        .collect();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut con = client.get_connection().unwrap();
+    const KEYS: usize = 3000;
+    for i in 0..KEYS {
+        let _: () = con.set(format!("key:{i}"), i).unwrap();
+    }
+    let _: () = con.hset("{h}hash", "f", "v").unwrap();
+    let _: () = con.set_ex("{t}ttl", "v", 1000).unwrap();
+    let on_b: usize = cli(ports[1], &["DBSIZE"]).parse().unwrap();
+    assert!(on_b > KEYS / 5, "b holds {on_b} keys");
+    assert_eq!(cli(ports[1], &["SAVE"]), "OK");
+    stop(&mut b);
+
+    // Restart with the cluster unchanged: the keys are back, on the same slots.
+    let mut b = start_member(ports[1], &dirs[1], None);
+    eventually("b serves again", || {
+        cluster_ok(ports[1], 3) && info_field(ports[1], "loading") == "0"
+    });
+    assert_eq!(cli(ports[1], &["DBSIZE"]), on_b.to_string());
+    let mut con = client.get_connection().unwrap();
+    for i in 0..KEYS {
+        let v: Option<usize> = con.get(format!("key:{i}")).unwrap();
+        assert_eq!(v, Some(i), "key:{i}");
+    }
+    let v: Option<String> = con.hget("{h}hash", "f").unwrap();
+    assert_eq!(v.as_deref(), Some("v"));
+    let ttl: i64 = con.ttl("{t}ttl").unwrap();
+    assert!((900..=1000).contains(&ttl), "{ttl}");
+    // Per-slot counts agree with the keys the node holds.
+    let slot: u16 = cli(ports[1], &["CLUSTER", "KEYSLOT", "key:1"])
+        .parse()
+        .unwrap();
+    let count = cli(ports[1], &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]);
+    let listed = cli(
+        ports[1],
+        &["CLUSTER", "GETKEYSINSLOT", &slot.to_string(), "100"],
+    );
+    assert_eq!(listed.lines().count().to_string(), count);
+
+    // Saved, stopped, and a fourth member joins while b is down: slots move (the epoch
+    // changes), so b's snapshot may be stale and is discarded.
+    assert_eq!(cli(ports[1], &["SAVE"]), "OK");
+    stop(&mut b);
+    let mut d = start_member(ports[3], &dirs[3], Some(ports[0]));
+    eventually("d joined", || cluster_ok(ports[3], 4));
+    let mut b = start_member(ports[1], &dirs[1], None);
+    eventually("b serves again", || {
+        cluster_ok(ports[1], 4) && info_field(ports[1], "loading") == "0"
+    });
+    assert_eq!(cli(ports[1], &["DBSIZE"]), "0");
+    for child in [&mut a, &mut b, &mut c, &mut d] {
+        stop(child);
+    }
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

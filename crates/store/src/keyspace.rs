@@ -23,9 +23,10 @@ use crate::table::Table;
 
 pub const SHARD_BITS: u32 = 8;
 pub const SHARDS: usize = 1 << SHARD_BITS;
-/// The shard is taken from hash bits 40..48: hashbrown uses the low bits for the bucket and
-/// the top 7 bits as a tag, so those must stay varied inside one shard.
-const SHARD_SHIFT: u32 = 40;
+/// The shard is taken from hash bits 40..48 (see [`crate::hashing`]): a table uses the low
+/// bits for the home slot and the top 16 bits as a tag, so those must stay varied inside one
+/// shard.
+use crate::hashing::{slot_home, KeyHasher, SlotFn, SHARD_SHIFT};
 const LOW_MASK: u64 = (1 << SHARD_SHIFT) - 1;
 /// Shards whose best candidates are compared per eviction under TTL/LFU policies.
 const SHARDS_COMPARED: usize = 8;
@@ -60,7 +61,7 @@ pub struct Keyspace {
     /// Fast check on every lock: is a snapshot in progress?
     snapshot_active: std::sync::atomic::AtomicBool,
     snapshot: Mutex<Option<Arc<Snapshot>>>,
-    hasher: foldhash::fast::FixedState,
+    hasher: KeyHasher,
     /// Round-robin position of the active expiry cycle.
     expire_cursor: AtomicU64,
     /// Bytes held by all shards, kept exact by every write.
@@ -76,9 +77,20 @@ impl Default for Keyspace {
 }
 
 impl Keyspace {
+    /// A standalone node's keyspace.
     pub fn new() -> Self {
+        Self::build(None)
+    }
+
+    /// A cluster node's keyspace: `slot_of` gives a key's hash slot, which is kept in its
+    /// hash so the keys of one slot can be found and counted (see [`crate::hashing`]).
+    pub fn with_slots(slot_of: SlotFn) -> Self {
+        Self::build(Some(slot_of))
+    }
+
+    fn build(slot_of: Option<SlotFn>) -> Self {
         let seed: u64 = rand::random();
-        let hasher = foldhash::fast::FixedState::with_seed(seed);
+        let hasher = KeyHasher::new(seed, slot_of);
         let used = Arc::new(AtomicI64::new(0));
         Keyspace {
             shards: (0..SHARDS)
@@ -100,8 +112,28 @@ impl Keyspace {
     }
 
     pub fn hash(&self, key: &[u8]) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one(key)
+        self.hasher.hash(key)
+    }
+
+    /// Whether this keyspace indexes keys by cluster slot ([`Keyspace::with_slots`]).
+    pub fn has_slots(&self) -> bool {
+        self.hasher.has_slots()
+    }
+
+    /// Keys stored for cluster `slot`, expired ones not reclaimed yet included (Redis's
+    /// COUNTKEYSINSLOT). O(1); needs [`Keyspace::with_slots`].
+    pub fn count_in_slot(&self, slot: u16) -> usize {
+        debug_assert!(self.has_slots());
+        let (shard, within) = slot_home(slot);
+        self.lock_index(shard).slot_len(within)
+    }
+
+    /// Up to `max` keys of cluster `slot` (GETKEYSINSLOT, slot migration): a pass over one
+    /// shard's slot array. Needs [`Keyspace::with_slots`].
+    pub fn keys_in_slot(&self, slot: u16, max: usize) -> Vec<Vec<u8>> {
+        debug_assert!(self.has_slots());
+        let (shard, within) = slot_home(slot);
+        self.lock_index(shard).slot_keys(within, max)
     }
 
     pub fn shard_index(h: u64) -> usize {
@@ -371,17 +403,18 @@ impl Keyspace {
         }
     }
 
-    /// Removes the keys of shard `index` that `doomed` selects and returns how many (a
-    /// cluster node dropping the slots it no longer owns, one shard lock at a time).
-    pub fn remove_where(&self, index: usize, now: u64, doomed: impl Fn(&[u8]) -> bool) -> usize {
+    /// Removes every key of cluster `slot` and returns how many (a node dropping a slot it
+    /// no longer owns). `still_doomed` is asked under the shard lock, so a slot that came
+    /// back meanwhile keeps its keys. Needs [`Keyspace::with_slots`].
+    pub fn remove_slot(&self, slot: u16, now: u64, still_doomed: impl Fn() -> bool) -> usize {
+        let (index, within) = slot_home(slot);
         let mut shard = self.lock_index(index);
-        let keys: Vec<Vec<u8>> = shard
-            .iter()
-            .filter(|e| doomed(e.key()))
-            .map(|e| e.key().to_vec())
-            .collect();
+        if !still_doomed() {
+            return 0;
+        }
+        let keys = shard.slot_keys(within, usize::MAX);
         for k in &keys {
-            let h = shard.hash(k);
+            let h = self.hash(k);
             shard.remove(h, k, now);
         }
         keys.len()
@@ -576,6 +609,63 @@ mod tests {
             let evicted = ks.stats().evicted as usize;
             proptest::prop_assert!(model.len() - present <= evicted);
             proptest::prop_assert_eq!(ks.counts().0, present);
+        }
+    }
+
+    /// A stand-in for CRC16 with hash tags: few slots so they fill up, and a tag rule.
+    fn test_slot(key: &[u8]) -> u16 {
+        let part = match key.iter().position(|&b| b == b'{') {
+            Some(open) => &key[open + 1..],
+            None => key,
+        };
+        (part.iter().map(|&b| b as u32 * 131).sum::<u32>() % 700) as u16 * 23
+    }
+
+    proptest::proptest! {
+        /// The slot index agrees with a brute-force pass after any mix of writes, deletes,
+        /// expiries (lazy and active), evictions and flushes.
+        #[test]
+        fn slot_index_matches_a_full_pass(
+            ops in proptest::collection::vec((0u8..7, 0u16..400), 1..600),
+        ) {
+            let ks = Keyspace::with_slots(test_slot);
+            let mut now = 1_000;
+            for (op, k) in ops {
+                let key = if k % 5 == 0 { format!("{{tag}}:{k}") } else { format!("key:{k}") };
+                let key = key.into_bytes();
+                let h = ks.hash(&key);
+                match op {
+                    0 | 1 => ks.lock(h).set(h, &key, Value::Str(Str::from_bytes(b"v")), Ttl::Clear, now),
+                    2 => ks.lock(h).set(h, &key, Value::Str(Str::from_bytes(b"v")), Ttl::At(now + 5), now),
+                    3 => { ks.lock(h).remove(h, &key, now); }
+                    4 => { now += 3; ks.expire_cycle(now, 50); ks.lock(h).peek(h, &key, now); }
+                    5 => { ks.evict_one(Policy::AllKeysRandom, now); }
+                    _ => if k % 50 == 0 { ks.flush(); },
+                }
+            }
+            let mut by_slot: std::collections::HashMap<u16, HashSet<Vec<u8>>> = Default::default();
+            for shard in 0..SHARDS {
+                for e in ks.lock_index(shard).iter() {
+                    by_slot.entry(test_slot(e.key())).or_default().insert(e.key().to_vec());
+                }
+            }
+            for slot in (0..16384u16).step_by(23) {
+                let want = by_slot.remove(&slot).unwrap_or_default();
+                proptest::prop_assert_eq!(ks.count_in_slot(slot), want.len(), "slot {}", slot);
+                let got: HashSet<Vec<u8>> = ks.keys_in_slot(slot, usize::MAX).into_iter().collect();
+                proptest::prop_assert_eq!(&got, &want);
+                if want.len() > 1 {
+                    proptest::prop_assert_eq!(ks.keys_in_slot(slot, 1).len(), 1);
+                }
+            }
+            proptest::prop_assert!(by_slot.is_empty(), "keys in unexpected slots: {:?}", by_slot.keys());
+            // Dropping a slot removes exactly its keys.
+            let before = ks.len();
+            let victim = test_slot(b"{tag}");
+            let n = ks.count_in_slot(victim);
+            proptest::prop_assert_eq!(ks.remove_slot(victim, now, || true), n);
+            proptest::prop_assert_eq!(ks.count_in_slot(victim), 0);
+            proptest::prop_assert_eq!(ks.len(), before - n);
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod entry;
 pub mod float;
 pub mod glob;
+pub mod hashing;
 pub mod keyspace;
 pub mod lfu;
 pub mod policy;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::entry::{Entry, EntryMut, EntryRef, Meta};
+use crate::hashing::{slot_in_shard, KeyHasher, SLOTS_PER_SHARD};
 use crate::lfu;
 use crate::policy::Policy;
 use crate::table::Table;
@@ -131,7 +132,10 @@ pub struct Shard {
     table: Table,
     /// Addresses of the entries that have a TTL; each such entry stores its index here.
     volatile: Vec<u64>,
-    hasher: foldhash::fast::FixedState,
+    hasher: KeyHasher,
+    /// Keys of each of this shard's 64 cluster slots (see [`crate::hashing`]), counted by
+    /// the table tag every insert and removal sees; meaningful only when hashes carry slots.
+    slot_keys: [u32; SLOTS_PER_SHARD],
     pub stats: ShardStats,
     rng: u64,
     /// Whether the access field holds LFU data (an LFU policy is selected).
@@ -181,11 +185,12 @@ pub trait MutationObserver: Send + Sync {
 pub type WatchFlag = Arc<std::sync::atomic::AtomicBool>;
 
 impl Shard {
-    pub fn new(seed: u64, hasher: foldhash::fast::FixedState, total: Arc<AtomicI64>) -> Self {
+    pub fn new(seed: u64, hasher: KeyHasher, total: Arc<AtomicI64>) -> Self {
         Shard {
             table: Table::default(),
             volatile: Vec::new(),
             hasher,
+            slot_keys: [0; SLOTS_PER_SHARD],
             stats: ShardStats::default(),
             rng: seed | 1,
             lfu_mode: false,
@@ -202,14 +207,34 @@ impl Shard {
     pub fn standalone(seed: u64) -> Self {
         Self::new(
             seed,
-            foldhash::fast::FixedState::with_seed(seed),
+            KeyHasher::new(seed, None),
             Arc::new(AtomicI64::new(0)),
         )
     }
 
+    /// The key's full hash (the one the keyspace uses: lookups need its tag bits).
     pub fn hash(&self, key: &[u8]) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one(key)
+        self.hasher.hash(key)
+    }
+
+    /// Keys stored for cluster slot `within` of this shard (see [`crate::hashing`]),
+    /// including expired ones not reclaimed yet, as Redis counts them.
+    pub fn slot_len(&self, within: usize) -> usize {
+        self.slot_keys[within] as usize
+    }
+
+    /// Keys of cluster slot `within` of this shard, up to `max`, expired ones included (as
+    /// Redis's GETKEYSINSLOT). Reads only the slot array's tags, and the entries that match.
+    pub fn slot_keys(&self, within: usize, max: usize) -> Vec<Vec<u8>> {
+        if self.slot_keys[within] == 0 {
+            return Vec::new();
+        }
+        self.table
+            .occupied()
+            .filter(|&i| slot_in_shard(self.table.tag(i)) == within)
+            .take(max)
+            .map(|i| self.table.get(i).key().to_vec())
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -490,11 +515,9 @@ impl Shard {
         }
         let addr_hint = entry.as_ref().has_ttl();
         let hasher = self.hasher.clone();
-        let hash_of = move |k: &[u8]| {
-            use std::hash::BuildHasher;
-            hasher.hash_one(k)
-        };
+        let hash_of = move |k: &[u8]| hasher.home(k);
         let i = self.table.insert_new(h, entry, &hash_of);
+        self.slot_keys[slot_in_shard(h)] += 1;
         if addr_hint {
             let addr = self.table.get(i).addr();
             self.volatile.push(addr);
@@ -525,10 +548,8 @@ impl Shard {
     fn remove_slot(&mut self, i: usize, what: Mutation) -> Entry {
         let before = self.container_bytes();
         let hasher = self.hasher.clone();
-        let hash_of = move |k: &[u8]| {
-            use std::hash::BuildHasher;
-            hasher.hash_one(k)
-        };
+        let hash_of = move |k: &[u8]| hasher.home(k);
+        self.slot_keys[slot_in_shard(self.table.tag(i))] -= 1;
         let entry = self.table.remove(i, &hash_of);
         self.touched(entry.key(), what);
         if !entry.as_ref().main() {
@@ -941,6 +962,7 @@ impl Shard {
         self.volatile = Vec::new();
         self.ghosts = Vec::new();
         self.probation = 0;
+        self.slot_keys = [0; SLOTS_PER_SHARD];
         let old = std::mem::take(&mut self.table);
         self.account(before, 0);
         self.used = 0;
@@ -949,6 +971,14 @@ impl Shard {
 
     pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
         self.table.iter()
+    }
+
+    /// Every entry with its cluster slot's index within this shard (see
+    /// [`crate::hashing`]; meaningful when hashes carry slots), read from the stored tag.
+    pub fn iter_with_slot(&self) -> impl Iterator<Item = (usize, EntryRef<'_>)> {
+        self.table
+            .occupied()
+            .map(|i| (slot_in_shard(self.table.tag(i)), self.table.get(i)))
     }
 
     /// A live key chosen at random (RANDOMKEY).

@@ -70,6 +70,11 @@ impl Table {
         }
     }
 
+    /// The top 16 bits of the hash of the key in slot `i` (occupied), as stored.
+    pub fn tag(&self, i: usize) -> u64 {
+        self.slots[i] & !ADDR_MASK
+    }
+
     /// The entry in slot `i`, which must be occupied.
     pub fn get(&self, i: usize) -> EntryRef<'_> {
         let s = self.slots[i];

@@ -77,6 +77,29 @@ async fn cluster_commands_on_a_bootstrapped_node() {
             .await,
         Frame::Integer(2)
     );
+    // The slot index follows writes and deletes; GETKEYSINSLOT honours its count.
+    let slot = slot.to_string();
+    let keys_in_slot = |n: &'static str| ["CLUSTER", "GETKEYSINSLOT", "", n];
+    let mut args = keys_in_slot("10");
+    args[2] = &slot;
+    let Frame::Array(mut keys) = c.cmd(&args).await else {
+        panic!()
+    };
+    keys.sort_by_key(|k| format!("{k:?}"));
+    assert_eq!(keys, vec![bulk("{t}a"), bulk("{t}b")]);
+    args[3] = "1";
+    assert!(matches!(c.cmd(&args).await, Frame::Array(k) if k.len() == 1));
+    args[3] = "0";
+    assert_eq!(c.cmd(&args).await, Frame::Array(vec![]));
+    assert_eq!(c.run("DEL {t}a").await, Frame::Integer(1));
+    assert_eq!(
+        c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).await,
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        c.run("CLUSTER GETKEYSINSLOT 5 -1").await,
+        Frame::Error("ERR Invalid slot or number of keys".into())
+    );
     assert_eq!(
         c.run("CLUSTER COUNTKEYSINSLOT 16384").await,
         Frame::Error("ERR Invalid or out of range slot".into())

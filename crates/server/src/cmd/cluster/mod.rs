@@ -166,20 +166,10 @@ fn keyslot(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Keys of `slot` on this node (a pass over the keyspace; there is no per-slot index yet).
-fn keys_in_slot(ctx: &Ctx<'_>, slot: u16) -> Vec<Vec<u8>> {
-    ctx.shared
-        .keyspace
-        .keys(b"*", ctx.now)
-        .into_iter()
-        .filter(|k| placement::slot::key_slot(k) == slot)
-        .collect()
-}
-
 fn countkeysinslot(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     state(ctx)?;
     let slot = slot_arg(args.get(2))?;
-    let n = keys_in_slot(ctx, slot).len();
+    let n = ctx.shared.keyspace.count_in_slot(slot);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -194,8 +184,10 @@ fn getkeysinslot(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if count < 0 || !(0..placement::slot::SLOTS as i64).contains(&slot) {
         return Err(CmdError::err("Invalid slot or number of keys"));
     }
-    let keys = keys_in_slot(ctx, slot as u16);
-    let keys = &keys[..keys.len().min(count as usize)];
+    let keys = ctx
+        .shared
+        .keyspace
+        .keys_in_slot(slot as u16, count as usize);
     ctx.out.array(keys.len());
     keys.iter().for_each(|k| ctx.out.bulk(k));
     Ok(())
