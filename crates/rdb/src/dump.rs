@@ -51,7 +51,7 @@ pub fn decode(payload: &[u8]) -> Result<Value, PayloadError> {
         return Err(PayloadError::VersionOrChecksum);
     }
     let mut dec = Decoder {
-        src: Src::new(body),
+        src: Src::new(body, body.len().min(64 * 1024)),
     };
     let t = dec.src.u8().map_err(PayloadError::BadData)?;
     let value = dec.value(t).map_err(PayloadError::BadData)?;

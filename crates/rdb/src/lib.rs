@@ -120,8 +120,11 @@ impl RdbError {
     }
 }
 
-/// CRC-64/Jones as Redis computes it (reflected, poly 0xad93d23594c935a9, init 0).
-pub static CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+/// CRC-64/Jones as Redis computes it (reflected, poly 0xad93d23594c935a9, init 0). The
+/// slice-by-16 tables (32 KiB) make it several times faster than byte-at-a-time on whole
+/// files, where the checksum was a tenth of the time spent loading.
+pub static CRC64: crc::Crc<u64, crc::Table<16>> =
+    crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
 
 /// RDB types (`rdb.h`).
 pub(crate) mod types {

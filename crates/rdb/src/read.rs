@@ -16,6 +16,13 @@ use crate::{opcodes, types, Entry, RdbError, Value, CRC64, MAX_READ_VERSION};
 pub enum Item {
     /// An auxiliary field (`redis-ver`, `ctime`, `used-mem`, ...).
     Aux(Vec<u8>, Vec<u8>),
+    /// How many keys (and keys with a TTL) the database that follows holds, as its writer
+    /// said (RESIZEDB): a hint for sizing tables, not checked.
+    SizeHint {
+        db: u64,
+        keys: u64,
+        expires: u64,
+    },
     Entry(Entry),
     /// Read past, not loaded: a stream, a module value, a function library. `key` is the
     /// key when it was a key's value.
@@ -26,16 +33,29 @@ pub enum Item {
 }
 
 /// A byte source that counts its offset and keeps the running CRC64.
+///
+/// It buffers by itself (callers need not wrap files in a `BufReader`) so the checksum is
+/// computed over whole buffers as they are used up, not over each one-byte read: per-call
+/// digest updates were a quarter of the parsing thread's time.
 pub(crate) struct Src<R> {
     inner: R,
+    buf: Box<[u8]>,
+    /// `buf[pos..end]` is read from `inner` and not yet consumed; `digest` covers what came
+    /// before `buf`.
+    pos: usize,
+    end: usize,
     pub(crate) offset: u64,
-    digest: crc::Digest<'static, u64>,
+    digest: crc::Digest<'static, u64, crc::Table<16>>,
 }
 
 impl<R: Read> Src<R> {
-    pub(crate) fn new(inner: R) -> Src<R> {
+    /// A source reading `inner` through a buffer of `capacity` bytes.
+    pub(crate) fn new(inner: R, capacity: usize) -> Src<R> {
         Src {
             inner,
+            buf: vec![0; capacity.max(16)].into_boxed_slice(),
+            pos: 0,
+            end: 0,
             offset: 0,
             digest: CRC64.digest(),
         }
@@ -48,23 +68,50 @@ impl<R: Read> Src<R> {
         }
     }
 
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), RdbError> {
-        self.inner.read_exact(buf).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                self.corrupt("unexpected end of data (truncated?)")
-            } else {
-                RdbError::Io {
-                    offset: self.offset,
-                    source: e,
+    /// Refills the (used up) buffer; false at the end of the data.
+    fn refill(&mut self) -> Result<bool, RdbError> {
+        self.digest.update(&self.buf[..self.end]);
+        self.pos = 0;
+        self.end = 0;
+        loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(n) => {
+                    self.end = n;
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(RdbError::Io {
+                        offset: self.offset,
+                        source: e,
+                    })
                 }
             }
-        })?;
-        self.digest.update(buf);
-        self.offset += buf.len() as u64;
+        }
+    }
+
+    fn fill(&mut self, out: &mut [u8]) -> Result<(), RdbError> {
+        let mut done = 0;
+        while done < out.len() {
+            if self.pos == self.end && !self.refill()? {
+                return Err(self.corrupt("unexpected end of data (truncated?)"));
+            }
+            let n = (out.len() - done).min(self.end - self.pos);
+            out[done..done + n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            self.offset += n as u64;
+            done += n;
+        }
         Ok(())
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, RdbError> {
+        if self.pos < self.end {
+            let b = self.buf[self.pos];
+            self.pos += 1;
+            self.offset += 1;
+            return Ok(b);
+        }
         let mut b = [0u8; 1];
         self.fill(&mut b)?;
         Ok(b[0])
@@ -93,7 +140,9 @@ impl<R: Read> Src<R> {
 
     /// The checksum of everything read so far.
     fn checksum(&self) -> u64 {
-        self.digest.clone().finalize()
+        let mut d = self.digest.clone();
+        d.update(&self.buf[..self.pos]);
+        d.finalize()
     }
 }
 
@@ -411,7 +460,7 @@ impl<R: Read> Reader<R> {
     /// Reads and checks the header (`REDIS` and a version from 1 to 11).
     pub fn new(inner: R) -> Result<Reader<R>, RdbError> {
         let mut dec = Decoder {
-            src: Src::new(inner),
+            src: Src::new(inner, 256 * 1024),
         };
         let magic: [u8; 9] = dec.src.array().map_err(|_| RdbError::Corrupt {
             offset: 0,
@@ -468,8 +517,13 @@ impl<R: Read> Reader<R> {
                 }
                 opcodes::SELECTDB => self.db = self.dec.length()?,
                 opcodes::RESIZEDB => {
-                    self.dec.length()?;
-                    self.dec.length()?;
+                    let keys = self.dec.length()?;
+                    let expires = self.dec.length()?;
+                    return Ok(Some(Item::SizeHint {
+                        db: self.db,
+                        keys,
+                        expires,
+                    }));
                 }
                 opcodes::AUX => {
                     let k = self.dec.string()?;

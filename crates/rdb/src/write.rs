@@ -250,7 +250,7 @@ pub fn encode_entry(e: &Entry, out: &mut Vec<u8>) {
 /// [`Writer::entry`] per key, [`Writer::finish`] (EOF and checksum).
 pub struct Writer<W: Write> {
     out: W,
-    digest: crc::Digest<'static, u64>,
+    digest: crc::Digest<'static, u64, crc::Table<16>>,
     buf: Vec<u8>,
     written: u64,
 }

@@ -119,6 +119,33 @@ fn eviction_hints_and_ttls_survive() {
 }
 
 #[test]
+fn the_database_size_hint_is_reported_before_the_keys() {
+    let bytes = write(&sample());
+    let items: Vec<Item> = Reader::new(&bytes[..])
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let hint = items
+        .iter()
+        .position(|i| {
+            matches!(
+                i,
+                Item::SizeHint {
+                    db: 0,
+                    keys: 5,
+                    expires: 0
+                }
+            )
+        })
+        .expect("a size hint");
+    let first_key = items
+        .iter()
+        .position(|i| matches!(i, Item::Entry(_)))
+        .unwrap();
+    assert!(hint < first_key);
+}
+
+#[test]
 fn every_truncation_is_an_error_with_an_offset() {
     let bytes = write(&sample());
     for cut in 0..bytes.len() {

@@ -337,22 +337,45 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<Loaded>, String> {
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let started = Instant::now();
-    let reader = rdb::read::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let file_len = file.metadata().map_or(0, |m| m.len());
+    let reader = rdb::read::Reader::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
     let now = crate::unix_ms();
     let (mut loaded, mut expired, mut other_db, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let (mut cluster_epoch, mut node_id) = (None, None);
-    // This thread parses; another builds the values and inserts them (the two halves of
-    // the work take about as long, and a node has the cores).
+    // This thread parses; others build the values and insert them, taking batches from
+    // one queue (inserting is the larger half of the work: it misses the cache on every
+    // table slot it writes, which `insert` softens by prefetching).
     let (tx, rx) = mpsc::sync_channel::<Vec<rdb::Entry>>(8);
+    let rx = std::sync::Mutex::new(rx);
+    let failed = AtomicBool::new(false);
+    // One core parses; the others insert (up to 3). On 2 cores a second inserter made the
+    // load slower (three busy threads, measured with bench/snapshot_vs_redis.py --mixed).
+    let inserters = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(2, 4) - 1);
     let parsed: Result<(), String> = std::thread::scope(|scope| {
-        let inserter = scope.spawn(move || -> Result<u64, String> {
-            let mut n = 0u64;
-            for batch in rx {
-                n += insert(shared, batch, now)?;
-            }
-            Ok(n)
-        });
+        let (rx, failed) = (&rx, &failed);
+        let workers: Vec<_> = (0..inserters.max(1))
+            .map(|_| {
+                scope.spawn(move || -> Result<u64, String> {
+                    let (mut n, mut outcome) = (0u64, Ok(()));
+                    loop {
+                        let batch = rx.lock().expect("load queue").recv();
+                        let Ok(batch) = batch else {
+                            return outcome.map(|_| n);
+                        };
+                        // After a failure, keep draining so the parser never blocks.
+                        if outcome.is_ok() && !failed.load(Ordering::Relaxed) {
+                            match insert(shared, batch, now) {
+                                Ok(k) => n += k,
+                                Err(e) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    outcome = Err(e);
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
         let mut batch = Vec::with_capacity(4096);
         let mut outcome = Ok(());
         for item in reader {
@@ -365,6 +388,12 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<Loaded>, String> {
             };
             let e = match item {
                 rdb::read::Item::Entry(e) => e,
+                rdb::read::Item::SizeHint { db: 0, keys, .. } => {
+                    // Untrusted: no more keys than the file has room for (3+ bytes each).
+                    shared.keyspace.reserve(keys.min(file_len / 3) as usize);
+                    continue;
+                }
+                rdb::read::Item::SizeHint { .. } => continue,
                 rdb::read::Item::Aux(k, v) => {
                     if k == CLUSTER_EPOCH_AUX.as_bytes() {
                         cluster_epoch = std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok());
@@ -388,21 +417,25 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<Loaded>, String> {
                 continue;
             }
             batch.push(e);
-            if batch.len() == 4096
-                && tx
-                    .send(std::mem::replace(&mut batch, Vec::with_capacity(4096)))
-                    .is_err()
-            {
-                break;
+            if batch.len() == 4096 {
+                if failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(4096));
+                if tx.send(full).is_err() {
+                    break;
+                }
             }
         }
         if !batch.is_empty() {
             let _ = tx.send(batch);
         }
         drop(tx);
-        match inserter.join().expect("inserter thread") {
-            Ok(n) => loaded = n,
-            Err(e) => outcome = outcome.and(Err(format!("{}: {e}", path.display()))),
+        for worker in workers {
+            match worker.join().expect("inserter thread") {
+                Ok(n) => loaded += n,
+                Err(e) => outcome = outcome.and(Err(format!("{}: {e}", path.display()))),
+            }
         }
         outcome
     });
@@ -513,8 +546,16 @@ async fn settle_loaded_keys(shared: &Shared, loaded: Loaded) {
 
 /// Builds and inserts a batch of loaded keys; an empty or duplicate-holding collection
 /// (which Redis refuses to load too) fails the load.
+///
+/// The keys are grouped by shard: one lock per group, and each group's table slots are
+/// prefetched before its keys go in, so their cache misses (most of the cost of a load)
+/// overlap.
 fn insert(shared: &Shared, batch: Vec<rdb::Entry>, now: u64) -> Result<u64, String> {
     let n = batch.len() as u64;
+    let ks = &shared.keyspace;
+    let mut built = Vec::with_capacity(batch.len());
+    // (shard, position in `built`): sorting these small pairs, not the entries.
+    let mut order = Vec::with_capacity(batch.len());
     for e in batch {
         let Some(value) = crate::rdbconv::from_rdb(e.value) else {
             return Err(format!(
@@ -522,10 +563,23 @@ fn insert(shared: &Shared, batch: Vec<rdb::Entry>, now: u64) -> Result<u64, Stri
                 String::from_utf8_lossy(&e.key)
             ));
         };
-        let ks = &shared.keyspace;
         let h = ks.hash(&e.key);
+        order.push((store::Keyspace::shard_index(h) as u32, built.len() as u32));
         let ttl = e.expire_ms.map_or(store::Ttl::Clear, store::Ttl::At);
-        ks.lock(h).set(h, &e.key, value, ttl, now);
+        built.push(Some((h, e.key, value, ttl)));
+    }
+    order.sort_unstable();
+    for group in order.chunk_by(|a, b| a.0 == b.0) {
+        let mut shard = ks.lock_index(group[0].0 as usize);
+        for &(_, i) in group {
+            if let Some((h, ..)) = &built[i as usize] {
+                shard.prefetch(*h);
+            }
+        }
+        for &(_, i) in group {
+            let (h, key, value, ttl) = built[i as usize].take().expect("each once");
+            shard.set(h, &key, value, ttl, now);
+        }
     }
     Ok(n)
 }

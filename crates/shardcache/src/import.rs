@@ -306,7 +306,7 @@ async fn from_file(
             let entry =
                 match item {
                     rdb::read::Item::Entry(e) => e,
-                    rdb::read::Item::Aux(..) => continue,
+                    rdb::read::Item::Aux(..) | rdb::read::Item::SizeHint { .. } => continue,
                     rdb::read::Item::Skipped { what, key } => {
                         if *pass == Pass::Rest {
                             counters.unsupported.fetch_add(1, Ordering::Relaxed);

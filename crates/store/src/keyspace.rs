@@ -115,6 +115,14 @@ impl Keyspace {
         self.hasher.hash(key)
     }
 
+    /// Makes room for `keys` more keys spread over the shards (a snapshot about to load).
+    pub fn reserve(&self, keys: usize) {
+        let per_shard = keys / SHARDS + keys / SHARDS / 16;
+        if per_shard > 0 {
+            (0..SHARDS).for_each(|i| self.lock_index(i).reserve(per_shard));
+        }
+    }
+
     /// Whether this keyspace indexes keys by cluster slot ([`Keyspace::with_slots`]).
     pub fn has_slots(&self) -> bool {
         self.hasher.has_slots()

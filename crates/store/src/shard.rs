@@ -500,6 +500,22 @@ impl Shard {
         }
     }
 
+    /// Starts loading the table slot of hash `h` into the cache (see [`Table::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
+        self.table.prefetch(h);
+    }
+
+    /// Makes room for `additional` more keys at once (see [`Table::reserve`]).
+    pub fn reserve(&mut self, additional: usize) {
+        let before = self.container_bytes();
+        let hasher = self.hasher.clone();
+        self.table
+            .reserve(additional, &move |k: &[u8]| hasher.home(k));
+        let after = self.container_bytes();
+        self.account(before, after);
+    }
+
     fn insert_fresh(&mut self, h: u64, mut entry: Entry) {
         if !entry.as_ref().main() && self.take_ghost(h) {
             // Evicted from probation not long ago and wanted again: straight to main.
