@@ -20,9 +20,11 @@ IMPLEMENTED = {
     # strings
     "get": [], "set": [], "setnx": [], "setex": [], "psetex": [], "mget": [], "mset": [], "msetnx": [],
     "getset": [], "getdel": [], "getex": [], "incr": [], "decr": [], "incrby": [], "decrby": [],
-    "incrbyfloat": [], "append": [], "strlen": [], "getrange": [], "setrange": [],
+    "incrbyfloat": [], "append": [], "strlen": [], "getrange": [], "setrange": [], "substr": [],
+    # bitmaps
+    "setbit": [], "getbit": [], "bitcount": [], "bitpos": [], "bitop": [],
     # hashes
-    "hset": [], "hsetnx": [], "hget": [], "hmget": [], "hgetall": [], "hdel": [], "hexists": [],
+    "hset": [], "hsetnx": [], "hmset": [], "hget": [], "hmget": [], "hgetall": [], "hdel": [], "hexists": [],
     "hlen": [], "hkeys": [], "hvals": [], "hincrby": [], "hincrbyfloat": [], "hstrlen": [],
     "hrandfield": [], "hscan": [],
     # lists

@@ -1,6 +1,7 @@
 //! Command implementations, one file per command (or per family sharing one code path, such
 //! as INCR/DECR/INCRBY/DECRBY). Semantics, reply types and error texts are Redis 7's.
 
+pub mod bitmaps;
 pub mod cluster;
 pub mod connection;
 pub mod hashes;
@@ -23,6 +24,7 @@ use crate::error::CmdError;
 pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut all = Vec::new();
     all.extend_from_slice(strings::HANDLERS);
+    all.extend_from_slice(bitmaps::HANDLERS);
     all.extend_from_slice(hashes::HANDLERS);
     all.extend_from_slice(lists::HANDLERS);
     all.extend_from_slice(sets::HANDLERS);

@@ -17,6 +17,7 @@ use crate::error::CmdError;
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("hset", hset::hset),
     ("hsetnx", hset::hsetnx),
+    ("hmset", hset::hmset),
     ("hget", hget::hget),
     ("hmget", hget::hmget),
     ("hexists", hget::hexists),

@@ -38,6 +38,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("append", append::append),
     ("strlen", strlen::strlen),
     ("getrange", getrange::getrange),
+    ("substr", getrange::getrange),
     ("setrange", setrange::setrange),
 ];
 

@@ -1,0 +1,125 @@
+//! Bitmap commands: strings addressed bit by bit, the most significant bit of the first
+//! byte being bit 0 (as Redis).
+
+mod bitcount;
+mod bitop;
+mod bitpos;
+mod setbit;
+
+use crate::command::{Ctx, Handler};
+use crate::error::CmdError;
+
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("setbit", setbit::setbit),
+    ("getbit", setbit::getbit),
+    ("bitcount", bitcount::bitcount),
+    ("bitpos", bitpos::bitpos),
+    ("bitop", bitop::bitop),
+];
+
+/// Redis's `getBitOffsetFromArgument`: a non-negative bit offset whose byte fits under
+/// `proto-max-bulk-len`.
+fn bit_offset(ctx: &Ctx<'_>, arg: &[u8]) -> Result<u64, CmdError> {
+    let max = ctx
+        .shared
+        .live
+        .proto_max_bulk_len
+        .load(std::sync::atomic::Ordering::Relaxed) as u64;
+    match resp::number::parse_i64(arg) {
+        Some(o) if o >= 0 && ((o as u64) >> 3) < max => Ok(o as u64),
+        _ => Err(CmdError::err(
+            "bit offset is not an integer or out of range",
+        )),
+    }
+}
+
+/// Whether a range is in bytes (the default) or bits (the `BIT` option of Redis 7).
+fn unit_is_bit(arg: &[u8]) -> Result<bool, CmdError> {
+    if crate::cmd::is(arg, "bit") {
+        Ok(true)
+    } else if crate::cmd::is(arg, "byte") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+/// `start..=end` in `unit`s of a string of `len` bytes, resolved as Redis does (negative
+/// from the end, clamped), as an inclusive bit range; `None` when empty.
+fn bit_range(start: i64, end: i64, len: usize, bits: bool) -> Option<(u64, u64)> {
+    let total = if bits { len as i64 * 8 } else { len as i64 };
+    let (mut start, mut end) = (start, end);
+    if start < 0 {
+        start += total;
+    }
+    if end < 0 {
+        end += total;
+    }
+    start = start.max(0);
+    end = end.max(0).min(total - 1);
+    if start > end {
+        return None;
+    }
+    Some(if bits {
+        (start as u64, end as u64)
+    } else {
+        (start as u64 * 8, end as u64 * 8 + 7)
+    })
+}
+
+/// Set bits of `bytes` in the inclusive bit range.
+fn count_ones(bytes: &[u8], first: u64, last: u64) -> u64 {
+    let (fb, lb) = ((first / 8) as usize, (last / 8) as usize);
+    let head_mask = 0xffu8 >> (first % 8);
+    let tail_mask = 0xffu8 << (7 - last % 8);
+    if fb == lb {
+        return (bytes[fb] & head_mask & tail_mask).count_ones() as u64;
+    }
+    let middle: u64 = bytes[fb + 1..lb]
+        .iter()
+        .map(|b| b.count_ones() as u64)
+        .sum();
+    (bytes[fb] & head_mask).count_ones() as u64
+        + middle
+        + (bytes[lb] & tail_mask).count_ones() as u64
+}
+
+/// The first bit equal to `bit` in the inclusive bit range.
+fn find_bit(bytes: &[u8], first: u64, last: u64, bit: bool) -> Option<u64> {
+    let mut pos = first;
+    while pos <= last {
+        let byte = bytes[(pos / 8) as usize];
+        // Whole bytes with nothing to find are skipped at once.
+        if pos.is_multiple_of(8) && pos + 7 <= last && byte == if bit { 0 } else { 0xff } {
+            pos += 8;
+            continue;
+        }
+        if (byte >> (7 - pos % 8)) & 1 == bit as u8 {
+            return Some(pos);
+        }
+        pos += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counting_and_finding_agree_with_a_bit_by_bit_pass() {
+        let bytes = [0x00u8, 0xf0, 0xff, 0x01, 0x80, 0x00, 0x7e];
+        let bit = |p: u64| (bytes[(p / 8) as usize] >> (7 - p % 8)) & 1 == 1;
+        let n = bytes.len() as u64 * 8;
+        for first in 0..n {
+            for last in first..n {
+                let ones = (first..=last).filter(|&p| bit(p)).count() as u64;
+                assert_eq!(count_ones(&bytes, first, last), ones, "{first}..={last}");
+                for b in [false, true] {
+                    let want = (first..=last).find(|&p| bit(p) == b);
+                    assert_eq!(find_bit(&bytes, first, last, b), want);
+                }
+            }
+        }
+    }
+}
