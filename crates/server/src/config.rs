@@ -237,6 +237,8 @@ pub struct Live {
     output_limits: RwLock<Vec<(String, OutputLimit)>>,
     pub port: u16,
     pub bind: String,
+    /// Every other Redis parameter (`crate::tunables`).
+    pub tunables: crate::tunables::Tunables,
 }
 
 impl Live {
@@ -263,6 +265,7 @@ impl Live {
             output_limits: RwLock::new(Vec::new()),
             port: c.port,
             bind: c.bind.clone(),
+            tunables: Default::default(),
         };
         live.set_requirepass(c.requirepass.clone().filter(|p| !p.is_empty()));
         live.set_output_limits(limits);
@@ -352,8 +355,8 @@ fn memory_arg(v: &str) -> Result<u64, String> {
     parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())
 }
 
-/// Every parameter this node knows, in Redis's names. `save` and `appendonly` are read-only
-/// facts (this is a cache: nothing is persisted); tools such as redis-benchmark read them.
+/// The parameters this node acts on, in Redis's names. The rest of Redis's parameters are
+/// accepted and kept (or refused with a reason) by `crate::tunables`.
 pub static PARAMS: &[Param] = &[
     Param {
         name: "maxmemory",
@@ -528,11 +531,6 @@ pub static PARAMS: &[Param] = &[
             *l.dbfilename.write() = v.to_string();
             Ok(())
         }),
-    },
-    Param {
-        name: "appendonly",
-        get: |_| "no".into(),
-        set: None,
     },
 ];
 

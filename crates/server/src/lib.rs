@@ -30,6 +30,7 @@ pub mod rdbconv;
 pub mod slowlog;
 pub mod stats;
 pub mod transaction;
+pub mod tunables;
 
 use std::future::Future;
 use std::net::SocketAddr;

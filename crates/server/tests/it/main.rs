@@ -6,6 +6,7 @@ mod support;
 mod blocking;
 mod clients;
 mod cluster;
+mod config;
 mod differential;
 mod limits;
 mod memory;

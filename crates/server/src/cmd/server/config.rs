@@ -6,15 +6,26 @@ use resp::Args;
 use crate::command::Ctx;
 use crate::config::{find_param, PARAMS};
 use crate::error::{CmdError, CmdResult};
+use crate::tunables::{self, TUNABLES};
 
 /// CONFIG GET pattern [pattern ...]: every parameter matching any pattern, once.
 pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut seen = HashSet::new();
     let mut found = Vec::new();
+    let live = &ctx.shared.live;
     for pattern in args.tail(2).iter() {
+        let matches = |name: &str| store::glob::matches(pattern, name.as_bytes(), true);
         for p in PARAMS {
-            if store::glob::matches(pattern, p.name.as_bytes(), true) && seen.insert(p.name) {
-                found.push((p.name, (p.get)(&ctx.shared.live)));
+            if matches(p.name) && seen.insert(p.name) {
+                found.push((p.name, (p.get)(live)));
+            }
+        }
+        // Redis answers an old name as a parameter of its own, with the same value.
+        for t in TUNABLES {
+            for name in std::iter::once(t.name).chain(t.alias) {
+                if matches(name) && seen.insert(name) {
+                    found.push((name, live.tunables.get(t)));
+                }
             }
         }
     }
@@ -33,19 +44,30 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::WrongArity("config|set".into()));
     }
     let mut pairs = Vec::new();
+    let mut kept = Vec::new();
     let mut names = HashSet::new();
     for i in (2..args.len()).step_by(2) {
         let name = String::from_utf8_lossy(args.get(i)).into_owned();
         let value = String::from_utf8_lossy(args.get(i + 1)).into_owned();
-        let Some(param) = find_param(&name) else {
-            return Err(CmdError::err(format!(
-                "Unknown option or number of arguments for CONFIG SET - '{name}'"
-            )));
-        };
         let failed = |why: &str| {
             CmdError::err(format!(
                 "CONFIG SET failed (possibly related to argument '{name}') - {why}"
             ))
+        };
+        let Some(param) = find_param(&name) else {
+            let Some(t) = tunables::find(&name) else {
+                return Err(CmdError::err(format!(
+                    "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                )));
+            };
+            if !names.insert(t.name) {
+                return Err(failed("duplicate parameter"));
+            }
+            kept.push((
+                t,
+                tunables::validate(t, &value).map_err(|why| failed(&why))?,
+            ));
+            continue;
         };
         if !names.insert(param.name) {
             return Err(failed("duplicate parameter"));
@@ -61,6 +83,9 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     for (setter, value) in pairs {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
+    }
+    for (t, value) in kept {
+        ctx.shared.live.tunables.set(t, value);
     }
     ctx.shared.keyspace.set_policy(ctx.shared.live.policy());
     ctx.out.ok();
