@@ -356,6 +356,7 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<Loaded>, String> {
         let workers: Vec<_> = (0..inserters.max(1))
             .map(|_| {
                 scope.spawn(move || -> Result<u64, String> {
+                    store::limits::set_current(shared.live.tunables.limits());
                     let (mut n, mut outcome) = (0u64, Ok(()));
                     loop {
                         let batch = rx.lock().expect("load queue").recv();

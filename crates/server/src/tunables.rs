@@ -12,6 +12,7 @@
 //! - [`Effect::Immutable`]: fixed at start in Redis too.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 
@@ -241,14 +242,21 @@ pub fn find(name: &str) -> Option<&'static Tunable> {
     })
 }
 
-/// The current values, by name.
+/// The current values, by name, and the encoding thresholds among them in a form every
+/// command can read without a lock (see [`store::limits`]).
 #[derive(Debug)]
 pub struct Tunables {
     values: RwLock<HashMap<&'static str, String>>,
+    hash_entries: AtomicUsize,
+    hash_value: AtomicUsize,
+    set_intset_entries: AtomicUsize,
+    zset_entries: AtomicUsize,
+    zset_value: AtomicUsize,
 }
 
 impl Default for Tunables {
     fn default() -> Self {
+        let d = store::limits::Limits::DEFAULT;
         Tunables {
             values: RwLock::new(
                 TUNABLES
@@ -256,6 +264,11 @@ impl Default for Tunables {
                     .map(|t| (t.name, t.default.to_string()))
                     .collect(),
             ),
+            hash_entries: AtomicUsize::new(d.hash_entries),
+            hash_value: AtomicUsize::new(d.hash_value),
+            set_intset_entries: AtomicUsize::new(d.set_intset_entries),
+            zset_entries: AtomicUsize::new(d.zset_entries),
+            zset_value: AtomicUsize::new(d.zset_value),
         }
     }
 }
@@ -267,7 +280,30 @@ impl Tunables {
 
     /// Stores a value [`validate`] normalised.
     pub fn set(&self, t: &Tunable, normalised: String) {
+        let target = match t.name {
+            "hash-max-listpack-entries" => Some(&self.hash_entries),
+            "hash-max-listpack-value" => Some(&self.hash_value),
+            "set-max-intset-entries" => Some(&self.set_intset_entries),
+            "zset-max-listpack-entries" => Some(&self.zset_entries),
+            "zset-max-listpack-value" => Some(&self.zset_value),
+            _ => None,
+        };
+        if let (Some(target), Ok(n)) = (target, normalised.parse::<u64>()) {
+            target.store(usize::try_from(n).unwrap_or(usize::MAX), Ordering::Relaxed);
+        }
         self.values.write().insert(t.name, normalised);
+    }
+
+    /// The encoding thresholds now in force.
+    #[inline]
+    pub fn limits(&self) -> store::limits::Limits {
+        store::limits::Limits {
+            hash_entries: self.hash_entries.load(Ordering::Relaxed),
+            hash_value: self.hash_value.load(Ordering::Relaxed),
+            set_intset_entries: self.set_intset_entries.load(Ordering::Relaxed),
+            zset_entries: self.zset_entries.load(Ordering::Relaxed),
+            zset_value: self.zset_value.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod glob;
 pub mod hashing;
 pub mod keyspace;
 pub mod lfu;
+pub mod limits;
 pub mod policy;
 pub mod shard;
 pub mod table;

@@ -172,21 +172,16 @@ mod tests {
     }
 }
 
-/// Redis's `hash-max-listpack-entries` / `hash-max-listpack-value`: past these a hash is
-/// reported as `hashtable` (and, as in Redis, never goes back to `listpack`).
-pub const HASH_LISTPACK_ENTRIES: usize = 128;
-pub const HASH_LISTPACK_VALUE: usize = 64;
-
 type HashMap = indexmap::IndexMap<Box<[u8]>, Box<[u8]>, foldhash::fast::RandomState>;
 
 /// A hash. Fields keep insertion order, as a Redis listpack does (HGETALL answers in the same
 /// order), and deletion keeps the order of the rest.
 ///
-/// Small hashes (Redis's listpack limits: at most 128 fields of at most 64 bytes) are packed
-/// into one buffer of length-prefixed field/value pairs, a few bytes of overhead per field
-/// instead of two allocations and a map slot; operations on them are linear scans of at most
-/// 128 entries. Past the limits a hash becomes an insertion-ordered map (`hashtable`), and, as
-/// in Redis, stays one.
+/// Small hashes (within Redis's `hash-max-listpack-entries` and `-value`, 512 fields of at
+/// most 64 bytes by default: [`crate::limits`]) are packed into one buffer of length-prefixed
+/// field/value pairs, a few bytes of overhead per field instead of two allocations and a map
+/// slot; operations on them are linear scans, as on Redis's listpack. Past the limits a hash
+/// becomes an insertion-ordered map (`hashtable`), and, as in Redis, stays one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hash {
     repr: HashRepr,
@@ -284,8 +279,9 @@ impl Hash {
     /// Sets a field; true when it is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let HashRepr::Packed { len, .. } = &self.repr {
-            let too_long = field.len() > HASH_LISTPACK_VALUE || value.len() > HASH_LISTPACK_VALUE;
-            let too_many = *len >= HASH_LISTPACK_ENTRIES && self.get(field).is_none();
+            let limits = crate::limits::current();
+            let too_long = field.len() > limits.hash_value || value.len() > limits.hash_value;
+            let too_many = *len >= limits.hash_entries && self.get(field).is_none();
             if too_long || too_many {
                 self.convert_to_map();
             }
@@ -663,11 +659,9 @@ mod list_tests {
     }
 }
 
-/// Redis's `set-max-intset-entries`.
-pub const SET_INTSET_ENTRIES: usize = 512;
-
-/// A set. Reported as `intset` while every member is an integer and there are at most 512
-/// (and then iterated in numeric order, as Redis's intset is), `hashtable` after that.
+/// A set. Reported as `intset` while every member is an integer and there are at most
+/// `set-max-intset-entries` ([`crate::limits`]; then iterated in numeric order, as Redis's
+/// intset is), `hashtable` after that.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Set {
     members: indexmap::IndexSet<Box<[u8]>, foldhash::fast::RandomState>,
@@ -702,7 +696,7 @@ impl Set {
             self.intset = false;
         }
         let new = self.members.insert(m.into());
-        if self.members.len() > SET_INTSET_ENTRIES {
+        if self.members.len() > crate::limits::current().set_intset_entries {
             self.intset = false;
         }
         new

@@ -18,8 +18,6 @@ use std::cmp::Ordering;
 
 use crate::value::{get_varint, put_varint};
 
-pub const ZSET_LISTPACK_ENTRIES: usize = 128;
-pub const ZSET_LISTPACK_VALUE: usize = 64;
 /// Largest chunk of the big form; a full chunk splits in two halves.
 const CHUNK_MAX: usize = 256;
 
@@ -197,8 +195,9 @@ impl ZSet {
             }
             big.insert_new(s, m);
         }
-        let fits = big.len() <= ZSET_LISTPACK_ENTRIES
-            && big.scores.keys().all(|m| m.len() <= ZSET_LISTPACK_VALUE);
+        let limits = crate::limits::current();
+        let fits = big.len() <= limits.zset_entries
+            && big.scores.keys().all(|m| m.len() <= limits.zset_value);
         if fits {
             let mut buf = Vec::new();
             for (s, m) in big.chunks.iter().flatten() {
@@ -246,7 +245,8 @@ impl ZSet {
     /// Moves to the big form when Redis would leave listpack.
     fn grow_for(&mut self, m: &[u8]) {
         if let Repr::Packed { buf, len } = &self.repr {
-            if m.len() > ZSET_LISTPACK_VALUE || *len >= ZSET_LISTPACK_ENTRIES {
+            let limits = crate::limits::current();
+            if m.len() > limits.zset_value || *len >= limits.zset_entries {
                 let mut big = Chunked::default();
                 big.chunks.push(Vec::with_capacity(*len));
                 for (s, e, _) in packed(buf) {

@@ -459,6 +459,8 @@ fn run(
     let cmd = shared.table.get(index);
     let meta = cmd.meta;
     client.last_command = meta.name;
+    // Values choose their encodings by this node's thresholds (CONFIG SET *-max-*).
+    store::limits::set_current(shared.live.tunables.limits());
     let start = clock.last;
     let now = clock.unix_ms;
     let result = {

@@ -142,3 +142,96 @@ async fn switches_for_missing_features_say_why() {
     assert_eq!(value(c.run("CONFIG GET hz").await), "10");
     assert_eq!(value(c.run("CONFIG GET appendonly").await), "no");
 }
+
+/// OBJECT ENCODING follows the thresholds as Redis's does, at Redis's defaults and after
+/// CONFIG SET, for collections grown one element at a time across each limit.
+#[tokio::test]
+async fn encodings_follow_the_thresholds_like_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    let mut failures = Vec::new();
+    let settings: &[&[&str]] = &[
+        &[],
+        &[
+            "hash-max-listpack-entries",
+            "3",
+            "set-max-intset-entries",
+            "2",
+        ],
+        &[
+            "zset-max-listpack-entries",
+            "0",
+            "hash-max-ziplist-value",
+            "4",
+        ],
+        &[
+            "zset-max-ziplist-entries",
+            "5",
+            "zset-max-listpack-value",
+            "3",
+        ],
+    ];
+    for (round, set) in settings.iter().enumerate() {
+        if !set.is_empty() {
+            let cmd: Vec<&str> = ["CONFIG", "SET"]
+                .iter()
+                .chain(set.iter())
+                .copied()
+                .collect();
+            assert_eq!(ours.cmd(&cmd).await, theirs.cmd(&cmd).await);
+        }
+        for n in [1usize, 2, 3, 4, 6, 127, 128, 129, 130, 511, 512, 513, 514] {
+            let (h, s, z, t) = (
+                format!("h{round}:{n}"),
+                format!("s{round}:{n}"),
+                format!("z{round}:{n}"),
+                format!("t{round}:{n}"),
+            );
+            let mut cmds: Vec<Vec<String>> = Vec::new();
+            for i in 0..n {
+                cmds.push(vec!["HSET".into(), h.clone(), format!("f{i}"), "v".into()]);
+                cmds.push(vec!["SADD".into(), s.clone(), i.to_string()]);
+                cmds.push(vec![
+                    "ZADD".into(),
+                    z.clone(),
+                    i.to_string(),
+                    format!("m{i}"),
+                ]);
+            }
+            // Long values cross the byte limits.
+            cmds.push(vec![
+                "HSET".into(),
+                h.clone(),
+                "long".into(),
+                "x".repeat(n % 70),
+            ]);
+            cmds.push(vec![
+                "ZADD".into(),
+                z.clone(),
+                "1".into(),
+                "y".repeat(n % 70),
+            ]);
+            cmds.push(vec!["SADD".into(), t.clone(), "1".into(), "2".into()]);
+            if n % 2 == 0 {
+                cmds.push(vec!["SADD".into(), t.clone(), "word".into()]);
+            }
+            for c in &cmds {
+                let (a, b) = (ours.cmd(c).await, theirs.cmd(c).await);
+                if a != b {
+                    failures.push(format!("{c:?}: {a:?} vs {b:?}"));
+                }
+            }
+            for k in [&h, &s, &z, &t] {
+                let q = ["OBJECT", "ENCODING", k.as_str()];
+                let (a, b) = (ours.cmd(&q).await, theirs.cmd(&q).await);
+                if a != b {
+                    failures.push(format!(
+                        "round {round}: OBJECT ENCODING {k}: {a:?} vs {b:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
