@@ -290,7 +290,7 @@ pub type GateGuard<'a> = Option<parking_lot::RwLockReadGuard<'a, ()>>;
 /// (CROSSSLOT), served here (MOVED otherwise), and a topology agreed (CLUSTERDOWN).
 fn cluster_redirect(shared: &Shared, meta: &CommandMeta, args: Args<'_>) -> Option<CmdError> {
     let cluster = shared.cluster.as_ref()?;
-    let positions = meta.key_positions(args.len());
+    let positions = meta.key_positions(args);
     if positions.is_empty() {
         return None;
     }
@@ -483,7 +483,7 @@ fn run(
     local.writes += u64::from(cmd.write && !failed);
     if cmd.write && shared.blocking.count() > 0 {
         // A write may have given a blocked client its data (Redis's "ready keys").
-        for i in meta.key_positions(args.len()) {
+        for i in meta.key_positions(args) {
             if client.in_exec {
                 client.ready_keys.push(args.get(i).to_vec());
             } else {
@@ -521,13 +521,28 @@ mod tests {
     }
 
     #[test]
-    fn key_positions_follow_first_last_step() {
+    fn key_positions_follow_first_last_step_or_the_key_specs() {
         let t = CommandTable::new(crate::cmd::handlers());
-        let mset = t.get(t.lookup(b"mset").unwrap()).meta;
-        assert_eq!(mset.key_positions(5), vec![1, 3]);
-        let del = t.get(t.lookup(b"del").unwrap()).meta;
-        assert_eq!(del.key_positions(4), vec![1, 2, 3]);
-        let get = t.get(t.lookup(b"get").unwrap()).meta;
-        assert_eq!(get.key_positions(2), vec![1]);
+        let positions = |line: &str| {
+            let mut args = resp::request::OwnedArgs::default();
+            line.split(' ')
+                .for_each(|a| args.push(if a == "<empty>" { b"" } else { a.as_bytes() }));
+            let name = line.split(' ').next().unwrap().as_bytes();
+            t.get(t.lookup(name).unwrap())
+                .meta
+                .key_positions(args.as_args())
+        };
+        assert_eq!(positions("mset a 1 b 2"), vec![1, 3]);
+        assert_eq!(positions("del a b c"), vec![1, 2, 3]);
+        assert_eq!(positions("get a"), vec![1]);
+        // numkeys (keynum spec), a destination plus numkeys, a keyword searched backwards.
+        assert_eq!(positions("zunion 2 a b withscores"), vec![2, 3]);
+        assert_eq!(positions("zunionstore d 2 a b"), vec![1, 3, 4]);
+        assert_eq!(positions("sintercard 1 a limit 5"), vec![2]);
+        assert_eq!(positions("migrate h 1 <empty> 0 5 keys a b"), vec![7, 8]);
+        assert_eq!(positions("migrate h 1 k 0 5 keys a b"), Vec::<usize>::new());
+        assert_eq!(positions("migrate h 1 k 0 5"), vec![3]);
+        // A count beyond the arguments is the command's syntax error: no keys.
+        assert_eq!(positions("zunion 5 a b"), Vec::<usize>::new());
     }
 }

@@ -118,9 +118,21 @@ impl CommandMeta {
         }
     }
 
-    /// Key positions of a concrete invocation, from first/last/step (COMMAND GETKEYS, and
-    /// later cluster routing).
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+    /// Key positions of a concrete invocation (cluster routing, COMMAND GETKEYS, waking
+    /// blocked clients). Commands whose keys move with their arguments (`movablekeys`:
+    /// ZUNION's numkeys, MIGRATE's KEYS, ...) are read through their key specs, as Redis's
+    /// `getKeysUsingKeySpecs`; the others from first/last/step, which is exact for them.
+    pub fn key_positions(&self, args: resp::Args<'_>) -> Vec<usize> {
+        if self.has_flag("movablekeys") {
+            return key_positions_from_specs(&self.key_specs, args)
+                .or_else(|| match self.name {
+                    // Its KEYS spec is "incomplete": Redis falls back to migrateGetKeys.
+                    "migrate" => Some(migrate_keys(args)),
+                    _ => None,
+                })
+                .unwrap_or_default();
+        }
+        let argc = args.len();
         if self.first_key <= 0 {
             return Vec::new();
         }
@@ -135,6 +147,138 @@ impl CommandMeta {
             .filter(|&i| i < argc)
             .collect()
     }
+}
+
+fn field<'a>(m: &'a Meta, name: &str) -> Option<&'a Meta> {
+    match m {
+        Meta::Map(pairs) => pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn int_field(m: &Meta, name: &str) -> Option<i64> {
+    match field(m, name)? {
+        Meta::Int(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn str_field<'a>(m: &'a Meta, name: &str) -> Option<&'a str> {
+    match field(m, name)? {
+        Meta::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// MIGRATE's keys (Redis's `migrateGetKeys`): the key argument, or with KEYS (and an empty
+/// key argument) the keys after it; options with values are skipped while searching.
+fn migrate_keys(args: resp::Args<'_>) -> Vec<usize> {
+    let argc = args.len();
+    let mut i = 6;
+    while i < argc {
+        let a = args.get(i);
+        if a.eq_ignore_ascii_case(b"keys") {
+            if !args.get(3).is_empty() {
+                return Vec::new();
+            }
+            return (i + 1..argc).collect();
+        }
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    if argc > 3 {
+        vec![3]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Redis 7.0's `getKeysUsingKeySpecs`: each spec finds where its keys begin (an index, or
+/// after a keyword searched forwards or backwards) and how many there are (a range, or a
+/// count read from the arguments). A spec that does not fit the arguments (a syntax error
+/// the command will report) makes the whole answer `None`, as Redis returns no keys then.
+fn key_positions_from_specs(specs: &Meta, args: resp::Args<'_>) -> Option<Vec<usize>> {
+    let Meta::Set(specs) = specs else {
+        return Some(Vec::new());
+    };
+    let argc = args.len() as i64;
+    let mut out = Vec::new();
+    for spec in specs.iter() {
+        if let Some(Meta::Set(flags)) = field(spec, "flags") {
+            if flags.iter().any(|f| matches!(f, Meta::Status("not_key"))) {
+                continue;
+            }
+            // Specs that cannot find every key send Redis to the command's own rules.
+            if flags
+                .iter()
+                .any(|f| matches!(f, Meta::Status("incomplete")))
+            {
+                return None;
+            }
+        }
+        let begin = field(spec, "begin_search")?;
+        let begin_spec = field(begin, "spec")?;
+        let first = match str_field(begin, "type")? {
+            "index" => int_field(begin_spec, "index")?,
+            "keyword" => {
+                let keyword = str_field(begin_spec, "keyword")?;
+                let from = int_field(begin_spec, "startfrom")?;
+                let found = if from > 0 {
+                    (from..argc).find(|&i| {
+                        args.get(i as usize)
+                            .eq_ignore_ascii_case(keyword.as_bytes())
+                    })
+                } else {
+                    (1..=argc + from).rev().find(|&i| {
+                        args.get(i as usize)
+                            .eq_ignore_ascii_case(keyword.as_bytes())
+                    })
+                };
+                match found {
+                    Some(i) => i + 1,
+                    None => continue,
+                }
+            }
+            _ => return None,
+        };
+        let find = field(spec, "find_keys")?;
+        let find_spec = field(find, "spec")?;
+        let (first, last, step) = match str_field(find, "type")? {
+            "range" => {
+                let lastkey = int_field(find_spec, "lastkey")?;
+                let limit = int_field(find_spec, "limit")?;
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else if limit == 0 {
+                    argc + lastkey
+                } else {
+                    first + ((argc - first) / limit + lastkey)
+                };
+                (first, last, int_field(find_spec, "keystep")?)
+            }
+            "keynum" => {
+                let at = first + int_field(find_spec, "keynumidx")?;
+                let at = usize::try_from(at).ok().filter(|&at| at < args.len())?;
+                let numkeys = resp::number::parse_i64(args.get(at)).filter(|n| *n >= 0)?;
+                let first = first + int_field(find_spec, "firstkey")?;
+                (first, first + numkeys - 1, int_field(find_spec, "keystep")?)
+            }
+            _ => return None,
+        };
+        if last >= argc || last < first || first >= argc {
+            return None;
+        }
+        out.extend(
+            (first..=last)
+                .step_by(step.max(1) as usize)
+                .map(|i| i as usize),
+        );
+    }
+    Some(out)
 }
 
 /// Redis 7.2's `CLIENT SETINFO`, which redis-py and others send on connect; the 7.0 server

@@ -119,7 +119,7 @@ pub fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             "Invalid number of arguments specified for command",
         ));
     }
-    let positions = meta.key_positions(call.len());
+    let positions = meta.key_positions(call);
     if positions.is_empty() {
         return Err(CmdError::err("The command has no key arguments"));
     }
