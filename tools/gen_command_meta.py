@@ -30,7 +30,7 @@ IMPLEMENTED = {
     # lists
     "lpush": [], "rpush": [], "lpushx": [], "rpushx": [], "lpop": [], "rpop": [], "llen": [],
     "lrange": [], "lindex": [], "lset": [], "ltrim": [], "linsert": [], "lrem": [], "lpos": [],
-    "lmove": [], "rpoplpush": [], "blpop": [], "brpop": [], "blmove": [], "brpoplpush": [],
+    "lmove": [], "rpoplpush": [], "blpop": [], "brpop": [], "blmove": [], "brpoplpush": [], "lmpop": [], "blmpop": [],
     # sets
     "sadd": [], "srem": [], "smembers": [], "sismember": [], "smismember": [], "scard": [],
     "sscan": [], "spop": [], "srandmember": [], "smove": [], "sinter": [], "sunion": [],
@@ -39,7 +39,7 @@ IMPLEMENTED = {
     "zadd": [], "zincrby": [], "zrem": [], "zremrangebyrank": [], "zremrangebyscore": [],
     "zremrangebylex": [], "zscore": [], "zmscore": [], "zcard": [], "zrank": [], "zrevrank": [],
     "zcount": [], "zlexcount": [], "zrange": [], "zrangestore": [], "zrevrange": [],
-    "zrangebyscore": [], "zrevrangebyscore": [], "zrangebylex": [], "zrevrangebylex": [],
+    "zrangebyscore": [], "zmpop": [], "bzmpop": [], "bzpopmin": [], "bzpopmax": [], "zrevrangebyscore": [], "zrangebylex": [], "zrevrangebylex": [],
     "zpopmin": [], "zpopmax": [], "zrandmember": [], "zscan": [], "zunionstore": [],
     "zinterstore": [], "zdiffstore": [], "zunion": [], "zinter": [], "zdiff": [], "zintercard": [],
     # transactions

@@ -1,5 +1,6 @@
-//! Clients blocked on lists (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH): who waits for which key, and
-//! handing them data when it arrives.
+//! Clients blocked on lists and sorted sets (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
+//! BZPOPMIN, BZPOPMAX, BZMPOP): who waits for which key, and handing them data when it
+//! arrives.
 //!
 //! Semantics follow Redis: waiters on a key are served first-come first-served; a client is
 //! served by the command that made its key non-empty, before that command's client runs its
@@ -19,23 +20,120 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use store::{Keyspace, List};
+use resp::ReplyWriter;
+use store::{Keyspace, List, ZSet};
 use tokio::sync::oneshot;
 
-use crate::listops::{move_element, pop_one, End};
+use crate::error::CmdError;
+use crate::listops::{move_element, pop_many, pop_one, End};
+use crate::zsetpop::pop_scored;
 
 /// What a blocked client will do with its key once it has data.
 #[derive(Debug, Clone)]
 pub enum BlockOp {
+    /// BLPOP, BRPOP.
     Pop(End),
+    /// BLMPOP.
+    PopMany { end: End, count: usize },
+    /// BZPOPMIN / BZPOPMAX (`count` None), BZMPOP.
+    ZPop { max: bool, count: Option<usize> },
+    /// BLMOVE, BRPOPLPUSH.
     Move { from: End, to: End, dst: Vec<u8> },
 }
 
 /// What a blocked client is handed.
 #[derive(Debug)]
 pub enum Delivery {
-    Popped { key: Vec<u8>, value: Vec<u8> },
+    Popped {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    PoppedMany {
+        key: Vec<u8>,
+        values: Vec<Vec<u8>>,
+    },
+    ZPopped {
+        key: Vec<u8>,
+        items: Vec<(Vec<u8>, f64)>,
+        /// BZMPOP's nested reply rather than BZPOPMIN's flat one.
+        nested: bool,
+    },
     Moved(Vec<u8>),
+}
+
+impl Delivery {
+    /// The reply, as the command that blocked would have given it at once.
+    pub fn write(&self, out: &mut ReplyWriter) {
+        match self {
+            Delivery::Popped { key, value } => {
+                out.array(2);
+                out.bulk(key);
+                out.bulk(value);
+            }
+            Delivery::PoppedMany { key, values } => {
+                out.array(2);
+                out.bulk(key);
+                out.array(values.len());
+                values.iter().for_each(|v| out.bulk(v));
+            }
+            Delivery::ZPopped {
+                key,
+                items,
+                nested: false,
+            } => {
+                out.array(1 + 2 * items.len());
+                out.bulk(key);
+                for (m, s) in items {
+                    out.bulk(m);
+                    out.double(*s);
+                }
+            }
+            Delivery::ZPopped { key, items, .. } => {
+                out.array(2);
+                out.bulk(key);
+                out.array(items.len());
+                for (m, s) in items {
+                    out.array(2);
+                    out.bulk(m);
+                    out.double(*s);
+                }
+            }
+            Delivery::Moved(value) => out.bulk(value),
+        }
+    }
+}
+
+/// Runs `op` on `key` now: its delivery, `None` when the key is absent (or, for a move, the
+/// source is), or WRONGTYPE.
+pub fn attempt(
+    ks: &Keyspace,
+    key: &[u8],
+    op: &BlockOp,
+    now: u64,
+) -> Result<Option<Delivery>, CmdError> {
+    let key_owned = || key.to_vec();
+    Ok(match op {
+        BlockOp::Pop(end) => pop_one(ks, key, *end, now)?.map(|value| Delivery::Popped {
+            key: key_owned(),
+            value,
+        }),
+        BlockOp::PopMany { end, count } => {
+            pop_many(ks, key, *end, *count, now)?.map(|values| Delivery::PoppedMany {
+                key: key_owned(),
+                values,
+            })
+        }
+        BlockOp::ZPop { max, count } => {
+            pop_scored(ks, key, *max, count.unwrap_or(1), now)?.map(|items| Delivery::ZPopped {
+                key: key_owned(),
+                items,
+                nested: count.is_some(),
+            })
+        }
+        BlockOp::Move { from, to, dst } => {
+            move_element(ks, key, dst, *from, *to, now)?.map(Delivery::Moved)
+        }
+    })
 }
 
 #[derive(Debug)]
@@ -135,18 +233,29 @@ impl Blocking {
         registered
     }
 
-    /// Puts back an element handed to a client that went away before reading it.
+    /// Puts back what was handed to a client that went away before reading it.
     pub fn give_back(&self, ks: &Keyspace, w: &Waiter, delivery: Delivery, now: u64) {
-        if let (Delivery::Popped { key, value }, BlockOp::Pop(end)) = (delivery, &w.op) {
-            let h = ks.hash(&key);
-            let _ = ks
-                .lock(h)
-                .modify::<List, _>(h, &key, now, true, |l| match end {
-                    End::Left => l.push_front(&value),
-                    End::Right => l.push_back(&value),
+        let key = match (delivery, &w.op) {
+            (Delivery::Popped { key, value }, BlockOp::Pop(end)) => {
+                push_back(ks, &key, *end, std::iter::once(value), now);
+                key
+            }
+            (Delivery::PoppedMany { key, values }, BlockOp::PopMany { end, .. }) => {
+                push_back(ks, &key, *end, values.into_iter().rev(), now);
+                key
+            }
+            (Delivery::ZPopped { key, items, .. }, _) => {
+                let h = ks.hash(&key);
+                let _ = ks.lock(h).modify::<ZSet, _>(h, &key, now, true, |z| {
+                    for (m, s) in &items {
+                        z.insert(m, *s);
+                    }
                 });
-            self.serve(ks, &key, now);
-        }
+                key
+            }
+            _ => return,
+        };
+        self.serve(ks, &key, now);
     }
 
     /// Serves the clients blocked on `key` (called after a write to it), oldest first, as
@@ -168,27 +277,17 @@ impl Blocking {
                     self.unregister(&mut map, &w);
                     continue;
                 }
-                let delivery = match &w.op {
-                    BlockOp::Pop(end) => match pop_one(ks, &k, *end, now) {
-                        Ok(Some(value)) => Delivery::Popped {
-                            key: k.clone(),
-                            value,
-                        },
-                        // Empty, absent or not a list: nobody else can be served from it.
-                        _ => break,
-                    },
-                    BlockOp::Move { from, to, dst } => {
-                        match move_element(ks, &k, dst, *from, *to, now) {
-                            Ok(Some(value)) => {
-                                ready.push(dst.clone());
-                                Delivery::Moved(value)
-                            }
-                            Ok(None) => break,
-                            // This waiter's destination holds another type: it stays
-                            // blocked, as in Redis; the next waiter may still be served.
-                            Err(_) => continue,
-                        }
+                let delivery = match (attempt(ks, &k, &w.op, now), &w.op) {
+                    (Ok(Some(d)), BlockOp::Move { dst, .. }) => {
+                        ready.push(dst.clone());
+                        d
                     }
+                    (Ok(Some(d)), _) => d,
+                    // This waiter's destination holds another type: it stays blocked, as in
+                    // Redis; the next waiter may still be served.
+                    (Err(_), BlockOp::Move { .. }) => continue,
+                    // Empty, absent or of another type: nobody else can be served from it.
+                    _ => break,
                 };
                 self.unregister(&mut map, &w);
                 let tx =
@@ -203,4 +302,17 @@ impl Blocking {
             }
         }
     }
+}
+
+/// Pushes `values` back onto `end` of the list at `key`, in order.
+fn push_back(ks: &Keyspace, key: &[u8], end: End, values: impl Iterator<Item = Vec<u8>>, now: u64) {
+    let h = ks.hash(key);
+    let _ = ks.lock(h).modify::<List, _>(h, key, now, true, |l| {
+        for v in values {
+            match end {
+                End::Left => l.push_front(&v),
+                End::Right => l.push_back(&v),
+            }
+        }
+    });
 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
-use crate::blocking::{Blocked, Delivery};
+use crate::blocking::Blocked;
 use crate::client::ClientInfo;
 use crate::command::{execute, BatchClock, Flow};
 use crate::pubsub::Message;
@@ -427,12 +427,7 @@ impl Connection {
             }
         };
         match delivery {
-            Some(Delivery::Popped { key, value }) => {
-                self.out.array(2);
-                self.out.bulk(&key);
-                self.out.bulk(&value);
-            }
-            Some(Delivery::Moved(value)) => self.out.bulk(&value),
+            Some(d) => d.write(&mut self.out),
             None if blocked.pops() => self.out.null_array(),
             None => self.out.null(),
         }

@@ -31,6 +31,7 @@ pub mod slowlog;
 pub mod stats;
 pub mod transaction;
 pub mod tunables;
+mod zsetpop;
 
 use std::future::Future;
 use std::net::SocketAddr;

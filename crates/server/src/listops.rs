@@ -35,6 +35,32 @@ pub(crate) fn pop_one(
         .map_err(|()| CmdError::WrongType)
 }
 
+/// Pops up to `count` elements from `end` of the list at `key` (LMPOP, BLMPOP), in pop
+/// order; `None` when the key is absent.
+pub(crate) fn pop_many(
+    ks: &store::Keyspace,
+    key: &[u8],
+    end: End,
+    count: usize,
+    now: u64,
+) -> Result<Option<Vec<Vec<u8>>>, CmdError> {
+    let h = ks.hash(key);
+    ks.lock(h)
+        .modify_if::<List, _>(h, key, now, false, |l| {
+            let n = count.min(l.len());
+            let popped: Vec<Vec<u8>> = (0..n)
+                .filter_map(|_| match end {
+                    End::Left => l.pop_front(),
+                    End::Right => l.pop_back(),
+                })
+                .collect();
+            let changed = !popped.is_empty();
+            (Some(popped), changed)
+        })
+        .map(Option::flatten)
+        .map_err(|()| CmdError::WrongType)
+}
+
 /// Pops from one end of `source` and pushes onto one end of `destination` atomically (both
 /// shards locked together); the same key rotates the list. `None` when `source` is missing.
 /// Shared with BLMOVE, also when it serves a blocked client.

@@ -2,6 +2,7 @@
 //! as INCR/DECR/INCRBY/DECRBY). Semantics, reply types and error texts are Redis 7's.
 
 pub mod bitmaps;
+pub(crate) mod blocking_pop;
 pub mod cluster;
 pub mod connection;
 pub mod hashes;

@@ -202,3 +202,48 @@ async fn transactions_never_block_and_serve_waiters_after_exec() {
     assert_eq!(a.read().await.unwrap(), pair("q", "x"));
     assert_eq!(b.run("LLEN q").await, Frame::Integer(0));
 }
+
+/// The sorted-set and multi-element pops block and are served like BLPOP: BZPOPMIN by a
+/// ZADD (flat reply), BZMPOP with its nested reply (RESP3 doubles), BLMPOP taking up to
+/// COUNT elements from the list a push filled.
+#[tokio::test]
+async fn zset_and_mpop_waiters_are_served_by_writes() {
+    let node = Node::start_with(two_workers()).await;
+    let (mut a, mut b) = (node.client().await, node.client().await);
+    a.send(&["BZPOPMIN", "z1", "z2", "0"]).await;
+    until_blocked(&mut b, 1).await;
+    assert_eq!(b.run("ZADD z2 2 two 1 one").await, Frame::Integer(2));
+    assert_eq!(b.run("ZCARD z2").await, Frame::Integer(1));
+    assert_eq!(
+        a.read().await.unwrap(),
+        Frame::Array(vec![bulk("z2"), bulk("one"), bulk("1")])
+    );
+
+    a.run("HELLO 3").await;
+    a.send(&["BZMPOP", "0", "1", "z3", "MAX", "COUNT", "5"])
+        .await;
+    until_blocked(&mut b, 1).await;
+    b.run("ZADD z3 1 a 2 b").await;
+    assert_eq!(
+        a.read().await.unwrap(),
+        Frame::Array(vec![
+            bulk("z3"),
+            Frame::Array(vec![
+                Frame::Array(vec![bulk("b"), Frame::Double("2".into())]),
+                Frame::Array(vec![bulk("a"), Frame::Double("1".into())]),
+            ]),
+        ])
+    );
+
+    a.send(&["BLMPOP", "0", "2", "l1", "l2", "RIGHT", "COUNT", "2"])
+        .await;
+    until_blocked(&mut b, 1).await;
+    assert_eq!(b.run("RPUSH l2 x y z").await, Frame::Integer(3));
+    assert_eq!(
+        a.read().await.unwrap(),
+        Frame::Array(vec![bulk("l2"), Frame::Array(vec![bulk("z"), bulk("y")])])
+    );
+    assert_eq!(b.run("LRANGE l2 0 -1").await, Frame::Array(vec![bulk("x")]));
+    // Timeouts answer a null.
+    assert_eq!(a.run("BZPOPMAX nothing 0.05").await, Frame::Null);
+}

@@ -1081,6 +1081,59 @@ COMMAND GETKEYS zdiff 1 a
 COMMAND GETKEYS migrate h 1 k 0 5
 COMMAND GETKEYS migrate h 1 <empty> 0 5 COPY AUTH keys KEYS a b
 COMMAND GETKEYS mset a 1 b 2
+COMMAND GETKEYS lmpop 2 a b LEFT
+COMMAND GETKEYS bzmpop 0 1 a MIN COUNT 2
+RPUSH ml a b c d
+ZADD mz 1 a 2 b 3 c
+LMPOP 0 ml LEFT
+LMPOP x ml LEFT
+LMPOP -1 ml LEFT
+LMPOP 2 ml LEFT
+LMPOP 1 ml MIDDLE
+LMPOP 1 ml LEFT COUNT 0
+LMPOP 1 ml LEFT COUNT x
+LMPOP 1 ml LEFT COUNT 2 COUNT 3
+LMPOP 1 ml LEFT foo
+LMPOP 1 ml LEFT COUNT
+LMPOP 1 missing LEFT
+LMPOP 2 missing ml RIGHT COUNT 2
+LMPOP 1 mz LEFT
+LMPOP 1 ml left count 10
+LMPOP 1 ml LEFT
+LMPOP 9223372036854775807 ml LEFT
+LMPOP 3 a b
+ZMPOP 1 mz MIN
+ZMPOP 1 mz max COUNT 5
+ZMPOP 1 mz MIN
+ZMPOP 0 mz MIN
+ZMPOP 1 mz foo
+ZMPOP 2 mz
+RPUSH ml x
+ZMPOP 1 ml MIN
+BLMPOP 0.01 1 missing LEFT
+BLMPOP x 1 missing LEFT
+BLMPOP -1 1 missing LEFT
+BLMPOP x 0 ml LEFT
+BLMPOP x 1 missing MIDDLE
+BLMPOP 0 1 ml RIGHT COUNT 3
+BZMPOP 0.01 1 missing MIN
+BZMPOP x 1 missing MIN COUNT 0
+ZADD mz 5 e 1 f
+BZMPOP 0 2 missing mz MAX COUNT 1
+BZPOPMIN missing 0.01
+BZPOPMIN missing x
+BZPOPMIN missing -1
+BZPOPMIN mz 0
+ZADD mz 7 g
+BZPOPMAX missing mz 0
+BZPOPMAX mz 0.01
+RPUSH ml y
+BZPOPMIN ml 0.01
+MULTI
+BLMPOP 0 1 missing LEFT
+BZPOPMIN missing 0
+BZMPOP 0 1 missing MIN
+EXEC
 FLUSHALL
 DBSIZE
 "#;
@@ -1191,7 +1244,36 @@ fn random_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
     let bit_offset =
         |rng: &mut StdRng| BIT_OFFSETS[rng.gen_range(0..BIT_OFFSETS.len())].to_string();
     let unit = |rng: &mut StdRng| ["BIT", "BYTE", "bit", "foo"][rng.gen_range(0..4)].to_string();
-    let mut c: Vec<String> = match rng.gen_range(0..110) {
+    let mut c: Vec<String> = match rng.gen_range(0..111) {
+        110 => {
+            let numkeys = rng.gen_range(1..3);
+            let mut v: Vec<String> = match rng.gen_range(0..6) {
+                0 | 1 => vec!["LMPOP".into()],
+                2 | 3 => vec!["ZMPOP".into()],
+                4 => vec!["BLMPOP".into(), "0.01".into()],
+                _ => vec!["BZMPOP".into(), "0.01".into()],
+            };
+            let list = v[0].contains('L');
+            v.push(numkeys.to_string());
+            for _ in 0..numkeys {
+                v.push(key(rng));
+            }
+            let ends: &[&str] = if list {
+                &["LEFT", "RIGHT"]
+            } else {
+                &["MIN", "MAX"]
+            };
+            v.push(ends[rng.gen_range(0..2)].into());
+            if rng.gen_range(0..2) == 0 {
+                v.push("COUNT".into());
+                v.push(int(rng));
+            }
+            if rng.gen_range(0..10) == 0 {
+                v.pop();
+            }
+            v
+        }
+        // (BZPOPMIN/BZPOPMAX ride on case 101's blocking pops.)
         // The encoding thresholds: OBJECT ENCODING (case 39) must follow them as Redis's does.
         109 => vec![
             "CONFIG".into(),
@@ -1267,8 +1349,10 @@ fn random_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
             }
             _ => vec!["SUBSTR".into(), key(rng), int(rng), int(rng)],
         },
-        101 => match rng.gen_range(0..3) {
+        101 => match rng.gen_range(0..5) {
             0 => vec!["BLPOP".into(), key(rng), key(rng), "0.01".into()],
+            3 => vec!["BZPOPMIN".into(), key(rng), key(rng), "0.01".into()],
+            4 => vec!["BZPOPMAX".into(), key(rng), "0.01".into()],
             1 => vec!["BRPOP".into(), key(rng), "0.01".into()],
             _ => vec![
                 "BLMOVE".into(),

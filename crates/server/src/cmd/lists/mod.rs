@@ -9,13 +9,14 @@ mod lpush;
 mod lrange;
 mod lrem;
 mod lset;
+mod mpop;
 
 use resp::Args;
 use store::List;
 
 use crate::command::{Ctx, Handler};
 use crate::error::CmdError;
-pub(crate) use crate::listops::{pop_one, End};
+pub(crate) use crate::listops::End;
 
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("lpush", lpush::lpush),
@@ -38,6 +39,8 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("brpop", blocking::brpop),
     ("blmove", blocking::blmove),
     ("brpoplpush", blocking::brpoplpush),
+    ("lmpop", mpop::lmpop),
+    ("blmpop", mpop::blmpop),
 ];
 
 pub(crate) fn read_list<R>(

@@ -2,6 +2,7 @@
 
 mod zadd;
 mod zcount;
+mod zmpop;
 mod zpop;
 mod zrandmember;
 mod zrange;
@@ -39,6 +40,10 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("zrevrangebylex", zrange::zrevrangebylex),
     ("zpopmin", zpop::zpopmin),
     ("zpopmax", zpop::zpopmax),
+    ("zmpop", zmpop::zmpop),
+    ("bzmpop", zmpop::bzmpop),
+    ("bzpopmin", zmpop::bzpopmin),
+    ("bzpopmax", zmpop::bzpopmax),
     ("zrandmember", zrandmember::zrandmember),
     ("zscan", zscan::zscan),
     ("zunionstore", zsetops::zunionstore),
