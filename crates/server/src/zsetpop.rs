@@ -5,6 +5,9 @@ use store::ZSet;
 
 use crate::error::CmdError;
 
+/// Members with their scores, in the order they were popped.
+pub(crate) type Scored = Vec<(Vec<u8>, f64)>;
+
 /// Pops up to `count` members with their scores from the low (`max` false) or high end of
 /// the sorted set at `key`, in pop order (the emptied set is deleted); `None` when the key is
 /// absent.
@@ -14,7 +17,7 @@ pub(crate) fn pop_scored(
     max: bool,
     count: usize,
     now: u64,
-) -> Result<Option<Vec<(Vec<u8>, f64)>>, CmdError> {
+) -> Result<Option<Scored>, CmdError> {
     let h = ks.hash(key);
     ks.lock(h)
         .modify_if::<ZSet, _>(h, key, now, false, |z| {

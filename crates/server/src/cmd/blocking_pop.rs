@@ -22,12 +22,12 @@ pub(crate) fn parse_timeout(a: &[u8]) -> Result<Option<Instant>, CmdError> {
     Ok((ms > 0.0).then(|| Instant::now() + Duration::from_millis(ms as u64)))
 }
 
-/// LMPOP/ZMPOP arguments from `numkeys` at `at`: (keys, the where word, count), checked in
-/// Redis's order and with its errors.
-pub(crate) fn parse_mpop<'a>(
-    args: Args<'a>,
-    at: usize,
-) -> Result<(Vec<Vec<u8>>, &'a [u8], usize), CmdError> {
+/// LMPOP/ZMPOP's keys, where word (LEFT/RIGHT or MIN/MAX, checked by the caller) and count.
+pub(crate) type MpopArgs<'a> = (Vec<Vec<u8>>, &'a [u8], usize);
+
+/// LMPOP/ZMPOP arguments from `numkeys` at `at`, checked in Redis's order and with its
+/// errors.
+pub(crate) fn parse_mpop(args: Args<'_>, at: usize) -> Result<MpopArgs<'_>, CmdError> {
     let numkeys = resp::number::parse_i64(args.get(at))
         .filter(|n| *n >= 1)
         .ok_or_else(|| CmdError::err("numkeys should be greater than 0"))?;
