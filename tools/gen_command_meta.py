@@ -20,7 +20,7 @@ IMPLEMENTED = {
     # strings
     "get": [], "set": [], "setnx": [], "setex": [], "psetex": [], "mget": [], "mset": [], "msetnx": [],
     "getset": [], "getdel": [], "getex": [], "incr": [], "decr": [], "incrby": [], "decrby": [],
-    "incrbyfloat": [], "append": [], "strlen": [], "getrange": [], "setrange": [], "substr": [],
+    "incrbyfloat": [], "append": [], "strlen": [], "getrange": [], "setrange": [], "substr": [], "lcs": [],
     # bitmaps
     "setbit": [], "getbit": [], "bitcount": [], "bitpos": [], "bitop": [],
     # hashes
@@ -57,7 +57,7 @@ IMPLEMENTED = {
     "persist": [], "rename": [], "renamenx": [], "keys": [], "scan": [], "randomkey": [],
     "dbsize": [], "flushdb": [], "flushall": [], "copy": [], "dump": [], "restore": [],
     "restore-asking": [], "migrate": [], "save": [], "bgsave": [], "lastsave": [],
-    "object": ["encoding", "freq", "idletime", "help"],
+    "object": ["encoding", "freq", "idletime", "refcount", "help"], "swapdb": [], "move": [],
     # server
     "info": [], "config": ["get", "set", "resetstat", "help"], "time": [],
     "memory": ["usage", "stats", "help"], "slowlog": ["get", "len", "reset", "help"], "shutdown": [],

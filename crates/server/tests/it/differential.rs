@@ -1134,6 +1134,41 @@ BLMPOP 0 1 missing LEFT
 BZPOPMIN missing 0
 BZMPOP 0 1 missing MIN
 EXEC
+SET lcs1 ohmytext
+SET lcs2 mynewtext
+LCS lcs1 lcs2
+LCS lcs1 lcs2 LEN
+LCS lcs1 lcs2 IDX
+LCS lcs1 lcs2 IDX MINMATCHLEN 4
+LCS lcs1 lcs2 IDX MINMATCHLEN 4 WITHMATCHLEN
+LCS lcs1 lcs2 IDX WITHMATCHLEN MINMATCHLEN -5
+LCS lcs1 lcs2 LEN IDX
+LCS lcs1 lcs2 MINMATCHLEN
+LCS lcs1 lcs2 MINMATCHLEN x
+LCS lcs1 lcs2 foo
+LCS lcs1 missing
+LCS missing missing2 IDX
+LCS lcs1 ml
+SET lcs3 aaaabbbbaaaa
+SET lcs4 bbbbaaaabbbb
+LCS lcs3 lcs4 IDX WITHMATCHLEN
+SET rc 5
+OBJECT REFCOUNT rc
+SET rc 10000
+OBJECT REFCOUNT rc
+SET rc 05
+OBJECT REFCOUNT rc
+OBJECT REFCOUNT ml
+OBJECT REFCOUNT missing
+SWAPDB 0 0
+SWAPDB 0 1
+SWAPDB x 0
+SWAPDB 0 x
+SWAPDB 0 -1
+MOVE rc 0
+MOVE rc 1
+MOVE rc x
+MOVE missing 0
 FLUSHALL
 DBSIZE
 "#;

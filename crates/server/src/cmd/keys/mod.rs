@@ -1,6 +1,7 @@
 //! Generic key commands.
 
 mod copy;
+mod dbs;
 mod dbsize;
 mod del;
 mod dump;
@@ -52,5 +53,8 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("object|encoding", object::encoding),
     ("object|freq", object::freq),
     ("object|idletime", object::idletime),
+    ("object|refcount", object::refcount),
+    ("swapdb", dbs::swapdb),
+    ("move", dbs::move_key),
     ("object|help", object::help),
 ];

@@ -1,4 +1,4 @@
-//! OBJECT ENCODING | FREQ | IDLETIME | HELP
+//! OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP
 use resp::Args;
 
 use crate::command::Ctx;
@@ -46,6 +46,30 @@ pub fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::err("An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
     ctx.out.int(store::Shard::idle_secs(e, ctx.now) as i64);
+    Ok(())
+}
+
+/// Redis shares the integers 0..10000 between keys (refcount `INT_MAX`) unless an LRU/LFU
+/// policy with a memory limit needs per-key access data; every other value is its key's
+/// alone. Answered by the same rule, so tools that read it see what Redis shows.
+pub fn refcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(2);
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let shares_integers = {
+        let live = &ctx.shared.live;
+        let policy = live.policy();
+        live.maxmemory.load(std::sync::atomic::Ordering::Relaxed) == 0
+            || !(policy.is_lfu() || policy.name().ends_with("-lru"))
+    };
+    match ks.lock(h).peek(h, key, ctx.now) {
+        Some(e) => {
+            let shared = shares_integers
+                && matches!(e.value().as_str(), Some(store::StrRef::Int(n)) if (0..10_000).contains(&n));
+            ctx.out.int(if shared { i32::MAX as i64 } else { 1 });
+        }
+        None => ctx.out.null(),
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod getrange;
 mod getset;
 mod incr;
 mod incrbyfloat;
+mod lcs;
 mod mget;
 mod mset;
 mod set;
@@ -39,6 +40,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("strlen", strlen::strlen),
     ("getrange", getrange::getrange),
     ("substr", getrange::getrange),
+    ("lcs", lcs::lcs),
     ("setrange", setrange::setrange),
 ];
 
