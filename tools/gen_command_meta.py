@@ -57,7 +57,7 @@ IMPLEMENTED = {
     "persist": [], "rename": [], "renamenx": [], "keys": [], "scan": [], "randomkey": [],
     "dbsize": [], "flushdb": [], "flushall": [], "copy": [], "dump": [], "restore": [],
     "restore-asking": [], "migrate": [], "save": [], "bgsave": [], "lastsave": [],
-    "object": ["encoding", "freq", "idletime", "refcount", "help"], "swapdb": [], "move": [],
+    "object": ["encoding", "freq", "idletime", "refcount", "help"], "swapdb": [], "move": [], "sort": [], "sort_ro": [],
     # server
     "info": [], "config": ["get", "set", "resetstat", "help"], "time": [],
     "memory": ["usage", "stats", "help"], "slowlog": ["get", "len", "reset", "help"], "shutdown": [],

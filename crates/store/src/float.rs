@@ -233,6 +233,15 @@ pub fn parse_double(s: &[u8]) -> Option<f64> {
     }
 }
 
+/// A SORT weight as Redis reads it with `strtod`: leading space and an empty string (0) are
+/// accepted; trailing characters, overflow, underflow and NaN are not.
+pub fn parse_sort_score(s: &[u8]) -> Option<f64> {
+    match strtod_whole(s)? {
+        (v, false) if !v.is_nan() => Some(v),
+        _ => None,
+    }
+}
+
 /// A score range bound as Redis's `zslParseRange` reads it with `strtod`: leading space and
 /// an empty string (0) are accepted, overflow gives an infinity, NaN is refused.
 pub fn parse_range_double(s: &[u8]) -> Option<f64> {

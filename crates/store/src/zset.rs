@@ -244,20 +244,28 @@ impl ZSet {
 
     /// Moves to the big form when Redis would leave listpack.
     fn grow_for(&mut self, m: &[u8]) {
-        if let Repr::Packed { buf, len } = &self.repr {
-            let limits = crate::limits::current();
+        let limits = crate::limits::current();
+        if let Repr::Packed { len, .. } = &self.repr {
             if m.len() > limits.zset_value || *len >= limits.zset_entries {
-                let mut big = Chunked::default();
-                big.chunks.push(Vec::with_capacity(*len));
-                for (s, e, _) in packed(buf) {
-                    big.scores.insert(e.into(), s);
-                    big.chunks[0].push((s, e.into()));
-                }
-                if big.chunks[0].is_empty() {
-                    big.chunks.clear();
-                }
-                self.repr = Repr::Chunked(Box::new(big));
+                self.convert_to_skiplist();
             }
+        }
+    }
+
+    /// Moves to the big form (`skiplist`) whatever the size: Redis's SORT converts a sorted
+    /// set so before reading it, and OBJECT ENCODING shows it afterwards.
+    pub fn convert_to_skiplist(&mut self) {
+        if let Repr::Packed { buf, len } = &self.repr {
+            let mut big = Chunked::default();
+            big.chunks.push(Vec::with_capacity(*len));
+            for (s, e, _) in packed(buf) {
+                big.scores.insert(e.into(), s);
+                big.chunks[0].push((s, e.into()));
+            }
+            if big.chunks[0].is_empty() {
+                big.chunks.clear();
+            }
+            self.repr = Repr::Chunked(Box::new(big));
         }
     }
 

@@ -96,6 +96,20 @@ async fn cluster_commands_on_a_bootstrapped_node() {
         c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).await,
         Frame::Integer(1)
     );
+    // SORT may not reach other keys by pattern in cluster mode, as in Redis Cluster.
+    c.run("RPUSH {t}l 3 1 2").await;
+    assert_eq!(
+        c.run("SORT {t}l BY w_*").await,
+        Frame::Error("ERR BY option of SORT denied in Cluster mode.".into())
+    );
+    assert_eq!(
+        c.run("SORT {t}l GET #").await,
+        Frame::Error("ERR GET option of SORT denied in Cluster mode.".into())
+    );
+    assert_eq!(
+        c.run("SORT {t}l BY nosort DESC").await,
+        Frame::Array(vec![bulk("2"), bulk("1"), bulk("3")])
+    );
     assert_eq!(
         c.run("CLUSTER GETKEYSINSLOT 5 -1").await,
         Frame::Error("ERR Invalid slot or number of keys".into())

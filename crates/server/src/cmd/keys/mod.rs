@@ -16,6 +16,7 @@ mod randomkey;
 mod rename;
 mod restore;
 mod scan;
+mod sort;
 mod touch;
 mod ttl;
 mod type_;
@@ -55,6 +56,8 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("object|idletime", object::idletime),
     ("object|refcount", object::refcount),
     ("swapdb", dbs::swapdb),
+    ("sort", sort::sort),
+    ("sort_ro", sort::sort_ro),
     ("move", dbs::move_key),
     ("object|help", object::help),
 ];
