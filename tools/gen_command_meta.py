@@ -22,7 +22,7 @@ IMPLEMENTED = {
     "getset": [], "getdel": [], "getex": [], "incr": [], "decr": [], "incrby": [], "decrby": [],
     "incrbyfloat": [], "append": [], "strlen": [], "getrange": [], "setrange": [], "substr": [], "lcs": [],
     # bitmaps
-    "setbit": [], "getbit": [], "bitcount": [], "bitpos": [], "bitop": [],
+    "setbit": [], "getbit": [], "bitcount": [], "bitpos": [], "bitop": [], "bitfield": [], "bitfield_ro": [],
     # hashes
     "hset": [], "hsetnx": [], "hmset": [], "hget": [], "hmget": [], "hgetall": [], "hdel": [], "hexists": [],
     "hlen": [], "hkeys": [], "hvals": [], "hincrby": [], "hincrbyfloat": [], "hstrlen": [],

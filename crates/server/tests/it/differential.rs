@@ -1240,6 +1240,36 @@ RPUSH nan nan
 SORT nan
 RPUSH emp <empty> 3
 SORT emp
+BITFIELD bf SET i8 0 100 GET i8 0 INCRBY i8 0 100 GET u4 0
+BITFIELD bf OVERFLOW SAT INCRBY i8 0 100 INCRBY i8 0 -1000 OVERFLOW FAIL INCRBY i8 0 -1 INCRBY u2 100 5
+BITFIELD bf OVERFLOW WRAP SET u8 #1 300 GET u8 #1 SET i64 8 -1 GET i64 8 GET u63 8
+BITFIELD bf INCRBY u63 0 9223372036854775807 INCRBY i64 0 9223372036854775807 INCRBY i64 0 1
+BITFIELD bf OVERFLOW SAT INCRBY i64 0 9223372036854775807 INCRBY i64 0 -9223372036854775808 INCRBY i64 0 -9223372036854775808
+BITFIELD bf OVERFLOW FAIL SET i4 0 8 SET u3 0 -1 SET i4 0 -8 GET i4 0
+BITFIELD bf GET i65 0
+BITFIELD bf GET u64 0
+BITFIELD bf GET i0 0
+BITFIELD bf GET x8 0
+BITFIELD bf GET i8 -1
+BITFIELD bf GET i8 #-1
+BITFIELD bf GET i8 4294967296
+BITFIELD bf GET i8
+BITFIELD bf SET i8 0
+BITFIELD bf SET i8 0 x
+BITFIELD bf OVERFLOW maybe
+BITFIELD bf FOO
+BITFIELD bf
+BITFIELD missing GET u8 100 GET i16 #3
+BITFIELD_RO bf GET u8 0 GET i4 #2
+BITFIELD_RO bf SET u8 0 1
+BITFIELD_RO missing GET u8 0
+BITFIELD ml GET u8 0
+BITFIELD ml SET u8 0 1
+BITFIELD newbf SET u1 1000 1
+STRLEN newbf
+SET ibf 12345
+BITFIELD ibf GET u8 0 SET u8 8 65
+GET ibf
 FLUSHALL
 DBSIZE
 "#;
@@ -1352,9 +1382,13 @@ fn random_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
     let unit = |rng: &mut StdRng| ["BIT", "BYTE", "bit", "foo"][rng.gen_range(0..4)].to_string();
     let mut c: Vec<String> = match rng.gen_range(0..112) {
         111 => {
+            // Always ALPHA: Redis's numeric SORT reads `errno` after `strtod` without
+            // clearing it, so an ERANGE left by an earlier command (a 1e400 somewhere) fails
+            // a later sort at random; the curated cases cover numeric sorting.
             let mut v = vec![
                 ["SORT", "SORT_RO"][rng.gen_range(0..2)].to_string(),
                 key(rng),
+                "ALPHA".into(),
             ];
             for _ in 0..rng.gen_range(0..3) {
                 match rng.gen_range(0..4) {
@@ -1416,6 +1450,27 @@ fn random_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
             .into(),
             ["0", "1", "2", "3", "64", "128", "512"][rng.gen_range(0..7)].into(),
         ],
+        104 if rng.gen_range(0..3) == 0 => {
+            let mut v = vec![
+                ["BITFIELD", "BITFIELD_RO"][rng.gen_range(0..2)].to_string(),
+                key(rng),
+            ];
+            for _ in 0..rng.gen_range(1..4) {
+                let ty =
+                    ["i8", "u8", "i1", "u1", "i64", "u63", "i16", "u3", "i65"][rng.gen_range(0..9)];
+                let off = ["0", "3", "#1", "#2", "17", "-1"][rng.gen_range(0..6)];
+                match rng.gen_range(0..4) {
+                    0 => v.extend(["GET".to_string(), ty.into(), off.into()]),
+                    1 => v.extend(["SET".to_string(), ty.into(), off.into(), int(rng)]),
+                    2 => v.extend(["INCRBY".to_string(), ty.into(), off.into(), int(rng)]),
+                    _ => v.extend([
+                        "OVERFLOW".to_string(),
+                        ["WRAP", "SAT", "FAIL"][rng.gen_range(0..3)].into(),
+                    ]),
+                }
+            }
+            v
+        }
         104 => match rng.gen_range(0..3) {
             0 => vec![
                 "SETBIT".into(),
@@ -1959,7 +2014,8 @@ async fn run_random(seed: u64, commands: usize, resp3: bool) {
             show(&a),
             show(&b)
         );
-        if name == "multi" && queued.is_none() {
+        // (A MULTI refused, e.g. while subscribed, starts no transaction.)
+        if name == "multi" && queued.is_none() && a == Frame::Simple("OK".into()) {
             queued = Some(Vec::new());
         } else if name == "discard" || (name == "exec" && queued.is_some()) {
             queued = None;

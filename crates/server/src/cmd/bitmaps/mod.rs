@@ -2,6 +2,7 @@
 //! byte being bit 0 (as Redis).
 
 mod bitcount;
+mod bitfield;
 mod bitop;
 mod bitpos;
 mod setbit;
@@ -15,6 +16,8 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("bitcount", bitcount::bitcount),
     ("bitpos", bitpos::bitpos),
     ("bitop", bitop::bitop),
+    ("bitfield", bitfield::bitfield),
+    ("bitfield_ro", bitfield::bitfield_ro),
 ];
 
 /// Redis's `getBitOffsetFromArgument`: a non-negative bit offset whose byte fits under
