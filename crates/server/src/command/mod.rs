@@ -270,6 +270,13 @@ fn resolve(
         && !shared.make_room(clock.unix_ms, incoming_bytes(args))
     {
         Some(CmdError::Oom)
+    } else if client.multi.is_some()
+        && !matches!(meta.name, "exec" | "discard" | "quit" | "reset")
+        && !shared.make_room(clock.unix_ms, 0)
+    {
+        // As Redis: while over maxmemory, nothing is queued (a queue may grow without
+        // bound), and the refusal makes EXEC abort the transaction.
+        Some(CmdError::Oom)
     } else {
         None
     };

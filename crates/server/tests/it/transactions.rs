@@ -149,3 +149,34 @@ async fn watch_is_broken_by_another_client_and_by_expiry() {
     a.run("PING").await;
     assert_eq!(a.run("EXEC").await, Frame::Array(vec![simple("PONG")]));
 }
+
+/// Differential with redis-server: once another client lowers maxmemory below what is used,
+/// a command queued inside MULTI is refused with -OOM and EXEC aborts the transaction, as
+/// Redis does (the queue may not grow while over the limit).
+#[tokio::test]
+async fn queueing_over_maxmemory_is_refused_and_exec_aborts_like_redis() {
+    let redis = crate::support::RedisServer::start().await;
+    let node = Node::start().await;
+    let mut replies = Vec::new();
+    for (mut a, mut b) in [
+        (node.client().await, node.client().await),
+        (redis.client().await, redis.client().await),
+    ] {
+        let filler = "x".repeat(100_000);
+        a.cmd(&["SET", "filler", filler.as_str()]).await;
+        let mut got = vec![b.run("MULTI").await, a.run("CONFIG SET maxmemory 1").await];
+        got.push(b.run("SET x y").await);
+        got.push(b.run("GET x").await);
+        got.push(b.run("EXEC").await);
+        got.push(a.run("CONFIG SET maxmemory 0").await);
+        got.push(b.run("MULTI").await);
+        got.push(b.run("SET x y").await);
+        got.push(b.run("EXEC").await);
+        replies.push(got);
+    }
+    assert_eq!(replies[0], replies[1]);
+    assert_eq!(
+        replies[0][4],
+        Frame::Error("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+}
