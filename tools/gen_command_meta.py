@@ -23,6 +23,8 @@ IMPLEMENTED = {
     "incrbyfloat": [], "append": [], "strlen": [], "getrange": [], "setrange": [], "substr": [], "lcs": [],
     # bitmaps
     "setbit": [], "getbit": [], "bitcount": [], "bitpos": [], "bitop": [], "bitfield": [], "bitfield_ro": [],
+    # hyperloglog
+    "pfadd": [], "pfcount": [], "pfmerge": [], "pfdebug": [], "pfselftest": [],
     # hashes
     "hset": [], "hsetnx": [], "hmset": [], "hget": [], "hmget": [], "hgetall": [], "hdel": [], "hexists": [],
     "hlen": [], "hkeys": [], "hvals": [], "hincrby": [], "hincrbyfloat": [], "hstrlen": [],

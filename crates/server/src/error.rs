@@ -33,6 +33,10 @@ pub enum CmdError {
     Oom,
     #[error("BUSYKEY Target key name already exists.")]
     BusyKey,
+    #[error("WRONGTYPE Key is not a valid HyperLogLog string value.")]
+    NotHll,
+    #[error("INVALIDOBJ Corrupted HLL object detected")]
+    CorruptHll,
     /// The key's slot was just given to this node, which serves it once the previous
     /// owner's lease has run out: outside MULTI the connection waits until then and runs
     /// the command again; inside MULTI this is the error.

@@ -9,6 +9,7 @@ pub mod entry;
 pub mod float;
 pub mod glob;
 pub mod hashing;
+pub mod hll;
 pub mod keyspace;
 pub mod lfu;
 pub mod limits;

@@ -6,6 +6,7 @@ pub(crate) mod blocking_pop;
 pub mod cluster;
 pub mod connection;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
@@ -27,6 +28,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(strings::HANDLERS);
     all.extend_from_slice(bitmaps::HANDLERS);
     all.extend_from_slice(hashes::HANDLERS);
+    all.extend_from_slice(hyperloglog::HANDLERS);
     all.extend_from_slice(lists::HANDLERS);
     all.extend_from_slice(sets::HANDLERS);
     all.extend_from_slice(zsets::HANDLERS);

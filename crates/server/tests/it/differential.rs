@@ -1270,6 +1270,49 @@ STRLEN newbf
 SET ibf 12345
 BITFIELD ibf GET u8 0 SET u8 8 65
 GET ibf
+PFADD hll a b c d e f g
+PFADD hll a b
+PFADD hll
+PFADD hllnew
+PFCOUNT hll
+GET hll
+PFCOUNT hll
+GET hll
+PFCOUNT hll missing hllnew
+PFCOUNT missing
+PFADD hll2 c d x y z
+PFMERGE hll3 hll hll2
+PFCOUNT hll3
+GET hll3
+PFMERGE hll hll2
+GET hll
+PFMERGE hll4
+GET hll4
+PFDEBUG ENCODING hll
+PFDEBUG DECODE hll
+PFDEBUG TODENSE hll
+PFDEBUG ENCODING hll
+PFDEBUG TODENSE hll
+PFDEBUG DECODE hll
+PFCOUNT hll
+PFADD hll newone
+PFCOUNT hll
+PFDEBUG NOPE hll
+PFDEBUG ENCODING missing
+PFDEBUG ENCODING hll extra
+PFMERGE hll3 hll
+PFDEBUG ENCODING hll3
+SET notahll hello
+PFADD notahll a
+PFCOUNT notahll
+PFMERGE x notahll
+SET inthll 12345
+PFCOUNT inthll
+SET corrupt HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x80
+PFCOUNT corrupt
+PFADD ml x
+PFCOUNT ml
+PFSELFTEST
 FLUSHALL
 DBSIZE
 "#;
@@ -1380,7 +1423,18 @@ fn random_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
     let bit_offset =
         |rng: &mut StdRng| BIT_OFFSETS[rng.gen_range(0..BIT_OFFSETS.len())].to_string();
     let unit = |rng: &mut StdRng| ["BIT", "BYTE", "bit", "foo"][rng.gen_range(0..4)].to_string();
-    let mut c: Vec<String> = match rng.gen_range(0..112) {
+    let mut c: Vec<String> = match rng.gen_range(0..113) {
+        112 => match rng.gen_range(0..4) {
+            0 | 1 => {
+                let mut v = vec!["PFADD".to_string(), key(rng)];
+                for _ in 0..rng.gen_range(0..4) {
+                    v.push(val(rng));
+                }
+                v
+            }
+            2 => vec!["PFCOUNT".into(), key(rng), key(rng)][..rng.gen_range(2..4)].to_vec(),
+            _ => vec!["PFMERGE".into(), key(rng), key(rng), key(rng)],
+        },
         111 => {
             // Always ALPHA: Redis's numeric SORT reads `errno` after `strtod` without
             // clearing it, so an ERANGE left by an earlier command (a 1e400 somewhere) fails
@@ -2434,5 +2488,102 @@ async fn migrate_matches_redis() {
         ours.cmd(&line("LRANGE into:list 0 -1")).await,
         Frame::Array(vec![Frame::Bulk(b"1".to_vec()), Frame::Bulk(b"2".to_vec())])
     );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// HyperLogLog against redis-server, byte for byte: the same elements give the same string
+/// (sparse while small, promoted to dense past `hll-sparse-max-bytes` or a register over
+/// 32), the same PFCOUNT and cached cardinality, the same union, and a sparse limit changed
+/// by CONFIG SET.
+#[tokio::test]
+async fn hyperloglog_matches_redis_byte_for_byte() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    let mut failures = Vec::new();
+    let mut check = |args: Vec<String>, a: Frame, b: Frame| {
+        if a != b {
+            failures.push(format!(
+                "{args:?}:\n  ours:  {}\n  redis: {}",
+                show(&a),
+                show(&b)
+            ));
+        }
+    };
+    for (round, limit) in ["3000", "200", "0"].iter().enumerate() {
+        let set = vec![
+            "CONFIG".into(),
+            "SET".into(),
+            "hll-sparse-max-bytes".into(),
+            limit.to_string(),
+        ];
+        let (a, b) = (ours.cmd(&set).await, theirs.cmd(&set).await);
+        check(set, a, b);
+        for batch in 0..40 {
+            let mut add = vec!["PFADD".to_string(), format!("h{round}")];
+            add.extend((0..batch * 25 + 1).map(|i| format!("e{round}:{batch}:{i}")));
+            let (a, b) = (ours.cmd(&add).await, theirs.cmd(&add).await);
+            check(
+                vec![
+                    "PFADD".into(),
+                    format!("h{round}"),
+                    format!("batch {batch}"),
+                ],
+                a,
+                b,
+            );
+            for cmd in [
+                vec!["GET".to_string(), format!("h{round}")],
+                vec!["PFCOUNT".to_string(), format!("h{round}")],
+                vec!["GET".to_string(), format!("h{round}")],
+                vec![
+                    "PFDEBUG".to_string(),
+                    "ENCODING".into(),
+                    format!("h{round}"),
+                ],
+            ] {
+                let (a, b) = (ours.cmd(&cmd).await, theirs.cmd(&cmd).await);
+                check(cmd, a, b);
+            }
+        }
+    }
+    // Corrupt sparse strings: registers that do not add up to 16384, a run past the end.
+    let header = b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80";
+    for (name, body) in [
+        ("short", vec![0x40u8, 99]),
+        ("long", vec![0x7f, 0xff, 0x83]),
+        ("val", vec![0x40, 0x00, 0xff, 0x7f, 0xff]),
+    ] {
+        let mut bytes = header.to_vec();
+        bytes.extend_from_slice(&body);
+        let set: Vec<Vec<u8>> = vec![b"SET".to_vec(), name.as_bytes().to_vec(), bytes];
+        let (a, b) = (ours.cmd(&set).await, theirs.cmd(&set).await);
+        check(vec!["SET".into(), name.into()], a, b);
+        for cmd in [
+            vec!["PFCOUNT", name],
+            vec!["PFCOUNT", name, "h0"],
+            vec!["PFADD", name, "x", "y"],
+            vec!["PFMERGE", "m", name],
+            vec!["PFDEBUG", "GETREG", name],
+            vec!["PFDEBUG", "DECODE", name],
+        ] {
+            let cmd: Vec<String> = cmd.into_iter().map(String::from).collect();
+            let (a, b) = (ours.cmd(&cmd).await, theirs.cmd(&cmd).await);
+            check(cmd, a, b);
+        }
+    }
+    for cmd in [
+        vec!["PFCOUNT", "h0", "h1", "h2"],
+        vec!["PFMERGE", "u", "h0", "h1"],
+        vec!["GET", "u"],
+        vec!["PFCOUNT", "u"],
+        vec!["PFMERGE", "h1", "h2"],
+        vec!["GET", "h1"],
+        vec!["PFDEBUG", "GETREG", "h2"],
+    ] {
+        let cmd: Vec<String> = cmd.into_iter().map(String::from).collect();
+        let (a, b) = (ours.cmd(&cmd).await, theirs.cmd(&cmd).await);
+        check(cmd, a, b);
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

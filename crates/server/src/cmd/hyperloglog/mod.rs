@@ -1,0 +1,220 @@
+//! HyperLogLog: PFADD, PFCOUNT, PFMERGE, PFDEBUG, PFSELFTEST over strings in Redis's own
+//! representation (`store::hll`), with Redis 7.0's replies and errors.
+use resp::Args;
+use store::hll;
+use store::{Str, Ttl, Value};
+
+use crate::command::{Ctx, Handler};
+use crate::error::{CmdError, CmdResult};
+
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("pfadd", pfadd),
+    ("pfcount", pfcount),
+    ("pfmerge", pfmerge),
+    ("pfdebug", pfdebug),
+    ("pfselftest", pfselftest),
+];
+
+/// `hll-sparse-max-bytes` now.
+fn sparse_max(ctx: &Ctx<'_>) -> usize {
+    let live = &ctx.shared.live;
+    crate::tunables::find("hll-sparse-max-bytes")
+        .and_then(|t| live.tunables.get(t).parse().ok())
+        .unwrap_or(3000)
+}
+
+/// The HLL string at `key` (`None` if absent), checked as Redis's `isHLLObjectOrReply`.
+fn read(
+    shard: &mut store::Shard,
+    h: u64,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    let Some(e) = shard.get(h, key, now) else {
+        return Ok(None);
+    };
+    match e.value().as_str() {
+        None => Err(CmdError::WrongType),
+        // An integer-encoded string is never an HLL (Redis: not sds-encoded).
+        Some(store::StrRef::Int(_)) => Err(CmdError::NotHll),
+        Some(s) => {
+            let bytes = s.to_vec();
+            if hll::is_valid(&bytes) {
+                Ok(Some(bytes))
+            } else {
+                Err(CmdError::NotHll)
+            }
+        }
+    }
+}
+
+/// Stores an HLL string, keeping the key's TTL.
+fn write(shard: &mut store::Shard, h: u64, key: &[u8], bytes: Vec<u8>, existed: bool, now: u64) {
+    let ttl = if existed { Ttl::Keep } else { Ttl::Clear };
+    shard.set(h, key, Value::Str(Str::Raw(bytes)), ttl, now);
+}
+
+/// PFADD key [element ...]: 1 when the key was created or a register changed.
+pub fn pfadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let max = sparse_max(ctx);
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let mut shard = ks.lock(h);
+    let existing = read(&mut shard, h, key, ctx.now)?;
+    let existed = existing.is_some();
+    let mut updated = !existed;
+    let mut s = existing.unwrap_or_else(hll::new_sparse);
+    for i in 2..args.len() {
+        updated |= hll::add(&mut s, args.get(i), max).map_err(|_| CmdError::CorruptHll)?;
+    }
+    if updated {
+        hll::invalidate_cache(&mut s);
+        write(&mut shard, h, key, s, existed, ctx.now);
+    }
+    ctx.out.int(updated as i64);
+    Ok(())
+}
+
+/// PFCOUNT key [key ...]: one key answers (and caches) its estimate; several, the
+/// estimate of their union (nothing cached).
+pub fn pfcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let ks = &ctx.shared.keyspace;
+    if args.len() > 2 {
+        let mut max = Box::new([0u8; hll::REGISTERS]);
+        for i in 1..args.len() {
+            let key = args.get(i);
+            let h = ks.hash(key);
+            let Some(s) = read(&mut ks.lock(h), h, key, ctx.now)? else {
+                continue;
+            };
+            hll::merge_into(&mut max, &s).map_err(|_| CmdError::CorruptHll)?;
+        }
+        ctx.out.int(hll::count_registers(&max) as i64);
+        return Ok(());
+    }
+    let key = args.get(1);
+    let h = ks.hash(key);
+    let mut shard = ks.lock(h);
+    let Some(mut s) = read(&mut shard, h, key, ctx.now)? else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let card = match hll::cached(&s) {
+        Some(card) => card,
+        None => {
+            let card = hll::count(&s).map_err(|_| CmdError::CorruptHll)?;
+            // Redis writes the estimate back into the string (a change WATCH sees).
+            hll::set_cache(&mut s, card);
+            write(&mut shard, h, key, s, true, ctx.now);
+            card
+        }
+    };
+    ctx.out.int(card as i64);
+    Ok(())
+}
+
+/// PFMERGE destkey [sourcekey ...]: the destination (also a source) becomes the union;
+/// dense if any input was.
+pub fn pfmerge(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let ks = &ctx.shared.keyspace;
+    let keys: Vec<&[u8]> = (1..args.len()).map(|i| args.get(i)).collect();
+    let hashes: Vec<u64> = keys.iter().map(|k| ks.hash(k)).collect();
+    let mut set = ks.lock_many(&hashes);
+    let mut max = Box::new([0u8; hll::REGISTERS]);
+    let mut use_dense = false;
+    for (k, &h) in keys.iter().zip(&hashes) {
+        let Some(s) = read(set.shard(h), h, k, ctx.now)? else {
+            continue;
+        };
+        use_dense |= !hll::is_sparse(&s);
+        hll::merge_into(&mut max, &s).map_err(|_| CmdError::CorruptHll)?;
+    }
+    let (dst, hd) = (keys[0], hashes[0]);
+    let existing = read(set.shard(hd), hd, dst, ctx.now)?;
+    let existed = existing.is_some();
+    let mut s = existing.unwrap_or_else(hll::new_sparse);
+    if use_dense {
+        hll::to_dense(&mut s).map_err(|_| CmdError::CorruptHll)?;
+    }
+    let sparse_max = sparse_max(ctx);
+    for (i, &m) in max.iter().enumerate() {
+        if m != 0 {
+            hll::set(&mut s, i, m, sparse_max).map_err(|_| CmdError::CorruptHll)?;
+        }
+    }
+    hll::invalidate_cache(&mut s);
+    write(set.shard(hd), hd, dst, s, existed, ctx.now);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// PFDEBUG GETREG | DECODE | ENCODING | TODENSE key.
+pub fn pfdebug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let sub = String::from_utf8_lossy(args.get(1)).into_owned();
+    let key = args.get(2);
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let mut shard = ks.lock(h);
+    let Some(mut s) = read(&mut shard, h, key, ctx.now)? else {
+        return Err(CmdError::err("The specified key does not exist"));
+    };
+    let arity = || {
+        CmdError::err(format!(
+            "Wrong number of arguments for the '{sub}' subcommand"
+        ))
+    };
+    match sub.to_ascii_lowercase().as_str() {
+        "getreg" => {
+            if args.len() != 3 {
+                return Err(arity());
+            }
+            if hll::is_sparse(&s) {
+                hll::to_dense(&mut s).map_err(|_| CmdError::CorruptHll)?;
+                write(&mut shard, h, key, s.clone(), true, ctx.now);
+            }
+            let regs = hll::registers(&s).map_err(|_| CmdError::CorruptHll)?;
+            ctx.out.array(regs.len());
+            regs.iter().for_each(|r| ctx.out.int(*r as i64));
+        }
+        "decode" => {
+            if args.len() != 3 {
+                return Err(arity());
+            }
+            if !hll::is_sparse(&s) {
+                return Err(CmdError::err("HLL encoding is not sparse"));
+            }
+            ctx.out.bulk(hll::decode_sparse(&s).as_bytes());
+        }
+        "encoding" => {
+            if args.len() != 3 {
+                return Err(arity());
+            }
+            ctx.out.simple(if hll::is_sparse(&s) {
+                "sparse"
+            } else {
+                "dense"
+            });
+        }
+        "todense" => {
+            if args.len() != 3 {
+                return Err(arity());
+            }
+            let converted = hll::is_sparse(&s);
+            if converted {
+                hll::to_dense(&mut s).map_err(|_| CmdError::CorruptHll)?;
+                write(&mut shard, h, key, s, true, ctx.now);
+            }
+            ctx.out.int(converted as i64);
+        }
+        _ => return Err(CmdError::err(format!("Unknown PFDEBUG subcommand '{sub}'"))),
+    }
+    Ok(())
+}
+
+/// PFSELFTEST: the register layout keeps what it is given.
+pub fn pfselftest(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    hll::self_test(ctx.now).map_err(CmdError::err)?;
+    ctx.out.ok();
+    Ok(())
+}
