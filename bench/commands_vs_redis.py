@@ -3,7 +3,7 @@
 
 Both servers run on this machine at once. Each round runs, against each server (alternating
 which goes first), `redis-benchmark -c 50 -r 100000 -P <p> --csv <command>` for SETBIT and
-BITCOUNT on one bitmap of 100000 bits, and PFADD and PFCOUNT on one HyperLogLog, at pipeline
+BITCOUNT on one bitmap of 100000 bits (12.5 KB), and PFADD and PFCOUNT on one HyperLogLog, at pipeline
 1 and 16. Reported: median ops/s, the ratio ours/redis, and server CPU per operation
 (utime+stime around each run: steadier than ops/s on a shared machine).
 
@@ -22,7 +22,9 @@ from common import cpu_seconds, free_port, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = [
-    ("SETBIT", ["SETBIT", "bits", "__rand_int__", "1"]),
+    # (__rand_int__ is zero-padded, which a bit offset may not be: a fixed offset in a
+    # 100000-bit bitmap.)
+    ("SETBIT", ["SETBIT", "bits", "99999", "1"]),
     ("BITCOUNT", ["BITCOUNT", "bits"]),
     ("PFADD", ["PFADD", "hll", "__rand_int__"]),
     ("PFCOUNT", ["PFCOUNT", "hll"]),

@@ -671,8 +671,19 @@ impl Shard {
         now: u64,
         f: impl FnOnce(&mut Vec<u8>) -> R,
     ) -> Option<R> {
+        self.modify_raw_if(h, key, now, |raw| (f(raw), true))
+    }
+
+    /// [`Shard::modify_raw`] where `f` also says whether it changed the string: only then
+    /// is the change reported (WATCH, the mutation seam) — PFADD that changes no register.
+    pub fn modify_raw_if<R>(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(&mut Vec<u8>) -> (R, bool),
+    ) -> Option<R> {
         let i = self.find_live(h, key, now)?;
-        self.touched(key, Mutation::Write);
         let raw_now = self.table.get(i).is_heap_raw();
         if !raw_now {
             let old = self.table.take_for_rebuild(i);
@@ -682,13 +693,16 @@ impl Shard {
             self.put_rebuilt_parts(i, old_bytes, pos, new);
         }
         let before = entry_bytes(self.table.get(i));
-        let result = self
+        let (result, changed) = self
             .table
             .get_mut(i)
             .with_raw(f)
             .expect("raw after conversion");
         let after = entry_bytes(self.table.get(i));
         self.account(before, after);
+        if changed {
+            self.touched(key, Mutation::Write);
+        }
         Some(result)
     }
 

@@ -78,10 +78,18 @@ fn count_ones(bytes: &[u8], first: u64, last: u64) -> u64 {
     if fb == lb {
         return (bytes[fb] & head_mask & tail_mask).count_ones() as u64;
     }
-    let middle: u64 = bytes[fb + 1..lb]
+    // Eight bytes at a time: a popcount per word instead of per byte.
+    let middle = &bytes[fb + 1..lb];
+    let words = middle.chunks_exact(8);
+    let tail: u64 = words
+        .remainder()
         .iter()
         .map(|b| b.count_ones() as u64)
         .sum();
+    let middle: u64 = words
+        .map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes")).count_ones() as u64)
+        .sum::<u64>()
+        + tail;
     (bytes[fb] & head_mask).count_ones() as u64
         + middle
         + (bytes[lb] & tail_mask).count_ones() as u64

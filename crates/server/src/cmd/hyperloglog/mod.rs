@@ -54,24 +54,46 @@ fn write(shard: &mut store::Shard, h: u64, key: &[u8], bytes: Vec<u8>, existed: 
     shard.set(h, key, Value::Str(Str::Raw(bytes)), ttl, now);
 }
 
-/// PFADD key [element ...]: 1 when the key was created or a register changed.
+/// Checks the value at `key` is an HLL string without copying it: `Ok(false)` if absent.
+fn check(shard: &mut store::Shard, h: u64, key: &[u8], now: u64) -> Result<bool, CmdError> {
+    let Some(e) = shard.get(h, key, now) else {
+        return Ok(false);
+    };
+    match e.value().as_str() {
+        None => Err(CmdError::WrongType),
+        Some(store::StrRef::Int(_)) => Err(CmdError::NotHll),
+        Some(s) if s.with_bytes(hll::is_valid) => Ok(true),
+        Some(_) => Err(CmdError::NotHll),
+    }
+}
+
+/// PFADD key [element ...]: 1 when the key was created or a register changed. The string
+/// is updated in place (an HLL is up to 12 KB; PFADD is meant to be cheap).
 pub fn pfadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let key = args.get(1);
     let max = sparse_max(ctx);
     let ks = &ctx.shared.keyspace;
     let h = ks.hash(key);
     let mut shard = ks.lock(h);
-    let existing = read(&mut shard, h, key, ctx.now)?;
-    let existed = existing.is_some();
-    let mut updated = !existed;
-    let mut s = existing.unwrap_or_else(hll::new_sparse);
-    for i in 2..args.len() {
-        updated |= hll::add(&mut s, args.get(i), max).map_err(|_| CmdError::CorruptHll)?;
+    let created = !check(&mut shard, h, key, ctx.now)?;
+    if created {
+        write(&mut shard, h, key, hll::new_sparse(), false, ctx.now);
     }
-    if updated {
-        hll::invalidate_cache(&mut s);
-        write(&mut shard, h, key, s, existed, ctx.now);
-    }
+    let updated = shard
+        .modify_raw_if(h, key, ctx.now, |s| {
+            let mut updated = created;
+            for i in 2..args.len() {
+                match hll::add(s, args.get(i), max) {
+                    Ok(changed) => updated |= changed,
+                    Err(_) => return (Err(CmdError::CorruptHll), updated),
+                }
+            }
+            if updated {
+                hll::invalidate_cache(s);
+            }
+            (Ok(updated), updated)
+        })
+        .expect("the key exists")?;
     ctx.out.int(updated as i64);
     Ok(())
 }
@@ -96,19 +118,25 @@ pub fn pfcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let key = args.get(1);
     let h = ks.hash(key);
     let mut shard = ks.lock(h);
-    let Some(mut s) = read(&mut shard, h, key, ctx.now)? else {
+    if !check(&mut shard, h, key, ctx.now)? {
         ctx.out.int(0);
         return Ok(());
-    };
-    let card = match hll::cached(&s) {
+    }
+    let cached = shard
+        .get(h, key, ctx.now)
+        .and_then(|e| e.value().as_str().and_then(|s| s.with_bytes(hll::cached)));
+    let card = match cached {
         Some(card) => card,
-        None => {
-            let card = hll::count(&s).map_err(|_| CmdError::CorruptHll)?;
-            // Redis writes the estimate back into the string (a change WATCH sees).
-            hll::set_cache(&mut s, card);
-            write(&mut shard, h, key, s, true, ctx.now);
-            card
-        }
+        // Redis writes the estimate back into the string (a change WATCH sees).
+        None => shard
+            .modify_raw_if(h, key, ctx.now, |s| match hll::count(s) {
+                Ok(card) => {
+                    hll::set_cache(s, card);
+                    (Ok(card), true)
+                }
+                Err(_) => (Err(CmdError::CorruptHll), false),
+            })
+            .expect("the key exists")?,
     };
     ctx.out.int(card as i64);
     Ok(())
