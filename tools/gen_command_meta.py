@@ -48,7 +48,8 @@ IMPLEMENTED = {
     "multi": [], "exec": [], "discard": [], "watch": [], "unwatch": [],
     # pub/sub
     "subscribe": [], "unsubscribe": [], "psubscribe": [], "punsubscribe": [], "publish": [],
-    "pubsub": ["channels", "numsub", "numpat", "help"],
+    "ssubscribe": [], "sunsubscribe": [], "spublish": [],
+    "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     # cluster
     "cluster": ["info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
                 "slots", "shards", "nodes", "links", "help", "meet", "forget"],

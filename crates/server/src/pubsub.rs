@@ -1,4 +1,5 @@
-//! Publish/subscribe: channel and pattern subscriptions, and message delivery.
+//! Publish/subscribe: channel and pattern subscriptions, shard channels (SSUBSCRIBE /
+//! SPUBLISH: their own namespace, routed by slot in cluster mode), and message delivery.
 //!
 //! Each subscribed connection owns an unbounded queue; PUBLISH pushes one shared message
 //! (channel and payload are reference-counted, not copied per subscriber) onto the queue of
@@ -32,6 +33,11 @@ pub enum Message {
         channel: Arc<[u8]>,
         payload: Arc<[u8]>,
     },
+    /// A shard channel's message (SPUBLISH).
+    SMessage {
+        channel: Arc<[u8]>,
+        payload: Arc<[u8]>,
+    },
 }
 
 impl Message {
@@ -41,6 +47,12 @@ impl Message {
             Message::Message { channel, payload } => {
                 out.push(3);
                 out.bulk(b"message");
+                out.bulk(channel);
+                out.bulk(payload);
+            }
+            Message::SMessage { channel, payload } => {
+                out.push(3);
+                out.bulk(b"smessage");
                 out.bulk(channel);
                 out.bulk(payload);
             }
@@ -61,7 +73,9 @@ impl Message {
     /// Bytes it takes encoded, as counted against the output buffer limit.
     pub fn size(&self) -> usize {
         match self {
-            Message::Message { channel, payload } => 32 + channel.len() + payload.len(),
+            Message::Message { channel, payload } | Message::SMessage { channel, payload } => {
+                32 + channel.len() + payload.len()
+            }
             Message::PMessage {
                 pattern,
                 channel,
@@ -151,28 +165,87 @@ type PatternList = Vec<(Arc<[u8]>, Arc<Subscriber>)>;
 pub struct PubSub {
     channels: RwLock<ChannelMap>,
     patterns: RwLock<PatternList>,
+    shard_channels: RwLock<ChannelMap>,
+}
+
+fn add_subscriber(map: &RwLock<ChannelMap>, channel: &[u8], sub: &Arc<Subscriber>) {
+    let mut map = map.write();
+    match map.get_mut(channel) {
+        Some(v) => v.push(sub.clone()),
+        None => {
+            map.insert(channel.into(), vec![sub.clone()]);
+        }
+    }
+}
+
+fn remove_subscriber(map: &RwLock<ChannelMap>, channel: &[u8], sub: &Arc<Subscriber>) {
+    let mut map = map.write();
+    if let Some(v) = map.get_mut(channel) {
+        v.retain(|s| !Arc::ptr_eq(s, sub));
+        if v.is_empty() {
+            map.remove(channel);
+        }
+    }
+}
+
+fn list_channels(map: &RwLock<ChannelMap>, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+    map.read()
+        .keys()
+        .filter(|c| pattern.is_none_or(|p| store::glob::matches(p, c, false)))
+        .map(|c| c.to_vec())
+        .collect()
 }
 
 impl PubSub {
-    /// Adds a channel subscription (the caller knows it is new for this client).
-    pub fn subscribe(&self, channel: &[u8], sub: &Arc<Subscriber>) {
-        let mut map = self.channels.write();
-        match map.get_mut(channel) {
-            Some(v) => v.push(sub.clone()),
-            None => {
-                map.insert(channel.into(), vec![sub.clone()]);
+    /// Adds a shard-channel subscription (the caller knows it is new for this client).
+    pub fn ssubscribe(&self, channel: &[u8], sub: &Arc<Subscriber>) {
+        add_subscriber(&self.shard_channels, channel, sub);
+    }
+
+    pub fn sunsubscribe(&self, channel: &[u8], sub: &Arc<Subscriber>) {
+        remove_subscriber(&self.shard_channels, channel, sub);
+    }
+
+    /// Sends to every subscriber of shard channel `channel` (no patterns); how many.
+    pub fn spublish(
+        &self,
+        channel: &[u8],
+        payload: &[u8],
+        limit: OutputLimit,
+        over: &AtomicU64,
+    ) -> usize {
+        let now = crate::unix_ms();
+        let channel: Arc<[u8]> = channel.into();
+        let payload: Arc<[u8]> = payload.into();
+        let mut received = 0;
+        if let Some(subs) = self.shard_channels.read().get(&channel) {
+            for s in subs {
+                let m = Message::SMessage {
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                };
+                received += s.deliver(m, limit, now, over) as usize;
             }
         }
+        received
+    }
+
+    /// Shard channels with at least one subscriber, optionally matching a pattern.
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        list_channels(&self.shard_channels, pattern)
+    }
+
+    pub fn shard_numsub(&self, channel: &[u8]) -> usize {
+        self.shard_channels.read().get(channel).map_or(0, Vec::len)
+    }
+
+    /// Adds a channel subscription (the caller knows it is new for this client).
+    pub fn subscribe(&self, channel: &[u8], sub: &Arc<Subscriber>) {
+        add_subscriber(&self.channels, channel, sub);
     }
 
     pub fn unsubscribe(&self, channel: &[u8], sub: &Arc<Subscriber>) {
-        let mut map = self.channels.write();
-        if let Some(v) = map.get_mut(channel) {
-            v.retain(|s| !Arc::ptr_eq(s, sub));
-            if v.is_empty() {
-                map.remove(channel);
-            }
-        }
+        remove_subscriber(&self.channels, channel, sub);
     }
 
     pub fn psubscribe(&self, pattern: &[u8], sub: &Arc<Subscriber>) {
@@ -222,12 +295,7 @@ impl PubSub {
 
     /// Channels with at least one subscriber, optionally matching a pattern.
     pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
-        self.channels
-            .read()
-            .keys()
-            .filter(|c| pattern.is_none_or(|p| store::glob::matches(p, c, false)))
-            .map(|c| c.to_vec())
-            .collect()
+        list_channels(&self.channels, pattern)
     }
 
     pub fn numsub(&self, channel: &[u8]) -> usize {
@@ -255,10 +323,12 @@ pub struct ClientSubs {
     pub rx: mpsc::UnboundedReceiver<Message>,
     pub channels: IndexSet<Vec<u8>>,
     pub patterns: IndexSet<Vec<u8>>,
+    pub shard_channels: IndexSet<Vec<u8>>,
 }
 
 impl ClientSubs {
-    /// Subscriptions in total: the count in (un)subscribe replies.
+    /// Channel and pattern subscriptions: the count in (p)(un)subscribe replies (shard
+    /// channels are counted apart, as Redis).
     pub fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
@@ -266,7 +336,10 @@ impl ClientSubs {
 
 /// Whether the client is in subscribed mode (RESP2 then limits what it may run).
 pub fn subscribed(client: &ClientState) -> bool {
-    client.pubsub.as_ref().is_some_and(|p| p.count() > 0)
+    client
+        .pubsub
+        .as_ref()
+        .is_some_and(|p| p.count() + p.shard_channels.len() > 0)
 }
 
 /// Drops every subscription (RESET, disconnect).
@@ -285,6 +358,9 @@ pub fn unsubscribe_all(shared: &Shared, client: &mut ClientState) {
         }
         for p in &subs.patterns {
             shared.pubsub.punsubscribe(p, &subs.subscriber);
+        }
+        for c in &subs.shard_channels {
+            shared.pubsub.sunsubscribe(c, &subs.subscriber);
         }
     }
 }

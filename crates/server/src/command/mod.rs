@@ -256,7 +256,15 @@ fn resolve(
         && client.info.resp.load(Ordering::Relaxed) == 2
         && !matches!(
             meta.name,
-            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+            "subscribe"
+                | "unsubscribe"
+                | "psubscribe"
+                | "punsubscribe"
+                | "ssubscribe"
+                | "sunsubscribe"
+                | "ping"
+                | "quit"
+                | "reset"
         )
     {
         Some(CmdError::err(format!(

@@ -281,3 +281,66 @@ async fn client_list_shows_pubsub_multi_and_blocked_clients() {
     assert_eq!(only.lines().count(), 1, "{only}");
     assert!(only.contains("flags=P"));
 }
+
+/// Sharded pub/sub against redis-server, frame for frame: SSUBSCRIBE counts only shard
+/// subscriptions, SPUBLISH reaches shard subscribers only (and PUBLISH does not), PUBSUB
+/// SHARDCHANNELS / SHARDNUMSUB, SUNSUBSCRIBE with and without names, the RESP2 subscribed
+/// mode, RESP3 pushes.
+#[tokio::test]
+async fn sharded_pubsub_matches_redis() {
+    let redis = crate::support::RedisServer::start().await;
+    let node = Node::start().await;
+    let mut transcripts = Vec::new();
+    for (mut s, mut p) in [
+        (node.client().await, node.client().await),
+        (redis.client().await, redis.client().await),
+    ] {
+        let mut t: Vec<Frame> = Vec::new();
+        s.send(&["SUBSCRIBE", "a"]).await;
+        t.push(s.read().await.unwrap());
+        s.send(&["SSUBSCRIBE", "b", "c", "b"]).await;
+        for _ in 0..3 {
+            t.push(s.read().await.unwrap());
+        }
+        t.push(p.run("SPUBLISH b hi").await);
+        t.push(s.read().await.unwrap());
+        t.push(p.run("PUBLISH b hi2").await);
+        t.push(p.run("SPUBLISH a nobody").await);
+        t.push(p.run("PUBSUB SHARDNUMSUB b x").await);
+        t.push(p.run("PUBSUB SHARDCHANNELS c*").await);
+        t.push(p.run("PUBSUB CHANNELS").await);
+        t.push(s.run("GET x").await);
+        s.send(&["SUNSUBSCRIBE", "b", "zz"]).await;
+        t.push(s.read().await.unwrap());
+        t.push(s.read().await.unwrap());
+        s.send(&["SUNSUBSCRIBE"]).await;
+        t.push(s.read().await.unwrap());
+        s.send(&["SUNSUBSCRIBE"]).await;
+        t.push(s.read().await.unwrap());
+        s.send(&["UNSUBSCRIBE"]).await;
+        t.push(s.read().await.unwrap());
+        t.push(s.run("PING").await);
+        t.push(p.run("HELLO 3").await.map_len());
+        p.send(&["SSUBSCRIBE", "r"]).await;
+        t.push(p.read().await.unwrap());
+        t.push(s.run("SPUBLISH r x").await);
+        t.push(p.read().await.unwrap());
+        t.push(p.run("GET x").await);
+        transcripts.push(t);
+    }
+    assert_eq!(transcripts[0], transcripts[1]);
+}
+
+trait MapLen {
+    /// A HELLO reply reduced to its size (the server identity differs).
+    fn map_len(self) -> Frame;
+}
+
+impl MapLen for Frame {
+    fn map_len(self) -> Frame {
+        match self {
+            Frame::Map(m) => Frame::Integer(m.len() as i64),
+            other => other,
+        }
+    }
+}

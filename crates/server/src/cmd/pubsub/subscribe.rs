@@ -1,4 +1,4 @@
-//! SUBSCRIBE / UNSUBSCRIBE / PSUBSCRIBE / PUNSUBSCRIBE
+//! SUBSCRIBE / UNSUBSCRIBE / PSUBSCRIBE / PUNSUBSCRIBE / SSUBSCRIBE / SUNSUBSCRIBE
 use resp::Args;
 
 use super::ClientSubs;
@@ -10,6 +10,7 @@ use crate::pubsub::Subscriber;
 enum Kind {
     Channel,
     Pattern,
+    Shard,
 }
 
 fn subs<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut ClientSubs {
@@ -21,6 +22,7 @@ fn subs<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut ClientSubs {
             rx,
             channels: Default::default(),
             patterns: Default::default(),
+            shard_channels: Default::default(),
         }
     })
 }
@@ -44,25 +46,38 @@ fn confirm(ctx: &mut Ctx<'_>, what: &str, name: Option<&[u8]>, count: usize) {
     ctx.out.int(count as i64);
 }
 
+/// The subscriptions of `kind` and the count its confirmations report.
+fn set_of(s: &mut ClientSubs, kind: Kind) -> &mut indexmap::IndexSet<Vec<u8>> {
+    match kind {
+        Kind::Channel => &mut s.channels,
+        Kind::Pattern => &mut s.patterns,
+        Kind::Shard => &mut s.shard_channels,
+    }
+}
+
+fn count_of(s: &ClientSubs, kind: Kind) -> usize {
+    match kind {
+        Kind::Shard => s.shard_channels.len(),
+        _ => s.count(),
+    }
+}
+
 fn add(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
     for name in args.tail(1).iter() {
         let shared = ctx.shared;
         let s = subs(ctx);
-        let new = match kind {
-            Kind::Channel => s.channels.insert(name.to_vec()),
-            Kind::Pattern => s.patterns.insert(name.to_vec()),
-        };
-        if new {
+        if set_of(s, kind).insert(name.to_vec()) {
             match kind {
                 Kind::Channel => shared.pubsub.subscribe(name, &s.subscriber),
                 Kind::Pattern => shared.pubsub.psubscribe(name, &s.subscriber),
+                Kind::Shard => shared.pubsub.ssubscribe(name, &s.subscriber),
             }
         }
-        let count = s.count();
-        let what = if kind == Kind::Channel {
-            "subscribe"
-        } else {
-            "psubscribe"
+        let count = count_of(s, kind);
+        let what = match kind {
+            Kind::Channel => "subscribe",
+            Kind::Pattern => "psubscribe",
+            Kind::Shard => "ssubscribe",
         };
         confirm(ctx, what, Some(name), count);
     }
@@ -70,39 +85,33 @@ fn add(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
 }
 
 fn remove(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
-    let what = if kind == Kind::Channel {
-        "unsubscribe"
-    } else {
-        "punsubscribe"
+    let what = match kind {
+        Kind::Channel => "unsubscribe",
+        Kind::Pattern => "punsubscribe",
+        Kind::Shard => "sunsubscribe",
     };
     let shared = ctx.shared;
     let s = subs(ctx);
     let names: Vec<Vec<u8>> = if args.len() > 1 {
         args.tail(1).iter().map(<[u8]>::to_vec).collect()
     } else {
-        match kind {
-            Kind::Channel => s.channels.iter().cloned().collect(),
-            Kind::Pattern => s.patterns.iter().cloned().collect(),
-        }
+        set_of(s, kind).iter().cloned().collect()
     };
     if names.is_empty() {
-        let count = s.count();
+        let count = count_of(s, kind);
         confirm(ctx, what, None, count);
         return Ok(());
     }
     for name in names {
         let s = subs(ctx);
-        let removed = match kind {
-            Kind::Channel => s.channels.shift_remove(&name),
-            Kind::Pattern => s.patterns.shift_remove(&name),
-        };
-        if removed {
+        if set_of(s, kind).shift_remove(&name) {
             match kind {
                 Kind::Channel => shared.pubsub.unsubscribe(&name, &s.subscriber),
                 Kind::Pattern => shared.pubsub.punsubscribe(&name, &s.subscriber),
+                Kind::Shard => shared.pubsub.sunsubscribe(&name, &s.subscriber),
             }
         }
-        let count = s.count();
+        let count = count_of(s, kind);
         confirm(ctx, what, Some(&name), count);
     }
     Ok(())
@@ -122,4 +131,12 @@ pub fn unsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 pub fn punsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     remove(ctx, args, Kind::Pattern)
+}
+
+pub fn ssubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    add(ctx, args, Kind::Shard)
+}
+
+pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remove(ctx, args, Kind::Shard)
 }
