@@ -48,7 +48,7 @@ IMPLEMENTED = {
     "multi": [], "exec": [], "discard": [], "watch": [], "unwatch": [],
     # pub/sub
     "subscribe": [], "unsubscribe": [], "psubscribe": [], "punsubscribe": [], "publish": [],
-    "ssubscribe": [], "sunsubscribe": [], "spublish": [],
+    "ssubscribe": [], "sunsubscribe": [], "spublish": [], "monitor": [],
     "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     # cluster
     "cluster": ["info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",

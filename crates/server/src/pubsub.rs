@@ -38,6 +38,8 @@ pub enum Message {
         channel: Arc<[u8]>,
         payload: Arc<[u8]>,
     },
+    /// A command another client ran, for a MONITOR client (a status line, escaped).
+    Monitor(Arc<str>),
 }
 
 impl Message {
@@ -50,6 +52,7 @@ impl Message {
                 out.bulk(channel);
                 out.bulk(payload);
             }
+            Message::Monitor(line) => out.simple(line),
             Message::SMessage { channel, payload } => {
                 out.push(3);
                 out.bulk(b"smessage");
@@ -76,6 +79,7 @@ impl Message {
             Message::Message { channel, payload } | Message::SMessage { channel, payload } => {
                 32 + channel.len() + payload.len()
             }
+            Message::Monitor(line) => 16 + line.len(),
             Message::PMessage {
                 pattern,
                 channel,
@@ -166,6 +170,9 @@ pub struct PubSub {
     channels: RwLock<ChannelMap>,
     patterns: RwLock<PatternList>,
     shard_channels: RwLock<ChannelMap>,
+    /// MONITOR clients, and how many (checked on every command, without the lock).
+    monitors: RwLock<Vec<Arc<Subscriber>>>,
+    monitor_count: AtomicUsize,
 }
 
 fn add_subscriber(map: &RwLock<ChannelMap>, channel: &[u8], sub: &Arc<Subscriber>) {
@@ -197,6 +204,32 @@ fn list_channels(map: &RwLock<ChannelMap>, pattern: Option<&[u8]>) -> Vec<Vec<u8
 }
 
 impl PubSub {
+    pub fn monitor(&self, sub: &Arc<Subscriber>) {
+        self.monitors.write().push(sub.clone());
+        self.monitor_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn unmonitor(&self, sub: &Arc<Subscriber>) {
+        let mut monitors = self.monitors.write();
+        let before = monitors.len();
+        monitors.retain(|s| !Arc::ptr_eq(s, sub));
+        self.monitor_count
+            .fetch_sub(before - monitors.len(), Ordering::Relaxed);
+    }
+
+    pub fn has_monitors(&self) -> bool {
+        self.monitor_count.load(Ordering::Relaxed) > 0
+    }
+
+    /// Sends a command line to every MONITOR client.
+    pub fn feed_monitors(&self, line: String, limit: OutputLimit, over: &AtomicU64) {
+        let line: Arc<str> = line.into();
+        let now = crate::unix_ms();
+        for m in self.monitors.read().iter() {
+            m.deliver(Message::Monitor(line.clone()), limit, now, over);
+        }
+    }
+
     /// Adds a shard-channel subscription (the caller knows it is new for this client).
     pub fn ssubscribe(&self, channel: &[u8], sub: &Arc<Subscriber>) {
         add_subscriber(&self.shard_channels, channel, sub);
@@ -324,9 +357,27 @@ pub struct ClientSubs {
     pub channels: IndexSet<Vec<u8>>,
     pub patterns: IndexSet<Vec<u8>>,
     pub shard_channels: IndexSet<Vec<u8>>,
+    /// In MONITOR mode.
+    pub monitoring: bool,
 }
 
 impl ClientSubs {
+    /// The client's subscription state, created on first use.
+    pub fn of(client: &mut ClientState) -> &mut ClientSubs {
+        let info = &client.info;
+        client.pubsub.get_or_insert_with(|| {
+            let (subscriber, rx) = Subscriber::new(info.id, info.kill.clone());
+            ClientSubs {
+                subscriber,
+                rx,
+                channels: Default::default(),
+                patterns: Default::default(),
+                shard_channels: Default::default(),
+                monitoring: false,
+            }
+        })
+    }
+
     /// Channel and pattern subscriptions: the count in (p)(un)subscribe replies (shard
     /// channels are counted apart, as Redis).
     pub fn count(&self) -> usize {
@@ -362,5 +413,69 @@ pub fn unsubscribe_all(shared: &Shared, client: &mut ClientState) {
         for c in &subs.shard_channels {
             shared.pubsub.sunsubscribe(c, &subs.subscriber);
         }
+        if subs.monitoring {
+            shared.pubsub.unmonitor(&subs.subscriber);
+        }
+    }
+}
+
+/// The MONITOR line for a command (Redis's `replicationFeedMonitors`): the time with
+/// microseconds, `[db client-address]`, then each argument quoted as `sdscatrepr` does;
+/// passwords are shown as `(redacted)`, as Redis 7 does.
+pub fn monitor_line(addr: &std::net::SocketAddr, name: &str, args: resp::Args<'_>) -> String {
+    use std::fmt::Write as _;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut line = format!("{}.{:06} [0 {addr}]", now.as_secs(), now.subsec_micros());
+    let redacted = redacted_positions(name, args);
+    for (i, a) in args.iter().enumerate() {
+        line.push(' ');
+        if redacted.contains(&i) {
+            line.push_str("\"(redacted)\"");
+            continue;
+        }
+        line.push('"');
+        for &c in a {
+            match c {
+                b'\\' => line.push_str("\\\\"),
+                b'"' => line.push_str("\\\""),
+                b'\n' => line.push_str("\\n"),
+                b'\r' => line.push_str("\\r"),
+                b'\t' => line.push_str("\\t"),
+                7 => line.push_str("\\a"),
+                8 => line.push_str("\\b"),
+                c if c.is_ascii_graphic() || c == b' ' => line.push(c as char),
+                c => {
+                    let _ = write!(line, "\\x{c:02x}");
+                }
+            }
+        }
+        line.push('"');
+    }
+    line
+}
+
+/// Arguments that carry a password: AUTH's, HELLO's after AUTH, MIGRATE's after AUTH/AUTH2.
+fn redacted_positions(name: &str, args: resp::Args<'_>) -> Vec<usize> {
+    match name {
+        "auth" => (1..args.len()).collect(),
+        "hello" => (2..args.len())
+            .find(|&i| args.get(i).eq_ignore_ascii_case(b"auth"))
+            .map(|i| vec![i + 1, i + 2])
+            .unwrap_or_default(),
+        "migrate" => {
+            let mut out = Vec::new();
+            for i in 6..args.len() {
+                let a = args.get(i);
+                if a.eq_ignore_ascii_case(b"auth") {
+                    out.push(i + 1);
+                } else if a.eq_ignore_ascii_case(b"auth2") {
+                    out.push(i + 2);
+                }
+            }
+            out
+        }
+        _ => Vec::new(),
     }
 }

@@ -494,6 +494,18 @@ fn run(
     if let Err(e) = &result {
         reply_error(shared, out, e);
     }
+    // MONITOR sees every command that ran (errors included), except administrative ones.
+    if shared.pubsub.has_monitors()
+        && !cmd.meta.has_flag("admin")
+        && !cmd.meta.has_flag("skip_monitor")
+    {
+        let line = crate::pubsub::monitor_line(&client.info.addr, meta.name, args);
+        shared.pubsub.feed_monitors(
+            line,
+            shared.live.output_limit("replica"),
+            &shared.stats.client_output_buffer_limit_disconnections,
+        );
+    }
     local.record(index, elapsed, failed);
     local.writes += u64::from(cmd.write && !failed);
     if cmd.write && shared.blocking.count() > 0 {

@@ -2,6 +2,8 @@
 
 use redis::AsyncCommands;
 
+use resp::Frame;
+
 use crate::support::Node;
 
 #[tokio::test]
@@ -77,4 +79,47 @@ fn redis_crate_sync_client_with_resp3() {
     assert_eq!(info.get::<String>("role").as_deref(), Some("master"));
     drop(con);
     rt.block_on(node.stop()).unwrap();
+}
+
+/// MONITOR against redis-server: the same lines (after the time and client address) for
+/// the same commands — quoting and escaping, errors included, administrative commands and
+/// rejected commands left out, passwords redacted.
+#[tokio::test]
+async fn monitor_shows_what_redis_shows() {
+    let redis = crate::support::RedisServer::start().await;
+    let node = Node::start().await;
+    let mut seen = Vec::new();
+    for (mut m, mut c) in [
+        (node.client().await, node.client().await),
+        (redis.client().await, redis.client().await),
+    ] {
+        assert_eq!(m.run("MONITOR").await, Frame::Simple("OK".into()));
+        c.cmd(&["SET", "k", "v"]).await;
+        c.cmd(&["GET", "k"]).await;
+        c.cmd(&["SET", "a b", "x\ny\"z\\\u{1}"]).await;
+        c.cmd(&["LPUSH", "k", "1"]).await;
+        c.cmd(&["AUTH", "nosuchpass"]).await;
+        c.cmd(&["CONFIG", "GET", "maxmemory"]).await;
+        c.cmd(&["NOSUCHCOMMAND", "x"]).await;
+        c.cmd(&["GET"]).await;
+        c.cmd(&["HELLO", "2", "AUTH", "default", "secret"]).await;
+        c.cmd(&["PING"]).await;
+        let mut lines = Vec::new();
+        loop {
+            let Frame::Simple(line) = m.read().await.unwrap() else {
+                panic!("a status line")
+            };
+            // "<seconds>.<micros> [0 <addr>] <args>"
+            let (time, rest) = line.split_once(' ').unwrap();
+            assert!(time.contains('.') && time.len() > 10, "{line}");
+            let args = rest.split_once("] ").unwrap().1.to_string();
+            let done = args == "\"PING\"";
+            lines.push(args);
+            if done {
+                break;
+            }
+        }
+        seen.push(lines);
+    }
+    assert_eq!(seen[0], seen[1]);
 }

@@ -4,7 +4,6 @@ use resp::Args;
 use super::ClientSubs;
 use crate::command::Ctx;
 use crate::error::CmdResult;
-use crate::pubsub::Subscriber;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -14,17 +13,7 @@ enum Kind {
 }
 
 fn subs<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut ClientSubs {
-    let info = &ctx.client.info;
-    ctx.client.pubsub.get_or_insert_with(|| {
-        let (subscriber, rx) = Subscriber::new(info.id, info.kill.clone());
-        ClientSubs {
-            subscriber,
-            rx,
-            channels: Default::default(),
-            patterns: Default::default(),
-            shard_channels: Default::default(),
-        }
-    })
+    ClientSubs::of(ctx.client)
 }
 
 /// One confirmation: `[kind, name, subscriptions]` (a push in RESP3); also refreshes what

@@ -4,6 +4,7 @@ mod command;
 mod config;
 mod info;
 mod memory;
+mod monitor;
 mod save;
 mod shutdown;
 mod slowlog;
@@ -12,6 +13,7 @@ mod time;
 use crate::command::Handler;
 
 pub const HANDLERS: &[(&str, Handler)] = &[
+    ("monitor", monitor::monitor),
     ("command", command::command),
     ("command|count", command::count),
     ("command|info", command::info),
