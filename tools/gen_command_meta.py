@@ -16,7 +16,7 @@ IMPLEMENTED = {
     # connection
     "ping": [], "echo": [], "hello": [], "auth": [], "select": [], "quit": [], "reset": [],
     "client": ["id", "setname", "getname", "list", "info", "kill", "setinfo", "no-evict", "reply", "help"],
-    "command": ["count", "info", "docs", "list", "getkeys", "help"],
+    "command": ["count", "info", "docs", "list", "getkeys", "getkeysandflags", "help"],
     # strings
     "get": [], "set": [], "setnx": [], "setex": [], "psetex": [], "mget": [], "mset": [], "msetnx": [],
     "getset": [], "getdel": [], "getex": [], "incr": [], "decr": [], "incrby": [], "decrby": [],

@@ -118,6 +118,61 @@ impl CommandMeta {
         }
     }
 
+    /// Keys of a concrete invocation with their flags (COMMAND GETKEYSANDFLAGS): from the
+    /// key specs, as Redis prefers them, except where a spec is incomplete or its flags
+    /// depend on the arguments — there Redis asks the command (`setGetKeys`,
+    /// `bitfieldGetKeys`, `sortGetKeys`, `migrateGetKeys`), and so do we. `None` when the
+    /// arguments do not fit the specs.
+    pub fn keys_and_flags(&self, args: resp::Args<'_>) -> Option<Vec<(usize, KeyFlags)>> {
+        const RO_ACCESS: KeyFlags = &[Meta::Status("RO"), Meta::Status("access")];
+        const RW_ACCESS_UPDATE: KeyFlags = &[
+            Meta::Status("RW"),
+            Meta::Status("access"),
+            Meta::Status("update"),
+        ];
+        const OW_UPDATE: KeyFlags = &[Meta::Status("OW"), Meta::Status("update")];
+        const RW_ACCESS_DELETE: KeyFlags = &[
+            Meta::Status("RW"),
+            Meta::Status("access"),
+            Meta::Status("delete"),
+        ];
+        let has = |from: usize, word: &str| {
+            (from..args.len()).any(|i| args.get(i).eq_ignore_ascii_case(word.as_bytes()))
+        };
+        match self.name {
+            "set" if args.len() > 1 => Some(vec![(
+                1,
+                if has(3, "get") {
+                    RW_ACCESS_UPDATE
+                } else {
+                    OW_UPDATE
+                },
+            )]),
+            "bitfield" if args.len() > 1 => {
+                let writes = (2..args.len()).any(|i| {
+                    let a = args.get(i);
+                    a.eq_ignore_ascii_case(b"set") || a.eq_ignore_ascii_case(b"incrby")
+                });
+                Some(vec![(1, if writes { RW_ACCESS_UPDATE } else { RO_ACCESS })])
+            }
+            "sort" if args.len() > 1 => {
+                let mut keys = vec![(1, RO_ACCESS)];
+                if let Some(store) = sort_store_key(args) {
+                    keys.push((store, OW_UPDATE));
+                }
+                Some(keys)
+            }
+            "sort_ro" if args.len() > 1 => Some(vec![(1, RO_ACCESS)]),
+            "migrate" => Some(
+                migrate_keys(args)
+                    .into_iter()
+                    .map(|i| (i, RW_ACCESS_DELETE))
+                    .collect(),
+            ),
+            _ => keys_from_specs(&self.key_specs, args),
+        }
+    }
+
     /// Key positions of a concrete invocation (cluster routing, COMMAND GETKEYS, waking
     /// blocked clients). Commands whose keys move with their arguments (`movablekeys`:
     /// ZUNION's numkeys, MIGRATE's KEYS, ...) are read through their key specs, as Redis's
@@ -126,8 +181,15 @@ impl CommandMeta {
         if self.has_flag("movablekeys") {
             return key_positions_from_specs(&self.key_specs, args)
                 .or_else(|| match self.name {
-                    // Its KEYS spec is "incomplete": Redis falls back to migrateGetKeys.
+                    // Incomplete specs: Redis falls back to migrateGetKeys / sortGetKeys.
                     "migrate" => Some(migrate_keys(args)),
+                    "sort_ro" => Some(vec![1].into_iter().filter(|&i| i < args.len()).collect()),
+                    "sort" => Some(
+                        std::iter::once(1)
+                            .chain(sort_store_key(args))
+                            .filter(|&i| i < args.len())
+                            .collect(),
+                    ),
                     _ => None,
                 })
                 .unwrap_or_default();
@@ -170,6 +232,25 @@ fn str_field<'a>(m: &'a Meta, name: &str) -> Option<&'a str> {
     }
 }
 
+/// The destination of SORT's last STORE (Redis's `sortGetKeys`): LIMIT, GET and BY values
+/// are skipped while searching.
+fn sort_store_key(args: resp::Args<'_>) -> Option<usize> {
+    let mut found = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = args.get(i);
+        if a.eq_ignore_ascii_case(b"limit") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+            found = Some(i + 1);
+        }
+        i += 1;
+    }
+    found
+}
+
 /// MIGRATE's keys (Redis's `migrateGetKeys`): the key argument, or with KEYS (and an empty
 /// key argument) the keys after it; options with values are skipped while searching.
 fn migrate_keys(args: resp::Args<'_>) -> Vec<usize> {
@@ -202,13 +283,25 @@ fn migrate_keys(args: resp::Args<'_>) -> Vec<usize> {
 /// count read from the arguments). A spec that does not fit the arguments (a syntax error
 /// the command will report) makes the whole answer `None`, as Redis returns no keys then.
 fn key_positions_from_specs(specs: &Meta, args: resp::Args<'_>) -> Option<Vec<usize>> {
+    keys_from_specs(specs, args).map(|keys| keys.into_iter().map(|(i, _)| i).collect())
+}
+
+/// The flags a key spec gives its keys (`RW`, `access`, ...), as COMMAND INFO lists them.
+pub type KeyFlags = &'static [Meta];
+
+/// [`key_positions_from_specs`] with each key's flags.
+fn keys_from_specs(specs: &Meta, args: resp::Args<'_>) -> Option<Vec<(usize, KeyFlags)>> {
     let Meta::Set(specs) = specs else {
         return Some(Vec::new());
     };
     let argc = args.len() as i64;
     let mut out = Vec::new();
     for spec in specs.iter() {
-        if let Some(Meta::Set(flags)) = field(spec, "flags") {
+        let flags: KeyFlags = match field(spec, "flags") {
+            Some(Meta::Set(flags)) => flags,
+            _ => &[],
+        };
+        {
             if flags.iter().any(|f| matches!(f, Meta::Status("not_key"))) {
                 continue;
             }
@@ -275,7 +368,7 @@ fn key_positions_from_specs(specs: &Meta, args: resp::Args<'_>) -> Option<Vec<us
         out.extend(
             (first..=last)
                 .step_by(step.max(1) as usize)
-                .map(|i| i as usize),
+                .map(|i| (i as usize, flags)),
         );
     }
     Some(out)

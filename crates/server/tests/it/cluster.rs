@@ -107,6 +107,11 @@ async fn cluster_commands_on_a_bootstrapped_node() {
         Frame::Error("ERR GET option of SORT denied in Cluster mode.".into())
     );
     assert_eq!(
+        c.run("SORT {t}l STORE elsewhere").await,
+        Frame::Error("CROSSSLOT Keys in request don't hash to the same slot".into())
+    );
+    assert_eq!(c.run("SORT {t}l STORE {t}sorted").await, Frame::Integer(3));
+    assert_eq!(
         c.run("SORT {t}l BY nosort DESC").await,
         Frame::Array(vec![bulk("2"), bulk("1"), bulk("3")])
     );

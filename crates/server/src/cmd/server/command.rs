@@ -130,6 +130,40 @@ pub fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// COMMAND GETKEYSANDFLAGS command arg [arg ...]: each key with its key-spec flags.
+pub fn getkeysandflags(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let call = args.tail(2);
+    let table = &ctx.shared.table;
+    let mut meta =
+        find(ctx, call.get(0)).ok_or_else(|| CmdError::err("Invalid command specified"))?;
+    if !meta.subcommands.is_empty() && call.len() >= 2 {
+        if let Some(i) = table.lookup_sub(meta.name, call.get(1)) {
+            meta = table.get(i).meta;
+        }
+    }
+    if !meta.arity_ok(call.len()) {
+        return Err(CmdError::err(
+            "Invalid number of arguments specified for command",
+        ));
+    }
+    let keys = meta
+        .keys_and_flags(call)
+        .ok_or_else(|| CmdError::err("Invalid arguments specified for command"))?;
+    if keys.is_empty() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
+    ctx.out.array(keys.len());
+    for (i, flags) in keys {
+        ctx.out.array(2);
+        ctx.out.bulk(call.get(i));
+        ctx.out.set(flags.len());
+        for f in flags {
+            f.write(ctx.out);
+        }
+    }
+    Ok(())
+}
+
 pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     crate::cmd::help(
         ctx.out,

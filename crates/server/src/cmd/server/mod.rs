@@ -20,6 +20,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("command|docs", command::docs),
     ("command|list", command::list),
     ("command|getkeys", command::getkeys),
+    ("command|getkeysandflags", command::getkeysandflags),
     ("command|help", command::help),
     ("config|get", config::get),
     ("config|set", config::set),
