@@ -23,6 +23,7 @@ pub mod exec_gate;
 pub mod fdlimit;
 pub mod info;
 pub mod listops;
+pub mod pause;
 pub mod peer;
 pub mod persist;
 pub mod pubsub;
@@ -180,6 +181,8 @@ pub struct Shared {
     pub cluster: Option<Arc<cluster::ClusterState>>,
     /// Clients blocked on lists.
     pub blocking: blocking::Blocking,
+    /// CLIENT PAUSE state.
+    pub pause: pause::ClientPause,
     /// Channel and pattern subscriptions of every client.
     pub pubsub: pubsub::PubSub,
     /// Makes EXEC atomic: see [`exec_gate`].
@@ -477,6 +480,7 @@ pub async fn run_node(
             Some(Arc::new(cluster::ClusterState::bootstrap(&host, port, bus)))
         }),
         blocking: blocking::Blocking::default(),
+        pause: pause::ClientPause::default(),
         pubsub: pubsub::PubSub::default(),
         exec_gate: exec_gate::ExecGate::new(threads),
     });

@@ -349,7 +349,22 @@ pub fn execute<'s>(
             reply_error(shared, out, &e);
         }
         Ok(index) => {
-            let name = shared.table.get(index).meta.name;
+            let cmd = shared.table.get(index);
+            let name = cmd.meta.name;
+            // CLIENT PAUSE holds commands back (writes only, or all): the connection waits
+            // and runs this one again later.
+            let writes = cmd.write
+                || cmd.meta.has_flag("may_replicate")
+                || (name == "exec"
+                    && client
+                        .multi
+                        .as_ref()
+                        .is_some_and(|m| m.queued.iter().any(|(i, _)| shared.table.get(*i).write)));
+            if let Some(until) = shared.pause.hold(writes) {
+                out.truncate(mark);
+                client.pending = Some(crate::Pending::RetryAt(until));
+                return Flow::Retry;
+            }
             match (&mut client.multi, name) {
                 (Some(_), "exec") => {
                     exec_transaction(shared, client, out, index, local, clock, gate)

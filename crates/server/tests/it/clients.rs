@@ -123,3 +123,31 @@ async fn monitor_shows_what_redis_shows() {
     }
     assert_eq!(seen[0], seen[1]);
 }
+
+/// CLIENT PAUSE holds commands back without refusing them: WRITE lets reads through and
+/// holds writes until the pause ends or CLIENT UNPAUSE; ALL holds everything.
+#[tokio::test]
+async fn client_pause_holds_writes_or_everything_until_it_ends() {
+    use std::time::{Duration, Instant};
+    let node = Node::start().await;
+    let (mut a, mut b) = (node.client().await, node.client().await);
+    assert_eq!(
+        a.run("CLIENT PAUSE 10000 WRITE").await,
+        Frame::Simple("OK".into())
+    );
+    let t = Instant::now();
+    assert_eq!(b.run("GET k").await, Frame::Null);
+    assert!(t.elapsed() < Duration::from_millis(500));
+    b.send(&["SET", "k", "v"]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(a.run("GET k").await, Frame::Null, "the write was held");
+    assert_eq!(a.run("CLIENT UNPAUSE").await, Frame::Simple("OK".into()));
+    assert_eq!(b.read().await.unwrap(), Frame::Simple("OK".into()));
+    assert_eq!(a.run("GET k").await, resp::Frame::Bulk(b"v".to_vec()));
+
+    assert_eq!(a.run("CLIENT PAUSE 300").await, Frame::Simple("OK".into()));
+    let t = Instant::now();
+    assert_eq!(b.run("GET k").await, resp::Frame::Bulk(b"v".to_vec()));
+    let held = t.elapsed();
+    assert!(held >= Duration::from_millis(250), "{held:?}");
+}

@@ -1,4 +1,5 @@
-//! CLIENT ID | SETNAME | GETNAME | LIST | INFO | KILL | SETINFO | NO-EVICT | REPLY | HELP
+//! CLIENT ID | SETNAME | GETNAME | LIST | INFO | KILL | SETINFO | NO-EVICT | REPLY | PAUSE |
+//! UNPAUSE | HELP
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -288,5 +289,37 @@ pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
         ],
     );
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: hold back every command (ALL, the default) or those
+/// that write, for `timeout` milliseconds or until CLIENT UNPAUSE.
+pub fn pause(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() > 4 {
+        return Err(CmdError::err(
+            "unknown subcommand or wrong number of arguments for 'PAUSE'. Try CLIENT HELP.",
+        ));
+    }
+    let ms = resp::number::parse_i64(args.get(2))
+        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    let all = match args.len() {
+        3 => true,
+        _ if crate::cmd::is(args.get(3), "all") => true,
+        _ if crate::cmd::is(args.get(3), "write") => false,
+        _ => return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+    ctx.shared.pause.pause(until, all);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE: lifts a pause at once.
+pub fn unpause(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    ctx.shared.pause.unpause();
+    ctx.out.ok();
     Ok(())
 }

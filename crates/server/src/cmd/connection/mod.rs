@@ -28,6 +28,8 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("client|setinfo", client::setinfo),
     ("client|no-evict", client::no_evict),
     ("client|reply", client::reply),
+    ("client|pause", client::pause),
+    ("client|unpause", client::unpause),
     ("client|help", client::help),
 ];
 

@@ -1,0 +1,56 @@
+//! CLIENT PAUSE: holding clients' commands back for a while (all of them, or only those that
+//! write), as an operator does around a failover or a restart of something downstream.
+//!
+//! A held command is not refused: its connection waits and runs it once the pause ends or
+//! CLIENT UNPAUSE lifts it (checked every few milliseconds), as Redis postpones it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// How often a held connection looks again (so UNPAUSE takes effect quickly).
+const RECHECK: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Default)]
+pub struct ClientPause {
+    /// (end, all commands rather than only writes)
+    state: Mutex<Option<(Instant, bool)>>,
+    /// Fast check on every command.
+    active: AtomicBool,
+}
+
+impl ClientPause {
+    /// Pauses until `until` (or later, if a pause already runs longer); the mode is the new
+    /// one's, as Redis replaces it.
+    pub fn pause(&self, until: Instant, all: bool) {
+        let mut state = self.state.lock();
+        let end = state.map_or(until, |(end, _)| end.max(until));
+        *state = Some((end, all));
+        self.active.store(true, Ordering::SeqCst);
+    }
+
+    pub fn unpause(&self) {
+        *self.state.lock() = None;
+        self.active.store(false, Ordering::SeqCst);
+    }
+
+    /// When a command (`writes`: it writes or may replicate) must wait: the instant to look
+    /// again; `None` to run it now.
+    pub fn hold(&self, writes: bool) -> Option<Instant> {
+        if !self.active.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut state = self.state.lock();
+        let now = Instant::now();
+        match *state {
+            Some((end, _)) if now >= end => {
+                *state = None;
+                self.active.store(false, Ordering::SeqCst);
+                None
+            }
+            Some((end, all)) if all || writes => Some(end.min(now + RECHECK)),
+            _ => None,
+        }
+    }
+}
