@@ -38,6 +38,10 @@ pub struct ClientInfo {
     pub authenticated: AtomicBool,
     /// Cancelled by CLIENT KILL or server shutdown.
     pub kill: CancellationToken,
+    /// CLIENT UNBLOCK's request for this client's blocked command: 0 none, 1 as if timed
+    /// out, 2 with an error; `unblocked` wakes the waiting connection.
+    pub unblock: std::sync::atomic::AtomicU8,
+    pub unblocked: tokio::sync::Notify,
 }
 
 impl ClientInfo {

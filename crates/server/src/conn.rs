@@ -69,6 +69,8 @@ pub(crate) fn accept(
         blocked: false.into(),
         authenticated: false.into(),
         kill: shared.shutdown.child_token(),
+        unblock: Default::default(),
+        unblocked: Default::default(),
     });
     let max = shared.live.maxclients.load(Ordering::Relaxed);
     if !shared.clients.try_add(info.clone(), max) {
@@ -401,12 +403,32 @@ impl Connection {
             }
         };
         tokio::pin!(sleep);
+        info.unblock.store(0, Ordering::SeqCst);
+        let unblocked = info.unblocked.notified();
+        tokio::pin!(unblocked);
         let delivery = loop {
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 self.rbuf.reserve(READ_CHUNK);
             }
             tokio::select! {
                 d = &mut blocked.rx => break d.ok(),
+                _ = &mut unblocked => {
+                    // CLIENT UNBLOCK: as if timed out, or with an error; data handed over
+                    // meanwhile wins. A wake-up without a reason is a leftover: wait on.
+                    let reason = info.unblock.swap(0, Ordering::SeqCst);
+                    if reason == 0 {
+                        unblocked.set(info.unblocked.notified());
+                        continue;
+                    }
+                    if self.shared.blocking.cancel(&blocked.waiter) {
+                        if reason == 2 {
+                            self.out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                            return Ok(true);
+                        }
+                        break None;
+                    }
+                    break blocked.rx.try_recv().ok();
+                }
                 _ = &mut sleep => {
                     if self.shared.blocking.cancel(&blocked.waiter) {
                         break None;

@@ -151,3 +151,36 @@ async fn client_pause_holds_writes_or_everything_until_it_ends() {
     let held = t.elapsed();
     assert!(held >= Duration::from_millis(250), "{held:?}");
 }
+
+/// CLIENT UNBLOCK against redis-server: a blocked BLPOP ends as if timed out (null) or with
+/// -UNBLOCKED; a client not blocked answers 0; bad arguments answer Redis's errors.
+#[tokio::test]
+async fn client_unblock_matches_redis() {
+    let redis = crate::support::RedisServer::start().await;
+    let node = Node::start().await;
+    let mut seen = Vec::new();
+    for (mut a, mut b) in [
+        (node.client().await, node.client().await),
+        (redis.client().await, redis.client().await),
+    ] {
+        let Frame::Integer(id) = b.run("CLIENT ID").await else {
+            panic!()
+        };
+        let id = id.to_string();
+        let mut t = Vec::new();
+        t.push(a.cmd(&["CLIENT", "UNBLOCK", id.as_str()]).await);
+        b.send(&["BLPOP", "q", "0"]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        t.push(a.cmd(&["CLIENT", "UNBLOCK", id.as_str()]).await);
+        t.push(b.read().await.unwrap());
+        b.send(&["BZPOPMIN", "z", "0"]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        t.push(a.cmd(&["CLIENT", "UNBLOCK", id.as_str(), "ERROR"]).await);
+        t.push(b.read().await.unwrap());
+        t.push(a.cmd(&["CLIENT", "UNBLOCK", id.as_str(), "FOO"]).await);
+        t.push(a.cmd(&["CLIENT", "UNBLOCK", "x"]).await);
+        t.push(b.run("PING").await);
+        seen.push(t);
+    }
+    assert_eq!(seen[0], seen[1]);
+}

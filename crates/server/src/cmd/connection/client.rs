@@ -1,5 +1,5 @@
 //! CLIENT ID | SETNAME | GETNAME | LIST | INFO | KILL | SETINFO | NO-EVICT | REPLY | PAUSE |
-//! UNPAUSE | HELP
+//! UNPAUSE | UNBLOCK | HELP
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -321,5 +321,37 @@ pub fn pause(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 pub fn unpause(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     ctx.shared.pause.unpause();
     ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT|ERROR]: ends another client's blocking command as if
+/// it timed out, or with `-UNBLOCKED`; 1 if that client was blocked, else 0.
+pub fn unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let id = int_arg(args.get(2))?;
+    let reason = match args.len() {
+        3 => 1,
+        4 if is(args.get(3), "timeout") => 1,
+        4 if is(args.get(3), "error") => 2,
+        _ => {
+            return Err(CmdError::err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let target = ctx
+        .shared
+        .clients
+        .all()
+        .into_iter()
+        .find(|c| c.id as i64 == id && c.blocked.load(Ordering::SeqCst));
+    let Some(target) = target else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    target
+        .unblock
+        .store(reason, std::sync::atomic::Ordering::SeqCst);
+    target.unblocked.notify_one();
+    ctx.out.int(1);
     Ok(())
 }

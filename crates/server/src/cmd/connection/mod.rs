@@ -30,6 +30,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("client|reply", client::reply),
     ("client|pause", client::pause),
     ("client|unpause", client::unpause),
+    ("client|unblock", client::unblock),
     ("client|help", client::help),
 ];
 
