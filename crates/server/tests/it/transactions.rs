@@ -180,3 +180,57 @@ async fn queueing_over_maxmemory_is_refused_and_exec_aborts_like_redis() {
         Frame::Error("EXECABORT Transaction discarded because of previous errors.".into())
     );
 }
+
+/// Which commands break a WATCH, against redis-server: a command that changes nothing
+/// (a refused increment, an out-of-range LSET, a SETBIT that flips no bit, a BITFIELD whose
+/// only write failed, a PFADD that moves no register) leaves the transaction alone; one that
+/// changes the key (or, like APPEND "" and LTRIM 0 -1, that Redis counts as a change)
+/// aborts it.
+#[tokio::test]
+async fn watch_is_broken_exactly_when_redis_breaks_it() {
+    let redis = crate::support::RedisServer::start().await;
+    let node = Node::start().await;
+    let cases: &[(&str, &str)] = &[
+        ("HSET h f abc", "HINCRBY h f 1"),
+        ("HSET h f 1", "HINCRBY h f 9223372036854775807"),
+        ("HSET h f abc", "HINCRBYFLOAT h f 1"),
+        ("HSET h f 1", "HINCRBY h f 1"),
+        ("ZADD h 1 a", "ZADD h XX 1 b"),
+        ("ZADD h 1 a", "ZADD h NX 5 a"),
+        ("SET h x", "SETRANGE h 0 x"),
+        ("SET h x", "APPEND h x"),
+        ("RPUSH h x", "LREM h 0 nope"),
+        ("RPUSH h x", "LTRIM h 0 -1"),
+        ("RPUSH h x", "LSET h 5 y"),
+        ("RPUSH h x", "LSET h 0 y"),
+        ("SADD h x", "SREM h nope"),
+        ("SET h abc", "INCR h"),
+        ("SET h x", "SETBIT h 0 0"),
+        ("SET h x", "SETBIT h 1 1"),
+        ("SET h x", "SETBIT h 100 0"),
+        ("SET h x", "BITFIELD h GET u8 0"),
+        ("SET h x", "BITFIELD h OVERFLOW FAIL INCRBY u2 0 100"),
+        ("SET h x", "BITFIELD h SET u8 0 120"),
+        ("PFADD h a", "PFADD h a"),
+        ("PFADD h a", "PFADD h zzz"),
+        ("PFADD h a", "PFCOUNT h"),
+        ("ZADD h 1 a", "ZPOPMIN h 0"),
+        ("ZADD h 1 a 2 b", "SORT h ALPHA"),
+        ("SET h x", "GETEX h"),
+    ];
+    let mut results = Vec::new();
+    for mut c in [node.client().await, redis.client().await] {
+        let mut got = Vec::new();
+        for (setup, cmd) in cases {
+            c.run("DEL h").await;
+            c.run(setup).await;
+            c.run("WATCH h").await;
+            c.run(cmd).await;
+            c.run("MULTI").await;
+            c.run("PING").await;
+            got.push((*cmd, c.run("EXEC").await));
+        }
+        results.push(got);
+    }
+    assert_eq!(results[0], results[1]);
+}

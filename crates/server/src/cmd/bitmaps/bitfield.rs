@@ -252,14 +252,25 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, readonly_command: bool) -> CmdResult {
             ctx.now,
         );
     }
+    // Reported as a change only if the string grew or its bits did (as Redis: a SET of the
+    // value already there, or a failed INCRBY, breaks no WATCH).
     let replies = shard
-        .modify_raw(h, key, ctx.now, |raw| {
-            if raw.len() < needed {
+        .modify_raw_if(h, key, ctx.now, |raw| {
+            let grew = raw.len() < needed;
+            if grew {
                 raw.resize(needed, 0);
             }
-            ops.iter()
-                .map(|op| apply(raw, op))
-                .collect::<Vec<Option<i64>>>()
+            let mut changed = grew;
+            let replies: Vec<Option<i64>> = ops
+                .iter()
+                .map(|op| {
+                    let before = get_unsigned(raw, op.offset, op.bits);
+                    let reply = apply(raw, op);
+                    changed |= get_unsigned(raw, op.offset, op.bits) != before;
+                    reply
+                })
+                .collect();
+            (replies, changed)
         })
         .expect("the key exists");
     ctx.out.array(replies.len());

@@ -28,14 +28,16 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     };
     as_str(e.value())?;
+    // Only a real change (the string grew, or the bit flipped) is reported, as Redis.
     let old = shard
-        .modify_raw(h, key, ctx.now, |raw| {
-            if raw.len() <= byte {
+        .modify_raw_if(h, key, ctx.now, |raw| {
+            let grew = raw.len() <= byte;
+            if grew {
                 raw.resize(byte + 1, 0);
             }
             let old = (raw[byte] >> shift) & 1;
             raw[byte] = (raw[byte] & !(1 << shift)) | ((on as u8) << shift);
-            old
+            (old, grew || old != on as u8)
         })
         .expect("key exists");
     ctx.out.int(old as i64);

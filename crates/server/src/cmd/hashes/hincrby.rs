@@ -2,7 +2,6 @@
 use resp::Args;
 use store::float::{incr_by_float, FloatError};
 
-use super::write_hash;
 use crate::cmd::int_arg;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -10,17 +9,23 @@ use crate::error::{CmdError, CmdResult};
 pub fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let by = int_arg(args.get(3))?;
     let field = args.get(2);
-    let result = write_hash(ctx, args.get(1), true, |hash| {
-        let current = match hash.get(field) {
-            Some(v) => resp::number::parse_i64(v)
-                .ok_or_else(|| CmdError::err("hash value is not an integer"))?,
-            None => 0,
-        };
-        let new = current.checked_add(by).ok_or(CmdError::Overflow)?;
-        hash.insert(field, itoa::Buffer::new().format(new).as_bytes());
-        Ok::<i64, CmdError>(new)
-    })?
-    .expect("created");
+    // A refused increment changes nothing, so it breaks no WATCH (as in Redis).
+    let result =
+        crate::cmd::write_collection_if(ctx, args.get(1), true, |hash: &mut store::Hash| {
+            let new = (|| {
+                let current = match hash.get(field) {
+                    Some(v) => resp::number::parse_i64(v)
+                        .ok_or_else(|| CmdError::err("hash value is not an integer"))?,
+                    None => 0,
+                };
+                let new = current.checked_add(by).ok_or(CmdError::Overflow)?;
+                hash.insert(field, itoa::Buffer::new().format(new).as_bytes());
+                Ok::<i64, CmdError>(new)
+            })();
+            let changed = new.is_ok();
+            (new, changed)
+        })?
+        .expect("created");
     ctx.out.int(result?);
     Ok(())
 }
@@ -34,16 +39,22 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         FloatError::NanOrInfinity => CmdError::err("value is NaN or Infinity"),
     })?;
     let field = args.get(2);
-    let result = write_hash(ctx, args.get(1), true, |hash| {
-        let current = hash.get(field).unwrap_or(b"0").to_vec();
-        let new = incr_by_float(&current, increment).map_err(|e| match e {
-            FloatError::NotAFloat => CmdError::err("hash value is not a float"),
-            FloatError::NanOrInfinity => CmdError::err("increment would produce NaN or Infinity"),
-        })?;
-        hash.insert(field, new.as_bytes());
-        Ok::<String, CmdError>(new)
-    })?
-    .expect("created");
+    let result =
+        crate::cmd::write_collection_if(ctx, args.get(1), true, |hash: &mut store::Hash| {
+            let current = hash.get(field).unwrap_or(b"0").to_vec();
+            let new = incr_by_float(&current, increment).map_err(|e| match e {
+                FloatError::NotAFloat => CmdError::err("hash value is not a float"),
+                FloatError::NanOrInfinity => {
+                    CmdError::err("increment would produce NaN or Infinity")
+                }
+            });
+            if let Ok(new) = &new {
+                hash.insert(field, new.as_bytes());
+            }
+            let changed = new.is_ok();
+            (new, changed)
+        })?
+        .expect("created");
     ctx.out.bulk(result?.as_bytes());
     Ok(())
 }

@@ -9,18 +9,24 @@ use crate::error::{CmdError, CmdResult};
 /// Redis checks the key (missing: no such key; wrong type) before the index.
 pub fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let element = args.get(3);
-    let done = write_list(ctx, args.get(1), false, |list| {
-        let index = int_arg(args.get(2))?;
-        let i = if index < 0 {
-            index + list.len() as i64
-        } else {
-            index
-        };
-        match usize::try_from(i) {
-            Ok(i) if list.set(i, element) => Ok(()),
-            _ => Err(CmdError::err("index out of range")),
-        }
-    })?;
+    // Out of range changes nothing, so it breaks no WATCH (as in Redis).
+    let done =
+        crate::cmd::write_collection_if(ctx, args.get(1), false, |list: &mut store::List| {
+            let result = (|| {
+                let index = int_arg(args.get(2))?;
+                let i = if index < 0 {
+                    index + list.len() as i64
+                } else {
+                    index
+                };
+                match usize::try_from(i) {
+                    Ok(i) if list.set(i, element) => Ok(()),
+                    _ => Err(CmdError::err("index out of range")),
+                }
+            })();
+            let changed = result.is_ok();
+            (result, changed)
+        })?;
     match done {
         None => Err(CmdError::NoSuchKey),
         Some(result) => {
