@@ -217,15 +217,62 @@ async fn watch_is_broken_exactly_when_redis_breaks_it() {
         ("ZADD h 1 a", "ZPOPMIN h 0"),
         ("ZADD h 1 a 2 b", "SORT h ALPHA"),
         ("SET h x", "GETEX h"),
+        ("SET h x", "GETEX h PERSIST"),
+        ("SET h x EX 100", "GETEX h PERSIST"),
+        ("SET h x", "EXPIRE h 100 XX"),
+        ("SET h x EX 100", "EXPIRE h 50 GT"),
+        ("SET h x", "PERSIST h"),
+        ("SET h x", "EXPIRE h -1"),
+        ("SET h x", "SET h x XX"),
+        ("SET h x", "SET h y NX"),
+        ("SET h x", "SETNX h y"),
+        ("SET h x", "MSETNX h y z w"),
+        ("SET h x", "RENAME h h"),
+        ("SET h x", "RENAMENX h h"),
+        ("SET h x", "COPY h h2"),
+        ("SET h2 y", "COPY h2 h"),
+        ("SADD h a", "SMOVE h h a"),
+        ("SADD h a", "SADD h a"),
+        ("SADD h a", "SINTERSTORE h h"),
+        ("SADD h a", "SPOP h 0"),
+        ("HSET h f v", "HSETNX h f w"),
+        ("HSET h f v", "HSET h f v"),
+        ("HSET h f v", "HDEL h g"),
+        ("ZADD h 1 a", "ZADD h 1 a"),
+        ("ZADD h 1 a", "ZINCRBY h 0 a"),
+        ("ZADD h 1 a", "ZREM h b"),
+        ("ZADD h 1 a", "ZREMRANGEBYRANK h 5 6"),
+        ("ZADD h 1 a", "ZRANGESTORE h h 0 -1"),
+        ("RPUSH h x", "LINSERT h BEFORE nope y"),
+        ("RPUSH h x", "LPUSHX h y"),
+        ("RPUSH h x", "LMOVE h h LEFT RIGHT"),
+        ("RPUSH h x", "RPOPLPUSH h h"),
+        ("SET h 5", "INCRBY h 0"),
+        ("SET h 5", "INCRBYFLOAT h 0"),
+        ("SET h 5", "INCRBY h 9223372036854775807"),
+        ("SET h x", "SETRANGE h 0 <empty>"),
+        ("SET h x", "APPEND h <empty>"),
+        ("SET h x", "DEL nope"),
+        ("SET h x", "UNLINK h"),
+        ("SET h x", "TOUCH h"),
+        ("SET h x", "RESTORE h 0 junk"),
+        ("SET h x", "BITOP AND h nope"),
+        ("SET h x", "PFMERGE h"),
+        ("SET h x", "LMPOP 1 h LEFT"),
+        ("SET h x", "FLUSHALL"),
     ];
     let mut results = Vec::new();
     for mut c in [node.client().await, redis.client().await] {
         let mut got = Vec::new();
         for (setup, cmd) in cases {
-            c.run("DEL h").await;
+            c.run("DEL h h2").await;
             c.run(setup).await;
             c.run("WATCH h").await;
-            c.run(cmd).await;
+            let args: Vec<&str> = cmd
+                .split(' ')
+                .map(|a| if a == "<empty>" { "" } else { a })
+                .collect();
+            c.cmd(&args).await;
             c.run("MULTI").await;
             c.run("PING").await;
             got.push((*cmd, c.run("EXEC").await));

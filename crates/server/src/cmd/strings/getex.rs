@@ -43,6 +43,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.null();
         return Ok(());
     };
+    let has_ttl = e.expire_at().is_some();
     let value = as_str(e.value())?;
     if let Some((arg, unit, relative)) = expire {
         change = Some(Change::Deadline(
@@ -55,9 +56,11 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     value.with_bytes(|b| ctx.out.bulk(b));
     match change.unwrap_or(Change::None) {
         Change::None => {}
-        Change::Persist => {
+        // Only a key that has a TTL changes (and breaks a WATCH), as Redis.
+        Change::Persist if has_ttl => {
             shard.set_expire(h, key, None, ctx.now);
         }
+        Change::Persist => {}
         // An absolute deadline already in the past deletes the key, as Redis does.
         Change::Deadline(at, absolute) if absolute && at <= ctx.now => {
             shard.remove(h, key, ctx.now);

@@ -63,15 +63,6 @@ pub(crate) fn read_zset<R>(
     crate::cmd::read_collection(ctx, key, |v| v.as_zset(), f)
 }
 
-pub(crate) fn write_zset<R>(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    create: bool,
-    f: impl FnOnce(&mut ZSet) -> R,
-) -> Result<Option<R>, CmdError> {
-    crate::cmd::write_collection(ctx, key, create, f)
-}
-
 /// Writes (member, score) pairs: flat in RESP2, `[member, score]` pairs in RESP3 when
 /// `withscores`; members only otherwise.
 pub(crate) fn reply_scored(out: &mut ReplyWriter, items: &[(&[u8], f64)], withscores: bool) {

@@ -2,7 +2,7 @@
 use resp::Args;
 use store::ZSet;
 
-use super::{score_arg, write_zset};
+use super::score_arg;
 use crate::cmd::is;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
@@ -147,8 +147,13 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         incr: true,
         ..Flags::default()
     };
-    let score = write_zset(ctx, args.get(1), true, |z| add(z, member, increment, flags))?
-        .expect("created")?;
+    // An increment that leaves the score as it was is no change (no WATCH broken), as Redis.
+    let score = crate::cmd::write_collection_if(ctx, args.get(1), true, |z: &mut ZSet| {
+        let r = add(z, member, increment, flags);
+        let changed = matches!(r, Ok(Outcome::Added(_) | Outcome::Updated(_)));
+        (r, changed)
+    })?
+    .expect("created")?;
     match score {
         Outcome::Added(s) | Outcome::Updated(s) | Outcome::Same(s) => ctx.out.double(s),
         Outcome::Skipped => ctx.out.null(),
