@@ -233,6 +233,10 @@ impl Connection {
                 .stats
                 .net_input_bytes
                 .fetch_add(n as u64, Ordering::Relaxed);
+            self.shared
+                .stats
+                .reads_processed
+                .fetch_add(1, Ordering::Relaxed);
             let limit = self
                 .shared
                 .live
@@ -554,6 +558,10 @@ impl Connection {
             .stats
             .net_output_bytes
             .fetch_add(pending, Ordering::Relaxed);
+        self.shared
+            .stats
+            .writes_processed
+            .fetch_add(1, Ordering::Relaxed);
         self.out.clear();
         result
     }

@@ -92,7 +92,7 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
                 .unwrap_or_default();
             let _ = write!(
                 o,
-                "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\nshardcache_version:{}\r\n",
+                "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nshardcache_version:{}\r\n",
                 crate::REDIS_COMPAT_VERSION,
                 std::env::consts::OS,
                 std::env::consts::ARCH,
@@ -123,17 +123,53 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
             let peak = shared.peak_memory.load(Ordering::Relaxed).max(used);
             let rss = crate::rss_bytes();
             let max = shared.live.maxmemory.load(Ordering::Relaxed);
+            let dataset = shared.keyspace.used_bytes();
+            let startup = shared.startup_memory.load(Ordering::Relaxed);
+            let overhead = used.saturating_sub(dataset);
             let _ = write!(
                 o,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_dataset:{}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\n",
-                shared.keyspace.used_bytes(),
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{overhead}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\n",
                 human_bytes(used),
                 human_bytes(rss),
                 human_bytes(peak),
                 if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
+                if used > startup {
+                    dataset as f64 * 100.0 / (used - startup) as f64
+                } else {
+                    0.0
+                },
+            );
+            // jemalloc's own view (refreshed now): allocated < active < resident < rss.
+            use tikv_jemalloc_ctl::{epoch, stats};
+            let _ = epoch::advance();
+            let allocated = stats::allocated::read().unwrap_or(0) as u64;
+            let active = stats::active::read().unwrap_or(0) as u64;
+            let resident = stats::resident::read().unwrap_or(0) as u64;
+            let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+            let total_system = system_memory();
+            let clients: u64 = shared
+                .clients
+                .all()
+                .iter()
+                .map(|c| {
+                    (c.query_buffer.load(Ordering::Relaxed)
+                        + c.output_memory.load(Ordering::Relaxed)) as u64
+                })
+                .sum();
+            let _ = write!(
+                o,
+                "allocator_allocated:{allocated}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{clients}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+                human_bytes(total_system),
                 human_bytes(max),
                 shared.live.policy().name(),
-                if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+                ratio(active, allocated),
+                active as i64 - allocated as i64,
+                ratio(resident, active),
+                resident as i64 - active as i64,
+                ratio(rss, resident),
+                rss as i64 - resident as i64,
+                ratio(rss, used),
+                rss as i64 - used as i64,
             );
         }
         "persistence" => crate::persist::info(shared, o),
@@ -143,7 +179,7 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
             let (ops, in_kbps, out_kbps) = shared_rates(shared);
             let _ = write!(
                 o,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{in_kbps:.2}\r\ninstantaneous_output_kbps:{out_kbps:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nacl_access_denied_auth:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{in_kbps:.2}\r\ninstantaneous_output_kbps:{out_kbps:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nacl_access_denied_auth:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\npubsubshard_channels:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\n",
                 st.total_connections_received.load(Ordering::Relaxed),
                 total_commands(shared),
                 st.net_input_bytes.load(Ordering::Relaxed),
@@ -159,22 +195,32 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
                 st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed),
                 st.client_output_buffer_limit_disconnections.load(Ordering::Relaxed),
                 st.acl_access_denied_auth.load(Ordering::Relaxed),
+                shared.pubsub.shard_channels(None).len(),
+                st.expire_cycle_micros.load(Ordering::Relaxed) / 1000,
+                st.reads_processed.load(Ordering::Relaxed),
+                st.writes_processed.load(Ordering::Relaxed),
             );
         }
         "replication" => {
             let _ = write!(
                 o,
-                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
-                shared.run_id
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                shared.run_id,
+                crate::tunables::find("repl-backlog-size")
+                    .map(|t| shared.live.tunables.get(t))
+                    .unwrap_or_default()
             );
         }
         "cpu" => {
             let (user, sys) = crate::stats::cpu_times();
+            let (thread_user, thread_sys) = crate::stats::thread_cpu_times();
             let _ = write!(
                 o,
-                "# CPU\r\nused_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+                "# CPU\r\nused_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\nused_cpu_sys_main_thread:{:.6}\r\nused_cpu_user_main_thread:{:.6}\r\n",
                 sys.as_secs_f64(),
-                user.as_secs_f64()
+                user.as_secs_f64(),
+                thread_sys.as_secs_f64(),
+                thread_user.as_secs_f64()
             );
         }
         "modules" => o.push_str("# Modules\r\n"),
@@ -259,4 +305,16 @@ impl Rates {
             }
         }
     }
+}
+
+/// The machine's memory (`/proc/meminfo` MemTotal), 0 if unknown.
+fn system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }

@@ -625,7 +625,13 @@ async fn housekeeping(shared: Arc<Shared>) {
         let budget = period / 4;
         let started = Instant::now();
         while started.elapsed() < budget {
-            if shared.keyspace.expire_cycle(unix_ms(), 2048) == 0 {
+            let slice = Instant::now();
+            let expired = shared.keyspace.expire_cycle(unix_ms(), 2048);
+            shared
+                .stats
+                .expire_cycle_micros
+                .fetch_add(slice.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if expired == 0 {
                 break;
             }
             tokio::task::yield_now().await;

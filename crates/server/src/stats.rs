@@ -135,6 +135,12 @@ pub struct ServerStats {
     pub unknown_commands: AtomicU64,
     /// Failed authentications (INFO `acl_access_denied_auth`).
     pub acl_access_denied_auth: AtomicU64,
+    /// Socket reads and writes that moved data (INFO `total_reads_processed` /
+    /// `total_writes_processed`).
+    pub reads_processed: AtomicU64,
+    pub writes_processed: AtomicU64,
+    /// Time spent in the active expiry cycle (INFO `expire_cycle_cpu_milliseconds`).
+    pub expire_cycle_micros: AtomicU64,
     /// Error replies by code (`ERR`, `WRONGTYPE`, ...), for INFO errorstats.
     pub errors: Mutex<HashMap<String, u64>>,
 }
@@ -156,11 +162,24 @@ impl ServerStats {
             &self.total_error_replies,
             &self.unknown_commands,
             &self.acl_access_denied_auth,
+            &self.reads_processed,
+            &self.writes_processed,
+            &self.expire_cycle_micros,
         ] {
             c.store(0, Ordering::Relaxed);
         }
         self.errors.lock().clear();
     }
+}
+
+/// CPU time used by the calling thread (user, system): INFO's `*_main_thread` figures are
+/// those of the thread answering INFO, a command-serving worker.
+pub fn thread_cpu_times() -> (Duration, Duration) {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(usage.ru_utime), tv(usage.ru_stime))
 }
 
 /// CPU time used by this process (user, system), from getrusage.
