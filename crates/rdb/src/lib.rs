@@ -14,10 +14,13 @@
 //! allocate more than the data that actually arrives.
 
 pub mod dump;
+pub mod elements;
 pub mod lzf;
 pub mod packed;
 pub mod read;
 pub mod write;
+
+pub use elements::{Elements, Pairs, Scored};
 
 /// The RDB version this crate writes (Redis 7.0's).
 pub const WRITE_VERSION: u16 = 10;
@@ -29,10 +32,10 @@ pub const MAX_READ_VERSION: u16 = 11;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     String(Vec<u8>),
-    List(Vec<Vec<u8>>),
-    Set(Vec<Vec<u8>>),
-    SortedSet(Vec<(Vec<u8>, f64)>),
-    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    List(Elements),
+    Set(Elements),
+    SortedSet(Scored),
+    Hash(Pairs),
 }
 
 impl Value {
@@ -42,19 +45,19 @@ impl Value {
     pub fn normalized(&self) -> Value {
         match self {
             Value::Set(m) => {
-                let mut m = m.clone();
+                let mut m: Vec<&[u8]> = m.iter().collect();
                 m.sort();
-                Value::Set(m)
+                Value::Set(m.into_iter().collect())
             }
             Value::Hash(p) => {
-                let mut p = p.clone();
+                let mut p: Vec<_> = p.iter().collect();
                 p.sort();
-                Value::Hash(p)
+                Value::Hash(p.into_iter().collect())
             }
             Value::SortedSet(p) => {
-                let mut p = p.clone();
-                p.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-                Value::SortedSet(p)
+                let mut p: Vec<_> = p.iter().collect();
+                p.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+                Value::SortedSet(p.into_iter().collect())
             }
             other => other.clone(),
         }

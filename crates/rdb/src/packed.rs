@@ -3,9 +3,7 @@
 //! any inconsistency; the encoders write what Redis 7.0 writes (listpack, intset).
 //! Integers come back as their decimal text, as Redis shows them.
 
-fn int_text(v: i64) -> Vec<u8> {
-    v.to_string().into_bytes()
-}
+use crate::elements::{Elements, Pairs};
 
 fn le(b: &[u8]) -> u64 {
     b.iter()
@@ -20,12 +18,12 @@ fn signed(v: u64, bits: u32) -> i64 {
 }
 
 /// A listpack's elements.
-pub fn listpack_entries(lp: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub fn listpack_entries(lp: &[u8], out: &mut Elements) -> Option<()> {
     if lp.len() < 7 || le(&lp[..4]) as usize != lp.len() {
         return None;
     }
     let declared = le(&lp[4..6]) as usize;
-    let mut out = Vec::with_capacity(declared.min(lp.len()));
+    let first = out.len();
     let mut p = 6;
     loop {
         let b = *lp.get(p)?;
@@ -33,42 +31,57 @@ pub fn listpack_entries(lp: &[u8]) -> Option<Vec<Vec<u8>>> {
             break;
         }
         let (value, size) = match b {
-            0x00..=0x7f => (int_text(i64::from(b)), 1),
+            0x00..=0x7f => (Packed::Int(i64::from(b)), 1),
             0x80..=0xbf => {
                 let len = (b & 0x3f) as usize;
-                (lp.get(p + 1..p + 1 + len)?.to_vec(), 1 + len)
+                (Packed::Bytes(lp.get(p + 1..p + 1 + len)?), 1 + len)
             }
             0xc0..=0xdf => {
                 let v = (u64::from(b & 0x1f) << 8) | u64::from(*lp.get(p + 1)?);
-                (int_text(signed(v, 13)), 2)
+                (Packed::Int(signed(v, 13)), 2)
             }
             0xe0..=0xef => {
                 let len = ((usize::from(b & 0x0f)) << 8) | usize::from(*lp.get(p + 1)?);
-                (lp.get(p + 2..p + 2 + len)?.to_vec(), 2 + len)
+                (Packed::Bytes(lp.get(p + 2..p + 2 + len)?), 2 + len)
             }
             0xf0 => {
                 let len = le(lp.get(p + 1..p + 5)?) as usize;
                 (
-                    lp.get(p + 5..p + 5usize.checked_add(len)?)?.to_vec(),
+                    Packed::Bytes(lp.get(p + 5..p + 5usize.checked_add(len)?)?),
                     5 + len,
                 )
             }
-            0xf1 => (int_text(signed(le(lp.get(p + 1..p + 3)?), 16)), 3),
-            0xf2 => (int_text(signed(le(lp.get(p + 1..p + 4)?), 24)), 4),
-            0xf3 => (int_text(signed(le(lp.get(p + 1..p + 5)?), 32)), 5),
-            0xf4 => (int_text(le(lp.get(p + 1..p + 9)?) as i64), 9),
+            0xf1 => (Packed::Int(signed(le(lp.get(p + 1..p + 3)?), 16)), 3),
+            0xf2 => (Packed::Int(signed(le(lp.get(p + 1..p + 4)?), 24)), 4),
+            0xf3 => (Packed::Int(signed(le(lp.get(p + 1..p + 5)?), 32)), 5),
+            0xf4 => (Packed::Int(le(lp.get(p + 1..p + 9)?) as i64), 9),
             _ => return None,
         };
         p += size + backlen_size(size);
         if p > lp.len() {
             return None;
         }
-        out.push(value);
+        value.push_to(out);
     }
-    if p + 1 != lp.len() || (declared != 0xffff && declared != out.len()) {
+    if p + 1 != lp.len() || (declared != 0xffff && declared != out.len() - first) {
         return None;
     }
-    Some(out)
+    Some(())
+}
+
+/// One decoded element of a packed encoding: bytes as stored, or an integer.
+enum Packed<'a> {
+    Bytes(&'a [u8]),
+    Int(i64),
+}
+
+impl Packed<'_> {
+    fn push_to(self, out: &mut Elements) {
+        match self {
+            Packed::Bytes(b) => out.push(b),
+            Packed::Int(n) => out.push_int(n),
+        }
+    }
 }
 
 fn backlen_size(l: usize) -> usize {
@@ -167,12 +180,12 @@ pub fn canonical_int(s: &[u8]) -> Option<i64> {
 }
 
 /// A ziplist's elements (Redis 3.2-6.2 small lists, hashes and sorted sets).
-pub fn ziplist_entries(zl: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub fn ziplist_entries(zl: &[u8], out: &mut Elements) -> Option<()> {
     if zl.len() < 11 || le(&zl[..4]) as usize != zl.len() {
         return None;
     }
     let declared = le(&zl[8..10]) as usize;
-    let mut out = Vec::with_capacity(declared.min(zl.len()));
+    let first = out.len();
     let mut p = 10;
     loop {
         let first = *zl.get(p)?;
@@ -185,38 +198,41 @@ pub fn ziplist_entries(zl: &[u8]) -> Option<Vec<Vec<u8>>> {
         let (value, size) = match enc >> 6 {
             0 => {
                 let len = (enc & 0x3f) as usize;
-                (zl.get(p + 1..p + 1 + len)?.to_vec(), 1 + len)
+                (Packed::Bytes(zl.get(p + 1..p + 1 + len)?), 1 + len)
             }
             1 => {
                 let len = (usize::from(enc & 0x3f) << 8) | usize::from(*zl.get(p + 1)?);
-                (zl.get(p + 2..p + 2 + len)?.to_vec(), 2 + len)
+                (Packed::Bytes(zl.get(p + 2..p + 2 + len)?), 2 + len)
             }
             2 => {
                 let b = zl.get(p + 1..p + 5)?;
                 let len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-                (zl.get(p + 5..(p + 5).checked_add(len)?)?.to_vec(), 5 + len)
+                (
+                    Packed::Bytes(zl.get(p + 5..(p + 5).checked_add(len)?)?),
+                    5 + len,
+                )
             }
             _ => match enc {
-                0xc0 => (int_text(signed(le(zl.get(p + 1..p + 3)?), 16)), 3),
-                0xd0 => (int_text(signed(le(zl.get(p + 1..p + 5)?), 32)), 5),
-                0xe0 => (int_text(le(zl.get(p + 1..p + 9)?) as i64), 9),
-                0xf0 => (int_text(signed(le(zl.get(p + 1..p + 4)?), 24)), 4),
-                0xfe => (int_text(i64::from(*zl.get(p + 1)? as i8)), 2),
-                0xf1..=0xfd => (int_text(i64::from(enc & 0x0f) - 1), 1),
+                0xc0 => (Packed::Int(signed(le(zl.get(p + 1..p + 3)?), 16)), 3),
+                0xd0 => (Packed::Int(signed(le(zl.get(p + 1..p + 5)?), 32)), 5),
+                0xe0 => (Packed::Int(le(zl.get(p + 1..p + 9)?) as i64), 9),
+                0xf0 => (Packed::Int(signed(le(zl.get(p + 1..p + 4)?), 24)), 4),
+                0xfe => (Packed::Int(i64::from(*zl.get(p + 1)? as i8)), 2),
+                0xf1..=0xfd => (Packed::Int(i64::from(enc & 0x0f) - 1), 1),
                 _ => return None,
             },
         };
         p += size;
-        out.push(value);
+        value.push_to(out);
     }
-    if p + 1 != zl.len() || (declared != 0xffff && declared != out.len()) {
+    if p + 1 != zl.len() || (declared != 0xffff && declared != out.len() - first) {
         return None;
     }
-    Some(out)
+    Some(())
 }
 
 /// An intset's members.
-pub fn intset_members(is: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub fn intset_members(is: &[u8], out: &mut Elements) -> Option<()> {
     if is.len() < 8 {
         return None;
     }
@@ -225,12 +241,10 @@ pub fn intset_members(is: &[u8]) -> Option<Vec<Vec<u8>>> {
     if !matches!(width, 2 | 4 | 8) || is.len() != 8 + width.checked_mul(count)? {
         return None;
     }
-    Some(
-        is[8..]
-            .chunks(width)
-            .map(|c| int_text(signed(le(c), (width * 8) as u32)))
-            .collect(),
-    )
+    for c in is[8..].chunks(width) {
+        out.push_int(signed(le(c), (width * 8) as u32));
+    }
+    Some(())
 }
 
 /// An intset of `values`, sorted, with the narrowest width that holds them all.
@@ -255,9 +269,9 @@ pub fn intset(values: &[i64]) -> Vec<u8> {
 }
 
 /// A zipmap's field/value pairs (Redis 2.x small hashes).
-pub fn zipmap_pairs(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+pub fn zipmap_pairs(zm: &[u8]) -> Option<Pairs> {
     let mut p = 1;
-    let mut out = Vec::new();
+    let mut out = Pairs::default();
     let len_at = |p: usize| -> Option<(usize, usize)> {
         let b = *zm.get(p)?;
         match b {
@@ -272,15 +286,15 @@ pub fn zipmap_pairs(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         }
         let (klen, s) = len_at(p)?;
         p += s;
-        let key = zm.get(p..p.checked_add(klen)?)?.to_vec();
+        let key = zm.get(p..p.checked_add(klen)?)?;
         p += klen;
         let (vlen, s) = len_at(p)?;
         p += s;
         let free = *zm.get(p)? as usize;
         p += 1;
-        let value = zm.get(p..p.checked_add(vlen)?)?.to_vec();
+        let value = zm.get(p..p.checked_add(vlen)?)?;
         p += vlen + free;
-        out.push((key, value));
+        out.push(key, value);
     }
     (p + 1 == zm.len()).then_some(out)
 }
@@ -288,6 +302,29 @@ pub fn zipmap_pairs(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The decoders as vectors, for comparing with expected elements.
+    fn listpack_entries(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let mut e = Elements::default();
+        super::listpack_entries(b, &mut e)?;
+        Some(e.to_vecs())
+    }
+
+    fn ziplist_entries(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let mut e = Elements::default();
+        super::ziplist_entries(b, &mut e)?;
+        Some(e.to_vecs())
+    }
+
+    fn intset_members(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let mut e = Elements::default();
+        super::intset_members(b, &mut e)?;
+        Some(e.to_vecs())
+    }
+
+    fn zipmap_pairs(b: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        super::zipmap_pairs(b).map(|p| p.to_vecs())
+    }
     use proptest::prelude::*;
 
     #[test]

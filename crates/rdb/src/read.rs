@@ -9,7 +9,9 @@
 use std::io::Read;
 
 use crate::packed;
-use crate::{opcodes, types, Entry, RdbError, Value, CRC64, MAX_READ_VERSION};
+use crate::{
+    opcodes, types, Elements, Entry, Pairs, RdbError, Scored, Value, CRC64, MAX_READ_VERSION,
+};
 
 /// What a snapshot holds besides keys, or a key we cannot hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,6 +140,20 @@ impl<R: Read> Src<R> {
         Ok(out)
     }
 
+    /// `n` bytes appended to `out`, in steps of at most 1 MiB (as [`Self::bytes`]).
+    fn bytes_into(&mut self, n: u64, out: &mut Vec<u8>) -> Result<(), RdbError> {
+        const STEP: u64 = 1 << 20;
+        let mut left = n;
+        while left > 0 {
+            let step = left.min(STEP) as usize;
+            let at = out.len();
+            out.resize(at + step, 0);
+            self.fill(&mut out[at..])?;
+            left -= step as u64;
+        }
+        Ok(())
+    }
+
     /// The checksum of everything read so far.
     fn checksum(&self) -> u64 {
         let mut d = self.digest.clone();
@@ -145,9 +161,6 @@ impl<R: Read> Src<R> {
         d.finalize()
     }
 }
-
-/// Field/value pairs, as hashes hold them.
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 enum Len {
     Len(u64),
@@ -218,11 +231,47 @@ impl<R: Read> Decoder<R> {
         }
     }
 
-    fn strings(&mut self) -> Result<Vec<Vec<u8>>, RdbError> {
+    /// A string appended to `out` (no allocation of its own when it is stored plain).
+    fn string_into(&mut self, out: &mut Vec<u8>) -> Result<(), RdbError> {
+        match self.len_or_enc()? {
+            Len::Len(n) => self.src.bytes_into(n, out),
+            Len::Enc(0) => {
+                out.extend_from_slice(itoa::Buffer::new().format(self.src.u8()? as i8).as_bytes());
+                Ok(())
+            }
+            Len::Enc(1) => {
+                let n = i16::from_le_bytes(self.src.array()?);
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                Ok(())
+            }
+            Len::Enc(2) => {
+                let n = i32::from_le_bytes(self.src.array()?);
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                Ok(())
+            }
+            Len::Enc(3) => {
+                let clen = self.length()?;
+                let len = self.length()?;
+                let data = self.src.bytes(clen)?;
+                if len > (clen + 1).saturating_mul(256) {
+                    return Err(self
+                        .src
+                        .corrupt("LZF length larger than the data can expand to"));
+                }
+                let plain = crate::lzf::decompress(&data, len as usize)
+                    .ok_or_else(|| self.src.corrupt("invalid LZF-compressed string"))?;
+                out.extend_from_slice(&plain);
+                Ok(())
+            }
+            Len::Enc(e) => Err(self.src.corrupt(format!("unknown string encoding {e}"))),
+        }
+    }
+
+    fn strings(&mut self) -> Result<Elements, RdbError> {
         let (n, reserve) = self.count()?;
-        let mut v = Vec::with_capacity(reserve);
+        let mut v = Elements::with_capacity(reserve, reserve * 16);
         for _ in 0..n {
-            v.push(self.string()?);
+            v.push_with(|out| self.string_into(out))?;
         }
         Ok(v)
     }
@@ -240,38 +289,44 @@ impl<R: Read> Decoder<R> {
         }
     }
 
+    /// A packed encoding stored as a string, its elements appended to `out`.
     fn packed(
         &mut self,
         what: &str,
-        f: impl Fn(&[u8]) -> Option<Vec<Vec<u8>>>,
-    ) -> Result<Vec<Vec<u8>>, RdbError> {
+        decode: impl Fn(&[u8], &mut Elements) -> Option<()>,
+        out: &mut Elements,
+    ) -> Result<(), RdbError> {
         let blob = self.string()?;
-        f(&blob).ok_or_else(|| self.src.corrupt(format!("invalid {what}")))
+        decode(&blob, out).ok_or_else(|| self.src.corrupt(format!("invalid {what}")))
     }
 
-    fn pairs(&mut self, items: Vec<Vec<u8>>, what: &str) -> Result<Pairs, RdbError> {
-        if !items.len().is_multiple_of(2) {
-            return Err(self
-                .src
-                .corrupt(format!("odd number of elements in a {what}")));
-        }
-        let mut out = Vec::with_capacity(items.len() / 2);
-        let mut it = items.into_iter();
-        while let (Some(a), Some(b)) = (it.next(), it.next()) {
-            out.push((a, b));
-        }
+    fn packed_alone(
+        &mut self,
+        what: &str,
+        decode: impl Fn(&[u8], &mut Elements) -> Option<()>,
+    ) -> Result<Elements, RdbError> {
+        let mut out = Elements::default();
+        self.packed(what, decode, &mut out)?;
         Ok(out)
     }
 
-    fn scored(&mut self, items: Vec<Vec<u8>>, what: &str) -> Result<Vec<(Vec<u8>, f64)>, RdbError> {
+    fn pairs(&mut self, items: Elements, what: &str) -> Result<Pairs, RdbError> {
+        Pairs::from_alternating(items).ok_or_else(|| {
+            self.src
+                .corrupt(format!("odd number of elements in a {what}"))
+        })
+    }
+
+    fn scored(&mut self, items: Elements, what: &str) -> Result<Scored, RdbError> {
         let pairs = self.pairs(items, what)?;
-        pairs
-            .into_iter()
-            .map(|(m, s)| match parse_score(&s) {
-                Some(score) => Ok((m, score)),
-                None => Err(self.src.corrupt(format!("invalid score in a {what}"))),
-            })
-            .collect()
+        let mut out = Scored::with_capacity(pairs.len(), 0);
+        for (m, s) in pairs.iter() {
+            match parse_score(s) {
+                Some(score) => out.push(m, score),
+                None => return Err(self.src.corrupt(format!("invalid score in a {what}"))),
+            }
+        }
+        Ok(out)
     }
 
     /// The value of RDB type `t`: `Ok(Err(what))` for a value read past (stream, module).
@@ -282,9 +337,11 @@ impl<R: Read> Decoder<R> {
             types::SET => Value::Set(self.strings()?),
             types::ZSET | types::ZSET_2 => {
                 let (n, reserve) = self.count()?;
-                let mut v = Vec::with_capacity(reserve);
+                let mut v = Scored::with_capacity(reserve, reserve * 16);
+                let mut member = Vec::new();
                 for _ in 0..n {
-                    let member = self.string()?;
+                    member.clear();
+                    self.string_into(&mut member)?;
                     let score = if t == types::ZSET {
                         self.text_double()?
                     } else {
@@ -293,15 +350,16 @@ impl<R: Read> Decoder<R> {
                     if score.is_nan() {
                         return Err(self.src.corrupt("NaN score in a sorted set"));
                     }
-                    v.push((member, score));
+                    v.push(&member, score);
                 }
                 Value::SortedSet(v)
             }
             types::HASH => {
                 let (n, reserve) = self.count()?;
-                let mut v = Vec::with_capacity(reserve);
+                let mut v = Pairs::with_capacity(reserve, reserve * 32);
                 for _ in 0..n {
-                    v.push((self.string()?, self.string()?));
+                    v.elements_mut().push_with(|out| self.string_into(out))?;
+                    v.elements_mut().push_with(|out| self.string_into(out))?;
                 }
                 Value::Hash(v)
             }
@@ -312,38 +370,44 @@ impl<R: Read> Decoder<R> {
                         .ok_or_else(|| self.src.corrupt("invalid zipmap"))?,
                 )
             }
-            types::LIST_ZIPLIST => Value::List(self.packed("ziplist", packed::ziplist_entries)?),
-            types::SET_INTSET => Value::Set(self.packed("intset", packed::intset_members)?),
-            types::SET_LISTPACK => Value::Set(self.packed("listpack", packed::listpack_entries)?),
+            types::LIST_ZIPLIST => {
+                Value::List(self.packed_alone("ziplist", packed::ziplist_entries)?)
+            }
+            types::SET_INTSET => Value::Set(self.packed_alone("intset", packed::intset_members)?),
+            types::SET_LISTPACK => {
+                Value::Set(self.packed_alone("listpack", packed::listpack_entries)?)
+            }
             types::ZSET_ZIPLIST => {
-                let items = self.packed("ziplist", packed::ziplist_entries)?;
+                let items = self.packed_alone("ziplist", packed::ziplist_entries)?;
                 Value::SortedSet(self.scored(items, "sorted set ziplist")?)
             }
             types::ZSET_LISTPACK => {
-                let items = self.packed("listpack", packed::listpack_entries)?;
+                let items = self.packed_alone("listpack", packed::listpack_entries)?;
                 Value::SortedSet(self.scored(items, "sorted set listpack")?)
             }
             types::HASH_ZIPLIST => {
-                let items = self.packed("ziplist", packed::ziplist_entries)?;
+                let items = self.packed_alone("ziplist", packed::ziplist_entries)?;
                 Value::Hash(self.pairs(items, "hash ziplist")?)
             }
             types::HASH_LISTPACK => {
-                let items = self.packed("listpack", packed::listpack_entries)?;
+                let items = self.packed_alone("listpack", packed::listpack_entries)?;
                 Value::Hash(self.pairs(items, "hash listpack")?)
             }
             types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => {
                 let (nodes, _) = self.count()?;
-                let mut v = Vec::new();
+                let mut v = Elements::default();
                 for _ in 0..nodes {
                     if t == types::LIST_QUICKLIST {
-                        v.extend(self.packed("quicklist ziplist node", packed::ziplist_entries)?);
+                        self.packed("quicklist ziplist node", packed::ziplist_entries, &mut v)?;
                     } else {
                         match self.length()? {
                             // A plain node holds one (large) element as it is.
-                            1 => v.push(self.string()?),
-                            2 => v.extend(
-                                self.packed("quicklist listpack node", packed::listpack_entries)?,
-                            ),
+                            1 => v.push_with(|out| self.string_into(out))?,
+                            2 => self.packed(
+                                "quicklist listpack node",
+                                packed::listpack_entries,
+                                &mut v,
+                            )?,
                             c => {
                                 return Err(self
                                     .src

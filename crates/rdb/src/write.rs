@@ -90,22 +90,12 @@ pub enum ValueView<'a> {
 impl Value {
     /// A borrowed view of this value, for [`encode_view`].
     pub fn view(&self) -> ValueView<'_> {
-        fn slices(v: &[Vec<u8>]) -> Vec<&[u8]> {
-            v.iter().map(Vec::as_slice).collect()
-        }
         match self {
             Value::String(s) => ValueView::String(s),
-            Value::List(items) => ValueView::List(slices(items)),
-            Value::Set(members) => ValueView::Set(slices(members)),
-            Value::SortedSet(pairs) => {
-                ValueView::SortedSet(pairs.iter().map(|(m, s)| (m.as_slice(), *s)).collect())
-            }
-            Value::Hash(pairs) => ValueView::Hash(
-                pairs
-                    .iter()
-                    .map(|(f, v)| (f.as_slice(), v.as_slice()))
-                    .collect(),
-            ),
+            Value::List(items) => ValueView::List(items.iter().collect()),
+            Value::Set(members) => ValueView::Set(members.iter().collect()),
+            Value::SortedSet(pairs) => ValueView::SortedSet(pairs.iter().collect()),
+            Value::Hash(pairs) => ValueView::Hash(pairs.iter().collect()),
         }
     }
 }

@@ -29,7 +29,7 @@ fn value() -> impl Strategy<Value = Value> {
     let n = 700usize;
     prop_oneof![
         bytes().prop_map(Value::String),
-        proptest::collection::vec(bytes(), 1..300).prop_map(Value::List),
+        proptest::collection::vec(bytes(), 1..300).prop_map(|v| Value::List(v.into())),
         proptest::collection::btree_set(bytes(), 1..300)
             .prop_map(|s| Value::Set(s.into_iter().collect())),
         proptest::collection::btree_set(any::<i64>(), 1..n)
@@ -65,10 +65,16 @@ fn read(bytes: &[u8]) -> Result<Vec<Entry>, RdbError> {
 fn sample() -> Vec<Entry> {
     let mut e = vec![
         Entry::new("s", Value::String(b"hello".repeat(10))),
-        Entry::new("l", Value::List(vec![b"a".to_vec(), b"123".to_vec()])),
-        Entry::new("h", Value::Hash(vec![(b"f".to_vec(), b"v".to_vec())])),
-        Entry::new("z", Value::SortedSet(vec![(b"m".to_vec(), 1.5)])),
-        Entry::new("i", Value::Set(vec![b"1".to_vec(), b"2".to_vec()])),
+        Entry::new(
+            "l",
+            Value::List(vec![b"a".to_vec(), b"123".to_vec()].into()),
+        ),
+        Entry::new(
+            "h",
+            Value::Hash(vec![(b"f".to_vec(), b"v".to_vec())].into()),
+        ),
+        Entry::new("z", Value::SortedSet(vec![(b"m".to_vec(), 1.5)].into())),
+        Entry::new("i", Value::Set(vec![b"1".to_vec(), b"2".to_vec()].into())),
     ];
     e[0].expire_ms = Some(1_900_000_000_000);
     e[1].idle_seconds = Some(17);
@@ -215,5 +221,8 @@ fn old_versions_without_checksums_and_second_expiries_read() {
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].db, 2);
     assert_eq!(e[0].expire_ms, Some(1_800_000_000_000));
-    assert_eq!(e[0].value, Value::List(vec![b"a".to_vec(), b"7".to_vec()]));
+    assert_eq!(
+        e[0].value,
+        Value::List(vec![b"a".to_vec(), b"7".to_vec()].into())
+    );
 }

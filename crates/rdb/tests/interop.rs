@@ -111,7 +111,7 @@ fn dataset() -> Vec<Entry> {
     );
     add(
         "list:small",
-        Value::List(vec![b("a"), b("1"), b("-7"), b(""), b("bb")]),
+        Value::List(vec![b("a"), b("1"), b("-7"), b(""), b("bb")].into()),
         false,
     );
     add(
@@ -121,12 +121,12 @@ fn dataset() -> Vec<Entry> {
     );
     add(
         "list:hugeitem",
-        Value::List(vec![b("x").repeat(20_000), b("y")]),
+        Value::List(vec![b("x").repeat(20_000), b("y")].into()),
         false,
     );
     add(
         "set:intset",
-        Value::Set(vec![b("1"), b("-7"), b("300000"), b("5000000000")]),
+        Value::Set(vec![b("1"), b("-7"), b("300000"), b("5000000000")].into()),
         false,
     );
     add(
@@ -136,20 +136,23 @@ fn dataset() -> Vec<Entry> {
     );
     add(
         "set:strings",
-        Value::Set(vec![b("a"), b("b"), b("c")]),
+        Value::Set(vec![b("a"), b("b"), b("c")].into()),
         true,
     );
     add(
         "zset:small",
-        Value::SortedSet(vec![
-            (b("one"), 1.0),
-            (b("half"), 0.5),
-            (b("neg"), -2.25),
-            (b("inf"), f64::INFINITY),
-            (b("ninf"), f64::NEG_INFINITY),
-            (b("big"), 1e300),
-            (b("tiny"), 1e-300),
-        ]),
+        Value::SortedSet(
+            vec![
+                (b("one"), 1.0),
+                (b("half"), 0.5),
+                (b("neg"), -2.25),
+                (b("inf"), f64::INFINITY),
+                (b("ninf"), f64::NEG_INFINITY),
+                (b("big"), 1e300),
+                (b("tiny"), 1e-300),
+            ]
+            .into(),
+        ),
         false,
     );
     add(
@@ -163,7 +166,7 @@ fn dataset() -> Vec<Entry> {
     );
     add(
         "hash:small",
-        Value::Hash(vec![(b("f"), b("v")), (b("n"), b("42")), (b("e"), vec![])]),
+        Value::Hash(vec![(b("f"), b("v")), (b("n"), b("42")), (b("e"), vec![])].into()),
         true,
     );
     add(
@@ -177,7 +180,7 @@ fn dataset() -> Vec<Entry> {
     );
     add(
         "hash:longvalue",
-        Value::Hash(vec![(b("f"), b("v").repeat(100))]),
+        Value::Hash(vec![(b("f"), b("v").repeat(100))].into()),
         false,
     );
     v
@@ -192,21 +195,21 @@ fn load_into_redis(c: &mut redis::Connection, data: &[Entry]) {
                 let _: () = c.set(k, s).unwrap();
             }
             Value::List(items) => {
-                let _: () = c.rpush(k, items).unwrap();
+                let _: () = c.rpush(k, items.to_vecs()).unwrap();
             }
             Value::Set(m) => {
-                let _: () = c.sadd(k, m).unwrap();
+                let _: () = c.sadd(k, m.to_vecs()).unwrap();
             }
             Value::SortedSet(p) => {
                 let mut cmd = redis::cmd("ZADD");
                 cmd.arg(k);
-                for (m, s) in p {
-                    cmd.arg(redis_score(*s)).arg(m);
+                for (m, s) in p.iter() {
+                    cmd.arg(redis_score(s)).arg(m);
                 }
                 let _: () = cmd.query(c).unwrap();
             }
             Value::Hash(p) => {
-                let _: () = c.hset_multiple(k, p).unwrap();
+                let _: () = c.hset_multiple(k, &p.to_vecs()).unwrap();
             }
         }
         if let Some(ms) = e.expire_ms {
@@ -230,8 +233,8 @@ fn read_from_redis(c: &mut redis::Connection, key: &[u8]) -> Value {
     let t: String = redis::cmd("TYPE").arg(key).query(c).unwrap();
     match t.as_str() {
         "string" => Value::String(c.get(key).unwrap()),
-        "list" => Value::List(c.lrange(key, 0, -1).unwrap()),
-        "set" => Value::Set(c.smembers(key).unwrap()),
+        "list" => Value::List(c.lrange::<_, Vec<Vec<u8>>>(key, 0, -1).unwrap().into()),
+        "set" => Value::Set(c.smembers::<_, Vec<Vec<u8>>>(key).unwrap().into()),
         "zset" => {
             let raw: Vec<(Vec<u8>, String)> = c.zrange_withscores(key, 0, -1).unwrap();
             Value::SortedSet(
@@ -240,7 +243,7 @@ fn read_from_redis(c: &mut redis::Connection, key: &[u8]) -> Value {
                     .collect(),
             )
         }
-        "hash" => Value::Hash(c.hgetall(key).unwrap()),
+        "hash" => Value::Hash(c.hgetall::<_, Vec<(Vec<u8>, Vec<u8>)>>(key).unwrap().into()),
         other => panic!("unexpected type {other}"),
     }
 }

@@ -26,47 +26,25 @@ pub fn from_rdb(v: rdb::Value) -> Option<store::Value> {
             if items.is_empty() {
                 return None;
             }
-            let mut l = List::default();
-            for i in &items {
-                l.push_back(i);
-            }
-            store::Value::List(Box::new(l))
+            store::Value::List(Box::new(List::from_elements(items.iter())))
         }
         rdb::Value::Set(members) => {
             if members.is_empty() {
                 return None;
             }
-            let mut s = Set::default();
-            for m in &members {
-                if !s.insert(m) {
-                    return None;
-                }
-            }
-            store::Value::Set(Box::new(s))
+            store::Value::Set(Box::new(Set::from_unique_members(members.iter())?))
         }
         rdb::Value::SortedSet(pairs) => {
             if pairs.is_empty() {
                 return None;
             }
-            let mut z = ZSet::default();
-            for (m, score) in &pairs {
-                if score.is_nan() || !z.insert(m, *score) {
-                    return None;
-                }
-            }
-            store::Value::ZSet(Box::new(z))
+            store::Value::ZSet(Box::new(ZSet::from_unique_pairs(pairs.iter())?))
         }
         rdb::Value::Hash(pairs) => {
             if pairs.is_empty() {
                 return None;
             }
-            let mut h = Hash::default();
-            for (f, v) in &pairs {
-                if !h.insert(f, v) {
-                    return None;
-                }
-            }
-            store::Value::Hash(Box::new(h))
+            store::Value::Hash(Box::new(Hash::from_unique_pairs(pairs.iter())?))
         }
     })
 }

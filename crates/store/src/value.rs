@@ -267,6 +267,47 @@ impl Hash {
         }
     }
 
+    /// Builds a hash from pairs read from a snapshot or a DUMP payload in one step (one
+    /// allocation for a small hash); `None` when a field repeats, which Redis refuses to load.
+    pub fn from_unique_pairs<'a, I>(pairs: I) -> Option<Hash>
+    where
+        I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let pairs = pairs.into_iter();
+        let count = pairs.len();
+        let limits = crate::limits::current();
+        let packed = count <= limits.hash_entries
+            && pairs
+                .clone()
+                .all(|(f, v)| f.len() <= limits.hash_value && v.len() <= limits.hash_value);
+        if !packed {
+            let mut m = HashMap::with_capacity_and_hasher(count, Default::default());
+            for (f, v) in pairs {
+                if m.insert(f.into(), v.into()).is_some() {
+                    return None;
+                }
+            }
+            return Some(Hash {
+                repr: HashRepr::Map(Box::new(m)),
+            });
+        }
+        if !all_distinct(pairs.clone().map(|(f, _)| f)) {
+            return None;
+        }
+        let size = pairs.clone().map(|(f, v)| f.len() + v.len() + 2).sum();
+        let mut buf = Vec::with_capacity(size);
+        for (f, v) in pairs {
+            put_varint(&mut buf, f.len());
+            buf.extend_from_slice(f);
+            put_varint(&mut buf, v.len());
+            buf.extend_from_slice(v);
+        }
+        Some(Hash {
+            repr: HashRepr::Packed { buf, len: count },
+        })
+    }
+
     fn convert_to_map(&mut self) {
         if let HashRepr::Packed { buf, .. } = &self.repr {
             let map: HashMap = packed_pairs(buf)
@@ -484,6 +525,33 @@ impl List {
         self.len() == 0
     }
 
+    /// Builds a list from its elements in order in one step (one allocation for a small
+    /// list), as a snapshot or a DUMP payload holds them.
+    pub fn from_elements<'a, I>(elements: I) -> List
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let elements = elements.into_iter();
+        let count = elements.len();
+        let packed =
+            count <= LIST_PACKED_ENTRIES && elements.clone().all(|e| e.len() <= LIST_PACKED_VALUE);
+        if !packed {
+            return List {
+                repr: ListRepr::Deque(elements.map(Box::from).collect()),
+            };
+        }
+        let size = elements.clone().map(|e| e.len() + 1).sum();
+        let mut buf = Vec::with_capacity(size);
+        for e in elements {
+            put_varint(&mut buf, e.len());
+            buf.extend_from_slice(e);
+        }
+        List {
+            repr: ListRepr::Packed { buf, len: count },
+        }
+    }
+
     /// Switches to the ring buffer when an insert of `e` would pass the packed limits.
     fn grow_for(&mut self, e: &[u8]) {
         if let ListRepr::Packed { buf, len } = &self.repr {
@@ -508,9 +576,15 @@ impl List {
                 } else {
                     Self::span_of(buf, i).expect("in range").start
                 };
-                let piece = packed_element(e);
-                buf.reserve_exact(piece.len());
-                buf.splice(at..at, piece);
+                if at == buf.len() {
+                    buf.reserve_exact(e.len() + 2);
+                    put_varint(buf, e.len());
+                    buf.extend_from_slice(e);
+                } else {
+                    let piece = packed_element(e);
+                    buf.reserve_exact(piece.len());
+                    buf.splice(at..at, piece);
+                }
                 *len += 1;
             }
             ListRepr::Deque(d) => d.insert(i.min(d.len()), e.into()),
@@ -659,64 +733,190 @@ mod list_tests {
     }
 }
 
+/// Sets of at most this many members, each at most [`SET_PACKED_VALUE`] bytes, are packed
+/// into one buffer (Redis 7.2's `set-max-listpack-*` defaults): one allocation per small set
+/// instead of one per member plus a table, and a load from a snapshot builds one in one step.
+pub const SET_PACKED_ENTRIES: usize = 128;
+pub const SET_PACKED_VALUE: usize = 64;
+
+type SetTable = indexmap::IndexSet<Box<[u8]>, foldhash::fast::RandomState>;
+
 /// A set. Reported as `intset` while every member is an integer and there are at most
 /// `set-max-intset-entries` ([`crate::limits`]; then iterated in numeric order, as Redis's
-/// intset is), `hashtable` after that.
-#[derive(Debug, Clone, PartialEq)]
+/// intset is), `hashtable` after that — whatever the form it is kept in: small sets are a
+/// packed buffer of length-prefixed members (linear scans over at most 128 short members),
+/// larger ones a table, and a set that became a table stays one, as in Redis.
+#[derive(Debug, Clone)]
 pub struct Set {
-    members: indexmap::IndexSet<Box<[u8]>, foldhash::fast::RandomState>,
+    repr: SetRepr,
     intset: bool,
+}
+
+#[derive(Debug, Clone)]
+enum SetRepr {
+    Packed { buf: Vec<u8>, len: usize },
+    Table(Box<SetTable>),
 }
 
 impl Default for Set {
     fn default() -> Self {
         Set {
-            members: Default::default(),
+            repr: SetRepr::Packed {
+                buf: Vec::new(),
+                len: 0,
+            },
             intset: true,
         }
     }
 }
 
+/// Equal when they hold the same members, whatever their forms and orders.
+impl PartialEq for Set {
+    fn eq(&self, other: &Set) -> bool {
+        self.len() == other.len() && self.members().iter().all(|m| other.contains(m))
+    }
+}
+
+fn is_int_member(m: &[u8]) -> bool {
+    m.len() <= 20 && resp::number::parse_i64(m).is_some()
+}
+
 impl Set {
     pub fn len(&self) -> usize {
-        self.members.len()
+        match &self.repr {
+            SetRepr::Packed { len, .. } => *len,
+            SetRepr::Table(t) => t.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.len() == 0
     }
 
     pub fn contains(&self, m: &[u8]) -> bool {
-        self.members.contains(m)
+        match &self.repr {
+            SetRepr::Packed { buf, .. } => packed_elements(buf).any(|(e, _)| e == m),
+            SetRepr::Table(t) => t.contains(m),
+        }
+    }
+
+    /// Builds a set from members read from a snapshot or a DUMP payload in one step (one
+    /// allocation for a small set); `None` when a member repeats, which Redis refuses to load.
+    pub fn from_unique_members<'a, I>(members: I) -> Option<Set>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let members = members.into_iter();
+        let count = members.len();
+        let limits = crate::limits::current();
+        let intset = count <= limits.set_intset_entries && members.clone().all(is_int_member);
+        let packed =
+            count <= SET_PACKED_ENTRIES && members.clone().all(|m| m.len() <= SET_PACKED_VALUE);
+        if !packed {
+            let mut t = SetTable::with_capacity_and_hasher(count, Default::default());
+            for m in members {
+                if !t.insert(m.into()) {
+                    return None;
+                }
+            }
+            return Some(Set {
+                repr: SetRepr::Table(Box::new(t)),
+                intset,
+            });
+        }
+        if !all_distinct(members.clone()) {
+            return None;
+        }
+        let size = members.clone().map(|m| m.len() + 1).sum();
+        let mut buf = Vec::with_capacity(size);
+        for m in members {
+            put_varint(&mut buf, m.len());
+            buf.extend_from_slice(m);
+        }
+        Some(Set {
+            repr: SetRepr::Packed { buf, len: count },
+            intset,
+        })
+    }
+
+    fn convert_to_table(&mut self) {
+        if let SetRepr::Packed { buf, len } = &self.repr {
+            let mut t = SetTable::with_capacity_and_hasher(*len + 1, Default::default());
+            t.extend(packed_elements(buf).map(|(e, _)| Box::<[u8]>::from(e)));
+            self.repr = SetRepr::Table(Box::new(t));
+        }
     }
 
     /// Adds a member; true when it is new.
     pub fn insert(&mut self, m: &[u8]) -> bool {
-        if self.intset && resp::number::parse_i64(m).is_none() {
+        if let SetRepr::Packed { buf, len } = &self.repr {
+            if packed_elements(buf).any(|(e, _)| e == m) {
+                return false;
+            }
+            if *len >= SET_PACKED_ENTRIES || m.len() > SET_PACKED_VALUE {
+                self.convert_to_table();
+            }
+        }
+        match &mut self.repr {
+            SetRepr::Packed { buf, len } => {
+                // Exact growth, as for packed hashes: a small set's buffer has no slack.
+                buf.reserve_exact(m.len() + 2);
+                put_varint(buf, m.len());
+                buf.extend_from_slice(m);
+                *len += 1;
+            }
+            SetRepr::Table(t) => {
+                if !t.insert(m.into()) {
+                    return false;
+                }
+            }
+        }
+        if self.intset && !is_int_member(m) {
             self.intset = false;
         }
-        let new = self.members.insert(m.into());
-        if self.members.len() > crate::limits::current().set_intset_entries {
+        if self.len() > crate::limits::current().set_intset_entries {
             self.intset = false;
         }
-        new
+        true
     }
 
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        self.members.swap_remove(m)
+        match &mut self.repr {
+            SetRepr::Packed { buf, len } => {
+                let Some(span) = packed_elements(buf).find(|(e, _)| *e == m).map(|(_, r)| r) else {
+                    return false;
+                };
+                buf.drain(span);
+                *len -= 1;
+                true
+            }
+            SetRepr::Table(t) => t.swap_remove(m),
+        }
     }
 
     /// Members in Redis's order where it has one (numeric for an intset).
     pub fn members(&self) -> Vec<&[u8]> {
-        let mut v: Vec<&[u8]> = self.members.iter().map(|m| &**m).collect();
+        let mut v: Vec<&[u8]> = match &self.repr {
+            SetRepr::Packed { buf, len } => {
+                let mut v = Vec::with_capacity(*len);
+                v.extend(packed_elements(buf).map(|(e, _)| e));
+                v
+            }
+            SetRepr::Table(t) => t.iter().map(|m| &**m).collect(),
+        };
         if self.intset {
             v.sort_by_key(|m| resp::number::parse_i64(m).unwrap_or(0));
         }
         v
     }
 
+    /// The member at position `i` of the set's own order (for random picks).
     pub fn get_index(&self, i: usize) -> Option<&[u8]> {
-        self.members.get_index(i).map(|m| &**m)
+        match &self.repr {
+            SetRepr::Packed { buf, .. } => packed_elements(buf).nth(i).map(|(e, _)| e),
+            SetRepr::Table(t) => t.get_index(i).map(|m| &**m),
+        }
     }
 
     pub fn encoding(&self) -> &'static str {
@@ -728,13 +928,28 @@ impl Set {
     }
 
     pub fn heap_size(&self) -> usize {
-        self.members.capacity() * (8 + 16 + 8)
-            + self
-                .members
-                .iter()
-                .map(|m| (m.len().max(1) + 15) & !15)
-                .sum::<usize>()
+        match &self.repr {
+            SetRepr::Packed { buf, .. } => buf.capacity(),
+            SetRepr::Table(t) => {
+                t.capacity() * (8 + 16 + 8)
+                    + t.iter().map(|m| (m.len().max(1) + 15) & !15).sum::<usize>()
+            }
+        }
     }
+}
+
+/// True when no two of `items` are equal: pairwise for a few (no allocation), by a hash set
+/// beyond that.
+pub(crate) fn all_distinct<'a>(items: impl ExactSizeIterator<Item = &'a [u8]> + Clone) -> bool {
+    if items.len() <= 12 {
+        let mut rest = items.clone();
+        return items.into_iter().all(|a| {
+            rest.next();
+            rest.clone().all(|b| a != b)
+        });
+    }
+    let mut seen = foldhash::HashSet::with_capacity_and_hasher(items.len(), Default::default());
+    items.into_iter().all(|m| seen.insert(m))
 }
 
 impl FromIterator<Vec<u8>> for Set {
@@ -744,5 +959,86 @@ impl FromIterator<Vec<u8>> for Set {
             s.insert(&m);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        /// Packed and table forms behave like a set across the conversion, and the encoding
+        /// Redis reports follows the members (intset while all are integers and few enough).
+        #[test]
+        fn set_matches_a_model(ops in proptest::collection::vec((0u8..3, 0u16..300, 0usize..80), 1..700)) {
+            let mut s = Set::default();
+            let mut model: BTreeSet<Vec<u8>> = BTreeSet::new();
+            for (op, n, len) in ops {
+                let m = if len < 40 { n.to_string().into_bytes() } else { vec![b'a' + (n % 26) as u8; len] };
+                match op {
+                    0 | 1 => prop_assert_eq!(s.insert(&m), model.insert(m.clone())),
+                    _ => prop_assert_eq!(s.remove(&m), model.remove(&m)),
+                }
+                prop_assert_eq!(s.len(), model.len());
+                prop_assert_eq!(s.contains(&m), model.contains(&m));
+            }
+            let got: BTreeSet<Vec<u8>> = s.members().into_iter().map(|m| m.to_vec()).collect();
+            prop_assert_eq!(&got, &model);
+            let picked: BTreeSet<Vec<u8>> = (0..s.len()).map(|i| s.get_index(i).unwrap().to_vec()).collect();
+            prop_assert_eq!(&picked, &model);
+            prop_assert!(s.get_index(s.len()).is_none());
+        }
+
+        /// A set, hash, list or sorted set built in one step from a snapshot's elements
+        /// equals the one built element by element; a repeated member or field is refused.
+        #[test]
+        fn one_step_builders_match_incremental(items in proptest::collection::vec((0u16..400, 0usize..90), 1..300)) {
+            let members: Vec<Vec<u8>> = items.iter().map(|&(n, len)| {
+                if len < 45 { n.to_string().into_bytes() } else { format!("{n}{}", "x".repeat(len)).into_bytes() }
+            }).collect();
+            let distinct = members.iter().collect::<BTreeSet<_>>().len() == members.len();
+
+            let built = Set::from_unique_members(members.iter().map(|m| &m[..]));
+            let mut by_insert = Set::default();
+            let all_new = members.iter().all(|m| by_insert.insert(m));
+            prop_assert_eq!(all_new, distinct);
+            prop_assert_eq!(built.is_some(), distinct);
+            if let Some(b) = built {
+                prop_assert_eq!(b.encoding(), by_insert.encoding());
+                prop_assert_eq!(b.members(), by_insert.members());
+            }
+
+            let pairs: Vec<(Vec<u8>, Vec<u8>)> = members.iter().map(|m| (m.clone(), m.repeat(2))).collect();
+            let built = Hash::from_unique_pairs(pairs.iter().map(|(f, v)| (&f[..], &v[..])));
+            prop_assert_eq!(built.is_some(), distinct);
+            if let Some(b) = built {
+                let mut h = Hash::default();
+                for (f, v) in &pairs { h.insert(f, v); }
+                prop_assert_eq!(b.encoding(), h.encoding());
+                prop_assert!(b.iter().eq(h.iter()));
+            }
+
+            let l = List::from_elements(members.iter().map(|m| &m[..]));
+            let mut by_push = List::default();
+            for m in &members { by_push.push_back(m); }
+            prop_assert!(l.iter().eq(by_push.iter()));
+
+            let mut scored: Vec<(Vec<u8>, f64)> = members.iter().zip(&items).map(|(m, &(n, _))| (m.clone(), (n % 7) as f64 * 0.5)).collect();
+            for sort_first in [false, true] {
+                if sort_first {
+                    scored.sort_by(|a, b| crate::zset::order((a.1, &a.0), (b.1, &b.0)));
+                }
+                let built = crate::zset::ZSet::from_unique_pairs(scored.iter().map(|(m, s)| (&m[..], *s)));
+                prop_assert_eq!(built.is_some(), distinct);
+                if let Some(b) = built {
+                    let mut z = crate::zset::ZSet::default();
+                    for (m, s) in &scored { z.insert(m, *s); }
+                    prop_assert_eq!(b.encoding(), z.encoding());
+                    prop_assert!(b.iter().eq(z.iter()));
+                }
+            }
+        }
     }
 }

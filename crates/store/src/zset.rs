@@ -106,12 +106,17 @@ fn get_score(buf: &[u8], at: usize) -> (f64, usize) {
 /// Encodes one packed entry. A listpack stores `-0` as the integer 0, so Redis reports the
 /// score of a small sorted set as `0` where a skiplist would keep `-0`; so do we.
 fn packed_entry(score: f64, m: &[u8]) -> Vec<u8> {
-    let score = if score == 0.0 { 0.0 } else { score };
     let mut v = Vec::with_capacity(m.len() + 10);
-    put_score(&mut v, score);
-    put_varint(&mut v, m.len());
-    v.extend_from_slice(m);
+    put_entry(&mut v, score, m);
     v
+}
+
+/// Appends one packed entry (see [`packed_entry`]).
+fn put_entry(out: &mut Vec<u8>, score: f64, m: &[u8]) {
+    let score = if score == 0.0 { 0.0 } else { score };
+    put_score(out, score);
+    put_varint(out, m.len());
+    out.extend_from_slice(m);
 }
 
 impl Chunked {
@@ -215,6 +220,49 @@ impl ZSet {
                 repr: Repr::Chunked(Box::new(big)),
             }
         }
+    }
+
+    /// Builds a sorted set from pairs read from a snapshot or a DUMP payload; `None` when a
+    /// member repeats or a score is NaN, which Redis refuses to load. Pairs already in
+    /// order (as a listpack or a skiplist is written) make a small set in one step.
+    pub fn from_unique_pairs<'a, I>(pairs: I) -> Option<ZSet>
+    where
+        I: IntoIterator<Item = (&'a [u8], f64)>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let pairs = pairs.into_iter();
+        if pairs.clone().any(|(_, s)| s.is_nan()) {
+            return None;
+        }
+        let limits = crate::limits::current();
+        let mut next = pairs.clone();
+        next.next();
+        let sorted = pairs
+            .clone()
+            .zip(next)
+            .all(|(a, b)| order((a.1, a.0), (b.1, b.0)) == Ordering::Less);
+        let fits = pairs.len() <= limits.zset_entries
+            && pairs.clone().all(|(m, _)| m.len() <= limits.zset_value);
+        if sorted && fits {
+            if !crate::value::all_distinct(pairs.clone().map(|(m, _)| m)) {
+                return None;
+            }
+            let count = pairs.len();
+            let mut buf = Vec::with_capacity(pairs.clone().map(|(m, _)| m.len() + 3).sum());
+            for (m, s) in pairs {
+                put_entry(&mut buf, s, m);
+            }
+            return Some(ZSet {
+                repr: Repr::Packed { buf, len: count },
+            });
+        }
+        let mut z = ZSet::default();
+        for (m, s) in pairs {
+            if !z.insert(m, s) {
+                return None;
+            }
+        }
+        Some(z)
     }
 
     pub fn len(&self) -> usize {
