@@ -54,6 +54,8 @@ IMPLEMENTED = {
     "cluster": ["info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
                 "slots", "shards", "nodes", "links", "help", "meet", "forget"],
     "readonly": [], "readwrite": [], "asking": [],
+    # replication
+    "replicaof": [], "slaveof": [], "role": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

@@ -45,6 +45,41 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// A client that has just connected (nothing run yet, not authenticated).
+    pub fn new(
+        id: u64,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        fd: i32,
+        uptime_ms: u64,
+        kill: CancellationToken,
+    ) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            name: RwLock::new(String::new()),
+            lib_name: RwLock::new(String::new()),
+            lib_ver: RwLock::new(String::new()),
+            last_active_ms: uptime_ms.into(),
+            last_cmd: RwLock::new("NULL"),
+            resp: 2.into(),
+            query_buffer: 0.into(),
+            output_memory: 0.into(),
+            no_evict: false.into(),
+            sub: 0.into(),
+            psub: 0.into(),
+            multi: (-1).into(),
+            blocked: false.into(),
+            authenticated: false.into(),
+            kill,
+            unblock: Default::default(),
+            unblocked: Default::default(),
+        }
+    }
+
     /// Subscribed to something (CLIENT LIST TYPE pubsub).
     pub fn is_pubsub(&self) -> bool {
         self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) > 0

@@ -112,6 +112,12 @@ pub struct Config {
     /// The secret every cluster bus connection proves knowledge of; `None` = derived from
     /// `requirepass` when set, else an open bus.
     pub cluster_secret: Option<String>,
+    /// Follow this primary from the start: "<host> <port>" (Redis's `replicaof`).
+    pub replicaof: Option<String>,
+    /// The password (and user) this node gives its primary (Redis's `masterauth`,
+    /// `masteruser`).
+    pub masterauth: Option<String>,
+    pub masteruser: Option<String>,
     pub loglevel: String,
 }
 
@@ -156,6 +162,9 @@ impl Default for Config {
             cluster_port: 0,
             cluster_bind: None,
             cluster_secret: None,
+            replicaof: None,
+            masterauth: None,
+            masteruser: None,
             dir: ".".into(),
             dbfilename: "dump.rdb".into(),
             save: String::new(),
@@ -269,6 +278,11 @@ impl Live {
         };
         live.set_requirepass(c.requirepass.clone().filter(|p| !p.is_empty()));
         live.set_output_limits(limits);
+        for (name, value) in [("masterauth", &c.masterauth), ("masteruser", &c.masteruser)] {
+            if let (Some(t), Some(v)) = (crate::tunables::find(name), value) {
+                live.tunables.set(t, v.clone());
+            }
+        }
         Ok(live)
     }
 
@@ -535,6 +549,19 @@ pub static PARAMS: &[Param] = &[
 ];
 
 /// Parses Redis's `save` value: pairs of "<seconds> <changes>", or "" for none.
+/// `replicaof`'s value: "<host> <port>".
+pub fn parse_replicaof(v: &str) -> Result<(String, u16), String> {
+    let mut parts = v.split_whitespace();
+    match (
+        parts.next(),
+        parts.next().map(str::parse::<u16>),
+        parts.next(),
+    ) {
+        (Some(host), Some(Ok(port)), None) => Ok((host.to_string(), port)),
+        _ => Err(format!("expected \"<host> <port>\", got {v:?}")),
+    }
+}
+
 pub fn parse_save_points(v: &str) -> Result<Vec<(u64, u64)>, String> {
     let parts: Vec<&str> = v.split_whitespace().collect();
     if !parts.len().is_multiple_of(2) {

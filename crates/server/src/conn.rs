@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, BytesMut};
-use parking_lot::RwLock;
 use resp::{Limits, Parsed, ReplyWriter, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,7 +17,7 @@ use crate::client::ClientInfo;
 use crate::command::{execute, BatchClock, Flow};
 use crate::pubsub::Message;
 use crate::stats::LocalStats;
-use crate::{ClientState, ReplyMode, Shared};
+use crate::{ClientState, Shared};
 
 /// Replies are flushed mid-batch once this many bytes wait, so a long pipeline cannot pile
 /// up unbounded output before the client reads any of it.
@@ -45,33 +44,18 @@ pub(crate) fn accept(
         .total_connections_received
         .fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
-    let info = Arc::new(ClientInfo {
-        id: shared.clients.next_id(),
+    let fd = {
+        use std::os::fd::AsRawFd;
+        stream.as_raw_fd()
+    };
+    let info = Arc::new(ClientInfo::new(
+        shared.clients.next_id(),
         addr,
-        laddr: stream.local_addr().unwrap_or(shared.local_addr),
-        fd: {
-            use std::os::fd::AsRawFd;
-            stream.as_raw_fd()
-        },
-        created: Instant::now(),
-        name: RwLock::new(String::new()),
-        lib_name: RwLock::new(String::new()),
-        lib_ver: RwLock::new(String::new()),
-        last_active_ms: (shared.uptime().as_millis() as u64).into(),
-        last_cmd: RwLock::new("NULL"),
-        resp: 2.into(),
-        query_buffer: 0.into(),
-        output_memory: 0.into(),
-        no_evict: false.into(),
-        sub: 0.into(),
-        psub: 0.into(),
-        multi: (-1).into(),
-        blocked: false.into(),
-        authenticated: false.into(),
-        kill: shared.shutdown.child_token(),
-        unblock: Default::default(),
-        unblocked: Default::default(),
-    });
+        stream.local_addr().unwrap_or(shared.local_addr),
+        fd,
+        shared.uptime().as_millis() as u64,
+        shared.shutdown.child_token(),
+    ));
     let max = shared.live.maxclients.load(Ordering::Relaxed);
     if !shared.clients.try_add(info.clone(), max) {
         shared
@@ -146,21 +130,7 @@ impl Connection {
     fn new(shared: Arc<Shared>, info: Arc<ClientInfo>) -> Self {
         Connection {
             shared,
-            state: ClientState {
-                info,
-                authenticated: false,
-                reply_mode: ReplyMode::On,
-                close_after_reply: false,
-                last_command: "NULL",
-                multi: None,
-                watching: None,
-                in_exec: false,
-                blocked: None,
-                ready_keys: Vec::new(),
-                pubsub: None,
-                pending: None,
-                auth_failures: 0,
-            },
+            state: ClientState::new(info),
             parser: RequestParser::new(),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             out: ReplyWriter::new(),

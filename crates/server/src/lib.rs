@@ -28,6 +28,7 @@ pub mod peer;
 pub mod persist;
 pub mod pubsub;
 pub mod rdbconv;
+pub mod replication;
 pub mod slowlog;
 pub mod stats;
 pub mod transaction;
@@ -118,6 +119,31 @@ pub struct ClientState {
     pub pending: Option<Pending>,
     /// Failed AUTH/HELLO AUTH attempts on this connection (each one past a few is slowed).
     pub auth_failures: u32,
+    /// The primary's link on a replica: its writes are applied even though the node is
+    /// read-only, it is never paused or refused for memory, and it sees keys as the
+    /// primary does ([`store::expiry::ExpiryMode::Keep`]).
+    pub is_master: bool,
+}
+
+impl ClientState {
+    pub fn new(info: Arc<ClientInfo>) -> ClientState {
+        ClientState {
+            info,
+            authenticated: false,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            last_command: "NULL",
+            multi: None,
+            watching: None,
+            in_exec: false,
+            blocked: None,
+            ready_keys: Vec::new(),
+            pubsub: None,
+            pending: None,
+            auth_failures: 0,
+            is_master: false,
+        }
+    }
 }
 
 /// What a connection awaits before going on with its input.
@@ -187,6 +213,8 @@ pub struct Shared {
     pub pubsub: pubsub::PubSub,
     /// Makes EXEC atomic: see [`exec_gate`].
     pub exec_gate: exec_gate::ExecGate,
+    /// Following a primary (REPLICAOF), and this node's replication history.
+    pub replication: replication::Replication,
 }
 
 /// The connection-serving threads, one single-threaded runtime each.
@@ -293,7 +321,8 @@ impl Shared {
     /// may take many small keys; the work is proportional to the bytes the command brings.
     pub fn make_room(&self, now: u64, incoming: u64) -> bool {
         let max = self.live.maxmemory.load(Ordering::Relaxed);
-        if max == 0 {
+        // A replica holds what its primary holds (Redis's replica-ignore-maxmemory yes).
+        if max == 0 || self.replication.is_replica() {
             return true;
         }
         if incoming > max {
@@ -483,6 +512,7 @@ pub async fn run_node(
         pause: pause::ClientPause::default(),
         pubsub: pubsub::PubSub::default(),
         exec_gate: exec_gate::ExecGate::new(threads),
+        replication: replication::Replication::new(replication::random_replid()),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     shared.keyspace.set_policy(shared.live.policy());
@@ -512,6 +542,20 @@ pub async fn run_node(
         })
     };
     tracing::info!(addr = %shared.local_addr, "Ready to accept connections");
+    if let Some(target) = &config.replicaof {
+        let (host, port) = config::parse_replicaof(target)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        if let Some(generation) = shared.replication.follow(&host, port) {
+            // After our own snapshot is in: a full sync replaces the keyspace.
+            let s = shared.clone();
+            tokio::spawn(async move {
+                while s.persistence.loading.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                replication::link::start(&s, generation);
+            });
+        }
+    }
 
     let tasks = TaskTracker::new();
     tasks.spawn(housekeeping(shared.clone()));
@@ -609,7 +653,9 @@ async fn housekeeping(shared: Arc<Shared>) {
         // Background eviction while over maxmemory (after CONFIG SET lowered it, or when
         // writes outpaced their own bounded eviction), as Redis's eviction time proc.
         let max = shared.live.maxmemory.load(Ordering::Relaxed);
-        if max != 0 {
+        // A replica neither evicts nor expires on its own: its primary's DELs do both.
+        let replica = shared.replication.is_replica();
+        if max != 0 && !replica {
             let policy = shared.live.policy();
             let started = Instant::now();
             while shared.memory_in_use() > max && started.elapsed() < period / 4 {
@@ -624,7 +670,7 @@ async fn housekeeping(shared: Arc<Shared>) {
         // in slices of a few thousand keys so no shard lock is held for long.
         let budget = period / 4;
         let started = Instant::now();
-        while started.elapsed() < budget {
+        while !replica && started.elapsed() < budget {
             let slice = Instant::now();
             let expired = shared.keyspace.expire_cycle(unix_ms(), 2048);
             shared

@@ -331,6 +331,17 @@ pub fn check_header(path: &Path) -> Result<(), String> {
 /// Loads `path` into the (empty) keyspace at start. A missing file is no error; a corrupt
 /// one is refused with its offset and reason (the node does not start on half a dataset).
 pub fn load(shared: &Shared, path: &Path) -> Result<Option<Loaded>, String> {
+    load_file(shared, path, false)
+}
+
+/// Loads `path` into the (empty) keyspace; `keep_expired` keeps keys whose TTL has passed
+/// (a replica loading its primary's snapshot: the primary decides when they go, as Redis's
+/// replicas do).
+pub fn load_file(
+    shared: &Shared,
+    path: &Path,
+    keep_expired: bool,
+) -> Result<Option<Loaded>, String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -413,7 +424,7 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<Loaded>, String> {
                 other_db += 1;
                 continue;
             }
-            if e.expire_ms.is_some_and(|at| at <= now) {
+            if !keep_expired && e.expire_ms.is_some_and(|at| at <= now) {
                 expired += 1;
                 continue;
             }

@@ -237,6 +237,16 @@ struct ServerArgs {
     /// [default: derived from --requirepass when set, else an open bus].
     #[arg(long, env = "SHARDCACHE_CLUSTER_SECRET", requires = "cluster_enabled")]
     cluster_secret: Option<String>,
+    /// Follow this primary from the start, Redis's `replicaof`: "<host> <port>" (a
+    /// redis-server or another node; REPLICAOF NO ONE stops following).
+    #[arg(long, env = "SHARDCACHE_REPLICAOF", conflicts_with = "cluster_enabled")]
+    replicaof: Option<String>,
+    /// The password given to the primary (Redis's `masterauth`).
+    #[arg(long, env = "SHARDCACHE_MASTERAUTH")]
+    masterauth: Option<String>,
+    /// The ACL user given to the primary with --masterauth (Redis's `masteruser`).
+    #[arg(long, env = "SHARDCACHE_MASTERUSER")]
+    masteruser: Option<String>,
     /// Join the cluster of the node at this client address (host:port) instead of
     /// bootstrapping a new one. Ignored when --dir holds the state of a previous run.
     #[arg(long, env = "SHARDCACHE_JOIN", requires = "cluster_enabled")]
@@ -347,6 +357,12 @@ impl ServerArgs {
         if self.cluster_secret.is_some() {
             c.cluster_secret = self.cluster_secret;
         }
+        if let Some(r) = self.replicaof {
+            server::config::parse_replicaof(&r).map_err(|e| format!("--replicaof: {e}"))?;
+            c.replicaof = Some(r);
+        }
+        c.masterauth = self.masterauth;
+        c.masteruser = self.masteruser;
         Ok(c)
     }
 }

@@ -6,6 +6,7 @@
 //! deterministic under test.
 
 pub mod entry;
+pub mod expiry;
 pub mod float;
 pub mod glob;
 pub mod hashing;

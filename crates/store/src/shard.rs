@@ -352,7 +352,6 @@ impl Shard {
         }
     }
 
-    /// Slot of a live key; an expired one is removed first.
     /// Installs (or removes) the mutation seam's observer.
     pub fn set_observer(&mut self, observer: Option<Arc<dyn MutationObserver>>) {
         self.observer = observer;
@@ -403,9 +402,16 @@ impl Shard {
         }
     }
 
+    /// Slot of a live key. An expired one is removed first, unless this thread's command
+    /// leaves expiry to a primary ([`crate::expiry`]).
     fn find_live(&mut self, h: u64, key: &[u8], now: u64) -> Option<usize> {
         let i = self.table.find(h, key)?;
         if self.table.get(i).is_expired(now) {
+            match crate::expiry::mode() {
+                crate::expiry::ExpiryMode::Keep => return Some(i),
+                crate::expiry::ExpiryMode::Hide => return None,
+                crate::expiry::ExpiryMode::Reclaim => {}
+            }
             self.remove_slot(i, Mutation::Expire);
             self.stats.expired += 1;
             return None;

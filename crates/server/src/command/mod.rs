@@ -199,6 +199,22 @@ fn incoming_bytes(args: Args<'_>) -> u64 {
     args.iter().map(|a| a.len() as u64 + 32).sum()
 }
 
+/// A replica that refuses its clients' writes (`replica-read-only yes`, the default).
+fn replica_read_only(shared: &Shared) -> bool {
+    shared.replication.is_replica()
+        && crate::tunables::find("replica-read-only")
+            .is_some_and(|t| shared.live.tunables.get(t) == "yes")
+}
+
+/// A replica whose link is down and that must not serve its stale data
+/// (`replica-serve-stale-data no`): only commands flagged `stale` run.
+fn master_down_and_stale(shared: &Shared) -> bool {
+    shared.replication.is_replica()
+        && crate::tunables::find("replica-serve-stale-data")
+            .is_some_and(|t| shared.live.tunables.get(t) == "no")
+        && shared.replication.state().link != crate::replication::LinkState::Connected
+}
+
 /// Looks a command up and runs the checks Redis runs before executing it: known command,
 /// subcommand, arity, authentication, memory. The command's index, or the refusal.
 fn resolve(
@@ -271,7 +287,10 @@ fn resolve(
             "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             meta.name
         )))
-    } else if let Some(e) = cluster_redirect(shared, meta, args) {
+    } else if let Some(e) = (!client.is_master)
+        .then(|| cluster_redirect(shared, meta, args))
+        .flatten()
+    {
         Some(e)
     } else if cmd.deny_oom
         && client.multi.is_none()
@@ -285,6 +304,10 @@ fn resolve(
         // As Redis: while over maxmemory, nothing is queued (a queue may grow without
         // bound), and the refusal makes EXEC abort the transaction.
         Some(CmdError::Oom)
+    } else if cmd.write && !client.is_master && replica_read_only(shared) {
+        Some(CmdError::ReadOnly)
+    } else if !client.is_master && master_down_and_stale(shared) && !meta.has_flag("stale") {
+        Some(CmdError::MasterDown)
     } else {
         None
     };
@@ -360,7 +383,10 @@ pub fn execute<'s>(
                         .multi
                         .as_ref()
                         .is_some_and(|m| m.queued.iter().any(|(i, _)| shared.table.get(*i).write)));
-            if let Some(until) = shared.pause.hold(writes) {
+            if let Some(until) = (!client.is_master)
+                .then(|| shared.pause.hold(writes))
+                .flatten()
+            {
                 out.truncate(mark);
                 client.pending = Some(crate::Pending::RetryAt(until));
                 return Flow::Retry;
@@ -491,6 +517,14 @@ fn run(
     client.last_command = meta.name;
     // Values choose their encodings by this node's thresholds (CONFIG SET *-max-*).
     store::limits::set_current(shared.live.tunables.limits());
+    // On a replica, expiry is the primary's call (see `store::expiry`).
+    store::expiry::set_mode(if client.is_master {
+        store::expiry::ExpiryMode::Keep
+    } else if !cmd.write && shared.replication.is_replica() {
+        store::expiry::ExpiryMode::Hide
+    } else {
+        store::expiry::ExpiryMode::Reclaim
+    });
     let start = clock.last;
     let now = clock.unix_ms;
     let result = {

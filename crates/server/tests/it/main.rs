@@ -13,4 +13,5 @@ mod limits;
 mod memory;
 mod protocol;
 mod pubsub;
+mod replication;
 mod transactions;

@@ -185,6 +185,12 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub async fn start() -> RedisServer {
+        Self::start_with(&[]).await
+    }
+
+    /// A redis-server with more command-line settings (e.g. `--dir`, which CONFIG SET
+    /// cannot change).
+    pub async fn start_with(extra: &[&str]) -> RedisServer {
         let bin = redis_tool("redis-server");
         for _attempt in 0..5 {
             let port = free_port();
@@ -203,6 +209,7 @@ impl RedisServer {
                     "--daemonize",
                     "no",
                 ])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

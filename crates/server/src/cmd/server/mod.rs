@@ -5,6 +5,7 @@ mod config;
 mod info;
 mod memory;
 mod monitor;
+mod replicaof;
 mod save;
 mod shutdown;
 mod slowlog;
@@ -39,4 +40,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("slowlog|reset", slowlog::reset),
     ("slowlog|help", slowlog::help),
     ("shutdown", shutdown::shutdown),
+    ("replicaof", replicaof::replicaof),
+    ("slaveof", replicaof::replicaof),
+    ("role", replicaof::role),
 ];

@@ -1,0 +1,596 @@
+//! The link to the primary: connect, handshake, full or partial resync, then apply the
+//! stream. One task per REPLICAOF (see the module's invariant); it reconnects with backoff
+//! until the node stops following that primary.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use resp::{Limits, Parsed, ReplyWriter, RequestParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::LinkState;
+use crate::client::ClientInfo;
+use crate::command::{execute, BatchClock, Flow};
+use crate::stats::LocalStats;
+use crate::{ClientState, Shared};
+
+/// Time allowed to connect to the primary and for each handshake reply.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the replica reports its offset (Redis: once a second, from `replicationCron`).
+const ACK_EVERY: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why a link ended; the text goes to INFO's log and the node's log, as Redis words it.
+type LinkError = String;
+
+/// Starts the link task of `generation` on a worker (it runs commands like a connection).
+pub fn start(shared: &Arc<Shared>, generation: u64) {
+    let s = shared.clone();
+    shared
+        .workers_pick()
+        .spawn(async move { run(s, generation).await });
+}
+
+fn current(shared: &Shared, generation: u64) -> bool {
+    shared.replication.generation() == generation && !shared.shutdown.is_cancelled()
+}
+
+async fn run(shared: Arc<Shared>, generation: u64) {
+    let mut backoff = Duration::from_millis(100);
+    while current(&shared, generation) {
+        let Some((host, port)) = shared.replication.state().master.clone() else {
+            return;
+        };
+        tracing::info!(%host, port, "connecting to MASTER");
+        let started = Instant::now();
+        let outcome = session(&shared, generation, &host, port).await;
+        {
+            let mut s = shared.replication.state();
+            if current(&shared, generation) {
+                if s.link == LinkState::Connected || s.link == LinkState::Sync {
+                    s.link_down_since = Some(Instant::now());
+                }
+                s.link = LinkState::Connect;
+            }
+            if let Err(e) = &outcome {
+                s.last_error = Some(e.clone());
+            }
+        }
+        if let Err(e) = outcome {
+            if current(&shared, generation) {
+                tracing::warn!(%host, port, error = %e, "replication link to MASTER failed; retrying");
+            }
+        }
+        // A link that stayed up a while retries at once; one that keeps failing backs off.
+        if started.elapsed() > MAX_BACKOFF {
+            backoff = Duration::from_millis(100);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shared.shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The connection to the primary, with what has been read but not used yet.
+struct Link {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Link {
+    async fn send(&mut self, args: &[&[u8]]) -> Result<(), LinkError> {
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(|e| format!("Error writing to MASTER: {e}"))
+    }
+
+    /// Reads more bytes into the buffer, within `timeout`.
+    async fn fill(&mut self, timeout: Duration) -> Result<usize, LinkError> {
+        match tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buf)).await {
+            Err(_) => Err("Timeout reading from MASTER".into()),
+            Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
+            Ok(Ok(0)) => Err("MASTER closed the connection".into()),
+            Ok(Ok(n)) => Ok(n),
+        }
+    }
+
+    /// One reply line, without its line end. Bare newlines (the keep-alives a primary sends
+    /// while it prepares a snapshot) are skipped.
+    async fn line(&mut self, timeout: Duration) -> Result<String, LinkError> {
+        loop {
+            while self.buf.first() == Some(&b'\n') {
+                self.buf.advance(1);
+            }
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let line = self.buf.split_to(end + 1);
+                let text = String::from_utf8_lossy(&line[..end]);
+                return Ok(text.trim_end_matches('\r').to_string());
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err("MASTER sent an overlong line".into());
+            }
+            self.fill(timeout).await?;
+        }
+    }
+
+    async fn command(&mut self, args: &[&[u8]]) -> Result<String, LinkError> {
+        self.send(args).await?;
+        self.line(HANDSHAKE_TIMEOUT).await
+    }
+}
+
+fn tunable(shared: &Shared, name: &str) -> String {
+    crate::tunables::find(name)
+        .map(|t| shared.live.tunables.get(t))
+        .unwrap_or_default()
+}
+
+fn repl_timeout(shared: &Shared) -> Duration {
+    Duration::from_secs(tunable(shared, "repl-timeout").parse().unwrap_or(60))
+}
+
+/// One connection to the primary: handshake, resync, stream until it breaks.
+async fn session(
+    shared: &Arc<Shared>,
+    generation: u64,
+    host: &str,
+    port: u16,
+) -> Result<(), LinkError> {
+    shared.replication.state().link = LinkState::Connecting;
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| "Timeout connecting to the MASTER".to_string())?
+        .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let mut link = Link {
+        stream,
+        buf: BytesMut::with_capacity(64 * 1024),
+    };
+    handshake(shared, &mut link).await?;
+    let (replid, offset, resumable) = {
+        let s = shared.replication.state();
+        (s.replid.clone(), s.offset, s.resumable)
+    };
+    let reply = if resumable {
+        let next = (offset + 1).to_string();
+        link.send(&[b"PSYNC", replid.as_bytes(), next.as_bytes()])
+            .await?;
+        link.line(repl_timeout(shared)).await?
+    } else {
+        link.send(&[b"PSYNC", b"?", b"-1"]).await?;
+        link.line(repl_timeout(shared)).await?
+    };
+    if !current(shared, generation) {
+        return Ok(());
+    }
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut parts = rest.split_whitespace();
+        let (Some(id), Some(off)) = (parts.next(), parts.next().and_then(|o| o.parse().ok()))
+        else {
+            return Err(format!("Bad +FULLRESYNC reply from MASTER: {reply}"));
+        };
+        tracing::info!(replid = id, offset = off, "full resync from MASTER");
+        full_sync(shared, generation, &mut link, id, off).await?;
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let mut s = shared.replication.state();
+        if let Some(id) = rest.split_whitespace().next() {
+            if id != s.replid {
+                // The primary's history goes on under a new id (it was promoted): ours
+                // continues as the previous one.
+                s.replid2 = std::mem::replace(&mut s.replid, id.to_string());
+                s.second_offset = s.offset as i64 + 1;
+            }
+        }
+        s.partial_syncs += 1;
+        tracing::info!(offset = s.offset, "partial resync with MASTER accepted");
+    } else if reply.starts_with("-NOMASTERLINK") || reply.starts_with("-LOADING") {
+        return Err(format!("MASTER is not ready to sync: {reply}"));
+    } else {
+        return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+    }
+    {
+        let mut s = shared.replication.state();
+        s.link = LinkState::Connected;
+        s.link_down_since = None;
+        s.last_io = Instant::now();
+        s.last_error = None;
+    }
+    tracing::info!("MASTER <-> REPLICA sync: link up, streaming");
+    follow_stream(shared, generation, &mut link).await
+}
+
+/// PING, AUTH (masteruser/masterauth), REPLCONF listening-port and capa, as Redis's
+/// `syncWithMaster`.
+async fn handshake(shared: &Shared, link: &mut Link) -> Result<(), LinkError> {
+    let pong = link.command(&[b"PING"]).await?;
+    // -NOAUTH/-NOPERM mean "authenticate first", which comes next.
+    if pong.starts_with('-') && !pong.starts_with("-NOAUTH") && !pong.starts_with("-NOPERM") {
+        return Err(format!("Error reply to PING from master: '{pong}'"));
+    }
+    let pass = tunable(shared, "masterauth");
+    if !pass.is_empty() {
+        let user = tunable(shared, "masteruser");
+        let reply = if user.is_empty() {
+            link.command(&[b"AUTH", pass.as_bytes()]).await?
+        } else {
+            link.command(&[b"AUTH", user.as_bytes(), pass.as_bytes()])
+                .await?
+        };
+        if reply.starts_with('-') {
+            return Err(format!("Unable to AUTH to MASTER: {reply}"));
+        }
+    } else if pong.starts_with('-') {
+        return Err(format!(
+            "MASTER asks for a password ('{pong}'): set masterauth"
+        ));
+    }
+    let port = shared.local_addr.port().to_string();
+    let reply = link
+        .command(&[b"REPLCONF", b"listening-port", port.as_bytes()])
+        .await?;
+    if reply.starts_with('-') {
+        tracing::warn!(reply, "MASTER did not accept REPLCONF listening-port");
+    }
+    let reply = link
+        .command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])
+        .await?;
+    if reply.starts_with('-') {
+        tracing::warn!(reply, "MASTER did not accept REPLCONF capa");
+    }
+    Ok(())
+}
+
+/// Receives the primary's snapshot into a temporary file beside our own, then replaces the
+/// keyspace with it (clients get -LOADING meanwhile).
+async fn full_sync(
+    shared: &Arc<Shared>,
+    generation: u64,
+    link: &mut Link,
+    replid: &str,
+    offset: u64,
+) -> Result<(), LinkError> {
+    {
+        let mut s = shared.replication.state();
+        s.link = LinkState::Sync;
+        s.sync_total = 0;
+        s.sync_read = 0;
+        s.last_io = Instant::now();
+    }
+    let timeout = repl_timeout(shared);
+    let header = link.line(timeout).await?;
+    if header.starts_with('-') {
+        return Err(format!(
+            "MASTER aborted replication with an error: {header}"
+        ));
+    }
+    let Some(spec) = header.strip_prefix('$') else {
+        return Err(format!(
+            "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
+        ));
+    };
+    let dir = shared.live.dir.read().clone();
+    let path = Path::new(&dir).join(format!(
+        "temp-{}.{}.rdb",
+        std::process::id(),
+        crate::unix_ms()
+    ));
+    let received = receive_rdb(shared, link, spec, &path, timeout).await;
+    if let Err(e) = received {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    if !current(shared, generation) {
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    }
+    let loaded = load(shared, path.clone()).await;
+    let _ = std::fs::remove_file(&path);
+    let keys = loaded?;
+    {
+        let mut s = shared.replication.state();
+        s.replid = replid.to_string();
+        s.offset = offset;
+        s.replid2 = super::NO_REPLID.into();
+        s.second_offset = -1;
+        s.resumable = true;
+        s.full_syncs += 1;
+    }
+    tracing::info!(
+        keys,
+        "MASTER <-> REPLICA sync: finished loading the snapshot"
+    );
+    // A primary that sent its snapshot disk-less waits for this first ACK before it
+    // streams (Redis's `repl_start_cmd_stream_on_ack`); send it in either case.
+    let ack = offset.to_string();
+    link.send(&[b"REPLCONF", b"ACK", ack.as_bytes()]).await
+}
+
+/// Copies the snapshot's bytes to `path`: `spec` is `<length>` or `EOF:<40-byte mark>`.
+/// Bytes after the snapshot stay in the link's buffer (the stream starts there).
+async fn receive_rdb(
+    shared: &Shared,
+    link: &mut Link,
+    spec: &str,
+    path: &Path,
+    timeout: Duration,
+) -> Result<(), LinkError> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).map_err(|e| {
+        format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}")
+    })?;
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+    let write_err = |e: std::io::Error| format!("Write error writing the snapshot to disk: {e}");
+    let progress = |read: u64, total: u64| {
+        let mut s = shared.replication.state();
+        s.sync_read = read;
+        s.sync_total = total;
+        s.last_io = Instant::now();
+    };
+    if let Some(mark) = spec.strip_prefix("EOF:") {
+        let mark = mark.as_bytes();
+        if mark.len() != 40 {
+            return Err(format!("Bad EOF mark from MASTER: '{spec}'"));
+        }
+        let mut read = 0u64;
+        loop {
+            if link.buf.len() >= 40 && link.buf.ends_with(mark) {
+                let body = link.buf.len() - 40;
+                file.write_all(&link.buf[..body]).map_err(write_err)?;
+                read += body as u64;
+                link.buf.clear();
+                break;
+            }
+            // Keep the last 40 bytes: they may be the start of the mark.
+            if link.buf.len() > 40 {
+                let body = link.buf.len() - 40;
+                file.write_all(&link.buf[..body]).map_err(write_err)?;
+                read += body as u64;
+                link.buf.advance(body);
+                progress(read, 0);
+            }
+            link.fill(timeout).await?;
+        }
+        progress(read, 0);
+    } else {
+        let total: u64 = spec
+            .parse()
+            .map_err(|_| format!("Bad snapshot length from MASTER: '{spec}'"))?;
+        let mut left = total;
+        loop {
+            let take = (link.buf.len() as u64).min(left) as usize;
+            file.write_all(&link.buf[..take]).map_err(write_err)?;
+            link.buf.advance(take);
+            left -= take as u64;
+            progress(total - left, total);
+            if left == 0 {
+                break;
+            }
+            link.fill(timeout).await?;
+        }
+    }
+    file.flush().map_err(write_err)?;
+    Ok(())
+}
+
+/// Replaces the keyspace with the snapshot at `path`; the number of keys loaded.
+async fn load(shared: &Arc<Shared>, path: PathBuf) -> Result<u64, LinkError> {
+    shared.persistence.loading.store(true, Ordering::SeqCst);
+    let old = shared.keyspace.flush();
+    std::thread::spawn(move || drop(old));
+    let s = shared.clone();
+    let result = tokio::task::spawn_blocking(move || crate::persist::load_file(&s, &path, true))
+        .await
+        .map_err(|e| format!("loading the MASTER's snapshot panicked: {e}"));
+    shared.persistence.loading.store(false, Ordering::SeqCst);
+    match result? {
+        Ok(loaded) => Ok(loaded.map_or(0, |l| l.keys)),
+        Err(e) => {
+            // Half a dataset must not be served: drop what was loaded.
+            drop(shared.keyspace.flush());
+            Err(format!(
+                "Failed trying to load the MASTER synchronization DB from disk: {e}"
+            ))
+        }
+    }
+}
+
+/// The primary's client on this node.
+fn master_client(shared: &Shared, link: &Link) -> ClientState {
+    let addr = link
+        .stream
+        .peer_addr()
+        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let info = Arc::new(ClientInfo::new(
+        shared.clients.next_id(),
+        addr,
+        shared.local_addr,
+        -1,
+        shared.uptime().as_millis() as u64,
+        shared.shutdown.child_token(),
+    ));
+    let mut client = ClientState::new(info);
+    client.authenticated = true;
+    client.is_master = true;
+    client
+}
+
+/// Applies the primary's stream until the link breaks, the primary goes silent for
+/// `repl-timeout`, or the node stops following it.
+async fn follow_stream(
+    shared: &Arc<Shared>,
+    generation: u64,
+    link: &mut Link,
+) -> Result<(), LinkError> {
+    let mut applier = Applier {
+        client: master_client(shared, link),
+        parser: RequestParser::new(),
+        out: ReplyWriter::new(),
+        stats: LocalStats::default(),
+        offset: shared.replication.state().offset,
+        selected: 0,
+    };
+    let mut ack = tokio::time::interval(ACK_EVERY);
+    ack.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timeout = repl_timeout(shared);
+    loop {
+        let getack = applier.apply(shared, &mut link.buf)?;
+        shared.replication.state().offset = applier.offset;
+        if let Some(at) = getack {
+            let at = at.to_string();
+            link.send(&[b"REPLCONF", b"ACK", at.as_bytes()]).await?;
+        }
+        if !current(shared, generation) {
+            return Ok(());
+        }
+        tokio::select! {
+            r = tokio::time::timeout(timeout, link.stream.read_buf(&mut link.buf)) => {
+                match r {
+                    Err(_) => return Err("MASTER timeout: no data nor PING received".into()),
+                    Ok(Err(e)) => return Err(format!("Error reading from MASTER: {e}")),
+                    Ok(Ok(0)) => return Err("MASTER closed the connection".into()),
+                    Ok(Ok(n)) => {
+                        shared.stats.net_repl_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        shared.replication.state().last_io = Instant::now();
+                    }
+                }
+            }
+            _ = ack.tick() => {
+                let at = applier.offset.to_string();
+                link.send(&[b"REPLCONF", b"ACK", at.as_bytes()]).await?;
+            }
+            _ = shared.shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
+
+/// The primary's client on this node, and where it is in the primary's stream.
+struct Applier {
+    client: ClientState,
+    parser: RequestParser,
+    out: ReplyWriter,
+    stats: LocalStats,
+    /// Bytes of the stream applied (the replication offset).
+    offset: u64,
+    /// The database the primary's commands are for (SELECT; this node holds only 0). The
+    /// primary selects one before its first command; until then, database 0.
+    selected: i64,
+}
+
+impl Applier {
+    /// Applies every complete command in `buf`, advancing the offset by the bytes of each.
+    /// Returns the offset to acknowledge when the primary asked (`REPLCONF GETACK`): the
+    /// offset before that request, as Redis answers.
+    fn apply(&mut self, shared: &Shared, buf: &mut BytesMut) -> Result<Option<u64>, LinkError> {
+        let limits = Limits {
+            max_bulk_len: i64::MAX,
+            authenticated: true,
+        };
+        let mut clock = BatchClock::now();
+        let mut gate = Some(shared.exec_gate.shared());
+        let mut consumed = 0;
+        let mut getack = None;
+        loop {
+            let rest = &buf[consumed..];
+            match self.parser.parse(rest, &limits) {
+                Ok(Parsed::Command { consumed: used }) => {
+                    let args = self.parser.args(rest);
+                    let name = args.get(0);
+                    if name.eq_ignore_ascii_case(b"replconf") {
+                        // Only GETACK is meant for a replica; it is answered, not run.
+                        if args.len() >= 2 && args.get(1).eq_ignore_ascii_case(b"getack") {
+                            getack = Some(self.offset);
+                        }
+                    } else if name.eq_ignore_ascii_case(b"select") {
+                        let db = std::str::from_utf8(args.get(1))
+                            .ok()
+                            .and_then(|d| d.parse().ok());
+                        self.selected = db.unwrap_or(-1);
+                    } else if self.selected != 0 && !is_transaction_frame(name) {
+                        skipped_other_db(self.selected);
+                    } else {
+                        loop {
+                            let flow = execute(
+                                shared,
+                                &mut self.client,
+                                &mut self.out,
+                                args,
+                                &mut self.stats,
+                                &mut clock,
+                                &mut gate,
+                            );
+                            self.client.pending = None;
+                            // A retry (a slot that waits in cluster mode) runs again shortly.
+                            if flow != Flow::Retry {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        if !self.out.is_empty() {
+                            note_failure(&self.out);
+                            self.out.clear();
+                        }
+                    }
+                    consumed += used;
+                    self.offset += used as u64;
+                }
+                Ok(Parsed::Empty { consumed: used }) => {
+                    consumed += used;
+                    self.offset += used as u64;
+                }
+                Ok(Parsed::Incomplete { .. }) => break,
+                Err(e) => return Err(format!("Protocol error from MASTER: {e}")),
+            }
+        }
+        buf.advance(consumed);
+        Ok(getack)
+    }
+}
+
+fn is_transaction_frame(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"multi")
+        || name.eq_ignore_ascii_case(b"exec")
+        || name.eq_ignore_ascii_case(b"discard")
+}
+
+/// Logs (at most once a minute) that the primary writes to a database this node lacks.
+fn skipped_other_db(db: i64) {
+    static LAST: parking_lot::Mutex<Option<Instant>> = parking_lot::Mutex::new(None);
+    let mut last = LAST.lock();
+    if last.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+        *last = Some(Instant::now());
+        tracing::warn!(
+            db,
+            "MASTER writes to a database other than 0; this node holds database 0 only and passes them over"
+        );
+    }
+}
+
+/// Logs a command of the primary's stream that failed here (a command this node lacks):
+/// the replica may differ from its primary from then on, which an operator must know.
+fn note_failure(out: &ReplyWriter) {
+    let reply = out.buffer();
+    if reply.first() == Some(&b'-') {
+        let end = reply
+            .iter()
+            .position(|&b| b == b'\r')
+            .unwrap_or(reply.len());
+        tracing::warn!(
+            error = %String::from_utf8_lossy(&reply[1..end]),
+            "a command from MASTER failed on this replica"
+        );
+    }
+}

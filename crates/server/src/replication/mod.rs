@@ -1,0 +1,214 @@
+//! Replication, the replica side: `REPLICAOF host port` makes this node follow a primary —
+//! a real redis-server or another node — with Redis's protocol: a handshake (`PING`,
+//! `AUTH`, `REPLCONF listening-port / capa`), `PSYNC` with a full resync (the primary's RDB,
+//! as a sized bulk or in the disk-less EOF-marker form) or a partial one (`+CONTINUE`) after
+//! a broken link, then the primary's stream of write commands, applied in order as the
+//! primary's client, with `REPLCONF ACK <offset>` every second and on `REPLCONF GETACK`.
+//!
+//! While it follows a primary the node refuses writes from its own clients
+//! (`replica-read-only`, READONLY) and leaves expiry to the primary, whose DELs arrive in the
+//! stream ([`store::expiry`]); it neither evicts nor runs the active expiry cycle.
+//! `REPLICAOF NO ONE` makes it a primary again with the data it has, keeping the old
+//! replication id as `master_replid2` (PSYNC2's second id).
+//!
+//! Invariant: at most one link task runs; a task whose generation is no longer the current
+//! one stops at its next step, so REPLICAOF never has two links feeding one keyspace.
+
+pub mod link;
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+/// The 40 zeros Redis shows for an unset replication id.
+pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+
+/// Where the link to the primary is (ROLE's state names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Waiting to (re)connect.
+    Connect,
+    Connecting,
+    /// Handshake done, receiving the primary's snapshot.
+    Sync,
+    Connected,
+}
+
+impl LinkState {
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Sync => "sync",
+            LinkState::Connected => "connected",
+        }
+    }
+}
+
+/// What INFO replication and ROLE show, and what a reconnecting link resumes from.
+#[derive(Debug)]
+pub struct State {
+    /// The primary this node follows, if any.
+    pub master: Option<(String, u16)>,
+    pub link: LinkState,
+    /// The history this node's data belongs to, and how far into it the data is.
+    pub replid: String,
+    pub offset: u64,
+    /// The previous history (PSYNC2), valid up to `second_offset` (-1: none).
+    pub replid2: String,
+    pub second_offset: i64,
+    /// Whether `replid`/`offset` describe data received from a primary (a partial resync
+    /// can be asked for), rather than this node's own history.
+    pub resumable: bool,
+    pub last_io: Instant,
+    pub link_down_since: Option<Instant>,
+    /// A full sync in progress: bytes expected (0 when the EOF-marker form does not say)
+    /// and bytes read so far.
+    pub sync_total: u64,
+    pub sync_read: u64,
+    /// The last reason the link failed, for INFO and the log.
+    pub last_error: Option<String>,
+    pub full_syncs: u64,
+    pub partial_syncs: u64,
+}
+
+pub struct Replication {
+    state: Mutex<State>,
+    /// Bumped by every REPLICAOF; a link task of another generation stops.
+    generation: AtomicU64,
+    /// Set while following a primary (read on every command: kept outside the lock).
+    replica: AtomicBool,
+}
+
+impl Replication {
+    pub fn new(replid: String) -> Replication {
+        Replication {
+            state: Mutex::new(State {
+                master: None,
+                link: LinkState::Connect,
+                replid,
+                offset: 0,
+                replid2: NO_REPLID.into(),
+                second_offset: -1,
+                resumable: false,
+                last_io: Instant::now(),
+                link_down_since: None,
+                sync_total: 0,
+                sync_read: 0,
+                last_error: None,
+                full_syncs: 0,
+                partial_syncs: 0,
+            }),
+            generation: AtomicU64::new(0),
+            replica: AtomicBool::new(false),
+        }
+    }
+
+    /// True while this node follows a primary.
+    #[inline]
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
+    }
+
+    pub fn state(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Follows `host:port` from now on; the new link's generation, or `None` when this node
+    /// already follows that primary.
+    pub fn follow(&self, host: &str, port: u16) -> Option<u64> {
+        let mut s = self.state.lock();
+        if s.master
+            .as_ref()
+            .is_some_and(|(h, p)| h == host && *p == port)
+        {
+            return None;
+        }
+        s.master = Some((host.to_string(), port));
+        s.link = LinkState::Connect;
+        s.link_down_since = Some(Instant::now());
+        s.last_error = None;
+        self.replica.store(true, Ordering::SeqCst);
+        Some(self.generation.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Stops following (REPLICAOF NO ONE): the data stays, under a new replication id; the
+    /// old one becomes `replid2`, valid up to the offset reached.
+    pub fn promote(&self) -> bool {
+        let mut s = self.state.lock();
+        if s.master.take().is_none() {
+            return false;
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.replica.store(false, Ordering::SeqCst);
+        s.replid2 = std::mem::replace(&mut s.replid, random_replid());
+        s.second_offset = s.offset as i64 + 1;
+        s.link = LinkState::Connect;
+        s.link_down_since = None;
+        true
+    }
+
+    /// INFO's `# Replication` section, with Redis 7.0's fields.
+    pub fn info(&self, backlog_size: &str, read_only: bool, o: &mut String) {
+        let s = self.state.lock();
+        o.push_str("# Replication\r\n");
+        if let Some((host, port)) = &s.master {
+            let up = s.link == LinkState::Connected;
+            let _ = write!(
+                o,
+                "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\n",
+                if up { "up" } else { "down" },
+                if up { s.last_io.elapsed().as_secs() as i64 } else { -1 },
+                u8::from(s.link == LinkState::Sync),
+            );
+            if s.link == LinkState::Sync {
+                let left = s.sync_total.saturating_sub(s.sync_read);
+                let perc = if s.sync_total > 0 {
+                    s.sync_read as f64 * 100.0 / s.sync_total as f64
+                } else {
+                    0.0
+                };
+                let _ = write!(
+                    o,
+                    "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                    if s.sync_total > 0 { s.sync_total as i64 } else { -1 },
+                    s.sync_read,
+                    if s.sync_total > 0 { left as i64 } else { -1 },
+                    s.last_io.elapsed().as_secs()
+                );
+            }
+            if !up {
+                let down = s
+                    .link_down_since
+                    .map_or(-1, |t| t.elapsed().as_secs() as i64);
+                let _ = write!(o, "master_link_down_since_seconds:{down}\r\n");
+            }
+            let _ = write!(
+                o,
+                "slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\nslave_priority:100\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
+                u8::from(read_only),
+                off = s.offset
+            );
+        } else {
+            o.push_str("role:master\r\n");
+        }
+        let _ = write!(
+            o,
+            "connected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{backlog_size}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+            s.replid, s.replid2, s.offset, s.second_offset
+        );
+    }
+}
+
+/// A fresh replication id: 40 random hex digits.
+pub fn random_replid() -> String {
+    (0..40)
+        .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("hex digit"))
+        .collect()
+}

@@ -1,0 +1,389 @@
+//! The node as a replica of a real redis-server 7.0 (REPLICAOF): full sync in both of
+//! Redis's forms (a sized RDB from disk, the disk-less EOF-marker stream), the command stream
+//! after it (non-deterministic commands arrive as their effects), partial resync after a
+//! broken link, expiry decided by the primary, READONLY for the replica's own clients,
+//! REPLICAOF NO ONE, and the errors of bad targets.
+//!
+//! Fault injected: the primary drops the replica's connection (CLIENT KILL TYPE replica).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use resp::Frame;
+use server::Config;
+
+use crate::support::{err, Node, RawClient, RedisServer};
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "sc-repl-{tag}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A node whose snapshot files (the replica's temporary copy of the primary's) go to a
+/// temporary directory.
+async fn replica_node(tag: &str) -> Node {
+    let config = Config {
+        dir: temp_dir(tag),
+        ..Config::default()
+    };
+    Node::start_with(config).await
+}
+
+/// A redis-server that syncs at once (no disk-less delay) and writes into a temp dir.
+async fn primary(diskless: bool) -> RedisServer {
+    let dir = temp_dir("redis");
+    let redis = RedisServer::start_with(&["--dir", dir.to_str().unwrap()]).await;
+    let mut c = redis.client().await;
+    for line in [
+        "CONFIG SET repl-diskless-sync-delay 0".to_string(),
+        format!(
+            "CONFIG SET repl-diskless-sync {}",
+            if diskless { "yes" } else { "no" }
+        ),
+    ] {
+        assert_eq!(c.run(&line).await, Frame::Simple("OK".into()), "{line}");
+    }
+    redis
+}
+
+fn info_field(info: &Frame, name: &str) -> Option<String> {
+    let text = info.as_text()?;
+    text.split("\r\n")
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+}
+
+/// Waits until the replica's link is up and it has applied everything the primary sent.
+async fn wait_in_sync(primary: &mut RawClient, replica: &mut RawClient) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ours = replica.run("INFO replication").await;
+        let theirs = primary.run("INFO replication").await;
+        let up = info_field(&ours, "master_link_status").as_deref() == Some("up");
+        let (a, b) = (
+            info_field(&ours, "slave_repl_offset"),
+            info_field(&theirs, "master_repl_offset"),
+        );
+        if up && a.is_some() && a == b {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica never caught up: ours {ours:?}, primary {theirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn text(f: &Frame) -> String {
+    f.as_text().unwrap_or_else(|| format!("{f:?}"))
+}
+
+fn items(f: Frame) -> Vec<Frame> {
+    match f {
+        Frame::Array(v) | Frame::Set(v) => v,
+        Frame::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        other => panic!("not a collection: {other:?}"),
+    }
+}
+
+/// Every key with its type, contents (unordered collections sorted) and whether it has a
+/// TTL, as a client reads them.
+async fn contents(c: &mut RawClient) -> BTreeMap<String, (String, Vec<String>, i64)> {
+    let mut out = BTreeMap::new();
+    let keys: Vec<String> = items(c.run("KEYS *").await).iter().map(text).collect();
+    for k in keys {
+        let t = text(&c.cmd(&["TYPE", &k]).await);
+        let mut v: Vec<String> = match t.as_str() {
+            "string" => vec![text(&c.cmd(&["GET", &k]).await)],
+            "list" => items(c.cmd(&["LRANGE", &k, "0", "-1"]).await)
+                .iter()
+                .map(text)
+                .collect(),
+            "set" => items(c.cmd(&["SMEMBERS", &k]).await)
+                .iter()
+                .map(text)
+                .collect(),
+            "zset" => items(c.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"]).await)
+                .iter()
+                .map(text)
+                .collect(),
+            "hash" => {
+                let flat: Vec<String> = items(c.cmd(&["HGETALL", &k]).await)
+                    .iter()
+                    .map(text)
+                    .collect();
+                flat.chunks(2)
+                    .map(|p| format!("{}={}", p[0], p[1]))
+                    .collect()
+            }
+            "none" => continue, // expired between KEYS and TYPE
+            other => panic!("unexpected type {other}"),
+        };
+        if t == "set" || t == "hash" {
+            v.sort();
+        }
+        let pttl = match c.cmd(&["PTTL", &k]).await {
+            Frame::Integer(n) => n,
+            other => panic!("{other:?}"),
+        };
+        // Only whether a TTL is set: the two servers read their clocks at other instants.
+        out.insert(k, (t, v, pttl.signum()));
+    }
+    out
+}
+
+async fn assert_same_data(primary: &mut RawClient, replica: &mut RawClient) {
+    wait_in_sync(primary, replica).await;
+    let (a, b) = (contents(primary).await, contents(replica).await);
+    assert_eq!(a.len(), b.len(), "key counts differ");
+    for (k, v) in &a {
+        assert_eq!(Some(v), b.get(k), "key {k} differs");
+    }
+}
+
+/// Every type and encoding Redis 7.0 writes: small and big hashes, lists, sets (intset and
+/// not), sorted sets, integer/short/long strings, keys with TTLs.
+async fn dataset(c: &mut RawClient) {
+    let mut lines: Vec<String> = vec![
+        "SET int 12345".into(),
+        "SET short hello".into(),
+        format!("SET long {}", "x".repeat(300)),
+        "SET ttl v EX 1000".into(),
+        "HSET hsmall f1 v1 f2 v2".into(),
+        "RPUSH lsmall a b c".into(),
+        "SADD sint 1 2 3 -7 300000".into(),
+        "SADD sstr a b c".into(),
+        "ZADD zsmall 1 a 2.5 b -3 c".into(),
+    ];
+    let big_hash: Vec<String> = (0..600).map(|i| format!("f{i} v{i}")).collect();
+    lines.push(format!("HSET hbig {}", big_hash.join(" ")));
+    let big_list: Vec<String> = (0..300).map(|i| format!("e{i}")).collect();
+    lines.push(format!("RPUSH lbig {}", big_list.join(" ")));
+    let big_set: Vec<String> = (0..700).map(|i| i.to_string()).collect();
+    lines.push(format!("SADD sbig {}", big_set.join(" ")));
+    let big_zset: Vec<String> = (0..200).map(|i| format!("{i} m{i}")).collect();
+    lines.push(format!("ZADD zbig {}", big_zset.join(" ")));
+    lines.push("PEXPIRE hbig 500000".into());
+    for l in lines {
+        let r = c.run(&l).await;
+        assert!(!matches!(r, Frame::Error(_)), "{l}: {r:?}");
+    }
+}
+
+/// Writes whose effect a replica must receive as the primary applied it: random pops,
+/// float increments, relative expiries, a transaction, moves between keys.
+const WORKLOAD: &[&str] = &[
+    "INCR int",
+    "INCRBYFLOAT fl 1.1",
+    "INCRBYFLOAT fl 2.25",
+    "HINCRBYFLOAT hsmall n 0.5",
+    "APPEND short -world",
+    "SETRANGE long 5 abc",
+    "SET ex v EX 100",
+    "SET px v PX 100000",
+    "EXPIRE short 1000",
+    "PERSIST ttl",
+    "SPOP sstr",
+    "SPOP sbig 5",
+    "LPUSH lsmall z",
+    "RPOP lbig",
+    "LMOVE lsmall lbig LEFT RIGHT",
+    "SMOVE sint sstr 300000",
+    "ZINCRBY zsmall 2 a",
+    "ZPOPMIN zbig 3",
+    "HDEL hbig f1 f2",
+    "DEL int",
+    "RENAME lsmall lrenamed",
+    "GETDEL long",
+    "SINTERSTORE inter sint sbig",
+    "MULTI",
+    "SET t1 a",
+    "INCR t2",
+    "EXEC",
+    "SETBIT bits 100 1",
+    "PFADD hll a b c",
+    "MSET m1 1 m2 2",
+    "COPY m1 m3",
+];
+
+#[tokio::test]
+async fn follows_redis_through_full_sync_stream_and_partial_resync() {
+    let redis = primary(true).await;
+    let node = replica_node("a").await;
+    let (mut p, mut r) = (redis.client().await, node.client().await);
+    dataset(&mut p).await;
+    let target = format!("REPLICAOF 127.0.0.1 {}", redis.addr.port());
+    assert_eq!(r.run(&target).await, Frame::Simple("OK".into()));
+    assert_same_data(&mut p, &mut r).await;
+    assert_eq!(
+        r.run(&target).await,
+        Frame::Simple("OK Already connected to specified master".into())
+    );
+
+    for line in WORKLOAD {
+        p.run(line).await;
+    }
+    assert_same_data(&mut p, &mut r).await;
+    assert_eq!(
+        r.run("SET mine 1").await,
+        err("READONLY You can't write against a read only replica.")
+    );
+    let role = items(r.run("ROLE").await);
+    assert_eq!(text(&role[0]), "slave");
+    assert_eq!(role[2], Frame::Integer(i64::from(redis.addr.port())));
+    assert_eq!(text(&role[3]), "connected");
+
+    // The primary drops the link; the replica resumes where it was (+CONTINUE).
+    assert!(matches!(
+        p.run("CLIENT KILL TYPE replica").await,
+        Frame::Integer(1)
+    ));
+    for i in 0..50 {
+        p.cmd(&["SET", &format!("after:{i}"), &i.to_string()]).await;
+    }
+    assert_same_data(&mut p, &mut r).await;
+    let stats = p.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("1"));
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+
+    // Expiry is the primary's: a key that expired there goes away on the replica too.
+    p.run("SET soon v PX 50").await;
+    wait_in_sync(&mut p, &mut r).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Expired by the replica's clock: hidden from its clients, not deleted by it.
+    assert_eq!(r.run("GET soon").await, Frame::Null);
+    assert_eq!(p.run("GET soon").await, Frame::Null); // the primary reclaims it: DEL
+    assert_same_data(&mut p, &mut r).await;
+
+    // Promoted: it keeps the data and takes writes; the old history is replid2.
+    let before = info_field(&r.run("INFO replication").await, "master_replid").unwrap();
+    assert_eq!(r.run("REPLICAOF NO ONE").await, Frame::Simple("OK".into()));
+    assert_eq!(r.run("SET mine 1").await, Frame::Simple("OK".into()));
+    let info = r.run("INFO replication").await;
+    assert_eq!(info_field(&info, "role").as_deref(), Some("master"));
+    assert_eq!(info_field(&info, "master_replid2"), Some(before));
+    assert_eq!(text(&items(r.run("ROLE").await)[0]), "master");
+    assert_eq!(r.run("GET after:7").await, Frame::Bulk(b"7".to_vec()));
+}
+
+#[tokio::test]
+async fn full_sync_from_disk_and_with_a_password() {
+    let redis = primary(false).await;
+    let node = replica_node("b").await;
+    let (mut p, mut r) = (redis.client().await, node.client().await);
+    dataset(&mut p).await;
+    p.run("CONFIG SET requirepass sesame").await;
+    p.run("AUTH sesame").await;
+    let target = format!("REPLICAOF 127.0.0.1 {}", redis.addr.port());
+    r.run(&target).await;
+    // Without the password the link stays down (and says so), the node keeps serving.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let info = r.run("INFO replication").await;
+    assert_eq!(
+        info_field(&info, "master_link_status").as_deref(),
+        Some("down")
+    );
+    assert_eq!(r.run("DBSIZE").await, Frame::Integer(0));
+    assert_eq!(
+        r.run("CONFIG SET masterauth sesame").await,
+        Frame::Simple("OK".into())
+    );
+    assert_same_data(&mut p, &mut r).await;
+    for line in WORKLOAD {
+        p.run(line).await;
+    }
+    assert_same_data(&mut p, &mut r).await;
+}
+
+#[tokio::test]
+async fn bad_targets_and_arguments() {
+    let redis = RedisServer::start().await;
+    let node = replica_node("c").await;
+    let (mut theirs, mut ours) = (redis.client().await, node.client().await);
+    // The same refusals as Redis for bad arguments.
+    for line in [
+        "REPLICAOF 127.0.0.1 notaport",
+        "REPLICAOF 127.0.0.1 70000",
+        "REPLICAOF 127.0.0.1",
+        "SLAVEOF",
+        "ROLE extra",
+    ] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
+    assert_eq!(ours.run("ROLE").await, {
+        let mut role = items(theirs.run("ROLE").await);
+        role[1] = Frame::Integer(0);
+        Frame::Array(role)
+    });
+    // Nothing listens there: the link stays down, retries, and the node serves.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    ours.run("SET k v").await;
+    assert_eq!(
+        ours.run(&format!("REPLICAOF 127.0.0.1 {port}")).await,
+        Frame::Simple("OK".into())
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let info = ours.run("INFO replication").await;
+    assert_eq!(
+        info_field(&info, "master_link_status").as_deref(),
+        Some("down")
+    );
+    assert_eq!(ours.run("GET k").await, Frame::Bulk(b"v".to_vec()));
+    let role = items(ours.run("ROLE").await);
+    assert_eq!(role[4], Frame::Integer(-1));
+    // Something that is not Redis answers: an error for the link, never a crash.
+    let junk = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let junk_port = junk.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = junk.accept().await {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    ours.run(&format!("REPLICAOF 127.0.0.1 {junk_port}")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let info = ours.run("INFO replication").await;
+    assert_eq!(
+        info_field(&info, "master_link_status").as_deref(),
+        Some("down")
+    );
+    assert_eq!(ours.run("PING").await, Frame::Simple("PONG".into()));
+    assert_eq!(
+        ours.run("REPLICAOF NO ONE").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(ours.run("GET k").await, Frame::Bulk(b"v".to_vec()));
+}
+
+#[tokio::test]
+async fn writes_to_other_databases_are_passed_over() {
+    let dir = temp_dir("redis16");
+    let redis =
+        RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--databases", "16"]).await;
+    let node = replica_node("d").await;
+    let (mut p, mut r) = (redis.client().await, node.client().await);
+    p.run("CONFIG SET repl-diskless-sync-delay 0").await;
+    p.run("SELECT 2").await;
+    p.run("SET in-db-2-before v").await;
+    p.run("SELECT 0").await;
+    p.run("SET in-db-0-before v").await;
+    r.run(&format!("REPLICAOF 127.0.0.1 {}", redis.addr.port()))
+        .await;
+    wait_in_sync(&mut p, &mut r).await;
+    let mut other = redis.client().await;
+    other.run("SELECT 3").await;
+    other.run("SET in-db-3 v").await;
+    other.run("HSET h-db-3 f v").await;
+    p.run("SET in-db-0-after v").await;
+    wait_in_sync(&mut p, &mut r).await;
+    let mut keys: Vec<String> = items(r.run("KEYS *").await).iter().map(text).collect();
+    keys.sort();
+    assert_eq!(keys, ["in-db-0-after", "in-db-0-before"]);
+}
