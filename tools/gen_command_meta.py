@@ -55,7 +55,8 @@ IMPLEMENTED = {
                 "slots", "shards", "nodes", "links", "help", "meet", "forget"],
     "readonly": [], "readwrite": [], "asking": [],
     # replication
-    "replicaof": [], "slaveof": [], "role": [],
+    "replicaof": [], "slaveof": [], "role": [], "replconf": [], "psync": [], "sync": [],
+    "wait": [],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

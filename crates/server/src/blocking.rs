@@ -103,6 +103,78 @@ impl Delivery {
     }
 }
 
+fn end_word(end: End) -> &'static [u8] {
+    match end {
+        End::Left => b"LEFT",
+        End::Right => b"RIGHT",
+    }
+}
+
+/// What a delivery did to the keyspace, as the command replicas apply (Redis propagates a
+/// served BLPOP as LPOP, BLMOVE as LMOVE, BZPOPMIN as ZPOPMIN, the MPOPs with a count).
+pub fn effect(op: &BlockOp, src: &[u8], delivery: &Delivery) -> Vec<Vec<u8>> {
+    let pop = |end: End| -> &'static [u8] {
+        match end {
+            End::Left => b"LPOP",
+            End::Right => b"RPOP",
+        }
+    };
+    match (op, delivery) {
+        (BlockOp::Pop(end), _) => vec![pop(*end).to_vec(), src.to_vec()],
+        (BlockOp::PopMany { end, .. }, Delivery::PoppedMany { values, .. }) => vec![
+            pop(*end).to_vec(),
+            src.to_vec(),
+            values.len().to_string().into_bytes(),
+        ],
+        (BlockOp::ZPop { max, .. }, Delivery::ZPopped { items, .. }) => vec![
+            if *max {
+                b"ZPOPMAX".to_vec()
+            } else {
+                b"ZPOPMIN".to_vec()
+            },
+            src.to_vec(),
+            items.len().to_string().into_bytes(),
+        ],
+        (BlockOp::Move { from, to, dst }, _) => vec![
+            b"LMOVE".to_vec(),
+            src.to_vec(),
+            dst.clone(),
+            end_word(*from).to_vec(),
+            end_word(*to).to_vec(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// What [`Blocking::give_back`] does to the keyspace, as a command for replicas.
+fn give_back_effect(op: &BlockOp, delivery: &Delivery) -> Vec<Vec<u8>> {
+    let push = |end: End| -> Vec<u8> {
+        match end {
+            End::Left => b"LPUSH".to_vec(),
+            End::Right => b"RPUSH".to_vec(),
+        }
+    };
+    match (delivery, op) {
+        (Delivery::Popped { key, value }, BlockOp::Pop(end)) => {
+            vec![push(*end), key.clone(), value.clone()]
+        }
+        (Delivery::PoppedMany { key, values }, BlockOp::PopMany { end, .. }) => {
+            let mut v = vec![push(*end), key.clone()];
+            v.extend(values.iter().rev().cloned());
+            v
+        }
+        (Delivery::ZPopped { key, items, .. }, _) => {
+            let mut v = vec![b"ZADD".to_vec(), key.clone()];
+            for (m, s) in items {
+                v.push(s.to_string().into_bytes());
+                v.push(m.clone());
+            }
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Runs `op` on `key` now: its delivery, `None` when the key is absent (or, for a move, the
 /// source is), or WRONGTYPE.
 pub fn attempt(
@@ -235,6 +307,10 @@ impl Blocking {
 
     /// Puts back what was handed to a client that went away before reading it.
     pub fn give_back(&self, ks: &Keyspace, w: &Waiter, delivery: Delivery, now: u64) {
+        let effect = give_back_effect(&w.op, &delivery);
+        if !effect.is_empty() {
+            crate::replication::log::also(effect);
+        }
         let key = match (delivery, &w.op) {
             (Delivery::Popped { key, value }, BlockOp::Pop(end)) => {
                 push_back(ks, &key, *end, std::iter::once(value), now);
@@ -290,6 +366,7 @@ impl Blocking {
                     _ => break,
                 };
                 self.unregister(&mut map, &w);
+                crate::replication::log::also(effect(&w.op, &k, &delivery));
                 let tx =
                     w.tx.lock()
                         .take()

@@ -164,6 +164,18 @@ impl Connection {
                     return Ok(());
                 }
                 Next::Pending => {
+                    if matches!(self.state.pending, Some(crate::Pending::BecomeReplica(_))) {
+                        let Some(crate::Pending::BecomeReplica(request)) =
+                            self.state.pending.take()
+                        else {
+                            unreachable!("checked above")
+                        };
+                        // From here on this connection is a replica's link.
+                        let leftover = std::mem::take(&mut self.rbuf);
+                        let shared = self.shared.clone();
+                        crate::replication::primary::serve(shared, stream, leftover, request).await;
+                        return Ok(());
+                    }
                     self.await_pending().await;
                     continue;
                 }
@@ -441,6 +453,8 @@ impl Connection {
                 let finish = work.await;
                 finish(&self.shared, &mut self.out);
             }
+            // Taken by `serve` before it waits.
+            Some(crate::Pending::BecomeReplica(_)) => {}
             Some(crate::Pending::Reply(outcome)) => match outcome.await {
                 Ok(()) => self.out.ok(),
                 Err(e) => {

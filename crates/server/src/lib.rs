@@ -123,6 +123,13 @@ pub struct ClientState {
     /// read-only, it is never paused or refused for memory, and it sees keys as the
     /// primary does ([`store::expiry::ExpiryMode::Keep`]).
     pub is_master: bool,
+    /// What a would-be replica said with REPLCONF (before its PSYNC).
+    pub replconf: replication::primary::ReplicaConf,
+    /// The replication offset after this client's last write (WAIT waits for it).
+    pub repl_offset: u64,
+    /// Inside EXEC: the effects of the commands run so far, written to the stream as one
+    /// MULTI/EXEC block when EXEC ends.
+    pub exec_propagated: Vec<u8>,
 }
 
 impl ClientState {
@@ -142,6 +149,9 @@ impl ClientState {
             pending: None,
             auth_failures: 0,
             is_master: false,
+            replconf: Default::default(),
+            repl_offset: 0,
+            exec_propagated: Vec::new(),
         }
     }
 }
@@ -158,6 +168,9 @@ pub enum Pending {
     /// Work done away from the worker (MIGRATE's transfer); what it resolves to finishes the
     /// command on the connection: it may change the keyspace and writes the reply.
     Then(cluster::BoxFuture<Finish>),
+    /// PSYNC/SYNC: the connection becomes a replica's link (its replies so far are sent
+    /// first).
+    BecomeReplica(replication::primary::SyncRequest),
 }
 
 /// The last step of a [`Pending::Then`] command.
@@ -170,6 +183,7 @@ impl std::fmt::Debug for Pending {
             Pending::Reply(_) => f.write_str("Reply(..)"),
             Pending::PauseUntil(at) => write!(f, "PauseUntil({at:?})"),
             Pending::Then(_) => f.write_str("Then(..)"),
+            Pending::BecomeReplica(r) => write!(f, "BecomeReplica({r:?})"),
         }
     }
 }
@@ -215,6 +229,9 @@ pub struct Shared {
     pub exec_gate: exec_gate::ExecGate,
     /// Following a primary (REPLICAOF), and this node's replication history.
     pub replication: replication::Replication,
+    /// The stream this node's replicas follow (off until the first one connects).
+    pub repl_log: Arc<replication::log::Log>,
+    pub replicas: replication::primary::Replicas,
 }
 
 /// The connection-serving threads, one single-threaded runtime each.
@@ -513,6 +530,8 @@ pub async fn run_node(
         pubsub: pubsub::PubSub::default(),
         exec_gate: exec_gate::ExecGate::new(threads),
         replication: replication::Replication::new(replication::random_replid()),
+        repl_log: Arc::new(replication::log::Log::new(0)),
+        replicas: Default::default(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     shared.keyspace.set_policy(shared.live.policy());
@@ -643,6 +662,7 @@ async fn drop_lost_slots(shared: Arc<Shared>, lost: Vec<u16>) {
 /// Periodic work: active expiry (with a CPU budget) and memory statistics.
 async fn housekeeping(shared: Arc<Shared>) {
     let mut last_memory = Instant::now();
+    let mut last_replica_ping = Instant::now();
     loop {
         let hz = shared.live.hz.load(Ordering::Relaxed).max(1);
         let period = Duration::from_millis(1000 / hz);
@@ -687,6 +707,17 @@ async fn housekeeping(shared: Arc<Shared>) {
             if !lost.is_empty() {
                 tokio::spawn(drop_lost_slots(shared.clone(), lost));
             }
+        }
+        // Replicas hear from this node at least every repl-ping-replica-period, so their
+        // repl-timeout does not cut a quiet link (a PING in the stream, as Redis).
+        let ping_every = tunables::find("repl-ping-replica-period")
+            .and_then(|t| shared.live.tunables.get(t).parse().ok())
+            .unwrap_or(10u64);
+        if shared.replicas.count() > 0
+            && last_replica_ping.elapsed() >= Duration::from_secs(ping_every.max(1))
+        {
+            shared.repl_log.append_command(&[b"PING"]);
+            last_replica_ping = Instant::now();
         }
         if last_memory.elapsed() >= Duration::from_millis(100) {
             shared.refresh_memory();

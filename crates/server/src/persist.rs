@@ -165,15 +165,19 @@ fn save_inner(shared: &Shared) -> Result<Saved, String> {
             dir.display()
         )
     })?;
-    let written = write_snapshot(shared, std::io::BufWriter::with_capacity(1 << 20, file))
-        .and_then(|(f, bytes)| {
-            f.sync_all()?;
-            std::fs::rename(&temp, &path)?;
-            if let Ok(d) = std::fs::File::open(&dir) {
-                let _ = d.sync_all();
-            }
-            Ok(bytes)
-        });
+    let written = write_snapshot(
+        shared,
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        || {},
+    )
+    .and_then(|(f, bytes)| {
+        f.sync_all()?;
+        std::fs::rename(&temp, &path)?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(bytes)
+    });
     match written {
         Ok(bytes) => Ok(Saved {
             bytes,
@@ -190,6 +194,7 @@ fn save_inner(shared: &Shared) -> Result<Saved, String> {
 fn write_snapshot(
     shared: &Shared,
     out: std::io::BufWriter<std::fs::File>,
+    at_cut: impl FnOnce(),
 ) -> std::io::Result<(std::fs::File, u64)> {
     let now = crate::unix_ms();
     let ctime = (now / 1000).to_string();
@@ -235,6 +240,8 @@ fn write_snapshot(
         .keyspace
         .begin_snapshot(encoder.clone())
         .map_err(std::io::Error::other)?;
+    // Still quiescent: what the caller ties to this instant (a replication offset).
+    at_cut();
     drop(all);
     // Sweepers encode the shards no command has yet (in parallel, one per core up to 4)
     // while this thread writes whatever is encoded, in whatever order it comes.
@@ -277,6 +284,37 @@ fn write_snapshot(
 }
 
 /// Starts a background save when a save point is reached: at least `changes` writes and
+/// Writes a point-in-time snapshot to `path` for a replica's full resync; `at_cut` runs at
+/// the snapshot's instant (no command running anywhere), to take the replication offset the
+/// snapshot stands for. Waits for a save in progress to end first (one snapshot at a time).
+pub fn snapshot_for_replica(
+    shared: &Shared,
+    path: &Path,
+    at_cut: impl FnOnce(),
+) -> Result<u64, String> {
+    let p = &shared.persistence;
+    while p.in_progress.swap(true, Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let result = std::fs::File::create(path)
+        .and_then(|f| {
+            write_snapshot(
+                shared,
+                std::io::BufWriter::with_capacity(1 << 20, f),
+                at_cut,
+            )
+        })
+        .map(|(_, bytes)| bytes)
+        .map_err(|e| {
+            format!(
+                "writing the snapshot for a replica to {}: {e}",
+                path.display()
+            )
+        });
+    p.in_progress.store(false, Ordering::SeqCst);
+    result
+}
+
 /// `seconds` since the last save (after a failed save, Redis's 5 s retry delay applies).
 pub fn maybe_save(shared: &Arc<Shared>) {
     let p = &shared.persistence;

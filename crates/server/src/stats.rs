@@ -131,6 +131,8 @@ pub struct ServerStats {
     pub net_output_bytes: AtomicU64,
     /// Bytes read from the primary's link (INFO `total_net_repl_input_bytes`).
     pub net_repl_input_bytes: AtomicU64,
+    /// Bytes sent to replicas (INFO `total_net_repl_output_bytes`).
+    pub net_repl_output_bytes: AtomicU64,
     pub client_query_buffer_limit_disconnections: AtomicU64,
     pub client_output_buffer_limit_disconnections: AtomicU64,
     pub total_error_replies: AtomicU64,
@@ -160,6 +162,7 @@ impl ServerStats {
             &self.net_input_bytes,
             &self.net_output_bytes,
             &self.net_repl_input_bytes,
+            &self.net_repl_output_bytes,
             &self.client_query_buffer_limit_disconnections,
             &self.client_output_buffer_limit_disconnections,
             &self.total_error_replies,

@@ -66,6 +66,8 @@ pub(crate) fn pop_or_block(
     let try_now = || {
         for k in &keys {
             if let Some(d) = attempt(ks, k, &op, now)? {
+                // Replicas pop what this node popped, from the key it popped it from.
+                crate::replication::log::rewrite(crate::blocking::effect(&op, k, &d));
                 return Ok(Some(d));
             }
         }

@@ -44,6 +44,8 @@ pub struct Command {
     /// For containers (CLIENT, CONFIG, ...): indices of the subcommands.
     pub subcommands: Vec<usize>,
     pub write: bool,
+    /// Propagated to replicas though not a write (PUBLISH): Redis's `may_replicate`.
+    pub may_replicate: bool,
     pub deny_oom: bool,
     pub no_auth: bool,
     pub skip_slowlog: bool,
@@ -118,6 +120,9 @@ impl CommandTable {
             handler,
             subcommands,
             write: meta.has_flag("write"),
+            // Redis propagates PUBLISH by hand (`forceCommandPropagation`).
+            may_replicate: meta.has_flag("may_replicate")
+                || matches!(meta.name, "publish" | "spublish"),
             deny_oom: meta.has_flag("denyoom"),
             no_auth: meta.has_flag("no_auth"),
             skip_slowlog: meta.has_flag("skip_slowlog"),
@@ -484,15 +489,41 @@ fn exec_transaction<'s>(
     } else {
         out.array(multi.queued.len());
         client.in_exec = true;
+        client.exec_propagated.clear();
         for (index, args) in &multi.queued {
             run(shared, client, out, *index, args.as_args(), local, clock);
         }
         client.in_exec = false;
+        // Replicas apply the transaction's effects as one transaction too.
+        let effects = std::mem::take(&mut client.exec_propagated);
+        if !effects.is_empty() && shared.repl_log.is_active() {
+            let mut block = Vec::with_capacity(effects.len() + 32);
+            crate::replication::log::encode(&[b"MULTI"], &mut block);
+            block.extend_from_slice(&effects);
+            crate::replication::log::encode(&[b"EXEC"], &mut block);
+            shared.repl_log.append(&block);
+            client.repl_offset = shared.repl_log.offset();
+        }
     }
     drop(exclusive);
     *gate = Some(shared.exec_gate.shared());
-    for key in std::mem::take(&mut client.ready_keys) {
-        shared.blocking.serve(&shared.keyspace, &key, clock.unix_ms);
+    let ready = std::mem::take(&mut client.ready_keys);
+    if !ready.is_empty() {
+        // Clients served from what the transaction wrote: their pops go to replicas too.
+        let log = &shared.repl_log;
+        let writer = log.writer();
+        let propagating = writer.is_some();
+        if propagating {
+            crate::replication::log::begin();
+        }
+        for key in ready {
+            shared.blocking.serve(&shared.keyspace, &key, clock.unix_ms);
+        }
+        if propagating {
+            let mut entry = Vec::new();
+            crate::replication::log::finish(None, &mut entry);
+            log.append(&entry);
+        }
     }
     client.last_command = table.get(exec_index).meta.name;
     local.record(
@@ -527,6 +558,18 @@ fn run(
     });
     let start = clock.last;
     let now = clock.unix_ms;
+    // While replicas follow this node, a write runs alone among writes and its effect goes
+    // to the replication stream (see `replication::log`).
+    let log = &shared.repl_log;
+    let propagating = log.is_active() && (cmd.write || cmd.may_replicate);
+    let writer = if propagating && cmd.write {
+        log.writer()
+    } else {
+        None
+    };
+    if propagating {
+        crate::replication::log::begin();
+    }
     let result = {
         let mut ctx = Ctx {
             shared,
@@ -567,6 +610,19 @@ fn run(
             }
         }
     }
+    if propagating {
+        let mut entry = Vec::new();
+        crate::replication::log::finish(Some(args), &mut entry);
+        if !entry.is_empty() {
+            if client.in_exec {
+                client.exec_propagated.extend_from_slice(&entry);
+            } else {
+                log.append(&entry);
+                client.repl_offset = log.offset();
+            }
+        }
+    }
+    drop(writer);
 
     let micros = elapsed.as_micros() as i64;
     let threshold = shared.live.slowlog_log_slower_than.load(Ordering::Relaxed);

@@ -15,6 +15,8 @@
 //! one stops at its next step, so REPLICAOF never has two links feeding one keyspace.
 
 pub mod link;
+pub mod log;
+pub mod primary;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,6 +74,11 @@ pub struct State {
     pub last_error: Option<String>,
     pub full_syncs: u64,
     pub partial_syncs: u64,
+    /// Resyncs this node served as a primary (INFO `sync_full`, `sync_partial_ok`) and
+    /// partial ones it had to refuse (`sync_partial_err`).
+    pub full_syncs_served: u64,
+    pub partial_syncs_served: u64,
+    pub partial_syncs_refused: u64,
 }
 
 pub struct Replication {
@@ -100,6 +107,9 @@ impl Replication {
                 last_error: None,
                 full_syncs: 0,
                 partial_syncs: 0,
+                full_syncs_served: 0,
+                partial_syncs_served: 0,
+                partial_syncs_refused: 0,
             }),
             generation: AtomicU64::new(0),
             replica: AtomicBool::new(false),
@@ -153,57 +163,88 @@ impl Replication {
         s.link_down_since = None;
         true
     }
+}
 
-    /// INFO's `# Replication` section, with Redis 7.0's fields.
-    pub fn info(&self, backlog_size: &str, read_only: bool, o: &mut String) {
-        let s = self.state.lock();
-        o.push_str("# Replication\r\n");
-        if let Some((host, port)) = &s.master {
-            let up = s.link == LinkState::Connected;
+/// The offset of this node's history: its stream's end as a primary, what it applied as a
+/// replica.
+pub fn master_offset(shared: &crate::Shared) -> u64 {
+    if shared.repl_log.is_active() {
+        shared.repl_log.offset()
+    } else {
+        shared.replication.state().offset
+    }
+}
+
+/// INFO's `# Replication` section, with Redis 7.0's fields.
+pub fn info(shared: &crate::Shared, backlog_size: &str, read_only: bool, o: &mut String) {
+    let offset = master_offset(shared);
+    let replicas = shared.replicas.all();
+    let log = &shared.repl_log;
+    let s = shared.replication.state();
+    o.push_str("# Replication\r\n");
+    if let Some((host, port)) = &s.master {
+        let up = s.link == LinkState::Connected;
+        let _ = write!(
+            o,
+            "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\n",
+            if up { "up" } else { "down" },
+            if up { s.last_io.elapsed().as_secs() as i64 } else { -1 },
+            u8::from(s.link == LinkState::Sync),
+        );
+        if s.link == LinkState::Sync {
+            let left = s.sync_total.saturating_sub(s.sync_read);
+            let perc = if s.sync_total > 0 {
+                s.sync_read as f64 * 100.0 / s.sync_total as f64
+            } else {
+                0.0
+            };
             let _ = write!(
                 o,
-                "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\n",
-                if up { "up" } else { "down" },
-                if up { s.last_io.elapsed().as_secs() as i64 } else { -1 },
-                u8::from(s.link == LinkState::Sync),
+                "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                if s.sync_total > 0 { s.sync_total as i64 } else { -1 },
+                s.sync_read,
+                if s.sync_total > 0 { left as i64 } else { -1 },
+                s.last_io.elapsed().as_secs()
             );
-            if s.link == LinkState::Sync {
-                let left = s.sync_total.saturating_sub(s.sync_read);
-                let perc = if s.sync_total > 0 {
-                    s.sync_read as f64 * 100.0 / s.sync_total as f64
-                } else {
-                    0.0
-                };
-                let _ = write!(
-                    o,
-                    "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
-                    if s.sync_total > 0 { s.sync_total as i64 } else { -1 },
-                    s.sync_read,
-                    if s.sync_total > 0 { left as i64 } else { -1 },
-                    s.last_io.elapsed().as_secs()
-                );
-            }
-            if !up {
-                let down = s
-                    .link_down_since
-                    .map_or(-1, |t| t.elapsed().as_secs() as i64);
-                let _ = write!(o, "master_link_down_since_seconds:{down}\r\n");
-            }
-            let _ = write!(
-                o,
-                "slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\nslave_priority:100\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
-                u8::from(read_only),
-                off = s.offset
-            );
-        } else {
-            o.push_str("role:master\r\n");
+        }
+        if !up {
+            let down = s
+                .link_down_since
+                .map_or(-1, |t| t.elapsed().as_secs() as i64);
+            let _ = write!(o, "master_link_down_since_seconds:{down}\r\n");
         }
         let _ = write!(
             o,
-            "connected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{backlog_size}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-            s.replid, s.replid2, s.offset, s.second_offset
+            "slave_read_repl_offset:{off}\r\nslave_repl_offset:{off}\r\nslave_priority:100\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
+            u8::from(read_only),
+            off = s.offset
+        );
+    } else {
+        o.push_str("role:master\r\n");
+    }
+    let _ = write!(o, "connected_slaves:{}\r\n", replicas.len());
+    for (i, r) in replicas.iter().enumerate() {
+        let ack = r.ack.load(Ordering::Relaxed);
+        let lag = r.last_ack.lock().elapsed().as_secs();
+        let _ = write!(
+            o,
+            "slave{i}:ip={},port={},state={},offset={ack},lag={lag}\r\n",
+            r.ip,
+            r.port,
+            r.state.lock()
         );
     }
+    let (active, first, histlen) = if log.is_active() {
+        let (start, len) = log.window();
+        (1, start + 1, len)
+    } else {
+        (0, 0, 0)
+    };
+    let _ = write!(
+        o,
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{active}\r\nrepl_backlog_size:{backlog_size}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\n",
+        s.replid, s.replid2, s.second_offset
+    );
 }
 
 /// A fresh replication id: 40 random hex digits.

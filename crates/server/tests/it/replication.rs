@@ -387,3 +387,102 @@ async fn writes_to_other_databases_are_passed_over() {
     keys.sort();
     assert_eq!(keys, ["in-db-0-after", "in-db-0-before"]);
 }
+
+/// The node as a primary: a real redis-server 7.0 replicates from it — full sync (our RDB),
+/// the stream with every non-deterministic command as its effect, blocked clients served,
+/// expiry as DEL, a transaction as MULTI/EXEC, WAIT, and a partial resync after the replica's
+/// link is cut (fault injected: the replica kills its master link).
+#[tokio::test]
+async fn redis_replicates_from_the_node() {
+    let node = replica_node("p").await;
+    let mut p = node.client().await;
+    dataset(&mut p).await;
+    let dir = temp_dir("redis-replica");
+    let target = format!("127.0.0.1 {}", node.addr.port());
+    let redis =
+        RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--replicaof", &target]).await;
+    let mut r = redis.client().await;
+    assert_same_data(&mut p, &mut r).await;
+    let info = p.run("INFO replication").await;
+    assert_eq!(info_field(&info, "connected_slaves").as_deref(), Some("1"));
+    assert_eq!(
+        info_field(&info, "repl_backlog_active").as_deref(),
+        Some("1")
+    );
+
+    for line in WORKLOAD {
+        p.run(line).await;
+    }
+    // A client blocked on an empty list, served by another client's push.
+    let mut blocked = node.client().await;
+    blocked.send(&["BLPOP", "queue", "0"]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    p.run("RPUSH queue job1 job2").await;
+    assert_eq!(
+        blocked.read().await,
+        Some(Frame::Array(vec![
+            Frame::Bulk(b"queue".to_vec()),
+            Frame::Bulk(b"job1".to_vec())
+        ]))
+    );
+    p.run("MULTI").await;
+    p.run("SPOP sbig").await;
+    p.run("INCRBYFLOAT fl 0.25").await;
+    p.run("EXEC").await;
+    assert_same_data(&mut p, &mut r).await;
+    assert_eq!(p.run("WAIT 1 5000").await, Frame::Integer(1));
+    assert_eq!(p.run("WAIT 2 100").await, Frame::Integer(1));
+
+    // Expiry is decided here and reaches the replica as DEL.
+    p.run("SET soon v PX 30").await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(p.run("GET soon").await, Frame::Null);
+    assert_same_data(&mut p, &mut r).await;
+    assert_eq!(r.run("EXISTS soon").await, Frame::Integer(0));
+
+    // The replica's link breaks; it continues from its offset.
+    r.run("CLIENT KILL TYPE master").await;
+    for i in 0..20 {
+        p.cmd(&["SET", &format!("later:{i}"), "v"]).await;
+    }
+    assert_same_data(&mut p, &mut r).await;
+    let stats = p.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("1"));
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+    let role = items(p.run("ROLE").await);
+    assert_eq!(text(&role[0]), "master");
+    assert_eq!(items(role[2].clone()).len(), 1);
+}
+
+/// Node to node, then a failover by hand: the replica is promoted and the old primary
+/// follows it with a partial resync (PSYNC2: the new primary's previous history is the old
+/// one's), not a full one.
+#[tokio::test]
+async fn node_replicates_from_node_and_fails_over_without_a_full_resync() {
+    let (a, b) = (replica_node("na").await, replica_node("nb").await);
+    let (mut pa, mut pb) = (a.client().await, b.client().await);
+    dataset(&mut pa).await;
+    pb.run(&format!("REPLICAOF 127.0.0.1 {}", a.addr.port()))
+        .await;
+    assert_same_data(&mut pa, &mut pb).await;
+    for line in WORKLOAD {
+        pa.run(line).await;
+    }
+    assert_same_data(&mut pa, &mut pb).await;
+    assert_eq!(pa.run("WAIT 1 5000").await, Frame::Integer(1));
+
+    // Promote b; a follows it.
+    assert_eq!(pb.run("REPLICAOF NO ONE").await, Frame::Simple("OK".into()));
+    pb.run("SET written-on-b 1").await;
+    pa.run(&format!("REPLICAOF 127.0.0.1 {}", b.addr.port()))
+        .await;
+    assert_same_data(&mut pb, &mut pa).await;
+    assert_eq!(pa.run("GET written-on-b").await, Frame::Bulk(b"1".to_vec()));
+    let stats = pb.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("0"));
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+    assert_eq!(
+        pa.run("SET x 1").await,
+        err("READONLY You can't write against a read only replica.")
+    );
+}

@@ -55,6 +55,8 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             (new, changed)
         })?
         .expect("created");
-    ctx.out.bulk(result?.as_bytes());
+    let result = result?;
+    crate::replication::log::rewrite_parts(&[b"HSET", args.get(1), field, result.as_bytes()]);
+    ctx.out.bulk(result.as_bytes());
     Ok(())
 }

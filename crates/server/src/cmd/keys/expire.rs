@@ -83,10 +83,14 @@ fn expire_generic(
         ctx.out.int(0);
         return Ok(());
     }
+    // Replicas get the effect: a DEL, or the absolute deadline (as Redis 7.0).
     if when <= ctx.now as i64 {
         shard.remove(h, key, ctx.now);
+        crate::replication::log::rewrite_parts(&[b"DEL", key]);
     } else {
         shard.set_expire(h, key, Some(when as u64), ctx.now);
+        let at = when.to_string();
+        crate::replication::log::rewrite_parts(&[b"PEXPIREAT", key, at.as_bytes()]);
     }
     ctx.out.int(1);
     Ok(())

@@ -74,12 +74,20 @@ pub fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     if deadline.is_some_and(|at| at <= ctx.now) {
         // Already expired: nothing is created (the REPLACE above still deleted the key).
+        crate::replication::log::rewrite_parts(&[b"DEL", key]);
         ctx.out.ok();
         return Ok(());
     }
     let ttl = deadline.map_or(store::Ttl::Clear, store::Ttl::At);
     shard.set(h, key, value, ttl, ctx.now);
     shard.set_access_hints(h, key, ctx.now, idle, freq);
+    if let (Some(at), false) = (deadline, absttl) {
+        // Replicas get the absolute deadline (as Redis 7.0 adds ABSTTL).
+        let mut effect: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+        effect[2] = at.to_string().into_bytes();
+        effect.push(b"ABSTTL".to_vec());
+        crate::replication::log::rewrite(effect);
+    }
     ctx.out.ok();
     Ok(())
 }

@@ -62,10 +62,22 @@ fn block_move(
         }
     };
     match moved {
-        Some(v) => ctx.out.bulk(&v),
+        Some(v) => {
+            // Replicas move the element without blocking (Redis propagates LMOVE).
+            let (f, t) = (end_word(from), end_word(to));
+            crate::replication::log::rewrite_parts(&[b"LMOVE", src, dst, f, t]);
+            ctx.out.bulk(&v)
+        }
         None => ctx.out.null(),
     }
     Ok(())
+}
+
+fn end_word(end: End) -> &'static [u8] {
+    match end {
+        End::Left => b"LEFT",
+        End::Right => b"RIGHT",
+    }
 }
 
 pub fn blmove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {

@@ -35,6 +35,9 @@ fn send(ctx: &mut Ctx<'_>, args: Args<'_>, shard: bool) -> CmdResult {
             m.encode(ctx.out);
         }
     }
+    // Replicas deliver it to their own subscribers too, as Redis's do.
+    let name: &[u8] = if shard { b"SPUBLISH" } else { b"PUBLISH" };
+    crate::replication::log::rewrite_parts(&[name, args.get(1), args.get(2)]);
     ctx.out.int(n as i64);
     Ok(())
 }

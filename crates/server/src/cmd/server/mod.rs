@@ -5,11 +5,13 @@ mod config;
 mod info;
 mod memory;
 mod monitor;
+mod psync;
 mod replicaof;
 mod save;
 mod shutdown;
 mod slowlog;
 mod time;
+mod wait;
 
 use crate::command::Handler;
 
@@ -43,4 +45,8 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("replicaof", replicaof::replicaof),
     ("slaveof", replicaof::replicaof),
     ("role", replicaof::role),
+    ("replconf", psync::replconf),
+    ("psync", psync::psync),
+    ("sync", psync::sync),
+    ("wait", wait::wait),
 ];

@@ -14,6 +14,8 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let repl = &ctx.shared.replication;
     if is(args.get(1), "no") && is(args.get(2), "one") {
         if repl.promote() {
+            // Writes from now on are the new history's: replicas (old siblings too) follow it.
+            crate::replication::primary::ensure_log(ctx.shared);
             tracing::info!("MASTER MODE enabled (user request)");
         }
         ctx.out.ok();
@@ -30,6 +32,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .filter(|p| (0..=65535).contains(p))
         .ok_or_else(|| CmdError::err("Invalid master port"))?;
     let host = String::from_utf8_lossy(args.get(1)).into_owned();
+    crate::replication::primary::stop_log(ctx.shared);
     match repl.follow(&host, port as u16) {
         None => ctx.out.simple("OK Already connected to specified master"),
         Some(generation) => {
@@ -41,16 +44,26 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// `master`, the offset and the replicas (none: this node does not serve replicas yet);
-/// or `slave`, the primary, the link's state and the offset.
+/// `master`, the offset and the replicas (address, port, acknowledged offset); or `slave`,
+/// the primary, the link's state and the offset.
 pub fn role(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let s = ctx.shared.replication.state();
     match &s.master {
         None => {
+            drop(s);
+            let offset = crate::replication::master_offset(ctx.shared);
+            let replicas = ctx.shared.replicas.all();
             ctx.out.array(3);
             ctx.out.bulk(b"master");
-            ctx.out.int(s.offset as i64);
-            ctx.out.array(0);
+            ctx.out.int(offset as i64);
+            ctx.out.array(replicas.len());
+            for r in replicas {
+                ctx.out.array(3);
+                ctx.out.bulk(r.ip.as_bytes());
+                ctx.out.bulk_int(i64::from(r.port));
+                ctx.out
+                    .bulk_int(r.ack.load(std::sync::atomic::Ordering::Relaxed) as i64);
+            }
         }
         Some((host, port)) => {
             ctx.out.array(5);

@@ -31,6 +31,12 @@ pub fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let changed = !out.is_empty();
             (out, changed)
         })?;
+    if let Some(items) = &popped {
+        // Replicas remove the members this node picked (as Redis propagates SREM).
+        let mut effect: Vec<&[u8]> = vec![b"SREM", args.get(1)];
+        effect.extend(items.iter().map(Vec::as_slice));
+        crate::replication::log::rewrite_parts(&effect);
+    }
     match (popped, count) {
         (None, None) => ctx.out.null(),
         (None, Some(_)) => ctx.out.set(0),

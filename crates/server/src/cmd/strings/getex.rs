@@ -59,14 +59,18 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         // Only a key that has a TTL changes (and breaks a WATCH), as Redis.
         Change::Persist if has_ttl => {
             shard.set_expire(h, key, None, ctx.now);
+            crate::replication::log::rewrite_parts(&[b"PERSIST", key]);
         }
         Change::Persist => {}
         // An absolute deadline already in the past deletes the key, as Redis does.
         Change::Deadline(at, absolute) if absolute && at <= ctx.now => {
             shard.remove(h, key, ctx.now);
+            crate::replication::log::rewrite_parts(&[b"DEL", key]);
         }
         Change::Deadline(at, _) => {
             shard.set_expire(h, key, Some(at), ctx.now);
+            let at = at.to_string();
+            crate::replication::log::rewrite_parts(&[b"PEXPIREAT", key, at.as_bytes()]);
         }
     }
     Ok(())

@@ -29,6 +29,8 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Ttl::Keep,
         ctx.now,
     );
+    // Replicas store the result rather than redo the arithmetic (as Redis).
+    crate::replication::log::rewrite_parts(&[b"SET", key, result.as_bytes(), b"KEEPTTL"]);
     ctx.out.bulk(result.as_bytes());
     Ok(())
 }

@@ -82,6 +82,11 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         (None, false) => Ttl::Clear,
     };
     shard.set_str(h, key, args.get(2), ttl, ctx.now);
+    if let Some(at) = deadline {
+        // Replicas get the absolute deadline, as Redis 7.0 propagates it.
+        let at = at.to_string();
+        crate::replication::log::rewrite_parts(&[b"SET", key, args.get(2), b"PXAT", at.as_bytes()]);
+    }
     if opts.get {
         match old {
             Some(v) => ctx.out.bulk(&v),

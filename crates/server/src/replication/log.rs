@@ -1,0 +1,325 @@
+//! The replication stream a primary keeps: every change, as the commands that make it,
+//! in the order it happened, addressed by offset (bytes since the history began), with the
+//! most recent `repl-backlog-size` bytes kept for replicas that reconnect (PSYNC
+//! `+CONTINUE`) and everything a connected replica has not received yet.
+//!
+//! **What is written** (Redis 7.0's rule: effects, not intentions): a write command that
+//! changed something, as it was sent or as the command rewrote it (`SET k v EX 10` travels
+//! as `SET k v PXAT <ms>`, `SPOP` as `SREM`, a served `BLPOP` as `LPOP`: see
+//! [`rewrite`], [`also`]); an expired or evicted key as `DEL`, from the mutation seam, before
+//! the command that met it.
+//!
+//! **Order.** While the stream is on, write commands run one at a time with respect to each
+//! other ([`Log::writer`], held from before a write command runs until its entry is
+//! written), so the stream's order is the order the commands took effect — the order Redis's
+//! single thread gives. Reads still run in parallel; a `DEL` for a key a read found expired is
+//! written while that key's shard is locked, so it lands before any later write to the key.
+//! A snapshot for a full resync is taken at an instant when no batch of commands runs (the
+//! EXEC gate held exclusively): writes before it are in the snapshot and before its offset,
+//! writes after it are after both.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+use store::{Mutation, MutationObserver};
+
+/// Encodes a command as a RESP array of bulk strings.
+pub fn encode(args: &[&[u8]], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+struct Inner {
+    /// Offset of `buf[0]`: bytes of the history before it are gone.
+    start: u64,
+    buf: VecDeque<u8>,
+    /// Bytes kept for reconnecting replicas (`repl-backlog-size`).
+    backlog_size: usize,
+    /// Where each connected replica is: bytes before its position may go, after it not.
+    readers: BTreeMap<u64, u64>,
+    next_reader: u64,
+}
+
+impl Inner {
+    fn end(&self) -> u64 {
+        self.start + self.buf.len() as u64
+    }
+
+    /// Drops what no reader needs and the backlog does not keep.
+    fn trim(&mut self) {
+        let keep_from = self.end().saturating_sub(self.backlog_size as u64);
+        let oldest_reader = self.readers.values().copied().min().unwrap_or(u64::MAX);
+        let drop_to = keep_from.min(oldest_reader).max(self.start);
+        let n = (drop_to - self.start) as usize;
+        self.buf.drain(..n);
+        self.start = drop_to;
+    }
+}
+
+/// The stream and its backlog. Off until the first replica asks for it (as Redis creates
+/// its backlog then); on from then on, so a replica that reconnects can continue.
+pub struct Log {
+    inner: Mutex<Inner>,
+    active: AtomicBool,
+    /// Held by a write command from before it runs until its entry is written.
+    writer: Mutex<()>,
+    /// Woken when bytes are appended (the replica senders wait on it).
+    pub appended: tokio::sync::Notify,
+}
+
+impl Log {
+    pub fn new(offset: u64) -> Log {
+        Log {
+            inner: Mutex::new(Inner {
+                start: offset,
+                buf: VecDeque::new(),
+                backlog_size: 1 << 20,
+                readers: BTreeMap::new(),
+                next_reader: 0,
+            }),
+            active: AtomicBool::new(false),
+            writer: Mutex::new(()),
+            appended: tokio::sync::Notify::new(),
+        }
+    }
+
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Turns the stream on, continuing the history at `offset` if it was off.
+    pub fn activate(&self, offset: u64, backlog_size: usize) {
+        let mut s = self.inner.lock();
+        if !self.active.load(Ordering::SeqCst) {
+            s.start = offset;
+            s.buf.clear();
+        }
+        s.backlog_size = backlog_size.max(16 * 1024);
+        self.active.store(true, Ordering::SeqCst);
+    }
+
+    /// Turns the stream off (this node became a replica: its primary's stream replaces it).
+    pub fn deactivate(&self) {
+        let mut s = self.inner.lock();
+        self.active.store(false, Ordering::SeqCst);
+        s.buf.clear();
+        s.readers.clear();
+        self.appended.notify_waiters();
+    }
+
+    pub fn set_backlog_size(&self, size: usize) {
+        let mut s = self.inner.lock();
+        s.backlog_size = size.max(16 * 1024);
+        s.trim();
+    }
+
+    /// The offset after the last byte written (`master_repl_offset`).
+    pub fn offset(&self) -> u64 {
+        self.inner.lock().end()
+    }
+
+    /// First offset still held and how many bytes are (INFO's backlog fields).
+    pub fn window(&self) -> (u64, u64) {
+        let s = self.inner.lock();
+        (s.start, s.buf.len() as u64)
+    }
+
+    /// Serializes write commands while the stream is on (see the module's "Order").
+    pub fn writer(&self) -> Option<MutexGuard<'_, ()>> {
+        self.is_active().then(|| self.writer.lock())
+    }
+
+    pub fn append(&self, bytes: &[u8]) {
+        if bytes.is_empty() || !self.is_active() {
+            return;
+        }
+        let mut s = self.inner.lock();
+        s.buf.extend(bytes);
+        s.trim();
+        drop(s);
+        self.appended.notify_waiters();
+    }
+
+    pub fn append_command(&self, args: &[&[u8]]) {
+        let mut out = Vec::new();
+        encode(args, &mut out);
+        self.append(&out);
+    }
+
+    /// Registers a reader at `from` (a replica starting a partial resync there, or a full one
+    /// at the snapshot's offset); `None` when those bytes are gone.
+    pub fn reader(&self, from: u64) -> Option<u64> {
+        let mut s = self.inner.lock();
+        if from < s.start || from > s.end() {
+            return None;
+        }
+        let id = s.next_reader;
+        s.next_reader += 1;
+        s.readers.insert(id, from);
+        Some(id)
+    }
+
+    pub fn drop_reader(&self, id: u64) {
+        let mut s = self.inner.lock();
+        s.readers.remove(&id);
+        s.trim();
+    }
+
+    /// Copies up to `max` bytes for reader `id` from its position, advancing it; `None`
+    /// when the reader is gone (the stream was turned off).
+    pub fn read(&self, id: u64, max: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let mut s = self.inner.lock();
+        let at = *s.readers.get(&id)?;
+        let from = (at - s.start) as usize;
+        let n = (s.buf.len() - from).min(max);
+        let (a, b) = s.buf.as_slices();
+        for (i, part) in [a, b].iter().enumerate() {
+            let base = if i == 0 { 0 } else { a.len() };
+            let lo = from.max(base);
+            let hi = (from + n).min(base + part.len());
+            if lo < hi {
+                out.extend_from_slice(&part[lo - base..hi - base]);
+            }
+        }
+        s.readers.insert(id, at + n as u64);
+        if n > 0 {
+            s.trim();
+        }
+        Some(n)
+    }
+
+    /// Bytes reader `id` has not received yet.
+    pub fn lag_bytes(&self, id: u64) -> u64 {
+        let s = self.inner.lock();
+        s.readers.get(&id).map_or(0, |at| s.end() - at)
+    }
+}
+
+/// What the command running on this thread will put in the stream.
+#[derive(Default)]
+struct Capture {
+    /// A command is running (set by [`begin`], cleared by [`finish`]).
+    active: bool,
+    /// Changes the mutation seam reported for it.
+    dirty: u64,
+    /// The command's own entry, when it rewrote itself.
+    rewrite: Option<Vec<Vec<u8>>>,
+    /// Entries to write after the command's own.
+    also: Vec<Vec<Vec<u8>>>,
+}
+
+thread_local! {
+    static CAPTURE: RefCell<Capture> = RefCell::new(Capture::default());
+}
+
+/// Starts capturing for the command about to run on this thread.
+pub fn begin() {
+    CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.active = true;
+        c.dirty = 0;
+        c.rewrite = None;
+        c.also.clear();
+    });
+}
+
+/// Ends the capture: the entries to write for the command (`args` unless it rewrote
+/// itself; nothing when it changed nothing and asked for nothing).
+pub fn finish(args: Option<resp::Args<'_>>, out: &mut Vec<u8>) {
+    CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.active = false;
+        if let Some(own) = c.rewrite.take() {
+            if !own.is_empty() {
+                let parts: Vec<&[u8]> = own.iter().map(Vec::as_slice).collect();
+                encode(&parts, out);
+            }
+        } else if let (true, Some(args)) = (c.dirty > 0, args) {
+            let parts: Vec<&[u8]> = args.iter().collect();
+            encode(&parts, out);
+        }
+        for extra in c.also.drain(..) {
+            let parts: Vec<&[u8]> = extra.iter().map(Vec::as_slice).collect();
+            encode(&parts, out);
+        }
+    });
+}
+
+/// Whether the current command changed anything so far.
+pub fn dirty() -> bool {
+    CAPTURE.with(|c| c.borrow().dirty > 0)
+}
+
+/// Propagates `args` in place of the running command (its effect; an empty vector
+/// propagates nothing).
+pub fn rewrite(args: Vec<Vec<u8>>) {
+    CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.active {
+            c.rewrite = Some(args);
+        }
+    });
+}
+
+/// [`rewrite`] from borrowed parts (only copied while a capture runs).
+pub fn rewrite_parts(parts: &[&[u8]]) {
+    if capturing() {
+        rewrite(parts.iter().map(|p| p.to_vec()).collect());
+    }
+}
+
+/// [`also`] from borrowed parts (only copied while a capture runs).
+pub fn also_parts(parts: &[&[u8]]) {
+    if capturing() {
+        also(parts.iter().map(|p| p.to_vec()).collect());
+    }
+}
+
+/// Propagates `args` after the running command's own entry.
+pub fn also(args: Vec<Vec<u8>>) {
+    CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.active {
+            c.also.push(args);
+        }
+    });
+}
+
+/// Whether a command's capture is running on this thread (rewrites are kept only then).
+pub fn capturing() -> bool {
+    CAPTURE.with(|c| c.borrow().active)
+}
+
+/// The mutation seam's side of the stream: counts a command's changes, and writes `DEL` for
+/// keys that expire or are evicted (at once, under the key's shard lock: before any later
+/// write to it). Keys deleted outside any command (MIGRATE's finish) are written as `DEL`
+/// too.
+pub struct SeamObserver(pub Arc<Log>);
+
+impl MutationObserver for SeamObserver {
+    fn changed(&self, key: &[u8], what: Mutation) {
+        let in_command = CAPTURE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.active {
+                c.dirty += 1;
+            }
+            c.active
+        });
+        let del = match what {
+            Mutation::Expire | Mutation::Evict => true,
+            Mutation::Delete => !in_command,
+            Mutation::Write | Mutation::Flush => false,
+        };
+        if del {
+            self.0.append_command(&[b"DEL", key]);
+        }
+    }
+}
