@@ -307,9 +307,8 @@ impl Blocking {
 
     /// Puts back what was handed to a client that went away before reading it.
     pub fn give_back(&self, ks: &Keyspace, w: &Waiter, delivery: Delivery, now: u64) {
-        let effect = give_back_effect(&w.op, &delivery);
-        if !effect.is_empty() {
-            crate::replication::log::also(effect);
+        if crate::replication::log::capturing() {
+            crate::replication::log::also(give_back_effect(&w.op, &delivery));
         }
         let key = match (delivery, &w.op) {
             (Delivery::Popped { key, value }, BlockOp::Pop(end)) => {
@@ -366,7 +365,9 @@ impl Blocking {
                     _ => break,
                 };
                 self.unregister(&mut map, &w);
-                crate::replication::log::also(effect(&w.op, &k, &delivery));
+                if crate::replication::log::capturing() {
+                    crate::replication::log::also(effect(&w.op, &k, &delivery));
+                }
                 let tx =
                     w.tx.lock()
                         .take()

@@ -147,6 +147,8 @@ impl Connection {
         loop {
             let next = self.execute_buffered();
             self.publish();
+            // The batch's writes leave for the replicas together.
+            self.shared.repl_log.flush();
             if !self.out.is_empty() {
                 // Let every other connection with input on this worker run first, then write:
                 // replies leave in a burst, as Redis writes them all before it sleeps, and a

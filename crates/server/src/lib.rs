@@ -719,6 +719,9 @@ async fn housekeeping(shared: Arc<Shared>) {
             shared.repl_log.append_command(&[b"PING"]);
             last_replica_ping = Instant::now();
         }
+        // Expired and evicted keys' DELs from this tick (and anything written outside a
+        // batch of commands) leave for the replicas.
+        shared.repl_log.flush();
         if last_memory.elapsed() >= Duration::from_millis(100) {
             shared.refresh_memory();
             shared.rates.lock().sample(

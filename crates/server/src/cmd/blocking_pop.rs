@@ -67,7 +67,9 @@ pub(crate) fn pop_or_block(
         for k in &keys {
             if let Some(d) = attempt(ks, k, &op, now)? {
                 // Replicas pop what this node popped, from the key it popped it from.
-                crate::replication::log::rewrite(crate::blocking::effect(&op, k, &d));
+                if crate::replication::log::capturing() {
+                    crate::replication::log::rewrite(crate::blocking::effect(&op, k, &d));
+                }
                 return Ok(Some(d));
             }
         }

@@ -28,9 +28,19 @@ use store::{Mutation, MutationObserver};
 
 /// Encodes a command as a RESP array of bulk strings.
 pub fn encode(args: &[&[u8]], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    encode_iter(args.len(), args.iter().copied(), out);
+}
+
+/// [`encode`] from an iterator of `n` arguments (no vector of them first).
+pub fn encode_iter<'a>(n: usize, args: impl Iterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
+    let mut num = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(num.format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
     for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.push(b'$');
+        out.extend_from_slice(num.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
@@ -68,6 +78,8 @@ impl Inner {
 pub struct Log {
     inner: Mutex<Inner>,
     active: AtomicBool,
+    /// Bytes were appended since the senders were last woken ([`Log::flush`]).
+    unflushed: AtomicBool,
     /// Held by a write command from before it runs until its entry is written.
     writer: Mutex<()>,
     /// Woken when bytes are appended (the replica senders wait on it).
@@ -85,6 +97,7 @@ impl Log {
                 next_reader: 0,
             }),
             active: AtomicBool::new(false),
+            unflushed: AtomicBool::new(false),
             writer: Mutex::new(()),
             appended: tokio::sync::Notify::new(),
         }
@@ -145,7 +158,17 @@ impl Log {
         s.buf.extend(bytes);
         s.trim();
         drop(s);
-        self.appended.notify_waiters();
+        self.unflushed.store(true, Ordering::Release);
+    }
+
+    /// Wakes the replica senders if anything was appended since the last time. Called at
+    /// the end of each batch of commands (and by the housekeeping tick), so a pipeline of
+    /// writes leaves in one socket write, not one per command.
+    #[inline]
+    pub fn flush(&self) {
+        if self.unflushed.load(Ordering::Relaxed) && self.unflushed.swap(false, Ordering::AcqRel) {
+            self.appended.notify_waiters();
+        }
     }
 
     pub fn append_command(&self, args: &[&[u8]]) {
@@ -243,8 +266,7 @@ pub fn finish(args: Option<resp::Args<'_>>, out: &mut Vec<u8>) {
                 encode(&parts, out);
             }
         } else if let (true, Some(args)) = (c.dirty > 0, args) {
-            let parts: Vec<&[u8]> = args.iter().collect();
-            encode(&parts, out);
+            encode_iter(args.len(), args.iter(), out);
         }
         for extra in c.also.drain(..) {
             let parts: Vec<&[u8]> = extra.iter().map(Vec::as_slice).collect();

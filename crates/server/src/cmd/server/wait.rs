@@ -32,6 +32,7 @@ pub fn wait(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         shared
             .repl_log
             .append_command(&[b"REPLCONF", b"GETACK", b"*"]);
+        shared.repl_log.flush();
     }
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
     ctx.client.pending = Some(crate::Pending::Then(Box::pin(async move {
