@@ -16,7 +16,10 @@ BIN = os.environ.get("SHARDCACHE_BIN", os.path.join(ROOT, "target", "debug", "sh
 
 
 def free(port):
+    """Whether a server can listen on `port` (as our servers do, with SO_REUSEADDR: a port
+    held only by connections in TIME-WAIT, which a busy machine has thousands of, is free)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
