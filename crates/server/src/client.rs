@@ -42,7 +42,13 @@ pub struct ClientInfo {
     /// out, 2 with an error; `unblocked` wakes the waiting connection.
     pub unblock: std::sync::atomic::AtomicU8,
     pub unblocked: tokio::sync::Notify,
+    /// A replication link: [`ROLE_REPLICA`] (a replica of this node), [`ROLE_MASTER`] (the
+    /// primary this node follows), or 0.
+    pub role: AtomicU8,
 }
+
+pub const ROLE_REPLICA: u8 = 1;
+pub const ROLE_MASTER: u8 = 2;
 
 impl ClientInfo {
     /// A client that has just connected (nothing run yet, not authenticated).
@@ -77,6 +83,7 @@ impl ClientInfo {
             kill,
             unblock: Default::default(),
             unblocked: Default::default(),
+            role: AtomicU8::new(0),
         }
     }
 
@@ -96,8 +103,14 @@ impl ClientInfo {
             self.psub.load(Ordering::Relaxed),
         );
         let multi = self.multi.load(Ordering::Relaxed);
-        // Redis's flag letters, in its order: P pubsub, x in MULTI, b blocked, e no-evict.
+        // Redis's flag letters, in its order: S replica, M master, P pubsub, x in MULTI,
+        // b blocked, e no-evict.
         let mut flags = String::new();
+        match self.role.load(Ordering::Relaxed) {
+            ROLE_REPLICA => flags.push('S'),
+            ROLE_MASTER => flags.push('M'),
+            _ => {}
+        }
         if sub + psub > 0 {
             flags.push('P');
         }

@@ -175,7 +175,11 @@ impl Connection {
                         // From here on this connection is a replica's link.
                         let leftover = std::mem::take(&mut self.rbuf);
                         let shared = self.shared.clone();
-                        crate::replication::primary::serve(shared, stream, leftover, request).await;
+                        let info = self.state.info.clone();
+                        info.role
+                            .store(crate::client::ROLE_REPLICA, Ordering::Relaxed);
+                        crate::replication::primary::serve(shared, stream, leftover, request, info)
+                            .await;
                         return Ok(());
                     }
                     self.await_pending().await;

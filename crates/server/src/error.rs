@@ -60,6 +60,8 @@ pub enum CmdError {
     ExecAbort(String),
     #[error("READONLY You can't write against a read only replica.")]
     ReadOnly,
+    #[error("NOREPLICAS Not enough good replicas to write.")]
+    NoReplicas,
     #[error("LOADING Redis is loading the dataset in memory")]
     Loading,
     #[error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")]

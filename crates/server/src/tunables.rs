@@ -252,6 +252,9 @@ pub struct Tunables {
     set_intset_entries: AtomicUsize,
     zset_entries: AtomicUsize,
     zset_value: AtomicUsize,
+    /// `min-replicas-to-write` and `min-replicas-max-lag`, read by every write.
+    pub min_replicas_to_write: AtomicUsize,
+    pub min_replicas_max_lag: AtomicUsize,
 }
 
 impl Default for Tunables {
@@ -269,6 +272,8 @@ impl Default for Tunables {
             set_intset_entries: AtomicUsize::new(d.set_intset_entries),
             zset_entries: AtomicUsize::new(d.zset_entries),
             zset_value: AtomicUsize::new(d.zset_value),
+            min_replicas_to_write: AtomicUsize::new(0),
+            min_replicas_max_lag: AtomicUsize::new(10),
         }
     }
 }
@@ -286,6 +291,8 @@ impl Tunables {
             "set-max-intset-entries" => Some(&self.set_intset_entries),
             "zset-max-listpack-entries" => Some(&self.zset_entries),
             "zset-max-listpack-value" => Some(&self.zset_value),
+            "min-replicas-to-write" => Some(&self.min_replicas_to_write),
+            "min-replicas-max-lag" => Some(&self.min_replicas_max_lag),
             _ => None,
         };
         if let (Some(target), Ok(n)) = (target, normalised.parse::<u64>()) {

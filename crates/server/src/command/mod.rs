@@ -204,6 +204,18 @@ fn incoming_bytes(args: Args<'_>) -> u64 {
     args.iter().map(|a| a.len() as u64 + 32).sum()
 }
 
+/// `min-replicas-to-write N` with `min-replicas-max-lag S`: fewer than N replicas have
+/// acknowledged within S seconds, so writes are refused (as Redis's `checkGoodReplicasStatus`).
+fn too_few_good_replicas(shared: &Shared) -> bool {
+    let t = &shared.live.tunables;
+    let wanted = t.min_replicas_to_write.load(Ordering::Relaxed);
+    let max_lag = t.min_replicas_max_lag.load(Ordering::Relaxed);
+    if wanted == 0 || max_lag == 0 || shared.replication.is_replica() {
+        return false;
+    }
+    shared.replicas.good(max_lag as u64) < wanted
+}
+
 /// A replica that refuses its clients' writes (`replica-read-only yes`, the default).
 fn replica_read_only(shared: &Shared) -> bool {
     shared.replication.is_replica()
@@ -309,6 +321,8 @@ fn resolve(
         // As Redis: while over maxmemory, nothing is queued (a queue may grow without
         // bound), and the refusal makes EXEC abort the transaction.
         Some(CmdError::Oom)
+    } else if cmd.write && !client.is_master && too_few_good_replicas(shared) {
+        Some(CmdError::NoReplicas)
     } else if cmd.write && !client.is_master && replica_read_only(shared) {
         Some(CmdError::ReadOnly)
     } else if !client.is_master && master_down_and_stale(shared) && !meta.has_flag("stale") {

@@ -422,6 +422,8 @@ fn master_client(shared: &Shared, link: &Link) -> ClientState {
         shared.uptime().as_millis() as u64,
         shared.shutdown.child_token(),
     ));
+    info.role
+        .store(crate::client::ROLE_MASTER, Ordering::Relaxed);
     let mut client = ClientState::new(info);
     client.authenticated = true;
     client.is_master = true;
@@ -435,8 +437,29 @@ async fn follow_stream(
     generation: u64,
     link: &mut Link,
 ) -> Result<(), LinkError> {
+    let client = master_client(shared, link);
+    let info = client.info.clone();
+    shared.clients.try_add(info.clone(), usize::MAX);
+    let outcome = {
+        let kill = info.kill.clone();
+        tokio::select! {
+            r = apply_stream(shared, generation, link, client) => r,
+            // CLIENT KILL TYPE master: the link is dropped and made again, as in Redis.
+            _ = kill.cancelled() => Err("the MASTER link was killed by CLIENT KILL".into()),
+        }
+    };
+    shared.clients.remove(info.id);
+    outcome
+}
+
+async fn apply_stream(
+    shared: &Arc<Shared>,
+    generation: u64,
+    link: &mut Link,
+    client: ClientState,
+) -> Result<(), LinkError> {
     let mut applier = Applier {
-        client: master_client(shared, link),
+        client,
         parser: RequestParser::new(),
         out: ReplyWriter::new(),
         stats: LocalStats::default(),

@@ -223,6 +223,18 @@ pub fn info(shared: &crate::Shared, backlog_size: &str, read_only: bool, o: &mut
         o.push_str("role:master\r\n");
     }
     let _ = write!(o, "connected_slaves:{}\r\n", replicas.len());
+    let t = &shared.live.tunables;
+    let (min, lag) = (
+        t.min_replicas_to_write.load(Ordering::Relaxed),
+        t.min_replicas_max_lag.load(Ordering::Relaxed),
+    );
+    if min > 0 && lag > 0 {
+        let _ = write!(
+            o,
+            "min_slaves_good_slaves:{}\r\n",
+            shared.replicas.good(lag as u64)
+        );
+    }
     for (i, r) in replicas.iter().enumerate() {
         let ack = r.ack.load(Ordering::Relaxed);
         let lag = r.last_ack.lock().elapsed().as_secs();

@@ -62,6 +62,17 @@ impl Replicas {
         self.list.lock().len()
     }
 
+    /// Replicas online that acknowledged within the last `max_lag` seconds.
+    pub fn good(&self, max_lag: u64) -> usize {
+        self.list
+            .lock()
+            .iter()
+            .filter(|r| {
+                *r.state.lock() == "online" && r.last_ack.lock().elapsed().as_secs() <= max_lag
+            })
+            .count()
+    }
+
     /// Replicas that acknowledged at least `offset`.
     pub fn acked_at_least(&self, offset: u64) -> usize {
         self.list
@@ -143,6 +154,7 @@ pub async fn serve(
     mut stream: TcpStream,
     leftover: BytesMut,
     request: SyncRequest,
+    client: Arc<crate::client::ClientInfo>,
 ) {
     let peer = stream.peer_addr().ok();
     let ip = request
@@ -153,7 +165,11 @@ pub async fn serve(
         .unwrap_or_default();
     ensure_log(&shared);
     let info = shared.replicas.add(ip.clone(), request.conf.listening_port);
-    let outcome = serve_inner(&shared, &mut stream, leftover, &request, &info).await;
+    // CLIENT KILL TYPE replica (or ID/ADDR) ends the link; the replica reconnects.
+    let outcome = tokio::select! {
+        r = serve_inner(&shared, &mut stream, leftover, &request, &info) => r,
+        _ = client.kill.cancelled() => Err("killed by CLIENT KILL".into()),
+    };
     shared.replicas.remove(info.id);
     shared.replicas.acked.notify_waiters();
     match outcome {

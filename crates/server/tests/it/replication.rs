@@ -305,8 +305,29 @@ async fn bad_targets_and_arguments() {
     let redis = RedisServer::start().await;
     let node = replica_node("c").await;
     let (mut theirs, mut ours) = (redis.client().await, node.client().await);
-    // The same refusals as Redis for bad arguments.
+    // The same refusals as Redis for bad arguments, and for writes without enough replicas.
+    for c in [&mut ours, &mut theirs] {
+        c.run("CONFIG SET min-replicas-to-write 1").await;
+    }
     for line in [
+        "SET k v",
+        "INCR n",
+        "GET k",
+        "CONFIG SET min-replicas-to-write 0",
+    ] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
+    for line in [
+        "REPLCONF listening-port",
+        "REPLCONF listening-port 7000",
+        "REPLCONF capa eof capa psync2",
+        "REPLCONF nonsense 1",
+        "REPLCONF listening-port notanumber",
+        "WAIT 0 0",
+        "WAIT 1 notanumber",
+        "WAIT 1 -1",
+        "WAIT x 0",
+        "PSYNC ? notanumber",
         "REPLICAOF 127.0.0.1 notaport",
         "REPLICAOF 127.0.0.1 70000",
         "REPLICAOF 127.0.0.1",
@@ -470,6 +491,39 @@ async fn node_replicates_from_node_and_fails_over_without_a_full_resync() {
     }
     assert_same_data(&mut pa, &mut pb).await;
     assert_eq!(pa.run("WAIT 1 5000").await, Frame::Integer(1));
+
+    // The links show in CLIENT LIST with Redis's flags, and CLIENT KILL of either end makes
+    // the replica reconnect and continue (fault injected: each side drops the link once).
+    let listed = |f: Frame| text(&f).lines().map(str::to_string).collect::<Vec<_>>();
+    let replicas = listed(pa.run("CLIENT LIST TYPE replica").await);
+    assert_eq!(replicas.len(), 1);
+    assert!(replicas[0].contains(" flags=S "), "{replicas:?}");
+    let masters = listed(pb.run("CLIENT LIST TYPE master").await);
+    assert_eq!(masters.len(), 1);
+    assert!(masters[0].contains(" flags=M "), "{masters:?}");
+    assert_eq!(pa.run("CLIENT KILL TYPE replica").await, Frame::Integer(1));
+    pa.run("SET after-kill-1 v").await;
+    assert_same_data(&mut pa, &mut pb).await;
+    assert_eq!(pb.run("CLIENT KILL TYPE master").await, Frame::Integer(1));
+    pa.run("SET after-kill-2 v").await;
+    assert_same_data(&mut pa, &mut pb).await;
+    let stats = pa.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("1"));
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("2"));
+
+    // min-replicas-to-write: writes need that many replicas that acknowledged lately.
+    pa.run("CONFIG SET min-replicas-to-write 2").await;
+    assert_eq!(
+        pa.run("SET refused 1").await,
+        err("NOREPLICAS Not enough good replicas to write.")
+    );
+    assert_eq!(
+        info_field(&pa.run("INFO replication").await, "min_slaves_good_slaves").as_deref(),
+        Some("1")
+    );
+    pa.run("CONFIG SET min-replicas-to-write 1").await;
+    assert_eq!(pa.run("SET accepted 1").await, Frame::Simple("OK".into()));
+    pa.run("CONFIG SET min-replicas-to-write 0").await;
 
     // Promote b; a follows it.
     assert_eq!(pb.run("REPLICAOF NO ONE").await, Frame::Simple("OK".into()));

@@ -79,21 +79,28 @@ pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// The client classes of CLIENT LIST/KILL `TYPE` (no replication clients exist here yet).
+/// The client classes of CLIENT LIST/KILL `TYPE`, as Redis's `getClientType`: the primary's
+/// link, a replica's link, a subscriber, or anything else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientType {
     Normal,
     Pubsub,
-    Replication,
+    Replica,
+    Master,
 }
 
 impl ClientType {
-    fn matches(self, c: &ClientInfo) -> bool {
-        match self {
-            ClientType::Normal => !c.is_pubsub(),
-            ClientType::Pubsub => c.is_pubsub(),
-            ClientType::Replication => false,
+    fn of(c: &ClientInfo) -> ClientType {
+        match c.role.load(std::sync::atomic::Ordering::Relaxed) {
+            crate::client::ROLE_MASTER => ClientType::Master,
+            crate::client::ROLE_REPLICA => ClientType::Replica,
+            _ if c.is_pubsub() => ClientType::Pubsub,
+            _ => ClientType::Normal,
         }
+    }
+
+    fn matches(self, c: &ClientInfo) -> bool {
+        Self::of(c) == self
     }
 }
 
@@ -102,8 +109,10 @@ fn client_type(t: &[u8]) -> Result<ClientType, CmdError> {
         Ok(ClientType::Normal)
     } else if is(t, "pubsub") {
         Ok(ClientType::Pubsub)
-    } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
-        Ok(ClientType::Replication)
+    } else if is(t, "master") {
+        Ok(ClientType::Master)
+    } else if is(t, "replica") || is(t, "slave") {
+        Ok(ClientType::Replica)
     } else {
         Err(CmdError::err(format!(
             "Unknown client type '{}'",
