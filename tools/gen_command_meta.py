@@ -54,6 +54,10 @@ IMPLEMENTED = {
     "cluster": ["info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
                 "slots", "shards", "nodes", "links", "help", "meet", "forget"],
     "readonly": [], "readwrite": [], "asking": [],
+    # geo
+    "geoadd": [], "geopos": [], "geodist": [], "geohash": [], "georadius": [],
+    "georadius_ro": [], "georadiusbymember": [], "georadiusbymember_ro": [],
+    "geosearch": [], "geosearchstore": [],
     # replication
     "replicaof": [], "slaveof": [], "role": [], "replconf": [], "psync": [], "sync": [],
     "wait": [],

@@ -339,3 +339,31 @@ mod tests {
         assert_eq!(parse_double(b"0xg"), None);
     }
 }
+
+/// A double printed as Redis's `addReplyHumanLongDouble` prints it: widened to a `long
+/// double` (exactly), then `%.17Lf` with trailing zeros removed (GEOPOS, WITHCOORD).
+pub fn format_human_f64(v: f64) -> String {
+    use rustc_apfloat::FloatConvert;
+    let mut loses_info = false;
+    let d = rustc_apfloat::ieee::Double::from_bits(u128::from(v.to_bits()));
+    let wide: F80 = d.convert(&mut loses_info).value;
+    format_human(wide)
+}
+
+#[cfg(test)]
+mod human_tests {
+    #[test]
+    fn geopos_digits_as_redis_prints_them() {
+        // GEOPOS Sicily Palermo in the Redis documentation.
+        assert_eq!(
+            super::format_human_f64(13.361389338970184),
+            "13.36138933897018433"
+        );
+        assert_eq!(
+            super::format_human_f64(38.1155563954963),
+            "38.11555639549629859"
+        );
+        assert_eq!(super::format_human_f64(-2.5), "-2.5");
+        assert_eq!(super::format_human_f64(0.0), "0");
+    }
+}

@@ -8,6 +8,7 @@
 pub mod entry;
 pub mod expiry;
 pub mod float;
+pub mod geohash;
 pub mod glob;
 pub mod hashing;
 pub mod hll;

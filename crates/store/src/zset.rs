@@ -403,6 +403,26 @@ impl ZSet {
         out
     }
 
+    /// Entries from position `start` on, in ascending order.
+    pub fn iter_from(&self, start: usize) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        if start >= self.len() {
+            return Box::new(std::iter::empty());
+        }
+        match &self.repr {
+            Repr::Packed { buf, .. } => Box::new(packed(buf).skip(start).map(|(s, e, _)| (e, s))),
+            Repr::Chunked(c) => {
+                let (ci, off) = c.locate(start);
+                Box::new(
+                    c.chunks[ci..]
+                        .iter()
+                        .flatten()
+                        .skip(off)
+                        .map(|(s, e)| (&**e, *s)),
+                )
+            }
+        }
+    }
+
     /// Every entry in ascending order.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
         match &self.repr {

@@ -5,6 +5,7 @@ pub mod bitmaps;
 pub(crate) mod blocking_pop;
 pub mod cluster;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -32,6 +33,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(lists::HANDLERS);
     all.extend_from_slice(sets::HANDLERS);
     all.extend_from_slice(zsets::HANDLERS);
+    all.extend_from_slice(geo::HANDLERS);
     all.extend_from_slice(keys::HANDLERS);
     all.extend_from_slice(connection::HANDLERS);
     all.extend_from_slice(server::HANDLERS);

@@ -8,6 +8,7 @@ mod clients;
 mod cluster;
 mod config;
 mod differential;
+mod geo;
 mod info;
 mod limits;
 mod memory;

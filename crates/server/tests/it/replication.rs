@@ -209,6 +209,8 @@ const WORKLOAD: &[&str] = &[
     "PFADD hll a b c",
     "MSET m1 1 m2 2",
     "COPY m1 m3",
+    "GEOADD geo 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+    "GEOSEARCHSTORE near geo FROMLONLAT 15 37 BYRADIUS 200 km STOREDIST",
 ];
 
 #[tokio::test]

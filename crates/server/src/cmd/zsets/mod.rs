@@ -55,6 +55,9 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("zintercard", zsetops::zintercard),
 ];
 
+/// ZADD itself, for GEOADD (which is a ZADD of geohash scores).
+pub(crate) use zadd::zadd as zadd_command;
+
 pub(crate) fn read_zset<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
