@@ -146,6 +146,29 @@ pub fn effect(op: &BlockOp, src: &[u8], delivery: &Delivery) -> Vec<Vec<u8>> {
     }
 }
 
+/// The keyspace event of a pop by `op` from `key` (LPOP, RPOP, ZPOPMIN, ZPOPMAX; a move's
+/// events are its command's).
+pub fn notify_popped(shared: &crate::Shared, op: &BlockOp, key: &[u8]) {
+    use crate::notify::{event, LIST, ZSET};
+    match op {
+        BlockOp::Pop(End::Left) | BlockOp::PopMany { end: End::Left, .. } => {
+            event(shared, LIST, "lpop", key)
+        }
+        BlockOp::Pop(End::Right)
+        | BlockOp::PopMany {
+            end: End::Right, ..
+        } => event(shared, LIST, "rpop", key),
+        BlockOp::ZPop { max: false, .. } => event(shared, ZSET, "zpopmin", key),
+        BlockOp::ZPop { max: true, .. } => event(shared, ZSET, "zpopmax", key),
+        BlockOp::Move { from, to, dst } => {
+            let push = if *to == End::Left { "lpush" } else { "rpush" };
+            let pop = if *from == End::Left { "lpop" } else { "rpop" };
+            event(shared, LIST, push, dst);
+            event(shared, LIST, pop, key);
+        }
+    }
+}
+
 /// What [`Blocking::give_back`] does to the keyspace, as a command for replicas.
 fn give_back_effect(op: &BlockOp, delivery: &Delivery) -> Vec<Vec<u8>> {
     let push = |end: End| -> Vec<u8> {
@@ -306,7 +329,8 @@ impl Blocking {
     }
 
     /// Puts back what was handed to a client that went away before reading it.
-    pub fn give_back(&self, ks: &Keyspace, w: &Waiter, delivery: Delivery, now: u64) {
+    pub fn give_back(&self, shared: &crate::Shared, w: &Waiter, delivery: Delivery, now: u64) {
+        let ks = &shared.keyspace;
         if crate::replication::log::capturing() {
             crate::replication::log::also(give_back_effect(&w.op, &delivery));
         }
@@ -330,12 +354,13 @@ impl Blocking {
             }
             _ => return,
         };
-        self.serve(ks, &key, now);
+        self.serve(shared, &key, now);
     }
 
     /// Serves the clients blocked on `key` (called after a write to it), oldest first, as
     /// long as it has elements; a BLMOVE that pushes onto another key serves that one next.
-    pub fn serve(&self, ks: &Keyspace, key: &[u8], now: u64) {
+    pub fn serve(&self, shared: &crate::Shared, key: &[u8], now: u64) {
+        let ks = &shared.keyspace;
         if self.count() == 0 {
             return;
         }
@@ -368,13 +393,14 @@ impl Blocking {
                 if crate::replication::log::capturing() {
                     crate::replication::log::also(effect(&w.op, &k, &delivery));
                 }
+                notify_popped(shared, &w.op, &k);
                 let tx =
                     w.tx.lock()
                         .take()
                         .expect("a registered waiter has its sender");
                 if let Err(back) = tx.send(delivery) {
                     drop(map);
-                    self.give_back(ks, &w, back, now);
+                    self.give_back(shared, &w, back, now);
                     map = self.by_key.lock();
                 }
             }

@@ -368,12 +368,12 @@ impl Connection {
     fn unblock_without_reply(&self, blocked: &mut Blocked) {
         if !self.shared.blocking.cancel(&blocked.waiter) {
             if let Ok(delivery) = blocked.rx.try_recv() {
-                self.shared.blocking.give_back(
-                    &self.shared.keyspace,
-                    &blocked.waiter,
-                    delivery,
-                    crate::unix_ms(),
-                );
+                let shared = &self.shared;
+                crate::command::outside_command(shared, || {
+                    shared
+                        .blocking
+                        .give_back(shared, &blocked.waiter, delivery, crate::unix_ms())
+                });
             }
         }
     }

@@ -23,12 +23,14 @@ pub mod exec_gate;
 pub mod fdlimit;
 pub mod info;
 pub mod listops;
+pub mod notify;
 pub mod pause;
 pub mod peer;
 pub mod persist;
 pub mod pubsub;
 pub mod rdbconv;
 pub mod replication;
+pub mod seam;
 pub mod slowlog;
 pub mod stats;
 pub mod transaction;
@@ -232,6 +234,8 @@ pub struct Shared {
     /// The stream this node's replicas follow (off until the first one connects).
     pub repl_log: Arc<replication::log::Log>,
     pub replicas: replication::primary::Replicas,
+    /// Keyspace notifications in force (`notify-keyspace-events`).
+    pub notify: notify::Notifications,
 }
 
 /// The connection-serving threads, one single-threaded runtime each.
@@ -532,6 +536,7 @@ pub async fn run_node(
         replication: replication::Replication::new(replication::random_replid()),
         repl_log: Arc::new(replication::log::Log::new(0)),
         replicas: Default::default(),
+        notify: Default::default(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     shared.keyspace.set_policy(shared.live.policy());

@@ -38,6 +38,8 @@ pub enum Kind {
     OomValues,
     /// Numbers from 0 to 100 (`latency-tracking-info-percentiles`).
     Percentiles,
+    /// `notify-keyspace-events` classes, answered in Redis's canonical order.
+    NotifyClasses,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -160,7 +162,7 @@ pub static TUNABLES: &[Tunable] = &[
     t("min-replicas-max-lag", Some("min-slaves-max-lag"), Kind::Int(0, 2147483647), "10", Effect::Kept),
     t("min-replicas-to-write", Some("min-slaves-to-write"), Kind::Int(0, 2147483647), "0", Effect::Kept),
     t("no-appendfsync-on-rewrite", None, Kind::Bool, "no", Effect::Kept),
-    t("notify-keyspace-events", None, Kind::Text, "", Effect::Only("", "keyspace notifications are not supported yet")),
+    t("notify-keyspace-events", None, Kind::NotifyClasses, "", Effect::Kept),
     t("oom-score-adj", None, Kind::Enum(&["no", "yes", "relative", "absolute"]), "no", Effect::Kept),
     t("oom-score-adj-values", None, Kind::OomValues, "0 200 800", Effect::Kept),
     t("pidfile", None, Kind::Text, "", Effect::Immutable),
@@ -388,6 +390,9 @@ fn normalise(kind: Kind, value: &str) -> Result<String, String> {
             }
         }
         Kind::Text => Ok(value.to_string()),
+        Kind::NotifyClasses => crate::notify::parse(value)
+            .map(crate::notify::format)
+            .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()),
         Kind::Shutdown => shutdown_flags(value),
         Kind::OomValues => {
             let parts: Vec<&str> = value.split_whitespace().collect();

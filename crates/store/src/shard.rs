@@ -171,6 +171,11 @@ pub enum Mutation {
     Evict,
     /// Emptied with its whole shard (FLUSHALL, FLUSHDB).
     Flush,
+    /// A key that did not exist was added (reported after the `Write` that adds it; for
+    /// keyspace notifications' `new`).
+    Create,
+    /// A read found no key (Redis's `keymiss`); nothing changed.
+    Miss,
 }
 
 /// Sees every change to every key of the shards it is installed on: the one mutation seam
@@ -419,6 +424,21 @@ impl Shard {
         Some(i)
     }
 
+    /// EXISTS's lookup (Redis's `LOOKUP_NOTOUCH`): counts a hit or miss, leaves the access
+    /// time alone.
+    pub fn exists(&mut self, h: u64, key: &[u8], now: u64) -> bool {
+        let found = self.find_live(h, key, now).is_some();
+        if found {
+            self.stats.hits += 1;
+        } else {
+            self.stats.misses += 1;
+            if let Some(o) = &self.observer {
+                o.changed(key, Mutation::Miss);
+            }
+        }
+        found
+    }
+
     /// A read: counts a hit or miss and records the access.
     pub fn get(&mut self, h: u64, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let r = self.random01();
@@ -432,6 +452,9 @@ impl Shard {
             }
             None => {
                 self.stats.misses += 1;
+                if let Some(o) = &self.observer {
+                    o.changed(key, Mutation::Miss);
+                }
                 None
             }
         }
@@ -546,6 +569,9 @@ impl Shard {
         }
         let after = self.container_bytes() + bytes;
         self.account(before, after);
+        if let Some(o) = &self.observer {
+            o.changed(self.table.get(i).key(), Mutation::Create);
+        }
     }
 
     /// Puts `new` into slot `i` in place of `old` (same key), fixing the volatile list.

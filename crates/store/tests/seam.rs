@@ -1,4 +1,4 @@
-//! The mutation seam: one observer sees every change to every key — writes, deletes,
+//! The mutation seam: one observer sees every change to every key — writes (and creations), deletes,
 //! expiry (on access and by the active cycle), eviction and flush — in order.
 
 use std::sync::{Arc, Mutex};
@@ -43,15 +43,20 @@ fn every_kind_of_change_reaches_the_observer() {
     let seen = rec.0.lock().unwrap().clone();
     let want: Vec<(Vec<u8>, Mutation)> = vec![
         (b"w".to_vec(), Mutation::Write),
+        (b"w".to_vec(), Mutation::Create),
         (b"w".to_vec(), Mutation::Write),
         (b"w".to_vec(), Mutation::Delete),
         (b"lazy".to_vec(), Mutation::Write),
+        (b"lazy".to_vec(), Mutation::Create),
         (b"lazy".to_vec(), Mutation::Expire),
         (b"active".to_vec(), Mutation::Write),
+        (b"active".to_vec(), Mutation::Create),
         (b"active".to_vec(), Mutation::Expire),
         (b"evicted".to_vec(), Mutation::Write),
+        (b"evicted".to_vec(), Mutation::Create),
         (b"evicted".to_vec(), Mutation::Evict),
         (b"flushed".to_vec(), Mutation::Write),
+        (b"flushed".to_vec(), Mutation::Create),
         (b"flushed".to_vec(), Mutation::Flush),
     ];
     assert_eq!(seen, want);

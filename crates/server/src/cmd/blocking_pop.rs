@@ -63,6 +63,7 @@ pub(crate) fn pop_or_block(
     deadline: Option<Option<Instant>>,
 ) -> CmdResult {
     let (ks, now) = (&ctx.shared.keyspace, ctx.now);
+    let ctx_shared = ctx.shared;
     let try_now = || {
         for k in &keys {
             if let Some(d) = attempt(ks, k, &op, now)? {
@@ -70,6 +71,7 @@ pub(crate) fn pop_or_block(
                 if crate::replication::log::capturing() {
                     crate::replication::log::rewrite(crate::blocking::effect(&op, k, &d));
                 }
+                crate::blocking::notify_popped(ctx_shared, &op, k);
                 return Ok(Some(d));
             }
         }

@@ -524,20 +524,11 @@ fn exec_transaction<'s>(
     let ready = std::mem::take(&mut client.ready_keys);
     if !ready.is_empty() {
         // Clients served from what the transaction wrote: their pops go to replicas too.
-        let log = &shared.repl_log;
-        let writer = log.writer();
-        let propagating = writer.is_some();
-        if propagating {
-            crate::replication::log::begin();
-        }
-        for key in ready {
-            shared.blocking.serve(&shared.keyspace, &key, clock.unix_ms);
-        }
-        if propagating {
-            let mut entry = Vec::new();
-            crate::replication::log::finish(None, &mut entry);
-            log.append(&entry);
-        }
+        outside_command(shared, || {
+            for key in ready {
+                shared.blocking.serve(shared, &key, clock.unix_ms);
+            }
+        });
     }
     client.last_command = table.get(exec_index).meta.name;
     local.record(
@@ -545,6 +536,31 @@ fn exec_transaction<'s>(
         clock.last.saturating_duration_since(start),
         false,
     );
+}
+
+/// Runs `f`, a change made on a command's behalf after it ended (serving blocked clients
+/// after EXEC, giving an element back when its blocked client went away), with what a
+/// command gets: its effects go to the replication stream, its keyspace events out.
+pub fn outside_command(shared: &Shared, f: impl FnOnce()) {
+    let log = &shared.repl_log;
+    let writer = log.writer();
+    let propagating = writer.is_some();
+    if propagating {
+        crate::replication::log::begin();
+    }
+    let notifying = shared.notify.enabled();
+    if notifying {
+        crate::notify::begin(false);
+    }
+    f();
+    if notifying {
+        crate::notify::finish(shared);
+    }
+    if propagating {
+        let mut entry = Vec::new();
+        crate::replication::log::finish(None, &mut entry);
+        log.append(&entry);
+    }
 }
 
 /// Runs a resolved command's handler, then records statistics and the slow log.
@@ -584,6 +600,10 @@ fn run(
     if propagating {
         crate::replication::log::begin();
     }
+    let notifying = shared.notify.enabled();
+    if notifying {
+        crate::notify::begin(!cmd.write);
+    }
     let result = {
         let mut ctx = Ctx {
             shared,
@@ -614,15 +634,21 @@ fn run(
     }
     local.record(index, elapsed, failed);
     local.writes += u64::from(cmd.write && !failed);
+    if notifying && !failed {
+        crate::notify::command_events(shared, meta.name, args);
+    }
     if cmd.write && shared.blocking.count() > 0 {
         // A write may have given a blocked client its data (Redis's "ready keys").
         for i in meta.key_positions(args) {
             if client.in_exec {
                 client.ready_keys.push(args.get(i).to_vec());
             } else {
-                shared.blocking.serve(&shared.keyspace, args.get(i), now);
+                shared.blocking.serve(shared, args.get(i), now);
             }
         }
+    }
+    if notifying {
+        crate::notify::finish(shared);
     }
     if propagating {
         let mut entry = Vec::new();

@@ -21,10 +21,9 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
-use store::{Mutation, MutationObserver};
+use store::Mutation;
 
 /// Encodes a command as a RESP array of bulk strings.
 pub fn encode(args: &[&[u8]], out: &mut Vec<u8>) {
@@ -324,24 +323,23 @@ pub fn capturing() -> bool {
 /// keys that expire or are evicted (at once, under the key's shard lock: before any later
 /// write to it). Keys deleted outside any command (MIGRATE's finish) are written as `DEL`
 /// too.
-pub struct SeamObserver(pub Arc<Log>);
-
-impl MutationObserver for SeamObserver {
-    fn changed(&self, key: &[u8], what: Mutation) {
-        let in_command = CAPTURE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.active {
-                c.dirty += 1;
-            }
-            c.active
-        });
-        let del = match what {
-            Mutation::Expire | Mutation::Evict => true,
-            Mutation::Delete => !in_command,
-            Mutation::Write | Mutation::Flush => false,
-        };
-        if del {
-            self.0.append_command(&[b"DEL", key]);
+pub fn on_mutation(log: &Log, key: &[u8], what: Mutation) {
+    if what == Mutation::Miss {
+        return;
+    }
+    let in_command = CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.active {
+            c.dirty += 1;
         }
+        c.active
+    });
+    let del = match what {
+        Mutation::Expire | Mutation::Evict => true,
+        Mutation::Delete => !in_command,
+        Mutation::Write | Mutation::Flush | Mutation::Create | Mutation::Miss => false,
+    };
+    if del {
+        log.append_command(&[b"DEL", key]);
     }
 }

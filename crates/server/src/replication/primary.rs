@@ -125,11 +125,7 @@ pub fn ensure_log(shared: &Shared) {
         .unwrap_or(1 << 20);
     let offset = shared.replication.state().offset;
     shared.repl_log.activate(offset, backlog);
-    shared
-        .keyspace
-        .set_observer(Some(Arc::new(super::log::SeamObserver(
-            shared.repl_log.clone(),
-        ))));
+    crate::seam::refresh(shared);
 }
 
 /// Turns the stream off when this node starts following a primary: its replicas are
@@ -144,8 +140,8 @@ pub fn stop_log(shared: &Shared) {
         s.offset = offset;
         s.resumable = true;
     }
-    shared.keyspace.set_observer(None);
     shared.repl_log.deactivate();
+    crate::seam::refresh(shared);
 }
 
 /// Serves a replica on `stream` until it disconnects. `leftover`: bytes it sent after PSYNC.

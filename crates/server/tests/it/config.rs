@@ -118,10 +118,6 @@ async fn switches_for_missing_features_say_why() {
     );
     for (set, why) in [
         ("CONFIG SET appendonly yes", "no append-only file"),
-        (
-            "CONFIG SET notify-keyspace-events KEA",
-            "keyspace notifications",
-        ),
         ("CONFIG SET tls-port 6380", "TLS"),
         ("CONFIG SET activedefrag yes", "defragmentation"),
     ] {

@@ -12,6 +12,7 @@ mod geo;
 mod info;
 mod limits;
 mod memory;
+mod notify;
 mod protocol;
 mod pubsub;
 mod replication;

@@ -312,6 +312,13 @@ fn generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind, nostore: bool, store: 
             )
         }));
         shard.set(hd, dst, Value::ZSet(Box::new(z)), Ttl::Clear, ctx.now);
+        drop(shards);
+        let event = if kind == Kind::Search {
+            "geosearchstore"
+        } else {
+            "georadiusstore"
+        };
+        crate::notify::event(ctx.shared, crate::notify::ZSET, event, dst);
     }
     ctx.out.int(n as i64);
     Ok(())

@@ -12,7 +12,7 @@ pub fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .iter()
         .filter(|key| {
             let h = ks.hash(key);
-            ks.lock(h).peek(h, key, ctx.now).is_some()
+            ks.lock(h).exists(h, key, ctx.now)
         })
         .count();
     ctx.out.int(n as i64);

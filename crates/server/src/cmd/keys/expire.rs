@@ -89,6 +89,7 @@ fn expire_generic(
         crate::replication::log::rewrite_parts(&[b"DEL", key]);
     } else {
         shard.set_expire(h, key, Some(when as u64), ctx.now);
+        crate::notify::event(ctx.shared, crate::notify::GENERIC, "expire", key);
         let at = when.to_string();
         crate::replication::log::rewrite_parts(&[b"PEXPIREAT", key, at.as_bytes()]);
     }

@@ -25,6 +25,10 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> Result<bool, C
         .remove(hs, src, ctx.now)
         .expect("checked above");
     set.shard(hd).insert_entry(hd, dst, entry, ctx.now);
+    drop(set);
+    crate::notify::forget_del(src);
+    crate::notify::event(ctx.shared, crate::notify::GENERIC, "rename_from", src);
+    crate::notify::event(ctx.shared, crate::notify::GENERIC, "rename_to", dst);
     Ok(true)
 }
 

@@ -63,6 +63,7 @@ fn block_move(
     };
     match moved {
         Some(v) => {
+            super::lmove::moved_events(ctx.shared, src, dst, from, to);
             // Replicas move the element without blocking (Redis propagates LMOVE).
             let (f, t) = (end_word(from), end_word(to));
             crate::replication::log::rewrite_parts(&[b"LMOVE", src, dst, f, t]);

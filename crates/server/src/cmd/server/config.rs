@@ -66,6 +66,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             kept.push((
                 t,
                 tunables::validate(t, &value).map_err(|why| failed(&why))?,
+                value.clone(),
             ));
             continue;
         };
@@ -84,7 +85,15 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     for (setter, value) in pairs {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
     }
-    for (t, value) in kept {
+    for (t, value, given) in kept {
+        if t.name == "notify-keyspace-events" {
+            // From what was given: the answer CONFIG GET shows can drop classes ("AKEn"
+            // reads back as "AKE", as in Redis, yet `new` events are on).
+            ctx.shared
+                .notify
+                .set(crate::notify::parse(&given).unwrap_or(0));
+            crate::seam::refresh(ctx.shared);
+        }
         ctx.shared.live.tunables.set(t, value);
     }
     ctx.shared.keyspace.set_policy(ctx.shared.live.policy());

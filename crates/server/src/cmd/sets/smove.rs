@@ -33,9 +33,16 @@ pub fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     set.shard(hs)
         .modify::<Set, _>(hs, src, ctx.now, false, |s| s.remove(member))
         .map_err(|()| CmdError::WrongType)?;
-    set.shard(hd)
+    // Redis's order: the removal (and `del` of an emptied source), then `new`, `sadd`.
+    crate::notify::event(ctx.shared, crate::notify::SET, "srem", src);
+    let added = set
+        .shard(hd)
         .modify::<Set, _>(hd, dst, ctx.now, true, |s| s.insert(member))
         .map_err(|()| CmdError::WrongType)?;
+    drop(set);
+    if added == Some(true) {
+        crate::notify::event(ctx.shared, crate::notify::SET, "sadd", dst);
+    }
     ctx.out.int(1);
     Ok(())
 }

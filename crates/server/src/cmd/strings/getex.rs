@@ -60,6 +60,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Change::Persist if has_ttl => {
             shard.set_expire(h, key, None, ctx.now);
             crate::replication::log::rewrite_parts(&[b"PERSIST", key]);
+            crate::notify::event(ctx.shared, crate::notify::GENERIC, "persist", key);
         }
         Change::Persist => {}
         // An absolute deadline already in the past deletes the key, as Redis does.
@@ -69,6 +70,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         Change::Deadline(at, _) => {
             shard.set_expire(h, key, Some(at), ctx.now);
+            crate::notify::event(ctx.shared, crate::notify::GENERIC, "expire", key);
             let at = at.to_string();
             crate::replication::log::rewrite_parts(&[b"PEXPIREAT", key, at.as_bytes()]);
         }

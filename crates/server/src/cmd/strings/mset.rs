@@ -32,6 +32,7 @@ fn mset_generic(
         let key = args.get(1 + 2 * i);
         set.shard(h)
             .set_str(h, key, args.get(2 + 2 * i), Ttl::Clear, ctx.now);
+        crate::notify::event(ctx.shared, crate::notify::STRING, "set", key);
     }
     Ok(true)
 }

@@ -82,6 +82,11 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         (None, false) => Ttl::Clear,
     };
     shard.set_str(h, key, args.get(2), ttl, ctx.now);
+    drop(shard);
+    crate::notify::event(ctx.shared, crate::notify::STRING, "set", key);
+    if deadline.is_some() {
+        crate::notify::event(ctx.shared, crate::notify::GENERIC, "expire", key);
+    }
     if let Some(at) = deadline {
         // Replicas get the absolute deadline, as Redis 7.0 propagates it.
         let at = at.to_string();

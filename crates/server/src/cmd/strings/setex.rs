@@ -13,6 +13,8 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, args: Args<'_>, unit: Unit, name: &'static st
     let h = ks.hash(key);
     ks.lock(h)
         .set_str(h, key, args.get(3), Ttl::At(at), ctx.now);
+    crate::notify::event(ctx.shared, crate::notify::STRING, "set", key);
+    crate::notify::event(ctx.shared, crate::notify::GENERIC, "expire", key);
     // Replicas get the absolute deadline (Redis 7.0 propagates SET ... PXAT).
     let at = at.to_string();
     crate::replication::log::rewrite_parts(&[b"SET", key, args.get(3), b"PXAT", at.as_bytes()]);

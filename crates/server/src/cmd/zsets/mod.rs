@@ -193,11 +193,39 @@ impl<'a> LexRange<'a> {
         }
     }
 
-    /// Positions `lo..hi` of the entries in range, as for [`ScoreRange::positions`].
+    /// A range no member can fall in (`zslIsInLexRange`'s first test).
+    fn always_empty(&self) -> bool {
+        use LexBound::*;
+        match (self.min, self.max) {
+            (Max, _) | (_, Min) => true,
+            (Min, _) | (_, Max) => false,
+            (Inclusive(a), Inclusive(b)) => a > b,
+            (Inclusive(a) | Exclusive(a), Inclusive(b) | Exclusive(b)) => a >= b,
+        }
+    }
+
+    /// Positions `lo..hi` of the entries in range, as for [`ScoreRange::positions`], found as
+    /// Redis finds them: nothing unless the last member is not below the minimum and the
+    /// first not above the maximum, then from the first member not below the minimum for as
+    /// long as members stay within the maximum. With equal scores (the only case where lex
+    /// ranges mean something) that is the members in range; with mixed scores it is Redis's
+    /// answer too.
     pub(crate) fn positions(&self, z: &ZSet) -> (usize, usize) {
+        let n = z.len();
+        if n == 0 || self.always_empty() {
+            return (0, 0);
+        }
+        let first = z.range(0, 1)[0].0;
+        let last = z.range(n - 1, n)[0].0;
+        if self.below_min(last) || !self.within_max(first) {
+            return (0, 0);
+        }
         let lo = z.partition_point(|_, m| self.below_min(m));
-        let hi = z.partition_point(|_, m| self.within_max(m));
-        (lo, hi.max(lo))
+        let taken = z
+            .iter_from(lo)
+            .take_while(|(m, _)| self.within_max(m))
+            .count();
+        (lo, lo + taken)
     }
 }
 

@@ -124,6 +124,10 @@ fn generic(ctx: &mut Ctx<'_>, args: Args<'_>, mut flags: Flags) -> CmdResult {
     if let Some(result) = outcome {
         result?;
     }
+    if added + updated > 0 {
+        let event = if flags.incr { "zincr" } else { "zadd" };
+        crate::notify::event(ctx.shared, crate::notify::ZSET, event, args.get(1));
+    }
     if flags.incr {
         match last {
             Some(s) => ctx.out.double(s),
@@ -154,6 +158,9 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         (r, changed)
     })?
     .expect("created")?;
+    if matches!(score, Outcome::Added(_) | Outcome::Updated(_)) {
+        crate::notify::event(ctx.shared, crate::notify::ZSET, "zincr", args.get(1));
+    }
     match score {
         Outcome::Added(s) | Outcome::Updated(s) | Outcome::Same(s) => ctx.out.double(s),
         Outcome::Skipped => ctx.out.null(),
