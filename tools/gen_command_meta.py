@@ -15,7 +15,8 @@ import sys
 IMPLEMENTED = {
     # connection
     "ping": [], "echo": [], "hello": [], "auth": [], "select": [], "quit": [], "reset": [],
-    "client": ["id", "setname", "getname", "list", "info", "kill", "setinfo", "no-evict", "reply", "pause", "unpause", "unblock", "help"],
+    "client": ["id", "setname", "getname", "list", "info", "kill", "setinfo", "no-evict", "reply", "pause", "unpause", "unblock", "help",
+               "tracking", "caching", "getredir", "trackinginfo"],
     "command": ["count", "info", "docs", "list", "getkeys", "getkeysandflags", "help"],
     # strings
     "get": [], "set": [], "setnx": [], "setex": [], "psetex": [], "mget": [], "mset": [], "msetnx": [],

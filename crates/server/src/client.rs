@@ -45,6 +45,11 @@ pub struct ClientInfo {
     /// A replication link: [`ROLE_REPLICA`] (a replica of this node), [`ROLE_MASTER`] (the
     /// primary this node follows), or 0.
     pub role: AtomicU8,
+    /// CLIENT TRACKING: the redirect (-1 while tracking is off, 0 for none), BCAST mode, and
+    /// whether the redirect target went away (CLIENT LIST `redir`, flags t, B, R).
+    pub tracking_redirect: AtomicI64,
+    pub tracking_bcast: AtomicBool,
+    pub tracking_broken: AtomicBool,
 }
 
 pub const ROLE_REPLICA: u8 = 1;
@@ -84,6 +89,9 @@ impl ClientInfo {
             unblock: Default::default(),
             unblocked: Default::default(),
             role: AtomicU8::new(0),
+            tracking_redirect: AtomicI64::new(-1),
+            tracking_bcast: AtomicBool::new(false),
+            tracking_broken: AtomicBool::new(false),
         }
     }
 
@@ -120,6 +128,16 @@ impl ClientInfo {
         if self.blocked.load(Ordering::Relaxed) {
             flags.push('b');
         }
+        let redirect = self.tracking_redirect.load(Ordering::Relaxed);
+        if redirect >= 0 {
+            flags.push('t');
+            if self.tracking_broken.load(Ordering::Relaxed) {
+                flags.push('R');
+            }
+            if self.tracking_bcast.load(Ordering::Relaxed) {
+                flags.push('B');
+            }
+        }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
         }
@@ -127,7 +145,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -144,6 +162,7 @@ impl ClientInfo {
             omem,
             qbuf + omem,
             self.last_cmd.read(),
+            redirect,
             self.resp.load(Ordering::Relaxed),
             self.lib_name.read(),
             self.lib_ver.read(),

@@ -350,7 +350,14 @@ impl Connection {
         if let Some(subs) = &self.state.pubsub {
             subs.subscriber.taken(&m);
         }
-        m.encode(&mut self.out);
+        // A RESP2 connection can take an invalidation only as a Pub/Sub message, so only
+        // while it is subscribed (Redis's rule).
+        let resp2 = !self.out.is_resp3();
+        match m {
+            Message::Invalidate(_) if resp2 && !crate::pubsub::subscribed(&self.state) => {}
+            Message::RedirectBroken(_) if resp2 => {}
+            m => m.encode(&mut self.out),
+        }
     }
 
     /// Gives back what the connection holds in shared structures (watched keys, a blocked
@@ -358,6 +365,9 @@ impl Connection {
     fn release(&mut self) {
         crate::transaction::unwatch_all(&self.shared, &mut self.state);
         crate::pubsub::unsubscribe_all(&self.shared, &mut self.state);
+        if self.state.tracking.take().is_some() {
+            self.shared.tracking.disable(self.state.info.id);
+        }
         if let Some(mut blocked) = self.state.blocked.take() {
             self.unblock_without_reply(&mut blocked);
         }

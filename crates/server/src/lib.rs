@@ -33,6 +33,7 @@ pub mod replication;
 pub mod seam;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
 pub mod transaction;
 pub mod tunables;
 mod zsetpop;
@@ -132,6 +133,10 @@ pub struct ClientState {
     /// Inside EXEC: the effects of the commands run so far, written to the stream as one
     /// MULTI/EXEC block when EXEC ends.
     pub exec_propagated: Vec<u8>,
+    /// CLIENT TRACKING settings while tracking is on.
+    pub tracking: Option<tracking::Options>,
+    /// CLIENT CACHING yes|no: applies to the next command only.
+    pub caching: Option<bool>,
 }
 
 impl ClientState {
@@ -154,6 +159,8 @@ impl ClientState {
             replconf: Default::default(),
             repl_offset: 0,
             exec_propagated: Vec::new(),
+            tracking: None,
+            caching: None,
         }
     }
 }
@@ -236,6 +243,8 @@ pub struct Shared {
     pub replicas: replication::primary::Replicas,
     /// Keyspace notifications in force (`notify-keyspace-events`).
     pub notify: notify::Notifications,
+    /// Client-side caching: who tracks which keys.
+    pub tracking: tracking::Tracking,
 }
 
 /// The connection-serving threads, one single-threaded runtime each.
@@ -537,6 +546,7 @@ pub async fn run_node(
         repl_log: Arc::new(replication::log::Log::new(0)),
         replicas: Default::default(),
         notify: Default::default(),
+        tracking: Default::default(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     shared.keyspace.set_policy(shared.live.policy());

@@ -40,12 +40,40 @@ pub enum Message {
     },
     /// A command another client ran, for a MONITOR client (a status line, escaped).
     Monitor(Arc<str>),
+    /// Client-side caching: these keys changed (`None`: every key, FLUSHALL).
+    Invalidate(Option<Arc<[Vec<u8>]>>),
+    /// Client-side caching: the client invalidations were redirected to is gone.
+    RedirectBroken(u64),
 }
 
 impl Message {
     /// Writes it as Redis does: a push in RESP3, an array in RESP2.
     pub fn encode(&self, out: &mut resp::ReplyWriter) {
         match self {
+            Message::Invalidate(keys) => {
+                // RESP3: an `invalidate` push; RESP2 (a redirect target in Pub/Sub mode): a
+                // message on `__redis__:invalidate` (dropped by the connection otherwise).
+                if out.is_resp3() {
+                    out.push(2);
+                    out.bulk(b"invalidate");
+                } else {
+                    out.array(3);
+                    out.bulk(b"message");
+                    out.bulk(b"__redis__:invalidate");
+                }
+                match keys {
+                    Some(keys) => {
+                        out.array(keys.len());
+                        keys.iter().for_each(|k| out.bulk(k));
+                    }
+                    None => out.null(),
+                }
+            }
+            Message::RedirectBroken(id) => {
+                out.push(2);
+                out.bulk(b"tracking-redir-broken");
+                out.int(*id as i64);
+            }
             Message::Message { channel, payload } => {
                 out.push(3);
                 out.bulk(b"message");
@@ -76,6 +104,12 @@ impl Message {
     /// Bytes it takes encoded, as counted against the output buffer limit.
     pub fn size(&self) -> usize {
         match self {
+            Message::Invalidate(keys) => {
+                48 + keys
+                    .as_ref()
+                    .map_or(0, |k| k.iter().map(|k| k.len() + 16).sum())
+            }
+            Message::RedirectBroken(_) => 48,
             Message::Message { channel, payload } | Message::SMessage { channel, payload } => {
                 32 + channel.len() + payload.len()
             }
@@ -103,6 +137,13 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
+    /// Queues `m` for this connection (client-side caching: no output limit applies, as
+    /// in Redis, where invalidations go to the client's ordinary output buffer).
+    pub fn send(&self, m: Message) {
+        self.pending.fetch_add(m.size(), Ordering::Relaxed);
+        let _ = self.tx.send(m);
+    }
+
     pub fn new(
         id: u64,
         kill: CancellationToken,
@@ -173,6 +214,9 @@ pub struct PubSub {
     /// MONITOR clients, and how many (checked on every command, without the lock).
     monitors: RwLock<Vec<Arc<Subscriber>>>,
     monitor_count: AtomicUsize,
+    /// Every connection's message queue by client id, once it has one (tracking redirects
+    /// find their target here).
+    endpoints: RwLock<HashMap<u64, std::sync::Weak<Subscriber>>>,
 }
 
 fn add_subscriber(map: &RwLock<ChannelMap>, channel: &[u8], sub: &Arc<Subscriber>) {
@@ -204,6 +248,20 @@ fn list_channels(map: &RwLock<ChannelMap>, pattern: Option<&[u8]>) -> Vec<Vec<u8
 }
 
 impl PubSub {
+    /// Makes a connection's queue findable by its client id.
+    pub fn register_endpoint(&self, sub: &Arc<Subscriber>) {
+        self.endpoints.write().insert(sub.id, Arc::downgrade(sub));
+    }
+
+    /// The queue of client `id`, if it has one and is connected.
+    pub fn endpoint(&self, id: u64) -> Option<Arc<Subscriber>> {
+        self.endpoints.read().get(&id)?.upgrade()
+    }
+
+    pub fn forget_endpoint(&self, id: u64) {
+        self.endpoints.write().remove(&id);
+    }
+
     pub fn monitor(&self, sub: &Arc<Subscriber>) {
         self.monitors.write().push(sub.clone());
         self.monitor_count.fetch_add(1, Ordering::Relaxed);
@@ -385,6 +443,16 @@ impl ClientSubs {
     }
 }
 
+/// The client's message queue, created (and made findable by id) on first use.
+pub fn endpoint_of(shared: &Shared, client: &mut ClientState) -> Arc<Subscriber> {
+    let fresh = client.pubsub.is_none();
+    let sub = ClientSubs::of(client).subscriber.clone();
+    if fresh {
+        shared.pubsub.register_endpoint(&sub);
+    }
+    sub
+}
+
 /// Whether the client is in subscribed mode (RESP2 then limits what it may run).
 pub fn subscribed(client: &ClientState) -> bool {
     client
@@ -395,6 +463,7 @@ pub fn subscribed(client: &ClientState) -> bool {
 
 /// Drops every subscription (RESET, disconnect).
 pub fn unsubscribe_all(shared: &Shared, client: &mut ClientState) {
+    shared.pubsub.forget_endpoint(client.info.id);
     client
         .info
         .sub

@@ -21,12 +21,15 @@ impl MutationObserver for Observer {
         if shared.notify.enabled() {
             crate::notify::on_mutation(&shared, key, what);
         }
+        if shared.tracking.active() {
+            crate::tracking::on_mutation(&shared, key, what);
+        }
     }
 }
 
 /// Installs the observer when the stream or notifications are on, removes it otherwise.
 pub fn refresh(shared: &Shared) {
-    let wanted = shared.repl_log.is_active() || shared.notify.enabled();
+    let wanted = shared.repl_log.is_active() || shared.notify.enabled() || shared.tracking.active();
     let observer: Option<Arc<dyn MutationObserver>> = if wanted {
         Some(Arc::new(Observer(Arc::downgrade(&shared.arc()))))
     } else {

@@ -49,6 +49,7 @@ fn every_kind_of_change_reaches_the_observer() {
         (b"lazy".to_vec(), Mutation::Write),
         (b"lazy".to_vec(), Mutation::Create),
         (b"lazy".to_vec(), Mutation::Expire),
+        (b"lazy".to_vec(), Mutation::Miss),
         (b"active".to_vec(), Mutation::Write),
         (b"active".to_vec(), Mutation::Create),
         (b"active".to_vec(), Mutation::Expire),

@@ -604,6 +604,9 @@ fn run(
     if notifying {
         crate::notify::begin(!cmd.write);
     }
+    if shared.tracking.active() {
+        crate::tracking::set_current(client.info.id);
+    }
     let result = {
         let mut ctx = Ctx {
             shared,
@@ -634,6 +637,29 @@ fn run(
     }
     local.record(index, elapsed, failed);
     local.writes += u64::from(cmd.write && !failed);
+    if let Some(opts) = &client.tracking {
+        // Client-side caching remembers what read-only commands read (Redis's
+        // trackingRememberKeys); CLIENT CACHING covers the next command only.
+        if !opts.bcast && meta.has_flag("readonly") {
+            let wanted = if opts.optin {
+                client.caching == Some(true)
+            } else if opts.optout {
+                client.caching != Some(false)
+            } else {
+                true
+            };
+            if wanted {
+                let keys = meta.key_positions(args);
+                shared
+                    .tracking
+                    .remember(client.info.id, keys.iter().map(|&i| args.get(i)));
+            }
+        }
+        // Any CLIENT subcommand keeps it (Redis checks for its `clientCommand`).
+        if !meta.name.starts_with("client|") && client.multi.is_none() {
+            client.caching = None;
+        }
+    }
     if notifying && !failed {
         crate::notify::command_events(shared, meta.name, args);
     }

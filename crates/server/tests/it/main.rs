@@ -16,4 +16,5 @@ mod notify;
 mod protocol;
 mod pubsub;
 mod replication;
+mod tracking;
 mod transactions;

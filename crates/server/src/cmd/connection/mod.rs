@@ -8,6 +8,7 @@ mod ping;
 mod quit;
 mod reset;
 mod select;
+mod tracking;
 
 use crate::command::Handler;
 
@@ -32,6 +33,10 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("client|unpause", client::unpause),
     ("client|unblock", client::unblock),
     ("client|help", client::help),
+    ("client|tracking", tracking::tracking),
+    ("client|caching", tracking::caching),
+    ("client|getredir", tracking::getredir),
+    ("client|trackinginfo", tracking::trackinginfo),
 ];
 
 /// Redis's `validateClientName`: printable ASCII without spaces.

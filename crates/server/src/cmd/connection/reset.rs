@@ -7,8 +7,8 @@ use crate::command::Ctx;
 use crate::error::CmdResult;
 use crate::ReplyMode;
 
-/// Returns the connection to its initial state: no transaction, watched keys or
-/// subscriptions, RESP2, no
+/// Returns the connection to its initial state: no transaction, watched keys,
+/// subscriptions or tracking, RESP2, no
 /// name, replies on, and
 /// unauthenticated again when a password is required.
 pub fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
@@ -17,6 +17,10 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     client.info.multi.store(-1, Ordering::Relaxed);
     crate::cmd::transactions::unwatch_all(ctx.shared, client);
     crate::cmd::pubsub::unsubscribe_all(ctx.shared, client);
+    if client.tracking.take().is_some() {
+        ctx.shared.tracking.disable(client.info.id);
+    }
+    client.caching = None;
     ctx.out.set_resp3(false);
     client.info.resp.store(2, Ordering::Relaxed);
     client.info.name.write().clear();

@@ -15,6 +15,9 @@ fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let old = ctx.shared.keyspace.flush();
+    if ctx.shared.tracking.active() {
+        ctx.shared.tracking.flush(ctx.shared);
+    }
     if asynchronous {
         std::thread::spawn(move || drop(old));
     } else {

@@ -13,6 +13,7 @@ enum Kind {
 }
 
 fn subs<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut ClientSubs {
+    crate::pubsub::endpoint_of(ctx.shared, ctx.client);
     ClientSubs::of(ctx.client)
 }
 

@@ -1,0 +1,199 @@
+//! Client-side caching (CLIENT TRACKING) against redis-server 7.0: the same steps on both,
+//! and the invalidations each tracking connection receives compared message for message —
+//! default mode in RESP3, a RESP2 redirect to a Pub/Sub connection, BCAST with prefixes,
+//! NOLOOP, OPTIN/OPTOUT with CLIENT CACHING, expiry, FLUSHALL, a broken redirect — plus the
+//! argument errors and CLIENT TRACKINGINFO / GETREDIR replies.
+
+use resp::Frame;
+
+use crate::support::{Node, RawClient, RedisServer};
+
+/// Frames a connection received before the reply to a PING sent now (its pushes).
+async fn pushes(c: &mut RawClient) -> Vec<Frame> {
+    c.send(&["PING"]).await;
+    let mut got = Vec::new();
+    loop {
+        let f = c.read().await.expect("connection open");
+        match &f {
+            Frame::Simple(s) if s == "PONG" => return got,
+            // A RESP2 subscriber answers PING with ["pong", ""].
+            Frame::Array(items)
+                if items.first().and_then(Frame::as_text).as_deref() == Some("pong") =>
+            {
+                return got
+            }
+            _ => got.push(f),
+        }
+    }
+}
+
+/// Runs the scenario on one server; returns everything the tracking connections saw.
+async fn scenario(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut log = Vec::new();
+    let mut other = RawClient::connect(addr).await;
+    // Default mode, RESP3.
+    let mut t = RawClient::connect(addr).await;
+    t.run("HELLO 3").await;
+    log.push(format!("{:?}", t.run("CLIENT TRACKING ON").await));
+    log.push(format!("{:?}", t.run("CLIENT TRACKINGINFO").await));
+    log.push(format!("{:?}", t.run("CLIENT GETREDIR").await));
+    t.run("GET a").await;
+    t.run("MGET b c").await;
+    t.run("HGET h f").await;
+    other.run("SET a 1").await;
+    other.run("SET a 2").await;
+    other.run("DEL b nokey").await;
+    other.run("HSET h f v").await;
+    log.push(format!("1 {:?}", pushes(&mut t).await));
+    t.run("GET a").await;
+    t.run("SET a 3").await;
+    log.push(format!("2 {:?}", pushes(&mut t).await));
+    t.run("GET e").await;
+    other.run("SET e v PX 30").await;
+    t.run("GET e").await;
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    other.run("GET e").await;
+    log.push(format!("3 {:?}", pushes(&mut t).await));
+    t.run("GET z").await;
+    other.run("FLUSHALL").await;
+    log.push(format!("4 {:?}", pushes(&mut t).await));
+    t.run("CLIENT TRACKING OFF").await;
+    t.run("GET a").await;
+    other.run("SET a 9").await;
+    log.push(format!("5 {:?}", pushes(&mut t).await));
+
+    // NOLOOP: its own writes are not reported, others' are.
+    t.run("CLIENT TRACKING ON NOLOOP").await;
+    t.run("GET n").await;
+    t.run("SET n 1").await;
+    log.push(format!("6 {:?}", pushes(&mut t).await));
+    t.run("GET n").await;
+    other.run("SET n 2").await;
+    log.push(format!("7 {:?}", pushes(&mut t).await));
+    t.run("CLIENT TRACKING OFF").await;
+
+    // OPTIN / OPTOUT.
+    t.run("CLIENT TRACKING ON OPTIN").await;
+    t.run("GET k1").await;
+    t.run("CLIENT CACHING yes").await;
+    log.push(format!("{:?}", t.run("CLIENT TRACKINGINFO").await));
+    t.run("GET k2").await;
+    other.run("MSET k1 1 k2 2").await;
+    log.push(format!("8 {:?}", pushes(&mut t).await));
+    t.run("CLIENT TRACKING OFF").await;
+    t.run("CLIENT TRACKING ON OPTOUT").await;
+    t.run("CLIENT CACHING no").await;
+    t.run("GET k3").await;
+    t.run("GET k4").await;
+    other.run("MSET k3 1 k4 2").await;
+    log.push(format!("9 {:?}", pushes(&mut t).await));
+    t.run("CLIENT TRACKING OFF").await;
+
+    // BCAST with prefixes.
+    t.run("CLIENT TRACKING ON BCAST PREFIX user: PREFIX obj:")
+        .await;
+    log.push(format!("{:?}", t.run("CLIENT TRACKINGINFO").await));
+    other.run("SET user:1 a").await;
+    other.run("SET other:1 a").await;
+    other.run("SET obj:7 a").await;
+    log.push(format!("10 {:?}", pushes(&mut t).await));
+    t.run("CLIENT TRACKING OFF").await;
+
+    // RESP2, redirected to a Pub/Sub connection.
+    let mut r = RawClient::connect(addr).await;
+    let id = match r.run("CLIENT ID").await {
+        Frame::Integer(n) => n,
+        f => panic!("{f:?}"),
+    };
+    r.run("SUBSCRIBE __redis__:invalidate").await;
+    let mut t2 = RawClient::connect(addr).await;
+    log.push(format!(
+        "{:?}",
+        t2.run(&format!("CLIENT TRACKING ON REDIRECT {id}")).await
+    ));
+    log.push(format!(
+        "{:?}",
+        t2.run("CLIENT GETREDIR").await == Frame::Integer(id)
+    ));
+    t2.run("GET r1").await;
+    other.run("SET r1 x").await;
+    other.run("FLUSHALL").await;
+    log.push(format!("11 {:?}", pushes(&mut r).await));
+    // The redirect target goes away: a RESP3 tracking client is told.
+    let mut t3 = RawClient::connect(addr).await;
+    t3.run("HELLO 3").await;
+    let mut gone = RawClient::connect(addr).await;
+    let gone_id = match gone.run("CLIENT ID").await {
+        Frame::Integer(n) => n,
+        f => panic!("{f:?}"),
+    };
+    t3.run(&format!("CLIENT TRACKING ON REDIRECT {gone_id}"))
+        .await;
+    drop(gone);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    t3.run("GET b1").await;
+    other.run("SET b1 x").await;
+    // The ids differ between the servers: compare the message with the id taken out.
+    let broken: Vec<String> = pushes(&mut t3)
+        .await
+        .into_iter()
+        .map(|f| match f {
+            Frame::Push(mut items) if items.len() == 2 && items[1] == Frame::Integer(gone_id) => {
+                items[1] = Frame::Integer(0);
+                format!("{:?}", Frame::Push(items))
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
+    log.push(format!("12 {broken:?}"));
+    log
+}
+
+#[tokio::test]
+async fn invalidations_match_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let ours = scenario(node.addr).await;
+    let theirs = scenario(redis.addr).await;
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a, b);
+    }
+    assert_eq!(ours.len(), theirs.len());
+}
+
+#[tokio::test]
+async fn tracking_errors_match_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for line in [
+        "CLIENT TRACKING",
+        "CLIENT TRACKING maybe",
+        "CLIENT TRACKING ON PREFIX a",
+        "CLIENT TRACKING ON BCAST OPTIN",
+        "CLIENT TRACKING ON OPTIN OPTOUT",
+        "CLIENT TRACKING ON REDIRECT 999999",
+        "CLIENT TRACKING ON REDIRECT x",
+        "CLIENT TRACKING ON BCAST PREFIX ab PREFIX a",
+        "CLIENT TRACKING ON WHAT",
+        "CLIENT CACHING yes",
+        "CLIENT GETREDIR",
+        "CLIENT TRACKINGINFO",
+        "CLIENT TRACKING ON OPTIN",
+        "CLIENT CACHING no",
+        "CLIENT CACHING maybe",
+        "CLIENT CACHING yes",
+        "CLIENT TRACKING ON OPTOUT",
+        "CLIENT TRACKING ON BCAST",
+        "CLIENT TRACKING OFF",
+        "CLIENT TRACKING ON BCAST PREFIX a",
+        "CLIENT TRACKING ON BCAST PREFIX ab",
+        "CLIENT TRACKING ON BCAST PREFIX b",
+        "CLIENT TRACKINGINFO",
+        "CLIENT TRACKING ON",
+        "CLIENT TRACKING OFF",
+        "CLIENT GETREDIR",
+    ] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
+}
