@@ -62,6 +62,7 @@ IMPLEMENTED = {
     # replication
     "replicaof": [], "slaveof": [], "role": [], "replconf": [], "psync": [], "sync": [],
     "wait": [],
+    "latency": ["latest", "history", "reset", "graph", "doctor", "histogram", "help"],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],

@@ -22,6 +22,7 @@ pub mod error;
 pub mod exec_gate;
 pub mod fdlimit;
 pub mod info;
+pub mod latency;
 pub mod listops;
 pub mod notify;
 pub mod pause;
@@ -245,6 +246,8 @@ pub struct Shared {
     pub notify: notify::Notifications,
     /// Client-side caching: who tracks which keys.
     pub tracking: tracking::Tracking,
+    /// The latency monitor (LATENCY, `latency-monitor-threshold`).
+    pub latency: latency::Monitor,
 }
 
 /// The connection-serving threads, one single-threaded runtime each.
@@ -547,6 +550,7 @@ pub async fn run_node(
         replicas: Default::default(),
         notify: Default::default(),
         tracking: Default::default(),
+        latency: Default::default(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     shared.keyspace.set_policy(shared.live.policy());
@@ -698,6 +702,9 @@ async fn housekeeping(shared: Arc<Shared>) {
                     break;
                 }
             }
+            shared
+                .latency
+                .add_if_needed("eviction-cycle", started.elapsed().as_millis() as u64);
         }
         // Automatic snapshots at the configured save points, as Redis's serverCron.
         persist::maybe_save(&shared);
@@ -717,6 +724,9 @@ async fn housekeeping(shared: Arc<Shared>) {
             }
             tokio::task::yield_now().await;
         }
+        shared
+            .latency
+            .add_if_needed("expire-cycle", started.elapsed().as_millis() as u64);
         if let Some(c) = &shared.cluster {
             let lost = c.take_lost();
             if !lost.is_empty() {

@@ -637,6 +637,16 @@ fn run(
     }
     local.record(index, elapsed, failed);
     local.writes += u64::from(cmd.write && !failed);
+    if client.blocked.is_none() && shared.latency.threshold() != 0 {
+        let event = if meta.has_flag("fast") {
+            "fast-command"
+        } else {
+            "command"
+        };
+        shared
+            .latency
+            .add_if_needed(event, elapsed.as_millis() as u64);
+    }
     if let Some(opts) = &client.tracking {
         // Client-side caching remembers what read-only commands read (Redis's
         // trackingRememberKeys); CLIENT CACHING covers the next command only.

@@ -10,6 +10,7 @@ mod config;
 mod differential;
 mod geo;
 mod info;
+mod latency;
 mod limits;
 mod memory;
 mod notify;

@@ -86,6 +86,12 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
     }
     for (t, value, given) in kept {
+        if t.name == "latency-monitor-threshold" {
+            ctx.shared.latency.threshold.store(
+                value.parse().unwrap_or(0),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         if t.name == "notify-keyspace-events" {
             // From what was given: the answer CONFIG GET shows can drop classes ("AKEn"
             // reads back as "AKE", as in Redis, yet `new` events are on).

@@ -3,6 +3,7 @@
 mod command;
 mod config;
 mod info;
+mod latency;
 mod memory;
 mod monitor;
 mod psync;
@@ -30,6 +31,13 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("config|resetstat", config::resetstat),
     ("config|help", config::help),
     ("info", info::info),
+    ("latency|latest", latency::latest),
+    ("latency|history", latency::history),
+    ("latency|reset", latency::reset),
+    ("latency|graph", latency::graph),
+    ("latency|doctor", latency::doctor),
+    ("latency|histogram", latency::histogram),
+    ("latency|help", latency::help),
     ("time", time::time),
     ("save", save::save),
     ("bgsave", save::bgsave),
