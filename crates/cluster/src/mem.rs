@@ -27,6 +27,7 @@ pub enum Kind {
     Hello,
     Join,
     Leave,
+    Change,
 }
 
 impl Kind {
@@ -39,6 +40,7 @@ impl Kind {
             BusRequest::Hello => Kind::Hello,
             BusRequest::Join(_) => Kind::Join,
             BusRequest::Leave { .. } => Kind::Leave,
+            BusRequest::Change(_) => Kind::Change,
         }
     }
 }

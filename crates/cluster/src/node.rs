@@ -8,8 +8,9 @@
 //! `Change::Join` is committed, which gives it its slots. A leave commits `Change::Leave`
 //! first (its slots go to the others), then takes the node out of the Raft membership.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers, ServerState};
@@ -23,6 +24,17 @@ use crate::state::{Change, NodeSpec};
 
 /// How long a membership operation may wait for a leader or a commit.
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the leader probes the members of shards that have replicas.
+pub const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// How long one probe may take before it counts as unanswered.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long a primary must leave every probe unanswered before the leader promotes one of
+/// its replicas (`cluster-node-timeout`).
+pub const NODE_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// A source of this node's replication offset (set by the node that owns the data).
+pub type OffsetSource = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The Raft id of a node: the first 64 bits of its 160-bit hex id.
 pub fn raft_id(node_id: &str) -> NodeId {
@@ -53,6 +65,10 @@ pub struct ClusterNode<T: Transport> {
     removed: std::sync::atomic::AtomicBool,
     /// When this node last asked the members whether it still is one.
     asked_members: tokio::sync::Mutex<Option<Instant>>,
+    /// How far this node's data has come in its shard's replication history.
+    repl_offset: OnceLock<OffsetSource>,
+    /// `cluster-node-timeout` in milliseconds (see [`NODE_TIMEOUT`]).
+    node_timeout_ms: AtomicU64,
 }
 
 impl<T: Transport> ClusterNode<T> {
@@ -80,13 +96,35 @@ impl<T: Transport> ClusterNode<T> {
             changing: tokio::sync::Mutex::new(()),
             removed: std::sync::atomic::AtomicBool::new(false),
             asked_members: tokio::sync::Mutex::new(None),
+            repl_offset: OnceLock::new(),
+            node_timeout_ms: AtomicU64::new(NODE_TIMEOUT.as_millis() as u64),
         });
         tokio::spawn(keep_lease(Arc::downgrade(&node)));
+        tokio::spawn(watch_primaries(Arc::downgrade(&node)));
         Ok(node)
     }
 
     pub fn bus_addr(&self) -> String {
         bus_addr(&self.spec)
+    }
+
+    /// Where this node's replication offset comes from (answered to the leader's probes).
+    pub fn set_offset_source(&self, source: OffsetSource) {
+        let _ = self.repl_offset.set(source);
+    }
+
+    fn offset(&self) -> u64 {
+        self.repl_offset.get().map_or(0, |f| f())
+    }
+
+    /// Sets `cluster-node-timeout` (used while this node leads).
+    pub fn set_node_timeout(&self, timeout: Duration) {
+        self.node_timeout_ms
+            .store(timeout.as_millis().max(1) as u64, Ordering::Relaxed);
+    }
+
+    pub fn node_timeout(&self) -> Duration {
+        Duration::from_millis(self.node_timeout_ms.load(Ordering::Relaxed))
     }
 
     pub fn transport(&self) -> &T {
@@ -127,9 +165,11 @@ impl<T: Transport> ClusterNode<T> {
             BusRequest::Hello => BusResponse::Hello {
                 spec: self.spec.clone(),
                 member: self.store.has_state().await,
+                repl_offset: self.offset(),
             },
             BusRequest::Join(spec) => BusResponse::Done(self.join(spec).await),
             BusRequest::Leave { id } => BusResponse::Done(self.leave(&id).await),
+            BusRequest::Change(change) => BusResponse::Done(self.change(change).await),
         }
     }
 
@@ -277,7 +317,7 @@ impl<T: Transport> ClusterNode<T> {
             .send(&self.bus_addr(), &addr, BusRequest::Hello)
             .await
         {
-            Ok(BusResponse::Hello { spec, member }) => {
+            Ok(BusResponse::Hello { spec, member, .. }) => {
                 if member
                     && self
                         .store
@@ -350,6 +390,32 @@ impl<T: Transport> ClusterNode<T> {
                 .await
                 .map_err(|e| format!("cannot make {} a voter: {e}", spec.id))?;
         }
+        self.write(change).await
+    }
+
+    /// Commits a change of the topology alone — a failover, the replica count — on the
+    /// leader (forwarded there otherwise). Membership changes go through [`Self::join`] and
+    /// [`Self::leave`], which also change the Raft membership.
+    pub async fn change(&self, change: Change) -> Result<(), String> {
+        if !matches!(change, Change::Failover { .. } | Change::SetReplicas { .. }) {
+            return Err("only a failover or the replica count can be changed this way".into());
+        }
+        if let Some(done) = self.forward(BusRequest::Change(change.clone())).await {
+            return done;
+        }
+        let one_at_a_time = self.changing.lock().await;
+        if !self.is_leader() {
+            drop(one_at_a_time);
+            return self
+                .forward(BusRequest::Change(change))
+                .await
+                .unwrap_or_else(|| Err("leadership changed during the request; try again".into()));
+        }
+        self.store
+            .state()
+            .await
+            .apply(&change)
+            .map_err(|e| e.to_string())?;
         self.write(change).await
     }
 
@@ -477,30 +543,45 @@ impl<T: Transport> ClusterNode<T> {
         let Some(t) = self.store.state().await.topology else {
             return Vec::new();
         };
+        let others = t.nodes.iter().filter(|n| n.id != self.spec.id);
+        self.probe(targets(others), timeout)
+            .await
+            .into_iter()
+            .filter(|(_, answer)| answer.is_none())
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Asks `nodes` who they are, all at once: each node's replication offset, or `None`
+    /// when it did not answer as itself within `timeout`.
+    async fn probe(
+        &self,
+        nodes: Vec<(String, String)>,
+        timeout: Duration,
+    ) -> HashMap<String, Option<u64>> {
         let me = self.bus_addr();
-        let probes: Vec<_> = t
-            .nodes
-            .iter()
-            .filter(|n| n.id != self.spec.id)
-            .map(|n| {
-                let addr = format!("{}:{}", n.host, n.bus_port);
+        let probes: Vec<_> = nodes
+            .into_iter()
+            .map(|(id, addr)| {
                 let hello = self.transport.send(&me, &addr, BusRequest::Hello);
-                let id = n.id.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(timeout, hello).await {
-                        Ok(Ok(BusResponse::Hello { spec, .. })) if spec.id == id => None,
-                        _ => Some(id),
-                    }
+                    let answer = match tokio::time::timeout(timeout, hello).await {
+                        Ok(Ok(BusResponse::Hello {
+                            spec, repl_offset, ..
+                        })) if spec.id == id => Some(repl_offset),
+                        _ => None,
+                    };
+                    (id, answer)
                 })
             })
             .collect();
-        let mut down = Vec::new();
+        let mut answers = HashMap::new();
         for probe in probes {
-            if let Ok(Some(id)) = probe.await {
-                down.push(id);
+            if let Ok((id, answer)) = probe.await {
+                answers.insert(id, answer);
             }
         }
-        down
+        answers
     }
 
     pub fn is_leader(&self) -> bool {
@@ -561,8 +642,99 @@ impl<T: Transport> ClusterNode<T> {
     }
 }
 
+/// (node id, bus address) of each node, for [`ClusterNode::probe`].
+fn targets<'a>(
+    nodes: impl Iterator<Item = &'a placement::topology::Node>,
+) -> Vec<(String, String)> {
+    nodes
+        .map(|n| (n.id.clone(), format!("{}:{}", n.host, n.bus_port)))
+        .collect()
+}
+
 pub fn bus_addr(spec: &NodeSpec) -> String {
     format!("{}:{}", spec.host, spec.bus_port)
+}
+
+/// On the leader: promotes a replica of every primary that has left the leader's probes
+/// unanswered for `cluster-node-timeout` — the reachable replica with the highest replication
+/// offset, so a write it acknowledged (WAIT) survives — as one Raft entry with a new epoch.
+///
+/// Why this cannot make two primaries serve one slot: the old primary serves only while its
+/// lease holds, which it renews by a read-index round trip through the leader; the new
+/// primary serves the shard's slots only `GRACE` (longer than a lease) after it applied the
+/// promotion, and an old primary that renewed after the promotion was committed has applied
+/// it too (the read index covers it), so it knows it is a replica.
+async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
+    let mut last_seen: HashMap<String, Instant> = HashMap::new();
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let Some(n) = node.upgrade() else { return };
+        if n.raft.metrics().borrow().running_state.is_err() {
+            return;
+        }
+        if !n.is_leader() {
+            last_seen.clear();
+            continue;
+        }
+        let Some(t) = n.store.subscribe().borrow().topology.clone() else {
+            continue;
+        };
+        let guarded: Vec<_> = t
+            .nodes
+            .iter()
+            .filter(|p| p.primary && p.id != n.spec.id && t.replicas_of(p.shard).next().is_some())
+            .collect();
+        if guarded.is_empty() {
+            last_seen.clear();
+            continue;
+        }
+        let asked = guarded
+            .iter()
+            .flat_map(|p| std::iter::once(*p).chain(t.replicas_of(p.shard)))
+            .filter(|m| m.id != n.spec.id);
+        let answers = n.probe(targets(asked), PROBE_TIMEOUT).await;
+        let now = Instant::now();
+        let timeout = n.node_timeout();
+        for p in guarded {
+            if matches!(answers.get(&p.id), Some(Some(_))) {
+                last_seen.insert(p.id.clone(), now);
+                continue;
+            }
+            let since = *last_seen.entry(p.id.clone()).or_insert(now);
+            if now.duration_since(since) < timeout {
+                continue;
+            }
+            // This node's own offset when it is one of the replicas.
+            let offset_of = |id: &str| {
+                if id == n.spec.id {
+                    Some(n.offset())
+                } else {
+                    answers.get(id).copied().flatten()
+                }
+            };
+            let heir = t
+                .replicas_of(p.shard)
+                .filter_map(|r| offset_of(&r.id).map(|o| (o, r.id.clone())))
+                .max_by_key(|(o, _)| *o);
+            let Some((offset, heir)) = heir else {
+                tracing::warn!(primary = %p.id, "primary unreachable and no replica answers: cannot fail over");
+                continue;
+            };
+            tracing::warn!(
+                primary = %p.id,
+                replica = %heir,
+                offset,
+                silent_ms = now.duration_since(since).as_millis() as u64,
+                "primary unreachable: promoting its replica"
+            );
+            match n.change(Change::Failover { id: heir }).await {
+                Ok(()) => {
+                    last_seen.remove(&p.id);
+                }
+                Err(e) => tracing::warn!(error = %e, "failover not committed"),
+            }
+        }
+    }
 }
 
 /// Renews the node's lease every [`RENEW_EVERY`] from a read-index round trip (see

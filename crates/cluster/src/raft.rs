@@ -370,6 +370,9 @@ pub enum BusRequest {
     Join(NodeSpec),
     /// Remove the node with this id (likewise).
     Leave { id: String },
+    /// Commit a change that touches only the topology (a failover, the replica count), on
+    /// the leader (likewise).
+    Change(Change),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -379,6 +382,10 @@ pub enum BusResponse {
     Hello {
         spec: NodeSpec,
         member: bool,
+        /// How far the node's data has come in its shard's replication history (a failover
+        /// promotes the replica that has come furthest).
+        #[serde(default)]
+        repl_offset: u64,
     },
     /// The outcome of a join or leave: an error says why nothing changed.
     Done(Result<(), String>),

@@ -19,10 +19,18 @@ pub struct NodeSpec {
 pub enum Change {
     /// Starts a cluster with its first node (only on an empty state).
     Bootstrap(NodeSpec),
-    /// Adds a node as the primary of a new shard; the planner gives it its share of slots.
+    /// Adds a node: as a replica of the shard with the fewest replicas while some shard has
+    /// fewer than the cluster wants, else as the primary of a new shard, which the planner
+    /// gives its share of slots.
     Join(NodeSpec),
-    /// Removes a node; its slots go to the others.
+    /// Removes a node. A primary with replicas hands its shard to its first replica; one
+    /// without gives its slots to the other shards.
     Leave { id: String },
+    /// Sets how many replicas each shard should have (nodes joining from now on fill gaps).
+    SetReplicas { replicas: usize },
+    /// Makes the replica `id` the primary of its shard; the shard's primary, if any, becomes
+    /// a replica of it (and resyncs from it when it can be reached).
+    Failover { id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -41,7 +49,14 @@ pub enum ChangeError {
     UnknownNode(String),
     #[error("cannot remove the last node of the cluster")]
     LastNode,
+    #[error("node {0} is not a replica")]
+    NotAReplica(String),
+    #[error("{0} replicas per shard is more than a cluster can use")]
+    TooManyReplicas(usize),
 }
+
+/// The most replicas per shard a cluster may ask for.
+pub const MAX_REPLICAS: usize = 16;
 
 /// The state every node holds: the topology and the next shard id to hand out.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -80,6 +95,14 @@ impl ClusterState {
                         other.id.clone(),
                     ));
                 }
+                if let Some(shard) = shard_lacking_replicas(t) {
+                    let t = self.topology.as_mut().expect("checked above");
+                    let mut replica = node(spec, shard);
+                    replica.primary = false;
+                    t.nodes.push(replica);
+                    t.epoch += 1;
+                    return Ok(());
+                }
                 let shard = self.new_shard();
                 let t = self.topology.as_mut().expect("checked above");
                 t.nodes.push(node(spec, shard));
@@ -88,15 +111,42 @@ impl ClusterState {
             }
             Change::Leave { id } => {
                 let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
-                if t.node(id).is_none() {
+                let Some(leaving) = t.node(id).cloned() else {
                     return Err(ChangeError::UnknownNode(id.clone()));
-                }
+                };
                 if t.nodes.len() == 1 {
                     return Err(ChangeError::LastNode);
+                }
+                if leaving.primary {
+                    let heir = t.replicas_of(leaving.shard).next().map(|n| n.id.clone());
+                    if let Some(heir) = heir {
+                        promote(t, &heir);
+                    }
                 }
                 t.nodes.retain(|n| &n.id != id);
                 replan(t);
                 Ok(())
+            }
+            Change::SetReplicas { replicas } => {
+                if *replicas > MAX_REPLICAS {
+                    return Err(ChangeError::TooManyReplicas(*replicas));
+                }
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                t.replicas = *replicas;
+                t.epoch += 1;
+                Ok(())
+            }
+            Change::Failover { id } => {
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                match t.node(id) {
+                    None => Err(ChangeError::UnknownNode(id.clone())),
+                    Some(n) if n.primary => Err(ChangeError::NotAReplica(id.clone())),
+                    Some(_) => {
+                        promote(t, id);
+                        t.epoch += 1;
+                        Ok(())
+                    }
+                }
             }
         }
     }
@@ -127,6 +177,28 @@ fn node(spec: &NodeSpec, shard: ShardId) -> Node {
         bus_port: spec.bus_port,
         shard,
         primary: true,
+    }
+}
+
+/// The shard a joining node should replicate: the one with the fewest replicas, if that is
+/// fewer than the cluster wants (ties: the lowest shard id, so every node picks the same).
+fn shard_lacking_replicas(t: &Topology) -> Option<ShardId> {
+    t.nodes
+        .iter()
+        .filter(|n| n.primary)
+        .map(|p| (t.replicas_of(p.shard).count(), p.shard))
+        .min()
+        .filter(|(have, _)| *have < t.replicas)
+        .map(|(_, shard)| shard)
+}
+
+/// Makes replica `id` its shard's primary and the old primary (if any) its replica.
+fn promote(t: &mut Topology, id: &str) {
+    let Some(shard) = t.node(id).map(|n| n.shard) else {
+        return;
+    };
+    for n in t.nodes.iter_mut().filter(|n| n.shard == shard) {
+        n.primary = n.id == id;
     }
 }
 
@@ -216,6 +288,66 @@ mod tests {
         assert_eq!(last.ranges(last.nodes[0].shard), vec![(0, 16383)]);
     }
 
+    #[test]
+    fn replicas_join_leave_and_fail_over() {
+        let mut s = ClusterState::default();
+        s.apply(&Change::Bootstrap(spec(0))).unwrap();
+        assert_eq!(
+            s.apply(&Change::SetReplicas { replicas: 99 }),
+            Err(ChangeError::TooManyReplicas(99))
+        );
+        s.apply(&Change::SetReplicas { replicas: 1 }).unwrap();
+        for i in 1..6 {
+            s.apply(&Change::Join(spec(i))).unwrap();
+        }
+        let t = s.topology.clone().unwrap();
+        let primaries: Vec<_> = t.nodes.iter().filter(|n| n.primary).collect();
+        assert_eq!(primaries.len(), 3, "6 nodes with 1 replica each: 3 + 3");
+        for p in &primaries {
+            assert_eq!(t.replicas_of(p.shard).count(), 1);
+            assert!(!t.ranges(p.shard).is_empty());
+        }
+        assert_eq!(t.assigned(), 16384);
+        // A replica cannot be made primary twice; a primary is no replica.
+        assert_eq!(
+            s.apply(&Change::Failover { id: spec(0).id }),
+            Err(ChangeError::NotAReplica(spec(0).id))
+        );
+        // Failover swaps the roles and keeps the shard's slots.
+        let replica = t
+            .replicas_of(t.node(&spec(0).id).unwrap().shard)
+            .next()
+            .unwrap()
+            .id
+            .clone();
+        s.apply(&Change::Failover {
+            id: replica.clone(),
+        })
+        .unwrap();
+        let after = s.topology.clone().unwrap();
+        assert!(after.node(&replica).unwrap().primary);
+        assert!(!after.node(&spec(0).id).unwrap().primary);
+        assert_eq!(after.slots, t.slots, "no slot moves on a failover");
+        assert_eq!(after.epoch, t.epoch + 1);
+        // The primary leaving hands its shard to its replica, slots and all.
+        s.apply(&Change::Leave {
+            id: replica.clone(),
+        })
+        .unwrap();
+        let left = s.topology.clone().unwrap();
+        assert!(left.node(&spec(0).id).unwrap().primary);
+        assert_eq!(left.slots, t.slots);
+        // A replica leaving changes no slot either.
+        let r = left.nodes.iter().find(|n| !n.primary).unwrap().id.clone();
+        s.apply(&Change::Leave { id: r }).unwrap();
+        assert_eq!(s.topology.clone().unwrap().slots, t.slots);
+        // The next node to join fills the gap as a replica.
+        s.apply(&Change::Join(spec(7))).unwrap();
+        let t = s.topology.clone().unwrap();
+        assert!(!t.node(&spec(7).id).unwrap().primary);
+        assert_eq!(t.nodes.iter().filter(|n| n.primary).count(), 3);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
@@ -224,8 +356,13 @@ mod tests {
         #[test]
         fn replicas_applying_the_same_log_agree(ops in proptest::collection::vec((any::<bool>(), 0u16..8), 1..20)) {
             let mut log = vec![Change::Bootstrap(spec(0))];
+            log.push(Change::SetReplicas { replicas: 1 });
             for (join, i) in ops {
-                log.push(if join { Change::Join(spec(i)) } else { Change::Leave { id: spec(i).id } });
+                log.push(if join { Change::Join(spec(i)) } else if i % 3 == 0 {
+                    Change::Failover { id: spec(i).id }
+                } else {
+                    Change::Leave { id: spec(i).id }
+                });
             }
             let (mut a, mut b) = (ClusterState::default(), ClusterState::default());
             for c in &log {
@@ -236,7 +373,11 @@ mod tests {
             prop_assert_eq!(&a, &b);
             let t = a.topology.unwrap();
             prop_assert_eq!(t.assigned(), 16384);
-            prop_assert!(t.slots.iter().all(|s| t.nodes.iter().any(|n| Some(n.shard) == *s)));
+            prop_assert!(t.slots.iter().all(|s| t.nodes.iter().any(|n| Some(n.shard) == *s && n.primary)));
+            // Every shard has exactly one primary.
+            for n in &t.nodes {
+                prop_assert_eq!(t.nodes.iter().filter(|m| m.shard == n.shard && m.primary).count(), 1);
+            }
         }
     }
 }

@@ -97,6 +97,11 @@ impl<T: Transport> Control for RaftControl<T> {
         let node = self.0.clone();
         Box::pin(async move { node.leave(&id).await })
     }
+
+    fn failover(&self, id: String) -> BoxFuture<Result<(), String>> {
+        let node = self.0.clone();
+        Box::pin(async move { node.change(cluster::Change::Failover { id }).await })
+    }
 }
 
 /// The node id kept in `dir/node-id` (made on first start), or a fresh one without a dir.
@@ -220,6 +225,11 @@ pub async fn run<B: Bus>(
     bus.serve(bus_listener, node.clone());
     let view = Arc::new(View::new(id.clone(), &host, port, bus_port));
     view.set_control(Arc::new(RaftControl(node.clone())));
+    let offsets = view.clone();
+    node.set_offset_source(Arc::new(move || offsets.repl_offset()));
+    if config.cluster_node_timeout != 0 {
+        node.set_node_timeout(Duration::from_millis(config.cluster_node_timeout));
+    }
     tokio::spawn(follow(node.clone(), view.clone()));
     tracing::info!(id = %id, bus_port, resumed, "cluster member starting");
     if !resumed && !options.standby {
@@ -227,7 +237,16 @@ pub async fn run<B: Bus>(
             Some(seed) => {
                 tokio::spawn(join(seed, host, port, bus_port, config.requirepass.clone()));
             }
-            None => node.bootstrap().await.map_err(std::io::Error::other)?,
+            None => {
+                node.bootstrap().await.map_err(std::io::Error::other)?;
+                if config.cluster_replicas > 0 {
+                    node.change(cluster::Change::SetReplicas {
+                        replicas: config.cluster_replicas,
+                    })
+                    .await
+                    .map_err(std::io::Error::other)?;
+                }
+            }
         }
     }
     let admin = if config.admin_port != 0 {

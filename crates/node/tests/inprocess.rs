@@ -8,87 +8,18 @@ use std::time::{Duration, Instant};
 use cluster::mem::{Fault, MemTransport};
 use redis::Commands;
 use server::Config;
-use tokio::net::TcpListener;
 
-struct Member {
-    port: u16,
-    bus: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-}
+mod common;
 
-async fn start(transport: &MemTransport, join: Option<u16>) -> Member {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let config = Config {
-        port: 0,
-        cluster_enabled: true,
-        threads: 1,
-        ..Config::default()
-    };
-    let options = node::MemberOptions {
-        join: join.map(|p| format!("127.0.0.1:{p}")),
-        standby: false,
-        dir: None,
-        announce_ip: None,
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel();
-    tokio::spawn(node::run(
-        listener,
-        config,
-        options,
-        transport.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    Member {
-        port,
-        bus: String::new(),
-        stop,
-    }
-}
-
-/// CLUSTER INFO of the member at `port` (blocking client, run off the runtime).
-async fn cluster_info(port: u16) -> String {
-    tokio::task::spawn_blocking(move || {
-        let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-            return String::new();
-        };
-        let Ok(mut c) = client.get_connection() else {
-            return String::new();
-        };
-        redis::cmd("CLUSTER")
-            .arg("INFO")
-            .query::<String>(&mut c)
-            .unwrap_or_default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn eventually(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn field(info: &str, name: &str) -> String {
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
+use common::{cluster_info, eventually, field, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_in_one_process_serve_and_fence_a_cut_off_member() {
     let transport = MemTransport::default();
-    let mut members = vec![start(&transport, None).await];
+    let mut members = vec![start(&transport, None, Config::default()).await];
     for _ in 0..2 {
         let seed = members[0].port;
-        members.push(start(&transport, Some(seed)).await);
+        members.push(start(&transport, Some(seed), Config::default()).await);
     }
     let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
     eventually(
@@ -107,20 +38,7 @@ async fn three_members_in_one_process_serve_and_fence_a_cut_off_member() {
     .await;
     // Each member's bus address, from its own CLUSTER NODES line.
     for m in &mut members {
-        let port = m.port;
-        m.bus = tokio::task::spawn_blocking(move || {
-            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                .unwrap()
-                .get_connection()
-                .unwrap();
-            let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).unwrap();
-            let me = nodes.lines().find(|l| l.contains("myself")).unwrap();
-            let addr = me.split_whitespace().nth(1).unwrap();
-            let (host, bus) = addr.split_once(':').unwrap();
-            format!("{host}:{}", bus.split_once('@').unwrap().1)
-        })
-        .await
-        .unwrap();
+        m.bus = common::bus_of(m.port).await;
     }
     // A cluster client writes and reads through all three.
     let urls: Vec<String> = ports

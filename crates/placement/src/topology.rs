@@ -16,7 +16,7 @@ pub struct Node {
     pub port: u16,
     pub bus_port: u16,
     pub shard: ShardId,
-    /// Primary of its shard (replicas come with replication).
+    /// Primary of its shard; otherwise a replica of the shard's primary.
     pub primary: bool,
 }
 
@@ -26,6 +26,10 @@ pub struct Topology {
     pub epoch: u64,
     pub nodes: Vec<Node>,
     pub slots: SlotTable,
+    /// Replicas each shard should have (the cluster's `--cluster-replicas`): a joining node
+    /// becomes a replica while some shard has fewer.
+    #[serde(default)]
+    pub replicas: usize,
 }
 
 impl Topology {
@@ -36,13 +40,26 @@ impl Topology {
             epoch: 1,
             nodes: vec![node],
             slots: vec![Some(shard); SLOTS as usize],
+            replicas: 0,
         }
+    }
+
+    /// The primary of `shard`.
+    pub fn primary_of(&self, shard: ShardId) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.shard == shard && n.primary)
+    }
+
+    /// The replicas of `shard`, in the order they joined.
+    pub fn replicas_of(&self, shard: ShardId) -> impl Iterator<Item = &Node> {
+        self.nodes
+            .iter()
+            .filter(move |n| n.shard == shard && !n.primary)
     }
 
     /// The primary serving `slot`.
     pub fn owner(&self, slot: u16) -> Option<&Node> {
         let shard = self.slots.get(slot as usize).copied().flatten()?;
-        self.nodes.iter().find(|n| n.shard == shard && n.primary)
+        self.primary_of(shard)
     }
 
     pub fn node(&self, id: &str) -> Option<&Node> {
@@ -104,9 +121,7 @@ impl Topology {
             let primary_of = if n.primary {
                 "-".to_string()
             } else {
-                self.nodes
-                    .iter()
-                    .find(|p| p.primary && p.shard == n.shard)
+                self.primary_of(n.shard)
                     .map(|p| p.id.clone())
                     .unwrap_or_else(|| "-".into())
             };

@@ -33,6 +33,8 @@ pub trait Control: Send + Sync {
     fn meet(&self, host: String, bus_port: u16) -> BoxFuture<Result<String, String>>;
     /// Removes the node with this id from the cluster.
     fn forget(&self, id: String) -> BoxFuture<Result<(), String>>;
+    /// Makes the replica `id` the primary of its shard (CLUSTER FAILOVER's last step).
+    fn failover(&self, id: String) -> BoxFuture<Result<(), String>>;
 }
 
 pub struct ClusterState {
@@ -57,6 +59,10 @@ pub struct ClusterState {
     unreachable: RwLock<HashMap<String, Instant>>,
     /// The node id of the Raft leader, as this node knows it.
     leader: RwLock<Option<String>>,
+    /// Woken when this node's role (primary, or replica of which node) may have changed.
+    pub role_changed: tokio::sync::Notify,
+    /// This node's replication offset (set by the server that holds the data).
+    offset: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 /// How long a member must stay unreachable before this node counts its slots as failed
@@ -116,7 +122,19 @@ impl ClusterState {
             control: OnceLock::new(),
             unreachable: RwLock::new(Default::default()),
             leader: RwLock::new(None),
+            role_changed: tokio::sync::Notify::new(),
+            offset: OnceLock::new(),
         }
+    }
+
+    /// Where [`Self::repl_offset`] comes from.
+    pub fn set_offset_source(&self, source: Box<dyn Fn() -> u64 + Send + Sync>) {
+        let _ = self.offset.set(source);
+    }
+
+    /// How far this node's data has come in its shard's replication history.
+    pub fn repl_offset(&self) -> u64 {
+        self.offset.get().map_or(0, |f| f())
     }
 
     /// A new node id and shard, bootstrapped as a cluster of one owning every slot.
@@ -145,10 +163,17 @@ impl ClusterState {
     }
 
     /// Installs an agreed topology: records which slots were gained (served after
-    /// [`GRACE`]) and which were lost (their keys are dropped by [`Self::take_lost`]'s caller).
+    /// [`GRACE`]: a promoted replica gains its shard's slots too) and which were lost by this
+    /// node's shard (their keys are dropped by [`Self::take_lost`]'s caller; a primary
+    /// turned replica keeps its keys, its new primary's stream brings it up to date).
     pub fn set_topology(&self, t: Option<Topology>) {
         let mut view = self.view.write();
         let old = view.take();
+        let role = |t: &Option<Arc<Topology>>| {
+            t.as_ref()
+                .and_then(|t| t.node(&self.myid))
+                .map(|n| (n.shard, n.primary))
+        };
         if let Some(me) = t.as_ref().and_then(|t| t.node(&self.myid)) {
             self.myshard.store(me.shard, Ordering::Relaxed);
         }
@@ -156,6 +181,12 @@ impl ClusterState {
             t.as_ref()
                 .and_then(|t| t.owner(slot))
                 .is_some_and(|n| n.id == self.myid)
+        };
+        // Slots of this node's shard (served here as primary, or replicated here).
+        let shards = |t: &Option<Arc<Topology>>, slot: u16| {
+            let me = t.as_ref().and_then(|t| t.node(&self.myid));
+            let owner = t.as_ref().and_then(|t| t.slots[slot as usize]);
+            me.is_some_and(|me| Some(me.shard) == owner)
         };
         let new = t.map(Arc::new);
         let mut gained = vec![false; SLOTS as usize];
@@ -169,10 +200,11 @@ impl ClusterState {
                 gained[slot as usize] = true;
                 any_gained = true;
             }
-            if before && !after {
+            if shards(&old, slot) && !shards(&new, slot) {
                 lost.push(slot);
             }
         }
+        let role_changed = role(&old) != role(&new);
         if any_gained {
             *self.grace.write() = Some((Instant::now() + GRACE, gained));
         } else if let Some((_, g)) = self.grace.write().as_mut() {
@@ -183,6 +215,21 @@ impl ClusterState {
         }
         self.lost.lock().extend(lost);
         *view = new;
+        drop(view);
+        if role_changed {
+            self.role_changed.notify_one();
+        }
+    }
+
+    /// The primary this node replicates, as the topology says (`None`: it is a primary, or
+    /// not in the topology).
+    pub fn my_primary(&self) -> Option<Node> {
+        let t = self.topology()?;
+        let me = t.node(&self.myid)?;
+        if me.primary {
+            return None;
+        }
+        t.primary_of(me.shard).cloned()
     }
 
     /// Slots lost since the last call, whose keys must go.
@@ -278,8 +325,9 @@ impl ClusterState {
         self.control.get()
     }
 
-    /// Redis Cluster's redirection for a command touching `keys`.
-    pub fn route<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) -> Route {
+    /// Redis Cluster's redirection for a command touching `keys`; `replica_read` is a read
+    /// from a client that sent READONLY, which a replica of the slot's shard serves.
+    pub fn route<'k>(&self, keys: impl Iterator<Item = &'k [u8]>, replica_read: bool) -> Route {
         let mut slot = None;
         for k in keys {
             let s = placement::slot::key_slot(k);
@@ -291,8 +339,24 @@ impl ClusterState {
         }
         match slot {
             None => Route::Here,
+            Some(slot) if replica_read && self.replicates(slot) => {
+                if self.lease_valid() {
+                    Route::Here
+                } else {
+                    Route::Down
+                }
+            }
             Some(slot) => self.route_slot(slot),
         }
+    }
+
+    /// Whether this node is a replica of the shard that owns `slot`.
+    fn replicates(&self, slot: u16) -> bool {
+        let Some(t) = self.topology() else {
+            return false;
+        };
+        t.node(&self.myid)
+            .is_some_and(|me| !me.primary && t.slots[slot as usize] == Some(me.shard))
     }
 
     fn route_slot(&self, slot: u16) -> Route {
@@ -335,13 +399,16 @@ mod tests {
     fn routes_by_slot_owner() {
         let c = ClusterState::bootstrap("127.0.0.1", 7000, 17000);
         assert!(c.take_lost().is_empty());
-        assert!(matches!(c.route([&b"foo"[..]].into_iter()), Route::Here));
         assert!(matches!(
-            c.route([&b"{u}a"[..], b"{u}b"].into_iter()),
+            c.route([&b"foo"[..]].into_iter(), false),
             Route::Here
         ));
         assert!(matches!(
-            c.route([&b"a"[..], b"b"].into_iter()),
+            c.route([&b"{u}a"[..], b"{u}b"].into_iter(), false),
+            Route::Here
+        ));
+        assert!(matches!(
+            c.route([&b"a"[..], b"b"].into_iter(), false),
             Route::CrossSlot
         ));
         // Give the slot of "foo" (12182) to another node.
@@ -356,7 +423,7 @@ mod tests {
         });
         t.slots[12182] = Some(99);
         c.set_topology(Some(t));
-        match c.route([&b"foo"[..]].into_iter()) {
+        match c.route([&b"foo"[..]].into_iter(), false) {
             Route::Moved(slot, addr) => {
                 assert_eq!(slot, 12182);
                 assert_eq!(addr, "10.0.0.2:7001");
@@ -366,8 +433,11 @@ mod tests {
         assert_eq!(c.take_lost(), vec![12182]);
         assert!(c.take_lost().is_empty());
         c.set_topology(None);
-        assert!(matches!(c.route([&b"x"[..]].into_iter()), Route::Down));
-        assert!(matches!(c.route(std::iter::empty()), Route::Here));
+        assert!(matches!(
+            c.route([&b"x"[..]].into_iter(), false),
+            Route::Down
+        ));
+        assert!(matches!(c.route(std::iter::empty(), false), Route::Here));
     }
 
     fn node(id: &str, shard: ShardId) -> Node {

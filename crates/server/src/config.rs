@@ -99,6 +99,12 @@ pub struct Config {
     pub cluster_enabled: bool,
     /// The cluster bus port announced in CLUSTER NODES; 0 = port + 10000.
     pub cluster_port: u16,
+    /// Replicas each shard should have, set by the node that starts a cluster (nodes that
+    /// join while a shard has fewer become replicas).
+    pub cluster_replicas: usize,
+    /// Milliseconds a primary may leave the Raft leader's probes unanswered before one of
+    /// its replicas is promoted; 0 = the default (`cluster::node::NODE_TIMEOUT`).
+    pub cluster_node_timeout: u64,
     /// Where snapshots are written and read (and, in cluster mode, the node's Raft state).
     pub dir: std::path::PathBuf,
     /// The snapshot's file name in `dir`.
@@ -160,6 +166,8 @@ impl Default for Config {
             busy_poll_us: 0,
             cluster_enabled: false,
             cluster_port: 0,
+            cluster_replicas: 0,
+            cluster_node_timeout: 0,
             cluster_bind: None,
             cluster_secret: None,
             replicaof: None,

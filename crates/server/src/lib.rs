@@ -138,6 +138,8 @@ pub struct ClientState {
     pub tracking: Option<tracking::Options>,
     /// CLIENT CACHING yes|no: applies to the next command only.
     pub caching: Option<bool>,
+    /// READONLY: this cluster client reads from replicas (READWRITE ends it).
+    pub readonly: bool,
 }
 
 impl ClientState {
@@ -162,6 +164,7 @@ impl ClientState {
             exec_propagated: Vec::new(),
             tracking: None,
             caching: None,
+            readonly: false,
         }
     }
 }
@@ -597,6 +600,13 @@ pub async fn run_node(
 
     let tasks = TaskTracker::new();
     tasks.spawn(housekeeping(shared.clone()));
+    if let Some(cluster) = &shared.cluster {
+        let me = Arc::downgrade(&shared);
+        cluster.set_offset_source(Box::new(move || {
+            me.upgrade().map_or(0, |s| replication::master_offset(&s))
+        }));
+        tasks.spawn(replication::follow_cluster_role(shared.clone()));
+    }
     if let Some(admin) = admin {
         *shared.admin_addr.lock() = admin.local_addr().ok();
         tracing::info!(addr = ?admin.local_addr().ok(), "admin HTTP listening");

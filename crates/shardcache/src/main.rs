@@ -230,6 +230,22 @@ struct ServerArgs {
     /// Cluster bus port (Raft between nodes); 0 = port + 10000 [default: 0].
     #[arg(long, env = "SHARDCACHE_CLUSTER_PORT")]
     cluster_port: Option<u16>,
+    /// Replicas per shard, for a node that starts a cluster: nodes joining while a shard
+    /// has fewer become its replicas [default: 0].
+    #[arg(
+        long,
+        env = "SHARDCACHE_CLUSTER_REPLICAS",
+        requires = "cluster_enabled"
+    )]
+    cluster_replicas: Option<usize>,
+    /// Milliseconds a primary may stay unreachable before the cluster promotes one of its
+    /// replicas [default: 800].
+    #[arg(
+        long,
+        env = "SHARDCACHE_CLUSTER_NODE_TIMEOUT",
+        requires = "cluster_enabled"
+    )]
+    cluster_node_timeout: Option<u64>,
     /// Address the cluster bus listens on [default: --bind].
     #[arg(long, env = "SHARDCACHE_CLUSTER_BIND", requires = "cluster_enabled")]
     cluster_bind: Option<String>,
@@ -321,6 +337,8 @@ impl ServerArgs {
             threads,
             busy_poll_us,
             cluster_port,
+            cluster_replicas,
+            cluster_node_timeout,
             loglevel
         );
         if self.cluster_enabled {

@@ -305,7 +305,7 @@ fn resolve(
             meta.name
         )))
     } else if let Some(e) = (!client.is_master)
-        .then(|| cluster_redirect(shared, meta, args))
+        .then(|| cluster_redirect(shared, meta, args, client.readonly && !cmd.write))
         .flatten()
     {
         Some(e)
@@ -345,13 +345,19 @@ pub type GateGuard<'a> = Option<parking_lot::RwLockReadGuard<'a, ()>>;
 
 /// In cluster mode, Redis Cluster's checks for a command with keys: all in one slot
 /// (CROSSSLOT), served here (MOVED otherwise), and a topology agreed (CLUSTERDOWN).
-fn cluster_redirect(shared: &Shared, meta: &CommandMeta, args: Args<'_>) -> Option<CmdError> {
+/// A read from a READONLY client (`replica_read`) is served by a replica of the slot's shard.
+fn cluster_redirect(
+    shared: &Shared,
+    meta: &CommandMeta,
+    args: Args<'_>,
+    replica_read: bool,
+) -> Option<CmdError> {
     let cluster = shared.cluster.as_ref()?;
     let positions = meta.key_positions(args);
     if positions.is_empty() {
         return None;
     }
-    match cluster.route(positions.iter().map(|&i| args.get(i))) {
+    match cluster.route(positions.iter().map(|&i| args.get(i)), replica_read) {
         crate::cluster::Route::Here => None,
         crate::cluster::Route::Moved(slot, addr) => Some(CmdError::Moved { slot, addr }),
         crate::cluster::Route::CrossSlot => Some(CmdError::CrossSlot),

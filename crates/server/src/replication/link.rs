@@ -221,7 +221,11 @@ async fn handshake(shared: &Shared, link: &mut Link) -> Result<(), LinkError> {
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") && !pong.starts_with("-NOPERM") {
         return Err(format!("Error reply to PING from master: '{pong}'"));
     }
-    let pass = tunable(shared, "masterauth");
+    let mut pass = tunable(shared, "masterauth");
+    if pass.is_empty() && shared.cluster.is_some() {
+        // Cluster members share their password; a replica gives its own to its primary.
+        pass = shared.live.requirepass().unwrap_or_default();
+    }
     if !pass.is_empty() {
         let user = tunable(shared, "masteruser");
         let reply = if user.is_empty() {

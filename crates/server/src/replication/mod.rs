@@ -165,6 +165,89 @@ impl Replication {
     }
 }
 
+/// In a cluster, keeps this node's replication in line with its role in the agreed
+/// topology: a replica follows its shard's primary (a full or partial resync, then the
+/// stream); a primary stops following and starts its own history (PSYNC2: its replicas,
+/// the old primary among them, continue with a partial resync when they can).
+pub async fn follow_cluster_role(shared: std::sync::Arc<crate::Shared>) {
+    let Some(cluster) = shared.cluster.clone() else {
+        return;
+    };
+    loop {
+        match cluster.my_primary() {
+            Some(p) if p.id != cluster.myid => {
+                let repl = &shared.replication;
+                let following = repl.state().master.clone();
+                if following != Some((p.host.clone(), p.port)) {
+                    primary::stop_log(&shared);
+                    if let Some(generation) = repl.follow(&p.host, p.port) {
+                        tracing::info!(primary = %p.id, host = %p.host, port = p.port, "cluster: replicating the shard's primary");
+                        link::start(&shared, generation);
+                    }
+                }
+            }
+            _ => {
+                if shared.replication.promote() {
+                    primary::ensure_log(&shared);
+                    tracing::info!("cluster: this node is its shard's primary now");
+                }
+            }
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = cluster.role_changed.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// CLUSTER FAILOVER's hand-over without loss, run on the replica: the primary pauses its
+/// writers (`CLIENT PAUSE ... WRITE`, as Redis's manual failover), this replica waits until
+/// it has applied everything the primary wrote, and the caller then commits the promotion.
+/// The pause ends by itself after a few seconds (the paused writers, let go, are redirected
+/// to the new primary).
+pub async fn manual_failover(
+    shared: &crate::Shared,
+    primary: &placement::topology::Node,
+) -> Result<(), String> {
+    const PAUSE_MS: u64 = 5000;
+    let addr = format!("{}:{}", primary.host, primary.port);
+    let password = shared.live.requirepass();
+    let mut peer = crate::peer::Peer::connect(&addr, password.as_deref())
+        .await
+        .map_err(|e| format!("cannot reach the primary at {addr}: {e} (CLUSTER FAILOVER FORCE promotes without it)"))?;
+    let paused = peer
+        .call(&["CLIENT", "PAUSE", &PAUSE_MS.to_string(), "WRITE"])
+        .await
+        .map_err(|e| e.to_string())?;
+    paused.map_err(|e| format!("the primary refused to pause its writers: {e}"))?;
+    let role = peer
+        .call(&["ROLE"])
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("the primary refused ROLE: {e}"))?;
+    let target = match role {
+        resp::Frame::Array(items) => match items.get(1) {
+            Some(resp::Frame::Integer(o)) => *o as u64,
+            _ => return Err("the primary's ROLE reply has no offset".into()),
+        },
+        _ => return Err("the primary's ROLE reply is not an array".into()),
+    };
+    let deadline = Instant::now() + std::time::Duration::from_millis(PAUSE_MS);
+    loop {
+        let reached = shared.replication.state().offset;
+        if reached >= target {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "Manual failover timed out: the replica reached offset {reached} of the primary's {target}"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// The offset of this node's history: its stream's end as a primary, what it applied as a
 /// replica.
 pub fn master_offset(shared: &crate::Shared) -> u64 {

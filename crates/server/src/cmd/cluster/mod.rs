@@ -25,8 +25,11 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("cluster|help", help),
     ("cluster|meet", meet),
     ("cluster|forget", forget),
-    ("readonly", ok_in_cluster),
-    ("readwrite", ok_in_cluster),
+    ("cluster|replicas", replicas),
+    ("cluster|slaves", replicas),
+    ("cluster|failover", failover),
+    ("readonly", readonly),
+    ("readwrite", readwrite),
     ("asking", ok_in_cluster),
 ];
 
@@ -51,6 +54,85 @@ fn slot_arg(a: &[u8]) -> Result<u16, CmdError> {
 fn ok_in_cluster(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     state(ctx)?;
     ctx.out.ok();
+    Ok(())
+}
+
+/// READONLY: reads of this connection may be served by a replica of the key's shard.
+fn readonly(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    ctx.client.readonly = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn readwrite(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    ctx.client.readonly = false;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLUSTER REPLICAS node-id (and its old name SLAVES): the CLUSTER NODES lines of the
+/// primary's replicas.
+fn replicas(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let c = state(ctx)?;
+    let id = String::from_utf8_lossy(args.get(2)).into_owned();
+    let t = c.topology();
+    let Some(node) = t.as_ref().and_then(|t| t.node(&id)) else {
+        return Err(CmdError::err(format!("Unknown node {id}")));
+    };
+    if !node.primary {
+        return Err(CmdError::err("The specified node is not a master"));
+    }
+    let t = t.as_deref().expect("found the node in it");
+    let text = nodes_text(c, t);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let mut f = l.split(' ');
+            let line_id = f.next().unwrap_or_default();
+            t.node(line_id)
+                .is_some_and(|n| !n.primary && n.shard == node.shard)
+        })
+        .collect();
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.bulk(l.as_bytes());
+    }
+    Ok(())
+}
+
+/// CLUSTER FAILOVER [FORCE | TAKEOVER], sent to a replica: it becomes its shard's primary.
+/// By default without losing a write: the primary pauses its writers, this replica catches
+/// up with the primary's offset, then the promotion is committed (the primary's paused
+/// writers are then redirected here). FORCE and TAKEOVER promote at once, for a primary that
+/// cannot be reached (every promotion is agreed through Raft, so they are the same here).
+fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let control = control(ctx)?;
+    not_in_transaction(ctx)?;
+    let force = match args.len() {
+        2 => false,
+        3 if crate::cmd::is(args.get(2), "force") || crate::cmd::is(args.get(2), "takeover") => {
+            true
+        }
+        _ => return Err(CmdError::Syntax),
+    };
+    let c = state(ctx)?;
+    let Some(primary) = c.my_primary() else {
+        return Err(CmdError::err(
+            "You should send CLUSTER FAILOVER to a replica",
+        ));
+    };
+    let myid = c.myid.clone();
+    if force {
+        ctx.client.pending = Some(crate::Pending::Reply(control.failover(myid)));
+        return Ok(());
+    }
+    let shared = ctx.shared.arc();
+    ctx.client.pending = Some(crate::Pending::Reply(Box::pin(async move {
+        crate::replication::manual_failover(&shared, &primary).await?;
+        control.failover(myid).await
+    })));
     Ok(())
 }
 
@@ -94,7 +176,7 @@ fn control(ctx: &Ctx<'_>) -> Result<std::sync::Arc<dyn crate::cluster::Control>,
 fn not_in_transaction(ctx: &Ctx<'_>) -> CmdResult {
     if ctx.client.in_exec {
         return Err(CmdError::err(
-            "CLUSTER MEET and FORGET cannot run inside a transaction",
+            "CLUSTER MEET, FORGET and FAILOVER cannot run inside a transaction",
         ));
     }
     Ok(())
@@ -267,14 +349,19 @@ fn shards(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CLUSTER NODES's text: the topology with this node's view of who answers.
+fn nodes_text(c: &ClusterState, t: &Topology) -> String {
+    t.nodes_text(&c.myid, |id| match c.reach(id) {
+        crate::cluster::Reach::Ok => None,
+        crate::cluster::Reach::Suspected => Some("fail?"),
+        crate::cluster::Reach::Failed => Some("fail"),
+    })
+}
+
 fn nodes(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let c = state(ctx)?;
     let text = match c.topology() {
-        Some(t) => t.nodes_text(&c.myid, |id| match c.reach(id) {
-            crate::cluster::Reach::Ok => None,
-            crate::cluster::Reach::Suspected => Some("fail?"),
-            crate::cluster::Reach::Failed => Some("fail"),
-        }),
+        Some(t) => nodes_text(c, &t),
         None => String::new(),
     };
     ctx.out.verbatim("txt", text.as_bytes());
@@ -295,6 +382,8 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         &[
             "COUNTKEYSINSLOT <slot>",
             "    Return the number of keys in <slot>.",
+            "FAILOVER [FORCE|TAKEOVER]",
+            "    Promote current replica node to being a master.",
             "FORGET <node-id>",
             "    Remove a node from the cluster (its slots go to the other nodes).",
             "GETKEYSINSLOT <slot> <count>",
@@ -314,8 +403,12 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "NODES",
             "    Return cluster configuration seen by node. Output format:",
             "    <id> <ip:port@bus-port[,hostname]> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+            "REPLICAS <node-id>",
+            "    Return <node-id> replicas.",
             "SHARDS",
             "    Return information about slot range mappings and the nodes associated with them.",
+            "SLAVES <node-id>",
+            "    Return <node-id> replicas.",
             "SLOTS",
             "    Return information about slots range mappings. Each range is made of:",
             "    start, end, master and replicas IP addresses, ports and ids",

@@ -1,0 +1,311 @@
+//! Shards with replicas and automatic failover, four complete members in one process over the
+//! in-memory cluster transport (`--cluster-replicas 1`: two primaries, two replicas).
+//!
+//! Fault injected: every cluster-bus message to and from one primary is dropped (it is cut
+//! off from the cluster, its clients still reach it, and its replication link — a TCP
+//! connection outside the bus — stays up). Its replica must be promoted, every write the old
+//! primary acknowledged with `WAIT 1` must be readable on the new one, the old primary must
+//! stop accepting writes, and once the link is back it must follow the new primary.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::mem::{Fault, MemTransport};
+use redis::Commands;
+use server::Config;
+
+mod common;
+
+use common::{bus_of, cluster_info, cluster_nodes, connect, eventually, field, start};
+
+/// One CLUSTER NODES line: id, client port, flags, primary id, slot ranges.
+struct Line {
+    id: String,
+    port: u16,
+    flags: String,
+    primary: String,
+    ranges: Vec<(u16, u16)>,
+}
+
+fn lines(nodes: &str) -> Vec<Line> {
+    nodes
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = f[1]
+                .split_once(':')
+                .unwrap()
+                .1
+                .split_once('@')
+                .unwrap()
+                .0
+                .parse()
+                .unwrap();
+            let ranges = f[8..]
+                .iter()
+                .map(|r| match r.split_once('-') {
+                    Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+                    None => (r.parse().unwrap(), r.parse().unwrap()),
+                })
+                .collect();
+            Line {
+                id: f[0].into(),
+                port,
+                flags: f[2].into(),
+                primary: f[3].into(),
+                ranges,
+            }
+        })
+        .collect()
+}
+
+/// Keys whose slots the shard with these ranges owns.
+fn keys_in(ranges: &[(u16, u16)], from: usize, n: usize) -> Vec<(usize, String)> {
+    (from..)
+        .map(|i| (i, format!("k{i}")))
+        .filter(|(_, k)| {
+            let slot = placement::slot::key_slot(k.as_bytes());
+            ranges.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+        })
+        .take(n)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_lost() {
+    let transport = MemTransport::default();
+    let first = start(
+        &transport,
+        None,
+        Config {
+            cluster_replicas: 1,
+            ..Config::default()
+        },
+    )
+    .await;
+    let seed = first.port;
+    let mut members = vec![first];
+    for _ in 0..3 {
+        members.push(start(&transport, Some(seed), Config::default()).await);
+    }
+    let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
+    eventually(
+        "2 primaries + 2 replicas, all slots served, replicas in sync",
+        Duration::from_secs(40),
+        async || {
+            for p in &ports {
+                let info = cluster_info(*p).await;
+                if field(&info, "cluster_state") != "ok"
+                    || field(&info, "cluster_known_nodes") != "4"
+                {
+                    return false;
+                }
+            }
+            let nodes = lines(&cluster_nodes(seed).await);
+            let replicas: Vec<_> = nodes.iter().filter(|l| l.flags.contains("slave")).collect();
+            if replicas.len() != 2 {
+                return false;
+            }
+            for r in replicas {
+                let port = r.port;
+                let up = tokio::task::spawn_blocking(move || {
+                    let info: String = redis::cmd("INFO")
+                        .arg("replication")
+                        .query(&mut connect(port))
+                        .unwrap_or_default();
+                    info.contains("master_link_status:up")
+                })
+                .await
+                .unwrap();
+                if !up {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    for m in &mut members {
+        m.bus = bus_of(m.port).await;
+    }
+    let nodes = lines(&cluster_nodes(seed).await);
+    let leader = field(&cluster_info(seed).await, "cluster_raft_leader");
+    // A primary that does not lead the Raft group (the leader's own failure is another case).
+    let primary = nodes
+        .iter()
+        .find(|l| l.flags.contains("master") && l.id != leader)
+        .expect("a primary that is not the leader");
+    let replica = nodes
+        .iter()
+        .find(|l| l.primary == primary.id)
+        .expect("its replica");
+    assert!(nodes
+        .iter()
+        .filter(|l| l.flags.contains("master"))
+        .all(|l| !l.ranges.is_empty()));
+    let (p_port, r_port) = (primary.port, replica.port);
+    let p_bus = members
+        .iter()
+        .find(|m| m.port == p_port)
+        .unwrap()
+        .bus
+        .clone();
+    let ranges = primary.ranges.clone();
+    let ranges_after = ranges.clone();
+
+    // Writes acknowledged by the replica (WAIT 1); reads on the replica only with READONLY.
+    let before = keys_in(&ranges, 0, 500);
+    let last_before = before.last().unwrap().0;
+    let checked = before.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut p = connect(p_port);
+        for (i, k) in &checked {
+            let _: () = p.set(k, *i).unwrap();
+        }
+        let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut p).unwrap();
+        assert_eq!(acked, 1);
+        let mut r = connect(r_port);
+        let moved = r.get::<_, Option<i64>>(&checked[0].1).unwrap_err();
+        assert!(
+            moved.to_string().to_lowercase().contains("moved"),
+            "{moved}"
+        );
+        let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+        for (i, k) in &checked {
+            assert_eq!(r.get::<_, Option<i64>>(k).unwrap(), Some(*i as i64), "{k}");
+        }
+        let refused = r.set::<_, _, ()>(&checked[0].1, 0).unwrap_err();
+        assert!(
+            refused.to_string().to_lowercase().contains("moved"),
+            "{refused}"
+        );
+    })
+    .await
+    .unwrap();
+
+    // A client keeps writing to the primary, each write followed by WAIT 1.
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let writer_ranges = ranges.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut p = connect(p_port);
+        p.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let (mut waited, mut unacked) = (Vec::new(), 0usize);
+        for (i, k) in keys_in(&writer_ranges, last_before + 1, 200_000) {
+            if stopping.load(Ordering::Relaxed) {
+                break;
+            }
+            let set: redis::RedisResult<()> = p.set(&k, i);
+            let acked: redis::RedisResult<i64> = redis::cmd("WAIT").arg(1).arg(200).query(&mut p);
+            match (set, acked) {
+                (Ok(()), Ok(n)) if n >= 1 => waited.push((i, k)),
+                _ => unacked += 1,
+            }
+        }
+        (waited, unacked)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let cut = transport.fault_node(&p_bus, Fault::Drop(1.0));
+    let cut_at = Instant::now();
+    // Writes to the replica are redirected until it is promoted, then wait out the old
+    // primary's lease and succeed.
+    let promoted_after = tokio::task::spawn_blocking(move || {
+        let mut r = connect(r_port);
+        loop {
+            if r.set::<_, _, ()>(&keys_in(&ranges, 0, 1)[0].1, 0).is_ok() {
+                return cut_at.elapsed();
+            }
+            assert!(cut_at.elapsed() < Duration::from_secs(20), "never promoted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+    .await
+    .unwrap();
+    println!("writes served by the promoted replica {promoted_after:?} after the cut");
+    assert!(
+        promoted_after < Duration::from_secs(5),
+        "{promoted_after:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (waited, unacked) = writer.await.unwrap();
+    assert!(
+        !waited.is_empty(),
+        "the primary acknowledged writes before the cut"
+    );
+
+    // Every write acknowledged with WAIT 1 is on the new primary.
+    let (lost, old_refuses) = tokio::task::spawn_blocking(move || {
+        let mut r = connect(r_port);
+        let lost: Vec<String> = before
+            .iter()
+            .chain(waited.iter())
+            .skip(1) // the key the promotion probe overwrote
+            .filter(|(i, k)| r.get::<_, Option<i64>>(k).unwrap() != Some(*i as i64))
+            .map(|(_, k)| k.clone())
+            .collect();
+        // The old primary, cut off, no longer accepts writes.
+        let mut p = connect(p_port);
+        let old = p.set::<_, _, ()>(&before[1].1, -1);
+        println!("the old primary answers a write with {old:?}");
+        (lost, old.is_err())
+    })
+    .await
+    .unwrap();
+    println!(
+        "acknowledged (WAIT 1) writes lost: {}; unacknowledged writes: {unacked}",
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost acknowledged writes: {lost:?}");
+    assert!(old_refuses, "the cut-off old primary still accepts writes");
+
+    // The link comes back: the old primary learns it is a replica and follows the new one.
+    for f in cut {
+        transport.remove_filter(f);
+    }
+    let after = keys_in(&ranges_after, 10_000_000, 1).remove(0).1;
+    let written = after.clone();
+    tokio::task::spawn_blocking(move || {
+        let _: () = connect(r_port).set(written, "failover").unwrap();
+    })
+    .await
+    .unwrap();
+    eventually(
+        "the old primary follows the new one",
+        Duration::from_secs(20),
+        async || {
+            let mine = lines(&cluster_nodes(p_port).await);
+            let me = mine.iter().find(|l| l.flags.contains("myself"));
+            if !me.is_some_and(|l| l.flags.contains("slave")) {
+                return false;
+            }
+            let after = after.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut p = connect(p_port);
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut p)
+                    .unwrap_or_default();
+                let _: redis::RedisResult<()> = redis::cmd("READONLY").query(&mut p);
+                info.contains("master_link_status:up")
+                    && info.contains(&format!("master_port:{r_port}"))
+                    && p.get::<_, Option<String>>(&after).ok().flatten().is_some()
+            })
+            .await
+            .unwrap()
+        },
+    )
+    .await;
+    let seen: HashSet<String> = lines(&cluster_nodes(seed).await)
+        .into_iter()
+        .filter(|l| l.flags.contains("master"))
+        .map(|l| l.id)
+        .collect();
+    assert!(seen.contains(&replica.id) && !seen.contains(&primary.id));
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}
