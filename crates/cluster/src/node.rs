@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers, ServerState};
 
-use crate::lease::{Lease, RENEW_EVERY, RENEW_TIMEOUT};
+use crate::lease::{Lease, GAINED_SLOT_WAIT, RENEW_EVERY, RENEW_TIMEOUT};
 use crate::raft::{
     config, deliver, BusRequest, BusResponse, Network, NodeId, Raft, RaftRequest, ReadIndexRefused,
     Store, Transport,
@@ -32,6 +32,9 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long a primary must leave every probe unanswered before the leader promotes one of
 /// its replicas (`cluster-node-timeout`).
 pub const NODE_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// When a leader started leading, and when it last gave each member a read index.
+type Grants = (Option<Instant>, HashMap<String, Instant>);
 
 /// A source of this node's replication offset (set by the node that owns the data).
 pub type OffsetSource = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -69,6 +72,10 @@ pub struct ClusterNode<T: Transport> {
     repl_offset: OnceLock<OffsetSource>,
     /// `cluster-node-timeout` in milliseconds (see [`NODE_TIMEOUT`]).
     node_timeout_ms: AtomicU64,
+    /// While leading: when this node last gave each member a read index (the member's lease
+    /// ends at most a lease period after that), and when it was first seen leading (no
+    /// earlier leader's grant can be later than that).
+    grants: std::sync::Mutex<Grants>,
 }
 
 impl<T: Transport> ClusterNode<T> {
@@ -98,6 +105,7 @@ impl<T: Transport> ClusterNode<T> {
             asked_members: tokio::sync::Mutex::new(None),
             repl_offset: OnceLock::new(),
             node_timeout_ms: AtomicU64::new(NODE_TIMEOUT.as_millis() as u64),
+            grants: std::sync::Mutex::new((None, HashMap::new())),
         });
         tokio::spawn(keep_lease(Arc::downgrade(&node)));
         tokio::spawn(watch_primaries(Arc::downgrade(&node)));
@@ -199,7 +207,33 @@ impl<T: Transport> ClusterNode<T> {
             .get_read_log_id()
             .await
             .map_err(|e| ReadIndexRefused::NotLeader(e.to_string()))?;
+        self.grants().1.insert(id.to_string(), Instant::now());
         Ok(read.map(|l| l.index))
+    }
+
+    fn grants(&self) -> std::sync::MutexGuard<'_, Grants> {
+        self.grants.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes whether this node leads now (a new leadership forgets the grants of the last).
+    fn note_leadership(&self, leading: bool) {
+        let mut g = self.grants();
+        match (leading, g.0) {
+            (true, None) => *g = (Some(Instant::now()), HashMap::new()),
+            (false, Some(_)) => *g = (None, HashMap::new()),
+            _ => {}
+        }
+    }
+
+    /// How long from now the lease of member `id` may still hold, as far as this leader
+    /// knows: a lease is earned only from a read index, so it ends within
+    /// [`GAINED_SLOT_WAIT`] of the last one given — by this leader, or by an earlier one,
+    /// which gave none after this node was elected. `None`: this node does not lead.
+    fn lease_left(&self, id: &str) -> Option<Duration> {
+        let g = self.grants();
+        let since = g.0?;
+        let last = g.1.get(id).copied().map_or(since, |t| t.max(since));
+        Some((last + GAINED_SLOT_WAIT).saturating_duration_since(Instant::now()))
     }
 
     /// One proof for the lease (see [`crate::lease`]): a read index from the leader (this
@@ -672,7 +706,9 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
         if n.raft.metrics().borrow().running_state.is_err() {
             return;
         }
-        if !n.is_leader() {
+        let leading = n.is_leader();
+        n.note_leadership(leading);
+        if !leading {
             last_seen.clear();
             continue;
         }
@@ -727,7 +763,15 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
                 silent_ms = now.duration_since(since).as_millis() as u64,
                 "primary unreachable: promoting its replica"
             );
-            match n.change(Change::Failover { id: heir }).await {
+            // The new primary need not wait longer than the old one's lease may still hold.
+            let handover_ms = n.lease_left(&p.id).map(|left| left.as_millis() as u64 + 1);
+            match n
+                .change(Change::Failover {
+                    id: heir,
+                    handover_ms,
+                })
+                .await
+            {
                 Ok(()) => {
                     last_seen.remove(&p.id);
                 }

@@ -29,8 +29,14 @@ pub enum Change {
     /// Sets how many replicas each shard should have (nodes joining from now on fill gaps).
     SetReplicas { replicas: usize },
     /// Makes the replica `id` the primary of its shard; the shard's primary, if any, becomes
-    /// a replica of it (and resyncs from it when it can be reached).
-    Failover { id: String },
+    /// a replica of it (and resyncs from it when it can be reached). `handover_ms`: how long
+    /// the new primary must still wait before serving writes, when the leader knows the old
+    /// primary's lease ends sooner than a full grace period (see `Topology::handover_ms`).
+    Failover {
+        id: String,
+        #[serde(default)]
+        handover_ms: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -69,6 +75,17 @@ pub struct ClusterState {
 impl ClusterState {
     /// Applies one change. On error nothing changes (the entry is a no-op for every node).
     pub fn apply(&mut self, change: &Change) -> Result<(), ChangeError> {
+        let applied = self.apply_change(change);
+        // A handover wait belongs to the failover that set it, not to later changes.
+        if let (Ok(()), Some(t)) = (&applied, self.topology.as_mut()) {
+            if !matches!(change, Change::Failover { .. }) {
+                t.handover_ms = None;
+            }
+        }
+        applied
+    }
+
+    fn apply_change(&mut self, change: &Change) -> Result<(), ChangeError> {
         match change {
             Change::Bootstrap(spec) => {
                 if self.topology.is_some() {
@@ -136,7 +153,7 @@ impl ClusterState {
                 t.epoch += 1;
                 Ok(())
             }
-            Change::Failover { id } => {
+            Change::Failover { id, handover_ms } => {
                 let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
                 match t.node(id) {
                     None => Err(ChangeError::UnknownNode(id.clone())),
@@ -144,6 +161,7 @@ impl ClusterState {
                     Some(_) => {
                         promote(t, id);
                         t.epoch += 1;
+                        t.handover_ms = *handover_ms;
                         Ok(())
                     }
                 }
@@ -310,7 +328,10 @@ mod tests {
         assert_eq!(t.assigned(), 16384);
         // A replica cannot be made primary twice; a primary is no replica.
         assert_eq!(
-            s.apply(&Change::Failover { id: spec(0).id }),
+            s.apply(&Change::Failover {
+                id: spec(0).id,
+                handover_ms: None
+            }),
             Err(ChangeError::NotAReplica(spec(0).id))
         );
         // Failover swaps the roles and keeps the shard's slots.
@@ -322,9 +343,11 @@ mod tests {
             .clone();
         s.apply(&Change::Failover {
             id: replica.clone(),
+            handover_ms: Some(300),
         })
         .unwrap();
         let after = s.topology.clone().unwrap();
+        assert_eq!(after.handover_ms, Some(300));
         assert!(after.node(&replica).unwrap().primary);
         assert!(!after.node(&spec(0).id).unwrap().primary);
         assert_eq!(after.slots, t.slots, "no slot moves on a failover");
@@ -335,6 +358,10 @@ mod tests {
         })
         .unwrap();
         let left = s.topology.clone().unwrap();
+        assert_eq!(
+            left.handover_ms, None,
+            "only the failover's own topology waits less"
+        );
         assert!(left.node(&spec(0).id).unwrap().primary);
         assert_eq!(left.slots, t.slots);
         // A replica leaving changes no slot either.
@@ -359,7 +386,7 @@ mod tests {
             log.push(Change::SetReplicas { replicas: 1 });
             for (join, i) in ops {
                 log.push(if join { Change::Join(spec(i)) } else if i % 3 == 0 {
-                    Change::Failover { id: spec(i).id }
+                    Change::Failover { id: spec(i).id, handover_ms: None }
                 } else {
                     Change::Leave { id: spec(i).id }
                 });

@@ -100,7 +100,13 @@ impl<T: Transport> Control for RaftControl<T> {
 
     fn failover(&self, id: String) -> BoxFuture<Result<(), String>> {
         let node = self.0.clone();
-        Box::pin(async move { node.change(cluster::Change::Failover { id }).await })
+        // A requested failover: the old primary may be alive and serving, so the new one
+        // waits a full grace period.
+        let change = cluster::Change::Failover {
+            id,
+            handover_ms: None,
+        };
+        Box::pin(async move { node.change(change).await })
     }
 }
 

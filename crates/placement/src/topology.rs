@@ -30,6 +30,11 @@ pub struct Topology {
     /// becomes a replica while some shard has fewer.
     #[serde(default)]
     pub replicas: usize,
+    /// Set by the failover that made this topology: the promoted primary serves its shard's
+    /// slots after this many milliseconds instead of a full grace period, because the leader
+    /// knew the old primary's lease ends by then (`None`: the full grace period).
+    #[serde(default)]
+    pub handover_ms: Option<u64>,
 }
 
 impl Topology {
@@ -41,6 +46,7 @@ impl Topology {
             nodes: vec![node],
             slots: vec![Some(shard); SLOTS as usize],
             replicas: 0,
+            handover_ms: None,
         }
     }
 

@@ -205,8 +205,16 @@ impl ClusterState {
             }
         }
         let role_changed = role(&old) != role(&new);
+        // A promoted replica waits only as long as the leader knew the old primary's lease
+        // could still hold (`Topology::handover_ms`), never longer than a full grace period.
+        let promoted =
+            matches!((role(&old), role(&new)), (Some((a, false)), Some((b, true))) if a == b);
+        let wait = match new.as_ref().and_then(|t| t.handover_ms) {
+            Some(ms) if promoted => Duration::from_millis(ms).min(GRACE),
+            _ => GRACE,
+        };
         if any_gained {
-            *self.grace.write() = Some((Instant::now() + GRACE, gained));
+            *self.grace.write() = Some((Instant::now() + wait, gained));
         } else if let Some((_, g)) = self.grace.write().as_mut() {
             // Slots given away again are no longer waited for.
             for (slot, w) in g.iter_mut().enumerate() {
