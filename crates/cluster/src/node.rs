@@ -453,6 +453,50 @@ impl<T: Transport> ClusterNode<T> {
         self.write(change).await
     }
 
+    /// Run by a member that restarts as itself, before it serves: if the agreed topology
+    /// still has it as the primary of a shard with replicas, it hands the shard to the
+    /// replica that has come furthest, whose data is newer than anything this restarted
+    /// process holds (it would otherwise make its replicas resync from its empty or older
+    /// keyspace). No wait is needed for the promoted replica: this process has served
+    /// nothing yet, and the one before it is gone. Answers the promoted replica, if any.
+    pub async fn hand_over_after_restart(
+        &self,
+        within: Duration,
+    ) -> Result<Option<String>, String> {
+        // Caught up with the cluster first: a lease is earned only with the log applied up to
+        // the leader's commit index.
+        let deadline = Instant::now() + within;
+        while !self.lease.is_valid() {
+            if Instant::now() > deadline {
+                return Err("no lease: cannot tell whether this node still leads its shard".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let Some(t) = self.store.state().await.topology else {
+            return Ok(None);
+        };
+        let Some(me) = t.node(&self.spec.id).filter(|me| me.primary) else {
+            return Ok(None);
+        };
+        let answers = self
+            .probe(targets(t.replicas_of(me.shard)), PROBE_TIMEOUT)
+            .await;
+        let heir = answers
+            .into_iter()
+            .filter_map(|(id, offset)| offset.map(|o| (o, id)))
+            .max();
+        let Some((offset, heir)) = heir else {
+            return Ok(None);
+        };
+        tracing::warn!(replica = %heir, offset, "restarted as a primary: handing the shard to its replica");
+        self.change(Change::Failover {
+            id: heir.clone(),
+            handover_ms: Some(0),
+        })
+        .await?;
+        Ok(Some(heir))
+    }
+
     /// Removes a node (on the leader; forwarded there otherwise).
     pub async fn leave(&self, id: &str) -> Result<(), String> {
         let request = || BusRequest::Leave { id: id.to_string() };

@@ -255,6 +255,16 @@ pub async fn run<B: Bus>(
             }
         }
     }
+    if resumed {
+        // A primary that restarts must not make its replicas resync from its fresh keyspace.
+        match node.hand_over_after_restart(Duration::from_secs(10)).await {
+            Ok(Some(heir)) => {
+                tracing::warn!(%heir, "restarted: this node's shard is served by its replica; this node follows it")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "restarted: could not check this node's role"),
+        }
+    }
     let admin = if config.admin_port != 0 {
         Some(TcpListener::bind((config.admin_bind(), config.admin_port)).await?)
     } else {
