@@ -27,11 +27,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a node serves after the moment it asked for its last successful proof.
-pub const LEASE: Duration = Duration::from_millis(1000);
+pub const LEASE: Duration = Duration::from_millis(800);
 
 /// How long a node that gains slots waits before serving them: the lease plus 10% for
 /// monotonic clocks that do not run at quite the same rate on two machines.
-pub const GAINED_SLOT_WAIT: Duration = Duration::from_millis(1100);
+pub const GAINED_SLOT_WAIT: Duration = Duration::from_millis(880);
 
 // The invariant above needs the new owner to wait strictly longer than any lease lasts.
 const _: () = assert!(GAINED_SLOT_WAIT.as_millis() > LEASE.as_millis());

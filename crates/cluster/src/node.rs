@@ -31,7 +31,7 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long a primary must leave every probe unanswered before the leader promotes one of
 /// its replicas (`cluster-node-timeout`).
-pub const NODE_TIMEOUT: Duration = Duration::from_millis(800);
+pub const NODE_TIMEOUT: Duration = Duration::from_millis(700);
 
 /// When a leader started leading, and when it last gave each member a read index.
 type Grants = (Option<Instant>, HashMap<String, Instant>);

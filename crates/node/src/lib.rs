@@ -22,6 +22,11 @@ use tokio::net::TcpListener;
 
 use server::peer::command;
 
+// The server waits `GRACE` before serving gained slots; it must be the cluster's wait, which
+// is longer than any lease (the server crate cannot import it).
+const _: () =
+    assert!(server::cluster::GRACE.as_millis() == cluster::lease::GAINED_SLOT_WAIT.as_millis());
+
 /// How a member is started.
 pub struct MemberOptions {
     /// A member's client address (`host:port`) to join; none = bootstrap a new cluster

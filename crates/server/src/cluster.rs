@@ -89,10 +89,10 @@ pub struct Coverage {
     pub ok: bool,
 }
 
-/// How long gained slots wait: longer than the cluster's serving lease (1 s, plus a margin
+/// How long gained slots wait: longer than the cluster's serving lease (0.8 s, plus a margin
 /// for clock rates; `cluster::lease::GAINED_SLOT_WAIT`, which this crate cannot import), so
 /// the previous owner has stopped serving them by then.
-pub const GRACE: Duration = Duration::from_millis(1100);
+pub const GRACE: Duration = Duration::from_millis(880);
 
 /// Where a keyed command must go.
 pub enum Route {

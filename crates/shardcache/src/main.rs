@@ -239,7 +239,7 @@ struct ServerArgs {
     )]
     cluster_replicas: Option<usize>,
     /// Milliseconds a primary may stay unreachable before the cluster promotes one of its
-    /// replicas [default: 800].
+    /// replicas [default: 700].
     #[arg(
         long,
         env = "SHARDCACHE_CLUSTER_NODE_TIMEOUT",
