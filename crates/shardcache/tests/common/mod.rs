@@ -133,6 +133,11 @@ pub struct Dev {
 
 impl Dev {
     pub fn start(nodes: u16) -> Dev {
+        Dev::start_with(nodes, &[])
+    }
+
+    /// `shardcache dev --nodes N` with more options (its stdin is a pipe: [`Dev::enter`]).
+    pub fn start_with(nodes: u16, options: &[&str]) -> Dev {
         let base = free_base(nodes + 1);
         let mut child = Command::new(BIN)
             .args([
@@ -143,6 +148,8 @@ impl Dev {
                 &base.to_string(),
             ])
             .args(["--threads", "1"])
+            .args(options)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -182,6 +189,28 @@ impl Dev {
 
     pub fn ports(&self, n: u16) -> Vec<u16> {
         (0..n).map(|i| self.base + i).collect()
+    }
+
+    /// Presses Enter on dev's terminal (it restarts dead nodes).
+    pub fn enter(&mut self) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin piped");
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The pid of the node listening on `port`.
+    pub fn node_pid(&self, port: u16) -> i32 {
+        let out = Command::new("pgrep")
+            .args(["-f", "--", &format!("--cluster-enabled --port {port} ")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_else(|| panic!("no node on port {port}"))
+            .parse()
+            .unwrap()
     }
 }
 
