@@ -49,7 +49,7 @@ IMPLEMENTED = {
     "multi": [], "exec": [], "discard": [], "watch": [], "unwatch": [],
     # pub/sub
     "subscribe": [], "unsubscribe": [], "psubscribe": [], "punsubscribe": [], "publish": [],
-    "ssubscribe": [], "sunsubscribe": [], "spublish": [], "monitor": [],
+    "ssubscribe": [], "sunsubscribe": [], "spublish": [], "monitor": [], "debug": [],
     "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     # cluster
     "cluster": ["failover", "replicas", "slaves", "info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",

@@ -73,6 +73,9 @@ pub enum CmdError {
     /// Any other `ERR ...` message.
     #[error("ERR {0}")]
     Err(String),
+    /// An error line sent as given, code and all (DEBUG ERROR).
+    #[error("{0}")]
+    Raw(String),
 }
 
 impl CmdError {

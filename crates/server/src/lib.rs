@@ -41,7 +41,7 @@ mod zsetpop;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -251,6 +251,8 @@ pub struct Shared {
     pub tracking: tracking::Tracking,
     /// The latency monitor (LATENCY, `latency-monitor-threshold`).
     pub latency: latency::Monitor,
+    /// Active expiry on (DEBUG SET-ACTIVE-EXPIRE 0 turns it off; lazy expiry stays).
+    pub active_expire: AtomicBool,
 }
 
 /// The connection-serving threads, one single-threaded runtime each.
@@ -554,6 +556,7 @@ pub async fn run_node(
         notify: Default::default(),
         tracking: Default::default(),
         latency: Default::default(),
+        active_expire: AtomicBool::new(true),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     shared.keyspace.set_policy(shared.live.policy());
@@ -722,7 +725,8 @@ async fn housekeeping(shared: Arc<Shared>) {
         // in slices of a few thousand keys so no shard lock is held for long.
         let budget = period / 4;
         let started = Instant::now();
-        while !replica && started.elapsed() < budget {
+        let active = shared.active_expire.load(Ordering::Relaxed);
+        while active && !replica && started.elapsed() < budget {
             let slice = Instant::now();
             let expired = shared.keyspace.expire_cycle(unix_ms(), 2048);
             shared

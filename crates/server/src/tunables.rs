@@ -130,7 +130,8 @@ pub static TUNABLES: &[Tunable] = &[
     t("daemonize", None, Kind::Bool, "no", Effect::Immutable),
     t("disable-thp", None, Kind::Bool, "yes", Effect::Immutable),
     t("dynamic-hz", None, Kind::Bool, "yes", Effect::Kept),
-    t("enable-debug-command", None, Kind::Enum(&["no", "yes", "local"]), "no", Effect::Immutable),
+    // "local" rather than Redis's "no": DEBUG (DIGEST, RELOAD, OBJECT ...) from this machine.
+    t("enable-debug-command", None, Kind::Enum(&["no", "yes", "local"]), "local", Effect::Immutable),
     t("enable-module-command", None, Kind::Enum(&["no", "yes", "local"]), "no", Effect::Immutable),
     t("enable-protected-configs", None, Kind::Enum(&["no", "yes", "local"]), "no", Effect::Immutable),
     t("hash-max-listpack-entries", Some("hash-max-ziplist-entries"), Kind::Int(0, 9223372036854775807), "512", Effect::Kept),

@@ -7,6 +7,7 @@ mod blocking;
 mod clients;
 mod cluster;
 mod config;
+mod debug;
 mod differential;
 mod geo;
 mod info;

@@ -2,6 +2,7 @@
 
 mod command;
 mod config;
+mod debug;
 mod info;
 mod latency;
 mod memory;
@@ -18,6 +19,7 @@ use crate::command::Handler;
 
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("monitor", monitor::monitor),
+    ("debug", debug::debug),
     ("command", command::command),
     ("command|count", command::count),
     ("command|info", command::info),
