@@ -454,6 +454,74 @@ pub fn render_metrics(shared: &Shared) -> String {
         st.total_error_replies.load(Ordering::Relaxed) as f64,
     );
 
+    // Replication: as a primary, each replica's lag in bytes (stream offset minus what it
+    // acknowledged) and seconds (since its last acknowledgement); as a replica, its link.
+    let offset = crate::replication::master_offset(shared);
+    let replicas = shared.replicas.all();
+    metric(
+        "shardcache_replication_offset",
+        "gauge",
+        "How far this node's data is in its replication history (master_repl_offset).",
+        offset as f64,
+    );
+    metric(
+        "shardcache_connected_replicas",
+        "gauge",
+        "Replicas following this node.",
+        replicas.len() as f64,
+    );
+    let link = {
+        let s = shared.replication.state();
+        s.master.as_ref().map(|_| {
+            let up = s.link == crate::replication::LinkState::Connected;
+            (
+                up,
+                if up {
+                    s.last_io.elapsed().as_secs_f64()
+                } else {
+                    -1.0
+                },
+            )
+        })
+    };
+    if let Some((up, idle)) = link {
+        metric(
+            "shardcache_replication_link_up",
+            "gauge",
+            "1 while this replica's link to its primary is up.",
+            f64::from(u8::from(up)),
+        );
+        metric(
+            "shardcache_replication_lag_seconds",
+            "gauge",
+            "Seconds since this replica last heard from its primary (-1: link down).",
+            idle,
+        );
+    }
+    if !replicas.is_empty() {
+        o.push_str("# HELP shardcache_replica_lag_bytes Stream bytes a replica has not acknowledged.\n# TYPE shardcache_replica_lag_bytes gauge\n");
+        for r in &replicas {
+            let acked = r.ack.load(Ordering::Relaxed);
+            let _ = writeln!(
+                o,
+                "shardcache_replica_lag_bytes{{replica=\"{}:{}\"}} {}",
+                r.ip,
+                r.port,
+                offset.saturating_sub(acked)
+            );
+        }
+        o.push_str("# HELP shardcache_replica_lag_seconds Seconds since a replica last acknowledged.\n# TYPE shardcache_replica_lag_seconds gauge\n");
+        for r in &replicas {
+            let _ = writeln!(
+                o,
+                "shardcache_replica_lag_seconds{{replica=\"{}:{}\"}} {}",
+                r.ip,
+                r.port,
+                r.last_ack.lock().elapsed().as_secs_f64()
+            );
+        }
+    }
+
     o.push_str("# HELP shardcache_commands_total Commands executed, by command.\n# TYPE shardcache_commands_total counter\n");
     let active: Vec<_> = shared
         .table

@@ -35,6 +35,20 @@ pub enum ClusterCommand {
         #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
         password: Option<String>,
     },
+    /// Check every shard's replicas: link, lag (bytes and seconds), and with `--digest`
+    /// whether each replica holds exactly its primary's data (writes to the primary are
+    /// paused for up to 2 s while the replicas catch up, then both sides' DEBUG DIGEST are
+    /// compared). Exits 1 when a replica is down or differs.
+    Check {
+        /// Any member, host:port.
+        #[arg(default_value = "127.0.0.1:7000")]
+        node: String,
+        /// Also compare the data of each primary and its replicas.
+        #[arg(long)]
+        digest: bool,
+        #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
+        password: Option<String>,
+    },
     /// Print the cluster's state, nodes and slot counts as a member sees them.
     Status {
         /// Any member, host:port.
@@ -50,6 +64,27 @@ pub fn run(c: ClusterCommand) -> ExitCode {
         .enable_all()
         .build()
         .expect("start tokio runtime");
+    if let ClusterCommand::Check {
+        node,
+        digest,
+        password,
+    } = c
+    {
+        return match runtime.block_on(check(&node, password.as_deref(), digest)) {
+            Ok((text, healthy)) => {
+                print!("{text}");
+                if healthy {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("shardcache cluster check: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match runtime.block_on(execute(c)) {
         Ok(text) => {
             print!("{text}");
@@ -77,11 +112,12 @@ async fn text(addr: &str, password: Option<&str>, args: &[&str]) -> Result<Strin
         .ok_or_else(|| format!("{addr}: unexpected reply to {}", args.join(" ")))
 }
 
-/// One line of CLUSTER NODES: (id, address, flags, slot ranges).
+/// One line of CLUSTER NODES: (id, address, flags, primary id or `-`, slot ranges).
 struct NodeLine {
     id: String,
     addr: String,
     flags: String,
+    primary: String,
     ranges: Vec<String>,
 }
 
@@ -93,6 +129,7 @@ fn parse_nodes(text: &str) -> Vec<NodeLine> {
                 id: f[0].to_string(),
                 addr: f[1].split('@').next().unwrap_or(f[1]).to_string(),
                 flags: f[2].to_string(),
+                primary: f[3].to_string(),
                 ranges: f[8..].iter().map(|s| s.to_string()).collect(),
             })
         })
@@ -107,6 +144,129 @@ fn slot_count(ranges: &[String]) -> usize {
             None => 1,
         })
         .sum()
+}
+
+/// A field of an INFO reply.
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// An INFO replication field as a number.
+fn info_number(info: &str, name: &str) -> Option<i64> {
+    info_field(info, name)?.parse().ok()
+}
+
+/// `shardcache cluster check`: the report, and whether every replica is up (and, with
+/// `digest`, holds its primary's data).
+async fn check(node: &str, password: Option<&str>, digest: bool) -> Result<(String, bool), String> {
+    let nodes = parse_nodes(&text(node, password, &["CLUSTER", "NODES"]).await?);
+    let mut out = String::new();
+    let mut healthy = true;
+    for p in nodes.iter().filter(|n| n.flags.contains("master")) {
+        let replicas: Vec<&NodeLine> = nodes.iter().filter(|r| r.primary == p.id).collect();
+        out += &format!(
+            "shard of {} {} ({} slots): {} replica(s)\n",
+            p.id,
+            p.addr,
+            slot_count(&p.ranges),
+            replicas.len()
+        );
+        let primary_info = match text(&p.addr, password, &["INFO", "replication"]).await {
+            Ok(i) => i,
+            Err(e) => {
+                out += &format!("  primary unreachable: {e}\n");
+                healthy = false;
+                continue;
+            }
+        };
+        let offset = info_number(&primary_info, "master_repl_offset").unwrap_or(0);
+        for r in &replicas {
+            let info = match text(&r.addr, password, &["INFO", "replication"]).await {
+                Ok(i) => i,
+                Err(e) => {
+                    out += &format!("  replica {} {}: unreachable ({e})\n", r.id, r.addr);
+                    healthy = false;
+                    continue;
+                }
+            };
+            let up = info_field(&info, "master_link_status") == Some("up");
+            let theirs = info_number(&info, "slave_repl_offset")
+                .or_else(|| info_number(&info, "master_repl_offset"))
+                .unwrap_or(0);
+            let idle = info_number(&info, "master_last_io_seconds_ago").unwrap_or(-1);
+            healthy &= up;
+            out += &format!(
+                "  replica {} {}: link {}, lag {} bytes, last heard {} s ago\n",
+                r.id,
+                r.addr,
+                if up { "up" } else { "DOWN" },
+                (offset - theirs).max(0),
+                idle
+            );
+        }
+        if digest && !replicas.is_empty() {
+            match compare_digests(p, &replicas, password).await {
+                Ok(lines) => {
+                    for (addr, same) in lines {
+                        healthy &= same;
+                        out += &format!(
+                            "  data of {addr}: {}\n",
+                            if same {
+                                "same as the primary"
+                            } else {
+                                "DIFFERENT from the primary"
+                            }
+                        );
+                    }
+                }
+                Err(e) => {
+                    healthy = false;
+                    out += &format!("  digest not compared: {e}\n");
+                }
+            }
+        }
+    }
+    Ok((out, healthy))
+}
+
+/// Pauses the primary's writers, waits (up to 2 s) until every replica has applied the
+/// primary's whole stream, and compares DEBUG DIGEST on both sides; the pause ends at once.
+async fn compare_digests(
+    p: &NodeLine,
+    replicas: &[&NodeLine],
+    password: Option<&str>,
+) -> Result<Vec<(String, bool)>, String> {
+    ask(&p.addr, password, &["CLIENT", "PAUSE", "2000", "WRITE"]).await?;
+    let result = async {
+        let info = text(&p.addr, password, &["INFO", "replication"]).await?;
+        let offset = info_number(&info, "master_repl_offset").unwrap_or(0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        for r in replicas {
+            loop {
+                let info = text(&r.addr, password, &["INFO", "replication"]).await?;
+                let theirs = info_number(&info, "slave_repl_offset").unwrap_or(-1);
+                if theirs >= offset {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{} did not catch up within 2 s", r.addr));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        let mine = text(&p.addr, password, &["DEBUG", "DIGEST"]).await?;
+        let mut lines = Vec::new();
+        for r in replicas {
+            let theirs = text(&r.addr, password, &["DEBUG", "DIGEST"]).await?;
+            lines.push((r.addr.clone(), theirs == mine));
+        }
+        Ok(lines)
+    }
+    .await;
+    let _ = ask(&p.addr, password, &["CLIENT", "UNPAUSE"]).await;
+    result
 }
 
 async fn execute(c: ClusterCommand) -> Result<String, String> {
@@ -152,6 +312,7 @@ async fn execute(c: ClusterCommand) -> Result<String, String> {
             ask(&from, password.as_deref(), &["CLUSTER", "FORGET", &id]).await?;
             Ok(format!("removed {id} ({node}) from the cluster\n"))
         }
+        ClusterCommand::Check { .. } => unreachable!("answered by run"),
         ClusterCommand::Status { node, password } => {
             let info = text(&node, password.as_deref(), &["CLUSTER", "INFO"]).await?;
             let nodes = text(&node, password.as_deref(), &["CLUSTER", "NODES"]).await?;

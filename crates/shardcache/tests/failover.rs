@@ -156,4 +156,36 @@ fn a_killed_primary_is_replaced_by_its_replica_and_comes_back_as_its_replica() {
             .contains("moved"),
         "a replica redirects writes to its primary"
     );
+
+    // `shardcache cluster check --digest`: every replica up and holding its primary's data;
+    // a key that exists on one replica only (DEBUG POPULATE is not replicated) is reported.
+    let check = || {
+        std::process::Command::new(BIN)
+            .args([
+                "cluster",
+                "check",
+                &format!("127.0.0.1:{}", ports[0]),
+                "--digest",
+            ])
+            .output()
+            .unwrap()
+    };
+    let report = check();
+    let text = String::from_utf8_lossy(&report.stdout).to_string();
+    assert!(report.status.success(), "{text}");
+    assert_eq!(text.matches("same as the primary").count(), 3, "{text}");
+    assert_eq!(text.matches("link up").count(), 3, "{text}");
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(1)
+        .arg("only-here")
+        .query(&mut old)
+        .unwrap();
+    let report = check();
+    let text = String::from_utf8_lossy(&report.stdout).to_string();
+    assert_eq!(report.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("data of 127.0.0.1:{}: DIFFERENT", victim.1)),
+        "{text}"
+    );
 }
