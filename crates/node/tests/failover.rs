@@ -63,21 +63,24 @@ fn lines(nodes: &str) -> Vec<Line> {
 
 /// Keys whose slots the shard with these ranges owns.
 fn keys_in(ranges: &[(u16, u16)], from: usize, n: usize) -> Vec<(usize, String)> {
+    keys_from(ranges.to_vec(), from).take(n).collect()
+}
+
+/// The same, made as they are needed.
+fn keys_from(ranges: Vec<(u16, u16)>, from: usize) -> impl Iterator<Item = (usize, String)> {
     (from..)
         .map(|i| (i, format!("k{i}")))
-        .filter(|(_, k)| {
+        .filter(move |(_, k)| {
             let slot = placement::slot::key_slot(k.as_bytes());
             ranges.iter().any(|(a, b)| (*a..=*b).contains(&slot))
         })
-        .take(n)
-        .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_lost() {
-    let transport = MemTransport::default();
+/// Starts 4 members with `--cluster-replicas 1` and waits until they form 2 primaries with
+/// one replica each, every replica in sync. Answers the members (bus addresses filled in).
+async fn two_shards_with_replicas(transport: &MemTransport) -> Vec<common::Member> {
     let first = start(
-        &transport,
+        transport,
         None,
         Config {
             cluster_replicas: 1,
@@ -88,7 +91,7 @@ async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_los
     let seed = first.port;
     let mut members = vec![first];
     for _ in 0..3 {
-        members.push(start(&transport, Some(seed), Config::default()).await);
+        members.push(start(transport, Some(seed), Config::default()).await);
     }
     let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
     eventually(
@@ -130,6 +133,14 @@ async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_los
     for m in &mut members {
         m.bus = bus_of(m.port).await;
     }
+    members
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_lost() {
+    let transport = MemTransport::default();
+    let members = two_shards_with_replicas(&transport).await;
+    let seed = members[0].port;
     let nodes = lines(&cluster_nodes(seed).await);
     let leader = field(&cluster_info(seed).await, "cluster_raft_leader");
     // A primary that does not lead the Raft group (the leader's own failure is another case).
@@ -193,7 +204,7 @@ async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_los
         let mut p = connect(p_port);
         p.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let (mut waited, mut unacked) = (Vec::new(), 0usize);
-        for (i, k) in keys_in(&writer_ranges, last_before + 1, 200_000) {
+        for (i, k) in keys_from(writer_ranges, last_before + 1) {
             if stopping.load(Ordering::Relaxed) {
                 break;
             }
@@ -305,6 +316,95 @@ async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_los
         .map(|l| l.id)
         .collect();
     assert!(seen.contains(&replica.id) && !seen.contains(&primary.id));
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}
+
+/// CLUSTER FAILOVER on a replica, while a client writes to its primary without WAIT: the
+/// primary pauses its writers, the replica catches up, the roles swap, and every write the
+/// old primary acknowledged is on the new one (the default mode loses nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_failover_swaps_roles_without_losing_a_write() {
+    let transport = MemTransport::default();
+    let members = two_shards_with_replicas(&transport).await;
+    let seed = members[0].port;
+    let nodes = lines(&cluster_nodes(seed).await);
+    let primary = nodes.iter().find(|l| l.flags.contains("master")).unwrap();
+    let replica = nodes.iter().find(|l| l.primary == primary.id).unwrap();
+    let (p_port, r_port) = (primary.port, replica.port);
+    let ranges = primary.ranges.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut p = connect(p_port);
+        let mut acked = Vec::new();
+        for (i, k) in keys_from(ranges, 0) {
+            if stopping.load(Ordering::Relaxed) {
+                break;
+            }
+            match p.set::<_, _, ()>(&k, i) {
+                Ok(()) => acked.push((i, k)),
+                Err(e) => {
+                    // Redirected: the primary is a replica now.
+                    eprintln!("writer stops after {} writes: {e}", acked.len());
+                    break;
+                }
+            }
+        }
+        acked
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = tokio::task::spawn_blocking(move || {
+        let mut p = connect(p_port);
+        redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .query::<()>(&mut p)
+            .unwrap_err()
+            .to_string()
+    })
+    .await
+    .unwrap();
+    assert!(
+        refused.contains("You should send CLUSTER FAILOVER to a replica"),
+        "{refused}"
+    );
+    let done = tokio::task::spawn_blocking(move || {
+        let mut r = connect(r_port);
+        r.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .query::<String>(&mut r)
+    })
+    .await
+    .unwrap();
+    assert_eq!(done.unwrap(), "OK");
+    eventually("the roles swapped", Duration::from_secs(10), async || {
+        let now = lines(&cluster_nodes(seed).await);
+        now.iter()
+            .any(|l| l.port == r_port && l.flags.contains("master"))
+            && now
+                .iter()
+                .any(|l| l.port == p_port && l.flags.contains("slave"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.await.unwrap();
+    assert!(
+        acked.len() > 10,
+        "the primary took writes before the failover"
+    );
+    let lost = tokio::task::spawn_blocking(move || {
+        let mut r = connect(r_port);
+        acked
+            .iter()
+            .filter(|(i, k)| r.get::<_, Option<i64>>(k).unwrap() != Some(*i as i64))
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(lost, 0, "acknowledged writes lost in a manual failover");
     for m in members {
         let _ = m.stop.send(());
     }
