@@ -249,6 +249,11 @@ def one_round(ports, pid_of, restart, tag, sigstop):
     slots = set()
     for a, b in victim[4]:
         slots.update(range(a, b + 1))
+    info = cli(ports[0], "CLUSTER", "INFO")
+    leader = next((l.split(":", 1)[1].strip() for l in info.splitlines()
+                   if l.startswith("cluster_raft_leader:")), "")
+    role = ("leads the Raft group" if leader == victim[0] else
+            "its replica leads" if any(n[0] == leader and n[3] == victim[0] for n in ns) else "")
     w = Writer(victim[1], slots, tag, [p for p in ports if p != victim[1]])
     w.start()
     time.sleep(1.0)
@@ -273,7 +278,7 @@ def one_round(ports, pid_of, restart, tag, sigstop):
         restart(victim[1])
     wait_in_sync(ports, tag)
     lost_acked, lost_unacked = read_back(ports[0], w)
-    return first - killed_at, lost_acked, lost_unacked, len(w.acked)
+    return first - killed_at, lost_acked, lost_unacked, len(w.acked), role
 
 
 def find_base(n):
@@ -318,8 +323,8 @@ def run_ours(rounds, sigstop):
         for r in range(rounds):
             results.append(one_round(ports, pid_of, restart, f"ours{r}", sigstop))
             print(f"  shardcache round {r + 1}: writes back after {results[-1][0]:.3f} s, "
-                  f"acked lost {results[-1][1]}/{results[-1][3]}, unacked lost {results[-1][2]}",
-                  flush=True)
+                  f"acked lost {results[-1][1]}/{results[-1][3]}, unacked lost {results[-1][2]}"
+                  + (f" (victim: {results[-1][4]})" if results[-1][4] else ""), flush=True)
     finally:
         dev.send_signal(signal.SIGINT)
         dev.wait(30)
