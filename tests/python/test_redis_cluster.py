@@ -9,7 +9,7 @@ import time
 
 import pytest
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import LoadBalancingStrategy, RedisCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("SHARDCACHE_BIN", os.path.join(ROOT, "target", "debug", "shardcache"))
@@ -108,3 +108,59 @@ def test_routes_20k_keys_and_follows_moved_after_a_join(dev):
     finally:
         fourth.terminate()
         fourth.wait(timeout=15)
+
+
+def test_keeps_working_through_a_failover_with_reads_from_replicas():
+    """`dev --nodes 6 --replicas 1`: redis-py reads from replicas (READONLY), a primary is
+    SIGKILLed, and the client's retries (it refreshes the topology on connection errors)
+    carry its writes and reads over to the promoted replica; nothing acknowledged is lost."""
+    base = free_base(7)
+    proc = subprocess.Popen(
+        [BIN, "dev", "--nodes", "6", "--replicas", "1", "--base-port", str(base),
+         "--threads", "1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        seen = ""
+        for line in proc.stdout:
+            seen += line
+            if line.startswith("Ctrl-C"):
+                break
+        assert "a 6-node cluster is up" in seen, seen
+        rc = RedisCluster(host="127.0.0.1", port=base, decode_responses=True,
+                          load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN)
+        assert len(rc.get_primaries()) == 3
+        assert len(rc.get_replicas()) == 3
+        for i in range(2000):
+            assert rc.set(f"fo:{i}", i)
+        # Every replica has what its primary acknowledged.
+        for p in rc.get_primaries():
+            assert rc.execute_command("WAIT", 1, 2000, target_nodes=p) == 1
+        assert all(rc.get(f"fo:{i}") == str(i) for i in range(0, 2000, 7))
+        # A replica answers a read itself once the client said READONLY.
+        replica = rc.get_replicas()[0]
+        r = redis.Redis(host=replica.host, port=replica.port, decode_responses=True)
+        r.execute_command("READONLY")
+        cache = rc.nodes_manager.slots_cache
+        mine = [i for i in range(2000)
+                if replica.name in [n.name for n in cache[rc.keyslot(f"fo:{i}")][1:]]]
+        assert mine
+        assert all(r.get(f"fo:{i}") == str(i) for i in mine)
+        # Kill the primary of fo:0.
+        victim = rc.get_node_from_key("fo:0", replica=False)
+        out = subprocess.run(["pgrep", "-f", "--", f"--cluster-enabled --port {victim.port} "],
+                             capture_output=True, text=True).stdout.split()
+        os.kill(int(out[0]), 9)
+        deadline = time.time() + 20
+        while True:
+            try:
+                assert rc.set("fo:0", "after")
+                break
+            except redis.exceptions.RedisError:
+                assert time.time() < deadline, "writes never resumed"
+                time.sleep(0.1)
+        wait_for("reads of every key", lambda: all(
+            rc.get(f"fo:{i}") == str(i) for i in range(1, 2000)), timeout=20)
+        assert rc.get("fo:0") == "after"
+    finally:
+        proc.send_signal(2)
+        assert proc.wait(timeout=30) == 0
