@@ -12,6 +12,9 @@ pub struct NodeSpec {
     pub host: String,
     pub port: u16,
     pub bus_port: u16,
+    /// The failure domain it runs in (`--zone`), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// One entry of the topology log.
@@ -112,7 +115,7 @@ impl ClusterState {
                         other.id.clone(),
                     ));
                 }
-                if let Some(shard) = shard_lacking_replicas(t) {
+                if let Some(shard) = shard_lacking_replicas(t, spec.zone.as_deref()) {
                     let t = self.topology.as_mut().expect("checked above");
                     let mut replica = node(spec, shard);
                     replica.primary = false;
@@ -195,19 +198,31 @@ fn node(spec: &NodeSpec, shard: ShardId) -> Node {
         bus_port: spec.bus_port,
         shard,
         primary: true,
+        zone: spec.zone.clone(),
     }
 }
 
-/// The shard a joining node should replicate: the one with the fewest replicas, if that is
-/// fewer than the cluster wants (ties: the lowest shard id, so every node picks the same).
-fn shard_lacking_replicas(t: &Topology) -> Option<ShardId> {
+/// The shard a joining node (in `zone`, if known) should replicate: among shards with fewer
+/// replicas than the cluster wants, never one whose copies are all in the joiner's zone (it
+/// would leave the shard in one zone: the node becomes a primary instead), preferring one
+/// with no copy in that zone, then the fewest replicas, then the lowest shard id (so every
+/// node picks the same).
+fn shard_lacking_replicas(t: &Topology, zone: Option<&str>) -> Option<ShardId> {
     t.nodes
         .iter()
         .filter(|n| n.primary)
-        .map(|p| (t.replicas_of(p.shard).count(), p.shard))
+        .filter(|p| t.replicas_of(p.shard).count() < t.replicas)
+        .filter_map(|p| {
+            let members = || t.nodes.iter().filter(|n| n.shard == p.shard);
+            let in_zone = |n: &Node| zone.is_some() && n.zone.as_deref() == zone;
+            if zone.is_some() && members().all(in_zone) {
+                return None;
+            }
+            let shares_zone = members().any(in_zone);
+            Some((shares_zone, t.replicas_of(p.shard).count(), p.shard))
+        })
         .min()
-        .filter(|(have, _)| *have < t.replicas)
-        .map(|(_, shard)| shard)
+        .map(|(_, _, shard)| shard)
 }
 
 /// Makes replica `id` its shard's primary and the old primary (if any) its replica.
@@ -244,6 +259,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 7000 + i,
             bus_port: 17000 + i,
+            zone: None,
         }
     }
 
@@ -373,6 +389,32 @@ mod tests {
         let t = s.topology.clone().unwrap();
         assert!(!t.node(&spec(7).id).unwrap().primary);
         assert_eq!(t.nodes.iter().filter(|n| n.primary).count(), 3);
+    }
+
+    #[test]
+    fn replicas_are_spread_over_zones() {
+        let zoned = |i: u16, zone: &str| NodeSpec {
+            zone: Some(zone.into()),
+            ..spec(i)
+        };
+        let mut s = ClusterState::default();
+        s.apply(&Change::Bootstrap(zoned(0, "a"))).unwrap();
+        s.apply(&Change::SetReplicas { replicas: 1 }).unwrap();
+        // Another node of zone a would leave the shard in one zone: it starts a shard.
+        s.apply(&Change::Join(zoned(1, "a"))).unwrap();
+        s.apply(&Change::Join(zoned(2, "b"))).unwrap();
+        s.apply(&Change::Join(zoned(3, "b"))).unwrap();
+        let t = s.topology.unwrap();
+        assert_eq!(t.nodes.iter().filter(|n| n.primary).count(), 2);
+        for p in t.nodes.iter().filter(|n| n.primary) {
+            let zones: std::collections::BTreeSet<_> = t
+                .nodes
+                .iter()
+                .filter(|n| n.shard == p.shard)
+                .map(|n| n.zone.clone())
+                .collect();
+            assert_eq!(zones.len(), 2, "shard {} is in one zone: {t:?}", p.shard);
+        }
     }
 
     proptest! {

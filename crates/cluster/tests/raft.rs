@@ -18,6 +18,7 @@ type Node = Arc<ClusterNode<MemTransport>>;
 
 fn spec(i: u16) -> NodeSpec {
     NodeSpec {
+        zone: None,
         id: format!("{:016x}{:024x}", i as u64, 0),
         host: "127.0.0.1".into(),
         port: 7000 + i,

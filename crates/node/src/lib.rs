@@ -229,6 +229,7 @@ pub async fn run<B: Bus>(
         host: host.clone(),
         port,
         bus_port,
+        zone: config.cluster_zone.clone(),
     };
     let node = ClusterNode::start(spec, store, bus.clone())
         .await

@@ -18,6 +18,10 @@ pub struct Node {
     pub shard: ShardId,
     /// Primary of its shard; otherwise a replica of the shard's primary.
     pub primary: bool,
+    /// The failure domain it runs in (`--zone`), if given: a shard's copies are spread
+    /// over zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +183,7 @@ mod tests {
             bus_port: port + 10000,
             shard,
             primary: true,
+            zone: None,
         }
     }
 

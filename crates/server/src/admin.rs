@@ -315,6 +315,7 @@ async fn cluster(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
                 "bus_port": n.bus_port,
                 "shard": placement::topology::shard_hex(n.shard),
                 "role": if n.primary { "primary" } else { "replica" },
+                "zone": n.zone,
                 "health": match c.reach(&n.id) {
                     _ if n.id == c.myid => "ok",
                     crate::cluster::Reach::Ok => "ok",

@@ -148,6 +148,7 @@ impl ClusterState {
             bus_port,
             shard,
             primary: true,
+            zone: None,
         };
         c.set_topology(Some(Topology::single(me)));
         c.lease_until.store(u64::MAX, Ordering::Relaxed);
@@ -428,6 +429,7 @@ mod tests {
             bus_port: 17001,
             shard: 99,
             primary: true,
+            zone: None,
         });
         t.slots[12182] = Some(99);
         c.set_topology(Some(t));
@@ -456,6 +458,7 @@ mod tests {
             bus_port: 17000,
             shard,
             primary: true,
+            zone: None,
         }
     }
 

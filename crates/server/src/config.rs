@@ -105,6 +105,9 @@ pub struct Config {
     /// Milliseconds a primary may leave the Raft leader's probes unanswered before one of
     /// its replicas is promoted; 0 = the default (`cluster::node::NODE_TIMEOUT`).
     pub cluster_node_timeout: u64,
+    /// The failure domain this node runs in (a rack, an availability zone): a shard's
+    /// replicas are placed in other zones than its primary.
+    pub cluster_zone: Option<String>,
     /// Where snapshots are written and read (and, in cluster mode, the node's Raft state).
     pub dir: std::path::PathBuf,
     /// The snapshot's file name in `dir`.
@@ -168,6 +171,7 @@ impl Default for Config {
             cluster_port: 0,
             cluster_replicas: 0,
             cluster_node_timeout: 0,
+            cluster_zone: None,
             cluster_bind: None,
             cluster_secret: None,
             replicaof: None,

@@ -39,6 +39,10 @@ pub struct DevArgs {
     /// Replicas per shard: `--nodes 6 --replicas 1` runs 3 primaries and 3 replicas.
     #[arg(long, default_value_t = 0)]
     replicas: usize,
+    /// Spread the nodes over this many zones (node i in zone `z<i mod Z>`, `--zone`): a
+    /// shard's replicas land in other zones than its primary.
+    #[arg(long, default_value_t = 0)]
+    zones: u16,
     /// Restart a node as soon as it dies (otherwise: press Enter to restart dead nodes).
     #[arg(long)]
     restart_dead: bool,
@@ -133,6 +137,9 @@ pub fn run(args: DevArgs) -> ExitCode {
             cmd.args(["--join", &format!("127.0.0.1:{}", args.base_port)]);
         } else if args.replicas > 0 {
             cmd.args(["--cluster-replicas", &args.replicas.to_string()]);
+        }
+        if args.zones > 0 {
+            cmd.args(["--zone", &format!("z{}", i % args.zones)]);
         }
         cmd.arg("--dir").arg(dir.join(format!("node-{port}")));
         cmd.args(&args.extra);

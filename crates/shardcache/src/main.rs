@@ -246,6 +246,10 @@ struct ServerArgs {
         requires = "cluster_enabled"
     )]
     cluster_node_timeout: Option<u64>,
+    /// The failure domain this node runs in (rack, availability zone): a node joining as a
+    /// replica never leaves a shard with all its copies in one zone.
+    #[arg(long, env = "SHARDCACHE_ZONE", requires = "cluster_enabled")]
+    zone: Option<String>,
     /// Address the cluster bus listens on [default: --bind].
     #[arg(long, env = "SHARDCACHE_CLUSTER_BIND", requires = "cluster_enabled")]
     cluster_bind: Option<String>,
@@ -378,6 +382,9 @@ impl ServerArgs {
         if let Some(r) = self.replicaof {
             server::config::parse_replicaof(&r).map_err(|e| format!("--replicaof: {e}"))?;
             c.replicaof = Some(r);
+        }
+        if self.zone.is_some() {
+            c.cluster_zone = self.zone;
         }
         c.masterauth = self.masterauth;
         c.masteruser = self.masteruser;
