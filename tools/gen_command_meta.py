@@ -52,7 +52,7 @@ IMPLEMENTED = {
     "ssubscribe": [], "sunsubscribe": [], "spublish": [], "monitor": [], "debug": [],
     "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     # cluster
-    "cluster": ["failover", "replicas", "slaves", "info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
+    "cluster": ["failover", "replicate", "replicas", "slaves", "info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
                 "slots", "shards", "nodes", "links", "help", "meet", "forget"],
     "readonly": [], "readwrite": [], "asking": [],
     # geo

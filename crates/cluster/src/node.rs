@@ -431,7 +431,10 @@ impl<T: Transport> ClusterNode<T> {
     /// leader (forwarded there otherwise). Membership changes go through [`Self::join`] and
     /// [`Self::leave`], which also change the Raft membership.
     pub async fn change(&self, change: Change) -> Result<(), String> {
-        if !matches!(change, Change::Failover { .. } | Change::SetReplicas { .. }) {
+        if !matches!(
+            change,
+            Change::Failover { .. } | Change::SetReplicas { .. } | Change::Replicate { .. }
+        ) {
             return Err("only a failover or the replica count can be changed this way".into());
         }
         if let Some(done) = self.forward(BusRequest::Change(change.clone())).await {

@@ -40,6 +40,9 @@ pub enum Change {
         #[serde(default)]
         handover_ms: Option<u64>,
     },
+    /// Makes the replica `id` a replica of the shard whose primary is `of` (CLUSTER
+    /// REPLICATE); a primary cannot move (it serves its shard's slots).
+    Replicate { id: String, of: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -60,6 +63,8 @@ pub enum ChangeError {
     LastNode,
     #[error("node {0} is not a replica")]
     NotAReplica(String),
+    #[error("node {0} is not a primary")]
+    NotAPrimary(String),
     #[error("{0} replicas per shard is more than a cluster can use")]
     TooManyReplicas(usize),
 }
@@ -155,6 +160,23 @@ impl ClusterState {
                 t.replicas = *replicas;
                 t.epoch += 1;
                 Ok(())
+            }
+            Change::Replicate { id, of } => {
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                let shard = match t.node(of) {
+                    None => return Err(ChangeError::UnknownNode(of.clone())),
+                    Some(p) if !p.primary => return Err(ChangeError::NotAPrimary(of.clone())),
+                    Some(p) => p.shard,
+                };
+                match t.nodes.iter_mut().find(|n| &n.id == id) {
+                    None => Err(ChangeError::UnknownNode(id.clone())),
+                    Some(n) if n.primary => Err(ChangeError::NotAReplica(id.clone())),
+                    Some(n) => {
+                        n.shard = shard;
+                        t.epoch += 1;
+                        Ok(())
+                    }
+                }
             }
             Change::Failover { id, handover_ms } => {
                 let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;

@@ -113,6 +113,11 @@ impl<T: Transport> Control for RaftControl<T> {
         };
         Box::pin(async move { node.change(change).await })
     }
+
+    fn replicate(&self, id: String, of: String) -> BoxFuture<Result<(), String>> {
+        let node = self.0.clone();
+        Box::pin(async move { node.change(cluster::Change::Replicate { id, of }).await })
+    }
 }
 
 /// The node id kept in `dir/node-id` (made on first start), or a fresh one without a dir.

@@ -409,3 +409,89 @@ async fn manual_failover_swaps_roles_without_losing_a_write() {
         let _ = m.stop.send(());
     }
 }
+
+/// CLUSTER REPLICATE: Redis's refusals (itself, a replica, from a primary), then a replica
+/// moves to the other shard and follows that shard's primary, data and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_moves_to_another_shard_with_cluster_replicate() {
+    let transport = MemTransport::default();
+    let members = two_shards_with_replicas(&transport).await;
+    let seed = members[0].port;
+    let nodes = lines(&cluster_nodes(seed).await);
+    let primaries: Vec<&Line> = nodes
+        .iter()
+        .filter(|l| l.flags.contains("master"))
+        .collect();
+    let (a, b) = (primaries[0], primaries[1]);
+    let mover = nodes.iter().find(|l| l.primary == a.id).unwrap();
+    let (mover_port, b_port, a_port) = (mover.port, b.port, a.port);
+    let (a_id, b_id, mover_id) = (a.id.clone(), b.id.clone(), mover.id.clone());
+    let b_keys = keys_in(&b.ranges, 0, 50);
+    let (b_id2, mover_id2) = (b_id.clone(), mover_id.clone());
+    let outcome = tokio::task::spawn_blocking(move || {
+        let (b_id, mover_id) = (b_id2, mover_id2);
+        let mut pb = connect(b_port);
+        for (i, k) in &b_keys {
+            let _: () = pb.set(k, *i).unwrap();
+        }
+        let mut m = connect(mover_port);
+        let ask = |c: &mut redis::Connection, id: &str| {
+            redis::cmd("CLUSTER")
+                .arg("REPLICATE")
+                .arg(id)
+                .query::<String>(c)
+                .map_err(|e| e.to_string())
+        };
+        let errors = [
+            ask(&mut m, &mover_id).unwrap_err(),
+            ask(&mut m, &"0".repeat(40)).unwrap_err(),
+            ask(&mut connect(a_port), &b_id).unwrap_err(),
+        ];
+        (errors, ask(&mut m, &b_id), b_keys)
+    })
+    .await
+    .unwrap();
+    let (errors, moved, b_keys) = outcome;
+    assert!(errors[0].contains("Can't replicate myself"), "{errors:?}");
+    assert!(errors[1].contains("Unknown node"), "{errors:?}");
+    assert!(
+        errors[2].contains("To set a master the node must be empty"),
+        "{errors:?}"
+    );
+    assert_eq!(moved.unwrap(), "OK");
+    eventually(
+        "the replica follows the other shard's primary with its data",
+        Duration::from_secs(15),
+        async || {
+            let now = lines(&cluster_nodes(seed).await);
+            if !now.iter().any(|l| l.id == mover_id && l.primary == b_id) {
+                return false;
+            }
+            let keys = b_keys.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut m = connect(mover_port);
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut m)
+                    .unwrap_or_default();
+                let _: redis::RedisResult<()> = redis::cmd("READONLY").query(&mut m);
+                info.contains(&format!("master_port:{b_port}"))
+                    && info.contains("master_link_status:up")
+                    && keys
+                        .iter()
+                        .all(|(i, k)| m.get::<_, Option<i64>>(k).ok().flatten() == Some(*i as i64))
+            })
+            .await
+            .unwrap()
+        },
+    )
+    .await;
+    let replicas_of_a = lines(&cluster_nodes(seed).await)
+        .iter()
+        .filter(|l| l.primary == a_id)
+        .count();
+    assert_eq!(replicas_of_a, 0);
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}

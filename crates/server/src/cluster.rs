@@ -35,6 +35,8 @@ pub trait Control: Send + Sync {
     fn forget(&self, id: String) -> BoxFuture<Result<(), String>>;
     /// Makes the replica `id` the primary of its shard (CLUSTER FAILOVER's last step).
     fn failover(&self, id: String) -> BoxFuture<Result<(), String>>;
+    /// Makes the replica `id` a replica of the primary `of` (CLUSTER REPLICATE).
+    fn replicate(&self, id: String, of: String) -> BoxFuture<Result<(), String>>;
 }
 
 pub struct ClusterState {

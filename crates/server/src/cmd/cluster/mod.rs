@@ -28,6 +28,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("cluster|replicas", replicas),
     ("cluster|slaves", replicas),
     ("cluster|failover", failover),
+    ("cluster|replicate", replicate),
     ("readonly", readonly),
     ("readwrite", readwrite),
     ("asking", ok_in_cluster),
@@ -133,6 +134,39 @@ fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         crate::replication::manual_failover(&shared, &primary).await?;
         control.failover(myid).await
     })));
+    Ok(())
+}
+
+/// CLUSTER REPLICATE node-id: this replica follows another shard's primary from now on.
+/// As in Redis, a primary cannot become a replica while it has slots — and here every primary
+/// serves its share of slots (CLUSTER FAILOVER on its replica hands them over first).
+fn replicate(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let control = control(ctx)?;
+    not_in_transaction(ctx)?;
+    let c = state(ctx)?;
+    let id = String::from_utf8_lossy(args.get(2)).into_owned();
+    let t = c.topology();
+    let Some(target) = t.as_ref().and_then(|t| t.node(&id)) else {
+        return Err(CmdError::err(format!("Unknown node {id}")));
+    };
+    if target.id == c.myid {
+        return Err(CmdError::err("Can't replicate myself"));
+    }
+    if !target.primary {
+        return Err(CmdError::err(
+            "I can only replicate a master, not a replica.",
+        ));
+    }
+    let me_primary = t
+        .as_ref()
+        .and_then(|t| t.node(&c.myid))
+        .is_some_and(|me| me.primary);
+    if me_primary {
+        return Err(CmdError::err(
+            "To set a master the node must be empty and without assigned slots.",
+        ));
+    }
+    ctx.client.pending = Some(crate::Pending::Reply(control.replicate(c.myid.clone(), id)));
     Ok(())
 }
 
@@ -403,6 +437,8 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "NODES",
             "    Return cluster configuration seen by node. Output format:",
             "    <id> <ip:port@bus-port[,hostname]> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+            "REPLICATE <node-id>",
+            "    Configure current node as replica to <node-id>.",
             "REPLICAS <node-id>",
             "    Return <node-id> replicas.",
             "SHARDS",
