@@ -28,6 +28,7 @@ pub enum Kind {
     Join,
     Leave,
     Change,
+    LeaderAcks,
 }
 
 impl Kind {
@@ -41,6 +42,7 @@ impl Kind {
             BusRequest::Join(_) => Kind::Join,
             BusRequest::Leave { .. } => Kind::Leave,
             BusRequest::Change(_) => Kind::Change,
+            BusRequest::LeaderAcks => Kind::LeaderAcks,
         }
     }
 }

@@ -17,8 +17,8 @@ use openraft::{BasicNode, ChangeMembers, ServerState};
 
 use crate::lease::{Lease, GAINED_SLOT_WAIT, RENEW_EVERY, RENEW_TIMEOUT};
 use crate::raft::{
-    config, deliver, BusRequest, BusResponse, Network, NodeId, Raft, RaftRequest, ReadIndexRefused,
-    Store, Transport,
+    config, deliver, BusRequest, BusResponse, Network, NodeId, Raft, RaftRequest, RaftResponse,
+    ReadIndexRefused, Store, Transport,
 };
 use crate::state::{Change, NodeSpec};
 
@@ -33,8 +33,19 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 /// its replicas (`cluster-node-timeout`).
 pub const NODE_TIMEOUT: Duration = Duration::from_millis(700);
 
-/// When a leader started leading, and when it last gave each member a read index.
-type Grants = (Option<Instant>, HashMap<String, Instant>);
+/// What a leader knows of the leases in force (see [`ClusterNode::lease_left`]).
+#[derive(Default)]
+struct Grants {
+    /// When this node was first seen leading.
+    since: Option<Instant>,
+    /// No earlier leader confirmed its leadership after this instant: the latest time a
+    /// majority of voters (asked once this node leads) last accepted an append from one.
+    earlier_leaders_until: Option<Instant>,
+    /// When this node last gave each member a read index.
+    granted: HashMap<String, Instant>,
+    /// When each earlier leader (by Raft id) was last heard of by those voters.
+    earlier_leaders_seen: HashMap<NodeId, Instant>,
+}
 
 /// A source of this node's replication offset (set by the node that owns the data).
 pub type OffsetSource = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -76,6 +87,8 @@ pub struct ClusterNode<T: Transport> {
     /// ends at most a lease period after that), and when it was first seen leading (no
     /// earlier leader's grant can be later than that).
     grants: std::sync::Mutex<Grants>,
+    /// When this node last accepted an append (a heartbeat included) from each leader.
+    leader_acks: std::sync::Mutex<HashMap<NodeId, Instant>>,
 }
 
 impl<T: Transport> ClusterNode<T> {
@@ -105,7 +118,8 @@ impl<T: Transport> ClusterNode<T> {
             asked_members: tokio::sync::Mutex::new(None),
             repl_offset: OnceLock::new(),
             node_timeout_ms: AtomicU64::new(NODE_TIMEOUT.as_millis() as u64),
-            grants: std::sync::Mutex::new((None, HashMap::new())),
+            grants: std::sync::Mutex::new(Grants::default()),
+            leader_acks: std::sync::Mutex::new(HashMap::new()),
         });
         tokio::spawn(keep_lease(Arc::downgrade(&node)));
         tokio::spawn(watch_primaries(Arc::downgrade(&node)));
@@ -168,7 +182,18 @@ impl<T: Transport> ClusterNode<T> {
             BusRequest::Raft(RaftRequest::Vote(v)) if !self.in_membership(&v) => {
                 BusResponse::Done(Err("not a member of this cluster".into()))
             }
+            BusRequest::Raft(RaftRequest::Append(append)) => {
+                let leader = append.vote.leader_id().voted_for();
+                let answer = deliver(&self.raft, RaftRequest::Append(append)).await;
+                if let (Some(leader), RaftResponse::Append(Ok(r))) = (leader, &answer) {
+                    if !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
+                        self.note_leader_ack(leader);
+                    }
+                }
+                BusResponse::Raft(answer)
+            }
             BusRequest::Raft(request) => BusResponse::Raft(deliver(&self.raft, request).await),
+            BusRequest::LeaderAcks => BusResponse::LeaderAcks(self.leader_acks()),
             BusRequest::ReadIndex { id } => BusResponse::ReadIndex(self.read_index(&id).await),
             BusRequest::Hello => BusResponse::Hello {
                 spec: self.spec.clone(),
@@ -207,7 +232,10 @@ impl<T: Transport> ClusterNode<T> {
             .get_read_log_id()
             .await
             .map_err(|e| ReadIndexRefused::NotLeader(e.to_string()))?;
-        self.grants().1.insert(id.to_string(), Instant::now());
+        self.grants().granted.insert(id.to_string(), Instant::now());
+        // A leader is part of every quorum that confirms it: it records that as its own
+        // ack, so a successor asking a majority hears of it even from this node.
+        self.note_leader_ack(self.raft_id);
         Ok(read.map(|l| l.index))
     }
 
@@ -215,12 +243,18 @@ impl<T: Transport> ClusterNode<T> {
         self.grants.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Notes whether this node leads now (a new leadership forgets the grants of the last).
+    /// Notes whether this node leads now. Losing leadership forgets what it learnt of
+    /// earlier leaders; the read indexes this node gave are kept across its leaderships (a
+    /// lease given in an earlier term may still hold when it leads again).
     fn note_leadership(&self, leading: bool) {
         let mut g = self.grants();
-        match (leading, g.0) {
-            (true, None) => *g = (Some(Instant::now()), HashMap::new()),
-            (false, Some(_)) => *g = (None, HashMap::new()),
+        match (leading, g.since) {
+            (true, None) => g.since = Some(Instant::now()),
+            (false, Some(_)) => {
+                g.since = None;
+                g.earlier_leaders_until = None;
+                g.earlier_leaders_seen.clear();
+            }
             _ => {}
         }
     }
@@ -228,12 +262,96 @@ impl<T: Transport> ClusterNode<T> {
     /// How long from now the lease of member `id` may still hold, as far as this leader
     /// knows: a lease is earned only from a read index, so it ends within
     /// [`GAINED_SLOT_WAIT`] of the last one given — by this leader, or by an earlier one,
-    /// which gave none after this node was elected. `None`: this node does not lead.
+    /// which gave none after it last confirmed its leadership: before this node was elected,
+    /// and before [`Grants::earlier_leaders_until`] once a majority said when they last
+    /// accepted its heartbeats (any quorum it confirmed with includes one of them).
+    /// `None`: this node does not lead.
     fn lease_left(&self, id: &str) -> Option<Duration> {
         let g = self.grants();
-        let since = g.0?;
-        let last = g.1.get(id).copied().map_or(since, |t| t.max(since));
+        let floor = g.earlier_leaders_until.or(g.since)?;
+        let last = g.granted.get(id).copied().map_or(floor, |t| t.max(floor));
         Some((last + GAINED_SLOT_WAIT).saturating_duration_since(Instant::now()))
+    }
+
+    /// Records an append this node accepted from `leader` (answered as an ack).
+    fn note_leader_ack(&self, leader: NodeId) {
+        self.leader_acks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(leader, Instant::now());
+    }
+
+    /// For each leader this node accepted appends from: how long ago, in milliseconds.
+    fn leader_acks(&self) -> Vec<(NodeId, u64)> {
+        self.leader_acks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(l, t)| (*l, t.elapsed().as_millis() as u64))
+            .collect()
+    }
+
+    /// Once, after this node starts leading: asks every voter when it last accepted an
+    /// append from another leader; with a majority's answers, no earlier leader can have
+    /// confirmed its leadership (and so given a lease) after the latest of those instants.
+    async fn learn_about_earlier_leaders(&self) {
+        if self.grants().earlier_leaders_until.is_some() {
+            return;
+        }
+        let voters = self.voters();
+        let majority = voters.len() / 2 + 1;
+        let Some(t) = self.store.subscribe().borrow().topology.clone() else {
+            return;
+        };
+        let me = self.bus_addr();
+        let asks: Vec<_> = t
+            .nodes
+            .iter()
+            .filter(|n| voters.contains(&raft_id(&n.id)) && n.id != self.spec.id)
+            .map(|n| {
+                let addr = format!("{}:{}", n.host, n.bus_port);
+                let ask = self.transport.send(&me, &addr, BusRequest::LeaderAcks);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(PROBE_TIMEOUT, ask).await {
+                        Ok(Ok(BusResponse::LeaderAcks(acks))) => Some((Instant::now(), acks)),
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        let mut answers = vec![(Instant::now(), self.leader_acks())];
+        for a in asks {
+            if let Ok(Some(answer)) = a.await {
+                answers.push(answer);
+            }
+        }
+        if answers.len() < majority {
+            return;
+        }
+        let mut until = None::<Instant>;
+        let mut seen: HashMap<NodeId, Instant> = HashMap::new();
+        for (received, acks) in answers {
+            for (leader, ago) in acks {
+                if leader == self.raft_id {
+                    continue;
+                }
+                // The ack was at most `ago` before the answer arrived (a later instant is
+                // the safe side).
+                let at = received
+                    .checked_sub(Duration::from_millis(ago))
+                    .unwrap_or(received);
+                until = Some(until.map_or(at, |u| u.max(at)));
+                let e = seen.entry(leader).or_insert(at);
+                *e = (*e).max(at);
+            }
+        }
+        let mut g = self.grants();
+        // Both bounds hold (no earlier leader confirmed itself after this node's election
+        // either): the tighter one counts.
+        if let Some(since) = g.since {
+            g.earlier_leaders_until = Some(until.map_or(since, |u| u.min(since)));
+            g.earlier_leaders_seen = seen;
+        }
     }
 
     /// One proof for the lease (see [`crate::lease`]): a read index from the leader (this
@@ -759,6 +877,7 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
             last_seen.clear();
             continue;
         }
+        n.learn_about_earlier_leaders().await;
         let Some(t) = n.store.subscribe().borrow().topology.clone() else {
             continue;
         };
@@ -783,7 +902,14 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
                 last_seen.insert(p.id.clone(), now);
                 continue;
             }
-            let since = *last_seen.entry(p.id.clone()).or_insert(now);
+            // A primary that led before this node was last heard of (by the voters) then.
+            let heard = n
+                .grants()
+                .earlier_leaders_seen
+                .get(&raft_id(&p.id))
+                .copied()
+                .unwrap_or(now);
+            let since = *last_seen.entry(p.id.clone()).or_insert(heard);
             if now.duration_since(since) < timeout {
                 continue;
             }

@@ -373,6 +373,9 @@ pub enum BusRequest {
     /// Commit a change that touches only the topology (a failover, the replica count), on
     /// the leader (likewise).
     Change(Change),
+    /// "When did you last accept an append from each leader?" (a new leader asks the voters,
+    /// to bound the leases earlier leaders may have given: `ClusterNode::lease_left`).
+    LeaderAcks,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -392,6 +395,8 @@ pub enum BusResponse {
     /// The leader's confirmed commit index (`None`: nothing committed yet), or why it has
     /// none to give (not the leader, the asker is not a member).
     ReadIndex(Result<Option<u64>, ReadIndexRefused>),
+    /// Per leader (Raft id): milliseconds since this node last accepted an append from it.
+    LeaderAcks(Vec<(NodeId, u64)>),
 }
 
 /// Why a leader gave no read index.

@@ -94,42 +94,56 @@ async fn two_shards_with_replicas(transport: &MemTransport) -> Vec<common::Membe
         members.push(start(transport, Some(seed), Config::default()).await);
     }
     let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
-    eventually(
-        "2 primaries + 2 replicas, all slots served, replicas in sync",
-        Duration::from_secs(40),
-        async || {
-            for p in &ports {
-                let info = cluster_info(*p).await;
-                if field(&info, "cluster_state") != "ok"
-                    || field(&info, "cluster_known_nodes") != "4"
-                {
-                    return false;
-                }
-            }
-            let nodes = lines(&cluster_nodes(seed).await);
-            let replicas: Vec<_> = nodes.iter().filter(|l| l.flags.contains("slave")).collect();
-            if replicas.len() != 2 {
+    let formed = async || {
+        for p in &ports {
+            let info = cluster_info(*p).await;
+            if field(&info, "cluster_state") != "ok" || field(&info, "cluster_known_nodes") != "4" {
                 return false;
             }
-            for r in replicas {
-                let port = r.port;
-                let up = tokio::task::spawn_blocking(move || {
-                    let info: String = redis::cmd("INFO")
+        }
+        let nodes = lines(&cluster_nodes(seed).await);
+        let replicas: Vec<_> = nodes.iter().filter(|l| l.flags.contains("slave")).collect();
+        if replicas.len() != 2 {
+            return false;
+        }
+        for r in replicas {
+            let port = r.port;
+            let up = tokio::task::spawn_blocking(move || {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut connect(port))
+                    .unwrap_or_default();
+                info.contains("master_link_status:up")
+            })
+            .await
+            .unwrap();
+            if !up {
+                return false;
+            }
+        }
+        true
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !formed().await {
+        if Instant::now() > deadline {
+            let mut state = String::new();
+            for p in &ports {
+                state += &format!("== {p}\n{}\n", cluster_nodes(*p).await);
+                state += &cluster_info(*p).await;
+                let port = *p;
+                state += &tokio::task::spawn_blocking(move || {
+                    redis::cmd("INFO")
                         .arg("replication")
-                        .query(&mut connect(port))
-                        .unwrap_or_default();
-                    info.contains("master_link_status:up")
+                        .query::<String>(&mut connect(port))
+                        .unwrap_or_default()
                 })
                 .await
                 .unwrap();
-                if !up {
-                    return false;
-                }
             }
-            true
-        },
-    )
-    .await;
+            panic!("never formed 2 primaries + 2 replicas in sync:\n{state}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for m in &mut members {
         m.bus = bus_of(m.port).await;
     }
@@ -138,16 +152,57 @@ async fn two_shards_with_replicas(transport: &MemTransport) -> Vec<common::Membe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_lost() {
+    cut_off_primary(false).await;
+}
+
+/// The same when the cut-off primary also leads the Raft group: a new leader is elected,
+/// learns from a majority of voters when the old one last confirmed its leadership, and
+/// promotes the replica once the old primary's lease must have ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_primary_that_leads_the_raft_group_is_replaced_too() {
+    cut_off_primary(true).await;
+}
+
+async fn cut_off_primary(leading: bool) {
     let transport = MemTransport::default();
     let members = two_shards_with_replicas(&transport).await;
     let seed = members[0].port;
-    let nodes = lines(&cluster_nodes(seed).await);
-    let leader = field(&cluster_info(seed).await, "cluster_raft_leader");
-    // A primary that does not lead the Raft group (the leader's own failure is another case).
+    let mut leader = field(&cluster_info(seed).await, "cluster_raft_leader");
+    let mut nodes = lines(&cluster_nodes(seed).await);
+    if leading
+        && !nodes
+            .iter()
+            .any(|l| l.id == leader && l.flags.contains("master"))
+    {
+        // Make the leader a primary: CLUSTER FAILOVER on it (it leads a replica now).
+        let port = nodes.iter().find(|l| l.id == leader).unwrap().port;
+        tokio::task::spawn_blocking(move || {
+            let mut c = connect(port);
+            c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+            redis::cmd("CLUSTER")
+                .arg("FAILOVER")
+                .query::<()>(&mut c)
+                .unwrap();
+        })
+        .await
+        .unwrap();
+        eventually(
+            "the leader is a primary",
+            Duration::from_secs(10),
+            async || {
+                lines(&cluster_nodes(seed).await)
+                    .iter()
+                    .any(|l| l.id == leader && l.flags.contains("master"))
+            },
+        )
+        .await;
+        nodes = lines(&cluster_nodes(seed).await);
+        leader = field(&cluster_info(seed).await, "cluster_raft_leader");
+    }
     let primary = nodes
         .iter()
-        .find(|l| l.flags.contains("master") && l.id != leader)
-        .expect("a primary that is not the leader");
+        .find(|l| l.flags.contains("master") && (l.id == leader) == leading)
+        .expect("a primary that leads (or not) the Raft group");
     let replica = nodes
         .iter()
         .find(|l| l.primary == primary.id)
@@ -203,19 +258,22 @@ async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_los
     let writer = tokio::task::spawn_blocking(move || {
         let mut p = connect(p_port);
         p.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let (mut waited, mut unacked) = (Vec::new(), 0usize);
+        let (mut waited, mut unacked, mut last_ok) = (Vec::new(), 0usize, None);
         for (i, k) in keys_from(writer_ranges, last_before + 1) {
             if stopping.load(Ordering::Relaxed) {
                 break;
             }
             let set: redis::RedisResult<()> = p.set(&k, i);
+            if set.is_ok() {
+                last_ok = Some(Instant::now());
+            }
             let acked: redis::RedisResult<i64> = redis::cmd("WAIT").arg(1).arg(200).query(&mut p);
             match (set, acked) {
                 (Ok(()), Ok(n)) if n >= 1 => waited.push((i, k)),
                 _ => unacked += 1,
             }
         }
-        (waited, unacked)
+        (waited, unacked, last_ok)
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -242,7 +300,14 @@ async fn a_cut_off_primary_is_replaced_by_its_replica_and_no_waited_write_is_los
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
-    let (waited, unacked) = writer.await.unwrap();
+    let (waited, unacked, last_ok) = writer.await.unwrap();
+    // Never two primaries: the old one acknowledged nothing once the new one served.
+    let old_stopped = last_ok.expect("writes before the cut");
+    assert!(
+        old_stopped < cut_at + promoted_after,
+        "the old primary acknowledged a write {:?} after the new one served",
+        old_stopped - (cut_at + promoted_after)
+    );
     assert!(
         !waited.is_empty(),
         "the primary acknowledged writes before the cut"
