@@ -72,7 +72,7 @@ IMPLEMENTED = {
     "object": ["encoding", "freq", "idletime", "refcount", "help"], "swapdb": [], "move": [], "sort": [], "sort_ro": [],
     # server
     "info": [], "config": ["get", "set", "resetstat", "help"], "time": [],
-    "memory": ["usage", "stats", "help"], "slowlog": ["get", "len", "reset", "help"], "shutdown": [],
+    "memory": ["usage", "stats", "help", "doctor", "purge", "malloc-stats"], "slowlog": ["get", "len", "reset", "help"], "shutdown": [],
 }
 
 

@@ -100,6 +100,11 @@ impl ClientInfo {
         self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) > 0
     }
 
+    /// Whether this connection is a replica's link (after its PSYNC).
+    pub fn is_replica(&self) -> bool {
+        self.role.load(Ordering::Relaxed) == ROLE_REPLICA
+    }
+
     /// One line of CLIENT LIST, in Redis 7's field order.
     pub fn render(&self, server_start: Instant) -> String {
         let now = server_start.elapsed().as_millis() as u64;

@@ -418,6 +418,43 @@ pub fn allocator_detail() -> (u64, u64, u64) {
     (allocated, active, resident)
 }
 
+/// Returns every arena's dirty pages to the system (MEMORY PURGE); false on failure.
+pub fn allocator_purge() -> bool {
+    // SAFETY: a NUL-terminated mallctl name of a void control (4096 = all arenas), called
+    // with no old or new value, as jemalloc requires for it.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        ) == 0
+    }
+}
+
+/// jemalloc's statistics report (MEMORY MALLOC-STATS), as `malloc_stats_print` writes it.
+pub fn allocator_report() -> String {
+    unsafe extern "C" fn append(out: *mut std::ffi::c_void, text: *const std::ffi::c_char) {
+        // SAFETY: `out` is the `String` passed below; `text` a NUL-terminated string jemalloc
+        // hands its write callback.
+        unsafe {
+            let out = &mut *(out as *mut String);
+            out.push_str(&std::ffi::CStr::from_ptr(text).to_string_lossy());
+        }
+    }
+    let mut report = String::new();
+    // SAFETY: the callback only appends to `report`, which outlives the call.
+    unsafe {
+        tikv_jemalloc_sys::malloc_stats_print(
+            Some(append),
+            &mut report as *mut String as *mut std::ffi::c_void,
+            std::ptr::null(),
+        );
+    }
+    report
+}
+
 /// (allocated, resident) bytes according to jemalloc. "Allocated" excludes the freed
 /// objects jemalloc keeps in per-thread caches: its arena statistics count those as
 /// allocated, which would charge several MB of reusable cache against `maxmemory`.

@@ -116,3 +116,39 @@ async fn memory_stats_and_usage() {
     c.run("HELLO 3").await;
     assert!(matches!(c.run("MEMORY STATS").await, Frame::Map(m) if m.len() == 28));
 }
+
+/// MEMORY DOCTOR (Redis's texts: an empty instance, and the report over a dataset), PURGE,
+/// MALLOC-STATS (jemalloc's own report) and HELP against redis-server.
+#[tokio::test]
+async fn memory_doctor_purge_malloc_stats_and_help() {
+    let redis = crate::support::RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for line in [
+        "MEMORY DOCTOR",
+        "MEMORY HELP",
+        "MEMORY PURGE",
+        "MEMORY DOCTOR extra",
+    ] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
+    fill(&mut ours, "k", 50_000, 100, &[]).await;
+    let report = ours.run("MEMORY DOCTOR").await.as_text().unwrap();
+    assert!(
+        report.starts_with("Hi Sam, I can't find any memory issue")
+            || (report.starts_with("Sam, I detected a few issues")
+                && report.ends_with("I'm here to keep you safe, Sam. I want to help you.\n")),
+        "{report}"
+    );
+    assert_eq!(ours.run("MEMORY PURGE").await, Frame::Simple("OK".into()));
+    let stats = ours.run("MEMORY MALLOC-STATS").await.as_text().unwrap();
+    assert!(
+        stats.starts_with("___ Begin jemalloc statistics ___"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains("--- End jemalloc statistics ---"),
+        "{}",
+        &stats[stats.len().saturating_sub(200)..]
+    );
+}
