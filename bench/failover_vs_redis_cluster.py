@@ -276,7 +276,10 @@ def one_round(ports, pid_of, restart, tag, sigstop):
     w.join(10)
     if not sigstop:
         restart(victim[1])
+    synced = time.time()
     wait_in_sync(ports, tag)
+    if os.environ.get("BENCH_VERBOSE"):
+        print(f"    back in sync after {time.time() - synced:.1f} s", flush=True)
     lost_acked, lost_unacked = read_back(ports[0], w)
     return first - killed_at, lost_acked, lost_unacked, len(w.acked), role
 
