@@ -762,7 +762,7 @@ async fn housekeeping(shared: Arc<Shared>) {
         // in slices of a few thousand keys so no shard lock is held for long.
         let budget = period / 4;
         let started = Instant::now();
-        let active = shared.active_expire.load(Ordering::Relaxed);
+        let active = shared.active_expire.load(Ordering::Relaxed) && !shared.pause.in_force();
         while active && !replica && started.elapsed() < budget {
             let slice = Instant::now();
             let expired = shared.keyspace.expire_cycle(unix_ms(), 2048);

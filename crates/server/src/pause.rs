@@ -35,6 +35,17 @@ impl ClientPause {
         self.active.store(false, Ordering::SeqCst);
     }
 
+    /// Whether a pause is in force. Keys do not expire meanwhile — they read as absent but
+    /// stay, and the active cycle waits — as Redis 7 pauses expiry with its clients (at the
+    /// end of a pause around a failover, the new primary's DELs or this node's own expiry
+    /// decide).
+    pub fn in_force(&self) -> bool {
+        if !self.active.load(Ordering::Relaxed) {
+            return false;
+        }
+        matches!(*self.state.lock(), Some((end, _)) if Instant::now() < end)
+    }
+
     /// When a command (`writes`: it writes or may replicate) must wait: the instant to look
     /// again; `None` to run it now.
     pub fn hold(&self, writes: bool) -> Option<Instant> {

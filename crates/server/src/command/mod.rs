@@ -584,10 +584,11 @@ fn run(
     client.last_command = meta.name;
     // Values choose their encodings by this node's thresholds (CONFIG SET *-max-*).
     store::limits::set_current(shared.live.tunables.limits());
-    // On a replica, expiry is the primary's call (see `store::expiry`).
+    // On a replica, expiry is the primary's call (see `store::expiry`); during CLIENT PAUSE
+    // nothing expires (keys read as gone and stay), as in Redis 7.
     store::expiry::set_mode(if client.is_master {
         store::expiry::ExpiryMode::Keep
-    } else if !cmd.write && shared.replication.is_replica() {
+    } else if (!cmd.write && shared.replication.is_replica()) || shared.pause.in_force() {
         store::expiry::ExpiryMode::Hide
     } else {
         store::expiry::ExpiryMode::Reclaim

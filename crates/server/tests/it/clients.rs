@@ -184,3 +184,44 @@ async fn client_unblock_matches_redis() {
     }
     assert_eq!(seen[0], seen[1]);
 }
+
+fn expired_keys(info: &Frame) -> i64 {
+    info.as_text()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("expired_keys:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(-1)
+}
+
+/// As Redis 7: during CLIENT PAUSE keys do not expire — they read as gone but stay (neither
+/// lazy nor active expiry removes them); after UNPAUSE the next access does (redis's own
+/// test "Test both active and passive expires are skipped during client pause").
+#[tokio::test]
+async fn expiry_waits_during_client_pause_like_redis() {
+    let redis = crate::support::RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for c in [&mut ours, &mut theirs] {
+        let before = expired_keys(&c.run("INFO stats").await);
+        for line in [
+            "MULTI",
+            "SET foo{t} bar PX 10",
+            "SET bar{t} foo PX 10",
+            "CLIENT PAUSE 50000 WRITE",
+        ] {
+            c.run(line).await;
+        }
+        assert!(matches!(c.run("EXEC").await, Frame::Array(_)));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(c.run("GET foo{t}").await, Frame::Null);
+        assert_eq!(c.run("GET bar{t}").await, Frame::Null);
+        assert_eq!(c.run("DBSIZE").await, Frame::Integer(2), "they stay");
+        assert_eq!(expired_keys(&c.run("INFO stats").await), before);
+        c.run("CLIENT UNPAUSE").await;
+        c.run("GET foo{t}").await;
+        c.run("GET bar{t}").await;
+        assert_eq!(expired_keys(&c.run("INFO stats").await), before + 2);
+        assert_eq!(c.run("DBSIZE").await, Frame::Integer(0));
+    }
+}
