@@ -71,7 +71,7 @@ IMPLEMENTED = {
     "restore-asking": [], "migrate": [], "save": [], "bgsave": [], "lastsave": [],
     "object": ["encoding", "freq", "idletime", "refcount", "help"], "swapdb": [], "move": [], "sort": [], "sort_ro": [],
     # server
-    "info": [], "config": ["get", "set", "resetstat", "help"], "time": [],
+    "info": [], "config": ["get", "set", "resetstat", "rewrite", "help"], "time": [],
     "memory": ["usage", "stats", "help", "doctor", "purge", "malloc-stats"], "slowlog": ["get", "len", "reset", "help"], "shutdown": [],
 }
 

@@ -108,6 +108,10 @@ pub struct Config {
     /// The failure domain this node runs in (a rack, an availability zone): a shard's
     /// replicas are placed in other zones than its primary.
     pub cluster_zone: Option<String>,
+    /// The file this configuration was read from (`--config`), if any: INFO's
+    /// `config_file`, and what CONFIG REWRITE would rewrite.
+    #[serde(skip)]
+    pub config_file: Option<std::path::PathBuf>,
     /// Where snapshots are written and read (and, in cluster mode, the node's Raft state).
     pub dir: std::path::PathBuf,
     /// The snapshot's file name in `dir`.
@@ -172,6 +176,7 @@ impl Default for Config {
             cluster_replicas: 0,
             cluster_node_timeout: 0,
             cluster_zone: None,
+            config_file: None,
             cluster_bind: None,
             cluster_secret: None,
             replicaof: None,

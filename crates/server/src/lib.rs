@@ -207,6 +207,8 @@ pub struct Shared {
     me: OnceLock<std::sync::Weak<Shared>>,
     pub keyspace: store::Keyspace,
     pub live: Live,
+    /// The configuration file the node started from, if any.
+    pub config_file: Option<std::path::PathBuf>,
     pub table: CommandTable,
     pub stats: ServerStats,
     /// Snapshots to disk (SAVE, BGSAVE, LASTSAVE, INFO persistence).
@@ -552,6 +554,7 @@ pub async fn run_node(
         me: OnceLock::new(),
         keyspace,
         live,
+        config_file: config.config_file.clone(),
         table: CommandTable::new(cmd::handlers()),
         stats: ServerStats::default(),
         persistence: persist::Persistence::new(),

@@ -386,6 +386,10 @@ impl ServerArgs {
         if self.zone.is_some() {
             c.cluster_zone = self.zone;
         }
+        c.config_file = self
+            .config
+            .as_ref()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
         c.masterauth = self.masterauth;
         c.masteruser = self.masteruser;
         Ok(c)

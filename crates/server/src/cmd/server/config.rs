@@ -125,6 +125,19 @@ pub fn resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CONFIG REWRITE: Redis's answer for a node started without a configuration file. A node
+/// started from a TOML file (`--config`) does not rewrite it (parameters set at run time are
+/// not carried into it); it says so.
+pub fn rewrite(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    match &ctx.shared.config_file {
+        None => Err(CmdError::err("The server is running without a config file")),
+        Some(path) => Err(CmdError::err(format!(
+            "Rewriting the TOML config file {} is not supported: change it by hand",
+            path.display()
+        ))),
+    }
+}
+
 pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     crate::cmd::help(
         ctx.out,
@@ -136,6 +149,8 @@ pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
         ],
     );
     Ok(())

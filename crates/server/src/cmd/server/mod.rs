@@ -32,6 +32,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("config|set", config::set),
     ("config|resetstat", config::resetstat),
     ("config|help", config::help),
+    ("config|rewrite", config::rewrite),
     ("info", info::info),
     ("latency|latest", latency::latest),
     ("latency|history", latency::history),
