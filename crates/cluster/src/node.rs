@@ -736,19 +736,15 @@ impl<T: Transport> ClusterNode<T> {
         }
     }
 
-    /// Members (by node id) whose bus does not answer a Hello within `timeout`, asked all at
-    /// once. A local observation, as Redis's PFAIL: it decides nothing in the cluster.
-    pub async fn unreachable_members(&self, timeout: Duration) -> Vec<String> {
+    /// The other members, asked all at once who they are: each one's replication offset,
+    /// or `None` when its bus did not answer within `timeout`. A local observation, as
+    /// Redis's PFAIL and gossiped offsets: it decides nothing in the cluster.
+    pub async fn probe_members(&self, timeout: Duration) -> HashMap<String, Option<u64>> {
         let Some(t) = self.store.state().await.topology else {
-            return Vec::new();
+            return HashMap::new();
         };
         let others = t.nodes.iter().filter(|n| n.id != self.spec.id);
-        self.probe(targets(others), timeout)
-            .await
-            .into_iter()
-            .filter(|(_, answer)| answer.is_none())
-            .map(|(id, _)| id)
-            .collect()
+        self.probe(targets(others), timeout).await
     }
 
     /// Asks `nodes` who they are, all at once: each node's replication offset, or `None`

@@ -248,9 +248,13 @@ async fn a_partitioned_minority_loses_its_lease_and_catches_up() {
         cut_at.elapsed()
     );
     // The leader sees it as unreachable (and nobody else).
-    let down = c.nodes[&leader]
-        .unreachable_members(Duration::from_millis(300))
-        .await;
+    let down: Vec<String> = c.nodes[&leader]
+        .probe_members(Duration::from_millis(300))
+        .await
+        .into_iter()
+        .filter(|(_, answer)| answer.is_none())
+        .map(|(id, _)| id)
+        .collect();
     assert_eq!(down, vec![spec(isolated).id]);
     // The majority goes on: it removes the unreachable node, and keeps its lease.
     c.nodes[&leader].leave(&spec(isolated).id).await.unwrap();

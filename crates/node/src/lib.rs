@@ -294,10 +294,19 @@ async fn follow<T: Transport>(node: Arc<ClusterNode<T>>, view: Arc<View>) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let down = probing
-                .unreachable_members(Duration::from_millis(500))
-                .await;
-            probed.set_unreachable(down.into_iter().collect());
+            let answers = probing.probe_members(Duration::from_millis(500)).await;
+            let down = answers
+                .iter()
+                .filter(|(_, offset)| offset.is_none())
+                .map(|(id, _)| id.clone())
+                .collect();
+            probed.set_unreachable(down);
+            probed.set_offsets(
+                answers
+                    .into_iter()
+                    .filter_map(|(id, offset)| Some((id, offset?)))
+                    .collect(),
+            );
         }
     });
     let mut states = node.store.subscribe();

@@ -560,3 +560,130 @@ async fn a_replica_moves_to_another_shard_with_cluster_replicate() {
         let _ = m.stop.send(());
     }
 }
+
+/// The nodes of each shard in CLUSTER SHARDS as (id, role, replication-offset, health).
+fn shard_nodes(reply: &redis::Value) -> Vec<(String, String, i64, String)> {
+    fn text(v: &redis::Value) -> String {
+        match v {
+            redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            redis::Value::SimpleString(s) => s.clone(),
+            redis::Value::Int(n) => n.to_string(),
+            _ => String::new(),
+        }
+    }
+    fn pairs(v: &redis::Value) -> Vec<(String, &redis::Value)> {
+        match v {
+            redis::Value::Array(items) => items.chunks(2).map(|p| (text(&p[0]), &p[1])).collect(),
+            redis::Value::Map(m) => m.iter().map(|(k, v)| (text(k), v)).collect(),
+            _ => Vec::new(),
+        }
+    }
+    let redis::Value::Array(shards) = reply else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for shard in shards {
+        for (name, nodes) in pairs(shard) {
+            if name != "nodes" {
+                continue;
+            }
+            let redis::Value::Array(nodes) = nodes else {
+                continue;
+            };
+            for node in nodes {
+                let f: std::collections::HashMap<String, &redis::Value> =
+                    pairs(node).into_iter().collect();
+                let offset = match f.get("replication-offset") {
+                    Some(redis::Value::Int(n)) => *n,
+                    _ => -1,
+                };
+                out.push((
+                    f.get("id").map(|v| text(v)).unwrap_or_default(),
+                    f.get("role").map(|v| text(v)).unwrap_or_default(),
+                    offset,
+                    f.get("health").map(|v| text(v)).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// CLUSTER SHARDS reports each node's replication offset (the replica's catches up with its
+/// primary's) and health (`failed` for a member cut off for a while).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_shards_show_offsets_and_health() {
+    let transport = MemTransport::default();
+    let members = two_shards_with_replicas(&transport).await;
+    let seed = members[0].port;
+    let nodes = lines(&cluster_nodes(seed).await);
+    let primary = nodes.iter().find(|l| l.flags.contains("master")).unwrap();
+    let replica = nodes.iter().find(|l| l.primary == primary.id).unwrap();
+    let (p_port, p_id, r_id) = (primary.port, primary.id.clone(), replica.id.clone());
+    let keys = keys_in(&primary.ranges, 0, 100);
+    tokio::task::spawn_blocking(move || {
+        let mut p = connect(p_port);
+        for (i, k) in &keys {
+            let _: () = p.set(k, *i).unwrap();
+        }
+        let acked: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut p).unwrap();
+        assert_eq!(acked, 1);
+    })
+    .await
+    .unwrap();
+    let shards = async || {
+        tokio::task::spawn_blocking(move || {
+            redis::cmd("CLUSTER")
+                .arg("SHARDS")
+                .query::<redis::Value>(&mut connect(seed))
+                .map(|v| shard_nodes(&v))
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap()
+    };
+    eventually(
+        "the replica's offset reaches its primary's",
+        Duration::from_secs(10),
+        async || {
+            let all = shards().await;
+            let of = |id: &str| all.iter().find(|n| n.0 == id).map(|n| (n.2, n.3.clone()));
+            matches!((of(&p_id), of(&r_id)), (Some((p, ph)), Some((r, rh)))
+                if p > 0 && p == r && ph == "online" && rh == "online")
+        },
+    )
+    .await;
+    let all = shards().await;
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(all.iter().filter(|n| n.1 == "master").count(), 2, "{all:?}");
+    assert_eq!(
+        all.iter().filter(|n| n.1 == "replica").count(),
+        2,
+        "{all:?}"
+    );
+    // A replica cut off from the bus is reported failed.
+    let r_bus = members
+        .iter()
+        .find(|m| m.port == replica.port)
+        .unwrap()
+        .bus
+        .clone();
+    let cut = transport.fault_node(&r_bus, Fault::Drop(1.0));
+    eventually(
+        "the cut-off replica is reported failed",
+        Duration::from_secs(10),
+        async || {
+            shards()
+                .await
+                .iter()
+                .any(|n| n.0 == r_id && n.3 == "failed")
+        },
+    )
+    .await;
+    for f in cut {
+        transport.remove_filter(f);
+    }
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}

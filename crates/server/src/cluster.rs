@@ -65,6 +65,8 @@ pub struct ClusterState {
     pub role_changed: tokio::sync::Notify,
     /// This node's replication offset (set by the server that holds the data).
     offset: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
+    /// The other members' replication offsets as last probed (CLUSTER SHARDS).
+    offsets: RwLock<HashMap<String, u64>>,
 }
 
 /// How long a member must stay unreachable before this node counts its slots as failed
@@ -126,7 +128,21 @@ impl ClusterState {
             leader: RwLock::new(None),
             role_changed: tokio::sync::Notify::new(),
             offset: OnceLock::new(),
+            offsets: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Records the other members' replication offsets, as last probed.
+    pub fn set_offsets(&self, offsets: HashMap<String, u64>) {
+        *self.offsets.write() = offsets;
+    }
+
+    /// A member's replication offset: this node's own, or another's as last probed.
+    pub fn offset_of(&self, id: &str) -> u64 {
+        if id == self.myid {
+            return self.repl_offset();
+        }
+        self.offsets.read().get(id).copied().unwrap_or(0)
     }
 
     /// Where [`Self::repl_offset`] comes from.

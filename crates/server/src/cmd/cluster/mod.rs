@@ -342,7 +342,16 @@ fn slots(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CLUSTER SHARDS: each shard's slot ranges and nodes, with each node's replication offset
+/// (this node's own; others' as last probed on the bus) and health (`failed` once a member
+/// has not answered for a while, `loading` for this node while it loads).
 fn shards(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let c = state(ctx)?;
+    let loading = ctx
+        .shared
+        .persistence
+        .loading
+        .load(std::sync::atomic::Ordering::Relaxed);
     let t = topology(ctx)?;
     let Some(t) = t else {
         ctx.out.array(0);
@@ -375,9 +384,20 @@ fn shards(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             ctx.out.bulk(b"role");
             ctx.out.bulk(if n.primary { b"master" } else { b"replica" });
             ctx.out.bulk(b"replication-offset");
-            ctx.out.int(0);
+            ctx.out.int(c.offset_of(&n.id) as i64);
             ctx.out.bulk(b"health");
-            ctx.out.bulk(b"online");
+            let health: &[u8] = if n.id == c.myid {
+                if loading {
+                    b"loading"
+                } else {
+                    b"online"
+                }
+            } else if c.reach(&n.id) == crate::cluster::Reach::Failed {
+                b"failed"
+            } else {
+                b"online"
+            };
+            ctx.out.bulk(health);
         }
     }
     Ok(())
