@@ -332,7 +332,9 @@ async fn execute(c: ClusterCommand) -> Result<String, String> {
             );
             for n in parse_nodes(&nodes) {
                 // Consistent hashing scatters slots: list the ranges only when they are few.
-                let ranges = if n.ranges.len() <= 6 {
+                let ranges = if n.flags.contains("slave") {
+                    format!("replica of {}", n.primary)
+                } else if n.ranges.len() <= 6 {
                     n.ranges.join(",")
                 } else {
                     format!("in {} ranges", n.ranges.len())

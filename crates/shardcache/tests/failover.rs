@@ -66,6 +66,12 @@ fn a_killed_primary_is_replaced_by_its_replica_and_comes_back_as_its_replica() {
     let heir = nodes.iter().find(|n| n.3 == victim.0).expect("a replica");
     let keys = keys_in(&victim.4, 300);
 
+    let status = std::process::Command::new(BIN)
+        .args(["cluster", "status", &format!("127.0.0.1:{}", ports[0])])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert_eq!(status.matches("replica of ").count(), 3, "{status}");
     let mut p = connect(victim.1);
     for (i, k) in keys.iter().enumerate() {
         let _: () = p.set(k, i).unwrap();
