@@ -687,3 +687,115 @@ async fn cluster_shards_show_offsets_and_health() {
         let _ = m.stop.send(());
     }
 }
+
+/// Fault injected: a primary's bus link flaps — cut for 300 ms, back for 300 ms, eight
+/// times (shorter than `cluster-node-timeout`), then cut for 2 s — while a client writes to
+/// it with WAIT 1. Whatever the cluster decides, the shard ends with one primary that holds
+/// every WAIT-acknowledged write, and the other node follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_primary_loses_no_waited_write() {
+    let transport = MemTransport::default();
+    let members = two_shards_with_replicas(&transport).await;
+    let seed = members[0].port;
+    let leader = field(&cluster_info(seed).await, "cluster_raft_leader");
+    let nodes = lines(&cluster_nodes(seed).await);
+    let primary = nodes
+        .iter()
+        .find(|l| l.flags.contains("master") && l.id != leader)
+        .expect("a primary that does not lead");
+    let replica = nodes.iter().find(|l| l.primary == primary.id).unwrap();
+    let (p_port, p_id, r_id) = (primary.port, primary.id.clone(), replica.id.clone());
+    let p_bus = members
+        .iter()
+        .find(|m| m.port == p_port)
+        .unwrap()
+        .bus
+        .clone();
+    let ranges = primary.ranges.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut p = connect(p_port);
+        p.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut waited = Vec::new();
+        for (i, k) in keys_from(ranges, 0) {
+            if stopping.load(Ordering::Relaxed) {
+                break;
+            }
+            let set: redis::RedisResult<()> = p.set(&k, i);
+            let acked: redis::RedisResult<i64> = redis::cmd("WAIT").arg(1).arg(200).query(&mut p);
+            if let (Ok(()), Ok(n)) = (set, acked) {
+                if n >= 1 {
+                    waited.push((i, k));
+                }
+            }
+        }
+        waited
+    });
+    for _ in 0..8 {
+        let cut = transport.fault_node(&p_bus, Fault::Drop(1.0));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for f in cut {
+            transport.remove_filter(f);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let cut = transport.fault_node(&p_bus, Fault::Drop(1.0));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for f in cut {
+        transport.remove_filter(f);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let waited = writer.await.unwrap();
+    assert!(!waited.is_empty());
+    // One primary for the shard, the other node following it with the link up.
+    let mut final_primary = 0;
+    eventually(
+        "the shard settles on one primary with its replica in sync",
+        Duration::from_secs(20),
+        async || {
+            let now = lines(&cluster_nodes(seed).await);
+            let shard: Vec<&Line> = now
+                .iter()
+                .filter(|l| l.id == p_id || l.id == r_id)
+                .collect();
+            let primaries: Vec<&&Line> = shard
+                .iter()
+                .filter(|l| l.flags.contains("master"))
+                .collect();
+            let Some(follower) = shard.iter().find(|l| l.flags.contains("slave")) else {
+                return false;
+            };
+            if primaries.len() != 1 {
+                return false;
+            }
+            final_primary = primaries[0].port;
+            let port = follower.port;
+            tokio::task::spawn_blocking(move || {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut connect(port))
+                    .unwrap_or_default();
+                info.contains("master_link_status:up")
+            })
+            .await
+            .unwrap()
+        },
+    )
+    .await;
+    let total = waited.len();
+    let lost = tokio::task::spawn_blocking(move || {
+        let mut p = connect(final_primary);
+        waited
+            .iter()
+            .filter(|(i, k)| p.get::<_, Option<i64>>(k).unwrap() != Some(*i as i64))
+            .count()
+    })
+    .await
+    .unwrap();
+    println!("WAIT-acknowledged writes through the flapping: {total}, lost: {lost}");
+    assert_eq!(lost, 0);
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}

@@ -157,7 +157,10 @@ fn save_inner(shared: &Shared) -> Result<Saved, String> {
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let n = shared.persistence.attempts.fetch_add(1, Ordering::Relaxed);
-    let temp = dir.join(format!("temp-{}-{n}.rdb", std::process::id()));
+    // Unique in the process too (several nodes of one process may share a directory).
+    static SAVES: AtomicU64 = AtomicU64::new(0);
+    let unique = SAVES.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!("temp-{}-{n}-{unique}.rdb", std::process::id()));
     let file = std::fs::File::create(&temp).map_err(|e| {
         format!(
             "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",

@@ -18,10 +18,14 @@ pub struct Member {
 pub async fn start(transport: &MemTransport, join: Option<u16>, config: Config) -> Member {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    // Snapshots for replicas are written in `dir`: a scratch directory, not the crate's.
+    let dir = std::env::temp_dir().join("shardcache-node-tests");
+    std::fs::create_dir_all(&dir).unwrap();
     let config = Config {
         port: 0,
         cluster_enabled: true,
         threads: 1,
+        dir,
         ..config
     };
     let options = node::MemberOptions {

@@ -287,10 +287,13 @@ async fn full_sync(
         ));
     };
     let dir = shared.live.dir.read().clone();
+    // Unique in the process (several nodes of one process may share a directory: tests).
+    static SYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let path = Path::new(&dir).join(format!(
-        "temp-{}.{}.rdb",
+        "temp-{}.{}.{}.rdb",
         std::process::id(),
-        crate::unix_ms()
+        crate::unix_ms(),
+        SYNCS.fetch_add(1, Ordering::Relaxed)
     ));
     let received = receive_rdb(shared, link, spec, &path, timeout).await;
     if let Err(e) = received {

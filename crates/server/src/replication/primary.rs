@@ -233,7 +233,14 @@ async fn full_resync(
 ) -> Result<u64, String> {
     let io = |e: std::io::Error| format!("writing to the replica: {e}");
     let dir = shared.live.dir.read().clone();
-    let path = Path::new(&dir).join(format!("temp-repl-{}-{}.rdb", std::process::id(), info.id));
+    // Unique in the process (several nodes of one process may share a directory: tests).
+    static SYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let sync = SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = Path::new(&dir).join(format!(
+        "temp-repl-{}-{}-{sync}.rdb",
+        std::process::id(),
+        info.id
+    ));
     let cut: Arc<Mutex<Option<(u64, u64)>>> = Arc::default();
     let job = {
         let (s, path, cut) = (shared.clone(), path.clone(), cut.clone());
