@@ -293,7 +293,13 @@ async fn full_resync(
         let mut file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| format!("reading the snapshot for the replica: {e}"))?;
-        tokio::io::copy(&mut file, stream).await.map_err(io)?;
+        let copied = tokio::io::copy(&mut file, stream).await.map_err(io)?;
+        // The replica waits for exactly `bytes`: a short file must cut the link, not stall it.
+        if copied != bytes {
+            return Err(format!(
+                "the snapshot for the replica has {copied} bytes, {bytes} were announced"
+            ));
+        }
         Ok::<(), String>(())
     }
     .await;
