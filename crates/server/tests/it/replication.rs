@@ -527,7 +527,18 @@ async fn node_replicates_from_node_and_fails_over_without_a_full_resync() {
     assert_eq!(pa.run("SET accepted 1").await, Frame::Simple("OK".into()));
     pa.run("CONFIG SET min-replicas-to-write 0").await;
 
-    // Promote b; a follows it.
+    // Promote b once it has all of a's stream (else a holds bytes b lacks and PSYNC2 rightly
+    // answers with a full resync); a follows it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let theirs = info_field(&pa.run("INFO replication").await, "master_repl_offset");
+        let mine = info_field(&pb.run("INFO replication").await, "slave_repl_offset");
+        if theirs.is_some() && theirs == mine {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "b never caught up");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(pb.run("REPLICAOF NO ONE").await, Frame::Simple("OK".into()));
     pb.run("SET written-on-b 1").await;
     pa.run(&format!("REPLICAOF 127.0.0.1 {}", b.addr.port()))
