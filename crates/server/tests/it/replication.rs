@@ -509,7 +509,18 @@ async fn node_replicates_from_node_and_fails_over_without_a_full_resync() {
     assert_eq!(pb.run("CLIENT KILL TYPE master").await, Frame::Integer(1));
     pa.run("SET after-kill-2 v").await;
     assert_same_data(&mut pa, &mut pb).await;
-    let stats = pa.run("INFO stats").await;
+    // The kill takes effect asynchronously (the write may still travel the old link): the
+    // second partial resync is awaited rather than assumed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stats = loop {
+        let stats = pa.run("INFO stats").await;
+        if info_field(&stats, "sync_partial_ok").as_deref() == Some("2")
+            || std::time::Instant::now() > deadline
+        {
+            break stats;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
     assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("1"));
     assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("2"));
 
