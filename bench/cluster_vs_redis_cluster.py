@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from common import print_ratios, run_rounds, wait_port  # noqa: E402
+from common import crc16, print_ratios, run_rounds, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,16 +49,6 @@ def free_base(n, start):
 
 def cli(port, *args):
     return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True).stdout
-
-
-def crc16(data):
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
 
 
 def slot_owners(port):

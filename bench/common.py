@@ -126,3 +126,14 @@ def rss_growth_of_load(cmd, port, protocol_path, replies, settle=1.0, expect_key
     finally:
         proc.terminate()
         proc.wait()
+
+
+def crc16(data):
+    """CRC16/XMODEM, Redis Cluster's key hash."""
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 
-from common import wait_port  # noqa: E402
+from common import crc16, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "shardcache")
@@ -39,16 +39,6 @@ BIN = os.path.join(ROOT, "target", "release", "shardcache")
 def cli(port, *args):
     return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
                           timeout=10).stdout
-
-
-def crc16(data):
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
 
 
 def key_slot(key):

@@ -51,8 +51,18 @@ pub async fn start(transport: &MemTransport, join: Option<u16>, config: Config) 
     }
 }
 
-/// CLUSTER INFO of the member at `port` (blocking client, run off the runtime).
+/// CLUSTER INFO of the member at `port` ("" when it does not answer).
 pub async fn cluster_info(port: u16) -> String {
+    cluster_text(port, "INFO").await
+}
+
+/// CLUSTER NODES as the member at `port` sees it ("" when it does not answer).
+pub async fn cluster_nodes(port: u16) -> String {
+    cluster_text(port, "NODES").await
+}
+
+/// The text reply of `CLUSTER <sub>` (blocking client, run off the runtime).
+async fn cluster_text(port: u16, sub: &'static str) -> String {
     tokio::task::spawn_blocking(move || {
         let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
             return String::new();
@@ -61,7 +71,7 @@ pub async fn cluster_info(port: u16) -> String {
             return String::new();
         };
         redis::cmd("CLUSTER")
-            .arg("INFO")
+            .arg(sub)
             .query::<String>(&mut c)
             .unwrap_or_default()
     })
@@ -91,24 +101,6 @@ pub fn connect(port: u16) -> redis::Connection {
         .unwrap()
         .get_connection()
         .unwrap()
-}
-
-/// CLUSTER NODES as the member at `port` sees it ("" when it does not answer).
-pub async fn cluster_nodes(port: u16) -> String {
-    tokio::task::spawn_blocking(move || {
-        let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-            return String::new();
-        };
-        let Ok(mut c) = client.get_connection() else {
-            return String::new();
-        };
-        redis::cmd("CLUSTER")
-            .arg("NODES")
-            .query::<String>(&mut c)
-            .unwrap_or_default()
-    })
-    .await
-    .unwrap()
 }
 
 /// The member's bus address, from its own CLUSTER NODES line.
