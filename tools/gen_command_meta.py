@@ -45,6 +45,9 @@ IMPLEMENTED = {
     "zrangebyscore": [], "zmpop": [], "bzmpop": [], "bzpopmin": [], "bzpopmax": [], "zrevrangebyscore": [], "zrangebylex": [], "zrevrangebylex": [],
     "zpopmin": [], "zpopmax": [], "zrandmember": [], "zscan": [], "zunionstore": [],
     "zinterstore": [], "zdiffstore": [], "zunion": [], "zinter": [], "zdiff": [], "zintercard": [],
+    # scripting
+    "eval": [], "evalsha": [], "eval_ro": [], "evalsha_ro": [],
+    "script": ["load", "exists", "flush", "kill", "help"],
     # transactions
     "multi": [], "exec": [], "discard": [], "watch": [], "unwatch": [],
     # pub/sub

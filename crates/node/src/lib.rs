@@ -202,6 +202,11 @@ pub async fn run<B: Bus>(
     bus: B,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let mut config = config;
+    if config.extra_commands.is_empty() {
+        // A complete member runs scripts (EVAL, FUNCTION, ...).
+        config.extra_commands = scripting::handlers();
+    }
     let port = listener.local_addr()?.port();
     let bus_port = if config.cluster_port != 0 {
         config.cluster_port

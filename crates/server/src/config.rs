@@ -132,6 +132,10 @@ pub struct Config {
     pub masterauth: Option<String>,
     pub masteruser: Option<String>,
     pub loglevel: String,
+    /// Commands linked in beside the node's own (the script engine's EVAL, FUNCTION, ...):
+    /// handed in by whoever assembles the node, never read from a file.
+    #[serde(skip)]
+    pub extra_commands: Vec<(&'static str, crate::command::Handler)>,
 }
 
 impl Config {
@@ -186,6 +190,7 @@ impl Default for Config {
             dbfilename: "dump.rdb".into(),
             save: String::new(),
             loglevel: "notice".into(),
+            extra_commands: Vec::new(),
         }
     }
 }

@@ -32,6 +32,9 @@ const READ_AHEAD: usize = 64 * 1024;
 /// rest, however large its past requests were.
 const SHRINK_ABOVE: usize = 4 * READ_CHUNK;
 
+/// How long a batch waits for its EXEC lane before it checks whether a script is busy.
+const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Registers and spawns a new connection, or refuses it at `maxclients`.
 pub(crate) fn accept(
     shared: &Arc<Shared>,
@@ -261,13 +264,33 @@ impl Connection {
         // One shared EXEC guard for the whole batch (not one per command): a transaction on
         // another worker waits for this batch, and this batch for it.
         let shared = Arc::clone(&self.shared);
-        let mut gate = Some(shared.exec_gate.shared());
+        // While a script runs past `busy-reply-threshold` it holds every lane: stop waiting
+        // and answer this batch in busy mode instead (`gate` stays empty).
+        let mut gate = loop {
+            if let Some(g) = shared.exec_gate.try_shared_for(BUSY_POLL) {
+                break Some(g);
+            }
+            if shared.script.busy() {
+                break None;
+            }
+        };
+        let busy = gate.is_none();
         self.batch_started = clock.last;
         loop {
             let buf = &self.rbuf[consumed..];
             match self.parser.parse(buf, &limits) {
                 Ok(Parsed::Command { consumed: used }) => {
                     let args = self.parser.args(buf);
+                    if busy && !crate::command::allowed_while_busy(&shared, args) {
+                        let e = shared.script.busy_error();
+                        if let Some(multi) = self.state.multi.as_mut() {
+                            multi.dirty = true;
+                        }
+                        shared.stats.count_error(&e.code());
+                        self.out.error(&e.to_string());
+                        consumed += used;
+                        continue;
+                    }
                     let flow = execute(
                         &shared,
                         &mut self.state,

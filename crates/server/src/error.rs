@@ -70,6 +70,17 @@ pub enum CmdError {
     NoProto,
     #[error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")]
     HelloNoAuth,
+    /// EVALSHA / FCALL of a script the node does not hold.
+    #[error("NOSCRIPT No matching script. Please use EVAL.")]
+    NoScript,
+    /// A script has run past `busy-reply-threshold`: everything but the `allow_busy`
+    /// commands is refused until it ends or is killed.
+    #[error("BUSY Redis is busy running a script. You can only call {} or SHUTDOWN NOSAVE.", if *function { "FUNCTION KILL" } else { "SCRIPT KILL" })]
+    Busy { function: bool },
+    #[error("NOTBUSY No scripts in execution right now.")]
+    NotBusy,
+    #[error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.")]
+    Unkillable,
     /// Any other `ERR ...` message.
     #[error("ERR {0}")]
     Err(String),

@@ -40,6 +40,13 @@ impl ExecGate {
         self.lanes[i].0.read()
     }
 
+    /// [`Self::shared`], giving up after `wait` (a script holding every lane may have
+    /// turned busy meanwhile: see [`crate::script_host`]).
+    pub fn try_shared_for(&self, wait: std::time::Duration) -> Option<RwLockReadGuard<'_, ()>> {
+        let i = LANE.with(|l| l.get()) % self.lanes.len();
+        self.lanes[i].0.try_read_for(wait)
+    }
+
     /// Held while a transaction runs: waits for the commands running on every worker, and
     /// keeps new ones out. Lanes are taken in order, so two EXECs cannot deadlock.
     pub fn exclusive(&self) -> Vec<RwLockWriteGuard<'_, ()>> {

@@ -31,6 +31,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod rdbconv;
 pub mod replication;
+pub mod script_host;
 pub mod seam;
 pub mod slowlog;
 pub mod stats;
@@ -140,6 +141,11 @@ pub struct ClientState {
     pub caching: Option<bool>,
     /// READONLY: this cluster client reads from replicas (READWRITE ends it).
     pub readonly: bool,
+    /// Running a command on a script's behalf (not slow-logged on its own).
+    pub in_script: bool,
+    /// The script said `redis.set_repl(REPL_NONE)`: its writes stay off the replication
+    /// stream.
+    pub script_no_replicate: bool,
 }
 
 impl ClientState {
@@ -165,6 +171,8 @@ impl ClientState {
             tracking: None,
             caching: None,
             readonly: false,
+            in_script: false,
+            script_no_replicate: false,
         }
     }
 }
@@ -255,6 +263,10 @@ pub struct Shared {
     pub latency: latency::Monitor,
     /// Active expiry on (DEBUG SET-ACTIVE-EXPIRE 0 turns it off; lazy expiry stays).
     pub active_expire: AtomicBool,
+    /// The script running now (see [`script_host`]).
+    pub script: script_host::ScriptState,
+    /// The script engine's own state (cache, functions, VM), when one is linked in.
+    pub script_engine: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 /// The connection-serving threads, one single-threaded runtime each.
@@ -555,7 +567,12 @@ pub async fn run_node(
         keyspace,
         live,
         config_file: config.config_file.clone(),
-        table: CommandTable::new(cmd::handlers()),
+        table: CommandTable::new(
+            cmd::handlers()
+                .into_iter()
+                .chain(config.extra_commands.iter().copied())
+                .collect(),
+        ),
         stats: ServerStats::default(),
         persistence: persist::Persistence::new(),
         clients: Clients::default(),
@@ -597,6 +614,8 @@ pub async fn run_node(
         tracking: Default::default(),
         latency: Default::default(),
         active_expire: AtomicBool::new(true),
+        script: Default::default(),
+        script_engine: OnceLock::new(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     shared.keyspace.set_policy(shared.live.policy());

@@ -525,6 +525,8 @@ fn main() -> ExitCode {
             return node::run_tcp(config, member, signals).await;
         }
         let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
+        let mut config = config;
+        config.extra_commands = scripting::handlers();
         server::run(listener, config, signals).await
     });
     match result {

@@ -30,6 +30,9 @@ pub struct Ctx<'a> {
     /// The command's time snapshot, ms since the epoch: one clock reading per command, so
     /// every key it touches sees the same "now" (as Redis's `commandTimeSnapshot`).
     pub now: u64,
+    /// Set for a command that runs alone (a script): what running commands on its behalf
+    /// needs (see [`crate::script_host`]).
+    pub nested: Option<crate::script_host::Nested<'a>>,
 }
 
 impl Ctx<'_> {
@@ -51,6 +54,11 @@ pub struct Command {
     pub skip_slowlog: bool,
     /// Allowed while the node loads its snapshot (Redis's `loading` flag).
     pub while_loading: bool,
+    /// A script command (EVAL, FCALL and their variants): runs with every other command
+    /// held off, its effects replicated as one transaction (see [`crate::script_host`]).
+    pub runs_alone: bool,
+    /// May run while a script is busy (Redis's `allow_busy`: SCRIPT KILL, SHUTDOWN, ...).
+    pub allow_busy: bool,
 }
 
 /// All commands, indexed; statistics live beside them.
@@ -59,6 +67,15 @@ pub struct CommandTable {
     pub stats: Vec<CommandStats>,
     by_name: hashbrown::HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,
 }
+
+/// The commands that run a script: they run alone (see [`Command::runs_alone`]).
+pub const SCRIPT_COMMANDS: &[&str] = &["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"];
+
+/// Commands whose implementation is linked in only with a script engine
+/// ([`crate::Config::extra_commands`]); without one they are unknown commands.
+const OPTIONAL_COMMANDS: &[&str] = &[
+    "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "script", "function",
+];
 
 /// Longest command name we look up without allocating.
 const MAX_NAME: usize = 64;
@@ -77,6 +94,9 @@ impl CommandTable {
             handlers.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
         };
         for meta in meta::COMMANDS {
+            if OPTIONAL_COMMANDS.contains(&meta.name) && find(meta.name).is_none() && find(&format!("{}|help", meta.name)).is_none() {
+                continue;
+            }
             let mut subs: Vec<&'static CommandMeta> = meta.subcommands.iter().collect();
             if meta.name == "client" {
                 subs.push(&spec::CLIENT_SETINFO);
@@ -127,6 +147,8 @@ impl CommandTable {
             no_auth: meta.has_flag("no_auth"),
             skip_slowlog: meta.has_flag("skip_slowlog"),
             while_loading: meta.has_flag("loading"),
+            runs_alone: SCRIPT_COMMANDS.contains(&meta.name),
+            allow_busy: meta.has_flag("allow_busy"),
         });
         self.stats.push(CommandStats::default());
         self.by_name.insert(meta.name.as_bytes().into(), index);
@@ -206,7 +228,7 @@ fn incoming_bytes(args: Args<'_>) -> u64 {
 
 /// `min-replicas-to-write N` with `min-replicas-max-lag S`: fewer than N replicas have
 /// acknowledged within S seconds, so writes are refused (as Redis's `checkGoodReplicasStatus`).
-fn too_few_good_replicas(shared: &Shared) -> bool {
+pub(crate) fn too_few_good_replicas(shared: &Shared) -> bool {
     let t = &shared.live.tunables;
     let wanted = t.min_replicas_to_write.load(Ordering::Relaxed);
     let max_lag = t.min_replicas_max_lag.load(Ordering::Relaxed);
@@ -217,7 +239,7 @@ fn too_few_good_replicas(shared: &Shared) -> bool {
 }
 
 /// A replica that refuses its clients' writes (`replica-read-only yes`, the default).
-fn replica_read_only(shared: &Shared) -> bool {
+pub(crate) fn replica_read_only(shared: &Shared) -> bool {
     shared.replication.is_replica()
         && crate::tunables::find("replica-read-only")
             .is_some_and(|t| shared.live.tunables.get(t) == "yes")
@@ -339,6 +361,22 @@ fn resolve(
     }
 }
 
+/// Whether a command may run while a script is busy: Redis's `allow_busy` commands (for a
+/// container, its subcommand's flag), except inside MULTI, where nothing is queued then.
+pub fn allowed_while_busy(shared: &Shared, args: Args<'_>) -> bool {
+    let table = &shared.table;
+    let Some(index) = table.lookup(args.get(0)) else {
+        return false;
+    };
+    let cmd = table.get(index);
+    if cmd.subcommands.is_empty() || args.len() < 2 {
+        return cmd.allow_busy;
+    }
+    table
+        .lookup_sub(cmd.meta.name, args.get(1))
+        .is_some_and(|i| table.get(i).allow_busy)
+}
+
 /// The shared EXEC guard a connection holds while it runs a batch of commands (see
 /// [`crate::exec_gate`]); EXEC trades it for the exclusive one and back.
 pub type GateGuard<'a> = Option<parking_lot::RwLockReadGuard<'a, ()>>;
@@ -420,8 +458,18 @@ pub fn execute<'s>(
                 (Some(_), "exec") => {
                     exec_transaction(shared, client, out, index, local, clock, gate)
                 }
+                (None, _) if cmd.runs_alone => {
+                    // Our own shared guard would deadlock the exclusive one: give it up
+                    // meanwhile.
+                    drop(gate.take());
+                    let exclusive = shared.exec_gate.exclusive();
+                    run_script(shared, client, out, index, args, local, clock);
+                    drop(exclusive);
+                    *gate = Some(shared.exec_gate.shared());
+                    serve_ready_keys(shared, client, clock.unix_ms);
+                }
                 (Some(_), "multi" | "discard" | "watch" | "quit" | "reset") | (None, _) => {
-                    run(shared, client, out, index, args, local, clock)
+                    run(shared, client, out, index, args, local, clock);
                 }
                 (Some(multi), _) => {
                     multi.queued.push((index, args.to_owned()));
@@ -511,7 +559,11 @@ fn exec_transaction<'s>(
         client.in_exec = true;
         client.exec_propagated.clear();
         for (index, args) in &multi.queued {
-            run(shared, client, out, *index, args.as_args(), local, clock);
+            if table.get(*index).runs_alone {
+                run_script(shared, client, out, *index, args.as_args(), local, clock);
+            } else {
+                run(shared, client, out, *index, args.as_args(), local, clock);
+            }
         }
         client.in_exec = false;
         // Replicas apply the transaction's effects as one transaction too.
@@ -527,21 +579,94 @@ fn exec_transaction<'s>(
     }
     drop(exclusive);
     *gate = Some(shared.exec_gate.shared());
-    let ready = std::mem::take(&mut client.ready_keys);
-    if !ready.is_empty() {
-        // Clients served from what the transaction wrote: their pops go to replicas too.
-        outside_command(shared, || {
-            for key in ready {
-                shared.blocking.serve(shared, &key, clock.unix_ms);
-            }
-        });
-    }
+    serve_ready_keys(shared, client, clock.unix_ms);
     client.last_command = table.get(exec_index).meta.name;
     local.record(
         exec_index,
         clock.last.saturating_duration_since(start),
         false,
     );
+}
+
+/// Serves the clients blocked on keys a transaction or script wrote; their pops go to
+/// replicas too.
+fn serve_ready_keys(shared: &Shared, client: &mut ClientState, now: u64) {
+    let ready = std::mem::take(&mut client.ready_keys);
+    if !ready.is_empty() {
+        outside_command(shared, || {
+            for key in ready {
+                shared.blocking.serve(shared, &key, now);
+            }
+        });
+    }
+}
+
+/// Runs a script command (see [`crate::script_host`]); the caller holds every EXEC lane.
+/// Inside EXEC its effects join the transaction's; otherwise they go to replicas as one
+/// MULTI/EXEC (a single effect goes alone, as in Redis).
+fn run_script(
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    index: usize,
+    args: Args<'_>,
+    local: &mut LocalStats,
+    clock: &mut BatchClock,
+) {
+    let cmd = shared.table.get(index);
+    let start = clock.last;
+    let inside_exec = client.in_exec;
+    if !inside_exec {
+        client.in_exec = true;
+        client.exec_propagated.clear();
+    }
+    shared.script.enter(cmd.meta.name.starts_with("fcall"));
+    let result = {
+        let mut ctx = Ctx {
+            shared,
+            client: &mut *client,
+            out: &mut *out,
+            now: clock.unix_ms,
+            nested: Some(crate::script_host::Nested {
+                local: &mut *local,
+                clock: &mut *clock,
+            }),
+        };
+        (cmd.handler.expect("leaf command has a handler"))(&mut ctx, args)
+    };
+    shared.script.leave();
+    let failed = result.is_err();
+    if let Err(e) = &result {
+        reply_error(shared, out, e);
+    }
+    if !inside_exec {
+        client.in_exec = false;
+        let effects = std::mem::take(&mut client.exec_propagated);
+        if !effects.is_empty() && shared.repl_log.is_active() {
+            let mut count = 0;
+            let mut at = 0;
+            while let Ok(Some(n)) = resp::frame::frame_len(&effects[at..]) {
+                count += 1;
+                at += n;
+            }
+            if count > 1 {
+                let mut block = Vec::with_capacity(effects.len() + 32);
+                crate::replication::log::encode(&[b"MULTI"], &mut block);
+                block.extend_from_slice(&effects);
+                crate::replication::log::encode(&[b"EXEC"], &mut block);
+                shared.repl_log.append(&block);
+            } else {
+                shared.repl_log.append(&effects);
+            }
+            client.repl_offset = shared.repl_log.offset();
+        }
+    }
+    let end = Instant::now();
+    clock.last = end;
+    let elapsed = end.saturating_duration_since(start);
+    client.last_command = cmd.meta.name;
+    local.record(index, elapsed, failed);
+    slowlog_if_slow(shared, client, cmd, args, clock.unix_ms, elapsed);
 }
 
 /// Runs `f`, a change made on a command's behalf after it ended (serving blocked clients
@@ -569,8 +694,9 @@ pub fn outside_command(shared: &Shared, f: impl FnOnce()) {
     }
 }
 
-/// Runs a resolved command's handler, then records statistics and the slow log.
-fn run(
+/// Runs a resolved command's handler, then records statistics and the slow log. Whether
+/// it failed.
+pub(crate) fn run(
     shared: &Shared,
     client: &mut ClientState,
     out: &mut ReplyWriter,
@@ -578,7 +704,7 @@ fn run(
     args: Args<'_>,
     local: &mut LocalStats,
     clock: &mut BatchClock,
-) {
+) -> bool {
     let cmd = shared.table.get(index);
     let meta = cmd.meta;
     client.last_command = meta.name;
@@ -598,7 +724,8 @@ fn run(
     // While replicas follow this node, a write runs alone among writes and its effect goes
     // to the replication stream (see `replication::log`).
     let log = &shared.repl_log;
-    let propagating = log.is_active() && (cmd.write || cmd.may_replicate);
+    let propagating =
+        log.is_active() && (cmd.write || cmd.may_replicate) && !client.script_no_replicate;
     let writer = if propagating && cmd.write {
         log.writer()
     } else {
@@ -620,6 +747,7 @@ fn run(
             client: &mut *client,
             out: &mut *out,
             now,
+            nested: None,
         };
         (cmd.handler.expect("leaf command has a handler"))(&mut ctx, args)
     };
@@ -706,7 +834,21 @@ fn run(
         }
     }
     drop(writer);
+    if !client.in_script {
+        slowlog_if_slow(shared, client, cmd, args, now, elapsed);
+    }
+    failed
+}
 
+/// Logs a command that ran past `slowlog-log-slower-than`.
+fn slowlog_if_slow(
+    shared: &Shared,
+    client: &ClientState,
+    cmd: &Command,
+    args: Args<'_>,
+    now: u64,
+    elapsed: std::time::Duration,
+) {
     let micros = elapsed.as_micros() as i64;
     let threshold = shared.live.slowlog_log_slower_than.load(Ordering::Relaxed);
     if threshold >= 0 && micros >= threshold && !cmd.skip_slowlog {

@@ -32,7 +32,10 @@ impl Node {
         Self::start_inner(config, true).await
     }
 
-    async fn start_inner(config: Config, admin: bool) -> Node {
+    async fn start_inner(mut config: Config, admin: bool) -> Node {
+        if config.extra_commands.is_empty() {
+            config.extra_commands = scripting::handlers();
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let admin_listener = if admin {

@@ -1,0 +1,136 @@
+//! A node's scripting state: the Lua VM and the scripts EVAL and SCRIPT LOAD cached, by
+//! SHA1. One per node, kept in `Shared::script_engine`; one mutex, never contended while a
+//! script runs (scripts run alone), taken briefly by SCRIPT EXISTS/LOAD/FLUSH otherwise.
+
+use hashbrown::HashMap;
+use mlua::Function;
+use parking_lot::{Mutex, MutexGuard};
+use server::Shared;
+
+use crate::rand48::Rand48;
+use crate::vm::Vm;
+
+/// Flags a script declares in its shebang (`#!lua flags=no-writes,allow-oom`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScriptFlags {
+    /// No shebang: Redis's "EVAL compatibility mode" (may write, no up-front checks).
+    pub compat: bool,
+    pub no_writes: bool,
+    pub allow_oom: bool,
+    pub allow_stale: bool,
+    pub no_cluster: bool,
+    pub allow_cross_slot_keys: bool,
+}
+
+pub struct Script {
+    pub function: Function,
+    pub flags: ScriptFlags,
+}
+
+pub struct State {
+    pub vm: Vm,
+    pub scripts: HashMap<String, Script>,
+}
+
+pub struct Engine {
+    state: Mutex<Option<State>>,
+}
+
+impl Engine {
+    /// This node's engine (made on first use).
+    pub fn of(shared: &Shared) -> &Engine {
+        shared.script_engine(|| Engine {
+            state: Mutex::new(None),
+        })
+    }
+
+    /// The state, with the VM made on first use.
+    pub fn lock(&self) -> Result<StateGuard<'_>, String> {
+        let mut guard = self.state.lock();
+        if guard.is_none() {
+            let vm = Vm::new().map_err(|e| format!("could not start Lua: {e}"))?;
+            *guard = Some(State {
+                vm,
+                scripts: HashMap::new(),
+            });
+        }
+        Ok(StateGuard(guard))
+    }
+
+    /// SCRIPT FLUSH: forgets every script and starts a new VM (which frees what scripts
+    /// left in it); `math.random` goes on where it was, as on Redis.
+    pub fn flush(&self) {
+        let mut guard = self.state.lock();
+        let rand = guard
+            .as_ref()
+            .and_then(|s| s.vm.lua().app_data_ref::<Rand48>().map(|r| *r));
+        *guard = None;
+        drop(guard);
+        if let (Some(rand), Ok(state)) = (rand, self.lock()) {
+            state.vm.lua().set_app_data(rand);
+        }
+    }
+}
+
+pub struct StateGuard<'a>(MutexGuard<'a, Option<State>>);
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.0.as_ref().expect("made in lock")
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.0.as_mut().expect("made in lock")
+    }
+}
+
+/// The SHA1 of a script body, in lower-case hex (the script's name).
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// Reads a script's shebang line, if any: its flags, and the body to compile (the shebang
+/// turned into a Lua comment, so line numbers stay the script's own). Errors are Redis's.
+pub fn shebang(body: &[u8]) -> Result<(ScriptFlags, std::borrow::Cow<'_, [u8]>), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((
+            ScriptFlags {
+                compat: true,
+                ..Default::default()
+            },
+            std::borrow::Cow::Borrowed(body),
+        ));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {engine}"));
+    }
+    let mut flags = ScriptFlags::default();
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(format!("Unknown lua shebang option: {part}"));
+        };
+        for flag in list.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => flags.no_writes = true,
+                "allow-oom" => flags.allow_oom = true,
+                "allow-stale" => flags.allow_stale = true,
+                "no-cluster" => flags.no_cluster = true,
+                "allow-cross-slot-keys" => flags.allow_cross_slot_keys = true,
+                other => return Err(format!("Unexpected flag in script shebang: {other}")),
+            }
+        }
+    }
+    let mut code = body.to_vec();
+    code[0] = b'-';
+    code[1] = b'-';
+    Ok((flags, std::borrow::Cow::Owned(code)))
+}

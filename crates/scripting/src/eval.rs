@@ -1,0 +1,104 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO.
+
+use mlua::MultiValue;
+use resp::Args;
+use server::command::{Ctx, Handler};
+use server::error::{CmdError, CmdResult};
+use server::script_host::CallPolicy;
+
+use crate::engine::{sha1_hex, shebang, Engine, Script, ScriptFlags, State};
+
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("eval", |ctx, args| eval_generic(ctx, args, false, false)),
+    ("evalsha", |ctx, args| eval_generic(ctx, args, true, false)),
+    ("eval_ro", |ctx, args| eval_generic(ctx, args, false, true)),
+    ("evalsha_ro", |ctx, args| eval_generic(ctx, args, true, true)),
+];
+
+/// `numkeys` of EVAL or FCALL (`args[2]`), checked against the arguments that follow.
+pub fn numkeys(args: Args<'_>) -> Result<usize, CmdError> {
+    let n = resp::number::parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
+    if n < 0 {
+        return Err(CmdError::err("Number of keys can't be negative"));
+    }
+    if n as usize > args.len() - 3 {
+        return Err(CmdError::err(
+            "Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok(n as usize)
+}
+
+/// Compiles `body` into the cache (EVAL, SCRIPT LOAD); its SHA1.
+pub fn load(state: &mut State, body: &[u8]) -> Result<String, CmdError> {
+    let sha = sha1_hex(body);
+    if !state.scripts.contains_key(&sha) {
+        let (flags, code) = shebang(body).map_err(CmdError::err)?;
+        let function = state.vm.compile(&code, "@user_script").map_err(|m| {
+            CmdError::err(format!("Error compiling script (new function): {m}"))
+        })?;
+        state.scripts.insert(sha.clone(), Script { function, flags });
+    }
+    Ok(sha)
+}
+
+/// The checks a script's shebang flags ask for before it runs (Redis's
+/// `scriptPrepareForRun`; scripts without a shebang skip them).
+pub fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags) -> CmdResult {
+    if flags.compat {
+        return Ok(());
+    }
+    if flags.no_cluster && ctx.shared.cluster.is_some() {
+        return Err(CmdError::err(
+            "Can not run script on cluster, 'no-cluster' flag is set.",
+        ));
+    }
+    if !flags.no_writes && !flags.allow_oom && !ctx.client.is_master && !ctx.shared.make_room(ctx.now, 0)
+    {
+        return Err(CmdError::Oom);
+    }
+    Ok(())
+}
+
+/// The reply for what a script raised: Redis's text plus where (`script: <name>, on
+/// <source>:<line>.`).
+pub fn raised(e: crate::vm::ScriptError, name: &str) -> CmdError {
+    let mut msg = e.message;
+    if let Some((source, line)) = e.at {
+        msg.push_str(&format!(" script: {name}, on {source}:{line}."));
+    }
+    CmdError::Raw(msg)
+}
+
+fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> CmdResult {
+    let numkeys = numkeys(args)?;
+    let engine = Engine::of(ctx.shared);
+    let mut state = engine.lock().map_err(CmdError::err)?;
+    let sha = if by_sha {
+        let sha = args.get(1).to_ascii_lowercase();
+        let sha = String::from_utf8(sha).map_err(|_| CmdError::NoScript)?;
+        if !state.scripts.contains_key(&sha) {
+            return Err(CmdError::NoScript);
+        }
+        sha
+    } else {
+        load(&mut state, args.get(1))?
+    };
+    let script = &state.scripts[&sha];
+    let (function, flags) = (script.function.clone(), script.flags);
+    check_flags(ctx, flags)?;
+    let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| args.get(i)).collect();
+    let argv: Vec<&[u8]> = (3 + numkeys..args.len()).map(|i| args.get(i)).collect();
+    let vm = &state.vm;
+    vm.set_global_array("KEYS", &keys)
+        .and_then(|()| vm.set_global_array("ARGV", &argv))
+        .map_err(|e| CmdError::err(e.to_string()))?;
+    let policy = CallPolicy {
+        read_only: read_only || flags.no_writes,
+        resp3: false,
+    };
+    vm.run(ctx, &function, MultiValue::new(), policy, |ctx, v, resp3| {
+        crate::convert::lua_to_reply(ctx.out, v, resp3)
+    })
+    .map_err(|e| raised(e, &sha))
+}

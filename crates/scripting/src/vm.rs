@@ -1,0 +1,500 @@
+//! The Lua state scripts run in: Lua 5.1 with Redis 7.0's libraries and sandbox.
+//!
+//! What a script sees (the environment every script function is compiled with) is a
+//! read-only proxy of the real globals: reading a global that does not exist raises
+//! "Script attempted to access nonexistent global variable", writing one raises "Attempt
+//! to modify a readonly table", and so do writes to the library tables (`string`, `redis`,
+//! `cjson`, ...), which are read-only proxies too. `rawset`, `rawget`, `setmetatable`,
+//! `next` and `pairs` see through the proxies (and refuse to modify them), `loadstring`
+//! compiles into the same environment, and `os`, `io`, `debug`, `require`, `dofile`,
+//! `loadfile`, `print`, `getfenv`, `setfenv` and `newproxy` are absent, as on Redis.
+//!
+//! Errors: Redis's error handler (`__redis__err__handler`) turns whatever a script raises
+//! into a table `{err=..., source=..., line=...}`; `redis.call` raises its errors as such
+//! tables, and the global `pcall` gives back their `err` text (Redis's `luaRedisPcall`).
+//! The Rust functions behind the libraries return their failures as values (`raising`),
+//! and the handler turns mlua's error objects back into Lua's message text.
+//!
+//! One VM per node, behind the engine's mutex; scripts run alone (see
+//! `server::script_host`), so it is never contended while a script runs. While one runs,
+//! [`RUNNING`] points at the command context of the connection that runs it: the callbacks
+//! (`redis.call`, the instruction hook) reach the node through it.
+
+use std::cell::RefCell;
+
+use mlua::{
+    chunk::ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
+    Variadic, VmState,
+};
+use server::command::Ctx;
+use server::script_host::CallPolicy;
+
+use crate::libs::LibResult;
+use crate::rand48::Rand48;
+
+/// Instructions between two checks of the script's running time and of a kill request
+/// (Redis's `LUA_MASKCOUNT` hook runs every 100,000).
+const HOOK_EVERY: u32 = 100_000;
+
+/// Memory a script's Lua state may hold; past it, allocation fails with Lua's "not enough
+/// memory" error instead of taking the node's memory.
+pub const MEMORY_LIMIT: usize = 1 << 30;
+
+/// The script being run on this thread.
+pub struct Running {
+    /// The context of the command that runs it (`&mut Ctx` with its lifetime erased).
+    ctx: *mut Ctx<'static>,
+    pub policy: CallPolicy,
+    pub threshold_ms: u64,
+    /// The hook raised "killed": the reply says so whatever the script did with the error.
+    pub killed: bool,
+    /// `redis.set_repl(REPL_NONE)` (or REPL_AOF) stopped the effects from reaching replicas.
+    pub replicate: bool,
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the running script's context. `None` outside a script.
+///
+/// # Safety of the pointer
+/// [`Vm::run`] stores the pointer right before calling into Lua and clears it before it
+/// touches its own `&mut Ctx` again; callbacks run only inside that call, on this thread,
+/// and never nest (a script cannot run a script), so the reference made here is the only
+/// live one while `f` runs.
+pub fn with_running<R>(f: impl FnOnce(&mut Ctx<'_>, &mut Running) -> R) -> Option<R> {
+    RUNNING.with(|r| {
+        let mut slot = r.borrow_mut();
+        let running = slot.as_mut()?;
+        // SAFETY: see above.
+        let ctx = unsafe { &mut *running.ctx };
+        Some(f(ctx, running))
+    })
+}
+
+/// A Rust function for Lua whose failure is a message: raised as a Lua error (mlua's error
+/// object, which the error handler and `pcall` turn back into the message).
+pub fn raising<A, R, F>(lua: &Lua, f: F) -> mlua::Result<Function>
+where
+    A: mlua::FromLuaMulti,
+    R: mlua::IntoLuaMulti,
+    F: Fn(&Lua, A) -> LibResult<R> + Send + 'static,
+{
+    lua.create_function(move |lua, a: A| f(lua, a).map_err(mlua::Error::RuntimeError))
+}
+
+/// Wraps `f`, a function returning `(value, raise)`, in a C function that returns the value
+/// or raises it (a table, as Redis raises its errors) when `raise` is true; `first`, if
+/// given, is passed to `f` before the caller's arguments.
+///
+/// Why C: a Lua wrapper would be *tail-called* by `return redis.call(...)`, and Lua 5.1
+/// drops the caller's frame for a tail call, so the error would not say which script line
+/// raised it. A C function keeps the frame, as Redis's own `redis.call` does.
+fn raising_c(lua: &Lua, f: Function, first: Option<bool>) -> mlua::Result<Function> {
+    // SAFETY: the closure only pushes a C closure over the two values exec_raw pushed.
+    unsafe {
+        lua.exec_raw((f, first), |state| {
+            mlua::ffi::lua_pushcclosure(state, trampoline, 2);
+        })
+    }
+}
+
+/// The C function [`raising_c`] makes. Upvalue 1 is the function to call, upvalue 2 the
+/// argument to put first (nil: none).
+///
+/// It holds no Rust values with destructors: `lua_error` unwinds (longjmp) through it.
+unsafe extern "C-unwind" fn trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    let mut nargs = ffi::lua_gettop(state);
+    if ffi::lua_type(state, ffi::lua_upvalueindex(2)) != ffi::LUA_TNIL {
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+        ffi::lua_insert(state, 1);
+        nargs += 1;
+    }
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(state, 1);
+    ffi::lua_call(state, nargs, 2);
+    let raise = ffi::lua_toboolean(state, -1) != 0;
+    ffi::lua_settop(state, -2);
+    if raise {
+        ffi::lua_error(state);
+    }
+    1
+}
+
+/// The message inside one of mlua's error objects.
+pub fn error_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::MemoryError(_) => "not enough memory".into(),
+        mlua::Error::CallbackError { cause, .. } => error_message(cause),
+        mlua::Error::WithContext { cause, .. } => error_message(cause),
+        other => other.to_string(),
+    }
+}
+
+/// What a script raised, as Redis reports it.
+pub struct ScriptError {
+    pub message: String,
+    /// `(source, line)` of the script code that raised it.
+    pub at: Option<(String, i64)>,
+}
+
+pub struct Vm {
+    lua: Lua,
+    globals: Table,
+    /// What scripts see as their globals (the read-only proxy).
+    env: Table,
+    handler: Function,
+    xpcall: Function,
+    /// `xpcall` with arguments (Lua 5.1's passes none): `call_with(f, handler, ...)`.
+    call_with: Function,
+}
+
+/// Lua code run once at start-up: builds the sandbox described in the module docs. Its
+/// chunk is named `=redis`, which the error handler skips when it looks for the script
+/// line that raised.
+const BOOTSTRAP: &str = r#"
+local G, prim, dbg = ...
+local error, type, tostring, rawget, rawset, setmetatable, next, pairs, pcall, loadstring, load, setfenv =
+      error, type, tostring, rawget, rawset, setmetatable, next, pairs, pcall, loadstring, load, setfenv
+local dispatch, errmsg = prim.dispatch, prim.errmsg
+local getinfo = dbg.getinfo
+
+local real_of = setmetatable({}, {__mode = 'k'})
+local function deny() error('Attempt to modify a readonly table', 2) end
+local function readonly(t)
+  local p = setmetatable({}, {__index = t, __newindex = deny, __metatable = {}})
+  real_of[p] = t
+  return p
+end
+
+local redis = prim.redis
+G.redis = redis
+
+G.__redis__err__handler = function(err)
+  local level = 2
+  local i = getinfo(level, 'nSl')
+  while i and (i.what == 'C' or i.source == '=redis') do
+    level = level + 1
+    i = getinfo(level, 'nSl')
+  end
+  if type(err) == 'userdata' then
+    local m = errmsg(err)
+    if type(m) == 'string' then
+      if i and i.currentline and i.currentline > 0 then
+        m = i.short_src .. ':' .. i.currentline .. ': ' .. m
+      end
+      err = m
+    end
+  end
+  if type(err) ~= 'table' then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+
+local function pcall_result(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if type(e) == 'table' then
+    local m = rawget(e, 'err')
+    if type(m) == 'string' or type(m) == 'number' then e = m end
+  elseif type(e) == 'userdata' then
+    local m = errmsg(e)
+    if m ~= nil then e = m end
+  end
+  return false, e
+end
+G.pcall = function(...) return pcall_result(pcall(...)) end
+
+local ENV
+G.rawset = function(t, k, v)
+  if real_of[t] then error('Attempt to modify a readonly table', 0) end
+  return rawset(t, k, v)
+end
+G.setmetatable = function(t, mt)
+  if real_of[t] then error('Attempt to modify a readonly table', 0) end
+  return setmetatable(t, mt)
+end
+G.rawget = function(t, k) return rawget(real_of[t] or t, k) end
+G.next = function(t, k) return next(real_of[t] or t, k) end
+G.pairs = function(t) return pairs(real_of[t] or t) end
+G.loadstring = function(s, name)
+  local f, e = loadstring(s, name)
+  if f then setfenv(f, ENV) end
+  return f, e
+end
+G.load = function(fn, name)
+  local f, e = load(fn, name)
+  if f then setfenv(f, ENV) end
+  return f, e
+end
+
+for _, name in ipairs({'dofile', 'loadfile', 'print', 'getfenv', 'setfenv', 'newproxy',
+                       'module', 'require', 'package', 'os', 'io', 'debug'}) do
+  G[name] = nil
+end
+for _, name in ipairs({'string', 'math', 'table', 'coroutine', 'bit', 'cjson', 'cmsgpack',
+                       'struct', 'redis'}) do
+  G[name] = readonly(G[name])
+end
+ENV = readonly(G)
+G._G = ENV
+local xpcall, unpack, select = xpcall, unpack, select
+local function call_with(f, handler, ...)
+  local n, args = select('#', ...), {...}
+  return xpcall(function() return f(unpack(args, 1, n)) end, handler)
+end
+setmetatable(G, {__index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end})
+return ENV, call_with
+"#;
+
+impl Vm {
+    pub fn new() -> mlua::Result<Vm> {
+        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
+        // SAFETY: the debug library is loaded only for the error handler (it keeps
+        // `debug.getinfo` in a local); the bootstrap removes it from the globals before any
+        // script runs.
+        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+        lua.set_memory_limit(MEMORY_LIMIT)?;
+        lua.set_app_data(Rand48::default());
+        let globals = lua.globals();
+        let debug: Table = globals.get("debug")?;
+        globals.set("bit", crate::libs::bit::open(&lua)?)?;
+        globals.set("cjson", crate::libs::cjson::open(&lua)?)?;
+        globals.set("cmsgpack", lua.create_table()?)?;
+        globals.set("struct", lua.create_table()?)?;
+        let math: Table = globals.get("math")?;
+        math.set("random", lua.create_function(math_random)?)?;
+        math.set(
+            "randomseed",
+            crate::vm::raising(&lua, |lua, seed: Value| {
+                let n = crate::libs::check_number(&seed, 1, "randomseed")?;
+                if let Some(mut r) = lua.app_data_mut::<Rand48>() {
+                    r.seed(n as i64 as i32);
+                }
+                Ok(())
+            })?,
+        )?;
+        let prim = lua.create_table()?;
+        prim.set("dispatch", lua.create_function(crate::redis_lib::dispatch)?)?;
+        prim.set(
+            "errmsg",
+            lua.create_function(|_, v: Value| {
+                Ok(match v {
+                    Value::Error(e) => Some(error_message(&e)),
+                    _ => None,
+                })
+            })?,
+        )?;
+        let redis = crate::redis_lib::open(&lua)?;
+        let dispatch = lua.create_function(crate::redis_lib::dispatch)?;
+        redis.set("call", raising_c(&lua, dispatch.clone(), Some(true))?)?;
+        redis.set("pcall", raising_c(&lua, dispatch, Some(false))?)?;
+        for name in ["log", "setresp", "sha1hex", "set_repl", "acl_check_cmd"] {
+            let f: Function = redis.get(name)?;
+            redis.set(name, raising_c(&lua, f, None)?)?;
+        }
+        prim.set("redis", redis)?;
+        let (env, call_with): (Table, Function) = lua
+            .load(BOOTSTRAP)
+            .set_name("=redis")
+            .call((globals.clone(), prim, debug))?;
+        let handler: Function = globals.raw_get("__redis__err__handler")?;
+        let xpcall: Function = globals.raw_get("xpcall")?;
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            |_, _| {
+                let kill = with_running(|ctx, running| {
+                    let threshold = running.threshold_ms;
+                    let kill = ctx.shared.script.tick(threshold);
+                    if kill {
+                        running.killed = true;
+                    }
+                    kill
+                })
+                .unwrap_or(false);
+                if kill {
+                    Err(mlua::Error::RuntimeError(
+                        "Script killed by user with SCRIPT KILL...".into(),
+                    ))
+                } else {
+                    Ok(VmState::Continue)
+                }
+            },
+        )?;
+        Ok(Vm {
+            lua,
+            globals,
+            env,
+            handler,
+            xpcall,
+            call_with,
+        })
+    }
+
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Compiles a script body (text only, no bytecode) under `name` (`@user_script` for
+    /// EVAL) with the sandboxed environment. The error is Lua's message.
+    pub fn compile(&self, body: &[u8], name: &str) -> Result<Function, String> {
+        self.lua
+            .load(body)
+            .set_name(name)
+            .set_mode(ChunkMode::Text)
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|e| match e {
+                mlua::Error::SyntaxError { message, .. } => message,
+                other => error_message(&other),
+            })
+    }
+
+    /// Sets a global the scripts see (KEYS, ARGV), past the read-only proxy.
+    pub fn set_global_array(&self, name: &str, items: &[&[u8]]) -> mlua::Result<()> {
+        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.iter().enumerate() {
+            t.raw_set(i + 1, self.lua.create_string(item)?)?;
+        }
+        self.globals.raw_set(name, t)
+    }
+
+    /// Runs `f` (no arguments, or `args`) for the command in `ctx`, and hands the first value
+    /// it returns to `reply` while the state is still locked. `Err` is what it raised.
+    pub fn run<R>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        f: &Function,
+        args: MultiValue,
+        policy: CallPolicy,
+        reply: impl FnOnce(&mut Ctx<'_>, &Value, bool) -> R,
+    ) -> Result<R, ScriptError> {
+        let threshold_ms = ctx.busy_reply_threshold();
+        let ptr = ctx as *mut Ctx<'_> as *mut Ctx<'static>;
+        RUNNING.with(|r| {
+            *r.borrow_mut() = Some(Running {
+                ctx: ptr,
+                policy,
+                threshold_ms,
+                killed: false,
+                replicate: true,
+            })
+        });
+        let outcome = if args.is_empty() {
+            self.xpcall
+                .call::<MultiValue>((f.clone(), self.handler.clone()))
+        } else {
+            let mut all = MultiValue::new();
+            all.push_back(Value::Function(f.clone()));
+            all.push_back(Value::Function(self.handler.clone()));
+            all.extend(args);
+            self.call_with.call::<MultiValue>(all)
+        };
+        let running = RUNNING.with(|r| r.borrow_mut().take()).expect("set above");
+        let resp3 = running.policy.resp3;
+        let result = match outcome {
+            Err(e) => Err(ScriptError {
+                message: format!("ERR {}", error_message(&e)),
+                at: None,
+            }),
+            Ok(values) => {
+                let mut it = values.into_iter();
+                let ok = matches!(it.next(), Some(Value::Boolean(true)));
+                let value = it.next().unwrap_or(Value::Nil);
+                if ok {
+                    Ok(reply(ctx, &value, resp3))
+                } else {
+                    Err(script_error(&value))
+                }
+            }
+        };
+        // A killed script reports the kill, whatever it did with the error it was given.
+        let result = match result {
+            Err(mut e) if running.killed => {
+                e.message = "ERR Script killed by user with SCRIPT KILL...".into();
+                Err(e)
+            }
+            Ok(_) if running.killed => Err(ScriptError {
+                message: "ERR Script killed by user with SCRIPT KILL...".into(),
+                at: None,
+            }),
+            other => other,
+        };
+        // Whatever the script left for the collector goes now rather than during the next.
+        let _ = self.lua.gc_step();
+        result
+    }
+}
+
+/// Reads the table the error handler made (`{err=, source=, line=}`).
+fn script_error(v: &Value) -> ScriptError {
+    match v {
+        Value::Table(t) => {
+            let message = match t.raw_get::<Value>("err") {
+                Ok(Value::String(s)) => s.to_string_lossy().to_string(),
+                Ok(Value::Integer(i)) => i.to_string(),
+                Ok(Value::Number(n)) => crate::libs::format_number(n),
+                _ => "ERR unknown error".into(),
+            };
+            let source = t.raw_get::<Option<String>>("source").ok().flatten();
+            let line = t.raw_get::<Option<i64>>("line").ok().flatten();
+            ScriptError {
+                message,
+                at: source.zip(line),
+            }
+        }
+        Value::String(s) => ScriptError {
+            message: format!("ERR {}", s.to_string_lossy()),
+            at: None,
+        },
+        _ => ScriptError {
+            message: "ERR execution failure".into(),
+            at: None,
+        },
+    }
+}
+
+/// Redis's `redis_math_random`: `math.random([m [, n]])` over `redisLrand48`.
+fn math_random(lua: &Lua, args: Variadic<Value>) -> mlua::Result<f64> {
+    let r = match lua.app_data_mut::<Rand48>() {
+        Some(mut g) => g.unit(),
+        None => 0.0,
+    };
+    let int = |i: usize| -> mlua::Result<i64> {
+        crate::libs::check_number(&args[i], i + 1, "random")
+            .map(|n| n as i64)
+            .map_err(mlua::Error::RuntimeError)
+    };
+    match args.len() {
+        0 => Ok(r),
+        1 => {
+            let u = int(0)?;
+            if u < 1 {
+                return Err(mlua::Error::RuntimeError(
+                    "bad argument #1 to 'random' (interval is empty)".into(),
+                ));
+            }
+            Ok((r * u as f64).floor() + 1.0)
+        }
+        2 => {
+            let (l, u) = (int(0)?, int(1)?);
+            if l > u {
+                return Err(mlua::Error::RuntimeError(
+                    "bad argument #2 to 'random' (interval is empty)".into(),
+                ));
+            }
+            Ok((r * (u - l + 1) as f64).floor() + l as f64)
+        }
+        _ => Err(mlua::Error::RuntimeError("wrong number of arguments".into())),
+    }
+}

@@ -1,0 +1,262 @@
+//! What an embedded script engine (the `scripting` crate, the only one that links Lua) needs
+//! from the node, without the node knowing the engine:
+//!
+//! - its commands (EVAL, FCALL, SCRIPT, FUNCTION, ...) are handed in with the configuration
+//!   ([`crate::Config::extra_commands`]) and joined to Redis's metadata like every other;
+//! - a script command runs *alone* ([`crate::command::Command::runs_alone`]): with every
+//!   worker's EXEC lane held, so no other command runs anywhere meanwhile (Redis's single
+//!   thread), its effects written to replicas as one MULTI/EXEC;
+//! - inside, [`Ctx::call_from_script`] runs a command on the script's behalf with the checks
+//!   Redis's `scriptCall` makes, and hands back the reply;
+//! - [`ScriptState`] says whether a script runs and for how long: once it passes
+//!   `busy-reply-threshold`, connections on other workers stop waiting for it and answer
+//!   `-BUSY` to everything but the commands flagged `allow_busy` (SCRIPT KILL, FUNCTION KILL,
+//!   SHUTDOWN NOSAVE, ...); a kill request is a flag the engine's instruction hook polls.
+//! - the engine keeps its own state (script cache, functions, the Lua VM) in
+//!   [`crate::Shared::script_engine`], one per node.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use resp::{Args, ReplyWriter};
+
+use crate::command::Ctx;
+use crate::error::CmdError;
+use crate::stats::LocalStats;
+
+/// The per-batch state a command run on a script's behalf needs (statistics and the
+/// command clock of the connection that runs the script).
+pub struct Nested<'a> {
+    pub(crate) local: &'a mut LocalStats,
+    pub(crate) clock: &'a mut crate::command::BatchClock,
+}
+
+/// How a script may call commands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallPolicy {
+    /// EVAL_RO, FCALL_RO, or a script declared `no-writes`: write commands are refused.
+    pub read_only: bool,
+    /// The protocol the script reads replies in (`redis.setresp`).
+    pub resp3: bool,
+}
+
+/// The script running now, if any (one at a time per node: scripts run alone).
+#[derive(Debug, Default)]
+pub struct ScriptState {
+    running: AtomicBool,
+    /// A function (FCALL) rather than an EVAL script: decides the BUSY text.
+    function: AtomicBool,
+    /// When it started, in ms since `epoch` (the node's start).
+    started_ms: AtomicU64,
+    /// It has run past `busy-reply-threshold`: other clients get `-BUSY`.
+    busy: AtomicBool,
+    /// SCRIPT KILL / FUNCTION KILL asked it to stop.
+    kill: AtomicBool,
+    /// It has written: it can no longer be killed (Redis's UNKILLABLE).
+    wrote: AtomicBool,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+/// What SCRIPT KILL / FUNCTION KILL found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillOutcome {
+    Killed,
+    NotBusy,
+    Unkillable,
+    /// A script of the other kind runs (FUNCTION KILL while an EVAL runs, or the reverse).
+    OtherKind,
+}
+
+impl ScriptState {
+    fn now_ms(&self) -> u64 {
+        self.epoch.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+
+    pub(crate) fn enter(&self, function: bool) {
+        self.function.store(function, Ordering::Relaxed);
+        self.started_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.kill.store(false, Ordering::Relaxed);
+        self.wrote.store(false, Ordering::Relaxed);
+        self.busy.store(false, Ordering::Relaxed);
+        self.running.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn leave(&self) {
+        self.running.store(false, Ordering::Release);
+        self.busy.store(false, Ordering::Release);
+        self.kill.store(false, Ordering::Relaxed);
+    }
+
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Past `busy-reply-threshold`: other clients are answered `-BUSY`.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// Called by the engine's instruction hook: marks the script busy once it has run
+    /// `threshold_ms`, and says whether it was asked to stop.
+    pub fn tick(&self, threshold_ms: u64) -> bool {
+        if !self.busy.load(Ordering::Relaxed)
+            && self
+                .now_ms()
+                .saturating_sub(self.started_ms.load(Ordering::Relaxed))
+                >= threshold_ms
+        {
+            self.busy.store(true, Ordering::Release);
+        }
+        self.kill.load(Ordering::Acquire)
+    }
+
+    /// SCRIPT KILL (`function` false) or FUNCTION KILL (true).
+    pub fn request_kill(&self, function: bool) -> KillOutcome {
+        if !self.running() || !self.busy() {
+            return KillOutcome::NotBusy;
+        }
+        if self.wrote.load(Ordering::Acquire) {
+            return KillOutcome::Unkillable;
+        }
+        if self.function.load(Ordering::Relaxed) != function {
+            return KillOutcome::OtherKind;
+        }
+        self.kill.store(true, Ordering::Release);
+        KillOutcome::Killed
+    }
+
+    /// The error other clients get while the script is busy.
+    pub fn busy_error(&self) -> CmdError {
+        CmdError::Busy {
+            function: self.function.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Milliseconds the running script has run.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.now_ms()
+            .saturating_sub(self.started_ms.load(Ordering::Relaxed))
+    }
+}
+
+impl crate::Shared {
+    /// The script engine's state for this node, made on first use.
+    pub fn script_engine<T: std::any::Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> &T {
+        self.script_engine
+            .get_or_init(|| Box::new(make()))
+            .downcast_ref::<T>()
+            .expect("one script engine per node")
+    }
+}
+
+/// Redis's messages for a command a script may not call.
+fn script_call_error(text: &str) -> CmdError {
+    CmdError::err(text)
+}
+
+impl Ctx<'_> {
+    /// Runs `args` on behalf of the running script, writing the reply (or the command's
+    /// error reply) to `reply`. `Err` is a refusal before the command ran, in the words
+    /// Redis's `scriptCall` uses; the engine raises it as a Lua error.
+    pub fn call_from_script(
+        &mut self,
+        args: Args<'_>,
+        policy: &CallPolicy,
+        reply: &mut ReplyWriter,
+    ) -> Result<(), CmdError> {
+        let shared = self.shared;
+        let table = &shared.table;
+        let Some(nested) = self.nested.as_mut() else {
+            return Err(CmdError::err("scripts can call commands only from EVAL or FCALL"));
+        };
+        let name = args.get(0);
+        let unknown = || script_call_error("Unknown Redis command called from script");
+        let mut index = table.lookup(name).ok_or_else(unknown)?;
+        let mut cmd = table.get(index);
+        let runs_alone = args.len() == 1 && cmd.handler.is_some();
+        if !cmd.subcommands.is_empty() && !runs_alone {
+            if args.len() < 2 {
+                return Err(script_call_error(
+                    "Wrong number of args calling Redis command from script",
+                ));
+            }
+            index = table
+                .lookup_sub(cmd.meta.name, args.get(1))
+                .ok_or_else(unknown)?;
+            cmd = table.get(index);
+        }
+        let meta = cmd.meta;
+        if !meta.arity_ok(args.len()) {
+            return Err(script_call_error(
+                "Wrong number of args calling Redis command from script",
+            ));
+        }
+        if meta.has_flag("noscript") || cmd.runs_alone {
+            return Err(script_call_error(
+                "This Redis command is not allowed from script",
+            ));
+        }
+        if cmd.write {
+            if policy.read_only {
+                return Err(script_call_error(
+                    "Write commands are not allowed from read-only scripts.",
+                ));
+            }
+            if !self.client.is_master && crate::command::replica_read_only(shared) {
+                return Err(CmdError::ReadOnly);
+            }
+            if !self.client.is_master && crate::command::too_few_good_replicas(shared) {
+                return Err(CmdError::NoReplicas);
+            }
+        }
+        if cmd.deny_oom
+            && !self.client.is_master
+            && !shared.script.wrote.load(Ordering::Relaxed)
+            && !shared.make_room(nested.clock.unix_ms, 0)
+        {
+            return Err(CmdError::Oom);
+        }
+        if let Some(cluster) = shared.cluster.as_ref().filter(|_| !self.client.is_master) {
+            let positions = meta.key_positions(args);
+            if !positions.is_empty() {
+                match cluster.route(positions.iter().map(|&i| args.get(i)), false) {
+                    crate::cluster::Route::Here => {}
+                    crate::cluster::Route::CrossSlot => {
+                        return Err(script_call_error(
+                            "Script attempted to access keys that do not hash to the same slot",
+                        ))
+                    }
+                    crate::cluster::Route::Down => return Err(CmdError::ClusterDown),
+                    _ => {
+                        return Err(script_call_error(
+                            "Script attempted to access a non local key in a cluster node",
+                        ))
+                    }
+                }
+            }
+        }
+        reply.set_resp3(policy.resp3);
+        let in_script = std::mem::replace(&mut self.client.in_script, true);
+        let failed = crate::command::run(
+            shared,
+            self.client,
+            reply,
+            index,
+            args,
+            nested.local,
+            nested.clock,
+        );
+        self.client.in_script = in_script;
+        if cmd.write && !failed {
+            shared.script.wrote.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// `busy-reply-threshold` (alias `lua-time-limit`), in ms.
+    pub fn busy_reply_threshold(&self) -> u64 {
+        crate::tunables::find("busy-reply-threshold")
+            .and_then(|t| self.shared.live.tunables.get(t).parse().ok())
+            .unwrap_or(5000)
+    }
+}
