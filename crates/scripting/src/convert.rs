@@ -8,7 +8,7 @@
 //!   `{big_number=s}`, verbatim strings to `{verbatim_string={format=, string=}}`;
 //! - a script's value into the reply: numbers truncated to integers, strings to bulk strings,
 //!   `true` to 1 (RESP3 scripts: a boolean), `false` and `nil` to null, tables with `err`,
-//!   `ok`, `double`, `big_number`, `map`, `set` fields to those replies, other tables to
+//!   `ok`, `double`, `big_number`, `map`, `set`, `verbatim_string` fields to those replies, other tables to
 //!   arrays up to their first `nil`.
 
 use mlua::{Lua, Table, Value};
@@ -76,7 +76,11 @@ fn single(lua: &Lua, key: &str, v: Value) -> mlua::Result<Value> {
 /// word is the code), a message without one given the code `ERR`, trailing line breaks
 /// trimmed.
 pub fn error_table(lua: &Lua, text: &str) -> mlua::Result<Value> {
-    single(lua, "err", Value::String(lua.create_string(error_text(text))?))
+    single(
+        lua,
+        "err",
+        Value::String(lua.create_string(error_text(text))?),
+    )
 }
 
 pub fn error_text(text: &str) -> String {
@@ -104,7 +108,8 @@ fn is_code(word: &str) -> bool {
 
 /// C's `(long long)` of a double on x86-64: out of range (and NaN) gives the minimum.
 fn to_integer(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
+    let range = i64::MIN as f64..-(i64::MIN as f64);
+    if n.is_nan() || !range.contains(&n) {
         i64::MIN
     } else {
         n as i64
@@ -186,6 +191,14 @@ fn write_table(out: &mut ReplyWriter, t: &Table, resp3: bool, depth: usize) {
             write_value(out, m, resp3, depth + 1);
         }
         return;
+    }
+    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
+        if let (Ok(Value::String(format)), Ok(Value::String(text))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+        {
+            out.verbatim(&lossy(&format), &text.as_bytes());
+            return;
+        }
     }
     let mut items = Vec::new();
     for i in 1.. {

@@ -12,7 +12,9 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("eval", |ctx, args| eval_generic(ctx, args, false, false)),
     ("evalsha", |ctx, args| eval_generic(ctx, args, true, false)),
     ("eval_ro", |ctx, args| eval_generic(ctx, args, false, true)),
-    ("evalsha_ro", |ctx, args| eval_generic(ctx, args, true, true)),
+    ("evalsha_ro", |ctx, args| {
+        eval_generic(ctx, args, true, true)
+    }),
 ];
 
 /// `numkeys` of EVAL or FCALL (`args[2]`), checked against the arguments that follow.
@@ -34,10 +36,13 @@ pub fn load(state: &mut State, body: &[u8]) -> Result<String, CmdError> {
     let sha = sha1_hex(body);
     if !state.scripts.contains_key(&sha) {
         let (flags, code) = shebang(body).map_err(CmdError::err)?;
-        let function = state.vm.compile(&code, "@user_script").map_err(|m| {
-            CmdError::err(format!("Error compiling script (new function): {m}"))
-        })?;
-        state.scripts.insert(sha.clone(), Script { function, flags });
+        let function = state
+            .vm
+            .compile(&code, "@user_script")
+            .map_err(|m| CmdError::err(format!("Error compiling script (new function): {m}")))?;
+        state
+            .scripts
+            .insert(sha.clone(), Script { function, flags });
     }
     Ok(sha)
 }
@@ -53,7 +58,10 @@ pub fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags) -> CmdResult {
             "Can not run script on cluster, 'no-cluster' flag is set.",
         ));
     }
-    if !flags.no_writes && !flags.allow_oom && !ctx.client.is_master && !ctx.shared.make_room(ctx.now, 0)
+    if !flags.no_writes
+        && !flags.allow_oom
+        && !ctx.client.is_master
+        && !ctx.shared.make_room(ctx.now, 0)
     {
         return Err(CmdError::Oom);
     }
@@ -97,8 +105,12 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool
         read_only: read_only || flags.no_writes,
         resp3: false,
     };
-    vm.run(ctx, &function, MultiValue::new(), policy, |ctx, v, resp3| {
-        crate::convert::lua_to_reply(ctx.out, v, resp3)
-    })
+    vm.run(
+        ctx,
+        &function,
+        MultiValue::new(),
+        policy,
+        |ctx, v, resp3| crate::convert::lua_to_reply(ctx.out, v, resp3),
+    )
     .map_err(|e| raised(e, &sha))
 }

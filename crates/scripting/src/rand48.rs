@@ -18,7 +18,9 @@ pub const MAX: i64 = i32::MAX as i64;
 impl Default for Rand48 {
     /// The state before any seeding (`{X0, X1, X2}` in Redis's `rand.c`).
     fn default() -> Self {
-        Rand48 { x: 0x1234_ABCD_330E }
+        Rand48 {
+            x: 0x1234_ABCD_330E,
+        }
     }
 }
 
@@ -29,14 +31,14 @@ impl Rand48 {
     }
 
     /// `redisLrand48()`: the next 31-bit value.
-    pub fn next(&mut self) -> i64 {
+    pub fn draw(&mut self) -> i64 {
         self.x = (A.wrapping_mul(self.x).wrapping_add(C)) & MASK;
         (self.x >> 17) as i64
     }
 
     /// `math.random()`'s base: a number in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() % MAX) as f64 / MAX as f64
+        (self.draw() % MAX) as f64 / MAX as f64
     }
 }
 

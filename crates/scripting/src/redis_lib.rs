@@ -39,7 +39,10 @@ pub fn dispatch(lua: &Lua, args: Variadic<Value>) -> mlua::Result<Raising> {
             Value::Number(n) => parts.push(crate::libs::format_number(*n).as_bytes()),
             _ => {
                 return Ok((
-                    error_table(lua, "-ERR Lua redis lib command arguments must be strings or integers")?,
+                    error_table(
+                        lua,
+                        "-ERR Lua redis lib command arguments must be strings or integers",
+                    )?,
                     raising,
                 ))
             }
@@ -47,7 +50,10 @@ pub fn dispatch(lua: &Lua, args: Variadic<Value>) -> mlua::Result<Raising> {
     }
     if count == 0 {
         return Ok((
-            error_table(lua, "-ERR Please specify at least one argument for this redis lib call")?,
+            error_table(
+                lua,
+                "-ERR Please specify at least one argument for this redis lib call",
+            )?,
             raising,
         ));
     }
@@ -100,25 +106,33 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "error_reply",
-        lua.create_function(|lua, args: Variadic<Value>| match (args.len(), args.first()) {
-            (1, Some(Value::String(s))) => {
-                let text = String::from_utf8_lossy(&s.as_bytes()).into_owned();
-                let text = if text.starts_with('-') { text } else { format!("-{text}") };
-                error_table(lua, &text)
-            }
-            _ => error_table(lua, "-ERR wrong number or type of arguments"),
-        })?,
+        lua.create_function(
+            |lua, args: Variadic<Value>| match (args.len(), args.first()) {
+                (1, Some(Value::String(s))) => {
+                    let text = String::from_utf8_lossy(&s.as_bytes()).into_owned();
+                    let text = if text.starts_with('-') {
+                        text
+                    } else {
+                        format!("-{text}")
+                    };
+                    error_table(lua, &text)
+                }
+                _ => error_table(lua, "-ERR wrong number or type of arguments"),
+            },
+        )?,
     )?;
     t.raw_set(
         "status_reply",
-        lua.create_function(|lua, args: Variadic<Value>| match (args.len(), args.first()) {
-            (1, Some(v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)))) => {
-                let s = lua.create_table()?;
-                s.raw_set("ok", lua.create_string(arg_text(v).unwrap_or_default())?)?;
-                Ok(Value::Table(s))
-            }
-            _ => error_table(lua, "-ERR wrong number or type of arguments"),
-        })?,
+        lua.create_function(
+            |lua, args: Variadic<Value>| match (args.len(), args.first()) {
+                (1, Some(v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)))) => {
+                    let s = lua.create_table()?;
+                    s.raw_set("ok", lua.create_string(arg_text(v).unwrap_or_default())?)?;
+                    Ok(Value::Table(s))
+                }
+                _ => error_table(lua, "-ERR wrong number or type of arguments"),
+            },
+        )?,
     )?;
     t.raw_set(
         "log",
@@ -171,7 +185,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
         "set_repl",
         lua.create_function(|lua, args: Variadic<Value>| {
             if args.len() != 1 {
-                return raise(lua, "-ERR redis.set_repl() requires one argument.");
+                return raise(lua, "-ERR redis.set_repl() requires two arguments.");
             }
             let flags = match &args[0] {
                 Value::Integer(i) => *i,
@@ -193,12 +207,19 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
         "acl_check_cmd",
         lua.create_function(|lua, args: Variadic<Value>| {
             if args.is_empty() {
-                return raise(lua, "-ERR Please specify at least one argument for this redis lib call");
+                return raise(
+                    lua,
+                    "-ERR Please specify at least one argument for this redis lib call",
+                );
             }
             let Some(name) = arg_text(&args[0]) else {
-                return raise(lua, "-ERR Lua redis lib command arguments must be strings or integers");
+                return raise(
+                    lua,
+                    "-ERR Lua redis lib command arguments must be strings or integers",
+                );
             };
-            let known = with_running(|ctx, _| ctx.shared.table.lookup(&name).is_some()).unwrap_or(false);
+            let known =
+                with_running(|ctx, _| ctx.shared.table.lookup(&name).is_some()).unwrap_or(false);
             if !known {
                 return raise(lua, "-ERR Invalid command passed to redis.acl_check_cmd()");
             }
@@ -206,9 +227,18 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
             Ok((Value::Boolean(true), false))
         })?,
     )?;
-    t.raw_set("replicate_commands", lua.create_function(|_, _: Variadic<Value>| Ok(true))?)?;
-    t.raw_set("breakpoint", lua.create_function(|_, _: Variadic<Value>| Ok(false))?)?;
-    t.raw_set("debug", lua.create_function(|_, _: Variadic<Value>| Ok(()))?)?;
+    t.raw_set(
+        "replicate_commands",
+        lua.create_function(|_, _: Variadic<Value>| Ok(true))?,
+    )?;
+    t.raw_set(
+        "breakpoint",
+        lua.create_function(|_, _: Variadic<Value>| Ok(false))?,
+    )?;
+    t.raw_set(
+        "debug",
+        lua.create_function(|_, _: Variadic<Value>| Ok(()))?,
+    )?;
     for (name, value) in [
         ("LOG_DEBUG", 0),
         ("LOG_VERBOSE", 1),
@@ -223,7 +253,10 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
         t.raw_set(name, value)?;
     }
     t.raw_set("REDIS_VERSION", server::REDIS_COMPAT_VERSION)?;
-    t.raw_set("REDIS_VERSION_NUM", version_num(server::REDIS_COMPAT_VERSION))?;
+    t.raw_set(
+        "REDIS_VERSION_NUM",
+        version_num(server::REDIS_COMPAT_VERSION),
+    )?;
     Ok(t)
 }
 

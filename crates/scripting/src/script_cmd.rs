@@ -59,7 +59,9 @@ pub fn kill_generic(ctx: &mut Ctx<'_>, function: bool) -> CmdResult {
         }
         KillOutcome::NotBusy => Err(CmdError::NotBusy),
         KillOutcome::Unkillable => Err(CmdError::Unkillable),
-        KillOutcome::OtherKind => Err(CmdError::Busy { function: !function }),
+        KillOutcome::OtherKind => Err(CmdError::Busy {
+            function: !function,
+        }),
     }
 }
 

@@ -42,8 +42,8 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 
 /// The script being run on this thread.
 pub struct Running {
-    /// The context of the command that runs it (`&mut Ctx` with its lifetime erased).
-    ctx: *mut Ctx<'static>,
+    /// The context of the command that runs it (a `&mut Ctx`, type and lifetime erased).
+    ctx: *mut (),
     pub policy: CallPolicy,
     pub threshold_ms: u64,
     /// The hook raised "killed": the reply says so whatever the script did with the error.
@@ -68,7 +68,7 @@ pub fn with_running<R>(f: impl FnOnce(&mut Ctx<'_>, &mut Running) -> R) -> Optio
         let mut slot = r.borrow_mut();
         let running = slot.as_mut()?;
         // SAFETY: see above.
-        let ctx = unsafe { &mut *running.ctx };
+        let ctx = unsafe { &mut *(running.ctx as *mut Ctx<'static>) };
         Some(f(ctx, running))
     })
 }
@@ -270,8 +270,8 @@ impl Vm {
         let debug: Table = globals.get("debug")?;
         globals.set("bit", crate::libs::bit::open(&lua)?)?;
         globals.set("cjson", crate::libs::cjson::open(&lua)?)?;
-        globals.set("cmsgpack", lua.create_table()?)?;
-        globals.set("struct", lua.create_table()?)?;
+        globals.set("cmsgpack", crate::libs::cmsgpack::open(&lua)?)?;
+        globals.set("struct", crate::libs::structlib::open(&lua)?)?;
         let math: Table = globals.get("math")?;
         math.set("random", lua.create_function(math_random)?)?;
         math.set(
@@ -304,10 +304,10 @@ impl Vm {
             redis.set(name, raising_c(&lua, f, None)?)?;
         }
         prim.set("redis", redis)?;
-        let (env, call_with): (Table, Function) = lua
-            .load(BOOTSTRAP)
-            .set_name("=redis")
-            .call((globals.clone(), prim, debug))?;
+        let (env, call_with): (Table, Function) =
+            lua.load(BOOTSTRAP)
+                .set_name("=redis")
+                .call((globals.clone(), prim, debug))?;
         let handler: Function = globals.raw_get("__redis__err__handler")?;
         let xpcall: Function = globals.raw_get("xpcall")?;
         lua.set_global_hook(
@@ -380,7 +380,7 @@ impl Vm {
         reply: impl FnOnce(&mut Ctx<'_>, &Value, bool) -> R,
     ) -> Result<R, ScriptError> {
         let threshold_ms = ctx.busy_reply_threshold();
-        let ptr = ctx as *mut Ctx<'_> as *mut Ctx<'static>;
+        let ptr = ctx as *mut Ctx<'_> as *mut ();
         RUNNING.with(|r| {
             *r.borrow_mut() = Some(Running {
                 ctx: ptr,
@@ -495,6 +495,8 @@ fn math_random(lua: &Lua, args: Variadic<Value>) -> mlua::Result<f64> {
             }
             Ok((r * (u - l + 1) as f64).floor() + l as f64)
         }
-        _ => Err(mlua::Error::RuntimeError("wrong number of arguments".into())),
+        _ => Err(mlua::Error::RuntimeError(
+            "wrong number of arguments".into(),
+        )),
     }
 }

@@ -167,7 +167,9 @@ impl Ctx<'_> {
         let shared = self.shared;
         let table = &shared.table;
         let Some(nested) = self.nested.as_mut() else {
-            return Err(CmdError::err("scripts can call commands only from EVAL or FCALL"));
+            return Err(CmdError::err(
+                "scripts can call commands only from EVAL or FCALL",
+            ));
         };
         let name = args.get(0);
         let unknown = || script_call_error("Unknown Redis command called from script");

@@ -36,17 +36,27 @@ fn shift(args: &Variadic<Value>, func: &str, op: fn(u32, u32) -> u32) -> LibResu
 }
 
 const FUNCTIONS: &[(&str, BitFn)] = &[
-    ("tobit", |_, a| Ok(Value::Number(signed(to_bits(arg(a, 0), 1, "tobit")?)))),
-    ("bnot", |_, a| Ok(Value::Number(signed(!to_bits(arg(a, 0), 1, "bnot")?)))),
+    ("tobit", |_, a| {
+        Ok(Value::Number(signed(to_bits(arg(a, 0), 1, "tobit")?)))
+    }),
+    ("bnot", |_, a| {
+        Ok(Value::Number(signed(!to_bits(arg(a, 0), 1, "bnot")?)))
+    }),
     ("band", |_, a| fold(a, "band", |x, y| x & y)),
     ("bor", |_, a| fold(a, "bor", |x, y| x | y)),
     ("bxor", |_, a| fold(a, "bxor", |x, y| x ^ y)),
     ("lshift", |_, a| shift(a, "lshift", |b, n| b << n)),
     ("rshift", |_, a| shift(a, "rshift", |b, n| b >> n)),
-    ("arshift", |_, a| shift(a, "arshift", |b, n| ((b as i32) >> n) as u32)),
+    ("arshift", |_, a| {
+        shift(a, "arshift", |b, n| ((b as i32) >> n) as u32)
+    }),
     ("rol", |_, a| shift(a, "rol", |b, n| b.rotate_left(n))),
     ("ror", |_, a| shift(a, "ror", |b, n| b.rotate_right(n))),
-    ("bswap", |_, a| Ok(Value::Number(signed(to_bits(arg(a, 0), 1, "bswap")?.swap_bytes())))),
+    ("bswap", |_, a| {
+        Ok(Value::Number(signed(
+            to_bits(arg(a, 0), 1, "bswap")?.swap_bytes(),
+        )))
+    }),
     ("tohex", tohex),
 ];
 
@@ -76,7 +86,10 @@ fn tohex(lua: &Lua, args: &Variadic<Value>) -> LibResult<Value> {
 pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     for &(name, f) in FUNCTIONS {
-        t.raw_set(name, crate::vm::raising(lua, move |lua, a: Variadic<Value>| f(lua, &a))?)?;
+        t.raw_set(
+            name,
+            crate::vm::raising(lua, move |lua, a: Variadic<Value>| f(lua, &a))?,
+        )?;
     }
     Ok(t)
 }

@@ -2,7 +2,7 @@
 //! functions — with its output (numbers as `%.14g`, `/` escaped, an empty table as `{}`,
 //! object keys in Lua's table order) and its error messages.
 
-use mlua::{Lua, LightUserData, Table, Value, Variadic};
+use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
 use super::{format_g, type_name, LibResult};
 
@@ -39,7 +39,12 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
                 Value::Integer(_) | Value::Number(_) => super::check_bytes(&v, 1, "decode")?,
                 _ => return Err(super::bad_argument(1, "decode", "string", &v)),
             };
-            Decoder { lua, s: &text, at: 0 }.document()
+            Decoder {
+                lua,
+                s: &text,
+                at: 0,
+            }
+            .document()
         })?,
     )?;
     t.raw_set("null", null())?;
@@ -48,7 +53,10 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     // The settings: reading them answers lua-cjson's defaults; Redis scripts cannot keep a
     // change anyway (the table is read-only).
     for (name, values) in [
-        ("encode_sparse_array", &[Value::Boolean(false), Value::Integer(2), Value::Integer(10)][..]),
+        (
+            "encode_sparse_array",
+            &[Value::Boolean(false), Value::Integer(2), Value::Integer(10)][..],
+        ),
         ("encode_max_depth", &[Value::Integer(1000)][..]),
         ("decode_max_depth", &[Value::Integer(1000)][..]),
         ("encode_number_precision", &[Value::Integer(14)][..]),
@@ -388,7 +396,11 @@ impl Decoder<'_> {
         let mut out = Vec::new();
         loop {
             let Some(&c) = self.s.get(self.at) else {
-                return Err(self.expected("value", Found::Error("unexpected end of string"), start));
+                return Err(self.expected(
+                    "value",
+                    Found::Error("unexpected end of string"),
+                    start,
+                ));
             };
             self.at += 1;
             match c {
@@ -396,7 +408,11 @@ impl Decoder<'_> {
                 b'\\' => {
                     let escape_at = self.at - 1;
                     let Some(&e) = self.s.get(self.at) else {
-                        return Err(self.expected("value", Found::Error("unexpected end of string"), start));
+                        return Err(self.expected(
+                            "value",
+                            Found::Error("unexpected end of string"),
+                            start,
+                        ));
                     };
                     self.at += 1;
                     match e {
@@ -410,13 +426,21 @@ impl Decoder<'_> {
                         b't' => out.push(b'\t'),
                         b'u' => {
                             let cp = self.unicode_escape().ok_or_else(|| {
-                                self.expected("value", Found::Error("invalid unicode escape code"), escape_at)
+                                self.expected(
+                                    "value",
+                                    Found::Error("invalid unicode escape code"),
+                                    escape_at,
+                                )
                             })?;
                             let mut buf = [0u8; 4];
                             out.extend_from_slice(cp.encode_utf8(&mut buf).as_bytes());
                         }
                         _ => {
-                            return Err(self.expected("value", Found::Error("invalid escape code"), escape_at))
+                            return Err(self.expected(
+                                "value",
+                                Found::Error("invalid escape code"),
+                                escape_at,
+                            ))
                         }
                     }
                 }

@@ -5,6 +5,8 @@
 
 pub mod bit;
 pub mod cjson;
+pub mod cmsgpack;
+pub mod structlib;
 
 use mlua::{Lua, Value};
 
@@ -70,10 +72,7 @@ pub fn parse_lua_number(t: &str) -> Option<f64> {
         Some(rest) => (true, rest),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    if let Some(hex) = body
-        .strip_prefix("0x")
-        .or_else(|| body.strip_prefix("0X"))
-    {
+    if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
         let v = u64::from_str_radix(hex, 16).ok()? as f64;
         return Some(if neg { -v } else { v });
     }

@@ -69,12 +69,26 @@ pub struct CommandTable {
 }
 
 /// The commands that run a script: they run alone (see [`Command::runs_alone`]).
-pub const SCRIPT_COMMANDS: &[&str] = &["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"];
+pub const SCRIPT_COMMANDS: &[&str] = &[
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+];
 
 /// Commands whose implementation is linked in only with a script engine
 /// ([`crate::Config::extra_commands`]); without one they are unknown commands.
 const OPTIONAL_COMMANDS: &[&str] = &[
-    "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "script", "function",
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+    "script",
+    "function",
 ];
 
 /// Longest command name we look up without allocating.
@@ -94,7 +108,10 @@ impl CommandTable {
             handlers.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
         };
         for meta in meta::COMMANDS {
-            if OPTIONAL_COMMANDS.contains(&meta.name) && find(meta.name).is_none() && find(&format!("{}|help", meta.name)).is_none() {
+            if OPTIONAL_COMMANDS.contains(&meta.name)
+                && find(meta.name).is_none()
+                && find(&format!("{}|help", meta.name)).is_none()
+            {
                 continue;
             }
             let mut subs: Vec<&'static CommandMeta> = meta.subcommands.iter().collect();

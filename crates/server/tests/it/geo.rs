@@ -5,9 +5,8 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use resp::Frame;
 
-use crate::support::{Node, RawClient, RedisServer};
+use crate::support::{compare, Node, RedisServer};
 
 const CASES: &str = r#"
 GEOADD
@@ -133,43 +132,6 @@ ZSCORE poles n
 
 fn line(s: &str) -> Vec<Vec<u8>> {
     s.split(' ').map(|a| a.as_bytes().to_vec()).collect()
-}
-
-fn show(f: &Frame) -> String {
-    let text = format!("{f:?}");
-    text.chars().take(300).collect()
-}
-
-async fn compare(ours: &mut RawClient, theirs: &mut RawClient, args: &[Vec<u8>]) -> Option<String> {
-    let (a, b) = (ours.cmd(args).await, theirs.cmd(args).await);
-    (a != b).then(|| {
-        // For long arrays, where they part.
-        let detail = match (&a, &b) {
-            (Frame::Array(x), Frame::Array(y)) => {
-                let i = x
-                    .iter()
-                    .zip(y)
-                    .position(|(p, q)| p != q)
-                    .unwrap_or(x.len().min(y.len()));
-                format!(
-                    "\n  first difference at {i} of {}/{}: ours {:?} redis {:?}",
-                    x.len(),
-                    y.len(),
-                    x.get(i),
-                    y.get(i)
-                )
-            }
-            _ => String::new(),
-        };
-        format!(
-            "{:?}\n  ours:  {}\n  redis: {}{detail}",
-            args.iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>(),
-            show(&a),
-            show(&b)
-        )
-    })
 }
 
 #[tokio::test]

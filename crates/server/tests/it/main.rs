@@ -18,5 +18,6 @@ mod notify;
 mod protocol;
 mod pubsub;
 mod replication;
+mod scripting;
 mod tracking;
 mod transactions;

@@ -564,3 +564,52 @@ async fn node_replicates_from_node_and_fails_over_without_a_full_resync() {
         err("READONLY You can't write against a read only replica.")
     );
 }
+
+/// Scripts replicate as their effects (Redis 7's rule): redis-server following the node
+/// ends with the same data, including what a script chose at random (SPOP, `math.random`)
+/// and its TTLs, and a script's several writes arrive as one MULTI/EXEC. Writes made after
+/// `redis.set_repl(redis.REPL_NONE)` stay on the primary.
+#[tokio::test]
+async fn scripts_replicate_their_effects() {
+    let node = replica_node("ps").await;
+    let mut p = node.client().await;
+    let dir = temp_dir("redis-replica-s");
+    let target = format!("127.0.0.1 {}", node.addr.port());
+    let redis =
+        RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--replicaof", &target]).await;
+    let mut r = redis.client().await;
+    p.run("SADD s a b c d e f g h").await;
+    assert_same_data(&mut p, &mut r).await;
+    let scripts = [
+        "redis.call('set','x','1') redis.call('incr','x') local m = redis.call('spop','s') \
+         redis.call('set','popped', m) redis.call('expire','x', 100) return m",
+        "redis.call('set','r', tostring(math.random())) \
+         redis.call('rpush','l', tostring(math.random(1000)))",
+        "redis.call('set','only','one')",
+        "redis.set_repl(redis.REPL_NONE) redis.call('set','local','1') \
+         redis.set_repl(redis.REPL_ALL) redis.call('set','shared','1')",
+    ];
+    for s in scripts {
+        let reply = p.cmd(&["EVAL", s, "0"]).await;
+        assert!(!matches!(reply, Frame::Error(_)), "{s}: {reply:?}");
+    }
+    let mut late = false;
+    for _ in 0..200 {
+        if r.run("EXISTS shared").await == Frame::Integer(1) {
+            late = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(late, "the replica never got the script's effects");
+    assert_eq!(r.run("EXISTS local").await, Frame::Integer(0));
+    assert_eq!(p.run("EXISTS local").await, Frame::Integer(1));
+    p.cmd(&[
+        "EVAL",
+        "redis.set_repl(redis.REPL_NONE) redis.call('del','local')",
+        "0",
+    ])
+    .await;
+    assert_same_data(&mut p, &mut r).await;
+    assert_eq!(p.run("SCARD s").await, Frame::Integer(7));
+}

@@ -248,3 +248,86 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// Sends `args` to both servers; `None` when the replies are equal, otherwise a report (for
+/// long arrays, where they part).
+pub fn show(f: &Frame) -> String {
+    let text = format!("{f:?}");
+    text.chars().take(300).collect()
+}
+
+pub async fn compare(
+    ours: &mut RawClient,
+    theirs: &mut RawClient,
+    args: &[Vec<u8>],
+) -> Option<String> {
+    let (a, b) = (ours.cmd(args).await, theirs.cmd(args).await);
+    (a != b).then(|| {
+        let detail = match (&a, &b) {
+            (Frame::Array(x), Frame::Array(y)) => {
+                let i = x
+                    .iter()
+                    .zip(y)
+                    .position(|(p, q)| p != q)
+                    .unwrap_or(x.len().min(y.len()));
+                format!(
+                    "\n  first difference at {i} of {}/{}: ours {:?} redis {:?}",
+                    x.len(),
+                    y.len(),
+                    x.get(i),
+                    y.get(i)
+                )
+            }
+            _ => String::new(),
+        };
+        format!(
+            "{:?}\n  ours:  {}\n  redis: {}{detail}",
+            args.iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>(),
+            show(&a),
+            show(&b)
+        )
+    })
+}
+
+/// Splits a test line into arguments: words separated by spaces, or double-quoted strings
+/// with `\n`, `\r`, `\t`, `\"` and `\\` escapes (scripts need spaces and new lines).
+pub fn split_quoted(line: &str) -> Vec<Vec<u8>> {
+    let mut args = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        let Some(&c) = chars.peek() else {
+            return args;
+        };
+        let mut arg = String::new();
+        if c == '"' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => match chars.next() {
+                        Some('n') => arg.push('\n'),
+                        Some('r') => arg.push('\r'),
+                        Some('t') => arg.push('\t'),
+                        Some(other) => arg.push(other),
+                        None => {}
+                    },
+                    c => arg.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ' ' {
+                    break;
+                }
+                arg.push(c);
+                chars.next();
+            }
+        }
+        args.push(arg.into_bytes());
+    }
+}

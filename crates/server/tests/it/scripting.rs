@@ -1,0 +1,417 @@
+//! Lua scripting (EVAL, EVALSHA, EVAL_RO, SCRIPT) against redis-server 7.0, reply for reply
+//! in RESP2 and RESP3: the sandbox (globals, read-only tables, absent libraries), the
+//! `redis` library, the reply conversions both ways, the error texts (with the script line
+//! that raised), shebang flags, `bit`, `cjson` and `math.random`. Then what a differential
+//! test cannot show: atomicity across workers, BUSY and SCRIPT KILL, and the effects a
+//! replica receives.
+
+use std::time::{Duration, Instant};
+
+use resp::Frame;
+use server::Config;
+
+use crate::support::{compare, err, split_quoted, Node, RedisServer};
+
+const CASES: &str = r##"
+EVAL "return 1" 0
+EVAL "return {1,2,{3,'a'},redis.status_reply('OK'), redis.error_reply('E x'), 1.5, true, false, nil, 7}" 0
+EVAL "return {1,nil,3}" 0
+EVAL "return true" 0
+EVAL "return false" 0
+EVAL "return nil" 0
+EVAL "return 3.99" 0
+EVAL "return -3.99" 0
+EVAL "return 1e20" 0
+EVAL "return 'a string'" 0
+EVAL "return {err='x'}" 0
+EVAL "return {err='a\r\nb'}" 0
+EVAL "return {ok='fine'}" 0
+EVAL "return {ok='a\r\nb'}" 0
+EVAL "return redis.status_reply('x\r\ny')" 0
+EVAL "return redis.error_reply('no code')" 0
+EVAL "return redis.error_reply('-X with dash')" 0
+EVAL "return redis.error_reply('single')" 0
+EVAL "return redis.status_reply()" 0
+EVAL "return redis.error_reply()" 0
+EVAL "return redis.error_reply({})" 0
+EVAL "return {double=1.5}" 0
+EVAL "return {double=3}" 0
+EVAL "return {map={a=1}}" 0
+EVAL "return {set={a=true}}" 0
+EVAL "return {big_number='123'}" 0
+EVAL "return {verbatim_string={format='txt',string='abc'}}" 0
+EVAL "return {1, {map={x=1}}}" 0
+EVAL "return {1,2,{3,{4,{5}}}}" 0
+EVAL "local t={} t[1]=1 t[2]=2 t[4]=4 return t" 0
+EVAL "return KEYS" 2 a b c d
+EVAL "return ARGV" 2 a b c d
+EVAL "return {#KEYS, #ARGV}" 0
+EVAL "KEYS[1]='x' return KEYS" 1 a
+EVAL "return 1" -1
+EVAL "return 1" 3 a
+EVAL "return 1" x
+EVAL "return 1"
+EVAL
+EVALSHA ffffffffffffffffffffffffffffffffffffffff 0
+EVALSHA fff 0
+EVAL "return redis.call('set','k','v')" 0
+EVAL "return redis.call('get','k')" 0
+EVALSHA 496368505412ccb8a568d43cf5c46b9910905b08 0
+EVALSHA 496368505412CCB8A568D43CF5C46B9910905B08 0
+EVAL "return redis.pcall('incr','k')" 0
+EVAL "return redis.call('incr','k')" 0
+EVAL "return redis.call('lpush','k', 'x')" 1 k
+EVAL "return redis.pcall('lpush','k', 'x')" 1 k
+EVAL "local e = redis.pcall('incr', 'k') return e['err']" 0
+EVAL "return redis.call('nosuch')" 0
+EVAL "return redis.pcall('nosuch')" 0
+EVAL "return redis.call('incr','k','x')" 0
+EVAL "return redis.call('GET','x','y')" 0
+EVAL "return redis.call('object')" 0
+EVAL "return redis.call('object','nosuchsub')" 0
+EVAL "return redis.call('eval','return 1','0')" 0
+EVAL "return redis.call('multi')" 0
+EVAL "return redis.call('blpop','l',0)" 0
+EVAL "return redis.call('subscribe','c')" 0
+EVAL "return redis.call('client','list')" 0
+EVAL "return redis.call('config','get','maxmemory')" 0
+EVAL "return redis.call('script','load','return 1')" 0
+EVAL "return redis.call('script','kill')" 0
+EVAL "return redis.call()" 0
+EVAL "return redis.call({})" 0
+EVAL "return redis.call('set', {}, 1)" 0
+EVAL "return redis.call('set', 'a', 1.5)" 0
+EVAL "return redis.call('get', 'a')" 0
+EVAL "return redis.call('set', 'a', 10)" 0
+EVAL "return redis.call('incrby', 'a', 2.0)" 0
+EVAL "return redis.call('ping')" 0
+EVAL "return redis.call('hgetall','nohash')" 0
+EVAL "return redis.call('get','nokey')" 0
+EVAL "return {redis.call('get','nokey'), 1}" 0
+EVAL "redis.setresp(3); return redis.call('hgetall','nohash')" 0
+EVAL "redis.setresp(3); return redis.call('get','nokey')" 0
+EVAL "redis.setresp(3); return {redis.call('get','nokey')}" 0
+EVAL "redis.call('hset','h','f','v') redis.setresp(3) local r = redis.call('hgetall','h') return r['map']['f']" 0
+EVAL "redis.call('sadd','s','m') redis.setresp(3) local r = redis.call('smembers','s') return tostring(r['set']['m'])" 0
+EVAL "redis.setresp(3) local r = redis.call('zadd','z','1.5','m') return redis.call('zscore','z','m')" 0
+EVAL "redis.setresp(3) return redis.call('zscore','z','m')['double']" 0
+EVAL "redis.setresp(3) return true" 0
+EVAL "redis.setresp(3) return false" 0
+EVAL "return redis.setresp(4)" 0
+EVAL "return redis.setresp()" 0
+EVAL "return redis.sha1hex('')" 0
+EVAL "return redis.sha1hex('abc')" 0
+EVAL "return redis.sha1hex(12)" 0
+EVAL "return redis.sha1hex()" 0
+EVAL "return redis.log(redis.LOG_WARNING, 'hello')" 0
+EVAL "return redis.log()" 0
+EVAL "return redis.log('x', 'y')" 0
+EVAL "return redis.log(9, 'y')" 0
+EVAL "return redis.set_repl(redis.REPL_ALL)" 0
+EVAL "return redis.set_repl(99)" 0
+EVAL "return redis.set_repl()" 0
+EVAL "return redis.replicate_commands()" 0
+EVAL "return redis.breakpoint()" 0
+EVAL "return redis.debug('x')" 0
+EVAL "return {redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL, redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}" 0
+EVAL "return redis.acl_check_cmd('get','x')" 0
+EVAL "return redis.acl_check_cmd('nosuch')" 0
+EVAL "local r={} for k,v in pairs(redis) do if k ~= 'REDIS_VERSION' and k ~= 'REDIS_VERSION_NUM' then r[#r+1]=k..':'..type(v) end end table.sort(r) return r" 0
+EVAL "local r={} for k,v in pairs(_G) do r[#r+1]=k..':'..type(v) end table.sort(r) return r" 0
+EVAL "local r={} for k,v in pairs(string) do r[#r+1]=k end table.sort(r) return table.concat(r,' ')" 0
+EVAL "local r={} for k,v in pairs(math) do r[#r+1]=k end table.sort(r) return table.concat(r,' ')" 0
+EVAL "local r={} for k,v in pairs(table) do r[#r+1]=k end table.sort(r) return table.concat(r,' ')" 0
+EVAL "local r={} for k,v in pairs(coroutine) do r[#r+1]=k end table.sort(r) return table.concat(r,' ')" 0
+EVAL "return _VERSION" 0
+EVAL "return type(loadstring)" 0
+EVAL "local f = loadstring('return 5') return f()" 0
+EVAL "return os" 0
+EVAL "return io" 0
+EVAL "return debug" 0
+EVAL "return print" 0
+EVAL "return require" 0
+EVAL "return dofile" 0
+EVAL "return setfenv" 0
+EVAL "x=1" 0
+EVAL "return y" 0
+EVAL "_G.x = 1" 0
+EVAL "string.x = 1" 0
+EVAL "redis.call = 1" 0
+EVAL "rawset(_G, 'x', 1) return x" 0
+EVAL "setmetatable(_G, nil)" 0
+EVAL "local t = getmetatable(_G) return type(t)" 0
+EVAL "local t = {} t.x=1 return t.x" 0
+EVAL "return rawget(string, 'len') ~= nil" 0
+EVAL "syntax error here" 0
+EVAL "return (" 0
+EVAL "error('boom')" 0
+EVAL "error('boom', 0)" 0
+EVAL "error({err='MY boom'})" 0
+EVAL "error({err='MY boom'}, 2)" 0
+EVAL "local x = nil; return x.y" 0
+EVAL "return 1 + {}" 0
+EVAL "return pcall(function() error('x') end)" 0
+EVAL "local ok, e = pcall(function() error('x') end) return e" 0
+EVAL "local ok, e = pcall(function() redis.call('nosuch') end) return e" 0
+EVAL "local ok, e = pcall(function() redis.call('nosuch') end) return type(e)" 0
+EVAL "local ok, e = pcall(function() error({err='x'}) end) return e" 0
+EVAL "local ok, e = pcall(function() error({1}) end) return type(e)" 0
+EVAL "\n\nerror('line three')" 0
+EVAL "local function f()\n return redis.call('nosuch')\nend\nreturn f()" 0
+EVAL "local function f()\n local r = redis.call('nosuch')\n return r\nend\nreturn f()" 0
+EVAL_RO "return redis.call('set','x','1')" 0
+EVAL_RO "return redis.call('get','x')" 0
+EVAL_RO "return 1" 0
+EVALSHA_RO ffffffffffffffffffffffffffffffffffffffff 0
+EVAL "#!lua flags=no-writes\nreturn redis.call('set','x','1')" 0
+EVAL "#!lua\nreturn 1" 0
+EVAL "#!lua flags=bad\nreturn 1" 0
+EVAL "#!py\nreturn 1" 0
+EVAL "#!lua name=x\nreturn 1" 0
+EVAL "#!lua\nerror('x')" 0
+EVAL "#!lua flags=no-writes,allow-oom\nreturn 1" 0
+EVAL "#!lua flags=allow-cross-slot-keys\nreturn 1" 0
+EVAL "#!lua flags=no-writes\nreturn redis.call('get',KEYS[1])" 1 x
+EVAL "#!lua" 0
+EVAL "#!lua flags=\nreturn 2" 0
+EVAL "return {tostring(math.random()), tostring(math.random())}" 0
+EVAL "return {math.random(10), math.random(5,8)}" 0
+EVAL "math.randomseed(42) return tostring(math.random())" 0
+EVAL "return math.random(0)" 0
+EVAL "return math.random(3,1)" 0
+EVAL "return string.format('%d %s %5.2f', 3, 'x', 1.5)" 0
+EVAL "return tostring(1e20)" 0
+EVAL "return tostring(1/3)" 0
+EVAL "return tonumber('0x10')" 0
+EVAL "return {bit.tohex(65535), bit.band(7,3), bit.bor(1,2), bit.lshift(1,31), bit.tobit(2^32+5), bit.bnot(0), bit.arshift(-8,1), bit.rshift(-8,1), bit.tohex(-1, -4), bit.rol(1, 33), bit.bswap(1), bit.bxor(5,3), bit.ror(1,1), bit.tohex(255, 2)}" 0
+EVAL "return bit.tohex({})" 0
+EVAL "return bit.band()" 0
+EVAL "return bit.tobit('12')" 0
+EVAL "return cjson.encode({1,2,'a',{b=1}})" 0
+EVAL "return cjson.encode({a=1.5, b=true, c=cjson.null})" 0
+EVAL "return cjson.encode({})" 0
+EVAL "return cjson.encode(1/3)" 0
+EVAL "return cjson.encode('a\"b/\n\1')" 0
+EVAL "return cjson.encode({[1]=1,[3]=3})" 0
+EVAL "return cjson.encode({[1]=1,[30]=3})" 0
+EVAL "return cjson.encode(function() end)" 0
+EVAL "return cjson.encode({[true]=1})" 0
+EVAL "return cjson.encode(0/0)" 0
+EVAL "return cjson.encode({x={y={z={1,2,{w='deep'}}}}})" 0
+EVAL "return cjson.decode('[1,2,{\"a\":null}]')[3].a == cjson.null" 0
+EVAL "return cjson.decode('{\"a\":[1,2,3]}').a[2]" 0
+EVAL "return cjson.decode('\"\\u00e9\\ud83d\\ude00\"')" 0
+EVAL "return cjson.decode('bad')" 0
+EVAL "return cjson.decode('')" 0
+EVAL "return cjson.decode('[1,}')" 0
+EVAL "return cjson.decode('{1:2}')" 0
+EVAL "return cjson.decode('{\"a\" 2}')" 0
+EVAL "return cjson.decode('[1 2]')" 0
+EVAL "return cjson.decode('1 2')" 0
+EVAL "return cjson.decode('\"\\x\"')" 0
+EVAL "return cjson.decode('[1e400]')[1]" 0
+EVAL "return cjson.decode(' [true, false, 12.5e1] ')" 0
+EVAL "return cjson.encode(cjson.decode('{\"k\":\"v\"}'))" 0
+EVAL "return struct.pack('>I2', 258)" 0
+EVAL "return struct.pack('<i4', -2)" 0
+EVAL "return struct.pack('bBhHlLi1I8', 1,2,3,4,5,6,7,8)" 0
+EVAL "return struct.pack('d', 1.5)" 0
+EVAL "return struct.pack('>d', -1.5)" 0
+EVAL "return struct.pack('f', 1.5)" 0
+EVAL "return struct.pack('s', 'abc')" 0
+EVAL "return struct.pack('c3', 'abcdef')" 0
+EVAL "return struct.pack('c5', 'ab')" 0
+EVAL "return struct.pack('c0', 'abc')" 0
+EVAL "return struct.pack('!4 b i', 1, 2)" 0
+EVAL "return struct.pack('!3 b i', 1, 2)" 0
+EVAL "return struct.pack('! b d', 1, 2)" 0
+EVAL "return struct.pack('x')" 0
+EVAL "return struct.pack('i33', 1)" 0
+EVAL "return struct.pack('i17', 1)" 0
+EVAL "return struct.pack('q', 1)" 0
+EVAL "return struct.pack('i', 'x')" 0
+EVAL "return struct.pack('>I2', 70000)" 0
+EVAL "return struct.size('>I2 i4 d')" 0
+EVAL "return struct.size('!8 b d')" 0
+EVAL "return struct.size('s')" 0
+EVAL "return struct.size('c0')" 0
+EVAL "return {struct.unpack('>I2', struct.pack('>I2', 258))}" 0
+EVAL "return {struct.unpack('s', 'abc\0def')}" 0
+EVAL "return {struct.unpack('s', 'abc')}" 0
+EVAL "return {struct.unpack('c0', struct.pack('b', 3) .. 'abc')}" 0
+EVAL "return {struct.unpack('bc0', struct.pack('b', 3) .. 'abc')}" 0
+EVAL "return {struct.unpack('>i2', '\1')}" 0
+EVAL "return {struct.unpack('<I4', 'abcd', 1)}" 0
+EVAL "return {struct.unpack('<I2', 'abcd', 3)}" 0
+EVAL "return {struct.unpack('<I2', 'abcd', 4)}" 0
+EVAL "return {struct.unpack('<I2', 'abcd', 0)}" 0
+EVAL "return tostring(struct.unpack('d', struct.pack('d', 1.25)))" 0
+EVAL "return tostring(struct.unpack('>f', struct.pack('>f', 0.5)))" 0
+EVAL "return {struct.unpack('>b B h', '\255\255\255\254')}" 0
+EVAL "return {struct.unpack('!4 b i', struct.pack('!4 b i', 7, -9))}" 0
+EVAL "return cmsgpack.pack({1,2,3})" 0
+EVAL "return cmsgpack.pack(1, -1, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649)" 0
+EVAL "return cmsgpack.pack(1.5, 0.1, -2.25, 1e300, true, false, nil)" 0
+EVAL "return cmsgpack.pack('', 'abc', string.rep('x', 40), string.rep('y', 300))" 0
+EVAL "return cmsgpack.pack({}, {a=1}, {1, nil, 3}, {[2]=1})" 0
+EVAL "local t = {} for i = 1, 20 do t[i] = i end return cmsgpack.pack(t)" 0
+EVAL "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)" 0
+EVAL "return cmsgpack.pack()" 0
+EVAL "return {cmsgpack.unpack(cmsgpack.pack({1,'a',{x=1}}))}" 0
+EVAL "return {cmsgpack.unpack(cmsgpack.pack(1, 2, 'three'))}" 0
+EVAL "return cmsgpack.unpack(cmsgpack.pack({x={y='z'}})).x.y" 0
+EVAL "return {cmsgpack.unpack(cmsgpack.pack(-5, 300, -300, 70000, -70000, 5000000000))}" 0
+EVAL "return tostring(cmsgpack.unpack(cmsgpack.pack(1.5)))" 0
+EVAL "return {cmsgpack.unpack('\147\1')}" 0
+EVAL "return {cmsgpack.unpack('\193')}" 0
+EVAL "return {cmsgpack.unpack('')}" 0
+EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3))}" 0
+EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2)}" 0
+EVAL "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}" 0
+EVAL "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 1)}" 0
+EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1), 5)}" 0
+EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1), -1)}" 0
+SCRIPT LOAD "return 1"
+SCRIPT LOAD "return ("
+SCRIPT LOAD "#!lua flags=bad\nreturn 1"
+SCRIPT EXISTS e0e1f9fabfc9d4800c877a703b823ac0578ff8db ffffffffffffffffffffffffffffffffffffffff
+SCRIPT EXISTS
+SCRIPT FLUSH
+SCRIPT EXISTS e0e1f9fabfc9d4800c877a703b823ac0578ff8db
+EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0
+SCRIPT FLUSH ASYNC
+SCRIPT FLUSH SYNC
+SCRIPT FLUSH bad
+SCRIPT FLUSH SYNC extra
+SCRIPT KILL
+SCRIPT KILL extra
+SCRIPT LOAD
+SCRIPT NOSUCH
+SCRIPT
+MULTI
+EVAL "return redis.call('incr','ctr')" 0
+EVAL "return redis.call('incr','ctr')" 0
+EXEC
+"##;
+
+async fn curated(resp3: bool) {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    if resp3 {
+        ours.run("HELLO 3").await;
+        theirs.run("HELLO 3").await;
+    }
+    let mut failures = Vec::new();
+    for l in CASES.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(e) = compare(&mut ours, &mut theirs, &split_quoted(l)).await {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "resp3={resp3}: {} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn curated_scripting_cases_match_redis_in_resp2() {
+    curated(false).await;
+}
+
+#[tokio::test]
+async fn curated_scripting_cases_match_redis_in_resp3() {
+    curated(true).await;
+}
+
+/// A script runs alone: 8 clients over both workers each run a read-modify-write script
+/// (GET, then SET of the value + 1, with a loop between to widen the window) 200 times;
+/// not one increment is lost.
+#[tokio::test]
+async fn scripts_are_atomic_across_workers() {
+    let node = Node::start_with(Config {
+        threads: 2,
+        ..Config::default()
+    })
+    .await;
+    let script = "local v = tonumber(redis.call('get', KEYS[1]) or '0') \
+                  for i = 1, 2000 do end \
+                  redis.call('set', KEYS[1], tostring(v + 1)) return v + 1";
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let mut c = node.client().await;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..200 {
+                let r = c.cmd(&["EVAL", script, "1", "counter"]).await;
+                assert!(matches!(r, Frame::Integer(_)), "{r:?}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut c = node.client().await;
+    assert_eq!(c.run("GET counter").await, Frame::Bulk(b"1600".to_vec()));
+}
+
+/// A script past `busy-reply-threshold` (Redis's `lua-time-limit`): other clients get
+/// BUSY (but `allow_busy` commands run), SCRIPT KILL stops it and its client gets the kill
+/// error; a script that wrote is UNKILLABLE and finishes; FUNCTION-style kills of an EVAL
+/// answer Redis's errors; afterwards everything is served again.
+#[tokio::test]
+async fn busy_scripts_answer_busy_and_can_be_killed() {
+    let node = Node::start_with(Config {
+        threads: 2,
+        ..Config::default()
+    })
+    .await;
+    // Round-robin: the script's client on one worker, the other client on the other.
+    let mut runner = node.client().await;
+    let mut other = node.client().await;
+    assert_eq!(
+        other.run("CONFIG SET lua-time-limit 100").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        other.run("SCRIPT KILL").await,
+        err("NOTBUSY No scripts in execution right now.")
+    );
+    runner.send(&["EVAL", "while true do end", "0"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let busy =
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    assert_eq!(other.run("PING").await, err(busy));
+    assert_eq!(other.run("GET k").await, err(busy));
+    // MULTI is allowed while busy; what it queues is refused, and EXEC aborts.
+    assert_eq!(other.run("MULTI").await, Frame::Simple("OK".into()));
+    assert_eq!(other.run("SET k v").await, err(busy));
+    assert_eq!(other.run("DISCARD").await, Frame::Simple("OK".into()));
+    assert_eq!(other.run("SCRIPT KILL").await, Frame::Simple("OK".into()));
+    let killed = runner.read().await.expect("the script's reply");
+    match &killed {
+        Frame::Error(e) => assert!(
+            e.starts_with("ERR Script killed by user with SCRIPT KILL..."),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(other.run("PING").await, Frame::Simple("PONG".into()));
+    assert_eq!(runner.run("PING").await, Frame::Simple("PONG".into()));
+
+    // A script that wrote cannot be killed; it runs to its end (1.5 s by the node's clock).
+    let bounded = "redis.call('set','w','1') \
+                   local function now() local t = redis.call('time') return t[1] * 1000000 + t[2] end \
+                   local start = now() \
+                   while now() - start < 1500000 do for i = 1, 10000 do end end \
+                   return 1";
+    runner.send(&["EVAL", bounded, "0"]).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let started = Instant::now();
+    let kill = other.run("SCRIPT KILL").await;
+    assert_eq!(kill, err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."));
+    assert_eq!(runner.read().await, Some(Frame::Integer(1)));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(other.run("GET w").await, Frame::Bulk(b"1".to_vec()));
+}
