@@ -48,6 +48,8 @@ IMPLEMENTED = {
     # scripting
     "eval": [], "evalsha": [], "eval_ro": [], "evalsha_ro": [],
     "script": ["load", "exists", "flush", "kill", "help"],
+    "fcall": [], "fcall_ro": [],
+    "function": ["load", "delete", "flush", "list", "dump", "restore", "stats", "kill", "help"],
     # transactions
     "multi": [], "exec": [], "discard": [], "watch": [], "unwatch": [],
     # pub/sub

@@ -15,6 +15,7 @@
 
 pub mod dump;
 pub mod elements;
+pub mod functions;
 pub mod lzf;
 pub mod packed;
 pub mod read;

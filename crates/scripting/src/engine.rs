@@ -4,6 +4,8 @@
 
 use hashbrown::HashMap;
 use mlua::Function;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use parking_lot::{Mutex, MutexGuard};
 use server::Shared;
 
@@ -30,10 +32,17 @@ pub struct Script {
 pub struct State {
     pub vm: Vm,
     pub scripts: HashMap<String, Script>,
+    pub libraries: crate::function::Libraries,
 }
 
 pub struct Engine {
     state: Mutex<Option<State>>,
+    /// What runs now (name, command), for FUNCTION STATS, which answers while a busy script
+    /// holds `state`.
+    running: Mutex<Option<(String, Vec<Vec<u8>>)>>,
+    /// Libraries and functions loaded, for the same reason.
+    library_count: AtomicUsize,
+    function_count: AtomicUsize,
 }
 
 impl Engine {
@@ -41,7 +50,34 @@ impl Engine {
     pub fn of(shared: &Shared) -> &Engine {
         shared.script_engine(|| Engine {
             state: Mutex::new(None),
+            running: Mutex::new(None),
+            library_count: AtomicUsize::new(0),
+            function_count: AtomicUsize::new(0),
         })
+    }
+
+    pub fn set_running(&self, what: Option<(String, Vec<Vec<u8>>)>) {
+        *self.running.lock() = what;
+    }
+
+    pub fn running(&self) -> Option<(String, Vec<Vec<u8>>)> {
+        self.running.lock().clone()
+    }
+
+    /// (libraries, functions) loaded.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.library_count.load(Ordering::Relaxed),
+            self.function_count.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Updates [`Self::counts`] after the libraries changed.
+    pub fn recount(&self, state: &State) {
+        self.library_count
+            .store(state.libraries.libraries.len(), Ordering::Relaxed);
+        self.function_count
+            .store(state.libraries.function_count(), Ordering::Relaxed);
     }
 
     /// The state, with the VM made on first use.
@@ -52,18 +88,26 @@ impl Engine {
             *guard = Some(State {
                 vm,
                 scripts: HashMap::new(),
+                libraries: Default::default(),
             });
         }
         Ok(StateGuard(guard))
     }
 
-    /// SCRIPT FLUSH: forgets every script and starts a new VM (which frees what scripts
-    /// left in it); `math.random` goes on where it was, as on Redis.
+    /// SCRIPT FLUSH: forgets every script. Without function libraries it also starts a
+    /// new VM (which frees what scripts left in it; `math.random` goes on where it was, as
+    /// on Redis); the libraries' functions live in the VM, so with some loaded it stays.
     pub fn flush(&self) {
         let mut guard = self.state.lock();
-        let rand = guard
-            .as_ref()
-            .and_then(|s| s.vm.lua().app_data_ref::<Rand48>().map(|r| *r));
+        let Some(state) = guard.as_mut() else {
+            return;
+        };
+        state.scripts.clear();
+        if !state.libraries.libraries.is_empty() {
+            let _ = state.vm.lua().gc_collect();
+            return;
+        }
+        let rand = state.vm.lua().app_data_ref::<Rand48>().map(|r| *r);
         *guard = None;
         drop(guard);
         if let (Some(rand), Ok(state)) = (rand, self.lock()) {

@@ -53,6 +53,11 @@ pub fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags) -> CmdResult {
     if flags.compat {
         return Ok(());
     }
+    if !flags.no_writes && ctx.on_read_only_replica() {
+        return Err(CmdError::Raw(
+            "READONLY Can not run script with write flag on readonly replica".into(),
+        ));
+    }
     if flags.no_cluster && ctx.shared.cluster.is_some() {
         return Err(CmdError::err(
             "Can not run script on cluster, 'no-cluster' flag is set.",

@@ -11,6 +11,7 @@
 pub mod convert;
 pub mod engine;
 pub mod eval;
+pub mod function;
 pub mod libs;
 pub mod rand48;
 pub mod redis_lib;
@@ -24,5 +25,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut all: Vec<(&'static str, Handler)> = Vec::new();
     all.extend_from_slice(eval::HANDLERS);
     all.extend_from_slice(script_cmd::HANDLERS);
+    all.extend_from_slice(function::HANDLERS);
     all
 }

@@ -50,6 +50,9 @@ pub struct Running {
     pub killed: bool,
     /// `redis.set_repl(REPL_NONE)` (or REPL_AOF) stopped the effects from reaching replicas.
     pub replicate: bool,
+    /// Loading a function library: it must finish by then (Redis's 500 ms load timeout).
+    load_deadline: Option<std::time::Instant>,
+    timed_out: bool,
 }
 
 thread_local! {
@@ -150,6 +153,11 @@ pub struct Vm {
     xpcall: Function,
     /// `xpcall` with arguments (Lua 5.1's passes none): `call_with(f, handler, ...)`.
     call_with: Function,
+    /// What function libraries see as their globals, and its metatable, whose `__index`
+    /// is `load_api` while a library loads and the globals afterwards.
+    function_env: Table,
+    function_env_meta: Table,
+    load_api: Table,
 }
 
 /// Lua code run once at start-up: builds the sandbox described in the module docs. Its
@@ -246,6 +254,24 @@ for _, name in ipairs({'string', 'math', 'table', 'coroutine', 'bit', 'cjson', '
 end
 ENV = readonly(G)
 G._G = ENV
+-- Functions (FUNCTION LOAD) see the globals through FE, whose lookups go to LOAD_API while
+-- a library loads (only redis.register_function, redis.log and the constants) and to the
+-- globals scripts see once it has loaded (Redis swaps the globals' __index the same way).
+local function missing(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+local load_redis = setmetatable({}, {__index = missing})
+load_redis.register_function = prim.register_function
+load_redis.log = redis.log
+for _, name in ipairs({'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING', 'REDIS_VERSION',
+                       'REDIS_VERSION_NUM'}) do
+  load_redis[name] = redis[name]
+end
+local LOAD_API = setmetatable({redis = readonly(load_redis)}, {__index = missing})
+local FE_META = {__index = G, __newindex = deny, __metatable = {}}
+local FE = setmetatable({}, FE_META)
+real_of[FE] = G
+
 local xpcall, unpack, select = xpcall, unpack, select
 local function call_with(f, handler, ...)
   local n, args = select('#', ...), {...}
@@ -254,7 +280,7 @@ end
 setmetatable(G, {__index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
-return ENV, call_with
+return ENV, call_with, FE, FE_META, LOAD_API
 "#;
 
 impl Vm {
@@ -304,25 +330,43 @@ impl Vm {
             redis.set(name, raising_c(&lua, f, None)?)?;
         }
         prim.set("redis", redis)?;
-        let (env, call_with): (Table, Function) =
-            lua.load(BOOTSTRAP)
-                .set_name("=redis")
-                .call((globals.clone(), prim, debug))?;
+        prim.set(
+            "register_function",
+            raising_c(
+                &lua,
+                lua.create_function(crate::function::register_function)?,
+                None,
+            )?,
+        )?;
+        type Made = (Table, Function, Table, Table, Table);
+        let (env, call_with, function_env, function_env_meta, load_api): Made = lua
+            .load(BOOTSTRAP)
+            .set_name("=redis")
+            .call((globals.clone(), prim, debug))?;
         let handler: Function = globals.raw_get("__redis__err__handler")?;
         let xpcall: Function = globals.raw_get("xpcall")?;
         lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             |_, _| {
-                let kill = with_running(|ctx, running| {
+                let (kill, timed_out) = with_running(|ctx, running| {
+                    if running
+                        .load_deadline
+                        .is_some_and(|d| std::time::Instant::now() >= d)
+                    {
+                        running.timed_out = true;
+                        return (false, true);
+                    }
                     let threshold = running.threshold_ms;
                     let kill = ctx.shared.script.tick(threshold);
                     if kill {
                         running.killed = true;
                     }
-                    kill
+                    (kill, false)
                 })
-                .unwrap_or(false);
-                if kill {
+                .unwrap_or((false, false));
+                if timed_out {
+                    Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()))
+                } else if kill {
                     Err(mlua::Error::RuntimeError(
                         "Script killed by user with SCRIPT KILL...".into(),
                     ))
@@ -338,6 +382,9 @@ impl Vm {
             handler,
             xpcall,
             call_with,
+            function_env,
+            function_env_meta,
+            load_api,
         })
     }
 
@@ -348,11 +395,31 @@ impl Vm {
     /// Compiles a script body (text only, no bytecode) under `name` (`@user_script` for
     /// EVAL) with the sandboxed environment. The error is Lua's message.
     pub fn compile(&self, body: &[u8], name: &str) -> Result<Function, String> {
+        self.compile_in(body, name, self.env.clone())
+    }
+
+    /// Compiles a function library's code (`@user_function`) in the functions' environment.
+    pub fn compile_library(&self, body: &[u8]) -> Result<Function, String> {
+        self.compile_in(body, "@user_function", self.function_env.clone())
+    }
+
+    /// Points the functions' environment at the load-time API (`loading`) or back at the
+    /// globals.
+    pub fn set_loading(&self, loading: bool) -> mlua::Result<()> {
+        let target = if loading {
+            self.load_api.clone()
+        } else {
+            self.globals.clone()
+        };
+        self.function_env_meta.raw_set("__index", target)
+    }
+
+    fn compile_in(&self, body: &[u8], name: &str, env: Table) -> Result<Function, String> {
         self.lua
             .load(body)
             .set_name(name)
             .set_mode(ChunkMode::Text)
-            .set_environment(self.env.clone())
+            .set_environment(env)
             .into_function()
             .map_err(|e| match e {
                 mlua::Error::SyntaxError { message, .. } => message,
@@ -379,6 +446,31 @@ impl Vm {
         policy: CallPolicy,
         reply: impl FnOnce(&mut Ctx<'_>, &Value, bool) -> R,
     ) -> Result<R, ScriptError> {
+        self.run_inner(ctx, f, args, policy, None, reply)
+    }
+
+    /// Runs a function library's code (FUNCTION LOAD): at most 500 ms, as Redis allows.
+    pub fn run_load(&self, ctx: &mut Ctx<'_>, f: &Function) -> Result<(), ScriptError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        self.run_inner(
+            ctx,
+            f,
+            MultiValue::new(),
+            CallPolicy::default(),
+            Some(deadline),
+            |_, _, _| (),
+        )
+    }
+
+    fn run_inner<R>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        f: &Function,
+        args: MultiValue,
+        policy: CallPolicy,
+        load_deadline: Option<std::time::Instant>,
+        reply: impl FnOnce(&mut Ctx<'_>, &Value, bool) -> R,
+    ) -> Result<R, ScriptError> {
         let threshold_ms = ctx.busy_reply_threshold();
         let ptr = ctx as *mut Ctx<'_> as *mut ();
         RUNNING.with(|r| {
@@ -388,6 +480,8 @@ impl Vm {
                 threshold_ms,
                 killed: false,
                 replicate: true,
+                load_deadline,
+                timed_out: false,
             })
         });
         let outcome = if args.is_empty() {
@@ -420,6 +514,10 @@ impl Vm {
         };
         // A killed script reports the kill, whatever it did with the error it was given.
         let result = match result {
+            Err(mut e) if running.timed_out => {
+                e.message = "ERR FUNCTION LOAD timeout".into();
+                Err(e)
+            }
             Err(mut e) if running.killed => {
                 e.message = "ERR Script killed by user with SCRIPT KILL...".into();
                 Err(e)

@@ -255,6 +255,12 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// A replica that refuses its clients' writes (`replica-read-only yes`): scripts that
+    /// may write do not start there.
+    pub fn on_read_only_replica(&self) -> bool {
+        !self.client.is_master && crate::command::replica_read_only(self.shared)
+    }
+
     /// `busy-reply-threshold` (alias `lua-time-limit`), in ms.
     pub fn busy_reply_threshold(&self) -> u64 {
         crate::tunables::find("busy-reply-threshold")

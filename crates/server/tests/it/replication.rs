@@ -612,4 +612,26 @@ async fn scripts_replicate_their_effects() {
     .await;
     assert_same_data(&mut p, &mut r).await;
     assert_eq!(p.run("SCARD s").await, Frame::Integer(7));
+
+    // Function libraries reach the replica as the commands that made them; a function's
+    // writes as their effects.
+    let lib = "#!lua name=replicated\n\
+               redis.register_function('bump', function(keys) return redis.call('incr', keys[1]) end)\n\
+               redis.register_function{function_name='peek', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}";
+    assert_eq!(
+        p.cmd(&["FUNCTION", "LOAD", lib]).await,
+        Frame::Bulk(b"replicated".to_vec())
+    );
+    assert_eq!(
+        p.cmd(&["FCALL", "bump", "1", "fk"]).await,
+        Frame::Integer(1)
+    );
+    assert_same_data(&mut p, &mut r).await;
+    assert_eq!(
+        r.cmd(&["FCALL_RO", "peek", "1", "fk"]).await,
+        Frame::Bulk(b"1".to_vec())
+    );
+    p.run("FUNCTION DELETE replicated").await;
+    wait_in_sync(&mut p, &mut r).await;
+    assert_eq!(r.run("FUNCTION LIST").await, Frame::Array(vec![]));
 }

@@ -288,6 +288,97 @@ SCRIPT KILL extra
 SCRIPT LOAD
 SCRIPT NOSUCH
 SCRIPT
+FUNCTION FLUSH
+FUNCTION LOAD "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return {keys, args} end)\nredis.register_function{function_name='ro', callback=function(k, a) return redis.call('get', k[1]) end, flags={'no-writes'}, description='reads'}"
+FUNCTION LOAD "#!lua name=mylib\nredis.register_function('other', function() end)"
+FUNCTION LOAD "#!lua name=single\nredis.register_function{function_name='s1', callback=function() return 1 end, flags={'no-writes', 'allow-stale'}, description='one'}"
+FUNCTION LIST LIBRARYNAME single
+FUNCTION LIST WITHCODE LIBRARYNAME sing*
+FUNCTION LIST WITHCODE LIBRARYNAME SING*
+FUNCTION DELETE single
+FUNCTION LIST LIBRARYNAME x*
+FUNCTION LIST LIBRARYNAME
+FUNCTION LIST bogus
+FUNCTION LIST WITHCODE WITHCODE
+FCALL myfunc 1 k a
+FCALL MYFUNC 2 k1 k2
+FCALL myfunc 0
+FCALL_RO myfunc 0
+SET k v
+FCALL_RO ro 1 k
+FCALL ro 1 k
+FCALL nosuch 0
+FCALL_RO nosuch 0
+FCALL myfunc x
+FCALL myfunc -1
+FCALL myfunc 5
+FCALL nosuch x
+FUNCTION STATS
+FUNCTION DELETE nosuch
+FUNCTION DELETE
+FUNCTION LOAD "return 1"
+FUNCTION LOAD "#!lua\nreturn 1"
+FUNCTION LOAD "#!lua name=b\nreturn 1"
+FUNCTION LOAD "#!lua name=x"
+FUNCTION LOAD "#!lua name=\nreturn 1"
+FUNCTION LOAD "#!lua name=x name=y\nredis.register_function('x1', function() return 1 end)"
+FUNCTION LOAD "#!lua name=x foo=bar\nreturn 1"
+FUNCTION LOAD "#!py name=x\nreturn 1"
+FUNCTION LOAD "#!lua name=a-b\nreturn 1"
+FUNCTION LOAD bad "#!lua name=x\nredis.register_function('x1', function() return 1 end)"
+FUNCTION LOAD "#!lua name=c\nredis.register_function('f-1', function() end)"
+FUNCTION LOAD "#!lua name=d\nredis.call('ping')"
+FUNCTION LOAD "#!lua name=e\nredis.register_function('myfunc', function() end)"
+FUNCTION LOAD "#!lua name=f\nerror('x')"
+FUNCTION LOAD "#!lua name=h\nx = 1"
+FUNCTION LOAD "#!lua name=h\nreturn ("
+FUNCTION LOAD "#!lua name=h\nlocal x = redis.setresp"
+FUNCTION LOAD "#!lua name=h\nlocal x = string"
+FUNCTION LOAD "#!lua name=h\nredis.register_function('a', 1)"
+FUNCTION LOAD "#!lua name=h\nredis.register_function('a', function() end, 3)"
+FUNCTION LOAD "#!lua name=h\nredis.register_function()"
+FUNCTION LOAD "#!lua name=h\nredis.register_function('k1')"
+FUNCTION LOAD "#!lua name=h\nredis.register_function({1}, function() end)"
+FUNCTION LOAD "#!lua name=h\nredis.register_function{function_name='a', callback=function() end, bogus=1}"
+FUNCTION LOAD "#!lua name=h\nredis.register_function{callback=function() end}"
+FUNCTION LOAD "#!lua name=h\nredis.register_function{function_name='k1'}"
+FUNCTION LOAD "#!lua name=h\nredis.register_function{function_name={}, callback=function() end}"
+FUNCTION LOAD "#!lua name=h\nredis.register_function{function_name='a', callback=3}"
+FUNCTION LOAD "#!lua name=h\nredis.register_function{function_name='a', callback=function() end, flags='no-writes'}"
+FUNCTION LOAD "#!lua name=h\nredis.register_function{function_name='a', callback=function() end, flags={'bad'}}"
+FUNCTION LOAD "#!lua name=h\nredis.register_function{function_name='a', callback=function() end, flags={1}}"
+FUNCTION LOAD "#!lua name=h\nredis.register_function('x1', function() return 1 end) redis.register_function('X1', function() return 1 end)"
+FUNCTION LOAD "#!lua name=g\nredis.register_function{function_name='g1', callback=function() error('inner') end, description=3, flags={'NO-WRITES', 'allow-oom'}}"
+FCALL g1 0
+FUNCTION LIST LIBRARYNAME g
+FUNCTION DELETE g
+FUNCTION LOAD "#!lua name=i\nredis.register_function('i1', function() return y end)"
+FCALL i1 0
+FUNCTION DELETE i
+FUNCTION LOAD "#!lua name=j\nredis.register_function('j1', function() return redis.register_function('y', function() end) end)"
+FCALL j1 0
+FUNCTION DELETE j
+FUNCTION LOAD "#!lua name=l\nredis.register_function('l1', function(k, a) redis.setresp(3) return {double=#k + #a} end)"
+FCALL l1 1 a b c
+FUNCTION LOAD "#!lua name=m\nredis.register_function('l1', function() return 1 end)"
+FUNCTION LOAD REPLACE "#!lua name=l\nredis.register_function('l2', function() return 2 end)"
+FCALL l1 0
+FCALL l2 0
+FUNCTION LOAD REPLACE REPLACE "#!lua name=l\nredis.register_function('l3', function() return redis.call('incr', 'fctr') end)"
+FCALL l3 0
+FCALL l3 0
+FUNCTION DELETE l
+FUNCTION LOAD "#!lua name=w\nredis.register_function{function_name='w1', callback=function(keys) return redis.call('set', keys[1], 'x') end, flags={'no-writes'}}"
+FCALL w1 1 key
+FUNCTION DELETE w
+FUNCTION RESTORE bad
+FUNCTION RESTORE bad bogus
+FUNCTION FLUSH bogus
+FUNCTION FLUSH ASYNC
+FUNCTION KILL
+FUNCTION STATS x
+FUNCTION LIST
+FUNCTION NOSUCH
 MULTI
 EVAL "return redis.call('incr','ctr')" 0
 EVAL "return redis.call('incr','ctr')" 0
@@ -414,4 +505,159 @@ async fn busy_scripts_answer_busy_and_can_be_killed() {
     assert_eq!(runner.read().await, Some(Frame::Integer(1)));
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(other.run("GET w").await, Frame::Bulk(b"1".to_vec()));
+}
+
+const LIB_A: &str =
+    "#!lua name=liba\nredis.register_function('fa', function(keys, args) return 'a' end)";
+const LIB_B: &str = "#!lua name=libb\nredis.register_function{function_name='fb', callback=function(keys, args) return redis.call('get', keys[1]) end, flags={'no-writes'}}";
+
+/// FUNCTION DUMP payloads travel both ways between the node and redis-server, and
+/// FUNCTION RESTORE's policies (APPEND refuses a library that exists, REPLACE swaps it,
+/// FLUSH starts over) leave nothing half-restored on error.
+#[tokio::test]
+async fn function_dump_and_restore_interoperate_with_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for c in [&mut ours, &mut theirs] {
+        assert_eq!(
+            c.cmd(&["FUNCTION", "LOAD", LIB_A]).await,
+            Frame::Bulk(b"liba".to_vec())
+        );
+    }
+    assert_eq!(
+        ours.cmd(&["FUNCTION", "LOAD", LIB_B]).await,
+        Frame::Bulk(b"libb".to_vec())
+    );
+    let Frame::Bulk(payload) = ours.run("FUNCTION DUMP").await else {
+        panic!("no payload")
+    };
+    // redis-server already has liba: APPEND refuses the whole payload.
+    let refused = theirs
+        .cmd(&[b"FUNCTION".as_slice(), b"RESTORE", &payload])
+        .await;
+    assert_eq!(refused, err("ERR Library liba already exists"));
+    assert_eq!(
+        theirs.cmd(&["FCALL", "fb", "1", "k"]).await,
+        err("ERR Function not found")
+    );
+    let replaced = theirs
+        .cmd(&[b"FUNCTION".as_slice(), b"RESTORE", &payload, b"REPLACE"])
+        .await;
+    assert_eq!(replaced, Frame::Simple("OK".into()));
+    theirs.run("SET k v").await;
+    assert_eq!(
+        theirs.cmd(&["FCALL_RO", "fb", "1", "k"]).await,
+        Frame::Bulk(b"v".to_vec())
+    );
+
+    // And back: redis-server's payload into a node that has other libraries.
+    let Frame::Bulk(theirs_payload) = theirs.run("FUNCTION DUMP").await else {
+        panic!("no payload")
+    };
+    ours.run("FUNCTION FLUSH").await;
+    ours.cmd(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=libc\nredis.register_function('fc', function() return 'c' end)",
+    ])
+    .await;
+    let flushed = ours
+        .cmd(&[
+            b"FUNCTION".as_slice(),
+            b"RESTORE",
+            &theirs_payload,
+            b"FLUSH",
+        ])
+        .await;
+    assert_eq!(flushed, Frame::Simple("OK".into()));
+    assert_eq!(
+        ours.cmd(&["FCALL", "fc", "0"]).await,
+        err("ERR Function not found")
+    );
+    assert_eq!(
+        ours.cmd(&["FCALL", "fa", "0"]).await,
+        Frame::Bulk(b"a".to_vec())
+    );
+    ours.run("SET k w").await;
+    assert_eq!(
+        ours.cmd(&["FCALL", "FB", "1", "k"]).await,
+        Frame::Bulk(b"w".to_vec())
+    );
+    let stats = ours.run("FUNCTION STATS").await;
+    let text = format!("{stats:?}");
+    assert!(text.contains("Integer(2), Bulk([102, 117, 110, 99, 116, 105, 111, 110, 115, 95, 99, 111, 117, 110, 116]), Integer(2)"), "{text}");
+
+    // A payload whose libraries collide on a function name changes nothing.
+    ours.run("FUNCTION FLUSH").await;
+    ours.cmd(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=other\nredis.register_function('fa', function() return 'other' end)",
+    ])
+    .await;
+    let collides = ours
+        .cmd(&[b"FUNCTION".as_slice(), b"RESTORE", &theirs_payload])
+        .await;
+    assert_eq!(collides, err("ERR Function fa already exists"));
+    assert_eq!(
+        ours.cmd(&["FCALL", "fa", "0"]).await,
+        Frame::Bulk(b"other".to_vec())
+    );
+    let mut bad = theirs_payload.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0xff;
+    assert_eq!(
+        ours.cmd(&[b"FUNCTION".as_slice(), b"RESTORE", &bad]).await,
+        err("ERR DUMP payload version or checksum are wrong")
+    );
+}
+
+/// A function past `busy-reply-threshold`: FUNCTION STATS (allowed while busy) names it,
+/// SCRIPT KILL answers that a function runs, FUNCTION KILL stops it. A library whose
+/// loading never ends is stopped after 500 ms and nothing is registered.
+#[tokio::test]
+async fn busy_functions_are_reported_and_killed_and_loading_times_out() {
+    let node = Node::start_with(Config {
+        threads: 2,
+        ..Config::default()
+    })
+    .await;
+    let mut runner = node.client().await;
+    let mut other = node.client().await;
+    other.run("CONFIG SET busy-reply-threshold 100").await;
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(
+        other.cmd(&["FUNCTION", "LOAD", lib]).await,
+        Frame::Bulk(b"spin".to_vec())
+    );
+    runner.send(&["FCALL", "spin", "0"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        other.run("PING").await,
+        err("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
+    );
+    let stats = format!("{:?}", other.run("FUNCTION STATS").await);
+    assert!(stats.contains("Bulk([115, 112, 105, 110])"), "{stats}"); // "spin"
+    assert_eq!(
+        other.run("SCRIPT KILL").await,
+        err("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
+    );
+    assert_eq!(other.run("FUNCTION KILL").await, Frame::Simple("OK".into()));
+    match runner.read().await {
+        Some(Frame::Error(e)) => assert!(e.contains("Script killed by user"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let endless = "#!lua name=endless\nlocal n = 0\nwhile true do n = n + 1 end";
+    let started = Instant::now();
+    match other.cmd(&["FUNCTION", "LOAD", endless]).await {
+        Frame::Error(e) => assert!(e.contains("FUNCTION LOAD timeout"), "{e}"),
+        reply => panic!("{reply:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        other.run("FUNCTION LIST LIBRARYNAME endless").await,
+        Frame::Array(vec![])
+    );
+    assert_eq!(runner.run("PING").await, Frame::Simple("PONG".into()));
 }
