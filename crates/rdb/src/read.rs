@@ -26,7 +26,9 @@ pub enum Item {
         expires: u64,
     },
     Entry(Entry),
-    /// Read past, not loaded: a stream, a module value, a function library. `key` is the
+    /// A function library's code (FUNCTION LOAD's argument).
+    Function(Vec<u8>),
+    /// Read past, not loaded: a stream, a module value. `key` is the
     /// key when it was a key's value.
     Skipped {
         what: String,
@@ -614,11 +616,7 @@ impl<R: Read> Reader<R> {
                     }));
                 }
                 opcodes::FUNCTION2 => {
-                    self.dec.string()?;
-                    return Ok(Some(Item::Skipped {
-                        what: "function library".into(),
-                        key: None,
-                    }));
+                    return Ok(Some(Item::Function(self.dec.string()?)));
                 }
                 opcodes::FUNCTION_PRE_GA => {
                     return Err(self.dec.src.corrupt(

@@ -265,6 +265,13 @@ impl<W: Write> Writer<W> {
         Ok(w)
     }
 
+    /// A function library (written before the keys, as Redis does).
+    pub fn function(&mut self, code: &[u8]) -> std::io::Result<()> {
+        self.buf.push(opcodes::FUNCTION2);
+        push_string(&mut self.buf, code);
+        self.flush_if_full()
+    }
+
     /// Starts database `db`, with the sizing hint Redis writes (keys, keys with a TTL).
     pub fn select_db(&mut self, db: u64, keys: u64, expires: u64) -> std::io::Result<()> {
         self.buf.push(opcodes::SELECTDB);

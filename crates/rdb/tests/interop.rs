@@ -261,7 +261,7 @@ fn read_file(path: &Path) -> FileContents {
                 entries.insert(e.key.clone(), e);
             }
             Item::Aux(k, v) => aux.push((k, v)),
-            Item::SizeHint { .. } => {}
+            Item::SizeHint { .. } | Item::Function(_) => {}
             Item::Skipped { what, key } => panic!("skipped {what} {key:?}"),
         }
     }

@@ -7,6 +7,7 @@ use mlua::Function;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
+use server::command::Ctx;
 use server::Shared;
 
 use crate::rand48::Rand48;
@@ -33,6 +34,8 @@ pub struct State {
     pub vm: Vm,
     pub scripts: HashMap<String, Script>,
     pub libraries: crate::function::Libraries,
+    /// The generation of `Shared::function_codes` the libraries match.
+    pub seen: u64,
 }
 
 pub struct Engine {
@@ -80,8 +83,20 @@ impl Engine {
             .store(state.libraries.function_count(), Ordering::Relaxed);
     }
 
+    /// The state, with the VM made on first use and the libraries matching the node's
+    /// (a snapshot loaded since, at start or by a replica's full sync, replaced them).
+    pub fn lock(&self, ctx: &mut Ctx<'_>) -> Result<StateGuard<'_>, String> {
+        let mut state = self.lock_vm()?;
+        let generation = ctx.shared.function_codes.generation();
+        if state.seen != generation {
+            crate::function::reload(ctx, &mut state, generation);
+            self.recount(&state);
+        }
+        Ok(state)
+    }
+
     /// The state, with the VM made on first use.
-    pub fn lock(&self) -> Result<StateGuard<'_>, String> {
+    fn lock_vm(&self) -> Result<StateGuard<'_>, String> {
         let mut guard = self.state.lock();
         if guard.is_none() {
             let vm = Vm::new().map_err(|e| format!("could not start Lua: {e}"))?;
@@ -89,6 +104,7 @@ impl Engine {
                 vm,
                 scripts: HashMap::new(),
                 libraries: Default::default(),
+                seen: 0,
             });
         }
         Ok(StateGuard(guard))
@@ -110,7 +126,7 @@ impl Engine {
         let rand = state.vm.lua().app_data_ref::<Rand48>().map(|r| *r);
         *guard = None;
         drop(guard);
-        if let (Some(rand), Ok(state)) = (rand, self.lock()) {
+        if let (Some(rand), Ok(state)) = (rand, self.lock_vm()) {
             state.vm.lua().set_app_data(rand);
         }
     }

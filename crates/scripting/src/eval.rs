@@ -54,9 +54,7 @@ pub fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags) -> CmdResult {
         return Ok(());
     }
     if !flags.no_writes && ctx.on_read_only_replica() {
-        return Err(CmdError::Raw(
-            "READONLY Can not run script with write flag on readonly replica".into(),
-        ));
+        return Err(CmdError::ReadOnly);
     }
     if flags.no_cluster && ctx.shared.cluster.is_some() {
         return Err(CmdError::err(
@@ -86,7 +84,7 @@ pub fn raised(e: crate::vm::ScriptError, name: &str) -> CmdError {
 fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> CmdResult {
     let numkeys = numkeys(args)?;
     let engine = Engine::of(ctx.shared);
-    let mut state = engine.lock().map_err(CmdError::err)?;
+    let mut state = engine.lock(ctx).map_err(CmdError::err)?;
     let sha = if by_sha {
         let sha = args.get(1).to_ascii_lowercase();
         let sha = String::from_utf8(sha).map_err(|_| CmdError::NoScript)?;

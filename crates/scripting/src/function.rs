@@ -332,35 +332,62 @@ fn load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let code = args.get(args.len() - 1);
     let engine = Engine::of(ctx.shared);
-    let mut state = engine.lock().map_err(CmdError::err)?;
+    let mut state = engine.lock(ctx).map_err(CmdError::err)?;
     let name = metadata(code)?;
     if !replace && state.libraries.position(&name).is_some() {
         return Err(CmdError::err(format!("Library '{name}' already exists")));
     }
     let library = build(ctx, &state, code, name.clone())?;
-    state.libraries.commit(vec![library], &[name.clone()])?;
-    engine.recount(&state);
-    propagate(args);
+    state
+        .libraries
+        .commit(vec![library], std::slice::from_ref(&name))?;
+    changed(ctx, engine, &mut state, args);
     ctx.out.bulk(name.as_bytes());
     Ok(())
 }
 
-/// The command goes to replicas as it is (it changed no key).
-fn propagate(args: Args<'_>) {
+/// After a change to the libraries: the command goes to replicas as it is (it changed no
+/// key), the node's snapshot copy of the codes follows, and so do the counts.
+fn changed(ctx: &Ctx<'_>, engine: &Engine, state: &mut State, args: Args<'_>) {
     let parts: Vec<&[u8]> = args.iter().collect();
     server::replication::log::rewrite_parts(&parts);
+    let codes = state
+        .libraries
+        .libraries
+        .iter()
+        .map(|l| l.code.clone())
+        .collect();
+    state.seen = ctx.shared.function_codes.replace(codes);
+    engine.recount(state);
+}
+
+/// Rebuilds the libraries from the node's codes (a snapshot replaced them). A library that
+/// no longer loads (it cannot on a node that saved it) is reported and left out.
+pub fn reload(ctx: &mut Ctx<'_>, state: &mut State, generation: u64) {
+    let mut libraries = Vec::new();
+    for code in ctx.shared.function_codes.codes() {
+        let built = metadata(&code).and_then(|name| build(ctx, state, &code, name));
+        match built {
+            Ok(lib) => libraries.push(lib),
+            Err(e) => tracing::warn!(error = %e, "function library from the snapshot not loaded"),
+        }
+    }
+    state.libraries = Libraries::default();
+    if let Err(e) = state.libraries.commit(libraries, &[]) {
+        tracing::warn!(error = %e, "function libraries from the snapshot not loaded");
+    }
+    state.seen = generation;
 }
 
 fn delete(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let engine = Engine::of(ctx.shared);
-    let mut state = engine.lock().map_err(CmdError::err)?;
+    let mut state = engine.lock(ctx).map_err(CmdError::err)?;
     let name = String::from_utf8_lossy(args.get(2)).into_owned();
     if state.libraries.position(&name).is_none() {
         return Err(CmdError::err("Library not found"));
     }
     state.libraries.commit(Vec::new(), &[name])?;
-    engine.recount(&state);
-    propagate(args);
+    changed(ctx, engine, &mut state, args);
     ctx.out.ok();
     Ok(())
 }
@@ -376,10 +403,9 @@ fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ));
     }
     let engine = Engine::of(ctx.shared);
-    let mut state = engine.lock().map_err(CmdError::err)?;
+    let mut state = engine.lock(ctx).map_err(CmdError::err)?;
     state.libraries = Libraries::default();
-    engine.recount(&state);
-    propagate(args);
+    changed(ctx, engine, &mut state, args);
     ctx.out.ok();
     Ok(())
 }
@@ -406,7 +432,7 @@ fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         i += 1;
     }
     let engine = Engine::of(ctx.shared);
-    let state = engine.lock().map_err(CmdError::err)?;
+    let state = engine.lock(ctx).map_err(CmdError::err)?;
     let chosen: Vec<&Library> = state
         .libraries
         .libraries
@@ -465,7 +491,7 @@ fn flag_names(f: ScriptFlags) -> Vec<&'static str> {
 
 fn dump(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let engine = Engine::of(ctx.shared);
-    let state = engine.lock().map_err(CmdError::err)?;
+    let state = engine.lock(ctx).map_err(CmdError::err)?;
     let codes: Vec<&[u8]> = state
         .libraries
         .libraries
@@ -499,7 +525,7 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         };
     let codes = rdb::functions::decode(args.get(2)).map_err(|e| CmdError::err(e.to_string()))?;
     let engine = Engine::of(ctx.shared);
-    let mut state = engine.lock().map_err(CmdError::err)?;
+    let mut state = engine.lock(ctx).map_err(CmdError::err)?;
     let mut new = Vec::new();
     for code in &codes {
         let name = metadata(code)?;
@@ -527,8 +553,7 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     };
     state.libraries.commit(new, &replacing)?;
-    engine.recount(&state);
-    propagate(args);
+    changed(ctx, engine, &mut state, args);
     ctx.out.ok();
     Ok(())
 }
@@ -571,7 +596,7 @@ fn stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 
 fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only: bool) -> CmdResult {
     let engine = Engine::of(ctx.shared);
-    let state = engine.lock().map_err(CmdError::err)?;
+    let state = engine.lock(ctx).map_err(CmdError::err)?;
     let name = args.get(1);
     let f = state
         .libraries

@@ -17,7 +17,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
 
 fn load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let engine = Engine::of(ctx.shared);
-    let mut state = engine.lock().map_err(CmdError::err)?;
+    let mut state = engine.lock(ctx).map_err(CmdError::err)?;
     let sha = crate::eval::load(&mut state, args.get(2))?;
     ctx.out.bulk(sha.as_bytes());
     Ok(())
@@ -25,7 +25,7 @@ fn load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let engine = Engine::of(ctx.shared);
-    let state = engine.lock().map_err(CmdError::err)?;
+    let state = engine.lock(ctx).map_err(CmdError::err)?;
     ctx.out.array(args.len() - 2);
     for sha in args.iter().skip(2) {
         let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();

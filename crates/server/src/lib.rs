@@ -265,6 +265,8 @@ pub struct Shared {
     pub active_expire: AtomicBool,
     /// The script running now (see [`script_host`]).
     pub script: script_host::ScriptState,
+    /// Function libraries' code, as snapshots hold it (see [`script_host::LibraryCodes`]).
+    pub function_codes: script_host::LibraryCodes,
     /// The script engine's own state (cache, functions, VM), when one is linked in.
     pub script_engine: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -615,6 +617,7 @@ pub async fn run_node(
         latency: Default::default(),
         active_expire: AtomicBool::new(true),
         script: Default::default(),
+        function_codes: Default::default(),
         script_engine: OnceLock::new(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));

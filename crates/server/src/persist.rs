@@ -231,6 +231,9 @@ fn write_snapshot(
         aux.push((NODE_ID_AUX, c.myid.as_str()));
     }
     let mut w = rdb::write::Writer::new(out, &aux)?;
+    for code in shared.function_codes.codes() {
+        w.function(&code)?;
+    }
     let (keys, expires) = shared.keyspace.counts();
     w.select_db(0, keys as u64, expires as u64)?;
     let (tx, rx) = mpsc::channel();
@@ -394,6 +397,7 @@ pub fn load_file(
     let now = crate::unix_ms();
     let (mut loaded, mut expired, mut other_db, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let (mut cluster_epoch, mut node_id) = (None, None);
+    let mut functions = Vec::new();
     // This thread parses; others build the values and insert them, taking batches from
     // one queue (inserting is the larger half of the work: it misses the cache on every
     // table slot it writes, which `insert` softens by prefetching).
@@ -455,6 +459,10 @@ pub fn load_file(
                     }
                     continue;
                 }
+                rdb::read::Item::Function(code) => {
+                    functions.push(code);
+                    continue;
+                }
                 rdb::read::Item::Skipped { what, key } => {
                     skipped += 1;
                     tracing::warn!(what = %what, key = ?key.map(|k| String::from_utf8_lossy(&k).into_owned()), "not loaded: this server does not hold it");
@@ -493,6 +501,9 @@ pub fn load_file(
         outcome
     });
     parsed?;
+    // The snapshot's libraries replace the node's (a replica's full sync takes its
+    // primary's functions, as Redis's does).
+    shared.function_codes.replace(functions);
     if other_db + skipped > 0 {
         tracing::warn!(
             other_db,

@@ -57,6 +57,33 @@ pub struct ScriptState {
     epoch: std::sync::OnceLock<Instant>,
 }
 
+/// The code of the function libraries (FUNCTION LOAD's arguments), as the node persists
+/// and replicates them: snapshots write them, a loaded snapshot (at start, or a replica's
+/// full sync) replaces them. The engine keeps the live libraries and follows `generation`.
+#[derive(Debug, Default)]
+pub struct LibraryCodes {
+    codes: parking_lot::Mutex<Vec<Vec<u8>>>,
+    generation: AtomicU64,
+}
+
+impl LibraryCodes {
+    pub fn codes(&self) -> Vec<Vec<u8>> {
+        self.codes.lock().clone()
+    }
+
+    /// Bumped on every replacement.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Replaces the libraries; the new generation.
+    pub fn replace(&self, codes: Vec<Vec<u8>>) -> u64 {
+        let mut guard = self.codes.lock();
+        *guard = codes;
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+}
+
 /// What SCRIPT KILL / FUNCTION KILL found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillOutcome {

@@ -303,24 +303,32 @@ async fn from_file(
                 .done_units
                 .store(size * n as u64 + reader.offset(), Ordering::Relaxed);
             let Some(item) = item else { break };
-            let entry =
-                match item {
-                    rdb::read::Item::Entry(e) => e,
-                    rdb::read::Item::Aux(..) | rdb::read::Item::SizeHint { .. } => continue,
-                    rdb::read::Item::Skipped { what, key } => {
-                        if *pass == Pass::Rest {
-                            counters.unsupported.fetch_add(1, Ordering::Relaxed);
-                            if reported_skips.insert(what.clone()) {
-                                eprintln!(
-                                "warning: {what} not imported (this server does not hold them){}",
-                                key.map(|k| format!(", e.g. key '{}'", String::from_utf8_lossy(&k)))
-                                    .unwrap_or_default()
-                            );
-                            }
-                        }
-                        continue;
+            let entry = match item {
+                rdb::read::Item::Entry(e) => e,
+                rdb::read::Item::Aux(..) | rdb::read::Item::SizeHint { .. } => continue,
+                rdb::read::Item::Function(_) => {
+                    if *pass == Pass::Rest && reported_skips.insert("function".into()) {
+                        eprintln!("warning: function libraries not imported (load them with FUNCTION RESTORE)");
                     }
-                };
+                    continue;
+                }
+                rdb::read::Item::Skipped { what, key } => {
+                    if *pass == Pass::Rest {
+                        counters.unsupported.fetch_add(1, Ordering::Relaxed);
+                        if reported_skips.insert(what.clone()) {
+                            eprintln!(
+                                "warning: {what} not imported (this server does not hold them){}",
+                                key.map(|k| format!(
+                                    ", e.g. key '{}'",
+                                    String::from_utf8_lossy(&k)
+                                ))
+                                .unwrap_or_default()
+                            );
+                        }
+                    }
+                    continue;
+                }
+            };
             let is_priority = matches_any(priority, &entry.key);
             if (*pass == Pass::Priority) != is_priority {
                 continue;

@@ -12,17 +12,7 @@ use std::time::{Duration, Instant};
 use resp::Frame;
 use server::Config;
 
-use crate::support::{err, Node, RawClient, RedisServer};
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "sc-repl-{tag}-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use crate::support::{err, temp_dir, Node, RawClient, RedisServer};
 
 /// A node whose snapshot files (the replica's temporary copy of the primary's) go to a
 /// temporary directory.
@@ -634,4 +624,42 @@ async fn scripts_replicate_their_effects() {
     p.run("FUNCTION DELETE replicated").await;
     wait_in_sync(&mut p, &mut r).await;
     assert_eq!(r.run("FUNCTION LIST").await, Frame::Array(vec![]));
+}
+
+/// A full sync from redis-server brings its function libraries (they are in the snapshot)
+/// and a FUNCTION LOAD on the primary afterwards arrives through the stream.
+#[tokio::test]
+async fn a_replica_takes_its_primarys_functions() {
+    let redis = primary(true).await;
+    let mut p = redis.client().await;
+    let lib = "#!lua name=fromredis\nredis.register_function{function_name='rget', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}";
+    assert_eq!(
+        p.cmd(&["FUNCTION", "LOAD", lib]).await,
+        Frame::Bulk(b"fromredis".to_vec())
+    );
+    p.run("SET k v").await;
+    let node = replica_node("fn").await;
+    let mut r = node.client().await;
+    r.run(&format!("REPLICAOF 127.0.0.1 {}", redis.addr.port()))
+        .await;
+    wait_in_sync(&mut p, &mut r).await;
+    assert_eq!(
+        r.cmd(&["FCALL_RO", "rget", "1", "k"]).await,
+        Frame::Bulk(b"v".to_vec())
+    );
+    let later = "#!lua name=later\nredis.register_function{function_name='rlen', callback=function(keys) return redis.call('strlen', keys[1]) end, flags={'no-writes'}}";
+    p.cmd(&["FUNCTION", "LOAD", later]).await;
+    wait_in_sync(&mut p, &mut r).await;
+    assert_eq!(
+        r.cmd(&["FCALL_RO", "rlen", "1", "k"]).await,
+        Frame::Integer(1)
+    );
+    // A function that may write does not start on a read-only replica.
+    let writer = "#!lua name=w\nredis.register_function('wr', function() return 1 end)";
+    p.cmd(&["FUNCTION", "LOAD", writer]).await;
+    wait_in_sync(&mut p, &mut r).await;
+    assert_eq!(
+        r.cmd(&["FCALL", "wr", "0"]).await,
+        err("READONLY You can't write against a read only replica.")
+    );
 }

@@ -661,3 +661,63 @@ async fn busy_functions_are_reported_and_killed_and_loading_times_out() {
     );
     assert_eq!(runner.run("PING").await, Frame::Simple("PONG".into()));
 }
+
+/// Function libraries live in snapshots as Redis keeps them: they survive DEBUG RELOAD,
+/// redis-server loads the node's dump.rdb with them, and the node loads redis-server's.
+#[tokio::test]
+async fn function_libraries_persist_in_snapshots_both_ways() {
+    let dir = crate::support::temp_dir("functions");
+    let node = Node::start_with(Config {
+        dir: dir.clone(),
+        ..Config::default()
+    })
+    .await;
+    let mut ours = node.client().await;
+    assert_eq!(
+        ours.cmd(&["FUNCTION", "LOAD", LIB_A]).await,
+        Frame::Bulk(b"liba".to_vec())
+    );
+    ours.run("SET k v").await;
+    assert_eq!(ours.run("DEBUG RELOAD").await, Frame::Simple("OK".into()));
+    assert_eq!(
+        ours.cmd(&["FCALL", "fa", "0"]).await,
+        Frame::Bulk(b"a".to_vec())
+    );
+    assert_eq!(ours.run("SAVE").await, Frame::Simple("OK".into()));
+
+    let redis = RedisServer::start_with(&["--dir", dir.to_str().unwrap()]).await;
+    let mut theirs = redis.client().await;
+    assert_eq!(
+        theirs.cmd(&["FCALL", "fa", "0"]).await,
+        Frame::Bulk(b"a".to_vec())
+    );
+    assert_eq!(theirs.run("GET k").await, Frame::Bulk(b"v".to_vec()));
+    assert_eq!(
+        theirs.cmd(&["FUNCTION", "LOAD", LIB_B]).await,
+        Frame::Bulk(b"libb".to_vec())
+    );
+    assert_eq!(theirs.run("SAVE").await, Frame::Simple("OK".into()));
+    drop(theirs);
+    drop(redis);
+
+    let again = Node::start_with(Config {
+        dir: dir.clone(),
+        ..Config::default()
+    })
+    .await;
+    let mut c = again.client().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(c.run("DBSIZE").await, Frame::Error(e) if e.starts_with("LOADING")) {
+        assert!(Instant::now() < deadline, "still loading");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        c.cmd(&["FCALL", "fa", "0"]).await,
+        Frame::Bulk(b"a".to_vec())
+    );
+    assert_eq!(
+        c.cmd(&["FCALL_RO", "fb", "1", "k"]).await,
+        Frame::Bulk(b"v".to_vec())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

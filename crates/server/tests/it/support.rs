@@ -331,3 +331,14 @@ pub fn split_quoted(line: &str) -> Vec<Vec<u8>> {
         args.push(arg.into_bytes());
     }
 }
+
+/// A fresh directory under the system's temporary directory, for snapshot files.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "sc-test-{tag}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
