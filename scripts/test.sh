@@ -36,4 +36,4 @@ cargo build -q -p shardcache
 .venv/bin/python -m pytest -q tests/python
 echo "== ioredis"
 (cd tests/node && npm install --no-audit --no-fund --silent)
-node --test tests/node/cluster.test.js
+node --test tests/node/cluster.test.js tests/node/scripting.test.js

@@ -135,3 +135,71 @@ def test_sorted_sets(node):
     assert r.zrevrank("board", "bob") == 1
     assert r.zrangebyscore("board", 21, "+inf") == ["bob", "ann"]
     assert r.zpopmax("board") == [("ann", 30.0)]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_lock_is_exclusive_and_released_by_its_owner_only(node, protocol):
+    """redis-py's Lock runs Lua scripts (release, extend, reacquire) through EVALSHA."""
+    r = redis.Redis(port=node, protocol=protocol)
+    r.delete("resource")
+    lock = r.lock("resource", timeout=5, blocking_timeout=0.2)
+    assert lock.acquire()
+    other = r.lock("resource", timeout=5, blocking_timeout=0.2)
+    assert not other.acquire()
+    assert lock.extend(5)
+    assert 5000 < r.pttl("resource") <= 10000
+    assert lock.reacquire()
+    assert 4000 < r.pttl("resource") <= 5000
+    # A holder whose token is not the lock's cannot release or extend it (the scripts
+    # compare tokens on the server).
+    other.local.token = b"not-the-owner"
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        other.release()
+    other.local.token = b"not-the-owner"
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        other.extend(5)
+    other.local.token = None
+    lock.release()
+    assert other.acquire()
+    other.release()
+    assert r.exists("resource") == 0
+    with r.lock("resource", timeout=2):
+        assert r.exists("resource") == 1
+    assert r.exists("resource") == 0
+
+
+def test_script_objects_and_functions(node):
+    """register_script caches by SHA1 (EVALSHA, falling back to EVAL after SCRIPT FLUSH);
+    FUNCTION LOAD / FCALL through the client's own methods."""
+    r = redis.Redis(port=node, decode_responses=True)
+    r.delete("counter")
+    bump = r.register_script(
+        "local v = redis.call('incrby', KEYS[1], ARGV[1]) "
+        "if v > tonumber(ARGV[2]) then return redis.error_reply('LIMIT reached') end "
+        "return v"
+    )
+    assert bump(keys=["counter"], args=[5, 100]) == 5
+    assert r.script_exists(bump.sha) == [True]
+    r.script_flush()
+    assert r.script_exists(bump.sha) == [False]
+    assert bump(keys=["counter"], args=[5, 100]) == 10
+    with pytest.raises(redis.ResponseError, match="LIMIT reached"):
+        bump(keys=["counter"], args=[100, 100])
+    with r.pipeline() as p:
+        bump(keys=["counter"], args=[1, 1000], client=p)
+        bump(keys=["counter"], args=[1, 1000], client=p)
+        assert p.execute() == [111, 112]
+    lib = (
+        "#!lua name=pylib\n"
+        "redis.register_function('hello', function(keys, args) return 'hello ' .. args[1] end)\n"
+        "redis.register_function{function_name='peek', callback=function(keys) "
+        "return redis.call('get', keys[1]) end, flags={'no-writes'}}"
+    )
+    assert r.function_load(lib, replace=True) == "pylib"
+    assert r.fcall("hello", 0, "world") == "hello world"
+    assert r.fcall_ro("peek", 1, "counter") == "112"
+    assert [dict(zip(l[::2], l[1::2]))["library_name"] for l in r.function_list()] == ["pylib"]
+    dump = redis.Redis(port=node).function_dump()
+    assert r.function_delete("pylib") == "OK"
+    assert r.function_restore(dump) == "OK"
+    assert r.fcall("hello", 0, "again") == "hello again"
