@@ -200,6 +200,6 @@ def test_script_objects_and_functions(node):
     assert r.fcall_ro("peek", 1, "counter") == "112"
     assert [dict(zip(l[::2], l[1::2]))["library_name"] for l in r.function_list()] == ["pylib"]
     dump = redis.Redis(port=node).function_dump()
-    assert r.function_delete("pylib") == "OK"
-    assert r.function_restore(dump) == "OK"
+    assert r.function_delete("pylib")
+    assert r.function_restore(dump)
     assert r.fcall("hello", 0, "again") == "hello again"
