@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Bitmap and HyperLogLog commands: a shardcache node vs redis-server, side by side.
+"""Bitmap, HyperLogLog and scripting commands: a shardcache node vs redis-server, side by side.
 
 Both servers run on this machine at once. Each round runs, against each server (alternating
 which goes first), `redis-benchmark -c 50 -r 100000 -P <p> --csv <command>` for SETBIT and
-BITCOUNT on one bitmap of 100000 bits (12.5 KB), and PFADD and PFCOUNT on one HyperLogLog, at pipeline
-1 and 16. Reported: median ops/s, the ratio ours/redis, and server CPU per operation
+BITCOUNT on one bitmap of 100000 bits (12.5 KB), PFADD and PFCOUNT on one HyperLogLog, and
+EVALSHA and EVAL of a 3-command script (INCR, SET, GET on random keys), at pipeline 1 and 16. Reported: median ops/s, the ratio ours/redis, and server CPU per operation
 (utime+stime around each run: steadier than ops/s on a shared machine).
 
 Usage: python3 bench/commands_vs_redis.py [--rounds 3] [--requests-p1 100000]
@@ -12,6 +12,7 @@ Usage: python3 bench/commands_vs_redis.py [--rounds 3] [--requests-p1 100000]
 """
 import argparse
 import csv
+import hashlib
 import io
 import os
 import statistics
@@ -28,6 +29,13 @@ COMMANDS = [
     ("BITCOUNT", ["BITCOUNT", "bits"]),
     ("PFADD", ["PFADD", "hll", "__rand_int__"]),
     ("PFCOUNT", ["PFCOUNT", "hll"]),
+]
+SCRIPT = ("redis.call('incr', KEYS[1]) redis.call('set', KEYS[2], ARGV[1]) "
+          "return redis.call('get', KEYS[2])")
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+COMMANDS += [
+    ("EVALSHA", ["EVALSHA", SCRIPT_SHA, "2", "ctr:__rand_int__", "val:__rand_int__", "v"]),
+    ("EVAL", ["EVAL", SCRIPT, "2", "ctr:__rand_int__", "val:__rand_int__", "v"]),
 ]
 
 
@@ -61,6 +69,8 @@ def main():
     try:
         for p in ports.values():
             wait_port(p)
+            subprocess.run(["redis-cli", "-p", str(p), "SCRIPT", "LOAD", SCRIPT], check=True,
+                           capture_output=True)
         results = {}
         names = list(ports)
         for rnd in range(args.rounds):

@@ -402,6 +402,12 @@ impl OwnedArgs {
         Args::new(&self.data, &self.ranges)
     }
 
+    /// Empties it, keeping its buffers (for reuse).
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.ranges.clear();
+    }
+
     pub fn push(&mut self, arg: &[u8]) {
         let start = self.data.len();
         self.data.extend_from_slice(arg);

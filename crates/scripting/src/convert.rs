@@ -1,7 +1,7 @@
 //! Conversions between replies and Lua values, by Redis's rules (the "Data type conversion"
 //! section of the scripting documentation):
 //!
-//! - a command's reply into Lua (`redis.call`): integers to numbers, bulk strings to strings,
+//! - a command's reply into Lua (`redis.call`, in `crate::raw_call`): integers to numbers, bulk strings to strings,
 //!   arrays to tables, status to `{ok=...}`, errors to `{err=...}`, a RESP2 null to `false`;
 //!   in RESP3 (`redis.setresp(3)`) also null to `nil`, maps to `{map={...}}`, sets to
 //!   `{set={member=true}}`, doubles to `{double=n}`, booleans to booleans, big numbers to
@@ -12,59 +12,11 @@
 //!   arrays up to their first `nil`.
 
 use mlua::{Lua, Table, Value};
-use resp::{Frame, ReplyWriter};
+use resp::ReplyWriter;
 
 /// Nesting a reply may reach before it is cut with an error (Redis runs out of Lua stack
 /// at about this depth: "reached lua stack limit"); self-referencing tables end there.
 const MAX_DEPTH: usize = 1000;
-
-pub fn frame_to_lua(lua: &Lua, frame: Frame, resp3: bool) -> mlua::Result<Value> {
-    Ok(match frame {
-        Frame::Simple(s) => single(lua, "ok", Value::String(lua.create_string(&s)?))?,
-        Frame::Error(s) => error_table(lua, &s)?,
-        Frame::Integer(i) => Value::Number(i as f64),
-        Frame::Bulk(b) => Value::String(lua.create_string(&b)?),
-        Frame::Null if resp3 => Value::Nil,
-        Frame::Null => Value::Boolean(false),
-        Frame::Array(items) | Frame::Push(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.into_iter().enumerate() {
-                t.raw_set(i + 1, frame_to_lua(lua, item, resp3)?)?;
-            }
-            Value::Table(t)
-        }
-        Frame::Map(pairs) => {
-            let m = lua.create_table_with_capacity(0, pairs.len())?;
-            for (k, v) in pairs {
-                m.raw_set(frame_to_lua(lua, k, resp3)?, frame_to_lua(lua, v, resp3)?)?;
-            }
-            single(lua, "map", Value::Table(m))?
-        }
-        Frame::Set(items) => {
-            let s = lua.create_table_with_capacity(0, items.len())?;
-            for item in items {
-                s.raw_set(frame_to_lua(lua, item, resp3)?, true)?;
-            }
-            single(lua, "set", Value::Table(s))?
-        }
-        Frame::Double(text) => {
-            let n = match text.as_str() {
-                "inf" => f64::INFINITY,
-                "-inf" => f64::NEG_INFINITY,
-                t => t.parse().unwrap_or(f64::NAN),
-            };
-            single(lua, "double", Value::Number(n))?
-        }
-        Frame::Boolean(b) => Value::Boolean(b),
-        Frame::BigNumber(s) => single(lua, "big_number", Value::String(lua.create_string(&s)?))?,
-        Frame::Verbatim(format, text) => {
-            let v = lua.create_table()?;
-            v.raw_set("format", format)?;
-            v.raw_set("string", lua.create_string(&text)?)?;
-            single(lua, "verbatim_string", Value::Table(v))?
-        }
-    })
-}
 
 fn single(lua: &Lua, key: &str, v: Value) -> mlua::Result<Value> {
     let t = lua.create_table_with_capacity(0, 1)?;

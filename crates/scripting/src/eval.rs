@@ -1,12 +1,12 @@
 //! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO.
 
-use mlua::MultiValue;
 use resp::Args;
 use server::command::{Ctx, Handler};
 use server::error::{CmdError, CmdResult};
 use server::script_host::CallPolicy;
 
 use crate::engine::{sha1_hex, shebang, Engine, Script, ScriptFlags, State};
+use crate::vm::Invocation;
 
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("eval", |ctx, args| eval_generic(ctx, args, false, false)),
@@ -100,20 +100,21 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool
     check_flags(ctx, flags)?;
     let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| args.get(i)).collect();
     let argv: Vec<&[u8]> = (3 + numkeys..args.len()).map(|i| args.get(i)).collect();
-    let vm = &state.vm;
-    vm.set_global_array("KEYS", &keys)
-        .and_then(|()| vm.set_global_array("ARGV", &argv))
-        .map_err(|e| CmdError::err(e.to_string()))?;
     let policy = CallPolicy {
         read_only: read_only || flags.no_writes,
         resp3: false,
     };
-    vm.run(
-        ctx,
-        &function,
-        MultiValue::new(),
-        policy,
-        |ctx, v, resp3| crate::convert::lua_to_reply(ctx.out, v, resp3),
-    )
-    .map_err(|e| raised(e, &sha))
+    let call = Invocation {
+        keys: &keys,
+        argv: &argv,
+        as_parameters: false,
+        globals: true,
+        described: Some((&sha, &args)),
+    };
+    state
+        .vm
+        .run(ctx, &function, call, policy, |ctx, v, resp3| {
+            crate::convert::lua_to_reply(ctx.out, v, resp3)
+        })
+        .map_err(|e| raised(e, &sha))
 }

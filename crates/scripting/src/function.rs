@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 
 use hashbrown::HashMap;
-use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
+use mlua::{Function, Lua, Table, Value, Variadic};
 use resp::Args;
 use server::command::{Ctx, Handler};
 use server::error::{CmdError, CmdResult};
@@ -620,37 +620,22 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only: bool) -> CmdResul
     }
     crate::eval::check_flags(ctx, f.flags)?;
     let (callback, fname, no_writes) = (f.callback.clone(), f.name.clone(), f.flags.no_writes);
-    let lua = state.vm.lua();
-    let table = |items: &mut dyn Iterator<Item = &[u8]>| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
-        for (i, item) in items.enumerate() {
-            t.raw_set(i + 1, lua.create_string(item)?)?;
-        }
-        Ok(Value::Table(t))
-    };
-    let mut call_args = MultiValue::new();
-    call_args.push_back(
-        table(&mut (3..3 + numkeys).map(|i| args.get(i)))
-            .map_err(|e| CmdError::err(e.to_string()))?,
-    );
-    call_args.push_back(
-        table(&mut (3 + numkeys..args.len()).map(|i| args.get(i)))
-            .map_err(|e| CmdError::err(e.to_string()))?,
-    );
+    let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| args.get(i)).collect();
+    let argv: Vec<&[u8]> = (3 + numkeys..args.len()).map(|i| args.get(i)).collect();
     let policy = CallPolicy {
         read_only: read_only || no_writes,
         resp3: false,
     };
-    engine.set_running(Some((
-        fname.clone(),
-        args.iter().map(<[u8]>::to_vec).collect(),
-    )));
-    let result = state
-        .vm
-        .run(ctx, &callback, call_args, policy, |ctx, v, resp3| {
-            crate::convert::lua_to_reply(ctx.out, v, resp3)
-        });
-    engine.set_running(None);
+    let call = crate::vm::Invocation {
+        keys: &keys,
+        argv: &argv,
+        as_parameters: true,
+        globals: false,
+        described: Some((&fname, &args)),
+    };
+    let result = state.vm.run(ctx, &callback, call, policy, |ctx, v, resp3| {
+        crate::convert::lua_to_reply(ctx.out, v, resp3)
+    });
     result.map_err(|e| crate::eval::raised(e, &fname))
 }
 

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod function;
 pub mod libs;
 pub mod rand48;
+pub mod raw_call;
 pub mod redis_lib;
 pub mod script_cmd;
 pub mod vm;

@@ -1,14 +1,12 @@
-//! The `redis` table a script sees: `call`/`pcall` (through [`dispatch`]), `error_reply`,
+//! The `redis` table a script sees (`call`/`pcall` are in `crate::raw_call`): `error_reply`,
 //! `status_reply`, `sha1hex`, `log`, `setresp`, `set_repl`, `replicate_commands`,
 //! `acl_check_cmd`, `breakpoint`, `debug` and the constants. Functions whose misuse Redis
 //! raises as an error return `(error table, true)`; the Lua wrappers made at start-up
 //! (`crate::vm`) raise it.
 
 use mlua::{Lua, Table, Value, Variadic};
-use resp::request::OwnedArgs;
-use resp::{Frame, ReplyWriter};
 
-use crate::convert::{error_table, frame_to_lua};
+use crate::convert::error_table;
 use crate::vm::with_running;
 
 const REPL_NONE: i64 = 0;
@@ -21,65 +19,6 @@ type Raising = (Value, bool);
 
 fn raise(lua: &Lua, text: &str) -> mlua::Result<Raising> {
     Ok((error_table(lua, text)?, true))
-}
-
-/// `redis.call(...)` (`raise` true) and `redis.pcall(...)`: runs the command for the script
-/// and converts its reply; a refusal or an error reply is an error table (raised by
-/// `redis.call`'s wrapper).
-pub fn dispatch(lua: &Lua, args: Variadic<Value>) -> mlua::Result<Raising> {
-    let mut it = args.into_iter();
-    let raising = matches!(it.next(), Some(Value::Boolean(true)));
-    let mut parts = OwnedArgs::default();
-    let mut count = 0;
-    for v in it {
-        count += 1;
-        match &v {
-            Value::String(s) => parts.push(&s.as_bytes()),
-            Value::Integer(i) => parts.push(i.to_string().as_bytes()),
-            Value::Number(n) => parts.push(crate::libs::format_number(*n).as_bytes()),
-            _ => {
-                return Ok((
-                    error_table(
-                        lua,
-                        "-ERR Lua redis lib command arguments must be strings or integers",
-                    )?,
-                    raising,
-                ))
-            }
-        }
-    }
-    if count == 0 {
-        return Ok((
-            error_table(
-                lua,
-                "-ERR Please specify at least one argument for this redis lib call",
-            )?,
-            raising,
-        ));
-    }
-    let outcome = with_running(|ctx, running| {
-        let mut reply = ReplyWriter::new();
-        let policy = running.policy;
-        let replicate = running.replicate;
-        ctx.client.script_no_replicate = !replicate;
-        let r = ctx.call_from_script(parts.as_args(), &policy, &mut reply);
-        ctx.client.script_no_replicate = false;
-        r.map(|()| (reply, policy.resp3))
-    });
-    match outcome {
-        None => raise(lua, "-ERR redis.call is available only while a script runs"),
-        Some(Err(e)) => Ok((error_table(lua, &format!("-{e}"))?, raising)),
-        Some(Ok((reply, resp3))) => {
-            let frame = match Frame::parse(reply.buffer()) {
-                Ok(Some((frame, _))) => frame,
-                _ => return raise(lua, "-ERR the command's reply could not be read"),
-            };
-            if let Frame::Error(e) = &frame {
-                return Ok((error_table(lua, &format!("-{e}"))?, raising));
-            }
-            Ok((frame_to_lua(lua, frame, resp3)?, false))
-        }
-    }
 }
 
 fn arg_text(v: &Value) -> Option<Vec<u8>> {

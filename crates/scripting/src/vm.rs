@@ -26,6 +26,7 @@ use mlua::{
     chunk::ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
     Variadic, VmState,
 };
+use resp::Args;
 use server::command::Ctx;
 use server::script_host::CallPolicy;
 
@@ -53,6 +54,34 @@ pub struct Running {
     /// Loading a function library: it must finish by then (Redis's 500 ms load timeout).
     load_deadline: Option<std::time::Instant>,
     timed_out: bool,
+    /// The script's name and command (`&str`, `&Args`), reported to FUNCTION STATS once it
+    /// turns busy (copying them for every script would cost more than most scripts).
+    described: Option<(*const str, *const ())>,
+    reported: bool,
+}
+
+/// What a script is called with: KEYS and ARGV as globals (EVAL), as the function's two
+/// parameters (FCALL), or nothing (a library loading).
+pub struct Invocation<'a> {
+    pub keys: &'a [&'a [u8]],
+    pub argv: &'a [&'a [u8]],
+    pub as_parameters: bool,
+    pub globals: bool,
+    /// Name and command, for FUNCTION STATS while the script is busy.
+    pub described: Option<(&'a str, &'a Args<'a>)>,
+}
+
+/// Pushes a Lua array of strings.
+///
+/// # Safety
+/// `state` is a Lua state with room for two more values.
+unsafe fn push_array(state: *mut mlua::ffi::lua_State, items: &[&[u8]]) {
+    use mlua::ffi;
+    ffi::lua_createtable(state, items.len() as std::ffi::c_int, 0);
+    for (i, item) in items.iter().enumerate() {
+        ffi::lua_pushlstring(state, item.as_ptr() as *const std::ffi::c_char, item.len());
+        ffi::lua_rawseti(state, -2, (i + 1) as _);
+    }
 }
 
 thread_local! {
@@ -150,9 +179,6 @@ pub struct Vm {
     /// What scripts see as their globals (the read-only proxy).
     env: Table,
     handler: Function,
-    xpcall: Function,
-    /// `xpcall` with arguments (Lua 5.1's passes none): `call_with(f, handler, ...)`.
-    call_with: Function,
     /// What function libraries see as their globals, and its metatable, whose `__index`
     /// is `load_api` while a library loads and the globals afterwards.
     function_env: Table,
@@ -167,7 +193,7 @@ const BOOTSTRAP: &str = r#"
 local G, prim, dbg = ...
 local error, type, tostring, rawget, rawset, setmetatable, next, pairs, pcall, loadstring, load, setfenv =
       error, type, tostring, rawget, rawset, setmetatable, next, pairs, pcall, loadstring, load, setfenv
-local dispatch, errmsg = prim.dispatch, prim.errmsg
+local errmsg = prim.errmsg
 local getinfo = dbg.getinfo
 
 local real_of = setmetatable({}, {__mode = 'k'})
@@ -272,15 +298,10 @@ local FE_META = {__index = G, __newindex = deny, __metatable = {}}
 local FE = setmetatable({}, FE_META)
 real_of[FE] = G
 
-local xpcall, unpack, select = xpcall, unpack, select
-local function call_with(f, handler, ...)
-  local n, args = select('#', ...), {...}
-  return xpcall(function() return f(unpack(args, 1, n)) end, handler)
-end
 setmetatable(G, {__index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
-return ENV, call_with, FE, FE_META, LOAD_API
+return ENV, FE, FE_META, LOAD_API
 "#;
 
 impl Vm {
@@ -311,7 +332,6 @@ impl Vm {
             })?,
         )?;
         let prim = lua.create_table()?;
-        prim.set("dispatch", lua.create_function(crate::redis_lib::dispatch)?)?;
         prim.set(
             "errmsg",
             lua.create_function(|_, v: Value| {
@@ -322,9 +342,14 @@ impl Vm {
             })?,
         )?;
         let redis = crate::redis_lib::open(&lua)?;
-        let dispatch = lua.create_function(crate::redis_lib::dispatch)?;
-        redis.set("call", raising_c(&lua, dispatch.clone(), Some(true))?)?;
-        redis.set("pcall", raising_c(&lua, dispatch, Some(false))?)?;
+        // SAFETY: plain C functions over the Lua stack (see `raw_call`).
+        unsafe {
+            redis.set("call", lua.create_c_function(crate::raw_call::redis_call)?)?;
+            redis.set(
+                "pcall",
+                lua.create_c_function(crate::raw_call::redis_pcall)?,
+            )?;
+        }
         for name in ["log", "setresp", "sha1hex", "set_repl", "acl_check_cmd"] {
             let f: Function = redis.get(name)?;
             redis.set(name, raising_c(&lua, f, None)?)?;
@@ -338,13 +363,12 @@ impl Vm {
                 None,
             )?,
         )?;
-        type Made = (Table, Function, Table, Table, Table);
-        let (env, call_with, function_env, function_env_meta, load_api): Made = lua
+        type Made = (Table, Table, Table, Table);
+        let (env, function_env, function_env_meta, load_api): Made = lua
             .load(BOOTSTRAP)
             .set_name("=redis")
             .call((globals.clone(), prim, debug))?;
         let handler: Function = globals.raw_get("__redis__err__handler")?;
-        let xpcall: Function = globals.raw_get("xpcall")?;
         lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             |_, _| {
@@ -358,6 +382,18 @@ impl Vm {
                     }
                     let threshold = running.threshold_ms;
                     let kill = ctx.shared.script.tick(threshold);
+                    if ctx.shared.script.busy() && !running.reported {
+                        running.reported = true;
+                        if let Some((name, args)) = running.described {
+                            // SAFETY: both outlive the script's run (see `Invocation`).
+                            let (name, args) =
+                                unsafe { (&*name, &*(args as *const Args<'static>)) };
+                            crate::engine::Engine::of(ctx.shared).set_running(Some((
+                                name.to_string(),
+                                args.iter().map(<[u8]>::to_vec).collect(),
+                            )));
+                        }
+                    }
                     if kill {
                         running.killed = true;
                     }
@@ -380,8 +416,6 @@ impl Vm {
             globals,
             env,
             handler,
-            xpcall,
-            call_with,
             function_env,
             function_env_meta,
             load_api,
@@ -427,35 +461,34 @@ impl Vm {
             })
     }
 
-    /// Sets a global the scripts see (KEYS, ARGV), past the read-only proxy.
-    pub fn set_global_array(&self, name: &str, items: &[&[u8]]) -> mlua::Result<()> {
-        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, item) in items.iter().enumerate() {
-            t.raw_set(i + 1, self.lua.create_string(item)?)?;
-        }
-        self.globals.raw_set(name, t)
-    }
-
-    /// Runs `f` (no arguments, or `args`) for the command in `ctx`, and hands the first value
-    /// it returns to `reply` while the state is still locked. `Err` is what it raised.
+    /// Runs `f` for the command in `ctx` with `call`'s keys and arguments, and hands the
+    /// first value it returns to `reply` while the state is still locked. `Err` is what it
+    /// raised.
     pub fn run<R>(
         &self,
         ctx: &mut Ctx<'_>,
         f: &Function,
-        args: MultiValue,
+        call: Invocation<'_>,
         policy: CallPolicy,
         reply: impl FnOnce(&mut Ctx<'_>, &Value, bool) -> R,
     ) -> Result<R, ScriptError> {
-        self.run_inner(ctx, f, args, policy, None, reply)
+        self.run_inner(ctx, f, call, policy, None, reply)
     }
 
     /// Runs a function library's code (FUNCTION LOAD): at most 500 ms, as Redis allows.
     pub fn run_load(&self, ctx: &mut Ctx<'_>, f: &Function) -> Result<(), ScriptError> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        let call = Invocation {
+            keys: &[],
+            argv: &[],
+            as_parameters: false,
+            globals: false,
+            described: None,
+        };
         self.run_inner(
             ctx,
             f,
-            MultiValue::new(),
+            call,
             CallPolicy::default(),
             Some(deadline),
             |_, _, _| (),
@@ -466,7 +499,7 @@ impl Vm {
         &self,
         ctx: &mut Ctx<'_>,
         f: &Function,
-        args: MultiValue,
+        call: Invocation<'_>,
         policy: CallPolicy,
         load_deadline: Option<std::time::Instant>,
         reply: impl FnOnce(&mut Ctx<'_>, &Value, bool) -> R,
@@ -482,19 +515,48 @@ impl Vm {
                 replicate: true,
                 load_deadline,
                 timed_out: false,
+                described: call
+                    .described
+                    .map(|(name, args)| (name as *const str, args as *const Args<'_> as *const ())),
+                reported: false,
             })
         });
-        let outcome = if args.is_empty() {
-            self.xpcall
-                .call::<MultiValue>((f.clone(), self.handler.clone()))
-        } else {
-            let mut all = MultiValue::new();
-            all.push_back(Value::Function(f.clone()));
-            all.push_back(Value::Function(self.handler.clone()));
-            all.extend(args);
-            self.call_with.call::<MultiValue>(all)
+        let (keys, argv, as_parameters, globals) =
+            (call.keys, call.argv, call.as_parameters, call.globals);
+        // SAFETY: the closure only pushes strings and tables and calls the function in
+        // protected mode; it owns nothing that a Lua error could skip (see `raw_call`).
+        let outcome: mlua::Result<(bool, Value)> = unsafe {
+            self.lua
+                .exec_raw((self.handler.clone(), f.clone()), |state| {
+                    use mlua::ffi;
+                    // Stack: 1 the error handler, 2 the function.
+                    let status = if as_parameters {
+                        push_array(state, keys);
+                        push_array(state, argv);
+                        ffi::lua_pcall(state, 2, 1, 1)
+                    } else {
+                        if globals {
+                            push_array(state, keys);
+                            ffi::lua_setfield(state, ffi::LUA_GLOBALSINDEX, c"KEYS".as_ptr());
+                            push_array(state, argv);
+                            ffi::lua_setfield(state, ffi::LUA_GLOBALSINDEX, c"ARGV".as_ptr());
+                        }
+                        ffi::lua_pcall(state, 0, 1, 1)
+                    };
+                    ffi::lua_pushboolean(state, (status == 0) as std::ffi::c_int);
+                    ffi::lua_replace(state, 1);
+                })
         };
+        let outcome = outcome.map(|(ok, v)| {
+            let mut m = MultiValue::new();
+            m.push_back(Value::Boolean(ok));
+            m.push_back(v);
+            m
+        });
         let running = RUNNING.with(|r| r.borrow_mut().take()).expect("set above");
+        if running.reported {
+            crate::engine::Engine::of(ctx.shared).set_running(None);
+        }
         let resp3 = running.policy.resp3;
         let result = match outcome {
             Err(e) => Err(ScriptError {
@@ -513,7 +575,7 @@ impl Vm {
             }
         };
         // A killed script reports the kill, whatever it did with the error it was given.
-        let result = match result {
+        match result {
             Err(mut e) if running.timed_out => {
                 e.message = "ERR FUNCTION LOAD timeout".into();
                 Err(e)
@@ -527,10 +589,7 @@ impl Vm {
                 at: None,
             }),
             other => other,
-        };
-        // Whatever the script left for the collector goes now rather than during the next.
-        let _ = self.lua.gc_step();
-        result
+        }
     }
 }
 

@@ -268,13 +268,13 @@ impl Connection {
         // and answer this batch in busy mode instead (`gate` stays empty).
         let mut gate = loop {
             if let Some(g) = shared.exec_gate.try_shared_for(BUSY_POLL) {
-                break Some(g);
+                break crate::exec_gate::BatchGate::Shared(g);
             }
             if shared.script.busy() {
-                break None;
+                break crate::exec_gate::BatchGate::Idle;
             }
         };
-        let busy = gate.is_none();
+        let busy = gate.is_idle();
         self.batch_started = clock.last;
         loop {
             let buf = &self.rbuf[consumed..];

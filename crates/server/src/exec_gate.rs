@@ -53,3 +53,28 @@ impl ExecGate {
         self.lanes.iter().map(|l| l.0.write()).collect()
     }
 }
+
+/// The guard a connection holds while it runs a batch of commands: its lane shared (the
+/// common case), or every lane (after a transaction or script in the batch: consecutive
+/// scripts of a pipeline then take the lanes once, not once each), or none (a script is
+/// busy: see [`crate::script_host`]).
+pub enum BatchGate<'a> {
+    Idle,
+    Shared(RwLockReadGuard<'a, ()>),
+    Exclusive(Vec<RwLockWriteGuard<'a, ()>>),
+}
+
+impl<'a> BatchGate<'a> {
+    pub fn is_idle(&self) -> bool {
+        matches!(self, BatchGate::Idle)
+    }
+
+    /// Holds every lane (waiting for the batches running on other workers).
+    pub fn make_exclusive(&mut self, gate: &'a ExecGate) {
+        if !matches!(self, BatchGate::Exclusive(_)) {
+            // Our own shared guard would deadlock the exclusive one: give it up first.
+            *self = BatchGate::Idle;
+            *self = BatchGate::Exclusive(gate.exclusive());
+        }
+    }
+}

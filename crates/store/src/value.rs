@@ -394,6 +394,16 @@ impl Hash {
         }
     }
 
+    /// For HSCAN: the number of positions a cursor walks over ([`crate::cursor`]), for a
+    /// hash table; `None` for a packed hash, which a scan returns whole (as Redis does a
+    /// listpack).
+    pub fn cursor_len(&self) -> Option<usize> {
+        match &self.repr {
+            HashRepr::Packed { .. } => None,
+            HashRepr::Map(m) => Some(m.len()),
+        }
+    }
+
     /// The `i`th field/value in insertion order.
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
@@ -892,6 +902,17 @@ impl Set {
                 true
             }
             SetRepr::Table(t) => t.swap_remove(m),
+        }
+    }
+
+    /// For SSCAN: the number of positions a cursor walks over ([`crate::cursor`], members
+    /// read with [`Self::get_index`]), for a table that is not reported as an intset;
+    /// `None` for the others, which a scan returns whole (Redis does an intset; a packed
+    /// set is at most 128 members).
+    pub fn cursor_len(&self) -> Option<usize> {
+        match &self.repr {
+            SetRepr::Table(t) if !self.intset => Some(t.len()),
+            _ => None,
         }
     }
 

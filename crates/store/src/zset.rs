@@ -21,7 +21,9 @@ use crate::value::{get_varint, put_varint};
 /// Largest chunk of the big form; a full chunk splits in two halves.
 const CHUNK_MAX: usize = 256;
 
-type ScoreMap = hashbrown::HashMap<Box<[u8]>, f64, foldhash::fast::RandomState>;
+/// Member → score, in an insertion-ordered map so that ZSCAN can walk it by position
+/// ([`crate::cursor`]); a removal moves the last member into the hole.
+type ScoreMap = indexmap::IndexMap<Box<[u8]>, f64, foldhash::fast::RandomState>;
 
 /// Redis's order: by score, then by member bytes (shorter first on a common prefix).
 pub fn order(a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
@@ -347,7 +349,7 @@ impl ZSet {
                 *len -= 1;
                 true
             }
-            Repr::Chunked(c) => match c.scores.remove(m) {
+            Repr::Chunked(c) => match c.scores.swap_remove(m) {
                 Some(s) => {
                     c.remove_known(s, m);
                     true
@@ -420,6 +422,24 @@ impl ZSet {
                         .map(|(s, e)| (&**e, *s)),
                 )
             }
+        }
+    }
+
+    /// For ZSCAN: the number of positions a cursor walks over ([`crate::cursor`]) for the
+    /// big form; `None` for a packed set, which a scan returns whole (as Redis does a
+    /// listpack).
+    pub fn cursor_len(&self) -> Option<usize> {
+        match &self.repr {
+            Repr::Packed { .. } => None,
+            Repr::Chunked(c) => Some(c.scores.len()),
+        }
+    }
+
+    /// The member and score at position `i` of the big form's member map.
+    pub fn member_at(&self, i: usize) -> Option<(&[u8], f64)> {
+        match &self.repr {
+            Repr::Packed { .. } => None,
+            Repr::Chunked(c) => c.scores.get_index(i).map(|(m, s)| (&**m, *s)),
         }
     }
 

@@ -94,14 +94,29 @@ pub fn write_collection_if<C: store::Collection, R>(
         .map_err(|()| CmdError::WrongType)
 }
 
-/// The prologue of HSCAN and SSCAN: validates the cursor, answers an empty scan for a
-/// missing key (Redis does so before it reads the options), then parses MATCH and COUNT.
-/// `Ok(None)`: the reply is written; `Ok(Some(pattern))`: scan the key (`None` = all).
+/// What HSCAN, SSCAN and ZSCAN were asked for.
+pub struct ScanOptions<'a> {
+    pub cursor: u64,
+    /// `None` = every element.
+    pub pattern: Option<&'a [u8]>,
+    pub count: usize,
+}
+
+impl ScanOptions<'_> {
+    pub fn matches(&self, element: &[u8]) -> bool {
+        self.pattern
+            .is_none_or(|p| store::glob::matches(p, element, false))
+    }
+}
+
+/// The prologue of HSCAN, SSCAN and ZSCAN: validates the cursor, answers an empty scan for
+/// a missing key (Redis does so before it reads the options), then parses MATCH and COUNT
+/// (10 by default). `Ok(None)`: the reply is written; `Ok(Some(options))`: scan the key.
 pub fn collection_scan_options<'a>(
     ctx: &mut crate::command::Ctx<'_>,
     args: resp::Args<'a>,
-) -> Result<Option<Option<&'a [u8]>>, CmdError> {
-    std::str::from_utf8(args.get(2))
+) -> Result<Option<ScanOptions<'a>>, CmdError> {
+    let cursor = std::str::from_utf8(args.get(2))
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| CmdError::err("invalid cursor"))?;
@@ -117,22 +132,42 @@ pub fn collection_scan_options<'a>(
         ctx.out.array(0);
         return Ok(None);
     }
-    let mut pattern: Option<&[u8]> = None;
+    let mut options = ScanOptions {
+        cursor,
+        pattern: None,
+        count: 10,
+    };
     let mut i = 3;
     while i < args.len() {
         let has_value = i + 1 < args.len();
         if is(args.get(i), "count") && has_value {
-            if int_arg(args.get(i + 1))? < 1 {
+            let count = int_arg(args.get(i + 1))?;
+            if count < 1 {
                 return Err(CmdError::Syntax);
             }
+            options.count = usize::try_from(count).unwrap_or(usize::MAX);
         } else if is(args.get(i), "match") && has_value {
-            pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
+            options.pattern = Some(args.get(i + 1)).filter(|p| *p != b"*");
         } else {
             return Err(CmdError::Syntax);
         }
         i += 2;
     }
-    Ok(Some(pattern))
+    Ok(Some(options))
+}
+
+/// Writes a collection scan's reply: the next cursor, then the elements `emit` writes
+/// (`items` of them; each may be one or two bulk strings).
+pub fn reply_scan(
+    out: &mut ReplyWriter,
+    next: u64,
+    items: usize,
+    emit: impl FnOnce(&mut ReplyWriter),
+) {
+    out.array(2);
+    out.bulk_int(next as i64);
+    out.array(items);
+    emit(out);
 }
 
 /// The optional count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER (argument 2): an integer,

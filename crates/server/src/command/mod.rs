@@ -394,9 +394,10 @@ pub fn allowed_while_busy(shared: &Shared, args: Args<'_>) -> bool {
         .is_some_and(|i| table.get(i).allow_busy)
 }
 
-/// The shared EXEC guard a connection holds while it runs a batch of commands (see
-/// [`crate::exec_gate`]); EXEC trades it for the exclusive one and back.
-pub type GateGuard<'a> = Option<parking_lot::RwLockReadGuard<'a, ()>>;
+/// The EXEC guard a connection holds while it runs a batch of commands (see
+/// [`crate::exec_gate`]); EXEC and scripts trade it for the exclusive one, kept for the
+/// rest of the batch.
+pub type GateGuard<'a> = crate::exec_gate::BatchGate<'a>;
 
 /// In cluster mode, Redis Cluster's checks for a command with keys: all in one slot
 /// (CROSSSLOT), served here (MOVED otherwise), and a topology agreed (CLUSTERDOWN).
@@ -476,13 +477,8 @@ pub fn execute<'s>(
                     exec_transaction(shared, client, out, index, local, clock, gate)
                 }
                 (None, _) if cmd.runs_alone => {
-                    // Our own shared guard would deadlock the exclusive one: give it up
-                    // meanwhile.
-                    drop(gate.take());
-                    let exclusive = shared.exec_gate.exclusive();
+                    gate.make_exclusive(&shared.exec_gate);
                     run_script(shared, client, out, index, args, local, clock);
-                    drop(exclusive);
-                    *gate = Some(shared.exec_gate.shared());
                     serve_ready_keys(shared, client, clock.unix_ms);
                 }
                 (Some(_), "multi" | "discard" | "watch" | "quit" | "reset") | (None, _) => {
@@ -561,9 +557,7 @@ fn exec_transaction<'s>(
         return;
     }
     let start = clock.last;
-    // Our own shared guard would deadlock the exclusive one: give it up meanwhile.
-    drop(gate.take());
-    let exclusive = shared.exec_gate.exclusive();
+    gate.make_exclusive(&shared.exec_gate);
     let broken = client
         .watching
         .as_ref()
@@ -594,8 +588,6 @@ fn exec_transaction<'s>(
             client.repl_offset = shared.repl_log.offset();
         }
     }
-    drop(exclusive);
-    *gate = Some(shared.exec_gate.shared());
     serve_ready_keys(shared, client, clock.unix_ms);
     client.last_command = table.get(exec_index).meta.name;
     local.record(

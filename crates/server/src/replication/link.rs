@@ -530,7 +530,7 @@ impl Applier {
             authenticated: true,
         };
         let mut clock = BatchClock::now();
-        let mut gate = Some(shared.exec_gate.shared());
+        let mut gate = crate::exec_gate::BatchGate::Shared(shared.exec_gate.shared());
         let mut consumed = 0;
         let mut getack = None;
         loop {

@@ -6,6 +6,7 @@ mod support;
 mod blocking;
 mod clients;
 mod cluster;
+mod collection_scan;
 mod config;
 mod debug;
 mod differential;

@@ -721,3 +721,46 @@ async fn function_libraries_persist_in_snapshots_both_ways() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// In cluster mode a script's declared keys must share a slot (CROSSSLOT otherwise, before
+/// it runs), and a key it did not declare must still be in a slot of this node; a script
+/// flagged `no-cluster` does not run; `allow-cross-slot-keys` is accepted.
+#[tokio::test]
+async fn scripts_in_cluster_mode_keep_to_one_slot() {
+    let node = Node::start_with(Config {
+        cluster_enabled: true,
+        ..Config::default()
+    })
+    .await;
+    let mut c = node.client().await;
+    assert_eq!(
+        c.cmd(&["EVAL", "return 1", "2", "a", "b"]).await,
+        err("CROSSSLOT Keys in request don't hash to the same slot")
+    );
+    assert_eq!(
+        c.cmd(&[
+            "EVAL",
+            "return redis.call('set', KEYS[1], 'x')",
+            "2",
+            "{u}a",
+            "{u}b"
+        ])
+        .await,
+        Frame::Simple("OK".into())
+    );
+    // A single node owns every slot: an undeclared key is local, so it works here.
+    assert_eq!(
+        c.cmd(&["EVAL", "return redis.call('get', '{u}a')", "0"])
+            .await,
+        Frame::Bulk(b"x".to_vec())
+    );
+    assert_eq!(
+        c.cmd(&["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"])
+            .await,
+        err("ERR Can not run script on cluster, 'no-cluster' flag is set.")
+    );
+    assert_eq!(
+        c.cmd(&["FCALL", "nosuch", "2", "a", "b"]).await,
+        err("CROSSSLOT Keys in request don't hash to the same slot")
+    );
+}

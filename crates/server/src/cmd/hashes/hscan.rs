@@ -1,28 +1,39 @@
 //! HSCAN key cursor [MATCH pattern] [COUNT count]
+//!
+//! A packed hash comes back whole with cursor 0, as Redis answers for a listpack; a hash
+//! table is walked COUNT positions at a time with the cursor of [`store::cursor`], which
+//! returns every field present for the whole scan at least once.
 use resp::Args;
 
 use super::read_hash;
+use crate::cmd::reply_scan;
 use crate::command::Ctx;
 use crate::error::CmdResult;
 
-/// Returns every matching field and value with cursor 0 in one reply, as Redis does for
-/// listpack-encoded hashes; COUNT is a hint Redis may ignore, and so do we.
 pub fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let Some(pattern) = crate::cmd::collection_scan_options(ctx, args)? else {
+    let Some(opts) = crate::cmd::collection_scan_options(ctx, args)? else {
         return Ok(());
     };
     read_hash(ctx, args, |hash, out| {
-        let items: Vec<(&[u8], &[u8])> = hash
-            .iter()
-            .filter(|(f, _)| pattern.is_none_or(|p| store::glob::matches(p, f, false)))
-            .collect();
-        out.array(2);
-        out.bulk(b"0");
-        out.array(items.len() * 2);
-        for (f, v) in items {
-            out.bulk(f);
-            out.bulk(v);
-        }
+        type Fields<'h> = Vec<(&'h [u8], &'h [u8])>;
+        let (items, next): (Fields<'_>, u64) = match hash.cursor_len() {
+            None => (hash.iter().filter(|(f, _)| opts.matches(f)).collect(), 0),
+            Some(len) => {
+                let (range, next) = store::cursor::window(len, opts.cursor, opts.count);
+                let items = range
+                    .rev()
+                    .filter_map(|i| hash.get_index(i))
+                    .filter(|(f, _)| opts.matches(f))
+                    .collect();
+                (items, next)
+            }
+        };
+        reply_scan(out, next, items.len() * 2, |out| {
+            for (f, v) in items {
+                out.bulk(f);
+                out.bulk(v);
+            }
+        });
     })?;
     Ok(())
 }

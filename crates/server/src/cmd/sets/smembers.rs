@@ -42,19 +42,33 @@ pub fn scard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// SSCAN key cursor [MATCH pattern] [COUNT count]: every matching member with cursor 0, in
 /// one reply (COUNT is a hint).
 pub fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let Some(pattern) = crate::cmd::collection_scan_options(ctx, args)? else {
+    let Some(opts) = crate::cmd::collection_scan_options(ctx, args)? else {
         return Ok(());
     };
     read_set(ctx, args, |set, out| {
-        let items: Vec<&[u8]> = set
-            .members()
-            .into_iter()
-            .filter(|m| pattern.is_none_or(|p| store::glob::matches(p, m, false)))
-            .collect();
-        out.array(2);
-        out.bulk(b"0");
-        out.array(items.len());
-        items.iter().for_each(|m| out.bulk(m));
+        // An intset or a packed set comes back whole (Redis answers an intset so); a table
+        // is walked COUNT members at a time with the cursor of `store::cursor`.
+        let (items, next): (Vec<&[u8]>, u64) = match set.cursor_len() {
+            None => (
+                set.members()
+                    .into_iter()
+                    .filter(|m| opts.matches(m))
+                    .collect(),
+                0,
+            ),
+            Some(len) => {
+                let (range, next) = store::cursor::window(len, opts.cursor, opts.count);
+                let items = range
+                    .rev()
+                    .filter_map(|i| set.get_index(i))
+                    .filter(|m| opts.matches(m))
+                    .collect();
+                (items, next)
+            }
+        };
+        crate::cmd::reply_scan(out, next, items.len(), |out| {
+            items.iter().for_each(|m| out.bulk(m))
+        });
     })?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+local t = {} for i = 1, 100 do t[i] = cjson.encode({i, 'x'}) end return t

@@ -1,0 +1,1 @@
+return {1, {2, {3}}, redis.status_reply('x'), redis.error_reply('y'), cmsgpack.pack({a=1}), struct.pack('>I4', 7), bit.band(3, 5)}

@@ -1,0 +1,1 @@
+return redis.pcall('set', KEYS[1], ARGV[1])
