@@ -485,7 +485,9 @@ impl ZSet {
             Repr::Packed { buf, .. } => (buf.capacity() + 15) & !15,
             Repr::Chunked(c) => {
                 let members: usize = c.scores.keys().map(|m| (m.len().max(1) + 15) & !15).sum();
-                64 + c.scores.capacity() * (16 + 8 + 1)
+                // The member map: an entry (hash, key, score) and an index slot with its
+                // control byte per member.
+                64 + c.scores.capacity() * (8 + 16 + 8 + 8 + 1)
                     + c.chunks.capacity() * 24
                     + c.chunks.iter().map(|ch| ch.capacity() * 24).sum::<usize>()
                     + 2 * members
