@@ -290,8 +290,10 @@ impl Ctx<'_> {
 
     /// `busy-reply-threshold` (alias `lua-time-limit`), in ms.
     pub fn busy_reply_threshold(&self) -> u64 {
-        crate::tunables::find("busy-reply-threshold")
-            .and_then(|t| self.shared.live.tunables.get(t).parse().ok())
-            .unwrap_or(5000)
+        self.shared
+            .live
+            .tunables
+            .busy_reply_threshold
+            .load(Ordering::Relaxed) as u64
     }
 }

@@ -258,6 +258,8 @@ pub struct Tunables {
     /// `min-replicas-to-write` and `min-replicas-max-lag`, read by every write.
     pub min_replicas_to_write: AtomicUsize,
     pub min_replicas_max_lag: AtomicUsize,
+    /// `busy-reply-threshold` (`lua-time-limit`) in ms, read by every script.
+    pub busy_reply_threshold: AtomicUsize,
 }
 
 impl Default for Tunables {
@@ -277,6 +279,7 @@ impl Default for Tunables {
             zset_value: AtomicUsize::new(d.zset_value),
             min_replicas_to_write: AtomicUsize::new(0),
             min_replicas_max_lag: AtomicUsize::new(10),
+            busy_reply_threshold: AtomicUsize::new(5000),
         }
     }
 }
@@ -296,6 +299,7 @@ impl Tunables {
             "zset-max-listpack-value" => Some(&self.zset_value),
             "min-replicas-to-write" => Some(&self.min_replicas_to_write),
             "min-replicas-max-lag" => Some(&self.min_replicas_max_lag),
+            "busy-reply-threshold" => Some(&self.busy_reply_threshold),
             _ => None,
         };
         if let (Some(target), Ok(n)) = (target, normalised.parse::<u64>()) {
