@@ -40,6 +40,8 @@ pub struct State {
 
 pub struct Engine {
     state: Mutex<Option<State>>,
+    /// The Redis version scripts see (`compat-version`).
+    version: String,
     /// What runs now (name, command), for FUNCTION STATS, which answers while a busy script
     /// holds `state`.
     running: Mutex<Option<(String, Vec<Vec<u8>>)>>,
@@ -53,6 +55,7 @@ impl Engine {
     pub fn of(shared: &Shared) -> &Engine {
         shared.script_engine(|| Engine {
             state: Mutex::new(None),
+            version: shared.live.compat_version.clone(),
             running: Mutex::new(None),
             library_count: AtomicUsize::new(0),
             function_count: AtomicUsize::new(0),
@@ -99,7 +102,7 @@ impl Engine {
     fn lock_vm(&self) -> Result<StateGuard<'_>, String> {
         let mut guard = self.state.lock();
         if guard.is_none() {
-            let vm = Vm::new().map_err(|e| format!("could not start Lua: {e}"))?;
+            let vm = Vm::new(&self.version).map_err(|e| format!("could not start Lua: {e}"))?;
             *guard = Some(State {
                 vm,
                 scripts: HashMap::new(),

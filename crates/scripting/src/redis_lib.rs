@@ -30,7 +30,8 @@ fn arg_text(v: &Value) -> Option<Vec<u8>> {
     }
 }
 
-pub fn open(lua: &Lua) -> mlua::Result<Table> {
+/// The table, reporting Redis version `version` (the node's `compat-version`).
+pub fn open(lua: &Lua, version: &str) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set(
         "sha1hex",
@@ -191,11 +192,8 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     ] {
         t.raw_set(name, value)?;
     }
-    t.raw_set("REDIS_VERSION", server::REDIS_COMPAT_VERSION)?;
-    t.raw_set(
-        "REDIS_VERSION_NUM",
-        version_num(server::REDIS_COMPAT_VERSION),
-    )?;
+    t.raw_set("REDIS_VERSION", version)?;
+    t.raw_set("REDIS_VERSION_NUM", version_num(version))?;
     Ok(t)
 }
 

@@ -305,7 +305,8 @@ return ENV, FE, FE_META, LOAD_API
 "#;
 
 impl Vm {
-    pub fn new() -> mlua::Result<Vm> {
+    /// A VM whose scripts see `version` as `redis.REDIS_VERSION`.
+    pub fn new(version: &str) -> mlua::Result<Vm> {
         let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
         // SAFETY: the debug library is loaded only for the error handler (it keeps
         // `debug.getinfo` in a local); the bootstrap removes it from the globals before any
@@ -341,7 +342,7 @@ impl Vm {
                 })
             })?,
         )?;
-        let redis = crate::redis_lib::open(&lua)?;
+        let redis = crate::redis_lib::open(&lua, version)?;
         // SAFETY: plain C functions over the Lua stack (see `raw_call`).
         unsafe {
             redis.set("call", lua.create_c_function(crate::raw_call::redis_call)?)?;

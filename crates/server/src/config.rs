@@ -132,6 +132,8 @@ pub struct Config {
     pub masterauth: Option<String>,
     pub masteruser: Option<String>,
     pub loglevel: String,
+    /// The Redis version the node reports (HELLO, INFO, LOLWUT, scripts): "major.minor.patch".
+    pub compat_version: String,
     /// Commands linked in beside the node's own (the script engine's EVAL, FUNCTION, ...):
     /// handed in by whoever assembles the node, never read from a file.
     #[serde(skip)]
@@ -190,6 +192,7 @@ impl Default for Config {
             dbfilename: "dump.rdb".into(),
             save: String::new(),
             loglevel: "notice".into(),
+            compat_version: crate::REDIS_COMPAT_VERSION.into(),
             extra_commands: Vec::new(),
         }
     }
@@ -255,6 +258,8 @@ pub struct Live {
     pub maxclients: AtomicUsize,
     pub timeout: AtomicU64,
     pub proto_max_bulk_len: AtomicI64,
+    /// The Redis version reported (`compat-version`).
+    pub compat_version: String,
     pub client_query_buffer_limit: AtomicU64,
     pub normal_output_hard: AtomicU64,
     pub normal_output_soft: AtomicU64,
@@ -275,7 +280,19 @@ pub struct Live {
 impl Live {
     pub fn new(c: &Config) -> Result<Self, String> {
         let limits = parse_output_limits(&c.client_output_buffer_limit)?;
+        let parts: Vec<&str> = c.compat_version.split('.').collect();
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || p.parse::<u8>().is_err())
+        {
+            return Err(format!(
+                "compat-version must be major.minor.patch (e.g. 7.4.0), not '{}'",
+                c.compat_version
+            ));
+        }
         let live = Live {
+            compat_version: c.compat_version.clone(),
             dir: RwLock::new(c.dir.to_string_lossy().into_owned()),
             dbfilename: RwLock::new(c.dbfilename.clone()),
             save_points: RwLock::new(parse_save_points(&c.save)?),

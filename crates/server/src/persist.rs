@@ -221,7 +221,7 @@ fn write_snapshot(
             .collect::<Vec<bool>>()
     });
     let mut aux = vec![
-        ("redis-ver", crate::REDIS_COMPAT_VERSION),
+        ("redis-ver", shared.live.compat_version.as_str()),
         ("redis-bits", "64"),
         ("ctime", ctime.as_str()),
         ("aof-base", "0"),

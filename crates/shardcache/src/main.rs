@@ -300,6 +300,11 @@ struct ServerArgs {
     /// Log level: debug, verbose, notice, warning (or a tracing filter such as "server=debug").
     #[arg(long, env = "SHARDCACHE_LOGLEVEL")]
     loglevel: Option<String>,
+    /// The Redis version the node reports (HELLO, INFO redis_version, LOLWUT, scripts'
+    /// redis.REDIS_VERSION) [default: 7.2.0, the feature level implemented]. Some clients
+    /// switch features on by it: redis-py's client-side cache wants 7.4.0 or later.
+    #[arg(long, env = "SHARDCACHE_COMPAT_VERSION")]
+    compat_version: Option<String>,
 }
 
 impl ServerArgs {
@@ -343,7 +348,8 @@ impl ServerArgs {
             cluster_port,
             cluster_replicas,
             cluster_node_timeout,
-            loglevel
+            loglevel,
+            compat_version
         );
         if self.cluster_enabled {
             c.cluster_enabled = true;

@@ -68,7 +68,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
-    out.bulk(crate::REDIS_COMPAT_VERSION.as_bytes());
+    out.bulk(ctx.shared.live.compat_version.as_bytes());
     out.bulk(b"proto");
     out.int(proto);
     out.bulk(b"id");
