@@ -48,7 +48,7 @@ IMPLEMENTED = {
     # scripting
     "eval": [], "evalsha": [], "eval_ro": [], "evalsha_ro": [],
     "script": ["load", "exists", "flush", "kill", "help"],
-    "fcall": [], "fcall_ro": [],
+    "fcall": [], "fcall_ro": [], "lolwut": [],
     "function": ["load", "delete", "flush", "list", "dump", "restore", "stats", "kill", "help"],
     # transactions
     "multi": [], "exec": [], "discard": [], "watch": [], "unwatch": [],

@@ -165,7 +165,7 @@ async fn command_metadata_matches_redis() {
     let Frame::Array(our_list) = ours.run("COMMAND").await else {
         panic!()
     };
-    assert_eq!(our_list.len(), 220);
+    assert_eq!(our_list.len(), 221);
     for info in our_list {
         let Frame::Array(fields) = &info else {
             panic!()
@@ -198,5 +198,51 @@ async fn command_metadata_matches_redis() {
                 "COMMAND INFO {sub_name}"
             );
         }
+    }
+}
+
+/// LOLWUT as Redis 7.0 answers it (the node reporting 7.0.15 for the comparison): the
+/// version line, VERSION 5's Schotter in Braille and VERSION 6's skyline (random drawings:
+/// their shape and captions are compared), and the argument errors.
+#[tokio::test]
+async fn lolwut_answers_as_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start_with(server::Config {
+        compat_version: "7.0.15".into(),
+        ..server::Config::default()
+    })
+    .await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for line in [
+        "LOLWUT",
+        "LOLWUT VERSION 7",
+        "LOLWUT VERSION 99",
+        "LOLWUT VERSION x",
+        "LOLWUT VERSION 5 x",
+        "LOLWUT VERSION 6 10 x",
+    ] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
+    for line in [
+        "LOLWUT VERSION 5",
+        "LOLWUT VERSION 5 40 4 6",
+        "LOLWUT VERSION 6",
+        "LOLWUT VERSION 6 30 10",
+    ] {
+        let (a, b) = (
+            ours.run(line).await.as_text().unwrap(),
+            theirs.run(line).await.as_text().unwrap(),
+        );
+        // Characters per line for Braille; coloured cells per line for the skyline.
+        let shape = |t: &str| {
+            t.lines()
+                .map(|l| match l.matches("\x1b[0m").count() {
+                    0 => l.chars().count(),
+                    cells => cells,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&a), shape(&b), "{line}");
+        assert_eq!(a.lines().last(), b.lines().last(), "{line}");
     }
 }

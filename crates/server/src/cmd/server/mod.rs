@@ -5,6 +5,7 @@ mod config;
 mod debug;
 mod info;
 mod latency;
+mod lolwut;
 mod memory;
 mod monitor;
 mod psync;
@@ -34,6 +35,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("config|help", config::help),
     ("config|rewrite", config::rewrite),
     ("info", info::info),
+    ("lolwut", lolwut::lolwut),
     ("latency|latest", latency::latest),
     ("latency|history", latency::history),
     ("latency|reset", latency::reset),
