@@ -47,7 +47,7 @@ IMPLEMENTED = {
     "zinterstore": [], "zdiffstore": [], "zunion": [], "zinter": [], "zdiff": [], "zintercard": [],
     # scripting
     "eval": [], "evalsha": [], "eval_ro": [], "evalsha_ro": [],
-    "script": ["load", "exists", "flush", "kill", "help"],
+    "script": ["load", "exists", "flush", "kill", "help", "debug"],
     "fcall": [], "fcall_ro": [], "lolwut": [],
     "function": ["load", "delete", "flush", "list", "dump", "restore", "stats", "kill", "help"],
     # transactions

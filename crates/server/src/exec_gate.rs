@@ -22,6 +22,11 @@ thread_local! {
     static LANE: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The calling thread's lane (its worker's index).
+pub fn current_lane() -> usize {
+    LANE.with(|l| l.get())
+}
+
 /// Assigns the calling thread (a worker) its lane.
 pub fn set_lane(i: usize) {
     LANE.with(|l| l.set(i));

@@ -328,9 +328,13 @@ impl Workers {
         })
     }
 
-    /// The runtime the next connection goes to.
-    fn pick(&self) -> &tokio::runtime::Handle {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+    /// The runtime the next connection goes to: round-robin, passing over `avoid` (the
+    /// worker a busy script holds, whose connections wait until it ends).
+    fn pick(&self, avoid: Option<usize>) -> &tokio::runtime::Handle {
+        let mut i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        if avoid == Some(i) && self.handles.len() > 1 {
+            i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        }
         &self.handles[i]
     }
 
@@ -416,7 +420,7 @@ impl Shared {
 
     /// The worker runtime for a new connection (round-robin).
     pub(crate) fn workers_pick(&self) -> &tokio::runtime::Handle {
-        self.workers.pick()
+        self.workers.pick(self.script.busy_worker())
     }
 
     pub fn uptime(&self) -> Duration {

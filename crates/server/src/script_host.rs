@@ -54,6 +54,8 @@ pub struct ScriptState {
     kill: AtomicBool,
     /// It has written: it can no longer be killed (Redis's UNKILLABLE).
     wrote: AtomicBool,
+    /// The worker running it.
+    worker: std::sync::atomic::AtomicUsize,
     epoch: std::sync::OnceLock<Instant>,
 }
 
@@ -101,6 +103,8 @@ impl ScriptState {
 
     pub(crate) fn enter(&self, function: bool) {
         self.function.store(function, Ordering::Relaxed);
+        self.worker
+            .store(crate::exec_gate::current_lane(), Ordering::Relaxed);
         self.started_ms.store(self.now_ms(), Ordering::Relaxed);
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
@@ -157,6 +161,11 @@ impl ScriptState {
         CmdError::Busy {
             function: self.function.load(Ordering::Relaxed),
         }
+    }
+
+    /// The worker a busy script holds (new connections are given to the others).
+    pub fn busy_worker(&self) -> Option<usize> {
+        self.busy().then(|| self.worker.load(Ordering::Relaxed))
     }
 
     /// Milliseconds the running script has run.

@@ -287,6 +287,10 @@ SCRIPT KILL
 SCRIPT KILL extra
 SCRIPT LOAD
 SCRIPT NOSUCH
+SCRIPT DEBUG NO
+SCRIPT DEBUG bogus
+SCRIPT DEBUG
+SCRIPT HELP
 SCRIPT
 FUNCTION FLUSH
 FUNCTION LOAD "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return {keys, args} end)\nredis.register_function{function_name='ro', callback=function(k, a) return redis.call('get', k[1]) end, flags={'no-writes'}, description='reads'}"
@@ -475,6 +479,12 @@ async fn busy_scripts_answer_busy_and_can_be_killed() {
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
     assert_eq!(other.run("PING").await, err(busy));
     assert_eq!(other.run("GET k").await, err(busy));
+    // New connections go to the worker the script does not hold, so they are answered.
+    for _ in 0..3 {
+        let mut fresh = node.client().await;
+        let reply = tokio::time::timeout(Duration::from_secs(2), fresh.run("PING")).await;
+        assert_eq!(reply.expect("a new connection was answered"), err(busy));
+    }
     // MULTI is allowed while busy; what it queues is refused, and EXEC aborts.
     assert_eq!(other.run("MULTI").await, Frame::Simple("OK".into()));
     assert_eq!(other.run("SET k v").await, err(busy));
