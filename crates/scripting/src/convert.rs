@@ -1,38 +1,27 @@
-//! Conversions between replies and Lua values, by Redis's rules (the "Data type conversion"
-//! section of the scripting documentation):
+//! A script's value into the reply, by Redis's rules (`luaReplyToRedisReply`), read straight
+//! off the Lua stack: numbers truncated to integers, strings to bulk strings, `true` to 1
+//! (a RESP3 script — `redis.setresp(3)` — gives a boolean), `false` and `nil` to null;
+//! tables with an `err`, `ok`, `double`, `big_number`, `verbatim_string`, `map` or `set`
+//! field to those replies, other tables to arrays up to their first `nil`. Fields are read
+//! raw (no metamethods run). Nesting ends where Lua's stack does ("reached lua stack
+//! limit"), at the same depth as on Redis. (A command's reply into Lua is `crate::raw_call`.)
 //!
-//! - a command's reply into Lua (`redis.call`, in `crate::raw_call`): integers to numbers, bulk strings to strings,
-//!   arrays to tables, status to `{ok=...}`, errors to `{err=...}`, a RESP2 null to `false`;
-//!   in RESP3 (`redis.setresp(3)`) also null to `nil`, maps to `{map={...}}`, sets to
-//!   `{set={member=true}}`, doubles to `{double=n}`, booleans to booleans, big numbers to
-//!   `{big_number=s}`, verbatim strings to `{verbatim_string={format=, string=}}`;
-//! - a script's value into the reply: numbers truncated to integers, strings to bulk strings,
-//!   `true` to 1 (RESP3 scripts: a boolean), `false` and `nil` to null, tables with `err`,
-//!   `ok`, `double`, `big_number`, `map`, `set`, `verbatim_string` fields to those replies, other tables to
-//!   arrays up to their first `nil`.
+//! Only raw reads and the reply writer run here: nothing raises a Lua error, so these frames
+//! are never unwound by one.
 
-use mlua::{Lua, Table, Value};
+use std::ffi::c_char;
+
+use mlua::ffi::{self, lua_State};
+use mlua::Lua;
 use resp::ReplyWriter;
-
-/// Nesting a reply may reach before it is cut with an error (Redis runs out of Lua stack
-/// at about this depth: "reached lua stack limit"); self-referencing tables end there.
-const MAX_DEPTH: usize = 1000;
-
-fn single(lua: &Lua, key: &str, v: Value) -> mlua::Result<Value> {
-    let t = lua.create_table_with_capacity(0, 1)?;
-    t.raw_set(key, v)?;
-    Ok(Value::Table(t))
-}
 
 /// `{err = text}` as Redis's `luaPushErrorBuff` makes it: a leading `-` dropped (its first
 /// word is the code), a message without one given the code `ERR`, trailing line breaks
 /// trimmed.
-pub fn error_table(lua: &Lua, text: &str) -> mlua::Result<Value> {
-    single(
-        lua,
-        "err",
-        Value::String(lua.create_string(error_text(text))?),
-    )
+pub fn error_table(lua: &Lua, text: &str) -> mlua::Result<mlua::Value> {
+    let t = lua.create_table_with_capacity(0, 1)?;
+    t.raw_set("err", lua.create_string(error_text(text))?)?;
+    Ok(mlua::Value::Table(t))
 }
 
 pub fn error_text(text: &str) -> String {
@@ -59,7 +48,7 @@ fn is_code(word: &str) -> bool {
 }
 
 /// C's `(long long)` of a double on x86-64: out of range (and NaN) gives the minimum.
-fn to_integer(n: f64) -> i64 {
+pub fn to_integer(n: f64) -> i64 {
     let range = i64::MIN as f64..-(i64::MIN as f64);
     if n.is_nan() || !range.contains(&n) {
         i64::MIN
@@ -68,101 +57,151 @@ fn to_integer(n: f64) -> i64 {
     }
 }
 
-fn lossy(s: &mlua::LuaString) -> String {
-    String::from_utf8_lossy(&s.as_bytes()).into_owned()
+/// The bytes of the string at `idx` (which must be a string).
+unsafe fn bytes<'a>(state: *mut lua_State, idx: i32) -> &'a [u8] {
+    let mut len = 0usize;
+    let p = ffi::lua_tolstring(state, idx, &mut len);
+    std::slice::from_raw_parts(p as *const u8, len)
 }
 
-/// Writes a script's value as the reply. `resp3` is the script's protocol
-/// (`redis.setresp`), which decides how booleans go out; the writer's own protocol (the
-/// client's) decides the wire types.
-pub fn lua_to_reply(out: &mut ReplyWriter, v: &Value, resp3: bool) {
-    write_value(out, v, resp3, 0)
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b)
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
 }
 
-fn write_value(out: &mut ReplyWriter, v: &Value, resp3: bool, depth: usize) {
-    if depth > MAX_DEPTH {
+/// Pushes `t[key]` (raw) for the table at `idx` (negative, relative to before the push)
+/// and returns its type.
+unsafe fn field(state: *mut lua_State, idx: i32, key: &str) -> i32 {
+    ffi::lua_pushlstring(state, key.as_ptr() as *const c_char, key.len());
+    ffi::lua_rawget(state, idx - 1);
+    ffi::lua_type(state, -1)
+}
+
+/// Writes the value on top of the stack as the reply and pops it. `resp3`: the script's
+/// protocol (`redis.setresp`), which decides how booleans go out.
+///
+/// # Safety
+/// `state` is a Lua state with a value on top.
+pub unsafe fn write_top(state: *mut lua_State, out: &mut ReplyWriter, resp3: bool) {
+    if ffi::lua_checkstack(state, 4) == 0 {
         out.error("ERR reached lua stack limit");
+        ffi::lua_settop(state, -2);
         return;
     }
-    match v {
-        Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Boolean(b) if resp3 => out.boolean(*b),
-        Value::Boolean(true) => out.int(1),
-        Value::Boolean(false) => out.null(),
-        Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(to_integer(*n)),
-        Value::Table(t) => write_table(out, t, resp3, depth),
+    match ffi::lua_type(state, -1) {
+        ffi::LUA_TSTRING => out.bulk(bytes(state, -1)),
+        ffi::LUA_TBOOLEAN => {
+            let b = ffi::lua_toboolean(state, -1) != 0;
+            match (resp3, b) {
+                (true, b) => out.boolean(b),
+                (false, true) => out.int(1),
+                (false, false) => out.null(),
+            }
+        }
+        ffi::LUA_TNUMBER => out.int(to_integer(ffi::lua_tonumber(state, -1))),
+        ffi::LUA_TTABLE => {
+            write_table(state, out, resp3);
+            return;
+        }
         _ => out.null(),
     }
+    ffi::lua_settop(state, -2);
 }
 
-fn write_table(out: &mut ReplyWriter, t: &Table, resp3: bool, depth: usize) {
-    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-        out.error(&lossy(&e));
-        return;
+/// [`write_top`] for a table; pops it.
+unsafe fn write_table(state: *mut lua_State, out: &mut ReplyWriter, resp3: bool) {
+    let pop = |n: i32| ffi::lua_settop(state, -1 - n);
+    if field(state, -1, "err") == ffi::LUA_TSTRING {
+        out.error(&lossy(bytes(state, -1)));
+        return pop(2);
     }
-    if let Ok(Value::String(ok)) = t.raw_get::<Value>("ok") {
-        let text: String = lossy(&ok)
-            .chars()
-            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-            .collect();
-        out.simple(&text);
-        return;
+    pop(1);
+    if field(state, -1, "ok") == ffi::LUA_TSTRING {
+        out.simple(&lossy(bytes(state, -1)));
+        return pop(2);
     }
-    match t.raw_get::<Value>("double") {
-        Ok(Value::Number(n)) => return out.double(n),
-        Ok(Value::Integer(i)) => return out.double(i as f64),
-        _ => {}
+    pop(1);
+    if field(state, -1, "double") == ffi::LUA_TNUMBER {
+        out.double(ffi::lua_tonumber(state, -1));
+        return pop(2);
     }
-    if let Ok(Value::String(b)) = t.raw_get::<Value>("big_number") {
-        let text = lossy(&b);
+    pop(1);
+    if field(state, -1, "big_number") == ffi::LUA_TSTRING {
+        let text = lossy(bytes(state, -1));
         if out.is_resp3() {
             out.raw(format!("({text}\r\n").as_bytes());
         } else {
             out.bulk(text.as_bytes());
         }
-        return;
+        return pop(2);
     }
-    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
-        out.map(pairs.len());
-        for (k, v) in &pairs {
-            write_value(out, k, resp3, depth + 1);
-            write_value(out, v, resp3, depth + 1);
+    pop(1);
+    if field(state, -1, "verbatim_string") == ffi::LUA_TTABLE {
+        if field(state, -1, "format") == ffi::LUA_TSTRING {
+            if field(state, -2, "string") == ffi::LUA_TSTRING {
+                let format = lossy(bytes(state, -2));
+                out.verbatim(&format, bytes(state, -1));
+                return pop(4);
+            }
+            pop(1);
         }
-        return;
+        pop(1);
     }
-    if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
-        let members: Vec<Value> = s
-            .pairs::<Value, Value>()
-            .filter_map(Result::ok)
-            .map(|(k, _)| k)
-            .collect();
-        out.set(members.len());
-        for m in &members {
-            write_value(out, m, resp3, depth + 1);
+    pop(1);
+    if field(state, -1, "map") == ffi::LUA_TTABLE {
+        let mut pairs = 0;
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, -2) != 0 {
+            pop(1);
+            pairs += 1;
         }
-        return;
-    }
-    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
-        if let (Ok(Value::String(format)), Ok(Value::String(text))) =
-            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
-        {
-            out.verbatim(&lossy(&format), &text.as_bytes());
-            return;
+        out.map(pairs);
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, -2) != 0 {
+            // Stack: map, key, value.
+            ffi::lua_pushvalue(state, -2);
+            write_top(state, out, resp3);
+            write_top(state, out, resp3);
         }
+        return pop(2);
     }
-    let mut items = Vec::new();
-    for i in 1.. {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
+    pop(1);
+    if field(state, -1, "set") == ffi::LUA_TTABLE {
+        let mut members = 0;
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, -2) != 0 {
+            pop(1);
+            members += 1;
         }
+        out.set(members);
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, -2) != 0 {
+            pop(1);
+            ffi::lua_pushvalue(state, -1);
+            write_top(state, out, resp3);
+        }
+        return pop(2);
     }
-    out.array(items.len());
-    for item in &items {
-        write_value(out, item, resp3, depth + 1);
+    pop(1);
+    // An array: its elements up to the first nil.
+    let mut len = 0;
+    loop {
+        ffi::lua_rawgeti(state, -1, (len + 1) as _);
+        let nil = ffi::lua_type(state, -1) == ffi::LUA_TNIL;
+        pop(1);
+        if nil {
+            break;
+        }
+        len += 1;
     }
+    out.array(len);
+    for i in 1..=len {
+        ffi::lua_rawgeti(state, -1, i as _);
+        write_top(state, out, resp3);
+    }
+    pop(1);
 }
 
 #[cfg(test)]

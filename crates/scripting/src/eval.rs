@@ -113,8 +113,6 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool
     };
     state
         .vm
-        .run(ctx, &function, call, policy, |ctx, v, resp3| {
-            crate::convert::lua_to_reply(ctx.out, v, resp3)
-        })
+        .run(ctx, &function, call, policy)
         .map_err(|e| raised(e, &sha))
 }

@@ -633,9 +633,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only: bool) -> CmdResul
         globals: false,
         described: Some((&fname, &args)),
     };
-    let result = state.vm.run(ctx, &callback, call, policy, |ctx, v, resp3| {
-        crate::convert::lua_to_reply(ctx.out, v, resp3)
-    });
+    let result = state.vm.run(ctx, &callback, call, policy);
     result.map_err(|e| crate::eval::raised(e, &fname))
 }
 

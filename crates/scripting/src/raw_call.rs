@@ -73,6 +73,9 @@ unsafe fn call(state: *mut lua_State, raise: bool) -> c_int {
     let s = scratch();
     let outcome = run(state, &mut *s);
     let s = &*s;
+    // The arguments are copied out: their stack slots go to the reply (a command may have
+    // taken nearly all of a C function's 8000).
+    ffi::lua_settop(state, 0);
     match outcome {
         Outcome::Error => error_result(state, s.error.as_bytes(), raise),
         Outcome::Reply(resp3) => {

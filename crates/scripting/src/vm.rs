@@ -462,18 +462,17 @@ impl Vm {
             })
     }
 
-    /// Runs `f` for the command in `ctx` with `call`'s keys and arguments, and hands the
-    /// first value it returns to `reply` while the state is still locked. `Err` is what it
+    /// Runs `f` for the command in `ctx` with `call`'s keys and arguments, and writes the
+    /// first value it returns as the command's reply (`crate::convert`). `Err` is what it
     /// raised.
-    pub fn run<R>(
+    pub fn run(
         &self,
         ctx: &mut Ctx<'_>,
         f: &Function,
         call: Invocation<'_>,
         policy: CallPolicy,
-        reply: impl FnOnce(&mut Ctx<'_>, &Value, bool) -> R,
-    ) -> Result<R, ScriptError> {
-        self.run_inner(ctx, f, call, policy, None, reply)
+    ) -> Result<(), ScriptError> {
+        self.run_inner(ctx, f, call, policy, None, true)
     }
 
     /// Runs a function library's code (FUNCTION LOAD): at most 500 ms, as Redis allows.
@@ -486,25 +485,18 @@ impl Vm {
             globals: false,
             described: None,
         };
-        self.run_inner(
-            ctx,
-            f,
-            call,
-            CallPolicy::default(),
-            Some(deadline),
-            |_, _, _| (),
-        )
+        self.run_inner(ctx, f, call, CallPolicy::default(), Some(deadline), false)
     }
 
-    fn run_inner<R>(
+    fn run_inner(
         &self,
         ctx: &mut Ctx<'_>,
         f: &Function,
         call: Invocation<'_>,
         policy: CallPolicy,
         load_deadline: Option<std::time::Instant>,
-        reply: impl FnOnce(&mut Ctx<'_>, &Value, bool) -> R,
-    ) -> Result<R, ScriptError> {
+        write_reply: bool,
+    ) -> Result<(), ScriptError> {
         let threshold_ms = ctx.busy_reply_threshold();
         let ptr = ctx as *mut Ctx<'_> as *mut ();
         RUNNING.with(|r| {
@@ -544,6 +536,17 @@ impl Vm {
                         }
                         ffi::lua_pcall(state, 0, 1, 1)
                     };
+                    // A value it returned becomes the reply here, read off the stack
+                    // (unless the script was killed: the kill is the reply then).
+                    let killed = with_running(|_, r| r.killed).unwrap_or(false);
+                    if status == 0 && write_reply && !killed {
+                        let (resp3, out) = with_running(|ctx, r| {
+                            (r.policy.resp3, &mut *ctx.out as *mut resp::ReplyWriter)
+                        })
+                        .expect("a script runs");
+                        crate::convert::write_top(state, &mut *out, resp3);
+                        ffi::lua_pushnil(state);
+                    }
                     ffi::lua_pushboolean(state, (status == 0) as std::ffi::c_int);
                     ffi::lua_replace(state, 1);
                 })
@@ -558,7 +561,6 @@ impl Vm {
         if running.reported {
             crate::engine::Engine::of(ctx.shared).set_running(None);
         }
-        let resp3 = running.policy.resp3;
         let result = match outcome {
             Err(e) => Err(ScriptError {
                 message: format!("ERR {}", error_message(&e)),
@@ -569,7 +571,7 @@ impl Vm {
                 let ok = matches!(it.next(), Some(Value::Boolean(true)));
                 let value = it.next().unwrap_or(Value::Nil);
                 if ok {
-                    Ok(reply(ctx, &value, resp3))
+                    Ok(())
                 } else {
                     Err(script_error(&value))
                 }

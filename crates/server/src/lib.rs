@@ -271,6 +271,9 @@ pub struct Shared {
     pub script_engine: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }
 
+/// Stack of a worker thread.
+const WORKER_STACK: usize = 32 << 20;
+
 /// The connection-serving threads, one single-threaded runtime each.
 struct Workers {
     handles: Vec<tokio::runtime::Handle>,
@@ -290,6 +293,9 @@ impl Workers {
             let exit = exit.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("shardcache-worker-{i}"))
+                // Scripts' replies nest as deep as Lua's stack allows (8000 levels, as
+                // Redis converts them); reserved address space, touched only if used.
+                .stack_size(WORKER_STACK)
                 .spawn(move || {
                     exec_gate::set_lane(i);
                     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -156,6 +156,13 @@ impl ScriptState {
         KillOutcome::Killed
     }
 
+    /// Stops the running script whatever it did (SHUTDOWN NOSAVE).
+    pub fn force_kill(&self) {
+        if self.running() {
+            self.kill.store(true, Ordering::Release);
+        }
+    }
+
     /// The error other clients get while the script is busy.
     pub fn busy_error(&self) -> CmdError {
         CmdError::Busy {

@@ -212,6 +212,12 @@ EVAL "return cjson.decode('\"\\x\"')" 0
 EVAL "return cjson.decode('[1e400]')[1]" 0
 EVAL "return cjson.decode(' [true, false, 12.5e1] ')" 0
 EVAL "return cjson.encode(cjson.decode('{\"k\":\"v\"}'))" 0
+EVAL "local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', 'biglist', unpack(a))" 0
+EVAL "local a = {} for i=1,8000 do a[i] = 1 end return redis.call('lpush', 'biglist', unpack(a))" 0
+EVAL "local a = {}; a[1] = a; return cmsgpack.pack(a)" 0
+EVAL "local a = {}; a[1] = a; return cjson.encode(a)" 0
+EVAL "return {redis.call('ping')}" 0
+EVAL "return redis.call('ping')['ok']" 0
 EVAL "return struct.pack('>I2', 258)" 0
 EVAL "return struct.pack('<i4', -2)" 0
 EVAL "return struct.pack('bBhHlLi1I8', 1,2,3,4,5,6,7,8)" 0
@@ -515,6 +521,19 @@ async fn busy_scripts_answer_busy_and_can_be_killed() {
     assert_eq!(runner.read().await, Some(Frame::Integer(1)));
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(other.run("GET w").await, Frame::Bulk(b"1".to_vec()));
+
+    // A script that wrote and never ends: SHUTDOWN refuses while it is busy, SHUTDOWN
+    // NOSAVE stops it and the node.
+    runner
+        .send(&["EVAL", "redis.call('set','w','2') while true do end", "0"])
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(other.run("SCRIPT KILL").await, err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."));
+    assert_eq!(other.run("SHUTDOWN").await, err(busy));
+    other.send(&["SHUTDOWN", "NOSAVE"]).await;
+    assert!(other.is_closed().await);
+    let stopped = tokio::time::timeout(Duration::from_secs(10), node.stop()).await;
+    assert!(stopped.is_ok(), "the node did not stop");
 }
 
 const LIB_A: &str =
@@ -773,4 +792,40 @@ async fn scripts_in_cluster_mode_keep_to_one_slot() {
         c.cmd(&["FCALL", "nosuch", "2", "a", "b"]).await,
         err("CROSSSLOT Keys in request don't hash to the same slot")
     );
+}
+
+/// A script returning a table that contains itself: the reply nests as deep as Lua's stack
+/// allows, then says so — byte for byte what redis-server answers (7,995 levels).
+#[tokio::test]
+async fn a_self_containing_reply_ends_where_redis_ends_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let mut replies = Vec::new();
+    for addr in [node.addr, redis.addr] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut req = Vec::new();
+        resp::request::encode_command(
+            &[
+                "EVAL",
+                "local a = {}; local b = {a}; a[1] = b; return a",
+                "0",
+            ],
+            &mut req,
+        );
+        s.write_all(&req).await.unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"reached lua stack limit\r\n") {
+            let mut buf = [0u8; 65536];
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .expect("a reply")
+                .unwrap();
+            assert!(n > 0, "closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+        replies.push(got);
+    }
+    assert_eq!(replies[0].len(), replies[1].len());
+    assert!(replies[0] == replies[1]);
 }

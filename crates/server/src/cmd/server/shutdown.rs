@@ -30,6 +30,15 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if save && nosave {
         return Err(CmdError::Syntax);
     }
+    // Past busy-reply-threshold, only SHUTDOWN NOSAVE ends a script (even one that wrote:
+    // nothing is saved), as on Redis.
+    let script = &ctx.shared.script;
+    if script.busy() {
+        if !nosave {
+            return Err(script.busy_error());
+        }
+        script.force_kill();
+    }
     if save {
         // Saved after this batch of commands has let go of the EXEC gate the save needs.
         ctx.client.pending = Some(crate::Pending::Then(Box::pin(async {
