@@ -36,6 +36,8 @@ pub struct State {
     pub libraries: crate::function::Libraries,
     /// The generation of `Shared::function_codes` the libraries match.
     pub seen: u64,
+    /// Bytes the script cache holds (bodies, names, entries).
+    pub scripts_bytes: usize,
 }
 
 pub struct Engine {
@@ -78,6 +80,28 @@ impl Engine {
         )
     }
 
+    /// Refreshes what INFO memory reports (after a script ran or the caches changed).
+    pub fn report_memory(&self, shared: &Shared, state: &State) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &shared.script_memory;
+        m.vm.store(state.vm.lua().used_memory() as u64, Relaxed);
+        m.cached_scripts.store(state.scripts.len() as u64, Relaxed);
+        m.scripts_bytes.store(state.scripts_bytes as u64, Relaxed);
+        let libs = &state.libraries.libraries;
+        m.libraries.store(libs.len() as u64, Relaxed);
+        m.functions
+            .store(state.libraries.function_count() as u64, Relaxed);
+        let fb: usize = libs
+            .iter()
+            .map(|l| {
+                l.code.len()
+                    + l.name.len()
+                    + l.functions.iter().map(|f| f.name.len() + 64).sum::<usize>()
+            })
+            .sum();
+        m.functions_bytes.store(fb as u64, Relaxed);
+    }
+
     /// Updates [`Self::counts`] after the libraries changed.
     pub fn recount(&self, state: &State) {
         self.library_count
@@ -108,6 +132,7 @@ impl Engine {
                 scripts: HashMap::new(),
                 libraries: Default::default(),
                 seen: 0,
+                scripts_bytes: 0,
             });
         }
         Ok(StateGuard(guard))
@@ -122,6 +147,7 @@ impl Engine {
             return;
         };
         state.scripts.clear();
+        state.scripts_bytes = 0;
         if !state.libraries.libraries.is_empty() {
             let _ = state.vm.lua().gc_collect();
             return;

@@ -40,6 +40,7 @@ pub fn load(state: &mut State, body: &[u8]) -> Result<String, CmdError> {
             .vm
             .compile(&code, "@user_script")
             .map_err(|m| CmdError::err(format!("Error compiling script (new function): {m}")))?;
+        state.scripts_bytes += body.len() + sha.len() + 64;
         state
             .scripts
             .insert(sha.clone(), Script { function, flags });
@@ -111,8 +112,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool
         globals: true,
         described: Some((&sha, &args)),
     };
-    state
-        .vm
-        .run(ctx, &function, call, policy)
-        .map_err(|e| raised(e, &sha))
+    let result = state.vm.run(ctx, &function, call, policy);
+    engine.report_memory(ctx.shared, &state);
+    result.map_err(|e| raised(e, &sha))
 }

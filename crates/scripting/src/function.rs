@@ -359,6 +359,7 @@ fn changed(ctx: &Ctx<'_>, engine: &Engine, state: &mut State, args: Args<'_>) {
         .collect();
     state.seen = ctx.shared.function_codes.replace(codes);
     engine.recount(state);
+    engine.report_memory(ctx.shared, state);
 }
 
 /// Rebuilds the libraries from the node's codes (a snapshot replaced them). A library that
@@ -634,6 +635,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only: bool) -> CmdResul
         described: Some((&fname, &args)),
     };
     let result = state.vm.run(ctx, &callback, call, policy);
+    engine.report_memory(ctx.shared, &state);
     result.map_err(|e| crate::eval::raised(e, &fname))
 }
 

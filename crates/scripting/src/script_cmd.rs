@@ -37,6 +37,7 @@ fn load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let engine = Engine::of(ctx.shared);
     let mut state = engine.lock(ctx).map_err(CmdError::err)?;
     let sha = crate::eval::load(&mut state, args.get(2))?;
+    engine.report_memory(ctx.shared, &state);
     ctx.out.bulk(sha.as_bytes());
     Ok(())
 }
@@ -62,7 +63,11 @@ fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     {
         return Err(CmdError::err("SCRIPT FLUSH only support SYNC|ASYNC option"));
     }
-    Engine::of(ctx.shared).flush();
+    let engine = Engine::of(ctx.shared);
+    engine.flush();
+    if let Ok(state) = engine.lock(ctx) {
+        engine.report_memory(ctx.shared, &state);
+    }
     ctx.out.ok();
     Ok(())
 }

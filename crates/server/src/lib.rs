@@ -265,6 +265,8 @@ pub struct Shared {
     pub active_expire: AtomicBool,
     /// The script running now (see [`script_host`]).
     pub script: script_host::ScriptState,
+    /// Scripting's memory, for INFO.
+    pub script_memory: script_host::ScriptMemory,
     /// Function libraries' code, as snapshots hold it (see [`script_host::LibraryCodes`]).
     pub function_codes: script_host::LibraryCodes,
     /// The script engine's own state (cache, functions, VM), when one is linked in.
@@ -628,6 +630,7 @@ pub async fn run_node(
         active_expire: AtomicBool::new(true),
         script: Default::default(),
         function_codes: Default::default(),
+        script_memory: Default::default(),
         script_engine: OnceLock::new(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));

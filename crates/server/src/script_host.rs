@@ -59,6 +59,20 @@ pub struct ScriptState {
     epoch: std::sync::OnceLock<Instant>,
 }
 
+/// What INFO memory reports of scripting, kept up to date by the engine.
+#[derive(Debug, Default)]
+pub struct ScriptMemory {
+    /// Bytes the Lua VM holds (scripts and functions share one VM).
+    pub vm: AtomicU64,
+    /// The EVAL script cache: scripts and their bodies.
+    pub cached_scripts: AtomicU64,
+    pub scripts_bytes: AtomicU64,
+    pub functions: AtomicU64,
+    pub libraries: AtomicU64,
+    /// Library code and function names.
+    pub functions_bytes: AtomicU64,
+}
+
 /// The code of the function libraries (FUNCTION LOAD's arguments), as the node persists
 /// and replicates them: snapshots write them, a loaded snapshot (at start, or a replica's
 /// full sync) replaces them. The engine keeps the live libraries and follows `generation`.

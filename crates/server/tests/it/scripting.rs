@@ -829,3 +829,41 @@ async fn a_self_containing_reply_ends_where_redis_ends_it() {
     assert_eq!(replies[0].len(), replies[1].len());
     assert!(replies[0] == replies[1]);
 }
+
+/// INFO memory reports the Lua VM and the script caches; 10,000 scripts leave the VM small
+/// (Redis's "EVAL does not leak in the Lua stack": under 100 KB).
+#[tokio::test]
+async fn scripts_do_not_grow_the_lua_heap() {
+    let node = Node::start().await;
+    let mut c = node.client().await;
+    let script = "return redis.call('incr', KEYS[1])";
+    let mut pipeline = Vec::new();
+    for _ in 0..10_000 {
+        resp::request::encode_command(&["EVAL", script, "1", "x"], &mut pipeline);
+    }
+    c.send_raw(&pipeline).await;
+    for _ in 0..10_000 {
+        c.read().await.expect("a reply");
+    }
+    assert_eq!(c.run("GET x").await, Frame::Bulk(b"10000".to_vec()));
+    let info = c.run("INFO memory").await.as_text().unwrap();
+    let field = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in INFO"))
+    };
+    assert!(field("used_memory_lua") > 10_000);
+    assert!(
+        field("used_memory_lua") < 100 * 1024,
+        "{}",
+        field("used_memory_lua")
+    );
+    assert_eq!(field("number_of_cached_scripts"), 1);
+    c.cmd(&["FUNCTION", "LOAD", LIB_A]).await;
+    let info = c.run("INFO memory").await.as_text().unwrap();
+    assert!(
+        info.contains("number_of_functions:1\r\nnumber_of_libraries:1"),
+        "{info}"
+    );
+}
