@@ -389,6 +389,9 @@ FUNCTION KILL
 FUNCTION STATS x
 FUNCTION LIST
 FUNCTION NOSUCH
+SADD sortme a b c d e f g h i l m n o p q r s t u v z aa aaa azz
+EVAL "return redis.call('sort',KEYS[1],'by','_')" 1 sortme
+EVAL "return redis.call('sort',KEYS[1],'by','_','get','#','get','_:*')" 1 sortme
 MULTI
 EVAL "return redis.call('incr','ctr')" 0
 EVAL "return redis.call('incr','ctr')" 0

@@ -183,9 +183,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly: bool) -> CmdResult 
         },
     };
     let (mut dont_sort, mut alpha, mut by) = (o.dont_sort, o.alpha, o.by);
-    // A set's own order is not stable across replicas and scripts: with STORE, Redis sorts
-    // it alphabetically instead.
-    if dont_sort && matches!(kind, Kind::Set) && o.store.is_some() {
+    // A set's own order is not stable across replicas and scripts: with STORE, or inside a
+    // script, Redis sorts it alphabetically instead.
+    if dont_sort && matches!(kind, Kind::Set) && (o.store.is_some() || ctx.client.in_script) {
         dont_sort = false;
         alpha = true;
         by = None;
