@@ -262,7 +262,9 @@ unsafe fn push_value(
         }
         b'%' => {
             let n = parse_int(line)?;
-            ffi::lua_createtable(state, 0, n.min(1 << 20) as c_int);
+            // Grown from empty as Redis grows it, so `pairs` visits the keys in Redis's order
+            // (integer keys move to the array part as the table rehashes).
+            ffi::lua_createtable(state, 0, 0);
             for _ in 0..n {
                 push_value(state, buf, at, resp3, depth + 1)?;
                 push_value(state, buf, at, resp3, depth + 1)?;
@@ -270,9 +272,17 @@ unsafe fn push_value(
             }
             wrap_in_field(state, c"map");
         }
+        b'|' => {
+            // Attributes: read past (scripts do not see them), then the value they annotate.
+            let n = parse_int(line)?;
+            for _ in 0..n.max(0) * 2 {
+                skip_value(buf, at, depth + 1)?;
+            }
+            return push_value(state, buf, at, resp3, depth);
+        }
         b'~' => {
             let n = parse_int(line)?;
-            ffi::lua_createtable(state, 0, n.min(1 << 20) as c_int);
+            ffi::lua_createtable(state, 0, 0);
             for _ in 0..n {
                 push_value(state, buf, at, resp3, depth + 1)?;
                 ffi::lua_pushboolean(state, 1);
@@ -281,6 +291,32 @@ unsafe fn push_value(
             wrap_in_field(state, c"set");
         }
         _ => return None,
+    }
+    Some(())
+}
+
+/// Moves `*at` past one RESP value.
+fn skip_value(buf: &[u8], at: &mut usize, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let kind = *buf.get(*at)?;
+    let line = line_at(buf, *at + 1)?;
+    *at += 1 + line.len() + 2;
+    let n = match kind {
+        b'$' | b'=' | b'!' => {
+            let n = parse_int(line)?;
+            if n > 0 {
+                *at += n as usize + 2;
+            }
+            return Some(());
+        }
+        b'*' | b'>' | b'~' => parse_int(line)?,
+        b'%' | b'|' => parse_int(line)?.saturating_mul(2),
+        _ => return Some(()),
+    };
+    for _ in 0..n.max(0) {
+        skip_value(buf, at, depth + 1)?;
     }
     Some(())
 }

@@ -56,6 +56,9 @@ pub struct ScriptState {
     wrote: AtomicBool,
     /// The worker running it.
     worker: std::sync::atomic::AtomicUsize,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call commands flagged `noscript`
+    /// (Redis's test hook; scripting commands themselves stay refused).
+    deny_disabled: AtomicBool,
     epoch: std::sync::OnceLock<Instant>,
 }
 
@@ -170,6 +173,10 @@ impl ScriptState {
         KillOutcome::Killed
     }
 
+    pub fn set_deny_disabled(&self, disabled: bool) {
+        self.deny_disabled.store(disabled, Ordering::Relaxed);
+    }
+
     /// Stops the running script whatever it did (SHUTDOWN NOSAVE).
     pub fn force_kill(&self) {
         if self.running() {
@@ -250,7 +257,14 @@ impl Ctx<'_> {
                 "Wrong number of args calling Redis command from script",
             ));
         }
-        if meta.has_flag("noscript") || cmd.runs_alone {
+        // Script and function commands would wait for the engine the running script holds:
+        // never from a script, whatever DEBUG SET-DISABLE-DENY-SCRIPTS says.
+        let scripting = cmd.runs_alone
+            || meta.name.starts_with("script|")
+            || meta.name.starts_with("function|");
+        if scripting
+            || (meta.has_flag("noscript") && !shared.script.deny_disabled.load(Ordering::Relaxed))
+        {
             return Err(script_call_error(
                 "This Redis command is not allowed from script",
             ));

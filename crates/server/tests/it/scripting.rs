@@ -392,6 +392,28 @@ FUNCTION NOSUCH
 SADD sortme a b c d e f g h i l m n o p q r s t u v z aa aaa azz
 EVAL "return redis.call('sort',KEYS[1],'by','_')" 1 sortme
 EVAL "return redis.call('sort',KEYS[1],'by','_','get','#','get','_:*')" 1 sortme
+DEBUG SET-DISABLE-DENY-SCRIPTS 1
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'bignum')" 0
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'map')" 0
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'set')" 0
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'double')" 0
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'null')" 0
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'verbatim')" 0
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'true')" 0
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'false')" 0
+EVAL "redis.setresp(2);return redis.call('debug', 'protocol', 'attrib')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'bignum')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'map')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'set')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'double')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'null')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'verbatim')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'true')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'false')" 0
+EVAL "redis.setresp(3);return redis.call('debug', 'protocol', 'attrib')" 0
+EVAL "return {big_number='123\\r\\n123'}" 0
+DEBUG SET-DISABLE-DENY-SCRIPTS 0
+EVAL "return redis.call('debug', 'protocol', 'true')" 0
 MULTI
 EVAL "return redis.call('incr','ctr')" 0
 EVAL "return redis.call('incr','ctr')" 0
@@ -399,7 +421,8 @@ EXEC
 "##;
 
 async fn curated(resp3: bool) {
-    let redis = RedisServer::start().await;
+    // DEBUG (SET-DISABLE-DENY-SCRIPTS, PROTOCOL) as Redis's own scripting tests use it.
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]).await;
     let node = Node::start().await;
     let (mut ours, mut theirs) = (node.client().await, redis.client().await);
     if resp3 {

@@ -48,6 +48,10 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             ctx.shared.active_expire.store(on, Ordering::Relaxed);
             ctx.out.ok();
         }
+        _ if is(sub, "set-disable-deny-scripts") && n == 3 => {
+            ctx.shared.script.set_deny_disabled(atoi(args.get(2)) != 0);
+            ctx.out.ok();
+        }
         _ if is(sub, "populate") && (3..=5).contains(&n) => populate(ctx, args)?,
         _ if is(sub, "protocol") && n == 3 => protocol(ctx, args.get(2))?,
         _ if is(sub, "error") && n == 3 => {
