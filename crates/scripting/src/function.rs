@@ -393,11 +393,21 @@ fn delete(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// Redis's reply to extra arguments of FUNCTION FLUSH and RESTORE.
+fn wrong_arguments(args: Args<'_>) -> CmdError {
+    let sub = String::from_utf8_lossy(args.get(1));
+    CmdError::err(format!(
+        "unknown subcommand or wrong number of arguments for '{sub}'. Try FUNCTION HELP."
+    ))
+}
+
 fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.len() > 3
-        || (args.len() == 3
-            && !args.get(2).eq_ignore_ascii_case(b"sync")
-            && !args.get(2).eq_ignore_ascii_case(b"async"))
+    if args.len() > 3 {
+        return Err(wrong_arguments(args));
+    }
+    if (args.len() == 3
+        && !args.get(2).eq_ignore_ascii_case(b"sync")
+        && !args.get(2).eq_ignore_ascii_case(b"async"))
     {
         return Err(CmdError::err(
             "FUNCTION FLUSH only supports SYNC|ASYNC option",
@@ -522,7 +532,7 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                     "Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
                 )),
             },
-            _ => return Err(CmdError::Syntax),
+            _ => return Err(wrong_arguments(args)),
         };
     let codes = rdb::functions::decode(args.get(2)).map_err(|e| CmdError::err(e.to_string()))?;
     let engine = Engine::of(ctx.shared);
