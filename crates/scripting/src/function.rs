@@ -405,9 +405,9 @@ fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if args.len() > 3 {
         return Err(wrong_arguments(args));
     }
-    if (args.len() == 3
+    if args.len() == 3
         && !args.get(2).eq_ignore_ascii_case(b"sync")
-        && !args.get(2).eq_ignore_ascii_case(b"async"))
+        && !args.get(2).eq_ignore_ascii_case(b"async")
     {
         return Err(CmdError::err(
             "FUNCTION FLUSH only supports SYNC|ASYNC option",
