@@ -4,6 +4,7 @@ another client invalidates it. redis-py enables its cache only for servers repor
 7.4 or later, so the nodes run with `--compat-version 7.4.0`; without it redis-py refuses.
 """
 import subprocess
+import tempfile
 
 import pytest
 import redis
@@ -22,7 +23,7 @@ def get_calls(port):
 @pytest.fixture(scope="module")
 def node74():
     port = free_port()
-    proc = subprocess.Popen([BIN, "server", "--port", str(port), "--compat-version", "7.4.0"],
+    proc = subprocess.Popen([BIN, "server", "--dir", tempfile.mkdtemp(), "--port", str(port), "--compat-version", "7.4.0"],
                             stderr=subprocess.DEVNULL)
     wait_port(port, proc)
     yield port
@@ -52,7 +53,7 @@ def test_reads_come_from_the_cache_until_another_client_writes(node74):
 
 def test_redis_py_refuses_its_cache_below_7_4():
     port = free_port()
-    proc = subprocess.Popen([BIN, "server", "--port", str(port)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([BIN, "server", "--dir", tempfile.mkdtemp(), "--port", str(port)], stderr=subprocess.DEVNULL)
     try:
         wait_port(port, proc)
         r = redis.Redis(port=port, protocol=3, cache_config=CacheConfig())

@@ -4,6 +4,7 @@ RESP2, so it reshapes replies for RESP3 clients as Redis would (maps, sets, doub
 Both protocols are run, against two shardcache nodes as backends.
 """
 import subprocess
+import tempfile
 
 import pytest
 import redis
@@ -17,7 +18,7 @@ def proxy():
     backends = []
     for _ in range(2):
         port = free_port()
-        p = subprocess.Popen([BIN, "server", "--port", str(port), "--threads", "1"],
+        p = subprocess.Popen([BIN, "server", "--dir", tempfile.mkdtemp(), "--port", str(port), "--threads", "1"],
                              stderr=subprocess.DEVNULL)
         procs.append(p)
         wait_port(port, p)

@@ -4,6 +4,7 @@ The node is the real binary (SHARDCACHE_BIN, default target/debug/shardcache), s
 free port by the fixture.
 """
 import subprocess
+import tempfile
 
 import pytest
 import redis
@@ -14,7 +15,7 @@ from helpers import BIN, free_port, wait_port
 @pytest.fixture(scope="module")
 def node():
     port = free_port()
-    proc = subprocess.Popen([BIN, "server", "--port", str(port)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([BIN, "server", "--dir", tempfile.mkdtemp(), "--port", str(port)], stderr=subprocess.DEVNULL)
     wait_port(port, proc)
     yield port
     proc.terminate()
