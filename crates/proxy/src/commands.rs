@@ -37,6 +37,10 @@ pub enum KeySpec {
     DestNumkeys,
     /// `numkeys` at 1 and that many keys (ZUNION, SINTERCARD, ...).
     Numkeys,
+    /// A script or function at 1, `numkeys` at 2 and that many keys (EVAL, FCALL, ...): the
+    /// script runs on the keys' backend, which must be one (twemproxy routes by the first key
+    /// and lets the others fall where they may; a script would miss them).
+    Script,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +102,9 @@ pub fn route(name: &str) -> Option<Route> {
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" => {
             SameBackend(KeySpec::Numkeys)
         }
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
+            SameBackend(KeySpec::Script)
+        }
         "keys" => Broadcast(Combine::Concat),
         "dbsize" => Broadcast(Combine::Sum),
         "flushall" | "flushdb" => Broadcast(Combine::AllOk),
@@ -134,6 +141,10 @@ pub fn same_backend_keys(spec: KeySpec, args: &[&[u8]]) -> Option<Vec<usize>> {
         KeySpec::Numkeys => {
             let k = numkeys(1)?;
             Some((2..2 + k).collect())
+        }
+        KeySpec::Script => {
+            let k = numkeys(2)?;
+            Some((3..3 + k).collect())
         }
     }
 }

@@ -326,6 +326,11 @@ impl Client {
             }
             Route::SameBackend(spec) => {
                 let Some(positions) = same_backend_keys(spec, &argv) else {
+                    if spec == crate::commands::KeySpec::Script {
+                        return error(&format!(
+                            "ERR '{name}' needs at least one key through the proxy: a script runs on the backend of its keys"
+                        ));
+                    }
                     // Let the first key's backend report the arity or syntax error.
                     return if argv.len() > 1 {
                         self.one(argv[1], encode(&argv), false, None)

@@ -343,6 +343,26 @@ async fn fan_out_aggregates_and_refusals() {
     c.run("SADD {s}b 2 3").await;
     assert_eq!(c.run("SINTERSTORE {s}c {s}a {s}b").await, Frame::Integer(1));
     assert_eq!(c.run("MSETNX {m}1 a {m}2 b").await, Frame::Integer(1));
+    // Scripts run on their keys' backend: the keys must share one; a keyless script has no
+    // backend to go to.
+    let script = "return redis.call('incrby', KEYS[1], ARGV[1])";
+    assert_eq!(
+        c.cmd(&["EVAL", script, "1", "pcounter", "5"]).await,
+        Frame::Integer(5)
+    );
+    assert_eq!(c.run("GET pcounter").await, Frame::Bulk(b"5".to_vec()));
+    assert!(matches!(
+        c.cmd(&["EVAL", script, "2", "k10", &other]).await,
+        Frame::Error(e) if e.starts_with("CROSSSLOT")
+    ));
+    assert!(matches!(
+        c.cmd(&["EVAL", "return 1", "0"]).await,
+        Frame::Error(e) if e.contains("needs at least one key through the proxy")
+    ));
+    assert!(matches!(
+        c.cmd(&["EVALSHA", "0123456789012345678901234567890123456789", "1", "k10"]).await,
+        Frame::Error(e) if e.starts_with("NOSCRIPT")
+    ));
 
     // Refused and local commands, errors.
     for (cmd, prefix) in [
