@@ -260,6 +260,8 @@ pub struct Tunables {
     pub min_replicas_max_lag: AtomicUsize,
     /// `busy-reply-threshold` (`lua-time-limit`) in ms, read by every script.
     pub busy_reply_threshold: AtomicUsize,
+    /// `hll-sparse-max-bytes`, read by every PFADD.
+    pub hll_sparse_max_bytes: AtomicUsize,
 }
 
 impl Default for Tunables {
@@ -280,6 +282,7 @@ impl Default for Tunables {
             min_replicas_to_write: AtomicUsize::new(0),
             min_replicas_max_lag: AtomicUsize::new(10),
             busy_reply_threshold: AtomicUsize::new(5000),
+            hll_sparse_max_bytes: AtomicUsize::new(3000),
         }
     }
 }
@@ -300,6 +303,7 @@ impl Tunables {
             "min-replicas-to-write" => Some(&self.min_replicas_to_write),
             "min-replicas-max-lag" => Some(&self.min_replicas_max_lag),
             "busy-reply-threshold" => Some(&self.busy_reply_threshold),
+            "hll-sparse-max-bytes" => Some(&self.hll_sparse_max_bytes),
             _ => None,
         };
         if let (Some(target), Ok(n)) = (target, normalised.parse::<u64>()) {

@@ -17,10 +17,11 @@ pub const HANDLERS: &[(&str, Handler)] = &[
 
 /// `hll-sparse-max-bytes` now.
 fn sparse_max(ctx: &Ctx<'_>) -> usize {
-    let live = &ctx.shared.live;
-    crate::tunables::find("hll-sparse-max-bytes")
-        .and_then(|t| live.tunables.get(t).parse().ok())
-        .unwrap_or(3000)
+    ctx.shared
+        .live
+        .tunables
+        .hll_sparse_max_bytes
+        .load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The HLL string at `key` (`None` if absent), checked as Redis's `isHLLObjectOrReply`.
