@@ -491,12 +491,14 @@ pub fn unsubscribe_all(shared: &Shared, client: &mut ClientState) {
 /// The MONITOR line for a command (Redis's `replicationFeedMonitors`): the time with
 /// microseconds, `[db client-address]`, then each argument quoted as `sdscatrepr` does;
 /// passwords are shown as `(redacted)`, as Redis 7 does.
-pub fn monitor_line(addr: &std::net::SocketAddr, name: &str, args: resp::Args<'_>) -> String {
+/// A MONITOR line: time, `[db client]` (the client's address, or `lua` for a command a script
+/// ran, as Redis writes it), then the quoted arguments.
+pub fn monitor_line(client: &dyn std::fmt::Display, name: &str, args: resp::Args<'_>) -> String {
     use std::fmt::Write as _;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let mut line = format!("{}.{:06} [0 {addr}]", now.as_secs(), now.subsec_micros());
+    let mut line = format!("{}.{:06} [0 {client}]", now.as_secs(), now.subsec_micros());
     let redacted = redacted_positions(name, args);
     for (i, a) in args.iter().enumerate() {
         line.push(' ');

@@ -629,6 +629,16 @@ fn run_script(
         client.in_exec = true;
         client.exec_propagated.clear();
     }
+    // Script commands skip MONITOR's after-the-fact feed; Redis shows them before what they
+    // run (whatever the outcome), their commands then as `lua`.
+    if shared.pubsub.has_monitors() {
+        let line = crate::pubsub::monitor_line(&client.info.addr, cmd.meta.name, args);
+        shared.pubsub.feed_monitors(
+            line,
+            shared.live.output_limit("replica"),
+            &shared.stats.client_output_buffer_limit_disconnections,
+        );
+    }
     shared.script.enter(cmd.meta.name.starts_with("fcall"));
     let result = {
         let mut ctx = Ctx {
@@ -772,7 +782,11 @@ pub(crate) fn run(
         && !cmd.meta.has_flag("admin")
         && !cmd.meta.has_flag("skip_monitor")
     {
-        let line = crate::pubsub::monitor_line(&client.info.addr, meta.name, args);
+        let line = if client.in_script {
+            crate::pubsub::monitor_line(&"lua", meta.name, args)
+        } else {
+            crate::pubsub::monitor_line(&client.info.addr, meta.name, args)
+        };
         shared.pubsub.feed_monitors(
             line,
             shared.live.output_limit("replica"),

@@ -83,7 +83,8 @@ fn redis_crate_sync_client_with_resp3() {
 
 /// MONITOR against redis-server: the same lines (after the time and client address) for
 /// the same commands — quoting and escaping, errors included, administrative commands and
-/// rejected commands left out, passwords redacted.
+/// rejected commands left out, passwords redacted, a script shown before the commands it
+/// runs (which show as the `lua` client).
 #[tokio::test]
 async fn monitor_shows_what_redis_shows() {
     let redis = crate::support::RedisServer::start().await;
@@ -103,6 +104,11 @@ async fn monitor_shows_what_redis_shows() {
         c.cmd(&["NOSUCHCOMMAND", "x"]).await;
         c.cmd(&["GET"]).await;
         c.cmd(&["HELLO", "2", "AUTH", "default", "secret"]).await;
+        // A script: itself first, then what it runs, as the `lua` client.
+        c.cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "mk"])
+            .await;
+        c.cmd(&["EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"])
+            .await;
         c.cmd(&["PING"]).await;
         let mut lines = Vec::new();
         loop {
@@ -112,7 +118,12 @@ async fn monitor_shows_what_redis_shows() {
             // "<seconds>.<micros> [0 <addr>] <args>"
             let (time, rest) = line.split_once(' ').unwrap();
             assert!(time.contains('.') && time.len() > 10, "{line}");
-            let args = rest.split_once("] ").unwrap().1.to_string();
+            let (client, args) = rest.split_once("] ").unwrap();
+            let args = if client == "[0 lua" {
+                format!("(lua) {args}")
+            } else {
+                args.to_string()
+            };
             let done = args == "\"PING\"";
             lines.push(args);
             if done {
