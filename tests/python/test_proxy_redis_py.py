@@ -116,3 +116,24 @@ def test_wrong_password_is_refused(proxy):
         redis.Redis(port=proxy, password="nope").ping()
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(port=proxy, password="nope", protocol=2).ping()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_locks_and_scripts_through_the_proxy(proxy, protocol):
+    """redis-py's Lock and Script objects: EVALSHA goes to the key's backend; after NOSCRIPT,
+    redis-py's SCRIPT LOAD reaches every backend through the proxy."""
+    r = redis.Redis(port=proxy, password="pw", protocol=protocol)
+    r.script_flush()
+    lock = r.lock(f"resource:{protocol}", timeout=5, blocking_timeout=0.2)
+    assert lock.acquire()
+    assert not r.lock(f"resource:{protocol}", timeout=5, blocking_timeout=0.1).acquire()
+    assert lock.extend(5)
+    lock.release()
+    bump = r.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+    keys = [f"counter:{protocol}:{i}" for i in range(20)]  # spread over both backends
+    for k in keys:
+        assert bump(keys=[k], args=[3]) == 3
+    assert r.script_exists(bump.sha) == [True]
+    r.script_flush()
+    assert r.script_exists(bump.sha) == [False]
+    assert bump(keys=[keys[0]], args=[1]) == 4

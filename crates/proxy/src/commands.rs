@@ -53,6 +53,10 @@ pub enum Combine {
     AllOk,
     /// INFO: the backends' keyspace summed.
     Info,
+    /// SCRIPT LOAD / EXISTS / FLUSH: every backend holds the script cache (a script runs on
+    /// its keys' backend): LOAD answers the SHA1 they agree on, EXISTS 1 where every backend
+    /// has the script, FLUSH OK.
+    Script,
 }
 
 const TRANSACTIONS: &str = "transactions (MULTI/EXEC/WATCH) are not supported through the proxy: the keys may live on different backends";
@@ -113,6 +117,7 @@ pub fn route(name: &str) -> Option<Route> {
             Local
         }
         "info" => Broadcast(Combine::Info),
+        "script" => Broadcast(Combine::Script),
         "multi" | "exec" | "discard" | "watch" | "unwatch" => Refused(TRANSACTIONS),
         "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" | "bzpopmin" | "bzpopmax"
         | "bzmpop" => Refused(BLOCKING),

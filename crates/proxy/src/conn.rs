@@ -49,6 +49,10 @@ enum Assemble {
     },
     /// INFO: the backends' keyspace lines summed.
     Info,
+    /// SCRIPT LOAD (`Same`: every backend's reply, equal), EXISTS (`AllOf`: 1 where every
+    /// backend says 1) or FLUSH (`AllOk`).
+    Same,
+    AllOf,
 }
 
 /// A reply being waited for.
@@ -353,6 +357,16 @@ impl Client {
                 self.one(argv[positions[0]], encode(&argv), false, resp3)
             }
             Route::Broadcast(combine) => {
+                let script_sub = (combine == Combine::Script)
+                    .then(|| args.get(1).to_ascii_lowercase())
+                    .unwrap_or_default();
+                if combine == Combine::Script
+                    && !matches!(script_sub.as_slice(), b"load" | b"exists" | b"flush")
+                {
+                    return error(
+                        "ERR only SCRIPT LOAD, EXISTS and FLUSH go through the proxy (to every backend)",
+                    );
+                }
                 let payload = if combine == Combine::Info {
                     encode(&[b"INFO", b"keyspace"])
                 } else {
@@ -366,6 +380,11 @@ impl Client {
                     Combine::Sum => Assemble::Sum,
                     Combine::AllOk => Assemble::AllOk,
                     Combine::Info => Assemble::Info,
+                    Combine::Script => match script_sub.as_slice() {
+                        b"load" => Assemble::Same,
+                        b"exists" => Assemble::AllOf,
+                        _ => Assemble::AllOk,
+                    },
                 };
                 Pending::Many { parts, assemble }
             }
@@ -714,6 +733,37 @@ fn assemble_reply(assemble: Assemble, replies: Vec<Frame>) -> Frame {
                 .sum(),
         ),
         Assemble::AllOk => Frame::Simple("OK".into()),
+        Assemble::Same => {
+            let mut it = replies.into_iter();
+            let first = it.next().unwrap_or(Frame::Null);
+            if it.all(|r| r == first) {
+                first
+            } else {
+                Frame::Error("ERR the backends answered differently".into())
+            }
+        }
+        Assemble::AllOf => {
+            let mut all: Option<Vec<i64>> = None;
+            for r in replies {
+                let Frame::Array(items) = r else {
+                    return Frame::Error("ERR a backend sent an invalid reply".into());
+                };
+                let flags: Vec<i64> = items
+                    .iter()
+                    .map(|f| matches!(f, Frame::Integer(1)) as i64)
+                    .collect();
+                all = Some(match all {
+                    None => flags,
+                    Some(acc) => acc.iter().zip(&flags).map(|(a, b)| a & b).collect(),
+                });
+            }
+            Frame::Array(
+                all.unwrap_or_default()
+                    .into_iter()
+                    .map(Frame::Integer)
+                    .collect(),
+            )
+        }
         Assemble::Concat => Frame::Array(
             replies
                 .into_iter()

@@ -363,6 +363,40 @@ async fn fan_out_aggregates_and_refusals() {
         c.cmd(&["EVALSHA", "0123456789012345678901234567890123456789", "1", "k10"]).await,
         Frame::Error(e) if e.starts_with("NOSCRIPT")
     ));
+    // SCRIPT LOAD reaches every backend, so EVALSHA works whichever backend a key is on.
+    let Frame::Bulk(sha) = c
+        .cmd(&["SCRIPT", "LOAD", "return redis.call('get', KEYS[1])"])
+        .await
+    else {
+        panic!("no SHA1")
+    };
+    let sha = String::from_utf8(sha).unwrap();
+    assert_eq!(
+        c.cmd(&["EVALSHA", &sha, "1", "k10"]).await,
+        Frame::Bulk(b"v10".to_vec())
+    );
+    assert_eq!(
+        c.cmd(&["EVALSHA", &sha, "1", &other]).await,
+        c.cmd(&["GET", &other]).await
+    );
+    assert_eq!(
+        c.cmd(&[
+            "SCRIPT",
+            "EXISTS",
+            &sha,
+            "ffffffffffffffffffffffffffffffffffffffff"
+        ])
+        .await,
+        Frame::Array(vec![Frame::Integer(1), Frame::Integer(0)])
+    );
+    assert_eq!(c.run("SCRIPT FLUSH").await, Frame::Simple("OK".into()));
+    assert_eq!(
+        c.cmd(&["SCRIPT", "EXISTS", &sha]).await,
+        Frame::Array(vec![Frame::Integer(0)])
+    );
+    assert!(
+        matches!(c.run("SCRIPT KILL").await, Frame::Error(e) if e.contains("only SCRIPT LOAD"))
+    );
 
     // Refused and local commands, errors.
     for (cmd, prefix) in [
