@@ -357,9 +357,11 @@ impl Client {
                 self.one(argv[positions[0]], encode(&argv), false, resp3)
             }
             Route::Broadcast(combine) => {
-                let script_sub = (combine == Combine::Script)
-                    .then(|| args.get(1).to_ascii_lowercase())
-                    .unwrap_or_default();
+                let script_sub = if combine == Combine::Script {
+                    args.get(1).to_ascii_lowercase()
+                } else {
+                    Vec::new()
+                };
                 if combine == Combine::Script
                     && !matches!(script_sub.as_slice(), b"load" | b"exists" | b"flush")
                 {
