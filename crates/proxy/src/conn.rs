@@ -357,6 +357,9 @@ impl Client {
                 self.one(argv[positions[0]], encode(&argv), false, resp3)
             }
             Route::Broadcast(combine) => {
+                if combine == Combine::Script && args.len() < 2 {
+                    return arity();
+                }
                 let script_sub = if combine == Combine::Script {
                     args.get(1).to_ascii_lowercase()
                 } else {
