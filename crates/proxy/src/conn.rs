@@ -331,6 +331,9 @@ impl Client {
             Route::SameBackend(spec) => {
                 let Some(positions) = same_backend_keys(spec, &argv) else {
                     if spec == crate::commands::KeySpec::Script {
+                        if argv.len() < 3 {
+                            return arity();
+                        }
                         return error(&format!(
                             "ERR '{name}' needs at least one key through the proxy: a script runs on the backend of its keys"
                         ));
