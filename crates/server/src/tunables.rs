@@ -262,6 +262,9 @@ pub struct Tunables {
     pub busy_reply_threshold: AtomicUsize,
     /// `hll-sparse-max-bytes`, read by every PFADD.
     pub hll_sparse_max_bytes: AtomicUsize,
+    /// `replica-read-only` and `replica-serve-stale-data`, read by every command on a replica.
+    pub replica_read_only: std::sync::atomic::AtomicBool,
+    pub replica_serve_stale_data: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Tunables {
@@ -283,6 +286,8 @@ impl Default for Tunables {
             min_replicas_max_lag: AtomicUsize::new(10),
             busy_reply_threshold: AtomicUsize::new(5000),
             hll_sparse_max_bytes: AtomicUsize::new(3000),
+            replica_read_only: true.into(),
+            replica_serve_stale_data: true.into(),
         }
     }
 }
@@ -306,6 +311,14 @@ impl Tunables {
             "hll-sparse-max-bytes" => Some(&self.hll_sparse_max_bytes),
             _ => None,
         };
+        let flag = match t.name {
+            "replica-read-only" => Some(&self.replica_read_only),
+            "replica-serve-stale-data" => Some(&self.replica_serve_stale_data),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            flag.store(normalised == "yes", Ordering::Relaxed);
+        }
         if let (Some(target), Ok(n)) = (target, normalised.parse::<u64>()) {
             target.store(usize::try_from(n).unwrap_or(usize::MAX), Ordering::Relaxed);
         }

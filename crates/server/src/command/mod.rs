@@ -258,16 +258,22 @@ pub(crate) fn too_few_good_replicas(shared: &Shared) -> bool {
 /// A replica that refuses its clients' writes (`replica-read-only yes`, the default).
 pub(crate) fn replica_read_only(shared: &Shared) -> bool {
     shared.replication.is_replica()
-        && crate::tunables::find("replica-read-only")
-            .is_some_and(|t| shared.live.tunables.get(t) == "yes")
+        && shared
+            .live
+            .tunables
+            .replica_read_only
+            .load(Ordering::Relaxed)
 }
 
 /// A replica whose link is down and that must not serve its stale data
 /// (`replica-serve-stale-data no`): only commands flagged `stale` run.
 fn master_down_and_stale(shared: &Shared) -> bool {
     shared.replication.is_replica()
-        && crate::tunables::find("replica-serve-stale-data")
-            .is_some_and(|t| shared.live.tunables.get(t) == "no")
+        && !shared
+            .live
+            .tunables
+            .replica_serve_stale_data
+            .load(Ordering::Relaxed)
         && shared.replication.state().link != crate::replication::LinkState::Connected
 }
 

@@ -663,3 +663,66 @@ async fn a_replica_takes_its_primarys_functions() {
         err("READONLY You can't write against a read only replica.")
     );
 }
+
+/// `replica-read-only` (alias `slave-read-only`) and `replica-serve-stale-data` as Redis
+/// applies them: writes allowed on a replica only when read-only is off; with the link down
+/// and stale data refused, only `stale` commands (INFO, CONFIG, ...) answer.
+#[tokio::test]
+async fn replica_read_only_and_stale_data_settings_apply() {
+    let redis = primary(true).await;
+    let mut p = redis.client().await;
+    p.run("SET k v").await;
+    let node = replica_node("settings").await;
+    let mut r = node.client().await;
+    r.run(&format!("REPLICAOF 127.0.0.1 {}", redis.addr.port()))
+        .await;
+    wait_in_sync(&mut p, &mut r).await;
+    assert_eq!(
+        r.run("SET mine 1").await,
+        err("READONLY You can't write against a read only replica.")
+    );
+    assert_eq!(
+        r.run("CONFIG SET replica-read-only no").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(r.run("SET mine 1").await, Frame::Simple("OK".into()));
+    assert_eq!(
+        r.run("CONFIG SET slave-read-only yes").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        r.run("SET mine 2").await,
+        err("READONLY You can't write against a read only replica.")
+    );
+    // The primary goes away: the link is down.
+    drop(p);
+    drop(redis);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&r.run("INFO replication").await, "master_link_status").as_deref()
+        == Some("up")
+    {
+        assert!(Instant::now() < deadline, "the link never went down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        r.run("GET k").await,
+        Frame::Bulk(b"v".to_vec()),
+        "stale data served by default"
+    );
+    assert_eq!(
+        r.run("CONFIG SET replica-serve-stale-data no").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        r.run("GET k").await,
+        err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")
+    );
+    // PING is not a `stale` command (as in Redis); INFO is.
+    assert!(matches!(r.run("PING").await, Frame::Error(e) if e.starts_with("MASTERDOWN")));
+    assert!(r.run("INFO replication").await.as_text().is_some());
+    assert_eq!(
+        r.run("CONFIG SET replica-serve-stale-data yes").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(r.run("GET k").await, Frame::Bulk(b"v".to_vec()));
+}
