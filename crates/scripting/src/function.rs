@@ -651,7 +651,6 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only: bool) -> CmdResul
 
 fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     const LINES: &[&str] = &[
-        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "LOAD [REPLACE] <FUNCTION CODE>",
         "    Create a new library with the given library name and code.",
         "DELETE <LIBRARY NAME>",
@@ -689,12 +688,7 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
         "      libraries with the new libraries (notice that even on this option there is a chance of failure",
         "      in case of functions name collision with another library).",
-        "HELP",
-        "    Prints this help.",
     ];
-    ctx.out.array(LINES.len());
-    for l in LINES {
-        ctx.out.simple(l);
-    }
+    server::cmd::help(ctx.out, "FUNCTION", LINES);
     Ok(())
 }

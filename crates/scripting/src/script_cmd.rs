@@ -94,7 +94,6 @@ fn kill(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 
 fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     const LINES: &[&str] = &[
-        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "DEBUG (YES|SYNC|NO)",
         "    Set the debug mode for subsequent scripts executed.",
         "EXISTS <sha1> [<sha1> ...]",
@@ -109,12 +108,7 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "    Kill the currently executing Lua script.",
         "LOAD <script>",
         "    Load a script into the scripts cache without executing it.",
-        "HELP",
-        "    Prints this help.",
     ];
-    ctx.out.array(LINES.len());
-    for l in LINES {
-        ctx.out.simple(l);
-    }
+    server::cmd::help(ctx.out, "SCRIPT", LINES);
     Ok(())
 }

@@ -603,6 +603,16 @@ fn exec_transaction<'s>(
     );
 }
 
+/// Sends MONITOR clients the line for a command `client` ran.
+fn feed_monitors(shared: &Shared, client: &dyn std::fmt::Display, name: &str, args: Args<'_>) {
+    let line = crate::pubsub::monitor_line(client, name, args);
+    shared.pubsub.feed_monitors(
+        line,
+        shared.live.output_limit("replica"),
+        &shared.stats.client_output_buffer_limit_disconnections,
+    );
+}
+
 /// Serves the clients blocked on keys a transaction or script wrote; their pops go to
 /// replicas too.
 fn serve_ready_keys(shared: &Shared, client: &mut ClientState, now: u64) {
@@ -638,12 +648,7 @@ fn run_script(
     // Script commands skip MONITOR's after-the-fact feed; Redis shows them before what they
     // run (whatever the outcome), their commands then as `lua`.
     if shared.pubsub.has_monitors() {
-        let line = crate::pubsub::monitor_line(&client.info.addr, cmd.meta.name, args);
-        shared.pubsub.feed_monitors(
-            line,
-            shared.live.output_limit("replica"),
-            &shared.stats.client_output_buffer_limit_disconnections,
-        );
+        feed_monitors(shared, &client.info.addr, cmd.meta.name, args);
     }
     shared.script.enter(cmd.meta.name.starts_with("fcall"));
     let result = {
@@ -788,16 +793,11 @@ pub(crate) fn run(
         && !cmd.meta.has_flag("admin")
         && !cmd.meta.has_flag("skip_monitor")
     {
-        let line = if client.in_script {
-            crate::pubsub::monitor_line(&"lua", meta.name, args)
+        if client.in_script {
+            feed_monitors(shared, &"lua", meta.name, args);
         } else {
-            crate::pubsub::monitor_line(&client.info.addr, meta.name, args)
-        };
-        shared.pubsub.feed_monitors(
-            line,
-            shared.live.output_limit("replica"),
-            &shared.stats.client_output_buffer_limit_disconnections,
-        );
+            feed_monitors(shared, &client.info.addr, meta.name, args);
+        }
     }
     local.record(index, elapsed, failed);
     local.writes += u64::from(cmd.write && !failed);

@@ -131,7 +131,6 @@ pub fn histogram(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     const LINES: &[&str] = &[
-        "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "DOCTOR",
         "    Return a human readable latency analysis report.",
         "GRAPH <event>",
@@ -146,12 +145,7 @@ pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "HISTOGRAM [COMMAND ...]",
         "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
         "    If no commands are specified then all histograms are replied.",
-        "HELP",
-        "    Prints this help.",
     ];
-    ctx.out.array(LINES.len());
-    for l in LINES {
-        ctx.out.simple(l);
-    }
+    crate::cmd::help(ctx.out, "LATENCY", LINES);
     Ok(())
 }
