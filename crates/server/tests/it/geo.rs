@@ -6,7 +6,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::support::{compare, Node, RedisServer};
+use crate::support::{assert_cases_match, compare, Node, RedisServer};
 
 const CASES: &str = r#"
 GEOADD
@@ -139,23 +139,7 @@ async fn curated_geo_cases_match_redis_in_resp2_and_resp3() {
     for resp3 in [false, true] {
         let redis = RedisServer::start().await;
         let node = Node::start().await;
-        let (mut ours, mut theirs) = (node.client().await, redis.client().await);
-        if resp3 {
-            ours.run("HELLO 3").await;
-            theirs.run("HELLO 3").await;
-        }
-        let mut failures = Vec::new();
-        for l in CASES.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            if let Some(e) = compare(&mut ours, &mut theirs, &line(l)).await {
-                failures.push(e);
-            }
-        }
-        assert!(
-            failures.is_empty(),
-            "resp3={resp3}: {} mismatches:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
+        assert_cases_match(&node, &redis, CASES, line, resp3).await;
     }
 }
 

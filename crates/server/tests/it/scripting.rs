@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use resp::Frame;
 use server::Config;
 
-use crate::support::{compare, err, split_quoted, Node, RedisServer};
+use crate::support::{assert_cases_match, err, split_quoted, Node, RedisServer};
 
 const CASES: &str = r##"
 EVAL "return 1" 0
@@ -426,23 +426,7 @@ async fn curated(resp3: bool) {
     // DEBUG (SET-DISABLE-DENY-SCRIPTS, PROTOCOL) as Redis's own scripting tests use it.
     let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]).await;
     let node = Node::start().await;
-    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
-    if resp3 {
-        ours.run("HELLO 3").await;
-        theirs.run("HELLO 3").await;
-    }
-    let mut failures = Vec::new();
-    for l in CASES.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if let Some(e) = compare(&mut ours, &mut theirs, &split_quoted(l)).await {
-            failures.push(e);
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "resp3={resp3}: {} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_cases_match(&node, &redis, CASES, split_quoted, resp3).await;
 }
 
 #[tokio::test]

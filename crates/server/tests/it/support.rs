@@ -342,3 +342,31 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Runs every non-empty line of `cases` (split by `split`) on both servers, in RESP3 when
+/// asked, and asserts that every reply is the same (listing every mismatch when not).
+pub async fn assert_cases_match(
+    node: &Node,
+    redis: &RedisServer,
+    cases: &str,
+    split: fn(&str) -> Vec<Vec<u8>>,
+    resp3: bool,
+) {
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    if resp3 {
+        ours.run("HELLO 3").await;
+        theirs.run("HELLO 3").await;
+    }
+    let mut failures = Vec::new();
+    for l in cases.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(e) = compare(&mut ours, &mut theirs, &split(l)).await {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "resp3={resp3}: {} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
