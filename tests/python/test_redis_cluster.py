@@ -55,18 +55,25 @@ def wait_for(what, check, timeout=30):
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def dev():
-    base = free_base(4)
+def start_dev(base, nodes, *extra, stdin=None):
+    """`shardcache dev --nodes N` on `base` (`extra`: more dev options, or node options after
+    "--"), returned once it says the cluster is up."""
     proc = subprocess.Popen(
-        [BIN, "dev", "--nodes", "3", "--base-port", str(base), "--threads", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [BIN, "dev", "--nodes", str(nodes), "--base-port", str(base), "--threads", "1", *extra],
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     seen = ""
     for line in proc.stdout:
         seen += line
         if line.startswith("Ctrl-C"):
             break
-    assert "a 3-node cluster is up" in seen, seen
+    assert f"a {nodes}-node cluster is up" in seen, seen
+    return proc
+
+
+@pytest.fixture(scope="module")
+def dev():
+    base = free_base(4)
+    proc = start_dev(base, 3)
     yield base
     proc.send_signal(2)
     assert proc.wait(timeout=20) == 0
@@ -115,17 +122,8 @@ def test_keeps_working_through_a_failover_with_reads_from_replicas():
     SIGKILLed, and the client's retries (it refreshes the topology on connection errors)
     carry its writes and reads over to the promoted replica; nothing acknowledged is lost."""
     base = free_base(7)
-    proc = subprocess.Popen(
-        [BIN, "dev", "--nodes", "6", "--replicas", "1", "--base-port", str(base),
-         "--threads", "1"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = start_dev(base, 6, "--replicas", "1", stdin=subprocess.PIPE)
     try:
-        seen = ""
-        for line in proc.stdout:
-            seen += line
-            if line.startswith("Ctrl-C"):
-                break
-        assert "a 6-node cluster is up" in seen, seen
         rc = RedisCluster(host="127.0.0.1", port=base, decode_responses=True,
                           load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN)
         assert len(rc.get_primaries()) == 3

@@ -147,21 +147,9 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> LibResult<()> {
 /// lua-cjson's `lua_array_length`: `Some(max index)` when every key is a positive integer
 /// (and the array is not excessively sparse), `None` for an object (or an empty table).
 fn array_length(t: &Table) -> LibResult<Option<usize>> {
-    let mut max = 0usize;
-    let mut items = 0usize;
-    for pair in t.clone().pairs::<Value, Value>() {
-        let (k, _) = pair.map_err(|e| e.to_string())?;
-        let n = match k {
-            Value::Integer(i) => i as f64,
-            Value::Number(n) => n,
-            _ => return Ok(None),
-        };
-        if n < 1.0 || n.fract() != 0.0 {
-            return Ok(None);
-        }
-        max = max.max(n as usize);
-        items += 1;
-    }
+    let Some((max, items)) = super::positive_integer_keys(t)? else {
+        return Ok(None);
+    };
     if max == 0 {
         return Ok(None);
     }

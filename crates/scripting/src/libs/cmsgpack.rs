@@ -118,21 +118,9 @@ fn encode_int(n: i64, out: &mut Vec<u8>) {
 /// lua-cmsgpack's `table_is_an_array`: every key a positive integer and no holes (an
 /// empty table is an empty array). `Some(length)` then.
 fn array_len(t: &Table) -> LibResult<Option<usize>> {
-    let (mut max, mut count) = (0usize, 0usize);
-    for pair in t.clone().pairs::<Value, Value>() {
-        let (k, _) = pair.map_err(|e| e.to_string())?;
-        let n = match k {
-            Value::Integer(i) => i as f64,
-            Value::Number(n) => n,
-            _ => return Ok(None),
-        };
-        if n <= 0.0 || n.fract() != 0.0 {
-            return Ok(None);
-        }
-        max = max.max(n as usize);
-        count += 1;
-    }
-    Ok((max == count).then_some(count))
+    Ok(super::positive_integer_keys(t)?
+        .filter(|(max, count)| max == count)
+        .map(|(_, count)| count))
 }
 
 enum DecodeError {

@@ -125,6 +125,27 @@ fn trim_zeros(s: &str) -> &str {
     }
 }
 
+/// The shape of a table's keys for the encoders (lua-cjson's `lua_array_length`,
+/// lua-cmsgpack's `table_is_an_array`): `Some((highest key, number of keys))` when every key
+/// is a positive integer, `None` otherwise.
+pub fn positive_integer_keys(t: &mlua::Table) -> LibResult<Option<(usize, usize)>> {
+    let (mut max, mut count) = (0usize, 0usize);
+    for pair in t.clone().pairs::<Value, Value>() {
+        let (k, _) = pair.map_err(|e| e.to_string())?;
+        let n = match k {
+            Value::Integer(i) => i as f64,
+            Value::Number(n) => n,
+            _ => return Ok(None),
+        };
+        if n < 1.0 || n.fract() != 0.0 {
+            return Ok(None);
+        }
+        max = max.max(n as usize);
+        count += 1;
+    }
+    Ok(Some((max, count)))
+}
+
 /// Makes a Lua table of Rust functions whose failures come back as `Err`; the caller wraps
 /// them (see `crate::vm::raising`).
 pub fn new_table(lua: &Lua) -> mlua::Result<mlua::Table> {

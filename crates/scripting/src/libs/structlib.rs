@@ -32,7 +32,11 @@ struct Format<'a> {
     func: &'static str,
 }
 
-impl Format<'_> {
+impl<'a> Format<'a> {
+    fn new(fmt: &'a [u8], func: &'static str) -> Self {
+        Format { fmt, at: 0, func }
+    }
+
     fn getnum(&mut self, default: usize) -> LibResult<usize> {
         if !self.fmt.get(self.at).is_some_and(u8::is_ascii_digit) {
             return Ok(default);
@@ -108,11 +112,7 @@ fn arg(args: &Variadic<Value>, i: usize) -> &Value {
 
 fn pack(args: &Variadic<Value>) -> LibResult<Vec<u8>> {
     let fmt = check_bytes(arg(args, 1), 1, "pack")?;
-    let mut f = Format {
-        fmt: &fmt,
-        at: 0,
-        func: "pack",
-    };
+    let mut f = Format::new(&fmt, "pack");
     let mut h = Header::default();
     let mut a = 2;
     let mut out = Vec::new();
@@ -192,11 +192,7 @@ fn unpack(lua: &Lua, args: &Variadic<Value>) -> LibResult<Variadic<Value>> {
     pos -= 1;
     let mut pos = pos as usize;
     let ld = data.len();
-    let mut f = Format {
-        fmt: &fmt,
-        at: 0,
-        func: "unpack",
-    };
+    let mut f = Format::new(&fmt, "unpack");
     let mut h = Header::default();
     let mut out: Vec<Value> = Vec::new();
     let too_short = || "bad argument #2 to 'unpack' (data string too short)".to_string();
@@ -285,11 +281,7 @@ fn unpack(lua: &Lua, args: &Variadic<Value>) -> LibResult<Variadic<Value>> {
 
 fn size(args: &Variadic<Value>) -> LibResult<f64> {
     let fmt = check_bytes(arg(args, 1), 1, "size")?;
-    let mut f = Format {
-        fmt: &fmt,
-        at: 0,
-        func: "size",
-    };
+    let mut f = Format::new(&fmt, "size");
     let mut h = Header::default();
     let mut pos = 0usize;
     while f.at < fmt.len() {

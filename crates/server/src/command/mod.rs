@@ -584,15 +584,7 @@ fn exec_transaction<'s>(
         }
         client.in_exec = false;
         // Replicas apply the transaction's effects as one transaction too.
-        let effects = std::mem::take(&mut client.exec_propagated);
-        if !effects.is_empty() && shared.repl_log.is_active() {
-            let mut block = Vec::with_capacity(effects.len() + 32);
-            crate::replication::log::encode(&[b"MULTI"], &mut block);
-            block.extend_from_slice(&effects);
-            crate::replication::log::encode(&[b"EXEC"], &mut block);
-            shared.repl_log.append(&block);
-            client.repl_offset = shared.repl_log.offset();
-        }
+        propagate_effects(shared, client, true);
     }
     serve_ready_keys(shared, client, clock.unix_ms);
     client.last_command = table.get(exec_index).meta.name;
@@ -611,6 +603,35 @@ fn feed_monitors(shared: &Shared, client: &dyn std::fmt::Display, name: &str, ar
         shared.live.output_limit("replica"),
         &shared.stats.client_output_buffer_limit_disconnections,
     );
+}
+
+/// Writes the effects a transaction or script collected (`client.exec_propagated`) to the
+/// replication stream as one MULTI/EXEC block; a script's single effect goes alone, as in
+/// Redis (`always_wrap` false), a transaction's is always wrapped.
+fn propagate_effects(shared: &Shared, client: &mut ClientState, always_wrap: bool) {
+    let effects = std::mem::take(&mut client.exec_propagated);
+    if effects.is_empty() || !shared.repl_log.is_active() {
+        return;
+    }
+    let several = || {
+        let mut at = 0;
+        let mut count = 0;
+        while let Ok(Some(n)) = resp::frame::frame_len(&effects[at..]) {
+            count += 1;
+            at += n;
+        }
+        count > 1
+    };
+    if always_wrap || several() {
+        let mut block = Vec::with_capacity(effects.len() + 32);
+        crate::replication::log::encode(&[b"MULTI"], &mut block);
+        block.extend_from_slice(&effects);
+        crate::replication::log::encode(&[b"EXEC"], &mut block);
+        shared.repl_log.append(&block);
+    } else {
+        shared.repl_log.append(&effects);
+    }
+    client.repl_offset = shared.repl_log.offset();
 }
 
 /// Serves the clients blocked on keys a transaction or script wrote; their pops go to
@@ -671,25 +692,7 @@ fn run_script(
     }
     if !inside_exec {
         client.in_exec = false;
-        let effects = std::mem::take(&mut client.exec_propagated);
-        if !effects.is_empty() && shared.repl_log.is_active() {
-            let mut count = 0;
-            let mut at = 0;
-            while let Ok(Some(n)) = resp::frame::frame_len(&effects[at..]) {
-                count += 1;
-                at += n;
-            }
-            if count > 1 {
-                let mut block = Vec::with_capacity(effects.len() + 32);
-                crate::replication::log::encode(&[b"MULTI"], &mut block);
-                block.extend_from_slice(&effects);
-                crate::replication::log::encode(&[b"EXEC"], &mut block);
-                shared.repl_log.append(&block);
-            } else {
-                shared.repl_log.append(&effects);
-            }
-            client.repl_offset = shared.repl_log.offset();
-        }
+        propagate_effects(shared, client, false);
     }
     let end = Instant::now();
     clock.last = end;
