@@ -18,6 +18,7 @@ IMPLEMENTED = {
     "client": ["id", "setname", "getname", "list", "info", "kill", "setinfo", "no-evict", "reply", "pause", "unpause", "unblock", "help",
                "tracking", "caching", "getredir", "trackinginfo"],
     "command": ["count", "info", "docs", "list", "getkeys", "getkeysandflags", "help"],
+    "acl": ["cat", "deluser", "dryrun", "genpass", "getuser", "list", "load", "log", "save", "setuser", "users", "whoami", "help"],
     # strings
     "get": [], "set": [], "setnx": [], "setex": [], "psetex": [], "mget": [], "mset": [], "msetnx": [],
     "getset": [], "getdel": [], "getex": [], "incr": [], "decr": [], "incrby": [], "decrby": [],
@@ -179,6 +180,27 @@ def main():
         info = c.cmd("COMMAND", "INFO", name)[0]
         docs = dict(c.cmd("COMMAND", "DOCS", name)[1])[name]
         print("    " + spec(info, docs, IMPLEMENTED[name]) + ",")
+    print("];")
+    # ACL rules name every Redis command, implemented here or not (so an ACL file written
+    # for Redis loads, and rules read back as Redis writes them): name, categories, no_auth.
+    print("\n/// Redis 7.0 commands this node does not implement: ACL rules may name them.")
+    print("pub static ACL_ONLY_COMMANDS: &[(&str, &[&str], bool)] = &[")
+    def items(x):
+        return x[1] if isinstance(x, tuple) else x
+    def acl_entry(info):
+        flags = [f[1] if isinstance(f, tuple) else f for f in items(info[2])]
+        acl = [a[1] if isinstance(a, tuple) else a for a in items(info[6])]
+        return "    (%s, &[%s], %s)," % (rs_str(info[0]), ", ".join(rs_str(a) for a in acl),
+                                        "true" if "no_auth" in flags else "false")
+    for info in sorted(c.cmd("COMMAND", "INFO"), key=lambda i: i[0]):
+        name = info[0]
+        subs = items(info[9]) or []
+        if name not in IMPLEMENTED:
+            print(acl_entry(info))
+        for s in subs:
+            sub = s[0].split("|", 1)[1]
+            if name not in IMPLEMENTED or sub not in IMPLEMENTED[name]:
+                print(acl_entry(s))
     print("];")
 
 

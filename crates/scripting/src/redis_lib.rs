@@ -152,19 +152,21 @@ pub fn open(lua: &Lua, version: &str) -> mlua::Result<Table> {
                     "-ERR Please specify at least one argument for this redis lib call",
                 );
             }
-            let Some(name) = arg_text(&args[0]) else {
-                return raise(
-                    lua,
-                    "-ERR Lua redis lib command arguments must be strings or integers",
-                );
-            };
-            let known =
-                with_running(|ctx, _| ctx.shared.table.lookup(&name).is_some()).unwrap_or(false);
-            if !known {
-                return raise(lua, "-ERR Invalid command passed to redis.acl_check_cmd()");
+            let mut command = resp::request::OwnedArgs::default();
+            for arg in args.iter() {
+                let Some(text) = arg_text(arg) else {
+                    return raise(
+                        lua,
+                        "-ERR Lua redis lib command arguments must be strings or integers",
+                    );
+                };
+                command.push(&text);
             }
-            // Without ACL users every client may run every command.
-            Ok((Value::Boolean(true), false))
+            // The caller's user decides, keys and channels included.
+            match with_running(|ctx, _| ctx.acl_allows(command.as_args())).flatten() {
+                Some(allowed) => Ok((Value::Boolean(allowed), false)),
+                None => raise(lua, "-ERR Invalid command passed to redis.acl_check_cmd()"),
+            }
         })?,
     )?;
     t.raw_set(

@@ -36,6 +36,8 @@ pub struct ClientInfo {
     /// Waiting in a blocking command.
     pub blocked: AtomicBool,
     pub authenticated: AtomicBool,
+    /// The ACL user the connection runs as (CLIENT LIST `user`, CLIENT KILL USER).
+    pub user: RwLock<String>,
     /// Cancelled by CLIENT KILL or server shutdown.
     pub kill: CancellationToken,
     /// CLIENT UNBLOCK's request for this client's blocked command: 0 none, 1 as if timed
@@ -85,6 +87,7 @@ impl ClientInfo {
             multi: (-1).into(),
             blocked: false.into(),
             authenticated: false.into(),
+            user: RwLock::new("default".into()),
             kill,
             unblock: Default::default(),
             unblocked: Default::default(),
@@ -150,7 +153,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -167,6 +170,7 @@ impl ClientInfo {
             omem,
             qbuf + omem,
             self.last_cmd.read(),
+            self.user.read(),
             redirect,
             self.resp.load(Ordering::Relaxed),
             self.lib_name.read(),

@@ -4,7 +4,7 @@
 //! Parameter names, value syntax (`64mb`, `1gb`) and error messages are Redis's, so operators
 //! and tools that speak Redis configuration work unchanged.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Deserializer};
@@ -131,6 +131,11 @@ pub struct Config {
     /// `masteruser`).
     pub masterauth: Option<String>,
     pub masteruser: Option<String>,
+    /// ACL users, each as its `user` line without the word `user` (`"alice on >pw ~app:*
+    /// +@read"`); not together with `aclfile`.
+    pub users: Vec<String>,
+    /// The ACL file: users loaded from it at start, ACL LOAD and ACL SAVE.
+    pub aclfile: Option<std::path::PathBuf>,
     pub loglevel: String,
     /// The Redis version the node reports (HELLO, INFO, LOLWUT, scripts): "major.minor.patch".
     pub compat_version: String,
@@ -188,6 +193,8 @@ impl Default for Config {
             replicaof: None,
             masterauth: None,
             masteruser: None,
+            users: Vec::new(),
+            aclfile: None,
             dir: ".".into(),
             dbfilename: "dump.rdb".into(),
             save: String::new(),
@@ -267,8 +274,6 @@ pub struct Live {
     pub slowlog_log_slower_than: AtomicI64,
     pub slowlog_max_len: AtomicU64,
     pub hz: AtomicU64,
-    /// True while `requirepass` is set: checked per command without taking the lock.
-    pub auth_required: AtomicBool,
     requirepass: RwLock<Option<String>>,
     output_limits: RwLock<Vec<(String, OutputLimit)>>,
     pub port: u16,
@@ -308,7 +313,6 @@ impl Live {
             slowlog_log_slower_than: AtomicI64::new(c.slowlog_log_slower_than),
             slowlog_max_len: AtomicU64::new(c.slowlog_max_len),
             hz: AtomicU64::new(c.hz.clamp(1, 500) as u64),
-            auth_required: AtomicBool::new(false),
             requirepass: RwLock::new(None),
             output_limits: RwLock::new(Vec::new()),
             port: c.port,
@@ -317,7 +321,12 @@ impl Live {
         };
         live.set_requirepass(c.requirepass.clone().filter(|p| !p.is_empty()));
         live.set_output_limits(limits);
-        for (name, value) in [("masterauth", &c.masterauth), ("masteruser", &c.masteruser)] {
+        let aclfile = c.aclfile.as_ref().map(|p| p.display().to_string());
+        for (name, value) in [
+            ("masterauth", &c.masterauth),
+            ("masteruser", &c.masteruser),
+            ("aclfile", &aclfile),
+        ] {
             if let (Some(t), Some(v)) = (crate::tunables::find(name), value) {
                 live.tunables.set(t, v.clone());
             }
@@ -334,7 +343,6 @@ impl Live {
     }
 
     fn set_requirepass(&self, pass: Option<String>) {
-        self.auth_required.store(pass.is_some(), Ordering::Relaxed);
         *self.requirepass.write() = pass;
     }
 

@@ -131,9 +131,17 @@ struct Connection {
 
 impl Connection {
     fn new(shared: Arc<Shared>, info: Arc<ClientInfo>) -> Self {
+        let mut state = ClientState::new(info);
+        // As Redis: a connection made while the default user needs no password stays
+        // authenticated if one is set later.
+        state.authenticated = !shared.users.auth_required();
+        state
+            .info
+            .authenticated
+            .store(state.authenticated, std::sync::atomic::Ordering::Relaxed);
         Connection {
             shared,
-            state: ClientState::new(info),
+            state,
             parser: RequestParser::new(),
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             out: ReplyWriter::new(),
@@ -255,7 +263,7 @@ impl Connection {
         let live = &self.shared.live;
         let limits = Limits {
             max_bulk_len: live.proto_max_bulk_len.load(Ordering::Relaxed),
-            authenticated: self.state.authenticated || !live.auth_required.load(Ordering::Relaxed),
+            authenticated: self.state.authenticated || !self.shared.users.auth_required(),
         };
         let mut consumed = 0;
         let mut next = Next::Read;

@@ -29,6 +29,9 @@ pub enum CmdError {
     NoAuth,
     #[error("WRONGPASS invalid username-password pair or user is disabled.")]
     WrongPass,
+    /// Refused by the user's ACL (the text after `NOPERM `).
+    #[error("NOPERM {0}")]
+    NoPerm(String),
     #[error("OOM command not allowed when used memory > 'maxmemory'.")]
     Oom,
     #[error("BUSYKEY Target key name already exists.")]
@@ -108,6 +111,15 @@ impl CmdError {
         }
         let name: String = String::from_utf8_lossy(name).chars().take(128).collect();
         CmdError::UnknownCommand { name, args: listed }
+    }
+
+    /// A container's reply to a subcommand it does not know or that has the wrong number
+    /// of arguments (Redis's `addReplySubcommandSyntaxError`).
+    pub fn subcommand_syntax(container: &str, sub: &[u8]) -> Self {
+        let sub: String = String::from_utf8_lossy(sub).chars().take(128).collect();
+        CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{sub}'. Try {container} HELP."
+        ))
     }
 
     /// The error code (first word), for INFO errorstats.

@@ -38,6 +38,7 @@ pub mod stats;
 pub mod tracking;
 pub mod transaction;
 pub mod tunables;
+pub mod users;
 mod zsetpop;
 
 use std::future::Future;
@@ -146,6 +147,8 @@ pub struct ClientState {
     /// The script said `redis.set_repl(REPL_NONE)`: its writes stay off the replication
     /// stream.
     pub script_no_replicate: bool,
+    /// The ACL user this connection runs as (see [`users::ClientAcl`]).
+    pub acl: users::ClientAcl,
 }
 
 impl ClientState {
@@ -173,6 +176,7 @@ impl ClientState {
             readonly: false,
             in_script: false,
             script_no_replicate: false,
+            acl: Default::default(),
         }
     }
 }
@@ -218,6 +222,8 @@ pub struct Shared {
     /// The configuration file the node started from, if any.
     pub config_file: Option<std::path::PathBuf>,
     pub table: CommandTable,
+    /// ACL users and the ACL log.
+    pub users: users::Users,
     pub stats: ServerStats,
     /// Snapshots to disk (SAVE, BGSAVE, LASTSAVE, INFO persistence).
     pub persistence: persist::Persistence,
@@ -576,17 +582,27 @@ pub async fn run_node(
     } else {
         store::Keyspace::new()
     };
+    let table = CommandTable::new(
+        cmd::handlers()
+            .into_iter()
+            .chain(config.extra_commands.iter().copied())
+            .collect(),
+    );
+    let users = users::Users::new(
+        &table,
+        live.requirepass().as_deref(),
+        &config.users,
+        config.aclfile.clone(),
+        users::options(&live),
+    )
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let shared = Arc::new(Shared {
         me: OnceLock::new(),
         keyspace,
         live,
         config_file: config.config_file.clone(),
-        table: CommandTable::new(
-            cmd::handlers()
-                .into_iter()
-                .chain(config.extra_commands.iter().copied())
-                .collect(),
-        ),
+        table,
+        users,
         stats: ServerStats::default(),
         persistence: persist::Persistence::new(),
         clients: Clients::default(),

@@ -384,6 +384,28 @@ impl PubSub {
         received
     }
 
+    /// A client's subscriptions: (channels and shard channels, patterns). A scan of every
+    /// subscription, for the rare caller (an ACL change that may revoke some).
+    pub fn subscriptions_of(&self, id: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let mut channels = Vec::new();
+        for map in [&self.channels, &self.shard_channels] {
+            channels.extend(
+                map.read()
+                    .iter()
+                    .filter(|(_, subs)| subs.iter().any(|s| s.id == id))
+                    .map(|(c, _)| c.to_vec()),
+            );
+        }
+        let patterns = self
+            .patterns
+            .read()
+            .iter()
+            .filter(|(_, s)| s.id == id)
+            .map(|(p, _)| p.to_vec())
+            .collect();
+        (channels, patterns)
+    }
+
     /// Channels with at least one subscriber, optionally matching a pattern.
     pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
         list_channels(&self.channels, pattern)

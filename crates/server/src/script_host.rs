@@ -219,6 +219,13 @@ fn script_call_error(text: &str) -> CmdError {
 }
 
 impl Ctx<'_> {
+    /// `redis.acl_check_cmd`: whether the script's caller may run `args`; `None` for an
+    /// unknown command.
+    pub fn acl_allows(&self, args: Args<'_>) -> Option<bool> {
+        let index = self.shared.table.resolve_args(args)?;
+        Some(crate::users::check(self.shared, self.client, index, args).is_ok())
+    }
+
     /// Runs `args` on behalf of the running script, writing the reply (or the command's
     /// error reply) to `reply`. `Err` is a refusal before the command ran, in the words
     /// Redis's `scriptCall` uses; the engine raises it as a Lua error.
@@ -268,6 +275,25 @@ impl Ctx<'_> {
             return Err(script_call_error(
                 "This Redis command is not allowed from script",
             ));
+        }
+        if let Err(denied) = crate::users::check(shared, self.client, index, args) {
+            let (reason, at) = crate::users::denied_reason(denied);
+            let object = at.map_or(meta.name.as_bytes(), |i| args.get(i));
+            crate::users::log_denial(
+                shared,
+                self.client,
+                reason,
+                crate::users::Context::Lua,
+                object,
+                None,
+            );
+            return Err(script_call_error(match denied {
+                acl::Denied::Command => {
+                    "The user executing the script can't run this command or subcommand"
+                }
+                acl::Denied::Key(_) => "The user executing the script can't access at least one of the keys mentioned in the command arguments",
+                acl::Denied::Channel(_) => "The user executing the script can't publish to the channel mentioned in the command",
+            }));
         }
         if cmd.write {
             if policy.read_only {

@@ -187,6 +187,13 @@ struct ServerArgs {
     /// Password clients must send with AUTH or HELLO before any other command.
     #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
     requirepass: Option<String>,
+    /// An ACL user, as its redis.conf `user` line without the word `user` (repeatable):
+    /// e.g. --user "app on >secret ~app:* +@read +@write -@dangerous".
+    #[arg(long = "user", value_name = "RULES")]
+    users: Vec<String>,
+    /// The ACL file: users loaded at start, ACL LOAD and ACL SAVE (not with --user).
+    #[arg(long, env = "SHARDCACHE_ACLFILE")]
+    aclfile: Option<PathBuf>,
     /// Maximum simultaneous clients; more are refused with an error [default: 10000].
     #[arg(long, env = "SHARDCACHE_MAXCLIENTS")]
     maxclients: Option<usize>,
@@ -356,6 +363,12 @@ impl ServerArgs {
         }
         if self.requirepass.is_some() {
             c.requirepass = self.requirepass;
+        }
+        if !self.users.is_empty() {
+            c.users = self.users;
+        }
+        if self.aclfile.is_some() {
+            c.aclfile = self.aclfile;
         }
         if self.cluster_bind.is_some() {
             c.cluster_bind = self.cluster_bind;

@@ -37,6 +37,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(keys::HANDLERS);
     all.extend_from_slice(connection::HANDLERS);
     all.extend_from_slice(server::HANDLERS);
+    all.extend_from_slice(server::ACL_HANDLERS);
     all.extend_from_slice(transactions::HANDLERS);
     all.extend_from_slice(pubsub::HANDLERS);
     all.extend_from_slice(cluster::HANDLERS);

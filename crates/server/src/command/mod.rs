@@ -184,6 +184,20 @@ impl CommandTable {
         self.by_name.get(&*lower).copied()
     }
 
+    /// The command `args` invoke (Redis's `lookupCommand`): a container's subcommand when
+    /// there is a second argument, else the command itself.
+    pub fn resolve_args(&self, args: Args<'_>) -> Option<usize> {
+        if args.is_empty() {
+            return None;
+        }
+        let index = self.lookup(args.get(0))?;
+        let cmd = self.get(index);
+        if cmd.subcommands.is_empty() || args.len() == 1 {
+            return Some(index);
+        }
+        self.lookup_sub(cmd.meta.name, args.get(1))
+    }
+
     /// Finds `container|sub`.
     pub fn lookup_sub(&self, container: &str, sub: &[u8]) -> Option<usize> {
         let mut name = Vec::with_capacity(container.len() + 1 + sub.len());
@@ -323,11 +337,22 @@ fn resolve(
     let meta = cmd.meta;
     let rejection = if !meta.arity_ok(args.len()) {
         Some(CmdError::WrongArity(meta.name.into()))
-    } else if !client.authenticated
-        && !cmd.no_auth
-        && shared.live.auth_required.load(Ordering::Relaxed)
+    } else if let Some(e) = (meta.name.starts_with("debug"))
+        .then(|| crate::cmd::server::debug::allowed(shared, client).err())
+        .flatten()
     {
+        Some(e)
+    } else if !client.authenticated && !cmd.no_auth && shared.users.auth_required() {
         Some(CmdError::NoAuth)
+    } else if let Err(denied) = crate::users::check(shared, client, index, args) {
+        let context = if client.multi.is_some() {
+            crate::users::Context::Multi
+        } else {
+            crate::users::Context::Toplevel
+        };
+        Some(crate::users::refuse(
+            shared, client, index, args, denied, context,
+        ))
     } else if !cmd.while_loading && shared.persistence.loading.load(Ordering::Relaxed) {
         Some(CmdError::Loading)
     } else if crate::pubsub::subscribed(client)
@@ -440,6 +465,7 @@ pub fn execute<'s>(
     gate: &mut GateGuard<'s>,
 ) -> Flow {
     let mark = out.len();
+    crate::users::refresh(shared, client);
     match resolve(shared, client, args, local, clock) {
         Err(CmdError::SlotWait(until)) if client.multi.is_none() && !client.in_exec => {
             client.pending = Some(crate::Pending::RetryAt(until));
@@ -576,6 +602,20 @@ fn exec_transaction<'s>(
         client.in_exec = true;
         client.exec_propagated.clear();
         for (index, args) in &multi.queued {
+            // Permissions are checked again: they may have changed since queueing.
+            crate::users::refresh(shared, client);
+            if let Err(denied) = crate::users::check(shared, client, *index, args.as_args()) {
+                let why = crate::users::refuse(
+                    shared,
+                    client,
+                    *index,
+                    args.as_args(),
+                    denied,
+                    crate::users::Context::Multi,
+                );
+                reply_error(shared, out, &exec_denial(&why));
+                continue;
+            }
             if table.get(*index).runs_alone {
                 run_script(shared, client, out, *index, args.as_args(), local, clock);
             } else {
@@ -593,6 +633,22 @@ fn exec_transaction<'s>(
         clock.last.saturating_duration_since(start),
         false,
     );
+}
+
+/// The refusal of a queued command whose permission was taken away before EXEC.
+fn exec_denial(denied: &CmdError) -> CmdError {
+    let reason = match denied {
+        CmdError::NoPerm(text) if text.contains("keys") => {
+            "no permission to touch the specified keys"
+        }
+        CmdError::NoPerm(text) if text.contains("channels") => {
+            "no permission to access one of the channels used as arguments"
+        }
+        _ => "no permission to execute the command or subcommand",
+    };
+    CmdError::NoPerm(format!(
+        "ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+    ))
 }
 
 /// Sends MONITOR clients the line for a command `client` ran.

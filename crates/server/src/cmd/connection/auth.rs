@@ -13,19 +13,39 @@ use crate::error::{CmdError, CmdResult};
 const FREE_FAILURES: u32 = 3;
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
-/// Checks a password against `requirepass`. Only the `default` user exists; without
-/// `requirepass` it accepts any password (Redis's `nopass` default user). A failure is
-/// counted (INFO `acl_access_denied_auth`), logged, and slows this connection down.
-pub(crate) fn check(ctx: &mut Ctx<'_>, username: &[u8], password: &[u8]) -> Result<(), CmdError> {
-    let ok = username == b"default"
-        && match ctx.shared.live.requirepass() {
-            None => true,
-            Some(p) => constant_time_eq(p.as_bytes(), password),
-        };
+/// Checks a user's password (`ACLCheckUserCredentials`): the user must exist and be on,
+/// and take the password (any, for a `nopass` user). On success the connection runs as
+/// that user. A failure is counted (INFO `acl_access_denied_auth`), written to the ACL
+/// log, and slows this connection down.
+pub(crate) fn check(
+    ctx: &mut Ctx<'_>,
+    command: &[u8],
+    username: &[u8],
+    password: &[u8],
+) -> Result<(), CmdError> {
+    let ok = ctx
+        .shared
+        .users
+        .get(username)
+        .is_some_and(|u| u.accepts(password));
     if ok {
         ctx.client.auth_failures = 0;
+        crate::users::become_user(ctx.shared, ctx.client, username);
         return Ok(());
     }
+    let context = if ctx.client.multi.is_some() || ctx.client.in_exec {
+        crate::users::Context::Multi
+    } else {
+        crate::users::Context::Toplevel
+    };
+    crate::users::log_denial(
+        ctx.shared,
+        ctx.client,
+        crate::users::Reason::Auth,
+        context,
+        command,
+        Some(username),
+    );
     ctx.shared
         .stats
         .acl_access_denied_auth
@@ -50,15 +70,10 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, username: &[u8], password: &[u8]) -> Resu
     Err(CmdError::WrongPass)
 }
 
-/// Compares without an early exit, so response time does not leak the password prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 pub fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (username, password) = match args.len() {
         2 => {
-            if ctx.shared.live.requirepass().is_none() {
+            if ctx.shared.users.default_user().nopass {
                 return Err(CmdError::err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
             }
             (&b"default"[..], args.get(1))
@@ -66,9 +81,7 @@ pub fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         3 => (args.get(1), args.get(2)),
         _ => return Err(CmdError::Syntax),
     };
-    check(ctx, username, password)?;
-    ctx.client.authenticated = true;
-    ctx.client.info.authenticated.store(true, Ordering::Relaxed);
+    check(ctx, args.get(0), username, password)?;
     ctx.out.ok();
     Ok(())
 }

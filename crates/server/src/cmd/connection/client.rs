@@ -151,6 +151,7 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut skipme = true;
     let mut max_age = None;
     let mut of_type = None;
+    let mut user = None;
     let mut i = 2;
     while i + 1 < args.len() {
         let (k, v) = (args.get(i), args.get(i + 1));
@@ -167,12 +168,13 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         } else if is(k, "type") {
             of_type = Some(client_type(v)?);
         } else if is(k, "user") {
-            if v != b"default" {
+            if ctx.shared.users.get(v).is_none() {
                 return Err(CmdError::err(format!(
                     "No such user '{}'",
                     String::from_utf8_lossy(v)
                 )));
             }
+            user = Some(String::from_utf8_lossy(v).into_owned());
         } else if is(k, "skipme") {
             skipme = if is(v, "yes") {
                 true
@@ -194,6 +196,7 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             && addr.as_deref().is_none_or(|a| c.addr.to_string() == a)
             && laddr.as_deref().is_none_or(|a| c.laddr.to_string() == a)
             && of_type.is_none_or(|t| t.matches(c))
+            && user.as_deref().is_none_or(|u| *c.user.read() == u)
             && max_age.is_none_or(|age| c.created.elapsed().as_secs() as i64 >= age)
             && !(skipme && c.id == me);
         if matches {

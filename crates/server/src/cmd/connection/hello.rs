@@ -48,11 +48,9 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         j += 1;
     }
     if let Some((user, pass)) = credentials {
-        super::auth::check(ctx, user, pass)?;
-        ctx.client.authenticated = true;
-        ctx.client.info.authenticated.store(true, Ordering::Relaxed);
+        super::auth::check(ctx, args.get(0), user, pass)?;
     }
-    if !ctx.client.authenticated && ctx.shared.live.auth_required.load(Ordering::Relaxed) {
+    if !ctx.client.authenticated && ctx.shared.users.auth_required() {
         return Err(CmdError::HelloNoAuth);
     }
     if let Some(n) = name {

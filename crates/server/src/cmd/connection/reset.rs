@@ -10,7 +10,7 @@ use crate::ReplyMode;
 /// Returns the connection to its initial state: no transaction, watched keys,
 /// subscriptions or tracking, RESP2, no
 /// name, replies on, and
-/// unauthenticated again when a password is required.
+/// the default user, unauthenticated again when it needs a password.
 pub fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let client = &mut *ctx.client;
     client.multi = None;
@@ -26,7 +26,9 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     client.info.name.write().clear();
     client.reply_mode = ReplyMode::On;
     client.info.no_evict.store(false, Ordering::Relaxed);
-    client.authenticated = !ctx.shared.live.auth_required.load(Ordering::Relaxed);
+    // Back to the default user, authenticated only if it needs no password.
+    crate::users::become_user(ctx.shared, client, b"default");
+    client.authenticated = !ctx.shared.users.auth_required();
     client
         .info
         .authenticated

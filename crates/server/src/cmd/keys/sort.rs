@@ -37,6 +37,17 @@ struct Options<'a> {
     gets: Vec<&'a [u8]>,
 }
 
+/// BY and GET read keys the command's arguments do not name, so the user must be allowed
+/// to read every key (Redis's `ACLUserCheckCmdWithUnrestrictedKeyAccess`).
+fn full_read_access(ctx: &Ctx<'_>, args: Args<'_>) -> bool {
+    ctx.client.acl.open
+        || ctx.client.acl.user.as_ref().is_none_or(|user| {
+            ctx.shared.table.resolve_args(args).is_some_and(|index| {
+                crate::users::unrestricted_key_access(ctx.shared, user, index, args, acl::KEY_READ)
+            })
+        })
+}
+
 fn parse<'a>(ctx: &Ctx<'_>, args: Args<'a>, readonly: bool) -> Result<Options<'a>, CmdError> {
     let cluster = ctx.shared.cluster.is_some();
     let mut o = Options {
@@ -75,11 +86,20 @@ fn parse<'a>(ctx: &Ctx<'_>, args: Args<'a>, readonly: bool) -> Result<Options<'a
                 o.dont_sort = true;
             } else if cluster {
                 return Err(CmdError::err("BY option of SORT denied in Cluster mode."));
+            } else if !full_read_access(ctx, args) {
+                return Err(CmdError::err(
+                    "BY option of SORT denied due to insufficient ACL permissions.",
+                ));
             }
             j += 1;
         } else if is(a, "get") && left >= 1 {
             if cluster {
                 return Err(CmdError::err("GET option of SORT denied in Cluster mode."));
+            }
+            if !full_read_access(ctx, args) {
+                return Err(CmdError::err(
+                    "GET option of SORT denied due to insufficient ACL permissions.",
+                ));
             }
             o.gets.push(args.get(j + 1));
             j += 1;

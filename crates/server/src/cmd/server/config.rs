@@ -85,6 +85,11 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     for (setter, value) in pairs {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
     }
+    if names.contains("requirepass") {
+        // `requirepass` is the default user's password (Redis's ACLUpdateDefaultUserPassword).
+        let password = ctx.shared.live.requirepass();
+        ctx.shared.users.set_requirepass(password.as_deref());
+    }
     for (t, value, given) in kept {
         if t.name == "latency-monitor-threshold" {
             ctx.shared.latency.threshold.store(

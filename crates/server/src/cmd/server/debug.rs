@@ -14,7 +14,6 @@ use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
 pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    allowed(ctx)?;
     let sub = args.get(1);
     let n = args.len();
     match () {
@@ -93,11 +92,12 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 /// `enable-debug-command`: `yes`, `local` (loopback clients only) or `no`, Redis's texts.
-fn allowed(ctx: &Ctx<'_>) -> CmdResult {
+/// Checked at dispatch, before authentication and ACLs, as Redis checks protected commands.
+pub(crate) fn allowed(shared: &crate::Shared, client: &crate::ClientState) -> CmdResult {
     let setting = crate::tunables::find("enable-debug-command")
-        .map(|t| ctx.shared.live.tunables.get(t))
+        .map(|t| shared.live.tunables.get(t))
         .unwrap_or_default();
-    let local = ctx.client.info.addr.ip().is_loopback();
+    let local = client.info.addr.ip().is_loopback();
     if setting == "yes" || (setting == "local" && local) {
         return Ok(());
     }

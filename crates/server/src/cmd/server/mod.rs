@@ -1,8 +1,9 @@
 //! Server commands.
 
+mod acl;
 mod command;
 mod config;
-mod debug;
+pub(crate) mod debug;
 mod info;
 mod latency;
 mod lolwut;
@@ -17,6 +18,8 @@ mod time;
 mod wait;
 
 use crate::command::Handler;
+
+pub use acl::HANDLERS as ACL_HANDLERS;
 
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("monitor", monitor::monitor),
