@@ -167,3 +167,104 @@ pub fn describe_commands(catalog: &Catalog, selector: &Selector) -> String {
     );
     rules
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::catalog::CommandInfo;
+    use crate::user::Options;
+
+    /// A small table with containers, shared categories and a command in none.
+    fn catalog() -> Catalog {
+        let c = |name: &str, cats: &[&str]| CommandInfo::new(name, cats, false);
+        Catalog::new(vec![
+            c("get", &["@read", "@string", "@fast"]),
+            c("set", &["@write", "@string", "@slow"]),
+            c("del", &["@write", "@keyspace", "@slow"]),
+            c("hget", &["@read", "@hash", "@fast"]),
+            c("hset", &["@write", "@hash", "@fast"]),
+            c("config", &["@slow"]),
+            c("config|get", &["@admin", "@slow", "@dangerous"]),
+            c("config|set", &["@admin", "@slow", "@dangerous"]),
+            c("flushall", &["@keyspace", "@write", "@slow", "@dangerous"]),
+            c("select", &["@fast", "@connection"]),
+            c("ping", &["@fast", "@connection"]),
+            c("lonely", &[]),
+        ])
+    }
+
+    fn rule() -> impl Strategy<Value = String> {
+        let names = [
+            "get",
+            "set",
+            "del",
+            "hget",
+            "hset",
+            "config",
+            "config|get",
+            "config|set",
+            "flushall",
+            "select",
+            "ping",
+            "lonely",
+        ];
+        prop_oneof![
+            (any::<bool>(), 0..names.len()).prop_map(move |(allow, i)| format!(
+                "{}{}",
+                if allow { '+' } else { '-' },
+                names[i]
+            )),
+            (any::<bool>(), 0..CATEGORIES.len()).prop_map(|(allow, i)| format!(
+                "{}@{}",
+                if allow { '+' } else { '-' },
+                CATEGORIES[i]
+            )),
+            Just("+@all".to_string()),
+            Just("-@all".to_string()),
+            Just("+select|0".to_string()),
+            Just("+get|x".to_string()),
+        ]
+    }
+
+    proptest! {
+        /// What ACL GETUSER shows, applied to a new user, gives that user the same
+        /// permissions (and the same description).
+        #[test]
+        fn described_rules_rebuild_the_same_permissions(rules in proptest::collection::vec(rule(), 0..12)) {
+            let catalog = catalog();
+            let options = Options::default();
+            let mut user = User::new(&catalog, b"u", options);
+            for r in &rules {
+                user.apply(&catalog, r.as_bytes(), options).unwrap();
+            }
+            let described = describe_commands(&catalog, user.root());
+            let mut copy = User::new(&catalog, b"c", options);
+            for r in described.split(' ') {
+                copy.apply(&catalog, r.as_bytes(), options).unwrap();
+            }
+            prop_assert!(copy.root().same_bits(user.root()), "{rules:?} -> {described}");
+            prop_assert_eq!(describe_commands(&catalog, copy.root()), described);
+        }
+    }
+
+    #[test]
+    fn default_user_and_selectors_describe_as_redis() {
+        let catalog = catalog();
+        let options = Options::default();
+        let user = User::new_default(&catalog, options);
+        assert_eq!(describe_user(&catalog, &user), b"on nopass ~* &* +@all");
+        let mut u = User::new(&catalog, b"u", options);
+        for r in ["on", ">pw", "%R~r:*", "&ch", "+@hash", "-hset", "(~x +get)"] {
+            u.apply(&catalog, r.as_bytes(), options).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(describe_user(&catalog, &u)).unwrap(),
+            format!(
+                "on #{} %R~r:* resetchannels &ch -@all +hget (~x resetchannels -@all +get)",
+                crate::hash_password(b"pw")
+            )
+        );
+    }
+}

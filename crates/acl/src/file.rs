@@ -3,6 +3,7 @@
 
 use crate::catalog::Catalog;
 use crate::describe::describe_user;
+use crate::error::RuleError;
 use crate::user::{merge_selector_args, Options, User};
 
 /// Parses the whole file. Every problem is collected into one line, in Redis's words;
@@ -54,9 +55,22 @@ pub fn load(
                 Vec::new()
             }
         };
+        // An unknown command is named; other errors only once per line and without the rule,
+        // which may hold a password (as Redis reports them).
+        let mut reported = false;
         for rule in &rules {
-            if let Err(e) = user.apply(catalog, trim(rule, b"\t\r\n"), options) {
-                errors.push_str(&format!("{filename}:{linenum}: {e}. "));
+            let rule = trim(rule, b"\t\r\n");
+            match user.apply(catalog, rule, options) {
+                Ok(()) => {}
+                Err(e @ RuleError::UnknownCommand) => errors.push_str(&format!(
+                    "{filename}:{linenum}: Error in applying operation '{}': {e}. ",
+                    String::from_utf8_lossy(rule)
+                )),
+                Err(e) if !reported => {
+                    errors.push_str(&format!("{filename}:{linenum}: {e}. "));
+                    reported = true;
+                }
+                Err(_) => {}
             }
         }
         users.push(user);

@@ -128,7 +128,12 @@ impl Users {
             return Err("Configuring users in the configuration and at the same time an ACL file (aclfile) is invalid: define users in one place".into());
         }
         for line in configured {
-            let text = format!("user {line}");
+            // The default user exists already: a configured `default` is reset, then given
+            // the line's rules (Redis's ACLLoadConfiguredUsers).
+            let text = match line.strip_prefix("default ") {
+                Some(rules) => format!("user default reset {rules}"),
+                None => format!("user {line}"),
+            };
             let loaded = acl::file::load(text.as_bytes(), "config", &users.catalog, options)?;
             for user in loaded.into_iter().filter(|u| {
                 u.name != b"default" || line.split_whitespace().next() == Some("default")

@@ -481,3 +481,175 @@ async fn acl_scenario_matches_redis_in_resp2() {
 async fn acl_scenario_matches_redis_in_resp3() {
     scenario(true).await;
 }
+
+/// The ACL file: users loaded at start, ACL SAVE writes them back in Redis's form, ACL LOAD
+/// replaces them all (closing the connections of the users it replaced) or, with any error,
+/// changes nothing and says why in Redis's words. Users given in the configuration (`user`
+/// lines) load too. Both servers start from the same file.
+#[tokio::test]
+async fn acl_file_load_save_and_configured_users_match_redis() {
+    let dir = crate::support::temp_dir("aclfile");
+    let (ours_file, theirs_file) = (dir.join("ours.acl"), dir.join("redis.acl"));
+    let initial = "user alice on #4c94485e0c21ae6c41ce1dfe7b6bfaceea5ab68e40a2476f50208e526f506080 ~cache:* +@read -keys\nuser default on nopass ~* &* +@all\n\nuser bob off resetchannels &n:* -@all +get (~b:* +set)\n";
+    for f in [&ours_file, &theirs_file] {
+        std::fs::write(f, initial).unwrap();
+    }
+    let node = Node::start_with(server::Config {
+        aclfile: Some(ours_file.clone()),
+        ..Default::default()
+    })
+    .await;
+    let redis = RedisServer::start_with(&["--aclfile", theirs_file.to_str().unwrap()]).await;
+    let (mut ours, mut theirs) = (
+        [node.client().await, node.client().await],
+        [redis.client().await, redis.client().await],
+    );
+    let path_free = |f: Frame, path: &std::path::Path| match f {
+        Frame::Error(e) => Frame::Error(e.replace(path.to_str().unwrap(), "<file>")),
+        other => other,
+    };
+    let mut failures = Vec::new();
+    let steps: &[(usize, &str, Option<&str>)] = &[
+        (0, "ACL LIST", None),
+        (1, "AUTH alice secret", None),
+        (1, "GET cache:1", None),
+        (1, "KEYS *", None),
+        (0, "ACL SETUSER carol on >pw +@all ~*", None),
+        (0, "ACL SAVE", None),
+        (0, "ACL LOAD", Some("user alice on >other\nfoo\nuser alice off\nuser x +nosuch\nuser y (+get\nuser \"a b\" on\n")),
+        (0, "ACL LIST", None),
+        (1, "ACL WHOAMI", None),
+        (0, "ACL LOAD", Some("user dave on nopass ~* +@all\n")),
+        (1, "ACL WHOAMI", None),
+        (1, "ACL WHOAMI", None),
+        (0, "ACL LIST", None),
+        (0, "ACL LOAD", Some("user default off\nuser erin on >pw ~* &* +@all\n")),
+        (0, "ACL LIST", None),
+        (0, "AUTH erin pw", None),
+        (0, "ACL SETUSER default on nopass", None),
+        (0, "ACL SAVE", None),
+    ];
+    for (conn, line, file) in steps {
+        if let Some(content) = file {
+            std::fs::write(&ours_file, content).unwrap();
+            std::fs::write(&theirs_file, content).unwrap();
+        }
+        let args = split_quoted(line);
+        let a = path_free(run(&mut ours[*conn], node.addr, &args).await, &ours_file);
+        let b = path_free(
+            run(&mut theirs[*conn], redis.addr, &args).await,
+            &theirs_file,
+        );
+        if a != b {
+            failures.push(format!(
+                "{line}\n  ours:  {}\n  redis: {}",
+                text(&a),
+                text(&b)
+            ));
+        }
+        if *line == "ACL SAVE" {
+            let sorted = |p: &std::path::Path| {
+                let text = std::fs::read_to_string(p).unwrap();
+                text.lines()
+                    .map(|l| match normalize(Frame::Bulk(l.as_bytes().to_vec())) {
+                        Frame::Bulk(b) => String::from_utf8(b).unwrap(),
+                        _ => unreachable!(),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (a, b) = (sorted(&ours_file), sorted(&theirs_file));
+            if a != b {
+                failures.push(format!("saved file\n  ours:  {a:?}\n  redis: {b:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Users from the configuration, as redis.conf's `user` lines.
+    let node = Node::start_with(server::Config {
+        users: vec![
+            "frank on >pw ~f:* +@all".into(),
+            "default on >dpw ~* &* +@all".into(),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let redis = RedisServer::start_with(&[
+        "--user", "frank", "on", ">pw", "~f:*", "+@all", "--user", "default", "on", ">dpw", "~*",
+        "&*", "+@all",
+    ])
+    .await;
+    let (mut a, mut b) = (node.client().await, redis.client().await);
+    for line in [
+        "PING",
+        "AUTH frank pw",
+        "GET x",
+        "GET f:1",
+        "AUTH dpw",
+        "ACL LIST",
+    ] {
+        let args = split_quoted(line);
+        let (x, y) = (
+            run(&mut a, node.addr, &args).await,
+            run(&mut b, redis.addr, &args).await,
+        );
+        assert_eq!(x, y, "{line}");
+    }
+}
+
+/// What a differential test cannot compare: GENPASS's randomness and sizes, CLIENT LIST's
+/// `user`, and a rules string that round-trips through GETUSER.
+#[tokio::test]
+async fn genpass_client_list_user_and_rules_round_trip() {
+    let node = Node::start().await;
+    let mut c = node.client().await;
+    let Frame::Bulk(p1) = c.run("ACL GENPASS").await else {
+        panic!()
+    };
+    let Frame::Bulk(p2) = c.run("ACL GENPASS").await else {
+        panic!()
+    };
+    assert_eq!(p1.len(), 64);
+    assert!(p1.iter().all(u8::is_ascii_hexdigit));
+    assert_ne!(p1, p2);
+    let Frame::Bulk(short) = c.run("ACL GENPASS 5").await else {
+        panic!()
+    };
+    assert_eq!(short.len(), 2, "5 bits take 2 hex digits");
+    let Frame::Bulk(p3) = c.run("ACL GENPASS 4096").await else {
+        panic!()
+    };
+    assert_eq!(p3.len(), 1024);
+
+    c.run("ACL SETUSER ann on >pw ~a:* +@all -@dangerous +flushdb")
+        .await;
+    let mut ann = node.client().await;
+    assert_eq!(ann.run("AUTH ann pw").await, Frame::Simple("OK".into()));
+    let info = match ann.run("CLIENT INFO").await {
+        Frame::Verbatim(_, info) | Frame::Bulk(info) => String::from_utf8_lossy(&info).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert!(info.contains(" user=ann "), "{info}");
+
+    // The described rules, applied to a fresh user, give the same description.
+    let commands = |f: Frame| match f {
+        Frame::Array(items) => items
+            .chunks(2)
+            .find(|kv| kv[0] == Frame::Bulk(b"commands".to_vec()))
+            .map(|kv| kv[1].clone())
+            .unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let described = commands(c.run("ACL GETUSER ann").await);
+    let Frame::Bulk(rules) = &described else {
+        panic!()
+    };
+    let mut args = vec!["ACL".to_string(), "SETUSER".into(), "copy".into()];
+    args.extend(
+        String::from_utf8_lossy(rules)
+            .split(' ')
+            .map(str::to_string),
+    );
+    c.cmd(&args).await;
+    assert_eq!(commands(c.run("ACL GETUSER copy").await), described);
+}
