@@ -15,6 +15,8 @@
 //!   preflight, and this server answers no preflight (it sends no CORS headers at all);
 //!   `Sec-Fetch-Site: cross-site` is refused outright.
 
+pub mod auth;
+
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,7 +104,11 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address reaches the handlers (an admin failure is logged with it).
+        let service = TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let header_timeout = options.header_timeout;
         tokio::spawn(async move {
             let _permit = permit;

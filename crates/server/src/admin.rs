@@ -21,13 +21,21 @@ use crate::Shared;
 /// and cross-site checks) until the node shuts down.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, options: adminhttp::Options) {
     let stop = shared.shutdown.clone();
-    let app = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
+    let guard = Arc::new(AdminAuth {
+        shared: shared.clone(),
+        failures: adminhttp::auth::FailureLimit::new(FAILURES_PER_SECOND),
+    });
+    // Everything but the probes needs credentials once the node has a password.
+    let protected = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/cache/stats", get(stats))
         .route("/api/cache/clear", post(clear))
         .route("/api/cluster", get(cluster))
+        .route_layer(axum::middleware::from_fn_with_state(guard, authenticate));
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .merge(protected)
         .with_state(shared);
     adminhttp::serve(
         listener,
@@ -36,6 +44,90 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, options: adminhtt
         async move { stop.cancelled().await },
     )
     .await;
+}
+
+/// Failed admin authentications answered per second, node-wide; more get 429.
+const FAILURES_PER_SECOND: u64 = 10;
+
+struct AdminAuth {
+    shared: Arc<Shared>,
+    failures: adminhttp::auth::FailureLimit,
+}
+
+/// Who a request acts as. Stored in the request for the handlers that need rights.
+#[derive(Clone)]
+enum Principal {
+    /// No password is configured, or the admin token was given: every right.
+    Admin,
+    /// An ACL user, with that user's rights.
+    User(Arc<acl::User>),
+}
+
+/// Admits a request when the node needs no password (the default user is `nopass`, as
+/// Redis lets every client in then), or with the admin token (`Bearer`), or as an ACL user
+/// whose password matches (`Basic`). Failures are counted, logged and rate-limited.
+async fn authenticate(
+    State(auth): State<Arc<AdminAuth>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use adminhttp::auth::{credentials, unauthorized, Credentials};
+    let shared = &auth.shared;
+    let token = shared.admin_token.as_deref();
+    let presented = match credentials(req.headers()) {
+        Ok(c) => c,
+        Err(why) => return unauthorized(why),
+    };
+    let principal =
+        match presented {
+            None if !shared.users.auth_required() && token.is_none() => Principal::Admin,
+            None => return unauthorized(
+                "authentication required (Basic with an ACL user, or Bearer with the admin token)",
+            ),
+            Some(c) => {
+                if let Some(refused) = auth.failures.check() {
+                    return refused;
+                }
+                let accepted = match &c {
+                    Credentials::Bearer(t) => token
+                        .is_some_and(|expected| constant_time_eq(expected.as_bytes(), t.as_bytes()))
+                        .then_some(Principal::Admin),
+                    Credentials::Basic { user, password } => shared
+                        .users
+                        .get(user)
+                        .filter(|u| u.accepts(password))
+                        .map(Principal::User),
+                };
+                match accepted {
+                    Some(p) => p,
+                    None => {
+                        let who = match &c {
+                            Credentials::Basic { user, .. } => {
+                                String::from_utf8_lossy(user).into_owned()
+                            }
+                            Credentials::Bearer(_) => "<token>".into(),
+                        };
+                        let peer = req
+                            .extensions()
+                            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                            .map(|c| c.0);
+                        auth.failures.failed(peer, &who);
+                        shared
+                            .stats
+                            .acl_access_denied_auth
+                            .fetch_add(1, Ordering::Relaxed);
+                        return unauthorized("invalid credentials");
+                    }
+                }
+            }
+        };
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// Compares without an early exit (a token's prefix is not told by the time taken).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Liveness: the process answers.
@@ -182,10 +274,30 @@ async fn remote_stats(addr: &str, password: Option<&str>) -> Option<Value> {
 /// cluster mode on every node. The pattern comes from the query, a form or a JSON body and
 /// is required (`*` needs `confirm=all`; see [`adminhttp::clear_pattern`]).
 async fn clear(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -> Response {
+    let principal = req.extensions().get::<Principal>().cloned();
     let pattern = match adminhttp::clear_pattern(req, Duration::from_secs(5)).await {
         Ok(p) => p,
         Err(refused) => return refused,
     };
+    // A user clears only what it could delete itself: UNLINK and SCAN allowed, with key
+    // patterns that cover the pattern as written (`~cache:*` may clear `cache:*`; only
+    // `~*` may clear `*`).
+    if let Some(Principal::User(user)) = principal {
+        let may = |command: &[&[u8]]| {
+            let args: resp::request::OwnedArgs = command.iter().copied().collect();
+            let args = args.as_args();
+            shared
+                .table
+                .resolve_args(args)
+                .is_some_and(|i| crate::users::check_user(&shared, &user, i, args).is_ok())
+        };
+        if !may(&[b"UNLINK", pattern.as_bytes()]) || !may(&[b"SCAN", b"0"]) {
+            return adminhttp::auth::forbidden(&format!(
+                "user '{}' may not delete keys matching '{pattern}'",
+                String::from_utf8_lossy(&user.name)
+            ));
+        }
+    }
     let mut cleared = 0u64;
     let mut shards = 0usize;
     let mut errors = Vec::new();

@@ -72,6 +72,9 @@ pub struct Config {
     pub admin_max_connections: usize,
     /// Host names the admin API answers to, besides IP addresses and `localhost`.
     pub admin_allow_hosts: Vec<String>,
+    /// A bearer token that opens every admin endpoint (besides ACL users with Basic auth);
+    /// when set, the admin API needs credentials even if the node has no password.
+    pub admin_token: Option<String>,
     #[serde(deserialize_with = "de_memory")]
     pub maxmemory: u64,
     #[serde(deserialize_with = "de_policy")]
@@ -169,6 +172,7 @@ impl Default for Config {
             admin_bind: None,
             admin_max_connections: 64,
             admin_allow_hosts: Vec::new(),
+            admin_token: None,
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
             requirepass: None,

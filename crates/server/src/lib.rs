@@ -221,6 +221,8 @@ pub struct Shared {
     pub live: Live,
     /// The configuration file the node started from, if any.
     pub config_file: Option<std::path::PathBuf>,
+    /// The admin API's bearer token (`admin_token`).
+    pub admin_token: Option<String>,
     pub table: CommandTable,
     /// ACL users and the ACL log.
     pub users: users::Users,
@@ -601,6 +603,7 @@ pub async fn run_node(
         keyspace,
         live,
         config_file: config.config_file.clone(),
+        admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
         table,
         users,
         stats: ServerStats::default(),

@@ -191,6 +191,10 @@ struct ServerArgs {
     /// e.g. --user "app on >secret ~app:* +@read +@write -@dangerous".
     #[arg(long = "user", value_name = "RULES")]
     users: Vec<String>,
+    /// A bearer token that opens the admin API (`Authorization: Bearer <token>`); with it
+    /// set, the admin API needs credentials even without a password.
+    #[arg(long, env = "SHARDCACHE_ADMIN_TOKEN")]
+    admin_token: Option<String>,
     /// The ACL file: users loaded at start, ACL LOAD and ACL SAVE (not with --user).
     #[arg(long, env = "SHARDCACHE_ACLFILE")]
     aclfile: Option<PathBuf>,
@@ -369,6 +373,9 @@ impl ServerArgs {
         }
         if self.aclfile.is_some() {
             c.aclfile = self.aclfile;
+        }
+        if self.admin_token.is_some() {
+            c.admin_token = self.admin_token;
         }
         if self.cluster_bind.is_some() {
             c.cluster_bind = self.cluster_bind;

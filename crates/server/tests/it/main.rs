@@ -4,6 +4,7 @@
 mod support;
 
 mod acl;
+mod admin_auth;
 mod blocking;
 mod clients;
 mod cluster;
