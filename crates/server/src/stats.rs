@@ -139,6 +139,11 @@ pub struct ServerStats {
     pub unknown_commands: AtomicU64,
     /// Failed authentications (INFO `acl_access_denied_auth`).
     pub acl_access_denied_auth: AtomicU64,
+    /// Commands refused by ACL for the command, a key or a channel (INFO
+    /// `acl_access_denied_cmd/key/channel`, as Redis 7.2).
+    pub acl_access_denied_cmd: AtomicU64,
+    pub acl_access_denied_key: AtomicU64,
+    pub acl_access_denied_channel: AtomicU64,
     /// Socket reads and writes that moved data (INFO `total_reads_processed` /
     /// `total_writes_processed`).
     pub reads_processed: AtomicU64,
@@ -168,6 +173,9 @@ impl ServerStats {
             &self.total_error_replies,
             &self.unknown_commands,
             &self.acl_access_denied_auth,
+            &self.acl_access_denied_cmd,
+            &self.acl_access_denied_key,
+            &self.acl_access_denied_channel,
             &self.reads_processed,
             &self.writes_processed,
             &self.expire_cycle_micros,

@@ -443,6 +443,16 @@ pub fn log_denial(
     let max_len = crate::tunables::find("acllog-max-len")
         .and_then(|t| shared.live.tunables.get(t).parse::<usize>().ok())
         .unwrap_or(128);
+    let counter = match reason {
+        Reason::Command => Some(&shared.stats.acl_access_denied_cmd),
+        Reason::Key => Some(&shared.stats.acl_access_denied_key),
+        Reason::Channel => Some(&shared.stats.acl_access_denied_channel),
+        // Counted where authentication fails (AUTH, HELLO, the admin API).
+        Reason::Auth => None,
+    };
+    if let Some(counter) = counter {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
     let username = match username {
         Some(name) => name.to_vec(),
         None => client.info.user.read().as_bytes().to_vec(),

@@ -630,6 +630,20 @@ async fn genpass_client_list_user_and_rules_round_trip() {
         other => panic!("{other:?}"),
     };
     assert!(info.contains(" user=ann "), "{info}");
+    // Refusals are counted by kind in INFO stats (as Redis 7.2).
+    ann.run("FLUSHALL").await;
+    ann.run("GET b:1").await;
+    let Frame::Bulk(stats) = c.run("INFO stats").await else {
+        panic!()
+    };
+    let stats = String::from_utf8(stats).unwrap();
+    for line in [
+        "acl_access_denied_cmd:1\r\n",
+        "acl_access_denied_key:1\r\n",
+        "acl_access_denied_channel:0\r\n",
+    ] {
+        assert!(stats.contains(line), "{line} in {stats}");
+    }
 
     // The described rules, applied to a fresh user, give the same description.
     let commands = |f: Frame| match f {

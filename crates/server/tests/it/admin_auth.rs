@@ -123,8 +123,11 @@ async fn admin_api_needs_acl_credentials_once_the_node_has_a_password() {
         200
     );
     // Counted where Redis counts refused authentications.
-    let info = format!("{:?}", c.run("INFO stats").await);
-    assert!(!info.contains("acl_access_denied_auth:0"), "{info}");
+    let resp::Frame::Bulk(info) = c.run("INFO stats").await else {
+        panic!()
+    };
+    let info = String::from_utf8(info).unwrap();
+    assert!(!info.contains("acl_access_denied_auth:0\r\n"), "{info}");
 }
 
 #[tokio::test]
