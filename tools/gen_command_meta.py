@@ -67,7 +67,7 @@ IMPLEMENTED = {
     "geosearch": [], "geosearchstore": [],
     # replication
     "replicaof": [], "slaveof": [], "role": [], "replconf": [], "psync": [], "sync": [],
-    "wait": [],
+    "wait": [], "failover": [],
     "latency": ["latest", "history", "reset", "graph", "doctor", "histogram", "help"],
     # keys
     "del": [], "unlink": [], "exists": [], "touch": [], "type": [], "expire": [], "pexpire": [],

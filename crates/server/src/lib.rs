@@ -846,7 +846,9 @@ async fn housekeeping(shared: Arc<Shared>) {
         let ping_every = tunables::find("repl-ping-replica-period")
             .and_then(|t| shared.live.tunables.get(t).parse().ok())
             .unwrap_or(10u64);
+        // Not during a FAILOVER: the stream must stand still for a replica to catch up.
         if shared.replicas.count() > 0
+            && !replication::failover::active(&shared)
             && last_replica_ping.elapsed() >= Duration::from_secs(ping_every.max(1))
         {
             shared.repl_log.append_command(&[b"PING"]);

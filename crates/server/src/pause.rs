@@ -18,6 +18,9 @@ pub struct ClientPause {
     state: Mutex<Option<(Instant, bool)>>,
     /// Fast check on every command.
     active: AtomicBool,
+    /// FAILOVER holds writes until the hand-over ends, apart from any CLIENT PAUSE (Redis's
+    /// `PAUSE_DURING_FAILOVER` purpose).
+    failover: AtomicBool,
 }
 
 impl ClientPause {
@@ -30,6 +33,11 @@ impl ClientPause {
         self.active.store(true, Ordering::SeqCst);
     }
 
+    /// Holds (or releases) every write for a FAILOVER.
+    pub fn hold_writes_for_failover(&self, on: bool) {
+        self.failover.store(on, Ordering::SeqCst);
+    }
+
     pub fn unpause(&self) {
         *self.state.lock() = None;
         self.active.store(false, Ordering::SeqCst);
@@ -40,6 +48,9 @@ impl ClientPause {
     /// end of a pause around a failover, the new primary's DELs or this node's own expiry
     /// decide).
     pub fn in_force(&self) -> bool {
+        if self.failover.load(Ordering::Relaxed) {
+            return true;
+        }
         if !self.active.load(Ordering::Relaxed) {
             return false;
         }
@@ -49,6 +60,9 @@ impl ClientPause {
     /// When a command (`writes`: it writes or may replicate) must wait: the instant to look
     /// again; `None` to run it now.
     pub fn hold(&self, writes: bool) -> Option<Instant> {
+        if writes && self.failover.load(Ordering::Relaxed) {
+            return Some(Instant::now() + RECHECK);
+        }
         if !self.active.load(Ordering::Relaxed) {
             return None;
         }

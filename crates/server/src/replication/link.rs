@@ -61,6 +61,9 @@ async fn run(shared: Arc<Shared>, generation: u64) {
             }
         }
         if let Err(e) = outcome {
+            // A FAILOVER whose target could not be reached (or refused) is over: this node
+            // is a primary again.
+            super::failover::abort(&shared, &format!("link to the failover target failed: {e}"));
             if current(&shared, generation) {
                 tracing::warn!(%host, port, error = %e, "replication link to MASTER failed; retrying");
             }
@@ -165,10 +168,15 @@ async fn session(
         let s = shared.replication.state();
         (s.replid.clone(), s.offset, s.resumable)
     };
+    let failing_over = matches!(&*shared.replication.failover.lock(), Some(p) if p.in_progress);
     let reply = if resumable {
         let next = (offset + 1).to_string();
-        link.send(&[b"PSYNC", replid.as_bytes(), next.as_bytes()])
-            .await?;
+        let mut psync: Vec<&[u8]> = vec![b"PSYNC", replid.as_bytes(), next.as_bytes()];
+        if failing_over {
+            // FAILOVER's hand-over: the target promotes itself, then continues our history.
+            psync.push(b"FAILOVER");
+        }
+        link.send(&psync).await?;
         link.line(repl_timeout(shared)).await?
     } else {
         link.send(&[b"PSYNC", b"?", b"-1"]).await?;
@@ -176,6 +184,13 @@ async fn session(
     };
     if !current(shared, generation) {
         return Ok(());
+    }
+    if failing_over {
+        let accepted = reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE");
+        super::failover::psync_answered(shared, accepted);
+        if !accepted {
+            return Err(format!("Failover target rejected psync request: {reply}"));
+        }
     }
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut parts = rest.split_whitespace();

@@ -14,6 +14,7 @@
 //! Invariant: at most one link task runs; a task whose generation is no longer the current
 //! one stops at its next step, so REPLICAOF never has two links feeding one keyspace.
 
+pub mod failover;
 pub mod link;
 pub mod log;
 pub mod primary;
@@ -87,6 +88,8 @@ pub struct Replication {
     generation: AtomicU64,
     /// Set while following a primary (read on every command: kept outside the lock).
     replica: AtomicBool,
+    /// A FAILOVER under way (see [`failover`]).
+    pub failover: Mutex<Option<failover::Plan>>,
 }
 
 impl Replication {
@@ -113,6 +116,7 @@ impl Replication {
             }),
             generation: AtomicU64::new(0),
             replica: AtomicBool::new(false),
+            failover: Mutex::new(None),
         }
     }
 
@@ -263,6 +267,7 @@ pub fn info(shared: &crate::Shared, backlog_size: &str, read_only: bool, o: &mut
     let offset = master_offset(shared);
     let replicas = shared.replicas.all();
     let log = &shared.repl_log;
+    let failover_state = failover::state_name(shared);
     let s = shared.replication.state();
     o.push_str("# Replication\r\n");
     if let Some((host, port)) = &s.master {
@@ -337,8 +342,8 @@ pub fn info(shared: &crate::Shared, backlog_size: &str, read_only: bool, o: &mut
     };
     let _ = write!(
         o,
-        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{active}\r\nrepl_backlog_size:{backlog_size}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\n",
-        s.replid, s.replid2, s.second_offset
+        "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{active}\r\nrepl_backlog_size:{backlog_size}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\n",
+        failover_state, s.replid, s.replid2, s.second_offset
     );
 }
 

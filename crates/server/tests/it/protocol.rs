@@ -165,7 +165,7 @@ async fn command_metadata_matches_redis() {
     let Frame::Array(our_list) = ours.run("COMMAND").await else {
         panic!()
     };
-    assert_eq!(our_list.len(), 222);
+    assert_eq!(our_list.len(), 223);
     for info in our_list {
         let Frame::Array(fields) = &info else {
             panic!()

@@ -726,3 +726,224 @@ async fn replica_read_only_and_stale_data_settings_apply() {
     );
     assert_eq!(r.run("GET k").await, Frame::Bulk(b"v".to_vec()));
 }
+
+/// Polls `c`'s ROLE until its first element is `role`.
+async fn wait_role(c: &mut RawClient, role: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = items(c.run("ROLE").await);
+        if text(&r[0]) == role {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never became {role}: {r:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// FAILOVER on the node, redis-server 7.0 its replica: writers are held while the replica
+/// catches up, the replica is told (`PSYNC ... FAILOVER`) to promote itself, and the node
+/// follows it with a partial resync. Every write a client saw acknowledged — before, during
+/// (they wait, then get READONLY or were applied) — is on the new primary.
+#[tokio::test]
+async fn failover_hands_the_node_primary_role_to_a_redis_replica() {
+    let node = replica_node("fo-p").await;
+    let mut p = node.client().await;
+    dataset(&mut p).await;
+    let dir = temp_dir("fo-redis");
+    let target = format!("127.0.0.1 {}", node.addr.port());
+    let redis =
+        RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--replicaof", &target]).await;
+    let mut r = redis.client().await;
+    assert_same_data(&mut p, &mut r).await;
+
+    // A writer keeps writing through the failover; it records what was acknowledged.
+    let mut writer = node.client().await;
+    let load = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        for i in 0..400 {
+            let key = format!("w:{i}");
+            match writer.cmd(&["SET", &key, "v"]).await {
+                Frame::Simple(ok) if ok == "OK" => acked.push(key),
+                Frame::Error(e) if e.starts_with("READONLY") => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        acked
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        p.run(&format!("FAILOVER TO 127.0.0.1 {}", redis.addr.port()))
+            .await,
+        Frame::Simple("OK".into())
+    );
+    wait_role(&mut r, "master").await;
+    wait_role(&mut p, "slave").await;
+    let acked = load.await.unwrap();
+    assert!(!acked.is_empty());
+    for key in &acked {
+        assert_eq!(
+            r.cmd(&["EXISTS", key]).await,
+            Frame::Integer(1),
+            "{key} lost"
+        );
+    }
+    // The node continued the shared history (no full resync), and now follows redis.
+    r.run("SET after-failover 1").await;
+    assert_same_data(&mut r, &mut p).await;
+    let stats = r.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+    assert_eq!(
+        info_field(&p.run("INFO replication").await, "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
+    assert_eq!(
+        p.run("SET x 1").await,
+        err("READONLY You can't write against a read only replica.")
+    );
+}
+
+/// FAILOVER on redis-server 7.0, the node its replica: the node promotes itself on
+/// `PSYNC <replid> <offset> FAILOVER` and serves redis as its replica, continuing the
+/// history.
+#[tokio::test]
+async fn failover_from_redis_promotes_the_node() {
+    let redis = primary(true).await;
+    let node = replica_node("fo-r").await;
+    let (mut r, mut n) = (redis.client().await, node.client().await);
+    dataset(&mut r).await;
+    n.run(&format!("REPLICAOF 127.0.0.1 {}", redis.addr.port()))
+        .await;
+    assert_same_data(&mut r, &mut n).await;
+    // Redis matches replicas by the address they announce; ours is 127.0.0.1.
+    assert_eq!(r.run("FAILOVER").await, Frame::Simple("OK".into()));
+    wait_role(&mut n, "master").await;
+    wait_role(&mut r, "slave").await;
+    n.run("SET on-node 1").await;
+    assert_same_data(&mut n, &mut r).await;
+    assert_eq!(r.run("GET on-node").await, Frame::Bulk(b"1".to_vec()));
+    let stats = n.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("0"));
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+}
+
+/// FAILOVER between two nodes; then the refusals, word for word as redis-server's (a
+/// redis-server with and without a replica beside our node in the same state), a timeout
+/// that aborts when the replica cannot catch up, and ABORT.
+#[tokio::test]
+async fn failover_between_nodes_errors_and_aborts() {
+    let (a, b) = (replica_node("fo-a").await, replica_node("fo-b").await);
+    let (mut pa, mut pb) = (a.client().await, b.client().await);
+    dataset(&mut pa).await;
+    pb.run(&format!("REPLICAOF 127.0.0.1 {}", a.addr.port()))
+        .await;
+    assert_same_data(&mut pa, &mut pb).await;
+    assert_eq!(
+        pa.run("FAILOVER TIMEOUT 5000").await,
+        Frame::Simple("OK".into())
+    );
+    wait_role(&mut pb, "master").await;
+    wait_role(&mut pa, "slave").await;
+    pb.run("SET on-b 1").await;
+    assert_same_data(&mut pb, &mut pa).await;
+
+    // The same refusals as redis-server: standalone with no replica, then as a replica.
+    let lone = replica_node("fo-lone").await;
+    // Both redis-servers keep their files in temporary directories (a replica saves the
+    // snapshot it receives).
+    let redis_dir = temp_dir("fo-redis-lone");
+    let redis = RedisServer::start_with(&["--dir", redis_dir.to_str().unwrap()]).await;
+    let (mut ours, mut theirs) = (lone.client().await, redis.client().await);
+    for line in [
+        "FAILOVER",
+        "FAILOVER ABORT",
+        "FAILOVER TIMEOUT 0",
+        "FAILOVER TIMEOUT -5",
+        "FAILOVER TIMEOUT x",
+        "FAILOVER TIMEOUT",
+        "FAILOVER FORCE",
+        "FAILOVER FORCE FORCE",
+        "FAILOVER TO 127.0.0.1",
+        "FAILOVER TO 127.0.0.1 x",
+        "FAILOVER TO h 1 TO h 2",
+        "FAILOVER TIMEOUT 10 TIMEOUT 20",
+        "FAILOVER nosuch",
+        "FAILOVER ABORT extra",
+    ] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
+    let replica_dir = temp_dir("fo-redis-replica");
+    let redis_replica = RedisServer::start_with(&["--dir", replica_dir.to_str().unwrap()]).await;
+    let mut rr = redis_replica.client().await;
+    rr.run(&format!("REPLICAOF 127.0.0.1 {}", redis.addr.port()))
+        .await;
+    wait_in_sync(&mut theirs, &mut rr).await;
+    for line in [
+        "FAILOVER FORCE",
+        "FAILOVER FORCE TIMEOUT 10",
+        "FAILOVER TO 10.9.9.9 1",
+    ] {
+        // Redis with a replica, against our `a` (now a replica) would differ: compare the
+        // primaries' answers, ours being b with a as its replica.
+        assert_eq!(pb.run(line).await, theirs.run(line).await, "{line}");
+    }
+    assert_eq!(pa.run("FAILOVER").await, rr.run("FAILOVER").await);
+    assert_eq!(
+        pa.run("FAILOVER").await,
+        err("ERR FAILOVER is not valid when server is a replica.")
+    );
+
+    // A replica that cannot catch up (a redis-server busy in DEBUG SLEEP: it applies and
+    // acknowledges nothing meanwhile): the wait times out and the primary carries on.
+    let c = replica_node("fo-c").await;
+    let mut pc = c.client().await;
+    let dir = temp_dir("fo-slow");
+    let target = format!("127.0.0.1 {}", c.addr.port());
+    let slow = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().unwrap(),
+        "--replicaof",
+        &target,
+        "--enable-debug-command",
+        "local",
+    ])
+    .await;
+    let mut sc = slow.client().await;
+    pc.run("SET first 1").await;
+    assert_same_data(&mut pc, &mut sc).await;
+    sc.send(&["DEBUG", "SLEEP", "1"]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    pc.run("SET lagging 1").await;
+    assert_eq!(
+        pc.run("FAILOVER TIMEOUT 200").await,
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        info_field(&pc.run("INFO replication").await, "master_failover_state").as_deref(),
+        Some("waiting-for-sync")
+    );
+    assert_eq!(
+        pc.run("FAILOVER").await,
+        err("ERR FAILOVER already in progress.")
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        info_field(&pc.run("INFO replication").await, "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
+    assert_eq!(
+        pc.run("SET still-primary 1").await,
+        Frame::Simple("OK".into())
+    );
+    let _ = sc.read().await;
+
+    // ABORT while waiting: writes resume, the node stays primary.
+    sc.send(&["DEBUG", "SLEEP", "1"]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    pc.run("SET lagging 2").await;
+    assert_eq!(pc.run("FAILOVER").await, Frame::Simple("OK".into()));
+    assert_eq!(pc.run("FAILOVER ABORT").await, Frame::Simple("OK".into()));
+    assert_eq!(pc.run("SET resumed 1").await, Frame::Simple("OK".into()));
+    assert_eq!(text(&items(pc.run("ROLE").await)[0]), "master");
+    let _ = sc.read().await;
+    assert_same_data(&mut pc, &mut sc).await;
+}

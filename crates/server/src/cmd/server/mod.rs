@@ -4,6 +4,7 @@ mod acl;
 mod command;
 mod config;
 pub(crate) mod debug;
+mod failover;
 mod info;
 mod latency;
 mod lolwut;
@@ -68,4 +69,5 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("psync", psync::psync),
     ("sync", psync::sync),
     ("wait", wait::wait),
+    ("failover", failover::failover),
 ];

@@ -56,6 +56,11 @@ fn start_sync(ctx: &mut Ctx<'_>, psync: Option<(String, u64)>, old_sync: bool) -
     if ctx.client.is_master {
         return Ok(());
     }
+    if crate::replication::failover::active(ctx.shared) {
+        return Err(CmdError::Raw(
+            "NOMASTERLINK Can't SYNC while failing over".into(),
+        ));
+    }
     if ctx.shared.replication.is_replica() {
         return Err(CmdError::err(
             "this node is itself a replica: replicas of replicas (chained replication) are not supported yet",
@@ -77,11 +82,27 @@ fn start_sync(ctx: &mut Ctx<'_>, psync: Option<(String, u64)>, old_sync: bool) -
     Ok(())
 }
 
-/// PSYNC <replid> <offset>: continue a history from `offset`, or (`? -1`, or a history or
+/// PSYNC <replid> <offset> [FAILOVER]: continue a history from `offset`, or (`? -1`, or a history or
 /// offset this node cannot continue) a full resync.
 pub fn psync(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let offset = resp::number::parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
     let replid = String::from_utf8_lossy(args.get(1)).into_owned();
+    if args.len() > 3 && is(args.get(3), "failover") {
+        // Our primary hands its role over (its FAILOVER): promote, then serve it as a
+        // replica that continues the history we share.
+        tracing::warn!(%replid, "Failover request received");
+        let repl = &ctx.shared.replication;
+        if !repl.is_replica() {
+            return Err(CmdError::err("PSYNC FAILOVER can't be sent to a master."));
+        }
+        if !repl.state().replid.eq_ignore_ascii_case(&replid) {
+            return Err(CmdError::err("PSYNC FAILOVER replid must match my replid."));
+        }
+        if repl.promote() {
+            crate::replication::primary::ensure_log(ctx.shared);
+            tracing::info!("MASTER MODE enabled (failover request)");
+        }
+    }
+    let offset = resp::number::parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
     let psync = (replid != "?" && offset > 0).then_some((replid, offset as u64));
     start_sync(ctx, psync, false)
 }
