@@ -286,7 +286,7 @@ pub async fn run<B: Bus>(
     } else {
         None
     };
-    let result = server::run_node(listener, admin, config, Some(view), shutdown).await;
+    let result = server::run_node(Some(listener), admin, config, Some(view), shutdown).await;
     node.shutdown().await;
     result
 }

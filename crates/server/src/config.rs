@@ -139,6 +139,21 @@ pub struct Config {
     pub users: Vec<String>,
     /// The ACL file: users loaded from it at start, ACL LOAD and ACL SAVE.
     pub aclfile: Option<std::path::PathBuf>,
+    /// TLS (Redis's names): the TLS client port (0 = none), the certificate, key and CA,
+    /// whether clients must present a certificate (`yes`, `no`, `optional`), the protocol
+    /// versions and suites, and whether replication links use TLS.
+    pub tls_port: u16,
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    pub tls_key_file: Option<std::path::PathBuf>,
+    pub tls_ca_cert_file: Option<std::path::PathBuf>,
+    pub tls_auth_clients: Option<String>,
+    pub tls_protocols: Option<String>,
+    pub tls_ciphersuites: Option<String>,
+    pub tls_ciphers: Option<String>,
+    pub tls_replication: bool,
+    /// A TLS listener bound by the caller (tests bind port 0), instead of `tls_port`.
+    #[serde(skip)]
+    pub tls_listener: Option<std::sync::Arc<std::net::TcpListener>>,
     pub loglevel: String,
     /// The Redis version the node reports (HELLO, INFO, LOLWUT, scripts): "major.minor.patch".
     pub compat_version: String,
@@ -199,6 +214,16 @@ impl Default for Config {
             masteruser: None,
             users: Vec::new(),
             aclfile: None,
+            tls_port: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_cert_file: None,
+            tls_auth_clients: None,
+            tls_protocols: None,
+            tls_ciphersuites: None,
+            tls_ciphers: None,
+            tls_replication: false,
+            tls_listener: None,
             dir: ".".into(),
             dbfilename: "dump.rdb".into(),
             save: String::new(),
@@ -325,14 +350,36 @@ impl Live {
         };
         live.set_requirepass(c.requirepass.clone().filter(|p| !p.is_empty()));
         live.set_output_limits(limits);
-        let aclfile = c.aclfile.as_ref().map(|p| p.display().to_string());
+        let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let aclfile = path(&c.aclfile);
+        let tls_port = Some(c.tls_port.to_string());
+        let tls_replication = Some(if c.tls_replication { "yes" } else { "no" }.to_string());
+        let (cert, key, ca) = (
+            path(&c.tls_cert_file),
+            path(&c.tls_key_file),
+            path(&c.tls_ca_cert_file),
+        );
         for (name, value) in [
             ("masterauth", &c.masterauth),
             ("masteruser", &c.masteruser),
             ("aclfile", &aclfile),
+            ("tls-port", &tls_port),
+            ("tls-cert-file", &cert),
+            ("tls-key-file", &key),
+            ("tls-ca-cert-file", &ca),
+            ("tls-auth-clients", &c.tls_auth_clients),
+            ("tls-protocols", &c.tls_protocols),
+            ("tls-ciphersuites", &c.tls_ciphersuites),
+            ("tls-ciphers", &c.tls_ciphers),
+            ("tls-replication", &tls_replication),
         ] {
             if let (Some(t), Some(v)) = (crate::tunables::find(name), value) {
-                live.tunables.set(t, v.clone());
+                // Checked as CONFIG SET would (those fixed at start are taken as given).
+                let v = match t.effect {
+                    crate::tunables::Effect::Immutable => v.clone(),
+                    _ => crate::tunables::validate(t, v).map_err(|e| format!("{name}: {e}"))?,
+                };
+                live.tunables.set(t, v);
             }
         }
         Ok(live)

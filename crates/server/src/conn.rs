@@ -32,6 +32,9 @@ const READ_AHEAD: usize = 64 * 1024;
 /// rest, however large its past requests were.
 const SHRINK_ABOVE: usize = 4 * READ_CHUNK;
 
+/// How long a TLS client has to complete its handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long a batch waits for its EXEC lane before it checks whether a script is busy.
 const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -41,6 +44,7 @@ pub(crate) fn accept(
     tasks: &TaskTracker,
     stream: TcpStream,
     addr: SocketAddr,
+    tls: Option<Arc<tls::Acceptor>>,
 ) {
     shared
         .stats
@@ -88,15 +92,27 @@ pub(crate) fn accept(
     tasks.spawn_on(
         async move {
             let id = info.id;
-            match TcpStream::from_std(stream) {
-                Ok(stream) => {
-                    let mut conn = Connection::new(shared.clone(), info);
-                    if let Err(e) = conn.serve(stream).await {
-                        tracing::debug!(client = id, error = %e, "connection ended with an error");
-                    }
-                    conn.release();
+            let stream = match (TcpStream::from_std(stream), tls) {
+                (Ok(tcp), None) => Ok(tls::Stream::Plain(tcp)),
+                // The handshake runs on the worker, with a deadline (a peer that stalls
+                // mid-handshake is dropped), and a failure is logged once.
+                (Ok(tcp), Some(acceptor)) => acceptor
+                    .accept(tcp, TLS_HANDSHAKE_TIMEOUT)
+                    .await
+                    .inspect_err(
+                        |e| tracing::warn!(client = id, %addr, error = %e, "TLS handshake failed"),
+                    ),
+                (Err(e), _) => {
+                    tracing::warn!(error = %e, "cannot register connection");
+                    Err(e)
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot register connection"),
+            };
+            if let Ok(stream) = stream {
+                let mut conn = Connection::new(shared.clone(), info);
+                if let Err(e) = conn.serve(stream).await {
+                    tracing::debug!(client = id, error = %e, "connection ended with an error");
+                }
+                conn.release();
             }
             shared.clients.remove(id);
         },
@@ -151,7 +167,7 @@ impl Connection {
         }
     }
 
-    async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
+    async fn serve(&mut self, mut stream: tls::Stream) -> std::io::Result<()> {
         let kill = self.state.info.kill.clone();
         let cancelled = kill.cancelled();
         tokio::pin!(cancelled);
@@ -422,7 +438,7 @@ impl Connection {
     /// Waits for the blocked command's data, its timeout, or the client going away (input
     /// that arrives meanwhile is buffered, as Redis does). Writes the reply; false when the
     /// connection must close.
-    async fn wait_blocked(&mut self, stream: &mut TcpStream) -> std::io::Result<bool> {
+    async fn wait_blocked(&mut self, stream: &mut tls::Stream) -> std::io::Result<bool> {
         let mut blocked = self.state.blocked.take().expect("a blocked command");
         let info = self.state.info.clone();
         info.blocked.store(true, Ordering::Relaxed);
@@ -550,7 +566,7 @@ impl Connection {
     /// Writes pending replies, enforcing the `normal` client output buffer limits: a reply
     /// batch over the hard limit, or over the soft limit for longer than its seconds,
     /// disconnects the client instead of buffering without bound.
-    async fn write(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+    async fn write(&mut self, stream: &mut tls::Stream) -> std::io::Result<()> {
         let live = &self.shared.live;
         let pending = self.out.len() as u64;
         let (hard, soft, soft_secs) = if self.state.pubsub.is_some() {

@@ -35,6 +35,7 @@ pub mod script_host;
 pub mod seam;
 pub mod slowlog;
 pub mod stats;
+pub mod tlsconf;
 pub mod tracking;
 pub mod transaction;
 pub mod tunables;
@@ -234,6 +235,8 @@ pub struct Shared {
     pub started: Instant,
     pub run_id: String,
     pub local_addr: SocketAddr,
+    /// The TLS client port's acceptor (reloaded on SIGHUP and CONFIG SET tls-*).
+    pub tls: Option<Arc<tls::Acceptor>>,
     pub admin_addr: Mutex<Option<SocketAddr>>,
     /// Cancelled to shut the node down (signal, SHUTDOWN, the caller's future).
     pub shutdown: CancellationToken,
@@ -532,11 +535,11 @@ fn reserved_fds(config: &Config, admin: &Option<TcpListener>) -> usize {
     admin + cluster
 }
 
-/// Runs a node on `listener` until `shutdown` completes, a SHUTDOWN command arrives, or the
+/// Runs a node on `listener` (none: TLS only, `--port 0`) until `shutdown` completes, a SHUTDOWN command arrives, or the
 /// admin API asks. Then it stops accepting, lets every connection finish the commands it has
 /// read and flush their replies, and returns.
 pub async fn run(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -550,7 +553,7 @@ pub async fn run(
 
 /// Like [`run`], with the admin HTTP listener supplied by the caller (tests bind port 0).
 pub async fn run_with_admin(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     admin: Option<TcpListener>,
     config: Config,
     shutdown: impl Future<Output = ()>,
@@ -561,7 +564,7 @@ pub async fn run_with_admin(
 /// Like [`run_with_admin`], as a member of a cluster whose layer (Raft, in the binary)
 /// keeps `cluster` up to date. Without it, `cluster_enabled` makes a cluster of one.
 pub async fn run_node(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     admin: Option<TcpListener>,
     config: Config,
     cluster: Option<Arc<cluster::ClusterState>>,
@@ -569,8 +572,23 @@ pub async fn run_node(
 ) -> std::io::Result<()> {
     let mut config = config;
     config.maxclients = fdlimit::fit_maxclients(config.maxclients, reserved_fds(&config, &admin));
-    let live =
-        Live::new(&config).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let live = Live::new(&config).map_err(invalid)?;
+    // The TLS client port: `tls_port`, or a listener the caller bound.
+    let tls_wanted = config.tls_port != 0 || config.tls_listener.is_some();
+    let tls = tlsconf::acceptor(&live, tls_wanted).map_err(invalid)?;
+    let tls_listener = match (&tls, &config.tls_listener) {
+        (None, _) => None,
+        (Some(_), Some(l)) => Some(TcpListener::from_std(l.try_clone()?)?),
+        (Some(_), None) => Some(TcpListener::bind((config.bind.as_str(), config.tls_port)).await?),
+    };
+    if listener.is_none() && tls_listener.is_none() {
+        return Err(invalid("no client port: --port 0 needs --tls-port".into()));
+    }
+    let local_addr = match (&listener, &tls_listener) {
+        (Some(l), _) | (None, Some(l)) => l.local_addr()?,
+        (None, None) => unreachable!("checked above"),
+    };
     let threads = if config.threads > 0 {
         config.threads
     } else {
@@ -612,7 +630,8 @@ pub async fn run_node(
         slowlog: Mutex::new(SlowLog::default()),
         started: Instant::now(),
         run_id: random_run_id(),
-        local_addr: listener.local_addr()?,
+        local_addr,
+        tls: tls.clone(),
         admin_addr: Mutex::new(None),
         shutdown: CancellationToken::new(),
         used_memory: AtomicU64::new(0),
@@ -625,10 +644,7 @@ pub async fn run_node(
             if !config.cluster_enabled {
                 return None;
             }
-            let addr = listener
-                .local_addr()
-                .map(|a| (a.ip().to_string(), a.port()));
-            let (host, port) = addr.unwrap_or_else(|_| (config.bind.clone(), config.port));
+            let (host, port) = (local_addr.ip().to_string(), local_addr.port());
             let bus = if config.cluster_port != 0 {
                 config.cluster_port
             } else {
@@ -711,6 +727,10 @@ pub async fn run_node(
     }
 
     let stop = shared.shutdown.clone();
+    let mut hangup = Hangup::new();
+    if let Some(l) = &tls_listener {
+        tracing::info!(addr = ?l.local_addr().ok(), "TLS client port listening");
+    }
     tokio::pin!(shutdown);
     let mut loading = loading;
     let mut failed_load = None;
@@ -736,18 +756,35 @@ pub async fn run_node(
                     }
                 }
             }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, addr)) => conn::accept(&shared, &tasks, stream, addr),
+            accepted = accept(listener.as_ref()) => match accepted {
+                Ok((stream, addr)) => conn::accept(&shared, &tasks, stream, addr, None),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            accepted = accept(tls_listener.as_ref()) => match accepted {
+                Ok((stream, addr)) => conn::accept(&shared, &tasks, stream, addr, tls.clone()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed (TLS port)");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = hangup.recv() => {
+                // SIGHUP: rotated certificates are read again; connections keep theirs.
+                if let Some(t) = &tls {
+                    match t.reload() {
+                        Ok(()) => tracing::info!("TLS certificates reloaded"),
+                        Err(e) => tracing::warn!(error = %e, "TLS reload failed; the old certificates stay in use"),
+                    }
+                }
+            }
         }
     }
     tracing::info!("shutting down: no new connections, finishing in-flight commands");
     drop(listener);
+    drop(tls_listener);
     shared.shutdown.cancel();
     tasks.close();
     if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
@@ -762,6 +799,34 @@ pub async fn run_node(
     }
     tracing::info!("bye");
     Ok(())
+}
+
+/// Accepts on a listener that may be absent (then never).
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGHUP, where the platform has it (several nodes in one process each get it).
+struct Hangup(Option<tokio::signal::unix::Signal>);
+
+impl Hangup {
+    fn new() -> Hangup {
+        Hangup(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+    }
+
+    async fn recv(&mut self) {
+        match &mut self.0 {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Drops the keys of slots this node no longer owns, one slot (one shard lock) at a time;

@@ -191,6 +191,32 @@ struct ServerArgs {
     /// e.g. --user "app on >secret ~app:* +@read +@write -@dangerous".
     #[arg(long = "user", value_name = "RULES")]
     users: Vec<String>,
+    /// A TLS client port (Redis's tls-port); 0 = none. `--port 0` turns the plain port off.
+    #[arg(long, env = "SHARDCACHE_TLS_PORT")]
+    tls_port: Option<u16>,
+    /// The TLS certificate (PEM; a chain may follow it) and its private key.
+    #[arg(long, env = "SHARDCACHE_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    #[arg(long, env = "SHARDCACHE_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// The CA certificates (PEM) client certificates and TLS peers are checked against.
+    #[arg(long, env = "SHARDCACHE_TLS_CA_CERT_FILE")]
+    tls_ca_cert_file: Option<PathBuf>,
+    /// Whether TLS clients must present a certificate: yes (default, as Redis), no, optional.
+    #[arg(long, env = "SHARDCACHE_TLS_AUTH_CLIENTS")]
+    tls_auth_clients: Option<String>,
+    /// TLS versions offered, e.g. "TLSv1.2 TLSv1.3" (the default).
+    #[arg(long, env = "SHARDCACHE_TLS_PROTOCOLS")]
+    tls_protocols: Option<String>,
+    /// TLS 1.3 cipher suites (colon-separated, e.g. TLS_AES_256_GCM_SHA384).
+    #[arg(long, env = "SHARDCACHE_TLS_CIPHERSUITES")]
+    tls_ciphersuites: Option<String>,
+    /// TLS 1.2 ciphers in OpenSSL's names (colon-separated, e.g. ECDHE-RSA-AES256-GCM-SHA384).
+    #[arg(long, env = "SHARDCACHE_TLS_CIPHERS")]
+    tls_ciphers: Option<String>,
+    /// Replication links (this node following a primary) use TLS.
+    #[arg(long, env = "SHARDCACHE_TLS_REPLICATION")]
+    tls_replication: bool,
     /// A bearer token that opens the admin API (`Authorization: Bearer <token>`); with it
     /// set, the admin API needs credentials even without a password.
     #[arg(long, env = "SHARDCACHE_ADMIN_TOKEN")]
@@ -377,6 +403,24 @@ impl ServerArgs {
         if self.admin_token.is_some() {
             c.admin_token = self.admin_token;
         }
+        if let Some(p) = self.tls_port {
+            c.tls_port = p;
+        }
+        macro_rules! some {
+            ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field; } )* };
+        }
+        some!(
+            tls_cert_file,
+            tls_key_file,
+            tls_ca_cert_file,
+            tls_auth_clients,
+            tls_protocols,
+            tls_ciphersuites,
+            tls_ciphers
+        );
+        if self.tls_replication {
+            c.tls_replication = true;
+        }
         if self.cluster_bind.is_some() {
             c.cluster_bind = self.cluster_bind;
         }
@@ -550,7 +594,12 @@ fn main() -> ExitCode {
         if config.cluster_enabled {
             return node::run_tcp(config, member, signals).await;
         }
-        let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
+        // --port 0: no plain port (a TLS-only node).
+        let listener = if config.port == 0 {
+            None
+        } else {
+            Some(tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?)
+        };
         let mut config = config;
         config.extra_commands = scripting::handlers();
         server::run(listener, config, signals).await

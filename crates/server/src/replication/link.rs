@@ -82,7 +82,7 @@ async fn run(shared: Arc<Shared>, generation: u64) {
 
 /// The connection to the primary, with what has been read but not used yet.
 struct Link {
-    stream: TcpStream,
+    stream: tls::Stream,
     buf: BytesMut,
 }
 
@@ -159,6 +159,17 @@ async fn session(
         .map_err(|_| "Timeout connecting to the MASTER".to_string())?
         .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
     let _ = stream.set_nodelay(true);
+    // `tls-replication yes`: the primary is reached over TLS, its certificate checked
+    // against our CA, ours presented.
+    let stream = if crate::tlsconf::for_replication(&shared.live) {
+        let config = crate::tlsconf::client_config(&shared.live)?;
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls::connect(config, host, stream))
+            .await
+            .map_err(|_| "Timeout in the TLS handshake with the MASTER".to_string())?
+            .map_err(|e| format!("TLS handshake with the MASTER failed: {e}"))?
+    } else {
+        tls::Stream::Plain(stream)
+    };
     let mut link = Link {
         stream,
         buf: BytesMut::with_capacity(64 * 1024),

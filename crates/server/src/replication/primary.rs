@@ -14,7 +14,6 @@ use bytes::BytesMut;
 use parking_lot::Mutex;
 use resp::{Limits, Parsed, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::Shared;
 
@@ -147,7 +146,7 @@ pub fn stop_log(shared: &Shared) {
 /// Serves a replica on `stream` until it disconnects. `leftover`: bytes it sent after PSYNC.
 pub async fn serve(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
+    mut stream: tls::Stream,
     leftover: BytesMut,
     request: SyncRequest,
     client: Arc<crate::client::ClientInfo>,
@@ -176,7 +175,7 @@ pub async fn serve(
 
 async fn serve_inner(
     shared: &Arc<Shared>,
-    stream: &mut TcpStream,
+    stream: &mut tls::Stream,
     leftover: BytesMut,
     request: &SyncRequest,
     info: &Arc<ReplicaInfo>,
@@ -227,7 +226,7 @@ impl Drop for ReaderGuard<'_> {
 /// Takes a snapshot, tells the replica its offset, sends it; the stream reader from there.
 async fn full_resync(
     shared: &Arc<Shared>,
-    stream: &mut TcpStream,
+    stream: &mut tls::Stream,
     request: &SyncRequest,
     info: &Arc<ReplicaInfo>,
 ) -> Result<u64, String> {
@@ -315,13 +314,13 @@ async fn full_resync(
 /// Sends the stream from the reader's position as it grows, and reads the replica's ACKs.
 async fn stream_to(
     shared: &Arc<Shared>,
-    stream: &mut TcpStream,
+    stream: &mut tls::Stream,
     mut input: BytesMut,
     reader: u64,
     info: &Arc<ReplicaInfo>,
 ) -> Result<(), String> {
     let log = &shared.repl_log;
-    let (mut rd, mut wr) = stream.split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut parser = RequestParser::new();
     let mut out = Vec::with_capacity(64 * 1024);
     loop {

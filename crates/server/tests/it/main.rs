@@ -22,5 +22,6 @@ mod protocol;
 mod pubsub;
 mod replication;
 mod scripting;
+mod tls;
 mod tracking;
 mod transactions;

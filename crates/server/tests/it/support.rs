@@ -46,7 +46,7 @@ impl Node {
         let admin = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server::run_with_admin(
-            listener,
+            Some(listener),
             admin_listener,
             config,
             async {

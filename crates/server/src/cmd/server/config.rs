@@ -82,6 +82,33 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         setter(&scratch, &value).map_err(|why| failed(&why))?;
         pairs.push((setter, value));
     }
+    // TLS settings change together: the acceptor is rebuilt first, and nothing is applied
+    // if the new certificate, key or CA cannot be used (Redis's applyTlsCfg).
+    if let (Some(acceptor), Some((first, _, _))) = (
+        &ctx.shared.tls,
+        kept.iter()
+            .find(|(t, _, _)| crate::tlsconf::RELOADING.contains(&t.name)),
+    ) {
+        let live = &ctx.shared.live;
+        let lookup = |name: &str| {
+            kept.iter()
+                .find(|(t, _, _)| t.name == name)
+                .map(|(_, v, _)| v.clone())
+                .or_else(|| tunables::find(name).map(|t| live.tunables.get(t)))
+                .unwrap_or_default()
+        };
+        let refused = || {
+            CmdError::err(format!(
+                "CONFIG SET failed (possibly related to argument '{}') - Unable to update TLS configuration. Check server logs.",
+                first.name
+            ))
+        };
+        let settings = crate::tlsconf::settings_with(lookup).ok_or_else(refused)?;
+        acceptor.update(|s| *s = settings).map_err(|e| {
+            tracing::warn!(error = %e, "TLS configuration refused");
+            refused()
+        })?;
+    }
     for (setter, value) in pairs {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
     }
