@@ -46,6 +46,11 @@ pub struct DevArgs {
     /// Restart a node as soon as it dies (otherwise: press Enter to restart dead nodes).
     #[arg(long)]
     restart_dead: bool,
+    /// Give every node a TLS client port too (node i: base-port + 2000 + i), with a
+    /// throwaway CA and certificate written under the cluster's directory (clients need not
+    /// present a certificate: tls-auth-clients optional).
+    #[arg(long)]
+    tls: bool,
     /// Log level of the nodes.
     #[arg(long, default_value = "warning")]
     loglevel: String,
@@ -123,6 +128,18 @@ pub fn run(args: DevArgs) -> ExitCode {
             true,
         ),
     };
+    let certs = if args.tls {
+        match tls::dev::write(&dir.join("tls"), &[]) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("shardcache dev: cannot write TLS certificates: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let tls_port = |port: u16| port + 2000;
     let spawn = |i: u16| -> std::io::Result<Child> {
         let port = args.base_port + i;
         let mut cmd = std::process::Command::new(&exe);
@@ -142,6 +159,16 @@ pub fn run(args: DevArgs) -> ExitCode {
             cmd.args(["--zone", &format!("z{}", i % args.zones)]);
         }
         cmd.arg("--dir").arg(dir.join(format!("node-{port}")));
+        if let Some(c) = &certs {
+            cmd.args(["--tls-port", &tls_port(port).to_string()])
+                .arg("--tls-cert-file")
+                .arg(&c.cert)
+                .arg("--tls-key-file")
+                .arg(&c.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&c.ca_cert)
+                .args(["--tls-auth-clients", "optional"]);
+        }
         cmd.args(&args.extra);
         cmd.spawn()
     };
@@ -179,10 +206,22 @@ pub fn run(args: DevArgs) -> ExitCode {
             String::new()
         };
         let role = roles.get(port).cloned().unwrap_or_default();
+        let tls = if certs.is_some() {
+            format!("  rediss://127.0.0.1:{}", tls_port(*port))
+        } else {
+            String::new()
+        };
         println!(
-            "  node {}: redis://127.0.0.1:{port}  bus 127.0.0.1:{}{admin}{role}",
+            "  node {}: redis://127.0.0.1:{port}{tls}  bus 127.0.0.1:{}{admin}{role}",
             i + 1,
             port + 10000
+        );
+    }
+    if let Some(c) = &certs {
+        println!(
+            "  TLS: redis-cli --tls --cacert {} -p {} PING  (MOVED replies name the plain ports)",
+            c.ca_cert.display(),
+            tls_port(ports[0])
         );
     }
     println!("  try: redis-cli -c -p {} SET hello world", ports[0]);

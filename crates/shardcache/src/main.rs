@@ -36,6 +36,36 @@ enum Command {
     Dev(dev::DevArgs),
     /// Warm a node or a cluster from a dump.rdb or a live Redis (redis://host:port).
     Import(import::ImportArgs),
+    /// Write a throwaway CA and a certificate (for localhost, 127.0.0.1 and --host) for
+    /// trying TLS locally: DIR/ca.crt, DIR/shardcache.crt, DIR/shardcache.key. Not for
+    /// production (the CA key is written beside them).
+    Certs(CertsArgs),
+}
+
+#[derive(Args)]
+struct CertsArgs {
+    /// Where to write the files.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Further names or addresses the certificate is valid for (repeatable).
+    #[arg(long)]
+    host: Vec<String>,
+}
+
+fn run_certs(args: CertsArgs) -> ExitCode {
+    let hosts: Vec<&str> = args.host.iter().map(String::as_str).collect();
+    match tls::dev::write(&args.dir, &hosts) {
+        Ok(c) => {
+            println!("CA:          {}", c.ca_cert.display());
+            println!("certificate: {}", c.cert.display());
+            println!("key:         {}", c.key.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shardcache certs: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Either a twemproxy config (`--config nutcracker.yml`) or a list of backends (flags or the
@@ -573,6 +603,7 @@ fn main() -> ExitCode {
         Command::Cluster(c) => return ops::run(c),
         Command::Dev(args) => return dev::run(args),
         Command::Import(args) => return import::run(args),
+        Command::Certs(args) => return run_certs(args),
     };
     let member = args.member_options();
     let config = match args.into_config() {

@@ -1,0 +1,95 @@
+"""redis-py over TLS to a TLS-only, ACL-protected node (`--port 0 --tls-port`, `--user`):
+mutual TLS with `ssl=True`, an ACL user's limits, and certificates rotated with SIGHUP
+(new connections get the new certificate, the open one keeps working).
+
+Certificates come from `shardcache certs` (a throwaway CA).
+"""
+import os
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+
+from helpers import BIN, free_port, wait_port
+
+
+def certs(directory):
+    subprocess.run([BIN, "certs", "--dir", directory], check=True, stdout=subprocess.DEVNULL)
+    return {
+        "ca": os.path.join(directory, "ca.crt"),
+        "cert": os.path.join(directory, "shardcache.crt"),
+        "key": os.path.join(directory, "shardcache.key"),
+    }
+
+
+def client(port, files, **kw):
+    return redis.Redis(port=port, ssl=True, ssl_ca_certs=files["ca"], ssl_certfile=files["cert"],
+                       ssl_keyfile=files["key"], decode_responses=True, **kw)
+
+
+@pytest.fixture
+def node():
+    work = tempfile.mkdtemp()
+    files = certs(os.path.join(work, "tls"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [BIN, "server", "--dir", work, "--port", "0", "--tls-port", str(port),
+         "--tls-cert-file", files["cert"], "--tls-key-file", files["key"],
+         "--tls-ca-cert-file", files["ca"], "--requirepass", "adminpw",
+         "--user", "app on >apppw ~app:* +@all -@dangerous"],
+        stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    yield port, files, work, proc
+    proc.terminate()
+    assert proc.wait(timeout=15) == 0
+
+
+def test_redis_py_mutual_tls_with_acl_users(node):
+    port, files, _, _ = node
+    admin = client(port, files, password="adminpw")
+    assert admin.ping()
+    admin.set("k", "v")
+    app = client(port, files, username="app", password="apppw")
+    assert app.set("app:1", "x")
+    assert app.get("app:1") == "x"
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        app.get("k")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        app.flushall()
+    assert app.acl_whoami() == "app"
+    with app.pipeline(transaction=True) as p:
+        p.incr("app:n").incr("app:n")
+        assert p.execute() == [1, 2]
+    # No client certificate: refused (tls-auth-clients yes, Redis's default).
+    bare = redis.Redis(port=port, ssl=True, ssl_ca_certs=files["ca"], password="adminpw",
+                       socket_timeout=5)
+    with pytest.raises((redis.exceptions.ConnectionError, ssl.SSLError)):
+        bare.ping()
+
+
+def test_certificates_rotate_on_sighup(node):
+    port, files, work, proc = node
+    before = client(port, files, password="adminpw")
+    assert before.set("before", "1")
+    # A new CA and certificate in the same files; the node reads them on SIGHUP.
+    old_ca = open(files["ca"]).read()
+    certs(os.path.join(work, "tls"))
+    assert open(files["ca"]).read() != old_ca
+    os.kill(proc.pid, signal.SIGHUP)
+    time.sleep(0.3)
+    after = client(port, files, password="adminpw")
+    assert after.get("before") == "1"
+    # The connection made before the rotation goes on.
+    assert before.get("before") == "1"
+    # A client that still trusts only the old CA is refused the new certificate.
+    stale_ca = os.path.join(work, "old-ca.crt")
+    with open(stale_ca, "w") as f:
+        f.write(old_ca)
+    stale = redis.Redis(port=port, ssl=True, ssl_ca_certs=stale_ca, ssl_certfile=files["cert"],
+                        ssl_keyfile=files["key"], password="adminpw", socket_timeout=5)
+    with pytest.raises((redis.exceptions.ConnectionError, ssl.SSLError)):
+        stale.ping()
