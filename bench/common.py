@@ -19,14 +19,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def run_benchmark(port, pipeline, requests, pin=False, cluster=False):
-    """`redis-benchmark -t set,get -c 50 -d 32 -r 100000` (with --cluster if asked): SET and
-    GET ops/s and p99 ms."""
+def run_benchmark(port, pipeline, requests, pin=False, cluster=False, extra=()):
+    """`redis-benchmark -t set,get -c 50 -d 32 -r 100000` (with --cluster if asked, and any
+    `extra` options such as --tls): SET and GET ops/s and p99 ms."""
     prefix = ["taskset", "-c", "0"] if pin else []
     out = subprocess.run(
         prefix + ["redis-benchmark", *(["--cluster"] if cluster else []), "-p", str(port),
                   "-t", "set,get", "-c", "50", "-d", "32", "-r", "100000", "-n", str(requests),
-                  "-P", str(pipeline), "--csv"],
+                  "-P", str(pipeline), "--csv", *extra],
         capture_output=True, text=True, check=True).stdout
     rows = {}
     for row in csv.reader(io.StringIO(out)):
@@ -37,7 +37,7 @@ def run_benchmark(port, pipeline, requests, pin=False, cluster=False):
     return rows
 
 
-def run_rounds(targets, rounds, requests_p1, requests_p16, pin=False, cluster=False):
+def run_rounds(targets, rounds, requests_p1, requests_p16, pin=False, cluster=False, extra=()):
     """Runs `run_benchmark` against every target at pipeline 1 and 16 for `rounds` rounds,
     alternating which goes first (A B, then B A) so drift on a shared machine hits both.
     `targets` maps a name to (port, [server pids]); the CPU of those pids is charged per
@@ -51,7 +51,7 @@ def run_rounds(targets, rounds, requests_p1, requests_p16, pin=False, cluster=Fa
             for name in order:
                 port, pids = targets[name]
                 before = sum(cpu_seconds(p) for p in pids)
-                rows = run_benchmark(port, pipeline, requests, pin=pin, cluster=cluster)
+                rows = run_benchmark(port, pipeline, requests, pin=pin, cluster=cluster, extra=extra)
                 cpu_per_op = (sum(cpu_seconds(p) for p in pids) - before) * 1e6 / (2 * requests)
                 for test, r in rows.items():
                     results.setdefault((name, pipeline, test), []).append(
