@@ -39,7 +39,7 @@ pub const ADMIN_HEADER: &str = "x-shardcache-admin";
 /// Largest request body read (a clear request's form or JSON).
 const MAX_BODY: usize = 64 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Simultaneous admin connections; more are closed at once.
     pub max_connections: usize,
@@ -47,6 +47,19 @@ pub struct Options {
     pub allow_hosts: Vec<String>,
     /// How long a peer has to send its request headers (and then its body).
     pub header_timeout: Duration,
+    /// Serve HTTPS with this acceptor (the node's TLS certificate) instead of HTTP.
+    pub tls: Option<Arc<tls::Acceptor>>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("max_connections", &self.max_connections)
+            .field("allow_hosts", &self.allow_hosts)
+            .field("header_timeout", &self.header_timeout)
+            .field("https", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Default for Options {
@@ -55,6 +68,7 @@ impl Default for Options {
             max_connections: 64,
             allow_hosts: Vec::new(),
             header_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -110,8 +124,20 @@ pub async fn serve(
                 .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
         );
         let header_timeout = options.header_timeout;
+        let tls = options.tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            // HTTPS: the handshake gets the header timeout too.
+            let stream = match tls {
+                None => tls::Stream::Plain(stream),
+                Some(acceptor) => match acceptor.accept(stream, header_timeout).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "admin HTTPS: TLS handshake failed");
+                        return;
+                    }
+                },
+            };
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)

@@ -723,7 +723,12 @@ pub async fn run_node(
     if let Some(admin) = admin {
         *shared.admin_addr.lock() = admin.local_addr().ok();
         tracing::info!(addr = ?admin.local_addr().ok(), "admin HTTP listening");
-        tasks.spawn(admin::serve(admin, shared.clone(), config.admin_options()));
+        // With TLS on, the admin port serves HTTPS with the same certificate.
+        let options = adminhttp::Options {
+            tls: shared.tls.clone(),
+            ..config.admin_options()
+        };
+        tasks.spawn(admin::serve(admin, shared.clone(), options));
     }
 
     let stop = shared.shutdown.clone();

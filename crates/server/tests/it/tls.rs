@@ -258,3 +258,35 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// With TLS on, the admin port serves HTTPS with the node's certificate (plain HTTP is
+/// refused there).
+#[tokio::test]
+async fn admin_port_serves_https_with_the_node_certificate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let c = certs("tls-admin");
+    let (config, _) = tls_config(&c, "optional");
+    let node = Node::start_with_admin(config).await;
+    let admin = node.admin.unwrap();
+    let mut settings = tls::Settings::new(c.files.cert.clone(), c.files.key.clone());
+    settings.ca_cert_file = Some(c.files.ca_cert.clone());
+    let client = tls::client_config(&settings).unwrap();
+    let tcp = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let mut s = tls::connect(client, "localhost", tcp).await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).await.unwrap_or_default();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"ok\""), "{reply}");
+    // Plain HTTP on the HTTPS port gets no HTTP answer.
+    let mut plain = tokio::net::TcpStream::connect(admin).await.unwrap();
+    plain
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
+    assert!(!buf.starts_with(b"HTTP/1.1 200"));
+}
