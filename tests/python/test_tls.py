@@ -93,3 +93,33 @@ def test_certificates_rotate_on_sighup(node):
                         ssl_keyfile=files["key"], password="adminpw", socket_timeout=5)
     with pytest.raises((redis.exceptions.ConnectionError, ssl.SSLError)):
         stale.ping()
+
+
+def test_proxy_serves_clients_over_tls():
+    work = tempfile.mkdtemp()
+    files = certs(os.path.join(work, "tls"))
+    backend_port, proxy_port = free_port(), free_port()
+    backend = subprocess.Popen(["redis-server", "--port", str(backend_port), "--save", "", "--dir", work],
+                               stdout=subprocess.DEVNULL)
+    proxy = None
+    try:
+        wait_port(backend_port, backend, "redis-server")
+        proxy = subprocess.Popen(
+            [BIN, "proxy", "--backends", f"redis://127.0.0.1:{backend_port}", "--listen",
+             f"127.0.0.1:{proxy_port}", "--tls-cert-file", files["cert"], "--tls-key-file", files["key"]],
+            stderr=subprocess.DEVNULL)
+        wait_port(proxy_port, proxy, "shardcache proxy")
+        r = redis.Redis(port=proxy_port, ssl=True, ssl_ca_certs=files["ca"], decode_responses=True)
+        assert r.set("via-proxy", "1")
+        assert r.get("via-proxy") == "1"
+        assert redis.Redis(port=backend_port, decode_responses=True).get("via-proxy") == "1"
+        # Plaintext to the TLS listener gets no Redis reply.
+        plain = redis.Redis(port=proxy_port, socket_timeout=3)
+        with pytest.raises(redis.exceptions.RedisError):
+            plain.ping()
+    finally:
+        if proxy:
+            proxy.terminate()
+            proxy.wait(timeout=15)
+        backend.terminate()
+        backend.wait(timeout=15)

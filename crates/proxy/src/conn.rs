@@ -18,7 +18,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::{Buf, Bytes, BytesMut};
 use resp::{Args, Frame, Limits, Parsed, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::backend::{BackendError, Reply};
@@ -95,7 +94,7 @@ struct Client {
     protocol: u8,
 }
 
-pub async fn serve(slot: Arc<PoolSlot>, mut stream: TcpStream) {
+pub async fn serve(slot: Arc<PoolSlot>, mut stream: tls::Stream) {
     let _ = stream.set_nodelay(true);
     let pool = slot.get();
     let mut client = Client {
@@ -185,7 +184,7 @@ impl Client {
     /// Writes the waiting replies. Past the hard output limit the client is disconnected at
     /// once; past the soft limit, if the client does not take them within the soft seconds.
     /// `false`: the client is gone or was disconnected.
-    async fn flush(&self, stream: &mut TcpStream, out: &mut Vec<u8>, limit: OutputLimit) -> bool {
+    async fn flush(&self, stream: &mut tls::Stream, out: &mut Vec<u8>, limit: OutputLimit) -> bool {
         if out.is_empty() {
             return true;
         }

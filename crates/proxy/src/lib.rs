@@ -37,6 +37,9 @@ impl PoolSlot {
 /// Every pool the proxy serves.
 pub struct Proxy {
     pub slots: Vec<Arc<PoolSlot>>,
+    /// Clients speak TLS to every pool's listener (`--tls-cert-file` ...); reloaded on
+    /// SIGHUP.
+    pub tls: RwLock<Option<Arc<tls::Acceptor>>>,
 }
 
 /// What a reload changed.
@@ -64,7 +67,13 @@ impl Proxy {
                     })
                 })
                 .collect(),
+            tls: RwLock::new(None),
         })
+    }
+
+    /// Serves clients over TLS from now on (new connections).
+    pub fn set_tls(&self, acceptor: Option<Arc<tls::Acceptor>>) {
+        *self.tls.write() = acceptor;
     }
 
     pub fn pools(&self) -> Vec<Arc<Pool>> {
@@ -118,6 +127,9 @@ impl Proxy {
     }
 }
 
+/// How long a TLS client has to complete its handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves the proxy's pools on the given listeners (one per pool, in order) and the admin
 /// HTTP API when given, until `shutdown`. Tests bind port 0.
 pub async fn run_with_listeners(
@@ -133,11 +145,28 @@ pub async fn run_with_listeners(
             addr = ?listener.local_addr().ok(),
             "proxy listening"
         );
+        let proxy = proxy.clone();
         tasks.spawn(async move {
             loop {
                 match listener.accept().await {
-                    Ok((stream, _)) => {
-                        tokio::spawn(conn::serve(slot.clone(), stream));
+                    Ok((stream, peer)) => {
+                        let tls = proxy.tls.read().clone();
+                        let slot = slot.clone();
+                        tokio::spawn(async move {
+                            let stream = match tls {
+                                None => tls::Stream::Plain(stream),
+                                Some(acceptor) => {
+                                    match acceptor.accept(stream, TLS_HANDSHAKE_TIMEOUT).await {
+                                        Ok(s) => s,
+                                        Err(e) => {
+                                            tracing::warn!(%peer, error = %e, "proxy: TLS handshake failed");
+                                            return;
+                                        }
+                                    }
+                                }
+                            };
+                            conn::serve(slot, stream).await
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");

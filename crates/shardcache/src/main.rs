@@ -118,6 +118,37 @@ struct ProxyArgs {
     /// Log level: debug, verbose, notice, warning.
     #[arg(long, default_value = "notice")]
     loglevel: String,
+    /// Clients speak TLS to every pool's listener with this certificate and key (PEM);
+    /// reloaded on SIGHUP.
+    #[arg(long, env = "PROXY_TLS_CERT_FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    #[arg(long, env = "PROXY_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// CA for client certificates (with --tls-auth-clients yes or optional).
+    #[arg(long, env = "PROXY_TLS_CA_CERT_FILE")]
+    tls_ca_cert_file: Option<PathBuf>,
+    /// Whether TLS clients must present a certificate: yes, no, optional [default: no when
+    /// no CA is given, else yes].
+    #[arg(long, env = "PROXY_TLS_AUTH_CLIENTS")]
+    tls_auth_clients: Option<String>,
+}
+
+impl ProxyArgs {
+    /// The clients' TLS acceptor, if a certificate was given.
+    fn tls(&self) -> Result<Option<std::sync::Arc<tls::Acceptor>>, String> {
+        let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) else {
+            return Ok(None);
+        };
+        let mut settings = tls::Settings::new(cert.clone(), key.clone());
+        settings.ca_cert_file = self.tls_ca_cert_file.clone();
+        settings.auth_clients = match (&self.tls_auth_clients, &settings.ca_cert_file) {
+            (Some(a), _) => tls::AuthClients::parse(a)
+                .ok_or_else(|| format!("--tls-auth-clients: '{a}' is not yes, no or optional"))?,
+            (None, None) => tls::AuthClients::No,
+            (None, Some(_)) => tls::AuthClients::Yes,
+        };
+        tls::Acceptor::new(settings).map(|a| Some(std::sync::Arc::new(a)))
+    }
 }
 
 /// The `normal` class of a Redis `client-output-buffer-limit` value.
@@ -543,6 +574,13 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match args.tls() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("shardcache proxy: TLS: {e}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(&args.loglevel);
     let runtime = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -573,7 +611,9 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
     let result = runtime.block_on(async move {
         let signals = shutdown_signal()?;
         let proxy = proxy::Proxy::new(pools);
-        // SIGHUP re-reads the config file; a file with an error keeps the running config.
+        proxy.set_tls(tls.clone());
+        // SIGHUP re-reads the config file (a file with an error keeps the running config)
+        // and the TLS certificate.
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let on_hup = proxy.clone();
         tokio::spawn(async move {
@@ -581,6 +621,12 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
                 match reloader.reload(&on_hup) {
                     Ok(r) => tracing::info!(changed = ?r.changed, ignored = ?r.ignored, not_applied = ?r.not_applied, "config reloaded"),
                     Err(e) => tracing::error!(error = %e, "config reload refused; keeping the running config"),
+                }
+                if let Some(t) = &tls {
+                    match t.reload() {
+                        Ok(()) => tracing::info!("TLS certificates reloaded"),
+                        Err(e) => tracing::warn!(error = %e, "TLS reload failed; the old certificates stay in use"),
+                    }
                 }
             }
         });
