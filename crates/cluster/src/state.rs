@@ -12,6 +12,9 @@ pub struct NodeSpec {
     pub host: String,
     pub port: u16,
     pub bus_port: u16,
+    /// Its TLS client port (0: none).
+    #[serde(default)]
+    pub tls_port: u16,
     /// The failure domain it runs in (`--zone`), if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
@@ -218,6 +221,7 @@ fn node(spec: &NodeSpec, shard: ShardId) -> Node {
         host: spec.host.clone(),
         port: spec.port,
         bus_port: spec.bus_port,
+        tls_port: spec.tls_port,
         shard,
         primary: true,
         zone: spec.zone.clone(),
@@ -281,6 +285,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 7000 + i,
             bus_port: 17000 + i,
+            tls_port: 0,
             zone: None,
         }
     }

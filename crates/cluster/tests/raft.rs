@@ -23,6 +23,7 @@ fn spec(i: u16) -> NodeSpec {
         host: "127.0.0.1".into(),
         port: 7000 + i,
         bus_port: 17000 + i,
+        tls_port: 0,
     }
 }
 

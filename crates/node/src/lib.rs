@@ -234,11 +234,17 @@ pub async fn run<B: Bus>(
         None => Store::in_memory(),
     };
     let resumed = store.has_state().await;
+    // TLS clients are sent to the TLS port (MOVED, CLUSTER SLOTS/SHARDS/NODES).
+    let tls_port = match &config.tls_listener {
+        Some(l) => l.local_addr()?.port(),
+        None => config.tls_port,
+    };
     let spec = NodeSpec {
         id: id.clone(),
         host: host.clone(),
         port,
         bus_port,
+        tls_port,
         zone: config.cluster_zone.clone(),
     };
     let node = ClusterNode::start(spec, store, bus.clone())

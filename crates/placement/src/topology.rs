@@ -15,6 +15,9 @@ pub struct Node {
     pub host: String,
     pub port: u16,
     pub bus_port: u16,
+    /// Its TLS client port, if it has one (0: none): TLS clients are sent there.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_port: u16,
     pub shard: ShardId,
     /// Primary of its shard; otherwise a replica of the shard's primary.
     pub primary: bool,
@@ -22,6 +25,10 @@ pub struct Node {
     /// over zones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +123,14 @@ impl Topology {
     /// `unreachable` tells which nodes this node cannot reach right now: they are flagged
     /// `fail?` with a `disconnected` link, as Redis shows a node it suspects (PFAIL).
     /// `down(id)` is the flag of a member this node cannot reach (`fail?` or `fail`), if any.
-    pub fn nodes_text(&self, myself: &str, down: impl Fn(&str) -> Option<&'static str>) -> String {
+    /// (`tls`: the reader came over TLS; nodes with a TLS port show it, as Redis shows a TLS
+    /// client the ports it can use.)
+    pub fn nodes_text(
+        &self,
+        myself: &str,
+        tls: bool,
+        down: impl Fn(&str) -> Option<&'static str>,
+    ) -> String {
         let mut out = String::new();
         for n in &self.nodes {
             let mut flags = Vec::new();
@@ -139,7 +153,11 @@ impl Topology {
                 "{} {}:{}@{} {} {} 0 0 {} {}",
                 n.id,
                 n.host,
-                n.port,
+                if tls && n.tls_port != 0 {
+                    n.tls_port
+                } else {
+                    n.port
+                },
                 n.bus_port,
                 flags.join(","),
                 primary_of,
@@ -181,6 +199,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
             bus_port: port + 10000,
+            tls_port: 0,
             shard,
             primary: true,
             zone: None,
@@ -198,14 +217,14 @@ mod tests {
         assert_eq!(t.ranges(1), vec![(0, 99), (200, 4999), (5001, 16383)]);
         assert_eq!(t.ranges(2), vec![(100, 199), (5000, 5000)]);
         assert_eq!(t.owner(150).unwrap().port, 7001);
-        let text = t.nodes_text(&"a".repeat(40), |_| None);
+        let text = t.nodes_text(&"a".repeat(40), false, |_| None);
         assert!(text.starts_with(&format!(
             "{} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99 200-4999 5001-16383\n",
             "a".repeat(40)
         )));
         assert!(text.contains(" master - 0 0 1 connected 100-199 5000\n"));
         let b = "b".repeat(40);
-        let text = t.nodes_text(&"a".repeat(40), |id| (id == b).then_some("fail?"));
+        let text = t.nodes_text(&"a".repeat(40), false, |id| (id == b).then_some("fail?"));
         assert!(
             text.contains(" master,fail? - 0 0 1 disconnected 100-199 5000\n"),
             "{text}"
@@ -214,7 +233,7 @@ mod tests {
             text.contains("myself,master - 0 0 1 connected 0-99"),
             "myself is never suspected"
         );
-        let text = t.nodes_text(&"a".repeat(40), |_| Some("fail"));
+        let text = t.nodes_text(&"a".repeat(40), false, |_| Some("fail"));
         assert!(
             text.contains(" master,fail - 0 0 1 disconnected 100-199"),
             "{text}"

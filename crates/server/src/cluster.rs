@@ -156,7 +156,7 @@ impl ClusterState {
     }
 
     /// A new node id and shard, bootstrapped as a cluster of one owning every slot.
-    pub fn bootstrap(host: &str, port: u16, bus_port: u16) -> ClusterState {
+    pub fn bootstrap(host: &str, port: u16, bus_port: u16, tls_port: u16) -> ClusterState {
         let c = ClusterState::new(random_id(), host, port, bus_port);
         let shard: ShardId = rand::thread_rng().gen();
         let me = Node {
@@ -164,6 +164,7 @@ impl ClusterState {
             host: host.to_string(),
             port,
             bus_port,
+            tls_port,
             shard,
             primary: true,
             zone: None,
@@ -279,7 +280,7 @@ impl ClusterState {
 
     /// Whether a slot is owned here and served (lease valid, no grace pending).
     pub fn serves(&self, slot: u16) -> bool {
-        matches!(self.route_slot(slot), Route::Here)
+        matches!(self.route_slot(slot, false), Route::Here)
     }
 
     /// Replaces the set of members this node cannot reach (those already unreachable keep
@@ -353,8 +354,14 @@ impl ClusterState {
     }
 
     /// Redis Cluster's redirection for a command touching `keys`; `replica_read` is a read
-    /// from a client that sent READONLY, which a replica of the slot's shard serves.
-    pub fn route<'k>(&self, keys: impl Iterator<Item = &'k [u8]>, replica_read: bool) -> Route {
+    /// from a client that sent READONLY, which a replica of the slot's shard serves. A TLS
+    /// client (`tls`) is redirected to the owner's TLS port when it has one.
+    pub fn route<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k [u8]>,
+        replica_read: bool,
+        tls: bool,
+    ) -> Route {
         let mut slot = None;
         for k in keys {
             let s = placement::slot::key_slot(k);
@@ -373,7 +380,7 @@ impl ClusterState {
                     Route::Down
                 }
             }
-            Some(slot) => self.route_slot(slot),
+            Some(slot) => self.route_slot(slot, tls),
         }
     }
 
@@ -386,7 +393,7 @@ impl ClusterState {
             .is_some_and(|me| !me.primary && t.slots[slot as usize] == Some(me.shard))
     }
 
-    fn route_slot(&self, slot: u16) -> Route {
+    fn route_slot(&self, slot: u16, tls: bool) -> Route {
         let Some(t) = self.topology() else {
             return Route::Down;
         };
@@ -405,8 +412,18 @@ impl ClusterState {
                 }
                 Route::Here
             }
-            Some(n) => Route::Moved(slot, format!("{}:{}", n.host, n.port)),
+            Some(n) => Route::Moved(slot, format!("{}:{}", n.host, client_port(n, tls))),
         }
+    }
+}
+
+/// The port a client reaches `node` on: its TLS port for a TLS client, when it has one
+/// (Redis's `getNodeClientPort`).
+pub fn client_port(node: &placement::topology::Node, tls: bool) -> u16 {
+    if tls && node.tls_port != 0 {
+        node.tls_port
+    } else {
+        node.port
     }
 }
 
@@ -424,18 +441,18 @@ mod tests {
 
     #[test]
     fn routes_by_slot_owner() {
-        let c = ClusterState::bootstrap("127.0.0.1", 7000, 17000);
+        let c = ClusterState::bootstrap("127.0.0.1", 7000, 17000, 0);
         assert!(c.take_lost().is_empty());
         assert!(matches!(
-            c.route([&b"foo"[..]].into_iter(), false),
+            c.route([&b"foo"[..]].into_iter(), false, false),
             Route::Here
         ));
         assert!(matches!(
-            c.route([&b"{u}a"[..], b"{u}b"].into_iter(), false),
+            c.route([&b"{u}a"[..], b"{u}b"].into_iter(), false, false),
             Route::Here
         ));
         assert!(matches!(
-            c.route([&b"a"[..], b"b"].into_iter(), false),
+            c.route([&b"a"[..], b"b"].into_iter(), false, false),
             Route::CrossSlot
         ));
         // Give the slot of "foo" (12182) to another node.
@@ -445,27 +462,36 @@ mod tests {
             host: "10.0.0.2".into(),
             port: 7001,
             bus_port: 17001,
+            tls_port: 7101,
             shard: 99,
             primary: true,
             zone: None,
         });
         t.slots[12182] = Some(99);
         c.set_topology(Some(t));
-        match c.route([&b"foo"[..]].into_iter(), false) {
+        match c.route([&b"foo"[..]].into_iter(), false, false) {
             Route::Moved(slot, addr) => {
                 assert_eq!(slot, 12182);
                 assert_eq!(addr, "10.0.0.2:7001");
             }
             _ => panic!("expected MOVED"),
         }
+        // A TLS client is sent to the owner's TLS port.
+        match c.route([&b"foo"[..]].into_iter(), false, true) {
+            Route::Moved(_, addr) => assert_eq!(addr, "10.0.0.2:7101"),
+            _ => panic!("expected MOVED"),
+        }
         assert_eq!(c.take_lost(), vec![12182]);
         assert!(c.take_lost().is_empty());
         c.set_topology(None);
         assert!(matches!(
-            c.route([&b"x"[..]].into_iter(), false),
+            c.route([&b"x"[..]].into_iter(), false, false),
             Route::Down
         ));
-        assert!(matches!(c.route(std::iter::empty(), false), Route::Here));
+        assert!(matches!(
+            c.route(std::iter::empty(), false, false),
+            Route::Here
+        ));
     }
 
     fn node(id: &str, shard: ShardId) -> Node {
@@ -474,6 +500,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 7000 + shard as u16,
             bus_port: 17000,
+            tls_port: 0,
             shard,
             primary: true,
             zone: None,
@@ -497,16 +524,16 @@ mod tests {
         }
         c.set_topology(Some(t.clone()));
         assert_eq!(c.take_lost().len(), 8192);
-        assert!(matches!(c.route_slot(9000), Route::Moved(9000, _)));
+        assert!(matches!(c.route_slot(9000, false), Route::Moved(9000, _)));
         // They come back: served only after the grace.
         for s in 8192..16384 {
             t.slots[s] = Some(1);
         }
         c.set_topology(Some(t.clone()));
-        assert!(matches!(c.route_slot(9000), Route::Wait(_)));
+        assert!(matches!(c.route_slot(9000, false), Route::Wait(_)));
         assert!(c.serves(0), "slots kept all along are not held back");
         // An expired lease stops everything.
         c.set_lease(Some(Instant::now()));
-        assert!(matches!(c.route_slot(0), Route::Down));
+        assert!(matches!(c.route_slot(0, false), Route::Down));
     }
 }

@@ -109,6 +109,7 @@ pub(crate) fn accept(
             };
             if let Ok(stream) = stream {
                 let mut conn = Connection::new(shared.clone(), info);
+                conn.state.tls = stream.is_tls();
                 if let Err(e) = conn.serve(stream).await {
                     tracing::debug!(client = id, error = %e, "connection ended with an error");
                 }

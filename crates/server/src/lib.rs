@@ -150,6 +150,8 @@ pub struct ClientState {
     pub script_no_replicate: bool,
     /// The ACL user this connection runs as (see [`users::ClientAcl`]).
     pub acl: users::ClientAcl,
+    /// The connection came in over TLS: cluster redirections name TLS ports.
+    pub tls: bool,
 }
 
 impl ClientState {
@@ -178,6 +180,7 @@ impl ClientState {
             in_script: false,
             script_no_replicate: false,
             acl: Default::default(),
+            tls: false,
         }
     }
 }
@@ -585,6 +588,10 @@ pub async fn run_node(
     if listener.is_none() && tls_listener.is_none() {
         return Err(invalid("no client port: --port 0 needs --tls-port".into()));
     }
+    let tls_port = match &tls_listener {
+        Some(l) => l.local_addr()?.port(),
+        None => 0,
+    };
     let local_addr = match (&listener, &tls_listener) {
         (Some(l), _) | (None, Some(l)) => l.local_addr()?,
         (None, None) => unreachable!("checked above"),
@@ -650,7 +657,9 @@ pub async fn run_node(
             } else {
                 port.wrapping_add(10000)
             };
-            Some(Arc::new(cluster::ClusterState::bootstrap(&host, port, bus)))
+            Some(Arc::new(cluster::ClusterState::bootstrap(
+                &host, port, bus, tls_port,
+            )))
         }),
         blocking: blocking::Blocking::default(),
         pause: pause::ClientPause::default(),

@@ -219,7 +219,7 @@ pub fn run(args: DevArgs) -> ExitCode {
     }
     if let Some(c) = &certs {
         println!(
-            "  TLS: redis-cli --tls --cacert {} -p {} PING  (MOVED replies name the plain ports)",
+            "  TLS: redis-cli -c --tls --cacert {} -p {} SET hello world  (TLS clients are redirected to TLS ports)",
             c.ca_cert.display(),
             tls_port(ports[0])
         );

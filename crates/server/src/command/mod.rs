@@ -375,7 +375,15 @@ fn resolve(
             meta.name
         )))
     } else if let Some(e) = (!client.is_master)
-        .then(|| cluster_redirect(shared, meta, args, client.readonly && !cmd.write))
+        .then(|| {
+            cluster_redirect(
+                shared,
+                meta,
+                args,
+                client.readonly && !cmd.write,
+                client.tls,
+            )
+        })
         .flatten()
     {
         Some(e)
@@ -438,13 +446,14 @@ fn cluster_redirect(
     meta: &CommandMeta,
     args: Args<'_>,
     replica_read: bool,
+    tls: bool,
 ) -> Option<CmdError> {
     let cluster = shared.cluster.as_ref()?;
     let positions = meta.key_positions(args);
     if positions.is_empty() {
         return None;
     }
-    match cluster.route(positions.iter().map(|&i| args.get(i)), replica_read) {
+    match cluster.route(positions.iter().map(|&i| args.get(i)), replica_read, tls) {
         crate::cluster::Route::Here => None,
         crate::cluster::Route::Moved(slot, addr) => Some(CmdError::Moved { slot, addr }),
         crate::cluster::Route::CrossSlot => Some(CmdError::CrossSlot),

@@ -290,3 +290,29 @@ async fn admin_port_serves_https_with_the_node_certificate() {
     let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
     assert!(!buf.starts_with(b"HTTP/1.1 200"));
 }
+
+/// In cluster mode a node's TLS port is part of the topology: a TLS client is shown it
+/// (CLUSTER SLOTS and NODES, and MOVED, so cluster clients over TLS stay on TLS), a plain
+/// client the plain port; CLUSTER SHARDS lists both.
+#[tokio::test]
+async fn cluster_replies_name_the_tls_port_to_tls_clients() {
+    let c = certs("tls-cluster");
+    let (mut config, tls_addr) = tls_config(&c, "optional");
+    config.cluster_enabled = true;
+    let node = Node::start_with(config).await;
+    let (plain_port, tls_port) = (node.addr.port().to_string(), tls_addr.port().to_string());
+    let (_, slots) = cli(tls_addr.port(), &c, false, &["CLUSTER", "SLOTS"]).await;
+    assert!(slots.lines().any(|l| l == tls_port), "{slots}");
+    assert!(!slots.lines().any(|l| l == plain_port), "{slots}");
+    let (_, nodes) = cli(tls_addr.port(), &c, false, &["CLUSTER", "NODES"]).await;
+    assert!(nodes.contains(&format!(":{tls_port}@")), "{nodes}");
+    let mut plain = node.client().await;
+    let nodes = plain.run("CLUSTER NODES").await;
+    let text = match &nodes {
+        Frame::Bulk(b) | Frame::Verbatim(_, b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert!(text.contains(&format!(":{plain_port}@")), "{text}");
+    let (_, shards) = cli(tls_addr.port(), &c, false, &["CLUSTER", "SHARDS"]).await;
+    assert!(shards.contains("tls-port"), "{shards}");
+}

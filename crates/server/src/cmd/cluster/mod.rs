@@ -86,7 +86,7 @@ fn replicas(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(CmdError::err("The specified node is not a master"));
     }
     let t = t.as_deref().expect("found the node in it");
-    let text = nodes_text(c, t);
+    let text = nodes_text(c, t, ctx.client.tls);
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| {
@@ -334,7 +334,8 @@ fn slots(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         for n in ordered {
             ctx.out.array(4);
             ctx.out.bulk(n.host.as_bytes());
-            ctx.out.int(n.port as i64);
+            ctx.out
+                .int(crate::cluster::client_port(n, ctx.client.tls) as i64);
             ctx.out.bulk(n.id.as_bytes());
             ctx.out.array(0);
         }
@@ -372,11 +373,16 @@ fn shards(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         let members: Vec<_> = t.nodes.iter().filter(|n| n.shard == shard).collect();
         ctx.out.array(members.len());
         for n in members {
-            ctx.out.map(7);
+            // A node with a TLS port also shows `tls-port` (Redis 7's field).
+            ctx.out.map(7 + usize::from(n.tls_port != 0));
             ctx.out.bulk(b"id");
             ctx.out.bulk(n.id.as_bytes());
             ctx.out.bulk(b"port");
             ctx.out.int(n.port as i64);
+            if n.tls_port != 0 {
+                ctx.out.bulk(b"tls-port");
+                ctx.out.int(n.tls_port as i64);
+            }
             ctx.out.bulk(b"ip");
             ctx.out.bulk(n.host.as_bytes());
             ctx.out.bulk(b"endpoint");
@@ -404,8 +410,8 @@ fn shards(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 /// CLUSTER NODES's text: the topology with this node's view of who answers.
-fn nodes_text(c: &ClusterState, t: &Topology) -> String {
-    t.nodes_text(&c.myid, |id| match c.reach(id) {
+fn nodes_text(c: &ClusterState, t: &Topology, tls: bool) -> String {
+    t.nodes_text(&c.myid, tls, |id| match c.reach(id) {
         crate::cluster::Reach::Ok => None,
         crate::cluster::Reach::Suspected => Some("fail?"),
         crate::cluster::Reach::Failed => Some("fail"),
@@ -415,7 +421,7 @@ fn nodes_text(c: &ClusterState, t: &Topology) -> String {
 fn nodes(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let c = state(ctx)?;
     let text = match c.topology() {
-        Some(t) => nodes_text(c, &t),
+        Some(t) => nodes_text(c, &t, ctx.client.tls),
         None => String::new(),
     };
     ctx.out.verbatim("txt", text.as_bytes());
