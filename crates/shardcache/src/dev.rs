@@ -201,7 +201,8 @@ pub fn run(args: DevArgs) -> ExitCode {
     println!("shardcache dev: a {}-node cluster is up", ports.len());
     for (i, port) in ports.iter().enumerate() {
         let admin = if admin_base != 0 {
-            format!("  admin http://127.0.0.1:{}", admin_base + i as u16)
+            let scheme = if certs.is_some() { "https" } else { "http" };
+            format!("  admin {scheme}://127.0.0.1:{}", admin_base + i as u16)
         } else {
             String::new()
         };
