@@ -223,7 +223,7 @@ pub static TUNABLES: &[Tunable] = &[
     t("tls-dh-params-file", None, Kind::Text, "", Effect::Only("", "DH parameters are not used: key exchange is ECDHE only")),
     t("tls-key-file", None, Kind::Text, "", Effect::Kept),
     t("tls-key-file-pass", None, Kind::Text, "", Effect::Only("", "encrypted private keys are not supported: give the key unencrypted (with file permissions guarding it)")),
-    t("tls-port", None, Kind::Int(0, 65535), "0", Effect::Immutable),
+    t("tls-port", None, Kind::Int(0, 65535), "0", Effect::Kept),
     t("tls-prefer-server-ciphers", None, Kind::Bool, "no", Effect::Kept),
     t("tls-protocols", None, Kind::Text, "", Effect::Kept),
     t("tls-replication", None, Kind::Bool, "no", Effect::Kept),

@@ -82,13 +82,25 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         setter(&scratch, &value).map_err(|why| failed(&why))?;
         pairs.push((setter, value));
     }
-    // TLS settings change together: the acceptor is rebuilt first, and nothing is applied
-    // if the new certificate, key or CA cannot be used (Redis's applyTlsCfg).
-    if let (Some(acceptor), Some((first, _, _))) = (
-        &ctx.shared.tls,
-        kept.iter()
-            .find(|(t, _, _)| crate::tlsconf::RELOADING.contains(&t.name)),
-    ) {
+    // The TLS port is bound at start: setting it to another value is refused in Redis's
+    // words for a TLS change that cannot be made (the log says why).
+    if let Some((t, value, _)) = kept.iter().find(|(t, _, _)| t.name == "tls-port") {
+        if *value != ctx.shared.live.tunables.get(t) {
+            tracing::warn!(
+                requested = %value,
+                "tls-port cannot change while the node runs: restart it with --tls-port"
+            );
+            return Err(CmdError::err(
+                "CONFIG SET failed (possibly related to argument 'tls-port') - Unable to update TLS configuration. Check server logs.",
+            ));
+        }
+    }
+    // TLS settings change together (Redis's applyTlsCfg): when TLS is in use — a TLS port,
+    // or TLS replication — the new settings must make a working configuration, and the
+    // acceptor is rebuilt from them first; otherwise nothing is applied.
+    if let Some((first, _, _)) = kept.iter().find(|(t, _, _)| {
+        crate::tlsconf::RELOADING.contains(&t.name) || t.name == "tls-replication"
+    }) {
         let live = &ctx.shared.live;
         let lookup = |name: &str| {
             kept.iter()
@@ -103,11 +115,21 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 first.name
             ))
         };
-        let settings = crate::tlsconf::settings_with(lookup).ok_or_else(refused)?;
-        acceptor.update(|s| *s = settings).map_err(|e| {
-            tracing::warn!(error = %e, "TLS configuration refused");
-            refused()
-        })?;
+        let in_use = ctx.shared.tls.is_some() || lookup("tls-replication") == "yes";
+        if in_use {
+            let settings = crate::tlsconf::settings_with(lookup).ok_or_else(|| {
+                tracing::warn!("TLS is in use but tls-cert-file / tls-key-file are not set");
+                refused()
+            })?;
+            let checked = match &ctx.shared.tls {
+                Some(acceptor) => acceptor.update(|s| *s = settings.clone()),
+                None => tls::server_config(&settings).map(drop),
+            };
+            checked.map_err(|e| {
+                tracing::warn!(error = %e, "TLS configuration refused");
+                refused()
+            })?;
+        }
     }
     for (setter, value) in pairs {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
