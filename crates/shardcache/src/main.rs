@@ -671,8 +671,9 @@ fn main() -> ExitCode {
         if config.cluster_enabled {
             return node::run_tcp(config, member, signals).await;
         }
-        // --port 0: no plain port (a TLS-only node).
-        let listener = if config.port == 0 {
+        // --port 0 with a TLS port: no plain port (a TLS-only node, as Redis). Without one,
+        // port 0 is an ephemeral port (the log says which), as tests use it.
+        let listener = if config.port == 0 && config.tls_port != 0 {
             None
         } else {
             Some(tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?)
