@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need on a fresh machine (redis-server,
-# redis-tools, nutcracker, nodejs and npm from Debian, redis-py and pytest in a local venv,
+# redis-tools, nutcracker, nodejs, npm and chromium from Debian, redis-py and pytest in a local venv,
 # ioredis from npm), then runs formatting and lint checks, the Rust test suite, the redis-py
 # tests and the ioredis test.
 set -euo pipefail
@@ -14,6 +14,8 @@ command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 # ioredis's cluster client is tested with node's built-in test runner.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The admin dashboard is tested in a real headless browser.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt-get update -qq

@@ -27,6 +27,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, options: adminhtt
     });
     // Everything but the probes needs credentials once the node has a password.
     let protected = Router::new()
+        .route("/", get(dashboard))
         .route("/metrics", get(metrics))
         .route("/api/cache/stats", get(stats))
         .route("/api/cache/clear", post(clear))
@@ -128,6 +129,18 @@ async fn authenticate(
 /// Compares without an early exit (a token's prefix is not told by the time taken).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The dashboard: one page, embedded in the binary, that polls the stats and cluster
+/// endpoints (see `dashboard.html`).
+async fn dashboard() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        include_str!("dashboard.html"),
+    )
 }
 
 /// Liveness: the process answers.
@@ -238,6 +251,8 @@ fn local_stats(shared: &Shared) -> Value {
         "maxmemory": shared.live.maxmemory.load(Ordering::Relaxed),
         "connected_clients": shared.clients.connected(),
         "total_commands_processed": crate::info::total_commands(shared),
+        "latency_p50_ms": shared.recent_latency.percentiles().map(|p| p.0),
+        "latency_p99_ms": shared.recent_latency.percentiles().map(|p| p.1),
     })
 }
 
@@ -245,6 +260,18 @@ fn local_stats(shared: &Shared) -> Value {
 async fn remote_stats(addr: &str, password: Option<&str>) -> Option<Value> {
     let mut peer = crate::peer::Peer::connect(addr, password).await.ok()?;
     let info = peer.call(&["INFO"]).await.ok()?.ok()?.as_text()?;
+    let own = peer
+        .call(&["INFO", "shardcache"])
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .and_then(|f| f.as_text())
+        .unwrap_or_default();
+    let latency = |name: &str| -> Option<f64> {
+        own.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+    };
     let Frame::Integer(keys) = peer.call(&["DBSIZE"]).await.ok()?.ok()? else {
         return None;
     };
@@ -267,6 +294,8 @@ async fn remote_stats(addr: &str, password: Option<&str>) -> Option<Value> {
         "maxmemory": field("maxmemory"),
         "connected_clients": field("connected_clients"),
         "total_commands_processed": field("total_commands_processed"),
+        "latency_p50_ms": latency("latency_p50_ms"),
+        "latency_p99_ms": latency("latency_p99_ms"),
     }))
 }
 

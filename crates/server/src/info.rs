@@ -73,6 +73,12 @@ pub fn render(shared: &Shared, requested: &[String]) -> String {
             .filter(|s| requested.iter().any(|r| r == s))
             .collect()
     };
+    let mut wanted = wanted;
+    // Shard-Cache's own figures, only when asked for by name (the admin API reads other
+    // nodes' this way).
+    if requested.iter().any(|s| s == "shardcache") {
+        wanted.push("shardcache");
+    }
     let mut out = String::new();
     for (i, section) in wanted.iter().enumerate() {
         if i > 0 {
@@ -296,6 +302,12 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
                 "# Cluster\r\ncluster_enabled:{}\r\n",
                 u8::from(shared.cluster.is_some())
             );
+        }
+        "shardcache" => {
+            o.push_str("# Shardcache\r\n");
+            if let Some((p50, p99)) = shared.recent_latency.percentiles() {
+                let _ = write!(o, "latency_p50_ms:{p50}\r\nlatency_p99_ms:{p99}\r\n");
+            }
         }
         "keyspace" => {
             o.push_str("# Keyspace\r\n");

@@ -253,6 +253,8 @@ pub struct Shared {
     pub startup_memory: AtomicU64,
     /// ops/s and kbps for INFO and the stats API.
     pub rates: Mutex<info::Rates>,
+    /// Command latency over the last seconds (the dashboard, INFO shardcache).
+    pub recent_latency: stats::RecentLatency,
     workers: Workers,
     /// Cluster mode state (`--cluster-enabled`).
     pub cluster: Option<Arc<cluster::ClusterState>>,
@@ -646,6 +648,7 @@ pub async fn run_node(
         memory_overhead: AtomicU64::new(0),
         startup_memory: AtomicU64::new(0),
         rates: Mutex::new(info::Rates::default()),
+        recent_latency: Default::default(),
         workers,
         cluster: cluster.or_else(|| {
             if !config.cluster_enabled {
@@ -868,6 +871,7 @@ async fn drop_lost_slots(shared: Arc<Shared>, lost: Vec<u16>) {
 async fn housekeeping(shared: Arc<Shared>) {
     let mut last_memory = Instant::now();
     let mut last_replica_ping = Instant::now();
+    let mut last_latency = Instant::now();
     loop {
         let hz = shared.live.hz.load(Ordering::Relaxed).max(1);
         let period = Duration::from_millis(1000 / hz);
@@ -936,6 +940,10 @@ async fn housekeeping(shared: Arc<Shared>) {
         // Expired and evicted keys' DELs from this tick (and anything written outside a
         // batch of commands) leave for the replicas.
         shared.repl_log.flush();
+        if last_latency.elapsed() >= Duration::from_secs(1) {
+            shared.recent_latency.sample(&shared.table.stats);
+            last_latency = Instant::now();
+        }
         if last_memory.elapsed() >= Duration::from_millis(100) {
             shared.refresh_memory();
             shared.rates.lock().sample(

@@ -234,3 +234,54 @@ mod tests {
         assert_eq!(table[1].buckets[2].load(Ordering::Relaxed), 2);
     }
 }
+
+/// Command latency over the last seconds (the dashboard's p50/p99): the histograms of every
+/// command summed once a second by housekeeping; percentiles come from the difference
+/// between the newest sum and the one [`RecentLatency::WINDOW`] before it.
+#[derive(Debug, Default)]
+pub struct RecentLatency {
+    sums: Mutex<std::collections::VecDeque<[u64; BUCKETS]>>,
+}
+
+impl RecentLatency {
+    /// Sums kept: one per second.
+    pub const WINDOW: usize = 10;
+
+    pub fn sample(&self, stats: &[CommandStats]) {
+        let mut sum = [0u64; BUCKETS];
+        for s in stats {
+            for (i, b) in s.buckets.iter().enumerate() {
+                sum[i] += b.load(Ordering::Relaxed);
+            }
+        }
+        let mut sums = self.sums.lock();
+        sums.push_back(sum);
+        while sums.len() > Self::WINDOW + 1 {
+            sums.pop_front();
+        }
+    }
+
+    /// (p50, p99) in milliseconds over the window, as the upper bounds of the histogram
+    /// buckets they fall in (powers of two of microseconds); `None` without commands.
+    pub fn percentiles(&self) -> Option<(f64, f64)> {
+        let sums = self.sums.lock();
+        let (first, last) = (sums.front()?, sums.back()?);
+        let diff: Vec<u64> = last.iter().zip(first).map(|(a, b)| a - b).collect();
+        let total: u64 = diff.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let at = |q: f64| -> f64 {
+            let want = (total as f64 * q).ceil() as u64;
+            let mut seen = 0;
+            for (i, n) in diff.iter().enumerate() {
+                seen += n;
+                if seen >= want {
+                    return bucket_bound_seconds(i).unwrap_or(f64::INFINITY) * 1000.0;
+                }
+            }
+            f64::INFINITY
+        };
+        Some((at(0.50), at(0.99)))
+    }
+}
