@@ -32,6 +32,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, options: adminhtt
         .route("/api/cache/stats", get(stats))
         .route("/api/cache/clear", post(clear))
         .route("/api/cluster", get(cluster))
+        .route("/api/alerts", get(crate::admin_monitor::alerts))
+        .route("/api/metrics/history", get(crate::admin_monitor::history))
+        .route("/api/metrics/export", get(crate::admin_monitor::export))
         .route_layer(axum::middleware::from_fn_with_state(guard, authenticate));
     let app = Router::new()
         .route("/health", get(health))
@@ -714,5 +717,6 @@ pub fn render_metrics(shared: &Shared) -> String {
             "shardcache_command_duration_seconds_count{{cmd=\"{name}\"}} {cumulative}"
         );
     }
+    crate::alerts::render_metrics(shared, &mut o);
     o
 }

@@ -151,6 +151,13 @@ pub struct Config {
     pub tls_ciphersuites: Option<String>,
     pub tls_ciphers: Option<String>,
     pub tls_replication: bool,
+    /// How often the node records its figures for the metric history and evaluates the
+    /// alerts (ms).
+    pub metrics_interval_ms: u64,
+    /// Alert thresholds (`[alerts]` in the file: `latency-ms`, `memory-percent`, ...).
+    pub alerts: crate::alerts::Thresholds,
+    /// Alert changes are POSTed as JSON to this http:// URL.
+    pub alert_webhook: Option<String>,
     /// A TLS listener bound by the caller (tests bind port 0), instead of `tls_port`.
     #[serde(skip)]
     pub tls_listener: Option<std::sync::Arc<std::net::TcpListener>>,
@@ -224,6 +231,9 @@ impl Default for Config {
             tls_ciphers: None,
             tls_replication: false,
             tls_listener: None,
+            metrics_interval_ms: 10_000,
+            alerts: Default::default(),
+            alert_webhook: None,
             dir: ".".into(),
             dbfilename: "dump.rdb".into(),
             save: String::new(),

@@ -11,6 +11,8 @@
 //! other cost ~20% of the CPU at pipeline depth 1.)
 
 pub mod admin;
+pub mod admin_monitor;
+pub mod alerts;
 pub mod blocking;
 pub mod client;
 pub mod cluster;
@@ -21,6 +23,7 @@ mod conn;
 pub mod error;
 pub mod exec_gate;
 pub mod fdlimit;
+pub mod history;
 pub mod info;
 pub mod latency;
 pub mod listops;
@@ -255,6 +258,10 @@ pub struct Shared {
     pub rates: Mutex<info::Rates>,
     /// Command latency over the last seconds (the dashboard, INFO shardcache).
     pub recent_latency: stats::RecentLatency,
+    /// Key figures over the last 24 hours, and the alerts evaluated on them.
+    pub history: history::History,
+    pub alerts: alerts::Alerts,
+    pub alert_thresholds: alerts::Thresholds,
     workers: Workers,
     /// Cluster mode state (`--cluster-enabled`).
     pub cluster: Option<Arc<cluster::ClusterState>>,
@@ -649,6 +656,9 @@ pub async fn run_node(
         startup_memory: AtomicU64::new(0),
         rates: Mutex::new(info::Rates::default()),
         recent_latency: Default::default(),
+        history: Default::default(),
+        alerts: Default::default(),
+        alert_thresholds: config.alerts,
         workers,
         cluster: cluster.or_else(|| {
             if !config.cluster_enabled {
@@ -725,6 +735,13 @@ pub async fn run_node(
 
     let tasks = TaskTracker::new();
     tasks.spawn(housekeeping(shared.clone()));
+    tasks.spawn(history::run(
+        shared.clone(),
+        Duration::from_millis(config.metrics_interval_ms.max(10)),
+    ));
+    if let Some(url) = config.alert_webhook.clone().filter(|u| !u.is_empty()) {
+        alerts::webhook(&shared, url);
+    }
     if let Some(cluster) = &shared.cluster {
         let me = Arc::downgrade(&shared);
         cluster.set_offset_source(Box::new(move || {

@@ -252,6 +252,28 @@ struct ServerArgs {
     /// e.g. --user "app on >secret ~app:* +@read +@write -@dangerous".
     #[arg(long = "user", value_name = "RULES")]
     users: Vec<String>,
+    /// How often the node records its figures (metric history, /api/metrics/*) and
+    /// evaluates its alerts, in ms [default: 10000].
+    #[arg(long, env = "SHARDCACHE_METRICS_INTERVAL_MS")]
+    metrics_interval_ms: Option<u64>,
+    /// POST alert changes (firing, resolved) as JSON to this http:// URL.
+    #[arg(long, env = "SHARDCACHE_ALERT_WEBHOOK")]
+    alert_webhook: Option<String>,
+    /// Alert when p99 command latency exceeds this (ms; 0 = off) [default: 100].
+    #[arg(long)]
+    alert_latency_ms: Option<f64>,
+    /// Alert when memory use exceeds this share of maxmemory (%) [default: 85].
+    #[arg(long)]
+    alert_memory_percent: Option<f64>,
+    /// Alert when the node's CPU use exceeds this (% of all cores) [default: 80].
+    #[arg(long)]
+    alert_cpu_percent: Option<f64>,
+    /// Alert when more than this share of commands answer errors (%) [default: 5].
+    #[arg(long)]
+    alert_error_rate_percent: Option<f64>,
+    /// Alert when a cluster peer has not answered for this long (minutes) [default: 2].
+    #[arg(long)]
+    alert_node_down_minutes: Option<f64>,
     /// A TLS client port (Redis's tls-port); 0 = none. `--port 0` turns the plain port off.
     #[arg(long, env = "SHARDCACHE_TLS_PORT")]
     tls_port: Option<u16>,
@@ -466,6 +488,24 @@ impl ServerArgs {
         }
         if let Some(p) = self.tls_port {
             c.tls_port = p;
+        }
+        if let Some(ms) = self.metrics_interval_ms {
+            c.metrics_interval_ms = ms;
+        }
+        if self.alert_webhook.is_some() {
+            c.alert_webhook = self.alert_webhook;
+        }
+        let a = &mut c.alerts;
+        for (flag, field) in [
+            (self.alert_latency_ms, &mut a.latency_ms),
+            (self.alert_memory_percent, &mut a.memory_percent),
+            (self.alert_cpu_percent, &mut a.cpu_percent),
+            (self.alert_error_rate_percent, &mut a.error_rate_percent),
+            (self.alert_node_down_minutes, &mut a.node_down_minutes),
+        ] {
+            if let Some(v) = flag {
+                *field = v;
+            }
         }
         macro_rules! some {
             ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field; } )* };

@@ -17,6 +17,7 @@ mod info;
 mod latency;
 mod limits;
 mod memory;
+mod monitoring;
 mod notify;
 mod protocol;
 mod pubsub;
