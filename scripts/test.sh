@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need on a fresh machine (redis-server,
-# redis-tools, nutcracker, nodejs, npm and chromium from Debian, redis-py and pytest in a local venv,
+# redis-tools, nutcracker, nodejs, npm, chromium, prometheus (promtool) and docker-compose from
+# Debian, redis-py, pytest and kubernetes-validate in a local venv,
 # ioredis from npm), then runs formatting and lint checks, the Rust test suite, the redis-py
 # tests and the ioredis test.
 set -euo pipefail
@@ -16,6 +17,9 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 # The admin dashboard is tested in a real headless browser.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The deployment files are checked by the tools that read them.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt-get update -qq
@@ -25,7 +29,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check redis pytest
+.venv/bin/python -m pip install -q --disable-pip-version-check redis pytest kubernetes-validate
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

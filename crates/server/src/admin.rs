@@ -717,6 +717,11 @@ pub fn render_metrics(shared: &Shared) -> String {
             "shardcache_command_duration_seconds_count{{cmd=\"{name}\"}} {cumulative}"
         );
     }
+    let _ = writeln!(
+        o,
+        "# HELP process_cpu_seconds_total CPU time of the node process (user + system).\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}",
+        crate::history::process_cpu_seconds()
+    );
     crate::alerts::render_metrics(shared, &mut o);
     o
 }

@@ -78,7 +78,7 @@ fn counters(shared: &Shared) -> Counters {
 }
 
 /// utime + stime of this process, in seconds (0 where /proc is not there).
-fn process_cpu_seconds() -> f64 {
+pub fn process_cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };

@@ -36,6 +36,9 @@ enum Command {
     Dev(dev::DevArgs),
     /// Warm a node or a cluster from a dump.rdb or a live Redis (redis://host:port).
     Import(import::ImportArgs),
+    /// Exit 0 when an admin URL answers 200 (container health checks: `shardcache probe
+    /// http://127.0.0.1:9121/health`), 1 otherwise.
+    Probe { url: String },
     /// Write a throwaway CA and a certificate (for localhost, 127.0.0.1 and --host) for
     /// trying TLS locally: DIR/ca.crt, DIR/shardcache.crt, DIR/shardcache.key. Not for
     /// production (the CA key is written beside them).
@@ -50,6 +53,36 @@ struct CertsArgs {
     /// Further names or addresses the certificate is valid for (repeatable).
     #[arg(long)]
     host: Vec<String>,
+}
+
+fn probe(url: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    let Some(rest) = url.strip_prefix("http://") else {
+        eprintln!("shardcache probe: an http:// URL is expected");
+        return ExitCode::FAILURE;
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let ok = (|| -> std::io::Result<bool> {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(&head[9..12] == b"200")
+    })()
+    .unwrap_or(false);
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn run_certs(args: CertsArgs) -> ExitCode {
@@ -690,6 +723,7 @@ fn main() -> ExitCode {
         Command::Dev(args) => return dev::run(args),
         Command::Import(args) => return import::run(args),
         Command::Certs(args) => return run_certs(args),
+        Command::Probe { url } => return probe(&url),
     };
     let member = args.member_options();
     let config = match args.into_config() {
