@@ -1,6 +1,7 @@
 """Helpers shared by the Python client tests: the binary under test and port handling."""
 import os
 import socket
+import subprocess
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,3 +26,39 @@ def wait_port(port, proc, what="shardcache"):
                 proc.kill()
                 raise RuntimeError(f"{what} did not start")
             time.sleep(0.02)
+
+
+def free(port):
+    """Whether a server can listen on `port` (as our servers do, with SO_REUSEADDR: a port
+    held only by connections in TIME-WAIT, which a busy machine has thousands of, is free)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_base(n):
+    """A base port whose node (+i), admin (+1000+i) and bus (+10000+i) ports are free."""
+    start = 21000 + (os.getpid() * 13) % 8000
+    for base in range(start, start + 4000, 17):
+        if all(free(base + i) and free(base + 1000 + i) and free(base + 10000 + i) for i in range(n)):
+            return base
+    raise RuntimeError("no free ports")
+
+
+def start_dev(base, nodes, *extra, stdin=None):
+    """`shardcache dev --nodes N` on `base` (`extra`: more dev options, or node options after
+    "--"), returned once it says the cluster is up."""
+    proc = subprocess.Popen(
+        [BIN, "dev", "--nodes", str(nodes), "--base-port", str(base), "--threads", "1", *extra],
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    seen = ""
+    for line in proc.stdout:
+        seen += line
+        if line.startswith("Ctrl-C"):
+            break
+    assert f"a {nodes}-node cluster is up" in seen, seen
+    return proc

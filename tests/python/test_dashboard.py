@@ -7,12 +7,11 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 import redis
 
-from helpers import BIN, ROOT, free_port
+from helpers import ROOT, free_base, start_dev
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -36,22 +35,10 @@ def console_errors(stderr):
 
 @pytest.fixture(scope="module")
 def cluster():
-    base = free_port() // 10 * 10
-    base = 20000 + (base % 20000)  # keep base+2000 and bus ports (+10000) under 65536
-    proc = subprocess.Popen([BIN, "dev", "--nodes", "3", "--base-port", str(base), "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 60
-    lines = []
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "cluster is up" in line:
-            break
-    else:
-        proc.kill()
-        raise RuntimeError("dev cluster did not come up: " + "".join(lines))
+    base = free_base(3)
+    proc = start_dev(base, 3)
     yield base
-    proc.terminate()
+    proc.send_signal(2)
     proc.wait(timeout=30)
 
 

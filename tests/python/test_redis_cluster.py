@@ -3,7 +3,6 @@
 The cluster is the real binary (SHARDCACHE_BIN, default target/debug/shardcache).
 """
 import os
-import socket
 import subprocess
 import time
 
@@ -11,29 +10,8 @@ import pytest
 import redis
 from redis.cluster import LoadBalancingStrategy, RedisCluster
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("SHARDCACHE_BIN", os.path.join(ROOT, "target", "debug", "shardcache"))
+from helpers import BIN, free_base, start_dev
 
-
-def free(port):
-    """Whether a server can listen on `port` (as our servers do, with SO_REUSEADDR: a port
-    held only by connections in TIME-WAIT, which a busy machine has thousands of, is free)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def free_base(n):
-    """A base port whose node (+i), admin (+1000+i) and bus (+10000+i) ports are free."""
-    start = 21000 + (os.getpid() * 13) % 8000
-    for base in range(start, start + 4000, 17):
-        if all(free(base + i) and free(base + 1000 + i) and free(base + 10000 + i) for i in range(n)):
-            return base
-    raise RuntimeError("no free ports")
 
 
 def cluster_ok(port, nodes):
@@ -53,21 +31,6 @@ def wait_for(what, check, timeout=30):
         if time.time() > deadline:
             raise AssertionError("never happened: " + what)
         time.sleep(0.05)
-
-
-def start_dev(base, nodes, *extra, stdin=None):
-    """`shardcache dev --nodes N` on `base` (`extra`: more dev options, or node options after
-    "--"), returned once it says the cluster is up."""
-    proc = subprocess.Popen(
-        [BIN, "dev", "--nodes", str(nodes), "--base-port", str(base), "--threads", "1", *extra],
-        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    seen = ""
-    for line in proc.stdout:
-        seen += line
-        if line.startswith("Ctrl-C"):
-            break
-    assert f"a {nodes}-node cluster is up" in seen, seen
-    return proc
 
 
 @pytest.fixture(scope="module")
