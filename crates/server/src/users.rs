@@ -374,14 +374,7 @@ pub fn check_user(
     index: usize,
     args: resp::Args<'_>,
 ) -> Result<(), Denied> {
-    let meta = shared.table.get(index).meta;
-    let mut keys = || {
-        meta.keys_and_flags(args)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(pos, flags)| (pos, key_permission(flags)))
-            .collect()
-    };
+    let mut keys = || command_keys(shared, index, args);
     user.check(
         &shared.users.catalog,
         &mut acl::Invocation {
@@ -401,14 +394,7 @@ pub fn unrestricted_key_access(
     args: resp::Args<'_>,
     need: u8,
 ) -> bool {
-    let meta = shared.table.get(index).meta;
-    let mut keys = || {
-        meta.keys_and_flags(args)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(pos, flags)| (pos, key_permission(flags)))
-            .collect()
-    };
+    let mut keys = || command_keys(shared, index, args);
     user.unrestricted_key_access(
         &shared.users.catalog,
         &mut acl::Invocation {
@@ -418,6 +404,20 @@ pub fn unrestricted_key_access(
         },
         need,
     )
+}
+
+/// The keys of a command invocation with the permission each needs (what a selector that
+/// restricts keys checks).
+fn command_keys(shared: &crate::Shared, index: usize, args: resp::Args<'_>) -> Vec<(usize, u8)> {
+    shared
+        .table
+        .get(index)
+        .meta
+        .keys_and_flags(args)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(pos, flags)| (pos, key_permission(flags)))
+        .collect()
 }
 
 /// The permission a key needs from its key spec's flags: `access` reads, `insert`,
