@@ -463,6 +463,22 @@ async fn scenario(resp3: bool) {
                 text(&b)
             ));
         }
+        if command.starts_with("PUBLISH") {
+            // What a PUBLISH sent is taken now: a subscriber closed by the next command
+            // would otherwise race its delivery (Redis writes it out before reading the
+            // next command of another client).
+            let (got_a, got_b) = (
+                drain(&mut ours[3], node.addr).await,
+                drain(&mut theirs[3], redis.addr).await,
+            );
+            if got_a != got_b {
+                failures.push(format!(
+                    "after {line}: subscriber got\n  ours:  {}\n  redis: {}",
+                    text(&Frame::Array(got_a)),
+                    text(&Frame::Array(got_b))
+                ));
+            }
+        }
     }
     assert!(
         failures.is_empty(),
