@@ -41,30 +41,109 @@ impl Reloader {
     }
 }
 
-/// The proxy's admin listener: what a reload reads, and the listener's guards.
+/// The proxy's admin listener: what a reload reads, the listener's guards, and the bearer
+/// token that opens it (`--admin-token`).
 #[derive(Debug, Clone, Default)]
 pub struct Admin {
     pub reloader: Reloader,
     pub guard: adminhttp::Options,
+    pub token: Option<String>,
 }
 
 #[derive(Clone)]
 struct AppState {
     proxy: Arc<Proxy>,
     reloader: Reloader,
+    auth: Arc<Auth>,
+}
+
+/// Who may use the admin API: anyone while no pool has a password and no token is set;
+/// otherwise `Authorization: Basic` as `default` with a pool's `requirepass`, or `Bearer`
+/// with the token. Failures are logged and limited (10/s, then 429).
+struct Auth {
+    token: Option<String>,
+    failures: adminhttp::auth::FailureLimit,
+}
+
+/// Compares without an early exit.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authenticate(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use adminhttp::auth::{credentials, unauthorized, Credentials};
+    let passwords: Vec<String> = state
+        .proxy
+        .pools()
+        .iter()
+        .filter_map(|p| p.config.requirepass.clone())
+        .collect();
+    let token = state.auth.token.as_deref();
+    let presented = match credentials(req.headers()) {
+        Ok(c) => c,
+        Err(why) => return unauthorized(why),
+    };
+    if presented.is_some() {
+        if let Some(refused) = state.auth.failures.check() {
+            return refused;
+        }
+    }
+    let accepted = match &presented {
+        None if passwords.is_empty() && token.is_none() => true,
+        None => return unauthorized(
+            "authentication required (Basic default:<requirepass>, or Bearer with the admin token)",
+        ),
+        Some(Credentials::Bearer(t)) => {
+            token.is_some_and(|want| same(want.as_bytes(), t.as_bytes()))
+        }
+        Some(Credentials::Basic { user, password }) => {
+            user == b"default" && passwords.iter().any(|p| same(p.as_bytes(), password))
+        }
+    };
+    if !accepted {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        state.auth.failures.failed(peer, "admin");
+        return unauthorized("invalid credentials");
+    }
+    next.run(req).await
 }
 
 /// Serves the admin API behind [`adminhttp`]'s guards (connection budget, timeouts, Host
 /// and cross-site checks).
 pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, admin: Admin) {
-    let Admin { reloader, guard } = admin;
-    let app = Router::new()
-        .route("/health", get(health))
+    let Admin {
+        reloader,
+        guard,
+        token,
+    } = admin;
+    let state = AppState {
+        proxy,
+        reloader,
+        auth: Arc::new(Auth {
+            token: token.filter(|t| !t.is_empty()),
+            failures: adminhttp::auth::FailureLimit::new(10),
+        }),
+    };
+    let protected = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/cache/stats", get(stats))
         .route("/api/cache/clear", post(clear))
         .route("/api/proxy/reload", post(reload))
-        .with_state(AppState { proxy, reloader });
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
+    let app = Router::new()
+        .route("/health", get(health))
+        .merge(protected)
+        .with_state(state);
     adminhttp::serve(listener, app, guard, std::future::pending()).await;
 }
 

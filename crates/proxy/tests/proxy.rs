@@ -785,3 +785,44 @@ async fn a_backend_answering_garbage_gets_a_clear_error() {
     }
     assert_eq!(c.run("PING").await, Frame::Simple("PONG".into()));
 }
+
+/// The admin API needs credentials once a pool has a password or a token is set:
+/// `Basic default:<requirepass>` or `Bearer <token>`; /health stays open.
+#[tokio::test]
+async fn admin_api_needs_credentials_when_the_proxy_has_a_password() {
+    let ports = free_ports(1);
+    let _backend = Redis::start_with(ports[0], &[]);
+    let servers = vec![format!("127.0.0.1:{}:1", ports[0])];
+    let yaml = pool_yaml("main", "  hash: md5\n  requirepass: pw\n", &servers);
+    let proxy = Proxy::new(parse_yaml(&yaml).unwrap());
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = a.local_addr().unwrap();
+    let admin = proxy::admin::Admin {
+        token: Some("t0ken".into()),
+        ..Default::default()
+    };
+    tokio::spawn(proxy::run_with_listeners(
+        proxy.clone(),
+        vec![l],
+        Some((a, admin)),
+        std::future::pending(),
+    ));
+    let get = |auth: Option<&'static str>| async move {
+        let mut s = TcpStream::connect(admin_addr).await.unwrap();
+        let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+        let req = format!(
+            "GET /api/cache/stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        String::from_utf8_lossy(&raw)[9..12].parse::<u16>().unwrap()
+    };
+    assert_eq!(get(None).await, 401);
+    assert_eq!(get(Some("Basic ZGVmYXVsdDpwdw==")).await, 200); // default:pw
+    assert_eq!(get(Some("Basic ZGVmYXVsdDpiYWQ=")).await, 401); // default:bad
+    assert_eq!(get(Some("Bearer t0ken")).await, 200);
+    assert_eq!(get(Some("Bearer nope")).await, 401);
+    assert_eq!(http(admin_addr, "GET", "/health").await.0, 200);
+}

@@ -28,7 +28,7 @@ enum Command {
     /// Run a cache node speaking the Redis protocol.
     Server(Box<ServerArgs>),
     /// Run a sharding proxy over existing Redis servers (twemproxy-compatible placement).
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Change or inspect a running cluster through any of its nodes.
     #[command(subcommand)]
     Cluster(ops::ClusterCommand),
@@ -151,6 +151,10 @@ struct ProxyArgs {
     /// Log level: debug, verbose, notice, warning.
     #[arg(long, default_value = "notice")]
     loglevel: String,
+    /// A bearer token that opens the admin API; with it (or a pool's requirepass, as
+    /// Basic `default:<password>`) the admin API needs credentials, except /health.
+    #[arg(long, env = "PROXY_ADMIN_TOKEN")]
+    admin_token: Option<String>,
     /// Clients speak TLS to every pool's listener with this certificate and key (PEM);
     /// reloaded on SIGHUP.
     #[arg(long, env = "PROXY_TLS_CERT_FILE", requires = "tls_key_file")]
@@ -673,6 +677,7 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
     let admin = (args.admin_port != 0).then(|| {
         let settings = proxy::admin::Admin {
             reloader: reloader.clone(),
+            token: args.admin_token.clone(),
             guard: adminhttp::Options {
                 max_connections: args.admin_max_connections,
                 allow_hosts: args.admin_allow_host.clone(),
@@ -718,7 +723,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Server(args) => args,
-        Command::Proxy(args) => return run_proxy(args),
+        Command::Proxy(args) => return run_proxy(*args),
         Command::Cluster(c) => return ops::run(c),
         Command::Dev(args) => return dev::run(args),
         Command::Import(args) => return import::run(args),
