@@ -171,7 +171,8 @@ pub fn redis_tool(name: &str) -> String {
     panic!("{name} not found: run the README's test command (it installs redis-server and redis-tools)");
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (bound and released).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use resp::Frame;
 use server::Config;
 
-use crate::support::{redis_tool, temp_dir, Node, RedisServer};
+use crate::support::{free_port, redis_tool, temp_dir, Node, RedisServer};
 
 struct Certs {
     dir: std::path::PathBuf,
@@ -249,14 +249,6 @@ async fn wait_for(c: &mut crate::support::RawClient, line: &str, want: Frame) {
         assert!(std::time::Instant::now() < deadline, "{line}: {got:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// With TLS on, the admin port serves HTTPS with the node's certificate (plain HTTP is

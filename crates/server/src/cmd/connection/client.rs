@@ -208,7 +208,8 @@ pub fn kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn kill_one(ctx: &mut Ctx<'_>, target: &Arc<ClientInfo>, me: u64) {
+/// Closes a client: this one after its reply, another at once (CLIENT KILL, ACL DELUSER).
+pub(crate) fn kill_one(ctx: &mut Ctx<'_>, target: &Arc<ClientInfo>, me: u64) {
     if target.id == me {
         ctx.client.close_after_reply = true;
     } else {

@@ -1,7 +1,7 @@
 //! Connection commands.
 
 mod auth;
-mod client;
+pub(crate) mod client;
 mod echo;
 mod hello;
 mod ping;

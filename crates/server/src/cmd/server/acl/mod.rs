@@ -11,11 +11,8 @@ mod list;
 mod log;
 mod setuser;
 
-use std::sync::Arc;
-
 use resp::Args;
 
-use crate::client::ClientInfo;
 use crate::command::{Ctx, Handler};
 use crate::error::CmdResult;
 
@@ -77,16 +74,7 @@ fn kill_clients_of(ctx: &mut Ctx<'_>, users: &[&[u8]]) {
     let me = ctx.client.info.id;
     for client in ctx.shared.clients.all() {
         if users.iter().any(|u| client.user.read().as_bytes() == *u) {
-            kill(ctx, &client, me);
+            crate::cmd::connection::client::kill_one(ctx, &client, me);
         }
-    }
-}
-
-fn kill(ctx: &mut Ctx<'_>, client: &Arc<ClientInfo>, me: u64) {
-    if client.id == me {
-        ctx.client.close_after_reply = true;
-    } else {
-        client.kill.cancel();
-        ctx.shared.clients.remove(client.id);
     }
 }

@@ -78,7 +78,7 @@ fn kill_revoked_subscribers(ctx: &mut Ctx<'_>, old: &acl::User, new: &acl::User)
         let revoked = patterns.iter().any(|p| !allowed(p, true))
             || channels.iter().any(|c| !allowed(c, false));
         if revoked {
-            super::kill(ctx, &client, me);
+            crate::cmd::connection::client::kill_one(ctx, &client, me);
         }
     }
 }
