@@ -59,7 +59,8 @@ IMPLEMENTED = {
     "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     # cluster
     "cluster": ["failover", "replicate", "replicas", "slaves", "info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
-                "slots", "shards", "nodes", "links", "help", "meet", "forget"],
+                "slots", "shards", "nodes", "links", "help", "meet", "forget",
+                "setslot", "addslots", "addslotsrange", "delslots", "delslotsrange"],
     "readonly": [], "readwrite": [], "asking": [],
     # geo
     "geoadd": [], "geopos": [], "geodist": [], "geohash": [], "georadius": [],

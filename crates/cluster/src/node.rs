@@ -549,12 +549,24 @@ impl<T: Transport> ClusterNode<T> {
     /// leader (forwarded there otherwise). Membership changes go through [`Self::join`] and
     /// [`Self::leave`], which also change the Raft membership.
     pub async fn change(&self, change: Change) -> Result<(), String> {
-        if !matches!(
+        if matches!(
             change,
-            Change::Failover { .. } | Change::SetReplicas { .. } | Change::Replicate { .. }
+            Change::Bootstrap(_) | Change::Join(_) | Change::Leave { .. }
         ) {
-            return Err("only a failover or the replica count can be changed this way".into());
+            return Err("membership changes go through join and leave".into());
         }
+        let drains = matches!(change, Change::CommitMove { .. } | Change::Drain { .. });
+        self.change_one(change).await?;
+        if drains {
+            // A drained node leaves (the topology and the Raft membership).
+            for id in self.store.state().await.drained() {
+                self.leave(&id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn change_one(&self, change: Change) -> Result<(), String> {
         if let Some(done) = self.forward(BusRequest::Change(change.clone())).await {
             return done;
         }

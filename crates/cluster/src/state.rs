@@ -46,6 +46,26 @@ pub enum Change {
     /// Makes the replica `id` a replica of the shard whose primary is `of` (CLUSTER
     /// REPLICATE); a primary cannot move (it serves its shard's slots).
     Replicate { id: String, of: String },
+    /// Moves `slots` (with their keys) to the shard whose primary is `to`: each stays with
+    /// its owner until the owner has copied its keys there and asks for the switch
+    /// ([`Change::CommitMove`]). Slots `to` already owns are skipped; refused when a slot is
+    /// already moving, out of range, or `to` is no primary or is leaving.
+    MoveSlots { slots: Vec<u16>, to: String },
+    /// Moves the slots that differ from the planner's balanced table (slots already moving
+    /// are left to finish).
+    Rebalance,
+    /// The graceful removal of a node: a replica leaves at once, a primary with a replica
+    /// hands its shard over (as [`Change::Leave`]), a primary without one moves every slot
+    /// to the other shards (with their keys) and is removed (a `Leave`) once the last has
+    /// moved ([`ClusterState::drained`]).
+    Drain { id: String },
+    /// Switches the moving `slots` to shard `to`: asked by their source once the target
+    /// holds their keys and the source has stopped serving them. Slots not moving there
+    /// (any more) are skipped; refused when none is.
+    CommitMove { slots: Vec<u16>, to: ShardId },
+    /// Cancels pending moves (of `slots`, or all): the slots stay with their owners (a
+    /// target drops what it had copied).
+    CancelMoves { slots: Option<Vec<u16>> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -70,6 +90,16 @@ pub enum ChangeError {
     NotAPrimary(String),
     #[error("{0} replicas per shard is more than a cluster can use")]
     TooManyReplicas(usize),
+    #[error("slot {0} is out of range (0-16383)")]
+    BadSlot(u16),
+    #[error("slot {0} is already moving; wait for it or cancel it first")]
+    AlreadyMoving(u16),
+    #[error("node {0} is leaving the cluster")]
+    Leaving(String),
+    #[error("nothing to move: the target already owns these slots")]
+    NothingToMove,
+    #[error("none of these slots is moving there any more")]
+    NotMoving,
 }
 
 /// The most replicas per shard a cluster may ask for.
@@ -87,10 +117,14 @@ impl ClusterState {
     /// Applies one change. On error nothing changes (the entry is a no-op for every node).
     pub fn apply(&mut self, change: &Change) -> Result<(), ChangeError> {
         let applied = self.apply_change(change);
-        // A handover wait belongs to the failover that set it, not to later changes.
+        // A handover wait belongs to the failover that set it, the switched slots to the
+        // commit that switched them, not to later changes.
         if let (Ok(()), Some(t)) = (&applied, self.topology.as_mut()) {
             if !matches!(change, Change::Failover { .. }) {
                 t.handover_ms = None;
+            }
+            if !matches!(change, Change::CommitMove { .. }) {
+                t.switched.clear();
             }
         }
         applied
@@ -134,7 +168,9 @@ impl ClusterState {
                 let shard = self.new_shard();
                 let t = self.topology.as_mut().expect("checked above");
                 t.nodes.push(node(spec, shard));
-                replan(t);
+                // The new shard gets its share by slot moves, each keeping its keys.
+                plan_moves(t);
+                t.epoch += 1;
                 Ok(())
             }
             Change::Leave { id } => {
@@ -152,7 +188,113 @@ impl ClusterState {
                     }
                 }
                 t.nodes.retain(|n| &n.id != id);
+                // A shard gone with its last node takes its moves along (its slots are
+                // replanned cold: the node is gone, and its keys with it).
+                let live: Vec<ShardId> = t.nodes.iter().map(|n| n.shard).collect();
+                t.moves.retain(|&slot, to| {
+                    live.contains(to) && t.slots[slot as usize].is_some_and(|s| live.contains(&s))
+                });
                 replan(t);
+                let slots = &t.slots;
+                t.moves
+                    .retain(|&slot, to| slots[slot as usize] != Some(*to));
+                Ok(())
+            }
+            Change::MoveSlots { slots, to } => {
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                let target = match t.node(to) {
+                    None => return Err(ChangeError::UnknownNode(to.clone())),
+                    Some(n) if !n.primary => return Err(ChangeError::NotAPrimary(to.clone())),
+                    Some(n) if n.leaving => return Err(ChangeError::Leaving(to.clone())),
+                    Some(n) => n.shard,
+                };
+                let mut moving = Vec::new();
+                for &slot in slots {
+                    if slot >= placement::slot::SLOTS {
+                        return Err(ChangeError::BadSlot(slot));
+                    }
+                    if t.moves.contains_key(&slot) {
+                        return Err(ChangeError::AlreadyMoving(slot));
+                    }
+                    if t.slots[slot as usize] != Some(target) {
+                        moving.push(slot);
+                    }
+                }
+                if moving.is_empty() {
+                    return Err(ChangeError::NothingToMove);
+                }
+                for slot in moving {
+                    if t.slots[slot as usize].is_none() {
+                        t.slots[slot as usize] = Some(target); // no keys anywhere
+                    } else {
+                        t.moves.insert(slot, target);
+                    }
+                }
+                t.epoch += 1;
+                Ok(())
+            }
+            Change::Rebalance => {
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                if plan_moves(t) == 0 {
+                    return Err(ChangeError::NothingToMove);
+                }
+                t.epoch += 1;
+                Ok(())
+            }
+            Change::Drain { id } => {
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                let Some(n) = t.node(id).cloned() else {
+                    return Err(ChangeError::UnknownNode(id.clone()));
+                };
+                let alone = t.nodes.iter().filter(|m| m.shard == n.shard).count() == 1;
+                if !n.primary || !alone {
+                    return self.apply_change(&Change::Leave { id: id.clone() });
+                }
+                if t.nodes.iter().filter(|m| m.primary && !m.leaving).count() == 1 {
+                    return Err(ChangeError::LastNode);
+                }
+                for m in t.nodes.iter_mut().filter(|m| &m.id == id) {
+                    m.leaving = true;
+                }
+                // Nothing moves to a leaving shard; everything it owns moves away.
+                t.moves.retain(|_, to| *to != n.shard);
+                plan_moves(t);
+                t.epoch += 1;
+                Ok(())
+            }
+            Change::CommitMove { slots, to } => {
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                let switching: Vec<u16> = slots
+                    .iter()
+                    .copied()
+                    .filter(|s| t.moves.get(s) == Some(to))
+                    .collect();
+                if switching.is_empty() {
+                    return Err(ChangeError::NotMoving);
+                }
+                for &slot in &switching {
+                    t.moves.remove(&slot);
+                    t.slots[slot as usize] = Some(*to);
+                }
+                t.switched = switching;
+                t.epoch += 1;
+                Ok(())
+            }
+            Change::CancelMoves { slots } => {
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                let before = t.moves.len();
+                match slots {
+                    None => t.moves.clear(),
+                    Some(slots) => {
+                        for s in slots {
+                            t.moves.remove(s);
+                        }
+                    }
+                }
+                if t.moves.len() == before {
+                    return Err(ChangeError::NotMoving);
+                }
+                t.epoch += 1;
                 Ok(())
             }
             Change::SetReplicas { replicas } => {
@@ -225,6 +367,7 @@ fn node(spec: &NodeSpec, shard: ShardId) -> Node {
         shard,
         primary: true,
         zone: spec.zone.clone(),
+        leaving: false,
     }
 }
 
@@ -261,14 +404,75 @@ fn promote(t: &mut Topology, id: &str) {
     }
 }
 
-/// The planner's table for the shards that have a primary, and a new epoch.
-fn replan(t: &mut Topology) {
+/// Makes the pending moves take every slot where the planner's balanced table (for the
+/// primaries that are not leaving) puts it; answers how many moves were added, redirected
+/// or dropped. Planned from the table as it will be once the pending moves are done, so a
+/// node joining while others' moves run gets its fair share: a moving slot the new plan puts
+/// elsewhere is redirected (its source's commit to the old target is then refused, the old
+/// target drops its partial copy, and the slot moves again to the new one), and one the plan
+/// leaves with its owner stops moving. Unowned slots are assigned at once (no keys).
+fn plan_moves(t: &mut Topology) -> usize {
     let shards: Vec<ShardId> = t
         .nodes
         .iter()
-        .filter(|n| n.primary)
+        .filter(|n| n.primary && !n.leaving)
         .map(|n| n.shard)
         .collect();
+    let mut after = t.slots.clone();
+    for (&slot, &to) in &t.moves {
+        after[slot as usize] = Some(to);
+    }
+    let wanted = plan(&after, &shards);
+    let mut changed = 0;
+    for (slot, want) in wanted.into_iter().enumerate() {
+        let (slot16, owner) = (slot as u16, t.slots[slot]);
+        match (want, owner) {
+            (None, _) => {}
+            (Some(_), None) => {
+                t.slots[slot] = want;
+                changed += 1;
+            }
+            (Some(w), Some(o)) if w == o => {
+                if t.moves.remove(&slot16).is_some() {
+                    changed += 1;
+                }
+            }
+            (Some(w), Some(_)) => {
+                if t.moves.insert(slot16, w) != Some(w) {
+                    changed += 1;
+                }
+            }
+        }
+    }
+    changed
+}
+
+impl ClusterState {
+    /// Leaving primaries with no slot left: drained, to be removed (a `Leave`, which also
+    /// takes them out of the Raft membership).
+    pub fn drained(&self) -> Vec<String> {
+        let Some(t) = &self.topology else {
+            return Vec::new();
+        };
+        t.nodes
+            .iter()
+            .filter(|n| n.leaving && n.primary && !t.slots.contains(&Some(n.shard)))
+            .map(|n| n.id.clone())
+            .collect()
+    }
+}
+
+/// The planner's table for the shards that have a primary, and a new epoch.
+fn replan(t: &mut Topology) {
+    let primaries = || t.nodes.iter().filter(|n| n.primary);
+    // Leaving shards get nothing, unless nothing else is left.
+    let mut shards: Vec<ShardId> = primaries()
+        .filter(|n| !n.leaving)
+        .map(|n| n.shard)
+        .collect();
+    if shards.is_empty() {
+        shards = primaries().map(|n| n.shard).collect();
+    }
     t.slots = plan(&t.slots, &shards);
     t.epoch += 1;
 }
@@ -278,6 +482,7 @@ mod tests {
     use super::*;
     use placement::planner::{counts, moved};
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn spec(i: u16) -> NodeSpec {
         NodeSpec {
@@ -287,6 +492,18 @@ mod tests {
             bus_port: 17000 + i,
             tls_port: 0,
             zone: None,
+        }
+    }
+
+    /// Commits every pending move, as the sources would once their keys are copied.
+    fn finish_moves(s: &mut ClusterState) {
+        let moves = s.topology.as_ref().unwrap().moves.clone();
+        let mut by_target: BTreeMap<ShardId, Vec<u16>> = BTreeMap::new();
+        for (slot, to) in moves {
+            by_target.entry(to).or_default().push(slot);
+        }
+        for (to, slots) in by_target {
+            s.apply(&Change::CommitMove { slots, to }).unwrap();
         }
     }
 
@@ -303,9 +520,11 @@ mod tests {
             Err(ChangeError::AlreadyBootstrapped)
         );
         s.apply(&Change::Join(spec(1))).unwrap();
+        finish_moves(&mut s);
         s.apply(&Change::Join(spec(2))).unwrap();
+        finish_moves(&mut s);
         let t = s.topology.clone().unwrap();
-        assert_eq!(t.epoch, 3);
+        assert_eq!(t.epoch, 5);
         assert_eq!(t.assigned(), 16384);
         let shards: Vec<_> = t.nodes.iter().map(|n| n.shard).collect();
         let mut c = counts(&t.slots, &shards);
@@ -334,9 +553,19 @@ mod tests {
             Err(ChangeError::UnknownNode(_))
         ));
         assert_eq!(s, before);
-        // A fourth node takes about a quarter; leaving gives its slots back.
+        // A fourth node takes about a quarter, by moves; leaving gives its slots back.
         s.apply(&Change::Join(spec(3))).unwrap();
+        let planned = s.topology.clone().unwrap();
+        assert_eq!(
+            planned.slots, t.slots,
+            "nothing switches before its keys moved"
+        );
+        let new_shard = planned.node(&spec(3).id).unwrap().shard;
+        assert!(planned.moves.values().all(|to| *to == new_shard));
+        finish_moves(&mut s);
         let four = s.topology.clone().unwrap();
+        assert!(four.moves.is_empty());
+        assert_eq!(counts(&four.slots, &[new_shard]), vec![4096]);
         assert!(moved(&t.slots, &four.slots) <= 16384 / 4 + 1);
         s.apply(&Change::Leave { id: spec(3).id }).unwrap();
         s.apply(&Change::Leave { id: spec(2).id }).unwrap();
@@ -360,6 +589,7 @@ mod tests {
         s.apply(&Change::SetReplicas { replicas: 1 }).unwrap();
         for i in 1..6 {
             s.apply(&Change::Join(spec(i))).unwrap();
+            finish_moves(&mut s);
         }
         let t = s.topology.clone().unwrap();
         let primaries: Vec<_> = t.nodes.iter().filter(|n| n.primary).collect();
@@ -418,6 +648,159 @@ mod tests {
         assert_eq!(t.nodes.iter().filter(|n| n.primary).count(), 3);
     }
 
+    /// Nodes joining while earlier moves still run end balanced: moves are redirected.
+    #[test]
+    fn joins_during_moves_end_balanced() {
+        let mut s = ClusterState::default();
+        s.apply(&Change::Bootstrap(spec(0))).unwrap();
+        s.apply(&Change::Join(spec(1))).unwrap();
+        s.apply(&Change::Join(spec(2))).unwrap();
+        // Half of the first moves finish before the fourth node joins.
+        let t = s.topology.clone().unwrap();
+        let half: Vec<(u16, ShardId)> = t.moves.iter().step_by(2).map(|(a, b)| (*a, *b)).collect();
+        for (slot, to) in half {
+            s.apply(&Change::CommitMove {
+                slots: vec![slot],
+                to,
+            })
+            .unwrap();
+        }
+        s.apply(&Change::Join(spec(3))).unwrap();
+        finish_moves(&mut s);
+        let t = s.topology.clone().unwrap();
+        let shards: Vec<_> = t.nodes.iter().map(|n| n.shard).collect();
+        let mut c = counts(&t.slots, &shards);
+        c.sort();
+        assert_eq!(c, vec![4096; 4]);
+    }
+
+    #[test]
+    fn slot_moves_drain_and_refusals() {
+        let mut s = ClusterState::default();
+        s.apply(&Change::Bootstrap(spec(0))).unwrap();
+        s.apply(&Change::Join(spec(1))).unwrap();
+        finish_moves(&mut s);
+        let t = s.topology.clone().unwrap();
+        let (a, b) = (&t.nodes[0], &t.nodes[1]);
+        let a_slot = t.ranges(a.shard)[0].0;
+        let before = s.clone();
+        // Bad input changes nothing.
+        for (change, err) in [
+            (
+                Change::MoveSlots {
+                    slots: vec![16384],
+                    to: b.id.clone(),
+                },
+                ChangeError::BadSlot(16384),
+            ),
+            (
+                Change::MoveSlots {
+                    slots: vec![1],
+                    to: "f".repeat(40),
+                },
+                ChangeError::UnknownNode("f".repeat(40)),
+            ),
+            (
+                Change::MoveSlots {
+                    slots: t.ranges(b.shard).iter().map(|r| r.0).collect(),
+                    to: b.id.clone(),
+                },
+                ChangeError::NothingToMove,
+            ),
+            (
+                Change::CommitMove {
+                    slots: vec![a_slot],
+                    to: b.shard,
+                },
+                ChangeError::NotMoving,
+            ),
+            (Change::CancelMoves { slots: None }, ChangeError::NotMoving),
+            (Change::Rebalance, ChangeError::NothingToMove),
+        ] {
+            assert_eq!(s.apply(&change), Err(err));
+        }
+        assert_eq!(s, before);
+        // A move keeps the owner until it is committed; a second plan for the slot is refused.
+        s.apply(&Change::MoveSlots {
+            slots: vec![a_slot],
+            to: b.id.clone(),
+        })
+        .unwrap();
+        let t2 = s.topology.clone().unwrap();
+        assert_eq!(t2.slots[a_slot as usize], Some(a.shard));
+        assert_eq!(t2.moving_to(a_slot), Some(b.shard));
+        assert_eq!(
+            s.apply(&Change::MoveSlots {
+                slots: vec![a_slot],
+                to: b.id.clone()
+            }),
+            Err(ChangeError::AlreadyMoving(a_slot))
+        );
+        // Committed: b owns it, at once (`switched`), and only for this change.
+        s.apply(&Change::CommitMove {
+            slots: vec![a_slot],
+            to: b.shard,
+        })
+        .unwrap();
+        let t3 = s.topology.clone().unwrap();
+        assert_eq!(t3.slots[a_slot as usize], Some(b.shard));
+        assert_eq!(t3.switched, vec![a_slot]);
+        assert_eq!(
+            s.apply(&Change::CommitMove {
+                slots: vec![a_slot],
+                to: b.shard
+            }),
+            Err(ChangeError::NotMoving),
+            "a second commit of the same move is a no-op"
+        );
+        // Rebalance gives it back; cancelled, nothing changes hands.
+        // Rebalance moves one slot of b's back (b has one too many); cancelled, nothing
+        // changes hands.
+        s.apply(&Change::Rebalance).unwrap();
+        let t4 = s.topology.clone().unwrap();
+        assert_eq!(t4.moves.len(), 1);
+        let (&back, &to) = t4.moves.iter().next().unwrap();
+        assert_eq!((t4.slots[back as usize], to), (Some(b.shard), a.shard));
+        assert!(t4.switched.is_empty());
+        s.apply(&Change::CancelMoves {
+            slots: Some(vec![back]),
+        })
+        .unwrap();
+        assert_eq!(
+            s.topology.as_ref().unwrap().slots[back as usize],
+            Some(b.shard)
+        );
+        assert!(s.topology.as_ref().unwrap().moves.is_empty());
+        // Draining b: everything it owns moves to a, then b is gone.
+        s.apply(&Change::Drain { id: b.id.clone() }).unwrap();
+        let t4 = s.topology.clone().unwrap();
+        assert!(t4.node(&b.id).unwrap().leaving);
+        assert_eq!(
+            t4.moves.len(),
+            t4.ranges(b.shard)
+                .iter()
+                .map(|(x, y)| (y - x + 1) as usize)
+                .sum::<usize>()
+        );
+        assert_eq!(
+            s.apply(&Change::MoveSlots {
+                slots: vec![0],
+                to: b.id.clone()
+            }),
+            Err(ChangeError::Leaving(b.id.clone()))
+        );
+        assert_eq!(
+            s.apply(&Change::Drain { id: a.id.clone() }),
+            Err(ChangeError::LastNode)
+        );
+        finish_moves(&mut s);
+        assert_eq!(s.drained(), vec![b.id.clone()]);
+        s.apply(&Change::Leave { id: b.id.clone() }).unwrap();
+        let t5 = s.topology.clone().unwrap();
+        assert!(t5.node(&b.id).is_none(), "drained and removed");
+        assert_eq!(t5.ranges(a.shard), vec![(0, 16383)]);
+    }
+
     #[test]
     fn replicas_are_spread_over_zones() {
         let zoned = |i: u16, zone: &str| NodeSpec {
@@ -456,15 +839,31 @@ mod tests {
             for (join, i) in ops {
                 log.push(if join { Change::Join(spec(i)) } else if i % 3 == 0 {
                     Change::Failover { id: spec(i).id, handover_ms: None }
+                } else if i == 1 {
+                    Change::Drain { id: spec(i).id }
+                } else if i == 4 {
+                    Change::Rebalance
+                } else if i == 7 {
+                    Change::MoveSlots { slots: (0..100).collect(), to: spec(i).id }
                 } else {
                     Change::Leave { id: spec(i).id }
                 });
             }
             let (mut a, mut b) = (ClusterState::default(), ClusterState::default());
-            for c in &log {
+            for (n, c) in log.iter().enumerate() {
                 let ra = a.apply(c);
                 let rb = b.apply(c);
                 prop_assert_eq!(ra, rb);
+                // Every other step, the pending moves finish (both replicas log the same).
+                if n % 2 == 0 {
+                    finish_moves(&mut a);
+                    finish_moves(&mut b);
+                }
+                let t = a.topology.as_ref().unwrap();
+                for (&slot, to) in &t.moves {
+                    prop_assert!(t.slots[slot as usize].is_some());
+                    prop_assert!(t.nodes.iter().any(|n| n.primary && n.shard == *to && !n.leaving));
+                }
             }
             prop_assert_eq!(&a, &b);
             let t = a.topology.unwrap();

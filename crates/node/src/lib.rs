@@ -16,7 +16,7 @@ use cluster::bus::{serve, TcpTransport};
 use cluster::mem::MemTransport;
 use cluster::raft::{Store, Transport};
 use cluster::{ClusterNode, NodeSpec};
-use server::cluster::{BoxFuture, ClusterState as View, Control};
+use server::cluster::{BoxFuture, ClusterState as View, Control, SlotChange};
 use server::Config;
 use tokio::net::TcpListener;
 
@@ -117,6 +117,19 @@ impl<T: Transport> Control for RaftControl<T> {
     fn replicate(&self, id: String, of: String) -> BoxFuture<Result<(), String>> {
         let node = self.0.clone();
         Box::pin(async move { node.change(cluster::Change::Replicate { id, of }).await })
+    }
+
+    fn slots(&self, change: SlotChange) -> BoxFuture<Result<(), String>> {
+        use cluster::Change;
+        let node = self.0.clone();
+        let change = match change {
+            SlotChange::Move { slots, to } => Change::MoveSlots { slots, to },
+            SlotChange::Rebalance => Change::Rebalance,
+            SlotChange::Drain { id } => Change::Drain { id },
+            SlotChange::Commit { slots, to } => Change::CommitMove { slots, to },
+            SlotChange::Cancel { slots } => Change::CancelMoves { slots },
+        };
+        Box::pin(async move { node.change(change).await })
     }
 }
 

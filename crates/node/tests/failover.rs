@@ -45,6 +45,7 @@ fn lines(nodes: &str) -> Vec<Line> {
                 .unwrap();
             let ranges = f[8..]
                 .iter()
+                .filter(|r| !r.starts_with('[')) // open slots: [slot->-id], [slot-<-id]
                 .map(|r| match r.split_once('-') {
                     Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
                     None => (r.parse().unwrap(), r.parse().unwrap()),
@@ -97,7 +98,10 @@ async fn two_shards_with_replicas(transport: &MemTransport) -> Vec<common::Membe
     let formed = async || {
         for p in &ports {
             let info = cluster_info(*p).await;
-            if field(&info, "cluster_state") != "ok" || field(&info, "cluster_known_nodes") != "4" {
+            if field(&info, "cluster_state") != "ok"
+                || field(&info, "cluster_known_nodes") != "4"
+                || field(&info, "cluster_slots_moving") != "0"
+            {
                 return false;
             }
         }

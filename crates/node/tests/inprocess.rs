@@ -30,7 +30,8 @@ async fn three_members_in_one_process_serve_and_fence_a_cut_off_member() {
             for p in &ports {
                 let info = cluster_info(*p).await;
                 ok &= field(&info, "cluster_state") == "ok"
-                    && field(&info, "cluster_known_nodes") == "3";
+                    && field(&info, "cluster_known_nodes") == "3"
+                    && field(&info, "cluster_slots_moving") == "0";
             }
             ok
         },

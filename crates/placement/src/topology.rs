@@ -2,6 +2,8 @@
 //! it was agreed at. Pure data; the cluster layer replicates it (Raft) and the node answers
 //! the Redis Cluster protocol from it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::planner::{ShardId, SlotTable};
@@ -25,6 +27,14 @@ pub struct Node {
     /// over zones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// Being drained: its slots are moving away, and it leaves the cluster once the last one
+    /// has moved. A leaving node gets no new slots.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub leaving: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u16) -> bool {
@@ -46,6 +56,16 @@ pub struct Topology {
     /// knew the old primary's lease ends by then (`None`: the full grace period).
     #[serde(default)]
     pub handover_ms: Option<u64>,
+    /// Slots on their way to another shard: slot -> the shard that will own it. The slot is
+    /// still owned (and served) by `slots[slot]` until the source has copied its keys and
+    /// a `CommitMove` switches it; the target accepts the copy (ASKING) meanwhile.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub moves: BTreeMap<u16, ShardId>,
+    /// Slots switched by the change that made this topology, whose source had stopped
+    /// serving them before asking for the switch: their new owner serves them at once,
+    /// without the grace period that waits out a previous owner's lease.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switched: Vec<u16>,
 }
 
 impl Topology {
@@ -58,7 +78,14 @@ impl Topology {
             slots: vec![Some(shard); SLOTS as usize],
             replicas: 0,
             handover_ms: None,
+            moves: BTreeMap::new(),
+            switched: Vec::new(),
         }
+    }
+
+    /// The shard `slot` is moving to, if it is moving.
+    pub fn moving_to(&self, slot: u16) -> Option<ShardId> {
+        self.moves.get(&slot).copied()
     }
 
     /// The primary of `shard`.
@@ -176,6 +203,21 @@ impl Topology {
                         line += &format!(" {a}-{b}");
                     }
                 }
+                // Open slots, on the reader's own line only (as Redis shows them).
+                if n.id == myself {
+                    for (&slot, &to) in &self.moves {
+                        let from = self.slots[slot as usize];
+                        if from == Some(n.shard) {
+                            if let Some(t) = self.primary_of(to) {
+                                line += &format!(" [{slot}->-{}]", t.id);
+                            }
+                        } else if to == n.shard {
+                            if let Some(f) = from.and_then(|f| self.primary_of(f)) {
+                                line += &format!(" [{slot}-<-{}]", f.id);
+                            }
+                        }
+                    }
+                }
             }
             out += &line;
             out.push('\n');
@@ -203,6 +245,7 @@ mod tests {
             shard,
             primary: true,
             zone: None,
+            leaving: false,
         }
     }
 

@@ -7,8 +7,11 @@
 //! - a node serves nothing once its lease has run out (it lost the Raft majority);
 //! - slots a node gains are served only once the lease of their previous owner must have
 //!   run out (`GRACE` after the change): keyed commands for them wait that long first;
-//! - keys of slots a node lost are dropped in the background (online migration comes with
-//!   replication; until then a slot that changes owner starts cold).
+//! - a slot that moves with its keys (`Topology::moves`) is served by its source until the
+//!   source has copied it and stopped serving it ([`ClusterState::begin_switch`]); the switch
+//!   is one Raft entry, after which the target serves it at once (`Topology::switched`);
+//! - keys of slots a node lost are dropped in the background (a forced removal's slots
+//!   start cold on their new owners).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -37,6 +40,24 @@ pub trait Control: Send + Sync {
     fn failover(&self, id: String) -> BoxFuture<Result<(), String>>;
     /// Makes the replica `id` a replica of the primary `of` (CLUSTER REPLICATE).
     fn replicate(&self, id: String, of: String) -> BoxFuture<Result<(), String>>;
+    /// Agrees a change of the slots' placement (moves, their commit or cancellation).
+    fn slots(&self, change: SlotChange) -> BoxFuture<Result<(), String>>;
+}
+
+/// A change of where slots live, agreed by the cluster (the cluster crate's `Change`s of
+/// the same names: see there for their rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotChange {
+    /// Move these slots, with their keys, to the primary `to` (a node id).
+    Move { slots: Vec<u16>, to: String },
+    /// Move what differs from the planner's balanced table.
+    Rebalance,
+    /// Move every slot of node `id` away, then remove it.
+    Drain { id: String },
+    /// The source has copied these slots to shard `to` and stopped serving them: switch.
+    Commit { slots: Vec<u16>, to: ShardId },
+    /// Cancel pending moves (these slots, or all).
+    Cancel { slots: Option<Vec<u16>> },
 }
 
 pub struct ClusterState {
@@ -67,7 +88,15 @@ pub struct ClusterState {
     offset: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
     /// The other members' replication offsets as last probed (CLUSTER SHARDS).
     offsets: RwLock<HashMap<String, u64>>,
+    /// Slots this node's migration has stopped serving while their switch is agreed, with
+    /// when it stopped (`switching_count`: how many, so the common path reads one atomic).
+    switching: RwLock<HashMap<u16, Instant>>,
+    switching_count: std::sync::atomic::AtomicUsize,
 }
+
+/// How long a command on a switching slot waits for the switch before it is answered
+/// `-TRYAGAIN` (the client retries; the switch is a Raft round trip).
+pub const SWITCH_WAIT: Duration = Duration::from_millis(50);
 
 /// How long a member must stay unreachable before this node counts its slots as failed
 /// (`cluster_state:fail`, flag `fail`) rather than suspected (`fail?`): two missed probes.
@@ -104,8 +133,10 @@ pub enum Route {
     Moved(u16, String),
     CrossSlot,
     Down,
-    /// The slot was just gained: serve it from this instant.
+    /// The slot was just gained, or is switching: try again at this instant.
     Wait(Instant),
+    /// The slot is switching and has waited long enough: the client retries.
+    TryAgain,
 }
 
 impl ClusterState {
@@ -129,7 +160,54 @@ impl ClusterState {
             role_changed: tokio::sync::Notify::new(),
             offset: OnceLock::new(),
             offsets: RwLock::new(HashMap::new()),
+            switching: RwLock::new(HashMap::new()),
+            switching_count: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Stops serving `slots` (their keys are about to be switched to another node): commands
+    /// on them wait (up to [`SWITCH_WAIT`], then `-TRYAGAIN`) until [`Self::end_switch`].
+    pub fn begin_switch(&self, slots: &[u16]) {
+        let now = Instant::now();
+        let mut map = self.switching.write();
+        for &s in slots {
+            map.insert(s, now);
+        }
+        self.switching_count.store(map.len(), Ordering::Release);
+    }
+
+    /// Serves `slots` again as the topology says (here, or MOVED to their new owner).
+    pub fn end_switch(&self, slots: &[u16]) {
+        let mut map = self.switching.write();
+        for s in slots {
+            map.remove(s);
+        }
+        self.switching_count.store(map.len(), Ordering::Release);
+    }
+
+    /// When `slot` stopped being served for its switch, if it is switching.
+    fn switching_since(&self, slot: u16) -> Option<Instant> {
+        if self.switching_count.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.switching.read().get(&slot).copied()
+    }
+
+    /// Whether this node's shard holds `slot`'s keys: owns it (served here as primary,
+    /// replicated here) or is importing it. Keys of slots it does not hold are dropped.
+    pub fn holds(&self, slot: u16) -> bool {
+        self.topology().is_some_and(|t| holds(&t, &self.myid, slot))
+    }
+
+    /// The node `slot` is being imported from, when it is moving to this node's shard and
+    /// this node is its primary.
+    pub fn importing_from(&self, slot: u16) -> Option<Node> {
+        let t = self.topology()?;
+        let me = t.node(&self.myid)?;
+        if !me.primary || t.moving_to(slot) != Some(me.shard) {
+            return None;
+        }
+        t.owner(slot).cloned()
     }
 
     /// Records the other members' replication offsets, as last probed.
@@ -168,6 +246,7 @@ impl ClusterState {
             shard,
             primary: true,
             zone: None,
+            leaving: false,
         };
         c.set_topology(Some(Topology::single(me)));
         c.lease_until.store(u64::MAX, Ordering::Relaxed);
@@ -202,13 +281,17 @@ impl ClusterState {
                 .and_then(|t| t.owner(slot))
                 .is_some_and(|n| n.id == self.myid)
         };
-        // Slots of this node's shard (served here as primary, or replicated here).
         let shards = |t: &Option<Arc<Topology>>, slot: u16| {
-            let me = t.as_ref().and_then(|t| t.node(&self.myid));
-            let owner = t.as_ref().and_then(|t| t.slots[slot as usize]);
-            me.is_some_and(|me| Some(me.shard) == owner)
+            t.as_ref().is_some_and(|t| holds(t, &self.myid, slot))
         };
         let new = t.map(Arc::new);
+        // Slots switched by a migration's commit: their source stopped serving them first.
+        let mut switched = vec![false; SLOTS as usize];
+        for &s in new.iter().flat_map(|t| t.switched.iter()) {
+            if let Some(w) = switched.get_mut(s as usize) {
+                *w = true;
+            }
+        }
         let mut gained = vec![false; SLOTS as usize];
         let mut any_gained = false;
         let mut lost = Vec::new();
@@ -216,7 +299,7 @@ impl ClusterState {
             let (before, after) = (mine(&old, slot), mine(&new, slot));
             // A slot nobody served before (a new cluster) needs no wait.
             let had_owner = old.as_ref().and_then(|t| t.owner(slot)).is_some();
-            if after && !before && had_owner {
+            if after && !before && had_owner && !switched[slot as usize] {
                 gained[slot as usize] = true;
                 any_gained = true;
             }
@@ -280,7 +363,7 @@ impl ClusterState {
 
     /// Whether a slot is owned here and served (lease valid, no grace pending).
     pub fn serves(&self, slot: u16) -> bool {
-        matches!(self.route_slot(slot, false), Route::Here)
+        matches!(self.route_slot(slot, false, false), Route::Here)
     }
 
     /// Replaces the set of members this node cannot reach (those already unreachable keep
@@ -356,11 +439,14 @@ impl ClusterState {
     /// Redis Cluster's redirection for a command touching `keys`; `replica_read` is a read
     /// from a client that sent READONLY, which a replica of the slot's shard serves. A TLS
     /// client (`tls`) is redirected to the owner's TLS port when it has one.
+    /// `asking`: the client sent ASKING (or this is RESTORE-ASKING), so a slot being
+    /// imported here is served (a migration's copy).
     pub fn route<'k>(
         &self,
         keys: impl Iterator<Item = &'k [u8]>,
         replica_read: bool,
         tls: bool,
+        asking: bool,
     ) -> Route {
         let mut slot = None;
         for k in keys {
@@ -380,7 +466,7 @@ impl ClusterState {
                     Route::Down
                 }
             }
-            Some(slot) => self.route_slot(slot, tls),
+            Some(slot) => self.route_slot(slot, tls, asking),
         }
     }
 
@@ -393,10 +479,19 @@ impl ClusterState {
             .is_some_and(|me| !me.primary && t.slots[slot as usize] == Some(me.shard))
     }
 
-    fn route_slot(&self, slot: u16, tls: bool) -> Route {
+    fn route_slot(&self, slot: u16, tls: bool, asking: bool) -> Route {
         let Some(t) = self.topology() else {
             return Route::Down;
         };
+        // A slot this node stopped serving for its switch: wait for the switch, briefly.
+        if let Some(since) = self.switching_since(slot) {
+            let waited = since.elapsed();
+            return if waited < SWITCH_WAIT {
+                Route::Wait(Instant::now() + Duration::from_millis(1))
+            } else {
+                Route::TryAgain
+            };
+        }
         // Without a lease this node may be in a minority: it answers nothing about slots,
         // as a Redis Cluster node in the fail state.
         if !self.lease_valid() {
@@ -412,9 +507,19 @@ impl ClusterState {
                 }
                 Route::Here
             }
+            Some(_) if asking && self.importing_from(slot).is_some() && self.lease_valid() => {
+                Route::Here
+            }
             Some(n) => Route::Moved(slot, format!("{}:{}", n.host, client_port(n, tls))),
         }
     }
+}
+
+/// Whether node `myid`'s shard holds `slot`'s keys in `t`: owns the slot or imports it.
+fn holds(t: &Topology, myid: &str, slot: u16) -> bool {
+    t.node(myid).is_some_and(|me| {
+        t.slots[slot as usize] == Some(me.shard) || t.moving_to(slot) == Some(me.shard)
+    })
 }
 
 /// The port a client reaches `node` on: its TLS port for a TLS client, when it has one
@@ -444,15 +549,15 @@ mod tests {
         let c = ClusterState::bootstrap("127.0.0.1", 7000, 17000, 0);
         assert!(c.take_lost().is_empty());
         assert!(matches!(
-            c.route([&b"foo"[..]].into_iter(), false, false),
+            c.route([&b"foo"[..]].into_iter(), false, false, false),
             Route::Here
         ));
         assert!(matches!(
-            c.route([&b"{u}a"[..], b"{u}b"].into_iter(), false, false),
+            c.route([&b"{u}a"[..], b"{u}b"].into_iter(), false, false, false),
             Route::Here
         ));
         assert!(matches!(
-            c.route([&b"a"[..], b"b"].into_iter(), false, false),
+            c.route([&b"a"[..], b"b"].into_iter(), false, false, false),
             Route::CrossSlot
         ));
         // Give the slot of "foo" (12182) to another node.
@@ -466,10 +571,11 @@ mod tests {
             shard: 99,
             primary: true,
             zone: None,
+            leaving: false,
         });
         t.slots[12182] = Some(99);
         c.set_topology(Some(t));
-        match c.route([&b"foo"[..]].into_iter(), false, false) {
+        match c.route([&b"foo"[..]].into_iter(), false, false, false) {
             Route::Moved(slot, addr) => {
                 assert_eq!(slot, 12182);
                 assert_eq!(addr, "10.0.0.2:7001");
@@ -477,7 +583,7 @@ mod tests {
             _ => panic!("expected MOVED"),
         }
         // A TLS client is sent to the owner's TLS port.
-        match c.route([&b"foo"[..]].into_iter(), false, true) {
+        match c.route([&b"foo"[..]].into_iter(), false, true, false) {
             Route::Moved(_, addr) => assert_eq!(addr, "10.0.0.2:7101"),
             _ => panic!("expected MOVED"),
         }
@@ -485,11 +591,11 @@ mod tests {
         assert!(c.take_lost().is_empty());
         c.set_topology(None);
         assert!(matches!(
-            c.route([&b"x"[..]].into_iter(), false, false),
+            c.route([&b"x"[..]].into_iter(), false, false, false),
             Route::Down
         ));
         assert!(matches!(
-            c.route(std::iter::empty(), false, false),
+            c.route(std::iter::empty(), false, false, false),
             Route::Here
         ));
     }
@@ -504,6 +610,7 @@ mod tests {
             shard,
             primary: true,
             zone: None,
+            leaving: false,
         }
     }
 
@@ -524,16 +631,19 @@ mod tests {
         }
         c.set_topology(Some(t.clone()));
         assert_eq!(c.take_lost().len(), 8192);
-        assert!(matches!(c.route_slot(9000, false), Route::Moved(9000, _)));
+        assert!(matches!(
+            c.route_slot(9000, false, false),
+            Route::Moved(9000, _)
+        ));
         // They come back: served only after the grace.
         for s in 8192..16384 {
             t.slots[s] = Some(1);
         }
         c.set_topology(Some(t.clone()));
-        assert!(matches!(c.route_slot(9000, false), Route::Wait(_)));
+        assert!(matches!(c.route_slot(9000, false, false), Route::Wait(_)));
         assert!(c.serves(0), "slots kept all along are not held back");
         // An expired lease stops everything.
         c.set_lease(Some(Instant::now()));
-        assert!(matches!(c.route_slot(0, false), Route::Down));
+        assert!(matches!(c.route_slot(0, false, false), Route::Down));
     }
 }

@@ -43,8 +43,12 @@ pub enum CmdError {
     /// The key's slot was just given to this node, which serves it once the previous
     /// owner's lease has run out: outside MULTI the connection waits until then and runs
     /// the command again; inside MULTI this is the error.
-    #[error("TRYAGAIN The slot was just assigned to this node; try again")]
+    #[error("TRYAGAIN The slot is changing owner; try again")]
     SlotWait(std::time::Instant),
+    /// The key's slot is switching to another node and the command waited long enough
+    /// ([`crate::cluster::SWITCH_WAIT`]): the client retries (and is sent on by MOVED).
+    #[error("TRYAGAIN The slot is moving to another node; try again")]
+    SlotMoving,
     /// Redis Cluster: the key's slot is served by another node.
     #[error("MOVED {slot} {addr}")]
     Moved { slot: u16, addr: String },

@@ -27,6 +27,7 @@ pub mod history;
 pub mod info;
 pub mod latency;
 pub mod listops;
+pub mod migration;
 pub mod notify;
 pub mod pause;
 pub mod peer;
@@ -146,6 +147,8 @@ pub struct ClientState {
     pub caching: Option<bool>,
     /// READONLY: this cluster client reads from replicas (READWRITE ends it).
     pub readonly: bool,
+    /// ASKING: the next command may use a slot this node is importing.
+    pub asking: bool,
     /// Running a command on a script's behalf (not slow-logged on its own).
     pub in_script: bool,
     /// The script said `redis.set_repl(REPL_NONE)`: its writes stay off the replication
@@ -180,6 +183,7 @@ impl ClientState {
             tracking: None,
             caching: None,
             readonly: false,
+            asking: false,
             in_script: false,
             script_no_replicate: false,
             acl: Default::default(),
@@ -273,6 +277,8 @@ pub struct Shared {
     pub pubsub: pubsub::PubSub,
     /// Makes EXEC atomic: see [`exec_gate`].
     pub exec_gate: exec_gate::ExecGate,
+    /// Slots moving from this node to others (cluster mode).
+    pub migrations: migration::Migrations,
     /// Following a primary (REPLICAOF), and this node's replication history.
     pub replication: replication::Replication,
     /// The stream this node's replicas follow (off until the first one connects).
@@ -678,6 +684,7 @@ pub async fn run_node(
         pause: pause::ClientPause::default(),
         pubsub: pubsub::PubSub::default(),
         exec_gate: exec_gate::ExecGate::new(threads),
+        migrations: Default::default(),
         replication: replication::Replication::new(replication::random_replid()),
         repl_log: Arc::new(replication::log::Log::new(0)),
         replicas: Default::default(),
@@ -871,10 +878,11 @@ async fn drop_lost_slots(shared: Arc<Shared>, lost: Vec<u16>) {
     };
     let mut dropped = 0;
     for &slot in &lost {
-        // A slot served here again by now (moved back) keeps its keys.
+        // A slot held here again by now (moved back, or this replica now follows the shard
+        // that owns it) keeps its keys.
         dropped += shared
             .keyspace
-            .remove_slot(slot, unix_ms(), || !cluster.serves(slot));
+            .remove_slot(slot, unix_ms(), || !cluster.holds(slot));
         tokio::task::yield_now().await;
     }
     tracing::info!(
@@ -940,6 +948,7 @@ async fn housekeeping(shared: Arc<Shared>) {
             if !lost.is_empty() {
                 tokio::spawn(drop_lost_slots(shared.clone(), lost));
             }
+            migration::schedule(&shared);
         }
         // Replicas hear from this node at least every repl-ping-replica-period, so their
         // repl-timeout does not cut a quiet link (a PING in the stream, as Redis).

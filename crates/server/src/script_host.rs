@@ -318,7 +318,7 @@ impl Ctx<'_> {
         if let Some(cluster) = shared.cluster.as_ref().filter(|_| !self.client.is_master) {
             let positions = meta.key_positions(args);
             if !positions.is_empty() {
-                match cluster.route(positions.iter().map(|&i| args.get(i)), false, false) {
+                match cluster.route(positions.iter().map(|&i| args.get(i)), false, false, false) {
                     crate::cluster::Route::Here => {}
                     crate::cluster::Route::CrossSlot => {
                         return Err(script_call_error(

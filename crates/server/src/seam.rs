@@ -1,6 +1,6 @@
-//! The node's observer on the store's mutation seam: what the replication stream and
-//! keyspace notifications need from every change. Installed only while one of them is on
-//! (nothing is paid otherwise); [`refresh`] after either is turned on or off.
+//! The node's observer on the store's mutation seam: what the replication stream, keyspace
+//! notifications, client tracking and slot migration need from every change. Installed only
+//! while one of them is on (nothing is paid otherwise); [`refresh`] after one is turned on or off.
 
 use std::sync::{Arc, Weak};
 
@@ -24,12 +24,18 @@ impl MutationObserver for Observer {
         if shared.tracking.active() {
             crate::tracking::on_mutation(&shared, key, what);
         }
+        if shared.migrations.tap.active() {
+            shared.migrations.tap.on_mutation(key, what);
+        }
     }
 }
 
 /// Installs the observer when the stream or notifications are on, removes it otherwise.
 pub fn refresh(shared: &Shared) {
-    let wanted = shared.repl_log.is_active() || shared.notify.enabled() || shared.tracking.active();
+    let wanted = shared.repl_log.is_active()
+        || shared.notify.enabled()
+        || shared.tracking.active()
+        || shared.migrations.tap.active();
     let observer: Option<Arc<dyn MutationObserver>> = if wanted {
         Some(Arc::new(Observer(Arc::downgrade(&shared.arc()))))
     } else {

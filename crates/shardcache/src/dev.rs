@@ -330,8 +330,8 @@ async fn roles(ports: &[u16]) -> std::collections::HashMap<u16, String> {
     roles
 }
 
-/// Waits until every node sees the whole cluster, all slots assigned and served, and every
-/// replica's link to its primary is up.
+/// Waits until every node sees the whole cluster, all slots assigned and served (and none
+/// still moving), and every replica's link to its primary is up.
 async fn wait_formed(ports: &[u16], nodes: &mut Nodes) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let want = format!("cluster_known_nodes:{}", ports.len());
@@ -349,7 +349,8 @@ async fn wait_formed(ports: &[u16], nodes: &mut Nodes) -> Result<(), String> {
                     }
                     _ => false,
                 };
-                if text.contains("cluster_state:ok") && text.contains(&want) && synced {
+                let settled = text.contains("cluster_slots_moving:0");
+                if text.contains("cluster_state:ok") && text.contains(&want) && synced && settled {
                     ready += 1;
                 }
             }

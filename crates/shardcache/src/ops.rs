@@ -1,6 +1,7 @@
-//! `shardcache cluster add-node | remove-node | status`: membership changes and a summary,
-//! asked of any node over the Redis protocol (CLUSTER MEET / FORGET / INFO / NODES), so the
-//! same can be done with redis-cli.
+//! `shardcache cluster add-node | remove-node | move-slots | rebalance | cancel-moves |
+//! status | check`: membership changes, slot moves and a summary, asked of any node over the
+//! Redis protocol (CLUSTER MEET / DRAIN / FORGET / MOVESLOTS / REBALANCE / INFO / NODES), so
+//! the same can be done with redis-cli.
 
 use std::process::ExitCode;
 
@@ -25,13 +26,60 @@ pub enum ClusterCommand {
         #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
         password: Option<String>,
     },
-    /// Remove a node (by id, or by its host:port) from a cluster; its slots go to the others.
+    /// Remove a node (by id, or by its host:port) from a cluster, gracefully: its slots move
+    /// to the others with their keys (a primary with a replica hands its shard to it), then
+    /// it leaves. Waits until it has left, printing progress. A node that does not answer
+    /// is removed at once (its slots go to the others, empty).
+    #[command(visible_alias = "drain")]
     RemoveNode {
         /// The node's id or client address.
         node: String,
         /// Any member of the cluster, host:port (may be the node itself).
         #[arg(long)]
         from: String,
+        /// Remove it at once, without moving its keys (a dead node's are lost anyway).
+        #[arg(long)]
+        force: bool,
+        #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
+        password: Option<String>,
+    },
+    /// Move slots, with their keys, to a primary: `--slots 0-99,500`, or the slot of a key
+    /// (`--key 'room:{ROOM123}'` moves that hash tag's room). Waits until they have moved.
+    MoveSlots {
+        /// Slot ranges, comma-separated: 0-99,500,1000-1099.
+        #[arg(long, required_unless_present = "key")]
+        slots: Option<String>,
+        /// Move the slot this key hashes to instead.
+        #[arg(long, conflicts_with = "slots")]
+        key: Option<String>,
+        /// The primary to move them to: its node id or client address.
+        #[arg(long)]
+        to: String,
+        /// Any member, host:port.
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        via: String,
+        /// Return once the move is agreed, without waiting for it to finish.
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
+        password: Option<String>,
+    },
+    /// Move the slots that differ from the planner's balanced table (after a failure or
+    /// uneven moves), with their keys; waits until they have moved.
+    Rebalance {
+        /// Any member, host:port.
+        #[arg(default_value = "127.0.0.1:7000")]
+        node: String,
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
+        password: Option<String>,
+    },
+    /// Cancel every pending slot move (slots stay with their current owners).
+    CancelMoves {
+        /// Any member, host:port.
+        #[arg(default_value = "127.0.0.1:7000")]
+        node: String,
         #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
         password: Option<String>,
     },
@@ -130,10 +178,94 @@ fn parse_nodes(text: &str) -> Vec<NodeLine> {
                 addr: f[1].split('@').next().unwrap_or(f[1]).to_string(),
                 flags: f[2].to_string(),
                 primary: f[3].to_string(),
-                ranges: f[8..].iter().map(|s| s.to_string()).collect(),
+                // Open slots ([slot->-id], [slot-<-id]) are not owned ranges.
+                ranges: f[8..]
+                    .iter()
+                    .filter(|s| !s.starts_with('['))
+                    .map(|s| s.to_string())
+                    .collect(),
             })
         })
         .collect()
+}
+
+/// A node's id from its id or its client address (`host:port`), as `via` knows the cluster.
+async fn node_id(node: &str, via: &str, password: Option<&str>) -> Result<String, String> {
+    if !node.contains(':') {
+        return Ok(node.to_string());
+    }
+    let nodes = text(via, password, &["CLUSTER", "NODES"]).await?;
+    parse_nodes(&nodes)
+        .into_iter()
+        .find(|n| n.addr == node)
+        .map(|n| n.id)
+        .ok_or_else(|| format!("no node at {node} in the cluster of {via}"))
+}
+
+/// Slot ranges `0-99,500` as CLUSTER MOVESLOTS arguments (start end pairs).
+fn slot_pairs(spec: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|n| *n < 16384)
+                .ok_or_else(|| format!("'{s}' is not a slot (0-16383)"))
+        };
+        let (a, b) = (parse(a)?, parse(b)?);
+        if a > b {
+            return Err(format!("'{part}': the range starts after it ends"));
+        }
+        out.push(a.to_string());
+        out.push(b.to_string());
+    }
+    if out.is_empty() {
+        return Err("no slots given".into());
+    }
+    Ok(out)
+}
+
+/// Waits until no slot is moving (as `node` sees the cluster), printing progress; answers
+/// the final summary, or an error when nothing has moved for a minute.
+async fn wait_moves(node: &str, password: Option<&str>) -> Result<String, String> {
+    let started = std::time::Instant::now();
+    let mut first: Option<usize> = None;
+    let mut last_print = std::time::Instant::now();
+    let (mut last_moving, mut progressed) = (usize::MAX, std::time::Instant::now());
+    loop {
+        let info = text(node, password, &["CLUSTER", "INFO"]).await?;
+        let moving: usize = info_field(&info, "cluster_slots_moving")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let total = *first.get_or_insert(moving);
+        if moving != last_moving {
+            (last_moving, progressed) = (moving, std::time::Instant::now());
+        } else if progressed.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(format!(
+                "{moving} slot(s) still moving and none moved in 60 s: see `shardcache cluster status {node}` (the moves go on; `cancel-moves` stops them)"
+            ));
+        }
+        if moving == 0 {
+            return Ok(format!(
+                "{total} slot(s) moved in {:.1} s\n",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        if last_print.elapsed() >= std::time::Duration::from_secs(1) {
+            let done = total.saturating_sub(moving);
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+            let eta = if rate > 0.0 {
+                format!("{:.0} s", moving as f64 / rate)
+            } else {
+                "?".into()
+            };
+            eprintln!("moving: {done}/{total} slots done, {moving} left, ETA {eta}");
+            last_print = std::time::Instant::now();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn slot_count(ranges: &[String]) -> usize {
@@ -297,20 +429,94 @@ async fn execute(c: ClusterCommand) -> Result<String, String> {
         ClusterCommand::RemoveNode {
             node,
             from,
+            force,
             password,
         } => {
-            let id = if node.contains(':') {
-                let nodes = text(&from, password.as_deref(), &["CLUSTER", "NODES"]).await?;
-                parse_nodes(&nodes)
-                    .into_iter()
-                    .find(|n| n.addr == node)
-                    .map(|n| n.id)
-                    .ok_or_else(|| format!("no node at {node} in the cluster of {from}"))?
-            } else {
-                node.clone()
+            let password = password.as_deref();
+            let id = node_id(&node, &from, password).await?;
+            // A node that does not answer cannot hand its keys over: it is removed at once
+            // (its keys are lost with it either way).
+            let nodes = parse_nodes(&text(&from, password, &["CLUSTER", "NODES"]).await?);
+            let line = nodes.iter().find(|n| n.id == id);
+            let alive = match line {
+                Some(n) if !n.flags.contains("fail") => {
+                    let ping = ask(&n.addr, password, &["PING"]);
+                    matches!(
+                        tokio::time::timeout(std::time::Duration::from_secs(1), ping).await,
+                        Ok(Ok(_))
+                    )
+                }
+                _ => false,
             };
-            ask(&from, password.as_deref(), &["CLUSTER", "FORGET", &id]).await?;
-            Ok(format!("removed {id} ({node}) from the cluster\n"))
+            if force || !alive {
+                ask(&from, password, &["CLUSTER", "FORGET", &id]).await?;
+                return Ok(format!("removed {id} ({node}) from the cluster\n"));
+            }
+            // Ask a node that stays: the drained one stops answering for the cluster.
+            let via = nodes
+                .iter()
+                .find(|n| n.id != id)
+                .map(|n| n.addr.clone())
+                .unwrap_or(from.clone());
+            ask(&via, password, &["CLUSTER", "DRAIN", &id]).await?;
+            let moved = wait_moves(&via, password).await?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while text(&via, password, &["CLUSTER", "NODES"])
+                .await?
+                .contains(&id)
+            {
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{id} drained but did not leave within 30 s"));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok(format!("{moved}drained and removed {id} ({node})\n"))
+        }
+        ClusterCommand::MoveSlots {
+            slots,
+            key,
+            to,
+            via,
+            no_wait,
+            password,
+        } => {
+            let password = password.as_deref();
+            let pairs = match (&slots, &key) {
+                (_, Some(k)) => {
+                    let slot = placement::slot::key_slot(k.as_bytes()).to_string();
+                    vec![slot.clone(), slot]
+                }
+                (Some(s), None) => slot_pairs(s)?,
+                (None, None) => return Err("give --slots or --key".into()),
+            };
+            let id = node_id(&to, &via, password).await?;
+            let mut args = vec!["CLUSTER", "MOVESLOTS", &id];
+            args.extend(pairs.iter().map(String::as_str));
+            ask(&via, password, &args).await?;
+            if no_wait {
+                return Ok(format!("moving {} range(s) to {id}\n", pairs.len() / 2));
+            }
+            wait_moves(&via, password).await
+        }
+        ClusterCommand::Rebalance {
+            node,
+            no_wait,
+            password,
+        } => {
+            let password = password.as_deref();
+            ask(&node, password, &["CLUSTER", "REBALANCE"]).await?;
+            let info = text(&node, password, &["CLUSTER", "INFO"]).await?;
+            let moving = info_field(&info, "cluster_slots_moving")
+                .unwrap_or("0")
+                .to_string();
+            if no_wait {
+                return Ok(format!("rebalancing: {moving} slot(s) to move\n"));
+            }
+            wait_moves(&node, password).await
+        }
+        ClusterCommand::CancelMoves { node, password } => {
+            ask(&node, password.as_deref(), &["CLUSTER", "CANCELMOVES"]).await?;
+            Ok("every pending move cancelled\n".into())
         }
         ClusterCommand::Check { .. } => unreachable!("answered by run"),
         ClusterCommand::Status { node, password } => {
@@ -324,11 +530,12 @@ async fn execute(c: ClusterCommand) -> Result<String, String> {
                     .to_string()
             };
             let mut out = format!(
-                "cluster_state: {}  epoch: {}  nodes: {}  slots assigned: {}\n",
+                "cluster_state: {}  epoch: {}  nodes: {}  slots assigned: {}  slots moving: {}\n",
                 field("cluster_state"),
                 field("cluster_current_epoch"),
                 field("cluster_known_nodes"),
                 field("cluster_slots_assigned"),
+                field("cluster_slots_moving"),
             );
             for n in parse_nodes(&nodes) {
                 // Consistent hashing scatters slots: list the ranges only when they are few.
@@ -353,6 +560,24 @@ async fn execute(c: ClusterCommand) -> Result<String, String> {
                         ""
                     },
                 );
+                // A primary moving slots away: what its migration has done so far.
+                if n.flags.contains("master") && !n.flags.contains("fail") {
+                    let m = text(&n.addr, password.as_deref(), &["CLUSTER", "MIGRATIONS"])
+                        .await
+                        .unwrap_or_default();
+                    let f = |name: &str| info_field(&m, name).unwrap_or("0").to_string();
+                    if f("migrating_slots") != "0" || f("migration_drivers") != "0" {
+                        out += &format!(
+                            "    moving {} slot(s) away: {} moved, {} keys and {} bytes sent, longest pause {} us, {} failure(s)\n",
+                            f("migrating_slots"),
+                            f("migration_slots_moved"),
+                            f("migration_keys_sent"),
+                            f("migration_bytes_sent"),
+                            f("migration_max_pause_us"),
+                            f("migration_failures"),
+                        );
+                    }
+                }
             }
             Ok(out)
         }

@@ -360,7 +360,9 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 
 fn cluster_ok(port: u16, nodes: usize) -> bool {
     let info = cli(port, &["CLUSTER", "INFO"]);
-    info.contains("cluster_state:ok") && info.contains(&format!("cluster_known_nodes:{nodes}"))
+    info.contains("cluster_state:ok")
+        && info.contains(&format!("cluster_known_nodes:{nodes}"))
+        && info.contains("cluster_slots_moving:0")
 }
 
 /// A cluster member restarts with its keys when the cluster did not change while it was
@@ -422,12 +424,15 @@ fn a_cluster_member_restarts_with_its_keys_unless_the_cluster_changed() {
     );
     assert_eq!(listed.lines().count().to_string(), count);
 
-    // Saved, stopped, and a fourth member joins while b is down: slots move (the epoch
-    // changes), so b's snapshot may be stale and is discarded.
+    // Saved, stopped, and a fourth member joins while b is down: slots are planned to move
+    // (the epoch changes; b's moves wait for b), so b's snapshot may be stale and is
+    // discarded.
     assert_eq!(cli(ports[1], &["SAVE"]), "OK");
     stop(&mut b);
     let mut d = start_member(ports[3], &dirs[3], Some(ports[0]));
-    eventually("d joined", || cluster_ok(ports[3], 4));
+    eventually("d joined", || {
+        cli(ports[3], &["CLUSTER", "INFO"]).contains("cluster_known_nodes:4")
+    });
     let mut b = start_member(ports[1], &dirs[1], None);
     eventually("b serves again", || {
         cluster_ok(ports[1], 4) && info_field(ports[1], "loading") == "0"

@@ -73,6 +73,7 @@ fn info_field(port: u16, field: &str) -> Option<String> {
 fn cluster_ok(port: u16, nodes: usize) -> bool {
     info_field(port, "cluster_state").as_deref() == Some("ok")
         && info_field(port, "cluster_known_nodes") == Some(nodes.to_string())
+        && info_field(port, "cluster_slots_moving").as_deref() == Some("0")
 }
 
 /// Three members, all agreeing and serving.

@@ -120,6 +120,13 @@ impl CommandTable {
             }
             if meta.name == "cluster" {
                 subs.push(&spec::CLUSTER_MYSHARDID);
+                subs.extend([
+                    &spec::CLUSTER_MOVESLOTS,
+                    &spec::CLUSTER_REBALANCE,
+                    &spec::CLUSTER_DRAIN,
+                    &spec::CLUSTER_CANCELMOVES,
+                    &spec::CLUSTER_MIGRATIONS,
+                ]);
             }
             let mut sub_indices = Vec::new();
             for sub in subs {
@@ -382,6 +389,7 @@ fn resolve(
                 args,
                 client.readonly && !cmd.write,
                 client.tls,
+                client.asking || meta.has_flag("asking"),
             )
         })
         .flatten()
@@ -447,18 +455,25 @@ fn cluster_redirect(
     args: Args<'_>,
     replica_read: bool,
     tls: bool,
+    asking: bool,
 ) -> Option<CmdError> {
     let cluster = shared.cluster.as_ref()?;
     let positions = meta.key_positions(args);
     if positions.is_empty() {
         return None;
     }
-    match cluster.route(positions.iter().map(|&i| args.get(i)), replica_read, tls) {
+    match cluster.route(
+        positions.iter().map(|&i| args.get(i)),
+        replica_read,
+        tls,
+        asking,
+    ) {
         crate::cluster::Route::Here => None,
         crate::cluster::Route::Moved(slot, addr) => Some(CmdError::Moved { slot, addr }),
         crate::cluster::Route::CrossSlot => Some(CmdError::CrossSlot),
         crate::cluster::Route::Down => Some(CmdError::ClusterDown),
         crate::cluster::Route::Wait(until) => Some(CmdError::SlotWait(until)),
+        crate::cluster::Route::TryAgain => Some(CmdError::SlotMoving),
     }
 }
 
@@ -475,7 +490,15 @@ pub fn execute<'s>(
 ) -> Flow {
     let mark = out.len();
     crate::users::refresh(shared, client);
-    match resolve(shared, client, args, local, clock) {
+    let resolved = resolve(shared, client, args, local, clock);
+    // ASKING lasts for one command (not for one that waits to run again).
+    if client.asking
+        && !matches!(resolved, Err(CmdError::SlotWait(_)))
+        && !args.get(0).eq_ignore_ascii_case(b"asking")
+    {
+        client.asking = false;
+    }
+    match resolved {
         Err(CmdError::SlotWait(until)) if client.multi.is_none() && !client.in_exec => {
             client.pending = Some(crate::Pending::RetryAt(until));
             return Flow::Retry;

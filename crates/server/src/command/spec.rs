@@ -417,3 +417,75 @@ pub static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
     ]),
     subcommands: &[],
 };
+
+/// Shard-Cache's own slot-moving subcommands of CLUSTER (Redis moves slots key by key with
+/// MIGRATE; here a topology change moves them, keys and all: see `crate::migration`).
+macro_rules! cluster_own {
+    ($static:ident, $name:literal, $arity:literal, $summary:literal, $flags:expr, $categories:expr) => {
+        pub static $static: CommandMeta = CommandMeta {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            acl_categories: $categories,
+            tips: &[],
+            key_specs: Meta::Set(&[]),
+            docs: Meta::Map(&[
+                ("summary", Meta::Str($summary)),
+                ("since", Meta::Str("shardcache")),
+                ("group", Meta::Str("cluster")),
+                (
+                    "complexity",
+                    Meta::Str("O(N) where N is the number of slots"),
+                ),
+            ]),
+            subcommands: &[],
+        };
+    };
+}
+
+const ADMIN: &[&str] = &["admin", "stale", "no_async_loading"];
+const ADMIN_CATEGORIES: &[&str] = &["@admin", "@slow", "@dangerous"];
+
+cluster_own!(
+    CLUSTER_MOVESLOTS,
+    "cluster|moveslots",
+    -5,
+    "Moves slot ranges, with their keys, to the primary with the given node id.",
+    ADMIN,
+    ADMIN_CATEGORIES
+);
+cluster_own!(
+    CLUSTER_REBALANCE,
+    "cluster|rebalance",
+    2,
+    "Moves the slots that differ from the planner's balanced table, with their keys.",
+    ADMIN,
+    ADMIN_CATEGORIES
+);
+cluster_own!(
+    CLUSTER_DRAIN,
+    "cluster|drain",
+    3,
+    "Moves every slot of a node away, with their keys, then removes the node.",
+    ADMIN,
+    ADMIN_CATEGORIES
+);
+cluster_own!(
+    CLUSTER_CANCELMOVES,
+    "cluster|cancelmoves",
+    2,
+    "Cancels every pending slot move; the slots stay with their owners.",
+    ADMIN,
+    ADMIN_CATEGORIES
+);
+cluster_own!(
+    CLUSTER_MIGRATIONS,
+    "cluster|migrations",
+    2,
+    "Reports the pending slot moves and this node's migration progress.",
+    &["stale", "loading"],
+    &["@slow"]
+);

@@ -1,5 +1,6 @@
 //! CLUSTER INFO / MYID / MYSHARDID / KEYSLOT / COUNTKEYSINSLOT / GETKEYSINSLOT / SLOTS /
-//! SHARDS / NODES / LINKS / HELP, and READONLY / READWRITE / ASKING, in Redis 7's formats.
+//! SHARDS / NODES / LINKS / HELP, and READONLY / READWRITE, in Redis 7's formats; moving
+//! slots (SETSLOT, ADDSLOTS, ..., ASKING) in [`moving`].
 //! Without `--cluster-enabled` they answer Redis's "cluster support disabled" error.
 
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use resp::Args;
 use crate::cluster::ClusterState;
 use crate::command::{Ctx, Handler};
 use crate::error::{CmdError, CmdResult};
+
+mod moving;
 
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("cluster|info", info),
@@ -31,31 +34,35 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("cluster|replicate", replicate),
     ("readonly", readonly),
     ("readwrite", readwrite),
-    ("asking", ok_in_cluster),
+    ("asking", moving::asking),
+    ("cluster|setslot", moving::setslot),
+    ("cluster|addslots", moving::addslots),
+    ("cluster|addslotsrange", moving::addslotsrange),
+    ("cluster|delslots", moving::delslots),
+    ("cluster|delslotsrange", moving::delslotsrange),
+    ("cluster|moveslots", moving::moveslots),
+    ("cluster|rebalance", moving::rebalance),
+    ("cluster|drain", moving::drain),
+    ("cluster|cancelmoves", moving::cancelmoves),
+    ("cluster|migrations", moving::migrations),
 ];
 
-fn state<'a>(ctx: &Ctx<'a>) -> Result<&'a ClusterState, CmdError> {
+pub(super) fn state<'a>(ctx: &Ctx<'a>) -> Result<&'a ClusterState, CmdError> {
     ctx.shared
         .cluster
         .as_deref()
         .ok_or_else(|| CmdError::err("This instance has cluster support disabled"))
 }
 
-fn topology(ctx: &Ctx<'_>) -> Result<Option<Arc<Topology>>, CmdError> {
+pub(super) fn topology(ctx: &Ctx<'_>) -> Result<Option<Arc<Topology>>, CmdError> {
     Ok(state(ctx)?.topology())
 }
 
-fn slot_arg(a: &[u8]) -> Result<u16, CmdError> {
+pub(super) fn slot_arg(a: &[u8]) -> Result<u16, CmdError> {
     resp::number::parse_i64(a)
         .filter(|s| (0..placement::slot::SLOTS as i64).contains(s))
         .map(|s| s as u16)
         .ok_or_else(|| CmdError::err("Invalid or out of range slot"))
-}
-
-fn ok_in_cluster(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    state(ctx)?;
-    ctx.out.ok();
-    Ok(())
 }
 
 /// READONLY: reads of this connection may be served by a replica of the key's shard.
@@ -191,6 +198,11 @@ fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{slots_ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{known}\r\ncluster_size:{size}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
         if cov.ok { "ok" } else { "fail" }
     );
+    // Beyond Redis: slots moving with their keys (0 once every move has finished).
+    text += &format!(
+        "cluster_slots_moving:{}\r\n",
+        t.as_ref().map_or(0, |t| t.moves.len())
+    );
     // Beyond Redis: which member leads the Raft group that holds the topology.
     if let Some(leader) = c.leader() {
         text += &format!("cluster_raft_leader:{leader}\r\n");
@@ -200,14 +212,16 @@ fn info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 /// The cluster layer's membership operations (absent on a standalone cluster of one).
-fn control(ctx: &Ctx<'_>) -> Result<std::sync::Arc<dyn crate::cluster::Control>, CmdError> {
+pub(super) fn control(
+    ctx: &Ctx<'_>,
+) -> Result<std::sync::Arc<dyn crate::cluster::Control>, CmdError> {
     state(ctx)?.control().cloned().ok_or_else(|| {
         CmdError::err("this node runs a standalone cluster of one and cannot change its membership")
     })
 }
 
 /// Membership changes wait for the cluster, which EXEC (all other clients held off) must not.
-fn not_in_transaction(ctx: &Ctx<'_>) -> CmdResult {
+pub(super) fn not_in_transaction(ctx: &Ctx<'_>) -> CmdResult {
     if ctx.client.in_exec {
         return Err(CmdError::err(
             "CLUSTER MEET, FORGET and FAILOVER cannot run inside a transaction",
@@ -218,7 +232,8 @@ fn not_in_transaction(ctx: &Ctx<'_>) -> CmdResult {
 
 /// CLUSTER MEET ip port [cluster-bus-port]: adds the node listening there to the cluster
 /// (through the Raft leader). Unlike Redis, where MEET only introduces nodes and slots are
-/// assigned separately, the agreed planner gives the new node its share of slots at once.
+/// assigned separately, the agreed planner gives the new node its share of slots, which
+/// move to it with their keys.
 fn meet(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let control = control(ctx)?;
     not_in_transaction(ctx)?;
@@ -440,8 +455,20 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
         ctx.out,
         "CLUSTER",
         &[
+            "ADDSLOTS <slot> [<slot> ...]",
+            "    Assign unassigned slots to this node (every slot of a running cluster is assigned).",
+            "ADDSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+            "    Assign unassigned slot ranges to this node.",
+            "CANCELMOVES",
+            "    Cancel every pending slot move; the slots stay with their owners.",
             "COUNTKEYSINSLOT <slot>",
             "    Return the number of keys in <slot>.",
+            "DELSLOTS <slot> [<slot> ...]",
+            "    Refused: slots are never left unassigned (move them with MOVESLOTS).",
+            "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+            "    Refused: slots are never left unassigned (move them with MOVESLOTS).",
+            "DRAIN <node-id>",
+            "    Move every slot of a node away with its keys, then remove the node.",
             "FAILOVER [FORCE|TAKEOVER]",
             "    Promote current replica node to being a master.",
             "FORGET <node-id>",
@@ -455,7 +482,11 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "LINKS",
             "    Return information about all network links between this node and its peers.",
             "MEET <ip> <port> [<bus-port>]",
-            "    Add the node listening there to the cluster (it gets its share of slots).",
+            "    Add the node listening there to the cluster (its share of slots moves to it).",
+            "MIGRATIONS",
+            "    Return the pending slot moves and this node's migration progress.",
+            "MOVESLOTS <node-id> <start slot> <end slot> [<start slot> <end slot> ...]",
+            "    Move slot ranges, with their keys, to the primary <node-id>.",
             "MYID",
             "    Return the node id.",
             "MYSHARDID",
@@ -463,10 +494,15 @@ fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "NODES",
             "    Return cluster configuration seen by node. Output format:",
             "    <id> <ip:port@bus-port[,hostname]> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+            "REBALANCE",
+            "    Move the slots that differ from the planner's balanced table, with their keys.",
             "REPLICATE <node-id>",
             "    Configure current node as replica to <node-id>.",
             "REPLICAS <node-id>",
             "    Return <node-id> replicas.",
+            "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
+            "    NODE moves the slot with its keys; STABLE cancels its move; IMPORTING and",
+            "    MIGRATING are the migration's own (use MOVESLOTS).",
             "SHARDS",
             "    Return information about slot range mappings and the nodes associated with them.",
             "SLAVES <node-id>",

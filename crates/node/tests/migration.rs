@@ -1,0 +1,359 @@
+//! Slots that change owner take their keys along: complete members in one process (over the
+//! in-memory bus), clients through the `redis` crate's cluster client, a write load running
+//! during the moves. After each run every acknowledged write is on exactly one owner, with
+//! its value and TTL. Faults injected, per test: none (a join under load); the target killed
+//! mid-copy; the moves cancelled mid-copy.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cluster::mem::MemTransport;
+use redis::Commands;
+use server::Config;
+
+mod common;
+
+use common::{cluster_info, eventually, field, start};
+
+const KEYS: usize = 20_000;
+
+fn cluster_client(ports: &[u16]) -> redis::cluster::ClusterConnection {
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}/"))
+        .collect();
+    redis::cluster::ClusterClientBuilder::new(urls)
+        .retries(30)
+        .min_retry_wait(2)
+        .max_retry_wait(100)
+        .build()
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn cmd_text(port: u16, args: &[&str]) -> String {
+    let mut c = common::connect(port);
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(&mut c) {
+        Ok(redis::Value::VerbatimString { text, .. }) => text,
+        Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(redis::Value::SimpleString(s)) => s,
+        Ok(redis::Value::Okay) => "OK".into(),
+        Ok(redis::Value::Int(n)) => n.to_string(),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("ERR {e}"),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// Every member agrees on `nodes` members and no slot is moving.
+async fn settled(ports: &[u16], nodes: usize) -> bool {
+    for p in ports {
+        let info = cluster_info(*p).await;
+        if field(&info, "cluster_state") != "ok"
+            || field(&info, "cluster_known_nodes") != nodes.to_string()
+            || field(&info, "cluster_slots_moving") != "0"
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Loads KEYS keys: strings (every 10th with a TTL of an hour), and every 100th a hash.
+fn load(ports: Vec<u16>) {
+    let mut c = cluster_client(&ports);
+    for i in 0..KEYS {
+        if i.is_multiple_of(100) {
+            let _: () = c
+                .hset_multiple(format!("h:{i}"), &[("a", i), ("b", i + 1)])
+                .unwrap();
+        } else if i.is_multiple_of(10) {
+            let _: () = c.set_ex(format!("k:{i}"), i, 3600).unwrap();
+        } else {
+            let _: () = c.set(format!("k:{i}"), i).unwrap();
+        }
+    }
+}
+
+/// Writes in a loop until `stop`: each acknowledged write is recorded (key -> value); an
+/// error surfaced to the application is recorded too.
+fn writer(
+    ports: Vec<u16>,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<HashMap<String, i64>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+) {
+    let mut c = cluster_client(&ports);
+    let mut n: i64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let key = format!("w:{}", n % 5000);
+        match c.set::<_, _, ()>(&key, n) {
+            Ok(()) => {
+                acked.lock().unwrap().insert(key, n);
+            }
+            Err(e) => errors.lock().unwrap().push(e.to_string()),
+        }
+        // Reads of keys that exist must never miss.
+        let i = (n * 7919) as usize % KEYS;
+        let probe = format!("k:{i}");
+        if !i.is_multiple_of(100) {
+            match c.get::<_, Option<i64>>(&probe) {
+                Ok(Some(_)) => {}
+                Ok(None) => errors.lock().unwrap().push(format!("miss on {probe}")),
+                Err(e) => errors.lock().unwrap().push(e.to_string()),
+            }
+        }
+        n += 1;
+    }
+}
+
+/// Every loaded key and acknowledged write is there with its value (and TTL), and the keys
+/// are on exactly one member each (the sum of DBSIZEs).
+fn verify(ports: Vec<u16>, acked: HashMap<String, i64>) {
+    let mut c = cluster_client(&ports);
+    for i in 0..KEYS {
+        if i.is_multiple_of(100) {
+            let h: HashMap<String, i64> = c.hgetall(format!("h:{i}")).unwrap();
+            assert_eq!(h.get("a"), Some(&(i as i64)), "h:{i}");
+        } else {
+            let v: Option<i64> = c.get(format!("k:{i}")).unwrap();
+            assert_eq!(v, Some(i as i64), "k:{i}");
+            if i.is_multiple_of(10) {
+                let ttl: i64 = c.ttl(format!("k:{i}")).unwrap();
+                assert!((3000..=3600).contains(&ttl), "k:{i} ttl {ttl}");
+            }
+        }
+    }
+    for (k, v) in &acked {
+        let got: Option<i64> = c.get(k).unwrap();
+        assert_eq!(got, Some(*v), "{k}");
+    }
+    let total: i64 = ports
+        .iter()
+        .map(|p| cmd_text(*p, &["DBSIZE"]).parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total as usize, KEYS + acked.len(), "each key on one member");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_under_load_moves_keys_and_clients_see_no_error_or_miss() {
+    let transport = MemTransport::default();
+    let mut members = vec![start(&transport, None, Config::default()).await];
+    members.push(start(&transport, Some(members[0].port), Config::default()).await);
+    let mut ports: Vec<u16> = members.iter().map(|m| m.port).collect();
+    let two = ports.clone();
+    eventually("two members", Duration::from_secs(30), async || {
+        settled(&two, 2).await
+    })
+    .await;
+    let p = ports.clone();
+    blocking(move || load(p)).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(HashMap::new()));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let load = {
+        let (p, s, a, e) = (ports.clone(), stop.clone(), acked.clone(), errors.clone());
+        tokio::task::spawn_blocking(move || writer(p, s, a, e))
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A third member joins while the writes go on: a third of the slots move to it.
+    members.push(start(&transport, Some(ports[0]), Config::default()).await);
+    ports.push(members[2].port);
+    let three = ports.clone();
+    let started = Instant::now();
+    eventually("the moves finish", Duration::from_secs(60), async || {
+        settled(&three, 3).await
+    })
+    .await;
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    let errors = errors.lock().unwrap().clone();
+    assert!(
+        errors.is_empty(),
+        "{} errors: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 100, "the writer ran ({} keys)", acked.len());
+    let third = ports[2];
+    let on_new: usize = blocking(move || cmd_text(third, &["DBSIZE"]).parse().unwrap()).await;
+    let share = on_new as f64 / (KEYS + acked.len()) as f64;
+    assert!((0.25..=0.42).contains(&share), "share moved {share}");
+    let migrations: Vec<String> = {
+        let p = ports.clone();
+        blocking(move || {
+            p.iter()
+                .map(|p| cmd_text(*p, &["CLUSTER", "MIGRATIONS"]))
+                .collect()
+        })
+        .await
+    };
+    eprintln!("join of a third member under load: {took:?}, {on_new} keys moved\n{migrations:?}");
+    let p = ports.clone();
+    // The old owners drop what they gave away in the background.
+    eventually("copies dropped", Duration::from_secs(10), async || {
+        let p = p.clone();
+        let n = acked.len();
+        blocking(move || {
+            p.iter()
+                .map(|p| cmd_text(*p, &["DBSIZE"]).parse::<usize>().unwrap())
+                .sum::<usize>()
+                == KEYS + n
+        })
+        .await
+    })
+    .await;
+    let p = ports.clone();
+    blocking(move || verify(p, acked)).await;
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}
+
+/// The slots CLUSTER NODES (as `port` sees it) gives the node `id`.
+fn slots_of(port: u16, id: &str) -> std::collections::HashSet<u16> {
+    let nodes = cmd_text(port, &["CLUSTER", "NODES"]);
+    let line = nodes
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap()
+        .to_string();
+    line.split(' ')
+        .skip(8)
+        .filter(|r| !r.starts_with('['))
+        .flat_map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            a.parse::<u16>().unwrap()..=b.parse::<u16>().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_cancelled_or_to_a_killed_target_leave_every_key_with_its_owner() {
+    let transport = MemTransport::default();
+    let a = start(&transport, None, Config::default()).await;
+    let b = start(&transport, Some(a.port), Config::default()).await;
+    let c = start(&transport, Some(a.port), Config::default()).await;
+    let ports = vec![a.port, b.port, c.port];
+    let p3 = ports.clone();
+    eventually("three members", Duration::from_secs(30), async || {
+        settled(&p3, 3).await
+    })
+    .await;
+    let p = ports.clone();
+    blocking(move || load(p)).await;
+    let ids: Vec<String> = {
+        let p = ports.clone();
+        blocking(move || {
+            p.iter()
+                .map(|p| cmd_text(*p, &["CLUSTER", "MYID"]))
+                .collect()
+        })
+        .await
+    };
+    // Cancelled mid-copy (or before it began): every slot stays with its owner.
+    let (pa, id_b) = (a.port, ids[1].clone());
+    let (moved, cancelled) = blocking(move || {
+        // Half of a's slots, as one-slot ranges.
+        let mut mine: Vec<u16> = slots_of(pa, &cmd_text(pa, &["CLUSTER", "MYID"]))
+            .into_iter()
+            .collect();
+        mine.sort();
+        let pairs: Vec<String> = mine[..mine.len() / 2]
+            .iter()
+            .flat_map(|x| [x.to_string(), x.to_string()])
+            .collect();
+        let mut args = vec!["CLUSTER", "MOVESLOTS", &id_b];
+        args.extend(pairs.iter().map(String::as_str));
+        (
+            cmd_text(pa, &args),
+            cmd_text(pa, &["CLUSTER", "CANCELMOVES"]),
+        )
+    })
+    .await;
+    assert_eq!(moved, "OK");
+    assert!(
+        cancelled == "OK" || cancelled.contains("moving"),
+        "{cancelled}"
+    );
+    let p3 = ports.clone();
+    eventually("nothing moving", Duration::from_secs(30), async || {
+        settled(&p3, 3).await
+    })
+    .await;
+    let p = ports.clone();
+    eventually("copies dropped", Duration::from_secs(10), async || {
+        let p = p.clone();
+        blocking(move || {
+            p.iter()
+                .map(|p| cmd_text(*p, &["DBSIZE"]).parse::<usize>().unwrap())
+                .sum::<usize>()
+                == KEYS
+        })
+        .await
+    })
+    .await;
+    let p = ports.clone();
+    blocking(move || verify(p, HashMap::new())).await;
+
+    // Now c is killed while a copies its slots to it: the slots that had not switched stay
+    // with a, keys and all; the cluster forgets c and serves on.
+    let (pa, id_c) = (a.port, ids[2].clone());
+    let r = blocking(move || {
+        let mine = slots_of(pa, &cmd_text(pa, &["CLUSTER", "MYID"]));
+        let mut args: Vec<String> = vec!["CLUSTER".into(), "MOVESLOTS".into(), id_c];
+        for s in mine {
+            args.push(s.to_string());
+            args.push(s.to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cmd_text(pa, &args)
+    })
+    .await;
+    assert_eq!(r, "OK");
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let _ = c.stop.send(());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (pa, id_c) = (a.port, ids[2].clone());
+    let lost_slots = blocking(move || slots_of(pa, &id_c)).await;
+    let (pa, id_c) = (a.port, ids[2].clone());
+    let forgot = blocking(move || cmd_text(pa, &["CLUSTER", "FORGET", &id_c])).await;
+    assert_eq!(forgot, "OK");
+    let two = vec![a.port, b.port];
+    let p2 = two.clone();
+    eventually("two serve all", Duration::from_secs(30), async || {
+        settled(&p2, 2).await
+    })
+    .await;
+    let missing = blocking(move || {
+        let mut cl = cluster_client(&two);
+        (0..KEYS)
+            .filter(|i| !i.is_multiple_of(100))
+            .map(|i| format!("k:{i}"))
+            .filter(|k| !lost_slots.contains(&placement::slot::key_slot(k.as_bytes())))
+            .filter(|k| cl.get::<_, Option<i64>>(k).unwrap().is_none())
+            .collect::<Vec<_>>()
+    })
+    .await;
+    assert!(
+        missing.is_empty(),
+        "lost: {:?}",
+        &missing[..missing.len().min(5)]
+    );
+    let _ = a.stop.send(());
+    let _ = b.stop.send(());
+}

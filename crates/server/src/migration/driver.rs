@@ -1,0 +1,293 @@
+//! One driver per target shard: moves this node's slots that are moving there, a batch at a
+//! time (see the module's documentation for the steps and why each is safe).
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use placement::planner::ShardId;
+use placement::slot::{key_slot, SLOTS};
+
+use super::link::Link;
+use super::Running;
+use crate::cluster::{ClusterState, SlotChange};
+use crate::Shared;
+
+/// A batch ends at this many keys (or [`BATCH_SLOTS`] slots): the switch pauses the batch's
+/// slots, so a batch is small enough for its last changes to be sent quickly.
+const BATCH_KEYS: usize = 20_000;
+const BATCH_SLOTS: usize = 1024;
+/// Queued bytes sent at once, and commands allowed unanswered (the pipeline's depth).
+const SEND_BYTES: usize = 256 * 1024;
+const IN_FLIGHT: u64 = 8192;
+/// Rounds of resending changed keys before the switch, and how few changed keys are left
+/// for the switch to send (while the slots wait).
+const CATCH_UP_ROUNDS: usize = 16;
+const FEW_LEFT: usize = 256;
+
+pub async fn run(shared: Arc<Shared>, to: ShardId) {
+    let _running = Running(shared.clone(), to);
+    let mut backoff = Duration::from_millis(100);
+    while let Some(batch) = next_batch(&shared, to) {
+        match move_batch(&shared, to, &batch).await {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) => {
+                let progress = &shared.migrations.progress;
+                progress
+                    .failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(error = %e, slots = batch.len(), "slot migration failed; retrying");
+                *progress.last_error.lock() = Some(e);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// The next slots to move to `to`, in slot order, while this node is their owner's primary.
+fn next_batch(shared: &Shared, to: ShardId) -> Option<Vec<u16>> {
+    let c = shared.cluster.as_ref()?;
+    let t = c.topology()?;
+    let me = t.node(&c.myid).filter(|n| n.primary)?;
+    let mut batch = Vec::new();
+    let mut keys = 0;
+    for (&slot, &target) in &t.moves {
+        if target != to || t.slots[slot as usize] != Some(me.shard) {
+            continue;
+        }
+        let n = shared.keyspace.count_in_slot(slot);
+        if !batch.is_empty() && (keys + n > BATCH_KEYS || batch.len() >= BATCH_SLOTS) {
+            break;
+        }
+        keys += n;
+        batch.push(slot);
+    }
+    (!batch.is_empty()).then_some(batch)
+}
+
+/// Records changes to the batch's slots while it lives.
+struct Watch<'a>(&'a Shared, &'a [u16]);
+
+impl<'a> Watch<'a> {
+    fn new(shared: &'a Shared, slots: &'a [u16]) -> Self {
+        shared.migrations.tap.watch(slots);
+        crate::seam::refresh(shared);
+        Watch(shared, slots)
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        self.0.migrations.tap.unwatch(self.1);
+        crate::seam::refresh(self.0);
+    }
+}
+
+/// Keeps the batch's slots unserved while it lives (see `ClusterState::begin_switch`).
+struct Switch<'a>(&'a ClusterState, &'a [u16]);
+
+impl Drop for Switch<'_> {
+    fn drop(&mut self) {
+        self.0.end_switch(self.1);
+    }
+}
+
+async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<(), String> {
+    let c = shared.cluster.as_ref().ok_or("not a cluster node")?;
+    let t = c.topology().ok_or("no topology")?;
+    let target = t
+        .primary_of(to)
+        .ok_or_else(|| format!("the target shard {to:x} has no primary"))?;
+    let addr = format!("{}:{}", target.host, target.port);
+    let password = shared.live.requirepass();
+    let mut link = Link::connect(&addr, password.as_deref()).await?;
+    let progress = &shared.migrations.progress;
+    let tap = &shared.migrations.tap;
+    let _watch = Watch::new(shared, batch);
+    // A fresh import of each slot: the target drops what an earlier attempt left there.
+    for &slot in batch {
+        let slot = slot.to_string();
+        link.send(&[
+            &b"CLUSTER"[..],
+            b"SETSLOT",
+            slot.as_bytes(),
+            b"IMPORTING",
+            c.myid.as_bytes(),
+        ]);
+    }
+    link.sync().await?;
+    // Every key, then the keys that changed meanwhile, until few are left.
+    for &slot in batch {
+        for key in shared.keyspace.keys_in_slot(slot, usize::MAX) {
+            send_key(shared, &mut link, &key).await?;
+        }
+    }
+    for _ in 0..CATCH_UP_ROUNDS {
+        let changed = tap.take(batch);
+        for key in &changed {
+            send_key(shared, &mut link, key).await?;
+        }
+        if changed.len() <= FEW_LEFT {
+            break;
+        }
+    }
+    let sent = link.flush().await?;
+    add(&progress.bytes_sent, sent);
+    link.sync().await?;
+    // The switch: stop serving the slots, let the commands already running finish, send
+    // their last changes, and have the target acknowledge everything.
+    c.begin_switch(batch);
+    let switch = Switch(c, batch);
+    let paused = Instant::now();
+    drop(shared.exec_gate.exclusive());
+    for key in tap.take(batch) {
+        send_key(shared, &mut link, &key).await?;
+    }
+    let sent = link.flush().await?;
+    add(&progress.bytes_sent, sent);
+    link.sync().await?;
+    let switched = commit(c, to, batch).await;
+    if let Some(&first) = switched.first() {
+        wait_until_served(&mut link, first).await;
+    }
+    drop(switch);
+    progress.record_pause(paused.elapsed().as_micros() as u64);
+    add(&progress.slots_moved, switched.len());
+    add(&progress.batches, 1);
+    tracing::debug!(
+        slots = switched.len(),
+        paused_us = paused.elapsed().as_micros() as u64,
+        "slots moved"
+    );
+    Ok(())
+}
+
+fn add(counter: &std::sync::atomic::AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Queues `key` as it is now: its DUMP payload and absolute expiry, or its deletion; sends
+/// when enough is queued and keeps the pipeline bounded.
+async fn send_key(shared: &Shared, link: &mut Link, key: &[u8]) -> Result<(), String> {
+    let now = crate::unix_ms();
+    let ks = &shared.keyspace;
+    let h = ks.hash(key);
+    let found = {
+        let mut shard = ks.lock(h);
+        shard.peek(h, key, now).map(|e| {
+            (
+                crate::rdbconv::with_view(e.value(), rdb::dump::encode_view),
+                e.expire_at().unwrap_or(0),
+            )
+        })
+    };
+    match found {
+        Some((payload, at)) => {
+            let at = at.to_string();
+            link.send(&[
+                &b"RESTORE-ASKING"[..],
+                key,
+                at.as_bytes(),
+                &payload,
+                b"REPLACE",
+                b"ABSTTL",
+            ]);
+        }
+        None => {
+            link.send(&[&b"ASKING"[..]]);
+            link.send(&[&b"DEL"[..], key]);
+        }
+    }
+    let progress = &shared.migrations.progress;
+    add(&progress.keys_sent, 1);
+    if link.queued() >= SEND_BYTES {
+        let sent = link.flush().await?;
+        add(&progress.bytes_sent, sent);
+        link.bound(IN_FLIGHT).await?;
+    }
+    Ok(())
+}
+
+/// Asks the cluster to switch `batch` to `to` until the log has decided (a commit whose
+/// outcome is unknown is asked again: a second commit of a switched slot is a no-op), then
+/// waits until this node's view shows the decision. Answers the slots that switched (the
+/// others were cancelled meanwhile and are served here again).
+async fn commit(c: &ClusterState, to: ShardId, batch: &[u16]) -> Vec<u16> {
+    let decided = |c: &ClusterState| {
+        c.topology().is_some_and(|t| {
+            batch
+                .iter()
+                .all(|&s| t.slots[s as usize] == Some(to) || t.moving_to(s) != Some(to))
+        })
+    };
+    if let Some(control) = c.control() {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match control
+                .slots(SlotChange::Commit {
+                    slots: batch.to_vec(),
+                    to,
+                })
+                .await
+            {
+                Ok(()) => break,
+                Err(e) if e.contains("moving there any more") => break,
+                Err(e) => {
+                    if decided(c) {
+                        break;
+                    }
+                    tracing::warn!(error = %e, "slot switch not confirmed; asking again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+    while !decided(c) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let t = c.topology().expect("decided on a topology");
+    batch
+        .iter()
+        .copied()
+        .filter(|&s| t.slots[s as usize] == Some(to))
+        .collect()
+}
+
+/// Waits (up to 2 s) until the target serves `slot`, so that clients this node now sends
+/// there (MOVED) are not sent back: the target applies the switch a moment after the leader.
+async fn wait_until_served(link: &mut Link, slot: u16) {
+    let key = key_in_slot(slot);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        link.send(&[&b"EXISTS"[..], key.as_bytes()]);
+        match link.sync().await {
+            Ok(()) => return,
+            Err(e) if e.starts_with("MOVED") || e.starts_with("TRYAGAIN") => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// A key that hashes to `slot` (`{n}` for some number n).
+fn key_in_slot(slot: u16) -> &'static str {
+    static KEYS: OnceLock<Vec<String>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        let mut keys = vec![String::new(); SLOTS as usize];
+        let mut left = SLOTS as usize;
+        let mut n = 0u64;
+        while left > 0 {
+            let key = format!("{{{n}}}");
+            let s = key_slot(key.as_bytes()) as usize;
+            if keys[s].is_empty() {
+                keys[s] = key;
+                left -= 1;
+            }
+            n += 1;
+        }
+        keys
+    });
+    &keys[slot as usize]
+}
