@@ -56,6 +56,8 @@ def slot_owners(port):
     for line in cli(port, "CLUSTER", "NODES").splitlines():
         f = line.split()
         for r in f[8:]:
+            if r.startswith("["):
+                continue
             a, _, b = r.partition("-")
             for s in range(int(a), int(b or a) + 1):
                 owners[s] = f[1].split("@")[0]
@@ -115,7 +117,9 @@ def placement_figures(binary, base, threads):
                                "--loglevel", "warning"], stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 30
-        while "cluster_known_nodes:4" not in cli(base, "CLUSTER", "INFO"):
+        # Joined, and every slot that moves to it has moved (keys and all).
+        while not all(x in cli(base, "CLUSTER", "INFO")
+                      for x in ("cluster_known_nodes:4", "cluster_slots_moving:0")):
             if time.time() > deadline:
                 sys.exit("the 4th node did not join")
             time.sleep(0.1)

@@ -556,12 +556,19 @@ impl<T: Transport> ClusterNode<T> {
             return Err("membership changes go through join and leave".into());
         }
         let drains = matches!(change, Change::CommitMove { .. } | Change::Drain { .. });
+        let commit = matches!(change, Change::CommitMove { .. });
         self.change_one(change).await?;
         if drains {
             // A drained node leaves (the topology and the Raft membership).
             for id in self.store.state().await.drained() {
                 self.leave(&id).await?;
             }
+        }
+        // The asker reads this node's state next (CLUSTER INFO after CLUSTER MOVESLOTS):
+        // apply what the leader has committed first. (Not for a migration's own commit,
+        // which waits for its outcome by itself, and whose wait pauses clients.)
+        if !commit {
+            let _ = self.prove_current().await;
         }
         Ok(())
     }

@@ -203,6 +203,18 @@ async fn a_join_under_load_moves_keys_and_clients_see_no_error_or_miss() {
         .await
     };
     eprintln!("join of a third member under load: {took:?}, {on_new} keys moved\n{migrations:?}");
+    let sum = |name: &str| -> u64 {
+        migrations
+            .iter()
+            .map(|m| field(m, name).parse::<u64>().unwrap())
+            .sum()
+    };
+    assert!(sum("migration_slots_moved") >= 16384 / 3, "{migrations:?}");
+    assert!(
+        sum("migration_keys_sent") as usize >= on_new / 2,
+        "{migrations:?}"
+    );
+    assert_eq!(sum("migration_failures"), 0);
     let p = ports.clone();
     // The old owners drop what they gave away in the background.
     eventually("copies dropped", Duration::from_secs(10), async || {

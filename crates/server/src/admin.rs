@@ -471,6 +471,27 @@ async fn cluster(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             })
         })
         .collect();
+    // Pending moves as target node id -> slot count, and this node's own progress.
+    let mut moves: std::collections::BTreeMap<String, usize> = Default::default();
+    for to in t.moves.values() {
+        let id = t
+            .primary_of(*to)
+            .map_or_else(|| "-".to_string(), |n| n.id.clone());
+        *moves.entry(id).or_default() += 1;
+    }
+    let p = &shared.migrations.progress;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let migration = serde_json::json!({
+        "drivers": shared.migrations.running(),
+        "slots_moved": get(&p.slots_moved),
+        "batches": get(&p.batches),
+        "keys_sent": get(&p.keys_sent),
+        "bytes_sent": get(&p.bytes_sent),
+        "failures": get(&p.failures),
+        "last_pause_us": get(&p.last_pause_us),
+        "max_pause_us": get(&p.max_pause_us),
+        "last_error": p.last_error.lock().clone(),
+    });
     Json(serde_json::json!({
         "enabled": true,
         "myid": c.myid,
@@ -479,6 +500,8 @@ async fn cluster(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         "slots_assigned": t.assigned(),
         "leader": c.leader(),
         "nodes": nodes,
+        "moves": moves,
+        "migration": migration,
     }))
 }
 
@@ -598,6 +621,67 @@ pub fn render_metrics(shared: &Shared) -> String {
         "Error replies sent.",
         st.total_error_replies.load(Ordering::Relaxed) as f64,
     );
+
+    // Slot migration (cluster mode): what this node's moves have done, and what is pending.
+    if let Some(c) = &shared.cluster {
+        let p = &shared.migrations.progress;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+        let (moving, out) = c.topology().map_or((0, 0), |t| {
+            let mine = t.node(&c.myid).map(|n| n.shard);
+            let out = t
+                .moves
+                .keys()
+                .filter(|s| mine.is_some() && t.slots[**s as usize] == mine)
+                .count();
+            (t.moves.len(), out)
+        });
+        for (name, kind, help, value) in [
+            (
+                "shardcache_cluster_slots_moving",
+                "gauge",
+                "Slots moving between shards (the whole cluster).",
+                moving as f64,
+            ),
+            (
+                "shardcache_migration_slots_pending",
+                "gauge",
+                "Slots this node has still to move away.",
+                out as f64,
+            ),
+            (
+                "shardcache_migration_slots_moved_total",
+                "counter",
+                "Slots this node moved away, keys and all.",
+                get(&p.slots_moved),
+            ),
+            (
+                "shardcache_migration_keys_sent_total",
+                "counter",
+                "Keys this node sent to the targets of its moves.",
+                get(&p.keys_sent),
+            ),
+            (
+                "shardcache_migration_bytes_sent_total",
+                "counter",
+                "Bytes this node sent to the targets of its moves.",
+                get(&p.bytes_sent),
+            ),
+            (
+                "shardcache_migration_failures_total",
+                "counter",
+                "Migration batches that failed (and were retried).",
+                get(&p.failures),
+            ),
+            (
+                "shardcache_migration_max_pause_seconds",
+                "gauge",
+                "Longest time a switch kept its slots unserved.",
+                get(&p.max_pause_us) / 1e6,
+            ),
+        ] {
+            metric(name, kind, help, value);
+        }
+    }
 
     // Replication: as a primary, each replica's lag in bytes (stream offset minus what it
     // acknowledged) and seconds (since its last acknowledgement); as a replica, its link.

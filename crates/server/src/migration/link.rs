@@ -98,6 +98,11 @@ impl Link {
         self.sent += 1;
     }
 
+    /// Commands queued or sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     /// Bytes queued and not sent yet.
     pub fn queued(&self) -> usize {
         self.out.len()

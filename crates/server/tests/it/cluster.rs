@@ -29,6 +29,61 @@ async fn cluster_commands_on_a_bootstrapped_node() {
         panic!()
     };
     assert_eq!(id.len(), 40);
+    // Redis's manual slot protocol: its errors word for word (checked against a
+    // redis-server 7.0 cluster node), and the steps that would hand a slot over without
+    // its keys refused naming the command to use.
+    let myid = String::from_utf8(id.clone()).unwrap();
+    for (cmd, reply) in [
+        ("CLUSTER ADDSLOTS 1", "ERR Slot 1 is already busy"),
+        ("CLUSTER ADDSLOTS 16384", "ERR Invalid or out of range slot"),
+        (
+            "CLUSTER ADDSLOTS 2 2",
+            "ERR Slot 2 specified multiple times",
+        ),
+        (
+            "CLUSTER SETSLOT 1 foo",
+            "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP",
+        ),
+        ("CLUSTER SETSLOT 1 NODE abc", "ERR Unknown node abc"),
+        (
+            "CLUSTER SETSLOT 99999 STABLE",
+            "ERR Invalid or out of range slot",
+        ),
+        (
+            "CLUSTER ADDSLOTSRANGE 5 1",
+            "ERR start slot number 5 is greater than end slot number 1",
+        ),
+        (
+            "CLUSTER ADDSLOTSRANGE 5",
+            "ERR wrong number of arguments for 'cluster|addslotsrange' command",
+        ),
+        (
+            "CLUSTER DELSLOTSRANGE 1 2 3",
+            "ERR wrong number of arguments for 'cluster|delslotsrange' command",
+        ),
+        (
+            &format!("CLUSTER SETSLOT 1 IMPORTING {myid}"),
+            "ERR I'm already the owner of hash slot 1",
+        ),
+    ] {
+        assert_eq!(c.run(cmd).await, Frame::Error(reply.into()), "{cmd}");
+    }
+    for cmd in [
+        "CLUSTER DELSLOTS 3".to_string(),
+        format!("CLUSTER SETSLOT 1 MIGRATING {myid}"),
+    ] {
+        let Frame::Error(e) = c.run(&cmd).await else {
+            panic!("{cmd}")
+        };
+        assert!(e.contains("CLUSTER MOVESLOTS"), "{cmd}: {e}");
+    }
+    let Frame::Error(e) = c.run(&format!("CLUSTER MOVESLOTS {myid} 0 10")).await else {
+        panic!()
+    };
+    assert!(e.contains("standalone cluster of one"), "{e}");
+    assert_eq!(c.run("ASKING").await, Frame::Simple("OK".into()));
+    let m = c.run("CLUSTER MIGRATIONS").await.as_text().unwrap();
+    assert!(m.contains("migrations_pending_slots:0\r\n"), "{m}");
     let Frame::Array(slots) = c.run("CLUSTER SLOTS").await else {
         panic!()
     };
@@ -194,6 +249,14 @@ async fn admin_api_cluster_topology() {
         v["nodes"][0]["address"],
         format!("127.0.0.1:{}", node.addr.port())
     );
+    assert_eq!(v["moves"], serde_json::json!({}));
+    assert_eq!(v["migration"]["slots_moved"], 0);
+    let (_, metrics) = crate::limits::http_get(admin, "/metrics").await;
+    assert!(
+        metrics.contains("\nshardcache_cluster_slots_moving 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nshardcache_migration_slots_moved_total 0\n"));
     let plain = Node::start_with_admin(Config::default()).await;
     let (_, body) = crate::limits::http_get(plain.admin.unwrap(), "/api/cluster").await;
     assert_eq!(body, r#"{"enabled":false}"#);

@@ -30,7 +30,7 @@ fn known_node(ctx: &Ctx<'_>, id: &[u8]) -> Result<String, CmdError> {
     let id = String::from_utf8_lossy(id).into_owned();
     match topology(ctx)? {
         Some(t) if t.node(&id).is_some() => Ok(id),
-        _ => Err(CmdError::err(format!("I don't know about node {id}"))),
+        _ => Err(CmdError::err(format!("Unknown node {id}"))),
     }
 }
 
@@ -86,6 +86,18 @@ pub fn setslot(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 to: id,
             },
         );
+    }
+    let owner = topology(ctx)?.and_then(|t| t.owner(slot).map(|n| n.id.clone()));
+    let mine = owner.as_deref() == Some(c.myid.as_str());
+    if is("importing") && mine {
+        return Err(CmdError::err(format!(
+            "I'm already the owner of hash slot {slot}"
+        )));
+    }
+    if is("migrating") && !mine {
+        return Err(CmdError::err(format!(
+            "I'm not the owner of hash slot {slot}"
+        )));
     }
     if is("importing") && c.importing_from(slot).is_some_and(|n| n.id == id) {
         let shared = ctx.shared;
