@@ -75,7 +75,25 @@ impl Cluster {
             assert_eq!(met, spec(i));
         }
         c.settle().await;
+        c.finish_moves().await;
         c
+    }
+
+    /// Switches every pending slot move (what the sources' migration drivers ask once they
+    /// have copied the keys; no server runs here, so there are no keys).
+    async fn finish_moves(&self) {
+        let t = self.state(1).await.topology.unwrap();
+        let mut by_target: BTreeMap<u64, Vec<u16>> = BTreeMap::new();
+        for (slot, to) in &t.moves {
+            by_target.entry(*to).or_default().push(*slot);
+        }
+        for (to, slots) in by_target {
+            self.nodes[&1]
+                .change(cluster::Change::CommitMove { slots, to })
+                .await
+                .unwrap();
+        }
+        self.settle().await;
     }
 
     async fn start(&mut self, i: u16) {
