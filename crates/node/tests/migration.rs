@@ -369,3 +369,66 @@ async fn moves_cancelled_or_to_a_killed_target_leave_every_key_with_its_owner() 
     let _ = a.stop.send(());
     let _ = b.stop.send(());
 }
+
+/// `--migration-max-bandwidth`: a source holding ~6 MB of incompressible values, limited to
+/// 2 MB/s, takes at least a second to hand half of them to a joining member (a lower bound:
+/// a slow machine only makes it longer), and the keys all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bandwidth_limit_holds_the_copy_back() {
+    let transport = MemTransport::default();
+    let limited = Config {
+        migration_max_bandwidth: 2 << 20,
+        ..Config::default()
+    };
+    let a = start(&transport, None, limited).await;
+    eventually("one member", Duration::from_secs(30), async || {
+        settled(&[a.port], 1).await
+    })
+    .await;
+    let pa = a.port;
+    blocking(move || {
+        let mut c = common::connect(pa);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..600 {
+            // xorshift bytes: nothing for the RDB encoding's LZF to compress.
+            let v: Vec<u8> = (0..10_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _: () = c.set(format!("big:{i}"), v).unwrap();
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let b = start(&transport, Some(a.port), Config::default()).await;
+    let pair = [a.port, b.port];
+    eventually("the moves finish", Duration::from_secs(60), async || {
+        settled(&pair, 2).await
+    })
+    .await;
+    let took = started.elapsed();
+    let (pa, pb) = (a.port, b.port);
+    let (sent, on_b, total) = blocking(move || {
+        let m = cmd_text(pa, &["CLUSTER", "MIGRATIONS"]);
+        let on_b: usize = cmd_text(pb, &["DBSIZE"]).parse().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let on_a: usize = cmd_text(pa, &["DBSIZE"]).parse().unwrap();
+        (
+            field(&m, "migration_bytes_sent").parse::<u64>().unwrap(),
+            on_b,
+            on_a + on_b,
+        )
+    })
+    .await;
+    eprintln!("{sent} bytes moved in {took:?} at 2 MB/s");
+    assert!(sent > 2_500_000, "{sent}");
+    assert!(took >= Duration::from_secs(1), "{took:?} for {sent} bytes");
+    assert!(on_b > 200, "{on_b}");
+    assert_eq!(total, 600);
+    let _ = a.stop.send(());
+    let _ = b.stop.send(());
+}

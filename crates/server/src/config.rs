@@ -108,6 +108,9 @@ pub struct Config {
     /// Milliseconds a primary may leave the Raft leader's probes unanswered before one of
     /// its replicas is promoted; 0 = the default (`cluster::node::NODE_TIMEOUT`).
     pub cluster_node_timeout: u64,
+    /// Bytes per second a node's slot migrations may send in all (`64mb`, ...); 0 = no limit.
+    #[serde(deserialize_with = "de_memory")]
+    pub migration_max_bandwidth: u64,
     /// The failure domain this node runs in (a rack, an availability zone): a shard's
     /// replicas are placed in other zones than its primary.
     pub cluster_zone: Option<String>,
@@ -212,6 +215,7 @@ impl Default for Config {
             cluster_port: 0,
             cluster_replicas: 0,
             cluster_node_timeout: 0,
+            migration_max_bandwidth: 0,
             cluster_zone: None,
             config_file: None,
             cluster_bind: None,

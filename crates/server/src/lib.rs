@@ -684,7 +684,7 @@ pub async fn run_node(
         pause: pause::ClientPause::default(),
         pubsub: pubsub::PubSub::default(),
         exec_gate: exec_gate::ExecGate::new(threads),
-        migrations: Default::default(),
+        migrations: migration::Migrations::new(config.migration_max_bandwidth),
         replication: replication::Replication::new(replication::random_replid()),
         repl_log: Arc::new(replication::log::Log::new(0)),
         replicas: Default::default(),

@@ -403,6 +403,15 @@ struct ServerArgs {
         requires = "cluster_enabled"
     )]
     cluster_node_timeout: Option<u64>,
+    /// Bytes per second this node's slot migrations may send in all (64mb, 1gb, ...); 0 =
+    /// no limit [default: 0].
+    #[arg(
+        long,
+        env = "SHARDCACHE_MIGRATION_MAX_BANDWIDTH",
+        value_parser = memory,
+        requires = "cluster_enabled"
+    )]
+    migration_max_bandwidth: Option<u64>,
     /// The failure domain this node runs in (rack, availability zone): a node joining as a
     /// replica never leaves a shard with all its copies in one zone.
     #[arg(long, env = "SHARDCACHE_ZONE", requires = "cluster_enabled")]
@@ -505,6 +514,7 @@ impl ServerArgs {
             cluster_port,
             cluster_replicas,
             cluster_node_timeout,
+            migration_max_bandwidth,
             loglevel,
             compat_version
         );

@@ -125,20 +125,19 @@ async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<
     // Every key, then the keys that changed meanwhile, until few are left.
     for &slot in batch {
         for key in shared.keyspace.keys_in_slot(slot, usize::MAX) {
-            send_key(shared, &mut link, &key).await?;
+            send_key(shared, &mut link, &key, true).await?;
         }
     }
     for _ in 0..CATCH_UP_ROUNDS {
         let changed = tap.take(batch);
         for key in &changed {
-            send_key(shared, &mut link, key).await?;
+            send_key(shared, &mut link, key, true).await?;
         }
         if changed.len() <= FEW_LEFT {
             break;
         }
     }
-    let sent = link.flush().await?;
-    add(&progress.bytes_sent, sent);
+    send(shared, &mut link, true).await?;
     link.sync().await?;
     // The switch: stop serving the slots, let the commands already running finish, send
     // their last changes, and have the target acknowledge everything.
@@ -147,10 +146,9 @@ async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<
     let paused = Instant::now();
     drop(shared.exec_gate.exclusive());
     for key in tap.take(batch) {
-        send_key(shared, &mut link, &key).await?;
+        send_key(shared, &mut link, &key, false).await?;
     }
-    let sent = link.flush().await?;
-    add(&progress.bytes_sent, sent);
+    send(shared, &mut link, false).await?;
     link.sync().await?;
     // Measured on this machine: the commit takes 3-17 ms (a Raft round trip through the
     // leader), the target applies it 0-6 ms later; what comes before, well under 0.1 ms.
@@ -170,13 +168,33 @@ async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<
     Ok(())
 }
 
+/// Sends what is queued, counting it and (when `limited`) keeping to
+/// `--migration-max-bandwidth`: the copy is limited, the switch (slots paused) is not.
+async fn send(shared: &Shared, link: &mut Link, limited: bool) -> Result<(), String> {
+    let sent = link.flush().await?;
+    add(&shared.migrations.progress.bytes_sent, sent);
+    if let Some(limit) = shared.migrations.limit.as_ref().filter(|_| limited) {
+        let wait = limit.take(sent);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    Ok(())
+}
+
 fn add(counter: &std::sync::atomic::AtomicU64, n: usize) {
     counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Queues `key` as it is now: its DUMP payload and absolute expiry, or its deletion; sends
-/// when enough is queued and keeps the pipeline bounded.
-async fn send_key(shared: &Shared, link: &mut Link, key: &[u8]) -> Result<(), String> {
+/// when enough is queued (within the bandwidth limit when `limited`) and keeps the pipeline
+/// bounded.
+async fn send_key(
+    shared: &Shared,
+    link: &mut Link,
+    key: &[u8],
+    limited: bool,
+) -> Result<(), String> {
     let now = crate::unix_ms();
     let ks = &shared.keyspace;
     let h = ks.hash(key);
@@ -209,8 +227,7 @@ async fn send_key(shared: &Shared, link: &mut Link, key: &[u8]) -> Result<(), St
     let progress = &shared.migrations.progress;
     add(&progress.keys_sent, 1);
     if link.queued() >= SEND_BYTES {
-        let sent = link.flush().await?;
-        add(&progress.bytes_sent, sent);
+        send(shared, link, limited).await?;
         link.bound(IN_FLIGHT).await?;
     } else if link.sent().is_multiple_of(YIELD_EVERY) {
         tokio::task::yield_now().await;

@@ -34,6 +34,40 @@ pub struct Migrations {
     /// Target shards a driver is running for.
     running: Mutex<HashSet<ShardId>>,
     pub progress: Progress,
+    /// `--migration-max-bandwidth`, shared by every driver of this node (none: no limit).
+    pub limit: Option<Limit>,
+}
+
+/// A byte budget per second shared by the drivers: a sender takes what it sends and sleeps
+/// when it is ahead of the rate (a token bucket holding at most a tenth of a second).
+pub struct Limit {
+    rate: u64,
+    /// (tokens, when last refilled).
+    bucket: Mutex<(f64, std::time::Instant)>,
+}
+
+impl Limit {
+    pub fn new(bytes_per_second: u64) -> Limit {
+        Limit {
+            rate: bytes_per_second,
+            bucket: Mutex::new((0.0, std::time::Instant::now())),
+        }
+    }
+
+    /// Takes `bytes` from the budget; answers how long to wait before sending more.
+    pub fn take(&self, bytes: usize) -> std::time::Duration {
+        let mut b = self.bucket.lock();
+        let now = std::time::Instant::now();
+        let cap = self.rate as f64 / 10.0;
+        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * self.rate as f64).min(cap);
+        b.1 = now;
+        b.0 -= bytes as f64;
+        if b.0 >= 0.0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64(-b.0 / self.rate as f64)
+        }
+    }
 }
 
 /// Counters since the node started (CLUSTER MIGRATIONS, INFO, metrics).
@@ -58,6 +92,14 @@ impl Progress {
 }
 
 impl Migrations {
+    /// `max_bandwidth`: bytes per second for all this node's migrations (0: no limit).
+    pub fn new(max_bandwidth: u64) -> Migrations {
+        Migrations {
+            limit: (max_bandwidth > 0).then(|| Limit::new(max_bandwidth)),
+            ..Default::default()
+        }
+    }
+
     /// Target shards with a driver running now.
     pub fn running(&self) -> usize {
         self.running.lock().len()
