@@ -110,18 +110,30 @@ async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<
     let progress = &shared.migrations.progress;
     let tap = &shared.migrations.tap;
     let _watch = Watch::new(shared, batch);
-    // A fresh import of each slot: the target drops what an earlier attempt left there.
-    for &slot in batch {
-        let slot = slot.to_string();
-        link.send(&[
-            &b"CLUSTER"[..],
-            b"SETSLOT",
-            slot.as_bytes(),
-            b"IMPORTING",
-            c.myid.as_bytes(),
-        ]);
+    // A fresh import of each slot: the target drops what an earlier attempt left there. The
+    // target may not have applied the change that planned the move yet (it refuses): it
+    // is asked again for up to 2 s.
+    let mut attempts = 0;
+    loop {
+        for &slot in batch {
+            let slot = slot.to_string();
+            link.send(&[
+                &b"CLUSTER"[..],
+                b"SETSLOT",
+                slot.as_bytes(),
+                b"IMPORTING",
+                c.myid.as_bytes(),
+            ]);
+        }
+        match link.sync().await {
+            Ok(()) => break,
+            Err(e) if attempts < 100 && e.contains("MOVESLOTS") => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    link.sync().await?;
     // Every key, then the keys that changed meanwhile, until few are left.
     for &slot in batch {
         for key in shared.keyspace.keys_in_slot(slot, usize::MAX) {
