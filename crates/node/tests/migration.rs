@@ -513,3 +513,53 @@ async fn the_leader_cut_off_mid_move_loses_nothing() {
         let _ = m.stop.send(());
     }
 }
+
+/// A client blocked (BLPOP) on a key whose slot moves away is redirected (`-MOVED` to the new
+/// owner, as Redis does) instead of waiting on a node that no longer serves the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_blocked_on_a_moving_slot_is_redirected() {
+    let transport = MemTransport::default();
+    let a = start(&transport, None, Config::default()).await;
+    let b = start(&transport, Some(a.port), Config::default()).await;
+    let pair = [a.port, b.port];
+    eventually("two members", Duration::from_secs(30), async || {
+        settled(&pair, 2).await
+    })
+    .await;
+    let (pa, pb) = (a.port, b.port);
+    let (key, slot, b_id) = blocking(move || {
+        let a_id = cmd_text(pa, &["CLUSTER", "MYID"]);
+        let mine = slots_of(pa, &a_id);
+        let key = (0..)
+            .map(|i| format!("queue:{i}"))
+            .find(|k| mine.contains(&placement::slot::key_slot(k.as_bytes())))
+            .unwrap();
+        let slot = placement::slot::key_slot(key.as_bytes());
+        (key, slot, cmd_text(pb, &["CLUSTER", "MYID"]))
+    })
+    .await;
+    let k = key.clone();
+    let waiting = tokio::task::spawn_blocking(move || {
+        let mut c = common::connect(pa);
+        redis::cmd("BLPOP")
+            .arg(&k)
+            .arg(0)
+            .query::<Option<(String, String)>>(&mut c)
+            .map_err(|e| e.to_string())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s = slot.to_string();
+    let moved = blocking(move || cmd_text(pa, &["CLUSTER", "MOVESLOTS", &b_id, &s, &s])).await;
+    assert_eq!(moved, "OK");
+    let reply = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the blocked client was answered")
+        .unwrap();
+    let err = reply.unwrap_err();
+    assert!(
+        err.to_lowercase().contains("moved") && err.contains(&format!("{slot} 127.0.0.1:{pb}")),
+        "{err}"
+    );
+    let _ = a.stop.send(());
+    let _ = b.stop.send(());
+}

@@ -59,6 +59,10 @@ pub enum Delivery {
         nested: bool,
     },
     Moved(Vec<u8>),
+    /// The slot of a key it waited on is no longer served here (it moved to another node):
+    /// the client gets this error (`-MOVED slot host:port`, as Redis redirects a blocked
+    /// client) and retries there.
+    Redirected(String),
 }
 
 impl Delivery {
@@ -99,6 +103,7 @@ impl Delivery {
                 }
             }
             Delivery::Moved(value) => out.bulk(value),
+            Delivery::Redirected(error) => out.error(error),
         }
     }
 }
@@ -355,6 +360,31 @@ impl Blocking {
             _ => return,
         };
         self.serve(shared, &key, now);
+    }
+
+    /// Ends the blocked commands waiting on a key for which `redirect` answers an error (its
+    /// slot moved away): each client gets that error instead of a reply.
+    pub fn redirect(&self, redirect: impl Fn(&[u8]) -> Option<String>) {
+        if self.count() == 0 {
+            return;
+        }
+        let mut map = self.by_key.lock();
+        let mut ended: Vec<(Arc<Waiter>, String)> = Vec::new();
+        for (key, queue) in map.iter() {
+            if let Some(error) = redirect(key) {
+                for w in queue {
+                    if !ended.iter().any(|(e, _)| Arc::ptr_eq(e, w)) {
+                        ended.push((w.clone(), error.clone()));
+                    }
+                }
+            }
+        }
+        for (w, error) in ended {
+            self.unregister(&mut map, &w);
+            if let Some(tx) = w.tx.lock().take() {
+                let _ = tx.send(Delivery::Redirected(error));
+            }
+        }
     }
 
     /// Serves the clients blocked on `key` (called after a write to it), oldest first, as

@@ -872,6 +872,29 @@ impl Hangup {
 
 /// Drops the keys of slots this node no longer owns, one slot (one shard lock) at a time;
 /// each costs a pass over one shard thanks to the slot index (see `store::hashing`).
+/// Clients blocked (BLPOP, ...) on keys whose slots this node no longer serves get Redis's
+/// redirection (`-MOVED` to the new owner, or `-CLUSTERDOWN`) instead of waiting there.
+fn redirect_blocked(shared: &Shared, c: &cluster::ClusterState) {
+    // From the topology itself: a slot still pausing for its switch is moved already.
+    let Some(t) = c.topology() else {
+        return;
+    };
+    shared.blocking.redirect(|key| {
+        let slot = placement::slot::key_slot(key);
+        match t.owner(slot) {
+            Some(n) if n.id == c.myid => None,
+            Some(n) => Some(
+                error::CmdError::Moved {
+                    slot,
+                    addr: format!("{}:{}", n.host, n.port),
+                }
+                .to_string(),
+            ),
+            None => Some(error::CmdError::ClusterDown.to_string()),
+        }
+    });
+}
+
 async fn drop_lost_slots(shared: Arc<Shared>, lost: Vec<u16>) {
     let Some(cluster) = shared.cluster.clone() else {
         return;
@@ -946,6 +969,7 @@ async fn housekeeping(shared: Arc<Shared>) {
         if let Some(c) = &shared.cluster {
             let lost = c.take_lost();
             if !lost.is_empty() {
+                redirect_blocked(&shared, c);
                 tokio::spawn(drop_lost_slots(shared.clone(), lost));
             }
             migration::schedule(&shared);
