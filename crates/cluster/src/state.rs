@@ -1,6 +1,6 @@
 //! The replicated topology state machine.
 
-use placement::planner::{plan, ShardId};
+use placement::planner::{plan_weighted, ShardId};
 use placement::topology::{Node, Topology};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,9 @@ pub struct NodeSpec {
     /// The failure domain it runs in (`--zone`), if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// Its capacity relative to the others (`--weight`; 0 or absent: 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 /// One entry of the topology log.
@@ -368,6 +371,7 @@ fn node(spec: &NodeSpec, shard: ShardId) -> Node {
         primary: true,
         zone: spec.zone.clone(),
         leaving: false,
+        weight: spec.weight.unwrap_or(1).max(1),
     }
 }
 
@@ -412,17 +416,17 @@ fn promote(t: &mut Topology, id: &str) {
 /// target drops its partial copy, and the slot moves again to the new one), and one the plan
 /// leaves with its owner stops moving. Unowned slots are assigned at once (no keys).
 fn plan_moves(t: &mut Topology) -> usize {
-    let shards: Vec<ShardId> = t
+    let shards: Vec<(ShardId, u32)> = t
         .nodes
         .iter()
         .filter(|n| n.primary && !n.leaving)
-        .map(|n| n.shard)
+        .map(|n| (n.shard, n.weight))
         .collect();
     let mut after = t.slots.clone();
     for (&slot, &to) in &t.moves {
         after[slot as usize] = Some(to);
     }
-    let wanted = plan(&after, &shards);
+    let wanted = plan_weighted(&after, &shards);
     let mut changed = 0;
     for (slot, want) in wanted.into_iter().enumerate() {
         let (slot16, owner) = (slot as u16, t.slots[slot]);
@@ -466,14 +470,14 @@ impl ClusterState {
 fn replan(t: &mut Topology) {
     let primaries = || t.nodes.iter().filter(|n| n.primary);
     // Leaving shards get nothing, unless nothing else is left.
-    let mut shards: Vec<ShardId> = primaries()
+    let mut shards: Vec<(ShardId, u32)> = primaries()
         .filter(|n| !n.leaving)
-        .map(|n| n.shard)
+        .map(|n| (n.shard, n.weight))
         .collect();
     if shards.is_empty() {
-        shards = primaries().map(|n| n.shard).collect();
+        shards = primaries().map(|n| (n.shard, n.weight)).collect();
     }
-    t.slots = plan(&t.slots, &shards);
+    t.slots = plan_weighted(&t.slots, &shards);
     t.epoch += 1;
 }
 
@@ -492,6 +496,7 @@ mod tests {
             bus_port: 17000 + i,
             tls_port: 0,
             zone: None,
+            weight: None,
         }
     }
 
@@ -672,6 +677,23 @@ mod tests {
         let mut c = counts(&t.slots, &shards);
         c.sort();
         assert_eq!(c, vec![4096; 4]);
+    }
+
+    /// A node joining with `--weight 2` takes twice the share of the others.
+    #[test]
+    fn weights_set_the_share_a_node_takes() {
+        let mut s = ClusterState::default();
+        s.apply(&Change::Bootstrap(spec(0))).unwrap();
+        s.apply(&Change::Join(spec(1))).unwrap();
+        s.apply(&Change::Join(NodeSpec {
+            weight: Some(2),
+            ..spec(2)
+        }))
+        .unwrap();
+        finish_moves(&mut s);
+        let t = s.topology.clone().unwrap();
+        let shards: Vec<_> = t.nodes.iter().map(|n| n.shard).collect();
+        assert_eq!(counts(&t.slots, &shards), vec![4096, 4096, 8192]);
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn spec(i: u16) -> NodeSpec {
         port: 7000 + i,
         bus_port: 17000 + i,
         tls_port: 0,
+        weight: None,
     }
 }
 

@@ -259,6 +259,7 @@ pub async fn run<B: Bus>(
         bus_port,
         tls_port,
         zone: config.cluster_zone.clone(),
+        weight: (config.cluster_weight > 1).then_some(config.cluster_weight),
     };
     let node = ClusterNode::start(spec, store, bus.clone())
         .await

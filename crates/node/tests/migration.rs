@@ -563,3 +563,26 @@ async fn a_client_blocked_on_a_moving_slot_is_redirected() {
     let _ = a.stop.send(());
     let _ = b.stop.send(());
 }
+
+/// `--weight`: a member joining with weight 3 next to one of weight 1 ends up owning three
+/// quarters of the slots (and the keys of those slots).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heavier_member_takes_its_weighted_share() {
+    let transport = MemTransport::default();
+    let a = start(&transport, None, Config::default()).await;
+    let heavy = Config {
+        cluster_weight: 3,
+        ..Config::default()
+    };
+    let b = start(&transport, Some(a.port), heavy).await;
+    let pair = [a.port, b.port];
+    eventually("two members", Duration::from_secs(30), async || {
+        settled(&pair, 2).await
+    })
+    .await;
+    let pb = b.port;
+    let owned = blocking(move || slots_of(pb, &cmd_text(pb, &["CLUSTER", "MYID"])).len()).await;
+    assert_eq!(owned, 12288);
+    let _ = a.stop.send(());
+    let _ = b.stop.send(());
+}

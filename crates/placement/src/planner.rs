@@ -53,9 +53,19 @@ fn score(block: u16, shard: ShardId) -> u64 {
 /// Plans the table for `shards` (duplicates ignored) starting from `current`. With no shards
 /// every slot is unassigned.
 pub fn plan(current: &[Option<ShardId>], shards: &[ShardId]) -> SlotTable {
-    let mut shards: Vec<ShardId> = shards.to_vec();
+    let weighted: Vec<(ShardId, u32)> = shards.iter().map(|s| (*s, 1)).collect();
+    plan_weighted(current, &weighted)
+}
+
+/// [`plan`] for shards of unequal capacity: each owns slots in proportion to its weight
+/// (`--weight`; a weight of 0 counts as 1), floor or ceil of `16384 * w / sum(w)`. Equal
+/// weights give exactly [`plan`]'s table.
+pub fn plan_weighted(current: &[Option<ShardId>], shards: &[(ShardId, u32)]) -> SlotTable {
+    let mut shards: Vec<(ShardId, u32)> = shards.to_vec();
     shards.sort_unstable();
-    shards.dedup();
+    shards.dedup_by_key(|(id, _)| *id);
+    let weights: Vec<u64> = shards.iter().map(|(_, w)| u64::from((*w).max(1))).collect();
+    let shards: Vec<ShardId> = shards.iter().map(|(id, _)| *id).collect();
     let n = shards.len();
     if n == 0 {
         return empty_table();
@@ -69,12 +79,24 @@ pub fn plan(current: &[Option<ShardId>], shards: &[ShardId]) -> SlotTable {
             held[i] += 1;
         }
     }
-    // Quotas: `base` each, one more for `extra` shards — those holding the most now, so the
-    // remainder moves nothing (ties by id, deterministic).
-    let (base, extra) = (total / n, total % n);
+    // Quotas: each shard's floor of its weighted share; the slots left over go one each to
+    // the shards with the largest remainders, then to those holding the most now, so the
+    // remainder moves nothing (ties by id, deterministic). Equal weights: `total / n` each,
+    // one more for the `total % n` shards holding the most.
+    let sum: u64 = weights.iter().sum();
+    let mut quota: Vec<usize> = weights
+        .iter()
+        .map(|w| (total as u64 * w / sum) as usize)
+        .collect();
+    let remainder = |i: usize| total as u64 * weights[i] % sum;
+    let extra = total - quota.iter().sum::<usize>();
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| held[b].cmp(&held[a]).then(shards[a].cmp(&shards[b])));
-    let mut quota = vec![base; n];
+    order.sort_by(|&a, &b| {
+        remainder(b)
+            .cmp(&remainder(a))
+            .then(held[b].cmp(&held[a]))
+            .then(shards[a].cmp(&shards[b]))
+    });
     for &i in order.iter().take(extra) {
         quota[i] += 1;
     }
@@ -173,6 +195,23 @@ mod tests {
             .map(|(i, &h)| h.saturating_sub(base + usize::from(i < extra)))
             .sum();
         orphaned + shed
+    }
+
+    #[test]
+    fn weights_share_slots_in_proportion_and_equal_weights_change_nothing() {
+        let t = plan_weighted(&empty_table(), &[(1, 1), (2, 2), (3, 1)]);
+        assert_eq!(counts(&t, &[1, 2, 3]), vec![4096, 8192, 4096]);
+        // Raising one shard's weight moves only what it must take.
+        let before = plan(&empty_table(), &[1, 2, 3]);
+        let after = plan_weighted(&before, &[(1, 1), (2, 2), (3, 1)]);
+        assert_eq!(counts(&after, &[1, 2, 3]), vec![4096, 8192, 4096]);
+        assert_eq!(moved(&before, &after), 8192 - counts(&before, &[2])[0]);
+        for current in [empty_table(), before.clone()] {
+            assert_eq!(
+                plan(&current, &[1, 2, 3]),
+                plan_weighted(&current, &[(1, 5), (2, 5), (3, 5)])
+            );
+        }
     }
 
     #[test]

@@ -31,6 +31,18 @@ pub struct Node {
     /// has moved. A leaving node gets no new slots.
     #[serde(default, skip_serializing_if = "is_false")]
     pub leaving: bool,
+    /// Its capacity relative to the others (`--weight`, default 1): a primary's shard owns
+    /// slots in proportion to it.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(w: &u32) -> bool {
+    *w == 1
 }
 
 fn is_false(b: &bool) -> bool {
@@ -246,6 +258,7 @@ mod tests {
             primary: true,
             zone: None,
             leaving: false,
+            weight: 1,
         }
     }
 

@@ -460,6 +460,7 @@ async fn cluster(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
                 "shard": placement::topology::shard_hex(n.shard),
                 "role": if n.primary { "primary" } else { "replica" },
                 "zone": n.zone,
+                "weight": n.weight,
                 "health": match c.reach(&n.id) {
                     _ if n.id == c.myid => "ok",
                     crate::cluster::Reach::Ok => "ok",

@@ -247,6 +247,7 @@ impl ClusterState {
             primary: true,
             zone: None,
             leaving: false,
+            weight: 1,
         };
         c.set_topology(Some(Topology::single(me)));
         c.lease_until.store(u64::MAX, Ordering::Relaxed);
@@ -572,6 +573,7 @@ mod tests {
             primary: true,
             zone: None,
             leaving: false,
+            weight: 1,
         });
         t.slots[12182] = Some(99);
         c.set_topology(Some(t));
@@ -611,6 +613,7 @@ mod tests {
             primary: true,
             zone: None,
             leaving: false,
+            weight: 1,
         }
     }
 

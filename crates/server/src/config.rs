@@ -114,6 +114,9 @@ pub struct Config {
     /// The failure domain this node runs in (a rack, an availability zone): a shard's
     /// replicas are placed in other zones than its primary.
     pub cluster_zone: Option<String>,
+    /// This node's capacity relative to the others (a primary's shard owns slots in
+    /// proportion to it); 0 or 1: an equal share.
+    pub cluster_weight: u32,
     /// The file this configuration was read from (`--config`), if any: INFO's
     /// `config_file`, and what CONFIG REWRITE would rewrite.
     #[serde(skip)]
@@ -217,6 +220,7 @@ impl Default for Config {
             cluster_node_timeout: 0,
             migration_max_bandwidth: 0,
             cluster_zone: None,
+            cluster_weight: 1,
             config_file: None,
             cluster_bind: None,
             cluster_secret: None,

@@ -412,6 +412,10 @@ struct ServerArgs {
         requires = "cluster_enabled"
     )]
     migration_max_bandwidth: Option<u64>,
+    /// This node's capacity relative to the others: as a primary its shard owns slots in
+    /// proportion to it (a node with twice the memory: --weight 2) [default: 1].
+    #[arg(long, env = "SHARDCACHE_WEIGHT", requires = "cluster_enabled")]
+    weight: Option<u32>,
     /// The failure domain this node runs in (rack, availability zone): a node joining as a
     /// replica never leaves a shard with all its copies in one zone.
     #[arg(long, env = "SHARDCACHE_ZONE", requires = "cluster_enabled")]
@@ -603,6 +607,9 @@ impl ServerArgs {
         }
         if self.zone.is_some() {
             c.cluster_zone = self.zone;
+        }
+        if let Some(w) = self.weight {
+            c.cluster_weight = w;
         }
         c.config_file = self
             .config
