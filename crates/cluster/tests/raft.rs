@@ -282,7 +282,11 @@ async fn a_partitioned_minority_loses_its_lease_and_catches_up() {
     let after = c.state(leader).await;
     assert_eq!(after.topology.as_ref().unwrap().nodes.len(), 2);
     c.leases_held(&majority).await;
+    // A proof asked just before the cut may still have come back after the lease first ran
+    // out (renewals lag on a loaded machine): it was asked before `cut_at`, so it ends by
+    // `cut_at + LEASE` at the latest.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep_until((cut_at + LEASE + Duration::from_millis(10)).into()).await;
     assert_eq!(c.state(isolated).await, before, "the minority saw nothing");
     assert!(!c.nodes[&isolated].lease.is_valid());
 }
