@@ -84,6 +84,18 @@ def load(port, keys, value, big):
         sys.exit(f"load failed: {p.stdout[-300:]}")
 
 
+def dataset(base, args, value):
+    """Loads the keys into the first `args.slots` slots of the cluster's first primary:
+    answers (its id, its port, the second primary's id, those slots, the keys, the 1 MB keys)."""
+    (a_id, a_port, a_slots), (b_id, _, _) = primaries(base)[:2]
+    moving = a_slots[:args.slots]
+    tags = tags_for(moving)
+    keys = [f"{{{tags[moving[i % len(moving)]]}}}:{i}".encode() for i in range(args.keys)]
+    big = [f"{{{tags[moving[i % len(moving)]]}}}:big{i}".encode() for i in range(args.big)]
+    load(a_port, keys, value, big)
+    return a_id, a_port, b_id, moving, keys, big
+
+
 class Probe(threading.Thread):
     """Reads and writes keys of the moving slots, timing each operation."""
 
@@ -156,12 +168,7 @@ def main():
     base = free_base(3, 23100)
     procs = start_redis_cluster(base, workdir)
     try:
-        (a_id, a_port, a_slots), (b_id, _, _) = primaries(base)[:2]
-        moving = a_slots[:args.slots]
-        tags = tags_for(moving)
-        keys = [f"{{{tags[moving[i % len(moving)]]}}}:{i}".encode() for i in range(args.keys)]
-        big = [f"{{{tags[moving[i % len(moving)]]}}}:big{i}".encode() for i in range(args.big)]
-        load(a_port, keys, value, big)
+        a_id, a_port, b_id, moving, keys, big = dataset(base, args, value)
 
         def reshard():
             subprocess.run(["redis-cli", "--cluster", "reshard", f"127.0.0.1:{base}",
@@ -181,12 +188,7 @@ def main():
     base = free_base(4, base + 60)
     dev = start_shardcache(binary, base, args.threads)
     try:
-        (a_id, a_port, a_slots), (b_id, _, _) = primaries(base)[:2]
-        moving = a_slots[:args.slots]
-        tags = tags_for(moving)
-        keys = [f"{{{tags[moving[i % len(moving)]]}}}:{i}".encode() for i in range(args.keys)]
-        big = [f"{{{tags[moving[i % len(moving)]]}}}:big{i}".encode() for i in range(args.big)]
-        load(a_port, keys, value, big)
+        a_id, a_port, b_id, moving, keys, big = dataset(base, args, value)
         r = redis.Redis(port=a_port)
 
         def moveslots():

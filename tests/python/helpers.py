@@ -62,3 +62,29 @@ def start_dev(base, nodes, *extra, stdin=None):
             break
     assert f"a {nodes}-node cluster is up" in seen, seen
     return proc
+
+
+def wait_for(what, check, timeout=30):
+    """Polls `check` until it is true (a Redis error counts as not yet); fails after `timeout` s."""
+    import redis
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except redis.RedisError:
+            pass
+        if time.time() > deadline:
+            raise AssertionError("never happened: " + what)
+        time.sleep(0.05)
+
+
+def cluster_settled(port, nodes):
+    """CLUSTER INFO of one node says ok, with `nodes` nodes and no slot moving."""
+    import redis
+    info = redis.Redis(port=port, decode_responses=True).execute_command("CLUSTER INFO")
+    return (
+        info["cluster_state"] == "ok"
+        and int(info["cluster_known_nodes"]) == nodes
+        and int(info.get("cluster_slots_moving", 0)) == 0
+    )

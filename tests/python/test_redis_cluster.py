@@ -10,31 +10,8 @@ import pytest
 import redis
 from redis.cluster import LoadBalancingStrategy, RedisCluster
 
-from helpers import BIN, free_base, start_dev
+from helpers import BIN, cluster_settled as cluster_ok, free_base, start_dev, wait_for
 
-
-
-def cluster_ok(port, nodes):
-    """CLUSTER INFO of one node (redis-py parses it into a dict) says ok with `nodes` nodes."""
-    info = redis.Redis(port=port, decode_responses=True).execute_command("CLUSTER INFO")
-    return (
-        info["cluster_state"] == "ok"
-        and int(info["cluster_known_nodes"]) == nodes
-        and int(info.get("cluster_slots_moving", 0)) == 0
-    )
-
-
-def wait_for(what, check, timeout=30):
-    deadline = time.time() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except redis.RedisError:
-            pass
-        if time.time() > deadline:
-            raise AssertionError("never happened: " + what)
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

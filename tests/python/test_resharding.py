@@ -14,35 +14,14 @@ import time
 import redis
 from redis.cluster import RedisCluster
 
-from helpers import BIN, free_base, start_dev
+from helpers import BIN, cluster_settled, free_base, start_dev, wait_for
 
 KEYS = 200_000
 CLIENTS = 50
 
 
-def info(port):
-    return redis.Redis(port=port, decode_responses=True).execute_command("CLUSTER INFO")
-
-
 def settled(ports, nodes):
-    for p in ports:
-        i = info(p)
-        if i["cluster_state"] != "ok" or int(i["cluster_known_nodes"]) != nodes \
-                or int(i.get("cluster_slots_moving", 0)) != 0:
-            return False
-    return True
-
-
-def wait_for(what, check, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except redis.RedisError:
-            pass
-        assert time.time() < deadline, "never happened: " + what
-        time.sleep(0.1)
+    return all(cluster_settled(p, nodes) for p in ports)
 
 
 def cli(*args):
@@ -136,7 +115,7 @@ def test_add_then_drain_a_node_under_load_loses_nothing_and_shows_no_error():
             fourth = subprocess.Popen(
                 [BIN, "server", "--cluster-enabled", "--standby", "--threads", "1",
                  "--port", str(base + 3), "--loglevel", "warning"], stderr=subprocess.DEVNULL)
-            wait_for("the 4th node listens", lambda: redis.Redis(port=base + 3).ping())
+            wait_for("the 4th node listens", lambda: redis.Redis(port=base + 3).ping(), timeout=60)
             started = time.time()
             r = cli("cluster", "add-node", f"127.0.0.1:{base + 3}", "--to", f"127.0.0.1:{base}")
             assert r.returncode == 0, r.stdout + r.stderr
@@ -171,7 +150,7 @@ def test_add_then_drain_a_node_under_load_loses_nothing_and_shows_no_error():
         for k, v in load.acked.items():
             assert rc2.get(k) == v, k
         wait_for("each key on one node", lambda: sum(
-            redis.Redis(port=p).dbsize() for p in rest) == KEYS + len(load.acked))
+            redis.Redis(port=p).dbsize() for p in rest) == KEYS + len(load.acked), timeout=60)
         cluster_check(base + 1)
     finally:
         if fourth:

@@ -138,11 +138,33 @@ fn verify(ports: Vec<u16>, acked: HashMap<String, i64>) {
         let got: Option<i64> = c.get(k).unwrap();
         assert_eq!(got, Some(*v), "{k}");
     }
-    let total: i64 = ports
+    assert_eq!(
+        total_keys(&ports),
+        KEYS + acked.len(),
+        "each key on one member"
+    );
+}
+
+/// Keys held by these members in all.
+fn total_keys(ports: &[u16]) -> usize {
+    ports
         .iter()
-        .map(|p| cmd_text(*p, &["DBSIZE"]).parse::<i64>().unwrap())
-        .sum();
-    assert_eq!(total as usize, KEYS + acked.len(), "each key on one member");
+        .map(|p| cmd_text(*p, &["DBSIZE"]).parse::<usize>().unwrap())
+        .sum()
+}
+
+/// Waits until the members hold each key once (the old owners drop what they gave away in
+/// the background), then checks every key ([`verify`]).
+async fn dropped_then_verified(ports: &[u16], acked: HashMap<String, i64>) {
+    let expected = KEYS + acked.len();
+    let p = ports.to_vec();
+    eventually("copies dropped", Duration::from_secs(10), async || {
+        let p = p.clone();
+        blocking(move || total_keys(&p) == expected).await
+    })
+    .await;
+    let p = ports.to_vec();
+    blocking(move || verify(p, acked)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,22 +240,8 @@ async fn a_join_under_load_moves_keys_and_clients_see_no_error_or_miss() {
     // makes the target answer CLUSTERDOWN for a moment) and is retried: what counts is what
     // the clients saw (above) and that every key arrived (below).
     assert!(sum("migration_failures") <= 2, "{migrations:?}");
-    let p = ports.clone();
     // The old owners drop what they gave away in the background.
-    eventually("copies dropped", Duration::from_secs(10), async || {
-        let p = p.clone();
-        let n = acked.len();
-        blocking(move || {
-            p.iter()
-                .map(|p| cmd_text(*p, &["DBSIZE"]).parse::<usize>().unwrap())
-                .sum::<usize>()
-                == KEYS + n
-        })
-        .await
-    })
-    .await;
-    let p = ports.clone();
-    blocking(move || verify(p, acked)).await;
+    dropped_then_verified(&ports, acked).await;
     for m in members {
         let _ = m.stop.send(());
     }
@@ -310,20 +318,7 @@ async fn moves_cancelled_or_to_a_killed_target_leave_every_key_with_its_owner() 
         settled(&p3, 3).await
     })
     .await;
-    let p = ports.clone();
-    eventually("copies dropped", Duration::from_secs(10), async || {
-        let p = p.clone();
-        blocking(move || {
-            p.iter()
-                .map(|p| cmd_text(*p, &["DBSIZE"]).parse::<usize>().unwrap())
-                .sum::<usize>()
-                == KEYS
-        })
-        .await
-    })
-    .await;
-    let p = ports.clone();
-    blocking(move || verify(p, HashMap::new())).await;
+    dropped_then_verified(&ports, HashMap::new()).await;
 
     // Now c is killed while a copies its slots to it: the slots that had not switched stay
     // with a, keys and all; the cluster forgets c and serves on.
@@ -495,20 +490,7 @@ async fn the_leader_cut_off_mid_move_loses_nothing() {
         settled(&p3, 3).await
     })
     .await;
-    let p = ports.clone();
-    eventually("copies dropped", Duration::from_secs(10), async || {
-        let p = p.clone();
-        blocking(move || {
-            p.iter()
-                .map(|p| cmd_text(*p, &["DBSIZE"]).parse::<usize>().unwrap())
-                .sum::<usize>()
-                == KEYS
-        })
-        .await
-    })
-    .await;
-    let p = ports.clone();
-    blocking(move || verify(p, HashMap::new())).await;
+    dropped_then_verified(&ports, HashMap::new()).await;
     for m in members {
         let _ = m.stop.send(());
     }
