@@ -247,6 +247,22 @@ async fn a_join_under_load_moves_keys_and_clients_see_no_error_or_miss() {
     }
 }
 
+/// Asks the member at `port` to move the lower half of its slots (one-slot ranges) to the
+/// primary `to`; answers the reply.
+fn move_half(port: u16, to: &str) -> String {
+    let mut mine: Vec<u16> = slots_of(port, &cmd_text(port, &["CLUSTER", "MYID"]))
+        .into_iter()
+        .collect();
+    mine.sort();
+    let pairs: Vec<String> = mine[..mine.len() / 2]
+        .iter()
+        .flat_map(|x| [x.to_string(), x.to_string()])
+        .collect();
+    let mut args = vec!["CLUSTER", "MOVESLOTS", to];
+    args.extend(pairs.iter().map(String::as_str));
+    cmd_text(port, &args)
+}
+
 /// The slots CLUSTER NODES (as `port` sees it) gives the node `id`.
 fn slots_of(port: u16, id: &str) -> std::collections::HashSet<u16> {
     let nodes = cmd_text(port, &["CLUSTER", "NODES"]);
@@ -291,19 +307,8 @@ async fn moves_cancelled_or_to_a_killed_target_leave_every_key_with_its_owner() 
     // Cancelled mid-copy (or before it began): every slot stays with its owner.
     let (pa, id_b) = (a.port, ids[1].clone());
     let (moved, cancelled) = blocking(move || {
-        // Half of a's slots, as one-slot ranges.
-        let mut mine: Vec<u16> = slots_of(pa, &cmd_text(pa, &["CLUSTER", "MYID"]))
-            .into_iter()
-            .collect();
-        mine.sort();
-        let pairs: Vec<String> = mine[..mine.len() / 2]
-            .iter()
-            .flat_map(|x| [x.to_string(), x.to_string()])
-            .collect();
-        let mut args = vec!["CLUSTER", "MOVESLOTS", &id_b];
-        args.extend(pairs.iter().map(String::as_str));
         (
-            cmd_text(pa, &args),
+            move_half(pa, &id_b),
             cmd_text(pa, &["CLUSTER", "CANCELMOVES"]),
         )
     })
@@ -465,20 +470,7 @@ async fn the_leader_cut_off_mid_move_loses_nothing() {
     let leader = ids.iter().position(|id| *id == leader).expect("a leader");
     // Half of a's slots move to b; the leader is cut off at once.
     let (pa, to) = (ports[0], ids[1].clone());
-    let moved = blocking(move || {
-        let mut mine: Vec<u16> = slots_of(pa, &cmd_text(pa, &["CLUSTER", "MYID"]))
-            .into_iter()
-            .collect();
-        mine.sort();
-        let pairs: Vec<String> = mine[..mine.len() / 2]
-            .iter()
-            .flat_map(|x| [x.to_string(), x.to_string()])
-            .collect();
-        let mut args = vec!["CLUSTER", "MOVESLOTS", &to];
-        args.extend(pairs.iter().map(String::as_str));
-        cmd_text(pa, &args)
-    })
-    .await;
+    let moved = blocking(move || move_half(pa, &to)).await;
     assert_eq!(moved, "OK");
     let cut = transport.fault_node(&members[leader].bus, cluster::mem::Fault::Drop(1.0));
     tokio::time::sleep(Duration::from_secs(2)).await;

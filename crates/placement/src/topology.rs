@@ -95,6 +95,14 @@ impl Topology {
         }
     }
 
+    /// The pending moves of the slots `shard` owns, as (slot, target shard).
+    pub fn moves_from(&self, shard: ShardId) -> impl Iterator<Item = (u16, ShardId)> + '_ {
+        self.moves
+            .iter()
+            .filter(move |(slot, _)| self.slots[**slot as usize] == Some(shard))
+            .map(|(slot, to)| (*slot, *to))
+    }
+
     /// The shard `slot` is moving to, if it is moving.
     pub fn moving_to(&self, slot: u16) -> Option<ShardId> {
         self.moves.get(&slot).copied()

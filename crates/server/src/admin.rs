@@ -628,12 +628,9 @@ pub fn render_metrics(shared: &Shared) -> String {
         let p = &shared.migrations.progress;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
         let (moving, out) = c.topology().map_or((0, 0), |t| {
-            let mine = t.node(&c.myid).map(|n| n.shard);
             let out = t
-                .moves
-                .keys()
-                .filter(|s| mine.is_some() && t.slots[**s as usize] == mine)
-                .count();
+                .node(&c.myid)
+                .map_or(0, |me| t.moves_from(me.shard).count());
             (t.moves.len(), out)
         });
         for (name, kind, help, value) in [

@@ -124,12 +124,7 @@ pub fn schedule(shared: &Arc<Shared>) {
     let Some(me) = t.node(&c.myid).filter(|n| n.primary) else {
         return;
     };
-    let targets: BTreeSet<ShardId> = t
-        .moves
-        .iter()
-        .filter(|(slot, _)| t.slots[**slot as usize] == Some(me.shard))
-        .map(|(_, to)| *to)
-        .collect();
+    let targets: BTreeSet<ShardId> = t.moves_from(me.shard).map(|(_, to)| to).collect();
     let mut running = shared.migrations.running.lock();
     for to in targets {
         if running.insert(to) {

@@ -238,16 +238,12 @@ pub fn migrations(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let (mut pending, mut out, mut inbound) = (0, 0, 0);
     let mut targets: std::collections::BTreeMap<String, usize> = Default::default();
     if let Some(t) = &t {
-        for (&slot, &to) in &t.moves {
-            pending += 1;
-            if t.slots[slot as usize] == myshard && myshard.is_some() {
-                out += 1;
-                let id = t.primary_of(to).map_or("-".to_string(), |n| n.id.clone());
-                *targets.entry(id).or_default() += 1;
-            }
-            if Some(to) == myshard {
-                inbound += 1;
-            }
+        pending = t.moves.len();
+        inbound = t.moves.values().filter(|to| Some(**to) == myshard).count();
+        for (_, to) in myshard.into_iter().flat_map(|me| t.moves_from(me)) {
+            out += 1;
+            let id = t.primary_of(to).map_or("-".to_string(), |n| n.id.clone());
+            *targets.entry(id).or_default() += 1;
         }
     }
     let m = &ctx.shared.migrations;
