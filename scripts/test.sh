@@ -29,7 +29,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check redis pytest kubernetes-validate
+.venv/bin/python -m pip install -q --disable-pip-version-check redis pytest kubernetes-validate grpcio grpcio-tools grpcio-reflection grpcio-health-checking
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -199,10 +199,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     for pool in s.proxy.pools() {
         let live = pool.live();
         for (b, l) in pool.backends.iter().zip(&live) {
-            let labels = format!(
-                "pool=\"{}\",backend=\"{}\"",
-                pool.config.name, b.config.label
-            );
+            let labels = format!("pool=\"{}\",backend=\"{}\"", pool.config.name, b.label);
             let st = &b.stats;
             let _ = writeln!(
                 o,
@@ -290,10 +287,10 @@ async fn stats(State(s): State<AppState>) -> impl IntoResponse {
                 Some(Frame::Integer(n)) => json!(n),
                 _ => Value::Null,
             };
-            distribution.insert(b.config.label.clone(), keys);
-            ring.insert(b.config.label.clone(), json!(points[i]));
+            distribution.insert(b.label.clone(), keys);
+            ring.insert(b.label.clone(), json!(points[i]));
             shards.push(json!({
-                "url": b.config.label,
+                "url": b.label,
                 "connected": b.connected() && live[i],
                 "virtual_nodes": points[i],
             }));

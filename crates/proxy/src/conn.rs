@@ -627,7 +627,7 @@ impl Client {
     async fn wait(&self, backend: usize, rx: oneshot::Receiver<Reply>) -> Reply {
         let reply = rx.await.unwrap_or_else(|_| {
             Err(BackendError::Closed(
-                self.pool.backends[backend].config.label.clone(),
+                self.pool.backends[backend].label.clone(),
             ))
         });
         match &reply {

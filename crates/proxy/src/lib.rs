@@ -7,12 +7,14 @@
 //! already sent finish on the old one.
 
 pub mod admin;
-pub mod backend;
 pub mod commands;
 pub mod config;
 mod conn;
 pub mod pool;
 pub mod resp3;
+
+/// Backend connections live in `upstream` (shared with the cluster client).
+pub use upstream::backend;
 
 use std::future::Future;
 use std::sync::Arc;

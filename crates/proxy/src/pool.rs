@@ -39,6 +39,7 @@ impl Pool {
             .iter()
             .map(|s| {
                 let settings = ConnSettings {
+                    username: None,
                     password: s.password.clone().or_else(|| config.redis_auth.clone()),
                     db: s.db.unwrap_or(config.redis_db),
                     connect_timeout: config.timeout.unwrap_or(Duration::from_secs(1)),
@@ -51,7 +52,12 @@ impl Pool {
                         config.server_retry_timeout.min(Duration::from_secs(1))
                     },
                 };
-                Backend::start(s.clone(), config.server_connections, settings)
+                Backend::start(
+                    s.label.clone(),
+                    s.addr(),
+                    config.server_connections,
+                    settings,
+                )
             })
             .collect();
         let ring = Arc::new(config.ring(&[]));
@@ -138,7 +144,7 @@ impl Pool {
         };
         if eject {
             tracing::warn!(
-                backend = %self.backends[i].config.label,
+                backend = %self.backends[i].label,
                 "ejecting backend for {:?}",
                 self.config.server_retry_timeout
             );

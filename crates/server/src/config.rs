@@ -117,6 +117,17 @@ pub struct Config {
     /// This node's capacity relative to the others (a primary's shard owns slots in
     /// proportion to it); 0 or 1: an equal share.
     pub cluster_weight: u32,
+    /// The gRPC port (`cache.CacheService`, served by the binary with the `grpc` crate);
+    /// 0 = off.
+    pub grpc_port: u16,
+    /// Address the gRPC port binds; `None` = `bind`.
+    pub grpc_bind: Option<String>,
+    /// Largest gRPC request or response message.
+    #[serde(deserialize_with = "de_memory")]
+    pub grpc_max_message_size: u64,
+    /// Requests in flight at once on a front door (gRPC today); more are refused at once
+    /// (RESOURCE_EXHAUSTED) instead of queueing. 0 = no bound.
+    pub max_concurrent_requests: usize,
     /// The file this configuration was read from (`--config`), if any: INFO's
     /// `config_file`, and what CONFIG REWRITE would rewrite.
     #[serde(skip)]
@@ -221,6 +232,10 @@ impl Default for Config {
             migration_max_bandwidth: 0,
             cluster_zone: None,
             cluster_weight: 1,
+            grpc_port: 0,
+            grpc_bind: None,
+            grpc_max_message_size: 16 * 1024 * 1024,
+            max_concurrent_requests: 0,
             config_file: None,
             cluster_bind: None,
             cluster_secret: None,

@@ -29,6 +29,10 @@ pub struct DevArgs {
     /// base-port + 1000].
     #[arg(long)]
     admin_base_port: Option<u16>,
+    /// gRPC port of the first node (then + i; cache.CacheService, health, reflection); 0 =
+    /// no gRPC ports [default: base-port + 3000].
+    #[arg(long)]
+    grpc_base_port: Option<u16>,
     /// Worker threads per node (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -101,6 +105,9 @@ pub fn run(args: DevArgs) -> ExitCode {
     let admin_base = args
         .admin_base_port
         .unwrap_or(args.base_port.saturating_add(1000));
+    let grpc_base = args
+        .grpc_base_port
+        .unwrap_or(args.base_port.saturating_add(3000));
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {
@@ -149,6 +156,9 @@ pub fn run(args: DevArgs) -> ExitCode {
             .stdin(Stdio::null());
         if admin_base != 0 {
             cmd.args(["--admin-port", &(admin_base + i).to_string()]);
+        }
+        if grpc_base != 0 {
+            cmd.args(["--grpc-port", &(grpc_base + i).to_string()]);
         }
         if i > 0 {
             cmd.args(["--join", &format!("127.0.0.1:{}", args.base_port)]);
@@ -207,13 +217,18 @@ pub fn run(args: DevArgs) -> ExitCode {
             String::new()
         };
         let role = roles.get(port).cloned().unwrap_or_default();
+        let grpc = if grpc_base != 0 {
+            format!("  grpc 127.0.0.1:{}", grpc_base + i as u16)
+        } else {
+            String::new()
+        };
         let tls = if certs.is_some() {
             format!("  rediss://127.0.0.1:{}", tls_port(*port))
         } else {
             String::new()
         };
         println!(
-            "  node {}: redis://127.0.0.1:{port}{tls}  bus 127.0.0.1:{}{admin}{role}",
+            "  node {}: redis://127.0.0.1:{port}{tls}  bus 127.0.0.1:{}{admin}{grpc}{role}",
             i + 1,
             port + 10000
         );
@@ -227,6 +242,12 @@ pub fn run(args: DevArgs) -> ExitCode {
     }
     println!("  try: redis-cli -c -p {} SET hello world", ports[0]);
     println!("       shardcache cluster status 127.0.0.1:{}", ports[0]);
+    if grpc_base != 0 {
+        println!(
+            "       grpcurl -plaintext -d '{{\"key\":\"hello\"}}' 127.0.0.1:{} cache.CacheService/Get",
+            grpc_base
+        );
+    }
     if args.restart_dead {
         println!("A node that dies is restarted at once.");
     } else {

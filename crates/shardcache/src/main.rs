@@ -467,6 +467,20 @@ struct ServerArgs {
         requires = "cluster_enabled"
     )]
     cluster_announce_ip: Option<String>,
+    /// gRPC port: cache.CacheService (proto/cache.proto), grpc.health.v1 and reflection;
+    /// any key on any node (forwarded to its owner); 0 = off [default: 0].
+    #[arg(long, env = "SHARDCACHE_GRPC_PORT")]
+    grpc_port: Option<u16>,
+    /// Address the gRPC port binds [default: --bind].
+    #[arg(long, env = "SHARDCACHE_GRPC_BIND")]
+    grpc_bind: Option<String>,
+    /// Largest gRPC message, request or response (bytes or 16mb, ...) [default: 16mb].
+    #[arg(long, env = "SHARDCACHE_GRPC_MAX_MESSAGE_SIZE", value_parser = memory)]
+    grpc_max_message_size: Option<u64>,
+    /// Requests in flight at once on the gRPC port; more are refused at once with
+    /// RESOURCE_EXHAUSTED instead of queueing; 0 = no bound [default: 0].
+    #[arg(long, env = "SHARDCACHE_MAX_CONCURRENT_REQUESTS")]
+    max_concurrent_requests: Option<usize>,
     /// Log level: debug, verbose, notice, warning (or a tracing filter such as "server=debug").
     #[arg(long, env = "SHARDCACHE_LOGLEVEL")]
     loglevel: Option<String>,
@@ -519,9 +533,15 @@ impl ServerArgs {
             cluster_replicas,
             cluster_node_timeout,
             migration_max_bandwidth,
+            grpc_port,
+            grpc_max_message_size,
+            max_concurrent_requests,
             loglevel,
             compat_version
         );
+        if self.grpc_bind.is_some() {
+            c.grpc_bind = self.grpc_bind;
+        }
         if self.cluster_enabled {
             c.cluster_enabled = true;
         }
@@ -736,6 +756,44 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
     }
 }
 
+/// Opens the gRPC port (`--grpc-port`), a client of this node's own client port.
+async fn start_grpc(
+    config: &Config,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Option<tokio::task::JoinHandle<()>>> {
+    if config.grpc_port == 0 {
+        return Ok(None);
+    }
+    let invalid = |e: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
+    if config.port == 0 {
+        return Err(invalid("--grpc-port needs a plain client port (--port)"));
+    }
+    let bind = config
+        .grpc_bind
+        .clone()
+        .unwrap_or_else(|| config.bind.clone());
+    let first_bind = bind.split_whitespace().next().unwrap_or("127.0.0.1");
+    let listener = tokio::net::TcpListener::bind((first_bind, config.grpc_port)).await?;
+    // The node is reached where it listens (any-interface binds: over loopback).
+    let node_host = match config.bind.split_whitespace().next().unwrap_or("127.0.0.1") {
+        "0.0.0.0" | "*" => "127.0.0.1",
+        "::" => "::1",
+        h => h.trim_start_matches('-'),
+    };
+    let mut options = grpc::Options::new(upstream::slots::join_host_port(
+        node_host,
+        i64::from(config.port),
+    ));
+    options.password = config.requirepass.clone();
+    options.max_message_bytes = usize::try_from(config.grpc_max_message_size).unwrap_or(usize::MAX);
+    options.max_concurrent = config.max_concurrent_requests;
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = grpc::serve(listener, options, stop).await {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    })))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
@@ -764,19 +822,35 @@ fn main() -> ExitCode {
         .expect("start tokio runtime");
     let result = runtime.block_on(async move {
         let signals = shutdown_signal()?;
-        if config.cluster_enabled {
-            return node::run_tcp(config, member, signals).await;
-        }
-        // --port 0 with a TLS port: no plain port (a TLS-only node, as Redis). Without one,
-        // port 0 is an ephemeral port (the log says which), as tests use it.
-        let listener = if config.port == 0 && config.tls_port != 0 {
-            None
-        } else {
-            Some(tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?)
+        // One stop signal for the node and its gRPC port.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            signals.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
         };
-        let mut config = config;
-        config.extra_commands = scripting::handlers();
-        server::run(listener, config, signals).await
+        let grpc = start_grpc(&config, stopped(stop_rx.clone())).await?;
+        let result = if config.cluster_enabled {
+            node::run_tcp(config, member, stopped(stop_rx)).await
+        } else {
+            // --port 0 with a TLS port: no plain port (a TLS-only node, as Redis). Without
+            // one, port 0 is an ephemeral port (the log says which), as tests use it.
+            let listener = if config.port == 0 && config.tls_port != 0 {
+                None
+            } else {
+                Some(tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?)
+            };
+            let mut config = config;
+            config.extra_commands = scripting::handlers();
+            server::run(listener, config, stopped(stop_rx)).await
+        };
+        // The node is gone (a signal, or SHUTDOWN): so is its gRPC port.
+        if let Some(g) = grpc {
+            g.abort();
+        }
+        result
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

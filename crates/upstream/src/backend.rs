@@ -1,6 +1,7 @@
 //! Connections to one backend: a few long-lived, pipelined connections shared by every
 //! client (not one per client), with reconnection, optional AUTH/SELECT, and the health
-//! bookkeeping twemproxy's `auto_eject_hosts` needs.
+//! bookkeeping twemproxy's `auto_eject_hosts` needs (the proxy's pools and the cluster
+//! client both use it).
 //!
 //! A connection is a task: requests arrive on a channel, are written in batches, and their
 //! reply senders queue up in order; the reader hands each complete reply (found with
@@ -20,8 +21,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::ServerConfig;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
     #[error("backend {0} is unavailable")]
@@ -36,9 +35,13 @@ pub enum BackendError {
 
 pub type Reply = Result<Bytes, BackendError>;
 
-/// One command for the backend, already encoded, and where its reply goes.
+/// Commands for the backend, already encoded, and where their replies go.
 pub struct Request {
     pub payload: Bytes,
+    /// How many replies `payload` asks for (its commands): they arrive together, as one
+    /// byte string, so a command that must follow another on the same connection (ASKING,
+    /// then the command) can be sent as one request.
+    pub replies: u32,
     pub reply: oneshot::Sender<Reply>,
 }
 
@@ -84,7 +87,10 @@ pub struct Health {
 }
 
 pub struct Backend {
-    pub config: ServerConfig,
+    /// How the backend is shown in stats and errors.
+    pub label: String,
+    /// `host:port` to connect to.
+    pub addr: String,
     pub stats: BackendStats,
     pub health: Mutex<Health>,
     /// Failures are on record (lets a success skip the health lock otherwise).
@@ -96,6 +102,8 @@ pub struct Backend {
 /// What a backend connection needs to know about its pool.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {
+    /// AUTH as this user (with `password`); the default user when `None`.
+    pub username: Option<String>,
     pub password: Option<String>,
     pub db: u32,
     pub connect_timeout: Duration,
@@ -107,7 +115,12 @@ pub struct ConnSettings {
 }
 
 impl Backend {
-    pub fn start(config: ServerConfig, connections: usize, settings: ConnSettings) -> Arc<Backend> {
+    pub fn start(
+        label: String,
+        addr: String,
+        connections: usize,
+        settings: ConnSettings,
+    ) -> Arc<Backend> {
         let mut conns = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..connections.max(1) {
@@ -116,7 +129,8 @@ impl Backend {
             receivers.push(rx);
         }
         let backend = Arc::new(Backend {
-            config,
+            label,
+            addr,
             stats: BackendStats::default(),
             health: Mutex::new(Health::default()),
             suspect: Default::default(),
@@ -133,14 +147,25 @@ impl Backend {
         backend
     }
 
-    /// Queues a request; the reply (or error) arrives on the returned channel.
+    /// Queues one command; the reply (or error) arrives on the returned channel.
     pub fn send(&self, payload: Bytes) -> oneshot::Receiver<Reply> {
+        self.send_many(payload, 1)
+    }
+
+    /// Queues `replies` commands, written together on one connection; their replies arrive
+    /// together.
+    pub fn send_many(&self, payload: Bytes, replies: u32) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
-        if let Err(e) = self.conns[i].send(Request { payload, reply: tx }) {
+        let request = Request {
+            payload,
+            replies: replies.max(1),
+            reply: tx,
+        };
+        if let Err(e) = self.conns[i].send(request) {
             let _ =
                 e.0.reply
-                    .send(Err(BackendError::Unavailable(self.config.label.clone())));
+                    .send(Err(BackendError::Unavailable(self.label.clone())));
         }
         rx
     }
@@ -173,8 +198,10 @@ async fn connect(addr: &str, s: &ConnSettings) -> std::io::Result<TcpStream> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     stream.set_nodelay(true)?;
     let mut setup: Vec<Vec<&[u8]>> = Vec::new();
-    if let Some(p) = &s.password {
-        setup.push(vec![b"AUTH", p.as_bytes()]);
+    match (&s.username, &s.password) {
+        (Some(u), Some(p)) => setup.push(vec![b"AUTH", u.as_bytes(), p.as_bytes()]),
+        (None, Some(p)) => setup.push(vec![b"AUTH", p.as_bytes()]),
+        _ => {}
     }
     let db = s.db.to_string();
     if s.db != 0 {
@@ -216,8 +243,8 @@ async fn run_connection(
         let Some(b) = backend.upgrade() else {
             return;
         };
-        let label = b.config.label.clone();
-        let addr = b.config.addr();
+        let label = b.label.clone();
+        let addr = b.addr.clone();
         if b.is_down() {
             fail_now(first, &mut rx, BackendError::Unavailable(label));
             continue;
@@ -254,9 +281,11 @@ async fn serve(
     timeout: Option<Duration>,
 ) {
     let (mut read, mut write) = stream.into_split();
-    // Reply senders in request order, with when each request was written. One timer per
-    // connection checks the oldest, instead of a timer per request.
-    let inflight: Mutex<VecDeque<(Instant, oneshot::Sender<Reply>)>> = Mutex::new(VecDeque::new());
+    // Reply senders in request order, with when each request was written and how many
+    // replies it waits for. One timer per connection checks the oldest, instead of a timer
+    // per request.
+    let inflight: Mutex<VecDeque<(Instant, u32, oneshot::Sender<Reply>)>> =
+        Mutex::new(VecDeque::new());
     let mut pending = Some(first);
     let writer = async {
         let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -270,12 +299,12 @@ async fn serve(
             };
             let now = Instant::now();
             buf.extend_from_slice(&r.payload);
-            inflight.lock().push_back((now, r.reply));
+            inflight.lock().push_back((now, r.replies, r.reply));
             while buf.len() < 64 * 1024 {
                 match rx.try_recv() {
                     Ok(r) => {
                         buf.extend_from_slice(&r.payload);
-                        inflight.lock().push_back((now, r.reply));
+                        inflight.lock().push_back((now, r.replies, r.reply));
                     }
                     Err(_) => break,
                 }
@@ -290,15 +319,20 @@ async fn serve(
         let mut buf = BytesMut::with_capacity(16 * 1024);
         loop {
             loop {
-                match resp::frame::frame_len(&buf) {
+                // One lock per reply: find the oldest request's replies and hand them over.
+                let mut waiting = inflight.lock();
+                let Some(&(_, wanted, _)) = waiting.front() else {
+                    drop(waiting);
+                    if buf.is_empty() {
+                        break;
+                    }
+                    return BackendError::Protocol(label.to_string());
+                };
+                match replies_len(&buf, wanted) {
                     Ok(Some(n)) => {
-                        let reply = buf.split_to(n).freeze();
-                        match inflight.lock().pop_front() {
-                            Some((_, tx)) => {
-                                let _ = tx.send(Ok(reply));
-                            }
-                            None => return BackendError::Protocol(label.to_string()),
-                        }
+                        let (_, _, tx) = waiting.pop_front().expect("checked above");
+                        drop(waiting);
+                        let _ = tx.send(Ok(buf.split_to(n).freeze()));
                     }
                     Ok(None) => break,
                     Err(_) => return BackendError::Protocol(label.to_string()),
@@ -320,7 +354,7 @@ async fn serve(
         let tick = (limit / 4).clamp(Duration::from_millis(1), Duration::from_millis(100));
         loop {
             tokio::time::sleep(tick).await;
-            let oldest = inflight.lock().front().map(|(at, _)| *at);
+            let oldest = inflight.lock().front().map(|(at, _, _)| *at);
             if oldest.is_some_and(|at| at.elapsed() > limit) {
                 return BackendError::Timeout(label.to_string());
             }
@@ -346,7 +380,19 @@ async fn serve(
         e = &mut reader => e,
     };
     tracing::warn!(backend = %label, error = %error, "backend connection ended");
-    for (_, tx) in inflight.lock().drain(..) {
+    for (_, _, tx) in inflight.lock().drain(..) {
         let _ = tx.send(Err(error.clone()));
     }
+}
+
+/// The length of the first `count` complete replies in `buf` (`None` until all are there).
+fn replies_len(buf: &[u8], count: u32) -> Result<Option<usize>, resp::frame::FrameError> {
+    let mut at = 0;
+    for _ in 0..count {
+        match resp::frame::frame_len(&buf[at..])? {
+            Some(n) => at += n,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(at))
 }
