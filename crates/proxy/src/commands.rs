@@ -59,9 +59,10 @@ pub enum Combine {
     Script,
 }
 
-const TRANSACTIONS: &str = "transactions (MULTI/EXEC/WATCH) are not supported through the proxy: the keys may live on different backends";
-const BLOCKING: &str = "blocking commands are not supported through the proxy: they would hold a shared backend connection";
-const PUBSUB: &str = "pub/sub is not supported through the proxy: subscribe to a backend directly";
+pub(crate) const TRANSACTIONS: &str = "transactions (MULTI/EXEC/WATCH) are not supported through the proxy: the keys may live on different backends";
+pub(crate) const BLOCKING: &str = "blocking commands are not supported through the proxy: they would hold a shared backend connection";
+pub(crate) const PUBSUB: &str =
+    "pub/sub is not supported through the proxy: subscribe to a backend directly";
 
 /// The route of a command (lowercase name).
 pub fn route(name: &str) -> Option<Route> {

@@ -432,23 +432,23 @@ impl Client {
         Ok(groups)
     }
 
-    /// SCAN: the proxy's cursor is `backend_cursor << 8 | backend index`.
+    /// SCAN: the proxy's cursor names the backend and its cursor ([`crate::cursors`]).
     fn scan(&self, argv: &[&[u8]]) -> Pending {
         if argv.len() < 2 {
             return error("ERR wrong number of arguments for 'scan' command");
         }
-        let Some(cursor) = std::str::from_utf8(argv[1])
+        let Some((index, inner)) = std::str::from_utf8(argv[1])
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
+            .and_then(|c| self.pool.cursors.decode(c))
         else {
             return error("ERR invalid cursor");
         };
         let count = self.pool.backends.len();
-        let index = (cursor & 0xff) as usize;
         if index >= count || count > 256 {
             return error("ERR invalid cursor");
         }
-        let inner = (cursor >> 8).to_string();
+        let inner = inner.to_string();
         let mut sub: Vec<&[u8]> = argv.to_vec();
         sub[1] = inner.as_bytes();
         Pending::Many {
@@ -701,14 +701,15 @@ impl Client {
                     out.extend_from_slice(format!("-{e}\r\n").as_bytes());
                     return;
                 }
-                assemble_reply(assemble, replies).encode_for(self.protocol, out);
+                assemble_reply(assemble, replies, &self.pool.cursors)
+                    .encode_for(self.protocol, out);
             }
         }
     }
 }
 
 /// Compares without an early exit, so response time does not leak the password prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -720,7 +721,11 @@ fn has_ttl_option(argv: &[&[u8]]) -> bool {
     })
 }
 
-fn assemble_reply(assemble: Assemble, replies: Vec<Frame>) -> Frame {
+fn assemble_reply(
+    assemble: Assemble,
+    replies: Vec<Frame>,
+    cursors: &crate::cursors::ScanCursors,
+) -> Frame {
     match assemble {
         Assemble::MGet(positions, count) => {
             let mut result = vec![Frame::Null; count];
@@ -790,9 +795,9 @@ fn assemble_reply(assemble: Assemble, replies: Vec<Frame>) -> Frame {
             let keys = parts.pop().expect("two parts");
             let inner: u64 = parts[0].as_text().and_then(|t| t.parse().ok()).unwrap_or(0);
             let next = if inner != 0 {
-                (inner << 8) | index as u64
+                cursors.encode(index, inner)
             } else if index + 1 < count {
-                (index + 1) as u64
+                cursors.encode(index + 1, 0)
             } else {
                 0
             };

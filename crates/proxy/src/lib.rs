@@ -7,9 +7,11 @@
 //! already sent finish on the old one.
 
 pub mod admin;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 mod conn;
+pub mod cursors;
 pub mod pool;
 pub mod resp3;
 

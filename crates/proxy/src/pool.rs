@@ -29,6 +29,8 @@ pub struct Pool {
     next_rebuild_ms: AtomicU64,
     started: Instant,
     pub stats: PoolStats,
+    /// SCAN cursors that name a backend (see [`crate::cursors`]).
+    pub cursors: crate::cursors::ScanCursors,
 }
 
 impl Pool {
@@ -68,6 +70,7 @@ impl Pool {
             next_rebuild_ms: AtomicU64::new(u64::MAX),
             started: Instant::now(),
             stats: PoolStats::default(),
+            cursors: Default::default(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! The `shardcache` binary: parses configuration and runs a node. All behaviour lives in the
 //! library crates.
 
+mod cluster_proxy;
 mod dev;
 mod import;
 mod ops;
@@ -108,6 +109,19 @@ struct ProxyArgs {
     /// A twemproxy (nutcracker) YAML config: every pool in it is served.
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
+    /// Front a cluster instead of a pool: seed nodes (host:port, comma separated) of a
+    /// Shard-Cache cluster or a Redis Cluster. Clients that do not speak the cluster
+    /// protocol see one server; MGET/MSET/DEL/UNLINK/EXISTS/TOUCH across slots are split.
+    #[arg(long, env = "PROXY_CLUSTER", conflicts_with_all = ["config", "backends"])]
+    cluster: Option<String>,
+    /// Password (and user, with --cluster-user) the proxy gives the cluster's nodes.
+    #[arg(long, env = "PROXY_CLUSTER_PASSWORD", requires = "cluster")]
+    cluster_password: Option<String>,
+    #[arg(long, env = "PROXY_CLUSTER_USER", requires = "cluster_password")]
+    cluster_user: Option<String>,
+    /// Pipelined connections the proxy keeps to each node (with --cluster).
+    #[arg(long, default_value_t = 2)]
+    cluster_connections: usize,
     /// Address to listen on when no config file is given.
     #[arg(long, default_value = "127.0.0.1:22121", env = "PROXY_LISTEN")]
     listen: String,
@@ -681,6 +695,9 @@ fn init_logging(loglevel: &str) {
 }
 
 fn run_proxy(args: ProxyArgs) -> ExitCode {
+    if args.cluster.is_some() {
+        return cluster_proxy::run(args);
+    }
     let pools = match args.pools() {
         Ok(p) => p,
         Err(e) => {

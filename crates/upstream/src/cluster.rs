@@ -266,6 +266,25 @@ impl ClusterClient {
         Ok(table)
     }
 
+    /// The COMMAND table if it was learnt already (the hot path needs no await).
+    pub fn key_table_now(&self) -> Option<Arc<KeyTable>> {
+        self.keys.read().clone()
+    }
+
+    /// [`Self::slot_of`] without a round trip, when the table is known and the command's
+    /// keys are where COMMAND says (`None`: ask [`Self::slot_of`]).
+    pub fn slot_now(&self, argv: &[&[u8]]) -> Option<Option<u16>> {
+        match self.keys.read().as_ref()?.keys(argv) {
+            Keys::At(positions) => Some(
+                positions
+                    .first()
+                    .map(|&i| placement::slot::key_slot(argv[i])),
+            ),
+            Keys::Unknown => Some(None),
+            Keys::Movable => None,
+        }
+    }
+
     /// The slot of a command's first key (`None`: no key, any node serves it). Keys of
     /// different slots are not checked here: the node answers CROSSSLOT as it would.
     pub async fn slot_of(&self, argv: &[&[u8]]) -> Result<Option<u16>, ClusterError> {

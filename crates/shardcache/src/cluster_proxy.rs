@@ -1,0 +1,93 @@
+//! `shardcache proxy --cluster HOST:PORT`: the cluster-aware proxy (`proxy::cluster`).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::ProxyArgs;
+
+pub fn run(args: ProxyArgs) -> ExitCode {
+    let seeds: Vec<String> = args
+        .cluster
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().trim_start_matches("redis://").to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if seeds.is_empty() {
+        eprintln!("shardcache proxy: --cluster needs at least one host:port");
+        return ExitCode::from(2);
+    }
+    let tls = match args.tls() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("shardcache proxy: TLS: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::init_logging(&args.loglevel);
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if args.threads > 1 {
+            b.worker_threads(args.threads);
+        }
+        b.enable_all().build()
+    }
+    .expect("start tokio runtime");
+    let result: std::io::Result<()> = runtime.block_on(async move {
+        let signals = crate::shutdown_signal()?;
+        let mut options = upstream::cluster::Options::new(seeds);
+        options.settings.password = args.cluster_password.clone();
+        options.settings.username = args.cluster_user.clone();
+        options.connections = args.cluster_connections.max(1);
+        let client = upstream::ClusterClient::connect(options)
+            .await
+            .map_err(|e| std::io::Error::other(format!("cannot reach the cluster: {e}")))?;
+        // The COMMAND table, so commands route without a round trip from the start.
+        if let Err(e) = client.key_table().await {
+            tracing::warn!(error = %e, "no COMMAND table yet; commands are routed as they come");
+        }
+        let front = proxy::cluster::ClusterFront::new(client, args.requirepass.clone());
+        let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if args.admin_port != 0 {
+            let admin =
+                tokio::net::TcpListener::bind((args.admin_bind.as_str(), args.admin_port)).await?;
+            let guard = adminhttp::Options {
+                max_connections: args.admin_max_connections,
+                allow_hosts: args.admin_allow_host.clone(),
+                ..Default::default()
+            };
+            tokio::spawn(proxy::cluster::serve_admin(
+                admin,
+                front.clone(),
+                guard,
+                stopped(stop_rx.clone()),
+            ));
+        }
+        let clients = tokio::spawn(proxy::cluster::serve(
+            Arc::clone(&front),
+            listener,
+            tls,
+            stopped(stop_rx),
+        ));
+        signals.await;
+        let _ = stop_tx.send(true);
+        let _ = clients.await;
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shardcache proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
