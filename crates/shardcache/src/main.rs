@@ -3,6 +3,7 @@
 
 mod cluster_proxy;
 mod dev;
+mod gateway_cmd;
 mod import;
 mod ops;
 
@@ -33,6 +34,9 @@ enum Command {
     /// Change or inspect a running cluster through any of its nodes.
     #[command(subcommand)]
     Cluster(ops::ClusterCommand),
+    /// Run an HTTP caching gateway in front of an HTTP API, caching in a cluster or on a
+    /// ring of Redis servers (X-Cache: HIT|MISS|BYPASS|STALE).
+    Gateway(Box<gateway_cmd::GatewayArgs>),
     /// Start a local cluster of N nodes (stopped together on Ctrl-C).
     Dev(dev::DevArgs),
     /// Warm a node or a cluster from a dump.rdb or a live Redis (redis://host:port).
@@ -818,6 +822,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => return run_proxy(*args),
         Command::Cluster(c) => return ops::run(c),
         Command::Dev(args) => return dev::run(args),
+        Command::Gateway(args) => return gateway_cmd::run(*args),
         Command::Import(args) => return import::run(args),
         Command::Certs(args) => return run_certs(args),
         Command::Probe { url } => return probe(&url),

@@ -1,0 +1,135 @@
+//! `shardcache gateway`: the HTTP caching gateway (`gateway` crate), with the seed's
+//! environment variables (`CACHE_SHARD_URLS`, `VIRTUAL_NODES`, `CACHE_DEFAULT_TTL`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+#[derive(Args)]
+pub struct GatewayArgs {
+    /// Address to serve HTTP on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The HTTP API behind the gateway: http://host:port.
+    #[arg(long, env = "UPSTREAM_URL")]
+    upstream: String,
+    /// Cache in this Shard-Cache cluster (or Redis Cluster): seed nodes, host:port, comma
+    /// separated.
+    #[arg(long, env = "CACHE_CLUSTER", conflicts_with = "shards")]
+    cluster: Option<String>,
+    /// Cache on these Redis servers instead, placed on a consistent-hash ring:
+    /// redis://[:password@]host[:port][/db], comma separated.
+    #[arg(long, env = "CACHE_SHARD_URLS")]
+    shards: Option<String>,
+    /// Points per server on the ring (with --shards).
+    #[arg(long, env = "VIRTUAL_NODES", default_value_t = 150)]
+    virtual_nodes: u32,
+    /// Seconds a response without max-age/s-maxage stays fresh; 0 = not stored.
+    #[arg(long, env = "CACHE_DEFAULT_TTL", default_value_t = 300)]
+    default_ttl: u64,
+    /// Route rules (TOML: [[route]] prefix, ttl, bypass, key_headers, stale_while_revalidate,
+    /// stale_if_error).
+    #[arg(long, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Larger response bodies are streamed through and not stored (bytes, or 8mb, ...).
+    #[arg(long, default_value = "8mb", value_parser = crate::memory)]
+    max_object_size: u64,
+    /// Milliseconds the upstream has for its response headers, and again for its body.
+    #[arg(long, default_value_t = 30_000)]
+    upstream_timeout_ms: u64,
+    /// Token that opens POST /api/cache/clear from anywhere (else only from loopback).
+    #[arg(long, env = "GATEWAY_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Password for the cache's nodes (with --cluster).
+    #[arg(long, env = "CACHE_CLUSTER_PASSWORD")]
+    cluster_password: Option<String>,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long, default_value = "notice")]
+    loglevel: String,
+}
+
+pub fn run(args: GatewayArgs) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("shardcache gateway: {e}");
+        ExitCode::from(2)
+    };
+    let upstream = args.upstream.trim_end_matches('/').to_string();
+    let valid_upstream = upstream
+        .strip_prefix("http://")
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if !valid_upstream {
+        return fail(format!(
+            "--upstream must be http://host:port (no path, no https): '{}'",
+            args.upstream
+        ));
+    }
+    let routes = match &args.config {
+        None => gateway::config::Routes::default(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| gateway::config::Routes::parse(&t))
+        {
+            Ok(r) => r,
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        },
+    };
+    if args.cluster.is_none() && args.shards.is_none() {
+        return fail("give --cluster HOST:PORT or --shards (CACHE_SHARD_URLS)".into());
+    }
+    crate::init_logging(&args.loglevel);
+    let runtime = {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if args.threads > 0 {
+            b.worker_threads(args.threads);
+        }
+        b.enable_all().build().expect("start tokio runtime")
+    };
+    let result: Result<(), String> = runtime.block_on(async move {
+        let signals = crate::shutdown_signal().map_err(|e| e.to_string())?;
+        let store = match (&args.cluster, &args.shards) {
+            (Some(seeds), _) => {
+                let seeds = seeds
+                    .split(',')
+                    .map(|s| s.trim().trim_start_matches("redis://").to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let mut options = upstream::cluster::Options::new(seeds);
+                options.settings.password = args.cluster_password.clone();
+                let client = upstream::ClusterClient::connect(options)
+                    .await
+                    .map_err(|e| format!("cannot reach the cluster: {e}"))?;
+                gateway::Store::Cluster(client)
+            }
+            (None, Some(urls)) => {
+                let pool = proxy::config::from_urls(&args.listen, urls, args.virtual_nodes, None)
+                    .map_err(|e| e.to_string())?;
+                gateway::Store::Ring(proxy::Pool::start(pool))
+            }
+            (None, None) => unreachable!("checked above"),
+        };
+        let mut options = gateway::Options::new(upstream);
+        options.default_ttl = args.default_ttl;
+        options.routes = routes;
+        options.max_object_bytes = usize::try_from(args.max_object_size).unwrap_or(usize::MAX);
+        options.upstream_timeout = Duration::from_millis(args.upstream_timeout_ms.max(1));
+        options.admin_token = args.admin_token.clone().filter(|t| !t.is_empty());
+        let gw = gateway::Gateway::new(store, options);
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        gateway::serve(gw, listener, signals)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shardcache gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
