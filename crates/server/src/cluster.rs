@@ -92,6 +92,9 @@ pub struct ClusterState {
     /// when it stopped (`switching_count`: how many, so the common path reads one atomic).
     switching: RwLock<HashMap<u16, Instant>>,
     switching_count: std::sync::atomic::AtomicUsize,
+    /// `--allow-cross-slot same-node`: a command whose keys span slots runs when this node
+    /// serves every one of them (it is atomic here: one keyspace); else CROSSSLOT as Redis.
+    cross_slot_same_node: std::sync::atomic::AtomicBool,
 }
 
 /// How long a command on a switching slot waits for the switch before it is answered
@@ -162,6 +165,7 @@ impl ClusterState {
             offsets: RwLock::new(HashMap::new()),
             switching: RwLock::new(HashMap::new()),
             switching_count: std::sync::atomic::AtomicUsize::new(0),
+            cross_slot_same_node: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -450,13 +454,24 @@ impl ClusterState {
         asking: bool,
     ) -> Route {
         let mut slot = None;
+        let mut others: Vec<u16> = Vec::new();
         for k in keys {
             let s = placement::slot::key_slot(k);
             match slot {
                 None => slot = Some(s),
-                Some(prev) if prev != s => return Route::CrossSlot,
+                Some(prev) if prev != s => {
+                    if !self.cross_slot_same_node.load(Ordering::Relaxed) {
+                        return Route::CrossSlot;
+                    }
+                    if !others.contains(&s) {
+                        others.push(s);
+                    }
+                }
                 Some(_) => {}
             }
+        }
+        if let (Some(first), false) = (slot, others.is_empty()) {
+            return self.route_same_node(first, &others, replica_read, tls, asking);
         }
         match slot {
             None => Route::Here,
@@ -468,6 +483,45 @@ impl ClusterState {
                 }
             }
             Some(slot) => self.route_slot(slot, tls, asking),
+        }
+    }
+
+    /// Turns `--allow-cross-slot same-node` on or off.
+    pub fn set_cross_slot_same_node(&self, on: bool) {
+        self.cross_slot_same_node.store(on, Ordering::Relaxed);
+    }
+
+    /// Keys in several slots: served when every slot is served here; a slot that waits or
+    /// is down answers for all; otherwise CROSSSLOT (the keys live on several nodes).
+    fn route_same_node(
+        &self,
+        first: u16,
+        others: &[u16],
+        replica_read: bool,
+        tls: bool,
+        asking: bool,
+    ) -> Route {
+        let mut moved = false;
+        for &s in std::iter::once(&first).chain(others) {
+            let one = if replica_read && self.replicates(s) {
+                if self.lease_valid() {
+                    Route::Here
+                } else {
+                    Route::Down
+                }
+            } else {
+                self.route_slot(s, tls, asking)
+            };
+            match one {
+                Route::Here => {}
+                Route::Moved(..) => moved = true,
+                wait_or_down => return wait_or_down,
+            }
+        }
+        if moved {
+            Route::CrossSlot
+        } else {
+            Route::Here
         }
     }
 
@@ -589,6 +643,22 @@ mod tests {
             Route::Moved(_, addr) => assert_eq!(addr, "10.0.0.2:7101"),
             _ => panic!("expected MOVED"),
         }
+        // --allow-cross-slot same-node: keys of several slots run when all are served
+        // here; one of them elsewhere is still CROSSSLOT.
+        c.set_cross_slot_same_node(true);
+        assert!(matches!(
+            c.route([&b"a"[..], b"b", b"c"].into_iter(), false, false, false),
+            Route::Here
+        ));
+        assert!(matches!(
+            c.route([&b"a"[..], b"foo"].into_iter(), false, false, false),
+            Route::CrossSlot
+        ));
+        c.set_cross_slot_same_node(false);
+        assert!(matches!(
+            c.route([&b"a"[..], b"b"].into_iter(), false, false, false),
+            Route::CrossSlot
+        ));
         assert_eq!(c.take_lost(), vec![12182]);
         assert!(c.take_lost().is_empty());
         c.set_topology(None);

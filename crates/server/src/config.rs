@@ -128,6 +128,9 @@ pub struct Config {
     /// Requests in flight at once on a front door (gRPC today); more are refused at once
     /// (RESOURCE_EXHAUSTED) instead of queueing. 0 = no bound.
     pub max_concurrent_requests: usize,
+    /// Cluster mode: `same-node` lets a command whose keys span slots run when this node
+    /// serves them all (MGET across slots without hash tags); `no` = Redis's CROSSSLOT.
+    pub allow_cross_slot: String,
     /// The file this configuration was read from (`--config`), if any: INFO's
     /// `config_file`, and what CONFIG REWRITE would rewrite.
     #[serde(skip)]
@@ -236,6 +239,7 @@ impl Default for Config {
             grpc_bind: None,
             grpc_max_message_size: 16 * 1024 * 1024,
             max_concurrent_requests: 0,
+            allow_cross_slot: "no".into(),
             config_file: None,
             cluster_bind: None,
             cluster_secret: None,

@@ -698,6 +698,17 @@ pub async fn run_node(
         script_engine: OnceLock::new(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
+    if let Some(c) = &shared.cluster {
+        c.set_cross_slot_same_node(match config.allow_cross_slot.as_str() {
+            "no" => false,
+            "same-node" => true,
+            other => {
+                return Err(invalid(format!(
+                    "allow-cross-slot: '{other}' is not no or same-node"
+                )))
+            }
+        });
+    }
     shared.keyspace.set_policy(shared.live.policy());
     shared.refresh_memory();
     shared

@@ -485,6 +485,10 @@ struct ServerArgs {
         requires = "cluster_enabled"
     )]
     cluster_announce_ip: Option<String>,
+    /// Cluster mode: "same-node" serves a command whose keys span slots when this node owns
+    /// them all (atomic here); "no" answers CROSSSLOT as Redis does [default: no].
+    #[arg(long, env = "SHARDCACHE_ALLOW_CROSS_SLOT", value_parser = ["no", "same-node"], requires = "cluster_enabled")]
+    allow_cross_slot: Option<String>,
     /// gRPC port: cache.CacheService (proto/cache.proto), grpc.health.v1 and reflection;
     /// any key on any node (forwarded to its owner); 0 = off [default: 0].
     #[arg(long, env = "SHARDCACHE_GRPC_PORT")]
@@ -554,6 +558,7 @@ impl ServerArgs {
             grpc_port,
             grpc_max_message_size,
             max_concurrent_requests,
+            allow_cross_slot,
             loglevel,
             compat_version
         );
