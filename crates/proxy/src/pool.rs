@@ -42,6 +42,7 @@ impl Pool {
             .map(|s| {
                 let settings = ConnSettings {
                     username: None,
+                    readonly: false,
                     password: s.password.clone().or_else(|| config.redis_auth.clone()),
                     db: s.db.unwrap_or(config.redis_db),
                     connect_timeout: config.timeout.unwrap_or(Duration::from_secs(1)),

@@ -51,7 +51,15 @@ pub fn run(args: ProxyArgs) -> ExitCode {
         if let Err(e) = client.key_table().await {
             tracing::warn!(error = %e, "no COMMAND table yet; commands are routed as they come");
         }
-        let front = proxy::cluster::ClusterFront::new(client, args.requirepass.clone());
+        let policy = proxy::cluster::Policy {
+            hedge_after: (args.hedge_after_ms > 0)
+                .then(|| std::time::Duration::from_millis(args.hedge_after_ms)),
+            hedge_ratio: args.hedge_ratio.clamp(0.0, 1.0),
+            read_quorum: args.read_quorum,
+            write_quorum: args.write_quorum,
+            write_quorum_timeout: std::time::Duration::from_millis(args.write_quorum_timeout_ms),
+        };
+        let front = proxy::cluster::ClusterFront::new(client, args.requirepass.clone(), policy);
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -126,6 +126,23 @@ struct ProxyArgs {
     /// Pipelined connections the proxy keeps to each node (with --cluster).
     #[arg(long, default_value_t = 2)]
     cluster_connections: usize,
+    /// With --cluster: a read not answered after this many ms is also sent to a replica;
+    /// the first answer wins (0 = off).
+    #[arg(long, default_value_t = 0, requires = "cluster")]
+    hedge_after_ms: u64,
+    /// The share of reads that may be hedged (a budget).
+    #[arg(long, default_value_t = 0.1, requires = "cluster")]
+    hedge_ratio: f64,
+    /// With --cluster: 2 = every read goes to the primary and a replica; the primary's
+    /// answer is returned and differences counted in metrics.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2), requires = "cluster")]
+    read_quorum: u8,
+    /// With --cluster: N >= 2 = a write is acknowledged once the primary and N-1 replicas
+    /// have it (WAIT); fewer within --write-quorum-timeout-ms answer NOREPLICAS.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..), requires = "cluster")]
+    write_quorum: u8,
+    #[arg(long, default_value_t = 1000, requires = "cluster")]
+    write_quorum_timeout_ms: u64,
     /// Address to listen on when no config file is given.
     #[arg(long, default_value = "127.0.0.1:22121", env = "PROXY_LISTEN")]
     listen: String,

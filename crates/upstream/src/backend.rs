@@ -106,6 +106,8 @@ pub struct ConnSettings {
     pub username: Option<String>,
     pub password: Option<String>,
     pub db: u32,
+    /// Send READONLY first: reads from a cluster replica.
+    pub readonly: bool,
     pub connect_timeout: Duration,
     /// Per-request timeout (twemproxy's `timeout`): a reply later than this fails every
     /// request in flight on the connection, which is then closed, as twemproxy does.
@@ -206,6 +208,9 @@ async fn connect(addr: &str, s: &ConnSettings) -> std::io::Result<TcpStream> {
     let db = s.db.to_string();
     if s.db != 0 {
         setup.push(vec![b"SELECT", db.as_bytes()]);
+    }
+    if s.readonly {
+        setup.push(vec![b"READONLY"]);
     }
     if !setup.is_empty() {
         let mut wire = Vec::new();

@@ -52,6 +52,7 @@ impl Options {
                 username: None,
                 password: None,
                 db: 0,
+                readonly: false,
                 connect_timeout: Duration::from_secs(1),
                 request_timeout: None,
                 retry_after: Duration::from_millis(100),
@@ -88,6 +89,10 @@ pub struct ClusterClient {
     options: Options,
     map: RwLock<Arc<SlotMap>>,
     nodes: RwLock<HashMap<String, Arc<Backend>>>,
+    /// Connections to replicas (READONLY sent first).
+    replicas: RwLock<HashMap<String, Arc<Backend>>>,
+    /// Round-robin over a shard's replicas.
+    next_replica: std::sync::atomic::AtomicUsize,
     keys: RwLock<Option<Arc<KeyTable>>>,
     /// One refresh at a time; `last_refresh` lets callers that waited skip another.
     refresh_lock: tokio::sync::Mutex<Option<Instant>>,
@@ -148,6 +153,8 @@ impl ClusterClient {
         Arc::new_cyclic(|me| ClusterClient {
             map: RwLock::new(Arc::new(SlotMap::standalone(&first))),
             nodes: RwLock::new(HashMap::new()),
+            replicas: RwLock::new(HashMap::new()),
+            next_replica: Default::default(),
             keys: RwLock::new(None),
             refresh_lock: tokio::sync::Mutex::new(None),
             stats: ClusterStats::default(),
@@ -178,6 +185,62 @@ impl ClusterClient {
                 )
             })
             .clone()
+    }
+
+    /// The shared READONLY connections to replica `addr`.
+    fn replica(&self, addr: &str) -> Arc<Backend> {
+        if let Some(b) = self.replicas.read().get(addr) {
+            return b.clone();
+        }
+        let mut settings = self.options.settings.clone();
+        settings.readonly = true;
+        self.replicas
+            .write()
+            .entry(addr.to_string())
+            .or_insert_with(|| {
+                Backend::start(
+                    addr.to_string(),
+                    addr.to_string(),
+                    self.options.connections,
+                    settings,
+                )
+            })
+            .clone()
+    }
+
+    /// Whether `slot`'s shard has a replica to read from.
+    pub fn has_replica(&self, slot: u16) -> bool {
+        self.map()
+            .shard(slot)
+            .is_some_and(|s| !s.replicas.is_empty())
+    }
+
+    /// Sends a read to one of `slot`'s replicas (in turn). No redirect is followed: a
+    /// replica that does not serve the slot any more answers an error, which the caller
+    /// treats as "no answer from a replica".
+    pub async fn call_replica(&self, slot: u16, payload: Bytes) -> Result<Bytes, ClusterError> {
+        let addr = {
+            let map = self.map();
+            let shard = map
+                .shard(slot)
+                .ok_or(ClusterError::Unreachable("no owner".into()))?;
+            if shard.replicas.is_empty() {
+                return Err(ClusterError::Unreachable("no replica".into()));
+            }
+            let i = self.next_replica.fetch_add(1, Ordering::Relaxed) % shard.replicas.len();
+            shard.replicas[i].clone()
+        };
+        let reply = self
+            .replica(&addr)
+            .send(payload)
+            .await
+            .unwrap_or_else(|_| Err(BackendError::Closed(addr.clone())))?;
+        if redirect(&reply).is_some() {
+            return Err(ClusterError::Unreachable(format!(
+                "{addr} does not serve the slot"
+            )));
+        }
+        Ok(reply)
     }
 
     /// Reads the slot map again from a node that answers (the known primaries, then the

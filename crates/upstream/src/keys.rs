@@ -15,6 +15,10 @@ struct Spec {
     last: i64,
     step: i64,
     movable: bool,
+    /// COMMAND's `readonly` flag: a replica may answer it.
+    readonly: bool,
+    /// COMMAND's `write` flag.
+    write: bool,
 }
 
 /// Where to find a command's keys.
@@ -64,17 +68,20 @@ impl KeyTable {
             Some(Frame::Integer(n)) => Ok(*n),
             _ => Err(format!("COMMAND: {name}: field {i} is not an integer")),
         };
-        let movable = match items.get(2) {
-            Some(Frame::Array(flags) | Frame::Set(flags)) => flags
-                .iter()
-                .any(|f| f.as_text().is_some_and(|t| t == "movablekeys")),
+        let flag = |name: &str| match items.get(2) {
+            Some(Frame::Array(flags) | Frame::Set(flags)) => {
+                flags.iter().any(|f| f.as_text().is_some_and(|t| t == name))
+            }
             _ => false,
         };
+        let (movable, readonly, write) = (flag("movablekeys"), flag("readonly"), flag("write"));
         let spec = Spec {
             first: int(3)?,
             last: int(4)?,
             step: int(5)?,
             movable,
+            readonly,
+            write,
         };
         if let Some(Frame::Array(subs)) = items.get(9) {
             if !subs.is_empty() {
@@ -88,14 +95,10 @@ impl KeyTable {
         Ok(())
     }
 
-    /// Where the keys of `argv` are. Positions past the arguments given are dropped (the
-    /// server answers the arity error).
-    pub fn keys(&self, argv: &[&[u8]]) -> Keys {
-        let Some(name) = argv.first() else {
-            return Keys::Unknown;
-        };
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        let spec = match (self.containers.contains(&name), argv.get(1)) {
+    /// The spec of `argv`'s command (its subcommand's for containers).
+    fn spec(&self, argv: &[&[u8]]) -> Option<&Spec> {
+        let name = String::from_utf8_lossy(argv.first()?).to_ascii_lowercase();
+        match (self.containers.contains(&name), argv.get(1)) {
             (true, Some(sub)) => {
                 let full = format!(
                     "{name}|{}",
@@ -104,8 +107,23 @@ impl KeyTable {
                 self.specs.get(&full).or_else(|| self.specs.get(&name))
             }
             _ => self.specs.get(&name),
-        };
-        let Some(spec) = spec else {
+        }
+    }
+
+    /// Whether a replica may answer `argv` (COMMAND's `readonly` flag).
+    pub fn is_readonly(&self, argv: &[&[u8]]) -> bool {
+        self.spec(argv).is_some_and(|s| s.readonly)
+    }
+
+    /// Whether `argv` writes (COMMAND's `write` flag).
+    pub fn is_write(&self, argv: &[&[u8]]) -> bool {
+        self.spec(argv).is_some_and(|s| s.write)
+    }
+
+    /// Where the keys of `argv` are. Positions past the arguments given are dropped (the
+    /// server answers the arity error).
+    pub fn keys(&self, argv: &[&[u8]]) -> Keys {
+        let Some(spec) = self.spec(argv) else {
             return Keys::Unknown;
         };
         if spec.movable {
@@ -192,5 +210,7 @@ mod tests {
         assert_eq!(t.keys(&[b"eval", b"s", b"1", b"k"]), Keys::Movable);
         assert_eq!(t.keys(&[b"object", b"ENCODING", b"k"]), Keys::At(vec![2]));
         assert_eq!(t.keys(&[b"nosuch"]), Keys::Unknown);
+        assert!(t.is_readonly(&[b"GET", b"k"]) && !t.is_write(&[b"GET", b"k"]));
+        assert!(t.is_write(&[b"mset", b"a", b"1"]) && !t.is_readonly(&[b"mset"]));
     }
 }

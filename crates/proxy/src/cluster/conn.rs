@@ -41,7 +41,7 @@ fn error(msg: &str) -> Answer {
 }
 
 /// A node's reply, or the error the proxy answers instead.
-fn reply_bytes(r: Result<Bytes, ClusterError>) -> Vec<u8> {
+pub(super) fn reply_bytes(r: Result<Bytes, ClusterError>) -> Vec<u8> {
     match r {
         Ok(b) => b.to_vec(),
         Err(ClusterError::Unreachable(e)) => {
@@ -231,7 +231,19 @@ impl Session {
                 _ => bytes,
             },
         };
+        let table = client.key_table_now();
+        let readonly = table.as_ref().is_some_and(|t| t.is_readonly(argv));
+        let write = table.as_ref().is_some_and(|t| t.is_write(argv));
+        let front = self.front.clone();
         match client.slot_now(argv) {
+            Some(Some(slot))
+                if readonly && front.uses_replicas_for_reads() && client.has_replica(slot) =>
+            {
+                Box::pin(async move { reshape(front.read(slot, payload).await) })
+            }
+            Some(Some(slot)) if write && front.policy.write_quorum >= 2 => {
+                Box::pin(async move { reshape(front.write(slot, payload).await) })
+            }
             Some(slot) => {
                 Box::pin(
                     async move { reshape(reply_bytes(client.call_slot(slot, payload, 1).await)) },

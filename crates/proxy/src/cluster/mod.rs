@@ -11,6 +11,7 @@
 //! command is atomic on its node; the whole is not (a reader may see part of an MSET).
 
 mod conn;
+mod reads;
 mod split;
 
 use std::future::Future;
@@ -28,6 +29,48 @@ pub struct FrontStats {
     pub split: AtomicU64,
     /// Commands answered with an error made here (not a node's).
     pub errors: AtomicU64,
+    /// Reads of a key whose shard has a replica (what hedging and quorum reads apply to).
+    pub reads: AtomicU64,
+    /// Reads sent a second time, to a replica, after `hedge_after`.
+    pub hedged: AtomicU64,
+    /// Hedged reads the replica answered first.
+    pub hedge_wins: AtomicU64,
+    /// Reads sent to the primary and a replica together (`read_quorum` 2).
+    pub quorum_reads: AtomicU64,
+    /// Quorum reads whose replica answered differently from the primary.
+    pub divergent: AtomicU64,
+    /// Writes the replicas did not acknowledge in time (`write_quorum`).
+    pub write_quorum_failures: AtomicU64,
+}
+
+/// How reads and writes use replicas (`--hedge-after`, `--hedge-ratio`, `--read-quorum`,
+/// `--write-quorum`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// A read still unanswered after this is also sent to a replica; the first answer wins.
+    pub hedge_after: Option<std::time::Duration>,
+    /// At most this share of reads is hedged (a budget, so a slow cluster is not sent
+    /// twice the load).
+    pub hedge_ratio: f64,
+    /// 2: every read goes to the primary and a replica; the primary's answer is returned
+    /// and a difference counted.
+    pub read_quorum: u8,
+    /// 2 or more: a write is followed by WAIT for `write_quorum - 1` replicas on the same
+    /// connection; fewer acknowledgements answer NOREPLICAS.
+    pub write_quorum: u8,
+    pub write_quorum_timeout: std::time::Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            hedge_after: None,
+            hedge_ratio: 0.1,
+            read_quorum: 1,
+            write_quorum: 1,
+            write_quorum_timeout: std::time::Duration::from_millis(1000),
+        }
+    }
 }
 
 /// The proxy in front of one cluster.
@@ -37,13 +80,19 @@ pub struct ClusterFront {
     pub requirepass: Option<String>,
     pub stats: FrontStats,
     pub(crate) cursors: crate::cursors::ScanCursors,
+    pub policy: Policy,
 }
 
 impl ClusterFront {
-    pub fn new(client: Arc<ClusterClient>, requirepass: Option<String>) -> Arc<ClusterFront> {
+    pub fn new(
+        client: Arc<ClusterClient>,
+        requirepass: Option<String>,
+        policy: Policy,
+    ) -> Arc<ClusterFront> {
         Arc::new(ClusterFront {
             client,
             requirepass,
+            policy,
             stats: FrontStats::default(),
             cursors: Default::default(),
         })
@@ -70,6 +119,36 @@ impl ClusterFront {
                 "errors_total",
                 "Errors made by the proxy itself.",
                 self.stats.errors.load(Relaxed),
+            ),
+            (
+                "replicated_reads_total",
+                "Reads of keys whose shard has a replica.",
+                self.stats.reads.load(Relaxed),
+            ),
+            (
+                "hedged_reads_total",
+                "Reads also sent to a replica after --hedge-after.",
+                self.stats.hedged.load(Relaxed),
+            ),
+            (
+                "hedge_wins_total",
+                "Hedged reads a replica answered first.",
+                self.stats.hedge_wins.load(Relaxed),
+            ),
+            (
+                "quorum_reads_total",
+                "Reads sent to the primary and a replica (--read-quorum 2).",
+                self.stats.quorum_reads.load(Relaxed),
+            ),
+            (
+                "quorum_divergent_total",
+                "Quorum reads whose replica answered differently.",
+                self.stats.divergent.load(Relaxed),
+            ),
+            (
+                "write_quorum_failures_total",
+                "Writes not acknowledged by enough replicas in time.",
+                self.stats.write_quorum_failures.load(Relaxed),
             ),
             (
                 "moved_total",
