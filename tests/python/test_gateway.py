@@ -311,3 +311,28 @@ def test_ring_of_redis_servers_with_the_seed_variables():
         for _, proc in servers:
             proc.kill()
         up.server.shutdown()
+
+
+def test_load_shedding_answers_503_with_retry_after():
+    p = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(p), "--save", ""],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(p, proc, "redis-server")
+    up = Upstream()
+    gw, port = start_gateway(up.port, "--max-concurrent-requests", "2",
+                             env={"CACHE_SHARD_URLS": f"redis://127.0.0.1:{p}"})
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(lambda i: get(port, f"/slow/shed{i}"), range(10)))
+        statuses = sorted(r[0] for r in results)
+        assert statuses.count(200) >= 2 and statuses.count(503) >= 5, statuses
+        refused = next(r for r in results if r[0] == 503)
+        assert refused[1]["Retry-After"] == "1"
+        stats = json.loads(get(port, "/api/cache/stats")[2])
+        assert stats["shed"] >= 5
+        assert get(port, "/slow/after")[0] == 200
+    finally:
+        gw.send_signal(signal.SIGINT)
+        gw.wait(timeout=20)
+        proc.kill()
+        up.server.shutdown()

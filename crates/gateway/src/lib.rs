@@ -65,6 +65,11 @@ pub struct Options {
     pub upstream_timeout: Duration,
     /// Opens `POST /api/cache/clear` from anywhere (else loopback only).
     pub admin_token: Option<String>,
+    /// Requests in flight at once; more get 503 with Retry-After (0 = no bound).
+    pub max_concurrent: usize,
+    /// 503 while the process uses more than this share of all cores over the window.
+    pub cpu_shed_threshold: f64,
+    pub cpu_shed_window: Duration,
 }
 
 impl Options {
@@ -76,6 +81,9 @@ impl Options {
             max_object_bytes: 8 << 20,
             upstream_timeout: Duration::from_secs(30),
             admin_token: None,
+            max_concurrent: 0,
+            cpu_shed_threshold: 0.0,
+            cpu_shed_window: Duration::from_secs(10),
         }
     }
 }
@@ -126,6 +134,7 @@ pub struct Gateway {
     options: Options,
     pub stats: Stats,
     flights: Flights<Outcome>,
+    shedder: Arc<shed::Shedder>,
 }
 
 fn now_ms() -> u64 {
@@ -218,9 +227,16 @@ impl Gateway {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
+        let shedder = shed::Shedder::new(
+            shed::Door::Http,
+            options.max_concurrent,
+            options.cpu_shed_threshold,
+            options.cpu_shed_window,
+        );
         Arc::new(Gateway {
             store,
             client,
+            shedder,
             options,
             stats: Stats::default(),
             flights: Flights::default(),
@@ -693,6 +709,7 @@ impl Gateway {
             "stored": g(&s.stored),
             "store_errors": g(&s.store_errors),
             "invalidations": g(&s.invalidations),
+            "shed": shed::shed_counts()[shed::Door::Http as usize].1,
             "hit_ratio": if hits + misses > 0 { hits as f64 / (hits + misses) as f64 } else { 0.0 },
             "backend": match &self.store {
                 Store::Cluster(_) => "cluster",
@@ -791,6 +808,22 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         _ => {}
     }
     gw.stats.requests.fetch_add(1, Ordering::Relaxed);
+    // Over the load limits: refused at once (the stats route above never is).
+    let _admitted = match gw.shedder.admit() {
+        Ok(a) => a,
+        Err(why) => {
+            let mut r = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "the gateway is shedding load ({}); retry later",
+                    why.reason()
+                ),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
+    };
     match *req.method() {
         Method::GET | Method::HEAD => gw.cached(req, peer).await,
         _ => gw.pass(req, peer).await,

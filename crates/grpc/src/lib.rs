@@ -41,6 +41,10 @@ pub struct Options {
     pub max_message_bytes: usize,
     /// Requests in flight at once; more are refused with RESOURCE_EXHAUSTED (0 = no bound).
     pub max_concurrent: usize,
+    /// Refuse requests while the process uses more than this share of all cores over
+    /// `cpu_shed_window` (0 = never).
+    pub cpu_shed_threshold: f64,
+    pub cpu_shed_window: Duration,
     /// Pipelined connections to each node.
     pub connections: usize,
 }
@@ -52,6 +56,8 @@ impl Options {
             password: None,
             max_message_bytes: 16 * 1024 * 1024,
             max_concurrent: 0,
+            cpu_shed_threshold: 0.0,
+            cpu_shed_window: Duration::from_secs(10),
             connections: 2,
         }
     }
@@ -120,8 +126,12 @@ pub async fn serve(
     let cache = Arc::new(service::Cache {
         cluster: client.clone(),
         local: options.local.clone(),
-        inflight: (options.max_concurrent > 0)
-            .then(|| Arc::new(tokio::sync::Semaphore::new(options.max_concurrent))),
+        shedder: shed::Shedder::new(
+            shed::Door::Grpc,
+            options.max_concurrent,
+            options.cpu_shed_threshold,
+            options.cpu_shed_window,
+        ),
         stats: Arc::new(Stats::default()),
     });
     let (reporter, health_service) = tonic_health::server::health_reporter();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use resp::Frame;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use upstream::cluster::{encode, parse_one};
@@ -32,8 +32,8 @@ pub struct Cache {
     pub(crate) cluster: Arc<ClusterClient>,
     /// This node's own RESP address (Health describes it).
     pub(crate) local: String,
-    /// In-flight bound (none: unbounded): above it a request is refused, not queued.
-    pub(crate) inflight: Option<Arc<Semaphore>>,
+    /// In-flight bound and CPU guard: above them a request is refused, not queued.
+    pub(crate) shedder: Arc<shed::Shedder>,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -90,21 +90,16 @@ fn deadline<T>(request: &Request<T>) -> Option<Duration> {
 }
 
 impl Cache {
-    /// Admits a request (or refuses it at once when the node is at its in-flight bound).
-    fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, Status> {
+    /// Admits a request (or refuses it at once when the node is over its load limits).
+    fn admit(&self) -> Result<shed::Admitted<'_>, Status> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        match &self.inflight {
-            None => Ok(None),
-            Some(s) => match s.clone().try_acquire_owned() {
-                Ok(p) => Ok(Some(p)),
-                Err(_) => {
-                    self.stats.shed.fetch_add(1, Ordering::Relaxed);
-                    Err(Status::resource_exhausted(
-                        "too many requests in flight on this node; retry later",
-                    ))
-                }
-            },
-        }
+        self.shedder.admit().map_err(|why| {
+            self.stats.shed.fetch_add(1, Ordering::Relaxed);
+            Status::resource_exhausted(format!(
+                "this node is shedding load ({}); retry later",
+                why.reason()
+            ))
+        })
     }
 
     /// Runs `work` within the caller's deadline. tonic's own timeout answers CANCELLED; the

@@ -805,5 +805,22 @@ pub fn render_metrics(shared: &Shared) -> String {
         crate::history::process_cpu_seconds()
     );
     crate::alerts::render_metrics(shared, &mut o);
+    // Load shedding, per front door of this process (the gRPC port counts here too).
+    let _ = writeln!(
+        o,
+        "# HELP shardcache_shed_requests_total Requests refused by load shedding (--max-concurrent-requests, --cpu-shed-threshold).\n# TYPE shardcache_shed_requests_total counter"
+    );
+    for (door, n) in shed::shed_counts() {
+        let _ = writeln!(
+            o,
+            "shardcache_shed_requests_total{{door=\"{}\"}} {n}",
+            door.name()
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP shardcache_requests_in_flight Client commands being executed now (RESP).\n# TYPE shardcache_requests_in_flight gauge\nshardcache_requests_in_flight {}",
+        shared.shedder.in_flight()
+    );
     o
 }

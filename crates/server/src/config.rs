@@ -125,9 +125,14 @@ pub struct Config {
     /// Largest gRPC request or response message.
     #[serde(deserialize_with = "de_memory")]
     pub grpc_max_message_size: u64,
-    /// Requests in flight at once on a front door (gRPC today); more are refused at once
-    /// (RESOURCE_EXHAUSTED) instead of queueing. 0 = no bound.
+    /// Requests in flight at once on each front door (RESP commands being executed, gRPC
+    /// calls); more are refused at once (`-BUSY`, RESOURCE_EXHAUSTED) instead of queueing.
+    /// 0 = no bound.
     pub max_concurrent_requests: usize,
+    /// Refuse new requests while the process used more than this share of all cores
+    /// (0.0-1.0) over `cpu_shed_window_ms`; 0 = never.
+    pub cpu_shed_threshold: f64,
+    pub cpu_shed_window_ms: u64,
     /// Cluster mode: `same-node` lets a command whose keys span slots run when this node
     /// serves them all (MGET across slots without hash tags); `no` = Redis's CROSSSLOT.
     pub allow_cross_slot: String,
@@ -239,6 +244,8 @@ impl Default for Config {
             grpc_bind: None,
             grpc_max_message_size: 16 * 1024 * 1024,
             max_concurrent_requests: 0,
+            cpu_shed_threshold: 0.0,
+            cpu_shed_window_ms: 10_000,
             allow_cross_slot: "no".into(),
             config_file: None,
             cluster_bind: None,

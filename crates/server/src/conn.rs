@@ -301,6 +301,10 @@ impl Connection {
         };
         let busy = gate.is_idle();
         self.batch_started = clock.last;
+        // Load shedding: each sheddable command of the batch is in flight until the batch
+        // ends.
+        let shedding = shared.shedder.active();
+        let mut entered = 0;
         loop {
             let buf = &self.rbuf[consumed..];
             match self.parser.parse(buf, &limits) {
@@ -315,6 +319,21 @@ impl Connection {
                         self.out.error(&e.to_string());
                         consumed += used;
                         continue;
+                    }
+                    if shedding && crate::shedding::sheddable(args, self.state.is_master) {
+                        match shared.shedder.enter() {
+                            Ok(()) => entered += 1,
+                            Err(why) => {
+                                let e = crate::error::CmdError::Shedding(why.reason());
+                                if let Some(multi) = self.state.multi.as_mut() {
+                                    multi.dirty = true;
+                                }
+                                shared.stats.count_error(&e.code());
+                                self.out.error(&e.to_string());
+                                consumed += used;
+                                continue;
+                            }
+                        }
                     }
                     let flow = execute(
                         &shared,
@@ -368,6 +387,7 @@ impl Connection {
                 }
             }
         }
+        shared.shedder.leave(entered);
         self.rbuf.advance(consumed);
         next
     }

@@ -69,6 +69,9 @@ pub enum CmdError {
     ReadOnly,
     #[error("NOREPLICAS Not enough good replicas to write.")]
     NoReplicas,
+    /// Load shedding (`--max-concurrent-requests`, `--cpu-shed-threshold`).
+    #[error("BUSY Shard-Cache is shedding load ({0}); retry later")]
+    Shedding(&'static str),
     #[error("LOADING Redis is loading the dataset in memory")]
     Loading,
     #[error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")]

@@ -77,27 +77,8 @@ fn counters(shared: &Shared) -> Counters {
     }
 }
 
-/// utime + stime of this process, in seconds (0 where /proc is not there).
-pub fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let parse = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (parse(11) + parse(12)) / tick
-}
+/// utime + stime of this process, in seconds (shared with the CPU guard of load shedding).
+pub use shed::process_cpu_seconds;
 
 fn sample(shared: &Shared, before: &Counters, now: &Counters) -> Vec<f64> {
     let secs = now.at.duration_since(before.at).as_secs_f64().max(1e-3);

@@ -37,6 +37,7 @@ pub mod rdbconv;
 pub mod replication;
 pub mod script_host;
 pub mod seam;
+pub mod shedding;
 pub mod slowlog;
 pub mod stats;
 pub mod tlsconf;
@@ -300,6 +301,8 @@ pub struct Shared {
     pub function_codes: script_host::LibraryCodes,
     /// The script engine's own state (cache, functions, VM), when one is linked in.
     pub script_engine: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
+    /// Load shedding of client commands (`max-concurrent-requests`, `cpu-shed-threshold`).
+    pub shedder: Arc<shed::Shedder>,
 }
 
 /// Stack of a worker thread.
@@ -696,6 +699,12 @@ pub async fn run_node(
         function_codes: Default::default(),
         script_memory: Default::default(),
         script_engine: OnceLock::new(),
+        shedder: shed::Shedder::new(
+            shed::Door::Resp,
+            config.max_concurrent_requests,
+            config.cpu_shed_threshold,
+            Duration::from_millis(config.cpu_shed_window_ms),
+        ),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     if let Some(c) = &shared.cluster {

@@ -42,6 +42,15 @@ pub struct GatewayArgs {
     /// Token that opens POST /api/cache/clear from anywhere (else only from loopback).
     #[arg(long, env = "GATEWAY_ADMIN_TOKEN")]
     admin_token: Option<String>,
+    /// Requests in flight at once; more get 503 with Retry-After (0 = no bound).
+    #[arg(long, env = "GATEWAY_MAX_CONCURRENT_REQUESTS", default_value_t = 0)]
+    max_concurrent_requests: usize,
+    /// 503 while the process used more than this share of all cores (0.0-1.0) over
+    /// --cpu-shed-window (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    cpu_shed_threshold: f64,
+    #[arg(long, default_value = "10s", value_parser = crate::duration_ms)]
+    cpu_shed_window: u64,
     /// Password for the cache's nodes (with --cluster).
     #[arg(long, env = "CACHE_CLUSTER_PASSWORD")]
     cluster_password: Option<String>,
@@ -117,6 +126,9 @@ pub fn run(args: GatewayArgs) -> ExitCode {
         options.max_object_bytes = usize::try_from(args.max_object_size).unwrap_or(usize::MAX);
         options.upstream_timeout = Duration::from_millis(args.upstream_timeout_ms.max(1));
         options.admin_token = args.admin_token.clone().filter(|t| !t.is_empty());
+        options.max_concurrent = args.max_concurrent_requests;
+        options.cpu_shed_threshold = args.cpu_shed_threshold.clamp(0.0, 1.0);
+        options.cpu_shed_window = Duration::from_millis(args.cpu_shed_window);
         let gw = gateway::Gateway::new(store, options);
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await

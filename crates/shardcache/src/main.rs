@@ -277,6 +277,28 @@ fn memory(s: &str) -> Result<u64, String> {
     parse_memory(s).ok_or_else(|| format!("'{s}' is not a memory value (bytes, or e.g. 64mb, 1gb)"))
 }
 
+/// A duration as `10s`, `500ms`, `2m`, or a number of seconds; in milliseconds.
+pub(crate) fn duration_ms(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (10s, 500ms, 2m)"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
+        _ => return Err(format!("'{s}' is not a duration (10s, 500ms, 2m)")),
+    };
+    if ms == 0 {
+        return Err("a duration must be longer than zero".into());
+    }
+    Ok(ms)
+}
+
 fn policy(s: &str) -> Result<EvictionPolicy, String> {
     EvictionPolicy::parse(s).ok_or_else(|| {
         let names: Vec<_> = EvictionPolicy::ALL.iter().map(|p| p.name()).collect();
@@ -516,10 +538,19 @@ struct ServerArgs {
     /// Largest gRPC message, request or response (bytes or 16mb, ...) [default: 16mb].
     #[arg(long, env = "SHARDCACHE_GRPC_MAX_MESSAGE_SIZE", value_parser = memory)]
     grpc_max_message_size: Option<u64>,
-    /// Requests in flight at once on the gRPC port; more are refused at once with
-    /// RESOURCE_EXHAUSTED instead of queueing; 0 = no bound [default: 0].
+    /// Requests in flight at once on each front door (RESP commands being executed, gRPC
+    /// calls); more are refused at once (-BUSY, RESOURCE_EXHAUSTED) instead of queueing;
+    /// 0 = no bound [default: 0].
     #[arg(long, env = "SHARDCACHE_MAX_CONCURRENT_REQUESTS")]
     max_concurrent_requests: Option<usize>,
+    /// Refuse new client requests while the process used more than this share of all
+    /// cores (0.0-1.0) over --cpu-shed-window; health, admin, replication and migration
+    /// traffic is never refused; 0 = off [default: 0].
+    #[arg(long, env = "SHARDCACHE_CPU_SHED_THRESHOLD")]
+    cpu_shed_threshold: Option<f64>,
+    /// The window the CPU guard measures over: 10s, 500ms, ... [default: 10s].
+    #[arg(long, env = "SHARDCACHE_CPU_SHED_WINDOW", value_parser = duration_ms)]
+    cpu_shed_window: Option<u64>,
     /// Log level: debug, verbose, notice, warning (or a tracing filter such as "server=debug").
     #[arg(long, env = "SHARDCACHE_LOGLEVEL")]
     loglevel: Option<String>,
@@ -576,11 +607,18 @@ impl ServerArgs {
             grpc_max_message_size,
             max_concurrent_requests,
             allow_cross_slot,
+            cpu_shed_threshold,
             loglevel,
             compat_version
         );
         if self.grpc_bind.is_some() {
             c.grpc_bind = self.grpc_bind;
+        }
+        if let Some(ms) = self.cpu_shed_window {
+            c.cpu_shed_window_ms = ms;
+        }
+        if !(0.0..=1.0).contains(&c.cpu_shed_threshold) {
+            return Err("--cpu-shed-threshold is a share of all cores, 0.0 to 1.0".into());
         }
         if self.cluster_enabled {
             c.cluster_enabled = true;
@@ -830,6 +868,8 @@ async fn start_grpc(
     options.password = config.requirepass.clone();
     options.max_message_bytes = usize::try_from(config.grpc_max_message_size).unwrap_or(usize::MAX);
     options.max_concurrent = config.max_concurrent_requests;
+    options.cpu_shed_threshold = config.cpu_shed_threshold;
+    options.cpu_shed_window = std::time::Duration::from_millis(config.cpu_shed_window_ms);
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = grpc::serve(listener, options, stop).await {
             tracing::error!(error = %e, "gRPC server failed");
