@@ -1,7 +1,8 @@
 """The HTTP gateway's hit path vs Varnish (Debian `varnish`), same upstream, same URLs, side
 by side with `wrk` (2 threads, 32 connections, 1000 URLs all cached). The gateway caches in
-a shared store (a 3-node `shardcache dev` cluster, and a single local node); Varnish in its
-own memory — reported both ways. Server CPU per request counts every process of each side
+a shared store (a 3-node `shardcache dev` cluster, and a single local node), optionally with a
+near cache in its own memory (`--local-cache-size`, entries at most 1 s old); Varnish in its
+own memory — reported every way. Server CPU per request counts every process of each side
 (varnishd's; the gateway's and its cache nodes').
 
     apt-get install -y varnish wrk; cargo build --release -p shardcache
@@ -48,9 +49,9 @@ WRK_SCRIPT = """
 counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format("GET", "/item/" .. (counter % %d))
+  return wrk.format("GET", "/item/" .. math.fmod(counter, URLS))
 end
-""" % URLS
+""".replace("URLS", str(URLS))
 
 
 def warm(port):
@@ -94,7 +95,7 @@ def main():
         # Varnish, default VCL, the same upstream.
         vport = free_port()
         vdir = tempfile.mkdtemp(prefix="varnish-bench-")
-        varnish = subprocess.Popen(["varnishd", "-F", "-a", f"127.0.0.1:{vport}", "-b", f"127.0.0.1:{up}",
+        varnish = subprocess.Popen(["varnishd", "-j", "none", "-F", "-a", f"127.0.0.1:{vport}", "-b", f"127.0.0.1:{up}",
                                     "-s", "malloc,256m", "-n", vdir],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(varnish)
@@ -126,8 +127,17 @@ def main():
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(gw1)
         wait_port(lport)
+        # The gateway over the cluster with a near cache (64 MB, entries at most 1 s old).
+        nearport = free_port()
+        gwn = subprocess.Popen([BIN, "gateway", "--listen", f"127.0.0.1:{nearport}", "--upstream",
+                                f"http://127.0.0.1:{up}", "--cluster", f"127.0.0.1:{base}",
+                                "--local-cache-size", "64mb", "--local-cache-ttl-ms", "1000"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(gwn)
+        wait_port(nearport)
         sides = {
             "varnish": (vport, lambda: pids_of(varnish)),
+            "gateway+cluster+near 1s": (nearport, lambda: [gwn.pid] + node_pids),
             "gateway+3-node cluster": (gport, lambda: [gw.pid] + node_pids),
             "gateway+1 local node": (lport, lambda: [gw1.pid, node.pid]),
         }
@@ -142,12 +152,12 @@ def main():
                 rps, p50, p99, _ = wrk(port, a.seconds, script.name)
                 cpu = (sum(cpu_seconds(p) for p in ps) - before) * 1e6 / (rps * a.seconds)
                 results.setdefault(name, []).append((rps, p50, p99, cpu))
-        print(f"{'side':>24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>11} {'vs varnish':>11}")
+        print(f"{'side':>26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>11} {'vs varnish':>11}")
         best = lambda rows: max(rows, key=lambda r: r[0])  # noqa: E731
         v = best(results["varnish"])[0]
         for name, rows in results.items():
             rps, p50, p99, cpu = best(rows)
-            print(f"{name:>24} {rps:>9,.0f} {p50:>8.3f} {p99:>8.3f} {cpu:>11.1f} {rps / v:>10.2f}x")
+            print(f"{name:>26} {rps:>9,.0f} {p50:>8.3f} {p99:>8.3f} {cpu:>11.1f} {rps / v:>10.2f}x")
         print("(best of 2 rounds each; hit path only: every URL cached before the runs)")
     finally:
         for p in procs[::-1]:

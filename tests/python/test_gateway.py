@@ -336,3 +336,32 @@ def test_load_shedding_answers_503_with_retry_after():
         gw.wait(timeout=20)
         proc.kill()
         up.server.shutdown()
+
+
+def test_near_cache_serves_hot_entries_for_at_most_its_ttl():
+    p = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(p), "--save", ""],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(p, proc, "redis-server")
+    up = Upstream()
+    gw, port = start_gateway(up.port, "--local-cache-size", "1mb", "--local-cache-ttl-ms", "700",
+                             env={"CACHE_SHARD_URLS": f"redis://127.0.0.1:{p}"})
+    try:
+        r = redis.Redis(port=p)
+        assert get(port, "/api/items/near")[1]["X-Cache"] == "MISS"
+        assert get(port, "/api/items/near")[1]["X-Cache"] == "HIT"
+        # Gone from the shared store: the near copy still answers, until its TTL ends.
+        r.delete("gw:GET /api/items/near")
+        assert get(port, "/api/items/near")[1]["X-Cache"] == "HIT"
+        time.sleep(0.8)
+        _, h, body = get(port, "/api/items/near")
+        assert h["X-Cache"] == "MISS" and json.loads(body)["n"] == 2
+        # An invalidation through this gateway drops the near copy at once.
+        get(port, "/api/items/near", method="POST")
+        _, h, body = get(port, "/api/items/near")
+        assert h["X-Cache"] == "MISS" and json.loads(body)["n"] == 3
+    finally:
+        gw.send_signal(signal.SIGINT)
+        gw.wait(timeout=20)
+        proc.kill()
+        up.server.shutdown()

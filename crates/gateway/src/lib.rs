@@ -25,6 +25,7 @@ pub mod config;
 pub mod entry;
 pub mod flight;
 pub mod key;
+pub mod local;
 pub mod policy;
 pub mod store;
 
@@ -70,6 +71,10 @@ pub struct Options {
     /// 503 while the process uses more than this share of all cores over the window.
     pub cpu_shed_threshold: f64,
     pub cpu_shed_window: Duration,
+    /// Bytes of the near cache in this process (0 = none; see [`local`]).
+    pub local_cache_bytes: usize,
+    /// How long an entry is kept in the near cache at most.
+    pub local_cache_ttl: Duration,
 }
 
 impl Options {
@@ -84,6 +89,8 @@ impl Options {
             max_concurrent: 0,
             cpu_shed_threshold: 0.0,
             cpu_shed_window: Duration::from_secs(10),
+            local_cache_bytes: 0,
+            local_cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -135,6 +142,7 @@ pub struct Gateway {
     pub stats: Stats,
     flights: Flights<Outcome>,
     shedder: Arc<shed::Shedder>,
+    local: Option<local::LocalCache>,
 }
 
 fn now_ms() -> u64 {
@@ -233,10 +241,13 @@ impl Gateway {
             options.cpu_shed_threshold,
             options.cpu_shed_window,
         );
+        let local = (options.local_cache_bytes > 0)
+            .then(|| local::LocalCache::new(options.local_cache_bytes, options.local_cache_ttl));
         Arc::new(Gateway {
             store,
             client,
             shedder,
+            local,
             options,
             stats: Stats::default(),
             flights: Flights::default(),
@@ -352,6 +363,9 @@ impl Gateway {
         if unsafe_method && response.status().as_u16() < 400 {
             let primary = key::primary(&pq, &[]);
             self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+            if let Some(l) = &self.local {
+                l.remove(&primary);
+            }
             if let Err(e) = self.store.del(&primary).await {
                 self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "cache invalidation failed");
@@ -398,9 +412,13 @@ impl Gateway {
             .unwrap_or_else(|_| plain(StatusCode::BAD_GATEWAY, "invalid stored response"))
     }
 
-    /// The stored response for this request (following a Vary marker), with its key.
-    async fn lookup(&self, primary: &str, headers: &HeaderMap) -> Option<(Stored, String)> {
-        let first = match self.store.get(primary).await {
+    /// The entry under `key` and the shard it lives on: from the near cache, else from
+    /// the store (then kept near, for at most its freshness).
+    async fn entry(&self, key: &str) -> Option<(Arc<Entry>, Arc<str>)> {
+        if let Some(found) = self.local.as_ref().and_then(|l| l.get(key)) {
+            return Some(found);
+        }
+        let bytes = match self.store.get(key).await {
             Ok(v) => v?,
             Err(e) => {
                 self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -408,14 +426,28 @@ impl Gateway {
                 return None;
             }
         };
-        match Entry::decode(first)? {
-            Entry::Response(s) => Some((s, primary.to_string())),
+        let entry = Arc::new(Entry::decode(bytes)?);
+        let shard: Arc<str> = self.store.shard(key).into();
+        if let Some(l) = &self.local {
+            let fresh_for = match entry.as_ref() {
+                Entry::Response(s) => Duration::from_millis(s.fresh_until.saturating_sub(now_ms())),
+                Entry::Vary(_) => Duration::MAX,
+            };
+            l.put(key, entry.clone(), shard.clone(), fresh_for);
+        }
+        Some((entry, shard))
+    }
+
+    /// The stored response for this request (following a Vary marker), with the shard it
+    /// is on.
+    async fn lookup(&self, primary: &str, headers: &HeaderMap) -> Option<(Arc<Entry>, Arc<str>)> {
+        let (first, shard) = self.entry(primary).await?;
+        match first.as_ref() {
+            Entry::Response(_) => Some((first, shard)),
             Entry::Vary(names) => {
-                let variant = key::variant(primary, &header_values(headers, &names));
-                match Entry::decode(self.store.get(&variant).await.ok()??)? {
-                    Entry::Response(s) => Some((s, variant)),
-                    Entry::Vary(_) => None,
-                }
+                let variant = key::variant(primary, &header_values(headers, names));
+                let (found, shard) = self.entry(&variant).await?;
+                matches!(found.as_ref(), Entry::Response(_)).then_some((found, shard))
             }
         }
     }
@@ -458,11 +490,13 @@ impl Gateway {
         let now = now_ms();
         let mut stale = None;
         if mode == RequestMode::Lookup {
-            if let Some((stored, key)) = self.lookup(&primary, headers).await {
-                let shard = self.store.shard(&key);
+            if let Some((found, shard)) = self.lookup(&primary, headers).await {
+                let Entry::Response(stored) = found.as_ref() else {
+                    unreachable!("lookup answers responses")
+                };
                 if now < stored.fresh_until {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                    return self.answer(&stored, "HIT", &shard, head, now);
+                    return self.answer(stored, "HIT", &shard, head, now);
                 }
                 if now < stored.stale_until {
                     // Served stale; one refresh in the background (unless one runs).
@@ -474,10 +508,10 @@ impl Gateway {
                             let _ = me.fetch(&primary, &parts, route.as_ref(), peer).await;
                         });
                     }
-                    return self.answer(&stored, "STALE", &shard, head, now);
+                    return self.answer(stored, "STALE", &shard, head, now);
                 }
                 if now < stored.error_until {
-                    stale = Some((stored, shard));
+                    stale = Some((stored.clone(), shard.to_string()));
                 }
             }
         }
@@ -659,23 +693,27 @@ impl Gateway {
             } else {
                 key::variant(primary, &vary_values)
             };
+            let fresh_for = Duration::from_millis(f.ttl_ms);
+            let response = Arc::new(Entry::Response(stored));
             let mut result = Ok(());
             if !vary.is_empty() {
-                result = self
-                    .store
-                    .put(primary, &Entry::Vary(vary.clone()).encode(), keep)
-                    .await;
+                let marker = Arc::new(Entry::Vary(vary.clone()));
+                result = self.store.put(primary, &marker.encode(), keep).await;
+                if let (Ok(()), Some(l)) = (&result, &self.local) {
+                    l.put(primary, marker, self.store.shard(primary).into(), fresh_for);
+                }
             }
             if result.is_ok() {
-                result = self
-                    .store
-                    .put(&target, &Entry::Response(stored).encode(), keep)
-                    .await;
+                result = self.store.put(&target, &response.encode(), keep).await;
             }
             match result {
                 Ok(()) => {
                     self.stats.stored.fetch_add(1, Ordering::Relaxed);
-                    stored_at = Some(self.store.shard(&target));
+                    let shard = self.store.shard(&target);
+                    if let Some(l) = &self.local {
+                        l.put(&target, response, shard.as_str().into(), fresh_for);
+                    }
+                    stored_at = Some(shard);
                 }
                 Err(e) => {
                     self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -746,6 +784,9 @@ impl Gateway {
             Ok(p) => p,
             Err(r) => return r,
         };
+        if let Some(l) = &self.local {
+            l.clear();
+        }
         match self.store.clear(&key::clear_glob(&pattern)).await {
             Ok(n) => axum::Json(json!({"cleared": n, "pattern": pattern})).into_response_ok(),
             Err(e) => plain(StatusCode::BAD_GATEWAY, &format!("clearing failed: {e}")),

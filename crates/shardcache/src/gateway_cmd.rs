@@ -51,6 +51,13 @@ pub struct GatewayArgs {
     cpu_shed_threshold: f64,
     #[arg(long, default_value = "10s", value_parser = crate::duration_ms)]
     cpu_shed_window: u64,
+    /// A near cache in this process (bytes, or 64mb, ...; 0 = none): hot entries are served
+    /// without a round trip to the store, at most --local-cache-ttl-ms old (a purge or an
+    /// invalidation through another gateway reaches this one after that time).
+    #[arg(long, env = "GATEWAY_LOCAL_CACHE_SIZE", default_value = "0", value_parser = crate::memory)]
+    local_cache_size: u64,
+    #[arg(long, env = "GATEWAY_LOCAL_CACHE_TTL_MS", default_value_t = 1000)]
+    local_cache_ttl_ms: u64,
     /// Password for the cache's nodes (with --cluster).
     #[arg(long, env = "CACHE_CLUSTER_PASSWORD")]
     cluster_password: Option<String>,
@@ -129,6 +136,8 @@ pub fn run(args: GatewayArgs) -> ExitCode {
         options.max_concurrent = args.max_concurrent_requests;
         options.cpu_shed_threshold = args.cpu_shed_threshold.clamp(0.0, 1.0);
         options.cpu_shed_window = Duration::from_millis(args.cpu_shed_window);
+        options.local_cache_bytes = usize::try_from(args.local_cache_size).unwrap_or(usize::MAX);
+        options.local_cache_ttl = Duration::from_millis(args.local_cache_ttl_ms);
         let gw = gateway::Gateway::new(store, options);
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
