@@ -53,6 +53,9 @@ class Upstream:
                     n = upstream.counts[path]
                 if upstream.failing:
                     return self.reply(503, b"down", {})
+                if path == "/hang":
+                    time.sleep(3)
+                    return self.reply(200, b"late", {"Cache-Control": "max-age=60"})
                 if path.startswith("/slow"):
                     time.sleep(0.5)
                     return self.reply(200, f"slow {n}".encode(), {"Cache-Control": "max-age=60"})
@@ -228,18 +231,18 @@ def test_stale_while_revalidate_and_stale_if_error(cluster_gateway):
     _, port, up = cluster_gateway
     assert get(port, "/swr")[2] == b"swr 1"
     time.sleep(1.2)
-    _, h, body = get(port, "/swr")
-    assert h["X-Cache"] == "STALE" and body == b"swr 1"
+    status, h, body = get(port, "/swr")
+    assert (h["X-Cache"], body) == ("STALE", b"swr 1"), (status, dict(h), body)
     deadline = time.time() + 5
     while get(port, "/swr")[2] != b"swr 2":
-        assert time.time() < deadline
+        assert time.time() < deadline, up.count("/swr")
         time.sleep(0.05)
     assert get(port, "/sie")[2] == b"sie 1"
     time.sleep(1.2)
     up.failing = True
     try:
-        _, h, body = get(port, "/sie")
-        assert h["X-Cache"] == "STALE" and body == b"sie 1"
+        status, h, body = get(port, "/sie")
+        assert (h["X-Cache"], body) == ("STALE", b"sie 1"), (status, dict(h), body)
         status, _, _ = get(port, "/api/items/77")
         assert status == 503
     finally:
@@ -255,6 +258,9 @@ def test_large_and_broken_bodies_are_never_stored(cluster_gateway):
         status, h, _ = get(port, "/broken")
         assert status == 502
     assert up.count("/broken") == 2
+    # An upstream slower than --upstream-timeout-ms (2 s): 504, nothing stored.
+    status, _, body = get(port, "/hang")
+    assert status == 504 and b"in time" in body
     # A client that goes away mid-request leaves nothing half-stored.
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(b"GET /slow/gone HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -292,8 +298,9 @@ def test_ring_of_redis_servers_with_the_seed_variables():
         servers.append((p, proc))
     up = Upstream()
     urls = ",".join(f"redis://127.0.0.1:{p}" for p, _ in servers)
-    gw, port = start_gateway(up.port, env={"CACHE_SHARD_URLS": urls, "VIRTUAL_NODES": "100",
-                                          "CACHE_DEFAULT_TTL": "60"})
+    admin = free_port()
+    gw, port = start_gateway(up.port, "--admin-port", str(admin),
+                             env={"CACHE_SHARD_URLS": urls, "VIRTUAL_NODES": "100", "CACHE_DEFAULT_TTL": "60"})
     try:
         shards = set()
         for i in range(30):
@@ -305,6 +312,9 @@ def test_ring_of_redis_servers_with_the_seed_variables():
             shards.add(holder[0])
         assert len(shards) == 2
         assert json.loads(get(port, "/api/cache/stats")[2])["backend"] == "ring"
+        status, _, body = get(admin, "/metrics")
+        assert status == 200 and b"shardcache_gateway_hits_total 30" in body
+        assert get(admin, "/health")[0] == 200
     finally:
         gw.send_signal(signal.SIGINT)
         gw.wait(timeout=20)

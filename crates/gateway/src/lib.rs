@@ -731,6 +731,72 @@ impl Gateway {
         })
     }
 
+    /// Prometheus text for the admin port.
+    pub fn metrics(&self) -> String {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let s = &self.stats;
+        let mut out = String::new();
+        for (name, help, value) in [
+            (
+                "requests_total",
+                "Requests served (the stats route aside).",
+                g(&s.requests),
+            ),
+            ("hits_total", "Answered from the cache (fresh).", g(&s.hits)),
+            (
+                "stale_total",
+                "Answered from a stale entry (stale-while-revalidate, stale-if-error).",
+                g(&s.stale),
+            ),
+            (
+                "misses_total",
+                "Fetched from the upstream for the cache.",
+                g(&s.misses),
+            ),
+            (
+                "bypass_total",
+                "Passed through without the cache.",
+                g(&s.bypass),
+            ),
+            (
+                "coalesced_total",
+                "Misses answered by another request's fetch.",
+                g(&s.coalesced),
+            ),
+            (
+                "upstream_requests_total",
+                "Requests sent to the upstream.",
+                g(&s.upstream_requests),
+            ),
+            (
+                "upstream_errors_total",
+                "Upstream requests that failed (unreachable, timed out, broken body).",
+                g(&s.upstream_errors),
+            ),
+            ("stored_total", "Responses stored.", g(&s.stored)),
+            (
+                "store_errors_total",
+                "Cache reads or writes that failed.",
+                g(&s.store_errors),
+            ),
+            (
+                "invalidations_total",
+                "Entries dropped by writes through the gateway.",
+                g(&s.invalidations),
+            ),
+            (
+                "shed_total",
+                "Requests refused by load shedding (503).",
+                shed::shed_counts()[shed::Door::Http as usize].1,
+            ),
+        ] {
+            out += &format!(
+                "# HELP shardcache_gateway_{name} {help}\n# TYPE shardcache_gateway_{name} counter\nshardcache_gateway_{name} {value}\n"
+            );
+        }
+        out
+    }
+
     fn stats_json(&self) -> serde_json::Value {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let s = &self.stats;
@@ -869,6 +935,42 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         Method::GET | Method::HEAD => gw.cached(req, peer).await,
         _ => gw.pass(req, peer).await,
     }
+}
+
+/// The gateway's admin port: `/health` (200 while the cache store answers a read) and
+/// `/metrics`, behind [`adminhttp`]'s guards.
+pub async fn serve_admin(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    guard: adminhttp::Options,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use axum::routing::get;
+    let health = gateway.clone();
+    let app = axum::Router::new()
+        .route(
+            "/health",
+            get(move || {
+                let gw = health.clone();
+                async move {
+                    match gw.store.get("gw:health-probe").await {
+                        Ok(_) => (StatusCode::OK, "ok\n".to_string()),
+                        Err(e) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("cache unreachable: {e}\n"),
+                        ),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let gw = gateway.clone();
+                async move { gw.metrics() }
+            }),
+        );
+    adminhttp::serve(listener, app, guard, shutdown).await;
 }
 
 /// Serves the gateway on `listener` until `shutdown`.

@@ -58,6 +58,11 @@ pub struct GatewayArgs {
     local_cache_size: u64,
     #[arg(long, env = "GATEWAY_LOCAL_CACHE_TTL_MS", default_value_t = 1000)]
     local_cache_ttl_ms: u64,
+    /// Admin HTTP port: /health (is the cache store answering?) and /metrics; 0 = off.
+    #[arg(long, env = "GATEWAY_ADMIN_PORT", default_value_t = 0)]
+    admin_port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    admin_bind: String,
     /// Password for the cache's nodes (with --cluster).
     #[arg(long, env = "CACHE_CLUSTER_PASSWORD")]
     cluster_password: Option<String>,
@@ -142,7 +147,26 @@ pub fn run(args: GatewayArgs) -> ExitCode {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-        gateway::serve(gw, listener, signals)
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if args.admin_port != 0 {
+            let admin = tokio::net::TcpListener::bind((args.admin_bind.as_str(), args.admin_port))
+                .await
+                .map_err(|e| format!("cannot listen on the admin port: {e}"))?;
+            tokio::spawn(gateway::serve_admin(
+                gw.clone(),
+                admin,
+                adminhttp::Options::default(),
+                stopped(stop_rx.clone()),
+            ));
+        }
+        tokio::spawn(async move {
+            signals.await;
+            let _ = stop_tx.send(true);
+        });
+        gateway::serve(gw, listener, stopped(stop_rx))
             .await
             .map_err(|e| e.to_string())
     });
