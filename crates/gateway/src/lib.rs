@@ -15,7 +15,7 @@
 //! - `stale-while-revalidate`: a stale entry is served (STALE) while one refresh runs;
 //!   `stale-if-error`: served when the upstream fails. Otherwise an unreachable upstream is
 //!   502, a slow one 504.
-//! - Bodies over `max_object_bytes` are streamed through, never stored; a body that breaks
+//! - Bodies over `max_object_bytes` are streamed on to the client, never stored; a body that breaks
 //!   off is never stored (only complete responses are).
 //! - POST, PUT, PATCH and DELETE pass through and invalidate the URL's entry.
 //! - `GET /api/cache/stats`, `POST /api/cache/clear?pattern=<glob on path?query>` (from
@@ -38,6 +38,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -196,7 +197,8 @@ fn plain(status: StatusCode, text: &str) -> Response {
 /// A body read up to a limit.
 enum Collected {
     Full(Bytes),
-    TooBig,
+    /// Over the limit: what was read, and the rest still to come.
+    TooBig(Vec<Bytes>, Incoming),
     Broken(String),
 }
 
@@ -210,7 +212,7 @@ async fn collect(mut body: Incoming, limit: usize) -> Collected {
                     size += data.len();
                     parts.push(data);
                     if size > limit {
-                        return Collected::TooBig;
+                        return Collected::TooBig(parts, body);
                     }
                 }
             }
@@ -505,6 +507,7 @@ impl Gateway {
                         let (me, parts) = (self.clone(), clone_head(&req));
                         let (primary, route) = (primary.clone(), route.clone());
                         tokio::spawn(async move {
+                            // A refresh too large to store streams to no one: dropped.
                             let _ = me.fetch(&primary, &parts, route.as_ref(), peer).await;
                         });
                     }
@@ -526,7 +529,11 @@ impl Gateway {
             "MISS"
         };
         let parts = clone_head(&req);
-        let (outcome, led) = self.fetch(&primary, &parts, route.as_ref(), peer).await;
+        let (outcome, led, streaming) = self.fetch(&primary, &parts, route.as_ref(), peer).await;
+        if let Some(response) = streaming {
+            self.count(how);
+            return response;
+        }
         match outcome.as_deref() {
             // stale-if-error covers upstream 5xx answers too (RFC 5861 4).
             Some(Outcome::Complete(f)) if f.status >= 500 && stale.is_some() => {
@@ -553,8 +560,8 @@ impl Gateway {
                 }
                 None => plain(*status, why),
             },
-            // Too large to store (streamed through on a request of its own), or the
-            // leader went away: this request asks for itself.
+            // Too large to store (the leader streamed its own), or the leader went away:
+            // this request asks for itself.
             Some(Outcome::TooLarge) | None => self.pass(req, peer).await,
         }
     }
@@ -590,18 +597,20 @@ impl Gateway {
     }
 
     /// One upstream GET for `primary`, shared by concurrent callers; stores what may be
-    /// stored. Returns the outcome and whether this caller led the flight.
+    /// stored. Returns the outcome, whether this caller led the flight, and for a leader
+    /// whose response was too large to store, that response streaming on.
     async fn fetch(
         &self,
         primary: &str,
         parts: &http::request::Parts,
         route: Option<&Route>,
         peer: Option<SocketAddr>,
-    ) -> (Option<Arc<Outcome>>, bool) {
+    ) -> (Option<Arc<Outcome>>, bool, Option<Response>) {
         let leader = match self.flights.join(primary) {
-            Joined::Follower(rx) => return (land(rx).await, false),
+            Joined::Follower(rx) => return (land(rx).await, false, None),
             Joined::Leader(l) => l,
         };
+        let mut streaming = None;
         let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let outcome =
             match self.upstream_request(Method::GET, pq, &parts.headers, Body::empty(), peer, true)
@@ -609,12 +618,15 @@ impl Gateway {
                 Err(e) => Outcome::Failed(StatusCode::BAD_REQUEST, e),
                 Ok(request) => match self.send(request).await {
                     Err((status, why)) => Outcome::Failed(status, why),
-                    Ok(response) => self.complete(primary, parts, route, response).await,
+                    Ok(response) => {
+                        self.complete(primary, parts, route, response, &mut streaming)
+                            .await
+                    }
                 },
             };
         let outcome = Arc::new(outcome);
         leader.publish(outcome.clone());
-        (Some(outcome), true)
+        (Some(outcome), true, streaming)
     }
 
     /// Reads the upstream's response and stores it when it may be stored.
@@ -624,6 +636,7 @@ impl Gateway {
         parts: &http::request::Parts,
         route: Option<&Route>,
         response: http::Response<Incoming>,
+        streaming: &mut Option<Response>,
     ) -> Outcome {
         let (head, body) = response.into_parts();
         let collected = tokio::time::timeout(
@@ -633,7 +646,23 @@ impl Gateway {
         .await;
         let body = match collected {
             Ok(Collected::Full(b)) => b,
-            Ok(Collected::TooBig) => return Outcome::TooLarge,
+            Ok(Collected::TooBig(read, rest)) => {
+                // Not stored; the leader's client gets it as it streams on.
+                let connection = connection_names(&head.headers);
+                let mut head = head;
+                let names: Vec<_> = head.headers.keys().cloned().collect();
+                for n in names {
+                    if hop_by_hop(n.as_str(), &connection) {
+                        head.headers.remove(&n);
+                    }
+                }
+                head.headers
+                    .insert("x-cache", HeaderValue::from_static("MISS"));
+                let body = futures_util::stream::iter(read.into_iter().map(Ok::<_, hyper::Error>))
+                    .chain(rest.into_data_stream());
+                *streaming = Some(Response::from_parts(head, Body::from_stream(body)));
+                return Outcome::TooLarge;
+            }
             Ok(Collected::Broken(e)) => {
                 self.stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
                 return Outcome::Failed(
