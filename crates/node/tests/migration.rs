@@ -560,3 +560,125 @@ async fn a_heavier_member_takes_its_weighted_share() {
     let _ = a.stop.send(());
     let _ = b.stop.send(());
 }
+
+/// Big collections (tens of thousands of elements) travel in pieces, and arrive whole, with
+/// their TTL, while a client keeps writing to them during the move. Fault injected: none
+/// (writes racing the pieces).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_collections_move_in_pieces_and_arrive_whole() {
+    let transport = MemTransport::default();
+    let a = start(&transport, None, Config::default()).await;
+    let b = start(&transport, Some(a.port), Config::default()).await;
+    let ports = vec![a.port, b.port];
+    let p2 = ports.clone();
+    eventually("two members", Duration::from_secs(30), async || {
+        settled(&p2, 2).await
+    })
+    .await;
+    let p = ports.clone();
+    blocking(move || {
+        let mut c = cluster_client(&p);
+        let n = 30_000;
+        let fields: Vec<(String, String)> =
+            (0..n).map(|i| (format!("f{i}"), format!("v{i}"))).collect();
+        for chunk in fields.chunks(1000) {
+            let _: () = c.hset_multiple("{big}h", chunk).unwrap();
+        }
+        let _: () = c.pexpire("{big}h", 3_600_000).unwrap();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+            let _: () = c.rpush("{big}l", chunk).unwrap();
+            let _: () = c.sadd("{big}s", chunk).unwrap();
+            let pairs: Vec<(f64, i64)> = chunk
+                .iter()
+                .map(|&i| (i as f64 / 7.0 - 1000.0, i as i64))
+                .collect();
+            let _: () = c.zadd_multiple("{big}z", &pairs).unwrap();
+        }
+    })
+    .await;
+    // Move the slot of {big} to the other member while a writer appends to every key.
+    let slot = placement::slot::key_slot(b"{big}");
+    let (pa, pb) = (a.port, b.port);
+    let (owner, other) = blocking(move || {
+        let ida = cmd_text(pa, &["CLUSTER", "MYID"]);
+        let idb = cmd_text(pb, &["CLUSTER", "MYID"]);
+        if slots_of(pa, &ida).contains(&slot) {
+            (pa, idb)
+        } else {
+            (pb, ida)
+        }
+    })
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s2, p) = (stop.clone(), ports.clone());
+    let writer = std::thread::spawn(move || {
+        let mut c = cluster_client(&p);
+        let mut written = 0;
+        while !s2.load(Ordering::Relaxed) {
+            let i = 100_000 + written;
+            let _: () = c.hset("{big}h", format!("f{i}"), format!("v{i}")).unwrap();
+            let _: () = c.rpush("{big}l", i).unwrap();
+            let _: () = c.sadd("{big}s", i).unwrap();
+            let _: () = c.zadd("{big}z", i, 0.5 + i as f64).unwrap();
+            written += 1;
+        }
+        written
+    });
+    let s = slot.to_string();
+    let reply = blocking(move || cmd_text(owner, &["CLUSTER", "MOVESLOTS", &other, &s, &s])).await;
+    assert_eq!(reply, "OK");
+    let p2 = ports.clone();
+    eventually("the move finishes", Duration::from_secs(60), async || {
+        settled(&p2, 2).await
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+    let p = ports.clone();
+    blocking(move || {
+        let mut c = cluster_client(&p);
+        let n = 30_000;
+        let h: HashMap<String, String> = c.hgetall("{big}h").unwrap();
+        assert_eq!(h.len(), n + written);
+        assert_eq!(h["f123"], "v123");
+        assert_eq!(
+            h[&format!("f{}", 100_000 + written - 1)],
+            format!("v{}", 100_000 + written - 1)
+        );
+        let ttl: i64 = c.pttl("{big}h").unwrap();
+        assert!(ttl > 3_000_000, "{ttl}");
+        let l: Vec<i64> = c.lrange("{big}l", 0, -1).unwrap();
+        let want: Vec<i64> = (0..n as i64)
+            .chain(100_000..100_000 + written as i64)
+            .collect();
+        assert_eq!(l, want, "the list in order");
+        let card: usize = c.scard("{big}s").unwrap();
+        assert_eq!(card, n + written);
+        let z: Vec<(i64, f64)> = c.zrange_withscores("{big}z", 0, 2).unwrap();
+        assert_eq!(z[0], (0, -1000.0));
+        assert_eq!(z[1], (1, 1.0 / 7.0 - 1000.0), "scores exact");
+        let zcard: usize = c.zcard("{big}z").unwrap();
+        assert_eq!(zcard, n + written);
+    })
+    .await;
+    let (pa, pb) = (a.port, b.port);
+    let sent = blocking(move || {
+        field(
+            &cmd_text(pa, &["CLUSTER", "MIGRATIONS"]),
+            "migration_keys_sent",
+        )
+        .parse::<u64>()
+        .unwrap()
+            + field(
+                &cmd_text(pb, &["CLUSTER", "MIGRATIONS"]),
+                "migration_keys_sent",
+            )
+            .parse::<u64>()
+            .unwrap()
+    })
+    .await;
+    assert!(sent >= 4, "{sent}");
+    let _ = a.stop.send(());
+    let _ = b.stop.send(());
+}

@@ -157,8 +157,16 @@ async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<
     let switch = Switch(c, batch);
     let paused = Instant::now();
     drop(shared.exec_gate.exclusive());
-    for key in tap.take(batch) {
-        send_key(shared, &mut link, &key, false).await?;
+    // Only expiry and eviction still change these keys now; a key they touch while it is
+    // being sent (in pieces) is sent again.
+    for _ in 0..4 {
+        let changed = tap.take(batch);
+        if changed.is_empty() {
+            break;
+        }
+        for key in changed {
+            send_key(shared, &mut link, &key, false).await?;
+        }
     }
     send(shared, &mut link, false).await?;
     link.sync().await?;
@@ -198,9 +206,18 @@ fn add(counter: &std::sync::atomic::AtomicU64, n: usize) {
     counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Queues `key` as it is now: its DUMP payload and absolute expiry, or its deletion; sends
-/// when enough is queued (within the bandwidth limit when `limited`) and keeps the pipeline
-/// bounded.
+/// What a key is at the moment it is read for sending.
+enum Found {
+    /// Its DUMP payload and absolute expiry (0: none).
+    Whole(Vec<u8>, u64),
+    /// A big collection: sent in pieces ([`super::pieces`]).
+    Big(super::pieces::Kind, usize, u64),
+    Gone,
+}
+
+/// Queues `key` as it is now: its DUMP payload and absolute expiry (a big collection: in
+/// pieces), or its deletion; sends when enough is queued (within the bandwidth limit when
+/// `limited`) and keeps the pipeline bounded.
 async fn send_key(
     shared: &Shared,
     link: &mut Link,
@@ -212,15 +229,22 @@ async fn send_key(
     let h = ks.hash(key);
     let found = {
         let mut shard = ks.lock(h);
-        shard.peek(h, key, now).map(|e| {
-            (
-                crate::rdbconv::with_view(e.value(), rdb::dump::encode_view),
-                e.expire_at().unwrap_or(0),
-            )
-        })
+        match shard.peek(h, key, now) {
+            None => Found::Gone,
+            Some(e) => {
+                let at = e.expire_at().unwrap_or(0);
+                match super::pieces::big(&e.value()) {
+                    Some((kind, len)) => Found::Big(kind, len, at),
+                    None => Found::Whole(
+                        crate::rdbconv::with_view(e.value(), rdb::dump::encode_view),
+                        at,
+                    ),
+                }
+            }
+        }
     };
     match found {
-        Some((payload, at)) => {
+        Found::Whole(payload, at) => {
             let at = at.to_string();
             link.send(&[
                 &b"RESTORE-ASKING"[..],
@@ -231,7 +255,35 @@ async fn send_key(
                 b"ABSTTL",
             ]);
         }
-        None => {
+        Found::Big(kind, len, at) => {
+            link.send(&[&b"ASKING"[..]]);
+            link.send(&[&b"DEL"[..], key]);
+            for from in (0..len).step_by(super::pieces::PIECE) {
+                let piece = {
+                    let mut shard = ks.lock(h);
+                    shard
+                        .peek(h, key, crate::unix_ms())
+                        .and_then(|e| super::pieces::piece(key, &e.value(), kind, from))
+                };
+                // Changed under us: the seam marked it; it is sent again later.
+                let Some(argv) = piece else { break };
+                link.send(&[&b"ASKING"[..]]);
+                let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                link.send(&args);
+                if link.queued() >= SEND_BYTES {
+                    send(shared, link, limited).await?;
+                    link.bound(IN_FLIGHT).await?;
+                } else {
+                    tokio::task::yield_now().await;
+                }
+            }
+            if at != 0 {
+                let at = at.to_string();
+                link.send(&[&b"ASKING"[..]]);
+                link.send(&[&b"PEXPIREAT"[..], key, at.as_bytes()]);
+            }
+        }
+        Found::Gone => {
             link.send(&[&b"ASKING"[..]]);
             link.send(&[&b"DEL"[..], key]);
         }

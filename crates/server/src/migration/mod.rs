@@ -16,6 +16,7 @@
 
 mod driver;
 mod link;
+mod pieces;
 pub mod tap;
 
 use std::collections::{BTreeSet, HashSet};
