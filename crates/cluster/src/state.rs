@@ -69,6 +69,9 @@ pub enum Change {
     /// Cancels pending moves (of `slots`, or all): the slots stay with their owners (a
     /// target drops what it had copied).
     CancelMoves { slots: Option<Vec<u16>> },
+    /// Pauses (or resumes) every pending move: sources stop copying and switching until
+    /// resumed; the moves stay planned and the slots served by their owners.
+    PauseMoves { paused: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -281,6 +284,14 @@ impl ClusterState {
                 }
                 t.switched = switching;
                 t.epoch += 1;
+                Ok(())
+            }
+            Change::PauseMoves { paused } => {
+                let t = self.topology.as_mut().ok_or(ChangeError::NotBootstrapped)?;
+                if t.moves_paused != *paused {
+                    t.moves_paused = *paused;
+                    t.epoch += 1;
+                }
                 Ok(())
             }
             Change::CancelMoves { slots } => {

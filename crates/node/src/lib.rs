@@ -128,6 +128,7 @@ impl<T: Transport> Control for RaftControl<T> {
             SlotChange::Drain { id } => Change::Drain { id },
             SlotChange::Commit { slots, to } => Change::CommitMove { slots, to },
             SlotChange::Cancel { slots } => Change::CancelMoves { slots },
+            SlotChange::Pause { paused } => Change::PauseMoves { paused },
         };
         Box::pin(async move { node.change(change).await })
     }

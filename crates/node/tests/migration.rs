@@ -682,3 +682,74 @@ async fn big_collections_move_in_pieces_and_arrive_whole() {
     let _ = a.stop.send(());
     let _ = b.stop.send(());
 }
+
+/// CLUSTER PAUSEMOVES holds planned moves back (nothing is copied or switched, the slots
+/// stay served by their owner) until CLUSTER RESUMEMOVES. Fault injected: none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_moves_wait_for_resume() {
+    let transport = MemTransport::default();
+    let a = start(&transport, None, Config::default()).await;
+    let b = start(&transport, Some(a.port), Config::default()).await;
+    let ports = vec![a.port, b.port];
+    let p2 = ports.clone();
+    eventually("two members", Duration::from_secs(30), async || {
+        settled(&p2, 2).await
+    })
+    .await;
+    let p = ports.clone();
+    blocking(move || load(p)).await;
+    let (pa, pb) = (a.port, b.port);
+    let (before, moved) = blocking(move || {
+        let moved = field(
+            &cmd_text(pa, &["CLUSTER", "MIGRATIONS"]),
+            "migration_slots_moved",
+        )
+        .to_string();
+        assert_eq!(cmd_text(pa, &["CLUSTER", "PAUSEMOVES"]), "OK");
+        let idb = cmd_text(pb, &["CLUSTER", "MYID"]);
+        let ida = cmd_text(pa, &["CLUSTER", "MYID"]);
+        assert_eq!(move_half(pa, &idb), "OK");
+        (slots_of(pa, &ida), moved)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (pa, pb) = (a.port, b.port);
+    let held = before.clone();
+    blocking(move || {
+        let ida = cmd_text(pa, &["CLUSTER", "MYID"]);
+        assert_eq!(slots_of(pa, &ida), held, "nothing switched while paused");
+        let m = cmd_text(pa, &["CLUSTER", "MIGRATIONS"]);
+        assert_eq!(field(&m, "migrations_paused"), "1", "{m}");
+        assert_eq!(field(&m, "migration_slots_moved"), moved, "{m}");
+        assert!(
+            field(&m, "migrations_pending_slots")
+                .parse::<usize>()
+                .unwrap()
+                > 0
+        );
+        assert_eq!(cmd_text(pb, &["CLUSTER", "RESUMEMOVES"]), "OK");
+    })
+    .await;
+    let p2 = ports.clone();
+    eventually("the moves finish", Duration::from_secs(60), async || {
+        settled(&p2, 2).await
+    })
+    .await;
+    let (pa, pb) = (a.port, b.port);
+    blocking(move || {
+        let ida = cmd_text(pa, &["CLUSTER", "MYID"]);
+        let after = slots_of(pa, &ida);
+        assert!(
+            after.len() < before.len(),
+            "{} -> {}",
+            before.len(),
+            after.len()
+        );
+        let m = cmd_text(pb, &["CLUSTER", "MIGRATIONS"]);
+        assert_eq!(field(&m, "migrations_paused"), "0");
+    })
+    .await;
+    dropped_then_verified(&ports, HashMap::new()).await;
+    let _ = a.stop.send(());
+    let _ = b.stop.send(());
+}

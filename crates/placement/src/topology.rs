@@ -78,6 +78,10 @@ pub struct Topology {
     /// without the grace period that waits out a previous owner's lease.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub switched: Vec<u16>,
+    /// Pending moves wait (`shardcache cluster pause-moves`): no source starts or finishes
+    /// copying a slot until they are resumed; slots keep being served by their owners.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moves_paused: bool,
 }
 
 impl Topology {
@@ -92,6 +96,7 @@ impl Topology {
             handover_ms: None,
             moves: BTreeMap::new(),
             switched: Vec::new(),
+            moves_paused: false,
         }
     }
 

@@ -58,6 +58,8 @@ pub enum SlotChange {
     Commit { slots: Vec<u16>, to: ShardId },
     /// Cancel pending moves (these slots, or all).
     Cancel { slots: Option<Vec<u16>> },
+    /// Pause or resume every pending move.
+    Pause { paused: bool },
 }
 
 pub struct ClusterState {

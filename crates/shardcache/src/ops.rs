@@ -83,6 +83,23 @@ pub enum ClusterCommand {
         #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
         password: Option<String>,
     },
+    /// Pause every pending slot move: copying and switching stop, the moves stay planned and
+    /// the slots served by their owners (`resume-moves` goes on).
+    PauseMoves {
+        /// Any member, host:port.
+        #[arg(default_value = "127.0.0.1:7000")]
+        node: String,
+        #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
+        password: Option<String>,
+    },
+    /// Resume the slot moves `pause-moves` paused.
+    ResumeMoves {
+        /// Any member, host:port.
+        #[arg(default_value = "127.0.0.1:7000")]
+        node: String,
+        #[arg(long, env = "SHARDCACHE_REQUIREPASS")]
+        password: Option<String>,
+    },
     /// Check every shard's replicas: link, lag (bytes and seconds), and with `--digest`
     /// whether each replica holds exactly its primary's data (writes to the primary are
     /// paused for up to 2 s while the replicas catch up, then both sides' DEBUG DIGEST are
@@ -517,6 +534,14 @@ async fn execute(c: ClusterCommand) -> Result<String, String> {
         ClusterCommand::CancelMoves { node, password } => {
             ask(&node, password.as_deref(), &["CLUSTER", "CANCELMOVES"]).await?;
             Ok("every pending move cancelled\n".into())
+        }
+        ClusterCommand::PauseMoves { node, password } => {
+            ask(&node, password.as_deref(), &["CLUSTER", "PAUSEMOVES"]).await?;
+            Ok("slot moves paused (resume-moves goes on)\n".into())
+        }
+        ClusterCommand::ResumeMoves { node, password } => {
+            ask(&node, password.as_deref(), &["CLUSTER", "RESUMEMOVES"]).await?;
+            Ok("slot moves resumed\n".into())
         }
         ClusterCommand::Check { .. } => unreachable!("answered by run"),
         ClusterCommand::Status { node, password } => {

@@ -125,6 +125,8 @@ impl CommandTable {
                     &spec::CLUSTER_REBALANCE,
                     &spec::CLUSTER_DRAIN,
                     &spec::CLUSTER_CANCELMOVES,
+                    &spec::CLUSTER_PAUSEMOVES,
+                    &spec::CLUSTER_RESUMEMOVES,
                     &spec::CLUSTER_MIGRATIONS,
                 ]);
             }

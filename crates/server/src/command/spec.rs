@@ -482,6 +482,22 @@ cluster_own!(
     ADMIN_CATEGORIES
 );
 cluster_own!(
+    CLUSTER_PAUSEMOVES,
+    "cluster|pausemoves",
+    2,
+    "Pauses every pending slot move (the slots stay served by their owners) until CLUSTER RESUMEMOVES.",
+    ADMIN,
+    ADMIN_CATEGORIES
+);
+cluster_own!(
+    CLUSTER_RESUMEMOVES,
+    "cluster|resumemoves",
+    2,
+    "Resumes the slot moves CLUSTER PAUSEMOVES paused.",
+    ADMIN,
+    ADMIN_CATEGORIES
+);
+cluster_own!(
     CLUSTER_MIGRATIONS,
     "cluster|migrations",
     2,

@@ -50,10 +50,11 @@ pub async fn run(shared: Arc<Shared>, to: ShardId) {
     }
 }
 
-/// The next slots to move to `to`, in slot order, while this node is their owner's primary.
+/// The next slots to move to `to`, in slot order, while this node is their owner's primary
+/// and moves are not paused (a resume schedules the drivers again).
 fn next_batch(shared: &Shared, to: ShardId) -> Option<Vec<u16>> {
     let c = shared.cluster.as_ref()?;
-    let t = c.topology()?;
+    let t = c.topology().filter(|t| !t.moves_paused)?;
     let me = t.node(&c.myid).filter(|n| n.primary)?;
     let mut batch = Vec::new();
     let mut keys = 0;
@@ -134,10 +135,15 @@ async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<
             Err(e) => return Err(e),
         }
     }
-    // Every key, then the keys that changed meanwhile, until few are left.
+    // Every key, then the keys that changed meanwhile, until few are left. A pause stops
+    // the copy (the batch is copied again from the start on resume).
+    let paused = || c.topology().is_some_and(|t| t.moves_paused);
     for &slot in batch {
         for key in shared.keyspace.keys_in_slot(slot, usize::MAX) {
             send_key(shared, &mut link, &key, true).await?;
+        }
+        if paused() {
+            return Ok(());
         }
     }
     for _ in 0..CATCH_UP_ROUNDS {
@@ -151,6 +157,9 @@ async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<
     }
     send(shared, &mut link, true).await?;
     link.sync().await?;
+    if paused() {
+        return Ok(());
+    }
     // The switch: stop serving the slots, let the commands already running finish, send
     // their last changes, and have the target acknowledge everything.
     c.begin_switch(batch);

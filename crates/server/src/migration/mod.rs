@@ -119,7 +119,7 @@ pub fn schedule(shared: &Arc<Shared>) {
     let Some(t) = c.topology() else {
         return;
     };
-    if t.moves.is_empty() {
+    if t.moves.is_empty() || t.moves_paused {
         return;
     }
     let Some(me) = t.node(&c.myid).filter(|n| n.primary) else {

@@ -229,6 +229,19 @@ pub fn cancelmoves(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     agree(ctx, SlotChange::Cancel { slots: None })
 }
 
+/// CLUSTER PAUSEMOVES / RESUMEMOVES: every source stops copying and switching slots (the
+/// moves stay planned; a batch under way is abandoned and copied again on resume), or goes
+/// on.
+pub fn pausemoves(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    agree(ctx, SlotChange::Pause { paused: true })
+}
+
+pub fn resumemoves(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    agree(ctx, SlotChange::Pause { paused: false })
+}
+
 /// CLUSTER MIGRATIONS: the pending moves as this node knows them and what its own
 /// migrations have done, as `field:value` lines (the format of CLUSTER INFO).
 pub fn migrations(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
@@ -236,6 +249,7 @@ pub fn migrations(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let t = topology(ctx)?;
     let myshard = t.as_ref().and_then(|t| t.node(&c.myid)).map(|n| n.shard);
     let (mut pending, mut out, mut inbound) = (0, 0, 0);
+    let paused = t.as_ref().is_some_and(|t| t.moves_paused);
     let mut targets: std::collections::BTreeMap<String, usize> = Default::default();
     if let Some(t) = &t {
         pending = t.moves.len();
@@ -250,7 +264,8 @@ pub fn migrations(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let p = &m.progress;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut text = format!(
-        "migrations_pending_slots:{pending}\r\nmigrating_slots:{out}\r\nimporting_slots:{inbound}\r\nmigration_drivers:{}\r\nmigration_slots_moved:{}\r\nmigration_batches:{}\r\nmigration_keys_sent:{}\r\nmigration_bytes_sent:{}\r\nmigration_failures:{}\r\nmigration_last_pause_us:{}\r\nmigration_max_pause_us:{}\r\n",
+        "migrations_pending_slots:{pending}\r\nmigrations_paused:{}\r\nmigrating_slots:{out}\r\nimporting_slots:{inbound}\r\nmigration_drivers:{}\r\nmigration_slots_moved:{}\r\nmigration_batches:{}\r\nmigration_keys_sent:{}\r\nmigration_bytes_sent:{}\r\nmigration_failures:{}\r\nmigration_last_pause_us:{}\r\nmigration_max_pause_us:{}\r\n",
+        u8::from(paused),
         m.running(),
         get(&p.slots_moved),
         get(&p.batches),
