@@ -1,8 +1,9 @@
 //! Slots that change owner take their keys along: complete members in one process (over the
 //! in-memory bus), clients through the `redis` crate's cluster client, a write load running
 //! during the moves. After each run every acknowledged write is on exactly one owner, with
-//! its value and TTL. Faults injected, per test: none (a join under load); the target killed
-//! mid-copy; the moves cancelled mid-copy.
+//! its value and TTL. Faults injected, per test: none (a join under load, big collections
+//! in pieces, paused moves); the target killed mid-copy; the source killed mid-copy; the
+//! moves cancelled mid-copy; the leader cut off; a bandwidth limit.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -752,4 +753,98 @@ async fn paused_moves_wait_for_resume() {
     dropped_then_verified(&ports, HashMap::new()).await;
     let _ = a.stop.send(());
     let _ = b.stop.send(());
+}
+
+/// The source is killed mid-copy (its copy held back by the bandwidth limit): the moving
+/// slots stay its own in everyone's topology, and the target never serves the partial copy
+/// it holds (it redirects to the owner). Fault injected: the source stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_source_keeps_its_slots_and_the_partial_copy_is_not_served() {
+    let transport = MemTransport::default();
+    let slow = Config {
+        migration_max_bandwidth: 1 << 20,
+        ..Config::default()
+    };
+    let a = start(&transport, None, slow).await;
+    let b = start(&transport, Some(a.port), Config::default()).await;
+    let c = start(&transport, Some(a.port), Config::default()).await;
+    let ports = vec![a.port, b.port, c.port];
+    let p3 = ports.clone();
+    eventually("three members", Duration::from_secs(30), async || {
+        settled(&p3, 3).await
+    })
+    .await;
+    // ~4 MB of values in a's slots: the copy of half of them takes ~2 s at 1 MB/s.
+    let (pa, pb) = (a.port, b.port);
+    let (ida, moving, sample) = blocking(move || {
+        let ida = cmd_text(pa, &["CLUSTER", "MYID"]);
+        let idb = cmd_text(pb, &["CLUSTER", "MYID"]);
+        let mine = slots_of(pa, &ida);
+        let mut c = common::connect(pa);
+        let mut written = Vec::new();
+        let mut i = 0;
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        while written.len() < 1000 {
+            let k = format!("src:{i}");
+            i += 1;
+            if mine.contains(&placement::slot::key_slot(k.as_bytes())) {
+                // xorshift bytes: nothing for the RDB encoding's LZF to compress.
+                let v: Vec<u8> = (0..4000)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect();
+                let _: () = c.set(&k, v).unwrap();
+                written.push(k);
+            }
+        }
+        let mut sorted: Vec<u16> = mine.iter().copied().collect();
+        sorted.sort();
+        let moving: std::collections::HashSet<u16> =
+            sorted[..sorted.len() / 2].iter().copied().collect();
+        assert_eq!(move_half(pa, &idb), "OK");
+        let sample: Vec<String> = written
+            .into_iter()
+            .filter(|k| moving.contains(&placement::slot::key_slot(k.as_bytes())))
+            .collect();
+        (ida, moving, sample)
+    })
+    .await;
+    assert!(!sample.is_empty());
+    // Killed once part of the copy has arrived (the whole takes ~2 s at 1 MB/s).
+    let pb = b.port;
+    eventually(
+        "part of the copy on b",
+        Duration::from_secs(10),
+        async || blocking(move || cmd_text(pb, &["DBSIZE"]).parse::<usize>().unwrap() > 20).await,
+    )
+    .await;
+    let _ = a.stop.send(());
+    let (pb, pc) = (b.port, c.port);
+    blocking(move || {
+        // The copy had not finished: a still owns the moving slots, for b and c alike.
+        for p in [pb, pc] {
+            let owned = slots_of(p, &ida);
+            assert!(
+                moving.iter().all(|s| owned.contains(s)),
+                "a switched slot before its copy finished"
+            );
+        }
+        // b holds part of the copy, but answers for none of it: it redirects to a.
+        let on_b: usize = cmd_text(pb, &["DBSIZE"]).parse().unwrap();
+        assert!(on_b > 0, "nothing was copied before the kill");
+        for k in sample.iter().take(50) {
+            let r = cmd_text(pb, &["GET", k]).to_uppercase();
+            assert!(
+                r.contains("MOVED") || r.contains("CLUSTERDOWN"),
+                "b served {k}: {r}"
+            );
+        }
+    })
+    .await;
+    let _ = b.stop.send(());
+    let _ = c.stop.send(());
 }
