@@ -91,9 +91,11 @@ def start_redis_cluster(base, workdir):
     return procs
 
 
-def start_shardcache(binary, base, threads):
+def start_shardcache(binary, base, threads, node_args=()):
+    """`shardcache dev --nodes 3` (no admin or gRPC ports; `node_args` go to every node)."""
     dev = subprocess.Popen([binary, "dev", "--nodes", "3", "--base-port", str(base), "--threads",
-                            str(threads), "--admin-base-port", "0"],
+                            str(threads), "--admin-base-port", "0", "--grpc-base-port", "0",
+                            *(["--", *node_args] if node_args else [])],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in dev.stdout:
         if line.startswith("Ctrl-C"):

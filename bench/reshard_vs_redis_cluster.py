@@ -16,7 +16,7 @@ latencies, and the longest switch pause Shard-Cache recorded (CLUSTER MIGRATIONS
 clusters run one after the other (not at once) on this 2-core machine.
 
 Usage: python3 bench/reshard_vs_redis_cluster.py [--keys 1000000] [--value-size 32]
-       [--slots 2000] [--big 0] [--pipeline 10] [--threads 1]
+       [--slots 2000] [--big 0] [--pipeline 10] [--threads 1] [--bandwidth 3mb]
        (builds target/release/shardcache if missing)
 """
 import argparse
@@ -155,6 +155,8 @@ def main():
     ap.add_argument("--big", type=int, default=0, help="also this many 1 MB values")
     ap.add_argument("--pipeline", type=int, default=10, help="redis-cli --cluster-pipeline")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bandwidth", default="",
+                    help="Shard-Cache's --migration-max-bandwidth (e.g. 3mb: a move as slow as Redis's)")
     args = ap.parse_args()
     binary = os.path.join(ROOT, "target", "release", "shardcache")
     if not os.path.exists(binary):
@@ -186,7 +188,8 @@ def main():
 
     # Shard-Cache: CLUSTER MOVESLOTS.
     base = free_base(4, base + 60)
-    dev = start_shardcache(binary, base, args.threads)
+    node_args = ["--migration-max-bandwidth", args.bandwidth] if args.bandwidth else []
+    dev = start_shardcache(binary, base, args.threads, node_args)
     try:
         a_id, a_port, b_id, moving, keys, big = dataset(base, args, value)
         r = redis.Redis(port=a_port)
@@ -218,7 +221,8 @@ def main():
     print(f"# moving {args.slots} slots holding {args.keys} keys of {args.value_size} B"
           + (f" + {args.big} keys of 1 MB" if args.big else "")
           + f" ({nbytes / 1e6:.0f} MB); redis-cli --cluster-pipeline {args.pipeline}; "
-          f"shardcache threads per node={args.threads}")
+          f"shardcache threads per node={args.threads}"
+          + (f", --migration-max-bandwidth {args.bandwidth}" if args.bandwidth else ""))
     print(f"{'':12}{'seconds':>9}{'keys/s':>12}{'MB/s':>9}{'client p50 ms':>15}{'p99 ms':>9}"
           f"{'max ms':>9}{'errors':>8}{'server cpu s':>14}")
     for x in results:
