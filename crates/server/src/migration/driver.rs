@@ -13,11 +13,13 @@ use crate::cluster::{ClusterState, SlotChange};
 use crate::Shared;
 
 /// A batch ends at this many keys (or [`BATCH_SLOTS`] slots). Each batch ends with a switch
-/// that pauses its slots for a Raft round trip (~5-15 ms here), so fewer, larger batches
-/// delay fewer client commands (measured: 20k-key batches gave a probe on the moving slots a
-/// p99 of 2.8 ms while 1M keys moved; see docs/BENCHMARKS.md); the last changes sent during
-/// the pause stay few either way, as the catch-up rounds run before it.
-const BATCH_KEYS: usize = 100_000;
+/// that pauses its slots for a Raft round trip (~10-15 ms here), so fewer, larger batches
+/// delay fewer client commands. Measured while 1M keys moved (docs/BENCHMARKS.md), a probe
+/// on the moving slots had a p99 of 2.8 ms with 20k-key batches, 1.1-2.1 ms with 100k,
+/// 0.8-0.9 ms with 400k and 0.16-0.18 ms with 1M (Redis's reshard: 0.3 ms). The last changes
+/// sent during the pause stay few either way, as the catch-up rounds run before it; a batch
+/// that fails is copied again whole.
+const BATCH_KEYS: usize = 1_000_000;
 const BATCH_SLOTS: usize = 4096;
 /// Queued bytes sent at once, and commands allowed unanswered (the pipeline's depth).
 const SEND_BYTES: usize = 64 * 1024;
