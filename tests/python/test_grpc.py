@@ -182,21 +182,22 @@ def test_bad_input_gets_the_right_status_codes(dev):
 
 @pytest.fixture
 def standalone():
-    port, grpc_port = free_port(), free_port()
+    port, grpc_port, admin = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [BIN, "server", "--port", str(port), "--grpc-port", str(grpc_port), "--threads", "1",
+         "--admin-port", str(admin),
          "--requirepass", "s3cret", "--max-concurrent-requests", "2",
          "--grpc-max-message-size", "64kb"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc)
     wait_port(grpc_port, proc)
-    yield port, grpc_port
+    yield port, grpc_port, admin
     proc.terminate()
     assert proc.wait(timeout=20) == 0
 
 
 def test_standalone_node_password_shedding_and_deadlines(standalone):
-    port, grpc_port = standalone
+    port, grpc_port, admin = standalone
     s, _ = stub(grpc_port)
     auth = [("authorization", "Bearer s3cret")]
     with pytest.raises(grpc.RpcError) as e:
@@ -239,3 +240,14 @@ def test_standalone_node_password_shedding_and_deadlines(standalone):
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     time.sleep(1)
     assert s.Get(pb.GetRequest(key="a"), metadata=auth).found
+    # The node's /metrics counts the gRPC port's calls and refusals.
+    import base64
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{admin}/metrics", headers={
+        "Authorization": "Basic " + base64.b64encode(b"default:s3cret").decode()})
+    metrics = urllib.request.urlopen(req).read().decode()
+    values = {l.split()[0]: float(l.split()[1]) for l in metrics.splitlines()
+              if l.startswith("shardcache_grpc_") or l.startswith("shardcache_shed_requests_total")}
+    assert values["shardcache_grpc_shed_total"] >= 15, values
+    assert values['shardcache_shed_requests_total{door="grpc"}'] >= 15, values
+    assert values["shardcache_grpc_requests_total"] >= 20, values

@@ -119,6 +119,16 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
+    serve_with_stats(listener, options, Arc::new(Stats::default()), shutdown).await
+}
+
+/// [`serve`], counting into `stats` (the binary shows them in the node's `/metrics`).
+pub async fn serve_with_stats(
+    listener: TcpListener,
+    options: Options,
+    stats: Arc<Stats>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
     let mut cluster = ClusterOptions::new(vec![options.local.clone()]);
     cluster.settings.password = options.password.clone();
     cluster.connections = options.connections.max(1);
@@ -132,7 +142,7 @@ pub async fn serve(
             options.cpu_shed_threshold,
             options.cpu_shed_window,
         ),
-        stats: Arc::new(Stats::default()),
+        stats,
     });
     let (reporter, health_service) = tonic_health::server::health_reporter();
     // Learn the map, then keep the standard health service in step with the node.

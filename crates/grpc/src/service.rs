@@ -24,8 +24,34 @@ use crate::status::{from_cluster, from_reply};
 pub struct Stats {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
-    /// Refused at once because `max_concurrent` requests were in flight.
+    /// Refused at once by load shedding.
     pub shed: AtomicU64,
+}
+
+impl Stats {
+    /// Prometheus text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, help, value) in [
+            ("requests_total", "gRPC calls received.", &self.requests),
+            (
+                "errors_total",
+                "gRPC calls answered with an error status.",
+                &self.errors,
+            ),
+            (
+                "shed_total",
+                "gRPC calls refused by load shedding.",
+                &self.shed,
+            ),
+        ] {
+            out += &format!(
+                "# HELP shardcache_grpc_{name} {help}\n# TYPE shardcache_grpc_{name} counter\nshardcache_grpc_{name} {}\n",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
 }
 
 pub struct Cache {

@@ -515,6 +515,11 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
+/// Metrics of what the binary runs beside the node in this process (the gRPC service),
+/// appended to `/metrics`. Set once.
+pub static EXTRA_METRICS: std::sync::OnceLock<Box<dyn Fn() -> String + Send + Sync>> =
+    std::sync::OnceLock::new();
+
 pub fn render_metrics(shared: &Shared) -> String {
     let mut o = String::with_capacity(16 * 1024);
     let ks = shared.keyspace.stats();
@@ -805,6 +810,10 @@ pub fn render_metrics(shared: &Shared) -> String {
         crate::history::process_cpu_seconds()
     );
     crate::alerts::render_metrics(shared, &mut o);
+    // Front doors the binary adds beside the node (the gRPC port).
+    if let Some(extra) = EXTRA_METRICS.get() {
+        o.push_str(&extra());
+    }
     // Load shedding, per front door of this process (the gRPC port counts here too).
     let _ = writeln!(
         o,

@@ -870,8 +870,11 @@ async fn start_grpc(
     options.max_concurrent = config.max_concurrent_requests;
     options.cpu_shed_threshold = config.cpu_shed_threshold;
     options.cpu_shed_window = std::time::Duration::from_millis(config.cpu_shed_window_ms);
+    let stats = std::sync::Arc::new(grpc::Stats::default());
+    let shown = stats.clone();
+    let _ = server::admin::EXTRA_METRICS.set(Box::new(move || shown.render()));
     Ok(Some(tokio::spawn(async move {
-        if let Err(e) = grpc::serve(listener, options, stop).await {
+        if let Err(e) = grpc::serve_with_stats(listener, options, stats, stop).await {
             tracing::error!(error = %e, "gRPC server failed");
         }
     })))
