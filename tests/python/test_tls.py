@@ -123,3 +123,93 @@ def test_proxy_serves_clients_over_tls():
             proxy.wait(timeout=15)
         backend.terminate()
         backend.wait(timeout=15)
+
+
+def test_proxy_reaches_tls_backends_with_and_without_client_certificates(node):
+    """`rediss://` backends: the proxy checks the server against the CA and presents its own
+    certificate when the backend asks for one (the node above requires it)."""
+    port, files, _, _ = node
+    listen = free_port()
+    url = f"rediss://:adminpw@127.0.0.1:{port}"
+    # Without a CA the proxy refuses to start, saying what it needs.
+    out = subprocess.run([BIN, "proxy", "--backends", url, "--listen", f"127.0.0.1:{listen}"],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode != 0 and "--backend-tls-ca-cert-file" in out.stderr
+    proxy = subprocess.Popen(
+        [BIN, "proxy", "--backends", url, "--listen", f"127.0.0.1:{listen}",
+         "--backend-tls-ca-cert-file", files["ca"], "--backend-tls-cert-file", files["cert"],
+         "--backend-tls-key-file", files["key"]],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(listen, proxy)
+        r = redis.Redis(port=listen, decode_responses=True)
+        assert r.set("through-tls", "yes")
+        assert r.mget("through-tls", "nope") == ["yes", None]
+        assert client(port, files, password="adminpw").get("through-tls") == "yes"
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=15)
+    # A backend that wants a client certificate and gets none: errors, not a hang.
+    proxy = subprocess.Popen(
+        [BIN, "proxy", "--backends", url, "--listen", f"127.0.0.1:{listen}",
+         "--backend-tls-ca-cert-file", files["ca"]],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(listen, proxy)
+        r = redis.Redis(port=listen, socket_timeout=10)
+        with pytest.raises(redis.RedisError):
+            r.get("through-tls")
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=15)
+
+
+def test_gateway_caches_on_tls_shards():
+    """The gateway's ring over `rediss://` shards (`--backend-tls-ca-cert-file`), against a
+    node that asks no client certificate."""
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Api(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = b"hello"
+            self.send_response(200)
+            self.send_header("Cache-Control", "max-age=60")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    work = tempfile.mkdtemp()
+    files = certs(os.path.join(work, "tls"))
+    port, listen = free_port(), free_port()
+    node = subprocess.Popen(
+        [BIN, "server", "--dir", work, "--port", "0", "--tls-port", str(port),
+         "--tls-cert-file", files["cert"], "--tls-key-file", files["key"],
+         "--tls-auth-clients", "no"], stderr=subprocess.DEVNULL)
+    wait_port(port, node)
+    gw = subprocess.Popen(
+        [BIN, "gateway", "--listen", f"127.0.0.1:{listen}", "--upstream",
+         f"http://127.0.0.1:{api.server_address[1]}", "--shards", f"rediss://127.0.0.1:{port}",
+         "--backend-tls-ca-cert-file", files["ca"]],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(listen, gw)
+        for want in ("MISS", "HIT"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{listen}/x") as resp:
+                assert resp.headers["X-Cache"] == want and resp.read() == b"hello"
+        r = redis.Redis(port=port, ssl=True, ssl_ca_certs=files["ca"])
+        assert r.exists("gw:GET /x")
+    finally:
+        gw.terminate()
+        gw.wait(timeout=15)
+        node.terminate()
+        node.wait(timeout=15)
+        api.shutdown()

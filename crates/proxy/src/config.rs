@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub password: Option<String>,
     /// From a `redis://host/3` URL (else the pool's `redis_db`).
     pub db: Option<u32>,
+    /// A `rediss://` URL: the connections speak TLS (with the pool's `backend_tls`).
+    pub tls: bool,
 }
 
 impl ServerConfig {
@@ -85,6 +87,53 @@ pub struct PoolConfig {
     /// disconnected.
     pub client_query_buffer_limit: u64,
     pub servers: Vec<ServerConfig>,
+    /// How `rediss://` servers are checked (`--backend-tls-ca-cert-file`).
+    pub backend_tls: Option<BackendTls>,
+}
+
+/// A TLS client configuration for backends (compared by identity: a reload that keeps it
+/// keeps the pool's connections).
+#[derive(Clone)]
+pub struct BackendTls(pub std::sync::Arc<tls::rustls::ClientConfig>);
+
+impl PartialEq for BackendTls {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for BackendTls {}
+
+impl BackendTls {
+    /// From PEM files: the CA that signs the backends' certificates, and optionally our
+    /// certificate and key (for backends that ask for one).
+    pub fn from_files(
+        ca: &std::path::Path,
+        identity: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Result<BackendTls, String> {
+        tls::client_config_to(ca, identity).map(BackendTls)
+    }
+}
+
+/// Gives every pool with a `rediss://` server the TLS configuration (an error when one is
+/// needed and none given).
+pub fn apply_backend_tls(pools: &mut [PoolConfig], tls: Option<BackendTls>) -> Result<(), String> {
+    for p in pools {
+        if p.servers.iter().any(|s| s.tls) && tls.is_none() {
+            return Err(format!(
+                "pool {}: rediss:// backends need --backend-tls-ca-cert-file (the CA that signs their certificates)",
+                p.name
+            ));
+        }
+        p.backend_tls = tls.clone();
+    }
+    Ok(())
+}
+
+impl std::fmt::Debug for BackendTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BackendTls")
+    }
 }
 
 /// An output buffer limit as Redis's `client-output-buffer-limit` class has it: past `hard`
@@ -118,6 +167,7 @@ impl PoolConfig {
             client_output_limit: OutputLimit::default(),
             client_query_buffer_limit: 1 << 30,
             servers: Vec::new(),
+            backend_tls: None,
         }
     }
 
@@ -302,6 +352,7 @@ fn parse_server(text: &str, line: usize) -> Result<ServerConfig, ConfigError> {
         label: text.trim().to_string(),
         password: None,
         db: None,
+        tls: false,
     })
 }
 
@@ -421,13 +472,19 @@ pub fn parse_yaml(text: &str) -> Result<Vec<PoolConfig>, ConfigError> {
     Ok(out)
 }
 
-/// Parses `redis://[:password@]host[:port][/db]`.
+/// Parses `redis://[:password@]host[:port][/db]` (`rediss://`: over TLS).
 pub fn parse_url(url: &str) -> Result<ServerConfig, ConfigError> {
     let bad = |why: &str| error(None, format!("backend {url:?}: {why}"));
-    let rest = url
-        .trim()
-        .strip_prefix("redis://")
-        .ok_or_else(|| bad("must start with redis://"))?;
+    let url_trimmed = url.trim();
+    let (rest, tls) = match url_trimmed.strip_prefix("rediss://") {
+        Some(rest) => (rest, true),
+        None => (
+            url_trimmed
+                .strip_prefix("redis://")
+                .ok_or_else(|| bad("must start with redis:// or rediss://"))?,
+            false,
+        ),
+    };
     let (auth, rest) = match rest.rsplit_once('@') {
         Some((a, r)) => (Some(a), r),
         None => (None, rest),
@@ -447,7 +504,8 @@ pub fn parse_url(url: &str) -> Result<ServerConfig, ConfigError> {
     if host.is_empty() {
         return Err(bad("no host"));
     }
-    // The label (and ring name) leaves the password out.
+    // The label (and ring name) leaves the password out, and keeps `redis://` for a TLS
+    // server too, so turning TLS on does not move keys on the ring.
     let label = format!(
         "redis://{host}:{port}{}",
         db.map(|d: u32| format!("/{d}")).unwrap_or_default()
@@ -460,6 +518,7 @@ pub fn parse_url(url: &str) -> Result<ServerConfig, ConfigError> {
         label,
         password: password.filter(|p| !p.is_empty()),
         db,
+        tls,
     })
 }
 

@@ -43,6 +43,10 @@ impl Pool {
                 let settings = ConnSettings {
                     username: None,
                     readonly: false,
+                    tls: s
+                        .tls
+                        .then(|| config.backend_tls.as_ref().map(|t| t.0.clone()))
+                        .flatten(),
                     password: s.password.clone().or_else(|| config.redis_auth.clone()),
                     db: s.db.unwrap_or(config.redis_db),
                     connect_timeout: config.timeout.unwrap_or(Duration::from_secs(1)),

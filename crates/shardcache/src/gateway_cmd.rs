@@ -23,6 +23,9 @@ pub struct GatewayArgs {
     /// redis://[:password@]host[:port][/db], comma separated.
     #[arg(long, env = "CACHE_SHARD_URLS")]
     shards: Option<String>,
+    /// The CA that signs the certificates of `rediss://` shards (PEM).
+    #[arg(long, env = "CACHE_TLS_CA_CERT_FILE")]
+    backend_tls_ca_cert_file: Option<PathBuf>,
     /// Points per server on the ring (with --shards).
     #[arg(long, env = "VIRTUAL_NODES", default_value_t = 150)]
     virtual_nodes: u32,
@@ -126,8 +129,17 @@ pub fn run(args: GatewayArgs) -> ExitCode {
                 gateway::Store::Cluster(client)
             }
             (None, Some(urls)) => {
-                let pool = proxy::config::from_urls(&args.listen, urls, args.virtual_nodes, None)
-                    .map_err(|e| e.to_string())?;
+                let mut pool =
+                    proxy::config::from_urls(&args.listen, urls, args.virtual_nodes, None)
+                        .map_err(|e| e.to_string())?;
+                let tls = match &args.backend_tls_ca_cert_file {
+                    None => None,
+                    Some(ca) => Some(
+                        proxy::config::BackendTls::from_files(ca, None)
+                            .map_err(|e| format!("shard TLS: {e}"))?,
+                    ),
+                };
+                proxy::config::apply_backend_tls(std::slice::from_mut(&mut pool), tls)?;
                 gateway::Store::Ring(proxy::Pool::start(pool))
             }
             (None, None) => unreachable!("checked above"),

@@ -143,6 +143,18 @@ struct ProxyArgs {
     write_quorum: u8,
     #[arg(long, default_value_t = 1000, requires = "cluster")]
     write_quorum_timeout_ms: u64,
+    /// The CA that signs the certificates of `rediss://` backends (PEM).
+    #[arg(long, env = "PROXY_BACKEND_TLS_CA_CERT_FILE")]
+    backend_tls_ca_cert_file: Option<PathBuf>,
+    /// A certificate and key the proxy presents to `rediss://` backends that ask for one.
+    #[arg(
+        long,
+        env = "PROXY_BACKEND_TLS_CERT_FILE",
+        requires = "backend_tls_key_file"
+    )]
+    backend_tls_cert_file: Option<PathBuf>,
+    #[arg(long, env = "PROXY_BACKEND_TLS_KEY_FILE")]
+    backend_tls_key_file: Option<PathBuf>,
     /// Address to listen on when no config file is given.
     #[arg(long, default_value = "127.0.0.1:22121", env = "PROXY_LISTEN")]
     listen: String,
@@ -259,6 +271,20 @@ impl ProxyArgs {
                 )
             }
         };
+        let backend_tls = match &self.backend_tls_ca_cert_file {
+            None => None,
+            Some(ca) => {
+                let identity = self
+                    .backend_tls_cert_file
+                    .as_deref()
+                    .zip(self.backend_tls_key_file.as_deref());
+                Some(
+                    proxy::config::BackendTls::from_files(ca, identity)
+                        .map_err(|e| format!("backend TLS: {e}"))?,
+                )
+            }
+        };
+        proxy::config::apply_backend_tls(&mut pools, backend_tls)?;
         for p in &mut pools {
             p.client_output_limit = self.client_output_buffer_limit;
             p.client_query_buffer_limit = self.client_query_buffer_limit;

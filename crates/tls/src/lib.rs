@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpStream;
 
 pub use rustls;
-pub use settings::{client_config, server_config, AuthClients, Settings};
+pub use settings::{client_config, client_config_to, server_config, AuthClients, Settings};
 pub use stream::Stream;
 
 /// A listener's TLS side. The configuration is rebuilt from the files on [`Acceptor::reload`]

@@ -245,6 +245,39 @@ pub fn client_config(settings: &Settings) -> Result<Arc<rustls::ClientConfig>, S
     Ok(Arc::new(config))
 }
 
+/// The client side of a link to a server that does not ask for a client certificate
+/// (`rediss://` backends of the proxy and the gateway): the server must chain to the CA in
+/// `ca_cert_file`; a certificate and key are presented when given (mutual TLS).
+pub fn client_config_to(
+    ca_cert_file: &std::path::Path,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut settings = Settings::new(PathBuf::new(), PathBuf::new());
+    settings.ca_cert_file = Some(ca_cert_file.to_path_buf());
+    let provider = provider(&settings)?;
+    let roots = roots(&settings)?.ok_or("a CA certificate is needed")?;
+    let verifier: Arc<dyn ServerCertVerifier> = Arc::new(ChainOnly(
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| e.to_string())?,
+    ));
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions(&settings)?)
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key_file)) => builder
+            .with_client_auth_cert(certs(&cert.to_path_buf())?, key(&key_file.to_path_buf())?)
+            .map_err(|e| format!("certificate and key do not fit together: {e}"))?,
+    };
+    Ok(Arc::new(config))
+}
+
 /// Checks the server's chain against the CA but not its name, as Redis's TLS links do
 /// (nodes are addressed by IP, certificates often name hosts).
 #[derive(Debug)]

@@ -108,6 +108,8 @@ pub struct ConnSettings {
     pub db: u32,
     /// Send READONLY first: reads from a cluster replica.
     pub readonly: bool,
+    /// Speak TLS to the server (`rediss://`), checking its certificate with this.
+    pub tls: Option<Arc<tls::rustls::ClientConfig>>,
     pub connect_timeout: Duration,
     /// Per-request timeout (twemproxy's `timeout`): a reply later than this fails every
     /// request in flight on the connection, which is then closed, as twemproxy does.
@@ -194,11 +196,23 @@ impl Backend {
     }
 }
 
-async fn connect(addr: &str, s: &ConnSettings) -> std::io::Result<TcpStream> {
-    let mut stream = tokio::time::timeout(s.connect_timeout, TcpStream::connect(addr))
+async fn connect(addr: &str, s: &ConnSettings) -> std::io::Result<tls::Stream> {
+    let tcp = tokio::time::timeout(s.connect_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    stream.set_nodelay(true)?;
+    tcp.set_nodelay(true)?;
+    let mut stream = match &s.tls {
+        None => tls::Stream::Plain(tcp),
+        Some(config) => {
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            tokio::time::timeout(s.connect_timeout, tls::connect(config.clone(), host, tcp))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })??
+        }
+    };
     let mut setup: Vec<Vec<&[u8]>> = Vec::new();
     match (&s.username, &s.password) {
         (Some(u), Some(p)) => setup.push(vec![b"AUTH", u.as_bytes(), p.as_bytes()]),
@@ -279,13 +293,36 @@ fn fail_now(first: Request, rx: &mut mpsc::UnboundedReceiver<Request>, e: Backen
 
 /// Runs one connection until it breaks; every request written on it is answered.
 async fn serve(
-    stream: TcpStream,
+    stream: tls::Stream,
     first: Request,
     rx: &mut mpsc::UnboundedReceiver<Request>,
     label: &str,
     timeout: Option<Duration>,
 ) {
-    let (mut read, mut write) = stream.into_split();
+    match stream {
+        // Plain TCP splits without a lock between the halves (the proxy's hot path).
+        tls::Stream::Plain(tcp) => {
+            let (read, write) = tcp.into_split();
+            serve_halves(read, write, first, rx, label, timeout).await
+        }
+        tls => {
+            let (read, write) = tokio::io::split(tls);
+            serve_halves(read, write, first, rx, label, timeout).await
+        }
+    }
+}
+
+async fn serve_halves<R, W>(
+    mut read: R,
+    mut write: W,
+    first: Request,
+    rx: &mut mpsc::UnboundedReceiver<Request>,
+    label: &str,
+    timeout: Option<Duration>,
+) where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     // Reply senders in request order, with when each request was written and how many
     // replies it waits for. One timer per connection checks the oldest, instead of a timer
     // per request.

@@ -53,6 +53,7 @@ impl Options {
                 password: None,
                 db: 0,
                 readonly: false,
+                tls: None,
                 connect_timeout: Duration::from_secs(1),
                 request_timeout: None,
                 retry_after: Duration::from_millis(100),
