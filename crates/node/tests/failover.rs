@@ -803,3 +803,94 @@ async fn a_flapping_primary_loses_no_waited_write() {
         let _ = m.stop.send(());
     }
 }
+
+/// Slots moving between two shards that have replicas take their keys to the target's
+/// replica (through its primary's replication stream) and away from the source's replica.
+/// Fault injected: none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_slots_take_their_keys_to_the_targets_replica_too() {
+    let transport = MemTransport::default();
+    let members = two_shards_with_replicas(&transport).await;
+    let seed = members[0].port;
+    let nodes = lines(&cluster_nodes(seed).await);
+    let source = nodes.iter().find(|l| l.flags.contains("master")).unwrap();
+    let target = nodes
+        .iter()
+        .find(|l| l.flags.contains("master") && l.id != source.id)
+        .unwrap();
+    let source_replica = nodes.iter().find(|l| l.primary == source.id).unwrap().port;
+    let target_replica = nodes.iter().find(|l| l.primary == target.id).unwrap().port;
+    let (s_port, t_id) = (source.port, target.id.clone());
+    let ranges = source.ranges.clone();
+    let moved = tokio::task::spawn_blocking(move || {
+        let mut p = connect(s_port);
+        let keys = keys_in(&ranges, 0, 2000);
+        for (i, k) in &keys {
+            let _: () = p.set(k, i).unwrap();
+        }
+        let _: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut p).unwrap();
+        // Move the first half of the source's ranges (with their keys).
+        let half = &ranges[..ranges.len().div_ceil(2)];
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("MOVESLOTS").arg(&t_id);
+        for (a, b) in half {
+            cmd.arg(*a).arg(*b);
+        }
+        let _: () = cmd.query(&mut p).unwrap();
+        keys.into_iter()
+            .filter(|(_, k)| {
+                let slot = placement::slot::key_slot(k.as_bytes());
+                half.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert!(!moved.is_empty());
+    let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut settled = true;
+        for p in &ports {
+            settled &= field(&cluster_info(*p).await, "cluster_slots_moving") == "0";
+        }
+        if settled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the move never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expected = moved.len();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let moved = moved.clone();
+        let (on_target_replica, left_on_source_replica) = tokio::task::spawn_blocking(move || {
+            let mut rt = connect(target_replica);
+            let _: () = redis::cmd("READONLY").query(&mut rt).unwrap();
+            let mut rs = connect(source_replica);
+            let _: () = redis::cmd("READONLY").query(&mut rs).unwrap();
+            let there = moved
+                .iter()
+                .filter(|(i, k)| rt.get::<_, Option<usize>>(k).ok().flatten() == Some(*i))
+                .count();
+            // The source's replica no longer holds them (asked by key count: it redirects
+            // reads of slots its shard does not own).
+            let dbsize: usize = redis::cmd("DBSIZE").query(&mut rs).unwrap();
+            (there, dbsize)
+        })
+        .await
+        .unwrap();
+        if on_target_replica == expected && left_on_source_replica == 2000 - expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "target replica has {on_target_replica} of {expected}; source replica holds {left_on_source_replica} keys (want {})",
+            2000 - expected
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}
