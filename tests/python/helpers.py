@@ -41,12 +41,12 @@ def free(port):
 
 
 def free_base(n):
-    """A base port whose node (+i), admin (+1000+i), gRPC (+3000+i) and bus (+10000+i) ports
-    are free."""
+    """A base port whose node (+i), admin (+1000+i), TLS (+2000+i), gRPC (+3000+i) and bus
+    (+10000+i) ports are free."""
     start = 21000 + (os.getpid() * 13) % 8000
     for base in range(start, start + 4000, 17):
-        if all(free(base + i) and free(base + 1000 + i) and free(base + 3000 + i) and free(base + 10000 + i)
-               for i in range(n)):
+        if all(free(base + i) and free(base + 1000 + i) and free(base + 2000 + i) and free(base + 3000 + i)
+               and free(base + 10000 + i) for i in range(n)):
             return base
     raise RuntimeError("no free ports")
 

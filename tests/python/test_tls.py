@@ -213,3 +213,31 @@ def test_gateway_caches_on_tls_shards():
         node.terminate()
         node.wait(timeout=15)
         api.shutdown()
+
+
+def test_cluster_proxy_reaches_a_tls_cluster():
+    """`shardcache proxy --cluster rediss://...` against `shardcache dev --tls`: the map, the
+    redirects and every node over TLS (the nodes announce their TLS ports to TLS clients)."""
+    from helpers import free_base, start_dev
+    base = free_base(3)
+    work = tempfile.mkdtemp()
+    dev = start_dev(base, 3, "--tls", "--dir", work, "--grpc-base-port", "0")
+    listen = free_port()
+    proxy = subprocess.Popen(
+        [BIN, "proxy", "--cluster", f"rediss://127.0.0.1:{base + 2000}", "--listen",
+         f"127.0.0.1:{listen}", "--backend-tls-ca-cert-file", os.path.join(work, "tls", "ca.crt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(listen, proxy)
+        r = redis.Redis(port=listen, decode_responses=True)
+        keys = {f"tls:{i}": str(i) for i in range(300)}
+        assert r.mset(keys)
+        assert r.mget(list(keys)) == list(keys.values())
+        # Spread over the three nodes, as a plain node port shows.
+        sizes = [redis.Redis(port=base + i).dbsize() for i in range(3)]
+        assert all(s > 50 for s in sizes), sizes
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=15)
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=30)

@@ -6,14 +6,45 @@ use std::sync::Arc;
 use crate::ProxyArgs;
 
 pub fn run(args: ProxyArgs) -> ExitCode {
-    let seeds: Vec<String> = args
+    let given: Vec<&str> = args
         .cluster
         .as_deref()
         .unwrap_or_default()
         .split(',')
-        .map(|s| s.trim().trim_start_matches("redis://").to_string())
+        .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
+    // rediss:// seeds: every node is reached over TLS (on the TLS ports the nodes announce
+    // to TLS clients).
+    let over_tls = given.iter().any(|s| s.starts_with("rediss://"));
+    let seeds: Vec<String> = given
+        .iter()
+        .map(|s| {
+            s.trim_start_matches("rediss://")
+                .trim_start_matches("redis://")
+                .to_string()
+        })
+        .collect();
+    let tls_client = match (over_tls, &args.backend_tls_ca_cert_file) {
+        (false, _) => None,
+        (true, None) => {
+            eprintln!("shardcache proxy: rediss:// nodes need --backend-tls-ca-cert-file");
+            return ExitCode::from(2);
+        }
+        (true, Some(ca)) => {
+            let identity = args
+                .backend_tls_cert_file
+                .as_deref()
+                .zip(args.backend_tls_key_file.as_deref());
+            match proxy::config::BackendTls::from_files(ca, identity) {
+                Ok(t) => Some(t.0),
+                Err(e) => {
+                    eprintln!("shardcache proxy: backend TLS: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     if seeds.is_empty() {
         eprintln!("shardcache proxy: --cluster needs at least one host:port");
         return ExitCode::from(2);
@@ -44,6 +75,7 @@ pub fn run(args: ProxyArgs) -> ExitCode {
         options.settings.password = args.cluster_password.clone();
         options.settings.username = args.cluster_user.clone();
         options.connections = args.cluster_connections.max(1);
+        options.settings.tls = tls_client;
         let client = upstream::ClusterClient::connect(options)
             .await
             .map_err(|e| std::io::Error::other(format!("cannot reach the cluster: {e}")))?;

@@ -116,13 +116,30 @@ pub fn run(args: GatewayArgs) -> ExitCode {
         let signals = crate::shutdown_signal().map_err(|e| e.to_string())?;
         let store = match (&args.cluster, &args.shards) {
             (Some(seeds), _) => {
+                let over_tls = seeds.split(',').any(|s| s.trim().starts_with("rediss://"));
                 let seeds = seeds
                     .split(',')
-                    .map(|s| s.trim().trim_start_matches("redis://").to_string())
+                    .map(|s| {
+                        s.trim()
+                            .trim_start_matches("rediss://")
+                            .trim_start_matches("redis://")
+                            .to_string()
+                    })
                     .filter(|s| !s.is_empty())
                     .collect();
                 let mut options = upstream::cluster::Options::new(seeds);
                 options.settings.password = args.cluster_password.clone();
+                if over_tls {
+                    let ca = args
+                        .backend_tls_ca_cert_file
+                        .as_ref()
+                        .ok_or("rediss:// nodes need --backend-tls-ca-cert-file")?;
+                    options.settings.tls = Some(
+                        proxy::config::BackendTls::from_files(ca, None)
+                            .map_err(|e| format!("cluster TLS: {e}"))?
+                            .0,
+                    );
+                }
                 let client = upstream::ClusterClient::connect(options)
                     .await
                     .map_err(|e| format!("cannot reach the cluster: {e}"))?;
