@@ -593,8 +593,13 @@ async fn execute(c: ClusterCommand) -> Result<String, String> {
                     let f = |name: &str| info_field(&m, name).unwrap_or("0").to_string();
                     if f("migrating_slots") != "0" || f("migration_drivers") != "0" {
                         out += &format!(
-                            "    moving {} slot(s) away: {} moved, {} keys and {} bytes sent, longest pause {} us, {} failure(s)\n",
+                            "    moving {} slot(s) away{}: {} moved, {} keys and {} bytes sent, longest pause {} us, {} failure(s)\n",
                             f("migrating_slots"),
+                            if f("migrations_paused") == "1" {
+                                " (PAUSED: resume-moves goes on)"
+                            } else {
+                                ""
+                            },
                             f("migration_slots_moved"),
                             f("migration_keys_sent"),
                             f("migration_bytes_sent"),
