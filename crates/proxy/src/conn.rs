@@ -563,64 +563,23 @@ impl Client {
     /// the connection to RESP2 or RESP3 (the proxy reshapes backend replies for RESP3),
     /// authenticates and names it, and answers the server's identity as a map.
     fn hello(&mut self, argv: &[&[u8]]) -> Pending {
-        let mut protocol = self.protocol;
-        let mut next = 1;
-        if let Some(v) = argv.get(1) {
-            match std::str::from_utf8(v)
-                .ok()
-                .and_then(|v| v.parse::<i64>().ok())
-            {
-                None => return error("ERR Protocol version is not an integer or out of range"),
-                Some(v @ 2..=3) => protocol = v as u8,
-                Some(_) => return error("NOPROTO unsupported protocol version"),
-            }
-            next = 2;
-        }
-        let mut credentials = None;
-        let mut name = None;
-        let mut j = next;
-        while j < argv.len() {
-            let more = argv.len() - 1 - j;
-            if argv[j].eq_ignore_ascii_case(b"auth") && more >= 2 {
-                credentials = Some((argv[j + 1], argv[j + 2]));
-                j += 3;
-            } else if argv[j].eq_ignore_ascii_case(b"setname") && more >= 1 {
-                if argv[j + 1].iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-                    return error(
-                        "ERR Client names cannot contain spaces, newlines or special characters.",
-                    );
-                }
-                name = Some(argv[j + 1]);
-                j += 2;
-            } else {
-                return error(&format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(argv[j])
-                ));
-            }
-        }
-        if let Some((user, password)) = credentials {
+        let hello = match crate::hello::parse(argv, self.protocol) {
+            Ok(h) => h,
+            Err(e) => return error(&e),
+        };
+        if let Some((user, password)) = hello.credentials {
             if let Err(e) = self.check_password(user, password) {
                 return e;
             }
         }
         if !self.authenticated {
-            return error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+            return error(crate::hello::NOAUTH);
         }
-        if let Some(n) = name {
+        if let Some(n) = hello.name {
             self.name = Some(n.to_vec());
         }
-        self.protocol = protocol;
-        let field = |k: &str| Frame::Bulk(k.as_bytes().to_vec());
-        Pending::Local(Frame::Map(vec![
-            (field("server"), field("shardcache-proxy")),
-            (field("version"), field(env!("CARGO_PKG_VERSION"))),
-            (field("proto"), Frame::Integer(i64::from(protocol))),
-            (field("id"), Frame::Integer(self.id as i64)),
-            (field("mode"), field("proxy")),
-            (field("role"), field("master")),
-            (field("modules"), Frame::Array(vec![])),
-        ]))
+        self.protocol = hello.protocol;
+        Pending::Local(crate::hello::reply(hello.protocol, self.id))
     }
 
     /// Waits for a reply (the backend connection enforces the timeout) and counts failures.

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 mod conn;
 pub mod cursors;
+pub mod hello;
 pub mod pool;
 pub mod resp3;
 

@@ -57,18 +57,7 @@ pub fn run(args: ProxyArgs) -> ExitCode {
         }
     };
     crate::init_logging(&args.loglevel);
-    let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if args.threads > 1 {
-            b.worker_threads(args.threads);
-        }
-        b.enable_all().build()
-    }
-    .expect("start tokio runtime");
+    let runtime = crate::proxy_runtime(args.threads);
     let result: std::io::Result<()> = runtime.block_on(async move {
         let signals = crate::shutdown_signal()?;
         let mut options = upstream::cluster::Options::new(seeds);

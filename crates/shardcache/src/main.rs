@@ -784,6 +784,23 @@ fn init_logging(loglevel: &str) {
         .init();
 }
 
+/// The proxy's runtime: one event loop for `--threads 1` (as twemproxy), else one worker
+/// per thread asked (0: per core).
+fn proxy_runtime(threads: usize) -> tokio::runtime::Runtime {
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if threads > 1 {
+            b.worker_threads(threads);
+        }
+        b.enable_all().build()
+    }
+    .expect("start tokio runtime")
+}
+
 fn run_proxy(args: ProxyArgs) -> ExitCode {
     if args.cluster.is_some() {
         return cluster_proxy::run(args);
@@ -803,18 +820,7 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
         }
     };
     init_logging(&args.loglevel);
-    let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if args.threads > 1 {
-            b.worker_threads(args.threads);
-        }
-        b.enable_all().build()
-    }
-    .expect("start tokio runtime");
+    let runtime = proxy_runtime(args.threads);
     let reloader = proxy::admin::Reloader {
         path: args.config.clone(),
     };

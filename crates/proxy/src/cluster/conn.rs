@@ -486,54 +486,27 @@ impl Session {
 
     /// HELLO [2|3] [AUTH user pass] [SETNAME name], as Redis 7 answers it.
     fn hello(&mut self, argv: &[&[u8]]) -> Answer {
-        let mut protocol = self.protocol;
-        let mut j = 1;
-        if let Some(v) = argv.get(1) {
-            match std::str::from_utf8(v)
-                .ok()
-                .and_then(|v| v.parse::<i64>().ok())
-            {
-                None => return error("ERR Protocol version is not an integer or out of range"),
-                Some(v @ 2..=3) => protocol = v as u8,
-                Some(_) => return error("NOPROTO unsupported protocol version"),
-            }
-            j = 2;
-        }
-        while j < argv.len() {
-            let more = argv.len() - 1 - j;
-            if argv[j].eq_ignore_ascii_case(b"auth") && more >= 2 {
-                if self.front.requirepass.is_some() || argv[j + 1] != b"default" {
-                    if let Err(e) = self.check_password(argv[j + 1], argv[j + 2]) {
-                        return e;
-                    }
+        let hello = match crate::hello::parse(argv, self.protocol) {
+            Ok(h) => h,
+            Err(e) => return error(&e),
+        };
+        if let Some((user, password)) = hello.credentials {
+            if self.front.requirepass.is_some() || user != b"default" {
+                if let Err(e) = self.check_password(user, password) {
+                    return e;
                 }
-                j += 3;
-            } else if argv[j].eq_ignore_ascii_case(b"setname") && more >= 1 {
-                self.name = Some(argv[j + 1].to_vec());
-                j += 2;
-            } else {
-                return error(&format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(argv[j])
-                ));
             }
         }
         if !self.authenticated {
-            return error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+            return error(crate::hello::NOAUTH);
         }
-        self.protocol = protocol;
-        let field = |k: &str| Frame::Bulk(k.as_bytes().to_vec());
+        if let Some(n) = hello.name {
+            self.name = Some(n.to_vec());
+        }
+        self.protocol = hello.protocol;
         ready(encoded(
-            &Frame::Map(vec![
-                (field("server"), field("shardcache-proxy")),
-                (field("version"), field(env!("CARGO_PKG_VERSION"))),
-                (field("proto"), Frame::Integer(i64::from(protocol))),
-                (field("id"), Frame::Integer(self.id as i64)),
-                (field("mode"), field("proxy")),
-                (field("role"), field("master")),
-                (field("modules"), Frame::Array(vec![])),
-            ]),
-            protocol,
+            &crate::hello::reply(hello.protocol, self.id),
+            hello.protocol,
         ))
     }
 }

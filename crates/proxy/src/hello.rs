@@ -1,0 +1,102 @@
+//! HELLO as the proxy answers it in both modes (pools and cluster): the arguments parsed as
+//! Redis 7 parses them, and the server map the reply carries.
+
+use resp::Frame;
+
+/// What a HELLO asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Hello<'a> {
+    /// The protocol to switch to (the current one when none is given).
+    pub protocol: u8,
+    /// `AUTH username password`.
+    pub credentials: Option<(&'a [u8], &'a [u8])>,
+    /// `SETNAME clientname`.
+    pub name: Option<&'a [u8]>,
+}
+
+/// Parses `HELLO [protover [AUTH username password] [SETNAME clientname]]`; the error is
+/// Redis's text (without the leading `-`).
+pub fn parse<'a>(argv: &[&'a [u8]], current: u8) -> Result<Hello<'a>, String> {
+    let mut hello = Hello {
+        protocol: current,
+        credentials: None,
+        name: None,
+    };
+    let mut j = 1;
+    if let Some(v) = argv.get(1) {
+        match std::str::from_utf8(v)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            None => return Err("ERR Protocol version is not an integer or out of range".into()),
+            Some(v @ 2..=3) => hello.protocol = v as u8,
+            Some(_) => return Err("NOPROTO unsupported protocol version".into()),
+        }
+        j = 2;
+    }
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        if argv[j].eq_ignore_ascii_case(b"auth") && more >= 2 {
+            hello.credentials = Some((argv[j + 1], argv[j + 2]));
+            j += 3;
+        } else if argv[j].eq_ignore_ascii_case(b"setname") && more >= 1 {
+            if argv[j + 1].iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+                return Err(
+                    "ERR Client names cannot contain spaces, newlines or special characters."
+                        .into(),
+                );
+            }
+            hello.name = Some(argv[j + 1]);
+            j += 2;
+        } else {
+            return Err(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(argv[j])
+            ));
+        }
+    }
+    Ok(hello)
+}
+
+/// Redis's error for a HELLO on a connection not authenticated yet.
+pub const NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
+/// The reply: the proxy's identity as a map.
+pub fn reply(protocol: u8, client_id: u64) -> Frame {
+    let field = |k: &str| Frame::Bulk(k.as_bytes().to_vec());
+    Frame::Map(vec![
+        (field("server"), field("shardcache-proxy")),
+        (field("version"), field(env!("CARGO_PKG_VERSION"))),
+        (field("proto"), Frame::Integer(i64::from(protocol))),
+        (field("id"), Frame::Integer(client_id as i64)),
+        (field("mode"), field("proxy")),
+        (field("role"), field("master")),
+        (field("modules"), Frame::Array(vec![])),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_parse_as_redis_parses_them() {
+        let h = parse(&[b"HELLO", b"3", b"AUTH", b"u", b"p", b"SETNAME", b"x"], 2).unwrap();
+        assert_eq!(h.protocol, 3);
+        assert_eq!(h.credentials, Some((&b"u"[..], &b"p"[..])));
+        assert_eq!(h.name, Some(&b"x"[..]));
+        assert_eq!(parse(&[b"HELLO"], 2).unwrap().protocol, 2);
+        assert!(parse(&[b"HELLO", b"4"], 2)
+            .unwrap_err()
+            .starts_with("NOPROTO"));
+        assert!(parse(&[b"HELLO", b"x"], 2)
+            .unwrap_err()
+            .contains("not an integer"));
+        assert!(parse(&[b"HELLO", b"3", b"AUTH", b"u"], 2)
+            .unwrap_err()
+            .contains("Syntax"));
+        assert!(parse(&[b"HELLO", b"3", b"SETNAME", b"a b"], 2)
+            .unwrap_err()
+            .contains("names"));
+    }
+}
