@@ -56,6 +56,23 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
+/// Starts `n` members (the first with `first`, which the others join) and waits until they
+/// agree on `n` members with no slot moving.
+async fn settled_members(transport: &MemTransport, n: usize, first: Config) -> Vec<common::Member> {
+    let a = start(transport, None, first).await;
+    let seed = a.port;
+    let mut members = vec![a];
+    for _ in 1..n {
+        members.push(start(transport, Some(seed), Config::default()).await);
+    }
+    let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
+    eventually("members settled", Duration::from_secs(30), async || {
+        settled(&ports, n).await
+    })
+    .await;
+    members
+}
+
 /// Every member agrees on `nodes` members and no slot is moving.
 async fn settled(ports: &[u16], nodes: usize) -> bool {
     for p in ports {
@@ -568,14 +585,11 @@ async fn a_heavier_member_takes_its_weighted_share() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_collections_move_in_pieces_and_arrive_whole() {
     let transport = MemTransport::default();
-    let a = start(&transport, None, Config::default()).await;
-    let b = start(&transport, Some(a.port), Config::default()).await;
+    let members = settled_members(&transport, 2, Config::default()).await;
+    let Ok([a, b]) = <[common::Member; 2]>::try_from(members) else {
+        unreachable!("two members")
+    };
     let ports = vec![a.port, b.port];
-    let p2 = ports.clone();
-    eventually("two members", Duration::from_secs(30), async || {
-        settled(&p2, 2).await
-    })
-    .await;
     let p = ports.clone();
     blocking(move || {
         let mut c = cluster_client(&p);
@@ -689,14 +703,11 @@ async fn big_collections_move_in_pieces_and_arrive_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_moves_wait_for_resume() {
     let transport = MemTransport::default();
-    let a = start(&transport, None, Config::default()).await;
-    let b = start(&transport, Some(a.port), Config::default()).await;
+    let members = settled_members(&transport, 2, Config::default()).await;
+    let Ok([a, b]) = <[common::Member; 2]>::try_from(members) else {
+        unreachable!("two members")
+    };
     let ports = vec![a.port, b.port];
-    let p2 = ports.clone();
-    eventually("two members", Duration::from_secs(30), async || {
-        settled(&p2, 2).await
-    })
-    .await;
     let p = ports.clone();
     blocking(move || load(p)).await;
     let (pa, pb) = (a.port, b.port);
@@ -765,15 +776,10 @@ async fn a_killed_source_keeps_its_slots_and_the_partial_copy_is_not_served() {
         migration_max_bandwidth: 1 << 20,
         ..Config::default()
     };
-    let a = start(&transport, None, slow).await;
-    let b = start(&transport, Some(a.port), Config::default()).await;
-    let c = start(&transport, Some(a.port), Config::default()).await;
-    let ports = vec![a.port, b.port, c.port];
-    let p3 = ports.clone();
-    eventually("three members", Duration::from_secs(30), async || {
-        settled(&p3, 3).await
-    })
-    .await;
+    let members = settled_members(&transport, 3, slow).await;
+    let Ok([a, b, c]) = <[common::Member; 3]>::try_from(members) else {
+        unreachable!("three members")
+    };
     // ~4 MB of values in a's slots: the copy of half of them takes ~2 s at 1 MB/s.
     let (pa, pb) = (a.port, b.port);
     let (ida, moving, sample) = blocking(move || {
