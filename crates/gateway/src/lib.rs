@@ -169,6 +169,17 @@ fn hop_by_hop(name: &str, connection: &[String]) -> bool {
     ) || connection.iter().any(|c| c == name)
 }
 
+/// Removes the connection-level headers of a response passed on.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let connection = connection_names(headers);
+    let names: Vec<_> = headers.keys().cloned().collect();
+    for n in names {
+        if hop_by_hop(n.as_str(), &connection) {
+            headers.remove(&n);
+        }
+    }
+}
+
 fn connection_names(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::CONNECTION)
@@ -374,13 +385,7 @@ impl Gateway {
             }
         }
         let (mut head, body) = response.into_parts();
-        let connection = connection_names(&head.headers);
-        let names: Vec<_> = head.headers.keys().cloned().collect();
-        for n in names {
-            if hop_by_hop(n.as_str(), &connection) {
-                head.headers.remove(&n);
-            }
-        }
+        strip_hop_by_hop(&mut head.headers);
         head.headers
             .insert("x-cache", HeaderValue::from_static("BYPASS"));
         Response::from_parts(head, Body::new(body))
@@ -648,14 +653,8 @@ impl Gateway {
             Ok(Collected::Full(b)) => b,
             Ok(Collected::TooBig(read, rest)) => {
                 // Not stored; the leader's client gets it as it streams on.
-                let connection = connection_names(&head.headers);
                 let mut head = head;
-                let names: Vec<_> = head.headers.keys().cloned().collect();
-                for n in names {
-                    if hop_by_hop(n.as_str(), &connection) {
-                        head.headers.remove(&n);
-                    }
-                }
+                strip_hop_by_hop(&mut head.headers);
                 head.headers
                     .insert("x-cache", HeaderValue::from_static("MISS"));
                 let body = futures_util::stream::iter(read.into_iter().map(Ok::<_, hyper::Error>))
