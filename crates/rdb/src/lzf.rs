@@ -35,10 +35,15 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             if back > out.len() || out.len() + len > out_len {
                 return None;
             }
+            // out[pos + k] = out[pos - back + k]: the bytes from `start` on repeat with
+            // period `back`, so whole runs can be copied at once, doubling each time (a
+            // run of one byte, `back` = 1, takes log2(len) copies instead of len pushes).
             let start = out.len() - back;
-            for k in 0..len {
-                let b = out[start + k];
-                out.push(b);
+            let mut remaining = len;
+            while remaining > 0 {
+                let n = remaining.min(out.len() - start);
+                out.extend_from_within(start..start + n);
+                remaining -= n;
             }
         }
     }
@@ -110,12 +115,14 @@ pub fn compress(input: &[u8]) -> Option<Vec<u8>> {
             out.push(off as u8);
             lit_start = out.len();
             out.push(0);
-            // Index the positions inside the match too, for later matches.
+            // Index the last two positions of the match for later matches, as liblzf does
+            // in its default (VERY_FAST) mode: indexing every position inside long matches
+            // made compressing a repetitive megabyte cost a hash per byte.
             let end = i + len;
-            i += 1;
-            while i < end && i + 2 < n {
-                table[hash(input, i, bits)] = i;
-                i += 1;
+            for p in end.saturating_sub(2).max(i + 1)..end {
+                if p + 2 < n {
+                    table[hash(input, p, bits)] = p;
+                }
             }
             i = end;
         } else {
@@ -157,6 +164,20 @@ mod tests {
         let c = compress(&data).expect("compressible");
         assert!(c.len() < data.len() / 4, "{} of {}", c.len(), data.len());
         assert_eq!(decompress(&c, data.len()).unwrap(), data);
+    }
+
+    #[test]
+    fn long_runs_and_short_periods_come_back() {
+        for data in [
+            vec![b'x'; 1 << 20],
+            b"ab".repeat(100_000),
+            b"abcdefg".repeat(50_000),
+            [vec![b'q'; 5], b"xyz".repeat(10_000), vec![0; 70_000]].concat(),
+        ] {
+            let c = compress(&data).expect("compressible");
+            assert!(c.len() < data.len() / 20, "{} of {}", c.len(), data.len());
+            assert_eq!(decompress(&c, data.len()).unwrap(), data);
+        }
     }
 
     #[test]
