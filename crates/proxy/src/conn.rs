@@ -502,28 +502,7 @@ impl Client {
             "hello" => self.hello(argv),
             // No command table of our own to show: clients (redis-cli) accept an empty one.
             "command" => Pending::Ready(Bytes::from_static(b"*0\r\n")),
-            "client" => {
-                let sub = argv
-                    .get(1)
-                    .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
-                    .unwrap_or_default();
-                match (sub.as_str(), argv.len()) {
-                    ("setname", 3) => {
-                        self.name = Some(argv[2].to_vec());
-                        ok()
-                    }
-                    ("setinfo", 4) => ok(),
-                    ("getname", 2) => match &self.name {
-                        Some(n) => bulk(&n.clone()),
-                        None => Pending::Local(Frame::Null),
-                    },
-                    ("id", 2) => Pending::Ready(Bytes::from(format!(":{}\r\n", self.id))),
-                    _ => error(&format!(
-                        "ERR CLIENT {} is not supported by the proxy",
-                        sub.to_ascii_uppercase()
-                    )),
-                }
-            }
+            "client" => Pending::Local(crate::hello::client(argv, &mut self.name, self.id)),
             "time" => {
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -542,7 +521,7 @@ impl Client {
     /// error to answer.
     fn check_password(&mut self, user: &[u8], password: &[u8]) -> Result<(), Pending> {
         match &self.pool.config.requirepass {
-            Some(p) if user == b"default" && constant_time_eq(p.as_bytes(), password) => {
+            Some(p) if crate::hello::password_ok(p, user, password) => {
                 self.authenticated = true;
                 Ok(())
             }
@@ -552,9 +531,7 @@ impl Client {
             }
             _ => {
                 tracing::warn!(client = self.id, "proxy client authentication failed");
-                Err(error(
-                    "WRONGPASS invalid username-password pair or user is disabled.",
-                ))
+                Err(error(crate::hello::WRONGPASS))
             }
         }
     }

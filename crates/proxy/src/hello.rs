@@ -1,5 +1,6 @@
-//! HELLO as the proxy answers it in both modes (pools and cluster): the arguments parsed as
-//! Redis 7 parses them, and the server map the reply carries.
+//! Connection commands the proxy answers itself in both modes (pools and cluster): HELLO (the
+//! arguments parsed as Redis 7 parses them, and the server map the reply carries), CLIENT's
+//! subcommands, and AUTH's password check.
 
 use resp::Frame;
 
@@ -75,6 +76,37 @@ pub fn reply(protocol: u8, client_id: u64) -> Frame {
     ])
 }
 
+/// Redis's reply to credentials that do not match.
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Whether `user`/`password` open the proxy whose password is `requirepass` (`default` is
+/// its only user). Compared without an early exit, so timing does not leak a prefix.
+pub fn password_ok(requirepass: &str, user: &[u8], password: &[u8]) -> bool {
+    user == b"default" && crate::conn::constant_time_eq(requirepass.as_bytes(), password)
+}
+
+/// CLIENT SETNAME / GETNAME / SETINFO / ID, for a client named `name` with id `id`; any
+/// other subcommand is refused with the reason.
+pub fn client(argv: &[&[u8]], name: &mut Option<Vec<u8>>, id: u64) -> Frame {
+    let sub = argv
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
+    match (sub.as_str(), argv.len()) {
+        ("setname", 3) => {
+            *name = Some(argv[2].to_vec());
+            Frame::Simple("OK".into())
+        }
+        ("setinfo", 4) => Frame::Simple("OK".into()),
+        ("getname", 2) => name.clone().map_or(Frame::Null, Frame::Bulk),
+        ("id", 2) => Frame::Integer(id as i64),
+        _ => Frame::Error(format!(
+            "ERR CLIENT {} is not supported by the proxy",
+            sub.to_ascii_uppercase()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +130,25 @@ mod tests {
         assert!(parse(&[b"HELLO", b"3", b"SETNAME", b"a b"], 2)
             .unwrap_err()
             .contains("names"));
+    }
+
+    #[test]
+    fn client_subcommands_and_passwords() {
+        let mut name = None;
+        assert_eq!(client(&[b"CLIENT", b"GETNAME"], &mut name, 7), Frame::Null);
+        assert_eq!(
+            client(&[b"CLIENT", b"SETNAME", b"x"], &mut name, 7),
+            Frame::Simple("OK".into())
+        );
+        assert_eq!(
+            client(&[b"client", b"getname"], &mut name, 7),
+            Frame::Bulk(b"x".to_vec())
+        );
+        assert_eq!(client(&[b"CLIENT", b"ID"], &mut name, 7), Frame::Integer(7));
+        assert!(
+            matches!(client(&[b"CLIENT", b"KILL"], &mut name, 7), Frame::Error(e) if e.contains("KILL"))
+        );
+        assert!(password_ok("pw", b"default", b"pw"));
+        assert!(!password_ok("pw", b"default", b"px") && !password_ok("pw", b"other", b"pw"));
     }
 }

@@ -444,28 +444,10 @@ impl Session {
                 _ => arity(),
             },
             "hello" => self.hello(argv),
-            "client" => {
-                let sub = argv
-                    .get(1)
-                    .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
-                    .unwrap_or_default();
-                match (sub.as_str(), argv.len()) {
-                    ("setname", 3) => {
-                        self.name = Some(argv[2].to_vec());
-                        ok()
-                    }
-                    ("setinfo", 4) => ok(),
-                    ("getname", 2) => match &self.name {
-                        Some(n) => ready(bulk(n)),
-                        None => ready(encoded(&Frame::Null, self.protocol)),
-                    },
-                    ("id", 2) => ready(format!(":{}\r\n", self.id).into_bytes()),
-                    _ => error(&format!(
-                        "ERR CLIENT {} is not supported by the proxy",
-                        sub.to_ascii_uppercase()
-                    )),
-                }
-            }
+            "client" => ready(encoded(
+                &crate::hello::client(argv, &mut self.name, self.id),
+                self.protocol,
+            )),
             _ => arity(),
         }
     }
@@ -473,13 +455,13 @@ impl Session {
     fn check_password(&mut self, user: &[u8], password: &[u8]) -> Result<(), Answer> {
         match &self.front.requirepass {
             None => Err(error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")),
-            Some(p) if user == b"default" && crate::conn::constant_time_eq(p.as_bytes(), password) => {
+            Some(p) if crate::hello::password_ok(p, user, password) => {
                 self.authenticated = true;
                 Ok(())
             }
             Some(_) => {
                 tracing::warn!(client = self.id, "proxy client authentication failed");
-                Err(error("WRONGPASS invalid username-password pair or user is disabled."))
+                Err(error(crate::hello::WRONGPASS))
             }
         }
     }
