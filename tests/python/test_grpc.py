@@ -251,3 +251,73 @@ def test_standalone_node_password_shedding_and_deadlines(standalone):
     assert values["shardcache_grpc_shed_total"] >= 15, values
     assert values['shardcache_shed_requests_total{door="grpc"}'] >= 15, values
     assert values["shardcache_grpc_requests_total"] >= 20, values
+
+
+def test_grpc_over_tls_on_a_tls_only_cluster():
+    """`--grpc-tls` on members with no plaintext port at all (`--port 0 --tls-port`,
+    `--tls-cluster`): grpcio over TLS (ALPN h2) with and without a client certificate
+    (tls-auth-clients optional), keys of every member served; a plaintext gRPC client gets
+    nothing."""
+    from test_tls import certs
+    base = free_base(3)
+    work = tempfile.mkdtemp()
+    files = certs(os.path.join(work, "tls"))
+    procs = []
+    try:
+        for i in range(3):
+            args = [BIN, "server", "--cluster-enabled", "--port", "0", "--tls-port", str(base + i),
+                    "--tls-cert-file", files["cert"], "--tls-key-file", files["key"],
+                    "--tls-ca-cert-file", files["ca"], "--tls-auth-clients", "optional",
+                    "--tls-cluster", "--grpc-port", str(base + 3000 + i), "--grpc-tls",
+                    "--threads", "1", "--dir", os.path.join(work, f"n{i}")]
+            if i:
+                args += ["--join", f"127.0.0.1:{base}"]
+            procs.append(subprocess.Popen(args, stderr=subprocess.DEVNULL))
+            wait_port(base + i, procs[-1])
+        with open(files["ca"], "rb") as f:
+            ca = f.read()
+        with open(files["cert"], "rb") as f:
+            cert = f.read()
+        with open(files["key"], "rb") as f:
+            key = f.read()
+
+        def secure(port, **identity):
+            creds = grpc.ssl_channel_credentials(root_certificates=ca, **identity)
+            channel = grpc.secure_channel(f"localhost:{port}", creds)
+            grpc.channel_ready_future(channel).result(timeout=10)
+            return pb_grpc.CacheServiceStub(channel), channel
+
+        s, ch = secure(base + 3000)
+
+        def formed():
+            try:
+                return s.Health(pb.HealthRequest(), timeout=5).cluster_state == "ok"
+            except grpc.RpcError:  # the node behind the gRPC port may still be starting
+                return False
+
+        deadline = time.time() + 30
+        while not formed():
+            assert time.time() < deadline, "the TLS-only cluster never formed"
+            time.sleep(0.2)
+        # Let every member's slots settle (joined members wait out the old owner's lease).
+        time.sleep(3)
+        keys = [f"g:{i}" for i in range(60)]
+        for k in keys:
+            s.Set(pb.SetRequest(key=k, value=k.encode()), timeout=10)
+        # From another member, with a client certificate (mutual TLS).
+        s2, ch2 = secure(base + 3002, private_key=key, certificate_chain=cert)
+        got = s2.MGet(pb.MGetRequest(keys=keys), timeout=10)
+        assert [v.value for v in got.values] == [k.encode() for k in keys]
+        ch.close()
+        ch2.close()
+        # A plaintext client does not get through the TLS port.
+        plain = grpc.insecure_channel(f"127.0.0.1:{base + 3001}")
+        with pytest.raises(grpc.RpcError) as e:
+            pb_grpc.CacheServiceStub(plain).Get(pb.GetRequest(key="g:1"), timeout=3)
+        assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        plain.close()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=15)

@@ -7,12 +7,16 @@
 //! one request/reply exchange at a time (Raft's replication to one peer is sequential
 //! anyway). The client keeps one connection per peer and reconnects after an error; an
 //! unreachable peer is reported to Raft as such, which retries with backoff.
+//!
+//! With [`BusTls`] (`tls-cluster yes`) every connection is mutual TLS first — both ends
+//! present a certificate from the cluster's CA — and the secret handshake runs inside it:
+//! the frames, snapshots of the topology among them, never cross the network in the clear.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
@@ -25,12 +29,12 @@ const MAX_FRAME: usize = 64 << 20;
 /// How long one exchange may take before the peer counts as unreachable.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(2);
 
-async fn write_frame(s: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+async fn write_frame<S: AsyncWrite + Unpin>(s: &mut S, body: &[u8]) -> std::io::Result<()> {
     s.write_all(&(body.len() as u32).to_be_bytes()).await?;
     s.write_all(body).await
 }
 
-async fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+async fn read_frame<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -48,13 +52,49 @@ const MAX_HANDSHAKING: usize = 64;
 /// How long a peer has to complete the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves the bus: a connection that proves the secret has every request handed to the
-/// local node and its reply sent back; one that does not is logged and closed.
+/// The bus's TLS: the acceptor (which requires a client certificate from the CA) and the
+/// connector members dial each other with. Both reread their files on SIGHUP.
+pub struct BusTls {
+    pub acceptor: tls::Acceptor,
+    pub connector: tls::Connector,
+}
+
+impl BusTls {
+    fn reload(&self) {
+        if let Err(e) = self
+            .acceptor
+            .reload()
+            .and_then(|()| self.connector.reload())
+        {
+            tracing::warn!(error = %e, "cluster bus: TLS reload failed; the old certificates stay in use");
+        } else {
+            tracing::info!("cluster bus: TLS certificates reloaded");
+        }
+    }
+}
+
+/// Serves the bus: a connection that proves the secret (inside TLS, with [`BusTls`]) has
+/// every request handed to the local node and its reply sent back; one that does not is
+/// logged and closed.
 pub async fn serve(listener: TcpListener, node: Arc<ClusterNode<TcpTransport>>) {
     let secret = node.transport().secret.clone();
+    let tls = node.transport().tls.clone();
     let handshaking = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKING));
+    let mut hangup = match &tls {
+        Some(_) => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+        None => None,
+    };
     loop {
-        let (mut stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(()) = async { hangup.as_mut()?.recv().await } => {
+                if let Some(t) = &tls {
+                    t.reload();
+                }
+                continue;
+            }
+        };
+        let (tcp, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors, typically: back off instead of spinning.
@@ -69,16 +109,21 @@ pub async fn serve(listener: TcpListener, node: Arc<ClusterNode<TcpTransport>>) 
         };
         let node = node.clone();
         let secret = secret.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let proven = tokio::time::timeout(
-                HANDSHAKE_TIMEOUT,
-                server_handshake(&mut stream, secret.as_ref()),
-            )
+            let _ = tcp.set_nodelay(true);
+            let proven = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+                let mut stream = match &tls {
+                    Some(t) => t.acceptor.accept(tcp, HANDSHAKE_TIMEOUT).await?,
+                    None => tls::Stream::Plain(tcp),
+                };
+                server_handshake(&mut stream, secret.as_ref()).await?;
+                Ok::<_, std::io::Error>(stream)
+            })
             .await;
             drop(permit);
-            match proven {
-                Ok(Ok(())) => {}
+            let mut stream = match proven {
+                Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
                     tracing::warn!(%peer, error = %e, "cluster bus: peer refused, frames dropped");
                     return;
@@ -87,7 +132,7 @@ pub async fn serve(listener: TcpListener, node: Arc<ClusterNode<TcpTransport>>) 
                     tracing::warn!(%peer, "cluster bus: handshake timed out, frames dropped");
                     return;
                 }
-            }
+            };
             while let Ok(body) = read_frame(&mut stream).await {
                 let Ok(request) = serde_json::from_slice::<BusRequest>(&body) else {
                     tracing::warn!("cluster bus: undecodable request; closing the connection");
@@ -106,7 +151,7 @@ pub async fn serve(listener: TcpListener, node: Arc<ClusterNode<TcpTransport>>) 
 }
 
 /// One peer's connection, made on first use and dropped after an error.
-type PeerConn = Arc<Mutex<Option<TcpStream>>>;
+type PeerConn = Arc<Mutex<Option<tls::Stream>>>;
 
 /// The client side: one connection per peer bus address, each opened with the handshake.
 #[derive(Clone, Default)]
@@ -114,13 +159,16 @@ pub struct TcpTransport {
     conns: Arc<Mutex<HashMap<String, PeerConn>>>,
     /// The cluster secret (`None`: an open bus, for a cluster without one).
     secret: Option<BusSecret>,
+    /// TLS on the bus (`tls-cluster yes`).
+    tls: Option<Arc<BusTls>>,
 }
 
 impl TcpTransport {
-    pub fn new(secret: Option<BusSecret>) -> TcpTransport {
+    pub fn new(secret: Option<BusSecret>, tls: Option<BusTls>) -> TcpTransport {
         TcpTransport {
             conns: Default::default(),
             secret,
+            tls: tls.map(Arc::new),
         }
     }
 
@@ -144,8 +192,15 @@ impl TcpTransport {
             None => {
                 let secret = self.secret.as_ref();
                 tokio::time::timeout(EXCHANGE_TIMEOUT, async {
-                    let mut s = TcpStream::connect(to).await?;
-                    s.set_nodelay(true)?;
+                    let tcp = TcpStream::connect(to).await?;
+                    tcp.set_nodelay(true)?;
+                    let mut s = match &self.tls {
+                        Some(t) => {
+                            let host = to.rsplit_once(':').map_or(to, |(h, _)| h);
+                            t.connector.connect(host, tcp).await?
+                        }
+                        None => tls::Stream::Plain(tcp),
+                    };
                     client_handshake(&mut s, secret).await?;
                     Ok::<_, std::io::Error>(s)
                 })

@@ -361,7 +361,7 @@ async fn three_nodes_over_the_tcp_bus() {
         let mut s = spec(i);
         s.bus_port = l.local_addr().unwrap().port();
         let secret = BusSecret::from_password(if i < 4 { "s3cret" } else { "other" });
-        let node = ClusterNode::start(s, Store::in_memory(), TcpTransport::new(Some(secret)))
+        let node = ClusterNode::start(s, Store::in_memory(), TcpTransport::new(Some(secret), None))
             .await
             .unwrap();
         tokio::spawn(serve(l, node.clone()));

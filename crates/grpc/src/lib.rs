@@ -7,6 +7,7 @@
 //! MOVED/ASK/TRYAGAIN, so the gRPC client never sees a redirect and needs no topology. It
 //! lives in its own crate because it brings tonic and prost; the node does not know it.
 
+mod incoming;
 mod service;
 pub mod status;
 
@@ -47,6 +48,11 @@ pub struct Options {
     pub cpu_shed_window: Duration,
     /// Pipelined connections to each node.
     pub connections: usize,
+    /// TLS on the gRPC port (`--grpc-tls`): the node's certificate, client certificates as
+    /// its `tls-auth-clients` says, ALPN `h2`.
+    pub tls: Option<Arc<tls::Acceptor>>,
+    /// TLS towards the nodes' client ports (a TLS-only node: `--port 0 --tls-port`).
+    pub node_tls: Option<Arc<tls::rustls::ClientConfig>>,
 }
 
 impl Options {
@@ -59,6 +65,8 @@ impl Options {
             cpu_shed_threshold: 0.0,
             cpu_shed_window: Duration::from_secs(10),
             connections: 2,
+            tls: None,
+            node_tls: None,
         }
     }
 }
@@ -132,6 +140,7 @@ pub async fn serve_with_stats(
     let mut cluster = ClusterOptions::new(vec![options.local.clone()]);
     cluster.settings.password = options.password.clone();
     cluster.connections = options.connections.max(1);
+    cluster.settings.tls = options.node_tls.clone();
     let client = upstream::ClusterClient::new(cluster);
     let cache = Arc::new(service::Cache {
         cluster: client.clone(),
@@ -178,10 +187,10 @@ pub async fn serve_with_stats(
         .max_encoding_message_size(options.max_message_bytes);
     let cache_service = tonic::service::interceptor::InterceptedService::new(
         cache_service,
-        authorizer(options.password),
+        authorizer(options.password.clone()),
     );
     tracing::info!(addr = ?listener.local_addr().ok(), "gRPC listening");
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = incoming::connections(listener, options.tls.clone());
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .layer(tower::util::MapResponseLayer::new(

@@ -20,8 +20,6 @@ use server::cluster::{BoxFuture, ClusterState as View, Control, SlotChange};
 use server::Config;
 use tokio::net::TcpListener;
 
-use server::peer::command;
-
 // The server waits `GRACE` before serving gained slots; it must be the cluster's wait, which
 // is longer than any lease (the server crate cannot import it).
 const _: () =
@@ -185,7 +183,18 @@ pub async fn run_tcp(
     options: MemberOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
+    let bus_tls = server::tlsconf::cluster_bus(&config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?
+        .map(|(acceptor, connector)| cluster::bus::BusTls {
+            acceptor,
+            connector,
+        });
+    // `--port 0` with a TLS port: no plaintext client port (a TLS-only member).
+    let listener = if config.port == 0 && config.tls_port != 0 {
+        None
+    } else {
+        Some(TcpListener::bind((config.bind.as_str(), config.port)).await?)
+    };
     let bus_bind = config
         .cluster_bind
         .clone()
@@ -202,15 +211,16 @@ pub async fn run_tcp(
         listener,
         config,
         options,
-        TcpTransport::new(secret),
+        TcpTransport::new(secret, bus_tls),
         shutdown,
     )
     .await
 }
 
-/// Runs a cluster member on the client `listener` with its bus on `bus` until `shutdown`.
+/// Runs a cluster member on the client `listener` (none: TLS only, on `config.tls_port`)
+/// with its bus on `bus` until `shutdown`.
 pub async fn run<B: Bus>(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     config: Config,
     options: MemberOptions,
     bus: B,
@@ -221,10 +231,20 @@ pub async fn run<B: Bus>(
         // A complete member runs scripts (EVAL, FUNCTION, ...).
         config.extra_commands = scripting::handlers();
     }
-    let port = listener.local_addr()?.port();
+    // TLS clients are sent to the TLS port (MOVED, CLUSTER SLOTS/SHARDS/NODES).
+    let tls_port = match &config.tls_listener {
+        Some(l) => l.local_addr()?.port(),
+        None => config.tls_port,
+    };
+    // A TLS-only member announces its TLS port as its port too, and its bus is that port
+    // + 10000 (as Redis does when `port` is 0).
+    let port = match &listener {
+        Some(l) => l.local_addr()?.port(),
+        None => tls_port,
+    };
     let bus_port = if config.cluster_port != 0 {
         config.cluster_port
-    } else if config.port == 0 {
+    } else if listener.is_some() && config.port == 0 {
         0 // any free port, like the client port (tests)
     } else {
         port.checked_add(10000)
@@ -248,11 +268,6 @@ pub async fn run<B: Bus>(
         None => Store::in_memory(),
     };
     let resumed = store.has_state().await;
-    // TLS clients are sent to the TLS port (MOVED, CLUSTER SLOTS/SHARDS/NODES).
-    let tls_port = match &config.tls_listener {
-        Some(l) => l.local_addr()?.port(),
-        None => config.tls_port,
-    };
     let spec = NodeSpec {
         id: id.clone(),
         host: host.clone(),
@@ -278,7 +293,10 @@ pub async fn run<B: Bus>(
     if !resumed && !options.standby {
         match options.join.clone() {
             Some(seed) => {
-                tokio::spawn(join(seed, host, port, bus_port, config.requirepass.clone()));
+                let tls = server::tlsconf::member_connector(&config)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                let password = config.requirepass.clone();
+                tokio::spawn(join(seed, host, port, bus_port, password, tls));
             }
             None => {
                 node.bootstrap().await.map_err(std::io::Error::other)?;
@@ -307,7 +325,7 @@ pub async fn run<B: Bus>(
     } else {
         None
     };
-    let result = server::run_node(Some(listener), admin, config, Some(view), shutdown).await;
+    let result = server::run_node(listener, admin, config, Some(view), shutdown).await;
     node.shutdown().await;
     result
 }
@@ -369,9 +387,17 @@ async fn follow<T: Transport>(node: Arc<ClusterNode<T>>, view: Arc<View>) {
     }
 }
 
-/// Asks the member at `seed` to meet this node, until it has (the seed may still be
-/// starting). Refusals that retrying cannot fix are logged and end the attempt.
-async fn join(seed: String, host: String, port: u16, bus_port: u16, password: Option<String>) {
+/// Asks the member at `seed` (its TLS port, over TLS, when `tls` is given) to meet this
+/// node, until it has (the seed may still be starting). Refusals that retrying cannot fix
+/// are logged and end the attempt.
+async fn join(
+    seed: String,
+    host: String,
+    port: u16,
+    bus_port: u16,
+    password: Option<String>,
+    tls: Option<tls::Connector>,
+) {
     let args = [
         "CLUSTER".to_string(),
         "MEET".into(),
@@ -381,7 +407,12 @@ async fn join(seed: String, host: String, port: u16, bus_port: u16, password: Op
     ];
     let mut delay = Duration::from_millis(100);
     loop {
-        match command(&seed, password.as_deref(), &args).await {
+        let asked = async {
+            let mut peer =
+                server::peer::Peer::connect_via(&seed, password.as_deref(), tls.as_ref()).await?;
+            peer.call(&args).await
+        };
+        match asked.await {
             Ok(Ok(_)) => {
                 tracing::info!(%seed, "joined the cluster");
                 return;

@@ -185,7 +185,12 @@ async fn stats(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         let node = if n.id == myid {
             Some(local.clone())
         } else {
-            remote_stats(&addr, password.as_deref()).await
+            remote_stats(
+                &shared,
+                &crate::peer::member_addr(&shared, n),
+                password.as_deref(),
+            )
+            .await
         };
         let slots = t.slots.iter().filter(|s| **s == Some(n.shard)).count();
         slot_distribution.insert(addr.clone(), json!(slots));
@@ -260,8 +265,10 @@ fn local_stats(shared: &Shared) -> Value {
 }
 
 /// Another node's figures, from its INFO and DBSIZE; `None` if it cannot be asked.
-async fn remote_stats(addr: &str, password: Option<&str>) -> Option<Value> {
-    let mut peer = crate::peer::Peer::connect(addr, password).await.ok()?;
+async fn remote_stats(shared: &Shared, addr: &str, password: Option<&str>) -> Option<Value> {
+    let mut peer = crate::peer::Peer::connect_via(addr, password, shared.member_tls.as_deref())
+        .await
+        .ok()?;
     let info = peer.call(&["INFO"]).await.ok()?.ok()?.as_text()?;
     let own = peer
         .call(&["INFO", "shardcache"])
@@ -342,7 +349,7 @@ async fn clear(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -
             .nodes
             .iter()
             .filter(|n| n.id != myid)
-            .map(|n| format!("{}:{}", n.host, n.port))
+            .map(|n| crate::peer::member_addr(&shared, n))
             .collect(),
         None => Vec::new(),
     };
@@ -350,7 +357,7 @@ async fn clear(State(shared): State<Arc<Shared>>, req: axum::extract::Request) -
     shards += 1;
     let password = shared.live.requirepass();
     for addr in others {
-        match clear_remote(&addr, password.as_deref(), &pattern).await {
+        match clear_remote(&shared, &addr, password.as_deref(), &pattern).await {
             Ok(n) => {
                 cleared += n;
                 shards += 1;
@@ -397,8 +404,13 @@ async fn clear_local(shared: &Shared, pattern: &str) -> u64 {
 
 /// SCAN + UNLINK on another node (UNLINK grouped by slot: a cluster node refuses keys of
 /// several slots in one command).
-async fn clear_remote(addr: &str, password: Option<&str>, pattern: &str) -> Result<u64, String> {
-    let mut peer = crate::peer::Peer::connect(addr, password)
+async fn clear_remote(
+    shared: &Shared,
+    addr: &str,
+    password: Option<&str>,
+    pattern: &str,
+) -> Result<u64, String> {
+    let mut peer = crate::peer::Peer::connect_via(addr, password, shared.member_tls.as_deref())
         .await
         .map_err(|e| e.to_string())?;
     let mut cursor = "0".to_string();

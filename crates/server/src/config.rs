@@ -122,6 +122,9 @@ pub struct Config {
     pub grpc_port: u16,
     /// Address the gRPC port binds; `None` = `bind`.
     pub grpc_bind: Option<String>,
+    /// The gRPC port speaks TLS (the node's certificate; client certificates as
+    /// `tls-auth-clients` says).
+    pub grpc_tls: bool,
     /// Largest gRPC request or response message.
     #[serde(deserialize_with = "de_memory")]
     pub grpc_max_message_size: u64,
@@ -176,6 +179,8 @@ pub struct Config {
     pub tls_ciphersuites: Option<String>,
     pub tls_ciphers: Option<String>,
     pub tls_replication: bool,
+    /// Links between cluster members (the bus, migrations, the admin API's calls) use TLS.
+    pub tls_cluster: bool,
     /// How often the node records its figures for the metric history and evaluates the
     /// alerts (ms).
     pub metrics_interval_ms: u64,
@@ -242,6 +247,7 @@ impl Default for Config {
             cluster_weight: 1,
             grpc_port: 0,
             grpc_bind: None,
+            grpc_tls: false,
             grpc_max_message_size: 16 * 1024 * 1024,
             max_concurrent_requests: 0,
             cpu_shed_threshold: 0.0,
@@ -264,6 +270,7 @@ impl Default for Config {
             tls_ciphersuites: None,
             tls_ciphers: None,
             tls_replication: false,
+            tls_cluster: false,
             tls_listener: None,
             metrics_interval_ms: 10_000,
             alerts: Default::default(),
@@ -397,7 +404,8 @@ impl Live {
         let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let aclfile = path(&c.aclfile);
         let tls_port = Some(c.tls_port.to_string());
-        let tls_replication = Some(if c.tls_replication { "yes" } else { "no" }.to_string());
+        let yes_no = |on: bool| Some(if on { "yes" } else { "no" }.to_string());
+        let (tls_replication, tls_cluster) = (yes_no(c.tls_replication), yes_no(c.tls_cluster));
         let (cert, key, ca) = (
             path(&c.tls_cert_file),
             path(&c.tls_key_file),
@@ -416,6 +424,7 @@ impl Live {
             ("tls-ciphersuites", &c.tls_ciphersuites),
             ("tls-ciphers", &c.tls_ciphers),
             ("tls-replication", &tls_replication),
+            ("tls-cluster", &tls_cluster),
         ] {
             if let (Some(t), Some(v)) = (crate::tunables::find(name), value) {
                 // Checked as CONFIG SET would (those fixed at start are taken as given).

@@ -248,6 +248,9 @@ pub struct Shared {
     pub local_addr: SocketAddr,
     /// The TLS client port's acceptor (reloaded on SIGHUP and CONFIG SET tls-*).
     pub tls: Option<Arc<tls::Acceptor>>,
+    /// How this node dials other members' client ports when links between members use
+    /// TLS (`tls-cluster yes`; see `peer::member_addr`); reloaded on SIGHUP.
+    pub member_tls: Option<Arc<tls::Connector>>,
     pub admin_addr: Mutex<Option<SocketAddr>>,
     /// Cancelled to shut the node down (signal, SHUTDOWN, the caller's future).
     pub shutdown: CancellationToken,
@@ -598,6 +601,14 @@ pub async fn run_node(
     // The TLS client port: `tls_port`, or a listener the caller bound.
     let tls_wanted = config.tls_port != 0 || config.tls_listener.is_some();
     let tls = tlsconf::acceptor(&live, tls_wanted).map_err(invalid)?;
+    let member_tls = if tlsconf::for_cluster(&live) {
+        if !tls_wanted {
+            return Err(invalid("tls-cluster needs a TLS port (--tls-port)".into()));
+        }
+        Some(Arc::new(tlsconf::connector(&live).map_err(invalid)?))
+    } else {
+        None
+    };
     let tls_listener = match (&tls, &config.tls_listener) {
         (None, _) => None,
         (Some(_), Some(l)) => Some(TcpListener::from_std(l.try_clone()?)?),
@@ -657,6 +668,7 @@ pub async fn run_node(
         run_id: random_run_id(),
         local_addr,
         tls: tls.clone(),
+        member_tls: member_tls.clone(),
         admin_addr: Mutex::new(None),
         shutdown: CancellationToken::new(),
         used_memory: AtomicU64::new(0),
@@ -838,6 +850,11 @@ pub async fn run_node(
                     match t.reload() {
                         Ok(()) => tracing::info!("TLS certificates reloaded"),
                         Err(e) => tracing::warn!(error = %e, "TLS reload failed; the old certificates stay in use"),
+                    }
+                }
+                if let Some(c) = &member_tls {
+                    if let Err(e) = c.reload() {
+                        tracing::warn!(error = %e, "TLS reload failed for links to members; the old certificates stay in use");
                     }
                 }
             }

@@ -1,10 +1,14 @@
 //! A minimal Redis client for talking to other nodes: joining a cluster, `shardcache cluster
 //! ...`, and the admin API's cluster-wide stats and clear. Requests and replies in turn.
+//!
+//! Links between members go where [`member_addr`] says and over TLS when the node has a
+//! [`crate::Shared::member_tls`] connector (`tls-cluster yes`): then nothing between members
+//! crosses the network in the clear.
 
 use std::time::Duration;
 
 use resp::Frame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How long one call may take (a membership change waits for Raft commits).
@@ -12,7 +16,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One connection to another node.
 pub struct Peer {
-    stream: TcpStream,
+    stream: tls::Stream,
     buf: Vec<u8>,
     /// Commands queued with [`Peer::queue`], sent by [`Peer::flush`].
     out: Vec<u8>,
@@ -21,7 +25,16 @@ pub struct Peer {
 impl Peer {
     /// Connects (and AUTHs with `password`, if any).
     pub async fn connect(addr: &str, password: Option<&str>) -> std::io::Result<Peer> {
-        let stream = tokio::time::timeout(CALL_TIMEOUT, TcpStream::connect(addr))
+        Peer::connect_via(addr, password, None).await
+    }
+
+    /// Connects over TLS when `tls` is given (and AUTHs with `password`, if any).
+    pub async fn connect_via(
+        addr: &str,
+        password: Option<&str>,
+        tls: Option<&tls::Connector>,
+    ) -> std::io::Result<Peer> {
+        let stream = tokio::time::timeout(CALL_TIMEOUT, dial(addr, tls))
             .await
             .map_err(|_| timed_out(addr))??;
         let mut peer = Peer {
@@ -103,8 +116,43 @@ pub async fn command(
     peer.call(args).await
 }
 
-async fn call<A: AsRef<[u8]>>(
-    stream: &mut TcpStream,
+/// Opens a connection to `addr`: TCP, then the TLS handshake when `tls` is given.
+pub async fn dial(addr: &str, tls: Option<&tls::Connector>) -> std::io::Result<tls::Stream> {
+    let tcp = TcpStream::connect(addr).await?;
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => Ok(tls::Stream::Plain(tcp)),
+        Some(connector) => {
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            connector.connect(host, tcp).await
+        }
+    }
+}
+
+/// The address this node reaches member `n` at: its TLS port when links between members
+/// use TLS (`tls-cluster yes`), else its client port.
+pub fn member_addr(shared: &crate::Shared, n: &placement::topology::Node) -> String {
+    let port = crate::cluster::client_port(n, shared.member_tls.is_some());
+    format!("{}:{port}", n.host)
+}
+
+/// A connection to member `n` (see [`member_addr`]), authenticated with this node's
+/// `requirepass` (members of a cluster share it).
+pub async fn connect_member(
+    shared: &crate::Shared,
+    n: &placement::topology::Node,
+) -> std::io::Result<Peer> {
+    let password = shared.live.requirepass();
+    Peer::connect_via(
+        &member_addr(shared, n),
+        password.as_deref(),
+        shared.member_tls.as_deref(),
+    )
+    .await
+}
+
+async fn call<S: AsyncRead + AsyncWrite + Unpin, A: AsRef<[u8]>>(
+    stream: &mut S,
     buf: &mut Vec<u8>,
     args: &[A],
 ) -> std::io::Result<Result<Frame, String>> {
@@ -120,8 +168,8 @@ async fn call<A: AsRef<[u8]>>(
 }
 
 /// Reads one reply, keeping what follows it in `buf`.
-async fn read_reply(
-    stream: &mut TcpStream,
+async fn read_reply<S: AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<Result<Frame, String>> {
     loop {

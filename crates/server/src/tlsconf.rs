@@ -59,16 +59,59 @@ pub fn for_replication(live: &Live) -> bool {
     value(live, "tls-replication") == "yes"
 }
 
-/// The configuration of an outgoing TLS link: our client certificate (`tls-client-cert-file`
-/// and key, else the server's), the CA to check the other side with.
-pub fn client_config(live: &Live) -> Result<Arc<tls::rustls::ClientConfig>, String> {
+/// Whether links between cluster members — the bus, migrations, the admin API's calls —
+/// use TLS (`tls-cluster yes`).
+pub fn for_cluster(live: &Live) -> bool {
+    value(live, "tls-cluster") == "yes"
+}
+
+/// The settings of an outgoing TLS link: our client certificate (`tls-client-cert-file` and
+/// key, else the server's), the CA to check the other side with.
+fn client_settings(live: &Live) -> Result<tls::Settings, String> {
     let client_cert = value(live, "tls-client-cert-file");
     let lookup = |name: &str| match name {
         "tls-cert-file" if !client_cert.is_empty() => client_cert.clone(),
         "tls-key-file" if !client_cert.is_empty() => value(live, "tls-client-key-file"),
         other => value(live, other),
     };
-    let settings =
-        settings_with(lookup).ok_or("tls-replication needs tls-cert-file and tls-key-file")?;
-    tls::client_config(&settings)
+    settings_with(lookup).ok_or_else(|| "TLS links need tls-cert-file and tls-key-file".into())
+}
+
+/// The configuration of an outgoing TLS link (replication).
+pub fn client_config(live: &Live) -> Result<Arc<tls::rustls::ClientConfig>, String> {
+    tls::client_config(&client_settings(live)?)
+}
+
+/// The reloadable client side of links between members (`tls-cluster yes`).
+pub fn connector(live: &Live) -> Result<tls::Connector, String> {
+    tls::Connector::new(client_settings(live)?)
+}
+
+/// The connector a member dials other members with, from the node's configuration, when
+/// links between members use TLS (`tls-cluster yes`): joining through `--join` (which then
+/// names a member's TLS port), the bus.
+pub fn member_connector(config: &crate::Config) -> Result<Option<tls::Connector>, String> {
+    let live = Live::new(config)?;
+    if !for_cluster(&live) {
+        return Ok(None);
+    }
+    connector(&live).map(Some)
+}
+
+/// The cluster bus's TLS (`tls-cluster yes`), from the node's configuration: an acceptor
+/// that requires a certificate from the CA of every member that connects (whatever
+/// `tls-auth-clients` says for clients), and the connector this member dials with.
+pub fn cluster_bus(
+    config: &crate::Config,
+) -> Result<Option<(tls::Acceptor, tls::Connector)>, String> {
+    let Some(connector) = member_connector(config)? else {
+        return Ok(None);
+    };
+    let live = Live::new(config)?;
+    let mut settings = settings(&live).ok_or("tls-cluster needs tls-cert-file and tls-key-file")?;
+    if settings.ca_cert_file.is_none() {
+        return Err("tls-cluster needs tls-ca-cert-file (members check each other)".into());
+    }
+    settings.auth_clients = tls::AuthClients::Yes;
+    Ok(Some((tls::Acceptor::new(settings)?, connector)))
 }

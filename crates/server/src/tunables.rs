@@ -219,7 +219,7 @@ pub static TUNABLES: &[Tunable] = &[
     t("tls-client-cert-file", None, Kind::Text, "", Effect::Kept),
     t("tls-client-key-file", None, Kind::Text, "", Effect::Kept),
     t("tls-client-key-file-pass", None, Kind::Text, "", Effect::Only("", "encrypted private keys are not supported: give the key unencrypted (with file permissions guarding it)")),
-    t("tls-cluster", None, Kind::Bool, "no", Effect::Only("no", "TLS on the cluster bus is not supported yet (the bus authenticates peers with HMAC-SHA256)")),
+    t("tls-cluster", None, Kind::Bool, "no", Effect::Kept),
     t("tls-dh-params-file", None, Kind::Text, "", Effect::Only("", "DH parameters are not used: key exchange is ECDHE only")),
     t("tls-key-file", None, Kind::Text, "", Effect::Kept),
     t("tls-key-file-pass", None, Kind::Text, "", Effect::Only("", "encrypted private keys are not supported: give the key unencrypted (with file permissions guarding it)")),

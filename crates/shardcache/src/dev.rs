@@ -52,7 +52,8 @@ pub struct DevArgs {
     restart_dead: bool,
     /// Give every node a TLS client port too (node i: base-port + 2000 + i), with a
     /// throwaway CA and certificate written under the cluster's directory (clients need not
-    /// present a certificate: tls-auth-clients optional).
+    /// present a certificate: tls-auth-clients optional); the members talk to each other
+    /// over TLS only (tls-cluster, tls-replication).
     #[arg(long)]
     tls: bool,
     /// Log level of the nodes.
@@ -161,7 +162,12 @@ pub fn run(args: DevArgs) -> ExitCode {
             cmd.args(["--grpc-port", &(grpc_base + i).to_string()]);
         }
         if i > 0 {
-            cmd.args(["--join", &format!("127.0.0.1:{}", args.base_port)]);
+            // With TLS between members, a joiner reaches the seed on its TLS port.
+            let seed = match certs {
+                Some(_) => tls_port(args.base_port),
+                None => args.base_port,
+            };
+            cmd.args(["--join", &format!("127.0.0.1:{seed}")]);
         } else if args.replicas > 0 {
             cmd.args(["--cluster-replicas", &args.replicas.to_string()]);
         }
@@ -177,7 +183,10 @@ pub fn run(args: DevArgs) -> ExitCode {
                 .arg(&c.key)
                 .arg("--tls-ca-cert-file")
                 .arg(&c.ca_cert)
-                .args(["--tls-auth-clients", "optional"]);
+                .args(["--tls-auth-clients", "optional"])
+                // Everything between members over TLS too: the bus, replication,
+                // migrations.
+                .args(["--tls-cluster", "--tls-replication"]);
         }
         cmd.args(&args.extra);
         cmd.spawn()

@@ -420,6 +420,11 @@ struct ServerArgs {
     /// Replication links (this node following a primary) use TLS.
     #[arg(long, env = "SHARDCACHE_TLS_REPLICATION")]
     tls_replication: bool,
+    /// Links between cluster members use TLS: the cluster bus (mutual TLS with the CA of
+    /// --tls-ca-cert-file, then the secret handshake), migrations and the admin API's calls
+    /// to other members (to their TLS ports).
+    #[arg(long, env = "SHARDCACHE_TLS_CLUSTER")]
+    tls_cluster: bool,
     /// A bearer token that opens the admin API (`Authorization: Bearer <token>`); with it
     /// set, the admin API needs credentials even without a password.
     #[arg(long, env = "SHARDCACHE_ADMIN_TOKEN")]
@@ -561,6 +566,10 @@ struct ServerArgs {
     /// Address the gRPC port binds [default: --bind].
     #[arg(long, env = "SHARDCACHE_GRPC_BIND")]
     grpc_bind: Option<String>,
+    /// The gRPC port speaks TLS, with the node's certificate (--tls-cert-file, ...) and
+    /// client certificates as --tls-auth-clients says; ALPN h2.
+    #[arg(long, env = "SHARDCACHE_GRPC_TLS")]
+    grpc_tls: bool,
     /// Largest gRPC message, request or response (bytes or 16mb, ...) [default: 16mb].
     #[arg(long, env = "SHARDCACHE_GRPC_MAX_MESSAGE_SIZE", value_parser = memory)]
     grpc_max_message_size: Option<u64>,
@@ -640,6 +649,9 @@ impl ServerArgs {
         if self.grpc_bind.is_some() {
             c.grpc_bind = self.grpc_bind;
         }
+        if self.grpc_tls {
+            c.grpc_tls = true;
+        }
         if let Some(ms) = self.cpu_shed_window {
             c.cpu_shed_window_ms = ms;
         }
@@ -696,6 +708,9 @@ impl ServerArgs {
         );
         if self.tls_replication {
             c.tls_replication = true;
+        }
+        if self.tls_cluster {
+            c.tls_cluster = true;
         }
         if self.cluster_bind.is_some() {
             c.cluster_bind = self.cluster_bind;
@@ -869,7 +884,8 @@ fn run_proxy(args: ProxyArgs) -> ExitCode {
     }
 }
 
-/// Opens the gRPC port (`--grpc-port`), a client of this node's own client port.
+/// Opens the gRPC port (`--grpc-port`), a client of this node's own client port (its TLS
+/// port, over TLS, when it has no plain one).
 async fn start_grpc(
     config: &Config,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -878,9 +894,17 @@ async fn start_grpc(
         return Ok(None);
     }
     let invalid = |e: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
-    if config.port == 0 {
-        return Err(invalid("--grpc-port needs a plain client port (--port)"));
-    }
+    let live = server::config::Live::new(config).map_err(|e| invalid(&e))?;
+    let tls_settings = server::tlsconf::settings(&live);
+    let node_port = match (config.port, config.tls_port) {
+        (0, 0) => {
+            return Err(invalid(
+                "--grpc-port needs a client port (--port or --tls-port)",
+            ))
+        }
+        (0, tls) => tls,
+        (port, _) => port,
+    };
     let bind = config
         .grpc_bind
         .clone()
@@ -895,8 +919,18 @@ async fn start_grpc(
     };
     let mut options = grpc::Options::new(upstream::slots::join_host_port(
         node_host,
-        i64::from(config.port),
+        i64::from(node_port),
     ));
+    if config.port == 0 {
+        options.node_tls = Some(server::tlsconf::client_config(&live).map_err(|e| invalid(&e))?);
+    }
+    if config.grpc_tls {
+        let mut settings = tls_settings
+            .ok_or_else(|| invalid("--grpc-tls needs --tls-cert-file and --tls-key-file"))?;
+        settings.alpn = vec![b"h2".to_vec()];
+        let acceptor = tls::Acceptor::new(settings).map_err(|e| invalid(&e))?;
+        options.tls = Some(std::sync::Arc::new(acceptor));
+    }
     options.password = config.requirepass.clone();
     options.max_message_bytes = usize::try_from(config.grpc_max_message_size).unwrap_or(usize::MAX);
     options.max_concurrent = config.max_concurrent_requests;

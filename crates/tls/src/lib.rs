@@ -6,6 +6,7 @@
 //! - [`Settings`] → [`server_config`] / [`client_config`];
 //! - [`Acceptor`]: a listener's TLS side, reloadable (SIGHUP, CONFIG SET) without touching
 //!   connections already established (each keeps the configuration it started with);
+//! - [`Connector`]: the same for outgoing links between nodes;
 //! - [`Stream`]: a connection that is plain TCP or TLS, so one code path serves both;
 //! - [`dev`]: a throwaway CA and certificates for `shardcache dev --tls` and tests.
 
@@ -28,6 +29,14 @@ pub use stream::Stream;
 pub struct Acceptor {
     settings: Mutex<Settings>,
     config: RwLock<Arc<rustls::ServerConfig>>,
+}
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("settings", &*self.settings.lock())
+            .finish()
+    }
 }
 
 impl Acceptor {
@@ -74,6 +83,36 @@ impl Acceptor {
                 "TLS handshake timed out",
             )),
         }
+    }
+}
+
+/// The client side of links between nodes (the cluster bus, migrations, the admin API's
+/// calls to other members): a client configuration rebuilt from its files on
+/// [`Connector::reload`], like [`Acceptor`]'s, so a rotated client certificate is used by the
+/// next connection.
+pub struct Connector {
+    settings: Settings,
+    config: RwLock<Arc<rustls::ClientConfig>>,
+}
+
+impl Connector {
+    pub fn new(settings: Settings) -> Result<Connector, String> {
+        let config = client_config(&settings)?;
+        Ok(Connector {
+            settings,
+            config: RwLock::new(config),
+        })
+    }
+
+    pub fn reload(&self) -> Result<(), String> {
+        *self.config.write() = client_config(&self.settings)?;
+        Ok(())
+    }
+
+    /// The TLS handshake on a connected `tcp` to `host`.
+    pub async fn connect(&self, host: &str, tcp: TcpStream) -> std::io::Result<Stream> {
+        let config = self.config.read().clone();
+        connect(config, host, tcp).await
     }
 }
 

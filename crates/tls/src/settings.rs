@@ -48,6 +48,8 @@ pub struct Settings {
     pub ciphersuites: String,
     /// `tls-ciphers`: TLS 1.2 suites in OpenSSL's names, colon-separated (empty: defaults).
     pub ciphers: String,
+    /// Application protocols offered in ALPN, most wanted first (`h2` for gRPC; empty: none).
+    pub alpn: Vec<Vec<u8>>,
 }
 
 impl Settings {
@@ -60,6 +62,7 @@ impl Settings {
             protocols: String::new(),
             ciphersuites: String::new(),
             ciphers: String::new(),
+            alpn: Vec::new(),
         }
     }
 }
@@ -215,9 +218,10 @@ pub fn server_config(settings: &Settings) -> Result<Arc<rustls::ServerConfig>, S
             builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
         }
     };
-    let config = builder
+    let mut config = builder
         .with_single_cert(certs(&settings.cert_file)?, key(&settings.key_file)?)
         .map_err(|e| format!("certificate and key do not fit together: {e}"))?;
+    config.alpn_protocols = settings.alpn.clone();
     Ok(Arc::new(config))
 }
 

@@ -36,7 +36,7 @@ pub async fn start(transport: &MemTransport, join: Option<u16>, config: Config) 
     };
     let (stop, stopped) = tokio::sync::oneshot::channel();
     tokio::spawn(node::run(
-        listener,
+        Some(listener),
         config,
         options,
         transport.clone(),

@@ -107,9 +107,9 @@ async fn move_batch(shared: &Arc<Shared>, to: ShardId, batch: &[u16]) -> Result<
     let target = t
         .primary_of(to)
         .ok_or_else(|| format!("the target shard {to:x} has no primary"))?;
-    let addr = format!("{}:{}", target.host, target.port);
+    let addr = crate::peer::member_addr(shared, target);
     let password = shared.live.requirepass();
-    let mut link = Link::connect(&addr, password.as_deref()).await?;
+    let mut link = Link::connect(&addr, password.as_deref(), shared.member_tls.as_deref()).await?;
     let progress = &shared.migrations.progress;
     let tap = &shared.migrations.tap;
     let _watch = Watch::new(shared, batch);

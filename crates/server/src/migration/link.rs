@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use resp::Frame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 /// How long the target may take to answer what was sent before the link is given up.
@@ -26,7 +24,7 @@ struct Replies {
 }
 
 pub struct Link {
-    writer: OwnedWriteHalf,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
     out: Vec<u8>,
     /// Commands queued or sent so far.
     sent: u64,
@@ -41,14 +39,32 @@ impl Drop for Link {
 }
 
 impl Link {
-    /// Connects to `addr` (and AUTHs with `password`, if any).
-    pub async fn connect(addr: &str, password: Option<&str>) -> Result<Link, String> {
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+    /// Connects to `addr`, over TLS when `tls` is given (and AUTHs with `password`, if any).
+    pub async fn connect(
+        addr: &str,
+        password: Option<&str>,
+        tls: Option<&tls::Connector>,
+    ) -> Result<Link, String> {
+        let stream = tokio::time::timeout(Duration::from_secs(5), crate::peer::dial(addr, tls))
             .await
             .map_err(|_| format!("{addr}: connect timed out"))?
             .map_err(|e| format!("{addr}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        let (mut reader, writer) = stream.into_split();
+        // A plain stream splits into owned halves (no lock between reader and writer); a
+        // TLS one shares its session state between them.
+        let (reader, writer): (
+            Box<dyn AsyncRead + Send + Unpin>,
+            Box<dyn AsyncWrite + Send + Unpin>,
+        ) = match stream {
+            tls::Stream::Plain(tcp) => {
+                let (r, w) = tcp.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            tls => {
+                let (r, w) = tokio::io::split(tls);
+                (Box::new(r), Box::new(w))
+            }
+        };
+        let mut reader = reader;
         let replies = Arc::new(Replies::default());
         let counted = replies.clone();
         let reader = tokio::spawn(async move {

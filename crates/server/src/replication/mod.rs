@@ -182,10 +182,14 @@ pub async fn follow_cluster_role(shared: std::sync::Arc<crate::Shared>) {
             Some(p) if p.id != cluster.myid => {
                 let repl = &shared.replication;
                 let following = repl.state().master.clone();
-                if following != Some((p.host.clone(), p.port)) {
+                // With `tls-replication yes` the primary's TLS port (Redis's
+                // getNodeDefaultReplicationPort).
+                let tls = crate::tlsconf::for_replication(&shared.live);
+                let port = crate::cluster::client_port(&p, tls);
+                if following != Some((p.host.clone(), port)) {
                     primary::stop_log(&shared);
-                    if let Some(generation) = repl.follow(&p.host, p.port) {
-                        tracing::info!(primary = %p.id, host = %p.host, port = p.port, "cluster: replicating the shard's primary");
+                    if let Some(generation) = repl.follow(&p.host, port) {
+                        tracing::info!(primary = %p.id, host = %p.host, port, "cluster: replicating the shard's primary");
                         link::start(&shared, generation);
                     }
                 }
@@ -215,9 +219,8 @@ pub async fn manual_failover(
     primary: &placement::topology::Node,
 ) -> Result<(), String> {
     const PAUSE_MS: u64 = 5000;
-    let addr = format!("{}:{}", primary.host, primary.port);
-    let password = shared.live.requirepass();
-    let mut peer = crate::peer::Peer::connect(&addr, password.as_deref())
+    let addr = crate::peer::member_addr(shared, primary);
+    let mut peer = crate::peer::connect_member(shared, primary)
         .await
         .map_err(|e| format!("cannot reach the primary at {addr}: {e} (CLUSTER FAILOVER FORCE promotes without it)"))?;
     let paused = peer

@@ -140,6 +140,16 @@ async fn optional_client_certificates_tls_only_and_certificate_changes() {
         "{out}"
     );
     assert_eq!(cli(port, &c, false, &["PING"]).await, (true, "PONG".into()));
+    // tls-cluster is set up at start: its value is accepted again, another refused.
+    let (ok, out) = cli(port, &c, true, &["CONFIG", "SET", "tls-cluster", "no"]).await;
+    assert!(ok && out == "OK", "{out}");
+    let (ok, out) = cli(port, &c, true, &["CONFIG", "SET", "tls-cluster", "yes"]).await;
+    assert!(
+        !ok && out.contains(
+            "(possibly related to argument 'tls-cluster') - Unable to update TLS configuration"
+        ),
+        "{out}"
+    );
     // ... a new certificate from another CA is used by new connections.
     let other = tls::dev::write(&c.dir.join("other"), &[]).unwrap();
     let (ok, out) = cli(

@@ -82,17 +82,20 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         setter(&scratch, &value).map_err(|why| failed(&why))?;
         pairs.push((setter, value));
     }
-    // The TLS port is bound at start: setting it to another value is refused in Redis's
+    // The TLS port is bound at start, and the cluster bus and member links are set up
+    // with or without TLS at start: setting either to another value is refused in Redis's
     // words for a TLS change that cannot be made (the log says why).
-    if let Some((t, value, _)) = kept.iter().find(|(t, _, _)| t.name == "tls-port") {
-        if *value != ctx.shared.live.tunables.get(t) {
-            tracing::warn!(
-                requested = %value,
-                "tls-port cannot change while the node runs: restart it with --tls-port"
-            );
-            return Err(CmdError::err(
-                "CONFIG SET failed (possibly related to argument 'tls-port') - Unable to update TLS configuration. Check server logs.",
-            ));
+    for fixed in ["tls-port", "tls-cluster"] {
+        if let Some((t, value, _)) = kept.iter().find(|(t, _, _)| t.name == fixed) {
+            if *value != ctx.shared.live.tunables.get(t) {
+                tracing::warn!(
+                    requested = %value,
+                    "{fixed} cannot change while the node runs: restart it with --{fixed}"
+                );
+                return Err(CmdError::err(format!(
+                    "CONFIG SET failed (possibly related to argument '{fixed}') - Unable to update TLS configuration. Check server logs."
+                )));
+            }
         }
     }
     // TLS settings change together (Redis's applyTlsCfg): when TLS is in use — a TLS port,
