@@ -7,11 +7,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 
 import pytest
 import redis
 
-from helpers import ROOT, free_base, start_dev
+from helpers import BIN, ROOT, free_base, start_dev
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -65,3 +66,83 @@ def test_dashboard_shows_every_node_and_live_figures(cluster):
     shot = os.path.join(ROOT, "target", "dashboard.png")
     chromium(admin, f"--screenshot={shot}")
     assert os.path.getsize(shot) > 10_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (scripts/test.sh installs it)")
+def test_proxy_dashboard_shows_backends_ejections_and_latency():
+    """`shardcache proxy` over three real redis-servers: its admin port's dashboard lists every
+    backend with its keys, request counts and latency; a backend killed and ejected from the
+    ring is shown as such, with an alert. Screenshot: target/proxy-dashboard.png."""
+    from helpers import free_port, wait_port
+    work = tempfile.mkdtemp()
+    servers, ports = [], []
+    for _ in range(3):
+        port = free_port()
+        servers.append(subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+             "--dir", work], stdout=subprocess.DEVNULL))
+        wait_port(port, servers[-1], "redis-server")
+        ports.append(port)
+    listen, admin_port = free_port(), free_port()
+    conf = os.path.join(work, "nutcracker.yml")
+    with open(conf, "w") as f:
+        f.write(f"alpha:\n  listen: 127.0.0.1:{listen}\n  hash: fnv1a_64\n  distribution: ketama\n"
+                "  auto_eject_hosts: true\n  server_retry_timeout: 60000\n  server_failure_limit: 1\n"
+                "  servers:\n" + "".join(f"   - 127.0.0.1:{p}:1 s{i}\n" for i, p in enumerate(ports)))
+    proxy = subprocess.Popen([BIN, "proxy", "--config", conf, "--admin-port", str(admin_port)],
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_port(listen, proxy, "proxy")
+        r = redis.Redis(port=listen)
+        for i in range(600):
+            r.set(f"dash:{i}", "v")
+            r.get(f"dash:{i}")
+        # Kill one backend; requests for its keys fail until it is ejected.
+        servers[2].kill()
+        servers[2].wait()
+        for i in range(600):
+            try:
+                r.get(f"dash:{i}")
+            except redis.RedisError:
+                pass
+        url = f"http://127.0.0.1:{admin_port}/"
+        # Load while the page polls, so its intervals have rates and latencies.
+        stop = threading.Event()
+
+        def load():
+            c = redis.Redis(port=listen)
+            while not stop.is_set():
+                for i in range(600):
+                    try:
+                        c.get(f"dash:{i}")
+                    except redis.RedisError:
+                        pass
+        loader = threading.Thread(target=load)
+        loader.start()
+        try:
+            dom, stderr = chromium(url, "--dump-dom")
+        finally:
+            stop.set()
+            loader.join()
+        assert console_errors(stderr) == [], stderr
+        rows = re.findall(r'<tr data-backend="[^"]* (s\d)">(.*?)</tr>', dom)
+        assert sorted(b for b, _ in rows) == ["s0", "s1", "s2"], dom
+        cells = {b: re.findall(r"<td[^>]*>([^<]*)</td>", row) for b, row in rows}
+        assert cells["s2"][3] == "ejected", cells
+        for b in ("s0", "s1"):
+            assert cells[b][3] == "up", cells
+            assert int(cells[b][4]) > 50, cells  # keys, asked of the backend
+        # Requests/s and p99 over the page's last interval (the load kept going meanwhile).
+        busy = [b for b in ("s0", "s1") if cells[b][5] not in ("–", "0")]
+        assert busy, cells
+        assert all(float(cells[b][8]) > 0 for b in busy), cells
+        assert "s2 (alpha) is ejected" in dom
+        shot = os.path.join(ROOT, "target", "proxy-dashboard.png")
+        chromium(url, f"--screenshot={shot}")
+        assert os.path.getsize(shot) > 10_000
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=15)
+        for s in servers:
+            s.kill()
+            s.wait()

@@ -17,6 +17,40 @@
 
 pub mod auth;
 
+/// The look and the charts both dashboards share (the node's at `/` of its admin port, the
+/// proxy's at `/` of its): static, embedded in the binary, public like any stylesheet.
+pub fn dashboard_assets<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    fn asset(content_type: &'static str, body: &'static str) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response()
+    }
+    Router::new()
+        .route(
+            "/dashboard.css",
+            axum::routing::get(|| async {
+                asset(
+                    "text/css; charset=utf-8",
+                    include_str!("dashboard/dashboard.css"),
+                )
+            }),
+        )
+        .route(
+            "/dashboard.js",
+            axum::routing::get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("dashboard/dashboard.js"),
+                )
+            }),
+        )
+}
+
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -132,6 +132,8 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, admin: Admin) {
         }),
     };
     let protected = Router::new()
+        .route("/", get(dashboard))
+        .route("/api/proxy/backends", get(backends))
         .route("/metrics", get(metrics))
         .route("/api/cache/stats", get(stats))
         .route("/api/cache/clear", post(clear))
@@ -142,6 +144,7 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, admin: Admin) {
         ));
     let app = Router::new()
         .route("/health", get(health))
+        .merge(adminhttp::dashboard_assets())
         .merge(protected)
         .with_state(state);
     adminhttp::serve(listener, app, guard, std::future::pending()).await;
@@ -185,6 +188,75 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
         status,
         Json(json!({"status": if any_up {"ok"} else {"down"}, "pools": pools})),
     )
+}
+
+/// The proxy's dashboard: one page, embedded in the binary, that polls
+/// `/api/proxy/backends` and `/api/cache/stats` (see `dashboard.html`).
+async fn dashboard() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        include_str!("dashboard.html"),
+    )
+}
+
+/// Every pool and backend with its counters as they stand (cumulative: a reader takes the
+/// difference of two readings for rates and for the latency of an interval), whether each
+/// backend is connected and whether it is ejected from its pool's ring. Asks no backend.
+async fn backends(State(s): State<AppState>) -> impl IntoResponse {
+    let mut pools = Vec::new();
+    for pool in s.proxy.pools() {
+        let live = pool.live();
+        let c = &pool.config;
+        let placement = match &c.placement {
+            Placement::Twemproxy {
+                hash, distribution, ..
+            } => format!("{} / {distribution:?}", hash.name()).to_lowercase(),
+            Placement::VirtualNodes(n) => format!("{n} virtual nodes"),
+        };
+        let backends: Vec<Value> = pool
+            .backends
+            .iter()
+            .zip(&live)
+            .zip(&c.servers)
+            .map(|((b, live), server)| {
+                let st = &b.stats;
+                let buckets: Vec<u64> = st
+                    .latency_buckets
+                    .iter()
+                    .map(|n| n.load(Ordering::Relaxed))
+                    .collect();
+                json!({
+                    "backend": b.label,
+                    "address": server.addr(),
+                    "tls": server.tls,
+                    "connected": b.connected(),
+                    "ejected": !live,
+                    "requests": st.requests.load(Ordering::Relaxed),
+                    "errors": st.errors.load(Ordering::Relaxed),
+                    "latency_us_sum": st.latency_us_sum.load(Ordering::Relaxed),
+                    "latency_buckets": buckets,
+                })
+            })
+            .collect();
+        let ps = &pool.stats;
+        pools.push(json!({
+            "pool": c.name,
+            "listen": c.listen,
+            "placement": placement,
+            "auto_eject_hosts": c.auto_eject_hosts,
+            "server_failure_limit": c.server_failure_limit,
+            "requests": ps.total_requests.load(Ordering::Relaxed),
+            "hits": ps.hits.load(Ordering::Relaxed),
+            "misses": ps.misses.load(Ordering::Relaxed),
+            "sets": ps.sets.load(Ordering::Relaxed),
+            "errors": ps.errors.load(Ordering::Relaxed),
+            "backends": backends,
+        }));
+    }
+    Json(json!({"latency_buckets_us": LATENCY_BUCKETS_US, "pools": pools}))
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {

@@ -39,6 +39,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, options: adminhtt
     let app = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .merge(adminhttp::dashboard_assets())
         .merge(protected)
         .with_state(shared);
     adminhttp::serve(
