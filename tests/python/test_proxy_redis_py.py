@@ -137,3 +137,12 @@ def test_locks_and_scripts_through_the_proxy(proxy, protocol):
     r.script_flush()
     assert r.script_exists(bump.sha) == [False]
     assert bump(keys=[keys[0]], args=[1]) == 4
+
+
+def test_object_and_memory_route_by_their_key(proxy):
+    """OBJECT ENCODING key / MEMORY USAGE key: the key is argument 2 (not the subcommand)."""
+    r = redis.Redis(port=proxy, password="pw", protocol=2)
+    for i in range(40):
+        r.set(f"enc:{i}", "12345")
+        assert r.object("encoding", f"enc:{i}") == b"int"
+        assert r.memory_usage(f"enc:{i}") > 0

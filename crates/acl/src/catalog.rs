@@ -98,6 +98,17 @@ pub struct Catalog {
 
 impl Catalog {
     /// Links subcommands (`a|b`) to their container (`a`), which must be in the list.
+    /// Redis 7's commands and subcommands ([`crate::redis7::COMMANDS`]), for a front door
+    /// with no command table of its own (the proxy).
+    pub fn redis7() -> Catalog {
+        Catalog::new(
+            crate::redis7::COMMANDS
+                .iter()
+                .map(|(name, categories, no_auth, _)| CommandInfo::new(name, categories, *no_auth))
+                .collect(),
+        )
+    }
+
     pub fn new(mut commands: Vec<CommandInfo>) -> Catalog {
         let by_name: HashMap<String, usize> = commands
             .iter()

@@ -10,6 +10,8 @@ pub mod catalog;
 pub mod describe;
 pub mod error;
 pub mod file;
+#[rustfmt::skip]
+pub mod redis7;
 pub mod selector;
 pub mod user;
 

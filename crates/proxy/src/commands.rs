@@ -31,6 +31,8 @@ pub enum KeySpec {
     From(usize),
     /// Arguments 1 and 2.
     Two,
+    /// The key after a subcommand: argument 2 (OBJECT ENCODING key, MEMORY USAGE key).
+    AfterSubcommand,
     /// Every other argument from 1 (MSETNX).
     Pairs,
     /// A destination at 1, then `numkeys` at 2 and that many keys (ZUNIONSTORE, ...).
@@ -75,7 +77,7 @@ pub fn route(name: &str) -> Option<Route> {
         | "bitfield" | "bitfield_ro"
         // Keys.
         | "expire" | "pexpire" | "expireat" | "pexpireat" | "ttl" | "pttl" | "expiretime"
-        | "pexpiretime" | "persist" | "type" | "dump" | "restore" | "object" | "memory"
+        | "pexpiretime" | "persist" | "type" | "dump" | "restore"
         // Hashes.
         | "hset" | "hsetnx" | "hget" | "hmset" | "hmget" | "hgetall" | "hdel" | "hexists"
         | "hlen" | "hkeys" | "hvals" | "hincrby" | "hincrbyfloat" | "hstrlen" | "hrandfield"
@@ -110,11 +112,13 @@ pub fn route(name: &str) -> Option<Route> {
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
             SameBackend(KeySpec::Script)
         }
+        "object" | "memory" => SameBackend(KeySpec::AfterSubcommand),
         "keys" => Broadcast(Combine::Concat),
         "dbsize" => Broadcast(Combine::Sum),
         "flushall" | "flushdb" => Broadcast(Combine::AllOk),
         "scan" => Scan,
-        "ping" | "echo" | "auth" | "select" | "command" | "client" | "quit" | "hello" | "time" => {
+        "ping" | "echo" | "auth" | "select" | "command" | "client" | "quit" | "hello" | "time"
+        | "acl" => {
             Local
         }
         "info" => Broadcast(Combine::Info),
@@ -139,6 +143,7 @@ pub fn same_backend_keys(spec: KeySpec, args: &[&[u8]]) -> Option<Vec<usize>> {
     match spec {
         KeySpec::From(first) => (n > first).then(|| (first..n).collect()),
         KeySpec::Two => (n > 2).then(|| vec![1, 2]),
+        KeySpec::AfterSubcommand => (n > 2).then(|| vec![2]),
         KeySpec::Pairs => (n > 2).then(|| (1..n).step_by(2).collect()),
         KeySpec::DestNumkeys => {
             let k = numkeys(2)?;

@@ -81,6 +81,9 @@ pub struct PoolConfig {
     pub default_ttl: Option<u64>,
     /// Password clients must AUTH with (ours; twemproxy has none separate from the backends').
     pub requirepass: Option<String>,
+    /// ACL users for clients (`--user`, redis.conf's `user` lines without the word):
+    /// see [`crate::users`].
+    pub users: Vec<String>,
     /// Redis's `client-output-buffer-limit normal` for this pool's clients (0 = none).
     pub client_output_limit: OutputLimit,
     /// Redis's `client-query-buffer-limit`: a client whose unparsed input exceeds it is
@@ -164,6 +167,7 @@ impl PoolConfig {
             server_connections: 1,
             default_ttl: None,
             requirepass: None,
+            users: Vec::new(),
             client_output_limit: OutputLimit::default(),
             client_query_buffer_limit: 1 << 30,
             servers: Vec::new(),

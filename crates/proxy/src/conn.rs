@@ -25,6 +25,7 @@ use crate::commands::{route, same_backend_keys, Combine, Route};
 use crate::config::OutputLimit;
 use crate::pool::Pool;
 use crate::resp3::{shape, to_resp3, Shape};
+use crate::users::UserId;
 use crate::PoolSlot;
 
 /// Commands of one client waiting for backend replies at once.
@@ -87,7 +88,8 @@ fn encode(args: &[&[u8]]) -> Bytes {
 struct Client {
     pool: Arc<Pool>,
     id: u64,
-    authenticated: bool,
+    /// Who the client is (`None`: not authenticated yet).
+    user: Option<UserId>,
     name: Option<Vec<u8>>,
     close: bool,
     /// 2 or 3, as chosen with HELLO.
@@ -98,7 +100,7 @@ pub async fn serve(slot: Arc<PoolSlot>, mut stream: tls::Stream) {
     let _ = stream.set_nodelay(true);
     let pool = slot.get();
     let mut client = Client {
-        authenticated: pool.config.requirepass.is_none(),
+        user: pool.users.open().then_some(crate::users::DEFAULT),
         pool,
         id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
         name: None,
@@ -134,7 +136,7 @@ pub async fn serve(slot: Arc<PoolSlot>, mut stream: tls::Stream) {
         let mut consumed = 0;
         loop {
             let limits = Limits {
-                authenticated: client.authenticated,
+                authenticated: client.user.is_some(),
                 ..Limits::default()
             };
             let buf = &rbuf[consumed..];
@@ -237,8 +239,16 @@ impl Client {
             .stats
             .total_requests
             .fetch_add(1, Ordering::Relaxed);
-        if !self.authenticated && !matches!(name, "auth" | "hello" | "quit") {
-            return error("NOAUTH Authentication required.");
+        let Some(user) = self.user else {
+            if !matches!(name, "auth" | "hello" | "quit") {
+                return error("NOAUTH Authentication required.");
+            }
+            return self.local(name, &args.iter().collect::<Vec<_>>());
+        };
+        if self.pool.users.restricted() {
+            if let Err(e) = self.pool.users.check(user, args) {
+                return error(&e);
+            }
         }
         let Some(r) = route(name) else {
             return error(&format!(
@@ -481,19 +491,17 @@ impl Client {
                 self.close = true;
                 ok()
             }
-            "auth" => {
-                if !(2..=3).contains(&argv.len()) {
-                    return arity();
+            "auth" => match crate::hello::auth(&self.pool.users, argv) {
+                Ok(user) => {
+                    self.user = Some(user);
+                    ok()
                 }
-                if self.pool.config.requirepass.is_none() {
-                    return error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+                Err(e) => {
+                    self.auth_failed();
+                    error(&e)
                 }
-                let user: &[u8] = if argv.len() == 3 { argv[1] } else { b"default" };
-                match self.check_password(user, argv[argv.len() - 1]) {
-                    Ok(()) => ok(),
-                    Err(e) => e,
-                }
-            }
+            },
+            "acl" => Pending::Local(crate::hello::acl(&self.pool.users, self.user, argv)),
             "select" => match argv.get(1).copied() {
                 Some(b"0") if argv.len() == 2 => ok(),
                 Some(_) if argv.len() == 2 => error("ERR DB index is out of range"),
@@ -517,23 +525,8 @@ impl Client {
         }
     }
 
-    /// AUTH's check (`default` is the only user): authenticates the connection, or the
-    /// error to answer.
-    fn check_password(&mut self, user: &[u8], password: &[u8]) -> Result<(), Pending> {
-        match &self.pool.config.requirepass {
-            Some(p) if crate::hello::password_ok(p, user, password) => {
-                self.authenticated = true;
-                Ok(())
-            }
-            None if user == b"default" => {
-                self.authenticated = true;
-                Ok(())
-            }
-            _ => {
-                tracing::warn!(client = self.id, "proxy client authentication failed");
-                Err(error(crate::hello::WRONGPASS))
-            }
-        }
+    fn auth_failed(&self) {
+        tracing::warn!(client = self.id, "proxy client authentication failed");
     }
 
     /// HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7: switches
@@ -545,11 +538,15 @@ impl Client {
             Err(e) => return error(&e),
         };
         if let Some((user, password)) = hello.credentials {
-            if let Err(e) = self.check_password(user, password) {
-                return e;
+            match self.pool.users.authenticate(user, password) {
+                Some(id) => self.user = Some(id),
+                None => {
+                    self.auth_failed();
+                    return error(crate::hello::WRONGPASS);
+                }
             }
         }
-        if !self.authenticated {
+        if self.user.is_none() {
             return error(crate::hello::NOAUTH);
         }
         if let Some(n) = hello.name {
@@ -642,11 +639,6 @@ impl Client {
             }
         }
     }
-}
-
-/// Compares without an early exit, so response time does not leak the password prefix.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn has_ttl_option(argv: &[&[u8]]) -> bool {

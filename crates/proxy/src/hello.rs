@@ -79,10 +79,47 @@ pub fn reply(protocol: u8, client_id: u64) -> Frame {
 /// Redis's reply to credentials that do not match.
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
-/// Whether `user`/`password` open the proxy whose password is `requirepass` (`default` is
-/// its only user). Compared without an early exit, so timing does not leak a prefix.
-pub fn password_ok(requirepass: &str, user: &[u8], password: &[u8]) -> bool {
-    user == b"default" && crate::conn::constant_time_eq(requirepass.as_bytes(), password)
+/// AUTH [username] password: the user it opens, or Redis's error reply text. The check is
+/// the user's ([`crate::users::Users::authenticate`]: hashed, compared in constant time).
+pub fn auth(users: &crate::users::Users, argv: &[&[u8]]) -> Result<crate::users::UserId, String> {
+    if !(2..=3).contains(&argv.len()) {
+        return Err("ERR wrong number of arguments for 'auth' command".into());
+    }
+    if argv.len() == 2 && users.open() {
+        return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
+    }
+    let user: &[u8] = if argv.len() == 3 { argv[1] } else { b"default" };
+    users
+        .authenticate(user, argv[argv.len() - 1])
+        .ok_or_else(|| WRONGPASS.to_string())
+}
+
+/// ACL WHOAMI for a client authenticated as `user` (`None`: not yet); the rest of ACL is
+/// refused with the reason (the proxy's users are given with `--user`).
+pub fn acl(
+    users: &crate::users::Users,
+    user: Option<crate::users::UserId>,
+    argv: &[&[u8]],
+) -> Frame {
+    let sub = argv
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
+    match (sub.as_str(), argv.len(), user) {
+        ("whoami", 2, Some(id)) => Frame::Bulk(users.name(id).into_bytes()),
+        ("whoami", _, _) | ("", _, _) => Frame::Error(format!(
+            "ERR wrong number of arguments for 'acl{}' command",
+            if sub.is_empty() {
+                String::new()
+            } else {
+                format!("|{sub}")
+            }
+        )),
+        _ => Frame::Error(format!(
+            "ERR ACL {} is not supported by the proxy: its users are given with --user",
+            sub.to_ascii_uppercase()
+        )),
+    }
 }
 
 /// CLIENT SETNAME / GETNAME / SETINFO / ID, for a client named `name` with id `id`; any
@@ -133,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn client_subcommands_and_passwords() {
+    fn client_subcommands() {
         let mut name = None;
         assert_eq!(client(&[b"CLIENT", b"GETNAME"], &mut name, 7), Frame::Null);
         assert_eq!(
@@ -148,7 +185,35 @@ mod tests {
         assert!(
             matches!(client(&[b"CLIENT", b"KILL"], &mut name, 7), Frame::Error(e) if e.contains("KILL"))
         );
-        assert!(password_ok("pw", b"default", b"pw"));
-        assert!(!password_ok("pw", b"default", b"px") && !password_ok("pw", b"other", b"pw"));
+    }
+
+    #[test]
+    fn auth_and_acl_answer_as_redis() {
+        use crate::users::Users;
+        let open = Users::new(None, &["app on >pw ~* +@all".into()]).unwrap();
+        assert!(auth(&open, &[b"AUTH", b"x"])
+            .unwrap_err()
+            .starts_with("ERR AUTH <password> called without any password configured"));
+        let app = auth(&open, &[b"AUTH", b"app", b"pw"]).unwrap();
+        assert_eq!(
+            auth(&open, &[b"AUTH", b"app", b"no"]).unwrap_err(),
+            WRONGPASS
+        );
+        assert_eq!(
+            auth(&open, &[b"AUTH", b"nobody", b"pw"]).unwrap_err(),
+            WRONGPASS
+        );
+        assert!(auth(&open, &[b"AUTH"])
+            .unwrap_err()
+            .contains("wrong number of arguments"));
+        let locked = Users::new(Some("s3"), &[]).unwrap();
+        assert_eq!(auth(&locked, &[b"AUTH", b"s3"]), Ok(crate::users::DEFAULT));
+        assert_eq!(
+            acl(&open, Some(app), &[b"ACL", b"WHOAMI"]),
+            Frame::Bulk(b"app".to_vec())
+        );
+        assert!(
+            matches!(acl(&open, Some(app), &[b"ACL", b"SETUSER", b"x"]), Frame::Error(e) if e.contains("--user"))
+        );
     }
 }

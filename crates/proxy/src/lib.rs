@@ -15,6 +15,7 @@ pub mod cursors;
 pub mod hello;
 pub mod pool;
 pub mod resp3;
+pub mod users;
 
 /// Backend connections live in `upstream` (shared with the cluster client).
 pub use upstream::backend;
@@ -112,6 +113,9 @@ impl Proxy {
             }
             if new.requirepass.is_none() {
                 new.requirepass = old.config.requirepass.clone();
+            }
+            if new.users.is_empty() {
+                new.users = old.config.users.clone();
             }
             // Set from the command line, not the file: kept.
             new.client_output_limit = old.config.client_output_limit;

@@ -31,6 +31,8 @@ pub struct Pool {
     pub stats: PoolStats,
     /// SCAN cursors that name a backend (see [`crate::cursors`]).
     pub cursors: crate::cursors::ScanCursors,
+    /// Who the pool's clients may be and what they may do.
+    pub users: crate::users::Users,
 }
 
 impl Pool {
@@ -69,13 +71,20 @@ impl Pool {
             .collect();
         let ring = Arc::new(config.ring(&[]));
         Arc::new(Pool {
-            config,
             backends,
             ring: RwLock::new(ring),
             next_rebuild_ms: AtomicU64::new(u64::MAX),
             started: Instant::now(),
             stats: PoolStats::default(),
             cursors: Default::default(),
+            // The lines were checked when the configuration was read (`--user`); should
+            // they not build, no client gets in rather than every client.
+            users: crate::users::Users::new(config.requirepass.as_deref(), &config.users)
+                .unwrap_or_else(|e| {
+                    tracing::error!(pool = %config.name, error = %e, "bad users: every client is refused");
+                    crate::users::Users::locked()
+                }),
+            config,
         })
     }
 

@@ -92,10 +92,10 @@ fn catalog(table: &CommandTable) -> Catalog {
             .iter()
             .map(|c| CommandInfo::new(c.meta.name, c.meta.acl_categories, c.no_auth))
             .chain(
-                crate::command::meta::ACL_ONLY_COMMANDS
+                acl::redis7::COMMANDS
                     .iter()
-                    .filter(|(name, _, _)| table.lookup(name.as_bytes()).is_none())
-                    .map(|(name, categories, no_auth)| {
+                    .filter(|(name, ..)| table.lookup(name.as_bytes()).is_none())
+                    .map(|(name, categories, no_auth, _)| {
                         CommandInfo::new(name, categories, *no_auth)
                     }),
             )

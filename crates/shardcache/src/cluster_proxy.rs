@@ -80,7 +80,9 @@ pub fn run(args: ProxyArgs) -> ExitCode {
             write_quorum: args.write_quorum,
             write_quorum_timeout: std::time::Duration::from_millis(args.write_quorum_timeout_ms),
         };
-        let front = proxy::cluster::ClusterFront::new(client, args.requirepass.clone(), policy);
+        let users = proxy::users::Users::new(args.requirepass.as_deref(), &args.users)
+            .map_err(|e| std::io::Error::other(format!("--user: {e}")))?;
+        let front = proxy::cluster::ClusterFront::new(client, users, policy);
         let listener = tokio::net::TcpListener::bind(&args.listen).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

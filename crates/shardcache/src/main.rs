@@ -170,6 +170,11 @@ struct ProxyArgs {
     /// Password clients must AUTH with (separate from the backends' passwords).
     #[arg(long, env = "PROXY_REQUIREPASS")]
     requirepass: Option<String>,
+    /// An ACL user for the proxy's clients, as a redis.conf `user` line without the word
+    /// `user` (repeatable): e.g. --user "app on >secret ~app:* +@read +@write -@dangerous".
+    /// Checked by the proxy before a command reaches a backend.
+    #[arg(long = "user", value_name = "RULES")]
+    users: Vec<String>,
     /// Admin HTTP port (/health, /metrics, /api/cache/stats, /api/cache/clear,
     /// /api/proxy/reload); 0 = off.
     #[arg(long, env = "PROXY_ADMIN_PORT", default_value_t = 0)]
@@ -291,9 +296,14 @@ impl ProxyArgs {
             if self.requirepass.is_some() {
                 p.requirepass = self.requirepass.clone();
             }
+            if !self.users.is_empty() {
+                p.users = self.users.clone();
+            }
             if self.default_ttl > 0 {
                 p.default_ttl = Some(self.default_ttl);
             }
+            proxy::users::Users::new(p.requirepass.as_deref(), &p.users)
+                .map_err(|e| format!("--user: {e}"))?;
         }
         Ok(pools)
     }

@@ -71,7 +71,8 @@ fn encoded(frame: &Frame, protocol: u8) -> Vec<u8> {
 struct Session {
     front: Arc<ClusterFront>,
     id: u64,
-    authenticated: bool,
+    /// Who the client is (`None`: not authenticated yet).
+    user: Option<crate::users::UserId>,
     name: Option<Vec<u8>>,
     close: bool,
     /// 2 or 3 (HELLO): nodes answer RESP2; RESP3 clients get replies reshaped.
@@ -81,7 +82,7 @@ struct Session {
 pub async fn serve(front: Arc<ClusterFront>, mut stream: tls::Stream) {
     let _ = stream.set_nodelay(true);
     let mut session = Session {
-        authenticated: front.requirepass.is_none(),
+        user: front.users.open().then_some(crate::users::DEFAULT),
         front,
         id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
         name: None,
@@ -110,7 +111,7 @@ pub async fn serve(front: Arc<ClusterFront>, mut stream: tls::Stream) {
         let mut consumed = 0;
         loop {
             let limits = Limits {
-                authenticated: session.authenticated,
+                authenticated: session.user.is_some(),
                 ..Limits::default()
             };
             let buf = &rbuf[consumed..];
@@ -169,16 +170,24 @@ impl Session {
     fn dispatch(&mut self, args: Args<'_>, raw: &[u8]) -> Answer {
         let name = String::from_utf8_lossy(args.get(0)).to_ascii_lowercase();
         self.front.stats.commands.fetch_add(1, Ordering::Relaxed);
-        if !self.authenticated && !matches!(name.as_str(), "auth" | "hello" | "quit") {
-            return error("NOAUTH Authentication required.");
-        }
         let argv: Vec<&[u8]> = args.iter().collect();
+        let Some(user) = self.user else {
+            if !matches!(name.as_str(), "auth" | "hello" | "quit") {
+                return error("NOAUTH Authentication required.");
+            }
+            return self.local(&name, &argv);
+        };
+        if self.front.users.restricted() {
+            if let Err(e) = self.front.users.check(user, args) {
+                return error(&e);
+            }
+        }
         let refuse = |why: &str| {
             self.front.stats.errors.fetch_add(1, Ordering::Relaxed);
             error(&format!("ERR {why}"))
         };
         match name.as_str() {
-            "ping" | "echo" | "quit" | "auth" | "hello" | "select" | "client" => {
+            "ping" | "echo" | "quit" | "auth" | "hello" | "select" | "client" | "acl" => {
                 self.local(&name, &argv)
             }
             "multi" | "exec" | "discard" | "watch" | "unwatch" => refuse(TRANSACTIONS),
@@ -428,16 +437,20 @@ impl Session {
                 self.close = true;
                 ok()
             }
-            "auth" => {
-                if !(2..=3).contains(&argv.len()) {
-                    return arity();
+            "auth" => match crate::hello::auth(&self.front.users, argv) {
+                Ok(user) => {
+                    self.user = Some(user);
+                    ok()
                 }
-                let user: &[u8] = if argv.len() == 3 { argv[1] } else { b"default" };
-                match self.check_password(user, argv[argv.len() - 1]) {
-                    Ok(()) => ok(),
-                    Err(e) => e,
+                Err(e) => {
+                    self.auth_failed();
+                    error(&e)
                 }
-            }
+            },
+            "acl" => ready(encoded(
+                &crate::hello::acl(&self.front.users, self.user, argv),
+                self.protocol,
+            )),
             "select" => match argv.get(1).copied() {
                 Some(b"0") if argv.len() == 2 => ok(),
                 Some(_) if argv.len() == 2 => error("ERR SELECT is not allowed in cluster mode"),
@@ -452,18 +465,8 @@ impl Session {
         }
     }
 
-    fn check_password(&mut self, user: &[u8], password: &[u8]) -> Result<(), Answer> {
-        match &self.front.requirepass {
-            None => Err(error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")),
-            Some(p) if crate::hello::password_ok(p, user, password) => {
-                self.authenticated = true;
-                Ok(())
-            }
-            Some(_) => {
-                tracing::warn!(client = self.id, "proxy client authentication failed");
-                Err(error(crate::hello::WRONGPASS))
-            }
-        }
+    fn auth_failed(&self) {
+        tracing::warn!(client = self.id, "proxy client authentication failed");
     }
 
     /// HELLO [2|3] [AUTH user pass] [SETNAME name], as Redis 7 answers it.
@@ -473,13 +476,15 @@ impl Session {
             Err(e) => return error(&e),
         };
         if let Some((user, password)) = hello.credentials {
-            if self.front.requirepass.is_some() || user != b"default" {
-                if let Err(e) = self.check_password(user, password) {
-                    return e;
+            match self.front.users.authenticate(user, password) {
+                Some(id) => self.user = Some(id),
+                None => {
+                    self.auth_failed();
+                    return error(crate::hello::WRONGPASS);
                 }
             }
         }
-        if !self.authenticated {
+        if self.user.is_none() {
             return error(crate::hello::NOAUTH);
         }
         if let Some(n) = hello.name {

@@ -76,8 +76,9 @@ impl Default for Policy {
 /// The proxy in front of one cluster.
 pub struct ClusterFront {
     pub client: Arc<ClusterClient>,
-    /// Password clients must AUTH with (the default user).
-    pub requirepass: Option<String>,
+    /// Who clients may be and what they may do (the default user's password is
+    /// `--requirepass`).
+    pub users: crate::users::Users,
     pub stats: FrontStats,
     pub(crate) cursors: crate::cursors::ScanCursors,
     pub policy: Policy,
@@ -86,12 +87,12 @@ pub struct ClusterFront {
 impl ClusterFront {
     pub fn new(
         client: Arc<ClusterClient>,
-        requirepass: Option<String>,
+        users: crate::users::Users,
         policy: Policy,
     ) -> Arc<ClusterFront> {
         Arc::new(ClusterFront {
             client,
-            requirepass,
+            users,
             policy,
             stats: FrontStats::default(),
             cursors: Default::default(),
