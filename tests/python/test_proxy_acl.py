@@ -117,9 +117,10 @@ def test_proxy_users_over_redis_servers_answer_as_redis(reference):
             stdout=subprocess.DEVNULL))
         wait_port(port, servers[-1], "redis-server")
         urls.append(f"redis://127.0.0.1:{port}")
-    listen = free_port()
+    listen, admin = free_port(), free_port()
     proxy = subprocess.Popen([BIN, "proxy", "--listen", f"127.0.0.1:{listen}", "--backends", ",".join(urls),
-                              "--requirepass", "adminpw", *user_args()], stderr=subprocess.DEVNULL)
+                              "--requirepass", "adminpw", "--admin-port", str(admin), *user_args()],
+                             stderr=subprocess.DEVNULL)
     try:
         wait_port(listen, proxy, "proxy")
         # The stock redis-server's KEYS sees one server; the proxy's every backend: clear
@@ -129,12 +130,44 @@ def test_proxy_users_over_redis_servers_answer_as_redis(reference):
         # RESP3 with HELLO AUTH, as redis-py's defaults do.
         r3 = redis.Redis(port=listen, username="app", password="apppw", protocol=3)
         assert r3.get("app:1") == b"v"
+        check_admin(admin)
     finally:
         proxy.terminate()
         proxy.wait(timeout=15)
         for s in servers:
             s.kill()
             s.wait()
+
+
+def check_admin(port):
+    """The admin API takes the proxy's users (Basic): reading for any user; a clear only of
+    keys the user may UNLINK; a reload only for a user that may CONFIG SET."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    def call(path, user=None, password=None, method="GET"):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+        req.add_header("X-Shardcache-Admin", "1")
+        if user:
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    assert call("/api/proxy/backends")[0] == 401
+    assert call("/api/proxy/backends", "app", "wrong")[0] == 401
+    assert call("/api/proxy/backends", "app", "apppw")[0] == 200
+    assert call("/api/cache/clear?pattern=other:*", "app", "apppw", "POST")[0] == 403
+    status, body = call("/api/cache/clear?pattern=app:*", "app", "apppw", "POST")
+    assert status == 200 and body["cleared"] >= 1, body
+    assert call("/api/proxy/reload", "app", "apppw", "POST")[0] == 403
+    # The default user may; without --config there is nothing to reload (400, not 403).
+    assert call("/api/proxy/reload", "default", "adminpw", "POST")[0] == 400
 
 
 def test_cluster_proxy_users_answer_as_redis(reference):

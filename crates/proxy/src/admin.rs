@@ -57,9 +57,12 @@ struct AppState {
     auth: Arc<Auth>,
 }
 
-/// Who may use the admin API: anyone while no pool has a password and no token is set;
-/// otherwise `Authorization: Basic` as `default` with a pool's `requirepass`, or `Bearer`
-/// with the token. Failures are logged and limited (10/s, then 429).
+/// Who may use the admin API: anyone while no pool has a password or users and no token is
+/// set; otherwise `Authorization: Basic` as a pool's user (`default` with its
+/// `requirepass`, or a `--user`), or `Bearer` with the token. A user may clear only keys
+/// its rules let it UNLINK and SCAN (`~cache:*` may clear `cache:*`, only `~*` may clear
+/// `*`) and reload only if it may run CONFIG SET. Failures are logged and limited (10/s,
+/// then 429).
 struct Auth {
     token: Option<String>,
     failures: adminhttp::auth::FailureLimit,
@@ -76,12 +79,10 @@ async fn authenticate(
     next: axum::middleware::Next,
 ) -> Response {
     use adminhttp::auth::{credentials, unauthorized, Credentials};
-    let passwords: Vec<String> = state
-        .proxy
-        .pools()
+    let pools = state.proxy.pools();
+    let open = pools
         .iter()
-        .filter_map(|p| p.config.requirepass.clone())
-        .collect();
+        .all(|p| p.users.open() && !p.users.restricted());
     let token = state.auth.token.as_deref();
     let presented = match credentials(req.headers()) {
         Ok(c) => c,
@@ -93,26 +94,53 @@ async fn authenticate(
         }
     }
     let accepted = match &presented {
-        None if passwords.is_empty() && token.is_none() => true,
+        None if open && token.is_none() => Some(AdminUser::Anyone),
         None => return unauthorized(
-            "authentication required (Basic default:<requirepass>, or Bearer with the admin token)",
+            "authentication required (Basic with a user, default:<requirepass>, or Bearer with the admin token)",
         ),
-        Some(Credentials::Bearer(t)) => {
-            token.is_some_and(|want| same(want.as_bytes(), t.as_bytes()))
-        }
+        Some(Credentials::Bearer(t)) => token
+            .is_some_and(|want| same(want.as_bytes(), t.as_bytes()))
+            .then_some(AdminUser::Anyone),
         Some(Credentials::Basic { user, password }) => {
-            user == b"default" && passwords.iter().any(|p| same(p.as_bytes(), password))
+            pools.iter().enumerate().find_map(|(i, p)| {
+                p.users
+                    .authenticate(user, password)
+                    .map(|id| AdminUser::User(i, id))
+            })
         }
     };
-    if !accepted {
+    let Some(who) = accepted else {
         let peer = req
             .extensions()
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0);
         state.auth.failures.failed(peer, "admin");
         return unauthorized("invalid credentials");
-    }
+    };
+    let mut req = req;
+    req.extensions_mut().insert(who);
     next.run(req).await
+}
+
+/// Who an admin request comes from: the token or an open API (every right), or a pool's
+/// user (by pool index), whose rules decide what it may change.
+#[derive(Clone, Copy)]
+enum AdminUser {
+    Anyone,
+    User(usize, crate::users::UserId),
+}
+
+impl AdminUser {
+    /// Whether it may run `args` (as the pool's users are checked).
+    fn may(self, proxy: &Proxy, args: &[&[u8]]) -> bool {
+        match self {
+            AdminUser::Anyone => true,
+            AdminUser::User(pool, id) => proxy.pools().get(pool).is_some_and(|p| {
+                let owned: resp::request::OwnedArgs = args.iter().copied().collect();
+                p.users.check(id, owned.as_args()).is_ok()
+            }),
+        }
+    }
 }
 
 /// Serves the admin API behind [`adminhttp`]'s guards (connection budget, timeouts, Host
@@ -395,10 +423,21 @@ async fn stats(State(s): State<AppState>) -> impl IntoResponse {
 /// SCAN + UNLINK of the keys matching a required pattern on every backend (see
 /// [`adminhttp::clear_pattern`] for where the pattern may come from).
 async fn clear(State(s): State<AppState>, req: axum::extract::Request) -> Response {
+    let who = req
+        .extensions()
+        .get::<AdminUser>()
+        .copied()
+        .unwrap_or(AdminUser::Anyone);
     let pattern = match adminhttp::clear_pattern(req, Duration::from_secs(5)).await {
         Ok(p) => p,
         Err(refused) => return refused,
     };
+    if !(who.may(&s.proxy, &[b"UNLINK", pattern.as_bytes()]) && who.may(&s.proxy, &[b"SCAN", b"0"]))
+    {
+        return adminhttp::auth::forbidden(&format!(
+            "this user may not UNLINK keys matching '{pattern}' and SCAN"
+        ));
+    }
     let (mut cleared, mut shards) = (0i64, 0usize);
     for pool in s.proxy.pools() {
         for b in &pool.backends {
@@ -451,7 +490,13 @@ async fn clear(State(s): State<AppState>, req: axum::extract::Request) -> Respon
     Json(json!({"cleared": cleared, "pattern": pattern, "shards_cleared": shards})).into_response()
 }
 
-async fn reload(State(s): State<AppState>) -> impl IntoResponse {
+async fn reload(State(s): State<AppState>, who: Option<axum::Extension<AdminUser>>) -> Response {
+    let who = who.map_or(AdminUser::Anyone, |w| w.0);
+    if !who.may(&s.proxy, &[b"CONFIG", b"SET", b"x", b"y"]) {
+        return adminhttp::auth::forbidden(
+            "this user may not change the configuration (CONFIG SET)",
+        );
+    }
     match s.reloader.reload(&s.proxy) {
         Ok(r) => (
             StatusCode::OK,
@@ -461,10 +506,12 @@ async fn reload(State(s): State<AppState>) -> impl IntoResponse {
                 "ignored": r.ignored,
                 "not_applied": r.not_applied,
             })),
-        ),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::BAD_REQUEST,
             Json(json!({"reloaded": false, "error": e})),
-        ),
+        )
+            .into_response(),
     }
 }
