@@ -23,6 +23,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests-p1", type=int, default=200_000)
     ap.add_argument("--requests-p16", type=int, default=1_000_000)
+    ap.add_argument("--threads", type=int, default=0, help="shardcache workers (0: its default)")
     args = ap.parse_args()
 
     binary = os.path.join(ROOT, "target", "release", "shardcache")
@@ -34,7 +35,8 @@ def main():
     tls = ["--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca,
            "--tls-auth-clients", "no"]
     ours_port, redis_port = free_port(), free_port()
-    ours = subprocess.Popen([binary, "server", "--port", "0", "--tls-port", str(ours_port), "--dir", work] + tls,
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    ours = subprocess.Popen([binary, "server", "--port", "0", "--tls-port", str(ours_port), "--dir", work] + tls + threads,
                             stderr=subprocess.DEVNULL)
     redis = subprocess.Popen(["redis-server", "--port", "0", "--tls-port", str(redis_port), "--save", "",
                               "--appendonly", "no", "--dir", work] + tls, stdout=subprocess.DEVNULL)
@@ -45,7 +47,7 @@ def main():
         results = run_rounds(servers, args.rounds, args.requests_p1, args.requests_p16,
                              extra=("--tls", "--cacert", ca))
         print(f"# {args.rounds} rounds, redis-benchmark --tls -t set,get -c 50 -d 32 -r 100000; "
-              f"shardcache threads={os.cpu_count()} (rustls, ring); redis-server 7.0 (OpenSSL)")
+              f"shardcache threads={args.threads or 'default'} (rustls, ring); redis-server 7.0 (OpenSSL)")
         print_ratios(results, "redis", "redis")
         print("(cpu us/op: server utime+stime per SET+GET request over the whole run, median of rounds)")
     finally:
