@@ -146,3 +146,57 @@ def test_proxy_dashboard_shows_backends_ejections_and_latency():
         for s in servers:
             s.kill()
             s.wait()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (scripts/test.sh installs it)")
+def test_cluster_proxy_dashboard_lists_the_nodes(cluster):
+    """`shardcache proxy --cluster` in front of the 3-node dev cluster: its admin port's
+    dashboard lists every node connection with its traffic; with a password the admin API
+    asks for it."""
+    from helpers import free_port, wait_port
+    import base64
+    import urllib.error
+    import urllib.request
+    base = cluster
+    listen, admin = free_port(), free_port()
+    proxy = subprocess.Popen([BIN, "proxy", "--cluster", f"127.0.0.1:{base}", "--listen",
+                              f"127.0.0.1:{listen}", "--admin-port", str(admin)],
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_port(listen, proxy, "proxy")
+        r = redis.Redis(port=listen)
+        for i in range(300):
+            r.set(f"cpd:{i}", "v")
+        dom, stderr = chromium(f"http://127.0.0.1:{admin}/", "--dump-dom")
+        assert console_errors(stderr) == [], stderr
+        rows = re.findall(r'<tr data-backend="127\.0\.0\.1:(\d+) primary">(.*?)</tr>', dom)
+        assert sorted(int(p) for p, _ in rows) == [base, base + 1, base + 2], dom
+        for _, row in rows:
+            cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+            assert cells[3] == "up" and cells[9] not in ("0", "–"), cells
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=15)
+    # With a password, the admin API wants it (the health probe does not).
+    proxy = subprocess.Popen([BIN, "proxy", "--cluster", f"127.0.0.1:{base}", "--listen",
+                              f"127.0.0.1:{listen}", "--admin-port", str(admin), "--requirepass", "pw"],
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_port(admin, proxy, "proxy admin")
+
+        def status(path, auth=None):
+            req = urllib.request.Request(f"http://127.0.0.1:{admin}{path}")
+            if auth:
+                req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as e:
+                return e.code
+        assert status("/api/proxy/backends") == 401
+        assert status("/metrics", "default:wrong") == 401
+        assert status("/api/proxy/backends", "default:pw") == 200
+        assert status("/health") == 200
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=15)

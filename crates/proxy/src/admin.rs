@@ -16,6 +16,7 @@ use resp::Frame;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 
+use crate::admin_gate::{authenticate, backend_json, dashboard, AdminUser, Gate};
 use crate::backend::{Backend, LATENCY_BUCKETS_US};
 use crate::config::Placement;
 use crate::Proxy;
@@ -54,93 +55,6 @@ pub struct Admin {
 struct AppState {
     proxy: Arc<Proxy>,
     reloader: Reloader,
-    auth: Arc<Auth>,
-}
-
-/// Who may use the admin API: anyone while no pool has a password or users and no token is
-/// set; otherwise `Authorization: Basic` as a pool's user (`default` with its
-/// `requirepass`, or a `--user`), or `Bearer` with the token. A user may clear only keys
-/// its rules let it UNLINK and SCAN (`~cache:*` may clear `cache:*`, only `~*` may clear
-/// `*`) and reload only if it may run CONFIG SET. Failures are logged and limited (10/s,
-/// then 429).
-struct Auth {
-    token: Option<String>,
-    failures: adminhttp::auth::FailureLimit,
-}
-
-/// Compares without an early exit.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn authenticate(
-    State(state): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    use adminhttp::auth::{credentials, unauthorized, Credentials};
-    let pools = state.proxy.pools();
-    let open = pools
-        .iter()
-        .all(|p| p.users.open() && !p.users.restricted());
-    let token = state.auth.token.as_deref();
-    let presented = match credentials(req.headers()) {
-        Ok(c) => c,
-        Err(why) => return unauthorized(why),
-    };
-    if presented.is_some() {
-        if let Some(refused) = state.auth.failures.check() {
-            return refused;
-        }
-    }
-    let accepted = match &presented {
-        None if open && token.is_none() => Some(AdminUser::Anyone),
-        None => return unauthorized(
-            "authentication required (Basic with a user, default:<requirepass>, or Bearer with the admin token)",
-        ),
-        Some(Credentials::Bearer(t)) => token
-            .is_some_and(|want| same(want.as_bytes(), t.as_bytes()))
-            .then_some(AdminUser::Anyone),
-        Some(Credentials::Basic { user, password }) => {
-            pools.iter().enumerate().find_map(|(i, p)| {
-                p.users
-                    .authenticate(user, password)
-                    .map(|id| AdminUser::User(i, id))
-            })
-        }
-    };
-    let Some(who) = accepted else {
-        let peer = req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0);
-        state.auth.failures.failed(peer, "admin");
-        return unauthorized("invalid credentials");
-    };
-    let mut req = req;
-    req.extensions_mut().insert(who);
-    next.run(req).await
-}
-
-/// Who an admin request comes from: the token or an open API (every right), or a pool's
-/// user (by pool index), whose rules decide what it may change.
-#[derive(Clone, Copy)]
-enum AdminUser {
-    Anyone,
-    User(usize, crate::users::UserId),
-}
-
-impl AdminUser {
-    /// Whether it may run `args` (as the pool's users are checked).
-    fn may(self, proxy: &Proxy, args: &[&[u8]]) -> bool {
-        match self {
-            AdminUser::Anyone => true,
-            AdminUser::User(pool, id) => proxy.pools().get(pool).is_some_and(|p| {
-                let owned: resp::request::OwnedArgs = args.iter().copied().collect();
-                p.users.check(id, owned.as_args()).is_ok()
-            }),
-        }
-    }
 }
 
 /// Serves the admin API behind [`adminhttp`]'s guards (connection budget, timeouts, Host
@@ -151,14 +65,11 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, admin: Admin) {
         guard,
         token,
     } = admin;
-    let state = AppState {
-        proxy,
-        reloader,
-        auth: Arc::new(Auth {
-            token: token.filter(|t| !t.is_empty()),
-            failures: adminhttp::auth::FailureLimit::new(10),
-        }),
-    };
+    let pools = proxy.clone();
+    let gate = Gate::new(token, move || {
+        pools.pools().iter().map(|p| p.users.clone()).collect()
+    });
+    let state = AppState { proxy, reloader };
     let protected = Router::new()
         .route("/", get(dashboard))
         .route("/api/proxy/backends", get(backends))
@@ -166,10 +77,7 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, admin: Admin) {
         .route("/api/cache/stats", get(stats))
         .route("/api/cache/clear", post(clear))
         .route("/api/proxy/reload", post(reload))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            authenticate,
-        ));
+        .route_layer(axum::middleware::from_fn_with_state(gate, authenticate));
     let app = Router::new()
         .route("/health", get(health))
         .merge(adminhttp::dashboard_assets())
@@ -218,18 +126,6 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// The proxy's dashboard: one page, embedded in the binary, that polls
-/// `/api/proxy/backends` and `/api/cache/stats` (see `dashboard.html`).
-async fn dashboard() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        include_str!("dashboard.html"),
-    )
-}
-
 /// Every pool and backend with its counters as they stand (cumulative: a reader takes the
 /// difference of two readings for rates and for the latency of an interval), whether each
 /// backend is connected and whether it is ejected from its pool's ring. Asks no backend.
@@ -249,25 +145,7 @@ async fn backends(State(s): State<AppState>) -> impl IntoResponse {
             .iter()
             .zip(&live)
             .zip(&c.servers)
-            .map(|((b, live), server)| {
-                let st = &b.stats;
-                let buckets: Vec<u64> = st
-                    .latency_buckets
-                    .iter()
-                    .map(|n| n.load(Ordering::Relaxed))
-                    .collect();
-                json!({
-                    "backend": b.label,
-                    "address": server.addr(),
-                    "tls": server.tls,
-                    "connected": b.connected(),
-                    "ejected": !live,
-                    "requests": st.requests.load(Ordering::Relaxed),
-                    "errors": st.errors.load(Ordering::Relaxed),
-                    "latency_us_sum": st.latency_us_sum.load(Ordering::Relaxed),
-                    "latency_buckets": buckets,
-                })
-            })
+            .map(|((b, live), server)| backend_json(&b.label, b, &server.addr(), server.tls, !live))
             .collect();
         let ps = &pool.stats;
         pools.push(json!({
@@ -426,14 +304,13 @@ async fn clear(State(s): State<AppState>, req: axum::extract::Request) -> Respon
     let who = req
         .extensions()
         .get::<AdminUser>()
-        .copied()
+        .cloned()
         .unwrap_or(AdminUser::Anyone);
     let pattern = match adminhttp::clear_pattern(req, Duration::from_secs(5)).await {
         Ok(p) => p,
         Err(refused) => return refused,
     };
-    if !(who.may(&s.proxy, &[b"UNLINK", pattern.as_bytes()]) && who.may(&s.proxy, &[b"SCAN", b"0"]))
-    {
+    if !(who.may(&[b"UNLINK", pattern.as_bytes()]) && who.may(&[b"SCAN", b"0"])) {
         return adminhttp::auth::forbidden(&format!(
             "this user may not UNLINK keys matching '{pattern}' and SCAN"
         ));
@@ -492,7 +369,7 @@ async fn clear(State(s): State<AppState>, req: axum::extract::Request) -> Respon
 
 async fn reload(State(s): State<AppState>, who: Option<axum::Extension<AdminUser>>) -> Response {
     let who = who.map_or(AdminUser::Anyone, |w| w.0);
-    if !who.may(&s.proxy, &[b"CONFIG", b"SET", b"x", b"y"]) {
+    if !who.may(&[b"CONFIG", b"SET", b"x", b"y"]) {
         return adminhttp::auth::forbidden(
             "this user may not change the configuration (CONFIG SET)",
         );

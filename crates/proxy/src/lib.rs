@@ -7,6 +7,7 @@
 //! already sent finish on the old one.
 
 pub mod admin;
+pub mod admin_gate;
 pub mod cluster;
 pub mod commands;
 pub mod config;

@@ -32,7 +32,7 @@ pub struct Pool {
     /// SCAN cursors that name a backend (see [`crate::cursors`]).
     pub cursors: crate::cursors::ScanCursors,
     /// Who the pool's clients may be and what they may do.
-    pub users: crate::users::Users,
+    pub users: Arc<crate::users::Users>,
 }
 
 impl Pool {
@@ -79,11 +79,13 @@ impl Pool {
             cursors: Default::default(),
             // The lines were checked when the configuration was read (`--user`); should
             // they not build, no client gets in rather than every client.
-            users: crate::users::Users::new(config.requirepass.as_deref(), &config.users)
-                .unwrap_or_else(|e| {
-                    tracing::error!(pool = %config.name, error = %e, "bad users: every client is refused");
-                    crate::users::Users::locked()
-                }),
+            users: Arc::new(
+                crate::users::Users::new(config.requirepass.as_deref(), &config.users)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(pool = %config.name, error = %e, "bad users: every client is refused");
+                        crate::users::Users::locked()
+                    }),
+            ),
             config,
         })
     }

@@ -100,6 +100,7 @@ pub fn run(args: ProxyArgs) -> ExitCode {
                 admin,
                 front.clone(),
                 guard,
+                args.admin_token.clone(),
                 stopped(stop_rx.clone()),
             ));
         }

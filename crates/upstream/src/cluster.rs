@@ -188,6 +188,32 @@ impl ClusterClient {
             .clone()
     }
 
+    /// The connections made so far: (address, to a replica, its backend), primaries first.
+    /// Makes none (the admin API's view of them).
+    pub fn open_connections(&self) -> Vec<(String, bool, Arc<Backend>)> {
+        let mut out: Vec<_> = self
+            .nodes
+            .read()
+            .iter()
+            .map(|(a, b)| (a.clone(), false, b.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut replicas: Vec<_> = self
+            .replicas
+            .read()
+            .iter()
+            .map(|(a, b)| (a.clone(), true, b.clone()))
+            .collect();
+        replicas.sort_by(|a, b| a.0.cmp(&b.0));
+        out.extend(replicas);
+        out
+    }
+
+    /// Whether connections to the nodes speak TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.options.settings.tls.is_some()
+    }
+
     /// The shared READONLY connections to replica `addr`.
     fn replica(&self, addr: &str) -> Arc<Backend> {
         if let Some(b) = self.replicas.read().get(addr) {
@@ -231,11 +257,14 @@ impl ClusterClient {
             let i = self.next_replica.fetch_add(1, Ordering::Relaxed) % shard.replicas.len();
             shard.replicas[i].clone()
         };
-        let reply = self
-            .replica(&addr)
+        let backend = self.replica(&addr);
+        let started = Instant::now();
+        let reply = backend
             .send(payload)
             .await
-            .unwrap_or_else(|_| Err(BackendError::Closed(addr.clone())))?;
+            .unwrap_or_else(|_| Err(BackendError::Closed(addr.clone())));
+        backend.stats.observe(started.elapsed(), reply.is_ok());
+        let reply = reply?;
         if redirect(&reply).is_some() {
             return Err(ClusterError::Unreachable(format!(
                 "{addr} does not serve the slot"
@@ -401,6 +430,7 @@ impl ClusterClient {
                 None => None,
                 Some(addr) => {
                     let backend = self.node(addr);
+                    let started = Instant::now();
                     let reply = match &ask {
                         None => backend.send_many(payload.clone(), replies).await,
                         Some(_) => {
@@ -411,6 +441,7 @@ impl ClusterClient {
                     };
                     let reply =
                         reply.unwrap_or_else(|_| Err(BackendError::Closed(addr.to_string())));
+                    backend.stats.observe(started.elapsed(), reply.is_ok());
                     match reply {
                         Ok(bytes) if ask.is_some() => Some(skip_first(bytes)?),
                         Ok(bytes) => Some(bytes),
@@ -467,11 +498,14 @@ impl ClusterClient {
     /// Sends `payload` to one node as it is (no redirects followed): for commands every
     /// primary must run (SCAN, DBSIZE, FLUSHALL, ...).
     pub async fn call_node(&self, addr: &str, payload: Bytes) -> Result<Bytes, ClusterError> {
-        self.node(addr)
+        let backend = self.node(addr);
+        let started = Instant::now();
+        let reply = backend
             .send(payload)
             .await
-            .unwrap_or_else(|_| Err(BackendError::Closed(addr.to_string())))
-            .map_err(Into::into)
+            .unwrap_or_else(|_| Err(BackendError::Closed(addr.to_string())));
+        backend.stats.observe(started.elapsed(), reply.is_ok());
+        reply.map_err(Into::into)
     }
 
     /// The primary serving `slot` (any primary for `None`).

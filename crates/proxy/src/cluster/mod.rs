@@ -78,7 +78,7 @@ pub struct ClusterFront {
     pub client: Arc<ClusterClient>,
     /// Who clients may be and what they may do (the default user's password is
     /// `--requirepass`).
-    pub users: crate::users::Users,
+    pub users: Arc<crate::users::Users>,
     pub stats: FrontStats,
     pub(crate) cursors: crate::cursors::ScanCursors,
     pub policy: Policy,
@@ -92,10 +92,43 @@ impl ClusterFront {
     ) -> Arc<ClusterFront> {
         Arc::new(ClusterFront {
             client,
-            users,
+            users: Arc::new(users),
             policy,
             stats: FrontStats::default(),
             cursors: Default::default(),
+        })
+    }
+
+    /// The cluster as the dashboard's `/api/proxy/backends` shows a pool: the node
+    /// connections made so far (primaries, then replicas) with their counters.
+    pub fn backends_json(&self) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        let map = self.client.map();
+        let tls = self.client.uses_tls();
+        let backends: Vec<serde_json::Value> = self
+            .client
+            .open_connections()
+            .iter()
+            .map(|(addr, replica, b)| {
+                let role = if *replica { "replica" } else { "primary" };
+                crate::admin_gate::backend_json(&format!("{addr} {role}"), b, addr, tls, false)
+            })
+            .collect();
+        serde_json::json!({
+            "latency_buckets_us": upstream::backend::LATENCY_BUCKETS_US,
+            "pools": [{
+                "pool": "cluster",
+                "listen": "",
+                "placement": format!("16384 slots over {} shards", map.shards.len()),
+                "auto_eject_hosts": false,
+                "server_failure_limit": 0,
+                "requests": self.stats.commands.load(Relaxed),
+                "hits": 0,
+                "misses": 0,
+                "sets": 0,
+                "errors": self.stats.errors.load(Relaxed),
+                "backends": backends,
+            }],
         })
     }
 
@@ -185,16 +218,44 @@ impl ClusterFront {
 }
 
 /// The admin port of a cluster proxy: `/health` (200 while the map has every slot owned,
-/// 503 otherwise) and `/metrics`, behind [`adminhttp`]'s guards.
+/// 503 otherwise), the dashboard at `/` over `/api/proxy/backends` (every node connection
+/// with its counters), and `/metrics`, behind [`adminhttp`]'s guards and, once clients need
+/// a password or the token is set, [`crate::admin_gate`]'s authentication.
 pub async fn serve_admin(
     listener: TcpListener,
     front: Arc<ClusterFront>,
     guard: adminhttp::Options,
+    token: Option<String>,
     shutdown: impl Future<Output = ()>,
 ) {
     use axum::routing::get;
+    let users = front.users.clone();
+    let gate = crate::admin_gate::Gate::new(token, move || vec![users.clone()]);
     let health_front = front.clone();
+    let backends_front = front.clone();
+    let protected = axum::Router::new()
+        .route("/", get(crate::admin_gate::dashboard))
+        .route(
+            "/api/proxy/backends",
+            get(move || {
+                let front = backends_front.clone();
+                async move { axum::Json(front.backends_json()) }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let front = front.clone();
+                async move { front.metrics() }
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            gate,
+            crate::admin_gate::authenticate,
+        ));
     let app = axum::Router::new()
+        .merge(adminhttp::dashboard_assets())
+        .merge(protected)
         .route(
             "/health",
             get(move || {
@@ -210,13 +271,6 @@ pub async fn serve_admin(
                         )
                     }
                 }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let front = front.clone();
-                async move { front.metrics() }
             }),
         );
     adminhttp::serve(listener, app, guard, shutdown).await;
