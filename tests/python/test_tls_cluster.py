@@ -69,7 +69,9 @@ def test_tls_only_cluster_moves_keys_and_refuses_plaintext_on_the_bus():
         wait_for("the fourth member took its slots",
                  lambda: settled(base, files, 4) and tls_client(base + 3, files).dbsize() > 50,
                  timeout=60)
-        assert sum(tls_client(base + i, files).dbsize() for i in range(4)) == len(keys)
+        # Moved slots' keys leave their old owner slot by slot, just after the move.
+        wait_for("every key on exactly one member",
+                 lambda: sum(tls_client(base + i, files).dbsize() for i in range(4)) == len(keys))
         rc = RedisCluster(host="127.0.0.1", port=base + 3, ssl=True, ssl_ca_certs=files["ca"],
                           ssl_certfile=files["cert"], ssl_keyfile=files["key"], password="pw",
                           decode_responses=True)
@@ -95,6 +97,20 @@ def test_tls_only_cluster_moves_keys_and_refuses_plaintext_on_the_bus():
         assert refused
         # ... and the cluster is unaffected.
         assert settled(base, files, 4)
+        # The operator's CLI reaches TLS-only nodes with redis-cli's flags.
+        tls_flags = ["--tls", "--cacert", files["ca"], "--cert", files["cert"], "--key", files["key"]]
+        out = subprocess.run([BIN, "cluster", "status", f"127.0.0.1:{base}", "--password", "pw",
+                              *tls_flags], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        for i in range(4):
+            assert f"127.0.0.1:{base + i}" in out.stdout, out.stdout
+        out = subprocess.run([BIN, "cluster", "check", f"127.0.0.1:{base + 2}", "--password", "pw",
+                              *tls_flags], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stdout + out.stderr
+        # Without --tls it gets nowhere (no plaintext port), and says so.
+        out = subprocess.run([BIN, "cluster", "status", f"127.0.0.1:{base}", "--password", "pw"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0
     finally:
         for p in procs:
             p.terminate()

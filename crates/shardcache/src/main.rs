@@ -32,8 +32,7 @@ enum Command {
     /// Run a sharding proxy over existing Redis servers (twemproxy-compatible placement).
     Proxy(Box<ProxyArgs>),
     /// Change or inspect a running cluster through any of its nodes.
-    #[command(subcommand)]
-    Cluster(ops::ClusterCommand),
+    Cluster(ops::ClusterArgs),
     /// Run an HTTP caching gateway in front of an HTTP API, caching in a cluster or on a
     /// ring of Redis servers (X-Cache: HIT|MISS|BYPASS|STALE).
     Gateway(Box<gateway_cmd::GatewayArgs>),

@@ -3,11 +3,55 @@
 //! Redis protocol (CLUSTER MEET / DRAIN / FORGET / MOVESLOTS / REBALANCE / INFO / NODES), so
 //! the same can be done with redis-cli.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::Subcommand;
 
-use server::peer::command;
+/// `shardcache cluster [--tls ...] <command>`.
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    tls: CliTls,
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+/// TLS to the nodes, with redis-cli's flag names: for a cluster whose nodes have no plain
+/// port (`--port 0 --tls-port`), name a node's TLS port.
+#[derive(clap::Args)]
+struct CliTls {
+    /// Connect to the nodes over TLS.
+    #[arg(long, global = true)]
+    tls: bool,
+    /// The CA certificate the nodes' certificates chain to.
+    #[arg(long, global = true, requires = "tls")]
+    cacert: Option<PathBuf>,
+    /// Our certificate, for nodes that ask for one (tls-auth-clients yes).
+    #[arg(long, global = true, requires_all = ["tls", "key"])]
+    cert: Option<PathBuf>,
+    /// The key of --cert.
+    #[arg(long, global = true, requires_all = ["tls", "cert"])]
+    key: Option<PathBuf>,
+}
+
+/// How every call of this command reaches a node (set once by [`run`]).
+static TLS: OnceLock<Option<tls::Connector>> = OnceLock::new();
+
+impl CliTls {
+    fn connector(&self) -> Result<Option<tls::Connector>, String> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let ca = self
+            .cacert
+            .as_deref()
+            .ok_or("--tls needs --cacert (the CA the nodes' certificates chain to)")?;
+        let identity = self.cert.as_deref().zip(self.key.as_deref());
+        tls::client_config_to(ca, identity).map(|c| Some(tls::Connector::with_config(c)))
+    }
+}
 
 #[derive(Subcommand)]
 pub enum ClusterCommand {
@@ -124,7 +168,17 @@ pub enum ClusterCommand {
     },
 }
 
-pub fn run(c: ClusterCommand) -> ExitCode {
+pub fn run(args: ClusterArgs) -> ExitCode {
+    match args.tls.connector() {
+        Ok(c) => {
+            let _ = TLS.set(c);
+        }
+        Err(e) => {
+            eprintln!("shardcache cluster: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let c = args.command;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -163,8 +217,11 @@ pub fn run(c: ClusterCommand) -> ExitCode {
 }
 
 async fn ask(addr: &str, password: Option<&str>, args: &[&str]) -> Result<resp::Frame, String> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    command(addr, password, &args)
+    let tls = TLS.get().and_then(|c| c.as_ref());
+    let mut peer = server::peer::Peer::connect_via(addr, password, tls)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    peer.call(args)
         .await
         .map_err(|e| format!("{addr}: {e}"))?
         .map_err(|e| format!("{addr}: {e}"))

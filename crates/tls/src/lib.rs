@@ -91,7 +91,8 @@ impl Acceptor {
 /// [`Connector::reload`], like [`Acceptor`]'s, so a rotated client certificate is used by the
 /// next connection.
 pub struct Connector {
-    settings: Settings,
+    /// What [`Connector::reload`] rebuilds from (`None`: a fixed configuration).
+    settings: Option<Settings>,
     config: RwLock<Arc<rustls::ClientConfig>>,
 }
 
@@ -99,13 +100,24 @@ impl Connector {
     pub fn new(settings: Settings) -> Result<Connector, String> {
         let config = client_config(&settings)?;
         Ok(Connector {
-            settings,
+            settings: Some(settings),
             config: RwLock::new(config),
         })
     }
 
+    /// A connector with a configuration made elsewhere (e.g. [`client_config_to`]), not
+    /// reloaded.
+    pub fn with_config(config: Arc<rustls::ClientConfig>) -> Connector {
+        Connector {
+            settings: None,
+            config: RwLock::new(config),
+        }
+    }
+
     pub fn reload(&self) -> Result<(), String> {
-        *self.config.write() = client_config(&self.settings)?;
+        if let Some(settings) = &self.settings {
+            *self.config.write() = client_config(settings)?;
+        }
         Ok(())
     }
 
