@@ -491,15 +491,12 @@ impl Client {
                 self.close = true;
                 ok()
             }
-            "auth" => match crate::hello::auth(&self.pool.users, argv) {
+            "auth" => match crate::hello::auth(&self.pool.users, argv, self.id) {
                 Ok(user) => {
                     self.user = Some(user);
                     ok()
                 }
-                Err(e) => {
-                    self.auth_failed();
-                    error(&e)
-                }
+                Err(e) => error(&e),
             },
             "acl" => Pending::Local(crate::hello::acl(&self.pool.users, self.user, argv)),
             "select" => match argv.get(1).copied() {
@@ -525,35 +522,21 @@ impl Client {
         }
     }
 
-    fn auth_failed(&self) {
-        tracing::warn!(client = self.id, "proxy client authentication failed");
-    }
-
-    /// HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7: switches
-    /// the connection to RESP2 or RESP3 (the proxy reshapes backend replies for RESP3),
-    /// authenticates and names it, and answers the server's identity as a map.
+    /// HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7 (see
+    /// [`crate::hello::hello`]).
     fn hello(&mut self, argv: &[&[u8]]) -> Pending {
-        let hello = match crate::hello::parse(argv, self.protocol) {
-            Ok(h) => h,
-            Err(e) => return error(&e),
-        };
-        if let Some((user, password)) = hello.credentials {
-            match self.pool.users.authenticate(user, password) {
-                Some(id) => self.user = Some(id),
-                None => {
-                    self.auth_failed();
-                    return error(crate::hello::WRONGPASS);
-                }
-            }
+        let answered = crate::hello::hello(
+            &self.pool.users,
+            argv,
+            self.id,
+            &mut self.user,
+            &mut self.name,
+            &mut self.protocol,
+        );
+        match answered {
+            Ok(frame) => Pending::Local(frame),
+            Err(e) => error(&e),
         }
-        if self.user.is_none() {
-            return error(crate::hello::NOAUTH);
-        }
-        if let Some(n) = hello.name {
-            self.name = Some(n.to_vec());
-        }
-        self.protocol = hello.protocol;
-        Pending::Local(crate::hello::reply(hello.protocol, self.id))
     }
 
     /// Waits for a reply (the backend connection enforces the timeout) and counts failures.

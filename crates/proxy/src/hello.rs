@@ -79,9 +79,50 @@ pub fn reply(protocol: u8, client_id: u64) -> Frame {
 /// Redis's reply to credentials that do not match.
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
-/// AUTH [username] password: the user it opens, or Redis's error reply text. The check is
-/// the user's ([`crate::users::Users::authenticate`]: hashed, compared in constant time).
-pub fn auth(users: &crate::users::Users, argv: &[&[u8]]) -> Result<crate::users::UserId, String> {
+/// HELLO on a connection (both proxy modes) whose user is `user` (`None`: not
+/// authenticated), named `name`, speaking `protocol`: authenticates with the given
+/// credentials, then names the connection and switches its protocol. Answers the reply, or
+/// Redis's error text (nothing changed but a successful AUTH part).
+pub fn hello(
+    users: &crate::users::Users,
+    argv: &[&[u8]],
+    client_id: u64,
+    user: &mut Option<crate::users::UserId>,
+    name: &mut Option<Vec<u8>>,
+    protocol: &mut u8,
+) -> Result<Frame, String> {
+    let hello = parse(argv, *protocol)?;
+    if let Some((username, password)) = hello.credentials {
+        match users.authenticate(username, password) {
+            Some(id) => *user = Some(id),
+            None => {
+                auth_failed(client_id);
+                return Err(WRONGPASS.into());
+            }
+        }
+    }
+    if user.is_none() {
+        return Err(NOAUTH.into());
+    }
+    if let Some(n) = hello.name {
+        *name = Some(n.to_vec());
+    }
+    *protocol = hello.protocol;
+    Ok(reply(hello.protocol, client_id))
+}
+
+fn auth_failed(client_id: u64) {
+    tracing::warn!(client = client_id, "proxy client authentication failed");
+}
+
+/// AUTH [username] password: the user it opens, or Redis's error reply text (a failure is
+/// logged). The check is the user's ([`crate::users::Users::authenticate`]: hashed,
+/// compared in constant time).
+pub fn auth(
+    users: &crate::users::Users,
+    argv: &[&[u8]],
+    client_id: u64,
+) -> Result<crate::users::UserId, String> {
     if !(2..=3).contains(&argv.len()) {
         return Err("ERR wrong number of arguments for 'auth' command".into());
     }
@@ -91,7 +132,10 @@ pub fn auth(users: &crate::users::Users, argv: &[&[u8]]) -> Result<crate::users:
     let user: &[u8] = if argv.len() == 3 { argv[1] } else { b"default" };
     users
         .authenticate(user, argv[argv.len() - 1])
-        .ok_or_else(|| WRONGPASS.to_string())
+        .ok_or_else(|| {
+            auth_failed(client_id);
+            WRONGPASS.to_string()
+        })
 }
 
 /// ACL WHOAMI for a client authenticated as `user` (`None`: not yet); the rest of ACL is
@@ -190,24 +234,28 @@ mod tests {
     #[test]
     fn auth_and_acl_answer_as_redis() {
         use crate::users::Users;
+        let auth_for_test = |users: &Users, argv: &[&[u8]]| auth(users, argv, 1);
         let open = Users::new(None, &["app on >pw ~* +@all".into()]).unwrap();
-        assert!(auth(&open, &[b"AUTH", b"x"])
+        assert!(auth_for_test(&open, &[b"AUTH", b"x"])
             .unwrap_err()
             .starts_with("ERR AUTH <password> called without any password configured"));
-        let app = auth(&open, &[b"AUTH", b"app", b"pw"]).unwrap();
+        let app = auth_for_test(&open, &[b"AUTH", b"app", b"pw"]).unwrap();
         assert_eq!(
-            auth(&open, &[b"AUTH", b"app", b"no"]).unwrap_err(),
+            auth_for_test(&open, &[b"AUTH", b"app", b"no"]).unwrap_err(),
             WRONGPASS
         );
         assert_eq!(
-            auth(&open, &[b"AUTH", b"nobody", b"pw"]).unwrap_err(),
+            auth_for_test(&open, &[b"AUTH", b"nobody", b"pw"]).unwrap_err(),
             WRONGPASS
         );
-        assert!(auth(&open, &[b"AUTH"])
+        assert!(auth_for_test(&open, &[b"AUTH"])
             .unwrap_err()
             .contains("wrong number of arguments"));
         let locked = Users::new(Some("s3"), &[]).unwrap();
-        assert_eq!(auth(&locked, &[b"AUTH", b"s3"]), Ok(crate::users::DEFAULT));
+        assert_eq!(
+            auth_for_test(&locked, &[b"AUTH", b"s3"]),
+            Ok(crate::users::DEFAULT)
+        );
         assert_eq!(
             acl(&open, Some(app), &[b"ACL", b"WHOAMI"]),
             Frame::Bulk(b"app".to_vec())

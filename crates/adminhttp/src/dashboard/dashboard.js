@@ -49,6 +49,14 @@ function record(id, sample) {
   history.set(id, h);
 }
 
+/** Shows `found` ([level, text] pairs; level "warn" or "bad") in the #alerts box. */
+function showAlerts(found) {
+  const box = $("alerts");
+  box.replaceChildren();
+  if (!found.length) box.append(el("div", "none", "none"));
+  for (const [level, text] of found) box.append(el("div", text, level === "warn" ? "warn" : ""));
+}
+
 /** Fills the legend `containerId` with one swatch per [id, label]. */
 function legendOf(containerId, items) {
   const legend = $(containerId);

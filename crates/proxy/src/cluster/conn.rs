@@ -437,15 +437,12 @@ impl Session {
                 self.close = true;
                 ok()
             }
-            "auth" => match crate::hello::auth(&self.front.users, argv) {
+            "auth" => match crate::hello::auth(&self.front.users, argv, self.id) {
                 Ok(user) => {
                     self.user = Some(user);
                     ok()
                 }
-                Err(e) => {
-                    self.auth_failed();
-                    error(&e)
-                }
+                Err(e) => error(&e),
             },
             "acl" => ready(encoded(
                 &crate::hello::acl(&self.front.users, self.user, argv),
@@ -465,36 +462,21 @@ impl Session {
         }
     }
 
-    fn auth_failed(&self) {
-        tracing::warn!(client = self.id, "proxy client authentication failed");
-    }
-
-    /// HELLO [2|3] [AUTH user pass] [SETNAME name], as Redis 7 answers it.
+    /// HELLO [protover [AUTH username password] [SETNAME clientname]], as Redis 7 (see
+    /// [`crate::hello::hello`]).
     fn hello(&mut self, argv: &[&[u8]]) -> Answer {
-        let hello = match crate::hello::parse(argv, self.protocol) {
-            Ok(h) => h,
-            Err(e) => return error(&e),
-        };
-        if let Some((user, password)) = hello.credentials {
-            match self.front.users.authenticate(user, password) {
-                Some(id) => self.user = Some(id),
-                None => {
-                    self.auth_failed();
-                    return error(crate::hello::WRONGPASS);
-                }
-            }
+        let answered = crate::hello::hello(
+            &self.front.users,
+            argv,
+            self.id,
+            &mut self.user,
+            &mut self.name,
+            &mut self.protocol,
+        );
+        match answered {
+            Ok(frame) => ready(encoded(&frame, self.protocol)),
+            Err(e) => error(&e),
         }
-        if self.user.is_none() {
-            return error(crate::hello::NOAUTH);
-        }
-        if let Some(n) = hello.name {
-            self.name = Some(n.to_vec());
-        }
-        self.protocol = hello.protocol;
-        ready(encoded(
-            &crate::hello::reply(hello.protocol, self.id),
-            hello.protocol,
-        ))
     }
 }
 
