@@ -148,7 +148,9 @@ fn dev_cluster_serves_cluster_clients_and_follows_a_new_node() {
     }
 
     // A fourth node, started on standby and added with the CLI.
-    let new_port = dev.base + 3;
+    // A port checked free now (with its bus port, +10000): base + 3 was free when the dev
+    // cluster started, but a parallel test may have taken it since.
+    let new_port = free_base(1);
     let mut fourth = Command::new(BIN)
         .args(["server", "--cluster-enabled", "--standby", "--threads", "1"])
         .args(["--port", &new_port.to_string(), "--loglevel", "warning"])
@@ -395,7 +397,9 @@ fn keys_per_node_and_join_movement_share() {
     for c in &counts {
         assert!((31_000..=35_700).contains(c), "{counts:?}");
     }
-    let new_port = dev.base + 3;
+    // A port checked free now (with its bus port, +10000): base + 3 was free when the dev
+    // cluster started, but a parallel test may have taken it since.
+    let new_port = free_base(1);
     let mut fourth = Command::new(BIN)
         .args([
             "server",

@@ -148,6 +148,9 @@ impl Dev {
                 &base.to_string(),
             ])
             .args(["--threads", "1"])
+            // No gRPC ports (base + 3000 + i): unchecked by free_base, they could collide
+            // with a parallel test's ports; no test here uses them.
+            .args(["--grpc-base-port", "0"])
             .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
