@@ -14,6 +14,9 @@ use resp::Args;
 
 pub struct Users {
     catalog: Catalog,
+    /// What each command's keys need ([`acl::KEY_READ`], [`acl::KEY_WRITE`]), by catalog id
+    /// (looked up once here, not per command checked).
+    key_needs: Vec<u8>,
     /// `default` first.
     users: Vec<User>,
 }
@@ -54,7 +57,7 @@ impl Users {
                 }
             }
         }
-        Ok(Users { catalog, users })
+        Ok(Users::with(catalog, users))
     }
 
     /// Nobody can authenticate (the default user is off): what a pool whose users could not
@@ -62,9 +65,20 @@ impl Users {
     pub fn locked() -> Users {
         let catalog = Catalog::redis7();
         let default = User::new(&catalog, b"default", Options::default());
+        Users::with(catalog, vec![default])
+    }
+
+    fn with(catalog: Catalog, users: Vec<User>) -> Users {
+        let mut key_needs = vec![acl::KEY_ALL; catalog.len()];
+        for (name, .., need) in acl::redis7::COMMANDS {
+            if let Some(id) = catalog.lookup(name.as_bytes()) {
+                key_needs[id] = *need;
+            }
+        }
         Users {
             catalog,
-            users: vec![default],
+            key_needs,
+            users,
         }
     }
 
@@ -102,7 +116,7 @@ impl Users {
         };
         let argv: Vec<&[u8]> = args.iter().collect();
         let need = variable_need(&self.catalog.get(command).name, &argv)
-            .unwrap_or_else(|| self.key_need(command));
+            .unwrap_or(self.key_needs[command]);
         let mut keys = || match key_positions(&argv) {
             Some(positions) => positions.into_iter().map(|p| (p, need)).collect(),
             // Keys the proxy cannot place: checked as if argument 1 were one, so only a
@@ -140,15 +154,6 @@ impl Users {
         full.push(b'|');
         full.extend_from_slice(args.get(1));
         Some(self.catalog.lookup(&full).unwrap_or(id))
-    }
-
-    /// What the command's keys need ([`acl::KEY_READ`], [`acl::KEY_WRITE`]).
-    fn key_need(&self, command: usize) -> u8 {
-        let name = &self.catalog.get(command).name;
-        acl::redis7::COMMANDS
-            .iter()
-            .find(|(n, ..)| n == name)
-            .map_or(acl::KEY_ALL, |(.., need)| *need)
     }
 }
 

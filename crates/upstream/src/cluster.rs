@@ -191,21 +191,16 @@ impl ClusterClient {
     /// The connections made so far: (address, to a replica, its backend), primaries first.
     /// Makes none (the admin API's view of them).
     pub fn open_connections(&self) -> Vec<(String, bool, Arc<Backend>)> {
-        let mut out: Vec<_> = self
-            .nodes
-            .read()
-            .iter()
-            .map(|(a, b)| (a.clone(), false, b.clone()))
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut replicas: Vec<_> = self
-            .replicas
-            .read()
-            .iter()
-            .map(|(a, b)| (a.clone(), true, b.clone()))
-            .collect();
-        replicas.sort_by(|a, b| a.0.cmp(&b.0));
-        out.extend(replicas);
+        let by_address = |conns: &HashMap<String, Arc<Backend>>, replica: bool| {
+            let mut v: Vec<_> = conns
+                .iter()
+                .map(|(a, b)| (a.clone(), replica, b.clone()))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let mut out = by_address(&self.nodes.read(), false);
+        out.extend(by_address(&self.replicas.read(), true));
         out
     }
 
