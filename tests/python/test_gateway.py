@@ -235,7 +235,8 @@ def test_stale_while_revalidate_and_stale_if_error(cluster_gateway):
     assert (h["X-Cache"], body) == ("STALE", b"swr 1"), (status, dict(h), body)
     deadline = time.time() + 5
     while get(port, "/swr")[2] != b"swr 2":
-        assert time.time() < deadline, up.count("/swr")
+        # On failure: the upstream's count, what the gateway answers now, and its counters.
+        assert time.time() < deadline, (up.count("/swr"), get(port, "/swr"), get(port, "/api/cache/stats")[2])
         time.sleep(0.05)
     assert get(port, "/sie")[2] == b"sie 1"
     time.sleep(1.2)
