@@ -42,8 +42,10 @@ def free(port):
 
 def free_base(n):
     """A base port whose node (+i), admin (+1000+i), TLS (+2000+i), gRPC (+3000+i) and bus
-    (+10000+i) ports are free."""
-    start = 21000 + (os.getpid() * 13) % 8000
+    (+10000+i) ports are free. All of them lie below 32768, where Linux's ephemeral ports
+    (ip_local_port_range 32768-60999) start: an outgoing connection of a busy test cannot take a
+    bus port between this check and the node binding it."""
+    start = 10000 + (os.getpid() * 13) % 8000
     for base in range(start, start + 4000, 17):
         if all(free(base + i) and free(base + 1000 + i) and free(base + 2000 + i) and free(base + 3000 + i)
                and free(base + 10000 + i) for i in range(n)):

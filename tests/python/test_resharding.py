@@ -83,7 +83,7 @@ class Load:
 
 
 def test_add_then_drain_a_node_under_load_loses_nothing_and_shows_no_error():
-    base = free_base(4)
+    base = free_base(3)
     proc = start_dev(base, 3)
     fourth = None
     try:
@@ -111,25 +111,27 @@ def test_add_then_drain_a_node_under_load_loses_nothing_and_shows_no_error():
 
         with Load(base) as load:
             time.sleep(1)
-            # Scale out: a 4th node, started on standby and added with the CLI.
+            # Scale out: a 4th node, started on standby and added with the CLI. Its port is
+            # picked now, not with the base: a parallel test may have taken base + 3 meanwhile.
+            port4 = free_base(1)
             fourth = subprocess.Popen(
                 [BIN, "server", "--cluster-enabled", "--standby", "--threads", "1",
-                 "--port", str(base + 3), "--loglevel", "warning"], stderr=subprocess.DEVNULL)
-            wait_for("the 4th node listens", lambda: redis.Redis(port=base + 3).ping(), timeout=60)
+                 "--port", str(port4), "--loglevel", "warning"], stderr=subprocess.DEVNULL)
+            wait_for("the 4th node listens", lambda: redis.Redis(port=port4).ping(), timeout=60)
             started = time.time()
-            r = cli("cluster", "add-node", f"127.0.0.1:{base + 3}", "--to", f"127.0.0.1:{base}")
+            r = cli("cluster", "add-node", f"127.0.0.1:{port4}", "--to", f"127.0.0.1:{base}")
             assert r.returncode == 0, r.stdout + r.stderr
-            all4 = ports + [base + 3]
+            all4 = ports + [port4]
             wait_for("the 4th node filled", lambda: settled(all4, 4), timeout=120)
             added_in = time.time() - started
-            moved = redis.Redis(port=base + 3).dbsize()
+            moved = redis.Redis(port=port4).dbsize()
             # Scale in: drain the first node and remove it.
             started = time.time()
             r = cli("cluster", "remove-node", f"127.0.0.1:{base}", "--from",
                     f"127.0.0.1:{base + 1}")
             assert r.returncode == 0, r.stdout + r.stderr
             assert "drained and removed" in r.stdout, r.stdout + r.stderr
-            rest = [base + 1, base + 2, base + 3]
+            rest = [base + 1, base + 2, port4]
             wait_for("three again", lambda: settled(rest, 3), timeout=120)
             drained_in = time.time() - started
             time.sleep(1)

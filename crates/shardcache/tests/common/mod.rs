@@ -117,7 +117,10 @@ pub fn free_base(n: u16) -> u16 {
         .wrapping_mul(7)
         .wrapping_add(call * 1009);
     for attempt in 0..200u16 {
-        let base = 20000 + seed.wrapping_add(attempt * 37) % 9000;
+        // Below 32768 with the bus ports (+10000) too: Linux hands out ephemeral ports from
+        // 32768 up, so an outgoing connection cannot take a port between this check and the
+        // node binding it.
+        let base = 10000 + seed.wrapping_add(attempt * 37) % 9000;
         if (0..n).all(|i| free(base + i) && free(base + i + 10000) && free(base + i + 1000)) {
             return base;
         }
