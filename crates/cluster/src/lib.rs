@@ -12,6 +12,7 @@ pub mod lease;
 pub mod mem;
 pub mod node;
 pub mod raft;
+pub mod replica_migration;
 pub mod state;
 
 pub use node::ClusterNode;

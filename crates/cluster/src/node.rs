@@ -20,12 +20,15 @@ use crate::raft::{
     config, deliver, BusRequest, BusResponse, Network, NodeId, Raft, RaftRequest, RaftResponse,
     ReadIndexRefused, Store, Transport,
 };
+use crate::replica_migration;
 use crate::state::{Change, NodeSpec};
+use placement::topology::{Node, Topology};
 
 /// How long a membership operation may wait for a leader or a commit.
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How often the leader probes the members of shards that have replicas.
+/// How often the leader probes the members of shards that have replicas (every member,
+/// while replica migration is on).
 pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// How long one probe may take before it counts as unanswered.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
@@ -49,6 +52,12 @@ struct Grants {
 
 /// A source of this node's replication offset (set by the node that owns the data).
 pub type OffsetSource = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Whether replicas may migrate to orphaned primaries, and the barrier (Redis's
+/// `cluster-allow-replica-migration` and `cluster-migration-barrier`, read live from the
+/// node's configuration): `None` = not allowed, `Some(barrier)` = a shard keeps more than
+/// `barrier` answering replicas to give one away.
+pub type MigrationPolicy = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
 
 /// The Raft id of a node: the first 64 bits of its 160-bit hex id.
 pub fn raft_id(node_id: &str) -> NodeId {
@@ -81,6 +90,8 @@ pub struct ClusterNode<T: Transport> {
     asked_members: tokio::sync::Mutex<Option<Instant>>,
     /// How far this node's data has come in its shard's replication history.
     repl_offset: OnceLock<OffsetSource>,
+    /// Replica migration's switch and barrier (unset: Redis's defaults, on with barrier 1).
+    replica_migration: OnceLock<MigrationPolicy>,
     /// `cluster-node-timeout` in milliseconds (see [`NODE_TIMEOUT`]).
     node_timeout_ms: AtomicU64,
     /// While leading: when this node last gave each member a read index (the member's lease
@@ -117,6 +128,7 @@ impl<T: Transport> ClusterNode<T> {
             removed: std::sync::atomic::AtomicBool::new(false),
             asked_members: tokio::sync::Mutex::new(None),
             repl_offset: OnceLock::new(),
+            replica_migration: OnceLock::new(),
             node_timeout_ms: AtomicU64::new(NODE_TIMEOUT.as_millis() as u64),
             grants: std::sync::Mutex::new(Grants::default()),
             leader_acks: std::sync::Mutex::new(HashMap::new()),
@@ -137,6 +149,15 @@ impl<T: Transport> ClusterNode<T> {
 
     fn offset(&self) -> u64 {
         self.repl_offset.get().map_or(0, |f| f())
+    }
+
+    /// Where replica migration's switch and barrier come from (used while this node leads).
+    pub fn set_replica_migration_source(&self, source: MigrationPolicy) {
+        let _ = self.replica_migration.set(source);
+    }
+
+    fn replica_migration(&self) -> Option<usize> {
+        self.replica_migration.get().map_or(Some(1), |f| f())
     }
 
     /// Sets `cluster-node-timeout` (used while this node leads).
@@ -857,9 +878,7 @@ impl<T: Transport> ClusterNode<T> {
 }
 
 /// (node id, bus address) of each node, for [`ClusterNode::probe`].
-fn targets<'a>(
-    nodes: impl Iterator<Item = &'a placement::topology::Node>,
-) -> Vec<(String, String)> {
+fn targets<'a>(nodes: impl Iterator<Item = &'a Node>) -> Vec<(String, String)> {
     nodes
         .map(|n| (n.id.clone(), format!("{}:{}", n.host, n.bus_port)))
         .collect()
@@ -880,6 +899,8 @@ pub fn bus_addr(spec: &NodeSpec) -> String {
 /// it too (the read index covers it), so it knows it is a replica.
 async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
     let mut last_seen: HashMap<String, Instant> = HashMap::new();
+    // Primaries without an answering replica, since when (replica migration).
+    let mut orphaned_since: HashMap<String, Instant> = HashMap::new();
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
         let Some(n) = node.upgrade() else { return };
@@ -890,6 +911,7 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
         n.note_leadership(leading);
         if !leading {
             last_seen.clear();
+            orphaned_since.clear();
             continue;
         }
         n.learn_about_earlier_leaders().await;
@@ -901,15 +923,23 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
             .iter()
             .filter(|p| p.primary && p.id != n.spec.id && t.replicas_of(p.shard).next().is_some())
             .collect();
-        if guarded.is_empty() {
+        let migration = n.replica_migration();
+        if guarded.is_empty() && migration.is_none() {
             last_seen.clear();
+            orphaned_since.clear();
             continue;
         }
-        let asked = guarded
-            .iter()
-            .flat_map(|p| std::iter::once(*p).chain(t.replicas_of(p.shard)))
-            .filter(|m| m.id != n.spec.id);
-        let answers = n.probe(targets(asked), PROBE_TIMEOUT).await;
+        // Replica migration needs to know which replicas answer anywhere: then everyone is
+        // asked; otherwise only the guarded primaries and their replicas.
+        let asked: Vec<&Node> = match migration {
+            Some(_) => t.nodes.iter().filter(|m| m.id != n.spec.id).collect(),
+            None => guarded
+                .iter()
+                .flat_map(|p| std::iter::once(*p).chain(t.replicas_of(p.shard)))
+                .filter(|m| m.id != n.spec.id)
+                .collect(),
+        };
+        let answers = n.probe(targets(asked.into_iter()), PROBE_TIMEOUT).await;
         let now = Instant::now();
         let timeout = n.node_timeout();
         for p in guarded {
@@ -966,6 +996,53 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
                 Err(e) => tracing::warn!(error = %e, "failover not committed"),
             }
         }
+        if let Some(barrier) = migration {
+            let answering = |id: &str| id == n.spec.id || matches!(answers.get(id), Some(Some(_)));
+            migrate_a_replica(&n, &t, &answering, barrier, &mut orphaned_since, now).await;
+        }
+    }
+}
+
+/// Replica migration, one step of the leader's watch: a primary orphaned for
+/// [`replica_migration::ORPHAN_DELAY`] gets a replica from a shard that can spare one
+/// (see [`replica_migration`]). One move per round: the next round sees its effect.
+async fn migrate_a_replica<T: Transport>(
+    n: &ClusterNode<T>,
+    t: &Topology,
+    answering: &(dyn Fn(&str) -> bool + Sync),
+    barrier: usize,
+    orphaned_since: &mut HashMap<String, Instant>,
+    now: Instant,
+) {
+    let orphans = replica_migration::orphaned(t, answering);
+    orphaned_since.retain(|id, _| orphans.iter().any(|o| &o.id == id));
+    for orphan in orphans {
+        let since = *orphaned_since.entry(orphan.id.clone()).or_insert(now);
+        if now.duration_since(since) < replica_migration::ORPHAN_DELAY {
+            continue;
+        }
+        let Some(replica) = replica_migration::donor(t, orphan, answering, barrier) else {
+            continue;
+        };
+        tracing::warn!(
+            primary = %orphan.id,
+            replica = %replica.id,
+            barrier,
+            "primary without an answering replica: migrating a replica to it"
+        );
+        let moved = n
+            .change(Change::Replicate {
+                id: replica.id.clone(),
+                of: orphan.id.clone(),
+            })
+            .await;
+        match moved {
+            Ok(()) => {
+                orphaned_since.remove(&orphan.id);
+            }
+            Err(e) => tracing::warn!(error = %e, "replica migration not committed"),
+        }
+        return;
     }
 }
 

@@ -285,6 +285,8 @@ pub async fn run<B: Bus>(
     view.set_control(Arc::new(RaftControl(node.clone())));
     let offsets = view.clone();
     node.set_offset_source(Arc::new(move || offsets.repl_offset()));
+    let policy = view.clone();
+    node.set_replica_migration_source(Arc::new(move || policy.replica_migration()));
     if config.cluster_node_timeout != 0 {
         node.set_node_timeout(Duration::from_millis(config.cluster_node_timeout));
     }

@@ -80,26 +80,37 @@ fn keys_from(ranges: Vec<(u16, u16)>, from: usize) -> impl Iterator<Item = (usiz
 /// Starts 4 members with `--cluster-replicas 1` and waits until they form 2 primaries with
 /// one replica each, every replica in sync. Answers the members (bus addresses filled in).
 async fn two_shards_with_replicas(transport: &MemTransport) -> Vec<common::Member> {
+    shards_with_replicas(transport, 4, 1).await
+}
+
+/// `nodes` members of a cluster that wants `replicas` replicas per shard, returned once
+/// every node has joined, nothing moves, and every replica's link is up.
+async fn shards_with_replicas(
+    transport: &MemTransport,
+    nodes: usize,
+    replicas: usize,
+) -> Vec<common::Member> {
     let first = start(
         transport,
         None,
         Config {
-            cluster_replicas: 1,
+            cluster_replicas: replicas,
             ..Config::default()
         },
     )
     .await;
     let seed = first.port;
     let mut members = vec![first];
-    for _ in 0..3 {
+    for _ in 1..nodes {
         members.push(start(transport, Some(seed), Config::default()).await);
     }
+    let (want_nodes, want_replicas) = (nodes.to_string(), nodes - nodes.div_ceil(replicas + 1));
     let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
     let formed = async || {
         for p in &ports {
             let info = cluster_info(*p).await;
             if field(&info, "cluster_state") != "ok"
-                || field(&info, "cluster_known_nodes") != "4"
+                || field(&info, "cluster_known_nodes") != want_nodes
                 || field(&info, "cluster_slots_moving") != "0"
             {
                 return false;
@@ -107,7 +118,7 @@ async fn two_shards_with_replicas(transport: &MemTransport) -> Vec<common::Membe
         }
         let nodes = lines(&cluster_nodes(seed).await);
         let replicas: Vec<_> = nodes.iter().filter(|l| l.flags.contains("slave")).collect();
-        if replicas.len() != 2 {
+        if replicas.len() != want_replicas {
             return false;
         }
         for r in replicas {
@@ -144,7 +155,7 @@ async fn two_shards_with_replicas(transport: &MemTransport) -> Vec<common::Membe
                 .await
                 .unwrap();
             }
-            panic!("never formed 2 primaries + 2 replicas in sync:\n{state}");
+            panic!("never formed {nodes} members with {want_replicas} replicas in sync:\n{state}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -486,6 +497,9 @@ async fn a_replica_moves_to_another_shard_with_cluster_replicate() {
     let transport = MemTransport::default();
     let members = two_shards_with_replicas(&transport).await;
     let seed = members[0].port;
+    // The move leaves the first shard without a replica: replica migration would send one
+    // back after 5 s (as Redis's would), so it is off for this test.
+    set_everywhere(&members, "cluster-allow-replica-migration", "no").await;
     let nodes = lines(&cluster_nodes(seed).await);
     let primaries: Vec<&Line> = nodes
         .iter()
@@ -560,6 +574,144 @@ async fn a_replica_moves_to_another_shard_with_cluster_replicate() {
         .filter(|l| l.primary == a_id)
         .count();
     assert_eq!(replicas_of_a, 0);
+    for m in members {
+        let _ = m.stop.send(());
+    }
+}
+
+/// CONFIG SET `name` `value` on every member.
+async fn set_everywhere(members: &[common::Member], name: &'static str, value: &'static str) {
+    let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
+    tokio::task::spawn_blocking(move || {
+        for p in ports {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg(name)
+                .arg(value)
+                .query(&mut connect(p))
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// Fault injected: the only replica of one shard is cut off from the cluster bus (its
+/// replication link, a TCP connection outside the bus, stays up). The other shard has two
+/// replicas. With `cluster-allow-replica-migration no` nothing moves; once it is `yes`, one
+/// of the other shard's replicas becomes a replica of the orphaned primary within
+/// ORPHAN_DELAY (5 s) and syncs from it, and the donor keeps one (Redis's replica
+/// migration, barrier 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_primary_gets_a_replica_from_a_shard_that_can_spare_one() {
+    let transport = MemTransport::default();
+    let members = shards_with_replicas(&transport, 5, 2).await;
+    set_everywhere(&members, "cluster-allow-replica-migration", "no").await;
+    let seed = members[0].port;
+    let nodes = lines(&cluster_nodes(seed).await);
+    let replicas_of = |nodes: &[Line], id: &str| -> Vec<String> {
+        nodes
+            .iter()
+            .filter(|l| l.primary == id)
+            .map(|l| l.id.clone())
+            .collect()
+    };
+    let primaries: Vec<&Line> = nodes
+        .iter()
+        .filter(|l| l.flags.contains("master"))
+        .collect();
+    let orphan = primaries
+        .iter()
+        .find(|p| replicas_of(&nodes, &p.id).len() == 1)
+        .expect("a shard with one replica");
+    let donor = primaries
+        .iter()
+        .find(|p| replicas_of(&nodes, &p.id).len() == 2)
+        .expect("a shard with two replicas");
+    let (orphan_id, orphan_port, donor_id) = (orphan.id.clone(), orphan.port, donor.id.clone());
+    let donors_replicas = replicas_of(&nodes, &donor_id);
+    let lost = replicas_of(&nodes, &orphan_id).remove(0);
+    let lost_port = nodes.iter().find(|l| l.id == lost).unwrap().port;
+    let lost_bus = members
+        .iter()
+        .find(|m| m.port == lost_port)
+        .unwrap()
+        .bus
+        .clone();
+    let _cut = transport.fault_node(&lost_bus, Fault::Drop(1.0));
+    eventually(
+        "the cut-off replica is flagged failed",
+        Duration::from_secs(10),
+        async || {
+            lines(&cluster_nodes(seed).await)
+                .iter()
+                .any(|l| l.id == lost && l.flags.contains("fail") && !l.flags.contains("fail?"))
+        },
+    )
+    .await;
+    // Switched off: longer than the orphan delay, and nothing moves.
+    tokio::time::sleep(Duration::from_millis(6500)).await;
+    let now = lines(&cluster_nodes(seed).await);
+    assert_eq!(replicas_of(&now, &orphan_id), vec![lost.clone()]);
+    assert_eq!(replicas_of(&now, &donor_id), donors_replicas);
+
+    set_everywhere(&members, "cluster-allow-replica-migration", "yes").await;
+    let started = Instant::now();
+    eventually(
+        "a replica of the shard with two migrates to the orphaned primary",
+        Duration::from_secs(15),
+        async || {
+            let now = lines(&cluster_nodes(seed).await);
+            replicas_of(&now, &orphan_id).len() == 2 && replicas_of(&now, &donor_id).len() == 1
+        },
+    )
+    .await;
+    let moved_in = started.elapsed();
+    let now = lines(&cluster_nodes(seed).await);
+    let migrated = replicas_of(&now, &orphan_id)
+        .into_iter()
+        .find(|id| *id != lost)
+        .unwrap();
+    assert!(
+        donors_replicas.contains(&migrated),
+        "{migrated} came from elsewhere"
+    );
+    let migrated_port = now.iter().find(|l| l.id == migrated).unwrap().port;
+    // It follows the orphan now: a write there reaches it (WAIT counts it with the cut-off
+    // replica, whose replication link never broke).
+    let keys = keys_in(&orphan.ranges, 0, 20);
+    eventually(
+        "the migrated replica holds what the orphaned primary writes",
+        Duration::from_secs(15),
+        async || {
+            let keys = keys.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut p = connect(orphan_port);
+                for (i, k) in &keys {
+                    let _: () = p.set(k, *i).unwrap();
+                }
+                let acked: i64 = redis::cmd("WAIT").arg(2).arg(1000).query(&mut p).unwrap();
+                let mut m = connect(migrated_port);
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut m)
+                    .unwrap_or_default();
+                let _: redis::RedisResult<()> = redis::cmd("READONLY").query(&mut m);
+                acked == 2
+                    && info.contains(&format!("master_port:{orphan_port}"))
+                    && keys
+                        .iter()
+                        .all(|(i, k)| m.get::<_, Option<i64>>(k).ok().flatten() == Some(*i as i64))
+            })
+            .await
+            .unwrap()
+        },
+    )
+    .await;
+    assert!(
+        moved_in < Duration::from_secs(10),
+        "migrated after {moved_in:?}"
+    );
     for m in members {
         let _ = m.stop.send(());
     }

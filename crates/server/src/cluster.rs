@@ -88,6 +88,9 @@ pub struct ClusterState {
     pub role_changed: tokio::sync::Notify,
     /// This node's replication offset (set by the server that holds the data).
     offset: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
+    /// Replica migration's switch and barrier from this node's configuration (see
+    /// [`Self::replica_migration`]).
+    migration_policy: OnceLock<Box<dyn Fn() -> Option<usize> + Send + Sync>>,
     /// The other members' replication offsets as last probed (CLUSTER SHARDS).
     offsets: RwLock<HashMap<String, u64>>,
     /// Slots this node's migration has stopped serving while their switch is agreed, with
@@ -159,6 +162,7 @@ impl ClusterState {
             base: Instant::now(),
             grace: RwLock::new(None),
             lost: Mutex::new(Vec::new()),
+            migration_policy: OnceLock::new(),
             control: OnceLock::new(),
             unreachable: RwLock::new(Default::default()),
             leader: RwLock::new(None),
@@ -232,6 +236,20 @@ impl ClusterState {
     /// Where [`Self::repl_offset`] comes from.
     pub fn set_offset_source(&self, source: Box<dyn Fn() -> u64 + Send + Sync>) {
         let _ = self.offset.set(source);
+    }
+
+    /// Where [`Self::replica_migration`] comes from.
+    pub fn set_replica_migration_source(
+        &self,
+        source: Box<dyn Fn() -> Option<usize> + Send + Sync>,
+    ) {
+        let _ = self.migration_policy.set(source);
+    }
+
+    /// `cluster-allow-replica-migration` and `cluster-migration-barrier` as configured now:
+    /// `None` when replicas must not migrate, else the barrier (Redis's defaults: yes, 1).
+    pub fn replica_migration(&self) -> Option<usize> {
+        self.migration_policy.get().map_or(Some(1), |f| f())
     }
 
     /// How far this node's data has come in its shard's replication history.

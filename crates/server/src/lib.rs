@@ -786,6 +786,17 @@ pub async fn run_node(
         cluster.set_offset_source(Box::new(move || {
             me.upgrade().map_or(0, |s| replication::master_offset(&s))
         }));
+        let me = Arc::downgrade(&shared);
+        cluster.set_replica_migration_source(Box::new(move || {
+            let s = me.upgrade()?;
+            let setting = |name| {
+                tunables::find(name)
+                    .map(|t| s.live.tunables.get(t))
+                    .unwrap_or_default()
+            };
+            (setting("cluster-allow-replica-migration") == "yes")
+                .then(|| setting("cluster-migration-barrier").parse().unwrap_or(1))
+        }));
         tasks.spawn(replication::follow_cluster_role(shared.clone()));
     }
     if let Some(admin) = admin {
