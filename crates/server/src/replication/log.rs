@@ -54,7 +54,15 @@ struct Inner {
     /// Where each connected replica is: bytes before its position may go, after it not.
     readers: BTreeMap<u64, u64>,
     next_reader: u64,
+    /// The next change must be preceded by `SELECT 0`: set when the stream starts and when
+    /// a full resync is cut from it (Redis's `slaveseldb = -1`), so a replica that starts
+    /// reading there is told its database first, as Redis's replicas (and the tools reading
+    /// the stream) expect.
+    select_pending: bool,
 }
+
+/// `SELECT 0`, the database this node has, as Redis writes it into the stream.
+const SELECT_0: &[u8] = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n";
 
 impl Inner {
     fn end(&self) -> u64 {
@@ -94,6 +102,7 @@ impl Log {
                 backlog_size: 1 << 20,
                 readers: BTreeMap::new(),
                 next_reader: 0,
+                select_pending: true,
             }),
             active: AtomicBool::new(false),
             unflushed: AtomicBool::new(false),
@@ -113,6 +122,7 @@ impl Log {
         if !self.active.load(Ordering::SeqCst) {
             s.start = offset;
             s.buf.clear();
+            s.select_pending = true;
         }
         s.backlog_size = backlog_size.max(16 * 1024);
         self.active.store(true, Ordering::SeqCst);
@@ -149,11 +159,16 @@ impl Log {
         self.is_active().then(|| self.writer.lock())
     }
 
+    /// Appends changes (commands that change data), after `SELECT 0` when one is due.
     pub fn append(&self, bytes: &[u8]) {
         if bytes.is_empty() || !self.is_active() {
             return;
         }
         let mut s = self.inner.lock();
+        if s.select_pending {
+            s.select_pending = false;
+            s.buf.extend(SELECT_0);
+        }
         s.buf.extend(bytes);
         s.trim();
         drop(s);
@@ -170,10 +185,24 @@ impl Log {
         }
     }
 
+    /// Appends a control command (PING, REPLCONF GETACK): never preceded by `SELECT`, as
+    /// Redis feeds these with the database replicas already have.
     pub fn append_command(&self, args: &[&[u8]]) {
+        if !self.is_active() {
+            return;
+        }
         let mut out = Vec::new();
         encode(args, &mut out);
-        self.append(&out);
+        let mut s = self.inner.lock();
+        s.buf.extend(&out);
+        s.trim();
+        drop(s);
+        self.unflushed.store(true, Ordering::Release);
+    }
+
+    /// A full resync starts reading here: the next change is preceded by `SELECT 0`.
+    pub fn select_before_next_change(&self) {
+        self.inner.lock().select_pending = true;
     }
 
     /// Registers a reader at `from` (a replica starting a partial resync there, or a full one

@@ -250,6 +250,7 @@ async fn full_resync(
                     .repl_log
                     .reader(offset)
                     .expect("the end is always readable");
+                s.repl_log.select_before_next_change();
                 *cut.lock() = Some((offset, reader));
             })
         })

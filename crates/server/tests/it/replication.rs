@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use resp::Frame;
 use server::Config;
 
-use crate::support::{err, temp_dir, Node, RawClient, RedisServer};
+use crate::support::{err, show, temp_dir, Node, RawClient, RedisServer};
 
 /// A node whose snapshot files (the replica's temporary copy of the primary's) go to a
 /// temporary directory.
@@ -946,4 +946,68 @@ async fn failover_between_nodes_errors_and_aborts() {
     assert_eq!(text(&items(pc.run("ROLE").await)[0]), "master");
     let _ = sc.read().await;
     assert_same_data(&mut pc, &mut sc).await;
+}
+
+/// What a replica that sent `SYNC` on `c` reads after the snapshot once a client of
+/// `addr` has run SET and DEL: the first two commands of the stream, as RESP frames.
+async fn stream_after_sync(c: &mut RawClient, addr: std::net::SocketAddr) -> Vec<Frame> {
+    use tokio::io::AsyncReadExt;
+    c.send_raw(b"SYNC\r\n").await;
+    let mut buf = Vec::new();
+    let read_more = async |c: &mut RawClient, buf: &mut Vec<u8>| {
+        let n = tokio::time::timeout(Duration::from_secs(10), c.stream.read_buf(buf))
+            .await
+            .expect("the primary sends within 10 s")
+            .unwrap();
+        assert!(n > 0, "the primary closed the link");
+    };
+    // Keep-alive newlines, then `$<len>\r\n` and the snapshot's bytes.
+    let rdb_end = loop {
+        while buf.first() == Some(&b'\n') {
+            buf.remove(0);
+        }
+        if let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") {
+            let len: usize = std::str::from_utf8(&buf[1..eol]).unwrap().parse().unwrap();
+            if buf.len() >= eol + 2 + len {
+                break eol + 2 + len;
+            }
+        }
+        read_more(c, &mut buf).await;
+    };
+    buf.drain(..rdb_end);
+    let mut writer = RawClient::connect(addr).await;
+    assert_eq!(writer.run("SET k v").await, Frame::Simple("OK".into()));
+    assert_eq!(writer.run("DEL k").await, Frame::Integer(1));
+    let mut frames = Vec::new();
+    while frames.len() < 2 {
+        match Frame::parse(&buf).unwrap() {
+            Some((f, used)) => {
+                buf.drain(..used);
+                if f != Frame::Array(vec![Frame::Bulk(b"PING".to_vec())]) {
+                    frames.push(f);
+                }
+            }
+            None => read_more(c, &mut buf).await,
+        }
+    }
+    frames
+}
+
+/// The stream a new replica reads starts with `SELECT 0`, then the writes, as Redis's
+/// (tools and Redis's own tests that read the stream expect the SELECT).
+#[tokio::test]
+async fn the_stream_after_a_sync_starts_with_select_as_redis() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let ours = stream_after_sync(&mut node.client().await, node.addr).await;
+    let theirs = stream_after_sync(&mut redis.client().await, redis.addr).await;
+    let select = Frame::Array(vec![
+        Frame::Bulk(b"SELECT".to_vec()),
+        Frame::Bulk(b"0".to_vec()),
+    ]);
+    assert_eq!(theirs[0], select, "{}", show(&theirs[0]));
+    assert_eq!(ours, theirs, "{} {}", show(&ours[0]), show(&ours[1]));
+    // A second replica's sync: SELECT again before the next change.
+    let again = stream_after_sync(&mut node.client().await, node.addr).await;
+    assert_eq!(again[0], select);
 }
