@@ -85,7 +85,8 @@ const NODE_ID_AUX: &str = "shardcache-node-id";
 
 /// Encodes each shard it is handed and passes the bytes to the saver.
 struct Encoder {
-    tx: std::sync::Mutex<mpsc::Sender<Vec<u8>>>,
+    /// Encoded entries, with how many keys they hold.
+    tx: std::sync::Mutex<mpsc::Sender<(Vec<u8>, u64)>>,
     now: u64,
     /// In cluster mode, the slots this node owned when the snapshot began: keys of other
     /// slots (lost, not dropped yet) are not saved, so they cannot come back at a restart.
@@ -95,6 +96,7 @@ struct Encoder {
 impl ShardVisitor for Encoder {
     fn visit(&self, index: usize, shard: &Shard) {
         let mut out = Vec::new();
+        let mut keys = 0;
         for (within, e) in shard.iter_with_slot() {
             if e.is_expired(self.now) {
                 continue;
@@ -107,9 +109,10 @@ impl ShardVisitor for Encoder {
             crate::rdbconv::with_view(e.value(), |view| {
                 rdb::write::encode_view_entry(e.key(), view, e.expire_at(), &mut out)
             });
+            keys += 1;
         }
         if !out.is_empty() {
-            let _ = self.tx.lock().expect("encoder channel").send(out);
+            let _ = self.tx.lock().expect("encoder channel").send((out, keys));
         }
     }
 }
@@ -127,6 +130,13 @@ pub fn save(shared: &Shared) -> Result<Saved, String> {
     if shared.persistence.in_progress.swap(true, Ordering::SeqCst) {
         return Err("Background save already in progress".into());
     }
+    save_claimed(shared)
+}
+
+/// [`save`] for a caller that has already set `in_progress` (BGSAVE does before its thread
+/// starts, so `rdb_bgsave_in_progress` is 1 from its reply on, as with Redis's fork: a
+/// client that waits for it to drop to 0 never sees the save not yet begun). Clears it.
+pub fn save_claimed(shared: &Shared) -> Result<Saved, String> {
     let started = Instant::now();
     // Writes counted until now are in this snapshot; those counted meanwhile are not.
     let unsaved = shared.persistence.changes.load(Ordering::Relaxed);
@@ -236,6 +246,7 @@ fn write_snapshot(
     }
     let (keys, expires) = shared.keyspace.counts();
     w.select_db(0, keys as u64, expires as u64)?;
+    let key_delay = KeySaveDelay::configured(shared);
     let (tx, rx) = mpsc::channel();
     let encoder = Arc::new(Encoder {
         tx: std::sync::Mutex::new(tx),
@@ -266,9 +277,10 @@ fn write_snapshot(
         }
         loop {
             match rx.recv_timeout(std::time::Duration::from_millis(5)) {
-                Ok(chunk) => {
+                Ok((chunk, keys)) => {
                     if result.is_ok() {
                         result = w.encoded_entries(&chunk);
+                        key_delay.wait(keys);
                     }
                 }
                 Err(_) if done.load(Ordering::SeqCst) == sweepers => break,
@@ -278,15 +290,42 @@ fn write_snapshot(
     });
     shared.keyspace.finish_snapshot();
     drop(encoder);
-    while let Ok(chunk) = rx.try_recv() {
+    while let Ok((chunk, keys)) = rx.try_recv() {
         if result.is_ok() {
             result = w.encoded_entries(&chunk);
+            key_delay.wait(keys);
         }
     }
     result?;
     let (out, size) = w.finish()?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     Ok((file, size))
+}
+
+/// `rdb-key-save-delay` (a hidden Redis parameter its tests use to make a save last): per
+/// key written, that many microseconds, or when negative a microsecond with a chance of one
+/// in -N (Redis's `debugDelay`). Waited on the thread that writes the file, after a shard's
+/// keys were encoded, so commands never wait for it.
+struct KeySaveDelay(i64);
+
+impl KeySaveDelay {
+    fn configured(shared: &Shared) -> KeySaveDelay {
+        let value = crate::tunables::find("rdb-key-save-delay")
+            .and_then(|t| shared.live.tunables.get(t).parse().ok())
+            .unwrap_or(0);
+        KeySaveDelay(value)
+    }
+
+    fn wait(&self, keys: u64) {
+        let micros = match self.0 {
+            0 => return,
+            d if d > 0 => (d as u64).saturating_mul(keys),
+            d => keys / d.unsigned_abs(),
+        };
+        if micros > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(micros));
+        }
+    }
 }
 
 /// Starts a background save when a save point is reached: at least `changes` writes and
@@ -356,8 +395,12 @@ pub fn maybe_save(shared: &Arc<Shared>) {
 }
 
 /// A thread for a background save (named, so it shows in `top -H` and debuggers).
-pub fn spawn_bgsave(f: impl FnOnce() + Send + 'static) {
-    let _ = std::thread::Builder::new().name("bgsave".into()).spawn(f);
+/// Runs `f` on a thread of its own; false when no thread could be started.
+pub fn spawn_bgsave(f: impl FnOnce() + Send + 'static) -> bool {
+    std::thread::Builder::new()
+        .name("bgsave".into())
+        .spawn(f)
+        .is_ok()
 }
 
 /// Checks that `path`, if it exists, starts as an RDB file this node reads (before the node

@@ -235,7 +235,24 @@ pub static TUNABLES: &[Tunable] = &[
     t("unixsocketperm", None, Kind::Int(0, 511), "0", Effect::Immutable),
     t("zset-max-listpack-entries", Some("zset-max-ziplist-entries"), Kind::Int(0, 9223372036854775807), "128", Effect::Kept),
     t("zset-max-listpack-value", Some("zset-max-ziplist-value"), Kind::Memory(0, 9223372036854775807), "64", Effect::Kept),
+    // Redis's hidden parameters (HIDDEN_CONFIG): CONFIG GET answers them by exact name only
+    // (see HIDDEN). rdb-key-save-delay is honoured (persist.rs); the others tune what this
+    // server does not have (panic exit codes, a loading event loop, per-key load delays;
+    // watchdog-period is left out: Redis starts a SIGALRM watchdog for it) and are accepted so Redis's own test suites can set and restore them.
+    t("key-load-delay", None, Kind::Int(-2147483648, 2147483647), "0", Effect::Kept),
+    t("loading-process-events-interval-bytes", None, Kind::Int(1024, 2147483647), "2097152", Effect::Kept),
+    t("rdb-key-save-delay", None, Kind::Int(-2147483648, 2147483647), "0", Effect::Kept),
+    t("use-exit-on-panic", None, Kind::Bool, "no", Effect::Kept),
 
+];
+
+/// Parameters CONFIG GET answers only when asked by their exact name, never through a
+/// pattern (Redis's HIDDEN_CONFIG).
+pub const HIDDEN: &[&str] = &[
+    "key-load-delay",
+    "loading-process-events-interval-bytes",
+    "rdb-key-save-delay",
+    "use-exit-on-panic",
 ];
 
 /// Finds a tunable by its name or alias (case-insensitive).

@@ -233,3 +233,78 @@ async fn encodings_follow_the_thresholds_like_redis() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Redis's hidden parameters: answered by their exact name, never through a pattern, with
+/// the same validation as Redis's.
+#[tokio::test]
+async fn hidden_parameters_answer_only_by_name_like_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for line in [
+        "CONFIG GET rdb-key-save-delay",
+        "CONFIG GET rdb-key-save-*",
+        "CONFIG GET key-load-delay",
+        "CONFIG GET *delay*",
+        "CONFIG GET use-exit-on-panic",
+        "CONFIG GET loading-process-events-interval-bytes",
+        "CONFIG SET rdb-key-save-delay -5",
+        "CONFIG GET rdb-key-save-delay",
+        "CONFIG SET rdb-key-save-delay 0",
+        "CONFIG SET loading-process-events-interval-bytes 10",
+        "CONFIG SET use-exit-on-panic maybe",
+        "CONFIG SET key-load-delay abc",
+    ] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
+}
+
+/// BGSAVE counts as running from its reply on (a client polling `rdb_bgsave_in_progress`
+/// right after it must not see 0 before the save has begun), and `rdb-key-save-delay`
+/// makes a save last, as Redis's tests use it.
+#[tokio::test]
+async fn bgsave_is_in_progress_from_its_reply_and_key_save_delay_slows_it() {
+    let dir = crate::support::temp_dir("bgsave-delay");
+    let node = Node::start_with(server::Config {
+        dir,
+        ..server::Config::default()
+    })
+    .await;
+    let mut c = node.client().await;
+    for i in 0..20 {
+        c.run(&format!("SET k{i} v")).await;
+    }
+    let in_progress = async |c: &mut crate::support::RawClient| {
+        let info = c.run("INFO persistence").await.as_text().unwrap();
+        info.contains("rdb_bgsave_in_progress:1")
+    };
+    for _ in 0..20 {
+        assert_eq!(
+            c.run("BGSAVE").await.as_text().unwrap(),
+            "Background saving started"
+        );
+        assert!(in_progress(&mut c).await);
+        while in_progress(&mut c).await {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    // 20 keys at 50 ms each: a second at least.
+    assert_eq!(
+        c.run("CONFIG SET rdb-key-save-delay 50000").await,
+        Frame::Simple("OK".into())
+    );
+    let started = std::time::Instant::now();
+    c.run("BGSAVE").await;
+    let refused = c.run("BGSAVE").await;
+    assert!(
+        matches!(&refused, Frame::Error(e) if e.contains("already in progress")),
+        "{refused:?}"
+    );
+    while in_progress(&mut c).await {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    c.run("CONFIG SET rdb-key-save-delay 0").await;
+    assert_eq!(c.run("DEBUG RELOAD").await, Frame::Simple("OK".into()));
+    assert_eq!(c.run("DBSIZE").await, Frame::Integer(20));
+}

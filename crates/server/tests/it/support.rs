@@ -36,6 +36,11 @@ impl Node {
         if config.extra_commands.is_empty() {
             config.extra_commands = scripting::handlers();
         }
+        // A directory of its own: a node of another test that saves (SAVE, DEBUG RELOAD)
+        // must not leave a dump.rdb that this one loads at start (LOADING meanwhile).
+        if config.dir == Config::default().dir {
+            config.dir = temp_dir("node");
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let admin_listener = if admin {
@@ -196,6 +201,14 @@ impl RedisServer {
     /// cannot change).
     pub async fn start_with(extra: &[&str]) -> RedisServer {
         let bin = redis_tool("redis-server");
+        // Its files (a replica's received snapshot) go to a directory of its own, not the
+        // crate's, where a node of another test would load them.
+        let own_dir = temp_dir("redis");
+        let dir: &[&str] = if extra.contains(&"--dir") {
+            &[]
+        } else {
+            &["--dir", own_dir.to_str().unwrap()]
+        };
         for _attempt in 0..5 {
             let port = free_port();
             let child = Command::new(&bin)
@@ -213,6 +226,7 @@ impl RedisServer {
                     "--daemonize",
                     "no",
                 ])
+                .args(dir)
                 .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

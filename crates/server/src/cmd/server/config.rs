@@ -14,7 +14,13 @@ pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut found = Vec::new();
     let live = &ctx.shared.live;
     for pattern in args.tail(2).iter() {
-        let matches = |name: &str| store::glob::matches(pattern, name.as_bytes(), true);
+        let glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+        let matches = |name: &str| {
+            if glob && tunables::HIDDEN.contains(&name) {
+                return false;
+            }
+            store::glob::matches(pattern, name.as_bytes(), true)
+        };
         for p in PARAMS {
             if matches(p.name) && seen.insert(p.name) {
                 found.push((p.name, (p.get)(live)));

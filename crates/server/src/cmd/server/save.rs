@@ -40,7 +40,7 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let shared = ctx.shared.arc();
-    if shared.persistence.in_progress.load(Ordering::SeqCst) {
+    if shared.persistence.in_progress.swap(true, Ordering::SeqCst) {
         if !schedule {
             return Err(CmdError::err(
                 "Background save already in progress. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
@@ -55,9 +55,17 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.out.simple("Background saving scheduled");
         return Ok(());
     }
-    crate::persist::spawn_bgsave(move || {
-        let _ = crate::persist::save(&shared);
-    });
+    // Claimed above: the save counts as running from this reply on.
+    let claimed = shared.clone();
+    if !crate::persist::spawn_bgsave(move || {
+        let _ = crate::persist::save_claimed(&claimed);
+    }) {
+        shared
+            .persistence
+            .in_progress
+            .store(false, Ordering::SeqCst);
+        return Err(CmdError::err("Can't start a background save: no thread"));
+    }
     ctx.out.simple("Background saving started");
     Ok(())
 }
