@@ -251,13 +251,6 @@ pub struct Blocked {
     pub deadline: Option<Instant>,
 }
 
-impl Blocked {
-    /// The reply when the timeout passes: a null array for the pops, a null for the moves.
-    pub fn pops(&self) -> bool {
-        matches!(self.waiter.op, BlockOp::Pop(_))
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct Blocking {
     waiting: AtomicUsize,

@@ -520,8 +520,9 @@ impl Connection {
         };
         match delivery {
             Some(d) => d.write(&mut self.out),
-            None if blocked.pops() => self.out.null_array(),
-            None => self.out.null(),
+            // A timeout answers a null array whatever the command (BLPOP, BLMOVE, BZPOPMIN,
+            // BZMPOP ...), as Redis's replyToBlockedClientTimedOut: `*-1` in RESP2.
+            None => self.out.null_array(),
         }
         Ok(true)
     }

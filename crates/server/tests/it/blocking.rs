@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use resp::Frame;
 use server::Config;
 
-use crate::support::{bulk, simple, Node, RawClient};
+use crate::support::{bulk, simple, split_quoted, Node, RawClient, RedisServer};
 
 fn two_workers() -> Config {
     Config {
@@ -246,4 +246,36 @@ async fn zset_and_mpop_waiters_are_served_by_writes() {
     assert_eq!(b.run("LRANGE l2 0 -1").await, Frame::Array(vec![bulk("x")]));
     // Timeouts answer a null.
     assert_eq!(a.run("BZPOPMAX nothing 0.05").await, Frame::Null);
+}
+
+/// What a blocking command answers when its timeout passes, and inside MULTI (where it
+/// never blocks): the same kind of null as Redis's (`*-1` for a timeout whatever the
+/// command; in a transaction `*-1` for the pops, `$-1` for the moves), RESP2 and RESP3.
+#[tokio::test]
+async fn timeouts_and_transactions_answer_redis_nulls() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let cases = "
+        BZPOPMIN nozset 0.01
+        BZPOPMAX nozset nozset2 0.01
+        BZMPOP 0.01 1 nozset MIN
+        BZMPOP 0.01 2 nozset nozset2 MAX COUNT 3
+        BLPOP nolist 0.01
+        BRPOP nolist nolist2 0.01
+        BLMPOP 0.01 1 nolist LEFT
+        BLMPOP 0.01 1 nolist RIGHT COUNT 2
+        BRPOPLPUSH nolist dst 0.01
+        BLMOVE nolist dst LEFT RIGHT 0.01
+        MULTI
+        BLPOP nolist 0
+        BRPOPLPUSH nolist dst 0
+        BLMOVE nolist dst RIGHT LEFT 0
+        BZPOPMIN nozset 0
+        BZMPOP 0 1 nozset MIN
+        BLMPOP 0 1 nolist LEFT
+        EXEC
+    ";
+    for resp3 in [false, true] {
+        crate::support::assert_cases_match(&node, &redis, cases, split_quoted, resp3).await;
+    }
 }

@@ -102,16 +102,25 @@ async fn both(
 ) -> Result<(), String> {
     let a = ours.cmd(args).await;
     let b = theirs.cmd(args).await;
-    if same(args, &a, &b) {
+    // The same kinds of null too (`$-1` and `*-1` are one `Frame::Null`), in any order
+    // where `same` allowed another order.
+    let kinds = |n: &str| {
+        let mut k: Vec<char> = n.chars().collect();
+        k.sort_unstable();
+        k
+    };
+    if same(args, &a, &b) && kinds(&ours.nulls) == kinds(&theirs.nulls) {
         Ok(())
     } else {
         Err(format!(
-            "{:?}\n  ours:  {}\n  redis: {}",
+            "{:?}\n  ours:  {} (nulls {:?})\n  redis: {} (nulls {:?})",
             args.iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect::<Vec<_>>(),
             show(&a),
-            show(&b)
+            ours.nulls,
+            show(&b),
+            theirs.nulls
         ))
     }
 }
@@ -697,6 +706,8 @@ SINTERCARD 2 s1 s2 LIMIT 1
 SINTERCARD 0 s1
 SINTERCARD 3 s1 s2
 SINTERCARD 2 s1 s2 LIMIT -1
+SINTERCARD 2 s1 s2 LIMIT a
+SINTERCARD 2 s1 s2 LIMIT 1.5
 SINTERCARD 2 s1 s2 FOO 1
 SINTERCARD x s1
 SMOVE s1 s2 a
@@ -876,6 +887,8 @@ ZDIFF 2 za sa WITHSCORES
 ZINTERCARD 2 za zb
 ZINTERCARD 2 za zb LIMIT 1
 ZINTERCARD 2 za zb LIMIT -1
+ZINTERCARD 2 za zb LIMIT a
+ZINTERCARD 1 za LIMIT 99999999999999999999
 ZINTERCARD 0 za
 ZINTERSTORE out 2 za zb WITHSCORES
 ZRANGESTORE dst za 0 -1

@@ -91,6 +91,10 @@ impl Drop for Node {
 pub struct RawClient {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    /// The kinds of null in the last reply read, in order (`$` for `$-1`, `*` for `*-1`,
+    /// `_` for RESP3's null): `Frame` has one `Null` for all three, and a client tells
+    /// them apart (redis-py answers None for one, [] for another in some paths).
+    pub nulls: String,
 }
 
 impl RawClient {
@@ -100,6 +104,7 @@ impl RawClient {
         RawClient {
             stream,
             buf: Vec::new(),
+            nulls: String::new(),
         }
     }
 
@@ -117,6 +122,8 @@ impl RawClient {
     pub async fn read(&mut self) -> Option<Frame> {
         loop {
             if let Some((frame, used)) = Frame::parse(&self.buf).expect("valid RESP from server") {
+                self.nulls.clear();
+                null_kinds(&self.buf[..used], &mut self.nulls);
                 self.buf.drain(..used);
                 return Some(frame);
             }
@@ -264,6 +271,37 @@ impl Drop for RedisServer {
     }
 }
 
+/// Appends the kind of every null in the RESP reply `wire` (one whole reply) to `out`, in
+/// order: `$` (`$-1`), `*` (`*-1`) or `_`.
+pub fn null_kinds(wire: &[u8], out: &mut String) {
+    fn line(wire: &[u8], at: usize) -> (&[u8], usize) {
+        let end = at + wire[at..].windows(2).position(|w| w == b"\r\n").unwrap();
+        (&wire[at + 1..end], end + 2)
+    }
+    fn walk(wire: &[u8], at: usize, out: &mut String) -> usize {
+        let (head, next) = line(wire, at);
+        let n = || std::str::from_utf8(head).unwrap().parse::<i64>().unwrap();
+        match wire[at] {
+            b'$' | b'=' | b'!' if n() >= 0 => next + n() as usize + 2,
+            b'$' | b'*' if n() < 0 => {
+                out.push(wire[at] as char);
+                next
+            }
+            b'_' => {
+                out.push('_');
+                next
+            }
+            b'*' | b'~' | b'>' => (0..n()).fold(next, |p, _| walk(wire, p, out)),
+            b'%' | b'|' => (0..2 * n()).fold(next, |p, _| walk(wire, p, out)),
+            _ => next,
+        }
+    }
+    let mut at = 0;
+    while at < wire.len() {
+        at = walk(wire, at, out);
+    }
+}
+
 /// Sends `args` to both servers; `None` when the replies are equal, otherwise a report (for
 /// long arrays, where they part).
 pub fn show(f: &Frame) -> String {
@@ -277,7 +315,7 @@ pub async fn compare(
     args: &[Vec<u8>],
 ) -> Option<String> {
     let (a, b) = (ours.cmd(args).await, theirs.cmd(args).await);
-    (a != b).then(|| {
+    (a != b || ours.nulls != theirs.nulls).then(|| {
         let detail = match (&a, &b) {
             (Frame::Array(x), Frame::Array(y)) => {
                 let i = x
@@ -296,12 +334,14 @@ pub async fn compare(
             _ => String::new(),
         };
         format!(
-            "{:?}\n  ours:  {}\n  redis: {}{detail}",
+            "{:?}\n  ours:  {} (nulls {:?})\n  redis: {} (nulls {:?}){detail}",
             args.iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect::<Vec<_>>(),
             show(&a),
-            show(&b)
+            ours.nulls,
+            show(&b),
+            theirs.nulls
         )
     })
 }

@@ -34,7 +34,7 @@ pub fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     for name in args.tail(2).iter() {
         match find(ctx, name) {
             Some(meta) => meta.write_info(ctx.out),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())

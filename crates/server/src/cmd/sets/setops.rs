@@ -3,7 +3,7 @@ use resp::Args;
 use store::{Set, Ttl, Value};
 
 use super::reply_members;
-use crate::cmd::{int_arg, is};
+use crate::cmd::is;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
@@ -138,11 +138,11 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut i = 2 + numkeys;
     while i < args.len() {
         if is(args.get(i), "limit") && i + 1 < args.len() {
-            let l = int_arg(args.get(i + 1))?;
-            if l < 0 {
-                return Err(CmdError::err("LIMIT can't be negative"));
-            }
-            limit = l as usize;
+            // Redis's getPositiveLongFromObjectOrReply: one message for "not a number"
+            // and "negative".
+            limit = resp::number::parse_i64(args.get(i + 1))
+                .and_then(|l| usize::try_from(l).ok())
+                .ok_or_else(|| CmdError::err("LIMIT can't be negative"))?;
             i += 2;
         } else {
             return Err(CmdError::Syntax);

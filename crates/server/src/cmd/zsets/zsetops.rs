@@ -125,11 +125,11 @@ fn compute(
             withscores = true;
             j += 1;
         } else if shape == Shape::Card && remaining >= 2 && is(a, "limit") {
+            // Redis's getPositiveLongFromObjectOrReply: one message for "not a number"
+            // and "negative".
             limit = resp::number::parse_i64(args.get(j + 1))
-                .ok_or(CmdError::NotInteger)
-                .and_then(|l| {
-                    usize::try_from(l).map_err(|_| CmdError::err("LIMIT can't be negative"))
-                })?;
+                .and_then(|l| usize::try_from(l).ok())
+                .ok_or_else(|| CmdError::err("LIMIT can't be negative"))?;
             j += 2;
         } else {
             return Err(CmdError::Syntax);
