@@ -312,11 +312,7 @@ impl Connection {
                     let args = self.parser.args(buf);
                     if busy && !crate::command::allowed_while_busy(&shared, args) {
                         let e = shared.script.busy_error();
-                        if let Some(multi) = self.state.multi.as_mut() {
-                            multi.dirty = true;
-                        }
-                        shared.stats.count_error(&e.code());
-                        self.out.error(&e.to_string());
+                        crate::command::refuse(&shared, &mut self.state, &mut self.out, args, &e);
                         consumed += used;
                         continue;
                     }
@@ -325,11 +321,13 @@ impl Connection {
                             Ok(()) => entered += 1,
                             Err(why) => {
                                 let e = crate::error::CmdError::Shedding(why.reason());
-                                if let Some(multi) = self.state.multi.as_mut() {
-                                    multi.dirty = true;
-                                }
-                                shared.stats.count_error(&e.code());
-                                self.out.error(&e.to_string());
+                                crate::command::refuse(
+                                    &shared,
+                                    &mut self.state,
+                                    &mut self.out,
+                                    args,
+                                    &e,
+                                );
                                 consumed += used;
                                 continue;
                             }

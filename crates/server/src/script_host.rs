@@ -244,7 +244,7 @@ impl Ctx<'_> {
         };
         let name = args.get(0);
         let unknown = || script_call_error("Unknown Redis command called from script");
-        let mut index = table.lookup(name).ok_or_else(unknown)?;
+        let mut index = table.lookup_request(name).ok_or_else(unknown)?;
         let mut cmd = table.get(index);
         let runs_alone = args.len() == 1 && cmd.handler.is_some();
         if !cmd.subcommands.is_empty() && !runs_alone {

@@ -110,24 +110,63 @@ impl ScanOptions<'_> {
     }
 }
 
+/// A SCAN cursor as Redis's parseScanCursorOrReply reads it (`strtoul`): an optional sign
+/// then digits, nothing else; a minus wraps around (`-1` is 2^64 - 1), an empty string is
+/// 0; leading spaces or too many digits are an invalid cursor.
+pub fn scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || CmdError::err("invalid cursor");
+    let (negative, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if !digits.iter().all(u8::is_ascii_digit) || (digits.is_empty() && !arg.is_empty()) {
+        return Err(invalid());
+    }
+    let mut value: u64 = 0;
+    for d in digits {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
+/// A count that must not be negative, read as Redis's getPositiveLongFromObjectOrReply:
+/// `message` for a negative value and for one that is no integer alike.
+pub fn non_negative(arg: &[u8], message: &str) -> Result<i64, CmdError> {
+    resp::number::parse_i64(arg)
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| CmdError::err(message))
+}
+
 /// The prologue of HSCAN, SSCAN and ZSCAN: validates the cursor, answers an empty scan for
-/// a missing key (Redis does so before it reads the options), then parses MATCH and COUNT
-/// (10 by default). `Ok(None)`: the reply is written; `Ok(Some(options))`: scan the key.
+/// a missing key and WRONGTYPE for a key of another type than `type_name` (Redis does both
+/// before it reads the options), then parses MATCH and COUNT (10 by default). `Ok(None)`:
+/// the reply is written; `Ok(Some(options))`: scan the key.
 pub fn collection_scan_options<'a>(
     ctx: &mut crate::command::Ctx<'_>,
     args: resp::Args<'a>,
+    type_name: &str,
 ) -> Result<Option<ScanOptions<'a>>, CmdError> {
-    let cursor = std::str::from_utf8(args.get(2))
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let cursor = scan_cursor(args.get(2))?;
     let key = args.get(1);
-    let exists = {
+    let found = {
         let ks = &ctx.shared.keyspace;
         let h = ks.hash(key);
-        ks.lock(h).peek(h, key, ctx.now).is_some()
+        ks.lock(h)
+            .peek(h, key, ctx.now)
+            .map(|e| e.value().type_name())
     };
-    if !exists {
+    if found.is_some_and(|t| t != type_name) {
+        return Err(CmdError::WrongType);
+    }
+    if found.is_none() {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);

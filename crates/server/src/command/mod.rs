@@ -193,13 +193,23 @@ impl CommandTable {
         self.by_name.get(&*lower).copied()
     }
 
+    /// A command as a client names it in a request: `container|sub` is no such name (Redis
+    /// answers it as an unknown command), though COMMAND INFO, ACL rules and LATENCY take
+    /// it ([`Self::lookup`]).
+    pub fn lookup_request(&self, name: &[u8]) -> Option<usize> {
+        if name.contains(&b'|') {
+            return None;
+        }
+        self.lookup(name)
+    }
+
     /// The command `args` invoke (Redis's `lookupCommand`): a container's subcommand when
     /// there is a second argument, else the command itself.
     pub fn resolve_args(&self, args: Args<'_>) -> Option<usize> {
         if args.is_empty() {
             return None;
         }
-        let index = self.lookup(args.get(0))?;
+        let index = self.lookup_request(args.get(0))?;
         let cmd = self.get(index);
         if cmd.subcommands.is_empty() || args.len() == 1 {
             return Some(index);
@@ -311,7 +321,7 @@ fn resolve(
 ) -> Result<usize, CmdError> {
     let table = &shared.table;
     let name = args.get(0);
-    let Some(mut index) = table.lookup(name) else {
+    let Some(mut index) = table.lookup_request(name) else {
         shared
             .stats
             .unknown_commands
@@ -431,7 +441,7 @@ fn resolve(
 /// container, its subcommand's flag), except inside MULTI, where nothing is queued then.
 pub fn allowed_while_busy(shared: &Shared, args: Args<'_>) -> bool {
     let table = &shared.table;
-    let Some(index) = table.lookup(args.get(0)) else {
+    let Some(index) = table.lookup_request(args.get(0)) else {
         return false;
     };
     let cmd = table.get(index);
@@ -505,19 +515,7 @@ pub fn execute<'s>(
             client.pending = Some(crate::Pending::RetryAt(until));
             return Flow::Retry;
         }
-        Err(e) => {
-            // A refused EXEC discards the transaction (Redis 7.0 answers EXECABORT even
-            // outside MULTI); any other refusal inside MULTI makes EXEC refuse the queue
-            // (Redis's flagTransaction).
-            if args.get(0).eq_ignore_ascii_case(b"exec") {
-                abort_transaction(shared, client, out, &e.to_string());
-                return finish(client, out, mark);
-            }
-            if let Some(multi) = client.multi.as_mut() {
-                multi.dirty = true;
-            }
-            reply_error(shared, out, &e);
-        }
+        Err(e) => refuse(shared, client, out, args, &e),
         Ok(index) => {
             let cmd = shared.table.get(index);
             let name = cmd.meta.name;
@@ -580,6 +578,26 @@ fn finish(client: &mut ClientState, out: &mut ReplyWriter, mark: usize) -> Flow 
     } else {
         Flow::Continue
     }
+}
+
+/// Answers a command refused before it ran (Redis's rejectCommand): a refused EXEC
+/// discards the transaction (Redis 7.0 answers EXECABORT naming why, even outside MULTI);
+/// any other refusal inside MULTI makes EXEC refuse the queue (Redis's flagTransaction).
+pub(crate) fn refuse(
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    args: Args<'_>,
+    e: &CmdError,
+) {
+    if args.get(0).eq_ignore_ascii_case(b"exec") {
+        abort_transaction(shared, client, out, &e.to_string());
+        return;
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        multi.dirty = true;
+    }
+    reply_error(shared, out, e);
 }
 
 /// Ends a transaction that cannot run, with EXECABORT naming why.
@@ -657,8 +675,9 @@ fn exec_transaction<'s>(
             }
         }
         client.in_exec = false;
-        // Replicas apply the transaction's effects as one transaction too.
-        propagate_effects(shared, client, true);
+        // Replicas apply the transaction's effects as one transaction too (a single
+        // effect goes alone: it is atomic by itself, as Redis 7.0 propagates it).
+        propagate_effects(shared, client);
     }
     serve_ready_keys(shared, client, clock.unix_ms);
     client.last_command = table.get(exec_index).meta.name;
@@ -696,9 +715,9 @@ fn feed_monitors(shared: &Shared, client: &dyn std::fmt::Display, name: &str, ar
 }
 
 /// Writes the effects a transaction or script collected (`client.exec_propagated`) to the
-/// replication stream as one MULTI/EXEC block; a script's single effect goes alone, as in
-/// Redis (`always_wrap` false), a transaction's is always wrapped.
-fn propagate_effects(shared: &Shared, client: &mut ClientState, always_wrap: bool) {
+/// replication stream as one MULTI/EXEC block; a single effect goes alone, as in Redis
+/// 7.0's propagatePendingCommands (one command is atomic by itself).
+fn propagate_effects(shared: &Shared, client: &mut ClientState) {
     let effects = std::mem::take(&mut client.exec_propagated);
     if effects.is_empty() || !shared.repl_log.is_active() {
         return;
@@ -712,7 +731,7 @@ fn propagate_effects(shared: &Shared, client: &mut ClientState, always_wrap: boo
         }
         count > 1
     };
-    if always_wrap || several() {
+    if several() {
         let mut block = Vec::with_capacity(effects.len() + 32);
         crate::replication::log::encode(&[b"MULTI"], &mut block);
         block.extend_from_slice(&effects);
@@ -782,7 +801,7 @@ fn run_script(
     }
     if !inside_exec {
         client.in_exec = false;
-        propagate_effects(shared, client, false);
+        propagate_effects(shared, client);
     }
     let end = Instant::now();
     clock.last = end;

@@ -450,6 +450,11 @@ FLUSHALL foo bar
 SCAN x
 SCAN 0 count 0
 SCAN 0 count x
+SCAN " 1"
+SCAN 99999999999999999999
+SCAN 18446744073709551615x
+SCAN 1.0
+SCAN -
 SCAN 0 match
 SCAN 0 foo bar
 NOSUCHCOMMAND a b
@@ -638,6 +643,17 @@ LPOS p a MAXLEN -1
 LPOS p a FOO 1
 LPOS nol a
 LPOS nol a COUNT 1
+LPOS p a COUNT x
+LPOS p a MAXLEN x
+LPOS p a MAXLEN -1
+LPOS p a RANK -9223372036854775807
+HSCAN h -1
+HSCAN h +0
+HSCAN h ""
+HSCAN h " 1"
+ZINCRBY zi nx a
+ZINCRBY zi incr 1
+ZINCRBY zi 1 nx
 LPOP p
 RPOP p
 LPOP p 2
@@ -645,6 +661,19 @@ RPOP p 0
 LPOP p -1
 LPOP p x
 LPOP nol
+LPOP p 1 1
+RPOP p 1 x
+SET strkey v
+HSCAN strkey 0 bogus
+SSCAN strkey 0 COUNT 0
+ZSCAN strkey x
+ZSCAN nozset 0 bogus
+ZRANDMEMBER strkey a b
+ZRANDMEMBER nozset x -1
+HRANDFIELD nohash x y
+SLOWLOG|LEN
+CONFIG|GET maxmemory
+COMMAND INFO config|get
 LPOP nol 2
 LRANGE p 0 -1
 LPUSHX nol a

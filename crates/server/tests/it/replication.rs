@@ -949,8 +949,13 @@ async fn failover_between_nodes_errors_and_aborts() {
 }
 
 /// What a replica that sent `SYNC` on `c` reads after the snapshot once a client of
-/// `addr` has run SET and DEL: the first two commands of the stream, as RESP frames.
-async fn stream_after_sync(c: &mut RawClient, addr: std::net::SocketAddr) -> Vec<Frame> {
+/// `addr` has run `commands`: the first `frames` commands of the stream (PINGs left out).
+async fn stream_after_sync(
+    c: &mut RawClient,
+    addr: std::net::SocketAddr,
+    commands: &[&str],
+    frames: usize,
+) -> Vec<Frame> {
     use tokio::io::AsyncReadExt;
     c.send_raw(b"SYNC\r\n").await;
     let mut buf = Vec::new();
@@ -976,10 +981,12 @@ async fn stream_after_sync(c: &mut RawClient, addr: std::net::SocketAddr) -> Vec
     };
     buf.drain(..rdb_end);
     let mut writer = RawClient::connect(addr).await;
-    assert_eq!(writer.run("SET k v").await, Frame::Simple("OK".into()));
-    assert_eq!(writer.run("DEL k").await, Frame::Integer(1));
+    for line in commands {
+        writer.run(line).await;
+    }
+    let wanted = frames;
     let mut frames = Vec::new();
-    while frames.len() < 2 {
+    while frames.len() < wanted {
         match Frame::parse(&buf).unwrap() {
             Some((f, used)) => {
                 buf.drain(..used);
@@ -999,8 +1006,9 @@ async fn stream_after_sync(c: &mut RawClient, addr: std::net::SocketAddr) -> Vec
 async fn the_stream_after_a_sync_starts_with_select_as_redis() {
     let node = Node::start().await;
     let redis = RedisServer::start().await;
-    let ours = stream_after_sync(&mut node.client().await, node.addr).await;
-    let theirs = stream_after_sync(&mut redis.client().await, redis.addr).await;
+    let commands = ["SET k v", "DEL k"];
+    let ours = stream_after_sync(&mut node.client().await, node.addr, &commands, 2).await;
+    let theirs = stream_after_sync(&mut redis.client().await, redis.addr, &commands, 2).await;
     let select = Frame::Array(vec![
         Frame::Bulk(b"SELECT".to_vec()),
         Frame::Bulk(b"0".to_vec()),
@@ -1008,6 +1016,40 @@ async fn the_stream_after_a_sync_starts_with_select_as_redis() {
     assert_eq!(theirs[0], select, "{}", show(&theirs[0]));
     assert_eq!(ours, theirs, "{} {}", show(&ours[0]), show(&ours[1]));
     // A second replica's sync: SELECT again before the next change.
-    let again = stream_after_sync(&mut node.client().await, node.addr).await;
+    let again = stream_after_sync(&mut node.client().await, node.addr, &commands, 2).await;
     assert_eq!(again[0], select);
+}
+
+/// How commands travel to replicas, compared with Redis 7.0 command by command: GETDEL as
+/// DEL, GETEX as PEXPIREAT or PERSIST (and not at all without options), a transaction with
+/// one write as that write alone, one with several as MULTI/EXEC.
+#[tokio::test]
+async fn commands_reach_the_stream_as_redis_writes_them() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let commands = [
+        "SET a 1",
+        "GETDEL a",
+        "GETDEL a",
+        "SET b 2",
+        "GETEX b",
+        "GETEX b PERSIST",
+        "MULTI",
+        "SET c 3",
+        "GET c",
+        "EXEC",
+        "MULTI",
+        "SET d 4",
+        "INCR d",
+        "EXEC",
+        "MULTI",
+        "GET d",
+        "EXEC",
+        "SET e 5",
+    ];
+    // SELECT, SET a, DEL a, SET b, SET c, MULTI, SET d, INCR d, EXEC, SET e.
+    let ours = stream_after_sync(&mut node.client().await, node.addr, &commands, 10).await;
+    let theirs = stream_after_sync(&mut redis.client().await, redis.addr, &commands, 10).await;
+    let text = |frames: &[Frame]| frames.iter().map(show).collect::<Vec<_>>();
+    assert_eq!(text(&ours), text(&theirs));
 }

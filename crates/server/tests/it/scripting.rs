@@ -503,9 +503,18 @@ async fn busy_scripts_answer_busy_and_can_be_killed() {
         let reply = tokio::time::timeout(Duration::from_secs(2), fresh.run("PING")).await;
         assert_eq!(reply.expect("a new connection was answered"), err(busy));
     }
-    // MULTI is allowed while busy; what it queues is refused, and EXEC aborts.
+    // MULTI is allowed while busy; what it queues is refused, and EXEC aborts naming why
+    // and ends the transaction (Redis's rejectCommand on EXEC).
     assert_eq!(other.run("MULTI").await, Frame::Simple("OK".into()));
     assert_eq!(other.run("SET k v").await, err(busy));
+    assert_eq!(
+        other.run("EXEC").await,
+        err(&format!(
+            "EXECABORT Transaction discarded because of: {busy}"
+        ))
+    );
+    assert_eq!(other.run("DISCARD").await, err("ERR DISCARD without MULTI"));
+    assert_eq!(other.run("MULTI").await, Frame::Simple("OK".into()));
     assert_eq!(other.run("DISCARD").await, Frame::Simple("OK".into()));
     assert_eq!(other.run("SCRIPT KILL").await, Frame::Simple("OK".into()));
     let killed = runner.read().await.expect("the script's reply");

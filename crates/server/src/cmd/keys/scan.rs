@@ -7,10 +7,7 @@ use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
 pub fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = std::str::from_utf8(args.get(1))
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let cursor = crate::cmd::scan_cursor(args.get(1))?;
     let mut filter = ScanFilter::default();
     let mut count = 10usize;
     let mut i = 2;

@@ -8,6 +8,11 @@ use crate::error::CmdResult;
 /// Without a count: one element or nil. With one: up to `count` elements as an array (a
 /// null array when the key is missing, an empty array for count 0).
 fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) -> CmdResult {
+    if args.len() > 3 {
+        // Redis checks this itself (the arity allows any count of arguments).
+        let name = if end == End::Left { "lpop" } else { "rpop" };
+        return Err(crate::error::CmdError::WrongArity(name.into()));
+    }
     let count = if args.len() == 3 {
         Some(crate::cmd::positive_count(args.get(2))?)
     } else {

@@ -19,16 +19,12 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 return Err(CmdError::err("RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"));
             }
         } else if is(opt, "count") && has_value {
-            let n = int_arg(args.get(i + 1))?;
-            if n < 0 {
-                return Err(CmdError::err("COUNT can't be negative"));
-            }
-            count = Some(n);
+            count = Some(crate::cmd::non_negative(
+                args.get(i + 1),
+                "COUNT can't be negative",
+            )?);
         } else if is(opt, "maxlen") && has_value {
-            maxlen = int_arg(args.get(i + 1))?;
-            if maxlen < 0 {
-                return Err(CmdError::err("MAXLEN can't be negative"));
-            }
+            maxlen = crate::cmd::non_negative(args.get(i + 1), "MAXLEN can't be negative")?;
         } else {
             return Err(CmdError::Syntax);
         }

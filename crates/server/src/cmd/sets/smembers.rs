@@ -42,7 +42,7 @@ pub fn scard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// SSCAN key cursor [MATCH pattern] [COUNT count]: every matching member with cursor 0, in
 /// one reply (COUNT is a hint).
 pub fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let Some(opts) = crate::cmd::collection_scan_options(ctx, args)? else {
+    let Some(opts) = crate::cmd::collection_scan_options(ctx, args, "set")? else {
         return Ok(());
     };
     read_set(ctx, args, |set, out| {

@@ -16,6 +16,8 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Some(e) => {
             as_str(e.value())?.with_bytes(|b| ctx.out.bulk(b));
             shard.remove(h, key, ctx.now);
+            // Replicas delete it (Redis rewrites GETDEL as DEL).
+            crate::replication::log::rewrite_parts(&[b"DEL", key]);
         }
     }
     Ok(())

@@ -145,6 +145,14 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// ZINCRBY key increment member: ZADD INCR without options.
 pub fn zincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // Redis runs ZINCRBY through ZADD's parser: a ZADD flag where the increment goes leaves
+    // an odd number of arguments, a syntax error.
+    if ["nx", "xx", "ch", "incr", "gt", "lt"]
+        .iter()
+        .any(|f| crate::cmd::is(args.get(2), f))
+    {
+        return Err(CmdError::Syntax);
+    }
     let increment = score_arg(args.get(2))?;
     let member = args.get(3);
     let flags = Flags {

@@ -8,11 +8,12 @@ use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
 pub fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // The count is read before the rest is checked, as Redis does.
+    let count = crate::cmd::random_count(args)?;
     if args.len() > 4 || (args.len() == 4 && !is(args.get(3), "withscores")) {
         return Err(CmdError::Syntax);
     }
     let withscores = args.len() == 4;
-    let count = crate::cmd::random_count(args)?;
     let mut rng = rand::thread_rng();
     let found = read_zset(ctx, args.get(1), |z, out| {
         let n = z.len();

@@ -11,7 +11,7 @@ use crate::command::Ctx;
 use crate::error::CmdResult;
 
 pub fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let Some(opts) = crate::cmd::collection_scan_options(ctx, args)? else {
+    let Some(opts) = crate::cmd::collection_scan_options(ctx, args, "zset")? else {
         return Ok(());
     };
     read_zset(ctx, args.get(1), |z, out| {
