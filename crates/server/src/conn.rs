@@ -177,6 +177,8 @@ impl Connection {
             self.publish();
             // The batch's writes leave for the replicas together.
             self.shared.repl_log.flush();
+            // And BCAST tracking clients hear of the batch's changes together.
+            self.shared.tracking.broadcast(&self.shared);
             if !self.out.is_empty() {
                 // Let every other connection with input on this worker run first, then write:
                 // replies leave in a burst, as Redis writes them all before it sleeps, and a

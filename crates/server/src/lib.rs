@@ -1038,6 +1038,7 @@ async fn housekeeping(shared: Arc<Shared>) {
         // Expired and evicted keys' DELs from this tick (and anything written outside a
         // batch of commands) leave for the replicas.
         shared.repl_log.flush();
+        shared.tracking.broadcast(&shared);
         if last_latency.elapsed() >= Duration::from_secs(1) {
             shared.recent_latency.sample(&shared.table.stats);
             last_latency = Instant::now();

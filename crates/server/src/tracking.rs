@@ -7,7 +7,10 @@
 //!   will be remembered again at their next read). OPTIN / OPTOUT narrow what is
 //!   remembered to reads after `CLIENT CACHING yes` / not after `CLIENT CACHING no`.
 //! - BCAST: nothing is remembered; every change to a key under one of the client's
-//!   prefixes (or any key without prefixes) is sent.
+//!   prefixes (or any key without prefixes) is sent — gathered, as Redis does before it
+//!   sleeps: at the end of each batch of commands ([`Tracking::broadcast`]) a BCAST client
+//!   gets one message per prefix with every key changed under it since the last time
+//!   (MSET a b c: one message with three keys).
 //! - The message goes to the client itself as a RESP3 push, or to the client named by
 //!   REDIRECT (a RESP2 client receives it as a Pub/Sub message on `__redis__:invalidate`).
 //!   NOLOOP leaves out changes the client made itself. FLUSHALL/FLUSHDB send one
@@ -52,6 +55,13 @@ pub struct Tracking {
     /// Entries of `table` (clients per key summed: INFO `tracking_total_items`).
     items: AtomicUsize,
     count: AtomicUsize,
+    /// BCAST clients among `count` (changes are gathered only while there are some).
+    bcast_count: AtomicUsize,
+    /// Keys changed since the last broadcast, each with the client that changed it (for
+    /// NOLOOP), in the order they changed.
+    pending: Mutex<Vec<(Vec<u8>, u64)>>,
+    /// `pending` may hold keys (read without its lock at the end of every batch).
+    has_pending: std::sync::atomic::AtomicBool,
 }
 
 thread_local! {
@@ -87,14 +97,27 @@ impl Tracking {
             own,
             info,
         });
+        let bcast = t.options.bcast;
         let mut clients = self.clients.write();
-        if clients.insert(id, t).is_none() {
-            self.count.fetch_add(1, Ordering::Relaxed);
+        match clients.insert(id, t) {
+            None => {
+                self.count.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(old) if old.options.bcast => {
+                self.bcast_count.fetch_sub(1, Ordering::Relaxed);
+            }
+            Some(_) => {}
+        }
+        if bcast {
+            self.bcast_count.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub fn disable(&self, id: u64) {
         if let Some(t) = self.clients.write().remove(&id) {
+            if t.options.bcast {
+                self.bcast_count.fetch_sub(1, Ordering::Relaxed);
+            }
             t.info.tracking_redirect.store(-1, Ordering::Relaxed);
             t.info.tracking_bcast.store(false, Ordering::Relaxed);
             t.info.tracking_broken.store(false, Ordering::Relaxed);
@@ -180,14 +203,44 @@ impl Tracking {
                 self.send(shared, t, Some(one.clone()));
             }
         }
+        if self.bcast_count.load(Ordering::Relaxed) > 0 {
+            self.pending.lock().push((key.to_vec(), me));
+            self.has_pending.store(true, Ordering::Release);
+        }
+    }
+
+    /// Sends what BCAST clients are owed for the keys changed since the last call: to each,
+    /// per prefix it registered (or once, for all keys, without prefixes), one message with
+    /// the keys changed under it — less those it changed itself under NOLOOP. Redis's
+    /// trackingBroadcastInvalidationMessages, run where Redis runs it, before sleeping: here
+    /// at the end of each batch of commands and on the housekeeping tick.
+    pub fn broadcast(&self, shared: &Shared) {
+        if !self.has_pending.load(Ordering::Relaxed)
+            || !self.has_pending.swap(false, Ordering::AcqRel)
+        {
+            return;
+        }
+        let changed = std::mem::take(&mut *self.pending.lock());
+        let clients = self.clients.read();
         for t in clients.values().filter(|t| t.options.bcast) {
-            if t.options.noloop && t.id == me {
-                continue;
-            }
-            let matches = t.options.prefixes.is_empty()
-                || t.options.prefixes.iter().any(|p| key.starts_with(p));
-            if matches {
-                self.send(shared, t, Some(one.clone()));
+            // Prefixes and keys in byte order, as Redis walks its prefix and key trees.
+            let mut prefixes = if t.options.prefixes.is_empty() {
+                vec![Vec::new()]
+            } else {
+                t.options.prefixes.clone()
+            };
+            prefixes.sort();
+            for prefix in &prefixes {
+                let mut keys: Vec<Vec<u8>> = changed
+                    .iter()
+                    .filter(|(k, by)| k.starts_with(prefix) && !(t.options.noloop && *by == t.id))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                if !keys.is_empty() {
+                    self.send(shared, t, Some(Arc::from(keys)));
+                }
             }
         }
     }

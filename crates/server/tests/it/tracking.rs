@@ -98,6 +98,22 @@ async fn scenario(addr: std::net::SocketAddr) -> Vec<String> {
     other.run("SET obj:7 a").await;
     log.push(format!("10 {:?}", pushes(&mut t).await));
     t.run("CLIENT TRACKING OFF").await;
+    // BCAST gathers what one command (or transaction) changed: one message per prefix,
+    // keys in byte order; NOLOOP leaves out the client's own changes.
+    t.run("CLIENT TRACKING ON BCAST PREFIX b: PREFIX a:").await;
+    other.run("MSET a:2 1 b:1 3 a:1 2 c:1 4 a:2 5").await;
+    log.push(format!("13 {:?}", pushes(&mut t).await));
+    other.run("MULTI").await;
+    other.run("SET a:3 1").await;
+    other.run("DEL b:1 a:1").await;
+    other.run("EXEC").await;
+    log.push(format!("14 {:?}", pushes(&mut t).await));
+    t.run("CLIENT TRACKING OFF").await;
+    t.run("CLIENT TRACKING ON BCAST NOLOOP").await;
+    t.run("MSET mine1 1 mine2 2").await;
+    other.run("MSET o2 1 o1 2").await;
+    log.push(format!("15 {:?}", pushes(&mut t).await));
+    t.run("CLIENT TRACKING OFF").await;
 
     // RESP2, redirected to a Pub/Sub connection.
     let mut r = RawClient::connect(addr).await;
