@@ -34,6 +34,7 @@ pub mod peer;
 pub mod persist;
 pub mod pubsub;
 pub mod rdbconv;
+pub mod redact;
 pub mod replication;
 pub mod script_host;
 pub mod seam;

@@ -515,13 +515,13 @@ pub fn unsubscribe_all(shared: &Shared, client: &mut ClientState) {
 /// passwords are shown as `(redacted)`, as Redis 7 does.
 /// A MONITOR line: time, `[db client]` (the client's address, or `lua` for a command a script
 /// ran, as Redis writes it), then the quoted arguments.
-pub fn monitor_line(client: &dyn std::fmt::Display, name: &str, args: resp::Args<'_>) -> String {
+pub fn monitor_line(client: &dyn std::fmt::Display, args: resp::Args<'_>) -> String {
     use std::fmt::Write as _;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let mut line = format!("{}.{:06} [0 {client}]", now.as_secs(), now.subsec_micros());
-    let redacted = redacted_positions(name, args);
+    let redacted = crate::redact::positions(args);
     for (i, a) in args.iter().enumerate() {
         line.push(' ');
         if redacted.contains(&i) {
@@ -547,28 +547,4 @@ pub fn monitor_line(client: &dyn std::fmt::Display, name: &str, args: resp::Args
         line.push('"');
     }
     line
-}
-
-/// Arguments that carry a password: AUTH's, HELLO's after AUTH, MIGRATE's after AUTH/AUTH2.
-fn redacted_positions(name: &str, args: resp::Args<'_>) -> Vec<usize> {
-    match name {
-        "auth" => (1..args.len()).collect(),
-        "hello" => (2..args.len())
-            .find(|&i| args.get(i).eq_ignore_ascii_case(b"auth"))
-            .map(|i| vec![i + 1, i + 2])
-            .unwrap_or_default(),
-        "migrate" => {
-            let mut out = Vec::new();
-            for i in 6..args.len() {
-                let a = args.get(i);
-                if a.eq_ignore_ascii_case(b"auth") {
-                    out.push(i + 1);
-                } else if a.eq_ignore_ascii_case(b"auth2") {
-                    out.push(i + 2);
-                }
-            }
-            out
-        }
-        _ => Vec::new(),
-    }
 }

@@ -39,9 +39,12 @@ impl SlowLog {
         let argc = args.len();
         let kept = argc.min(MAX_ARGS);
         let mut stored = Vec::with_capacity(kept);
+        let secret = crate::redact::positions(args);
         for (i, a) in args.iter().take(kept).enumerate() {
             if i == kept - 1 && argc > MAX_ARGS {
                 stored.push(format!("... ({} more arguments)", argc - MAX_ARGS + 1).into_bytes());
+            } else if secret.contains(&i) {
+                stored.push(b"(redacted)".to_vec());
             } else if a.len() > MAX_ARG_LEN {
                 let mut t = a[..MAX_ARG_LEN].to_vec();
                 t.extend_from_slice(

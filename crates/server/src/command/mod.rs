@@ -705,8 +705,8 @@ fn exec_denial(denied: &CmdError) -> CmdError {
 }
 
 /// Sends MONITOR clients the line for a command `client` ran.
-fn feed_monitors(shared: &Shared, client: &dyn std::fmt::Display, name: &str, args: Args<'_>) {
-    let line = crate::pubsub::monitor_line(client, name, args);
+fn feed_monitors(shared: &Shared, client: &dyn std::fmt::Display, args: Args<'_>) {
+    let line = crate::pubsub::monitor_line(client, args);
     shared.pubsub.feed_monitors(
         line,
         shared.live.output_limit("replica"),
@@ -778,7 +778,7 @@ fn run_script(
     // Script commands skip MONITOR's after-the-fact feed; Redis shows them before what they
     // run (whatever the outcome), their commands then as `lua`.
     if shared.pubsub.has_monitors() {
-        feed_monitors(shared, &client.info.addr, cmd.meta.name, args);
+        feed_monitors(shared, &client.info.addr, args);
     }
     shared.script.enter(cmd.meta.name.starts_with("fcall"));
     let result = {
@@ -906,9 +906,9 @@ pub(crate) fn run(
         && !cmd.meta.has_flag("skip_monitor")
     {
         if client.in_script {
-            feed_monitors(shared, &"lua", meta.name, args);
+            feed_monitors(shared, &"lua", args);
         } else {
-            feed_monitors(shared, &client.info.addr, meta.name, args);
+            feed_monitors(shared, &client.info.addr, args);
         }
     }
     local.record(index, elapsed, failed);

@@ -456,3 +456,42 @@ async fn shutdown_command_stops_the_node() {
     assert!(other.is_closed().await);
     node.stop().await.unwrap();
 }
+
+/// The arguments SLOWLOG keeps of each command, with the secrets redacted where Redis 7.0
+/// redacts them (ACL SETUSER, CONFIG SET of masterauth/masteruser/requirepass, MIGRATE's
+/// AUTH and AUTH2), compared with redis-server's log of the same commands.
+#[tokio::test]
+async fn slowlog_redacts_secrets_like_redis() {
+    let node = Node::start().await;
+    let redis = crate::support::RedisServer::start().await;
+    let logged = async |c: &mut RawClient| {
+        for line in [
+            "CONFIG SET slowlog-log-slower-than 0",
+            "SLOWLOG RESET",
+            "CONFIG SET masterauth secret",
+            "CONFIG SET masterauth \"\"",
+            "ACL SETUSER slowlog-user +get +set",
+            "ACL SETUSER \"bad user\" +get",
+            "CONFIG SET maxmemory-policy noeviction masteruser who",
+            "MIGRATE 127.0.0.1 1 key 0 10 AUTH pw",
+            "MIGRATE 127.0.0.1 1 \"\" 0 10 AUTH2 user pw KEYS k1 k2",
+            "MIGRATE 127.0.0.1 1 \"\" 0 10 COPY KEYS auth pw",
+            "CONFIG SET slowlog-log-slower-than -1",
+        ] {
+            c.cmd(&crate::support::split_quoted(line)).await;
+        }
+        let Frame::Array(entries) = c.run("SLOWLOG GET -1").await else {
+            panic!("SLOWLOG GET");
+        };
+        entries
+            .into_iter()
+            .map(|e| match e {
+                Frame::Array(fields) => format!("{:?}", fields[3]),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let ours = logged(&mut node.client().await).await;
+    let theirs = logged(&mut redis.client().await).await;
+    assert_eq!(ours, theirs);
+}
