@@ -251,6 +251,19 @@ pub struct Blocked {
     pub deadline: Option<Instant>,
 }
 
+/// A client held back by CLIENT PAUSE (see [`Blocking::postponed`]).
+pub struct Postponed<'a> {
+    blocking: &'a Blocking,
+    info: &'a crate::client::ClientInfo,
+}
+
+impl Drop for Postponed<'_> {
+    fn drop(&mut self) {
+        self.blocking.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.info.blocked.store(false, Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Blocking {
     waiting: AtomicUsize,
@@ -261,6 +274,17 @@ impl Blocking {
     /// Clients blocked right now (INFO's `blocked_clients`).
     pub fn count(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Counts a client held back by CLIENT PAUSE as blocked until the guard drops (Redis's
+    /// BLOCKED_POSTPONE: `blocked_clients` and the `b` flag include it).
+    pub fn postponed<'a>(&'a self, info: &'a crate::client::ClientInfo) -> Postponed<'a> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        info.blocked.store(true, Ordering::Relaxed);
+        Postponed {
+            blocking: self,
+            info,
+        }
     }
 
     /// Registers a waiter on `keys`, unless `ready` (run under the registry lock) finds data

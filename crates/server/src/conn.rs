@@ -185,6 +185,12 @@ impl Connection {
                 // client multiplexing many connections gets them in fewer wake-ups.
                 tokio::task::yield_now().await;
                 self.write(&mut stream).await?;
+                // CLIENT LIST's omem: what is still waiting to leave (published before the
+                // write, while it may take long).
+                self.state
+                    .info
+                    .output_memory
+                    .store(self.out.len(), Ordering::Relaxed);
             }
             match next {
                 Next::Close => return stream.shutdown().await,
@@ -335,6 +341,12 @@ impl Connection {
                             }
                         }
                     }
+                    // CLIENT LIST's qbuf while the command runs: its own bytes and what
+                    // follows it (Redis trims the query buffer after the command).
+                    self.state
+                        .info
+                        .query_buffer
+                        .store(self.rbuf.len() - consumed, Ordering::Relaxed);
                     let flow = execute(
                         &shared,
                         &mut self.state,
@@ -532,6 +544,10 @@ impl Connection {
     async fn await_pending(&mut self) {
         match self.state.pending.take() {
             Some(crate::Pending::RetryAt(at) | crate::Pending::PauseUntil(at)) => {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            Some(crate::Pending::Paused(at)) => {
+                let _blocked = self.shared.blocking.postponed(&self.state.info);
                 tokio::time::sleep_until(at.into()).await;
             }
             Some(crate::Pending::Then(work)) => {

@@ -198,6 +198,9 @@ impl ClientState {
 pub enum Pending {
     /// Nothing ran: run the same command again at this instant (see [`error::CmdError::SlotWait`]).
     RetryAt(std::time::Instant),
+    /// Held back by CLIENT PAUSE: run the same command again at this instant; counted as
+    /// a blocked client meanwhile (INFO `blocked_clients`, flag `b`), as Redis postpones it.
+    Paused(std::time::Instant),
     /// The command's reply: `+OK`, or the error message (a cluster membership change).
     Reply(cluster::BoxFuture<Result<(), String>>),
     /// The command ran and replied; read nothing more from this client until then (a
@@ -218,6 +221,7 @@ impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Pending::RetryAt(at) => write!(f, "RetryAt({at:?})"),
+            Pending::Paused(at) => write!(f, "Paused({at:?})"),
             Pending::Reply(_) => f.write_str("Reply(..)"),
             Pending::PauseUntil(at) => write!(f, "PauseUntil({at:?})"),
             Pending::Then(_) => f.write_str("Then(..)"),

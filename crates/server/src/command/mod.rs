@@ -533,7 +533,7 @@ pub fn execute<'s>(
                 .flatten()
             {
                 out.truncate(mark);
-                client.pending = Some(crate::Pending::RetryAt(until));
+                client.pending = Some(crate::Pending::Paused(until));
                 return Flow::Retry;
             }
             match (&mut client.multi, name) {

@@ -152,9 +152,16 @@ async fn client_pause_holds_writes_or_everything_until_it_ends() {
     b.send(&["SET", "k", "v"]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(a.run("GET k").await, Frame::Null, "the write was held");
+    // A held client counts as blocked (Redis's BLOCKED_POSTPONE): its test suite waits on it.
+    let info = a.run("INFO clients").await.as_text().unwrap();
+    assert!(info.contains("blocked_clients:1\r\n"), "{info}");
+    let list = a.run("CLIENT LIST").await.as_text().unwrap();
+    assert!(list.lines().any(|l| l.contains("flags=b ")), "{list}");
     assert_eq!(a.run("CLIENT UNPAUSE").await, Frame::Simple("OK".into()));
     assert_eq!(b.read().await.unwrap(), Frame::Simple("OK".into()));
     assert_eq!(a.run("GET k").await, resp::Frame::Bulk(b"v".to_vec()));
+    let info = a.run("INFO clients").await.as_text().unwrap();
+    assert!(info.contains("blocked_clients:0\r\n"), "{info}");
 
     assert_eq!(a.run("CLIENT PAUSE 300").await, Frame::Simple("OK".into()));
     let t = Instant::now();
