@@ -421,6 +421,49 @@ pub fn load(shared: &Shared, path: &Path) -> Result<Option<Loaded>, String> {
     load_file(shared, path, false)
 }
 
+/// What a load does with the function libraries it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionLoad {
+    /// The file's libraries replace the node's (a start, a full sync, DEBUG RELOAD).
+    Replace,
+    /// The file's replace those of the same name; the others stay (DEBUG RELOAD NOFLUSH
+    /// MERGE).
+    Merge,
+    /// A library of the file that exists already fails the load (DEBUG RELOAD NOFLUSH:
+    /// Redis's "Library already exists"); the node's libraries stay as they were.
+    RefuseExisting,
+}
+
+/// The name a library's code declares on its first line (`#!lua name=<name>`).
+fn library_name(code: &[u8]) -> Option<&[u8]> {
+    let first = code.split(|&b| b == b'\n').next()?;
+    first
+        .split(|&b| b == b' ')
+        .find_map(|word| word.strip_prefix(b"name="))
+}
+
+/// The libraries after a load that found `loaded`, as `mode` says; `Err` names a library
+/// that exists already under [`FunctionLoad::RefuseExisting`].
+fn merge_libraries(
+    current: Vec<Vec<u8>>,
+    loaded: Vec<Vec<u8>>,
+    mode: FunctionLoad,
+) -> Result<Vec<Vec<u8>>, String> {
+    if mode == FunctionLoad::Replace {
+        return Ok(loaded);
+    }
+    let names: Vec<Option<&[u8]>> = loaded.iter().map(|c| library_name(c)).collect();
+    let clash = |c: &Vec<u8>| names.contains(&library_name(c));
+    if mode == FunctionLoad::RefuseExisting {
+        if let Some(c) = current.iter().find(|c| clash(c)) {
+            let name = String::from_utf8_lossy(library_name(c).unwrap_or_default()).into_owned();
+            return Err(format!("Library '{name}' already exists"));
+        }
+    }
+    let kept = current.iter().filter(|c| !clash(c)).cloned();
+    Ok(kept.chain(loaded.iter().cloned()).collect())
+}
+
 /// Loads `path` into the (empty) keyspace; `keep_expired` keeps keys whose TTL has passed
 /// (a replica loading its primary's snapshot: the primary decides when they go, as Redis's
 /// replicas do).
@@ -428,6 +471,16 @@ pub fn load_file(
     shared: &Shared,
     path: &Path,
     keep_expired: bool,
+) -> Result<Option<Loaded>, String> {
+    load_with(shared, path, keep_expired, FunctionLoad::Replace)
+}
+
+/// [`load_file`], with what to do with the function libraries found (`functions`).
+pub fn load_with(
+    shared: &Shared,
+    path: &Path,
+    keep_expired: bool,
+    functions_mode: FunctionLoad,
 ) -> Result<Option<Loaded>, String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -545,8 +598,9 @@ pub fn load_file(
     });
     parsed?;
     // The snapshot's libraries replace the node's (a replica's full sync takes its
-    // primary's functions, as Redis's does).
-    shared.function_codes.replace(functions);
+    // primary's functions, as Redis's does), or join them (see `FunctionLoad`).
+    let libraries = merge_libraries(shared.function_codes.codes(), functions, functions_mode)?;
+    shared.function_codes.replace(libraries);
     if other_db + skipped > 0 {
         tracing::warn!(
             other_db,

@@ -203,3 +203,44 @@ async fn debug_matches_redis() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// DEBUG RELOAD's options with function libraries, as Redis 7.0's functions tests run them:
+/// NOFLUSH refuses a file whose library exists, NOFLUSH MERGE keeps the node's other
+/// libraries and replaces the file's, a plain RELOAD brings back the saved set.
+#[tokio::test]
+async fn debug_reload_options_keep_or_merge_functions_like_redis() {
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]).await;
+    let node = Node::start().await;
+    let lib = |name: &str| {
+        format!(
+            "FUNCTION LOAD \"#!lua name={name}\\nredis.register_function('{name}', function() return '{name}' end)\""
+        )
+    };
+    let lines = [
+        lib("test"),
+        "SET x 1".into(),
+        "DEBUG RELOAD NOFLUSH".into(),
+        "DEBUG RELOAD NOFLUSH MERGE".into(),
+        "FUNCTION LIST".into(),
+        "FUNCTION DELETE test".into(),
+        lib("test1"),
+        "DEBUG RELOAD".into(),
+        lib("test2"),
+        "DEBUG RELOAD NOSAVE NOFLUSH MERGE".into(),
+        "FCALL test1 0".into(),
+        "FCALL test2 0".into(),
+        "DEBUG RELOAD NOSAVE".into(),
+        "FCALL test2 0".into(),
+        "FUNCTION LIST LIBRARYNAME test".into(),
+        "GET x".into(),
+    ];
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    let mut mismatches = Vec::new();
+    for line in &lines {
+        let args = crate::support::split_quoted(line);
+        if let Some(report) = crate::support::compare(&mut ours, &mut theirs, &args).await {
+            mismatches.push(report);
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -239,13 +239,16 @@ fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
 }
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the snapshot, empties the keyspace and
-/// loads the file back (NOSAVE: load the file as it is; NOFLUSH: keep the keys; MERGE:
-/// loaded keys replace existing ones, which loading always does here).
+/// loads the file back (NOSAVE: load the file as it is; NOFLUSH: keep the keys and function
+/// libraries — a library of the file that exists already fails the load, as in Redis;
+/// MERGE: loaded libraries replace those of the same name, and loaded keys existing ones,
+/// which loading always does here).
 fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (mut flush, mut save) = (true, true);
+    let (mut flush, mut save, mut merge) = (true, true, false);
     for i in 2..args.len() {
         let opt = args.get(i);
         if is(opt, "merge") {
+            merge = true;
         } else if is(opt, "noflush") {
             flush = false;
         } else if is(opt, "nosave") {
@@ -265,7 +268,12 @@ fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     // waits for.
     ctx.client.pending = Some(crate::Pending::Then(Box::pin(async move {
         Box::new(move |shared: &crate::Shared, out: &mut resp::ReplyWriter| {
-            match reload_now(shared, flush, save) {
+            let functions = match (flush, merge) {
+                (true, _) => crate::persist::FunctionLoad::Replace,
+                (false, true) => crate::persist::FunctionLoad::Merge,
+                (false, false) => crate::persist::FunctionLoad::RefuseExisting,
+            };
+            match reload_now(shared, flush, save, functions) {
                 Ok(()) => out.ok(),
                 Err(e) => {
                     shared.stats.count_error("ERR");
@@ -277,7 +285,12 @@ fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn reload_now(shared: &crate::Shared, flush: bool, save: bool) -> CmdResult {
+fn reload_now(
+    shared: &crate::Shared,
+    flush: bool,
+    save: bool,
+    functions: crate::persist::FunctionLoad,
+) -> CmdResult {
     if save {
         crate::persist::save(shared).map_err(CmdError::err)?;
     }
@@ -285,7 +298,7 @@ fn reload_now(shared: &crate::Shared, flush: bool, save: bool) -> CmdResult {
         drop(shared.keyspace.flush());
     }
     let path = crate::persist::Persistence::path(&shared.live);
-    crate::persist::load(shared, &path)
+    crate::persist::load_with(shared, &path, false, functions)
         .map_err(|_| CmdError::err("Error trying to load the RDB dump"))?;
     tracing::warn!("DB reloaded by DEBUG RELOAD");
     Ok(())
