@@ -59,9 +59,9 @@ pub enum Delivery {
         nested: bool,
     },
     Moved(Vec<u8>),
-    /// The slot of a key it waited on is no longer served here (it moved to another node):
-    /// the client gets this error (`-MOVED slot host:port`, as Redis redirects a blocked
-    /// client) and retries there.
+    /// The wait ends with this error: the slot of a key it waited on is no longer served
+    /// here (`-MOVED slot host:port`, as Redis redirects a blocked client, which retries
+    /// there), or a BLMOVE's destination holds another type (`-WRONGTYPE`).
     Redirected(String),
 }
 
@@ -430,9 +430,16 @@ impl Blocking {
                         d
                     }
                     (Ok(Some(d)), _) => d,
-                    // This waiter's destination holds another type: it stays blocked, as in
-                    // Redis; the next waiter may still be served.
-                    (Err(_), BlockOp::Move { .. }) => continue,
+                    // This waiter's destination holds another type: it is answered WRONGTYPE
+                    // and unblocked, the element stays where it was (Redis 7.0's
+                    // serveClientBlockedOnList), and the next waiter may still be served.
+                    (Err(e), BlockOp::Move { .. }) => {
+                        self.unregister(&mut map, &w);
+                        if let Some(tx) = w.tx.lock().take() {
+                            let _ = tx.send(Delivery::Redirected(e.to_string()));
+                        }
+                        continue;
+                    }
                     // Empty, absent or of another type: nobody else can be served from it.
                     _ => break,
                 };

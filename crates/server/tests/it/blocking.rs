@@ -279,3 +279,36 @@ async fn timeouts_and_transactions_answer_redis_nulls() {
         crate::support::assert_cases_match(&node, &redis, cases, split_quoted, resp3).await;
     }
 }
+
+/// A client blocked in BRPOPLPUSH/BLMOVE whose destination holds another type when an
+/// element arrives: it is answered WRONGTYPE and unblocked, the element stays (Redis 7.0),
+/// and a second waiter behind it is served — compared with redis-server.
+#[tokio::test]
+async fn a_blocked_move_to_a_wrong_type_answers_wrongtype_like_redis() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let mut seen = Vec::new();
+    for (addr, mut c) in [
+        (node.addr, node.client().await),
+        (redis.addr, redis.client().await),
+    ] {
+        c.run("SET target nolist").await;
+        let mut first = RawClient::connect(addr).await;
+        let mut second = RawClient::connect(addr).await;
+        first.send(&["BRPOPLPUSH", "blist", "target", "0"]).await;
+        until_blocked(&mut c, 1).await;
+        second
+            .send(&["BLMOVE", "blist", "other", "RIGHT", "LEFT", "0"])
+            .await;
+        until_blocked(&mut c, 2).await;
+        c.run("RPUSH blist foo").await;
+        seen.push(format!(
+            "{:?} {:?} {:?} {:?}",
+            first.read().await,
+            second.read().await,
+            c.run("LRANGE blist 0 -1").await,
+            c.run("LRANGE other 0 -1").await
+        ));
+    }
+    assert_eq!(seen[0], seen[1]);
+}
