@@ -30,6 +30,7 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             }
         }
         _ if is(sub, "object") && n == 3 => object(ctx, args.get(2))?,
+        _ if is(sub, "htstats-key") && n == 3 => htstats_key(ctx, args.get(2))?,
         _ if is(sub, "reload") => reload(ctx, args)?,
         _ if is(sub, "sleep") && n == 3 => {
             // Redis stops its only thread; this stops the thread running this client's
@@ -235,6 +236,35 @@ fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
     );
     drop(shard);
     ctx.out.simple(&line);
+    Ok(())
+}
+
+/// DEBUG HTSTATS-KEY key: for a hash or set in `hashtable` encoding or a `skiplist`
+/// sorted set, the statistics of its table in Redis's layout as far as they apply (the
+/// element count; these tables are resized at once, never rehashed step by step, so there is
+/// no `rehashing target` part, and they have no chains to measure); for another encoding
+/// Redis's error.
+fn htstats_key(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let mut shard = ks.lock(h);
+    let Some(e) = shard.peek(h, key, ctx.now) else {
+        return Err(CmdError::NoSuchKey);
+    };
+    let value = e.value();
+    let elements = match (value.encoding(), value) {
+        ("hashtable", store::ValueRef::Hash(hash)) => hash.len(),
+        ("hashtable", store::ValueRef::Set(set)) => set.len(),
+        ("skiplist", store::ValueRef::ZSet(z)) => z.len(),
+        _ => {
+            return Err(CmdError::err(
+                "The value stored at the specified key is not represented using an hash table",
+            ))
+        }
+    };
+    drop(shard);
+    let text = format!("Hash table 0 stats (main hash table):\n number of elements: {elements}\n");
+    ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
 }
 
