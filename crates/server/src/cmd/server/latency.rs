@@ -87,6 +87,12 @@ pub fn histogram(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                     None => table.lookup(name),
                 }
             })
+            // A container stands for its subcommands (LATENCY HISTOGRAM CLIENT: every
+            // CLIENT subcommand that ran), as Redis's latencySpecificCommandsFillCDF.
+            .flat_map(|i| match &table.get(i).subcommands {
+                subs if subs.is_empty() => vec![i],
+                subs => subs.clone(),
+            })
             .collect()
     } else {
         (0..table.commands.len()).collect()
