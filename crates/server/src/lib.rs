@@ -340,7 +340,16 @@ impl Workers {
                 .stack_size(WORKER_STACK)
                 .spawn(move || {
                     exec_gate::set_lane(i);
-                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                    // A runtime of one worker thread, multi-threaded in kind only so that a
+                    // script running past `busy-reply-threshold` can hand this worker's
+                    // other connections to a fresh thread (`block_in_place`): they answer
+                    // -BUSY and take SCRIPT KILL meanwhile, as Redis serves its clients
+                    // from inside a long script. Every thread it starts is on this lane.
+                    let runtime = match tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .thread_name(format!("shardcache-worker-{i}"))
+                        .thread_stack_size(WORKER_STACK)
+                        .on_thread_start(move || exec_gate::set_lane(i))
                         .enable_all()
                         .on_thread_park(move || {
                             // Busy-poll: a worker about to sleep spins briefly first. A

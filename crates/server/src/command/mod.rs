@@ -792,7 +792,16 @@ fn run_script(
                 clock: &mut *clock,
             }),
         };
-        (cmd.handler.expect("leaf command has a handler"))(&mut ctx, args)
+        let handler = cmd.handler.expect("leaf command has a handler");
+        // On a worker, the script blocks this thread only: the worker's other connections
+        // move to another thread meanwhile (see `Workers::start`).
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if on_worker {
+            tokio::task::block_in_place(|| handler(&mut ctx, args))
+        } else {
+            handler(&mut ctx, args)
+        }
     };
     shared.script.leave();
     let failed = result.is_err();

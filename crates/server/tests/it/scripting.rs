@@ -888,3 +888,43 @@ async fn scripts_do_not_grow_the_lua_heap() {
         "{info}"
     );
 }
+
+/// One worker: the script's connection and the others share it. Past the threshold the
+/// others are still answered (-BUSY) and SCRIPT KILL from one of them ends the script, as
+/// Redis serves its clients from inside a long script; a MULTI queued before it aborts.
+#[tokio::test]
+async fn a_busy_script_does_not_hold_the_other_connections_of_its_worker() {
+    let node = Node::start_with(Config {
+        threads: 1,
+        ..Config::default()
+    })
+    .await;
+    let mut runner = node.client().await;
+    let mut other = node.client().await;
+    let mut queued = node.client().await;
+    other.run("CONFIG SET busy-reply-threshold 50").await;
+    assert_eq!(queued.run("MULTI").await, Frame::Simple("OK".into()));
+    assert_eq!(queued.run("INCR xx").await, Frame::Simple("QUEUED".into()));
+    runner.send(&["EVAL", "while true do end", "0"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let busy =
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    let answered = tokio::time::timeout(Duration::from_secs(5), other.run("PING")).await;
+    assert_eq!(answered.expect("answered while the script runs"), err(busy));
+    let exec = tokio::time::timeout(Duration::from_secs(5), queued.run("EXEC")).await;
+    assert_eq!(
+        exec.expect("answered"),
+        err(&format!(
+            "EXECABORT Transaction discarded because of: {busy}"
+        ))
+    );
+    let kill = tokio::time::timeout(Duration::from_secs(5), other.run("SCRIPT KILL")).await;
+    assert_eq!(kill.expect("answered"), Frame::Simple("OK".into()));
+    let killed = runner.read().await.expect("the script's reply");
+    assert!(
+        matches!(&killed, Frame::Error(e) if e.starts_with("ERR Script killed by user")),
+        "{killed:?}"
+    );
+    assert_eq!(other.run("GET xx").await, Frame::Null);
+    assert_eq!(queued.run("PING").await, Frame::Simple("PONG".into()));
+}
