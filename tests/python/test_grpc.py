@@ -185,7 +185,7 @@ def standalone():
     port, grpc_port, admin = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [BIN, "server", "--port", str(port), "--grpc-port", str(grpc_port), "--threads", "1",
-         "--admin-port", str(admin),
+         "--admin-port", str(admin), "--dir", tempfile.mkdtemp(),
          "--requirepass", "s3cret", "--max-concurrent-requests", "2",
          "--grpc-max-message-size", "64kb"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -4,6 +4,7 @@ The cluster is the real binary (SHARDCACHE_BIN, default target/debug/shardcache)
 """
 import os
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -39,18 +40,23 @@ def test_routes_20k_keys_and_follows_moved_after_a_join(dev):
     assert rc.mget("{u1}.name", "{u1}.mail") == ["ann", "a@x"]
 
     # A fourth node joins; the same client follows MOVED; the moved slots took their keys.
+    # Its port is picked now (base + 3 could have been taken meanwhile) and its files go
+    # to a directory of its own.
+    port4 = free_base(1)
     fourth = subprocess.Popen(
-        [BIN, "server", "--cluster-enabled", "--threads", "1", "--port", str(dev + 3),
-         "--join", f"127.0.0.1:{dev}", "--loglevel", "warning"], stderr=subprocess.DEVNULL)
+        [BIN, "server", "--cluster-enabled", "--threads", "1", "--port", str(port4),
+         "--dir", tempfile.mkdtemp(), "--join", f"127.0.0.1:{dev}", "--loglevel", "warning"],
+        stderr=subprocess.DEVNULL)
     try:
-        wait_for("four nodes", lambda: all(cluster_ok(dev + i, 4) for i in range(4)))
+        ports = [dev, dev + 1, dev + 2, port4]
+        wait_for("four nodes", lambda: all(cluster_ok(p, 4) for p in ports))
         for i in range(n):
             assert rc.get(f"key:{i}") == str(i)
-        assert 0.20 <= redis.Redis(port=dev + 3).dbsize() / n <= 0.30
+        assert 0.20 <= redis.Redis(port=port4).dbsize() / n <= 0.30
         for i in range(0, n, 5):
             assert rc.set(f"key:{i}", -i)
             assert rc.get(f"key:{i}") == str(-i)
-        assert redis.Redis(port=dev + 3).dbsize() > 0
+        assert redis.Redis(port=port4).dbsize() > 0
     finally:
         fourth.terminate()
         fourth.wait(timeout=15)

@@ -8,6 +8,7 @@ an error naming the command to use instead.
 """
 import random
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -116,7 +117,8 @@ def test_add_then_drain_a_node_under_load_loses_nothing_and_shows_no_error():
             port4 = free_base(1)
             fourth = subprocess.Popen(
                 [BIN, "server", "--cluster-enabled", "--standby", "--threads", "1",
-                 "--port", str(port4), "--loglevel", "warning"], stderr=subprocess.DEVNULL)
+                 "--port", str(port4), "--dir", tempfile.mkdtemp(), "--loglevel", "warning"],
+                stderr=subprocess.DEVNULL)
             wait_for("the 4th node listens", lambda: redis.Redis(port=port4).ping(), timeout=60)
             started = time.time()
             r = cli("cluster", "add-node", f"127.0.0.1:{port4}", "--to", f"127.0.0.1:{base}")

@@ -6,6 +6,7 @@ Fault injected: overload (a pipeline deeper than the bound; redis-benchmark driv
 process's CPU over a deliberately low threshold).
 """
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -18,7 +19,7 @@ from helpers import BIN, free_port, wait_port
 def start(*args):
     port, admin = free_port(), free_port()
     proc = subprocess.Popen([BIN, "server", "--port", str(port), "--admin-port", str(admin),
-                             "--threads", "1", *args],
+                             "--threads", "1", "--dir", tempfile.mkdtemp(), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc)
     return proc, port, admin

@@ -658,6 +658,20 @@ async fn settle_loaded_keys(shared: &Shared, loaded: Loaded) {
     let Some(cluster) = shared.cluster.clone() else {
         return;
     };
+    // A file another node wrote is discarded at once: waiting for a lease first would keep
+    // a node that has not joined yet (on standby, waiting for CLUSTER MEET) loading forever.
+    if loaded.node_id.as_deref() != Some(cluster.myid.as_str()) {
+        let dropped = shared.keyspace.len();
+        for table in shared.keyspace.flush() {
+            drop(table);
+        }
+        tracing::warn!(
+            saved_by = ?loaded.node_id,
+            keys = dropped,
+            "snapshot discarded: written by another node (import it with `shardcache import`)"
+        );
+        return;
+    }
     let topology = loop {
         if shared.shutdown.is_cancelled() {
             return;
