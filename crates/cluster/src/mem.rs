@@ -34,9 +34,18 @@ pub enum Kind {
 impl Kind {
     pub fn of(request: &BusRequest) -> Kind {
         match request {
-            BusRequest::Raft(RaftRequest::Append(_)) => Kind::Append,
-            BusRequest::Raft(RaftRequest::Vote(_)) => Kind::Vote,
-            BusRequest::Raft(RaftRequest::Snapshot(_)) => Kind::Snapshot,
+            BusRequest::Raft {
+                request: RaftRequest::Append(_),
+                ..
+            } => Kind::Append,
+            BusRequest::Raft {
+                request: RaftRequest::Vote(_),
+                ..
+            } => Kind::Vote,
+            BusRequest::Raft {
+                request: RaftRequest::Snapshot(_),
+                ..
+            } => Kind::Snapshot,
             BusRequest::ReadIndex { .. } => Kind::ReadIndex,
             BusRequest::Hello => Kind::Hello,
             BusRequest::Join(_) => Kind::Join,

@@ -198,12 +198,22 @@ impl<T: Transport> ClusterNode<T> {
     /// Answers a bus message.
     pub async fn handle(&self, request: BusRequest) -> BusResponse {
         match request {
+            BusRequest::Raft { to, .. } if to != self.raft_id => BusResponse::Done(Err(format!(
+                "this is Raft node {}, not {to}: the sender's cluster lists a node that is gone",
+                self.raft_id
+            ))),
             // A removed node restarted from its old state campaigns with ever higher terms;
             // its vote requests are not answered (as if lost), so it cannot disturb us.
-            BusRequest::Raft(RaftRequest::Vote(v)) if !self.in_membership(&v) => {
+            BusRequest::Raft {
+                request: RaftRequest::Vote(v),
+                ..
+            } if !self.in_membership(&v) => {
                 BusResponse::Done(Err("not a member of this cluster".into()))
             }
-            BusRequest::Raft(RaftRequest::Append(append)) => {
+            BusRequest::Raft {
+                request: RaftRequest::Append(append),
+                ..
+            } => {
                 let leader = append.vote.leader_id().voted_for();
                 let answer = deliver(&self.raft, RaftRequest::Append(append)).await;
                 if let (Some(leader), RaftResponse::Append(Ok(r))) = (leader, &answer) {
@@ -213,7 +223,9 @@ impl<T: Transport> ClusterNode<T> {
                 }
                 BusResponse::Raft(answer)
             }
-            BusRequest::Raft(request) => BusResponse::Raft(deliver(&self.raft, request).await),
+            BusRequest::Raft { request, .. } => {
+                BusResponse::Raft(deliver(&self.raft, request).await)
+            }
             BusRequest::LeaderAcks => BusResponse::LeaderAcks(self.leader_acks()),
             BusRequest::ReadIndex { id } => BusResponse::ReadIndex(self.read_index(&id).await),
             BusRequest::Hello => BusResponse::Hello {

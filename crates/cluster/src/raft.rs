@@ -359,8 +359,11 @@ pub enum RaftResponse {
 /// Everything the cluster bus carries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum BusRequest {
-    /// A Raft message.
-    Raft(RaftRequest),
+    /// A Raft message for the member whose Raft id is `to`. A node refuses one addressed
+    /// to another id: a cluster that still lists a node which is gone (killed, removed
+    /// while away) keeps sending to its address, and a new node there — of another
+    /// cluster — must not take those appends (openraft panics on a log that is not its).
+    Raft { to: NodeId, request: RaftRequest },
     /// "What is your commit index, confirmed by a quorum now?": a member renewing its
     /// serving lease asks the leader (see [`crate::lease`]); `id` is the asking node's.
     ReadIndex { id: String },
@@ -458,7 +461,10 @@ impl<T: Transport> Link<T> {
         &self,
         request: RaftRequest,
     ) -> Result<RaftResponse, RPCError<NodeId, BasicNode, E>> {
-        let request = BusRequest::Raft(request);
+        let request = BusRequest::Raft {
+            to: self.target,
+            request,
+        };
         match self.transport.send(&self.from, &self.to, request).await {
             Ok(BusResponse::Raft(r)) => Ok(r),
             Ok(_) => Err(RPCError::Unreachable(Unreachable::new(&Mismatch(

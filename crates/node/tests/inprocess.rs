@@ -124,3 +124,79 @@ async fn three_members_in_one_process_serve_and_fence_a_cut_off_member() {
         let _ = m.stop.send(());
     }
 }
+
+/// Fault injected: a member dies and a node of *another* cluster starts at its bus
+/// address (a port reused on one machine, as tests and `shardcache dev` runs do). The first
+/// cluster still lists the dead member and keeps sending it Raft messages; the newcomer
+/// must refuse them (they are addressed to another Raft id) and serve its own cluster —
+/// before, openraft panicked on the foreign log and the newcomer's Raft died.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_at_a_dead_members_address_ignores_the_old_cluster() {
+    let transport = MemTransport::default();
+    let first = start(&transport, None, Config::default()).await;
+    let seed = first.port;
+    let second = start(&transport, Some(seed), Config::default()).await;
+    let bus_port = 47_311;
+    let gone = start(
+        &transport,
+        Some(seed),
+        Config {
+            cluster_port: bus_port,
+            ..Config::default()
+        },
+    )
+    .await;
+    eventually("three members", Duration::from_secs(30), async || {
+        field(&cluster_info(seed).await, "cluster_known_nodes") == "3"
+            && field(&cluster_info(seed).await, "cluster_slots_moving") == "0"
+            && field(&cluster_info(seed).await, "cluster_state") == "ok"
+    })
+    .await;
+    // Some history in the first cluster's log (slot moves and a SET) beyond the newcomer's.
+    tokio::task::spawn_blocking(move || {
+        let mut c = common::connect(seed);
+        for i in 0..20 {
+            let _: redis::RedisResult<()> = c.set(format!("k{i}"), i);
+        }
+    })
+    .await
+    .unwrap();
+    let gone_bus = common::bus_of(gone.port).await;
+    let _ = gone.stop.send(());
+    transport.unregister(&gone_bus);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let newcomer = start(
+        &transport,
+        None,
+        Config {
+            cluster_port: bus_port,
+            ..Config::default()
+        },
+    )
+    .await;
+    let port = newcomer.port;
+    eventually(
+        "the newcomer serves its own one-node cluster",
+        Duration::from_secs(30),
+        async || {
+            let info = cluster_info(port).await;
+            field(&info, "cluster_state") == "ok" && field(&info, "cluster_known_nodes") == "1"
+        },
+    )
+    .await;
+    // The old cluster has been knocking meanwhile; the newcomer still serves, and writes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let info = cluster_info(port).await;
+    assert_eq!(field(&info, "cluster_state"), "ok", "{info}");
+    assert_eq!(field(&info, "cluster_known_nodes"), "1", "{info}");
+    tokio::task::spawn_blocking(move || {
+        let mut c = common::connect(port);
+        let _: () = c.set("after", 1).unwrap();
+        assert_eq!(c.get::<_, i64>("after").unwrap(), 1);
+    })
+    .await
+    .unwrap();
+    let _ = first.stop.send(());
+    let _ = second.stop.send(());
+    let _ = newcomer.stop.send(());
+}
