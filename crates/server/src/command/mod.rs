@@ -354,6 +354,16 @@ fn resolve(
         }
     }
     let meta = cmd.meta;
+    // EXEC writes (and may need memory) when what it queued does, as Redis's processCommand
+    // reads the transaction's flags: refused then, it aborts the transaction.
+    let queued_any = |f: fn(&Command) -> bool| {
+        meta.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queued.iter().any(|(i, _)| f(table.get(*i))))
+    };
+    let writes = cmd.write || queued_any(|c| c.write);
     let rejection = if !meta.arity_ok(args.len()) {
         Some(CmdError::WrongArity(meta.name.into()))
     } else if let Some(e) = (meta.name.starts_with("debug"))
@@ -419,9 +429,11 @@ fn resolve(
         // As Redis: while over maxmemory, nothing is queued (a queue may grow without
         // bound), and the refusal makes EXEC abort the transaction.
         Some(CmdError::Oom)
-    } else if cmd.write && !client.is_master && too_few_good_replicas(shared) {
+    } else if queued_any(|c| c.deny_oom) && !shared.make_room(clock.unix_ms, 0) {
+        Some(CmdError::Oom)
+    } else if writes && !client.is_master && too_few_good_replicas(shared) {
         Some(CmdError::NoReplicas)
-    } else if cmd.write && !client.is_master && replica_read_only(shared) {
+    } else if writes && !client.is_master && replica_read_only(shared) {
         Some(CmdError::ReadOnly)
     } else if !client.is_master && master_down_and_stale(shared) && !meta.has_flag("stale") {
         Some(CmdError::MasterDown)

@@ -281,3 +281,39 @@ async fn watch_is_broken_exactly_when_redis_breaks_it() {
     }
     assert_eq!(results[0], results[1]);
 }
+
+/// EXEC is refused as a write when what it queued writes (Redis reads the transaction's
+/// flags): with `min-replicas-to-write` unmet it answers EXECABORT … NOREPLICAS and runs
+/// nothing; a read-only transaction still runs. Compared with redis-server.
+#[tokio::test]
+async fn exec_of_queued_writes_is_refused_like_a_write() {
+    let node = crate::support::Node::start().await;
+    let redis = crate::support::RedisServer::start().await;
+    let mut seen = Vec::new();
+    for (mut a, mut b) in [
+        (node.client().await, node.client().await),
+        (redis.client().await, redis.client().await),
+    ] {
+        let mut log = Vec::new();
+        for (who, line) in [
+            ('a', "SET xx 1"),
+            ('a', "MULTI"),
+            ('a', "INCR xx"),
+            ('b', "CONFIG SET min-replicas-to-write 2"),
+            ('a', "EXEC"),
+            ('a', "GET xx"),
+            ('a', "MULTI"),
+            ('a', "GET xx"),
+            ('a', "EXEC"),
+            ('b', "CONFIG SET min-replicas-to-write 0"),
+            ('a', "MULTI"),
+            ('a', "INCR xx"),
+            ('a', "EXEC"),
+        ] {
+            let c = if who == 'a' { &mut a } else { &mut b };
+            log.push(format!("{line}: {:?}", c.run(line).await));
+        }
+        seen.push(log);
+    }
+    assert_eq!(seen[0], seen[1]);
+}
