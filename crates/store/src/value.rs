@@ -194,7 +194,7 @@ enum HashRepr {
         len: usize,
     },
     /// Boxed so the small, common form keeps `Hash` at 32 bytes.
-    Map(Box<HashMap>),
+    Map(Box<Counted<HashMap>>),
 }
 
 impl Default for Hash {
@@ -283,13 +283,15 @@ impl Hash {
                 .all(|(f, v)| f.len() <= limits.hash_value && v.len() <= limits.hash_value);
         if !packed {
             let mut m = HashMap::with_capacity_and_hasher(count, Default::default());
+            let mut bytes = 0;
             for (f, v) in pairs {
                 if m.insert(f.into(), v.into()).is_some() {
                     return None;
                 }
+                bytes += element_heap(f.len()) + element_heap(v.len());
             }
             return Some(Hash {
-                repr: HashRepr::Map(Box::new(m)),
+                repr: HashRepr::Map(Box::new(Counted { table: m, bytes })),
             });
         }
         if !all_distinct(pairs.clone().map(|(f, _)| f)) {
@@ -313,7 +315,11 @@ impl Hash {
             let map: HashMap = packed_pairs(buf)
                 .map(|(f, v, _)| (f.into(), v.into()))
                 .collect();
-            self.repr = HashRepr::Map(Box::new(map));
+            let bytes = map
+                .iter()
+                .map(|(f, v)| element_heap(f.len()) + element_heap(v.len()))
+                .sum();
+            self.repr = HashRepr::Map(Box::new(Counted { table: map, bytes }));
         }
     }
 
@@ -352,13 +358,15 @@ impl Hash {
                     }
                 }
             }
-            HashRepr::Map(m) => match m.get_mut(field) {
+            HashRepr::Map(m) => match m.table.get_mut(field) {
                 Some(v) => {
+                    m.bytes = m.bytes - element_heap(v.len()) + element_heap(value.len());
                     *v = value.into();
                     false
                 }
                 None => {
-                    m.insert(field.into(), value.into());
+                    m.table.insert(field.into(), value.into());
+                    m.bytes += element_heap(field.len()) + element_heap(value.len());
                     true
                 }
             },
@@ -383,7 +391,13 @@ impl Hash {
                     None => false,
                 }
             }
-            HashRepr::Map(m) => m.shift_remove(field).is_some(),
+            HashRepr::Map(m) => match m.table.shift_remove(field) {
+                Some(v) => {
+                    m.bytes -= element_heap(field.len()) + element_heap(v.len());
+                    true
+                }
+                None => false,
+            },
         }
     }
 
@@ -424,12 +438,7 @@ impl Hash {
         let round = |n: usize| (n + 15) & !15;
         match &self.repr {
             HashRepr::Packed { buf, .. } => round(buf.capacity()),
-            HashRepr::Map(m) => {
-                m.capacity() * (8 + 32 + 8)
-                    + m.iter()
-                        .map(|(k, v)| round(k.len().max(1)) + round(v.len().max(1)))
-                        .sum::<usize>()
-            }
+            HashRepr::Map(m) => m.capacity() * (8 + 32 + 8) + m.bytes,
         }
     }
 }
@@ -469,6 +478,11 @@ mod hash_tests {
             for (f, v) in &model {
                 prop_assert_eq!(h.get(f), Some(&v[..]));
             }
+            // The byte count kept as fields come and go is the one a full count gives.
+            if let HashRepr::Map(m) = &h.repr {
+                let full: usize = m.iter().map(|(f, v)| element_heap(f.len()) + element_heap(v.len())).sum();
+                prop_assert_eq!(m.bytes, full);
+            }
         }
     }
 }
@@ -487,8 +501,20 @@ pub struct List {
 
 #[derive(Debug, Clone, PartialEq)]
 enum ListRepr {
-    Packed { buf: Vec<u8>, len: usize },
-    Deque(std::collections::VecDeque<Box<[u8]>>),
+    Packed {
+        buf: Vec<u8>,
+        len: usize,
+    },
+    /// Boxed with its byte count, so the small form keeps `List` as small as it was.
+    Deque(Box<Counted<Ring>>),
+}
+
+type Ring = std::collections::VecDeque<Box<[u8]>>;
+
+/// A ring buffer counted: the elements' heap bytes computed once.
+fn counted_ring(ring: Ring) -> Box<Counted<Ring>> {
+    let bytes = ring.iter().map(|e| element_heap(e.len())).sum();
+    Box::new(Counted { table: ring, bytes })
 }
 
 impl Default for List {
@@ -548,7 +574,7 @@ impl List {
             count <= LIST_PACKED_ENTRIES && elements.clone().all(|e| e.len() <= LIST_PACKED_VALUE);
         if !packed {
             return List {
-                repr: ListRepr::Deque(elements.map(Box::from).collect()),
+                repr: ListRepr::Deque(counted_ring(elements.map(Box::from).collect())),
             };
         }
         let size = elements.clone().map(|e| e.len() + 1).sum();
@@ -567,7 +593,7 @@ impl List {
         if let ListRepr::Packed { buf, len } = &self.repr {
             if e.len() > LIST_PACKED_VALUE || *len >= LIST_PACKED_ENTRIES {
                 let d = packed_elements(buf).map(|(e, _)| e.into()).collect();
-                self.repr = ListRepr::Deque(d);
+                self.repr = ListRepr::Deque(counted_ring(d));
             }
         }
     }
@@ -597,7 +623,11 @@ impl List {
                 }
                 *len += 1;
             }
-            ListRepr::Deque(d) => d.insert(i.min(d.len()), e.into()),
+            ListRepr::Deque(d) => {
+                let at = i.min(d.len());
+                d.table.insert(at, e.into());
+                d.bytes += element_heap(e.len());
+            }
         }
     }
 
@@ -621,7 +651,11 @@ impl List {
                 *len -= 1;
                 Some(e)
             }
-            ListRepr::Deque(d) => d.remove(i).map(|e| e.into_vec()),
+            ListRepr::Deque(d) => {
+                let e = d.table.remove(i)?;
+                d.bytes -= element_heap(e.len());
+                Some(e.into_vec())
+            }
         }
     }
 
@@ -652,7 +686,10 @@ impl List {
                 let span = Self::span_of(buf, i).expect("in range");
                 buf.splice(span, packed_element(e));
             }
-            ListRepr::Deque(d) => d[i] = e.into(),
+            ListRepr::Deque(d) => {
+                d.bytes = d.bytes - element_heap(d.table[i].len()) + element_heap(e.len());
+                d.table[i] = e.into();
+            }
         }
         true
     }
@@ -676,8 +713,16 @@ impl List {
                 *len = end - start + 1;
             }
             ListRepr::Deque(d) => {
-                d.truncate(end + 1);
-                d.drain(..start);
+                // Only the dropped elements are visited (LTRIM costs what it removes).
+                let gone: usize = d
+                    .table
+                    .range(..start)
+                    .chain(d.table.range(end + 1..))
+                    .map(|e| element_heap(e.len()))
+                    .sum();
+                d.bytes -= gone;
+                d.table.truncate(end + 1);
+                d.table.drain(..start);
             }
         }
     }
@@ -690,10 +735,7 @@ impl List {
     pub fn heap_size(&self) -> usize {
         match &self.repr {
             ListRepr::Packed { buf, .. } => (buf.capacity() + 15) & !15,
-            ListRepr::Deque(d) => {
-                64 + d.capacity() * 16
-                    + d.iter().map(|e| (e.len().max(1) + 15) & !15).sum::<usize>()
-            }
+            ListRepr::Deque(d) => 64 + d.capacity() * 16 + d.bytes,
         }
     }
 }
@@ -739,6 +781,10 @@ mod list_tests {
                 let kept: Vec<Vec<u8>> = l.iter().map(|x| x.to_vec()).collect();
                 prop_assert_eq!(kept, model.range(s..=e).cloned().collect::<Vec<_>>());
             }
+            // The byte count kept as elements come and go is the one a full count gives.
+            if let ListRepr::Deque(d) = &l.repr {
+                prop_assert_eq!(d.bytes, d.iter().map(|e| element_heap(e.len())).sum::<usize>());
+            }
         }
     }
 }
@@ -750,6 +796,35 @@ pub const SET_PACKED_ENTRIES: usize = 128;
 pub const SET_PACKED_VALUE: usize = 64;
 
 type SetTable = indexmap::IndexSet<Box<[u8]>, foldhash::fast::RandomState>;
+
+/// A collection's table form with its elements' heap bytes (each rounded to its allocation
+/// class), kept as elements come and go: `heap_size` runs on every write for the keyspace's
+/// byte count, and summing a big collection there made each write cost O(elements).
+/// Reads go through `Deref`; every change must go through the owner's methods, which keep
+/// `bytes` (the tests check it against a full count).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counted<T> {
+    table: T,
+    bytes: usize,
+}
+
+impl<T> std::ops::Deref for Counted<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.table
+    }
+}
+
+impl<T: PartialEq> PartialEq for Counted<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.table == other.table
+    }
+}
+
+/// The heap bytes of one stored element of `n` bytes (allocation classes of 16).
+pub(crate) fn element_heap(n: usize) -> usize {
+    (n.max(1) + 15) & !15
+}
 
 /// A set. Reported as `intset` while every member is an integer and there are at most
 /// `set-max-intset-entries` ([`crate::limits`]; then iterated in numeric order, as Redis's
@@ -765,7 +840,7 @@ pub struct Set {
 #[derive(Debug, Clone)]
 enum SetRepr {
     Packed { buf: Vec<u8>, len: usize },
-    Table(Box<SetTable>),
+    Table(Box<Counted<SetTable>>),
 }
 
 impl Default for Set {
@@ -825,13 +900,15 @@ impl Set {
             count <= SET_PACKED_ENTRIES && members.clone().all(|m| m.len() <= SET_PACKED_VALUE);
         if !packed {
             let mut t = SetTable::with_capacity_and_hasher(count, Default::default());
+            let mut bytes = 0;
             for m in members {
                 if !t.insert(m.into()) {
                     return None;
                 }
+                bytes += element_heap(m.len());
             }
             return Some(Set {
-                repr: SetRepr::Table(Box::new(t)),
+                repr: SetRepr::Table(Box::new(Counted { table: t, bytes })),
                 intset,
             });
         }
@@ -854,7 +931,8 @@ impl Set {
         if let SetRepr::Packed { buf, len } = &self.repr {
             let mut t = SetTable::with_capacity_and_hasher(*len + 1, Default::default());
             t.extend(packed_elements(buf).map(|(e, _)| Box::<[u8]>::from(e)));
-            self.repr = SetRepr::Table(Box::new(t));
+            let bytes = t.iter().map(|m| element_heap(m.len())).sum();
+            self.repr = SetRepr::Table(Box::new(Counted { table: t, bytes }));
         }
     }
 
@@ -877,9 +955,10 @@ impl Set {
                 *len += 1;
             }
             SetRepr::Table(t) => {
-                if !t.insert(m.into()) {
+                if !t.table.insert(m.into()) {
                     return false;
                 }
+                t.bytes += element_heap(m.len());
             }
         }
         if self.intset && !is_int_member(m) {
@@ -901,7 +980,13 @@ impl Set {
                 *len -= 1;
                 true
             }
-            SetRepr::Table(t) => t.swap_remove(m),
+            SetRepr::Table(t) => {
+                let removed = t.table.swap_remove(m);
+                if removed {
+                    t.bytes -= element_heap(m.len());
+                }
+                removed
+            }
         }
     }
 
@@ -951,10 +1036,7 @@ impl Set {
     pub fn heap_size(&self) -> usize {
         match &self.repr {
             SetRepr::Packed { buf, .. } => buf.capacity(),
-            SetRepr::Table(t) => {
-                t.capacity() * (8 + 16 + 8)
-                    + t.iter().map(|m| (m.len().max(1) + 15) & !15).sum::<usize>()
-            }
+            SetRepr::Table(t) => t.capacity() * (8 + 16 + 8) + t.bytes,
         }
     }
 }
@@ -1010,6 +1092,10 @@ mod set_tests {
             let picked: BTreeSet<Vec<u8>> = (0..s.len()).map(|i| s.get_index(i).unwrap().to_vec()).collect();
             prop_assert_eq!(&picked, &model);
             prop_assert!(s.get_index(s.len()).is_none());
+            // The byte count kept as members come and go is the one a full count gives.
+            if let SetRepr::Table(t) = &s.repr {
+                prop_assert_eq!(t.bytes, t.iter().map(|m| element_heap(m.len())).sum::<usize>());
+            }
         }
 
         /// A set, hash, list or sorted set built in one step from a snapshot's elements
