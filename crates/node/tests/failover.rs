@@ -551,21 +551,9 @@ async fn a_replica_moves_to_another_shard_with_cluster_replicate() {
                 return false;
             }
             let keys = b_keys.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut m = connect(mover_port);
-                let info: String = redis::cmd("INFO")
-                    .arg("replication")
-                    .query(&mut m)
-                    .unwrap_or_default();
-                let _: redis::RedisResult<()> = redis::cmd("READONLY").query(&mut m);
-                info.contains(&format!("master_port:{b_port}"))
-                    && info.contains("master_link_status:up")
-                    && keys
-                        .iter()
-                        .all(|(i, k)| m.get::<_, Option<i64>>(k).ok().flatten() == Some(*i as i64))
-            })
-            .await
-            .unwrap()
+            tokio::task::spawn_blocking(move || replica_holds(mover_port, b_port, &keys))
+                .await
+                .unwrap()
         },
     )
     .await;
@@ -577,6 +565,22 @@ async fn a_replica_moves_to_another_shard_with_cluster_replicate() {
     for m in members {
         let _ = m.stop.send(());
     }
+}
+
+/// Whether the member at `port` follows the primary at `primary_port` with its link up and
+/// holds `keys` (read after READONLY). Blocking: call it off the runtime.
+fn replica_holds(port: u16, primary_port: u16, keys: &[(usize, String)]) -> bool {
+    let mut m = connect(port);
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut m)
+        .unwrap_or_default();
+    let _: redis::RedisResult<()> = redis::cmd("READONLY").query(&mut m);
+    info.contains(&format!("master_port:{primary_port}"))
+        && info.contains("master_link_status:up")
+        && keys
+            .iter()
+            .all(|(i, k)| m.get::<_, Option<i64>>(k).ok().flatten() == Some(*i as i64))
 }
 
 /// CONFIG SET `name` `value` on every member.
@@ -691,17 +695,7 @@ async fn an_orphaned_primary_gets_a_replica_from_a_shard_that_can_spare_one() {
                     let _: () = p.set(k, *i).unwrap();
                 }
                 let acked: i64 = redis::cmd("WAIT").arg(2).arg(1000).query(&mut p).unwrap();
-                let mut m = connect(migrated_port);
-                let info: String = redis::cmd("INFO")
-                    .arg("replication")
-                    .query(&mut m)
-                    .unwrap_or_default();
-                let _: redis::RedisResult<()> = redis::cmd("READONLY").query(&mut m);
-                acked == 2
-                    && info.contains(&format!("master_port:{orphan_port}"))
-                    && keys
-                        .iter()
-                        .all(|(i, k)| m.get::<_, Option<i64>>(k).ok().flatten() == Some(*i as i64))
+                acked == 2 && replica_holds(migrated_port, orphan_port, &keys)
             })
             .await
             .unwrap()

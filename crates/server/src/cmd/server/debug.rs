@@ -217,26 +217,35 @@ fn key_digest(ctx: &Ctx<'_>, key: &[u8]) -> Option<[u8; 20]> {
 /// lru_seconds_idle:<s>`, as Redis (the address is the entry's, the length its RDB
 /// encoding's).
 fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
+    let now = ctx.now;
+    let line = with_entry(ctx, key, |e| {
+        let value = e.value();
+        let mut encoded = Vec::new();
+        crate::rdbconv::with_view(value, |v| rdb::write::encode_view(v, &mut encoded));
+        let idle = store::Shard::idle_secs(e, now);
+        let lru = (now / 1000).saturating_sub(idle) & ((1 << 24) - 1);
+        Ok(format!(
+            "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{lru} lru_seconds_idle:{idle}",
+            e.key().as_ptr(),
+            value.encoding(),
+            encoded.len(),
+        ))
+    })?;
+    ctx.out.simple(&line);
+    Ok(())
+}
+
+/// Runs `read` on the live entry at `key`, under its shard's lock; "no such key" when absent.
+fn with_entry<R>(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    read: impl FnOnce(store::EntryRef<'_>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
     let ks = &ctx.shared.keyspace;
     let h = ks.hash(key);
     let mut shard = ks.lock(h);
-    let Some(e) = shard.peek(h, key, ctx.now) else {
-        return Err(CmdError::NoSuchKey);
-    };
-    let value = e.value();
-    let mut encoded = Vec::new();
-    crate::rdbconv::with_view(value, |v| rdb::write::encode_view(v, &mut encoded));
-    let idle = store::Shard::idle_secs(e, ctx.now);
-    let lru = (ctx.now / 1000).saturating_sub(idle) & ((1 << 24) - 1);
-    let line = format!(
-        "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{lru} lru_seconds_idle:{idle}",
-        e.key().as_ptr(),
-        value.encoding(),
-        encoded.len(),
-    );
-    drop(shard);
-    ctx.out.simple(&line);
-    Ok(())
+    let entry = shard.peek(h, key, ctx.now).ok_or(CmdError::NoSuchKey)?;
+    read(entry)
 }
 
 /// DEBUG HTSTATS-KEY key: for a hash or set in `hashtable` encoding or a `skiplist`
@@ -245,24 +254,17 @@ fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
 /// no `rehashing target` part, and they have no chains to measure); for another encoding
 /// Redis's error.
 fn htstats_key(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
-    let ks = &ctx.shared.keyspace;
-    let h = ks.hash(key);
-    let mut shard = ks.lock(h);
-    let Some(e) = shard.peek(h, key, ctx.now) else {
-        return Err(CmdError::NoSuchKey);
-    };
-    let value = e.value();
-    let elements = match (value.encoding(), value) {
-        ("hashtable", store::ValueRef::Hash(hash)) => hash.len(),
-        ("hashtable", store::ValueRef::Set(set)) => set.len(),
-        ("skiplist", store::ValueRef::ZSet(z)) => z.len(),
-        _ => {
-            return Err(CmdError::err(
+    let elements = with_entry(ctx, key, |e| {
+        let value = e.value();
+        match (value.encoding(), value) {
+            ("hashtable", store::ValueRef::Hash(hash)) => Ok(hash.len()),
+            ("hashtable", store::ValueRef::Set(set)) => Ok(set.len()),
+            ("skiplist", store::ValueRef::ZSet(z)) => Ok(z.len()),
+            _ => Err(CmdError::err(
                 "The value stored at the specified key is not represented using an hash table",
-            ))
+            )),
         }
-    };
-    drop(shard);
+    })?;
     let text = format!("Hash table 0 stats (main hash table):\n number of elements: {elements}\n");
     ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
