@@ -435,7 +435,10 @@ fn resolve(
         Some(CmdError::NoReplicas)
     } else if writes && !client.is_master && replica_read_only(shared) {
         Some(CmdError::ReadOnly)
-    } else if !client.is_master && master_down_and_stale(shared) && !meta.has_flag("stale") {
+    } else if !client.is_master
+        && master_down_and_stale(shared)
+        && (!meta.has_flag("stale") || queued_any(|c| !c.meta.has_flag("stale")))
+    {
         Some(CmdError::MasterDown)
     } else {
         None

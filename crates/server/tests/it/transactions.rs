@@ -284,7 +284,8 @@ async fn watch_is_broken_exactly_when_redis_breaks_it() {
 
 /// EXEC is refused as a write when what it queued writes (Redis reads the transaction's
 /// flags): with `min-replicas-to-write` unmet it answers EXECABORT … NOREPLICAS and runs
-/// nothing; a read-only transaction still runs. Compared with redis-server.
+/// nothing; a read-only transaction still runs — unless the node became a stale replica
+/// (MASTERDOWN). Compared with redis-server.
 #[tokio::test]
 async fn exec_of_queued_writes_is_refused_like_a_write() {
     let node = crate::support::Node::start().await;
@@ -309,6 +310,19 @@ async fn exec_of_queued_writes_is_refused_like_a_write() {
             ('a', "MULTI"),
             ('a', "INCR xx"),
             ('a', "EXEC"),
+            // A replica gone stale after the queueing: EXEC of reads is refused too.
+            ('a', "CONFIG SET replica-serve-stale-data no"),
+            ('a', "MULTI"),
+            ('a', "GET xx"),
+            ('b', "REPLICAOF localhsot 0"),
+            ('a', "EXEC"),
+            ('b', "REPLICAOF NO ONE"),
+            ('a', "MULTI"),
+            ('a', "PING"),
+            ('b', "REPLICAOF localhsot 0"),
+            ('a', "EXEC"),
+            ('b', "REPLICAOF NO ONE"),
+            ('a', "CONFIG SET replica-serve-stale-data yes"),
         ] {
             let c = if who == 'a' { &mut a } else { &mut b };
             log.push(format!("{line}: {:?}", c.run(line).await));
