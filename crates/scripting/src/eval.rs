@@ -104,6 +104,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool
     let policy = CallPolicy {
         read_only: read_only || flags.no_writes,
         resp3: false,
+        allow_oom: flags.allow_oom,
     };
     let call = Invocation {
         keys: &keys,

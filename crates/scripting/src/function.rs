@@ -636,6 +636,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only: bool) -> CmdResul
     let policy = CallPolicy {
         read_only: read_only || no_writes,
         resp3: false,
+        allow_oom: f.flags.allow_oom,
     };
     let call = crate::vm::Invocation {
         keys: &keys,

@@ -38,6 +38,8 @@ pub struct CallPolicy {
     pub read_only: bool,
     /// The protocol the script reads replies in (`redis.setresp`).
     pub resp3: bool,
+    /// Declared `allow-oom`: commands that may add data run even over `maxmemory`.
+    pub allow_oom: bool,
 }
 
 /// The script running now, if any (one at a time per node: scripts run alone).
@@ -309,6 +311,7 @@ impl Ctx<'_> {
             }
         }
         if cmd.deny_oom
+            && !policy.allow_oom
             && !self.client.is_master
             && !shared.script.wrote.load(Ordering::Relaxed)
             && !shared.make_room(nested.clock.unix_ms, 0)

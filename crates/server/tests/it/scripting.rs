@@ -928,3 +928,23 @@ async fn a_busy_script_does_not_hold_the_other_connections_of_its_worker() {
     assert_eq!(other.run("GET xx").await, Frame::Null);
     assert_eq!(queued.run("PING").await, Frame::Simple("PONG".into()));
 }
+
+/// A function declared `allow-oom` writes over `maxmemory`; one without the flag is refused
+/// with Redis's OOM text. Compared with redis-server.
+#[tokio::test]
+async fn allow_oom_functions_write_over_maxmemory_like_redis() {
+    let node = Node::start().await;
+    let redis = crate::support::RedisServer::start().await;
+    let cases = r##"
+        FUNCTION LOAD "#!lua name=f1\nredis.register_function{function_name='f1', callback=function() return redis.call('set', 'x', '1') end, flags={'allow-oom'}}"
+        FUNCTION LOAD "#!lua name=f2\nredis.register_function{function_name='f2', callback=function() return redis.call('set', 'y', '1') end}"
+        CONFIG SET maxmemory 1
+        FCALL f1 1 x
+        GET x
+        FCALL f2 1 y
+        GET y
+        CONFIG SET maxmemory 0
+    "##;
+    crate::support::assert_cases_match(&node, &redis, cases, crate::support::split_quoted, false)
+        .await;
+}
