@@ -574,16 +574,35 @@ pub fn execute<'s>(
             }
         }
     }
-    finish(client, out, mark)
+    finish(client, out, mark, args)
 }
 
+/// The commands whose confirmations Redis sends as pushes.
+const SUBSCRIPTION_COMMANDS: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
+];
+
 /// Applies CLIENT REPLY to the replies written since `mark`; says whether to close.
-fn finish(client: &mut ClientState, out: &mut ReplyWriter, mark: usize) -> Flow {
+fn finish(client: &mut ClientState, out: &mut ReplyWriter, mark: usize, args: Args<'_>) -> Flow {
+    // (Un)subscribing confirmations are pushes, not replies: CLIENT REPLY OFF/SKIP leaves
+    // them (in RESP2 too), as Redis writes them with CLIENT_PUSHING; an error is a reply.
+    let pushes = SUBSCRIPTION_COMMANDS
+        .iter()
+        .any(|c| args.get(0).eq_ignore_ascii_case(c.as_bytes()))
+        && out.buffer().get(mark) != Some(&b'-');
     match client.reply_mode {
         ReplyMode::On => {}
+        ReplyMode::Off if pushes => {}
         ReplyMode::Off => out.truncate(mark),
         ReplyMode::Skip => {
-            out.truncate(mark);
+            if !pushes {
+                out.truncate(mark);
+            }
             client.reply_mode = ReplyMode::On;
         }
         ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,

@@ -344,3 +344,37 @@ impl MapLen for Frame {
         }
     }
 }
+
+/// (Un)subscribing confirmations are pushes: CLIENT REPLY OFF does not silence them, in
+/// RESP2 or RESP3, while an ordinary reply stays silenced — what arrives compared with
+/// redis-server.
+#[tokio::test]
+async fn subscribe_confirmations_pass_client_reply_off_like_redis() {
+    let node = crate::support::Node::start().await;
+    let redis = crate::support::RedisServer::start().await;
+    let mut seen = Vec::new();
+    for resp3 in [false, true] {
+        for addr in [node.addr, redis.addr] {
+            let mut c = crate::support::RawClient::connect(addr).await;
+            if resp3 {
+                c.run("HELLO 3").await;
+            }
+            let mut got = Vec::new();
+            c.send(&["CLIENT", "REPLY", "OFF"]).await;
+            c.send(&["SUBSCRIBE", "a", "b"]).await;
+            for _ in 0..2 {
+                got.push(format!("{:?}", c.read().await));
+            }
+            c.send(&["PSUBSCRIBE", "p*"]).await;
+            got.push(format!("{:?}", c.read().await));
+            c.send(&["UNSUBSCRIBE", "a"]).await;
+            got.push(format!("{:?}", c.read().await));
+            // An ordinary reply (PING) is silenced; the next confirmation is what arrives.
+            c.send(&["PING"]).await;
+            c.send(&["PUNSUBSCRIBE"]).await;
+            got.push(format!("{:?}", c.read().await));
+            seen.push(got);
+        }
+        assert_eq!(seen[seen.len() - 2], seen[seen.len() - 1], "resp3={resp3}");
+    }
+}
