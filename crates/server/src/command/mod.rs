@@ -386,18 +386,8 @@ fn resolve(
         Some(CmdError::Loading)
     } else if crate::pubsub::subscribed(client)
         && client.info.resp.load(Ordering::Relaxed) == 2
-        && !matches!(
-            meta.name,
-            "subscribe"
-                | "unsubscribe"
-                | "psubscribe"
-                | "punsubscribe"
-                | "ssubscribe"
-                | "sunsubscribe"
-                | "ping"
-                | "quit"
-                | "reset"
-        )
+        && !SUBSCRIPTION_COMMANDS.contains(&meta.name)
+        && !matches!(meta.name, "ping" | "quit" | "reset")
     {
         Some(CmdError::err(format!(
             "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -591,16 +581,22 @@ const SUBSCRIPTION_COMMANDS: &[&str] = &[
 fn finish(client: &mut ClientState, out: &mut ReplyWriter, mark: usize, args: Args<'_>) -> Flow {
     // (Un)subscribing confirmations are pushes, not replies: CLIENT REPLY OFF/SKIP leaves
     // them (in RESP2 too), as Redis writes them with CLIENT_PUSHING; an error is a reply.
-    let pushes = SUBSCRIPTION_COMMANDS
-        .iter()
-        .any(|c| args.get(0).eq_ignore_ascii_case(c.as_bytes()))
-        && out.buffer().get(mark) != Some(&b'-');
+    // Looked at only when replies are silenced (not on every command).
+    let pushes = || {
+        SUBSCRIPTION_COMMANDS
+            .iter()
+            .any(|c| args.get(0).eq_ignore_ascii_case(c.as_bytes()))
+            && out.buffer().get(mark) != Some(&b'-')
+    };
     match client.reply_mode {
         ReplyMode::On => {}
-        ReplyMode::Off if pushes => {}
-        ReplyMode::Off => out.truncate(mark),
+        ReplyMode::Off => {
+            if !pushes() {
+                out.truncate(mark);
+            }
+        }
         ReplyMode::Skip => {
-            if !pushes {
+            if !pushes() {
                 out.truncate(mark);
             }
             client.reply_mode = ReplyMode::On;
