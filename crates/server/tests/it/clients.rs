@@ -153,10 +153,23 @@ async fn client_pause_holds_writes_or_everything_until_it_ends() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(a.run("GET k").await, Frame::Null, "the write was held");
     // A held client counts as blocked (Redis's BLOCKED_POSTPONE): its test suite waits on it.
-    let info = a.run("INFO clients").await.as_text().unwrap();
-    assert!(info.contains("blocked_clients:1\r\n"), "{info}");
-    let list = a.run("CLIENT LIST").await.as_text().unwrap();
-    assert!(list.lines().any(|l| l.contains("flags=b ")), "{list}");
+    // It is looked at again every few milliseconds (each look runs the command once more), so
+    // both are polled, as Redis's wait_for_blocked_clients_count does.
+    let mut seen = (String::new(), String::new());
+    for _ in 0..100 {
+        seen = (
+            a.run("INFO clients").await.as_text().unwrap(),
+            a.run("CLIENT LIST").await.as_text().unwrap(),
+        );
+        if seen.0.contains("blocked_clients:1\r\n")
+            && seen.1.lines().any(|l| l.contains("flags=b "))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen.0.contains("blocked_clients:1\r\n"), "{}", seen.0);
+    assert!(seen.1.lines().any(|l| l.contains("flags=b ")), "{}", seen.1);
     assert_eq!(a.run("CLIENT UNPAUSE").await, Frame::Simple("OK".into()));
     assert_eq!(b.read().await.unwrap(), Frame::Simple("OK".into()));
     assert_eq!(a.run("GET k").await, resp::Frame::Bulk(b"v".to_vec()));
