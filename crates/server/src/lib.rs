@@ -781,6 +781,7 @@ pub async fn run_node(
                 while s.persistence.loading.load(Ordering::SeqCst) {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
+                replication::primary::relay_upstream(&s);
                 replication::link::start(&s, generation);
             });
         }

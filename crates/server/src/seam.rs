@@ -15,7 +15,7 @@ impl MutationObserver for Observer {
         let Some(shared) = self.0.upgrade() else {
             return;
         };
-        if shared.repl_log.is_active() {
+        if shared.repl_log.records_local() {
             crate::replication::log::on_mutation(&shared.repl_log, key, what);
         }
         if shared.notify.enabled() {
@@ -32,7 +32,7 @@ impl MutationObserver for Observer {
 
 /// Installs the observer when the stream or notifications are on, removes it otherwise.
 pub fn refresh(shared: &Shared) {
-    let wanted = shared.repl_log.is_active()
+    let wanted = shared.repl_log.records_local()
         || shared.notify.enabled()
         || shared.tracking.active()
         || shared.migrations.tap.active();

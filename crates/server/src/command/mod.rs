@@ -749,7 +749,7 @@ fn feed_monitors(shared: &Shared, client: &dyn std::fmt::Display, args: Args<'_>
 /// 7.0's propagatePendingCommands (one command is atomic by itself).
 fn propagate_effects(shared: &Shared, client: &mut ClientState) {
     let effects = std::mem::take(&mut client.exec_propagated);
-    if effects.is_empty() || !shared.repl_log.is_active() {
+    if effects.is_empty() || !shared.repl_log.records_local() {
         return;
     }
     let several = || {
@@ -906,7 +906,7 @@ pub(crate) fn run(
     // to the replication stream (see `replication::log`).
     let log = &shared.repl_log;
     let propagating =
-        log.is_active() && (cmd.write || cmd.may_replicate) && !client.script_no_replicate;
+        log.records_local() && (cmd.write || cmd.may_replicate) && !client.script_no_replicate;
     let writer = if propagating && cmd.write {
         log.writer()
     } else {

@@ -102,7 +102,7 @@ fn hand_over(shared: &Arc<Shared>, host: String, port: u16) {
         p.target = Some((host.clone(), port));
         p.in_progress = true;
     }
-    super::primary::stop_log(shared);
+    super::primary::relay_upstream(shared);
     if let Some(generation) = shared.replication.follow(&host, port) {
         super::link::start(shared, generation);
     }
@@ -134,7 +134,7 @@ pub fn abort(shared: &Shared, why: &str) {
         None => tracing::warn!(why, "FAILOVER to any replica aborted"),
     }
     if plan.in_progress && shared.replication.promote() {
-        super::primary::ensure_log(shared);
+        super::primary::became_primary(shared);
     }
     shared.pause.hold_writes_for_failover(false);
 }

@@ -216,9 +216,10 @@ async fn session(
         if let Some(id) = rest.split_whitespace().next() {
             if id != s.replid {
                 // The primary's history goes on under a new id (it was promoted): ours
-                // continues as the previous one.
+                // continues as the previous one, and our own replicas reconnect to learn it.
                 s.replid2 = std::mem::replace(&mut s.replid, id.to_string());
                 s.second_offset = s.offset as i64 + 1;
+                shared.repl_log.drop_readers();
             }
         }
         s.partial_syncs += 1;
@@ -300,6 +301,9 @@ async fn full_sync(
         s.sync_read = 0;
         s.last_io = Instant::now();
     }
+    // Our own replicas follow data this sync replaces: they reconnect (and are refused
+    // until it is done), then resync from the new data.
+    shared.repl_log.drop_readers();
     let timeout = repl_timeout(shared);
     let header = link.line(timeout).await?;
     if header.starts_with('-') {
@@ -341,6 +345,8 @@ async fn full_sync(
         s.second_offset = -1;
         s.resumable = true;
         s.full_syncs += 1;
+        // The relayed stream starts again where the snapshot ends.
+        shared.repl_log.restart_at(offset);
     }
     tracing::info!(
         keys,
@@ -600,10 +606,14 @@ impl Applier {
                             self.out.clear();
                         }
                     }
+                    // Relayed right after it ran, under the same hold of the EXEC gate, so a
+                    // snapshot cut for our own replicas never falls between the two.
+                    shared.repl_log.append_upstream(&rest[..used]);
                     consumed += used;
                     self.offset += used as u64;
                 }
                 Ok(Parsed::Empty { consumed: used }) => {
+                    shared.repl_log.append_upstream(&rest[..used]);
                     consumed += used;
                     self.offset += used as u64;
                 }
@@ -612,6 +622,7 @@ impl Applier {
             }
         }
         buf.advance(consumed);
+        shared.repl_log.flush();
         Ok(getack)
     }
 }

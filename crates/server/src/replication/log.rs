@@ -17,6 +17,14 @@
 //! A snapshot for a full resync is taken at an instant when no batch of commands runs (the
 //! EXEC gate held exclusively): writes before it are in the snapshot and before its offset,
 //! writes after it are after both.
+//!
+//! **On a replica** the stream is its primary's, byte for byte ([`Log::append_upstream`]:
+//! Redis's `replicationFeedStreamFromMasterStream`), at the primary's offsets and under the
+//! primary's replication id. It serves the replica's own replicas (chained replication)
+//! and, after a promotion, lets the other replicas of the old primary continue with a
+//! partial resync from wherever they were (PSYNC2). While it relays, nothing of this node's
+//! own (no expiry DEL, no PING, no local write) enters the stream: the bytes and the offsets
+//! must stay the primary's.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -85,6 +93,8 @@ impl Inner {
 pub struct Log {
     inner: Mutex<Inner>,
     active: AtomicBool,
+    /// This node is a replica: the stream is its primary's, relayed (see the module doc).
+    relaying: AtomicBool,
     /// Bytes were appended since the senders were last woken ([`Log::flush`]).
     unflushed: AtomicBool,
     /// Held by a write command from before it runs until its entry is written.
@@ -105,6 +115,7 @@ impl Log {
                 select_pending: true,
             }),
             active: AtomicBool::new(false),
+            relaying: AtomicBool::new(false),
             unflushed: AtomicBool::new(false),
             writer: Mutex::new(()),
             appended: tokio::sync::Notify::new(),
@@ -114,6 +125,18 @@ impl Log {
     #[inline]
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
+    }
+
+    /// Whether this node's own changes go into the stream: it is on and not relaying a
+    /// primary's (what every command and the mutation seam check).
+    #[inline]
+    pub fn records_local(&self) -> bool {
+        self.is_active() && !self.relaying.load(Ordering::Relaxed)
+    }
+
+    /// Whether the stream is a primary's, relayed (this node is a replica).
+    pub fn is_relaying(&self) -> bool {
+        self.relaying.load(Ordering::Relaxed)
     }
 
     /// Turns the stream on, continuing the history at `offset` if it was off.
@@ -128,13 +151,55 @@ impl Log {
         self.active.store(true, Ordering::SeqCst);
     }
 
-    /// Turns the stream off (this node became a replica: its primary's stream replaces it).
-    pub fn deactivate(&self) {
+    /// This node starts following a primary: from here the stream relays the primary's
+    /// (turned on at `offset` if it was off; what it holds stays, so a partial resync
+    /// continuing this history keeps it whole). Connected replicas are let go: they
+    /// reconnect and learn the new history (Redis's `disconnectSlaves`).
+    pub fn relay_upstream(&self, offset: u64, backlog_size: usize) {
+        self.activate(offset, backlog_size);
+        self.relaying.store(true, Ordering::SeqCst);
+        self.drop_readers();
+    }
+
+    /// A full resync from the primary replaced the data: the relayed stream starts again at
+    /// the primary's `offset` (older bytes belong to data this node no longer has).
+    pub fn restart_at(&self, offset: u64) {
         let mut s = self.inner.lock();
-        self.active.store(false, Ordering::SeqCst);
+        s.start = offset;
         s.buf.clear();
         s.readers.clear();
+        drop(s);
         self.appended.notify_waiters();
+    }
+
+    /// This node was promoted: its own writes continue the stream (after `SELECT 0`, as
+    /// Redis's `slaveseldb = -1`); connected replicas are let go to learn the new id.
+    pub fn stop_relaying(&self) {
+        if self.relaying.swap(false, Ordering::SeqCst) {
+            self.inner.lock().select_pending = true;
+            self.drop_readers();
+        }
+    }
+
+    /// Ends every replica's reader: their senders stop and the links close.
+    pub fn drop_readers(&self) {
+        let mut s = self.inner.lock();
+        s.readers.clear();
+        s.trim();
+        drop(s);
+        self.appended.notify_waiters();
+    }
+
+    /// Appends bytes of the primary's stream as this replica applied them (relaying only).
+    pub fn append_upstream(&self, bytes: &[u8]) {
+        if bytes.is_empty() || !self.is_active() || !self.is_relaying() {
+            return;
+        }
+        let mut s = self.inner.lock();
+        s.buf.extend(bytes);
+        s.trim();
+        drop(s);
+        self.unflushed.store(true, Ordering::Release);
     }
 
     pub fn set_backlog_size(&self, size: usize) {
@@ -156,12 +221,12 @@ impl Log {
 
     /// Serializes write commands while the stream is on (see the module's "Order").
     pub fn writer(&self) -> Option<MutexGuard<'_, ()>> {
-        self.is_active().then(|| self.writer.lock())
+        self.records_local().then(|| self.writer.lock())
     }
 
     /// Appends changes (commands that change data), after `SELECT 0` when one is due.
     pub fn append(&self, bytes: &[u8]) {
-        if bytes.is_empty() || !self.is_active() {
+        if bytes.is_empty() || !self.records_local() {
             return;
         }
         let mut s = self.inner.lock();
@@ -188,7 +253,7 @@ impl Log {
     /// Appends a control command (PING, REPLCONF GETACK): never preceded by `SELECT`, as
     /// Redis feeds these with the database replicas already have.
     pub fn append_command(&self, args: &[&[u8]]) {
-        if !self.is_active() {
+        if !self.records_local() {
             return;
         }
         let mut out = Vec::new();

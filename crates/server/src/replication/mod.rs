@@ -187,7 +187,7 @@ pub async fn follow_cluster_role(shared: std::sync::Arc<crate::Shared>) {
                 let tls = crate::tlsconf::for_replication(&shared.live);
                 let port = crate::cluster::client_port(&p, tls);
                 if following != Some((p.host.clone(), port)) {
-                    primary::stop_log(&shared);
+                    primary::relay_upstream(&shared);
                     if let Some(generation) = repl.follow(&p.host, port) {
                         tracing::info!(primary = %p.id, host = %p.host, port, "cluster: replicating the shard's primary");
                         link::start(&shared, generation);
@@ -196,7 +196,7 @@ pub async fn follow_cluster_role(shared: std::sync::Arc<crate::Shared>) {
             }
             _ => {
                 if shared.replication.promote() {
-                    primary::ensure_log(&shared);
+                    primary::became_primary(&shared);
                     tracing::info!("cluster: this node is its shard's primary now");
                 }
             }

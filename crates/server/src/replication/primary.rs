@@ -114,32 +114,49 @@ fn tunable(shared: &Shared, name: &str) -> String {
         .unwrap_or_default()
 }
 
+fn backlog_size(shared: &Shared) -> usize {
+    tunable(shared, "repl-backlog-size")
+        .parse()
+        .unwrap_or(1 << 20)
+}
+
 /// Turns the stream on (the first replica): the history continues at this node's offset.
 pub fn ensure_log(shared: &Shared) {
     if shared.repl_log.is_active() {
         return;
     }
-    let backlog = tunable(shared, "repl-backlog-size")
-        .parse()
-        .unwrap_or(1 << 20);
     let offset = shared.replication.state().offset;
-    shared.repl_log.activate(offset, backlog);
+    shared.repl_log.activate(offset, backlog_size(shared));
     crate::seam::refresh(shared);
 }
 
-/// Turns the stream off when this node starts following a primary: its replicas are
-/// disconnected (they resync), and its history so far stays resumable by PSYNC2.
-pub fn stop_log(shared: &Shared) {
-    if !shared.repl_log.is_active() {
-        return;
-    }
-    let offset = shared.repl_log.offset();
+/// This node was promoted (REPLICAOF NO ONE, a failover): its own writes continue the
+/// stream it relayed, so replicas of the old primary that were behind it, and its own
+/// replicas, continue with a partial resync (PSYNC2).
+pub fn became_primary(shared: &Shared) {
+    shared.repl_log.stop_relaying();
+    ensure_log(shared);
+    crate::seam::refresh(shared);
+}
+
+/// This node starts following a primary: the stream relays the primary's from here (its
+/// own history so far stays, resumable by PSYNC2); its replicas are let go and reconnect
+/// to follow it through it (chained replication).
+pub fn relay_upstream(shared: &Shared) {
+    let log = &shared.repl_log;
+    let offset = if log.is_active() {
+        log.offset()
+    } else {
+        shared.replication.state().offset
+    };
     {
         let mut s = shared.replication.state();
+        if log.is_active() && !log.is_relaying() {
+            s.resumable = true;
+        }
         s.offset = offset;
-        s.resumable = true;
     }
-    shared.repl_log.deactivate();
+    log.relay_upstream(offset, backlog_size(shared));
     crate::seam::refresh(shared);
 }
 

@@ -351,6 +351,12 @@ async fn bad_targets_and_arguments() {
     assert_eq!(ours.run("GET k").await, Frame::Bulk(b"v".to_vec()));
     let role = items(ours.run("ROLE").await);
     assert_eq!(role[4], Frame::Integer(-1));
+    // A replica without its primary's data cannot serve replicas of its own yet.
+    theirs.run(&format!("REPLICAOF 127.0.0.1 {port}")).await;
+    for line in ["PSYNC ? -1", "SYNC"] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
+    theirs.run("REPLICAOF NO ONE").await;
     // Something that is not Redis answers: an error for the link, never a crash.
     let junk = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let junk_port = junk.local_addr().unwrap().port();
@@ -465,6 +471,139 @@ async fn redis_replicates_from_the_node() {
     let role = items(p.run("ROLE").await);
     assert_eq!(text(&role[0]), "master");
     assert_eq!(items(role[2].clone()).len(), 1);
+}
+
+/// A client-side view of a replica's link: `laddr` of its master client (the address its
+/// primary sees it from, for CLIENT KILL ADDR there).
+async fn master_link_addr(replica: &mut RawClient) -> String {
+    let list = text(&replica.run("CLIENT LIST TYPE master").await);
+    list.split(' ')
+        .find_map(|f| f.strip_prefix("laddr="))
+        .unwrap_or_else(|| panic!("no laddr in {list:?}"))
+        .to_string()
+}
+
+/// Chained replication: redis-server → node → {redis-server, node}. The replicas of the
+/// replica get the top primary's stream byte for byte (same replication id and offsets as
+/// the top), and continue with a partial resync when their link to the middle breaks
+/// (fault injected: the middle node drops its replicas' links).
+#[tokio::test]
+async fn replicas_of_a_replica_follow_the_top_primary() {
+    let top = primary(true).await;
+    let mut t = top.client().await;
+    dataset(&mut t).await;
+    let middle = replica_node("mid").await;
+    let mut m = middle.client().await;
+    m.run(&format!("REPLICAOF 127.0.0.1 {}", top.addr.port()))
+        .await;
+    assert_same_data(&mut t, &mut m).await;
+    let leaf_node = replica_node("leaf").await;
+    let mut ln = leaf_node.client().await;
+    ln.run(&format!("REPLICAOF 127.0.0.1 {}", middle.addr.port()))
+        .await;
+    let dir = temp_dir("redis-leaf");
+    let from_middle = format!("127.0.0.1 {}", middle.addr.port());
+    let leaf_redis =
+        RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--replicaof", &from_middle])
+            .await;
+    let mut lr = leaf_redis.client().await;
+    for line in WORKLOAD {
+        t.run(line).await;
+    }
+    assert_same_data(&mut t, &mut lr).await;
+    assert_same_data(&mut t, &mut ln).await;
+    // The leaves are in the top's history, at its offsets.
+    let top_info = t.run("INFO replication").await;
+    for leaf in [&mut lr, &mut ln] {
+        let info = leaf.run("INFO replication").await;
+        assert_eq!(
+            info_field(&info, "master_replid"),
+            info_field(&top_info, "master_replid")
+        );
+    }
+    let info = m.run("INFO replication").await;
+    assert_eq!(info_field(&info, "connected_slaves").as_deref(), Some("2"));
+    assert_eq!(info_field(&info, "role").as_deref(), Some("slave"));
+
+    // Links to the middle break; both leaves continue from where they were.
+    assert_eq!(m.run("CLIENT KILL TYPE replica").await, Frame::Integer(2));
+    for i in 0..50 {
+        t.cmd(&["SET", &format!("after-cut:{i}"), "v"]).await;
+    }
+    t.run("INCR after-cut:counter").await;
+    assert_same_data(&mut t, &mut lr).await;
+    assert_same_data(&mut t, &mut ln).await;
+    let stats = m.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("2"));
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("2"));
+    assert_eq!(
+        ln.run("GET after-cut:counter").await,
+        Frame::Bulk(b"1".to_vec())
+    );
+}
+
+/// PSYNC2 after a promotion: a replica that lagged behind its sibling when the sibling was
+/// promoted continues from the sibling's relayed backlog (`+CONTINUE`), not with a full
+/// resync. Fault injected: the lagging replica (a redis-server) is put to sleep and its
+/// link cut by the primary; the writes it missed happen before the promotion.
+#[tokio::test]
+async fn a_promoted_replica_lets_a_lagging_sibling_continue() {
+    let p_node = replica_node("pp").await;
+    let mut p = p_node.client().await;
+    dataset(&mut p).await;
+    let a_node = replica_node("pa").await;
+    let mut a = a_node.client().await;
+    a.run(&format!("REPLICAOF 127.0.0.1 {}", p_node.addr.port()))
+        .await;
+    let dir = temp_dir("redis-sibling");
+    let from_p = format!("127.0.0.1 {}", p_node.addr.port());
+    let b_redis = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().unwrap(),
+        "--replicaof",
+        &from_p,
+        "--enable-debug-command",
+        "yes",
+    ])
+    .await;
+    let mut b = b_redis.client().await;
+    assert_same_data(&mut p, &mut a).await;
+    assert_same_data(&mut p, &mut b).await;
+
+    let b_link = master_link_addr(&mut b).await;
+    let mut sleeper = b_redis.client().await;
+    sleeper.send(&["DEBUG", "SLEEP", "3"]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        p.run(&format!("CLIENT KILL ADDR {b_link}")).await,
+        Frame::Integer(1)
+    );
+    for i in 0..100 {
+        p.cmd(&["SET", &format!("missed:{i}"), "v"]).await;
+    }
+    p.run("INCR missed:counter").await;
+    wait_in_sync(&mut p, &mut a).await;
+    assert_eq!(a.run("REPLICAOF NO ONE").await, Frame::Simple("OK".into()));
+    a.run("SET on-the-new-primary 1").await;
+    // Queued while b sleeps: it switches to a before it could reconnect to p.
+    b.send(&["REPLICAOF", "127.0.0.1", &a_node.addr.port().to_string()])
+        .await;
+    assert_eq!(b.read().await, Some(Frame::Simple("OK".into())));
+    assert_same_data(&mut a, &mut b).await;
+    assert_eq!(
+        b.run("GET missed:counter").await,
+        Frame::Bulk(b"1".to_vec())
+    );
+    assert_eq!(
+        b.run("GET on-the-new-primary").await,
+        Frame::Bulk(b"1".to_vec())
+    );
+    let stats = a.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("0"));
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+    // b never went back to p: what it missed came from a's relayed backlog.
+    let stats = p.run("INFO stats").await;
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("0"));
 }
 
 /// Node to node, then a failover by hand: the replica is promoted and the old primary

@@ -61,9 +61,13 @@ fn start_sync(ctx: &mut Ctx<'_>, psync: Option<(String, u64)>, old_sync: bool) -
             "NOMASTERLINK Can't SYNC while failing over".into(),
         ));
     }
-    if ctx.shared.replication.is_replica() {
-        return Err(CmdError::err(
-            "this node is itself a replica: replicas of replicas (chained replication) are not supported yet",
+    // A replica serves its own replicas the stream it relays (chained replication), once
+    // it has its primary's data and history.
+    if ctx.shared.replication.is_replica()
+        && ctx.shared.replication.state().link != crate::replication::LinkState::Connected
+    {
+        return Err(CmdError::Raw(
+            "NOMASTERLINK Can't SYNC while not connected with my master".into(),
         ));
     }
     if ctx.client.in_exec || ctx.client.multi.is_some() {
@@ -98,7 +102,7 @@ pub fn psync(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             return Err(CmdError::err("PSYNC FAILOVER replid must match my replid."));
         }
         if repl.promote() {
-            crate::replication::primary::ensure_log(ctx.shared);
+            crate::replication::primary::became_primary(ctx.shared);
             tracing::info!("MASTER MODE enabled (failover request)");
         }
     }

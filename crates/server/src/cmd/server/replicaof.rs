@@ -15,7 +15,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if is(args.get(1), "no") && is(args.get(2), "one") {
         if repl.promote() {
             // Writes from now on are the new history's: replicas (old siblings too) follow it.
-            crate::replication::primary::ensure_log(ctx.shared);
+            crate::replication::primary::became_primary(ctx.shared);
             tracing::info!("MASTER MODE enabled (user request)");
         }
         ctx.out.ok();
@@ -32,7 +32,14 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .filter(|p| (0..=65535).contains(p))
         .ok_or_else(|| CmdError::err("Invalid master port"))?;
     let host = String::from_utf8_lossy(args.get(1)).into_owned();
-    crate::replication::primary::stop_log(ctx.shared);
+    let already = repl
+        .state()
+        .master
+        .as_ref()
+        .is_some_and(|(h, p)| *h == host && *p == port as u16);
+    if !already {
+        crate::replication::primary::relay_upstream(ctx.shared);
+    }
     match repl.follow(&host, port as u16) {
         None => ctx.out.simple("OK Already connected to specified master"),
         Some(generation) => {
