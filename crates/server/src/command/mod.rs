@@ -739,7 +739,7 @@ fn feed_monitors(shared: &Shared, client: &dyn std::fmt::Display, args: Args<'_>
     let line = crate::pubsub::monitor_line(client, args);
     shared.pubsub.feed_monitors(
         line,
-        shared.live.output_limit("replica"),
+        shared.live.output_limit("normal"),
         &shared.stats.client_output_buffer_limit_disconnections,
     );
 }

@@ -146,21 +146,14 @@ fn repl_timeout(shared: &Shared) -> Duration {
     Duration::from_secs(tunable(shared, "repl-timeout").parse().unwrap_or(60))
 }
 
-/// One connection to the primary: handshake, resync, stream until it breaks.
-async fn session(
-    shared: &Arc<Shared>,
-    generation: u64,
-    host: &str,
-    port: u16,
-) -> Result<(), LinkError> {
-    shared.replication.state().link = LinkState::Connecting;
+/// A connection to the primary (TCP, then TLS with `tls-replication yes`: the primary's
+/// certificate checked against our CA, ours presented).
+async fn connect(shared: &Shared, host: &str, port: u16) -> Result<Link, LinkError> {
     let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect((host, port)))
         .await
         .map_err(|_| "Timeout connecting to the MASTER".to_string())?
         .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
     let _ = stream.set_nodelay(true);
-    // `tls-replication yes`: the primary is reached over TLS, its certificate checked
-    // against our CA, ours presented.
     let stream = if crate::tlsconf::for_replication(&shared.live) {
         let config = crate::tlsconf::client_config(&shared.live)?;
         tokio::time::timeout(HANDSHAKE_TIMEOUT, tls::connect(config, host, stream))
@@ -170,11 +163,22 @@ async fn session(
     } else {
         tls::Stream::Plain(stream)
     };
-    let mut link = Link {
+    Ok(Link {
         stream,
         buf: BytesMut::with_capacity(64 * 1024),
-    };
-    handshake(shared, &mut link).await?;
+    })
+}
+
+/// One connection to the primary: handshake, resync, stream until it breaks.
+async fn session(
+    shared: &Arc<Shared>,
+    generation: u64,
+    host: &str,
+    port: u16,
+) -> Result<(), LinkError> {
+    shared.replication.state().link = LinkState::Connecting;
+    let mut link = connect(shared, host, port).await?;
+    handshake(shared, &mut link, false).await?;
     let (replid, offset, resumable) = {
         let s = shared.replication.state();
         (s.replid.clone(), s.offset, s.resumable)
@@ -211,6 +215,11 @@ async fn session(
         };
         tracing::info!(replid = id, offset = off, "full resync from MASTER");
         full_sync(shared, generation, &mut link, id, off).await?;
+    } else if reply == "+DUALCHANNELSYNC" {
+        dual_channel_sync(shared, generation, &mut link, host, port).await?;
+        if !current(shared, generation) {
+            return Ok(());
+        }
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let mut s = shared.replication.state();
         if let Some(id) = rest.split_whitespace().next() {
@@ -241,8 +250,8 @@ async fn session(
 }
 
 /// PING, AUTH (masteruser/masterauth), REPLCONF listening-port and capa, as Redis's
-/// `syncWithMaster`.
-async fn handshake(shared: &Shared, link: &mut Link) -> Result<(), LinkError> {
+/// `syncWithMaster`; a dual-channel sync's snapshot channel says `rdb-only` instead.
+async fn handshake(shared: &Shared, link: &mut Link, rdb_only: bool) -> Result<(), LinkError> {
     let pong = link.command(&[b"PING"]).await?;
     // -NOAUTH/-NOPERM mean "authenticate first", which comes next.
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") && !pong.starts_with("-NOPERM") {
@@ -269,6 +278,13 @@ async fn handshake(shared: &Shared, link: &mut Link) -> Result<(), LinkError> {
             "MASTER asks for a password ('{pong}'): set masterauth"
         ));
     }
+    if rdb_only {
+        let reply = link.command(&[b"REPLCONF", b"rdb-only", b"1"]).await?;
+        if reply.starts_with('-') {
+            return Err(format!("MASTER refused REPLCONF rdb-only: {reply}"));
+        }
+        return Ok(());
+    }
     let port = shared.local_addr.port().to_string();
     let reply = link
         .command(&[b"REPLCONF", b"listening-port", port.as_bytes()])
@@ -277,7 +293,17 @@ async fn handshake(shared: &Shared, link: &mut Link) -> Result<(), LinkError> {
         tracing::warn!(reply, "MASTER did not accept REPLCONF listening-port");
     }
     let reply = link
-        .command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])
+        .command(&[
+            b"REPLCONF",
+            b"capa",
+            b"eof",
+            b"capa",
+            b"psync2",
+            // Ours (a redis-server ignores capabilities it does not know): see
+            // `primary::serve`.
+            b"capa",
+            b"dual-channel",
+        ])
         .await?;
     if reply.starts_with('-') {
         tracing::warn!(reply, "MASTER did not accept REPLCONF capa");
@@ -285,15 +311,9 @@ async fn handshake(shared: &Shared, link: &mut Link) -> Result<(), LinkError> {
     Ok(())
 }
 
-/// Receives the primary's snapshot into a temporary file beside our own, then replaces the
-/// keyspace with it (clients get -LOADING meanwhile).
-async fn full_sync(
-    shared: &Arc<Shared>,
-    generation: u64,
-    link: &mut Link,
-    replid: &str,
-    offset: u64,
-) -> Result<(), LinkError> {
+/// The link enters its sync state; our own replicas reconnect (and are refused until the
+/// sync is done), then resync from the new data.
+fn begin_sync(shared: &Shared) {
     {
         let mut s = shared.replication.state();
         s.link = LinkState::Sync;
@@ -301,9 +321,30 @@ async fn full_sync(
         s.sync_read = 0;
         s.last_io = Instant::now();
     }
-    // Our own replicas follow data this sync replaces: they reconnect (and are refused
-    // until it is done), then resync from the new data.
     shared.repl_log.drop_readers();
+}
+
+/// The snapshot now loaded is the primary's history up to `offset`.
+fn adopt_snapshot(shared: &Shared, replid: &str, offset: u64) {
+    let mut s = shared.replication.state();
+    s.replid = replid.to_string();
+    s.offset = offset;
+    s.replid2 = super::NO_REPLID.into();
+    s.second_offset = -1;
+    s.resumable = true;
+    s.full_syncs += 1;
+    // The relayed stream starts again where the snapshot ends.
+    shared.repl_log.restart_at(offset);
+}
+
+/// Receives the primary's snapshot into a temporary file beside our own, then replaces the
+/// keyspace with it (clients get -LOADING meanwhile). False when this link was replaced
+/// meanwhile (nothing loaded).
+async fn receive_and_load(
+    shared: &Arc<Shared>,
+    generation: u64,
+    link: &mut Link,
+) -> Result<bool, LinkError> {
     let timeout = repl_timeout(shared);
     let header = link.line(timeout).await?;
     if header.starts_with('-') {
@@ -332,30 +373,112 @@ async fn full_sync(
     }
     if !current(shared, generation) {
         let _ = std::fs::remove_file(&path);
-        return Ok(());
+        return Ok(false);
     }
     let loaded = load(shared, path.clone()).await;
     let _ = std::fs::remove_file(&path);
     let keys = loaded?;
-    {
-        let mut s = shared.replication.state();
-        s.replid = replid.to_string();
-        s.offset = offset;
-        s.replid2 = super::NO_REPLID.into();
-        s.second_offset = -1;
-        s.resumable = true;
-        s.full_syncs += 1;
-        // The relayed stream starts again where the snapshot ends.
-        shared.repl_log.restart_at(offset);
-    }
     tracing::info!(
         keys,
         "MASTER <-> REPLICA sync: finished loading the snapshot"
     );
+    Ok(true)
+}
+
+/// A full resync on the link itself (`+FULLRESYNC`: what a redis-server primary sends).
+async fn full_sync(
+    shared: &Arc<Shared>,
+    generation: u64,
+    link: &mut Link,
+    replid: &str,
+    offset: u64,
+) -> Result<(), LinkError> {
+    begin_sync(shared);
+    if !receive_and_load(shared, generation, link).await? {
+        return Ok(());
+    }
+    adopt_snapshot(shared, replid, offset);
     // A primary that sent its snapshot disk-less waits for this first ACK before it
     // streams (Redis's `repl_start_cmd_stream_on_ack`); send it in either case.
     let ack = offset.to_string();
     link.send(&[b"REPLCONF", b"ACK", ack.as_bytes()]).await
+}
+
+/// How much of the primary's stream a dual-channel sync keeps while it loads the snapshot
+/// (Redis's replica output limit): past it, this side stops reading and the primary holds
+/// the rest.
+const FULL_SYNC_BUFFER_LIMIT: usize = 256 << 20;
+
+/// A Shard-Cache primary's full resync over two connections (see `primary::serve`): the
+/// snapshot on a second connection (`rdb-only`), the stream on this one from the
+/// snapshot's offset at once, kept here while the snapshot loads.
+async fn dual_channel_sync(
+    shared: &Arc<Shared>,
+    generation: u64,
+    link: &mut Link,
+    host: &str,
+    port: u16,
+) -> Result<(), LinkError> {
+    let timeout = repl_timeout(shared);
+    let mut rdb = connect(shared, host, port).await?;
+    handshake(shared, &mut rdb, true).await?;
+    rdb.send(&[b"PSYNC", b"?", b"-1"]).await?;
+    let reply = rdb.line(timeout).await?;
+    let mut parts = reply
+        .strip_prefix("+FULLRESYNC ")
+        .unwrap_or_default()
+        .split_whitespace();
+    let (Some(replid), Some(offset)) = (
+        parts.next(),
+        parts.next().and_then(|o| o.parse::<u64>().ok()),
+    ) else {
+        return Err(format!(
+            "Bad reply on the snapshot channel from MASTER: {reply}"
+        ));
+    };
+    let next = (offset + 1).to_string();
+    link.send(&[b"PSYNC", replid.as_bytes(), next.as_bytes()])
+        .await?;
+    let reply = link.line(timeout).await?;
+    if !reply.starts_with("+CONTINUE") {
+        return Err(format!(
+            "MASTER did not continue the stream after its snapshot: {reply}"
+        ));
+    }
+    tracing::info!(replid, offset, "dual-channel full resync from MASTER");
+    begin_sync(shared);
+    shared.replication.state().full_sync_buffer = 0;
+    let loaded = {
+        let loading = receive_and_load(shared, generation, &mut rdb);
+        tokio::pin!(loading);
+        loop {
+            if link.buf.len() >= FULL_SYNC_BUFFER_LIMIT {
+                break loading.await?;
+            }
+            tokio::select! {
+                r = &mut loading => break r?,
+                r = link.fill(timeout) => {
+                    let n = r?;
+                    shared.stats.net_repl_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    let mut s = shared.replication.state();
+                    s.full_sync_buffer = link.buf.len() as u64;
+                    s.full_sync_buffer_peak = s.full_sync_buffer_peak.max(s.full_sync_buffer);
+                }
+            }
+        }
+    };
+    // The snapshot channel closes: the primary lets go of the stream it kept for us.
+    drop(rdb);
+    shared.replication.state().full_sync_buffer = 0;
+    if !loaded {
+        return Ok(());
+    }
+    adopt_snapshot(shared, replid, offset);
+    tracing::info!(
+        buffered = link.buf.len(),
+        "dual-channel sync: snapshot loaded, applying the stream kept meanwhile"
+    );
+    Ok(())
 }
 
 /// Copies the snapshot's bytes to `path`: `spec` is `<length>` or `EOF:<40-byte mark>`.

@@ -71,6 +71,10 @@ pub struct State {
     /// and bytes read so far.
     pub sync_total: u64,
     pub sync_read: u64,
+    /// The primary's stream kept while a dual-channel sync loads its snapshot (now, and the
+    /// most there ever was: INFO's `replica_full_sync_buffer_size` / `_peak`, Valkey's).
+    pub full_sync_buffer: u64,
+    pub full_sync_buffer_peak: u64,
     /// The last reason the link failed, for INFO and the log.
     pub last_error: Option<String>,
     pub full_syncs: u64,
@@ -107,6 +111,8 @@ impl Replication {
                 link_down_since: None,
                 sync_total: 0,
                 sync_read: 0,
+                full_sync_buffer: 0,
+                full_sync_buffer_peak: 0,
                 last_error: None,
                 full_syncs: 0,
                 partial_syncs: 0,
@@ -303,6 +309,14 @@ pub fn info(shared: &crate::Shared, backlog_size: &str, read_only: bool, o: &mut
                 .link_down_since
                 .map_or(-1, |t| t.elapsed().as_secs() as i64);
             let _ = write!(o, "master_link_down_since_seconds:{down}\r\n");
+        }
+        if s.full_sync_buffer_peak > 0 {
+            // Only after a dual-channel sync (a Shard-Cache primary): Valkey's fields.
+            let _ = write!(
+                o,
+                "replica_full_sync_buffer_size:{}\r\nreplica_full_sync_buffer_peak:{}\r\n",
+                s.full_sync_buffer, s.full_sync_buffer_peak
+            );
         }
         let _ = write!(
             o,

@@ -17,9 +17,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Shared;
 
-/// A replica's hard output limit (Redis's `client-output-buffer-limit replica 256mb`): one
-/// that lags further behind is disconnected (it resyncs).
-const MAX_LAG_BYTES: u64 = 256 << 20;
+/// Whether a replica `lag` bytes behind is past `client-output-buffer-limit replica`: over
+/// the hard limit, or over the soft one for its seconds (`soft_since` tracks that). One
+/// that is gets disconnected (it resyncs), as in Redis.
+fn over_output_limit(shared: &Shared, lag: u64, soft_since: &mut Option<Instant>) -> bool {
+    let limit = shared.live.output_limit("slave");
+    if limit.hard > 0 && lag > limit.hard {
+        return true;
+    }
+    if limit.soft > 0 && lag > limit.soft {
+        let since = *soft_since.get_or_insert_with(Instant::now);
+        return since.elapsed().as_secs() >= limit.soft_seconds;
+    }
+    *soft_since = None;
+    false
+}
 
 /// What a would-be replica said with REPLCONF before PSYNC.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +40,11 @@ pub struct ReplicaConf {
     pub ip_address: Option<String>,
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// A Shard-Cache replica: it takes a full resync's snapshot on a channel of its own
+    /// (see [`serve`]).
+    pub capa_dual_channel: bool,
+    /// `REPLCONF rdb-only 1`: the snapshot alone, then the link ends.
+    pub rdb_only: bool,
 }
 
 /// One connected replica, as INFO, ROLE and WAIT see it.
@@ -43,6 +60,19 @@ pub struct ReplicaInfo {
     pub last_ack: Mutex<Instant>,
 }
 
+impl ReplicaInfo {
+    fn new(id: u64, ip: String, port: u16) -> ReplicaInfo {
+        ReplicaInfo {
+            id,
+            ip,
+            port,
+            state: Mutex::new("wait_bgsave"),
+            ack: AtomicU64::new(0),
+            last_ack: Mutex::new(Instant::now()),
+        }
+    }
+}
+
 /// The replicas connected to this node.
 #[derive(Default)]
 pub struct Replicas {
@@ -50,6 +80,9 @@ pub struct Replicas {
     next: AtomicU64,
     /// Woken by every ACK (WAIT waits on it).
     pub acked: tokio::sync::Notify,
+    /// Stream readers at a dual-channel snapshot's offset, waiting for that replica's main
+    /// channel to take them over: (offset, reader).
+    handoffs: Mutex<Vec<(u64, u64)>>,
 }
 
 impl Replicas {
@@ -82,20 +115,36 @@ impl Replicas {
     }
 
     fn add(&self, ip: String, port: u16) -> Arc<ReplicaInfo> {
-        let r = Arc::new(ReplicaInfo {
-            id: self.next.fetch_add(1, Ordering::Relaxed),
+        let r = Arc::new(ReplicaInfo::new(
+            self.next.fetch_add(1, Ordering::Relaxed),
             ip,
             port,
-            state: Mutex::new("wait_bgsave"),
-            ack: AtomicU64::new(0),
-            last_ack: Mutex::new(Instant::now()),
-        });
+        ));
         self.list.lock().push(r.clone());
         r
     }
 
     fn remove(&self, id: u64) {
         self.list.lock().retain(|r| r.id != id);
+    }
+
+    fn offer_handoff(&self, offset: u64, reader: u64) {
+        self.handoffs.lock().push((offset, reader));
+    }
+
+    /// A reader offered at `offset`, now the taker's.
+    fn take_handoff(&self, offset: u64) -> Option<u64> {
+        let mut h = self.handoffs.lock();
+        let at = h.iter().position(|&(o, _)| o == offset)?;
+        Some(h.swap_remove(at).1)
+    }
+
+    /// Takes back an offer nobody took; false when it was taken.
+    fn withdraw_handoff(&self, reader: u64) -> bool {
+        let mut h = self.handoffs.lock();
+        let before = h.len();
+        h.retain(|&(_, r)| r != reader);
+        h.len() < before
     }
 }
 
@@ -161,6 +210,16 @@ pub fn relay_upstream(shared: &Shared) {
 }
 
 /// Serves a replica on `stream` until it disconnects. `leftover`: bytes it sent after PSYNC.
+///
+/// **Dual channel** (between Shard-Cache nodes, Valkey's design): a replica that said
+/// `REPLCONF capa dual-channel` and needs a full resync is answered `+DUALCHANNELSYNC`
+/// instead of a snapshot. It opens a second connection with `REPLCONF rdb-only 1` and
+/// `PSYNC ? -1`, which gets `+FULLRESYNC <id> <offset>` and the snapshot alone; on this
+/// connection it then asks `PSYNC <id> <offset+1>` and receives the stream from there at
+/// once, buffering it while it loads the snapshot. The stream never waits here behind a
+/// snapshot, so a big sync under heavy writes cannot overrun the replica's output limit and
+/// start over. The snapshot connection keeps the stream from its cut until it closes, so the
+/// continuation is always there to be had.
 pub async fn serve(
     shared: Arc<Shared>,
     mut stream: tls::Stream,
@@ -176,7 +235,16 @@ pub async fn serve(
         .or_else(|| peer.map(|p| p.ip().to_string()))
         .unwrap_or_default();
     ensure_log(&shared);
-    let info = shared.replicas.add(ip.clone(), request.conf.listening_port);
+    // A snapshot-only link is not a replica: INFO, ROLE and WAIT do not count it.
+    let info = if request.conf.rdb_only {
+        Arc::new(ReplicaInfo::new(
+            u64::MAX,
+            ip.clone(),
+            request.conf.listening_port,
+        ))
+    } else {
+        shared.replicas.add(ip.clone(), request.conf.listening_port)
+    };
     // CLIENT KILL TYPE replica (or ID/ADDR) ends the link; the replica reconnects.
     let outcome = tokio::select! {
         r = serve_inner(&shared, &mut stream, leftover, &request, &info) => r,
@@ -190,6 +258,23 @@ pub async fn serve(
     }
 }
 
+/// A reader at `next - 1` when PSYNC can continue there: our history (or the previous one
+/// up to where it ended) and the backlog still holds the bytes. With our current id.
+fn continuation(shared: &Shared, psync: &Option<(String, u64)>) -> Option<(u64, String)> {
+    let (id, next) = psync.as_ref()?;
+    let s = shared.replication.state();
+    let ours = *id == s.replid;
+    let previous = *id == s.replid2 && (*next as i64) <= s.second_offset;
+    if !(ours || previous) || *next == 0 {
+        return None;
+    }
+    shared
+        .replicas
+        .take_handoff(*next - 1)
+        .or_else(|| shared.repl_log.reader(*next - 1))
+        .map(|reader| (reader, s.replid.clone()))
+}
+
 async fn serve_inner(
     shared: &Arc<Shared>,
     stream: &mut tls::Stream,
@@ -199,36 +284,118 @@ async fn serve_inner(
 ) -> Result<(), String> {
     let log = shared.repl_log.clone();
     let io = |e: std::io::Error| format!("writing to the replica: {e}");
-    // A partial resync: our history (or the previous one up to where it ended), and the
-    // backlog still holds the bytes from there.
-    let continued = request.psync.as_ref().and_then(|(id, next)| {
-        let s = shared.replication.state();
-        let ours = *id == s.replid;
-        let previous = *id == s.replid2 && (*next as i64) <= s.second_offset;
-        if !(ours || previous) || *next == 0 {
-            return None;
-        }
-        log.reader(*next - 1)
-            .map(|reader| (reader, s.replid.clone()))
-    });
-    if continued.is_none() && request.psync.is_some() {
-        shared.replication.state().partial_syncs_refused += 1;
-    }
-    let reader = match continued {
-        Some((reader, replid)) => {
+    let mut input = leftover;
+    let mut psync = request.psync.clone();
+    // The PSYNC that follows a dual-channel snapshot: part of that full resync.
+    let mut handoff = false;
+    let reader = loop {
+        if let Some((reader, replid)) = continuation(shared, &psync) {
             stream
                 .write_all(format!("+CONTINUE {replid}\r\n").as_bytes())
                 .await
                 .map_err(io)?;
-            shared.replication.state().partial_syncs_served += 1;
-            tracing::info!(ip = %info.ip, "partial resync accepted");
-            reader
+            if !handoff {
+                shared.replication.state().partial_syncs_served += 1;
+                tracing::info!(ip = %info.ip, "partial resync accepted");
+            }
+            break reader;
         }
-        None => full_resync(shared, stream, request, info).await?,
+        if handoff {
+            return Err(
+                "the dual-channel replica asked to continue where the stream no longer is".into(),
+            );
+        }
+        if psync.is_some() {
+            shared.replication.state().partial_syncs_refused += 1;
+        }
+        let conf = &request.conf;
+        if conf.capa_dual_channel && !conf.rdb_only && !request.old_sync {
+            stream
+                .write_all(b"+DUALCHANNELSYNC\r\n")
+                .await
+                .map_err(io)?;
+            psync = Some(next_psync(shared, stream, &mut input).await?);
+            handoff = true;
+            continue;
+        }
+        let reader = full_resync(shared, stream, request, info).await?;
+        if conf.rdb_only {
+            // The stream from the cut is offered until the replica hangs up: its main
+            // channel takes it over to continue from there.
+            wait_until_closed(shared, stream).await;
+            if shared.replicas.withdraw_handoff(reader) {
+                log.drop_reader(reader);
+            }
+            return Ok(());
+        }
+        break reader;
     };
     let guard = ReaderGuard(&log, reader);
     *info.state.lock() = "online";
-    stream_to(shared, stream, leftover, guard.1, info).await
+    stream_to(shared, stream, input, guard.1, info).await
+}
+
+fn repl_timeout(shared: &Shared) -> Duration {
+    Duration::from_secs(tunable(shared, "repl-timeout").parse().unwrap_or(60))
+}
+
+/// Reads the dual-channel replica's `PSYNC <id> <offset>` (within `repl-timeout`).
+async fn next_psync(
+    shared: &Shared,
+    stream: &mut tls::Stream,
+    input: &mut BytesMut,
+) -> Result<(String, u64), String> {
+    use bytes::Buf;
+    let limits = Limits {
+        max_bulk_len: 1 << 20,
+        authenticated: true,
+    };
+    let mut parser = RequestParser::new();
+    let deadline = tokio::time::Instant::now() + repl_timeout(shared);
+    loop {
+        match parser.parse(&input[..], &limits) {
+            Ok(Parsed::Command { consumed }) => {
+                let args = parser.args(&input[..]);
+                let psync = (args.len() >= 3 && args.get(0).eq_ignore_ascii_case(b"psync"))
+                    .then(|| {
+                        let id = String::from_utf8_lossy(args.get(1)).into_owned();
+                        std::str::from_utf8(args.get(2))
+                            .ok()
+                            .and_then(|o| o.parse::<u64>().ok())
+                            .map(|next| (id, next))
+                    })
+                    .flatten();
+                input.advance(consumed);
+                if let Some(p) = psync {
+                    return Ok(p);
+                }
+            }
+            Ok(Parsed::Empty { consumed }) => input.advance(consumed),
+            Ok(Parsed::Incomplete { .. }) => {
+                match tokio::time::timeout_at(deadline, stream.read_buf(input)).await {
+                    Err(_) => return Err("the dual-channel replica never sent its PSYNC".into()),
+                    Ok(Ok(0)) => return Err("the replica closed the connection".into()),
+                    Ok(Err(e)) => return Err(format!("reading from the replica: {e}")),
+                    Ok(Ok(_)) => {}
+                }
+            }
+            Err(e) => return Err(format!("protocol error from the replica: {e}")),
+        }
+    }
+}
+
+/// Waits (at most `repl-timeout`) for a snapshot-only link to be closed by the other end.
+async fn wait_until_closed(shared: &Shared, stream: &mut tls::Stream) {
+    let mut sink = [0u8; 512];
+    let _ = tokio::time::timeout(repl_timeout(shared), async {
+        loop {
+            tokio::select! {
+                r = stream.read(&mut sink) => if !matches!(r, Ok(n) if n > 0) { return; },
+                _ = shared.shutdown.cancelled() => return,
+            }
+        }
+    })
+    .await;
 }
 
 /// Drops the stream reader when the replica goes, whatever the way.
@@ -257,51 +424,87 @@ async fn full_resync(
         std::process::id(),
         info.id
     ));
-    let cut: Arc<Mutex<Option<(u64, u64)>>> = Arc::default();
+    let (cut_tx, mut cut_rx) = tokio::sync::oneshot::channel::<(u64, u64)>();
     let job = {
-        let (s, path, cut) = (shared.clone(), path.clone(), cut.clone());
+        let (s, path) = (shared.clone(), path.clone());
         tokio::task::spawn_blocking(move || {
-            crate::persist::snapshot_for_replica(&s, &path, || {
-                let offset = s.repl_log.offset();
-                let reader = s
-                    .repl_log
-                    .reader(offset)
-                    .expect("the end is always readable");
-                s.repl_log.select_before_next_change();
-                *cut.lock() = Some((offset, reader));
+            let log = s.repl_log.clone();
+            crate::persist::snapshot_for_replica(&s, &path, move || {
+                let offset = log.offset();
+                let reader = log.reader(offset).expect("the end is always readable");
+                log.select_before_next_change();
+                let _ = cut_tx.send((offset, reader));
             })
         })
     };
     tokio::pin!(job);
-    // Keep-alives while the snapshot is written, as Redis sends them.
+    // `+FULLRESYNC` as soon as the snapshot's instant is taken (as Redis answers when its
+    // BGSAVE starts: a dual-channel replica's stream starts from there at once), then
+    // keep-alives while the snapshot is written.
+    let fullresync = |offset: u64| {
+        let replid = shared.replication.state().replid.clone();
+        format!("+FULLRESYNC {replid} {offset}\r\n")
+    };
+    let mut cut = None;
+    let mut soft_since = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     let written = loop {
         tokio::select! {
             r = &mut job => break r.map_err(|e| format!("snapshot task failed: {e}")),
+            taken = &mut cut_rx, if cut.is_none() => {
+                let Ok((offset, reader)) = taken else { continue };
+                cut = Some((offset, reader));
+                if request.conf.rdb_only {
+                    shared.replicas.offer_handoff(offset, reader);
+                }
+                if !request.old_sync {
+                    if let Err(e) = stream.write_all(fullresync(offset).as_bytes()).await {
+                        break Err(io(e));
+                    }
+                }
+            }
             _ = tick.tick() => {
+                // The stream kept for this replica meanwhile counts against its output
+                // limit, as Redis's buffered replies do (a snapshot-only link keeps it for
+                // the main channel, which takes it at once).
+                if let (Some((_, reader)), false) = (cut, request.conf.rdb_only) {
+                    if over_output_limit(shared, shared.repl_log.lag_bytes(reader), &mut soft_since) {
+                        shared.stats.client_output_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
+                        break Err("the stream written during the snapshot passed client-output-buffer-limit replica".into());
+                    }
+                }
                 if let Err(e) = stream.write_all(b"\n").await {
                     break Err(io(e));
                 }
             }
         }
     };
-    let cut_taken = cut.lock().take();
-    let reader = cut_taken.map(|(_, r)| r);
+    let late = cut.is_none();
+    if late {
+        cut = cut_rx.try_recv().ok();
+        if let (Some((offset, reader)), true) = (cut, request.conf.rdb_only) {
+            shared.replicas.offer_handoff(offset, reader);
+        }
+    }
+    let release = |reader: u64| {
+        if !request.conf.rdb_only || shared.replicas.withdraw_handoff(reader) {
+            shared.repl_log.drop_reader(reader);
+        }
+    };
     let fail = |e: String| {
-        if let Some(r) = reader {
-            shared.repl_log.drop_reader(r);
+        if let Some((_, r)) = cut {
+            release(r);
         }
         let _ = std::fs::remove_file(&path);
         e
     };
     let bytes = written.and_then(|r| r).map_err(fail)?;
-    let (offset, reader) = cut_taken.expect("a written snapshot took its offset");
+    let (offset, reader) = cut.expect("a written snapshot took its offset");
     shared.replication.state().full_syncs_served += 1;
     let mut head = String::new();
-    if !request.old_sync {
-        let replid = shared.replication.state().replid.clone();
-        head.push_str(&format!("+FULLRESYNC {replid} {offset}\r\n"));
+    if late && !request.old_sync {
+        head.push_str(&fullresync(offset));
     }
     head.push_str(&format!("${bytes}\r\n"));
     *info.state.lock() = "send_bulk";
@@ -322,7 +525,7 @@ async fn full_resync(
     .await;
     let _ = std::fs::remove_file(&path);
     if let Err(e) = sent {
-        shared.repl_log.drop_reader(reader);
+        release(reader);
         return Err(e);
     }
     tracing::info!(ip = %info.ip, bytes, offset, "full resync: snapshot sent to replica");
@@ -341,6 +544,7 @@ async fn stream_to(
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut parser = RequestParser::new();
     let mut out = Vec::with_capacity(64 * 1024);
+    let mut soft_since = None;
     loop {
         let appended = log.appended.notified();
         tokio::pin!(appended);
@@ -349,8 +553,12 @@ async fn stream_to(
         let Some(n) = log.read(reader, 1 << 20, &mut out) else {
             return Ok(()); // the stream was turned off: this node follows a primary now
         };
-        if log.lag_bytes(reader) > MAX_LAG_BYTES {
-            return Err("replica too far behind (output buffer limit)".into());
+        if over_output_limit(shared, log.lag_bytes(reader), &mut soft_since) {
+            shared
+                .stats
+                .client_output_buffer_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
+            return Err("replica too far behind (client-output-buffer-limit replica)".into());
         }
         if n > 0 {
             shared

@@ -606,6 +606,149 @@ async fn a_promoted_replica_lets_a_lagging_sibling_continue() {
     assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("0"));
 }
 
+/// Writes `SET w:<i % 256> <1 KB>`, about 3 MB/s (32 writes every 10 ms: a steady load a
+/// replica keeps up with), until `stop` is set (the key count stays small, so snapshots
+/// keep their length); how many it wrote.
+fn spawn_writer(
+    mut c: RawClient,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let value = "x".repeat(1024);
+        let mut n = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for _ in 0..32 {
+                c.send(&["SET", &format!("w:{}", n % 256), &value]).await;
+                n += 1;
+            }
+            for _ in 0..32 {
+                let r = c.read().await;
+                assert_eq!(r, Some(Frame::Simple("OK".into())));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        n
+    })
+}
+
+/// A full resync under writes heavier than the replica output limit allows to keep: a
+/// node replica takes the snapshot on a channel of its own and the stream at once on its
+/// main link (dual channel), so one sync is enough; a redis-server replica, which takes the
+/// stream only after the snapshot, is cut off at the limit and must sync again (as with a
+/// redis-server primary). Fault injected: `rdb-key-save-delay` makes the snapshot last ~1.5 s
+/// while a client writes ~3 MB/s; the replica limit is 256 KB.
+#[tokio::test]
+async fn a_dual_channel_sync_keeps_up_where_the_classic_one_is_cut_off() {
+    let p_node = replica_node("dual-p").await;
+    let mut p = p_node.client().await;
+    assert_eq!(
+        p.run("DEBUG POPULATE 3000 key 100").await,
+        Frame::Simple("OK".into())
+    );
+    for line in [
+        "CONFIG SET rdb-key-save-delay 500",
+        "CONFIG SET repl-backlog-size 16kb",
+    ] {
+        assert_eq!(p.run(line).await, Frame::Simple("OK".into()), "{line}");
+    }
+    assert_eq!(
+        p.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 256kb 0 0"
+        ])
+        .await,
+        Frame::Simple("OK".into())
+    );
+    let stat = |info: &Frame, name: &str| -> u64 {
+        info_field(info, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {info:?}"))
+    };
+    let link_up = |info: &Frame| info_field(info, "master_link_status").as_deref() == Some("up");
+
+    // Dual channel: one sync, nothing cut off.
+    let b_node = replica_node("dual-b").await;
+    let mut b = b_node.client().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = spawn_writer(p_node.client().await, stop.clone());
+    b.run(&format!("REPLICAOF 127.0.0.1 {}", p_node.addr.port()))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !link_up(&b.run("INFO replication").await) {
+        assert!(Instant::now() < deadline, "the dual-channel sync never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    assert_same_data(&mut p, &mut b).await;
+    let stats = p.run("INFO stats").await;
+    assert_eq!(stat(&stats, "sync_full"), 1);
+    assert_eq!(stat(&stats, "client_output_buffer_limit_disconnections"), 0);
+    let kept = stat(&b.run("INFO replication").await, "replica_full_sync_buffer_peak");
+    assert!(
+        kept > 256 << 10,
+        "the stream kept during the load ({kept} bytes, {written} writes) was under the limit: the test proves nothing"
+    );
+    assert_eq!(
+        stat(&p.run("INFO replication").await, "connected_slaves"),
+        1
+    );
+
+    // Classic (a redis-server replica): the stream waits on the primary behind the
+    // snapshot, passes the limit, the link is cut and the replica syncs again.
+    let dir = temp_dir("redis-classic");
+    let from_p = format!("127.0.0.1 {}", p_node.addr.port());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = spawn_writer(p_node.client().await, stop.clone());
+    let r_redis =
+        RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--replicaof", &from_p]).await;
+    let mut r = r_redis.client().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stat(&p.run("INFO stats").await, "client_output_buffer_limit_disconnections") == 0 {
+        assert!(Instant::now() < deadline, "the classic sync was never cut off");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    // Once the writes stop, a sync gets through.
+    assert_same_data(&mut p, &mut r).await;
+    assert!(stat(&p.run("INFO stats").await, "sync_full") >= 2);
+    assert_same_data(&mut p, &mut b).await;
+}
+
+/// `redis-cli --rdb` (REPLCONF rdb-only, then SYNC) gets the snapshot alone: a file
+/// redis-server loads with the node's data, and the link is never counted as a replica.
+#[tokio::test]
+async fn redis_cli_rdb_takes_the_snapshot_alone() {
+    let node = replica_node("cli-rdb").await;
+    let mut c = node.client().await;
+    dataset(&mut c).await;
+    let dir = temp_dir("cli-rdb-out");
+    let file = dir.join("dump.rdb");
+    let out = tokio::process::Command::new(crate::support::redis_tool("redis-cli"))
+        .args(["-p", &node.addr.port().to_string(), "--rdb"])
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let redis = RedisServer::start_with(&["--dir", dir.to_str().unwrap()]).await;
+    let mut r = redis.client().await;
+    assert_eq!(contents(&mut r).await, contents(&mut c).await);
+    let info = c.run("INFO replication").await;
+    assert_eq!(info_field(&info, "connected_slaves").as_deref(), Some("0"));
+    assert_eq!(
+        c.run("REPLCONF rdb-only 2").await,
+        r.run("REPLCONF rdb-only 2").await
+    );
+    assert_eq!(
+        c.run("REPLCONF rdb-only x").await,
+        r.run("REPLCONF rdb-only x").await
+    );
+}
+
 /// Node to node, then a failover by hand: the replica is promoted and the old primary
 /// follows it with a partial resync (PSYNC2: the new primary's previous history is the old
 /// one's), not a full one.

@@ -33,12 +33,27 @@ pub fn replconf(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 conf.capa_eof = true;
             } else if is(value, "psync2") {
                 conf.capa_psync2 = true;
+            } else if is(value, "dual-channel") {
+                conf.capa_dual_channel = true;
             }
         } else if is(opt, "ack") || is(opt, "getack") {
             // Meaningful on replication links only, which read them themselves.
             return Ok(());
-        } else if is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
-            // Accepted; this node sends its whole snapshot and stream either way.
+        } else if is(opt, "rdb-only") {
+            // The snapshot alone, no stream after it (`redis-cli --rdb`; a dual-channel
+            // replica's snapshot channel).
+            conf.rdb_only = match resp::number::parse_i64(value) {
+                Some(0) => false,
+                Some(1) => true,
+                Some(_) => {
+                    return Err(CmdError::err(
+                        "value is out of range, value must between 0 and 1",
+                    ))
+                }
+                None => return Err(CmdError::NotInteger),
+            };
+        } else if is(opt, "rdb-filter-only") {
+            // Accepted; this node sends its whole snapshot.
         } else {
             return Err(CmdError::err(format!(
                 "Unrecognized REPLCONF option: {}",
