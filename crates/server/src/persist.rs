@@ -183,7 +183,8 @@ fn save_inner(shared: &Shared) -> Result<Saved, String> {
         std::io::BufWriter::with_capacity(1 << 20, file),
         || {},
     )
-    .and_then(|(f, bytes)| {
+    .and_then(|(out, bytes)| {
+        let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&temp, &path)?;
         if let Ok(d) = std::fs::File::open(&dir) {
@@ -203,12 +204,12 @@ fn save_inner(shared: &Shared) -> Result<Saved, String> {
     }
 }
 
-/// Takes the snapshot and streams it through `out`; answers the file and its size.
-fn write_snapshot(
+/// Takes the snapshot and streams it through `out`; answers `out` and the bytes written.
+fn write_snapshot<W: std::io::Write>(
     shared: &Shared,
-    out: std::io::BufWriter<std::fs::File>,
+    out: W,
     at_cut: impl FnOnce(),
-) -> std::io::Result<(std::fs::File, u64)> {
+) -> std::io::Result<(W, u64)> {
     let now = crate::unix_ms();
     let ctime = (now / 1000).to_string();
     // A quiescent instant: no batch of commands (so no EXEC) is running anywhere, and the
@@ -297,9 +298,9 @@ fn write_snapshot(
         }
     }
     result?;
-    let (out, size) = w.finish()?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    Ok((file, size))
+    let (mut out, size) = w.finish()?;
+    out.flush()?;
+    Ok((out, size))
 }
 
 /// `rdb-key-save-delay` (a hidden Redis parameter its tests use to make a save last): per
@@ -337,25 +338,34 @@ pub fn snapshot_for_replica(
     path: &Path,
     at_cut: impl FnOnce(),
 ) -> Result<u64, String> {
+    let file = std::fs::File::create(path).map_err(|e| {
+        format!(
+            "creating the snapshot for a replica at {}: {e}",
+            path.display()
+        )
+    })?;
+    snapshot_for_replica_to(
+        shared,
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        at_cut,
+    )
+    .map_err(|e| format!("{e} (writing to {})", path.display()))
+}
+
+/// [`snapshot_for_replica`] into any writer (a disk-less sync's socket feed); the bytes
+/// written.
+pub fn snapshot_for_replica_to(
+    shared: &Shared,
+    out: impl std::io::Write,
+    at_cut: impl FnOnce(),
+) -> Result<u64, String> {
     let p = &shared.persistence;
     while p.in_progress.swap(true, Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let result = std::fs::File::create(path)
-        .and_then(|f| {
-            write_snapshot(
-                shared,
-                std::io::BufWriter::with_capacity(1 << 20, f),
-                at_cut,
-            )
-        })
+    let result = write_snapshot(shared, out, at_cut)
         .map(|(_, bytes)| bytes)
-        .map_err(|e| {
-            format!(
-                "writing the snapshot for a replica to {}: {e}",
-                path.display()
-            )
-        });
+        .map_err(|e| format!("writing the snapshot for a replica: {e}"));
     p.in_progress.store(false, Ordering::SeqCst);
     result
 }

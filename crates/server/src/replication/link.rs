@@ -279,7 +279,9 @@ async fn handshake(shared: &Shared, link: &mut Link, rdb_only: bool) -> Result<(
         ));
     }
     if rdb_only {
-        let reply = link.command(&[b"REPLCONF", b"rdb-only", b"1"]).await?;
+        let reply = link
+            .command(&[b"REPLCONF", b"rdb-only", b"1", b"capa", b"eof"])
+            .await?;
         if reply.starts_with('-') {
             return Err(format!("MASTER refused REPLCONF rdb-only: {reply}"));
         }

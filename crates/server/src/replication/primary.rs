@@ -407,7 +407,55 @@ impl Drop for ReaderGuard<'_> {
     }
 }
 
+/// Feeds a disk-less sync's snapshot from the thread that writes it to the task that sends
+/// it, in chunks; the bounded channel makes a slow replica slow the writer down rather than
+/// pile the snapshot up in memory.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 1024));
+        self.tx.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the link to the replica closed",
+            )
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            self.send()
+        }
+    }
+}
+
 /// Takes a snapshot, tells the replica its offset, sends it; the stream reader from there.
+///
+/// `+FULLRESYNC <id> <offset>` goes as soon as the snapshot's instant is taken (as Redis
+/// answers when its BGSAVE starts: a dual-channel replica's stream starts from there at
+/// once). A replica that said `capa eof` gets the snapshot disk-less while it is written
+/// (`repl-diskless-sync yes`, Redis 7's default): `$EOF:<mark>`, the bytes, the mark — no
+/// file, so a full disk on the primary does not stop replication. Others get it from a
+/// temporary file as `$<length>`, with keep-alive newlines while the file is written.
+/// Either way, the stream kept for the replica meanwhile counts against its output limit.
 async fn full_resync(
     shared: &Arc<Shared>,
     stream: &mut tls::Stream,
@@ -415,6 +463,9 @@ async fn full_resync(
     info: &Arc<ReplicaInfo>,
 ) -> Result<u64, String> {
     let io = |e: std::io::Error| format!("writing to the replica: {e}");
+    let diskless = request.conf.capa_eof
+        && !request.old_sync
+        && tunable(shared, "repl-diskless-sync").eq_ignore_ascii_case("yes");
     let dir = shared.live.dir.read().clone();
     // Unique in the process (several nodes of one process may share a directory: tests).
     static SYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -425,61 +476,97 @@ async fn full_resync(
         info.id
     ));
     let (cut_tx, mut cut_rx) = tokio::sync::oneshot::channel::<(u64, u64)>();
+    let (chunk_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let job = {
         let (s, path) = (shared.clone(), path.clone());
         tokio::task::spawn_blocking(move || {
             let log = s.repl_log.clone();
-            crate::persist::snapshot_for_replica(&s, &path, move || {
+            let at_cut = move || {
                 let offset = log.offset();
                 let reader = log.reader(offset).expect("the end is always readable");
                 log.select_before_next_change();
-                let _ = cut_tx.send((offset, reader));
-            })
+                // Nobody waits any more (the link failed): let the stream go.
+                if cut_tx.send((offset, reader)).is_err() {
+                    log.drop_reader(reader);
+                }
+            };
+            if diskless {
+                let out = ChunkWriter {
+                    tx: chunk_tx,
+                    buf: Vec::with_capacity(CHUNK + 1024),
+                };
+                crate::persist::snapshot_for_replica_to(&s, out, at_cut)
+            } else {
+                drop(chunk_tx);
+                crate::persist::snapshot_for_replica(&s, &path, at_cut)
+            }
         })
     };
     tokio::pin!(job);
-    // `+FULLRESYNC` as soon as the snapshot's instant is taken (as Redis answers when its
-    // BGSAVE starts: a dual-channel replica's stream starts from there at once), then
-    // keep-alives while the snapshot is written.
     let fullresync = |offset: u64| {
         let replid = shared.replication.state().replid.clone();
         format!("+FULLRESYNC {replid} {offset}\r\n")
     };
+    let mark = super::random_replid();
     let mut cut = None;
+    // Disk-less: chunks made before the cut wait for the header.
+    let mut early: Vec<Vec<u8>> = Vec::new();
+    let mut sent = 0u64;
     let mut soft_since = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
-    let written = loop {
-        tokio::select! {
-            r = &mut job => break r.map_err(|e| format!("snapshot task failed: {e}")),
-            taken = &mut cut_rx, if cut.is_none() => {
-                let Ok((offset, reader)) = taken else { continue };
-                cut = Some((offset, reader));
-                if request.conf.rdb_only {
-                    shared.replicas.offer_handoff(offset, reader);
-                }
-                if !request.old_sync {
-                    if let Err(e) = stream.write_all(fullresync(offset).as_bytes()).await {
-                        break Err(io(e));
+    let written: Result<Result<u64, String>, String> = async {
+        loop {
+            tokio::select! {
+                r = &mut job => return r.map_err(|e| format!("snapshot task failed: {e}")),
+                taken = &mut cut_rx, if cut.is_none() => {
+                    let Ok((offset, reader)) = taken else { continue };
+                    cut = Some((offset, reader));
+                    if request.conf.rdb_only {
+                        shared.replicas.offer_handoff(offset, reader);
+                    }
+                    let mut head = String::new();
+                    if !request.old_sync {
+                        head.push_str(&fullresync(offset));
+                    }
+                    if diskless {
+                        head.push_str(&format!("$EOF:{mark}\r\n"));
+                        *info.state.lock() = "send_bulk";
+                    }
+                    stream.write_all(head.as_bytes()).await.map_err(io)?;
+                    for chunk in early.drain(..) {
+                        stream.write_all(&chunk).await.map_err(io)?;
+                        sent += chunk.len() as u64;
                     }
                 }
-            }
-            _ = tick.tick() => {
-                // The stream kept for this replica meanwhile counts against its output
-                // limit, as Redis's buffered replies do (a snapshot-only link keeps it for
-                // the main channel, which takes it at once).
-                if let (Some((_, reader)), false) = (cut, request.conf.rdb_only) {
-                    if over_output_limit(shared, shared.repl_log.lag_bytes(reader), &mut soft_since) {
-                        shared.stats.client_output_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
-                        break Err("the stream written during the snapshot passed client-output-buffer-limit replica".into());
+                chunk = chunks.recv(), if diskless => {
+                    let Some(chunk) = chunk else { continue };
+                    if cut.is_none() {
+                        early.push(chunk);
+                    } else {
+                        stream.write_all(&chunk).await.map_err(io)?;
+                        sent += chunk.len() as u64;
                     }
                 }
-                if let Err(e) = stream.write_all(b"\n").await {
-                    break Err(io(e));
+                _ = tick.tick() => {
+                    // A snapshot-only link keeps the stream for the main channel, which takes
+                    // it at once: not counted.
+                    if let (Some((_, reader)), false) = (cut, request.conf.rdb_only) {
+                        if over_output_limit(shared, shared.repl_log.lag_bytes(reader), &mut soft_since) {
+                            shared.stats.client_output_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
+                            return Err("the stream written during the snapshot passed client-output-buffer-limit replica".into());
+                        }
+                    }
+                    // Keep-alives, until the snapshot's bytes start.
+                    if !(diskless && cut.is_some()) {
+                        stream.write_all(b"\n").await.map_err(io)?;
+                    }
                 }
             }
         }
-    };
+    }
+    .await;
+    // The snapshot was done before its cut was seen here: nothing was announced yet.
     let late = cut.is_none();
     if late {
         cut = cut_rx.try_recv().ok();
@@ -502,13 +589,35 @@ async fn full_resync(
     let bytes = written.and_then(|r| r).map_err(fail)?;
     let (offset, reader) = cut.expect("a written snapshot took its offset");
     shared.replication.state().full_syncs_served += 1;
-    let mut head = String::new();
-    if late && !request.old_sync {
-        head.push_str(&fullresync(offset));
-    }
-    head.push_str(&format!("${bytes}\r\n"));
-    *info.state.lock() = "send_bulk";
-    let sent = async {
+    let transfer = async {
+        let mut head = String::new();
+        if late && !request.old_sync {
+            head.push_str(&fullresync(offset));
+        }
+        if diskless {
+            if late {
+                head.push_str(&format!("$EOF:{mark}\r\n"));
+                *info.state.lock() = "send_bulk";
+                stream.write_all(head.as_bytes()).await.map_err(io)?;
+                for chunk in early.drain(..) {
+                    stream.write_all(&chunk).await.map_err(io)?;
+                    sent += chunk.len() as u64;
+                }
+            }
+            // The writer is done: what it queued, then the mark.
+            while let Some(chunk) = chunks.recv().await {
+                stream.write_all(&chunk).await.map_err(io)?;
+                sent += chunk.len() as u64;
+            }
+            if sent != bytes {
+                return Err(format!(
+                    "the snapshot for the replica has {sent} bytes, {bytes} were written"
+                ));
+            }
+            return stream.write_all(mark.as_bytes()).await.map_err(io);
+        }
+        head.push_str(&format!("${bytes}\r\n"));
+        *info.state.lock() = "send_bulk";
         stream.write_all(head.as_bytes()).await.map_err(io)?;
         let mut file = tokio::fs::File::open(&path)
             .await
@@ -524,11 +633,11 @@ async fn full_resync(
     }
     .await;
     let _ = std::fs::remove_file(&path);
-    if let Err(e) = sent {
+    if let Err(e) = transfer {
         release(reader);
         return Err(e);
     }
-    tracing::info!(ip = %info.ip, bytes, offset, "full resync: snapshot sent to replica");
+    tracing::info!(ip = %info.ip, bytes, offset, diskless, "full resync: snapshot sent to replica");
     Ok(reader)
 }
 

@@ -677,7 +677,10 @@ async fn a_dual_channel_sync_keeps_up_where_the_classic_one_is_cut_off() {
         .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !link_up(&b.run("INFO replication").await) {
-        assert!(Instant::now() < deadline, "the dual-channel sync never ended");
+        assert!(
+            Instant::now() < deadline,
+            "the dual-channel sync never ended"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -686,7 +689,10 @@ async fn a_dual_channel_sync_keeps_up_where_the_classic_one_is_cut_off() {
     let stats = p.run("INFO stats").await;
     assert_eq!(stat(&stats, "sync_full"), 1);
     assert_eq!(stat(&stats, "client_output_buffer_limit_disconnections"), 0);
-    let kept = stat(&b.run("INFO replication").await, "replica_full_sync_buffer_peak");
+    let kept = stat(
+        &b.run("INFO replication").await,
+        "replica_full_sync_buffer_peak",
+    );
     assert!(
         kept > 256 << 10,
         "the stream kept during the load ({kept} bytes, {written} writes) was under the limit: the test proves nothing"
@@ -706,8 +712,15 @@ async fn a_dual_channel_sync_keeps_up_where_the_classic_one_is_cut_off() {
         RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--replicaof", &from_p]).await;
     let mut r = r_redis.client().await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while stat(&p.run("INFO stats").await, "client_output_buffer_limit_disconnections") == 0 {
-        assert!(Instant::now() < deadline, "the classic sync was never cut off");
+    while stat(
+        &p.run("INFO stats").await,
+        "client_output_buffer_limit_disconnections",
+    ) == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the classic sync was never cut off"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -716,6 +729,53 @@ async fn a_dual_channel_sync_keeps_up_where_the_classic_one_is_cut_off() {
     assert_same_data(&mut p, &mut r).await;
     assert!(stat(&p.run("INFO stats").await, "sync_full") >= 2);
     assert_same_data(&mut p, &mut b).await;
+}
+
+/// Disk-less full sync (`repl-diskless-sync yes`, the default): the snapshot goes from
+/// memory to the replica, so a primary whose disk is gone still syncs replicas; with
+/// `repl-diskless-sync no` the snapshot goes through a file and cannot. Fault injected: the
+/// primary's `dir` is deleted.
+#[tokio::test]
+async fn a_diskless_sync_needs_no_disk() {
+    let node = replica_node("diskless-p").await;
+    let mut p = node.client().await;
+    dataset(&mut p).await;
+    let gone = temp_dir("diskless-gone");
+    assert_eq!(
+        p.cmd(&["CONFIG", "SET", "dir", gone.to_str().unwrap()])
+            .await,
+        Frame::Simple("OK".into())
+    );
+    std::fs::remove_dir_all(&gone).unwrap();
+    let from_p = format!("127.0.0.1 {}", node.addr.port());
+    let dir = temp_dir("redis-diskless");
+    let redis =
+        RedisServer::start_with(&["--dir", dir.to_str().unwrap(), "--replicaof", &from_p]).await;
+    let mut r = redis.client().await;
+    assert_same_data(&mut p, &mut r).await;
+    // A node replica too (its snapshot channel says capa eof).
+    let b_node = replica_node("diskless-b").await;
+    let mut b = b_node.client().await;
+    b.run(&format!("REPLICAOF 127.0.0.1 {}", node.addr.port()))
+        .await;
+    assert_same_data(&mut p, &mut b).await;
+
+    // Through a file, the same sync fails while the disk is gone.
+    p.run("CONFIG SET repl-diskless-sync no").await;
+    let dir2 = temp_dir("redis-disk");
+    let redis2 =
+        RedisServer::start_with(&["--dir", dir2.to_str().unwrap(), "--replicaof", &from_p]).await;
+    let mut r2 = redis2.client().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let info = r2.run("INFO replication").await;
+    assert_eq!(
+        info_field(&info, "master_link_status").as_deref(),
+        Some("down"),
+        "{}",
+        text(&info)
+    );
+    std::fs::create_dir_all(&gone).unwrap();
+    assert_same_data(&mut p, &mut r2).await;
 }
 
 /// `redis-cli --rdb` (REPLCONF rdb-only, then SYNC) gets the snapshot alone: a file
