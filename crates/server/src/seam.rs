@@ -8,16 +8,27 @@ use store::{Mutation, MutationObserver};
 
 use crate::Shared;
 
-struct Observer(Weak<Shared>);
+struct Observer {
+    /// The replication stream, reached without upgrading `shared`: a write to a replicated
+    /// node pays no shared reference count (an atomic all workers would contend on).
+    log: Arc<crate::replication::log::Log>,
+    /// Whether anything besides the stream was on when this observer was installed (every
+    /// switch-on refreshes it; a switch-off that does not only costs the upgrade).
+    others: bool,
+    shared: Weak<Shared>,
+}
 
 impl MutationObserver for Observer {
     fn changed(&self, key: &[u8], what: Mutation) {
-        let Some(shared) = self.0.upgrade() else {
+        if self.log.records_local() {
+            crate::replication::log::on_mutation(&self.log, key, what);
+        }
+        if !self.others {
+            return;
+        }
+        let Some(shared) = self.shared.upgrade() else {
             return;
         };
-        if shared.repl_log.records_local() {
-            crate::replication::log::on_mutation(&shared.repl_log, key, what);
-        }
         if shared.notify.enabled() {
             crate::notify::on_mutation(&shared, key, what);
         }
@@ -32,12 +43,15 @@ impl MutationObserver for Observer {
 
 /// Installs the observer when the stream or notifications are on, removes it otherwise.
 pub fn refresh(shared: &Shared) {
-    let wanted = shared.repl_log.records_local()
-        || shared.notify.enabled()
-        || shared.tracking.active()
-        || shared.migrations.tap.active();
-    let observer: Option<Arc<dyn MutationObserver>> = if wanted {
-        Some(Arc::new(Observer(Arc::downgrade(&shared.arc()))))
+    let others =
+        shared.notify.enabled() || shared.tracking.active() || shared.migrations.tap.active();
+    let observer: Option<Arc<dyn MutationObserver>> = if shared.repl_log.records_local() || others
+    {
+        Some(Arc::new(Observer {
+            log: shared.repl_log.clone(),
+            others,
+            shared: Arc::downgrade(&shared.arc()),
+        }))
     } else {
         None
     };

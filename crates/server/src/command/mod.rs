@@ -766,11 +766,10 @@ fn propagate_effects(shared: &Shared, client: &mut ClientState) {
         crate::replication::log::encode(&[b"MULTI"], &mut block);
         block.extend_from_slice(&effects);
         crate::replication::log::encode(&[b"EXEC"], &mut block);
-        shared.repl_log.append(&block);
+        client.repl_offset = shared.repl_log.append(&block);
     } else {
-        shared.repl_log.append(&effects);
+        client.repl_offset = shared.repl_log.append(&effects);
     }
-    client.repl_offset = shared.repl_log.offset();
 }
 
 /// Serves the clients blocked on keys a transaction or script wrote; their pops go to
@@ -1002,16 +1001,15 @@ pub(crate) fn run(
         crate::notify::finish(shared);
     }
     if propagating {
-        let mut entry = Vec::new();
-        crate::replication::log::finish(Some(args), &mut entry);
-        if !entry.is_empty() {
-            if client.in_exec {
-                client.exec_propagated.extend_from_slice(&entry);
-            } else {
-                log.append(&entry);
-                client.repl_offset = log.offset();
+        crate::replication::log::finish_with(Some(args), |entry| {
+            if !entry.is_empty() {
+                if client.in_exec {
+                    client.exec_propagated.extend_from_slice(entry);
+                } else {
+                    client.repl_offset = log.append(entry);
+                }
             }
-        }
+        });
     }
     drop(writer);
     if !client.in_script {

@@ -224,10 +224,11 @@ impl Log {
         self.records_local().then(|| self.writer.lock())
     }
 
-    /// Appends changes (commands that change data), after `SELECT 0` when one is due.
-    pub fn append(&self, bytes: &[u8]) {
+    /// Appends changes (commands that change data), after `SELECT 0` when one is due; the
+    /// stream's end offset after them.
+    pub fn append(&self, bytes: &[u8]) -> u64 {
         if bytes.is_empty() || !self.records_local() {
-            return;
+            return self.offset();
         }
         let mut s = self.inner.lock();
         if s.select_pending {
@@ -236,8 +237,10 @@ impl Log {
         }
         s.buf.extend(bytes);
         s.trim();
+        let end = s.end();
         drop(s);
         self.unflushed.store(true, Ordering::Release);
+        end
     }
 
     /// Wakes the replica senders if anything was appended since the last time. Called at
@@ -334,6 +337,9 @@ struct Capture {
 
 thread_local! {
     static CAPTURE: RefCell<Capture> = RefCell::new(Capture::default());
+    /// The entry [`finish_with`] builds, reused command after command (a fresh vector grew
+    /// by reallocation several times per write).
+    static ENTRY: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
 }
 
 /// Starts capturing for the command about to run on this thread.
@@ -366,6 +372,20 @@ pub fn finish(args: Option<resp::Args<'_>>, out: &mut Vec<u8>) {
             encode(&parts, out);
         }
     });
+}
+
+/// [`finish`] into this thread's reusable buffer, handed to `f`.
+pub fn finish_with<R>(args: Option<resp::Args<'_>>, f: impl FnOnce(&[u8]) -> R) -> R {
+    ENTRY.with(|e| {
+        let mut entry = e.borrow_mut();
+        entry.clear();
+        finish(args, &mut entry);
+        let r = f(&entry);
+        if entry.capacity() > 64 * 1024 {
+            *entry = Vec::with_capacity(256);
+        }
+        r
+    })
 }
 
 /// Whether the current command changed anything so far.

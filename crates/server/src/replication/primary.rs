@@ -681,7 +681,12 @@ async fn stream_to(
             continue;
         }
         tokio::select! {
-            _ = &mut appended => {}
+            _ = &mut appended => {
+                // Let the batches of commands that are ready run first: their writes leave
+                // together, in one socket write (Redis writes to its replicas once per event
+                // loop turn).
+                tokio::task::yield_now().await;
+            }
             r = rd.read_buf(&mut input) => {
                 match r {
                     Ok(0) => return Ok(()),
