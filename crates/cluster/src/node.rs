@@ -36,6 +36,12 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 /// its replicas (`cluster-node-timeout`).
 pub const NODE_TIMEOUT: Duration = Duration::from_millis(700);
 
+/// How long a Raft voter must leave the leader's probes unanswered before a learner that
+/// answers takes its vote: at least this, or four node timeouts. Without it a cluster of
+/// three voters that lost one could not lose a second (any node, voter or not) without
+/// losing its majority, hence every later failover and membership change.
+pub const VOTER_REPLACE_AFTER: Duration = Duration::from_secs(3);
+
 /// What a leader knows of the leases in force (see [`ClusterNode::lease_left`]).
 #[derive(Default)]
 struct Grants {
@@ -718,6 +724,30 @@ impl<T: Transport> ClusterNode<T> {
         Ok(())
     }
 
+    /// Gives `dead`'s vote to `learner` (the leader's watch, [`VOTER_REPLACE_AFTER`]); `dead`
+    /// stays a member, as a learner, and serves again when it comes back.
+    async fn replace_voter(&self, dead: NodeId, learner: NodeId) -> Result<(), String> {
+        let one_at_a_time = self.changing.lock().await;
+        if !self.is_leader() {
+            return Err("no longer the leader".into());
+        }
+        let voters = self.voters();
+        if !voters.contains(&dead) || voters.contains(&learner) {
+            return Ok(());
+        }
+        let next: BTreeSet<NodeId> = voters
+            .into_iter()
+            .filter(|v| *v != dead)
+            .chain(std::iter::once(learner))
+            .collect();
+        let result = self
+            .raft
+            .change_membership(ChangeMembers::ReplaceAllVoters(next), true)
+            .await;
+        drop(one_at_a_time);
+        result.map(|_| ()).map_err(|e| e.to_string())
+    }
+
     /// The voters once `leaving` (already out of the topology) is no longer one: the others,
     /// topped up with learners while the cluster wants more voters.
     async fn next_voters(&self, leaving: NodeId) -> BTreeSet<NodeId> {
@@ -913,6 +943,8 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
     let mut last_seen: HashMap<String, Instant> = HashMap::new();
     // Primaries without an answering replica, since when (replica migration).
     let mut orphaned_since: HashMap<String, Instant> = HashMap::new();
+    // When each other voter last answered.
+    let mut voter_seen: HashMap<NodeId, Instant> = HashMap::new();
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
         let Some(n) = node.upgrade() else { return };
@@ -924,12 +956,14 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
         if !leading {
             last_seen.clear();
             orphaned_since.clear();
+            voter_seen.clear();
             continue;
         }
         n.learn_about_earlier_leaders().await;
         let Some(t) = n.store.subscribe().borrow().topology.clone() else {
             continue;
         };
+        replace_a_silent_voter(&n, &t, &mut voter_seen).await;
         let guarded: Vec<_> = t
             .nodes
             .iter()
@@ -1012,6 +1046,75 @@ async fn watch_primaries<T: Transport>(node: std::sync::Weak<ClusterNode<T>>) {
             let answering = |id: &str| id == n.spec.id || matches!(answers.get(id), Some(Some(_)));
             migrate_a_replica(&n, &t, &answering, barrier, &mut orphaned_since, now).await;
         }
+    }
+}
+
+/// One step of the leader's watch: a voter silent for [`VOTER_REPLACE_AFTER`] (or four node
+/// timeouts) hands its vote to a learner that answers, one per round. With no learner to
+/// take it, the voter keeps it (and the cluster its majority while no second voter fails).
+async fn replace_a_silent_voter<T: Transport>(
+    n: &ClusterNode<T>,
+    t: &Topology,
+    seen: &mut HashMap<NodeId, Instant>,
+) {
+    let voters = n.voters();
+    let watched: Vec<&Node> = t
+        .nodes
+        .iter()
+        .filter(|m| m.id != n.spec.id && voters.contains(&raft_id(&m.id)))
+        .collect();
+    seen.retain(|v, _| voters.contains(v));
+    if watched.is_empty() {
+        return;
+    }
+    let answers = n.probe(targets(watched.iter().copied()), PROBE_TIMEOUT).await;
+    let now = Instant::now();
+    let patience = VOTER_REPLACE_AFTER.max(n.node_timeout() * 4);
+    let mut silent = None;
+    for v in &watched {
+        let since = seen.entry(raft_id(&v.id)).or_insert(now);
+        if matches!(answers.get(&v.id), Some(Some(_))) {
+            *since = now;
+        } else if now.duration_since(*since) >= patience && silent.is_none() {
+            silent = Some(*v);
+        }
+    }
+    let Some(dead) = silent else { return };
+    let learners = n.learners();
+    let candidates: Vec<&Node> = t
+        .nodes
+        .iter()
+        .filter(|m| learners.contains(&raft_id(&m.id)))
+        .collect();
+    if candidates.is_empty() {
+        return;
+    }
+    let answered = n.probe(targets(candidates.iter().copied()), PROBE_TIMEOUT).await;
+    // Another zone than the remaining voters' first, so the votes stay spread.
+    let voter_zones: Vec<&Option<String>> = watched
+        .iter()
+        .filter(|v| v.id != dead.id)
+        .map(|v| &v.zone)
+        .chain(std::iter::once(&n.spec.zone))
+        .collect();
+    let Some(heir) = candidates
+        .iter()
+        .filter(|c| matches!(answered.get(&c.id), Some(Some(_))))
+        .min_by_key(|c| voter_zones.contains(&&c.zone))
+    else {
+        return;
+    };
+    tracing::warn!(
+        voter = %dead.id,
+        learner = %heir.id,
+        silent_ms = now.duration_since(seen[&raft_id(&dead.id)]).as_millis() as u64,
+        "raft voter unreachable: its vote goes to a learner that answers"
+    );
+    match n.replace_voter(raft_id(&dead.id), raft_id(&heir.id)).await {
+        Ok(()) => {
+            seen.remove(&raft_id(&dead.id));
+        }
+        Err(e) => tracing::warn!(error = %e, "voter replacement not committed"),
     }
 }
 

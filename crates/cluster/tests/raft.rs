@@ -527,3 +527,47 @@ async fn half_the_messages_lost_still_commits_a_join() {
     })
     .await;
 }
+
+/// A voter that stops answering hands its vote to a learner, so the cluster survives a
+/// second voter's loss too. Four nodes (three voters, one learner); faults injected: a
+/// voter is cut off from everyone, then (after its replacement) the other non-leading
+/// original voter: the leader and the promoted learner still commit a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_voter_hands_its_vote_to_a_learner() {
+    let c = Cluster::new(4, false).await;
+    c.settle().await;
+    let leader = c.leader().await;
+    let voters = c.nodes[&leader].voters();
+    assert_eq!(voters.len(), 3);
+    let learner = (1..=4u16)
+        .find(|i| !voters.contains(&(*i as u64)))
+        .unwrap();
+    let mut others = (1..=4u16).filter(|i| *i != leader && *i != learner);
+    let (first, second) = (others.next().unwrap(), others.next().unwrap());
+    c.cut_off(first, false);
+    let cut_at = Instant::now();
+    eventually("the learner takes the silent voter's vote", async || {
+        let v = c.nodes[&leader].voters();
+        v.contains(&(learner as u64)) && !v.contains(&(first as u64))
+    })
+    .await;
+    // Not before it was silent that long (counted from its last answer, a probe round or
+    // two before the cut).
+    assert!(
+        cut_at.elapsed() + Duration::from_millis(500) >= cluster::node::VOTER_REPLACE_AFTER,
+        "replaced after {:?}",
+        cut_at.elapsed()
+    );
+    // The silent node is still a member (a learner): it comes back as itself later.
+    assert!(c.state(leader).await.topology.unwrap().node(&spec(first).id).is_some());
+    c.cut_off(second, false);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        c.nodes[&leader].leave(&spec(first).id),
+    )
+    .await
+    .expect("the change commits with two of three voters")
+    .unwrap();
+    let t = c.state(leader).await.topology.unwrap();
+    assert_eq!(t.nodes.len(), 3);
+}
