@@ -1067,7 +1067,9 @@ async fn replace_a_silent_voter<T: Transport>(
     if watched.is_empty() {
         return;
     }
-    let answers = n.probe(targets(watched.iter().copied()), PROBE_TIMEOUT).await;
+    let answers = n
+        .probe(targets(watched.iter().copied()), PROBE_TIMEOUT)
+        .await;
     let now = Instant::now();
     let patience = VOTER_REPLACE_AFTER.max(n.node_timeout() * 4);
     let mut silent = None;
@@ -1089,7 +1091,9 @@ async fn replace_a_silent_voter<T: Transport>(
     if candidates.is_empty() {
         return;
     }
-    let answered = n.probe(targets(candidates.iter().copied()), PROBE_TIMEOUT).await;
+    let answered = n
+        .probe(targets(candidates.iter().copied()), PROBE_TIMEOUT)
+        .await;
     // Another zone than the remaining voters' first, so the votes stay spread.
     let voter_zones: Vec<&Option<String>> = watched
         .iter()

@@ -539,9 +539,7 @@ async fn a_silent_voter_hands_its_vote_to_a_learner() {
     let leader = c.leader().await;
     let voters = c.nodes[&leader].voters();
     assert_eq!(voters.len(), 3);
-    let learner = (1..=4u16)
-        .find(|i| !voters.contains(&(*i as u64)))
-        .unwrap();
+    let learner = (1..=4u16).find(|i| !voters.contains(&(*i as u64))).unwrap();
     let mut others = (1..=4u16).filter(|i| *i != leader && *i != learner);
     let (first, second) = (others.next().unwrap(), others.next().unwrap());
     c.cut_off(first, false);
@@ -559,7 +557,13 @@ async fn a_silent_voter_hands_its_vote_to_a_learner() {
         cut_at.elapsed()
     );
     // The silent node is still a member (a learner): it comes back as itself later.
-    assert!(c.state(leader).await.topology.unwrap().node(&spec(first).id).is_some());
+    assert!(c
+        .state(leader)
+        .await
+        .topology
+        .unwrap()
+        .node(&spec(first).id)
+        .is_some());
     c.cut_off(second, false);
     tokio::time::timeout(
         Duration::from_secs(10),

@@ -77,7 +77,9 @@ impl<'a> BatchGate<'a> {
     /// Holds every lane (waiting for the batches running on other workers).
     pub fn make_exclusive(&mut self, gate: &'a ExecGate) {
         if !matches!(self, BatchGate::Exclusive(_)) {
-            // Our own shared guard would deadlock the exclusive one: give it up first.
+            // Our own shared guard would deadlock the exclusive one: give it up first, and
+            // the stream's write turn, which a batch waiting on our guard may want.
+            crate::replication::log::give_up_batch_turn();
             *self = BatchGate::Idle;
             *self = BatchGate::Exclusive(gate.exclusive());
         }

@@ -45,8 +45,7 @@ impl MutationObserver for Observer {
 pub fn refresh(shared: &Shared) {
     let others =
         shared.notify.enabled() || shared.tracking.active() || shared.migrations.tap.active();
-    let observer: Option<Arc<dyn MutationObserver>> = if shared.repl_log.records_local() || others
-    {
+    let observer: Option<Arc<dyn MutationObserver>> = if shared.repl_log.records_local() || others {
         Some(Arc::new(Observer {
             log: shared.repl_log.clone(),
             others,

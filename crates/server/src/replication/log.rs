@@ -30,7 +30,10 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::{Mutex, MutexGuard};
+use std::cell::Cell;
+use std::sync::Arc;
+
+use parking_lot::{ArcMutexGuard, Mutex, MutexGuard, RawMutex};
 use store::Mutation;
 
 /// Encodes a command as a RESP array of bulk strings.
@@ -97,8 +100,9 @@ pub struct Log {
     relaying: AtomicBool,
     /// Bytes were appended since the senders were last woken ([`Log::flush`]).
     unflushed: AtomicBool,
-    /// Held by a write command from before it runs until its entry is written.
-    writer: Mutex<()>,
+    /// Held by a write command from before it runs until its entry is written (by a batch
+    /// of commands from one connection, across its writes: see [`BatchWrites`]).
+    writer: Arc<Mutex<()>>,
     /// Woken when bytes are appended (the replica senders wait on it).
     pub appended: tokio::sync::Notify,
 }
@@ -117,7 +121,7 @@ impl Log {
             active: AtomicBool::new(false),
             relaying: AtomicBool::new(false),
             unflushed: AtomicBool::new(false),
-            writer: Mutex::new(()),
+            writer: Arc::new(Mutex::new(())),
             appended: tokio::sync::Notify::new(),
         }
     }
@@ -220,8 +224,23 @@ impl Log {
     }
 
     /// Serializes write commands while the stream is on (see the module's "Order").
-    pub fn writer(&self) -> Option<MutexGuard<'_, ()>> {
-        self.records_local().then(|| self.writer.lock())
+    ///
+    /// Inside a [`BatchWrites`] scope the turn, once taken, is kept until the batch ends (one
+    /// lock per batch of pipelined writes instead of one per write: two workers writing at
+    /// once no longer hand it back and forth, and park, on every command).
+    pub fn writer(&self) -> Option<WriteTurn<'_>> {
+        if !self.records_local() {
+            return None;
+        }
+        if BATCH_TURN.with(|t| t.borrow().is_some()) {
+            return Some(WriteTurn::Batch);
+        }
+        if BATCHING.with(Cell::get) {
+            let guard = self.writer.lock_arc();
+            BATCH_TURN.with(|t| *t.borrow_mut() = Some(guard));
+            return Some(WriteTurn::Batch);
+        }
+        Some(WriteTurn::Command(self.writer.lock()))
     }
 
     /// Appends changes (commands that change data), after `SELECT 0` when one is due; the
@@ -320,6 +339,47 @@ impl Log {
         let s = self.inner.lock();
         s.readers.get(&id).map_or(0, |at| s.end() - at)
     }
+}
+
+/// A write command's turn in the stream (see [`Log::writer`]).
+pub enum WriteTurn<'a> {
+    /// This command's own, given back when it is dropped.
+    Command(#[allow(dead_code)] MutexGuard<'a, ()>),
+    /// The batch's, kept until the batch ends.
+    Batch,
+}
+
+thread_local! {
+    /// A batch of commands runs on this thread ([`BatchWrites`]).
+    static BATCHING: Cell<bool> = const { Cell::new(false) };
+    /// The write turn the running batch took.
+    static BATCH_TURN: RefCell<Option<ArcMutexGuard<RawMutex, ()>>> = const { RefCell::new(None) };
+}
+
+/// One connection's batch of commands: while it lives, a write's turn in the stream is
+/// kept for the batch's later writes. Invariant: nothing in a batch waits for another
+/// worker's write (a batch never awaits; a command that must wait ends the batch), and the
+/// turn is given up before the batch waits for the EXEC gate ([`give_up_batch_turn`]).
+pub struct BatchWrites(());
+
+impl BatchWrites {
+    pub fn begin() -> BatchWrites {
+        BATCHING.with(|b| b.set(true));
+        BatchWrites(())
+    }
+}
+
+impl Drop for BatchWrites {
+    fn drop(&mut self) {
+        BATCHING.with(|b| b.set(false));
+        give_up_batch_turn();
+    }
+}
+
+/// Gives the batch's write turn back (before waiting for the EXEC gate exclusively: another
+/// worker's batch may be waiting for the turn while holding the gate shared).
+pub fn give_up_batch_turn() {
+    BATCH_TURN.with(|t| drop(t.borrow_mut().take()));
 }
 
 /// What the command running on this thread will put in the stream.

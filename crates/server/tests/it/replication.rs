@@ -809,6 +809,66 @@ async fn redis_cli_rdb_takes_the_snapshot_alone() {
     );
 }
 
+/// Writes from several connections at once, on two workers, in pipelines mixing plain
+/// writes, transactions and scripts, reach the replica in the order they took effect: the
+/// replica's lists (order-sensitive) and counters equal the primary's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pipelined_writers_replicate_in_effect_order() {
+    let p_node = Node::start_with(Config {
+        dir: temp_dir("order-p"),
+        threads: 2,
+        ..Config::default()
+    })
+    .await;
+    let b_node = replica_node("order-b").await;
+    let mut p = p_node.client().await;
+    let mut b = b_node.client().await;
+    b.run(&format!("REPLICAOF 127.0.0.1 {}", p_node.addr.port()))
+        .await;
+    wait_in_sync(&mut p, &mut b).await;
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let mut c = p_node.client().await;
+        writers.push(tokio::spawn(async move {
+            for round in 0..150 {
+                let id = format!("{w}:{round}");
+                let batch: Vec<Vec<&str>> = vec![
+                    vec!["RPUSH", "shared-list", &id],
+                    vec!["INCR", "shared-counter"],
+                    vec!["MULTI"],
+                    vec!["LPUSH", "shared-list", &id],
+                    vec!["SET", "last", &id],
+                    vec!["EXEC"],
+                    vec![
+                        "EVAL",
+                        "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('INCR', KEYS[2])",
+                        "2",
+                        "shared-list",
+                        "shared-counter",
+                        &id,
+                    ],
+                    vec!["APPEND", "shared-string", &id],
+                ];
+                for cmd in &batch {
+                    c.send(cmd).await;
+                }
+                for cmd in &batch {
+                    let r = c.read().await;
+                    assert!(!matches!(r, Some(Frame::Error(_)) | None), "{cmd:?}: {r:?}");
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_same_data(&mut p, &mut b).await;
+    assert_eq!(
+        p.run("GET shared-counter").await,
+        Frame::Bulk(b"1200".to_vec())
+    );
+}
+
 /// Node to node, then a failover by hand: the replica is promoted and the old primary
 /// follows it with a partial resync (PSYNC2: the new primary's previous history is the old
 /// one's), not a full one.
