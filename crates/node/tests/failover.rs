@@ -90,19 +90,29 @@ async fn shards_with_replicas(
     nodes: usize,
     replicas: usize,
 ) -> Vec<common::Member> {
+    shards_with_replicas_configured(transport, nodes, replicas, Config::default).await
+}
+
+/// [`shards_with_replicas`] with every member's configuration from `base`.
+async fn shards_with_replicas_configured(
+    transport: &MemTransport,
+    nodes: usize,
+    replicas: usize,
+    base: impl Fn() -> Config,
+) -> Vec<common::Member> {
     let first = start(
         transport,
         None,
         Config {
             cluster_replicas: replicas,
-            ..Config::default()
+            ..base()
         },
     )
     .await;
     let seed = first.port;
     let mut members = vec![first];
     for _ in 1..nodes {
-        members.push(start(transport, Some(seed), Config::default()).await);
+        members.push(start(transport, Some(seed), base()).await);
     }
     let (want_nodes, want_replicas) = (nodes.to_string(), nodes - nodes.div_ceil(replicas + 1));
     let ports: Vec<u16> = members.iter().map(|m| m.port).collect();
@@ -1039,4 +1049,79 @@ async fn moving_slots_take_their_keys_to_the_targets_replica_too() {
     for m in members {
         let _ = m.stop.send(());
     }
+}
+
+/// The replica's consistency audit (`--replica-digest-interval 1`): under a steady write load
+/// it finds its data equal to its primary's, slot by slot, at the same offset; once the
+/// replica holds a key its primary lacks (fault injected: DEBUG POPULATE on the replica
+/// itself), the next audit counts that slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replica_audit_finds_equal_data_under_writes_and_a_divergence() {
+    let transport = MemTransport::default();
+    let members = shards_with_replicas_configured(&transport, 4, 1, || Config {
+        replica_digest_interval: 1,
+        ..Config::default()
+    })
+    .await;
+    let nodes = lines(&cluster_nodes(members[0].port).await);
+    let primary = nodes.iter().find(|l| l.flags.contains("master")).unwrap();
+    let replica = nodes.iter().find(|l| l.primary == primary.id).unwrap();
+    let (p_port, r_port) = (primary.port, replica.port);
+    let keys = keys_in(&primary.ranges, 0, 2000);
+    let audit = move || {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut connect(r_port))
+            .unwrap_or_default();
+        let number = |name: &str| field(&info, name).parse::<u64>().unwrap_or(0);
+        (
+            number("replica_digest_audits"),
+            number("replica_digest_mismatch"),
+        )
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, keys) = (stop.clone(), keys.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut p = connect(p_port);
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (i, k) in keys.iter().skip((n as usize * 7) % 1900).take(50) {
+                    let _: () = p.set_ex(k, n + *i as u64, 1000).unwrap();
+                }
+                n += 1;
+            }
+            n
+        })
+    };
+    let start_audits = tokio::task::spawn_blocking(audit).await.unwrap().0;
+    eventually(
+        "two audits complete under writes",
+        Duration::from_secs(20),
+        async || tokio::task::spawn_blocking(audit).await.unwrap().0 >= start_audits + 2,
+    )
+    .await;
+    let (_, mismatch) = tokio::task::spawn_blocking(audit).await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = writer.await.unwrap();
+    assert!(rounds > 10, "the writer barely ran ({rounds} rounds)");
+    assert_eq!(mismatch, 0, "the replica differed while in sync");
+
+    // DEBUG POPULATE writes on the replica itself, outside the stream.
+    tokio::task::spawn_blocking(move || {
+        let _: () = redis::cmd("DEBUG")
+            .arg("POPULATE")
+            .arg(1)
+            .arg("diverged")
+            .query(&mut connect(r_port))
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    eventually(
+        "an audit counts the diverging slot",
+        Duration::from_secs(20),
+        async || tokio::task::spawn_blocking(audit).await.unwrap().1 == 1,
+    )
+    .await;
 }

@@ -742,6 +742,21 @@ pub fn render_metrics(shared: &Shared) -> String {
             "Seconds since this replica last heard from its primary (-1: link down).",
             idle,
         );
+        let audit = &shared.replication.audit;
+        if audit.rounds.load(Ordering::Relaxed) > 0 {
+            metric(
+                "shardcache_replica_digest_mismatch",
+                "gauge",
+                "Slots whose data differed from the primary's in this replica's last consistency audit (--replica-digest-interval).",
+                audit.mismatched_slots.load(Ordering::Relaxed) as f64,
+            );
+            metric(
+                "shardcache_replica_digest_audits_total",
+                "counter",
+                "Consistency audits this replica completed.",
+                audit.rounds.load(Ordering::Relaxed) as f64,
+            );
+        }
     }
     if !replicas.is_empty() {
         o.push_str("# HELP shardcache_replica_lag_bytes Stream bytes a replica has not acknowledged.\n# TYPE shardcache_replica_lag_bytes gauge\n");

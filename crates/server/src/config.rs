@@ -111,6 +111,10 @@ pub struct Config {
     /// Bytes per second a node's slot migrations may send in all (`64mb`, ...); 0 = no limit.
     #[serde(deserialize_with = "de_memory")]
     pub migration_max_bandwidth: u64,
+    /// Seconds between a cluster replica's consistency audits (its data compared with its
+    /// primary's, slot by slot: `replication::audit`); 0 = never. Each one computes a digest
+    /// of the primary's whole dataset with its commands held meanwhile, like DEBUG DIGEST.
+    pub replica_digest_interval: u64,
     /// The failure domain this node runs in (a rack, an availability zone): a shard's
     /// replicas are placed in other zones than its primary.
     pub cluster_zone: Option<String>,
@@ -243,6 +247,7 @@ impl Default for Config {
             cluster_replicas: 0,
             cluster_node_timeout: 0,
             migration_max_bandwidth: 0,
+            replica_digest_interval: 0,
             cluster_zone: None,
             cluster_weight: 1,
             grpc_port: 0,

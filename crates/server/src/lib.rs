@@ -20,6 +20,7 @@ pub mod cmd;
 pub mod command;
 pub mod config;
 mod conn;
+pub mod digest;
 pub mod error;
 pub mod exec_gate;
 pub mod fdlimit;
@@ -813,6 +814,12 @@ pub async fn run_node(
                 .then(|| setting("cluster-migration-barrier").parse().unwrap_or(1))
         }));
         tasks.spawn(replication::follow_cluster_role(shared.clone()));
+        if config.replica_digest_interval > 0 {
+            tasks.spawn(replication::audit::run(
+                shared.clone(),
+                Duration::from_secs(config.replica_digest_interval),
+            ));
+        }
     }
     if let Some(admin) = admin {
         *shared.admin_addr.lock() = admin.local_addr().ok();

@@ -509,6 +509,16 @@ struct ServerArgs {
         requires = "cluster_enabled"
     )]
     migration_max_bandwidth: Option<u64>,
+    /// Seconds between this replica's consistency audits: its data compared with its
+    /// primary's, slot by slot, at the same replication offset (metric
+    /// `shardcache_replica_digest_mismatch`). Each holds the primary's commands while it
+    /// digests its whole dataset, like DEBUG DIGEST; 0 = never [default: 0].
+    #[arg(
+        long,
+        env = "SHARDCACHE_REPLICA_DIGEST_INTERVAL",
+        requires = "cluster_enabled"
+    )]
+    replica_digest_interval: Option<u64>,
     /// This node's capacity relative to the others: as a primary its shard owns slots in
     /// proportion to it (a node with twice the memory: --weight 2) [default: 1].
     #[arg(long, env = "SHARDCACHE_WEIGHT", requires = "cluster_enabled")]
@@ -647,6 +657,7 @@ impl ServerArgs {
             cluster_replicas,
             cluster_node_timeout,
             migration_max_bandwidth,
+            replica_digest_interval,
             grpc_port,
             grpc_max_message_size,
             max_concurrent_requests,

@@ -128,6 +128,7 @@ impl CommandTable {
                     &spec::CLUSTER_PAUSEMOVES,
                     &spec::CLUSTER_RESUMEMOVES,
                     &spec::CLUSTER_MIGRATIONS,
+                    &spec::CLUSTER_DIGESTS,
                 ]);
             }
             let mut sub_indices = Vec::new();

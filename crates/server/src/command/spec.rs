@@ -498,6 +498,14 @@ cluster_own!(
     ADMIN_CATEGORIES
 );
 cluster_own!(
+    CLUSTER_DIGESTS,
+    "cluster|digests",
+    2,
+    "Returns this node's replication offset and the digest of each non-empty slot at that offset (a replica's consistency audit).",
+    &["stale", "loading"],
+    &["@slow"]
+);
+cluster_own!(
     CLUSTER_MIGRATIONS,
     "cluster|migrations",
     2,

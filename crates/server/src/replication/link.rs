@@ -655,6 +655,7 @@ async fn apply_stream(
                     }
                 }
             }
+            _ = shared.replication.audit.limit_changed.notified() => {}
             _ = ack.tick() => {
                 let at = applier.offset.to_string();
                 link.send(&[b"REPLCONF", b"ACK", at.as_bytes()]).await?;
@@ -690,7 +691,12 @@ impl Applier {
         let mut gate = crate::exec_gate::BatchGate::Shared(shared.exec_gate.shared());
         let mut consumed = 0;
         let mut getack = None;
+        let limit = shared.replication.audit.limit();
         loop {
+            if self.offset >= limit {
+                // The audit holds the stream here (see `audit`).
+                break;
+            }
             let rest = &buf[consumed..];
             match self.parser.parse(rest, &limits) {
                 Ok(Parsed::Command { consumed: used }) => {

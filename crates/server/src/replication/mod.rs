@@ -14,6 +14,7 @@
 //! Invariant: at most one link task runs; a task whose generation is no longer the current
 //! one stops at its next step, so REPLICAOF never has two links feeding one keyspace.
 
+pub mod audit;
 pub mod failover;
 pub mod link;
 pub mod log;
@@ -94,6 +95,8 @@ pub struct Replication {
     replica: AtomicBool,
     /// A FAILOVER under way (see [`failover`]).
     pub failover: Mutex<Option<failover::Plan>>,
+    /// The consistency audit's hold on the stream and its findings (see [`audit`]).
+    pub audit: audit::Audit,
 }
 
 impl Replication {
@@ -123,6 +126,7 @@ impl Replication {
             generation: AtomicU64::new(0),
             replica: AtomicBool::new(false),
             failover: Mutex::new(None),
+            audit: audit::Audit::new(),
         }
     }
 
@@ -309,6 +313,16 @@ pub fn info(shared: &crate::Shared, backlog_size: &str, read_only: bool, o: &mut
                 .link_down_since
                 .map_or(-1, |t| t.elapsed().as_secs() as i64);
             let _ = write!(o, "master_link_down_since_seconds:{down}\r\n");
+        }
+        let audit = &shared.replication.audit;
+        let rounds = audit.rounds.load(Ordering::Relaxed);
+        if rounds > 0 {
+            // Only with --replica-digest-interval (see `audit`).
+            let _ = write!(
+                o,
+                "replica_digest_audits:{rounds}\r\nreplica_digest_mismatch:{}\r\n",
+                audit.mismatched_slots.load(Ordering::Relaxed)
+            );
         }
         if s.full_sync_buffer_peak > 0 {
             // Only after a dual-channel sync (a Shard-Cache primary): Valkey's fields.

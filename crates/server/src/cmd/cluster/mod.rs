@@ -12,6 +12,7 @@ use crate::cluster::ClusterState;
 use crate::command::{Ctx, Handler};
 use crate::error::{CmdError, CmdResult};
 
+mod digests;
 mod moving;
 
 pub const HANDLERS: &[(&str, Handler)] = &[
@@ -47,6 +48,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("cluster|pausemoves", moving::pausemoves),
     ("cluster|resumemoves", moving::resumemoves),
     ("cluster|migrations", moving::migrations),
+    ("cluster|digests", digests::digests),
 ];
 
 pub(super) fn state<'a>(ctx: &Ctx<'a>) -> Result<&'a ClusterState, CmdError> {
