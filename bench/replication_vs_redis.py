@@ -16,7 +16,7 @@ the replica holds every key; each server replicating from its own kind, disk-les
 Redis (its default), median of rounds.
 
 Usage: python3 bench/replication_vs_redis.py [--rounds 3] [--requests-p1 200000]
-       [--requests-p16 1000000] [--full-sync 1000000]
+       [--requests-p16 1000000] [--full-sync 1000000] [--binary PATH]
        (builds target/release/shardcache if missing)
 """
 import argparse
@@ -30,6 +30,7 @@ import time
 from common import free_port, run_benchmark, cpu_seconds, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "shardcache")
 
 
 def start(kind, port, replicaof=None):
@@ -40,7 +41,7 @@ def start(kind, port, replicaof=None):
         if replicaof:
             cmd += ["--replicaof", f"127.0.0.1 {replicaof}"]
     else:
-        cmd = [os.path.join(ROOT, "target", "release", "shardcache"), "server", "--port", str(port),
+        cmd = [BINARY, "server", "--port", str(port),
                "--dir", d, "--loglevel", "warning"]
         if replicaof:
             cmd += ["--replicaof", f"127.0.0.1 {replicaof}"]
@@ -101,8 +102,13 @@ def main():
     ap.add_argument("--requests-p1", type=int, default=200_000)
     ap.add_argument("--requests-p16", type=int, default=1_000_000)
     ap.add_argument("--full-sync", type=int, default=0, metavar="KEYS")
+    ap.add_argument("--binary", default=None,
+                    help="the shardcache binary to run (an older build, for an A/B)")
     args = ap.parse_args()
-    if not os.path.exists(os.path.join(ROOT, "target", "release", "shardcache")):
+    global BINARY
+    if args.binary:
+        BINARY = os.path.abspath(args.binary)
+    elif not os.path.exists(BINARY):
         subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=ROOT, check=True)
     if args.full_sync:
         full_sync_times(args.full_sync, args.rounds)
