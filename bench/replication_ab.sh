@@ -19,7 +19,7 @@ start() { # binary port [replicaof-port]
   pids+=($!)
 }
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
-# Ports 10 apart (a node also takes a few ports above its own).
+# Fixed ports (check nothing else listens there first: a leftover node makes one fail).
 declare -A pid_of replica_of
 # old: 7210 (replica 7220), 7230 alone; new: 7240 (replica 7250), 7260 alone
 start "$old" 7210; pid_of[7210]=${pids[-1]}
