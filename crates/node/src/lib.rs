@@ -384,6 +384,7 @@ async fn follow<T: Transport>(node: Arc<ClusterNode<T>>, view: Arc<View>) {
                 }
                 view.set_lease(until);
                 view.set_leader(node.leader_id());
+                view.set_removed(node.was_removed() || (states.borrow().topology.is_some() && !node.listed()));
             }
         }
     }

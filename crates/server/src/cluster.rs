@@ -100,6 +100,9 @@ pub struct ClusterState {
     /// `--allow-cross-slot same-node`: a command whose keys span slots runs when this node
     /// serves every one of them (it is atomic here: one keyspace); else CROSSSLOT as Redis.
     cross_slot_same_node: std::sync::atomic::AtomicBool,
+    /// This node is no longer a member (removed while away, or its last topology does not
+    /// list it): it serves nothing, and redirects to the owners it last knew.
+    removed: std::sync::atomic::AtomicBool,
 }
 
 /// How long a command on a switching slot waits for the switch before it is answered
@@ -172,6 +175,7 @@ impl ClusterState {
             switching: RwLock::new(HashMap::new()),
             switching_count: std::sync::atomic::AtomicUsize::new(0),
             cross_slot_same_node: std::sync::atomic::AtomicBool::new(false),
+            removed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -506,6 +510,11 @@ impl ClusterState {
         }
     }
 
+    /// Whether this node is no longer a member (see the field).
+    pub fn set_removed(&self, removed: bool) {
+        self.removed.store(removed, Ordering::Relaxed);
+    }
+
     /// Turns `--allow-cross-slot same-node` on or off.
     pub fn set_cross_slot_same_node(&self, on: bool) {
         self.cross_slot_same_node.store(on, Ordering::Relaxed);
@@ -568,8 +577,16 @@ impl ClusterState {
             };
         }
         // Without a lease this node may be in a minority: it answers nothing about slots,
-        // as a Redis Cluster node in the fail state.
+        // as a Redis Cluster node in the fail state. A node that knows it was removed
+        // redirects to the owner its last topology names instead (a redirection serves
+        // nothing, so a stale one is only a hop more): a client still pointed at it finds
+        // the cluster rather than retrying CLUSTERDOWN here.
         if !self.lease_valid() {
+            if self.removed.load(Ordering::Relaxed) {
+                if let Some(n) = t.owner(slot).filter(|n| n.id != self.myid) {
+                    return Route::Moved(slot, format!("{}:{}", n.host, client_port(n, tls)));
+                }
+            }
             return Route::Down;
         }
         match t.owner(slot) {

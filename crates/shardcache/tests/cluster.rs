@@ -525,9 +525,9 @@ fn cluster_info_reports_fail_while_a_dead_member_holds_slots() {
 }
 
 /// A node removed while it was down, restarted from its --dir, says so in its log (and how
-/// to rejoin) and serves nothing.
+/// to rejoin), serves nothing and redirects clients to the owners it last knew.
 #[test]
-fn a_removed_node_restarted_from_its_dir_says_it_was_removed() {
+fn a_removed_node_restarted_from_its_dir_says_it_was_removed_and_redirects() {
     let dir = std::env::temp_dir().join(format!("shardcache-removed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (mut a, pa, _) = spawn_on_free_port(&["--cluster-enabled", "--threads", "1"]);
@@ -570,7 +570,13 @@ fn a_removed_node_restarted_from_its_dir_says_it_was_removed() {
         log.lock().unwrap().contains("removed from the cluster")
     });
     assert!(log.lock().unwrap().contains("empty --dir"));
-    assert!(cli(pc2, &["GET", "x"]).starts_with("CLUSTERDOWN"));
+    // It serves nothing, and sends a client that still asks it to the key's owner.
+    let moved = cli(pc2, &["GET", "x"]);
+    assert!(
+        moved.starts_with("MOVED")
+            && [pa, pb].iter().any(|p| moved.ends_with(&format!(":{p}"))),
+        "{moved}"
+    );
     assert!(cluster_ok(pa, 2), "the cluster is undisturbed");
     stop(&mut c2);
     stop(&mut a);
