@@ -122,6 +122,13 @@ impl Engine {
         Ok(state)
     }
 
+    /// `read` of the state when it exists and is free (`None` otherwise: never waits for
+    /// a running script).
+    pub fn peek<R>(&self, read: impl FnOnce(&State) -> R) -> Option<R> {
+        let guard = self.state.try_lock()?;
+        guard.as_ref().map(read)
+    }
+
     /// The state, with the VM made on first use.
     fn lock_vm(&self) -> Result<StateGuard<'_>, String> {
         let mut guard = self.state.lock();

@@ -48,6 +48,29 @@ pub fn load(state: &mut State, body: &[u8]) -> Result<String, CmdError> {
     Ok(sha)
 }
 
+/// Whether EVAL / EVALSHA / FCALL `args` may write, by the script's declared flags (what
+/// CLIENT PAUSE WRITE holds back): no shebang (Redis's compatibility mode) may; a script or
+/// function declared `no-writes` may not; one not found (yet) counts as a writer, as Redis
+/// keeps the command's own flags then.
+pub fn may_write(shared: &server::Shared, args: Args<'_>) -> bool {
+    if args.len() < 2 {
+        return true;
+    }
+    let name = args.get(0);
+    if name.eq_ignore_ascii_case(b"eval") {
+        return shebang(args.get(1)).map_or(true, |(flags, _)| !flags.no_writes);
+    }
+    let flags = Engine::of(shared).peek(|state| {
+        if name.eq_ignore_ascii_case(b"evalsha") {
+            let sha = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
+            state.scripts.get(&sha).map(|s| s.flags)
+        } else {
+            state.libraries.function(args.get(1)).map(|f| f.flags)
+        }
+    });
+    flags.flatten().is_none_or(|f| !f.no_writes)
+}
+
 /// The checks a script's shebang flags ask for before it runs (Redis's
 /// `scriptPrepareForRun`; scripts without a shebang skip them).
 pub fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags) -> CmdResult {

@@ -23,6 +23,7 @@ use server::command::Handler;
 
 /// The script commands, by full name, for `server::Config::extra_commands`.
 pub fn handlers() -> Vec<(&'static str, Handler)> {
+    server::script_host::register_script_may_write(eval::may_write);
     let mut all: Vec<(&'static str, Handler)> = Vec::new();
     all.extend_from_slice(eval::HANDLERS);
     all.extend_from_slice(script_cmd::HANDLERS);

@@ -16,6 +16,7 @@
 //!   [`crate::Shared::script_engine`], one per node.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use resp::{Args, ReplyWriter};
@@ -23,6 +24,24 @@ use resp::{Args, ReplyWriter};
 use crate::command::Ctx;
 use crate::error::CmdError;
 use crate::stats::LocalStats;
+
+/// Whether a script command (EVAL, EVALSHA, FCALL) may write, by the script's declared flags
+/// (Redis's `evalGetCommandFlags`): what CLIENT PAUSE WRITE holds back. Set by the linked
+/// engine when its commands are handed in; without one, every script counts as a writer.
+static SCRIPT_MAY_WRITE: OnceLock<fn(&crate::Shared, Args<'_>) -> bool> = OnceLock::new();
+
+/// Registers the engine's answer to [`script_may_write`] (once per process: it is code,
+/// not state).
+pub fn register_script_may_write(check: fn(&crate::Shared, Args<'_>) -> bool) {
+    let _ = SCRIPT_MAY_WRITE.set(check);
+}
+
+/// See [`SCRIPT_MAY_WRITE`].
+pub fn script_may_write(shared: &crate::Shared, args: Args<'_>) -> bool {
+    SCRIPT_MAY_WRITE
+        .get()
+        .is_none_or(|check| check(shared, args))
+}
 
 /// The per-batch state a command run on a script's behalf needs (statistics and the
 /// command clock of the connection that runs the script).

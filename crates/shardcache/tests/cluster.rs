@@ -573,8 +573,7 @@ fn a_removed_node_restarted_from_its_dir_says_it_was_removed_and_redirects() {
     // It serves nothing, and sends a client that still asks it to the key's owner.
     let moved = cli(pc2, &["GET", "x"]);
     assert!(
-        moved.starts_with("MOVED")
-            && [pa, pb].iter().any(|p| moved.ends_with(&format!(":{p}"))),
+        moved.starts_with("MOVED") && [pa, pb].iter().any(|p| moved.ends_with(&format!(":{p}"))),
         "{moved}"
     );
     assert!(cluster_ok(pa, 2), "the cluster is undisturbed");

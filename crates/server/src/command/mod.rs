@@ -495,6 +495,19 @@ fn cluster_redirect(
     }
 }
 
+/// Whether CLIENT PAUSE WRITE holds command `index` back: a write, or a command that may
+/// replicate (Redis's `CMD_MAY_REPLICATE`: PFCOUNT, PUBLISH, SPUBLISH, and scripts unless
+/// they declare `no-writes`).
+fn paused_as_write(shared: &Shared, index: usize, args: Args<'_>) -> bool {
+    let cmd = shared.table.get(index);
+    cmd.write
+        || match cmd.meta.name {
+            "pfcount" | "publish" | "spublish" => true,
+            "eval" | "evalsha" | "fcall" => crate::script_host::script_may_write(shared, args),
+            _ => false,
+        }
+}
+
 /// Resolves, checks and runs one command; inside MULTI, queues it instead. The caller holds
 /// `gate` (the shared EXEC guard) around its batch.
 pub fn execute<'s>(
@@ -527,13 +540,13 @@ pub fn execute<'s>(
             let name = cmd.meta.name;
             // CLIENT PAUSE holds commands back (writes only, or all): the connection waits
             // and runs this one again later.
-            let writes = cmd.write
-                || cmd.meta.has_flag("may_replicate")
+            let writes = paused_as_write(shared, index, args)
                 || (name == "exec"
-                    && client
-                        .multi
-                        .as_ref()
-                        .is_some_and(|m| m.queued.iter().any(|(i, _)| shared.table.get(*i).write)));
+                    && client.multi.as_ref().is_some_and(|m| {
+                        m.queued
+                            .iter()
+                            .any(|(i, a)| paused_as_write(shared, *i, a.as_args()))
+                    }));
             if let Some(until) = (!client.is_master)
                 .then(|| shared.pause.hold(writes))
                 .flatten()

@@ -183,6 +183,72 @@ async fn client_pause_holds_writes_or_everything_until_it_ends() {
     assert!(held >= Duration::from_millis(250), "{held:?}");
 }
 
+/// What CLIENT PAUSE WRITE holds back, against redis-server: writes and the commands that
+/// may replicate (PFCOUNT, PUBLISH, scripts without flags or not declared `no-writes`,
+/// a transaction queuing one), but not read-only scripts (`no-writes`, EVAL_RO, a
+/// `no-writes` function, EVALSHA of a `no-writes` script) nor a read-only transaction.
+#[tokio::test]
+async fn client_pause_write_holds_what_may_replicate_like_redis() {
+    use std::time::Duration;
+    let redis = crate::support::RedisServer::start().await;
+    let node = Node::start().await;
+    let ro_script = "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])";
+    let mut seen = Vec::new();
+    for (mut admin, mut c) in [
+        (node.client().await, node.client().await),
+        (redis.client().await, redis.client().await),
+    ] {
+        admin.run("PFADD hll a").await;
+        admin.run("SET k v").await;
+        admin
+            .cmd(&[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=lib\nredis.register_function{function_name='ro', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}",
+            ])
+            .await;
+        let sha = admin.cmd(&["SCRIPT", "LOAD", ro_script]).await;
+        let sha = sha.as_text().unwrap();
+        assert_eq!(
+            admin.run("CLIENT PAUSE 100000 WRITE").await,
+            Frame::Simple("OK".into())
+        );
+        let mut outcome = Vec::new();
+        let cases: Vec<Vec<&str>> = vec![
+            vec!["EVAL", ro_script, "1", "k"],
+            vec!["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k"],
+            vec!["EVALSHA", &sha, "1", "k"],
+            vec!["FCALL", "ro", "1", "k"],
+            vec!["GET", "k"],
+            vec!["PFCOUNT", "hll"],
+            vec!["PUBLISH", "ch", "m"],
+            vec!["EVAL", "return 1", "0"],
+            vec!["SET", "k", "w"],
+        ];
+        for case in &cases {
+            c.send(case).await;
+            let answered = tokio::time::timeout(Duration::from_millis(300), c.read()).await;
+            let held = answered.is_err();
+            outcome.push((case[0].to_string(), held));
+            if held {
+                // Let it through, take its reply, and pause again for the next case.
+                admin.run("CLIENT UNPAUSE").await;
+                c.read().await;
+                admin.run("CLIENT PAUSE 100000 WRITE").await;
+            }
+        }
+        admin.run("CLIENT UNPAUSE").await;
+        seen.push(outcome);
+    }
+    assert_eq!(seen[0], seen[1]);
+    let held: Vec<&str> = seen[0]
+        .iter()
+        .filter(|(_, h)| *h)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(held, ["PFCOUNT", "PUBLISH", "EVAL", "SET"]);
+}
+
 /// CLIENT UNBLOCK against redis-server: a blocked BLPOP ends as if timed out (null) or with
 /// -UNBLOCKED; a client not blocked answers 0; bad arguments answer Redis's errors.
 #[tokio::test]
