@@ -316,12 +316,13 @@ impl Ctx<'_> {
                 acl::Denied::Channel(_) => "The user executing the script can't publish to the channel mentioned in the command",
             }));
         }
+        // Commands that may replicate count as writes here, as in Redis's scriptCall.
+        if policy.read_only && (cmd.write || crate::command::may_replicate(cmd.meta.name)) {
+            return Err(script_call_error(
+                "Write commands are not allowed from read-only scripts.",
+            ));
+        }
         if cmd.write {
-            if policy.read_only {
-                return Err(script_call_error(
-                    "Write commands are not allowed from read-only scripts.",
-                ));
-            }
             if !self.client.is_master && crate::command::replica_read_only(shared) {
                 return Err(CmdError::ReadOnly);
             }

@@ -501,11 +501,15 @@ fn cluster_redirect(
 fn paused_as_write(shared: &Shared, index: usize, args: Args<'_>) -> bool {
     let cmd = shared.table.get(index);
     cmd.write
-        || match cmd.meta.name {
-            "pfcount" | "publish" | "spublish" => true,
-            "eval" | "evalsha" | "fcall" => crate::script_host::script_may_write(shared, args),
-            _ => false,
-        }
+        || may_replicate(cmd.meta.name)
+        || (matches!(cmd.meta.name, "eval" | "evalsha" | "fcall")
+            && crate::script_host::script_may_write(shared, args))
+}
+
+/// Redis's `CMD_MAY_REPLICATE` commands a script can call (its command table does not show
+/// the flag): refused in read-only scripts, held back by CLIENT PAUSE WRITE.
+pub(crate) fn may_replicate(name: &str) -> bool {
+    matches!(name, "pfcount" | "publish" | "spublish")
 }
 
 /// Resolves, checks and runs one command; inside MULTI, queues it instead. The caller holds

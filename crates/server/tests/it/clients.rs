@@ -240,6 +240,26 @@ async fn client_pause_write_holds_what_may_replicate_like_redis() {
         admin.run("CLIENT UNPAUSE").await;
         seen.push(outcome);
     }
+    // Read-only scripts may not call what may replicate, as Redis's scriptCall.
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for case in [
+        vec!["EVAL_RO", "return redis.call('publish','ch','msg')", "0"],
+        vec![
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('publish','ch','msg')",
+            "0",
+        ],
+        vec!["EVAL_RO", "return redis.call('pfcount','hll')", "0"],
+        vec!["EVAL", "return redis.call('publish','ch','msg')", "0"],
+    ] {
+        let (a, b) = (ours.cmd(&case).await, theirs.cmd(&case).await);
+        let strip = |f: Frame| match f {
+            // The error names the script by its SHA, which Redis also tells by position.
+            Frame::Error(e) => Frame::Error(e.split(" script:").next().unwrap().to_string()),
+            other => other,
+        };
+        assert_eq!(strip(a), strip(b), "{case:?}");
+    }
     assert_eq!(seen[0], seen[1]);
     let held: Vec<&str> = seen[0]
         .iter()
