@@ -561,7 +561,7 @@ pub fn execute<'s>(
             }
             match (&mut client.multi, name) {
                 (Some(_), "exec") => {
-                    exec_transaction(shared, client, out, index, local, clock, gate)
+                    exec_transaction(shared, client, out, index, args, local, clock, gate)
                 }
                 (None, _) if cmd.runs_alone => {
                     gate.make_exclusive(&shared.exec_gate);
@@ -660,11 +660,13 @@ fn abort_transaction(shared: &Shared, client: &mut ClientState, out: &mut ReplyW
 
 /// EXEC: runs the queue with every other command on the node held off, unless a queued
 /// command was refused or a watched key changed.
+#[allow(clippy::too_many_arguments)]
 fn exec_transaction<'s>(
     shared: &'s Shared,
     client: &mut ClientState,
     out: &mut ReplyWriter,
     exec_index: usize,
+    exec_args: Args<'_>,
     local: &mut LocalStats,
     clock: &mut BatchClock,
     gate: &mut GateGuard<'s>,
@@ -672,9 +674,17 @@ fn exec_transaction<'s>(
     use crate::transaction::{unwatch_all, watch_broken};
     let multi = client.multi.take().expect("in MULTI");
     client.info.multi.store(-1, Ordering::Relaxed);
+    // MONITOR shows EXEC after what it ran, aborted or not (Redis feeds it once the
+    // command returns).
+    let feed_exec = |client: &ClientState| {
+        if shared.pubsub.has_monitors() {
+            feed_monitors(shared, &client.info.addr, exec_args);
+        }
+    };
     if multi.dirty {
         unwatch_all(shared, client);
         reply_error(shared, out, &CmdError::ExecAbortPrevious);
+        feed_exec(client);
         return;
     }
     let table = &shared.table;
@@ -727,6 +737,7 @@ fn exec_transaction<'s>(
         // effect goes alone: it is atomic by itself, as Redis 7.0 propagates it).
         propagate_effects(shared, client);
     }
+    feed_exec(client);
     serve_ready_keys(shared, client, clock.unix_ms);
     client.last_command = table.get(exec_index).meta.name;
     local.record(

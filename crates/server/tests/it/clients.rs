@@ -84,7 +84,7 @@ fn redis_crate_sync_client_with_resp3() {
 /// MONITOR against redis-server: the same lines (after the time and client address) for
 /// the same commands — quoting and escaping, errors included, administrative commands and
 /// rejected commands left out, passwords redacted, a script shown before the commands it
-/// runs (which show as the `lua` client).
+/// runs (which show as the `lua` client), EXEC after its transaction's commands.
 #[tokio::test]
 async fn monitor_shows_what_redis_shows() {
     let redis = crate::support::RedisServer::start().await;
@@ -109,6 +109,17 @@ async fn monitor_shows_what_redis_shows() {
             .await;
         c.cmd(&["EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"])
             .await;
+        // Transactions: EXEC after what it ran, and after an aborted queue too.
+        for t in [
+            &["multi"][..],
+            &["set", "foo", "bar"],
+            &["exec"],
+            &["multi"],
+            &["syntax", "error"],
+            &["exec"],
+        ] {
+            c.cmd(t).await;
+        }
         c.cmd(&["PING"]).await;
         let mut lines = Vec::new();
         loop {
