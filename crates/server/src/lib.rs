@@ -148,6 +148,9 @@ pub struct ClientState {
     pub tracking: Option<tracking::Options>,
     /// CLIENT CACHING yes|no: applies to the next command only.
     pub caching: Option<bool>,
+    /// A script this client runs has called a read-only command (its declared keys are
+    /// tracked when it ends: see `command::run_script`).
+    pub script_read: bool,
     /// READONLY: this cluster client reads from replicas (READWRITE ends it).
     pub readonly: bool,
     /// ASKING: the next command may use a slot this node is importing.
@@ -185,6 +188,7 @@ impl ClientState {
             exec_propagated: Vec::new(),
             tracking: None,
             caching: None,
+            script_read: false,
             readonly: false,
             asking: false,
             in_script: false,

@@ -862,6 +862,15 @@ fn run_script(
         }
     };
     shared.script.leave();
+    if std::mem::take(&mut client.script_read) && tracking_wants(client) {
+        let keys = cmd.meta.key_positions(args);
+        shared
+            .tracking
+            .remember(client.info.id, keys.iter().map(|&i| args.get(i)));
+    }
+    if client.tracking.is_some() && client.multi.is_none() {
+        client.caching = None;
+    }
     let failed = result.is_err();
     if let Err(e) = &result {
         reply_error(shared, out, e);
@@ -876,6 +885,21 @@ fn run_script(
     client.last_command = cmd.meta.name;
     local.record(index, elapsed, failed);
     slowlog_if_slow(shared, client, cmd, args, clock.unix_ms, elapsed);
+}
+
+/// Whether a tracking client's reads are remembered now: not in BCAST mode (prefixes), and
+/// in OPTIN mode only after CLIENT CACHING YES, in OPTOUT mode unless CLIENT CACHING NO.
+fn tracking_wants(client: &ClientState) -> bool {
+    client.tracking.as_ref().is_some_and(|opts| {
+        !opts.bcast
+            && if opts.optin {
+                client.caching == Some(true)
+            } else if opts.optout {
+                client.caching != Some(false)
+            } else {
+                true
+            }
+    })
 }
 
 /// Runs `f`, a change made on a command's behalf after it ended (serving blocked clients
@@ -990,26 +1014,23 @@ pub(crate) fn run(
             .latency
             .add_if_needed(event, elapsed.as_millis() as u64);
     }
-    if let Some(opts) = &client.tracking {
+    if client.tracking.is_some() {
         // Client-side caching remembers what read-only commands read (Redis's
-        // trackingRememberKeys); CLIENT CACHING covers the next command only.
-        if !opts.bcast && meta.has_flag("readonly") {
-            let wanted = if opts.optin {
-                client.caching == Some(true)
-            } else if opts.optout {
-                client.caching != Some(false)
-            } else {
-                true
-            };
-            if wanted {
-                let keys = meta.key_positions(args);
-                shared
-                    .tracking
-                    .remember(client.info.id, keys.iter().map(|&i| args.get(i)));
-            }
+        // trackingRememberKeys). A read-only script command is not tracked itself: a read
+        // made inside a script tracks the script's declared keys once it ends (Redis 7.0's
+        // call()). CLIENT CACHING covers the next command only (a script, whole).
+        let tracked_read = meta.has_flag("readonly")
+            && !matches!(meta.name, "eval_ro" | "evalsha_ro" | "fcall_ro");
+        if tracked_read && client.in_script {
+            client.script_read = true;
+        } else if tracked_read && tracking_wants(client) {
+            let keys = meta.key_positions(args);
+            shared
+                .tracking
+                .remember(client.info.id, keys.iter().map(|&i| args.get(i)));
         }
         // Any CLIENT subcommand keeps it (Redis checks for its `clientCommand`).
-        if !meta.name.starts_with("client|") && client.multi.is_none() {
+        if !meta.name.starts_with("client|") && client.multi.is_none() && !client.in_script {
             client.caching = None;
         }
     }

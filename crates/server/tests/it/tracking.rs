@@ -213,3 +213,69 @@ async fn tracking_errors_match_redis() {
         assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
     }
 }
+
+/// Scripts, as Redis 7.0 tracks them: a script that calls a read-only command tracks the
+/// keys it declared (not the ones it read), one that only writes or pings tracks nothing,
+/// and EVAL_RO / FCALL_RO are not tracked as reads themselves; OPTIN's CLIENT CACHING YES
+/// covers the whole script.
+async fn script_scenario(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut log = Vec::new();
+    let mut other = RawClient::connect(addr).await;
+    let mut t = RawClient::connect(addr).await;
+    t.run("HELLO 3").await;
+    t.run("CLIENT TRACKING ON").await;
+    let steps: &[&[&str]] = &[
+        &[
+            "EVAL",
+            "redis.call('set', 'key3{t}', 'bar')",
+            "2",
+            "key1{t}",
+            "key2{t}",
+        ],
+        &[
+            "EVAL",
+            "redis.call('get', 'key3{t}')",
+            "2",
+            "key1{t}",
+            "key2{t}",
+        ],
+        &["EVAL_RO", "redis.call('ping')", "2", "key1{t}", "key2{t}"],
+        &[
+            "EVAL_RO",
+            "redis.call('get', 'key1{t}')",
+            "2",
+            "key1{t}",
+            "key2{t}",
+        ],
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        t.cmd(step).await;
+        other
+            .cmd(&["MSET", "key2{t}", "x", "key1{t}", "y", "key3{t}", "z"])
+            .await;
+        log.push(format!("{i} {:?}", pushes(&mut t).await));
+    }
+    // OPTIN: CLIENT CACHING YES, then a script that reads.
+    t.run("CLIENT TRACKING OFF").await;
+    t.run("CLIENT TRACKING ON OPTIN").await;
+    t.run("CLIENT CACHING YES").await;
+    t.cmd(steps[1]).await;
+    other.cmd(&["MSET", "key2{t}", "x", "key1{t}", "y"]).await;
+    log.push(format!("optin {:?}", pushes(&mut t).await));
+    t.cmd(steps[1]).await;
+    other.cmd(&["MSET", "key2{t}", "x", "key1{t}", "y"]).await;
+    log.push(format!("optin, no CACHING {:?}", pushes(&mut t).await));
+    log
+}
+
+#[tokio::test]
+async fn scripts_are_tracked_as_redis_tracks_them() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (ours, theirs) = (
+        script_scenario(node.addr).await,
+        script_scenario(redis.addr).await,
+    );
+    assert_eq!(ours, theirs);
+    assert_ne!(ours[1], "1 []", "a reading script tracks its declared keys");
+}
