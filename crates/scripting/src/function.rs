@@ -255,8 +255,15 @@ fn metadata(code: &[u8]) -> Result<String, CmdError> {
     let Some(end) = code.iter().position(|&b| b == b'\n') else {
         return Err(CmdError::err("Invalid library metadata"));
     };
-    let line = String::from_utf8_lossy(&code[..end]);
-    let mut parts = line.split_ascii_whitespace();
+    // Split as Redis does (sdssplitargs: `name="foo"` is `name=foo`).
+    let (mut buf, mut ranges) = (Vec::new(), Vec::new());
+    resp::request::split_args(&code[..end], &mut buf, &mut ranges)
+        .map_err(|_| CmdError::err("Invalid library metadata"))?;
+    let words: Vec<String> = ranges
+        .iter()
+        .map(|&(a, b)| String::from_utf8_lossy(&buf[a..b]).into_owned())
+        .collect();
+    let mut parts = words.iter().map(String::as_str);
     let engine = parts
         .next()
         .ok_or_else(|| CmdError::err("Invalid library metadata"))?;

@@ -948,3 +948,25 @@ async fn allow_oom_functions_write_over_maxmemory_like_redis() {
     crate::support::assert_cases_match(&node, &redis, cases, crate::support::split_quoted, false)
         .await;
 }
+
+/// A library's first line is split as Redis splits it (sdssplitargs): quotes around the
+/// name, and the errors for unbalanced quotes, repeated and unknown metadata.
+#[tokio::test]
+async fn library_metadata_is_split_as_redis_splits_it() {
+    let redis = crate::support::RedisServer::start().await;
+    let node = crate::support::Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for first in [
+        "#!lua name=\"foo\"",
+        "#!lua name='bar'",
+        "#!lua name=\"unbalanced",
+        "#!lua name=foo name=bar",
+        "#!lua name=x other=1",
+        "#!\"lua\" name=q",
+        "#!lua name=\"a b\"",
+    ] {
+        let code = format!("{first}\nredis.register_function('f', function() return 1 end)");
+        let args = ["FUNCTION", "LOAD", "REPLACE", code.as_str()];
+        assert_eq!(ours.cmd(&args).await, theirs.cmd(&args).await, "{first}");
+    }
+}
