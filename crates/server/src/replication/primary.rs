@@ -447,6 +447,22 @@ impl std::io::Write for ChunkWriter {
     }
 }
 
+/// Writes the snapshot's announcement, then the chunks made before it could go; their bytes.
+async fn send_head(
+    stream: &mut tls::Stream,
+    head: &str,
+    early: &mut Vec<Vec<u8>>,
+) -> Result<u64, String> {
+    let io = |e: std::io::Error| format!("writing to the replica: {e}");
+    stream.write_all(head.as_bytes()).await.map_err(io)?;
+    let mut sent = 0;
+    for chunk in early.drain(..) {
+        stream.write_all(&chunk).await.map_err(io)?;
+        sent += chunk.len() as u64;
+    }
+    Ok(sent)
+}
+
 /// Takes a snapshot, tells the replica its offset, sends it; the stream reader from there.
 ///
 /// `+FULLRESYNC <id> <offset>` goes as soon as the snapshot's instant is taken (as Redis
@@ -503,11 +519,21 @@ async fn full_resync(
         })
     };
     tokio::pin!(job);
-    let fullresync = |offset: u64| {
-        let replid = shared.replication.state().replid.clone();
-        format!("+FULLRESYNC {replid} {offset}\r\n")
-    };
     let mark = super::random_replid();
+    // What announces the snapshot once its offset is known: `+FULLRESYNC` (not for SYNC),
+    // then, disk-less, the EOF mark the bytes will end with.
+    let head_at = |offset: u64| {
+        let mut head = String::new();
+        if !request.old_sync {
+            let replid = shared.replication.state().replid.clone();
+            head.push_str(&format!("+FULLRESYNC {replid} {offset}\r\n"));
+        }
+        if diskless {
+            head.push_str(&format!("$EOF:{mark}\r\n"));
+            *info.state.lock() = "send_bulk";
+        }
+        head
+    };
     let mut cut = None;
     // Disk-less: chunks made before the cut wait for the header.
     let mut early: Vec<Vec<u8>> = Vec::new();
@@ -525,19 +551,7 @@ async fn full_resync(
                     if request.conf.rdb_only {
                         shared.replicas.offer_handoff(offset, reader);
                     }
-                    let mut head = String::new();
-                    if !request.old_sync {
-                        head.push_str(&fullresync(offset));
-                    }
-                    if diskless {
-                        head.push_str(&format!("$EOF:{mark}\r\n"));
-                        *info.state.lock() = "send_bulk";
-                    }
-                    stream.write_all(head.as_bytes()).await.map_err(io)?;
-                    for chunk in early.drain(..) {
-                        stream.write_all(&chunk).await.map_err(io)?;
-                        sent += chunk.len() as u64;
-                    }
+                    sent += send_head(stream, &head_at(offset), &mut early).await?;
                 }
                 chunk = chunks.recv(), if diskless => {
                     let Some(chunk) = chunk else { continue };
@@ -590,19 +604,10 @@ async fn full_resync(
     let (offset, reader) = cut.expect("a written snapshot took its offset");
     shared.replication.state().full_syncs_served += 1;
     let transfer = async {
-        let mut head = String::new();
-        if late && !request.old_sync {
-            head.push_str(&fullresync(offset));
-        }
+        let mut head = if late { head_at(offset) } else { String::new() };
         if diskless {
             if late {
-                head.push_str(&format!("$EOF:{mark}\r\n"));
-                *info.state.lock() = "send_bulk";
-                stream.write_all(head.as_bytes()).await.map_err(io)?;
-                for chunk in early.drain(..) {
-                    stream.write_all(&chunk).await.map_err(io)?;
-                    sent += chunk.len() as u64;
-                }
+                sent += send_head(stream, &head, &mut early).await?;
             }
             // The writer is done: what it queued, then the mark.
             while let Some(chunk) = chunks.recv().await {
