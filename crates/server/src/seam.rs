@@ -43,6 +43,11 @@ impl MutationObserver for Observer {
 
 /// Installs the observer when the stream or notifications are on, removes it otherwise.
 pub fn refresh(shared: &Shared) {
+    // One refresh at a time: what it reads (which consumers are on) and what it installs go
+    // together, so two refreshes racing (two migration batches starting and ending) cannot
+    // leave the older reading installed last.
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let _serialized = ONE_AT_A_TIME.lock();
     let others =
         shared.notify.enabled() || shared.tracking.active() || shared.migrations.tap.active();
     let observer: Option<Arc<dyn MutationObserver>> = if shared.repl_log.records_local() || others {
