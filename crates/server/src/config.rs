@@ -93,7 +93,7 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// Active expiry cycles per second.
     pub hz: u32,
-    /// Worker threads; 0 = one per core.
+    /// Worker threads; 0 = one per core but one, at least one (`default_workers`).
     pub threads: usize,
     /// Microseconds an idle worker spins before it sleeps (0 = sleep at once).
     pub busy_poll_us: u64,

@@ -2,12 +2,12 @@
 //!
 //! Tests start nodes in-process on port 0; the `shardcache` binary is a thin wrapper.
 //!
-//! Concurrency model: thread per core. Each worker thread runs its own single-threaded tokio
-//! runtime with its own epoll; accepted connections are handed to workers round-robin and stay
-//! there. A connection reads a batch of bytes, executes every complete command in it against
-//! the sharded keyspace (one short, almost always uncontended lock per key), and writes all
-//! replies with one `write` call. No global lock and no cross-thread wake-up sits on that
-//! path. (A work-stealing runtime was measured first: its workers parking and waking each
+//! Concurrency model: a thread per core but one (`default_workers`). Each worker thread runs
+//! its own single-threaded tokio runtime with its own epoll; accepted connections are handed
+//! to workers round-robin and stay there. A connection reads a batch of bytes, executes every
+//! complete command in it against the sharded keyspace (one short, almost always uncontended
+//! lock per key), and writes all replies with one `write` call. No global lock and no
+//! cross-thread wake-up sits on that path. (A work-stealing runtime was measured first: its workers parking and waking each
 //! other cost ~20% of the CPU at pipeline depth 1.)
 
 pub mod admin;
@@ -48,6 +48,20 @@ pub mod transaction;
 pub mod tunables;
 pub mod users;
 mod zsetpop;
+
+/// The worker count `--threads 0` means: one per core but one, and at least one.
+///
+/// Why not one per core: about four fifths of a request's CPU at pipeline depth 1 is the
+/// kernel's (receive, send, epoll, waking the peer; `perf record` in `docs/BENCHMARKS.md`),
+/// and that work runs on whichever core takes the packet or wakes the thread. A worker on
+/// every core competes with it, with the node's background threads and with any client on
+/// the host: measured on 2 cores with redis-benchmark beside the node, two workers cost 10%
+/// more CPU per request at pipeline 1 and 20-30% of the throughput at pipeline 16 compared
+/// with one. Leaving a core to the kernel is what Redis (one thread) and KeyDB's advice
+/// (threads below the core count) do too. With n > 2 cores the workers still scale to n - 1.
+pub fn default_workers(cores: usize) -> usize {
+    cores.saturating_sub(1).max(1)
+}
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -647,7 +661,7 @@ pub async fn run_node(
     let threads = if config.threads > 0 {
         config.threads
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        default_workers(std::thread::available_parallelism().map_or(1, |n| n.get()))
     };
     let workers = Workers::start(threads, config.busy_poll_us)?;
     // A cluster node indexes its keys by slot (COUNTKEYSINSLOT, GETKEYSINSLOT, dropping or
@@ -1106,5 +1120,16 @@ mod memory_tests {
             (0.97..1.03).contains(&diff),
             "allocator {allocated} vs counted {counted}"
         );
+    }
+}
+
+#[cfg(test)]
+mod worker_count_tests {
+    /// The default leaves one core free but never runs without a worker.
+    #[test]
+    fn default_workers_leave_a_core_but_keep_one() {
+        assert_eq!(super::default_workers(1), 1);
+        assert_eq!(super::default_workers(2), 1);
+        assert_eq!(super::default_workers(8), 7);
     }
 }

@@ -33,7 +33,7 @@ pub struct DevArgs {
     /// no gRPC ports [default: base-port + 3000].
     #[arg(long)]
     grpc_base_port: Option<u16>,
-    /// Worker threads per node (0 = one per core).
+    /// Worker threads per node (0 = one per core but one, at least one).
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Keep each node's id and Raft state under DIR/node-<port>, so the cluster survives a

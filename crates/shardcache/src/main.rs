@@ -469,7 +469,7 @@ struct ServerArgs {
     /// Background cycles (active expiry) per second [default: 10].
     #[arg(long, env = "SHARDCACHE_HZ")]
     hz: Option<u32>,
-    /// Worker threads; 0 = one per core [default: 0].
+    /// Worker threads; 0 = one per core but one, at least one [default: 0].
     #[arg(long, env = "SHARDCACHE_THREADS")]
     threads: Option<usize>,
     /// Microseconds an idle worker spins before sleeping, so a request arriving right after
