@@ -175,6 +175,7 @@ impl ScriptState {
                 >= threshold_ms
         {
             self.busy.store(true, Ordering::Release);
+            hand_off_worker();
         }
         self.kill.load(Ordering::Acquire)
     }
@@ -389,4 +390,34 @@ impl Ctx<'_> {
             .busy_reply_threshold
             .load(Ordering::Relaxed) as u64
     }
+}
+
+/// Gives the worker's other connections to a fresh thread while this one stays in a script
+/// that has run past `busy-reply-threshold`: they answer `-BUSY` and take SCRIPT KILL
+/// meanwhile, as Redis serves its clients from inside a long script.
+///
+/// Done once a script is busy, not before every script: handing a worker over costs a
+/// thread wake-up each way (~10 µs, more than a short script's own work). A worker's
+/// runtime is multi-threaded in kind only for this (see `Workers::start`); anywhere else
+/// (a current-thread runtime, no runtime) there is nothing to hand over.
+fn hand_off_worker() {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return;
+    }
+    tokio::task::block_in_place(|| {
+        // `block_in_place` has put the worker's scheduler up for a new thread to take; on
+        // return it would take it back if that thread has not yet. Wait until the new thread
+        // runs a marker task, so the scheduler stays there and this thread goes on with the
+        // script alone (tokio lets a thread that lost its scheduler finish its task).
+        let taken = std::sync::Arc::new(AtomicBool::new(false));
+        let marker = taken.clone();
+        handle.spawn(async move { marker.store(true, Ordering::Release) });
+        let deadline = Instant::now() + std::time::Duration::from_secs(1);
+        while !taken.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+    });
 }

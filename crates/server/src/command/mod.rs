@@ -851,15 +851,9 @@ fn run_script(
             }),
         };
         let handler = cmd.handler.expect("leaf command has a handler");
-        // On a worker, the script blocks this thread only: the worker's other connections
-        // move to another thread meanwhile (see `Workers::start`).
-        let on_worker = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if on_worker {
-            tokio::task::block_in_place(|| handler(&mut ctx, args))
-        } else {
-            handler(&mut ctx, args)
-        }
+        // Past `busy-reply-threshold` the worker's other connections move to another
+        // thread (`ScriptState::tick`); until then they wait, as Redis's clients do.
+        handler(&mut ctx, args)
     };
     shared.script.leave();
     if std::mem::take(&mut client.script_read) && tracking_wants(client) {
