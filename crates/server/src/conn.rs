@@ -633,12 +633,29 @@ impl Connection {
                 Err(_) => return Err(self.output_limit_reached(pending)),
             }
         } else {
-            // A client that does not read is still cut off by CLIENT KILL or an output limit
-            // (the pubsub one is enforced by publishers, through the kill switch).
-            let kill = self.state.info.kill.clone();
-            tokio::select! {
-                r = stream.write_all(self.out.buffer()) => r,
-                _ = kill.cancelled() => Err(std::io::Error::other("client killed while writing")),
+            // Most reply batches fit in the socket at once: one send, no wait set up.
+            let buf = self.out.buffer();
+            let sent = match stream.try_write(buf) {
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(n) if n == buf.len() => Ok(()),
+                Ok(n) => {
+                    // A client that does not read is still cut off by CLIENT KILL or an
+                    // output limit (the pubsub one is enforced by publishers, through the
+                    // kill switch).
+                    let kill = &self.state.info.kill;
+                    tokio::select! {
+                        r = stream.write_all(&buf[n..]) => r,
+                        _ = kill.cancelled() => {
+                            Err(std::io::Error::other("client killed while writing"))
+                        }
+                    }
+                }
+                Err(e) => Err(e),
             }
         };
         self.shared

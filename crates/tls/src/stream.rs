@@ -37,6 +37,16 @@ impl Stream {
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.tcp().set_nodelay(on)
     }
+
+    /// Writes what the socket takes now, without waiting: the common case of a reply that
+    /// fits, with no future or waker set up. TLS says `WouldBlock` (its records go through
+    /// the session), so callers fall back to their waiting write.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.try_write(buf),
+            Stream::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
 }
 
 impl From<TcpStream> for Stream {
