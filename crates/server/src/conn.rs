@@ -180,10 +180,10 @@ impl Connection {
             // And BCAST tracking clients hear of the batch's changes together.
             self.shared.tracking.broadcast(&self.shared);
             if !self.out.is_empty() {
-                // Let every other connection with input on this worker run first, then write:
-                // replies leave in a burst, as Redis writes them all before it sleeps, and a
-                // client multiplexing many connections gets them in fewer wake-ups.
-                tokio::task::yield_now().await;
+                // Written at once. (Yielding first, so that every connection with input on
+                // this worker ran before any wrote, as Redis writes before it sleeps, helped
+                // when workers shared cores; with one worker per core but one it cost 3-5%
+                // of the CPU per request at pipeline 1 for no throughput: A/B, two runs.)
                 self.write(&mut stream).await?;
                 // CLIENT LIST's omem: what is still waiting to leave (published before the
                 // write, while it may take long).
