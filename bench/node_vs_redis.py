@@ -46,7 +46,7 @@ def main():
         results = run_rounds(servers, args.rounds, args.requests_p1, args.requests_p16, pin=args.pin)
 
         print(f"# {args.rounds} rounds, redis-benchmark -t set,get -c 50 -d 32 -r 100000; "
-              f"shardcache threads={args.threads or os.cpu_count()}"
+              f"shardcache threads={args.threads or 'default'}"
               f"{'; pinned: client core 0, servers core 1' if args.pin else ''}")
         print_ratios(results, "redis", "redis")
         print("(cpu us/op: server utime+stime per SET+GET request over the whole run, median of rounds)")
