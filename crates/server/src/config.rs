@@ -202,6 +202,55 @@ pub struct Config {
     /// handed in by whoever assembles the node, never read from a file.
     #[serde(skip)]
     pub extra_commands: Vec<(&'static str, crate::command::Handler)>,
+    /// Redis parameters beyond the fields above, by their CONFIG name, as a configuration
+    /// file gives them (`hash-max-listpack-entries = 256`): applied at start as CONFIG SET
+    /// would, so what CONFIG REWRITE writes back is read again.
+    #[serde(skip)]
+    pub redis_params: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Reads a configuration file's TOML: the fields of [`Config`] and, by their CONFIG
+    /// name, the other Redis parameters ([`crate::tunables`]). Unknown names are errors.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        let mut params = Vec::new();
+        let names: Vec<String> = table.keys().cloned().collect();
+        for name in names {
+            if crate::tunables::find(&name).is_none() || Config::has_field(&name) {
+                continue;
+            }
+            let value = match table.remove(&name).expect("listed above") {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => if b { "yes" } else { "no" }.to_string(),
+                other => {
+                    return Err(format!(
+                        "{name}: expected a string, a number or a boolean, not {}",
+                        other.type_str()
+                    ))
+                }
+            };
+            params.push((name, value));
+        }
+        let mut config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())?;
+        config.redis_params = params;
+        Ok(config)
+    }
+
+    /// Whether `name` is one of [`Config`]'s own keys (asked of its deserializer, which
+    /// refuses unknown fields).
+    pub fn has_field(name: &str) -> bool {
+        let mut one = toml::Table::new();
+        one.insert(name.to_string(), toml::Value::Boolean(false));
+        match toml::Value::Table(one).try_into::<Config>() {
+            Ok(_) => true,
+            Err(e) => !e.to_string().contains("unknown field"),
+        }
+    }
 }
 
 impl Config {
@@ -286,6 +335,7 @@ impl Default for Config {
             loglevel: "notice".into(),
             compat_version: crate::REDIS_COMPAT_VERSION.into(),
             extra_commands: Vec::new(),
+            redis_params: Vec::new(),
         }
     }
 }
@@ -439,6 +489,15 @@ impl Live {
                 };
                 live.tunables.set(t, v);
             }
+        }
+        for (name, value) in &c.redis_params {
+            let t =
+                crate::tunables::find(name).ok_or_else(|| format!("unknown parameter {name}"))?;
+            let v = match t.effect {
+                crate::tunables::Effect::Immutable => value.clone(),
+                _ => crate::tunables::validate(t, value).map_err(|e| format!("{name}: {e}"))?,
+            };
+            live.tunables.set(t, v);
         }
         Ok(live)
     }

@@ -764,6 +764,12 @@ pub async fn run_node(
         });
     }
     shared.keyspace.set_policy(shared.live.policy());
+    for (name, given) in &config.redis_params {
+        if let Some(t) = tunables::find(name) {
+            let value = shared.live.tunables.get(t);
+            cmd::server::config::take_effect(&shared, t, &value, given);
+        }
+    }
     shared.refresh_memory();
     shared
         .startup_memory

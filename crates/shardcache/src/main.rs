@@ -630,7 +630,7 @@ impl ServerArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+                Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
             }
             None => Config::default(),
         };

@@ -167,6 +167,92 @@ fn config_file_environment_and_flags_in_that_precedence() {
     );
 }
 
+/// CONFIG REWRITE writes what CONFIG SET changed into the TOML file the node started with
+/// (comments and untouched lines kept), and a restart from the file has those values;
+/// Redis parameters beyond the start-up options are read from the file too.
+#[test]
+fn config_rewrite_writes_the_file_back_and_a_restart_reads_it() {
+    let port = free_port();
+    let file = std::env::temp_dir().join(format!("sc-rewrite-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        format!("# kept\nport = {port}\nmaxmemory = \"64mb\" # cap\nlist-max-listpack-size = -2\n"),
+    )
+    .unwrap();
+    let args = ["--config", file.to_str().unwrap()];
+    let mut node = Running::start_expecting(port, &args, &[]);
+    for (name, value) in [
+        ("maxmemory", "32mb"),
+        ("hash-max-listpack-entries", "17"),
+        ("notify-keyspace-events", "KEA"),
+        ("list-max-listpack-size", "5"),
+    ] {
+        assert_eq!(node.cli(&["config", "set", name, value]), "OK", "{name}");
+    }
+    assert_eq!(node.cli(&["config", "rewrite"]), "OK");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "# kept\nport = {port}\nmaxmemory = {} # cap\nlist-max-listpack-size = 5\n",
+            32 << 20
+        )),
+        "{text}"
+    );
+    assert!(text.contains("hash-max-listpack-entries = 17"), "{text}");
+    assert!(
+        !text.contains("maxclients"),
+        "defaults are not added: {text}"
+    );
+    node.signal(libc::SIGTERM);
+    assert!(node.wait_exit().success());
+    let node = Running::start_expecting(port, &args, &[]);
+    assert_eq!(
+        node.cli(&["config", "get", "maxmemory"]),
+        format!("maxmemory\n{}", 32 << 20)
+    );
+    assert_eq!(
+        node.cli(&["config", "get", "hash-max-listpack-entries"]),
+        "hash-max-listpack-entries\n17"
+    );
+    assert_eq!(
+        node.cli(&["config", "get", "list-max-listpack-size"]),
+        "list-max-listpack-size\n5"
+    );
+    assert_eq!(
+        node.cli(&["config", "get", "notify-keyspace-events"]),
+        "notify-keyspace-events\nAKE"
+    );
+    // The notifications read from the file are on: a write is announced.
+    let mut sub = std::process::Command::new(redis_cli())
+        .args(["-p", &port.to_string(), "subscribe", "__keyevent@0__:set"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(node.cli(&["set", "k", "v"]), "OK");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = sub.kill();
+    let mut seen = String::new();
+    sub.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut seen)
+        .unwrap();
+    let _ = sub.wait();
+    assert!(seen.contains("__keyevent@0__:set\nk"), "{seen}");
+    let _ = std::fs::remove_file(&file);
+}
+
+/// Without a configuration file CONFIG REWRITE answers Redis's error.
+#[test]
+fn config_rewrite_without_a_file_is_refused() {
+    let node = Running::start(&[], &[]);
+    assert_eq!(
+        node.cli(&["config", "rewrite"]),
+        "ERR The server is running without a config file"
+    );
+}
+
 #[test]
 fn sigterm_and_sigint_exit_cleanly() {
     for sig in [libc::SIGTERM, libc::SIGINT] {

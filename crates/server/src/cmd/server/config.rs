@@ -149,25 +149,29 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.shared.users.set_requirepass(password.as_deref());
     }
     for (t, value, given) in kept {
-        if t.name == "latency-monitor-threshold" {
-            ctx.shared.latency.threshold.store(
-                value.parse().unwrap_or(0),
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
-        if t.name == "notify-keyspace-events" {
-            // From what was given: the answer CONFIG GET shows can drop classes ("AKEn"
-            // reads back as "AKE", as in Redis, yet `new` events are on).
-            ctx.shared
-                .notify
-                .set(crate::notify::parse(&given).unwrap_or(0));
-            crate::seam::refresh(ctx.shared);
-        }
+        take_effect(ctx.shared, t, &value, &given);
         ctx.shared.live.tunables.set(t, value);
     }
     ctx.shared.keyspace.set_policy(ctx.shared.live.policy());
     ctx.out.ok();
     Ok(())
+}
+
+/// What setting a parameter does beyond keeping its value (`value` normalised, `given` as
+/// written): at CONFIG SET, and at start for those read from the configuration file.
+pub(crate) fn take_effect(shared: &crate::Shared, t: &tunables::Tunable, value: &str, given: &str) {
+    if t.name == "latency-monitor-threshold" {
+        shared.latency.threshold.store(
+            value.parse().unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+    if t.name == "notify-keyspace-events" {
+        // From what was given: the answer CONFIG GET shows can drop classes ("AKEn" reads
+        // back as "AKE", as in Redis, yet `new` events are on).
+        shared.notify.set(crate::notify::parse(given).unwrap_or(0));
+        crate::seam::refresh(shared);
+    }
 }
 
 pub fn resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
@@ -186,19 +190,6 @@ pub fn resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     );
     ctx.out.ok();
     Ok(())
-}
-
-/// CONFIG REWRITE: Redis's answer for a node started without a configuration file. A node
-/// started from a TOML file (`--config`) does not rewrite it (parameters set at run time are
-/// not carried into it); it says so.
-pub fn rewrite(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    match &ctx.shared.config_file {
-        None => Err(CmdError::err("The server is running without a config file")),
-        Some(path) => Err(CmdError::err(format!(
-            "Rewriting the TOML config file {} is not supported: change it by hand",
-            path.display()
-        ))),
-    }
 }
 
 pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {

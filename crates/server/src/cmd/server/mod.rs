@@ -2,7 +2,8 @@
 
 mod acl;
 mod command;
-mod config;
+pub(crate) mod config;
+mod config_rewrite;
 pub(crate) mod debug;
 mod failover;
 mod info;
@@ -37,7 +38,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("config|set", config::set),
     ("config|resetstat", config::resetstat),
     ("config|help", config::help),
-    ("config|rewrite", config::rewrite),
+    ("config|rewrite", config_rewrite::rewrite),
     ("info", info::info),
     ("lolwut", lolwut::lolwut),
     ("latency|latest", latency::latest),
