@@ -4,7 +4,7 @@
 //! Parameter names, value syntax (`64mb`, `1gb`) and error messages are Redis's, so operators
 //! and tools that speak Redis configuration work unchanged.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Deserializer};
@@ -411,7 +411,8 @@ pub struct Live {
     pub hz: AtomicU64,
     requirepass: RwLock<Option<String>>,
     output_limits: RwLock<Vec<(String, OutputLimit)>>,
-    pub port: u16,
+    /// The plain client port in force (CONFIG SET port moves the listener).
+    pub port: AtomicU16,
     pub bind: String,
     /// Every other Redis parameter (`crate::tunables`).
     pub tunables: crate::tunables::Tunables,
@@ -450,7 +451,7 @@ impl Live {
             hz: AtomicU64::new(c.hz.clamp(1, 500) as u64),
             requirepass: RwLock::new(None),
             output_limits: RwLock::new(Vec::new()),
-            port: c.port,
+            port: AtomicU16::new(c.port),
             bind: c.bind.clone(),
             tunables: Default::default(),
         };
@@ -708,8 +709,17 @@ pub static PARAMS: &[Param] = &[
     },
     Param {
         name: "port",
-        get: |l| l.port.to_string(),
-        set: None,
+        get: |l| l.port.load(Ordering::Relaxed).to_string(),
+        // Validated here; the listener itself moves in CONFIG SET (`crate::client_port`).
+        set: Some(|l, v| {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            let port = u16::try_from(n)
+                .map_err(|_| "argument must be between 0 and 65535 inclusive".to_string())?;
+            l.port.store(port, Ordering::Relaxed);
+            Ok(())
+        }),
     },
     Param {
         name: "bind",

@@ -104,7 +104,7 @@ fn write_section(shared: &Shared, section: &str, o: &mut String) {
                 std::env::consts::ARCH,
                 std::process::id(),
                 shared.run_id,
-                shared.local_addr.port(),
+                shared.live.port.load(Ordering::Relaxed),
                 now.as_micros(),
                 uptime.as_secs(),
                 uptime.as_secs() / 86400,

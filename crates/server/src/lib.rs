@@ -15,6 +15,7 @@ pub mod admin_monitor;
 pub mod alerts;
 pub mod blocking;
 pub mod client;
+pub mod client_port;
 pub mod cluster;
 pub mod cmd;
 pub mod command;
@@ -330,6 +331,8 @@ pub struct Shared {
     pub script_engine: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
     /// Load shedding of client commands (`max-concurrent-requests`, `cpu-shed-threshold`).
     pub shedder: Arc<shed::Shedder>,
+    /// A client listener CONFIG SET port bound, for the accept loop to take over.
+    pub client_port: client_port::PortChange,
 }
 
 /// Stack of a worker thread.
@@ -621,7 +624,7 @@ pub async fn run_with_admin(
 /// Like [`run_with_admin`], as a member of a cluster whose layer (Raft, in the binary)
 /// keeps `cluster` up to date. Without it, `cluster_enabled` makes a cluster of one.
 pub async fn run_node(
-    listener: Option<TcpListener>,
+    mut listener: Option<TcpListener>,
     admin: Option<TcpListener>,
     config: Config,
     cluster: Option<Arc<cluster::ClusterState>>,
@@ -658,6 +661,12 @@ pub async fn run_node(
         (Some(l), _) | (None, Some(l)) => l.local_addr()?,
         (None, None) => unreachable!("checked above"),
     };
+    // CONFIG GET port and INFO answer the port in use (a caller may have bound port 0).
+    let plain_port = match &listener {
+        Some(l) => l.local_addr()?.port(),
+        None => 0,
+    };
+    live.port.store(plain_port, Ordering::Relaxed);
     let threads = if config.threads > 0 {
         config.threads
     } else {
@@ -750,6 +759,7 @@ pub async fn run_node(
             config.cpu_shed_threshold,
             Duration::from_millis(config.cpu_shed_window_ms),
         ),
+        client_port: Default::default(),
     });
     let _ = shared.me.set(Arc::downgrade(&shared));
     if let Some(c) = &shared.cluster {
@@ -884,6 +894,20 @@ pub async fn run_node(
                         failed_load = Some(format!("loading the snapshot failed: {e}"));
                         break;
                     }
+                }
+            }
+            moved = shared.client_port.next() => {
+                // CONFIG SET port: the old listener closes, open connections stay.
+                listener = match moved.map(TcpListener::from_std).transpose() {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the new client port cannot be served");
+                        None
+                    }
+                };
+                match &listener {
+                    Some(l) => tracing::info!(addr = ?l.local_addr().ok(), "client port moved"),
+                    None => tracing::info!("client port closed (port 0)"),
                 }
             }
             accepted = accept(listener.as_ref()) => match accepted {

@@ -287,7 +287,12 @@ async fn handshake(shared: &Shared, link: &mut Link, rdb_only: bool) -> Result<(
         }
         return Ok(());
     }
-    let port = shared.local_addr.port().to_string();
+    // The plain client port in force (a TLS-only node announces its TLS port).
+    let port = match shared.live.port.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => shared.local_addr.port(),
+        p => p,
+    }
+    .to_string();
     let reply = link
         .command(&[b"REPLCONF", b"listening-port", port.as_bytes()])
         .await?;

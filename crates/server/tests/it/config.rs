@@ -310,3 +310,72 @@ async fn bgsave_is_in_progress_from_its_reply_and_key_save_delay_slows_it() {
     assert_eq!(c.run("DEBUG RELOAD").await, Frame::Simple("OK".into()));
     assert_eq!(c.run("DBSIZE").await, Frame::Integer(20));
 }
+
+/// CONFIG SET port moves the client listener, as in Redis: a port in use fails the whole
+/// command with Redis's error and rolls back the other parameters; a free one serves at
+/// once while open connections stay, INFO and CONFIG GET follow, the old port closes; both
+/// servers answer the same.
+#[tokio::test]
+async fn config_set_port_moves_the_listener_like_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    for addr in [node.addr, redis.addr] {
+        let mut c = crate::support::RawClient::connect(addr).await;
+        let reply = c
+            .run(&format!(
+                "CONFIG SET maxmemory 10000001 port {busy_port} hz 50"
+            ))
+            .await;
+        assert_eq!(
+            reply,
+            Frame::Error(
+                "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.".into()
+            ),
+            "{addr}"
+        );
+        let value = |reply: Frame| match reply {
+            Frame::Array(items) => items[1].as_text().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            value(c.run("CONFIG GET maxmemory").await),
+            "0",
+            "rolled back"
+        );
+        assert_eq!(value(c.run("CONFIG GET hz").await), "10", "rolled back");
+        assert_eq!(
+            value(c.run("CONFIG GET port").await),
+            addr.port().to_string()
+        );
+        assert_eq!(
+            c.run("CONFIG SET port 70000").await,
+            Frame::Error("ERR CONFIG SET failed (possibly related to argument 'port') - argument must be between 0 and 65535 inclusive".into())
+        );
+
+        let new_port = crate::support::free_port();
+        assert_eq!(
+            c.run(&format!("CONFIG SET port {new_port}")).await,
+            Frame::Simple("OK".into())
+        );
+        let moved = std::net::SocketAddr::from(([127, 0, 0, 1], new_port));
+        let mut fresh = crate::support::RawClient::connect(moved).await;
+        assert_eq!(fresh.run("PING").await, Frame::Simple("PONG".into()));
+        let info = fresh.run("INFO server").await.as_text().unwrap();
+        assert!(info.contains(&format!("tcp_port:{new_port}\r\n")), "{info}");
+        // The connection made before the move is still served.
+        assert_eq!(c.run("PING").await, Frame::Simple("PONG".into()));
+        // The old port no longer accepts.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "{addr} still accepts");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            c.run(&format!("CONFIG SET port {}", addr.port())).await,
+            Frame::Simple("OK".into())
+        );
+    }
+    drop(busy);
+}

@@ -86,7 +86,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let scratch =
             crate::config::Live::new(&crate::Config::default()).expect("default config is valid");
         setter(&scratch, &value).map_err(|why| failed(&why))?;
-        pairs.push((setter, value));
+        pairs.push((param.name, setter, value));
     }
     // The TLS port is bound at start, and the cluster bus and member links are set up
     // with or without TLS at start: setting either to another value is refused in Redis's
@@ -140,8 +140,38 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             })?;
         }
     }
-    for (setter, value) in pairs {
+    // A new client port is bound before anything is applied: a port that cannot be had
+    // fails the whole command (Redis's rollback on an apply error).
+    let moved_port = match pairs.iter().find(|(name, _, _)| *name == "port") {
+        Some((_, _, value)) => {
+            let failed = |why: &str| {
+                CmdError::err(format!(
+                    "CONFIG SET failed (possibly related to argument 'port') - {why}"
+                ))
+            };
+            let port: u16 = value.parse().map_err(|_| failed("invalid port"))?;
+            let live = &ctx.shared.live;
+            if port == live.port.load(std::sync::atomic::Ordering::Relaxed) {
+                None
+            } else if ctx.shared.cluster.is_some() {
+                // The topology lists each member's client port; clients are sent there.
+                return Err(failed(
+                    "a cluster member's client port is part of the topology: restart the node with --port",
+                ));
+            } else {
+                Some(
+                    crate::client_port::PortChange::bind(&live.bind, port)
+                        .map_err(|e| failed(&e))?,
+                )
+            }
+        }
+        None => None,
+    };
+    for (_, setter, value) in pairs {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
+    }
+    if let Some(listener) = moved_port {
+        ctx.shared.client_port.hand_over(&ctx.shared.live, listener);
     }
     if names.contains("requirepass") {
         // `requirepass` is the default user's password (Redis's ACLUpdateDefaultUserPassword).
