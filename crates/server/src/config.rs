@@ -413,7 +413,8 @@ pub struct Live {
     output_limits: RwLock<Vec<(String, OutputLimit)>>,
     /// The plain client port in force (CONFIG SET port moves the listener).
     pub port: AtomicU16,
-    pub bind: String,
+    /// The client address in force (CONFIG SET bind moves the listener).
+    pub bind: RwLock<String>,
     /// Every other Redis parameter (`crate::tunables`).
     pub tunables: crate::tunables::Tunables,
 }
@@ -452,7 +453,7 @@ impl Live {
             requirepass: RwLock::new(None),
             output_limits: RwLock::new(Vec::new()),
             port: AtomicU16::new(c.port),
-            bind: c.bind.clone(),
+            bind: RwLock::new(c.bind.clone()),
             tunables: Default::default(),
         };
         live.set_requirepass(c.requirepass.clone().filter(|p| !p.is_empty()));
@@ -723,8 +724,13 @@ pub static PARAMS: &[Param] = &[
     },
     Param {
         name: "bind",
-        get: |l| l.bind.clone(),
-        set: None,
+        get: |l| l.bind.read().clone(),
+        // Validated here; the listener itself moves in CONFIG SET (`crate::client_port`).
+        set: Some(|l, v| {
+            crate::client_port::listen_address(v)?;
+            *l.bind.write() = v.to_string();
+            Ok(())
+        }),
     },
     Param {
         name: "databases",

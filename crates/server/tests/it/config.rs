@@ -311,7 +311,7 @@ async fn bgsave_is_in_progress_from_its_reply_and_key_save_delay_slows_it() {
     assert_eq!(c.run("DBSIZE").await, Frame::Integer(20));
 }
 
-/// CONFIG SET port moves the client listener, as in Redis: a port in use fails the whole
+/// CONFIG SET port (and bind) move the client listener, as in Redis: a port in use fails the whole
 /// command with Redis's error and rolls back the other parameters; a free one serves at
 /// once while open connections stay, INFO and CONFIG GET follow, the old port closes; both
 /// servers answer the same.
@@ -354,6 +354,12 @@ async fn config_set_port_moves_the_listener_like_redis() {
             Frame::Error("ERR CONFIG SET failed (possibly related to argument 'port') - argument must be between 0 and 65535 inclusive".into())
         );
 
+        // The same address again: nothing moves (Redis's CONFIG sanity test sets them all).
+        assert_eq!(
+            c.run("CONFIG SET bind 127.0.0.1").await,
+            Frame::Simple("OK".into())
+        );
+        assert_eq!(value(c.run("CONFIG GET bind").await), "127.0.0.1");
         let new_port = crate::support::free_port();
         assert_eq!(
             c.run(&format!("CONFIG SET port {new_port}")).await,

@@ -140,37 +140,18 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             })?;
         }
     }
-    // A new client port is bound before anything is applied: a port that cannot be had
-    // fails the whole command (Redis's rollback on an apply error).
-    let moved_port = match pairs.iter().find(|(name, _, _)| *name == "port") {
-        Some((_, _, value)) => {
-            let failed = |why: &str| {
-                CmdError::err(format!(
-                    "CONFIG SET failed (possibly related to argument 'port') - {why}"
-                ))
-            };
-            let port: u16 = value.parse().map_err(|_| failed("invalid port"))?;
-            let live = &ctx.shared.live;
-            if port == live.port.load(std::sync::atomic::Ordering::Relaxed) {
-                None
-            } else if ctx.shared.cluster.is_some() {
-                // The topology lists each member's client port; clients are sent there.
-                return Err(failed(
-                    "a cluster member's client port is part of the topology: restart the node with --port",
-                ));
-            } else {
-                Some(
-                    crate::client_port::PortChange::bind(&live.bind, port)
-                        .map_err(|e| failed(&e))?,
-                )
-            }
-        }
-        None => None,
-    };
+    // A new client port or address is bound before anything is applied: one that cannot
+    // be had fails the whole command (Redis's rollback on an apply error).
+    let moved = crate::client_port::prepare(ctx.shared, |name| {
+        pairs
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, v)| v.as_str())
+    })?;
     for (_, setter, value) in pairs {
         setter(&ctx.shared.live, &value).map_err(CmdError::err)?;
     }
-    if let Some(listener) = moved_port {
+    if let Some(listener) = moved {
         ctx.shared.client_port.hand_over(&ctx.shared.live, listener);
     }
     if names.contains("requirepass") {
