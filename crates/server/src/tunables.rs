@@ -409,8 +409,11 @@ fn normalise(kind: Kind, value: &str) -> Result<String, String> {
         Kind::MemoryOrPercent => {
             if let Some(p) = value.strip_suffix('%') {
                 let n = resp::number::parse_i64(p.as_bytes())
-                    .filter(|n| (0..=100).contains(n))
+                    .filter(|n| *n >= 0)
                     .ok_or("argument must be a memory or percent value")?;
+                if n > 100 {
+                    return Err("percentage argument must be less or equal to 100".into());
+                }
                 return Ok(format!("{n}%"));
             }
             memory(value)

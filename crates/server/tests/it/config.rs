@@ -385,3 +385,16 @@ async fn config_set_port_moves_the_listener_like_redis() {
     }
     drop(busy);
 }
+
+/// `maxmemory-clients` refuses what Redis refuses, with Redis's words (a percentage over
+/// 100 has an error of its own); only refused values are sent, so neither server evicts.
+#[tokio::test]
+async fn maxmemory_clients_refuses_like_redis() {
+    let redis = RedisServer::start().await;
+    let node = Node::start().await;
+    let (mut ours, mut theirs) = (node.client().await, redis.client().await);
+    for v in ["200%", "101%", "-1%", "1.5%", "abc%", "%", "x"] {
+        let set = ["CONFIG", "SET", "maxmemory-clients", v];
+        assert_eq!(ours.cmd(&set).await, theirs.cmd(&set).await, "{v}");
+    }
+}
