@@ -249,6 +249,10 @@ pub struct Blocked {
     pub waiter: Arc<Waiter>,
     pub rx: oneshot::Receiver<Delivery>,
     pub deadline: Option<Instant>,
+    /// The command as SLOWLOG will show it if it is served: Redis logs a blocking command
+    /// when it is served (with the time it ran, not the time it waited), never when it
+    /// blocks or times out.
+    pub slowlog: Option<crate::slowlog::SlowEntry>,
 }
 
 /// A client held back by CLIENT PAUSE (see [`Blocking::postponed`]).
@@ -316,6 +320,7 @@ impl Blocking {
             waiter,
             rx,
             deadline,
+            slowlog: None,
         })
     }
 

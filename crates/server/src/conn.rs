@@ -533,7 +533,18 @@ impl Connection {
             }
         };
         match delivery {
-            Some(d) => d.write(&mut self.out),
+            Some(d) => {
+                d.write(&mut self.out);
+                if let Some(mut entry) = blocked.slowlog.take() {
+                    let live = &self.shared.live;
+                    let threshold = live.slowlog_log_slower_than.load(Ordering::Relaxed);
+                    if threshold >= 0 && entry.micros as i64 >= threshold {
+                        entry.unix_secs = crate::unix_ms() / 1000;
+                        let max_len = live.slowlog_max_len.load(Ordering::Relaxed) as usize;
+                        self.shared.slowlog.lock().record(entry, max_len);
+                    }
+                }
+            }
             // A timeout answers a null array whatever the command (BLPOP, BLMOVE, BZPOPMIN,
             // BZMPOP ...), as Redis's replyToBlockedClientTimedOut: `*-1` in RESP2.
             None => self.out.null_array(),

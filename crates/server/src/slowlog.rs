@@ -19,23 +19,15 @@ pub struct SlowEntry {
     pub client_name: String,
 }
 
-#[derive(Debug, Default)]
-pub struct SlowLog {
-    entries: VecDeque<SlowEntry>,
-    next_id: u64,
-}
-
-impl SlowLog {
-    /// Records a command, trimming its arguments as Redis does.
-    pub fn push(
-        &mut self,
+impl SlowEntry {
+    /// An entry for `args`, trimmed as Redis does (its id is given when it is recorded).
+    pub fn new(
         args: Args<'_>,
         unix_secs: u64,
         micros: u64,
         client_addr: String,
         client_name: String,
-        max_len: usize,
-    ) {
+    ) -> SlowEntry {
         let argc = args.len();
         let kept = argc.min(MAX_ARGS);
         let mut stored = Vec::with_capacity(kept);
@@ -55,14 +47,44 @@ impl SlowLog {
                 stored.push(a.to_vec());
             }
         }
-        self.entries.push_front(SlowEntry {
-            id: self.next_id,
+        SlowEntry {
+            id: 0,
             unix_secs,
             micros,
             args: stored,
             client_addr,
             client_name,
-        });
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SlowLog {
+    entries: VecDeque<SlowEntry>,
+    next_id: u64,
+}
+
+impl SlowLog {
+    /// Records a command, trimming its arguments as Redis does.
+    pub fn push(
+        &mut self,
+        args: Args<'_>,
+        unix_secs: u64,
+        micros: u64,
+        client_addr: String,
+        client_name: String,
+        max_len: usize,
+    ) {
+        self.record(
+            SlowEntry::new(args, unix_secs, micros, client_addr, client_name),
+            max_len,
+        );
+    }
+
+    /// Records an entry made earlier (a blocked command, logged when it is served).
+    pub fn record(&mut self, mut entry: SlowEntry, max_len: usize) {
+        entry.id = self.next_id;
+        self.entries.push_front(entry);
         self.next_id += 1;
         self.entries.truncate(max_len);
     }

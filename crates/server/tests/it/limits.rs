@@ -495,3 +495,59 @@ async fn slowlog_redacts_secrets_like_redis() {
     let theirs = logged(&mut redis.client().await).await;
     assert_eq!(ours, theirs);
 }
+
+/// A blocking command is logged when it is served, not when it blocks or times out, as
+/// Redis 7.0 logs it (`updateStatsOnUnblock`): a BLPOP served by a push in a transaction
+/// that reset the log is its newest entry; one that timed out is not logged. Both servers.
+#[tokio::test]
+async fn slowlog_logs_blocking_commands_when_served_like_redis() {
+    let node = Node::start().await;
+    let redis = crate::support::RedisServer::start().await;
+    let logged = async |addr: std::net::SocketAddr| {
+        let mut c = RawClient::connect(addr).await;
+        let mut waiting = RawClient::connect(addr).await;
+        c.run("CONFIG SET slowlog-log-slower-than 0").await;
+        c.run("SLOWLOG RESET").await;
+        assert_eq!(
+            waiting.run("BLPOP nothing 0.05").await,
+            Frame::Null,
+            "timed out"
+        );
+        waiting.send(&["BLPOP", "l", "0"]).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !c
+            .run("INFO clients")
+            .await
+            .as_text()
+            .unwrap()
+            .contains("blocked_clients:1\r\n")
+        {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        for line in ["MULTI", "LPUSH l foo", "SLOWLOG RESET", "EXEC"] {
+            c.run(line).await;
+        }
+        waiting.read().await.expect("BLPOP served");
+        c.run("CONFIG SET slowlog-log-slower-than 10000").await;
+        let Frame::Array(entries) = c.run("SLOWLOG GET -1").await else {
+            panic!("SLOWLOG GET");
+        };
+        entries
+            .into_iter()
+            .map(|e| match e {
+                Frame::Array(fields) => format!("{:?}", fields[3]),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let ours = logged(node.addr).await;
+    let theirs = logged(redis.addr).await;
+    assert_eq!(ours, theirs);
+    let blpop = Frame::Array(["BLPOP", "l", "0"].map(|a| Frame::Bulk(a.into())).to_vec());
+    assert_eq!(
+        ours[0],
+        format!("{blpop:?}"),
+        "the served BLPOP is the newest entry"
+    );
+}
