@@ -252,7 +252,7 @@ pub struct Blocked {
     /// The command as SLOWLOG will show it if it is served: Redis logs a blocking command
     /// when it is served (with the time it ran, not the time it waited), never when it
     /// blocks or times out.
-    pub slowlog: Option<crate::slowlog::SlowEntry>,
+    pub slowlog: Option<Box<crate::slowlog::SlowEntry>>,
 }
 
 /// A client held back by CLIENT PAUSE (see [`Blocking::postponed`]).

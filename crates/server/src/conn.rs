@@ -541,7 +541,7 @@ impl Connection {
                     if threshold >= 0 && entry.micros as i64 >= threshold {
                         entry.unix_secs = crate::unix_ms() / 1000;
                         let max_len = live.slowlog_max_len.load(Ordering::Relaxed) as usize;
-                        self.shared.slowlog.lock().record(entry, max_len);
+                        self.shared.slowlog.lock().record(*entry, max_len);
                     }
                 }
             }

@@ -1059,13 +1059,13 @@ pub(crate) fn run(
     if let Some(blocked) = client.blocked.as_mut() {
         // Logged if and when it is served (see `Blocked::slowlog`).
         if !cmd.skip_slowlog {
-            blocked.slowlog = Some(crate::slowlog::SlowEntry::new(
+            blocked.slowlog = Some(Box::new(crate::slowlog::SlowEntry::new(
                 args,
                 0,
                 elapsed.as_micros() as u64,
                 client.info.addr.to_string(),
                 client.info.name.read().clone(),
-            ));
+            )));
         }
     } else if !client.in_script {
         slowlog_if_slow(shared, client, cmd, args, now, elapsed);
