@@ -172,6 +172,10 @@ pub struct ClientState {
     pub asking: bool,
     /// Running a command on a script's behalf (not slow-logged on its own).
     pub in_script: bool,
+    /// The changes the running write command made, when it counts them itself (Redis's
+    /// `server.dirty` delta, `rdb_changes_since_last_save`: a SETBIT of the bit already
+    /// there is 0); `None` counts 1 per write command that succeeded.
+    pub dirty: Option<u64>,
     /// The script said `redis.set_repl(REPL_NONE)`: its writes stay off the replication
     /// stream.
     pub script_no_replicate: bool,
@@ -207,6 +211,7 @@ impl ClientState {
             readonly: false,
             asking: false,
             in_script: false,
+            dirty: None,
             script_no_replicate: false,
             acl: Default::default(),
             tls: false,

@@ -997,7 +997,10 @@ pub(crate) fn run(
         }
     }
     local.record(index, elapsed, failed);
-    local.writes += u64::from(cmd.write && !failed);
+    let dirty = client.dirty.take().unwrap_or(1);
+    if cmd.write && !failed {
+        local.writes += dirty;
+    }
     if client.blocked.is_none() && shared.latency.threshold() != 0 {
         let event = if meta.has_flag("fast") {
             "fast-command"

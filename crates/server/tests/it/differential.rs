@@ -2723,3 +2723,43 @@ async fn random_commands_through_scripts_match_redis() {
         }
     }
 }
+
+/// `rdb_changes_since_last_save` grows by what a command changed, as Redis counts it: a
+/// SETBIT of the bit already there, or a BITFIELD SET of the value already there, is no
+/// change; a new key always is; BITFIELD counts each write that changed something.
+#[tokio::test]
+async fn bit_commands_count_only_real_changes_like_redis() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let deltas = async |c: &mut RawClient| {
+        let dirty = async |c: &mut RawClient| -> i64 {
+            let info = c.run("INFO persistence").await.as_text().unwrap();
+            let line = info
+                .lines()
+                .find(|l| l.starts_with("rdb_changes_since_last_save:"))
+                .unwrap();
+            line.split(':').nth(1).unwrap().trim().parse().unwrap()
+        };
+        let mut seen = Vec::new();
+        for line in [
+            "SETBIT foo 0 0",
+            "BITFIELD foo2 SET i5 0 0",
+            "SETBIT foo 0 0",
+            "BITFIELD foo2 SET i5 0 0",
+            "SETBIT foo 0 1",
+            "SETBIT foo 0 1",
+            "SETBIT foo 100 0",
+            "BITFIELD foo2 SET i5 0 1 SET i5 0 1 GET u4 0",
+            "BITFIELD foo2 INCRBY u2 100 0 OVERFLOW FAIL INCRBY u2 100 5",
+            "BITFIELD foo3 SET u8 0 0 SET u8 8 0",
+        ] {
+            let before = dirty(c).await;
+            c.cmd(&crate::support::split_quoted(line)).await;
+            seen.push((line, dirty(c).await - before));
+        }
+        seen
+    };
+    let ours = deltas(&mut node.client().await).await;
+    let theirs = deltas(&mut redis.client().await).await;
+    assert_eq!(ours, theirs);
+}

@@ -254,25 +254,33 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, readonly_command: bool) -> CmdResult {
     }
     // Reported as a change only if the string grew or its bits did (as Redis: a SET of the
     // value already there, or a failed INCRBY, breaks no WATCH).
-    let replies = shard
+    // Each SET or INCRBY that wrote counts as a change when it changed the value or the
+    // string was made or grew for it (Redis's `changes`, added to `server.dirty`).
+    let (replies, changes) = shard
         .modify_raw_if(h, key, ctx.now, |raw| {
             let grew = raw.len() < needed;
             if grew {
                 raw.resize(needed, 0);
             }
             let mut changed = grew;
+            let mut changes = 0;
             let replies: Vec<Option<i64>> = ops
                 .iter()
                 .map(|op| {
                     let before = get_unsigned(raw, op.offset, op.bits);
                     let reply = apply(raw, op);
-                    changed |= get_unsigned(raw, op.offset, op.bits) != before;
+                    let differs = get_unsigned(raw, op.offset, op.bits) != before;
+                    changed |= differs;
+                    if !matches!(op.kind, OpKind::Get) && reply.is_some() && (grew || differs) {
+                        changes += 1;
+                    }
                     reply
                 })
                 .collect();
-            (replies, changed)
+            ((replies, changes), changed)
         })
         .expect("the key exists");
+    ctx.client.dirty = Some(changes);
     ctx.out.array(replies.len());
     for r in replies {
         match r {

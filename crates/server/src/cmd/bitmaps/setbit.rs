@@ -29,7 +29,7 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     as_str(e.value())?;
     // Only a real change (the string grew, or the bit flipped) is reported, as Redis.
-    let old = shard
+    let (old, changed) = shard
         .modify_raw_if(h, key, ctx.now, |raw| {
             let grew = raw.len() <= byte;
             if grew {
@@ -37,9 +37,11 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             }
             let old = (raw[byte] >> shift) & 1;
             raw[byte] = (raw[byte] & !(1 << shift)) | ((on as u8) << shift);
-            (old, grew || old != on as u8)
+            let changed = grew || old != on as u8;
+            ((old, changed), changed)
         })
         .expect("key exists");
+    ctx.client.dirty = Some(u64::from(changed));
     ctx.out.int(old as i64);
     Ok(())
 }
