@@ -415,31 +415,11 @@ impl Connection {
 
     /// Takes the messages already queued, up to a flush's worth.
     fn drain_messages(&mut self) {
-        while self.out.len() < FLUSH_AT {
-            match self
-                .state
-                .pubsub
-                .as_mut()
-                .and_then(|s| s.rx.try_recv().ok())
-            {
-                Some(m) => self.encode_message(m),
-                None => return,
-            }
-        }
+        crate::pubsub::drain_queued(&mut self.state, &mut self.out, FLUSH_AT);
     }
 
     fn encode_message(&mut self, m: Message) {
-        if let Some(subs) = &self.state.pubsub {
-            subs.subscriber.taken(&m);
-        }
-        // A RESP2 connection can take an invalidation only as a Pub/Sub message, so only
-        // while it is subscribed (Redis's rule).
-        let resp2 = !self.out.is_resp3();
-        match m {
-            Message::Invalidate(_) if resp2 && !crate::pubsub::subscribed(&self.state) => {}
-            Message::RedirectBroken(_) if resp2 => {}
-            m => m.encode(&mut self.out),
-        }
+        crate::pubsub::encode_queued(&self.state, &mut self.out, m);
     }
 
     /// Gives back what the connection holds in shared structures (watched keys, a blocked

@@ -450,6 +450,22 @@ impl Shared {
         self.keyspace.used_bytes() + self.memory_overhead.load(Ordering::Relaxed)
     }
 
+    /// Called before a command that adds no data: evicts by the policy while memory is over
+    /// `maxmemory` (never refuses); says whether it had to. One atomic load when no limit
+    /// is set.
+    pub fn evict_if_over(&self, now: u64) -> bool {
+        let max = self.live.maxmemory.load(Ordering::Relaxed);
+        if max == 0
+            || self.replication.is_replica()
+            || self.live.policy() == store::Policy::NoEviction
+            || self.memory_in_use() <= max
+        {
+            return false;
+        }
+        self.make_room(now, 0);
+        true
+    }
+
     /// Called before a command that may add data (`denyoom`): admits it only if memory plus
     /// `incoming` (an upper bound of what the command adds) fits under `maxmemory`, evicting
     /// by the policy first. Returns false — the command is refused with `-OOM` — when the

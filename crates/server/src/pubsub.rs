@@ -476,6 +476,31 @@ pub fn endpoint_of(shared: &Shared, client: &mut ClientState) -> Arc<Subscriber>
 }
 
 /// Whether the client is in subscribed mode (RESP2 then limits what it may run).
+/// Writes the messages already queued for `client` (published messages, invalidations)
+/// until its output holds `limit` bytes.
+pub(crate) fn drain_queued(client: &mut ClientState, out: &mut resp::ReplyWriter, limit: usize) {
+    while out.len() < limit {
+        match client.pubsub.as_mut().and_then(|s| s.rx.try_recv().ok()) {
+            Some(m) => encode_queued(client, out, m),
+            None => return,
+        }
+    }
+}
+
+/// Writes one queued message as the connection's protocol takes it: a RESP2 connection takes
+/// an invalidation only as a Pub/Sub message, so only while it is subscribed (Redis's rule).
+pub(crate) fn encode_queued(client: &ClientState, out: &mut resp::ReplyWriter, m: Message) {
+    if let Some(subs) = &client.pubsub {
+        subs.subscriber.taken(&m);
+    }
+    let resp2 = !out.is_resp3();
+    match m {
+        Message::Invalidate(_) if resp2 && !subscribed(client) => {}
+        Message::RedirectBroken(_) if resp2 => {}
+        m => m.encode(out),
+    }
+}
+
 pub fn subscribed(client: &ClientState) -> bool {
     client
         .pubsub

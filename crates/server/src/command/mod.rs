@@ -526,6 +526,14 @@ pub fn execute<'s>(
     let mark = out.len();
     crate::users::refresh(shared, client);
     let resolved = resolve(shared, client, args, local, clock);
+    // As Redis's processCommand: while over maxmemory every command, not only one that adds
+    // data, first evicts by the policy; the invalidations of what it evicted (this client's
+    // own tracked keys included) go out before the reply.
+    if let Ok(index) = resolved {
+        if !shared.table.get(index).deny_oom && shared.evict_if_over(clock.unix_ms) {
+            crate::pubsub::drain_queued(client, out, usize::MAX);
+        }
+    }
     // ASKING lasts for one command (not for one that waits to run again).
     if client.asking
         && !matches!(resolved, Err(CmdError::SlotWait(_)))

@@ -279,3 +279,44 @@ async fn scripts_are_tracked_as_redis_tracks_them() {
     assert_eq!(ours, theirs);
     assert_ne!(ours[1], "1 []", "a reading script tracks its declared keys");
 }
+
+/// Over maxmemory, a read evicts first, as Redis's processCommand does for every command:
+/// a tracked volatile key evicted by GETBIT has its invalidation pushed before the GETBIT's
+/// reply (Redis's "Tracking invalidation message of eviction keys should be before
+/// response"). Each server's limit is its own memory in use plus 100 KB.
+#[tokio::test]
+async fn a_read_over_maxmemory_evicts_first_and_invalidates_before_its_reply_like_redis() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let scenario = async |addr: std::net::SocketAddr| {
+        let mut c = RawClient::connect(addr).await;
+        c.run("HELLO 3").await;
+        c.run("CLIENT TRACKING ON").await;
+        let info = c.run("INFO memory").await.as_text().unwrap();
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let limit = field("used_memory") - field("mem_not_counted_for_evict") + 100 * 1024;
+        c.run(&format!("CONFIG SET maxmemory {limit}")).await;
+        c.run("CONFIG SET maxmemory-policy volatile-random").await;
+        let mut seen = vec![format!("{:?}", c.run("SETEX volatile-key 10000 x").await)];
+        seen.push(format!("{:?}", c.run("GET volatile-key").await));
+        seen.push(format!("{:?}", c.run("SETBIT big-key 1600000 0").await));
+        c.send(&["GETBIT", "big-key", "0"]).await;
+        for _ in 0..2 {
+            seen.push(format!("{:?}", c.read().await.expect("reply")));
+        }
+        seen.push(format!("{:?}", c.run("EXISTS volatile-key").await));
+        c.run("CONFIG SET maxmemory 0").await;
+        seen
+    };
+    let ours = scenario(node.addr).await;
+    let theirs = scenario(redis.addr).await;
+    assert_eq!(ours, theirs);
+    assert!(ours[3].starts_with("Push("), "the invalidation first: {ours:?}");
+}
