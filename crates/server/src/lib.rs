@@ -1083,6 +1083,14 @@ async fn housekeeping(shared: Arc<Shared>) {
                 .latency
                 .add_if_needed("eviction-cycle", started.elapsed().as_millis() as u64);
         }
+        // The tracking table back within `tracking-table-max-keys` (after CONFIG SET lowered
+        // it), as Redis's serverCron.
+        let max_tracked = shared
+            .live
+            .tunables
+            .tracking_table_max_keys
+            .load(Ordering::Relaxed);
+        shared.tracking.enforce_limit(&shared, max_tracked);
         // Automatic snapshots at the configured save points, as Redis's serverCron.
         persist::maybe_save(&shared);
         // Active expiry: up to 25% of one core per cycle (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC),

@@ -150,6 +150,42 @@ impl Tracking {
         }
     }
 
+    /// `tracking-table-max-keys`: while the table holds more keys than `max_keys` (0: no
+    /// limit), forgets some and tells their readers, as if the keys had changed — a client
+    /// must not keep a value cached that the server no longer watches for it (Redis's
+    /// trackingLimitUsedSlots). Bounded work per call, as Redis's: a big cut (CONFIG SET to
+    /// a much lower limit) is finished by later calls (each tracked read, each housekeeping
+    /// tick).
+    pub fn enforce_limit(&self, shared: &Shared, max_keys: usize) {
+        const MAX_PER_CALL: usize = 1000;
+        if max_keys == 0 {
+            return;
+        }
+        let dropped: Vec<(Box<[u8]>, HashSet<u64>)> = {
+            let mut table = self.table.lock();
+            if table.len() <= max_keys {
+                return;
+            }
+            let over = (table.len() - max_keys).min(MAX_PER_CALL);
+            // HashMap order is the hasher's: no key is favoured, as Redis's random walk.
+            let keys: Vec<Box<[u8]>> = table.keys().take(over).cloned().collect();
+            keys.into_iter()
+                .filter_map(|k| table.remove_entry(&k))
+                .collect()
+        };
+        let clients = self.clients.read();
+        for (key, readers) in dropped {
+            self.items.fetch_sub(readers.len(), Ordering::Relaxed);
+            let one: Arc<[Vec<u8>]> = Arc::from(vec![key.to_vec()]);
+            for id in readers {
+                match clients.get(&id) {
+                    Some(t) if !t.options.bcast => self.send(shared, t, Some(one.clone())),
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// INFO's tracking_total_keys, tracking_total_items, tracking_total_prefixes.
     pub fn totals(&self) -> (usize, usize, usize) {
         let keys = self.table.lock().len();

@@ -279,6 +279,8 @@ pub struct Tunables {
     pub busy_reply_threshold: AtomicUsize,
     /// `hll-sparse-max-bytes`, read by every PFADD.
     pub hll_sparse_max_bytes: AtomicUsize,
+    /// `tracking-table-max-keys`, read whenever a read is tracked (0 = no limit).
+    pub tracking_table_max_keys: AtomicUsize,
     /// `replica-read-only` and `replica-serve-stale-data`, read by every command on a replica.
     pub replica_read_only: std::sync::atomic::AtomicBool,
     pub replica_serve_stale_data: std::sync::atomic::AtomicBool,
@@ -303,6 +305,7 @@ impl Default for Tunables {
             min_replicas_max_lag: AtomicUsize::new(10),
             busy_reply_threshold: AtomicUsize::new(5000),
             hll_sparse_max_bytes: AtomicUsize::new(3000),
+            tracking_table_max_keys: AtomicUsize::new(1_000_000),
             replica_read_only: true.into(),
             replica_serve_stale_data: true.into(),
         }
@@ -326,6 +329,7 @@ impl Tunables {
             "min-replicas-max-lag" => Some(&self.min_replicas_max_lag),
             "busy-reply-threshold" => Some(&self.busy_reply_threshold),
             "hll-sparse-max-bytes" => Some(&self.hll_sparse_max_bytes),
+            "tracking-table-max-keys" => Some(&self.tracking_table_max_keys),
             _ => None,
         };
         let flag = match t.name {

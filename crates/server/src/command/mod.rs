@@ -866,9 +866,7 @@ fn run_script(
     shared.script.leave();
     if std::mem::take(&mut client.script_read) && tracking_wants(client) {
         let keys = cmd.meta.key_positions(args);
-        shared
-            .tracking
-            .remember(client.info.id, keys.iter().map(|&i| args.get(i)));
+        remember_read(shared, client.info.id, keys.iter().map(|&i| args.get(i)));
     }
     if client.tracking.is_some() && client.multi.is_none() {
         client.caching = None;
@@ -1030,9 +1028,7 @@ pub(crate) fn run(
             client.script_read = true;
         } else if tracked_read && tracking_wants(client) {
             let keys = meta.key_positions(args);
-            shared
-                .tracking
-                .remember(client.info.id, keys.iter().map(|&i| args.get(i)));
+            remember_read(shared, client.info.id, keys.iter().map(|&i| args.get(i)));
         }
         // Any CLIENT subcommand keeps it (Redis checks for its `clientCommand`).
         if !meta.name.starts_with("client|") && client.multi.is_none() && !client.in_script {
@@ -1082,6 +1078,18 @@ pub(crate) fn run(
         slowlog_if_slow(shared, client, cmd, args, now, elapsed);
     }
     failed
+}
+
+/// Tracks a read of `keys` by client `id`, keeping the table within
+/// `tracking-table-max-keys`.
+fn remember_read<'a>(shared: &Shared, id: u64, keys: impl Iterator<Item = &'a [u8]>) {
+    shared.tracking.remember(id, keys);
+    let max = shared
+        .live
+        .tunables
+        .tracking_table_max_keys
+        .load(Ordering::Relaxed);
+    shared.tracking.enforce_limit(shared, max);
 }
 
 /// Logs a command that ran past `slowlog-log-slower-than`.

@@ -318,5 +318,56 @@ async fn a_read_over_maxmemory_evicts_first_and_invalidates_before_its_reply_lik
     let ours = scenario(node.addr).await;
     let theirs = scenario(redis.addr).await;
     assert_eq!(ours, theirs);
-    assert!(ours[3].starts_with("Push("), "the invalidation first: {ours:?}");
+    assert!(
+        ours[3].starts_with("Push("),
+        "the invalidation first: {ours:?}"
+    );
+}
+
+/// `tracking-table-max-keys` bounds the table: lowered to 1 with two keys tracked, one of
+/// them is forgotten and its reader told (Redis's "Tracking gets notification on tracking
+/// table key eviction"); the key is the server's pick, so what is compared is how many
+/// invalidations came and what INFO counts then. Both servers.
+#[tokio::test]
+async fn the_tracking_table_stays_within_its_limit_like_redis() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let scenario = async |addr: std::net::SocketAddr| {
+        let mut r = RawClient::connect(addr).await;
+        let id = match r.run("CLIENT ID").await {
+            Frame::Integer(n) => n,
+            f => panic!("{f:?}"),
+        };
+        r.run("SUBSCRIBE __redis__:invalidate").await;
+        let mut c = RawClient::connect(addr).await;
+        c.run(&format!("CLIENT TRACKING ON REDIRECT {id} NOLOOP"))
+            .await;
+        c.run("MSET key1 1 key2 2").await;
+        c.run("MGET key1 key2").await;
+        c.run("CONFIG SET tracking-table-max-keys 1").await;
+        let message = tokio::time::timeout(std::time::Duration::from_secs(5), r.read())
+            .await
+            .expect("an invalidation within the housekeeping period")
+            .expect("open");
+        let key = match &message {
+            Frame::Array(items) | Frame::Push(items) => items[2].clone(),
+            f => panic!("{f:?}"),
+        };
+        assert!(
+            key == Frame::Array(vec![Frame::Bulk(b"key1".to_vec())])
+                || key == Frame::Array(vec![Frame::Bulk(b"key2".to_vec())]),
+            "{message:?}"
+        );
+        let info = c.run("INFO stats").await.as_text().unwrap();
+        let keys = info
+            .lines()
+            .find(|l| l.starts_with("tracking_total_keys:"))
+            .map(str::to_string)
+            .expect("INFO stats has tracking_total_keys");
+        c.run("CONFIG SET tracking-table-max-keys 1000000").await;
+        keys
+    };
+    let ours = scenario(node.addr).await;
+    let theirs = scenario(redis.addr).await;
+    assert_eq!(ours, theirs);
 }
