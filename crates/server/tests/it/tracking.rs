@@ -371,3 +371,40 @@ async fn the_tracking_table_stays_within_its_limit_like_redis() {
     let theirs = scenario(redis.addr).await;
     assert_eq!(ours, theirs);
 }
+
+/// FLUSHALL empties the tracking table even when nobody tracks at that moment (entries of a
+/// client that turned tracking off are not counted afterwards), and CLIENT TRACKINGINFO
+/// shows BCAST without a prefix as the empty prefix. Both servers.
+#[tokio::test]
+async fn flushall_empties_the_tracking_table_and_bcast_shows_its_empty_prefix_like_redis() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let scenario = async |addr: std::net::SocketAddr| {
+        let mut c = RawClient::connect(addr).await;
+        let mut seen = Vec::new();
+        for line in [
+            "CLIENT TRACKING ON",
+            "GET stale",
+            "CLIENT TRACKING OFF",
+            "FLUSHALL",
+            "CLIENT TRACKING ON",
+            "GET a",
+            "GET b",
+        ] {
+            c.run(line).await;
+        }
+        let info = c.run("INFO stats").await.as_text().unwrap();
+        seen.extend(
+            info.lines()
+                .filter(|l| l.starts_with("tracking_total_"))
+                .map(str::to_string),
+        );
+        c.run("CLIENT TRACKING OFF").await;
+        c.run("CLIENT TRACKING ON BCAST").await;
+        seen.push(format!("{:?}", c.run("CLIENT TRACKINGINFO").await));
+        seen
+    };
+    let ours = scenario(node.addr).await;
+    let theirs = scenario(redis.addr).await;
+    assert_eq!(ours, theirs);
+}

@@ -198,9 +198,13 @@ pub fn trackinginfo(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             if ctx.shared.tracking.broken(ctx.client.info.id) {
                 flags.push("broken_redirect");
             }
-            // Redis keeps them in a radix tree: sorted.
+            // Redis keeps them in a radix tree: sorted. BCAST without a prefix is the empty
+            // prefix there, and shown as one.
             let mut prefixes = t.prefixes.clone();
             prefixes.sort();
+            if t.bcast && prefixes.is_empty() {
+                prefixes.push(Vec::new());
+            }
             (t.redirect as i64, prefixes)
         }
     };

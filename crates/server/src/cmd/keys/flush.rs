@@ -15,9 +15,9 @@ fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let old = ctx.shared.keyspace.flush();
-    if ctx.shared.tracking.active() {
-        ctx.shared.tracking.flush(ctx.shared);
-    }
+    // The tracking table is emptied even when nobody tracks now (Redis reclaims it on every
+    // FLUSHALL): entries left by clients that stopped would otherwise outlive the data.
+    ctx.shared.tracking.flush(ctx.shared);
     if asynchronous {
         std::thread::spawn(move || drop(old));
     } else {
