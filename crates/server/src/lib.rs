@@ -326,6 +326,8 @@ pub struct Shared {
     pub latency: latency::Monitor,
     /// Active expiry on (DEBUG SET-ACTIVE-EXPIRE 0 turns it off; lazy expiry stays).
     pub active_expire: AtomicBool,
+    /// DEBUG PAUSE-CRON: the housekeeping tick does nothing while set.
+    pub cron_paused: AtomicBool,
     /// The script running now (see [`script_host`]).
     pub script: script_host::ScriptState,
     /// Scripting's memory, for INFO.
@@ -770,6 +772,7 @@ pub async fn run_node(
         tracking: Default::default(),
         latency: Default::default(),
         active_expire: AtomicBool::new(true),
+        cron_paused: AtomicBool::new(false),
         script: Default::default(),
         function_codes: Default::default(),
         script_memory: Default::default(),
@@ -1065,6 +1068,9 @@ async fn housekeeping(shared: Arc<Shared>) {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
+        }
+        if shared.cron_paused.load(Ordering::Relaxed) {
+            continue;
         }
         // Background eviction while over maxmemory (after CONFIG SET lowered it, or when
         // writes outpaced their own bounded eviction), as Redis's eviction time proc.

@@ -191,6 +191,19 @@ async fn debug_matches_redis() {
     for line in ["DBSIZE", "GET gone", "DBSIZE", "DEBUG SET-ACTIVE-EXPIRE 1"] {
         assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
     }
+    // PAUSE-CRON: no background expiry while the periodic work is paused.
+    for c in [&mut ours, &mut theirs] {
+        c.run("FLUSHALL").await;
+        assert_eq!(
+            c.run("DEBUG PAUSE-CRON 1").await,
+            Frame::Simple("OK".into())
+        );
+        c.run("SET gone v PX 1").await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    for line in ["DBSIZE", "DEBUG PAUSE-CRON 0"] {
+        assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
+    }
     // POPULATE, with and without a prefix and a size.
     for line in [
         "DEBUG POPULATE 10",

@@ -1,6 +1,6 @@
 //! DEBUG: the subcommands tools and test suites use — DIGEST and DIGEST-VALUE (Redis's
 //! dataset digest, computed the same way), OBJECT, RELOAD, SLEEP, SET-ACTIVE-EXPIRE,
-//! POPULATE, PROTOCOL, ERROR, LOG, CHANGE-REPL-ID, QUICKLIST-PACKED-THRESHOLD, HELP.
+//! POPULATE, PROTOCOL, ERROR, LOG, PAUSE-CRON, CHANGE-REPL-ID, QUICKLIST-PACKED-THRESHOLD, HELP.
 //! Crash and memory-poking subcommands (SEGFAULT, PANIC, OOM, LEAK, MALLCTL ...) are not
 //! offered. As in Redis 7, `enable-debug-command` decides who may run it (here `local` by
 //! default: clients on this machine).
@@ -46,6 +46,13 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ if is(sub, "set-active-expire") && n == 3 => {
             let on = atoi(args.get(2)) != 0;
             ctx.shared.active_expire.store(on, Ordering::Relaxed);
+            ctx.out.ok();
+        }
+        _ if is(sub, "pause-cron") && n == 3 => {
+            // The periodic work (Redis's serverCron: eviction and expiry cycles, save
+            // points, the tracking table's limit, ...) stops until resumed.
+            let paused = atoi(args.get(2)) != 0;
+            ctx.shared.cron_paused.store(paused, Ordering::Relaxed);
             ctx.out.ok();
         }
         _ if is(sub, "set-disable-deny-scripts") && n == 3 => {
@@ -394,6 +401,8 @@ fn help(ctx: &mut Ctx<'_>) {
             "    Default value is 1GB, allows values up to 4GB",
             "SLEEP <seconds>",
             "    Stop the server for <seconds>. Decimals allowed.",
+            "PAUSE-CRON <0|1>",
+            "    Stop periodic cron job processing.",
         ],
     );
 }
