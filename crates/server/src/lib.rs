@@ -376,6 +376,10 @@ impl Workers {
                     // from inside a long script. Every thread it starts is on this lane.
                     let runtime = match tokio::runtime::Builder::new_multi_thread()
                         .worker_threads(1)
+                        // Connections run in the order they became readable, as in Redis's
+                        // event loop: the LIFO slot would run the last one woken first, so
+                        // an EXEC sent before another client's write could run after it.
+                        .disable_lifo_slot()
                         .thread_name(format!("shardcache-worker-{i}"))
                         .thread_stack_size(WORKER_STACK)
                         .on_thread_start(move || exec_gate::set_lane(i))

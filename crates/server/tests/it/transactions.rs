@@ -331,3 +331,37 @@ async fn exec_of_queued_writes_is_refused_like_a_write() {
     }
     assert_eq!(seen[0], seen[1]);
 }
+
+/// One worker runs its connections in the order they became readable, as Redis's event
+/// loop: an EXEC sent just before another client's LPUSH (which serves a blocked BRPOPLPUSH
+/// into the watched list) runs first, so the transaction is not aborted (Redis's "BRPOPLPUSH
+/// does not affect WATCH while still blocked"; tokio's LIFO slot ran the last connection
+/// woken first and aborted about half of these).
+#[tokio::test]
+async fn a_worker_runs_connections_in_the_order_their_commands_arrived() {
+    let node = Node::start_with(Config {
+        threads: 1,
+        ..Config::default()
+    })
+    .await;
+    let mut r = node.client().await;
+    for round in 0..20 {
+        let (mut blocked, mut watching) = (node.client().await, node.client().await);
+        r.run("DEL src dst somekey").await;
+        r.run("SET somekey somevalue").await;
+        blocked.send(&["BRPOPLPUSH", "src", "dst", "0"]).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for line in ["WATCH dst", "MULTI", "GET somekey"] {
+            watching.run(line).await;
+        }
+        watching.send(&["EXEC"]).await;
+        r.send(&["LPUSH", "src", "element"]).await;
+        assert_eq!(
+            watching.read().await.unwrap(),
+            Frame::Array(vec![bulk("somevalue")]),
+            "round {round}"
+        );
+        r.read().await.unwrap();
+        blocked.read().await.unwrap();
+    }
+}
