@@ -8,10 +8,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("SHARDCACHE_BIN", os.path.join(ROOT, "target", "debug", "shardcache"))
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below Linux's ephemeral range (32768-60999) and below free_base's ports: a
+    port the kernel picks for us (bind to 0) is an ephemeral one, which another test's
+    outgoing connection can take between this check and the server binding it. Never the
+    same port twice in one test run."""
+    import random
+    rng = random.Random(os.getpid() * 7919 + len(_HANDED_OUT))
+    for _ in range(2000):
+        port = rng.randrange(4000, 9900)
+        if port in _HANDED_OUT or port == 6379 or 7000 <= port < 8000:
+            continue
+        if free(port):
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free ports")
 
 
 def wait_port(port, proc, what="shardcache"):
