@@ -54,6 +54,9 @@ pub struct Tracking {
     table: Mutex<HashMap<Box<[u8]>, HashSet<u64>>>,
     /// Entries of `table` (clients per key summed: INFO `tracking_total_items`).
     items: AtomicUsize,
+    /// Keys in `table`, kept with it: read without the lock before every command (see
+    /// [`Tracking::over_limit`]).
+    keys: AtomicUsize,
     count: AtomicUsize,
     /// BCAST clients among `count` (changes are gathered only while there are some).
     bcast_count: AtomicUsize,
@@ -148,6 +151,12 @@ impl Tracking {
                 self.items.fetch_add(1, Ordering::Relaxed);
             }
         }
+        self.keys.store(table.len(), Ordering::Relaxed);
+    }
+
+    /// Whether the table holds more than `max_keys` keys (0: no limit); no lock taken.
+    pub fn over_limit(&self, max_keys: usize) -> bool {
+        max_keys != 0 && self.keys.load(Ordering::Relaxed) > max_keys
     }
 
     /// `tracking-table-max-keys`: while the table holds more keys than `max_keys` (0: no
@@ -169,9 +178,12 @@ impl Tracking {
             let over = (table.len() - max_keys).min(MAX_PER_CALL);
             // HashMap order is the hasher's: no key is favoured, as Redis's random walk.
             let keys: Vec<Box<[u8]>> = table.keys().take(over).cloned().collect();
-            keys.into_iter()
+            let dropped = keys
+                .into_iter()
                 .filter_map(|k| table.remove_entry(&k))
-                .collect()
+                .collect();
+            self.keys.store(table.len(), Ordering::Relaxed);
+            dropped
         };
         let clients = self.clients.read();
         for (key, readers) in dropped {
@@ -225,7 +237,9 @@ impl Tracking {
         let me = CURRENT.with(Cell::get);
         let readers = {
             let mut table = self.table.lock();
-            table.remove(key)
+            let readers = table.remove(key);
+            self.keys.store(table.len(), Ordering::Relaxed);
+            readers
         };
         let clients = self.clients.read();
         let one: Arc<[Vec<u8>]> = Arc::from(vec![key.to_vec()]);
@@ -287,6 +301,7 @@ impl Tracking {
             let mut table = self.table.lock();
             table.clear();
             self.items.store(0, Ordering::Relaxed);
+            self.keys.store(0, Ordering::Relaxed);
         }
         for t in self.clients.read().values() {
             self.send(shared, t, None);

@@ -527,10 +527,21 @@ pub fn execute<'s>(
     crate::users::refresh(shared, client);
     let resolved = resolve(shared, client, args, local, clock);
     // As Redis's processCommand: while over maxmemory every command, not only one that adds
-    // data, first evicts by the policy; the invalidations of what it evicted (this client's
-    // own tracked keys included) go out before the reply.
-    if let Ok(index) = resolved {
-        if !shared.table.get(index).deny_oom && shared.evict_if_over(clock.unix_ms) {
+    // data, first evicts by the policy, and the tracking table is brought back within
+    // `tracking-table-max-keys`; the invalidations either sent (this client's own tracked
+    // keys included) go out before the reply.
+    if let Ok(index) = &resolved {
+        let evicted = !shared.table.get(*index).deny_oom && shared.evict_if_over(clock.unix_ms);
+        let max_tracked = shared
+            .live
+            .tunables
+            .tracking_table_max_keys
+            .load(Ordering::Relaxed);
+        let forgotten = shared.tracking.over_limit(max_tracked);
+        if forgotten {
+            shared.tracking.enforce_limit(shared, max_tracked);
+        }
+        if evicted || forgotten {
             crate::pubsub::drain_queued(client, out, usize::MAX);
         }
     }

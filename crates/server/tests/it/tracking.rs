@@ -408,3 +408,44 @@ async fn flushall_empties_the_tracking_table_and_bcast_shows_its_empty_prefix_li
     let theirs = scenario(redis.addr).await;
     assert_eq!(ours, theirs);
 }
+
+/// The tracking table's limit is applied before every command, as Redis's processCommand
+/// does (its #11715): lowered while the housekeeping tick is paused, the next command — even
+/// one queued in MULTI — first forgets a key, and the client hears of it before the reply.
+#[tokio::test]
+async fn the_tracking_limit_applies_before_the_next_command_like_redis() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let scenario = async |addr: std::net::SocketAddr| {
+        let mut other = RawClient::connect(addr).await;
+        other.run("CONFIG SET tracking-table-max-keys 2").await;
+        other.run("DEBUG PAUSE-CRON 1").await;
+        let mut c = RawClient::connect(addr).await;
+        c.run("HELLO 3").await;
+        c.run("CLIENT TRACKING ON").await;
+        c.run("MGET 1{tag} 2{tag}").await;
+        c.run("MULTI").await;
+        other.run("CONFIG SET tracking-table-max-keys 1").await;
+        c.send(&["PING"]).await;
+        c.send(&["EXEC"]).await;
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            // Which key is forgotten is the server's pick.
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), c.read())
+                .await
+                .expect("three frames: the invalidation, QUEUED, EXEC's reply");
+            seen.push(match next.expect("open") {
+                Frame::Push(items) => format!("push {:?} of {}", items[0], items.len()),
+                f => format!("{f:?}"),
+            });
+        }
+        other.run("DEBUG PAUSE-CRON 0").await;
+        other
+            .run("CONFIG SET tracking-table-max-keys 1000000")
+            .await;
+        seen
+    };
+    let ours = scenario(node.addr).await;
+    let theirs = scenario(redis.addr).await;
+    assert_eq!(ours, theirs);
+}
