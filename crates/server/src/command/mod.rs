@@ -1100,7 +1100,9 @@ fn remember_read<'a>(shared: &Shared, id: u64, keys: impl Iterator<Item = &'a [u
         .tunables
         .tracking_table_max_keys
         .load(Ordering::Relaxed);
-    shared.tracking.enforce_limit(shared, max);
+    if shared.tracking.over_limit(max) {
+        shared.tracking.enforce_limit(shared, max);
+    }
 }
 
 /// Logs a command that ran past `slowlog-log-slower-than`.
