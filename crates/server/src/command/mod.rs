@@ -532,15 +532,19 @@ pub fn execute<'s>(
     // keys included) go out before the reply.
     if let Ok(index) = &resolved {
         let evicted = !shared.table.get(*index).deny_oom && shared.evict_if_over(clock.unix_ms);
-        let max_tracked = shared
-            .live
-            .tunables
-            .tracking_table_max_keys
-            .load(Ordering::Relaxed);
-        let forgotten = shared.tracking.over_limit(max_tracked);
-        if forgotten {
-            shared.tracking.enforce_limit(shared, max_tracked);
-        }
+        // Only while someone tracks, as Redis (`server.tracking_clients`).
+        let forgotten = shared.tracking.active() && {
+            let max = shared
+                .live
+                .tunables
+                .tracking_table_max_keys
+                .load(Ordering::Relaxed);
+            let over = shared.tracking.over_limit(max);
+            if over {
+                shared.tracking.enforce_limit(shared, max);
+            }
+            over
+        };
         if evicted || forgotten {
             crate::pubsub::drain_queued(client, out, usize::MAX);
         }
