@@ -946,9 +946,20 @@ async fn a_flapping_primary_loses_no_waited_write() {
     let total = waited.len();
     let lost = tokio::task::spawn_blocking(move || {
         let mut p = connect(final_primary);
+        // A primary that has just settled may answer CLUSTERDOWN until its lease is in
+        // force: that is unavailability, not loss, so a read is retried for a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         waited
             .iter()
-            .filter(|(i, k)| p.get::<_, Option<i64>>(k).unwrap() != Some(*i as i64))
+            .filter(|(i, k)| loop {
+                match p.get::<_, Option<i64>>(k) {
+                    Ok(v) => break v != Some(*i as i64),
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => panic!("reading {k:?} from the final primary: {e}"),
+                }
+            })
             .count()
     })
     .await
