@@ -76,7 +76,7 @@ IMPLEMENTED = {
     "expireat": [], "pexpireat": [], "ttl": [], "pttl": [], "expiretime": [], "pexpiretime": [],
     "persist": [], "rename": [], "renamenx": [], "keys": [], "scan": [], "randomkey": [],
     "dbsize": [], "flushdb": [], "flushall": [], "copy": [], "dump": [], "restore": [],
-    "restore-asking": [], "migrate": [], "save": [], "bgsave": [], "lastsave": [],
+    "restore-asking": [], "migrate": [], "save": [], "bgsave": [], "bgrewriteaof": [], "lastsave": [],
     "object": ["encoding", "freq", "idletime", "refcount", "help"], "swapdb": [], "move": [], "sort": [], "sort_ro": [],
     # server
     "info": [], "config": ["get", "set", "resetstat", "rewrite", "help"], "time": [],

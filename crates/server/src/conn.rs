@@ -177,6 +177,9 @@ impl Connection {
             self.publish();
             // The batch's writes leave for the replicas together.
             self.shared.repl_log.flush();
+            // No reply before the append-only file holds the batch's writes (and, with
+            // `appendfsync always`, has them on disk).
+            crate::aof::writer::before_reply(&self.shared).await;
             // And BCAST tracking clients hear of the batch's changes together.
             self.shared.tracking.broadcast(&self.shared);
             if !self.out.is_empty() {

@@ -72,6 +72,9 @@ pub enum CmdError {
     /// Load shedding (`--max-concurrent-requests`, `--cpu-shed-threshold`).
     #[error("BUSY Shard-Cache is shedding load ({0}); retry later")]
     Shedding(&'static str),
+    /// Writes refused while persistence is failing (the text after `MISCONF `).
+    #[error("MISCONF {0}")]
+    Misconf(String),
     #[error("LOADING Redis is loading the dataset in memory")]
     Loading,
     #[error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")]

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod admin_monitor;
 pub mod alerts;
+pub mod aof;
 pub mod blocking;
 pub mod client;
 pub mod client_port;
@@ -179,6 +180,8 @@ pub struct ClientState {
     /// The script said `redis.set_repl(REPL_NONE)`: its writes stay off the replication
     /// stream.
     pub script_no_replicate: bool,
+    /// Replaying the append-only file: runs while the node is loading.
+    pub loading_aof: bool,
     /// The ACL user this connection runs as (see [`users::ClientAcl`]).
     pub acl: users::ClientAcl,
     /// The connection came in over TLS: cluster redirections name TLS ports.
@@ -213,6 +216,7 @@ impl ClientState {
             in_script: false,
             dirty: None,
             script_no_replicate: false,
+            loading_aof: false,
             acl: Default::default(),
             tls: false,
         }
@@ -271,6 +275,8 @@ pub struct Shared {
     pub stats: ServerStats,
     /// Snapshots to disk (SAVE, BGSAVE, LASTSAVE, INFO persistence).
     pub persistence: persist::Persistence,
+    /// The append-only file (`appendonly yes`).
+    pub aof: aof::Aof,
     pub clients: Clients,
     pub slowlog: Mutex<SlowLog>,
     pub started: Instant,
@@ -731,6 +737,7 @@ pub async fn run_node(
         users,
         stats: ServerStats::default(),
         persistence: persist::Persistence::new(),
+        aof: Default::default(),
         clients: Clients::default(),
         slowlog: Mutex::new(SlowLog::default()),
         started: Instant::now(),
@@ -816,7 +823,37 @@ pub async fn run_node(
     // move meanwhile: `persist::settle_cluster_load`). The file is checked (header) before
     // the port opens, then loaded while clients already connect and get -LOADING (as from
     // Redis); a file that turns out corrupt stops the node.
-    let loading = {
+    let loading = if aof::configured(&shared) {
+        // `appendonly yes`: the append-only file is the data (the snapshot is not read, as
+        // in Redis), replayed while clients get -LOADING.
+        if shared.cluster.is_some() {
+            return Err(invalid(aof::CLUSTER_REFUSAL.to_string()));
+        }
+        let manifest = aof::read_manifest(&shared)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        shared.aof.set_manifest(manifest.clone());
+        shared.persistence.loading.store(true, Ordering::SeqCst);
+        let s = shared.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let r = aof::load::load(&s, &manifest, aof::load::Hold::Shared)
+                .and_then(|loaded| {
+                    if loaded.files > 0 {
+                        tracing::info!(
+                            files = loaded.files,
+                            commands = loaded.commands,
+                            keys = s.keyspace.len(),
+                            seconds = started.elapsed().as_secs_f64(),
+                            "DB loaded from append only file"
+                        );
+                    }
+                    aof::open_at_start(&s)
+                })
+                .map(|()| None);
+            s.persistence.loading.store(false, Ordering::SeqCst);
+            r
+        }))
+    } else {
         let path = persist::Persistence::path(&shared.live);
         persist::check_header(&path)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
@@ -980,6 +1017,9 @@ pub async fn run_node(
     {
         tracing::warn!("some connections did not finish within 10s");
     }
+    // Everything acknowledged is in the append-only file, fsynced.
+    let s = shared.clone();
+    let _ = tokio::task::spawn_blocking(move || aof::turn_off(&s)).await;
     shared.workers.stop().await;
     if let Some(e) = failed_load {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
@@ -1103,6 +1143,7 @@ async fn housekeeping(shared: Arc<Shared>) {
         shared.tracking.enforce_limit(&shared, max_tracked);
         // Automatic snapshots at the configured save points, as Redis's serverCron.
         persist::maybe_save(&shared);
+        aof::cron(&shared);
         // Active expiry: up to 25% of one core per cycle (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC),
         // in slices of a few thousand keys so no shard lock is held for long.
         let budget = period / 4;
@@ -1141,7 +1182,7 @@ async fn housekeeping(shared: Arc<Shared>) {
             && !replication::failover::active(&shared)
             && last_replica_ping.elapsed() >= Duration::from_secs(ping_every.max(1))
         {
-            shared.repl_log.append_command(&[b"PING"]);
+            shared.repl_log.append_control(&[b"PING"]);
             last_replica_ping = Instant::now();
         }
         // Expired and evicted keys' DELs from this tick (and anything written outside a

@@ -46,6 +46,9 @@ pub struct Persistence {
     saves: AtomicU64,
     /// Saves started, naming their temp files apart.
     attempts: AtomicU64,
+    /// Held while a snapshot is taken: one at a time (a save, a replica's sync, an
+    /// append-only file's rewrite).
+    snapshot: parking_lot::Mutex<()>,
 }
 
 impl Default for Persistence {
@@ -68,6 +71,7 @@ impl Persistence {
             loaded_expired: AtomicU64::new(0),
             saves: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
+            snapshot: parking_lot::Mutex::new(()),
         }
     }
 
@@ -210,6 +214,7 @@ fn write_snapshot<W: std::io::Write>(
     out: W,
     at_cut: impl FnOnce(),
 ) -> std::io::Result<(W, u64)> {
+    let _one_at_a_time = shared.persistence.snapshot.lock();
     let now = crate::unix_ms();
     let ctime = (now / 1000).to_string();
     // A quiescent instant: no batch of commands (so no EXEC) is running anywhere, and the
@@ -329,7 +334,6 @@ impl KeySaveDelay {
     }
 }
 
-/// Starts a background save when a save point is reached: at least `changes` writes and
 /// Writes a point-in-time snapshot to `path` for a replica's full resync; `at_cut` runs at
 /// the snapshot's instant (no command running anywhere), to take the replication offset the
 /// snapshot stands for. Waits for a save in progress to end first (one snapshot at a time).
@@ -370,6 +374,19 @@ pub fn snapshot_for_replica_to(
     result
 }
 
+/// A point-in-time snapshot into `out` (an append-only file's base), `at_cut` run at its
+/// instant; the bytes written. Waits for a snapshot being taken to end first.
+pub fn snapshot_to(
+    shared: &Shared,
+    out: impl std::io::Write,
+    at_cut: impl FnOnce(),
+) -> Result<u64, String> {
+    write_snapshot(shared, out, at_cut)
+        .map(|(_, bytes)| bytes)
+        .map_err(|e| format!("writing the snapshot: {e}"))
+}
+
+/// Starts a background save when a save point is reached: at least `changes` writes and
 /// `seconds` since the last save (after a failed save, Redis's 5 s retry delay applies).
 pub fn maybe_save(shared: &Arc<Shared>) {
     let p = &shared.persistence;
@@ -499,7 +516,8 @@ pub fn load_with(
     };
     let started = Instant::now();
     let file_len = file.metadata().map_or(0, |m| m.len());
-    let reader = rdb::read::Reader::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader =
+        rdb::read::Reader::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
     let now = crate::unix_ms();
     let (mut loaded, mut expired, mut other_db, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let (mut cluster_epoch, mut node_id) = (None, None);
@@ -541,7 +559,7 @@ pub fn load_with(
             .collect();
         let mut batch = Vec::with_capacity(4096);
         let mut outcome = Ok(());
-        for item in reader {
+        for item in reader.by_ref() {
             let item = match item {
                 Ok(i) => i,
                 Err(e) => {
@@ -631,6 +649,7 @@ pub fn load_with(
     Ok(Some(Loaded {
         keys: loaded,
         seconds: secs,
+        bytes: reader.offset(),
         cluster_epoch,
         node_id,
     }))
@@ -641,6 +660,9 @@ pub fn load_with(
 pub struct Loaded {
     pub keys: u64,
     pub seconds: f64,
+    /// Bytes of the file the snapshot took (an append-only file's RDB preamble may be
+    /// followed by commands).
+    pub bytes: u64,
     /// The cluster epoch the snapshot was taken at, and the node that took it, if a cluster
     /// node wrote it.
     pub cluster_epoch: Option<u64>,
@@ -775,7 +797,7 @@ pub fn info(shared: &Shared, o: &mut String) {
     let p = &shared.persistence;
     let _ = write!(
         o,
-        "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n{}",
         u8::from(p.loading.load(Ordering::Relaxed)),
         p.changes.load(Ordering::Relaxed),
         u8::from(p.in_progress.load(Ordering::Relaxed)),
@@ -785,5 +807,6 @@ pub fn info(shared: &Shared, o: &mut String) {
         p.saves.load(Ordering::Relaxed),
         p.loaded_expired.load(Ordering::Relaxed),
         p.loaded_keys.load(Ordering::Relaxed),
+        crate::aof::info(shared),
     );
 }

@@ -6,8 +6,8 @@
 //! - [`Effect::Kept`]: a tuning knob for machinery this node does differently or does not
 //!   need (lazy freeing, rehashing, defragmentation cycles, replication timeouts, ...). The
 //!   value is validated and kept, and CONFIG GET answers it; nothing else changes.
-//! - [`Effect::Only`]: a switch for a feature this node does not have (an append-only file,
-//!   TLS, keyspace notifications). The value meaning "off" is accepted; any other is refused
+//! - [`Effect::Only`]: a switch for a feature this node does not have (active
+//!   defragmentation, some TLS files). The value meaning "off" is accepted; any other is refused
 //!   with an error that says why, never a silent OK.
 //! - [`Effect::Immutable`]: fixed at start in Redis too.
 
@@ -100,7 +100,7 @@ pub static TUNABLES: &[Tunable] = &[
     t("appenddirname", None, Kind::Text, "appendonlydir", Effect::Immutable),
     t("appendfilename", None, Kind::Text, "appendonly.aof", Effect::Immutable),
     t("appendfsync", None, Kind::Enum(&["everysec", "always", "no"]), "everysec", Effect::Kept),
-    t("appendonly", None, Kind::Bool, "no", Effect::Only("no", "Shard-Cache keeps no append-only file; it persists with RDB snapshots (SAVE, BGSAVE, save)")),
+    t("appendonly", None, Kind::Bool, "no", Effect::Kept),
     t("auto-aof-rewrite-min-size", None, Kind::Memory(0, 9223372036854775807), "67108864", Effect::Kept),
     t("auto-aof-rewrite-percentage", None, Kind::Int(0, 2147483647), "100", Effect::Kept),
     t("bgsave_cpulist", None, Kind::Text, "", Effect::Immutable),

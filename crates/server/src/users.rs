@@ -317,6 +317,16 @@ pub struct ClientAcl {
     pub open: bool,
 }
 
+/// Makes `client` run every command unchecked, whatever the users are (the append-only
+/// file's replay: Redis's AOF client has no user). Called before each command, since a
+/// change of the users would otherwise [`refresh`] it back to the default user.
+pub fn make_superuser(shared: &crate::Shared, client: &mut crate::ClientState) {
+    client.acl.user = None;
+    client.acl.open = true;
+    client.acl.generation = Some(shared.users.generation());
+    client.authenticated = true;
+}
+
 /// Brings the connection's user up to date with the users' generation. A user deleted
 /// meanwhile (its connections are being closed) falls back to the default user,
 /// unauthenticated, as Redis does.

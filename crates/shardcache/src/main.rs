@@ -566,6 +566,15 @@ struct ServerArgs {
     /// 60 10000"); "" = none [default: none, a cache saves when asked].
     #[arg(long, env = "SHARDCACHE_SAVE")]
     save: Option<String>,
+    /// Keep an append-only file in --dir (Redis 7's layout: appendonlydir/ with a manifest,
+    /// a base and incremental files; Redis loads it and we load Redis's): at start the
+    /// node loads it instead of the snapshot [default: no].
+    #[arg(long, env = "SHARDCACHE_APPENDONLY", value_parser = ["yes", "no"])]
+    appendonly: Option<String>,
+    /// When the append-only file is fsynced: always (before each write's reply), everysec
+    /// (at most ~1 s of writes lost in a crash), no (the kernel decides) [default: everysec].
+    #[arg(long, env = "SHARDCACHE_APPENDFSYNC", value_parser = ["always", "everysec", "no"])]
+    appendfsync: Option<String>,
     /// The address other nodes and clients reach this node at [default: --bind, or
     /// 127.0.0.1 when binding every interface].
     #[arg(
@@ -668,6 +677,15 @@ impl ServerArgs {
         );
         if self.grpc_bind.is_some() {
             c.grpc_bind = self.grpc_bind;
+        }
+        for (name, value) in [
+            ("appendonly", &self.appendonly),
+            ("appendfsync", &self.appendfsync),
+        ] {
+            if let Some(v) = value {
+                c.redis_params.retain(|(n, _)| n != name);
+                c.redis_params.push((name.to_string(), v.clone()));
+            }
         }
         if self.grpc_tls {
             c.grpc_tls = true;

@@ -383,7 +383,10 @@ fn resolve(
         Some(crate::users::refuse(
             shared, client, index, args, denied, context,
         ))
-    } else if !cmd.while_loading && shared.persistence.loading.load(Ordering::Relaxed) {
+    } else if !cmd.while_loading
+        && !client.loading_aof
+        && shared.persistence.loading.load(Ordering::Relaxed)
+    {
         Some(CmdError::Loading)
     } else if crate::pubsub::subscribed(client)
         && client.info.resp.load(Ordering::Relaxed) == 2
@@ -422,6 +425,11 @@ fn resolve(
         Some(CmdError::Oom)
     } else if queued_any(|c| c.deny_oom) && !shared.make_room(clock.unix_ms, 0) {
         Some(CmdError::Oom)
+    } else if let Some(e) = (writes && !client.is_master)
+        .then(|| shared.aof.write_refusal())
+        .flatten()
+    {
+        Some(e)
     } else if writes && !client.is_master && too_few_good_replicas(shared) {
         Some(CmdError::NoReplicas)
     } else if writes && !client.is_master && replica_read_only(shared) {

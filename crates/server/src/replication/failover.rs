@@ -48,7 +48,7 @@ pub fn start(shared: &Arc<Shared>, plan: Plan) {
     shared.pause.hold_writes_for_failover(true);
     shared
         .repl_log
-        .append_command(&[b"REPLCONF", b"GETACK", b"*"]);
+        .append_control(&[b"REPLCONF", b"GETACK", b"*"]);
     shared.repl_log.flush();
     let s = shared.clone();
     shared.workers_pick().spawn(async move {

@@ -70,10 +70,20 @@ struct Inner {
     /// reading there is told its database first, as Redis's replicas (and the tools reading
     /// the stream) expect.
     select_pending: bool,
+    /// The append-only file's position, while it is on: like a replica's, bytes after it
+    /// are kept until the file has them, but [`Log::drop_readers`] leaves it alone (the
+    /// file follows every history this node goes through).
+    aof: Option<u64>,
+    /// Control commands (PING, REPLCONF GETACK) in the stream, as `[start, end)` offsets,
+    /// noted while the file is on: the file leaves them out, as Redis's does.
+    control: VecDeque<(u64, u64)>,
+    /// A full resync replaced the data (see [`Log::restart_at`]): what the file holds no
+    /// longer leads to the keyspace, so it must be rewritten.
+    aof_reset: bool,
 }
 
 /// `SELECT 0`, the database this node has, as Redis writes it into the stream.
-const SELECT_0: &[u8] = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n";
+pub(crate) const SELECT_0: &[u8] = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n";
 
 impl Inner {
     fn end(&self) -> u64 {
@@ -83,12 +93,45 @@ impl Inner {
     /// Drops what no reader needs and the backlog does not keep.
     fn trim(&mut self) {
         let keep_from = self.end().saturating_sub(self.backlog_size as u64);
-        let oldest_reader = self.readers.values().copied().min().unwrap_or(u64::MAX);
+        let oldest_reader = self
+            .readers
+            .values()
+            .copied()
+            .chain(self.aof)
+            .min()
+            .unwrap_or(u64::MAX);
         let drop_to = keep_from.min(oldest_reader).max(self.start);
         let n = (drop_to - self.start) as usize;
         self.buf.drain(..n);
         self.start = drop_to;
+        while self.control.front().is_some_and(|&(_, end)| end <= drop_to) {
+            self.control.pop_front();
+        }
     }
+
+    /// Copies `[from, to)` of the held bytes into `out`.
+    fn copy(&self, from: u64, to: u64, out: &mut Vec<u8>) {
+        let (lo, hi) = ((from - self.start) as usize, (to - self.start) as usize);
+        let (a, b) = self.buf.as_slices();
+        if lo < a.len() {
+            out.extend_from_slice(&a[lo..hi.min(a.len())]);
+        }
+        if hi > a.len() {
+            out.extend_from_slice(&b[lo.max(a.len()) - a.len()..hi - a.len()]);
+        }
+    }
+}
+
+/// What [`Log::aof_read`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AofRead {
+    /// Bytes were copied (maybe none); the file's position is now this offset.
+    At(u64),
+    /// A full resync replaced the data since the last read; the position moved to the new
+    /// history's start (this offset), and nothing was copied.
+    Reset(u64),
+    /// The file is not attached.
+    Detached,
 }
 
 /// The stream and its backlog. Off until the first replica asks for it (as Redis creates
@@ -117,6 +160,9 @@ impl Log {
                 readers: BTreeMap::new(),
                 next_reader: 0,
                 select_pending: true,
+                aof: None,
+                control: VecDeque::new(),
+                aof_reset: false,
             }),
             active: AtomicBool::new(false),
             relaying: AtomicBool::new(false),
@@ -172,6 +218,11 @@ impl Log {
         s.start = offset;
         s.buf.clear();
         s.readers.clear();
+        s.control.clear();
+        if s.aof.is_some() {
+            s.aof = Some(offset);
+            s.aof_reset = true;
+        }
         drop(s);
         self.appended.notify_waiters();
     }
@@ -285,6 +336,78 @@ impl Log {
         s.trim();
         drop(s);
         self.unflushed.store(true, Ordering::Release);
+    }
+
+    /// Appends a command that is not a change (PING, REPLCONF GETACK): for replicas only,
+    /// the append-only file leaves it out.
+    pub fn append_control(&self, args: &[&[u8]]) {
+        if !self.records_local() {
+            return;
+        }
+        let mut out = Vec::new();
+        encode(args, &mut out);
+        let mut s = self.inner.lock();
+        let start = s.end();
+        s.buf.extend(&out);
+        if s.aof.is_some() {
+            let end = s.end();
+            s.control.push_back((start, end));
+        }
+        s.trim();
+        drop(s);
+        self.unflushed.store(true, Ordering::Release);
+    }
+
+    /// Attaches the append-only file at the stream's end (the stream must be on); the
+    /// offset it starts from.
+    pub fn aof_attach(&self) -> u64 {
+        let mut s = self.inner.lock();
+        let end = s.end();
+        s.aof = Some(end);
+        s.aof_reset = false;
+        end
+    }
+
+    pub fn aof_detach(&self) {
+        let mut s = self.inner.lock();
+        s.aof = None;
+        s.control.clear();
+        s.trim();
+    }
+
+    /// Copies to `out` what the file has not received, up to offset `limit` and `max` bytes,
+    /// leaving out control commands.
+    pub fn aof_read(&self, limit: u64, max: usize, out: &mut Vec<u8>) -> AofRead {
+        let mut s = self.inner.lock();
+        let Some(at) = s.aof else {
+            return AofRead::Detached;
+        };
+        if std::mem::take(&mut s.aof_reset) {
+            return AofRead::Reset(at);
+        }
+        let to = s
+            .end()
+            .min(limit)
+            .min(at.saturating_add(max as u64))
+            .max(at);
+        let mut from = at;
+        for &(c0, c1) in &s.control {
+            if c1 <= from || c0 >= to {
+                continue;
+            }
+            if c0 > from {
+                s.copy(from, c0, out);
+            }
+            from = c1.min(to).max(from);
+        }
+        if from < to {
+            s.copy(from, to, out);
+        }
+        s.aof = Some(to);
+        if to > at {
+            s.trim();
+        }
+        AofRead::At(to)
     }
 
     /// A full resync starts reading here: the next change is preceded by `SELECT 0`.

@@ -115,11 +115,10 @@ async fn switches_for_missing_features_say_why() {
     let node = Node::start().await;
     let mut c = node.client().await;
     assert_eq!(
-        c.run("CONFIG SET appendonly no").await,
+        c.run("CONFIG SET activedefrag no").await,
         Frame::Simple("OK".into())
     );
     for (set, why) in [
-        ("CONFIG SET appendonly yes", "no append-only file"),
         ("CONFIG SET tls-port 6380", "TLS"),
         ("CONFIG SET activedefrag yes", "defragmentation"),
     ] {
@@ -130,7 +129,7 @@ async fn switches_for_missing_features_say_why() {
     }
     // Nothing changed, and a refused pair fails the whole CONFIG SET.
     assert!(matches!(
-        c.run("CONFIG SET hz 20 appendonly yes").await,
+        c.run("CONFIG SET hz 20 activedefrag yes").await,
         Frame::Error(_)
     ));
     let value = |f: Frame| match f {
@@ -138,7 +137,7 @@ async fn switches_for_missing_features_say_why() {
         other => panic!("{other:?}"),
     };
     assert_eq!(value(c.run("CONFIG GET hz").await), "10");
-    assert_eq!(value(c.run("CONFIG GET appendonly").await), "no");
+    assert_eq!(value(c.run("CONFIG GET activedefrag").await), "no");
 }
 
 /// OBJECT ENCODING follows the thresholds as Redis's does, at Redis's defaults and after

@@ -159,6 +159,26 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let password = ctx.shared.live.requirepass();
         ctx.shared.users.set_requirepass(password.as_deref());
     }
+    // `appendonly`: the file is switched on (a rewrite gives it its base) or off (what is
+    // written so far is fsynced) before the value is kept.
+    if let Some((_, value, _)) = kept.iter().find(|(t, _, _)| t.name == "appendonly") {
+        let on = value == "yes";
+        if on && !ctx.shared.aof.enabled() {
+            crate::aof::turn_on(&ctx.shared.arc()).map_err(|e| {
+                tracing::warn!(error = %e, "Unable to turn on AOF");
+                let why = if ctx.shared.cluster.is_some() {
+                    e
+                } else {
+                    "Unable to turn on AOF. Check server logs.".to_string()
+                };
+                CmdError::err(format!(
+                    "CONFIG SET failed (possibly related to argument 'appendonly') - {why}"
+                ))
+            })?;
+        } else if !on && ctx.shared.aof.enabled() {
+            crate::aof::turn_off(ctx.shared);
+        }
+    }
     for (t, value, given) in kept {
         take_effect(ctx.shared, t, &value, &given);
         ctx.shared.live.tunables.set(t, value);
@@ -171,6 +191,9 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// What setting a parameter does beyond keeping its value (`value` normalised, `given` as
 /// written): at CONFIG SET, and at start for those read from the configuration file.
 pub(crate) fn take_effect(shared: &crate::Shared, t: &tunables::Tunable, value: &str, given: &str) {
+    if t.name == "appendfsync" {
+        shared.aof.set_fsync(value);
+    }
     if t.name == "latency-monitor-threshold" {
         shared.latency.threshold.store(
             value.parse().unwrap_or(0),

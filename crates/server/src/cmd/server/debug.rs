@@ -32,6 +32,7 @@ pub fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ if is(sub, "object") && n == 3 => object(ctx, args.get(2))?,
         _ if is(sub, "htstats-key") && n == 3 => htstats_key(ctx, args.get(2))?,
         _ if is(sub, "reload") => reload(ctx, args)?,
+        _ if is(sub, "loadaof") && n == 2 => loadaof(ctx)?,
         _ if is(sub, "sleep") && n == 3 => {
             // Redis stops its only thread; this stops the thread running this client's
             // commands (others keep serving on the other threads).
@@ -231,6 +232,41 @@ fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// DEBUG LOADAOF: the append-only file is brought up to date with what was written so far,
+/// the keyspace emptied and the file replayed into it (nothing else runs meanwhile).
+/// Redis's answer when the load fails is to exit; this node refuses the command instead
+/// and keeps what it loaded.
+fn loadaof(ctx: &mut Ctx<'_>) -> CmdResult {
+    if ctx.client.in_exec {
+        return Err(CmdError::err(
+            "DEBUG LOADAOF cannot run inside a transaction on this server",
+        ));
+    }
+    ctx.client.pending = Some(crate::Pending::Then(Box::pin(async move {
+        Box::new(move |shared: &crate::Shared, out: &mut resp::ReplyWriter| {
+            let shared = shared.arc();
+            match loadaof_now(&shared) {
+                Ok(()) => out.ok(),
+                Err(e) => {
+                    shared.stats.count_error("ERR");
+                    out.error(&format!("ERR {e}"));
+                }
+            }
+        }) as crate::Finish
+    })));
+    Ok(())
+}
+
+fn loadaof_now(shared: &std::sync::Arc<crate::Shared>) -> Result<(), String> {
+    // Everything acknowledged so far is in the file before it is read back.
+    crate::aof::writer::write_out(shared);
+    let manifest = crate::aof::read_manifest(shared)?;
+    drop(shared.keyspace.flush());
+    crate::aof::load::load(shared, &manifest, crate::aof::load::Hold::Exclusive)?;
+    tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
+    Ok(())
+}
+
 fn reload_now(
     shared: &crate::Shared,
     flush: bool,
@@ -368,6 +404,8 @@ fn help(ctx: &mut Ctx<'_>) {
             "    unit tests to simulate Redis errors.",
             "LOG <message>",
             "    Write <message> to the server log.",
+            "LOADAOF",
+            "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "OBJECT <key>",
             "    Show low level info about `key` and associated value.",
             "POPULATE <count> [<prefix>] [<size>]",

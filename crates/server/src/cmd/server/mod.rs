@@ -1,6 +1,7 @@
 //! Server commands.
 
 mod acl;
+mod bgrewriteaof;
 mod command;
 pub(crate) mod config;
 mod config_rewrite;
@@ -51,6 +52,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("time", time::time),
     ("save", save::save),
     ("bgsave", save::bgsave),
+    ("bgrewriteaof", bgrewriteaof::bgrewriteaof),
     ("lastsave", save::lastsave),
     ("memory|usage", memory::usage),
     ("memory|stats", memory::stats),

@@ -40,6 +40,19 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let shared = ctx.shared.arc();
+    if shared.aof.rewrite_running.load(Ordering::SeqCst) {
+        if !schedule {
+            return Err(CmdError::err(
+                "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+            ));
+        }
+        // Taken once the rewrite's snapshot is done (one snapshot at a time).
+        crate::persist::spawn_bgsave(move || {
+            let _ = crate::persist::save(&shared);
+        });
+        ctx.out.simple("Background saving scheduled");
+        return Ok(());
+    }
     if shared.persistence.in_progress.swap(true, Ordering::SeqCst) {
         if !schedule {
             return Err(CmdError::err(

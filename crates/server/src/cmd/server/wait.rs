@@ -31,7 +31,7 @@ pub fn wait(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if shared.replicas.count() > 0 {
         shared
             .repl_log
-            .append_command(&[b"REPLCONF", b"GETACK", b"*"]);
+            .append_control(&[b"REPLCONF", b"GETACK", b"*"]);
         shared.repl_log.flush();
     }
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
