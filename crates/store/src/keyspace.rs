@@ -356,7 +356,7 @@ impl Keyspace {
         let all = filter.pattern.as_deref().is_none_or(|p| p == b"*");
         let mut visited = 0;
         while shard < SHARDS {
-            let guard = self.lock_index(shard);
+            let mut guard = self.lock_index(shard);
             let mut candidates: Vec<(u64, crate::entry::EntryRef<'_>)> = guard
                 .iter()
                 .filter(|e| !e.is_expired(now))
@@ -392,6 +392,20 @@ impl Keyspace {
                     })
                     .map(|(_, e)| e.key().to_vec()),
             );
+            // The expired keys among those visited are reclaimed, as Redis's SCAN expires
+            // the keys it meets (unless this thread's command leaves expiry to a primary).
+            if crate::expiry::mode() == crate::expiry::ExpiryMode::Reclaim {
+                let upto = next_from.unwrap_or(u64::MAX);
+                let expired: Vec<(u64, Vec<u8>)> = guard
+                    .iter()
+                    .filter(|e| e.is_expired(now))
+                    .map(|e| (guard.hash(e.key()), e.key().to_vec()))
+                    .filter(|(h, _)| (from..upto).contains(&Self::order(*h)))
+                    .collect();
+                for (h, key) in expired {
+                    guard.peek(h, &key, now);
+                }
+            }
             drop(guard);
             match next_from {
                 Some(f) if f < (1 << ORDER_BITS) => return ((shard as u64) << ORDER_BITS) | f,

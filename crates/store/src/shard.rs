@@ -1043,7 +1043,9 @@ impl Shard {
             .map(|i| (slot_in_shard(self.table.tag(i)), self.table.get(i)))
     }
 
-    /// A live key chosen at random (RANDOMKEY).
+    /// A live key chosen at random (RANDOMKEY). An expired key met on the way is reclaimed
+    /// (unless this thread's command leaves expiry to a primary), as Redis's
+    /// `dbRandomKey` does.
     pub fn random_key(&mut self, now: u64) -> Option<Vec<u8>> {
         for _ in 0..100 {
             let r = self.random();
@@ -1051,6 +1053,10 @@ impl Shard {
             let e = self.table.get(i);
             if !e.is_expired(now) {
                 return Some(e.key().to_vec());
+            }
+            if crate::expiry::mode() == crate::expiry::ExpiryMode::Reclaim {
+                self.remove_slot(i, Mutation::Expire);
+                self.stats.expired += 1;
             }
         }
         self.table

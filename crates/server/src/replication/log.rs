@@ -323,8 +323,8 @@ impl Log {
         }
     }
 
-    /// Appends a control command (PING, REPLCONF GETACK): never preceded by `SELECT`, as
-    /// Redis feeds these with the database replicas already have.
+    /// Appends a change made outside any command (the `DEL` of a key that expired or was
+    /// evicted), after `SELECT 0` when one is due.
     pub fn append_command(&self, args: &[&[u8]]) {
         if !self.records_local() {
             return;
@@ -332,6 +332,10 @@ impl Log {
         let mut out = Vec::new();
         encode(args, &mut out);
         let mut s = self.inner.lock();
+        if s.select_pending {
+            s.select_pending = false;
+            s.buf.extend(SELECT_0);
+        }
         s.buf.extend(&out);
         s.trim();
         drop(s);

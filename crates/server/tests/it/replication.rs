@@ -1455,3 +1455,51 @@ async fn commands_reach_the_stream_as_redis_writes_them() {
     let text = |frames: &[Frame]| frames.iter().map(show).collect::<Vec<_>>();
     assert_eq!(text(&ours), text(&theirs));
 }
+
+/// Keys SCAN and RANDOMKEY find expired are reclaimed, each as a `DEL` in the stream (not
+/// wrapped in MULTI/EXEC), as Redis's lazy expiry does (its expire.tcl checks the same).
+#[tokio::test]
+async fn keys_scan_and_randomkey_find_expired_reach_the_stream_as_dels() {
+    let node = Node::start().await;
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]).await;
+    for reader in ["SCAN 0", "RANDOMKEY"] {
+        let commands = [
+            "DEBUG SET-ACTIVE-EXPIRE 0",
+            "SET foo1 bar PX 1",
+            "SET foo2 bar PX 1",
+            "DEBUG SLEEP 0.05",
+            reader,
+            "SET end 1",
+        ];
+        // SELECT, SET foo1, SET foo2, DEL, DEL, SET end.
+        let mut seen = Vec::new();
+        for (addr, mut c) in [
+            (node.addr, node.client().await),
+            (redis.addr, redis.client().await),
+        ] {
+            let frames = stream_after_sync(&mut c, addr, &commands, 6).await;
+            let mut names: Vec<String> = frames
+                .iter()
+                .map(|f| match f {
+                    Frame::Array(parts) => {
+                        let words: Vec<String> = parts
+                            .iter()
+                            .take(2)
+                            .map(|p| p.as_text().unwrap_or_default().to_lowercase())
+                            .collect();
+                        words.join(" ")
+                    }
+                    other => show(other),
+                })
+                .collect();
+            // Which of the two is met first is the table's order, not the protocol's.
+            names[3..5].sort();
+            seen.push(names);
+            let mut c = RawClient::connect(addr).await;
+            c.run("FLUSHALL").await;
+            c.run("DEBUG SET-ACTIVE-EXPIRE 1").await;
+        }
+        assert_eq!(seen[0], seen[1], "{reader}");
+        assert_eq!(seen[0][3..5], ["del foo1", "del foo2"], "{reader}");
+    }
+}
