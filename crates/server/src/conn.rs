@@ -231,7 +231,7 @@ impl Connection {
                 self.rbuf.reserve(READ_CHUNK);
             }
             // Subscribers are exempt from the idle timeout, as in Redis.
-            let idle_timeout = if self.state.pubsub.is_some() {
+            let idle_timeout = if crate::pubsub::subscribed(&self.state) {
                 0
             } else {
                 self.shared.live.timeout.load(Ordering::Relaxed)
@@ -603,7 +603,7 @@ impl Connection {
     async fn write(&mut self, stream: &mut tls::Stream) -> std::io::Result<()> {
         let live = &self.shared.live;
         let pending = self.out.len() as u64;
-        let (hard, soft, soft_secs) = if self.state.pubsub.is_some() {
+        let (hard, soft, soft_secs) = if crate::pubsub::subscribed(&self.state) {
             let l = live.output_limit("pubsub");
             (l.hard, l.soft, l.soft_seconds)
         } else {

@@ -832,10 +832,26 @@ pub async fn run_node(
         let manifest = aof::read_manifest(&shared)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         shared.aof.set_manifest(manifest.clone());
+        // No file yet but a snapshot: it is loaded and becomes the file's first base
+        // (Redis would start empty here, which loses the data of anyone who switches
+        // `appendonly` on in the configuration and restarts).
+        let snapshot = persist::Persistence::path(&shared.live);
+        let from_snapshot = manifest.is_empty() && snapshot.exists();
+        if from_snapshot {
+            persist::check_header(&snapshot)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        }
         shared.persistence.loading.store(true, Ordering::SeqCst);
         let s = shared.clone();
         Some(tokio::task::spawn_blocking(move || {
             let started = Instant::now();
+            if from_snapshot {
+                tracing::warn!(file = %snapshot.display(), "no append-only file yet: loading the snapshot, which becomes its first base");
+                if let Err(e) = persist::load(&s, &snapshot) {
+                    s.persistence.loading.store(false, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
             let r = aof::load::load(&s, &manifest, aof::load::Hold::Shared)
                 .and_then(|loaded| {
                     if loaded.files > 0 {

@@ -280,11 +280,17 @@ fn redis_loads_the_directory_we_write_and_we_load_the_one_redis_writes() {
             ),
             "OK"
         );
+        // With timestamp annotations (`#TS:...` lines), which a loader passes over.
+        assert_eq!(
+            cli(redis.port, &["CONFIG", "SET", "aof-timestamp-enabled", "yes"]),
+            "OK"
+        );
         cli(redis.port, &["SET", "by", "redis"]);
         cli(redis.port, &["BGREWRITEAOF"]);
         eventually("redis's rewrite", || {
             info_field(redis.port, "aof_rewrite_in_progress") == "0"
         });
+        std::thread::sleep(Duration::from_millis(1100));
         cli(redis.port, &["HSET", "hash", "new", "field"]);
         cli(redis.port, &["ZINCRBY", "zset", "2.5", "7"]);
         let theirs = cli(redis.port, &["DEBUG", "DIGEST"]);
@@ -375,6 +381,29 @@ fn a_truncated_file_is_cut_back_or_refused_as_aof_load_truncated_says() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Bad file format"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A node restarted with `--appendonly yes` over a snapshot and no file yet starts with
+/// the snapshot's data, which becomes the file's first base (Redis would start empty).
+#[test]
+fn switching_appendonly_on_in_the_configuration_keeps_the_snapshot() {
+    let dir = temp_dir("from-snapshot");
+    let (mut node, port) = start(&dir, &[]);
+    fill(port);
+    let digest = cli(port, &["DEBUG", "DIGEST"]);
+    assert_eq!(cli(port, &["SAVE"]), "OK");
+    signal(&mut node, libc::SIGTERM);
+    let (mut node, port) = start(&dir, &["--appendonly", "yes"]);
+    assert_eq!(cli(port, &["DEBUG", "DIGEST"]), digest);
+    cli(port, &["SET", "after", "1"]);
+    let digest = cli(port, &["DEBUG", "DIGEST"]);
+    signal(&mut node, libc::SIGKILL);
+    // The file alone holds it now.
+    std::fs::remove_file(dir.join("dump.rdb")).unwrap();
+    let (mut node, port) = start(&dir, &["--appendonly", "yes"]);
+    assert_eq!(cli(port, &["DEBUG", "DIGEST"]), digest);
+    signal(&mut node, libc::SIGTERM);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

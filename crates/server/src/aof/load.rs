@@ -168,6 +168,18 @@ impl<'s> Replay<'s> {
                 if rest.is_empty() {
                     break;
                 }
+                if !parser.in_progress() && rest[0] == b'#' {
+                    // An annotation (`#TS:<unix time>` with `aof-timestamp-enabled`): a line
+                    // passed over, as Redis's loader does.
+                    match rest.iter().position(|&b| b == b'\n') {
+                        Some(eol) => {
+                            consumed += eol + 1;
+                            valid += eol as u64 + 1;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
                 if !parser.in_progress() && rest[0] != b'*' {
                     return Err(format!(
                         "Bad file format reading the append only file at offset {valid}: a command does not start with '*'"

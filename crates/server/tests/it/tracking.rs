@@ -1,6 +1,7 @@
 //! Client-side caching (CLIENT TRACKING) against redis-server 7.0: the same steps on both,
 //! and the invalidations each tracking connection receives compared message for message —
-//! default mode in RESP3, a RESP2 redirect to a Pub/Sub connection, BCAST with prefixes,
+//! default mode in RESP3, a RESP2 redirect to a Pub/Sub connection, a RESP3 redirect to a
+//! connection that never subscribed, BCAST with prefixes,
 //! NOLOOP, OPTIN/OPTOUT with CLIENT CACHING, expiry, FLUSHALL, a broken redirect — plus the
 //! argument errors and CLIENT TRACKINGINFO / GETREDIR replies.
 
@@ -135,6 +136,20 @@ async fn scenario(addr: std::net::SocketAddr) -> Vec<String> {
     other.run("SET r1 x").await;
     other.run("FLUSHALL").await;
     log.push(format!("11 {:?}", pushes(&mut r).await));
+    // A RESP3 redirect target that never subscribed gets the pushes (with replies off too).
+    let mut r3 = RawClient::connect(addr).await;
+    r3.run("HELLO 3").await;
+    let id3 = match r3.run("CLIENT ID").await {
+        Frame::Integer(n) => n,
+        f => panic!("{f:?}"),
+    };
+    let mut t4 = RawClient::connect(addr).await;
+    t4.run(&format!("CLIENT TRACKING ON REDIRECT {id3}")).await;
+    t4.run("GET p1").await;
+    r3.send(&["CLIENT", "REPLY", "OFF"]).await;
+    other.run("SET p1 x").await;
+    log.push(format!("13 {:?}", r3.read().await));
+    log.push(format!("13 {:?}", r3.run("CLIENT REPLY ON").await));
     // The redirect target goes away: a RESP3 tracking client is told.
     let mut t3 = RawClient::connect(addr).await;
     t3.run("HELLO 3").await;

@@ -59,6 +59,12 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if let Some(v) = version {
         ctx.out.set_resp3(v == 3);
         ctx.client.info.resp.store(v as u8, Ordering::Relaxed);
+        if v == 3 {
+            // A RESP3 connection takes invalidations pushed to it as another client's
+            // tracking REDIRECT target without subscribing (Redis's rule): its queue must be
+            // findable from now on.
+            crate::pubsub::endpoint_of(ctx.shared, ctx.client);
+        }
     }
     let proto = if ctx.out.is_resp3() { 3 } else { 2 };
     let out = &mut *ctx.out;
