@@ -282,7 +282,10 @@ fn redis_loads_the_directory_we_write_and_we_load_the_one_redis_writes() {
         );
         // With timestamp annotations (`#TS:...` lines), which a loader passes over.
         assert_eq!(
-            cli(redis.port, &["CONFIG", "SET", "aof-timestamp-enabled", "yes"]),
+            cli(
+                redis.port,
+                &["CONFIG", "SET", "aof-timestamp-enabled", "yes"]
+            ),
             "OK"
         );
         cli(redis.port, &["SET", "by", "redis"]);
