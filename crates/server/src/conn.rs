@@ -313,7 +313,7 @@ impl Connection {
         let busy = gate.is_idle();
         // Declared after the gate: dropped first, so the write turn goes before the gate.
         let _writes = crate::replication::log::BatchWrites::begin();
-        self.batch_started = clock.last;
+        self.batch_started = Instant::now();
         // Load shedding: each sheddable command of the batch is in flight until the batch
         // ends.
         let shedding = shared.shedder.active();

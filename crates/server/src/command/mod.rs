@@ -8,8 +8,9 @@
 pub mod meta;
 pub mod spec;
 
+/// Per-command timing reads the TSC (see the `quanta` dependency's note).
+use quanta::Instant;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use resp::{Args, ReplyWriter};
 
