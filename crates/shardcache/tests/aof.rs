@@ -444,3 +444,48 @@ fn config_set_appendonly_switches_the_file_on_and_off_at_runtime() {
     signal(&mut node, libc::SIGTERM);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A replica keeps the file too: its full sync replaces the data (the file is rewritten
+/// from the new data), then the primary's stream is appended; killed and restarted on its
+/// own, it has the primary's data.
+#[test]
+fn a_replica_with_the_file_restarts_with_its_primarys_data() {
+    let (pdir, rdir) = (temp_dir("primary"), temp_dir("replica"));
+    let (mut primary, pport) = start(&pdir, &[]);
+    let (mut replica, rport) = start(&rdir, &["--appendonly", "yes"]);
+    // The replica's own data before it follows: the full sync replaces it.
+    assert_eq!(cli(rport, &["SET", "mine", "gone"]), "OK");
+    fill(pport);
+    assert_eq!(
+        cli(rport, &["REPLICAOF", "127.0.0.1", &pport.to_string()]),
+        "OK"
+    );
+    let synced = || {
+        cli(rport, &["INFO", "replication"]).contains("master_link_status:up")
+            && cli(rport, &["DEBUG", "DIGEST"]) == cli(pport, &["DEBUG", "DIGEST"])
+    };
+    eventually("the full sync", synced);
+    // The file was rewritten from the synced data (a new base and INCR file).
+    eventually("the rewrite after the sync", || {
+        info_field(rport, "aof_rewrites") == "1"
+    });
+    rewritten(rport);
+    let manifest =
+        std::fs::read_to_string(rdir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    assert!(manifest.contains("appendonly.aof.2.base.rdb"), "{manifest}");
+    // The stream after the sync.
+    cli(pport, &["SET", "later", "1"]);
+    cli(pport, &["LPOP", "list"]);
+    cli(pport, &["HDEL", "hash", "7"]);
+    eventually("the stream", synced);
+    let digest = cli(pport, &["DEBUG", "DIGEST"]);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&mut replica, libc::SIGKILL);
+    let (mut replica, rport) = start(&rdir, &["--appendonly", "yes"]);
+    assert_eq!(cli(rport, &["DEBUG", "DIGEST"]), digest);
+    assert_eq!(cli(rport, &["EXISTS", "mine"]), "0");
+    signal(&mut replica, libc::SIGTERM);
+    signal(&mut primary, libc::SIGTERM);
+    let _ = std::fs::remove_dir_all(&pdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
