@@ -252,6 +252,11 @@ fn redis_loads_the_directory_we_write_and_we_load_the_one_redis_writes() {
             cli(port, &["CONFIG", "SET", "aof-use-rdb-preamble", preamble]),
             "OK"
         );
+        // Our INCR files with `#TS:` annotations, which Redis's loader passes over.
+        assert_eq!(
+            cli(port, &["CONFIG", "SET", "aof-timestamp-enabled", "yes"]),
+            "OK"
+        );
         fill(port);
         assert_eq!(
             cli(port, &["BGREWRITEAOF"]),

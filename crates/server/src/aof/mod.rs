@@ -64,6 +64,8 @@ pub struct Aof {
     pub(crate) last_fsync: Mutex<Option<Instant>>,
     /// The fsync thread runs (started with the file the first time).
     fsync_thread: AtomicBool,
+    /// `aof-timestamp-enabled`: `#TS:` annotations in the INCR files.
+    pub(crate) timestamps: AtomicBool,
     /// The last write to the file failed (and why): writes are refused until one succeeds.
     pub(crate) write_error: Mutex<Option<String>>,
     pub(crate) rewrite_running: AtomicBool,

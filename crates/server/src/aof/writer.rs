@@ -43,6 +43,10 @@ pub struct Target {
     unsynced: bool,
     /// When a failed write was last tried.
     failed_at: Option<Instant>,
+    /// Bytes in the file (a failed write is cut back to them).
+    len: u64,
+    /// The last `#TS:` annotation's second.
+    last_timestamp: u64,
     buf: Vec<u8>,
 }
 
@@ -50,6 +54,10 @@ impl Target {
     pub fn new(file: Option<File>) -> Target {
         Target {
             fresh: file.is_some(),
+            len: file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len()),
             file: file.map(Arc::new),
             ..Target::default()
         }
@@ -162,19 +170,32 @@ fn write_pending(shared: &Shared, t: &mut Target) {
         return;
     }
     let chunk = std::mem::take(&mut t.pending);
-    let prefixed = t.fresh && !chunk.starts_with(SELECT_0);
-    let mut out = if prefixed {
-        let mut with = SELECT_0.to_vec();
-        with.extend_from_slice(&chunk);
-        with
-    } else {
+    // What goes before the chunk: a `#TS:<unix seconds>` annotation when the second changed
+    // (`aof-timestamp-enabled yes`, Redis's format, which loaders pass over), then `SELECT 0`
+    // at the start of a file.
+    let mut head = Vec::new();
+    if aof.timestamps.load(Ordering::Relaxed) {
+        let now = crate::unix_ms() / 1000;
+        if now > t.last_timestamp {
+            t.last_timestamp = now;
+            head.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+        }
+    }
+    if t.fresh && !chunk.starts_with(SELECT_0) {
+        head.extend_from_slice(SELECT_0);
+    }
+    let prefix = head.len();
+    let mut out = if head.is_empty() {
         chunk
+    } else {
+        head.extend_from_slice(&chunk);
+        head
     };
-    let len_before = file.metadata().map(|m| m.len()).ok();
     match (&*file).write_all(&out) {
         Ok(()) => {
             t.fresh = false;
             t.unsynced = true;
+            t.len += out.len() as u64;
             aof.current_size
                 .fetch_add(out.len() as u64, Ordering::Relaxed);
             if t.failed_at.take().is_some() {
@@ -184,9 +205,7 @@ fn write_pending(shared: &Shared, t: &mut Target) {
         }
         Err(e) => {
             // A partial write is cut off, so the file never ends in half a command.
-            if let Some(len) = len_before {
-                let _ = file.set_len(len);
-            }
+            let _ = file.set_len(t.len);
             tracing::warn!(error = %e, "Error writing to the AOF file");
             if aof.fsync() == Fsync::Always {
                 tracing::error!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
@@ -194,11 +213,8 @@ fn write_pending(shared: &Shared, t: &mut Target) {
             }
             *aof.write_error.lock() = Some(e.to_string());
             t.failed_at = Some(Instant::now());
-            t.pending = if prefixed {
-                out.split_off(SELECT_0.len())
-            } else {
-                out
-            };
+            t.last_timestamp = 0;
+            t.pending = out.split_off(prefix);
         }
     }
 }
@@ -238,6 +254,8 @@ pub fn switch(shared: &Shared, file: File) {
     t.file = Some(Arc::new(file));
     t.fresh = true;
     t.failed_at = None;
+    t.len = 0;
+    t.last_timestamp = 0;
 }
 
 /// The file ends: everything so far written and fsynced, then closed.

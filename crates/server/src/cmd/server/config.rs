@@ -194,6 +194,12 @@ pub(crate) fn take_effect(shared: &crate::Shared, t: &tunables::Tunable, value: 
     if t.name == "appendfsync" {
         shared.aof.set_fsync(value);
     }
+    if t.name == "aof-timestamp-enabled" {
+        shared
+            .aof
+            .timestamps
+            .store(value == "yes", std::sync::atomic::Ordering::Relaxed);
+    }
     if t.name == "latency-monitor-threshold" {
         shared.latency.threshold.store(
             value.parse().unwrap_or(0),
