@@ -1,8 +1,10 @@
 //! The append-only file (real processes; faults injected: `kill -9` mid-write, a file cut
-//! in half a command). Acknowledged writes survive a crash under `appendfsync always`, also
-//! across rewrites made while writing; a real redis-server loads the directory we write and
-//! we load the one it writes (same DEBUG DIGEST); a truncated file is cut back or refused as
-//! `aof-load-truncated` says; CONFIG SET appendonly switches the file on and off at runtime.
+//! in half a command, a full disk). Acknowledged writes survive a crash under `appendfsync
+//! always`, also across rewrites made while writing; a real redis-server loads the directory
+//! we write and we load the one it writes (same DEBUG DIGEST); a truncated file is cut back
+//! or refused as `aof-load-truncated` says; a full disk refuses writes with `-MISCONF` and
+//! loses nothing acknowledged; CONFIG SET appendonly switches the file on and off at runtime;
+//! a replica keeps the file across its full sync.
 
 mod common;
 
@@ -493,4 +495,93 @@ fn a_replica_with_the_file_restarts_with_its_primarys_data() {
     signal(&mut primary, libc::SIGTERM);
     let _ = std::fs::remove_dir_all(&pdir);
     let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// A full disk (the node's file-size limit, `RLIMIT_FSIZE`, reached): writes are refused
+/// with Redis's `-MISCONF` and INFO says `aof_last_write_status:err`; once there is room
+/// again the kept bytes are written, writes are accepted, and after a `kill -9` every
+/// acknowledged write is there.
+#[test]
+fn a_full_disk_refuses_writes_with_misconf_and_loses_nothing_acknowledged() {
+    use std::os::unix::process::CommandExt;
+    let dir = temp_dir("full");
+    let limit: libc::rlim_t = 256 * 1024;
+    let (mut node, port, _) = common::spawn_on_free_port_with(
+        &[
+            "--threads",
+            "2",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--appendonly",
+            "yes",
+        ],
+        |cmd| {
+            // SAFETY: async-signal-safe calls only, between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    let l = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: libc::RLIM_INFINITY,
+                    };
+                    libc::setrlimit(libc::RLIMIT_FSIZE, &l);
+                    Ok(())
+                });
+            }
+        },
+    );
+    loaded(port);
+    let mut c = conn(port);
+    let value = "v".repeat(1000);
+    let mut acked = 0;
+    let refusal = loop {
+        assert!(acked < 2000, "the limit was never reached");
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("k{acked}"))
+            .arg(&value)
+            .query(&mut c);
+        match r {
+            Ok(()) => acked += 1,
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(
+        refusal.contains("MISCONF") && refusal.contains("AOF"),
+        "{refusal}"
+    );
+    assert_eq!(info_field(port, "aof_last_write_status"), "err");
+    // Reads go on.
+    assert_eq!(cli(port, &["GET", "k0"]), value);
+    // Room again.
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit(2) on our own child, with a valid struct.
+    let r = unsafe {
+        libc::prlimit(
+            node.id() as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &unlimited,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(r, 0);
+    eventually("the write to succeed again", || {
+        info_field(port, "aof_last_write_status") == "ok"
+    });
+    assert_eq!(cli(port, &["SET", "after", "1"]), "OK");
+    signal(&mut node, libc::SIGKILL);
+    let (mut node, port) = start(&dir, &["--appendonly", "yes"]);
+    let mut c = conn(port);
+    for i in 0..acked {
+        let v: Option<String> = redis::cmd("GET")
+            .arg(format!("k{i}"))
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(v.as_deref(), Some(value.as_str()), "k{i} of {acked}");
+    }
+    assert_eq!(cli(port, &["GET", "after"]), "1");
+    signal(&mut node, libc::SIGTERM);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -211,7 +211,10 @@ fn write_pending(shared: &Shared, t: &mut Target) {
                 tracing::error!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
                 std::process::exit(1);
             }
-            *aof.write_error.lock() = Some(e.to_string());
+            // strerror's text, as Redis's message carries.
+            let text = e.to_string();
+            let why = text.split(" (os error").next().unwrap_or(&text).to_string();
+            *aof.write_error.lock() = Some(why);
             t.failed_at = Some(Instant::now());
             t.last_timestamp = 0;
             t.pending = out.split_off(prefix);
