@@ -14,29 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cli, free_port, spawn_on_free_port, BIN};
+use common::{cli, conn, free_port, spawn_on_free_port, BIN};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aof-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn conn(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .unwrap()
-        .get_connection()
-        .unwrap()
+    common::temp_dir(&format!("aof-{name}"))
 }
 
 fn info_field(port: u16, field: &str) -> String {
-    cli(port, &["INFO", "persistence"])
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    common::persistence_field(port, field)
 }
 
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {

@@ -12,30 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cli, spawn_on_free_port, BIN};
+use common::{cli, conn, spawn_on_free_port, BIN};
 use redis::Commands;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("persist-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn conn(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .unwrap()
-        .get_connection()
-        .unwrap()
+    common::temp_dir(&format!("persist-{name}"))
 }
 
 fn info_field(port: u16, field: &str) -> String {
-    cli(port, &["INFO", "persistence"])
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    common::persistence_field(port, field)
 }
 
 fn stop(child: &mut std::process::Child) {

@@ -15,7 +15,7 @@ use bytes::{Buf, BytesMut};
 use resp::{Limits, Parsed, ReplyWriter, RequestParser};
 
 use crate::client::ClientInfo;
-use crate::command::{execute, BatchClock, Flow};
+use crate::command::{execute_until_done, BatchClock};
 use crate::exec_gate::BatchGate;
 use crate::stats::LocalStats;
 use crate::{ClientState, Shared};
@@ -202,22 +202,15 @@ impl<'s> Replay<'s> {
                                 tracing::warn!(command = %String::from_utf8_lossy(name), "unknown command in the append only file: passed over");
                             } else {
                                 crate::users::make_superuser(shared, &mut self.client);
-                                loop {
-                                    let flow = execute(
-                                        shared,
-                                        &mut self.client,
-                                        &mut self.out,
-                                        args,
-                                        &mut self.stats,
-                                        &mut clock,
-                                        &mut gate,
-                                    );
-                                    self.client.pending = None;
-                                    if flow != Flow::Retry {
-                                        break;
-                                    }
-                                    std::thread::sleep(std::time::Duration::from_millis(1));
-                                }
+                                execute_until_done(
+                                    shared,
+                                    &mut self.client,
+                                    &mut self.out,
+                                    args,
+                                    &mut self.stats,
+                                    &mut clock,
+                                    &mut gate,
+                                );
                                 self.out.clear();
                             }
                         }

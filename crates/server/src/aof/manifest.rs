@@ -237,83 +237,17 @@ fn quote(s: &str) -> String {
     out
 }
 
-/// Redis's `sdssplitargs`: words split by spaces, with "double" (escapes) and 'single'
-/// quotes; `None` for unbalanced quotes.
+/// The line's words as Redis's `sdssplitargs` reads them (the RESP crate's inline-command
+/// splitter is that function); `None` for unbalanced quotes.
 fn split_args(line: &str) -> Option<Vec<String>> {
-    let b = line.as_bytes();
-    let mut words = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= b.len() {
-            return Some(words);
-        }
-        let mut word = Vec::new();
-        let (mut inq, mut insq) = (false, false);
-        loop {
-            if inq {
-                let c = *b.get(i)?;
-                if c == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' {
-                    let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
-                    if let Ok(v) = u8::from_str_radix(hex, 16) {
-                        word.push(v);
-                        i += 4;
-                        continue;
-                    }
-                }
-                if c == b'\\' && i + 1 < b.len() {
-                    i += 1;
-                    word.push(match b[i] {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 0x08,
-                        b'a' => 0x07,
-                        other => other,
-                    });
-                } else if c == b'"' {
-                    if i + 1 < b.len() && !b[i + 1].is_ascii_whitespace() {
-                        return None;
-                    }
-                    inq = false;
-                    i += 1;
-                    break;
-                } else {
-                    word.push(c);
-                }
-            } else if insq {
-                let c = *b.get(i)?;
-                if c == b'\\' && i + 1 < b.len() && b[i + 1] == b'\'' {
-                    i += 1;
-                    word.push(b'\'');
-                } else if c == b'\'' {
-                    if i + 1 < b.len() && !b[i + 1].is_ascii_whitespace() {
-                        return None;
-                    }
-                    insq = false;
-                    i += 1;
-                    break;
-                } else {
-                    word.push(c);
-                }
-            } else {
-                match b.get(i) {
-                    None => break,
-                    Some(c) if c.is_ascii_whitespace() => break,
-                    Some(b'"') => inq = true,
-                    Some(b'\'') => insq = true,
-                    Some(&c) => word.push(c),
-                }
-            }
-            i += 1;
-        }
-        if inq || insq {
-            return None;
-        }
-        words.push(String::from_utf8_lossy(&word).into_owned());
-    }
+    let (mut bytes, mut ranges) = (Vec::new(), Vec::new());
+    resp::request::split_args(line.as_bytes(), &mut bytes, &mut ranges).ok()?;
+    Some(
+        ranges
+            .iter()
+            .map(|&(s, e)| String::from_utf8_lossy(&bytes[s..e]).into_owned())
+            .collect(),
+    )
 }
 
 #[cfg(test)]

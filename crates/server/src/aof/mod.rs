@@ -146,6 +146,18 @@ pub fn dir(shared: &Shared) -> PathBuf {
     Path::new(&*shared.live.dir.read()).join(tunable(shared, "appenddirname"))
 }
 
+/// Creates `dir/appenddirname` if missing; the path.
+pub(crate) fn create_dir(shared: &Shared) -> Result<PathBuf, String> {
+    let dir = dir(shared);
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    Ok(dir)
+}
+
 /// `appendfilename`: the prefix of every file's name.
 pub fn filename(shared: &Shared) -> String {
     tunable(shared, "appendfilename")
@@ -197,7 +209,7 @@ pub fn read_manifest(shared: &Shared) -> Result<Manifest, String> {
     if !old.exists() {
         return Ok(Manifest::default());
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    create_dir(shared)?;
     let m = Manifest {
         base: Some(manifest::FileInfo {
             name: filename.clone(),
@@ -227,13 +239,7 @@ pub fn read_manifest(shared: &Shared) -> Result<Manifest, String> {
 /// empty start, as Redis), the last INCR file is opened for appending (or a first one
 /// made), and the writer starts at the stream's current offset.
 pub fn open_at_start(shared: &Arc<Shared>) -> Result<(), String> {
-    let dir = dir(shared);
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        format!(
-            "Can't open or create append-only dir {}: {e}",
-            dir.display()
-        )
-    })?;
+    let dir = create_dir(shared)?;
     let aof = &shared.aof;
     let filename = filename(shared);
     let mut m = aof.manifest();
@@ -291,13 +297,7 @@ pub fn turn_on(shared: &Arc<Shared>) -> Result<(), String> {
     if aof.enabled() {
         return Ok(());
     }
-    let dir = dir(shared);
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        format!(
-            "Can't open or create append-only dir {}: {e}",
-            dir.display()
-        )
-    })?;
+    create_dir(shared)?;
     let m = read_manifest(shared)?;
     aof.set_manifest(m);
     aof.state.store(WAIT_REWRITE, Ordering::SeqCst);

@@ -119,13 +119,7 @@ fn spawn(shared: &Arc<Shared>) -> bool {
 /// One rewrite (see the module's order of steps).
 fn rewrite_once(shared: &Arc<Shared>) -> Result<(), String> {
     let aof = &shared.aof;
-    let dir = dir(shared);
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        format!(
-            "Can't open or create append-only dir {}: {e}",
-            dir.display()
-        )
-    })?;
+    let dir = super::create_dir(shared)?;
     let name = filename(shared);
     let state = aof.state.load(Ordering::SeqCst);
     let mut m = aof.manifest();

@@ -521,6 +521,29 @@ pub(crate) fn may_replicate(name: &str) -> bool {
     matches!(name, "pfcount" | "publish" | "spublish")
 }
 
+/// [`execute`] for a client with no connection to wait on (a replica's primary link, the
+/// append-only file's replay): a command that must wait (a slot changing owner in cluster
+/// mode) runs again shortly, on this thread; what it left pending is dropped.
+#[allow(clippy::too_many_arguments)]
+pub fn execute_until_done<'s>(
+    shared: &'s Shared,
+    client: &mut ClientState,
+    out: &mut ReplyWriter,
+    args: Args<'_>,
+    local: &mut LocalStats,
+    clock: &mut BatchClock,
+    gate: &mut GateGuard<'s>,
+) {
+    loop {
+        let flow = execute(shared, client, out, args, local, clock, gate);
+        client.pending = None;
+        if flow != Flow::Retry {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// Resolves, checks and runs one command; inside MULTI, queues it instead. The caller holds
 /// `gate` (the shared EXEC guard) around its batch.
 pub fn execute<'s>(

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 use super::LinkState;
 use crate::client::ClientInfo;
-use crate::command::{execute, BatchClock, Flow};
+use crate::command::{execute_until_done, BatchClock};
 use crate::stats::LocalStats;
 use crate::{ClientState, Shared};
 
@@ -720,23 +720,15 @@ impl Applier {
                     } else if self.selected != 0 && !is_transaction_frame(name) {
                         skipped_other_db(self.selected);
                     } else {
-                        loop {
-                            let flow = execute(
-                                shared,
-                                &mut self.client,
-                                &mut self.out,
-                                args,
-                                &mut self.stats,
-                                &mut clock,
-                                &mut gate,
-                            );
-                            self.client.pending = None;
-                            // A retry (a slot that waits in cluster mode) runs again shortly.
-                            if flow != Flow::Retry {
-                                break;
-                            }
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
+                        execute_until_done(
+                            shared,
+                            &mut self.client,
+                            &mut self.out,
+                            args,
+                            &mut self.stats,
+                            &mut clock,
+                            &mut gate,
+                        );
                         if !self.out.is_empty() {
                             note_failure(&self.out);
                             self.out.clear();

@@ -97,6 +97,32 @@ pub fn http_raw(port: u16, request: &str) -> (u16, String) {
     (status, body)
 }
 
+/// A fresh, empty directory under the system's temp dir, named for this test process.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A `redis` crate connection to 127.0.0.1:`port`.
+pub fn conn(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// A field of INFO persistence (empty when absent).
+pub fn persistence_field(port: u16, field: &str) -> String {
+    cli(port, &["INFO", "persistence"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 /// `redis-cli -p <port> <args>`, its output trimmed.
 pub fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
