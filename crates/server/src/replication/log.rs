@@ -443,17 +443,8 @@ impl Log {
     pub fn read(&self, id: u64, max: usize, out: &mut Vec<u8>) -> Option<usize> {
         let mut s = self.inner.lock();
         let at = *s.readers.get(&id)?;
-        let from = (at - s.start) as usize;
-        let n = (s.buf.len() - from).min(max);
-        let (a, b) = s.buf.as_slices();
-        for (i, part) in [a, b].iter().enumerate() {
-            let base = if i == 0 { 0 } else { a.len() };
-            let lo = from.max(base);
-            let hi = (from + n).min(base + part.len());
-            if lo < hi {
-                out.extend_from_slice(&part[lo - base..hi - base]);
-            }
-        }
+        let n = (s.end() - at).min(max as u64) as usize;
+        s.copy(at, at + n as u64, out);
         s.readers.insert(id, at + n as u64);
         if n > 0 {
             s.trim();
