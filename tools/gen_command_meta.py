@@ -63,6 +63,11 @@ IMPLEMENTED = {
                 "slots", "shards", "nodes", "links", "help", "meet", "forget",
                 "setslot", "addslots", "addslotsrange", "delslots", "delslotsrange"],
     "readonly": [], "readwrite": [], "asking": [],
+    # streams
+    "xadd": [], "xtrim": [], "xdel": [], "xsetid": [], "xrange": [], "xrevrange": [], "xlen": [],
+    "xread": [], "xreadgroup": [], "xack": [], "xpending": [], "xclaim": [], "xautoclaim": [],
+    "xgroup": ["create", "setid", "destroy", "createconsumer", "delconsumer", "help"],
+    "xinfo": ["stream", "groups", "consumers", "help"],
     # geo
     "geoadd": [], "geopos": [], "geodist": [], "geohash": [], "georadius": [],
     "georadius_ro": [], "georadiusbymember": [], "georadiusbymember_ro": [],

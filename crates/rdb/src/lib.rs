@@ -4,8 +4,9 @@
 //!
 //! - [`read::Reader`] reads versions 1-11: every encoding redis-server 2.x to 7.2 writes
 //!   (plain, zipmap, ziplist, intset, quicklist 1 and 2, listpack, LZF and integer strings).
-//!   Streams, modules and function libraries, which Shard-Cache does not hold, are parsed
-//!   past and reported as [`read::Item::Skipped`], never silently dropped.
+//!   Streams are read with their listpacks kept as bytes ([`stream::StreamValue`]); modules,
+//!   which Shard-Cache does not hold, are parsed past and reported as
+//!   [`read::Item::Skipped`], never silently dropped.
 //! - [`write::Writer`] writes version 10 with Redis 7.0's encodings (listpacks for small
 //!   hashes and sorted sets, quicklist 2 for lists, intsets), which any Redis >= 7.0 loads.
 //! - [`dump`] encodes and checks DUMP payloads.
@@ -19,6 +20,7 @@ pub mod functions;
 pub mod lzf;
 pub mod packed;
 pub mod read;
+pub mod stream;
 pub mod write;
 
 pub use elements::{Elements, Pairs, Scored};
@@ -37,6 +39,7 @@ pub enum Value {
     Set(Elements),
     SortedSet(Scored),
     Hash(Pairs),
+    Stream(Box<stream::StreamValue>),
 }
 
 impl Value {
@@ -72,6 +75,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::SortedSet(_) => "zset",
             Value::Hash(_) => "hash",
+            Value::Stream(_) => "stream",
         }
     }
 }

@@ -28,7 +28,7 @@ pub enum Item {
     Entry(Entry),
     /// A function library's code (FUNCTION LOAD's argument).
     Function(Vec<u8>),
-    /// Read past, not loaded: a stream, a module value. `key` is the
+    /// Read past, not loaded: a module value. `key` is the
     /// key when it was a key's value.
     Skipped {
         what: String,
@@ -331,7 +331,7 @@ impl<R: Read> Decoder<R> {
         Ok(out)
     }
 
-    /// The value of RDB type `t`: `Ok(Err(what))` for a value read past (stream, module).
+    /// The value of RDB type `t`: `Ok(Err(what))` for a value read past (a module's).
     pub(crate) fn value(&mut self, t: u8) -> Result<Result<Value, String>, RdbError> {
         Ok(Ok(match t {
             types::STRING => Value::String(self.string()?),
@@ -421,8 +421,7 @@ impl<R: Read> Decoder<R> {
                 Value::List(v)
             }
             types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => {
-                self.skip_stream(t)?;
-                return Ok(Err("stream".into()));
+                Value::Stream(Box::new(self.stream(t)?))
             }
             types::MODULE_2 => {
                 let id = self.length()?;
@@ -461,49 +460,67 @@ impl<R: Read> Decoder<R> {
         }
     }
 
-    /// A stream, read past field by field (`rdbLoadObject` in Redis 7.2).
-    fn skip_stream(&mut self, t: u8) -> Result<(), RdbError> {
-        let (listpacks, _) = self.count()?;
+    /// A stream (`rdbLoadObject`'s stream branch, types 15, 19 and 21).
+    fn stream(&mut self, t: u8) -> Result<crate::stream::StreamValue, RdbError> {
+        use crate::stream::{ConsumerValue, GroupValue, StreamValue};
+        let mut s = StreamValue::default();
+        let (listpacks, reserve) = self.count()?;
+        s.nodes.reserve(reserve);
         for _ in 0..listpacks {
             let id = self.string()?;
-            if id.len() != 16 {
-                return Err(self.src.corrupt("stream node key is not a 128-bit id"));
-            }
-            self.string()?;
+            let id: [u8; 16] = id
+                .try_into()
+                .map_err(|_| self.src.corrupt("stream node key is not a 128-bit id"))?;
+            let lp = self.string()?;
+            s.nodes.push((id, lp));
         }
-        // Length, last id; then (v2+) first id, max deleted id, entries added.
-        let fields = if t == types::STREAM_LISTPACKS { 3 } else { 8 };
-        for _ in 0..fields {
-            self.length()?;
+        s.length = self.length()?;
+        s.last_id = (self.length()?, self.length()?);
+        if t != types::STREAM_LISTPACKS {
+            s.first_id = Some((self.length()?, self.length()?));
+            s.max_deleted = (self.length()?, self.length()?);
+            s.entries_added = Some(self.length()?);
         }
-        let (groups, _) = self.count()?;
+        let (groups, reserve) = self.count()?;
+        s.groups.reserve(reserve);
         for _ in 0..groups {
-            self.string()?;
-            self.length()?;
-            self.length()?;
+            let mut g = GroupValue {
+                name: self.string()?,
+                last_id: (self.length()?, self.length()?),
+                ..Default::default()
+            };
             if t != types::STREAM_LISTPACKS {
-                self.length()?; // entries read
+                g.entries_read = Some(self.length()? as i64);
             }
-            let (pel, _) = self.count()?;
+            let (pel, reserve) = self.count()?;
+            g.pel.reserve(reserve);
             for _ in 0..pel {
-                self.src.array::<16>()?;
-                self.src.array::<8>()?;
-                self.length()?;
+                let id = self.src.array::<16>()?;
+                let time = u64::from_le_bytes(self.src.array::<8>()?);
+                let count = self.length()?;
+                g.pel.push((id, time, count));
             }
-            let (consumers, _) = self.count()?;
+            let (consumers, reserve) = self.count()?;
+            g.consumers.reserve(reserve);
             for _ in 0..consumers {
-                self.string()?;
-                self.src.array::<8>()?; // seen time
+                let mut c = ConsumerValue {
+                    name: self.string()?,
+                    seen_time: u64::from_le_bytes(self.src.array::<8>()?),
+                    ..Default::default()
+                };
                 if t == types::STREAM_LISTPACKS_3 {
-                    self.src.array::<8>()?; // active time
+                    c.active_time = Some(u64::from_le_bytes(self.src.array::<8>()?));
                 }
-                let (pel, _) = self.count()?;
+                let (pel, reserve) = self.count()?;
+                c.pel.reserve(reserve);
                 for _ in 0..pel {
-                    self.src.array::<16>()?;
+                    c.pel.push(self.src.array::<16>()?);
                 }
+                g.consumers.push(c);
             }
+            s.groups.push(g);
         }
-        Ok(())
+        Ok(s)
     }
 }
 

@@ -85,6 +85,7 @@ pub enum ValueView<'a> {
     Set(Vec<&'a [u8]>),
     SortedSet(Vec<(&'a [u8], f64)>),
     Hash(Vec<(&'a [u8], &'a [u8])>),
+    Stream(&'a crate::stream::StreamValue),
 }
 
 impl Value {
@@ -96,6 +97,7 @@ impl Value {
             Value::Set(members) => ValueView::Set(members.iter().collect()),
             Value::SortedSet(pairs) => ValueView::SortedSet(pairs.iter().collect()),
             Value::Hash(pairs) => ValueView::Hash(pairs.iter().collect()),
+            Value::Stream(s) => ValueView::Stream(s),
         }
     }
 }
@@ -111,6 +113,10 @@ pub fn encode_view(value: ValueView<'_>, out: &mut Vec<u8>) -> u8 {
         ValueView::String(s) => {
             push_string(out, s);
             types::STRING
+        }
+        ValueView::Stream(s) => {
+            crate::stream::encode(s, out);
+            types::STREAM_LISTPACKS_2
         }
         ValueView::List(items) => {
             let mut nodes: Vec<Vec<u8>> = Vec::new();

@@ -211,6 +211,7 @@ fn load_into_redis(c: &mut redis::Connection, data: &[Entry]) {
             Value::Hash(p) => {
                 let _: () = c.hset_multiple(k, &p.to_vecs()).unwrap();
             }
+            Value::Stream(_) => unreachable!("the dataset holds no streams"),
         }
         if let Some(ms) = e.expire_ms {
             let _: () = redis::cmd("PEXPIREAT").arg(k).arg(ms).query(c).unwrap();

@@ -39,6 +39,8 @@ pub enum BlockOp {
     ZPop { max: bool, count: Option<usize> },
     /// BLMOVE, BRPOPLPUSH.
     Move { from: End, to: End, dst: Vec<u8> },
+    /// XREAD, XREADGROUP with BLOCK.
+    Stream(Box<crate::cmd::streams::StreamWait>),
 }
 
 /// What a blocked client is handed.
@@ -59,6 +61,13 @@ pub enum Delivery {
         nested: bool,
     },
     Moved(Vec<u8>),
+    /// XREAD / XREADGROUP: one stream's new entries, and what serving them did (commands for
+    /// replicas, a consumer created).
+    Stream {
+        key: Vec<u8>,
+        items: crate::cmd::streams::xread::Served,
+        effects: crate::cmd::streams::xread::ReadEffects,
+    },
     /// The wait ends with this error: the slot of a key it waited on is no longer served
     /// here (`-MOVED slot host:port`, as Redis redirects a blocked client, which retries
     /// there), or a BLMOVE's destination holds another type (`-WRONGTYPE`).
@@ -103,6 +112,9 @@ impl Delivery {
                 }
             }
             Delivery::Moved(value) => out.bulk(value),
+            Delivery::Stream { key, items, .. } => {
+                crate::cmd::streams::xread::write_reply(out, &[(key.clone(), items.clone())])
+            }
             Delivery::Redirected(error) => out.error(error),
         }
     }
@@ -140,6 +152,7 @@ pub fn effect(op: &BlockOp, src: &[u8], delivery: &Delivery) -> Vec<Vec<u8>> {
             src.to_vec(),
             items.len().to_string().into_bytes(),
         ],
+        (BlockOp::Stream(_), _) => Vec::new(),
         (BlockOp::Move { from, to, dst }, _) => vec![
             b"LMOVE".to_vec(),
             src.to_vec(),
@@ -165,6 +178,7 @@ pub fn notify_popped(shared: &crate::Shared, op: &BlockOp, key: &[u8]) {
         } => event(shared, LIST, "rpop", key),
         BlockOp::ZPop { max: false, .. } => event(shared, ZSET, "zpopmin", key),
         BlockOp::ZPop { max: true, .. } => event(shared, ZSET, "zpopmax", key),
+        BlockOp::Stream(_) => {}
         BlockOp::Move { from, to, dst } => {
             let push = if *to == End::Left { "lpush" } else { "rpush" };
             let pop = if *from == End::Left { "lpop" } else { "rpop" };
@@ -233,6 +247,7 @@ pub fn attempt(
         BlockOp::Move { from, to, dst } => {
             move_element(ks, key, dst, *from, *to, now)?.map(Delivery::Moved)
         }
+        BlockOp::Stream(wait) => crate::cmd::streams::serve_blocked(ks, key, wait, now)?,
     })
 }
 
@@ -445,11 +460,26 @@ impl Blocking {
                         }
                         continue;
                     }
+                    // A stream reader waits for entries past its own ID (or its group's):
+                    // the next one may still be served.
+                    (_, BlockOp::Stream(_)) => continue,
                     // Empty, absent or of another type: nobody else can be served from it.
                     _ => break,
                 };
                 self.unregister(&mut map, &w);
-                if crate::replication::log::capturing() {
+                if let Delivery::Stream { effects, .. } = &delivery {
+                    for argv in &effects.propagate {
+                        crate::replication::log::also(argv.clone());
+                    }
+                    if effects.created_consumer {
+                        crate::notify::event(
+                            shared,
+                            crate::notify::STREAM,
+                            "xgroup-createconsumer",
+                            &k,
+                        );
+                    }
+                } else if crate::replication::log::capturing() {
                     crate::replication::log::also(effect(&w.op, &k, &delivery));
                 }
                 notify_popped(shared, &w.op, &k);

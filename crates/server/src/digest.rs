@@ -35,9 +35,18 @@ fn value_digest(digest: &mut [u8; 20], value: store::ValueRef<'_>, expires: bool
         ValueRef::Set(_) => 2,
         ValueRef::ZSet(_) => 3,
         ValueRef::Hash(_) => 4,
+        ValueRef::Stream(_) => 6,
     };
     mix_digest(digest, &kind.to_be_bytes());
     match value {
+        ValueRef::Stream(s) => s.visit(store::StreamId::MIN, store::StreamId::MAX, false, |it| {
+            mix_digest(digest, format!("{}.{}", it.id.ms, it.id.seq).as_bytes());
+            for (f, v) in it.fields() {
+                mix_digest(digest, f);
+                mix_digest(digest, v);
+            }
+            true
+        }),
         ValueRef::Str(s) => s.with_bytes(|b| mix_digest(digest, b)),
         ValueRef::List(l) => l.iter().for_each(|e| mix_digest(digest, e)),
         ValueRef::Set(s) => s.members().into_iter().for_each(|m| xor_digest(digest, m)),

@@ -2,7 +2,7 @@
 //! and RESTORE and loading read. The codec is pure and knows nothing of the
 //! store's compact encodings; the store rebuilds its own encodings as values are inserted.
 
-use store::{Hash, List, Set, Str, ValueRef, ZSet};
+use store::{Hash, List, Set, Str, Stream, StreamId, ValueRef, ZSet};
 
 /// Calls `f` with a keyspace value borrowed as the codec encodes it: no copy of its bytes
 /// (an integer string is formatted on the stack for the call).
@@ -14,7 +14,136 @@ pub fn with_view<R>(v: ValueRef<'_>, f: impl FnOnce(rdb::write::ValueView<'_>) -
         ValueRef::Set(s) => f(ValueView::Set(s.members())),
         ValueRef::ZSet(z) => f(ValueView::SortedSet(z.iter().collect())),
         ValueRef::Hash(h) => f(ValueView::Hash(h.iter().collect())),
+        ValueRef::Stream(s) => f(ValueView::Stream(&stream_to_rdb(s))),
     }
+}
+
+/// A stream as the codec writes it: each node rebuilt as the listpack Redis holds.
+pub fn stream_to_rdb(s: &Stream) -> rdb::stream::StreamValue {
+    use rdb::stream::{ConsumerValue, GroupValue, StreamValue};
+    let id = |i: StreamId| (i.ms, i.seq);
+    StreamValue {
+        nodes: s
+            .nodes()
+            .map(|(master, node)| {
+                let elements = node.elements();
+                let lp = rdb::packed::listpack(elements.iter().map(|e| e.as_slice()));
+                (master.to_be_bytes(), lp)
+            })
+            .collect(),
+        length: s.len(),
+        last_id: id(s.last_id),
+        first_id: Some(id(s.first_id)),
+        max_deleted: id(s.max_deleted),
+        entries_added: Some(s.entries_added),
+        groups: s
+            .groups
+            .iter()
+            .map(|(name, g)| GroupValue {
+                name: name.to_vec(),
+                last_id: id(g.last_id),
+                entries_read: Some(g.entries_read),
+                pel: g
+                    .pel
+                    .iter()
+                    .map(|(i, n)| (i.to_be_bytes(), n.delivery_time, n.delivery_count))
+                    .collect(),
+                consumers: g
+                    .consumers
+                    .iter()
+                    .map(|(name, c)| ConsumerValue {
+                        name: name.to_vec(),
+                        seen_time: c.seen_time,
+                        active_time: None,
+                        pel: c.pel.iter().map(|i| i.to_be_bytes()).collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A stream from the codec, checked as Redis checks one it loads with
+/// `sanitize-dump-payload yes`: every listpack well formed and non-empty, nodes in order,
+/// the length adding up, group names unique, every consumer's pending entry in its
+/// group's list and every group entry owned by exactly one consumer. `None` otherwise.
+pub fn stream_from_rdb(v: rdb::stream::StreamValue) -> Option<Stream> {
+    use store::stream::{Consumer, Group, Nack, Node};
+    let id = |(ms, seq): (u64, u64)| StreamId::new(ms, seq);
+    let mut s = Stream::default();
+    for (key, lp) in &v.nodes {
+        let master = StreamId::from_be_bytes(key);
+        let mut elements = rdb::Elements::default();
+        rdb::packed::listpack_entries(lp, &mut elements)?;
+        let refs: Vec<&[u8]> = elements.iter().collect();
+        let node = Node::from_elements(master, &refs)?;
+        if !s.push_node(master, node) {
+            return None;
+        }
+    }
+    if s.len() != v.length {
+        return None;
+    }
+    let last_id = id(v.last_id);
+    let first_id = match v.first_id {
+        Some(f) => id(f),
+        None => s.edge_id(true).unwrap_or_default(),
+    };
+    let entries_added = v.entries_added.unwrap_or(v.length);
+    s.set_meta(last_id, first_id, id(v.max_deleted), entries_added);
+    if !s.is_consistent() {
+        return None;
+    }
+    for g in v.groups {
+        let name: Box<[u8]> = g.name.into();
+        let entries_read = match g.entries_read {
+            Some(n) => n,
+            None => s.estimate_distance(id(g.last_id)),
+        };
+        let mut group = Group::new(id(g.last_id), entries_read);
+        // Each pending entry: delivery time, count, and the consumer that claims it.
+        type Pending = (u64, u64, Option<Box<[u8]>>);
+        let mut owner: std::collections::BTreeMap<StreamId, Pending> =
+            std::collections::BTreeMap::new();
+        for (i, time, count) in g.pel {
+            if owner
+                .insert(StreamId::from_be_bytes(&i), (time, count, None))
+                .is_some()
+            {
+                return None;
+            }
+        }
+        for c in g.consumers {
+            let cname: Box<[u8]> = c.name.into();
+            let mut consumer = Consumer {
+                seen_time: c.seen_time,
+                ..Default::default()
+            };
+            for i in c.pel {
+                let i = StreamId::from_be_bytes(&i);
+                let slot = owner.get_mut(&i)?;
+                if slot.2.is_some() || !consumer.pel.insert(i) {
+                    return None;
+                }
+                slot.2 = Some(cname.clone());
+            }
+            if group.consumers.insert(cname, consumer).is_some() {
+                return None;
+            }
+        }
+        for (i, (delivery_time, delivery_count, consumer)) in owner {
+            let nack = Nack {
+                consumer: consumer?,
+                delivery_time,
+                delivery_count,
+            };
+            group.pel.insert(i, nack);
+        }
+        if s.groups.insert(name, group).is_some() {
+            return None;
+        }
+    }
+    Some(s)
 }
 
 /// A codec value as a keyspace value; `None` for what Redis refuses to load too: an empty
@@ -46,5 +175,6 @@ pub fn from_rdb(v: rdb::Value) -> Option<store::Value> {
             }
             store::Value::Hash(Box::new(Hash::from_unique_pairs(pairs.iter())?))
         }
+        rdb::Value::Stream(s) => store::Value::Stream(Box::new(stream_from_rdb(*s)?)),
     })
 }

@@ -281,6 +281,9 @@ pub struct Tunables {
     pub hll_sparse_max_bytes: AtomicUsize,
     /// `tracking-table-max-keys`, read whenever a read is tracked (0 = no limit).
     pub tracking_table_max_keys: AtomicUsize,
+    /// `stream-node-max-bytes` and `stream-node-max-entries`, read by every XADD.
+    pub stream_node_max_bytes: AtomicUsize,
+    pub stream_node_max_entries: AtomicUsize,
     /// `replica-read-only` and `replica-serve-stale-data`, read by every command on a replica.
     pub replica_read_only: std::sync::atomic::AtomicBool,
     pub replica_serve_stale_data: std::sync::atomic::AtomicBool,
@@ -306,6 +309,8 @@ impl Default for Tunables {
             busy_reply_threshold: AtomicUsize::new(5000),
             hll_sparse_max_bytes: AtomicUsize::new(3000),
             tracking_table_max_keys: AtomicUsize::new(1_000_000),
+            stream_node_max_bytes: AtomicUsize::new(4096),
+            stream_node_max_entries: AtomicUsize::new(100),
             replica_read_only: true.into(),
             replica_serve_stale_data: true.into(),
         }
@@ -330,6 +335,8 @@ impl Tunables {
             "busy-reply-threshold" => Some(&self.busy_reply_threshold),
             "hll-sparse-max-bytes" => Some(&self.hll_sparse_max_bytes),
             "tracking-table-max-keys" => Some(&self.tracking_table_max_keys),
+            "stream-node-max-bytes" => Some(&self.stream_node_max_bytes),
+            "stream-node-max-entries" => Some(&self.stream_node_max_entries),
             _ => None,
         };
         let flag = match t.name {

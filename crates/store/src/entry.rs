@@ -23,6 +23,7 @@ use std::alloc::{alloc, dealloc, Layout};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
+use crate::stream::Stream;
 use crate::value::{Hash, List, Set, Str, Value, EMBSTR_MAX};
 use crate::zset::ZSet;
 
@@ -49,6 +50,8 @@ const TYPE_SET: u8 = 3;
 /// Sorted sets share type bits 3 with sets and are told apart by the (otherwise unused for
 /// collections) encoding bits: 0 = set, 1 = sorted set.
 const COLL_ZSET: u8 = 1;
+/// Streams share type bits 3 too, with encoding bits 2.
+const COLL_STREAM: u8 = 2;
 
 /// What an entry holds, decoded from the flags byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,7 @@ enum Kind {
     List,
     Set,
     ZSet,
+    Stream,
 }
 
 const HEADER: usize = 4;
@@ -109,6 +113,7 @@ enum StrInit<'a> {
     List(Box<List>),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 /// A borrowed view of a string value.
@@ -174,6 +179,7 @@ pub enum ValueRef<'a> {
     List(&'a List),
     Set(&'a Set),
     ZSet(&'a ZSet),
+    Stream(&'a Stream),
 }
 
 impl<'a> ValueRef<'a> {
@@ -184,6 +190,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::List(_) => "list",
             ValueRef::Set(_) => "set",
             ValueRef::ZSet(_) => "zset",
+            ValueRef::Stream(_) => "stream",
         }
     }
 
@@ -194,6 +201,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::List(_) => "quicklist",
             ValueRef::Set(s) => s.encoding(),
             ValueRef::ZSet(z) => z.encoding(),
+            ValueRef::Stream(_) => "stream",
         }
     }
 
@@ -232,8 +240,16 @@ impl<'a> ValueRef<'a> {
         }
     }
 
+    pub fn as_stream(&self) -> Option<&'a Stream> {
+        match self {
+            ValueRef::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn to_owned(&self) -> Value {
         match self {
+            ValueRef::Stream(s) => Value::Stream(Box::new((*s).clone())),
             ValueRef::ZSet(z) => Value::ZSet(Box::new((*z).clone())),
             ValueRef::Set(s) => Value::Set(Box::new((*s).clone())),
             ValueRef::Str(s) => Value::Str(s.to_owned()),
@@ -271,6 +287,7 @@ impl Raw {
             TYPE_HASH => Kind::Hash,
             TYPE_LIST => Kind::List,
             _ if self.encoding_bits() == COLL_ZSET => Kind::ZSet,
+            _ if self.encoding_bits() == COLL_STREAM => Kind::Stream,
             _ => Kind::Set,
         }
     }
@@ -333,6 +350,7 @@ impl Raw {
             Kind::List => return ValueRef::List(&*(self.collection_ptr() as *const List)),
             Kind::Set => return ValueRef::Set(&*(self.collection_ptr() as *const Set)),
             Kind::ZSet => return ValueRef::ZSet(&*(self.collection_ptr() as *const ZSet)),
+            Kind::Stream => return ValueRef::Stream(&*(self.collection_ptr() as *const Stream)),
             Kind::Str => {}
         }
         ValueRef::Str(match self.encoding_bits() {
@@ -495,6 +513,7 @@ impl<'a> EntryRef<'a> {
             ValueRef::List(l) => std::mem::size_of::<List>() + l.heap_size(),
             ValueRef::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
             ValueRef::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
+            ValueRef::Stream(s) => std::mem::size_of::<Stream>() + s.heap_size(),
             ValueRef::Str(_) => self.raw.raw_capacity(),
         }
     }
@@ -610,6 +629,15 @@ impl<'a> EntryMut<'a> {
         Some(unsafe { &mut *(self.raw.collection_ptr() as *mut ZSet) })
     }
 
+    /// The stream, for in-place changes; `None` for other types.
+    pub fn stream_mut(&mut self) -> Option<&mut Stream> {
+        if self.raw.kind() != Kind::Stream {
+            return None;
+        }
+        // SAFETY: a stream entry owns this box; &mut self makes this the only access.
+        Some(unsafe { &mut *(self.raw.collection_ptr() as *mut Stream) })
+    }
+
     /// Sets the integer of an int-encoded string (INCR in place); false for other encodings.
     pub fn set_int_in_place(&mut self, n: i64) -> bool {
         if self.raw.type_bits() != TYPE_STR || self.raw.encoding_bits() != ENC_INT {
@@ -688,6 +716,7 @@ impl Entry {
             Value::List(l) => Self::build(key, StrInit::List(l), expire, meta),
             Value::Set(s) => Self::build(key, StrInit::Set(s), expire, meta),
             Value::ZSet(z) => Self::build(key, StrInit::ZSet(z), expire, meta),
+            Value::Stream(s) => Self::build(key, StrInit::Stream(s), expire, meta),
         }
     }
 
@@ -699,6 +728,11 @@ impl Entry {
     /// A new key holding an empty sorted set.
     pub fn new_zset(key: &[u8], expire: Option<u64>, meta: Meta) -> Entry {
         Self::build(key, StrInit::ZSet(Box::default()), expire, meta)
+    }
+
+    /// A new key holding an empty stream.
+    pub fn new_stream(key: &[u8], expire: Option<u64>, meta: Meta) -> Entry {
+        Self::build(key, StrInit::Stream(Box::default()), expire, meta)
     }
 
     /// A new key holding an empty list.
@@ -717,6 +751,7 @@ impl Entry {
             StrInit::Emb(b) | StrInit::InlineRaw(b) => varint_len(b.len()) + b.len(),
             StrInit::Raw(_) => RAW_PARTS,
             StrInit::Hash(_) | StrInit::List(_) | StrInit::Set(_) | StrInit::ZSet(_) => 8,
+            StrInit::Stream(_) => 8,
         };
         HEADER + if ttl { TTL_FIELDS } else { 0 } + varint_len(key_len) + key_len + value
     }
@@ -740,6 +775,7 @@ impl Entry {
                 StrInit::List(_) => TYPE_LIST << TYPE_SHIFT,
                 StrInit::Set(_) => TYPE_SET << TYPE_SHIFT,
                 StrInit::ZSet(_) => (TYPE_SET << TYPE_SHIFT) | COLL_ZSET,
+                StrInit::Stream(_) => (TYPE_SET << TYPE_SHIFT) | COLL_STREAM,
             };
             let ttl = if expire.is_some() { FLAG_TTL } else { 0 };
             let main = if meta.main { FLAG_MAIN } else { 0 };
@@ -777,6 +813,10 @@ impl Entry {
                 }
                 StrInit::ZSet(z) => {
                     let addr = Box::into_raw(z) as u64;
+                    std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
+                }
+                StrInit::Stream(st) => {
+                    let addr = Box::into_raw(st) as u64;
                     std::ptr::copy_nonoverlapping(addr.to_le_bytes().as_ptr(), p.add(at), 8);
                 }
                 StrInit::Raw(v) => {
@@ -840,6 +880,10 @@ impl Entry {
             _ if self.raw.kind() == Kind::ZSet => {
                 // SAFETY: as for the hash above.
                 Value::ZSet(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut ZSet) })
+            }
+            _ if self.raw.kind() == Kind::Stream => {
+                // SAFETY: as for the hash above.
+                Value::Stream(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Stream) })
             }
             ENC_RAW => {
                 let (p, len, cap) = self.raw.raw_parts();
@@ -930,6 +974,9 @@ impl Drop for Entry {
         } else if self.raw.kind() == Kind::ZSet {
             // SAFETY: the entry owns this box.
             drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut ZSet) });
+        } else if self.raw.kind() == Kind::Stream {
+            // SAFETY: the entry owns this box.
+            drop(unsafe { Box::from_raw(self.raw.collection_ptr() as *mut Stream) });
         } else if self.raw.encoding_bits() == ENC_RAW {
             let (p, len, cap) = self.raw.raw_parts();
             // SAFETY: the entry owns this buffer.

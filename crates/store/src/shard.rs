@@ -113,6 +113,20 @@ impl Collection for crate::value::Set {
     }
 }
 
+/// A stream stays when its last entry goes (Redis keeps empty streams, with their groups
+/// and last ID).
+impl Collection for crate::stream::Stream {
+    fn new_entry(key: &[u8], meta: Meta) -> Entry {
+        Entry::new_stream(key, None, meta)
+    }
+    fn from_entry<'a>(e: &'a mut EntryMut<'_>) -> Option<&'a mut Self> {
+        e.stream_mut()
+    }
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
 impl Collection for crate::zset::ZSet {
     fn new_entry(key: &[u8], meta: Meta) -> Entry {
         Entry::new_zset(key, None, meta)

@@ -286,6 +286,14 @@ pub fn rdb_to_commands(rdb_path: &Path, out: &mut impl Write) -> Result<(), Stri
                     encode(&args, &mut buf);
                 }
             }
+            rdb::Value::Stream(v) => {
+                let stream = crate::rdbconv::stream_from_rdb((**v).clone())
+                    .ok_or_else(|| "a stream in the snapshot is corrupt".to_string())?;
+                for args in stream_commands(key, &stream) {
+                    let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+                    encode(&refs, &mut buf);
+                }
+            }
             rdb::Value::Hash(pairs) => {
                 let all: Vec<(&[u8], &[u8])> = pairs.iter().collect();
                 for chunk in all.chunks(ITEMS_PER_COMMAND) {
@@ -307,6 +315,83 @@ pub fn rdb_to_commands(rdb_path: &Path, out: &mut impl Write) -> Result<(), Stri
         }
     }
     out.write_all(&buf).map_err(|e| e.to_string())
+}
+
+/// The commands that rebuild a stream (Redis's `rewriteStreamObject`): XADD per entry (an
+/// empty stream is created by an XADD trimmed to nothing), XSETID with its counters, per
+/// group XGROUP CREATE ... ENTRIESREAD, and per pending entry an XCLAIM ... FORCE (per
+/// consumer without any, XGROUP CREATECONSUMER).
+pub fn stream_commands(key: &[u8], s: &store::Stream) -> Vec<Vec<Vec<u8>>> {
+    let k = || key.to_vec();
+    let b = |x: &str| x.as_bytes().to_vec();
+    let mut out = Vec::new();
+    if s.is_empty() {
+        out.push(vec![
+            b("XADD"),
+            k(),
+            b("MAXLEN"),
+            b("0"),
+            b("0-1"),
+            b("x"),
+            b("y"),
+        ]);
+    } else {
+        s.visit(store::StreamId::MIN, store::StreamId::MAX, false, |it| {
+            let mut args = vec![b("XADD"), k(), it.id.text().into_bytes()];
+            args.extend(it.pairs.iter().map(|p| p.to_vec()));
+            out.push(args);
+            true
+        });
+    }
+    out.push(vec![
+        b("XSETID"),
+        k(),
+        s.last_id.text().into_bytes(),
+        b("ENTRIESADDED"),
+        s.entries_added.to_string().into_bytes(),
+        b("MAXDELETEDID"),
+        s.max_deleted.text().into_bytes(),
+    ]);
+    for (name, g) in &s.groups {
+        out.push(vec![
+            b("XGROUP"),
+            b("CREATE"),
+            k(),
+            name.to_vec(),
+            g.last_id.text().into_bytes(),
+            b("ENTRIESREAD"),
+            g.entries_read.to_string().into_bytes(),
+        ]);
+        for (cname, c) in &g.consumers {
+            if c.pel.is_empty() {
+                out.push(vec![
+                    b("XGROUP"),
+                    b("CREATECONSUMER"),
+                    k(),
+                    name.to_vec(),
+                    cname.to_vec(),
+                ]);
+            }
+            for id in &c.pel {
+                let Some(nack) = g.pel.get(id) else { continue };
+                out.push(vec![
+                    b("XCLAIM"),
+                    k(),
+                    name.to_vec(),
+                    cname.to_vec(),
+                    b("0"),
+                    id.text().into_bytes(),
+                    b("TIME"),
+                    nack.delivery_time.to_string().into_bytes(),
+                    b("RETRYCOUNT"),
+                    nack.delivery_count.to_string().into_bytes(),
+                    b("JUSTID"),
+                    b("FORCE"),
+                ]);
+            }
+        }
+    }
+    out
 }
 
 fn batched<'a>(

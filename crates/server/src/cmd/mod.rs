@@ -13,6 +13,7 @@ pub mod lists;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -33,6 +34,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     all.extend_from_slice(lists::HANDLERS);
     all.extend_from_slice(sets::HANDLERS);
     all.extend_from_slice(zsets::HANDLERS);
+    all.extend_from_slice(streams::HANDLERS);
     all.extend_from_slice(geo::HANDLERS);
     all.extend_from_slice(keys::HANDLERS);
     all.extend_from_slice(connection::HANDLERS);

@@ -27,7 +27,9 @@ pub fn big(value: &ValueRef<'_>) -> Option<(Kind, usize)> {
         ValueRef::List(l) => (Kind::List, l.len()),
         ValueRef::Set(s) => (Kind::Set, s.len()),
         ValueRef::ZSet(z) => (Kind::ZSet, z.len()),
-        ValueRef::Str(_) => return None,
+        // A stream travels whole, as a DUMP (its groups and IDs cannot be rebuilt in
+        // pieces by commands without XSETID/XGROUP bookkeeping).
+        ValueRef::Str(_) | ValueRef::Stream(_) => return None,
     };
     (len > BIG).then_some((kind, len))
 }
