@@ -268,6 +268,9 @@ pub struct Blocked {
     /// when it is served (with the time it ran, not the time it waited), never when it
     /// blocks or times out.
     pub slowlog: Option<Box<crate::slowlog::SlowEntry>>,
+    /// The blocked command's index in the command table: a wait that ends in an error
+    /// counts as a failed call of it (commandstats' `failed_calls`).
+    pub command: Option<usize>,
 }
 
 /// A client held back by CLIENT PAUSE (see [`Blocking::postponed`]).
@@ -336,6 +339,7 @@ impl Blocking {
             rx,
             deadline,
             slowlog: None,
+            command: None,
         })
     }
 
@@ -422,6 +426,15 @@ impl Blocking {
                 let _ = tx.send(Delivery::Redirected(error));
             }
         }
+    }
+
+    /// Every key some client waits on (FLUSHALL ends the waits that need their key: a
+    /// group read on a stream that is gone).
+    pub fn blocked_keys(&self) -> Vec<Vec<u8>> {
+        if self.count() == 0 {
+            return Vec::new();
+        }
+        self.by_key.lock().keys().cloned().collect()
     }
 
     /// Serves the clients blocked on `key` (called after a write to it), oldest first, as

@@ -517,6 +517,16 @@ impl Connection {
         };
         match delivery {
             Some(d) => {
+                if let crate::blocking::Delivery::Redirected(error) = &d {
+                    // An error ending a wait counts in INFO errorstats as any error reply.
+                    let code = error.split(' ').next().unwrap_or("ERR");
+                    self.shared.stats.count_error(code);
+                    if let Some(index) = blocked.command {
+                        self.shared.table.stats[index]
+                            .failed
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 d.write(&mut self.out);
                 if let Some(mut entry) = blocked.slowlog.take() {
                     let live = &self.shared.live;

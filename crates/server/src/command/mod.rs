@@ -1111,6 +1111,7 @@ pub(crate) fn run(
     }
     drop(writer);
     if let Some(blocked) = client.blocked.as_mut() {
+        blocked.command = Some(index);
         // Logged if and when it is served (see `Blocked::slowlog`).
         if !cmd.skip_slowlog {
             blocked.slowlog = Some(Box::new(crate::slowlog::SlowEntry::new(

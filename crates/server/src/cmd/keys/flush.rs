@@ -18,6 +18,15 @@ fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     // The tracking table is emptied even when nobody tracks now (Redis reclaims it on every
     // FLUSHALL): entries left by clients that stopped would otherwise outlive the data.
     ctx.shared.tracking.flush(ctx.shared);
+    // Stream group readers blocked on a key that is gone are told so (Redis's
+    // scanDatabaseForDeletedStreams); list and sorted-set waiters keep waiting.
+    for key in ctx.shared.blocking.blocked_keys() {
+        if ctx.client.in_exec {
+            ctx.client.ready_keys.push(key);
+        } else {
+            ctx.shared.blocking.serve(ctx.shared, &key, ctx.now);
+        }
+    }
     if asynchronous {
         std::thread::spawn(move || drop(old));
     } else {

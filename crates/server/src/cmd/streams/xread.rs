@@ -200,7 +200,9 @@ pub fn serve_blocked(
                 None => return (None, false),
             },
         };
-        if s.last_id <= gt {
+        // Only a live entry past the ID serves the reader: a reply is never empty (a write
+        // that left no new entry, such as XDEL, does not wake it).
+        if s.edge_id(false).is_none_or(|last| last <= gt) {
             return (None, false);
         }
         let start = gt.incr().unwrap_or(StreamId::MAX);
