@@ -78,19 +78,32 @@ pub fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags) -> CmdResult {
         return Ok(());
     }
     if !flags.no_writes && ctx.on_read_only_replica() {
-        return Err(CmdError::ReadOnly);
+        return Err(CmdError::Raw(
+            "READONLY Can not run script with write flag on readonly replica".into(),
+        ));
+    }
+    if !flags.no_writes {
+        if let Some(misconf) = ctx.disk_write_refusal() {
+            return Err(CmdError::Raw(misconf));
+        }
     }
     if flags.no_cluster && ctx.shared.cluster.is_some() {
         return Err(CmdError::err(
             "Can not run script on cluster, 'no-cluster' flag is set.",
         ));
     }
+    if !flags.no_writes && ctx.too_few_good_replicas() {
+        return Err(CmdError::NoReplicas);
+    }
     if !flags.no_writes
         && !flags.allow_oom
         && !ctx.client.is_master
         && !ctx.shared.make_room(ctx.now, 0)
     {
-        return Err(CmdError::Oom);
+        return Err(CmdError::Raw(
+            "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'"
+                .into(),
+        ));
     }
     Ok(())
 }

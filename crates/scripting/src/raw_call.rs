@@ -112,7 +112,20 @@ unsafe fn run(state: *mut lua_State, s: &mut Scratch) -> Outcome {
                 .push_str("ERR Lua redis lib command arguments must be strings or integers");
             return Outcome::Error;
         }
-        // A number becomes its `%.14g` text in place (Lua's own conversion, as Redis).
+        if t == ffi::LUA_TNUMBER {
+            // A number is sent as `%.17g` (Redis 7.0's luaRedisGenericCommand), not as
+            // Lua's own `%.14g`: 2^53 - 1 stays exact.
+            let n = ffi::lua_tonumber(state, i);
+            let text = if n.is_nan() {
+                if n.is_sign_negative() { "-nan" } else { "nan" }.to_string()
+            } else if n.is_infinite() {
+                if n > 0.0 { "inf" } else { "-inf" }.to_string()
+            } else {
+                crate::libs::format_g(n, 17)
+            };
+            s.args.push(text.as_bytes());
+            continue;
+        }
         let mut len = 0usize;
         let p = ffi::lua_tolstring(state, i, &mut len);
         s.args.push(std::slice::from_raw_parts(p as *const u8, len));

@@ -88,6 +88,71 @@ thread_local! {
     static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
 }
 
+/// The hook every script runs under: every [`HOOK_EVERY`] instructions it checks the busy
+/// threshold, SCRIPT KILL / FUNCTION KILL, and FUNCTION LOAD's time limit.
+fn install_count_hook(lua: &Lua) -> mlua::Result<()> {
+    lua.remove_app_data::<LineHook>();
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        |lua, _| {
+            let (kill, timed_out) = with_running(|ctx, running| {
+                if running
+                    .load_deadline
+                    .is_some_and(|d| std::time::Instant::now() >= d)
+                {
+                    running.timed_out = true;
+                    return (false, true);
+                }
+                let threshold = running.threshold_ms;
+                let kill = ctx.shared.script.tick(threshold);
+                if ctx.shared.script.busy() && !running.reported {
+                    running.reported = true;
+                    if let Some((name, args)) = running.described {
+                        // SAFETY: both outlive the script's run (see `Invocation`).
+                        let (name, args) = unsafe { (&*name, &*(args as *const Args<'static>)) };
+                        crate::engine::Engine::of(ctx.shared).set_running(Some((
+                            name.to_string(),
+                            args.iter().map(<[u8]>::to_vec).collect(),
+                        )));
+                    }
+                }
+                if kill {
+                    running.killed = true;
+                }
+                (kill, false)
+            })
+            .unwrap_or((false, false));
+            if timed_out {
+                Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()))
+            } else if kill {
+                // From now on every line raises the kill (Redis switches its hook to
+                // LUA_MASKLINE): a script that catches the error with pcall and goes on
+                // hits it again outside the pcall.
+                lua.set_global_hook(HookTriggers::EVERY_LINE, |lua, _| {
+                    if with_running(|_, r| r.killed).unwrap_or(false) {
+                        Err(killed_error())
+                    } else {
+                        let _ = install_count_hook(lua);
+                        Ok(VmState::Continue)
+                    }
+                })?;
+                lua.set_app_data(LineHook);
+                Err(killed_error())
+            } else {
+                Ok(VmState::Continue)
+            }
+        },
+    )
+}
+
+/// Set while the kill's every-line hook is installed (the next script gets the count hook
+/// back).
+struct LineHook;
+
+fn killed_error() -> mlua::Error {
+    mlua::Error::RuntimeError("Script killed by user with SCRIPT KILL...".into())
+}
+
 /// Runs `f` with the running script's context. `None` outside a script.
 ///
 /// # Safety of the pointer
@@ -205,8 +270,12 @@ local getinfo = dbg.getinfo
 
 local real_of = setmetatable({}, {__mode = 'k'})
 local function deny() error('Attempt to modify a readonly table', 2) end
+-- What getmetatable answers for a read-only table: itself read-only (Redis's readonly
+-- tables cover the globals' metatable too).
+local sealed = setmetatable({}, {__newindex = deny, __metatable = false})
+real_of[sealed] = {}
 local function readonly(t)
-  local p = setmetatable({}, {__index = t, __newindex = deny, __metatable = {}})
+  local p = setmetatable({}, {__index = t, __newindex = deny, __metatable = sealed})
   real_of[p] = t
   return p
 end
@@ -267,6 +336,10 @@ G.rawget = function(t, k) return rawget(real_of[t] or t, k) end
 G.next = function(t, k) return next(real_of[t] or t, k) end
 G.pairs = function(t) return pairs(real_of[t] or t) end
 G.loadstring = function(s, name)
+  -- Binary chunks (string.dump's output) are refused, as Redis 7.0 refuses them.
+  if type(s) == 'string' and s:byte(1) == 27 then
+    return nil, 'attempt to load a binary chunk'
+  end
   local f, e = loadstring(s, name)
   if f then setfenv(f, ENV) end
   return f, e
@@ -377,48 +450,7 @@ impl Vm {
             .set_name("=redis")
             .call((globals.clone(), prim, debug))?;
         let handler: Function = globals.raw_get("__redis__err__handler")?;
-        lua.set_global_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            |_, _| {
-                let (kill, timed_out) = with_running(|ctx, running| {
-                    if running
-                        .load_deadline
-                        .is_some_and(|d| std::time::Instant::now() >= d)
-                    {
-                        running.timed_out = true;
-                        return (false, true);
-                    }
-                    let threshold = running.threshold_ms;
-                    let kill = ctx.shared.script.tick(threshold);
-                    if ctx.shared.script.busy() && !running.reported {
-                        running.reported = true;
-                        if let Some((name, args)) = running.described {
-                            // SAFETY: both outlive the script's run (see `Invocation`).
-                            let (name, args) =
-                                unsafe { (&*name, &*(args as *const Args<'static>)) };
-                            crate::engine::Engine::of(ctx.shared).set_running(Some((
-                                name.to_string(),
-                                args.iter().map(<[u8]>::to_vec).collect(),
-                            )));
-                        }
-                    }
-                    if kill {
-                        running.killed = true;
-                    }
-                    (kill, false)
-                })
-                .unwrap_or((false, false));
-                if timed_out {
-                    Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()))
-                } else if kill {
-                    Err(mlua::Error::RuntimeError(
-                        "Script killed by user with SCRIPT KILL...".into(),
-                    ))
-                } else {
-                    Ok(VmState::Continue)
-                }
-            },
-        )?;
+        install_count_hook(&lua)?;
         Ok(Vm {
             lua,
             globals,
@@ -506,6 +538,12 @@ impl Vm {
         write_reply: bool,
     ) -> Result<(), ScriptError> {
         let threshold_ms = ctx.busy_reply_threshold();
+        if self.lua.app_data_ref::<LineHook>().is_some() {
+            install_count_hook(&self.lua).map_err(|e| ScriptError {
+                message: format!("ERR {e}"),
+                at: None,
+            })?;
+        }
         let ptr = ctx as *mut Ctx<'_> as *mut ();
         RUNNING.with(|r| {
             *r.borrow_mut() = Some(Running {

@@ -1165,7 +1165,9 @@ async fn housekeeping(shared: Arc<Shared>) {
         let budget = period / 4;
         let started = Instant::now();
         let active = shared.active_expire.load(Ordering::Relaxed) && !shared.pause.in_force();
-        while active && !replica && started.elapsed() < budget {
+        // Not while a script runs: time stands still for a script (its commands see the
+        // instant it started), as it does in Redis where nothing else runs meanwhile.
+        while active && !replica && started.elapsed() < budget && !shared.script.running() {
             let slice = Instant::now();
             let expired = shared.keyspace.expire_cycle(unix_ms(), 2048);
             shared

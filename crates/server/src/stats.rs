@@ -122,6 +122,14 @@ impl LocalStats {
     }
 }
 
+/// Objects handed to a background thread and not freed yet, and those freed (INFO's
+/// `lazyfree_pending_objects`, `lazyfreed_objects`).
+#[derive(Debug, Default)]
+pub struct LazyFree {
+    pub pending: AtomicU64,
+    pub freed: AtomicU64,
+}
+
 /// Server-wide counters with Redis's INFO names.
 #[derive(Debug, Default)]
 pub struct ServerStats {
@@ -150,6 +158,8 @@ pub struct ServerStats {
     pub writes_processed: AtomicU64,
     /// Time spent in the active expiry cycle (INFO `expire_cycle_cpu_milliseconds`).
     pub expire_cycle_micros: AtomicU64,
+    /// Values UNLINK / FLUSHALL ASYNC handed to a background thread (shared with it).
+    pub lazyfree: std::sync::Arc<LazyFree>,
     /// Error replies by code (`ERR`, `WRONGTYPE`, ...), for INFO errorstats.
     pub errors: Mutex<HashMap<String, u64>>,
 }
@@ -179,6 +189,7 @@ impl ServerStats {
             &self.reads_processed,
             &self.writes_processed,
             &self.expire_cycle_micros,
+            &self.lazyfree.freed,
         ] {
             c.store(0, Ordering::Relaxed);
         }

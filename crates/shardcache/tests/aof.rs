@@ -92,6 +92,38 @@ fn fill(port: u16) {
         .arg("b")
         .arg("c")
         .ignore();
+    // A stream with a tombstone, a consumer group, pending entries and an idle consumer.
+    for i in 1..=50 {
+        pipe.cmd("XADD")
+            .arg("stream")
+            .arg(format!("{i}-1"))
+            .arg("f")
+            .arg(i)
+            .ignore();
+    }
+    pipe.cmd("XDEL").arg("stream").arg("3-1").ignore();
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg("stream")
+        .arg("g")
+        .arg("0")
+        .ignore();
+    pipe.cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("alice")
+        .arg("COUNT")
+        .arg(5)
+        .arg("STREAMS")
+        .arg("stream")
+        .arg(">")
+        .ignore();
+    pipe.cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg("stream")
+        .arg("g")
+        .arg("bob")
+        .ignore();
     pipe.cmd("FUNCTION")
         .arg("LOAD")
         .arg("#!lua name=lib\nredis.register_function('one', function() return 1 end)")
@@ -255,6 +287,8 @@ fn redis_loads_the_directory_we_write_and_we_load_the_one_redis_writes() {
         cli(port, &["LPOP", "list"]);
         cli(port, &["SET", "after", "rewrite", "PX", "500000"]);
         let ours = cli(port, &["DEBUG", "DIGEST"]);
+        let pending = cli(port, &["XPENDING", "stream", "g"]);
+        let groups = cli(port, &["XINFO", "GROUPS", "stream"]);
         signal(&mut node, libc::SIGTERM);
 
         let redis = Redis::start(&dir);
@@ -263,6 +297,8 @@ fn redis_loads_the_directory_we_write_and_we_load_the_one_redis_writes() {
             ours,
             "preamble {preamble}"
         );
+        assert_eq!(cli(redis.port, &["XPENDING", "stream", "g"]), pending);
+        assert_eq!(cli(redis.port, &["XINFO", "GROUPS", "stream"]), groups);
         assert_eq!(cli(redis.port, &["FCALL", "one", "0"]), "1");
         // Redis writes on: its rewrite, its INCR file.
         assert_eq!(

@@ -486,6 +486,13 @@ impl Shard {
     }
 
     /// A lookup that leaves no trace (TTL, TYPE, OBJECT, EXISTS).
+    /// The entry at `key` even if its TTL has passed (nothing is expired or counted), as
+    /// Redis's DEBUG OBJECT finds it in the dict.
+    pub fn peek_raw(&self, h: u64, key: &[u8]) -> Option<EntryRef<'_>> {
+        let i = self.table.find(h, key)?;
+        Some(self.table.get(i))
+    }
+
     pub fn peek(&mut self, h: u64, key: &[u8], now: u64) -> Option<EntryRef<'_>> {
         let i = self.find_live(h, key, now)?;
         Some(self.table.get(i))

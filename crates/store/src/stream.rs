@@ -512,6 +512,37 @@ impl Stream {
         self.length == 0
     }
 
+    /// Nodes of a radix tree over the node keys (XINFO's `radix-tree-nodes`; the cost
+    /// Redis's lazy free weighs a stream by). An estimate of Redis's rax: one node per
+    /// compressed run and per branching point or key end.
+    pub fn radix_tree_nodes(&self) -> usize {
+        fn count(keys: &[[u8; 16]], depth: usize) -> usize {
+            if keys.is_empty() {
+                return 0;
+            }
+            if keys.len() == 1 {
+                return if depth < 16 { 2 } else { 1 };
+            }
+            let mut d = depth;
+            while d < 16 && keys.iter().all(|k| k[d] == keys[0][d]) {
+                d += 1;
+            }
+            let mut n = usize::from(d > depth) + 1;
+            let mut i = 0;
+            while i < keys.len() {
+                let mut j = i + 1;
+                while j < keys.len() && keys[j][d] == keys[i][d] {
+                    j += 1;
+                }
+                n += count(&keys[i..j], d + 1);
+                i = j;
+            }
+            n
+        }
+        let keys: Vec<[u8; 16]> = self.nodes.keys().map(|k| k.to_be_bytes()).collect();
+        1 + count(&keys, 0).saturating_sub(usize::from(!keys.is_empty()))
+    }
+
     /// Nodes (XINFO's `radix-tree-keys`).
     pub fn node_count(&self) -> usize {
         self.nodes.len()

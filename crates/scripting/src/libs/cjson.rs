@@ -6,11 +6,120 @@ use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
 use super::{format_g, type_name, LibResult};
 
-const MAX_DEPTH: usize = 1000;
-/// lua-cjson's sparse-array guard: an array whose highest index is past 10 and more than
-/// twice its element count is refused.
-const SPARSE_RATIO: usize = 2;
-const SPARSE_SAFE: usize = 10;
+/// lua-cjson's settings (`json_config_t`), changed by the `cjson.encode_*` / `decode_*`
+/// functions and kept by the Lua state for the scripts that follow, as in Redis (until
+/// SCRIPT FLUSH makes a new state).
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    encode_max_depth: usize,
+    decode_max_depth: usize,
+    /// 0 off (an error), 1 on (`nan`, `inf`), 2 null.
+    encode_invalid_numbers: u8,
+    decode_invalid_numbers: bool,
+    /// Sparse arrays: converted to objects, or (the default) refused, when the highest
+    /// index is past `sparse_safe` and more than `sparse_ratio` times the element count.
+    sparse_convert: bool,
+    sparse_ratio: usize,
+    sparse_safe: usize,
+    number_precision: usize,
+    keep_buffer: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            encode_max_depth: 1000,
+            decode_max_depth: 1000,
+            encode_invalid_numbers: 0,
+            decode_invalid_numbers: true,
+            sparse_convert: false,
+            sparse_ratio: 2,
+            sparse_safe: 10,
+            number_precision: 14,
+            keep_buffer: true,
+        }
+    }
+}
+
+fn config(lua: &Lua) -> Config {
+    lua.app_data_ref::<Config>().map(|c| *c).unwrap_or_default()
+}
+
+fn set_config(lua: &Lua, f: impl FnOnce(&mut Config)) {
+    let mut c = config(lua);
+    f(&mut c);
+    lua.set_app_data(c);
+}
+
+/// lua-cjson's `json_integer_option`: sets from argument `arg` when given (an integer in
+/// `min..=max`), answers the value now.
+fn integer_option(
+    args: &[Value],
+    arg: usize,
+    func: &str,
+    min: i64,
+    max: i64,
+) -> LibResult<Option<usize>> {
+    match args.get(arg - 1) {
+        None | Some(Value::Nil) => Ok(None),
+        Some(v) => {
+            let n = match v {
+                Value::Integer(i) => *i,
+                Value::Number(n) => *n as i64,
+                Value::String(s) => std::str::from_utf8(&s.as_bytes())
+                    .ok()
+                    .and_then(|t| t.trim().parse::<f64>().ok())
+                    .map(|f| f as i64)
+                    .ok_or_else(|| super::bad_argument(arg, func, "number", v))?,
+                _ => return Err(super::bad_argument(arg, func, "number", v)),
+            };
+            if n < min || n > max {
+                return Err(format!(
+                    "bad argument #1 to '{func}' (expected integer between {min} and {max})"
+                ));
+            }
+            Ok(Some(n as usize))
+        }
+    }
+}
+
+/// lua-cjson's `json_enum_option` with `options` (index 1 is "on" when booleans are
+/// accepted): the index set, if an argument was given.
+fn enum_option(args: &[Value], arg: usize, func: &str, options: &[&str]) -> LibResult<Option<u8>> {
+    match args.get(arg - 1) {
+        None | Some(Value::Nil) => Ok(None),
+        Some(Value::Boolean(b)) => Ok(Some(*b as u8)),
+        Some(Value::String(s)) => {
+            let text = s.as_bytes();
+            match options.iter().position(|o| o.as_bytes() == &text[..]) {
+                Some(i) => Ok(Some(i as u8)),
+                None => Err(format!(
+                    "bad argument #{arg} to '{func}' (invalid option '{}')",
+                    String::from_utf8_lossy(&text)
+                )),
+            }
+        }
+        Some(v) => Err(super::bad_argument(arg, func, "string", v)),
+    }
+}
+
+fn too_many(args: &[Value], n: usize, func: &str) -> LibResult<()> {
+    if args.len() > n {
+        return Err(format!(
+            "bad argument #{} to '{func}' (found too many arguments)",
+            n + 1
+        ));
+    }
+    Ok(())
+}
+
+/// An enum setting's value as lua-cjson answers it: a boolean for off/on, else its name.
+fn enum_value(lua: &Lua, v: u8, options: &[&str]) -> mlua::Result<Value> {
+    Ok(match v {
+        0 | 1 => Value::Boolean(v == 1),
+        n => Value::String(lua.create_string(options[n as usize])?),
+    })
+}
 
 /// `cjson.null`: lua-cjson's `NULL` light userdata.
 pub fn null() -> Value {
@@ -27,7 +136,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
         "encode",
         crate::vm::raising(lua, |lua, v: Value| {
             let mut out = Vec::new();
-            encode(&v, 0, &mut out)?;
+            encode(&v, 0, &config(lua), &mut out)?;
             lua.create_string(&out).map_err(|e| e.to_string())
         })?,
     )?;
@@ -43,6 +152,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
                 lua,
                 s: &text,
                 at: 0,
+                max_depth: config(lua).decode_max_depth,
             }
             .document()
         })?,
@@ -50,52 +160,122 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("null", null())?;
     t.raw_set("_NAME", "cjson")?;
     t.raw_set("_VERSION", "2.1.0")?;
-    // The settings: reading them answers lua-cjson's defaults; Redis scripts cannot keep a
-    // change anyway (the table is read-only).
-    for (name, values) in [
-        (
-            "encode_sparse_array",
-            &[Value::Boolean(false), Value::Integer(2), Value::Integer(10)][..],
-        ),
-        ("encode_max_depth", &[Value::Integer(1000)][..]),
-        ("decode_max_depth", &[Value::Integer(1000)][..]),
-        ("encode_number_precision", &[Value::Integer(14)][..]),
-        ("encode_keep_buffer", &[Value::Boolean(true)][..]),
-        ("encode_invalid_numbers", &[Value::Boolean(false)][..]),
-        ("decode_invalid_numbers", &[Value::Boolean(true)][..]),
-    ] {
-        let values: Vec<Value> = values.to_vec();
-        t.raw_set(
-            name,
-            lua.create_function(move |_, _: Variadic<Value>| {
-                Ok(Variadic::from_iter(values.iter().cloned()))
-            })?,
-        )?;
-    }
+    // The settings, kept for the scripts that follow (see `Config`).
+    const BOOL: &[&str] = &["off", "on"];
+    const INVALID: &[&str] = &["off", "on", "null"];
+    t.raw_set(
+        "encode_max_depth",
+        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
+            too_many(&args, 1, "encode_max_depth")?;
+            if let Some(n) = integer_option(&args, 1, "encode_max_depth", 1, i32::MAX as i64)? {
+                set_config(lua, |c| c.encode_max_depth = n);
+            }
+            Ok(config(lua).encode_max_depth as i64)
+        })?,
+    )?;
+    t.raw_set(
+        "decode_max_depth",
+        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
+            too_many(&args, 1, "decode_max_depth")?;
+            if let Some(n) = integer_option(&args, 1, "decode_max_depth", 1, i32::MAX as i64)? {
+                set_config(lua, |c| c.decode_max_depth = n);
+            }
+            Ok(config(lua).decode_max_depth as i64)
+        })?,
+    )?;
+    t.raw_set(
+        "encode_number_precision",
+        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
+            too_many(&args, 1, "encode_number_precision")?;
+            if let Some(n) = integer_option(&args, 1, "encode_number_precision", 1, 14)? {
+                set_config(lua, |c| c.number_precision = n);
+            }
+            Ok(config(lua).number_precision as i64)
+        })?,
+    )?;
+    t.raw_set(
+        "encode_keep_buffer",
+        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
+            too_many(&args, 1, "encode_keep_buffer")?;
+            if let Some(v) = enum_option(&args, 1, "encode_keep_buffer", BOOL)? {
+                set_config(lua, |c| c.keep_buffer = v == 1);
+            }
+            Ok(config(lua).keep_buffer)
+        })?,
+    )?;
+    t.raw_set(
+        "encode_invalid_numbers",
+        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
+            too_many(&args, 1, "encode_invalid_numbers")?;
+            if let Some(v) = enum_option(&args, 1, "encode_invalid_numbers", INVALID)? {
+                set_config(lua, |c| c.encode_invalid_numbers = v);
+            }
+            enum_value(lua, config(lua).encode_invalid_numbers, INVALID).map_err(|e| e.to_string())
+        })?,
+    )?;
+    t.raw_set(
+        "decode_invalid_numbers",
+        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
+            too_many(&args, 1, "decode_invalid_numbers")?;
+            if let Some(v) = enum_option(&args, 1, "decode_invalid_numbers", BOOL)? {
+                set_config(lua, |c| c.decode_invalid_numbers = v == 1);
+            }
+            Ok(config(lua).decode_invalid_numbers)
+        })?,
+    )?;
+    t.raw_set(
+        "encode_sparse_array",
+        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
+            too_many(&args, 3, "encode_sparse_array")?;
+            let convert = enum_option(&args, 1, "encode_sparse_array", BOOL)?;
+            let ratio = integer_option(&args, 2, "encode_sparse_array", 0, i32::MAX as i64)?;
+            let safe = integer_option(&args, 3, "encode_sparse_array", 0, i32::MAX as i64)?;
+            set_config(lua, |c| {
+                if let Some(v) = convert {
+                    c.sparse_convert = v == 1;
+                }
+                if let Some(r) = ratio {
+                    c.sparse_ratio = r;
+                }
+                if let Some(n) = safe {
+                    c.sparse_safe = n;
+                }
+            });
+            let c = config(lua);
+            Ok((
+                c.sparse_convert,
+                c.sparse_ratio as i64,
+                c.sparse_safe as i64,
+            ))
+        })?,
+    )?;
     Ok(t)
 }
 
-fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> LibResult<()> {
+fn encode(v: &Value, depth: usize, cfg: &Config, out: &mut Vec<u8>) -> LibResult<()> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         v if is_null(v) => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Number(n) if !n.is_finite() => match cfg.encode_invalid_numbers {
+            0 => return Err("Cannot serialise number: must not be NaN or Inf".into()),
+            2 => out.extend_from_slice(b"null"),
+            _ if n.is_nan() => out.extend_from_slice(b"nan"),
+            _ => out.extend_from_slice(if *n > 0.0 { b"inf" } else { b"-inf" }),
+        },
         Value::Number(n) => {
-            if !n.is_finite() {
-                return Err("Cannot serialise number: must not be NaN or Inf".into());
-            }
-            out.extend_from_slice(format_number14(*n).as_bytes());
+            out.extend_from_slice(format_number(*n, cfg.number_precision).as_bytes())
         }
         Value::String(s) => encode_string(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth + 1 > MAX_DEPTH {
+            if depth + 1 > cfg.encode_max_depth {
                 return Err(format!(
                     "Cannot serialise, excessive nesting ({})",
                     depth + 1
                 ));
             }
-            match array_length(t)? {
+            match array_length(t, cfg)? {
                 Some(len) => {
                     out.push(b'[');
                     for i in 1..=len {
@@ -103,7 +283,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> LibResult<()> {
                             out.push(b',');
                         }
                         let item: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-                        encode(&item, depth + 1, out)?;
+                        encode(&item, depth + 1, cfg, out)?;
                     }
                     out.push(b']');
                 }
@@ -119,7 +299,10 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> LibResult<()> {
                         match &k {
                             Value::String(s) => encode_string(&s.as_bytes(), out),
                             Value::Integer(i) => encode_string(i.to_string().as_bytes(), out),
-                            Value::Number(n) => encode_string(format_number14(*n).as_bytes(), out),
+                            Value::Number(n) => encode_string(
+                                format_number(*n, cfg.number_precision).as_bytes(),
+                                out,
+                            ),
                             other => {
                                 return Err(format!(
                                     "Cannot serialise {}: table key must be a number or string",
@@ -128,7 +311,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> LibResult<()> {
                             }
                         }
                         out.push(b':');
-                        encode(&item, depth + 1, out)?;
+                        encode(&item, depth + 1, cfg, out)?;
                     }
                     out.push(b'}');
                 }
@@ -146,24 +329,28 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> LibResult<()> {
 
 /// lua-cjson's `lua_array_length`: `Some(max index)` when every key is a positive integer
 /// (and the array is not excessively sparse), `None` for an object (or an empty table).
-fn array_length(t: &Table) -> LibResult<Option<usize>> {
+fn array_length(t: &Table, cfg: &Config) -> LibResult<Option<usize>> {
     let Some((max, items)) = super::positive_integer_keys(t)? else {
         return Ok(None);
     };
     if max == 0 {
         return Ok(None);
     }
-    if max > SPARSE_SAFE && max > items * SPARSE_RATIO {
+    if cfg.sparse_ratio > 0 && max > items * cfg.sparse_ratio && max > cfg.sparse_safe {
+        if cfg.sparse_convert {
+            return Ok(None);
+        }
         return Err("Cannot serialise table: excessively sparse array".into());
     }
     Ok(Some(max))
 }
 
-fn format_number14(n: f64) -> String {
-    if n == n.trunc() && n.abs() < 1e15 {
+/// A number as lua-cjson writes it: `%.<precision>g`.
+fn format_number(n: f64, precision: usize) -> String {
+    if precision == 14 && n == n.trunc() && n.abs() < 1e15 {
         return format!("{}", n as i64);
     }
-    format_g(n, 14)
+    format_g(n, precision)
 }
 
 fn encode_string(s: &[u8], out: &mut Vec<u8>) {
@@ -191,6 +378,8 @@ struct Decoder<'a> {
     lua: &'a Lua,
     s: &'a [u8],
     at: usize,
+    /// `decode_max_depth` now.
+    max_depth: usize,
 }
 
 /// A token's name in lua-cjson's "Expected X but found Y" messages.
@@ -255,7 +444,7 @@ impl Decoder<'_> {
         let lua_err = |e: mlua::Error| e.to_string();
         match c {
             b'{' | b'[' => {
-                if depth + 1 > MAX_DEPTH {
+                if depth + 1 > self.max_depth {
                     return Err(format!(
                         "Found too many nested data structures ({}) at character {}",
                         depth + 1,

@@ -54,15 +54,19 @@ fn encode(v: &Value, level: usize, out: &mut Vec<u8>) -> LibResult<()> {
                 }
             }
             None => {
-                let pairs: Vec<(Value, Value)> = t
-                    .clone()
-                    .pairs::<Value, Value>()
-                    .collect::<mlua::Result<_>>()
-                    .map_err(|e| e.to_string())?;
-                header(out, pairs.len(), 0x80, 0xde, 0xdf);
-                for (k, item) in &pairs {
-                    encode(k, level + 1, out)?;
-                    encode(item, level + 1, out)?;
+                // Counted, then walked again encoding as it goes: holding every pair
+                // would pin one Lua reference per key and value, and a big table runs
+                // the reference stack out.
+                let mut count = 0usize;
+                for pair in t.clone().pairs::<Value, Value>() {
+                    pair.map_err(|e| e.to_string())?;
+                    count += 1;
+                }
+                header(out, count, 0x80, 0xde, 0xdf);
+                for pair in t.clone().pairs::<Value, Value>() {
+                    let (k, item) = pair.map_err(|e| e.to_string())?;
+                    encode(&k, level + 1, out)?;
+                    encode(&item, level + 1, out)?;
                 }
             }
         },

@@ -626,6 +626,11 @@ pub fn execute<'s>(
                 (Some(_), "multi" | "discard" | "watch" | "quit" | "reset") | (None, _) => {
                     run(shared, client, out, index, args, local, clock);
                 }
+                // SAVE, SHUTDOWN, SYNC, PSYNC (Redis's CMD_NO_MULTI).
+                (Some(_), _) if cmd.meta.has_flag("no_multi") => {
+                    let e = CmdError::err("Command not allowed inside a transaction");
+                    refuse(shared, client, out, args, &e);
+                }
                 (Some(multi), _) => {
                     multi.queued.push((index, args.to_owned()));
                     client
@@ -894,6 +899,7 @@ fn run_script(
         feed_monitors(shared, &client.info.addr, args);
     }
     shared.script.enter(cmd.meta.name.starts_with("fcall"));
+    let reply_at = out.len();
     let result = {
         let mut ctx = Ctx {
             shared,
@@ -910,6 +916,18 @@ fn run_script(
         // thread (`ScriptState::tick`); until then they wait, as Redis's clients do.
         handler(&mut ctx, args)
     };
+    // A script that returned an error reply (`redis.error_reply`, a raised error table)
+    // counts in errorstats and as a failed call, as any error reply.
+    let replied_error = result.is_ok() && out.buffer().get(reply_at) == Some(&b'-');
+    if replied_error {
+        let reply = &out.buffer()[reply_at + 1..];
+        let end = reply
+            .iter()
+            .position(|&b| b == b' ' || b == b'\r')
+            .unwrap_or(reply.len());
+        let code = String::from_utf8_lossy(&reply[..end]).into_owned();
+        shared.stats.count_error(&code);
+    }
     shared.script.leave();
     if std::mem::take(&mut client.script_read) && tracking_wants(client) {
         let keys = cmd.meta.key_positions(args);
@@ -918,7 +936,7 @@ fn run_script(
     if client.tracking.is_some() && client.multi.is_none() {
         client.caching = None;
     }
-    let failed = result.is_err();
+    let failed = result.is_err() || replied_error;
     if let Err(e) = &result {
         reply_error(shared, out, e);
     }

@@ -23,6 +23,7 @@ mod protocol;
 mod pubsub;
 mod replication;
 mod scripting;
+mod streams;
 mod tls;
 mod tracking;
 mod transactions;

@@ -111,6 +111,22 @@ async fn contents(c: &mut RawClient) -> BTreeMap<String, (String, Vec<String>, i
                     .map(|p| format!("{}={}", p[0], p[1]))
                     .collect()
             }
+            // Entries, then groups (names, last IDs, counters, lag) and their pending
+            // summaries; no times (the two servers read their clocks at other instants).
+            "stream" => {
+                let mut v = vec![format!("{:?}", c.cmd(&["XRANGE", &k, "-", "+"]).await)];
+                let groups = items(c.cmd(&["XINFO", "GROUPS", &k]).await);
+                v.push(format!("{groups:?}"));
+                for g in groups {
+                    let name = match &g {
+                        Frame::Array(f) => text(&f[1]),
+                        Frame::Map(f) => text(&f[0].1),
+                        other => panic!("{other:?}"),
+                    };
+                    v.push(format!("{:?}", c.cmd(&["XPENDING", &k, &name]).await));
+                }
+                v
+            }
             "none" => continue, // expired between KEYS and TYPE
             other => panic!("unexpected type {other}"),
         };
@@ -159,6 +175,16 @@ async fn dataset(c: &mut RawClient) {
     let big_zset: Vec<String> = (0..200).map(|i| format!("{i} m{i}")).collect();
     lines.push(format!("ZADD zbig {}", big_zset.join(" ")));
     lines.push("PEXPIRE hbig 500000".into());
+    for i in 1..=120 {
+        lines.push(format!("XADD stream {i}-0 f {i} g x{i}"));
+    }
+    lines.extend([
+        "XDEL stream 7-0".into(),
+        "XGROUP CREATE stream g1 0".into(),
+        "XGROUP CREATE stream g2 $".into(),
+        "XREADGROUP GROUP g1 alice COUNT 10 STREAMS stream >".into(),
+        "XGROUP CREATECONSUMER stream g1 bob".into(),
+    ]);
     for l in lines {
         let r = c.run(&l).await;
         assert!(!matches!(r, Frame::Error(_)), "{l}: {r:?}");
@@ -201,6 +227,22 @@ const WORKLOAD: &[&str] = &[
     "COPY m1 m3",
     "GEOADD geo 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
     "GEOSEARCHSTORE near geo FROMLONLAT 15 37 BYRADIUS 200 km STOREDIST",
+    "XADD stream * f auto",
+    "XADD stream MAXLEN ~ 50 * f trimmed",
+    "XADD stream2 NOMKSTREAM * f v",
+    "XADD stream3 * f v",
+    "XREADGROUP GROUP g1 bob COUNT 3 STREAMS stream >",
+    "XREADGROUP GROUP g2 carol NOACK STREAMS stream >",
+    "XACK stream g1 75-0",
+    "XCLAIM stream g1 bob 0 80-0",
+    "XCLAIM stream g1 dave 0 80-0 JUSTID FORCE",
+    "XAUTOCLAIM stream g1 erin 0 0 COUNT 2",
+    "XDEL stream 81-0",
+    "XAUTOCLAIM stream g1 erin 0 0",
+    "XGROUP SETID stream g2 100-0",
+    "XGROUP DELCONSUMER stream g1 bob",
+    "XTRIM stream MINID ~ 90",
+    "XSETID stream3 99999999999999-0",
 ];
 
 #[tokio::test]
@@ -444,6 +486,25 @@ async fn redis_replicates_from_the_node() {
             Frame::Bulk(b"job1".to_vec())
         ]))
     );
+    // A group reader blocked on a stream, served by another client's XADD: the replica
+    // gets the entry and the pending record the read made.
+    blocked
+        .send(&[
+            "XREADGROUP",
+            "GROUP",
+            "g1",
+            "zed",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "stream",
+            ">",
+        ])
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    p.run("XADD stream * f for-zed").await;
+    let served = blocked.read().await.unwrap();
+    assert!(format!("{served:?}").contains("for-zed"), "{served:?}");
     p.run("MULTI").await;
     p.run("SPOP sbig").await;
     p.run("INCRBYFLOAT fl 0.25").await;

@@ -14,6 +14,7 @@ fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         2 if is(args.get(1), "sync") => false,
         _ => return Err(CmdError::Syntax),
     };
+    let keys = ctx.shared.keyspace.len() as u64;
     let old = ctx.shared.keyspace.flush();
     // The tracking table is emptied even when nobody tracks now (Redis reclaims it on every
     // FLUSHALL): entries left by clients that stopped would otherwise outlive the data.
@@ -28,7 +29,7 @@ fn flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     if asynchronous {
-        std::thread::spawn(move || drop(old));
+        crate::cmd::keys::del::lazy_free_counted(ctx.shared, keys, old);
     } else {
         drop(old);
     }

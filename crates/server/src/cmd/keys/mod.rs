@@ -3,7 +3,7 @@
 mod copy;
 mod dbs;
 mod dbsize;
-mod del;
+pub(crate) mod del;
 mod dump;
 mod exists;
 mod expire;

@@ -103,6 +103,32 @@ pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// GETKEYS' checks before looking for keys (Redis's `getKeysSubcommandImpl`): a command
+/// without key specs has no key arguments; then the arity.
+fn check_getkeys(meta: &CommandMeta, argc: usize) -> Result<(), CmdError> {
+    let has_keys =
+        matches!(meta.key_specs, crate::command::spec::Meta::Set(specs) if !specs.is_empty());
+    if !has_keys {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
+    if !meta.arity_ok(argc) {
+        return Err(CmdError::err(
+            "Invalid number of arguments specified for command",
+        ));
+    }
+    Ok(())
+}
+
+/// No key in these arguments: an empty list where keys are optional (EVAL with 0 keys,
+/// Redis's `no_mandatory_keys`), else Redis's error.
+fn no_keys_found(ctx: &mut Ctx<'_>, meta: &CommandMeta) -> CmdResult {
+    if meta.has_flag("no_mandatory_keys") {
+        ctx.out.array(0);
+        return Ok(());
+    }
+    Err(CmdError::err("Invalid arguments specified for command"))
+}
+
 /// COMMAND GETKEYS command [arg ...]
 pub fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let call = args.tail(2);
@@ -114,14 +140,10 @@ pub fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             meta = table.get(i).meta;
         }
     }
-    if !meta.arity_ok(call.len()) {
-        return Err(CmdError::err(
-            "Invalid number of arguments specified for command",
-        ));
-    }
+    check_getkeys(meta, call.len())?;
     let positions = meta.key_positions(call);
     if positions.is_empty() {
-        return Err(CmdError::err("The command has no key arguments"));
+        return no_keys_found(ctx, meta);
     }
     ctx.out.array(positions.len());
     for p in positions {
@@ -141,16 +163,12 @@ pub fn getkeysandflags(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             meta = table.get(i).meta;
         }
     }
-    if !meta.arity_ok(call.len()) {
-        return Err(CmdError::err(
-            "Invalid number of arguments specified for command",
-        ));
-    }
+    check_getkeys(meta, call.len())?;
     let keys = meta
         .keys_and_flags(call)
         .ok_or_else(|| CmdError::err("Invalid arguments specified for command"))?;
     if keys.is_empty() {
-        return Err(CmdError::err("The command has no key arguments"));
+        return no_keys_found(ctx, meta);
     }
     ctx.out.array(keys.len());
     for (i, flags) in keys {

@@ -133,20 +133,26 @@ fn atoi(a: &[u8]) -> i64 {
 /// encoding's).
 fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
     let now = ctx.now;
-    let line = with_entry(ctx, key, |e| {
+    // The entry as stored, even past its TTL (Redis looks it up in the dict directly).
+    let ks = &ctx.shared.keyspace;
+    let h = ks.hash(key);
+    let shard = ks.lock(h);
+    let found = shard.peek_raw(h, key).ok_or(CmdError::NoSuchKey);
+    let line = found.map(|e| {
         let value = e.value();
         let mut encoded = Vec::new();
         crate::rdbconv::with_view(value, |v| rdb::write::encode_view(v, &mut encoded));
         let idle = store::Shard::idle_secs(e, now);
         let lru = (now / 1000).saturating_sub(idle) & ((1 << 24) - 1);
-        Ok(format!(
+        format!(
             "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{lru} lru_seconds_idle:{idle}",
             e.key().as_ptr(),
             value.encoding(),
             encoded.len(),
-        ))
-    })?;
-    ctx.out.simple(&line);
+        )
+    });
+    drop(shard);
+    ctx.out.simple(&line?);
     Ok(())
 }
 

@@ -31,38 +31,6 @@ fn lag(out: &mut ReplyWriter, s: &Stream, g: &Group) {
     }
 }
 
-/// Nodes of a radix tree holding the stream's node keys, as XINFO's `radix-tree-nodes`
-/// (Redis's rax: one node per key end and per branching or compressed run).
-fn radix_nodes(s: &Stream) -> usize {
-    fn count(keys: &[[u8; 16]], depth: usize) -> usize {
-        if keys.is_empty() {
-            return 0;
-        }
-        if keys.len() == 1 {
-            // A compressed run for the rest of the key, then its end node.
-            return if depth < 16 { 2 } else { 1 };
-        }
-        // Shared bytes from `depth` form one compressed node.
-        let mut d = depth;
-        while d < 16 && keys.iter().all(|k| k[d] == keys[0][d]) {
-            d += 1;
-        }
-        let mut n = usize::from(d > depth) + 1;
-        let mut i = 0;
-        while i < keys.len() {
-            let mut j = i + 1;
-            while j < keys.len() && keys[j][d] == keys[i][d] {
-                j += 1;
-            }
-            n += count(&keys[i..j], d + 1);
-            i = j;
-        }
-        n
-    }
-    let keys: Vec<[u8; 16]> = s.nodes().map(|(k, _)| k.to_be_bytes()).collect();
-    1 + count(&keys, 0).saturating_sub(usize::from(!keys.is_empty()))
-}
-
 pub fn stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let key = args.get(2);
     match super::is_stream(ctx, key) {
@@ -100,7 +68,7 @@ pub fn stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         out.bulk(b"radix-tree-keys");
         out.int(s.node_count() as i64);
         out.bulk(b"radix-tree-nodes");
-        out.int(radix_nodes(s) as i64);
+        out.int(s.radix_tree_nodes() as i64);
         out.bulk(b"last-generated-id");
         write_id(out, s.last_id);
         out.bulk(b"max-deleted-entry-id");
