@@ -77,32 +77,30 @@ pub fn check_flags(ctx: &Ctx<'_>, flags: ScriptFlags) -> CmdResult {
     if flags.compat {
         return Ok(());
     }
-    if !flags.no_writes && ctx.on_read_only_replica() {
-        return Err(CmdError::Raw(
-            "READONLY Can not run script with write flag on readonly replica".into(),
-        ));
-    }
-    if !flags.no_writes {
-        if let Some(misconf) = ctx.disk_write_refusal() {
-            return Err(CmdError::Raw(misconf));
-        }
-    }
-    if flags.no_cluster && ctx.shared.cluster.is_some() {
-        return Err(CmdError::err(
-            "Can not run script on cluster, 'no-cluster' flag is set.",
-        ));
-    }
-    if !flags.no_writes && ctx.too_few_good_replicas() {
-        return Err(CmdError::NoReplicas);
-    }
+    // A script that may write counts as a write command, one without `allow-oom` as one
+    // that may use memory: processCommand's refusals, in its order (OOM, MISCONF,
+    // NOREPLICAS, READONLY), with its texts.
     if !flags.no_writes
         && !flags.allow_oom
         && !ctx.client.is_master
         && !ctx.shared.make_room(ctx.now, 0)
     {
-        return Err(CmdError::Raw(
-            "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'"
-                .into(),
+        return Err(CmdError::Oom);
+    }
+    if !flags.no_writes {
+        if let Some(misconf) = ctx.disk_write_refusal() {
+            return Err(misconf);
+        }
+        if ctx.too_few_good_replicas() {
+            return Err(CmdError::NoReplicas);
+        }
+        if ctx.on_read_only_replica() {
+            return Err(CmdError::ReadOnly);
+        }
+    }
+    if flags.no_cluster && ctx.shared.cluster.is_some() {
+        return Err(CmdError::err(
+            "Can not run script on cluster, 'no-cluster' flag is set.",
         ));
     }
     Ok(())

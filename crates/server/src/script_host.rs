@@ -388,21 +388,13 @@ impl Ctx<'_> {
         !self.client.is_master && crate::command::too_few_good_replicas(self.shared)
     }
 
-    /// Writes would be refused now because the append-only file cannot be written:
-    /// Redis's MISCONF text for a script that may write.
-    pub fn disk_write_refusal(&self) -> Option<String> {
+    /// Writes would be refused now because the append-only file cannot be written (the
+    /// MISCONF error every write gets then).
+    pub fn disk_write_refusal(&self) -> Option<CmdError> {
         if self.client.is_master {
             return None;
         }
-        self.shared.aof.write_refusal().map(|e| {
-            let text = e.to_string();
-            let why = text
-                .split_once("Errors writing to the AOF file: ")
-                .map_or(text.as_str(), |(_, rest)| rest);
-            format!(
-                "MISCONF Redis is configured to persist data to AOF, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts. AOF error: {why}"
-            )
-        })
+        self.shared.aof.write_refusal()
     }
 
     /// `busy-reply-threshold` (alias `lua-time-limit`), in ms.

@@ -116,7 +116,18 @@ async fn contents(c: &mut RawClient) -> BTreeMap<String, (String, Vec<String>, i
             "stream" => {
                 let mut v = vec![format!("{:?}", c.cmd(&["XRANGE", &k, "-", "+"]).await)];
                 let groups = items(c.cmd(&["XINFO", "GROUPS", &k]).await);
-                v.push(format!("{groups:?}"));
+                // Without `entries-read` and `lag`: a replica's read counter can be unknown
+                // where its primary's is known (XCLAIM does not carry it), in Redis too.
+                for g in &groups {
+                    if let Frame::Array(f) = g {
+                        let kept: Vec<String> = f
+                            .chunks(2)
+                            .filter(|kv| !matches!(text(&kv[0]).as_str(), "entries-read" | "lag"))
+                            .map(|kv| format!("{}={:?}", text(&kv[0]), kv[1]))
+                            .collect();
+                        v.push(kept.join(","));
+                    }
+                }
                 for g in groups {
                     let name = match &g {
                         Frame::Array(f) => text(&f[1]),
@@ -488,11 +499,12 @@ async fn redis_replicates_from_the_node() {
     );
     // A group reader blocked on a stream, served by another client's XADD: the replica
     // gets the entry and the pending record the read made.
+    p.run("XGROUP CREATE stream gz $").await;
     blocked
         .send(&[
             "XREADGROUP",
             "GROUP",
-            "g1",
+            "gz",
             "zed",
             "BLOCK",
             "0",
@@ -504,7 +516,14 @@ async fn redis_replicates_from_the_node() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     p.run("XADD stream * f for-zed").await;
     let served = blocked.read().await.unwrap();
-    assert!(format!("{served:?}").contains("for-zed"), "{served:?}");
+    fn has(f: &Frame, s: &[u8]) -> bool {
+        match f {
+            Frame::Bulk(b) => b == s,
+            Frame::Array(items) => items.iter().any(|i| has(i, s)),
+            _ => false,
+        }
+    }
+    assert!(has(&served, b"for-zed"), "{served:?}");
     p.run("MULTI").await;
     p.run("SPOP sbig").await;
     p.run("INCRBYFLOAT fl 0.25").await;
