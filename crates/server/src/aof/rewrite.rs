@@ -338,7 +338,7 @@ pub fn stream_commands(key: &[u8], s: &store::Stream) -> Vec<Vec<Vec<u8>>> {
     } else {
         s.visit(store::StreamId::MIN, store::StreamId::MAX, false, |it| {
             let mut args = vec![b("XADD"), k(), it.id.text().into_bytes()];
-            args.extend(it.pairs.iter().map(|p| p.to_vec()));
+            args.extend(it.pairs().map(|p| p.to_vec()));
             out.push(args);
             true
         });

@@ -12,7 +12,7 @@ mod xrange;
 pub mod xread;
 
 use resp::ReplyWriter;
-use store::stream::Item;
+use store::stream::ItemRef;
 use store::{Stream, StreamId};
 
 use crate::command::{Ctx, Handler};
@@ -186,11 +186,11 @@ pub(crate) fn write_id(out: &mut ReplyWriter, id: StreamId) {
 }
 
 /// Writes one entry: `[id, [field, value, ...]]`.
-pub(crate) fn write_item(out: &mut ReplyWriter, item: &Item) {
+pub(crate) fn write_item(out: &mut ReplyWriter, item: ItemRef<'_>) {
     out.array(2);
     write_id(out, item.id);
-    out.array(item.pairs.len());
-    for p in &item.pairs {
+    out.array(item.len());
+    for p in item.pairs() {
         out.bulk(p);
     }
 }

@@ -147,7 +147,7 @@ fn exact_trim_args(args: Args<'_>, a: &TrimArgs, s: &store::Stream) -> Vec<Vec<u
             let first = s
                 .nodes()
                 .next()
-                .and_then(|(_, n)| n.items.first().map(|i| i.id))
+                .and_then(|(_, n)| n.items().next().map(|i| i.id))
                 .unwrap_or(StreamId::MAX);
             first.text().into_bytes()
         }
@@ -180,9 +180,7 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let (max_bytes, max_entries) = (node_max_bytes(ctx), node_max_entries(ctx));
     let now = ctx.now;
-    let pairs: Vec<Box<[u8]>> = (fields_at..args.len())
-        .map(|i| args.get(i).into())
-        .collect();
+    let pairs: Vec<&[u8]> = (fields_at..args.len()).map(|i| args.get(i)).collect();
     let total: usize = pairs.iter().map(|p| p.len()).sum();
     let outcome = super::write_stream(ctx, key, true, |s| {
         if s.last_id == StreamId::MAX {
@@ -219,7 +217,7 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 false,
             );
         }
-        s.append(id, pairs, max_bytes, max_entries);
+        s.append(id, &pairs, max_bytes, max_entries);
         let trimmed = a.trim.map(|t| s.trim(t, a.approx, a.limit)).unwrap_or(0);
         let rewritten = (a.trim.is_some() && a.approx).then(|| exact_trim_args(args, &a, s));
         (Ok((id, trimmed, rewritten)), true)

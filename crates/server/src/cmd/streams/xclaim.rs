@@ -148,7 +148,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let mut propagate_last_id = false;
         let mut items: Vec<Option<OwnedItem>> = Vec::new();
         for (id, _) in &ids {
-            items.push(s.get(*id).map(|it| (it.id, it.pairs.clone())));
+            items.push(s.get(*id).map(|it| (it.id, it.pairs_owned())));
         }
         let Some(g) = s.groups.get_mut(group) else {
             return (claimed, false);
@@ -273,7 +273,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             attempts -= 1;
             let id = pending[i];
             i += 1;
-            let item = s.get(id).map(|it| (it.id, it.pairs.clone()));
+            let item = s.get(id).map(|it| (it.id, it.pairs_owned()));
             let g = s.groups.get_mut(group).expect("checked");
             let Some(item) = item else {
                 if let Some(nack) = g.pel.get(&id).cloned() {

@@ -91,7 +91,7 @@ fn read_group_new(
 ) -> Served {
     let mut items = Vec::new();
     s.visit(start, StreamId::MAX, false, |it| {
-        items.push((it.id, it.pairs.clone()));
+        items.push((it.id, it.pairs_owned()));
         count == 0 || items.len() < count
     });
     let ids: Vec<StreamId> = items.iter().map(|(id, _)| *id).collect();
@@ -155,7 +155,7 @@ fn read_history(s: &mut Stream, start: StreamId, count: usize, g: &GroupRead, no
     };
     let items: Served = ids
         .iter()
-        .map(|id| (*id, s.get(*id).map(|it| it.pairs.clone())))
+        .map(|id| (*id, s.get(*id).map(|it| it.pairs_owned())))
         .collect();
     let grp = s
         .groups
@@ -219,7 +219,7 @@ pub fn serve_blocked(
             None => {
                 let mut items = Vec::new();
                 s.visit(start, StreamId::MAX, false, |it| {
-                    items.push((it.id, Some(it.pairs.clone())));
+                    items.push((it.id, Some(it.pairs_owned())));
                     wait.count == 0 || items.len() < wait.count
                 });
                 items
@@ -383,7 +383,7 @@ fn read(ctx: &mut Ctx<'_>, args: Args<'_>, xreadgroup: bool) -> CmdResult {
                 let start = gt.incr().unwrap_or(StreamId::MAX);
                 let mut items = Vec::new();
                 s.visit(start, StreamId::MAX, false, |it| {
-                    items.push((it.id, Some(it.pairs.clone())));
+                    items.push((it.id, Some(it.pairs_owned())));
                     count == 0 || items.len() < count
                 });
                 return (Some((items, effects)), false);

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Streams: a shardcache node vs redis-server, side by side — throughput and memory.
+
+Both servers run on this machine at once, started fresh for the run.
+
+Throughput: each round runs, against each server (alternating which goes first),
+`redis-benchmark -c 50 -r 100000 -P <p> --csv <command>` for XADD with an automatic ID,
+XADD capped with `MAXLEN ~ 1000`, XRANGE of 10 entries from the start, XREVRANGE of 10 from
+the end, and XREAD COUNT 10 from a random ID, at pipeline 1 and 16 (on one stream of a few
+hundred thousand entries built by the XADD runs). Reported: median ops/s, the ratio
+ours/redis, and server CPU per operation (utime+stime around each run).
+
+Memory: `used_memory` growth for one stream of N entries (`XADD s * f <i> g <8-byte value>`,
+pipelined) and for N/100 streams of 100 entries, bytes per entry, ours vs Redis.
+
+Usage: python3 bench/streams_vs_redis.py [--rounds 3] [--requests-p1 100000]
+       [--requests-p16 500000] [--entries 1000000]
+"""
+import argparse
+import csv
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+
+from common import cpu_seconds, free_port, wait_port  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMANDS = [
+    ("XADD", ["XADD", "s", "*", "f", "__rand_int__"]),
+    ("XADD~", ["XADD", "capped", "MAXLEN", "~", "1000", "*", "f", "__rand_int__"]),
+    ("XRANGE", ["XRANGE", "s", "-", "+", "COUNT", "10"]),
+    ("XREVRANGE", ["XREVRANGE", "s", "+", "-", "COUNT", "10"]),
+    ("XREAD", ["XREAD", "COUNT", "10", "STREAMS", "s", "__rand_int__"]),
+]
+
+
+def bench(port, pipeline, requests, command):
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-c", "50", "-r", "100000", "-n", str(requests),
+         "-P", str(pipeline), "--csv", *command],
+        capture_output=True, text=True, check=True).stdout
+    rows = [r for r in csv.reader(io.StringIO(out)) if r and r[0] != "test"]
+    if not rows:
+        sys.exit(f"unexpected redis-benchmark output: {out}")
+    return float(rows[0][1])
+
+
+def command(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *map(str, args)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def used_memory(port):
+    for line in command(port, "INFO", "memory").splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    raise SystemExit("no used_memory")
+
+
+def resp(*args):
+    out = [f"*{len(args)}\r\n".encode()]
+    for a in args:
+        a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def pipeline_load(port, lines):
+    """Sends the commands pipelined on one connection while a thread reads every reply (a
+    server may stop reading a client that does not read its replies)."""
+    payload = b"".join(lines)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        def drain():
+            while s.recv(1 << 20):
+                pass
+        reader = threading.Thread(target=drain)
+        reader.start()
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        reader.join()
+
+
+def memory(port, entries):
+    """Bytes per entry: one big stream, then many streams of 100."""
+    out = {}
+    command(port, "FLUSHALL")
+    base = used_memory(port)
+    pipeline_load(port, [resp("XADD", "big", "*", "f", i, "g", "value-%03d" % (i % 1000))
+                         for i in range(entries)])
+    out["one stream"] = (used_memory(port) - base) / entries
+    command(port, "FLUSHALL")
+    base = used_memory(port)
+    pipeline_load(port, [resp("XADD", f"s:{i // 100}", "*", "f", i, "g",
+                              "value-%03d" % (i % 1000)) for i in range(entries)])
+    out["streams of 100"] = (used_memory(port) - base) / entries
+    command(port, "FLUSHALL")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--requests-p1", type=int, default=100_000)
+    ap.add_argument("--requests-p16", type=int, default=500_000)
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    args = ap.parse_args()
+    binary = os.path.join(ROOT, "target", "release", "shardcache")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=ROOT, check=True)
+    ports = {"shardcache": free_port(), "redis": free_port()}
+    procs = {
+        "shardcache": subprocess.Popen([binary, "server", "--port", str(ports["shardcache"])],
+                                       stderr=subprocess.DEVNULL),
+        "redis": subprocess.Popen(["redis-server", "--port", str(ports["redis"]), "--save", "",
+                                   "--appendonly", "no"], stdout=subprocess.DEVNULL),
+    }
+    try:
+        for p in ports.values():
+            wait_port(p)
+        mem = {name: memory(port, args.entries) for name, port in ports.items()}
+        results = {}
+        names = list(ports)
+        for rnd in range(args.rounds):
+            for pipeline in (1, 16):
+                requests = args.requests_p1 if pipeline == 1 else args.requests_p16
+                for label, cmd in COMMANDS:
+                    for name in (names if rnd % 2 == 0 else names[::-1]):
+                        pid = procs[name].pid
+                        before = cpu_seconds(pid)
+                        rps = bench(ports[name], pipeline, requests, cmd)
+                        cpu = (cpu_seconds(pid) - before) * 1e6 / requests
+                        results.setdefault((name, pipeline, label), []).append((rps, cpu))
+            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+        print(f"# memory: used_memory growth per entry, {args.entries} entries")
+        for shape in mem["shardcache"]:
+            o, t = mem["shardcache"][shape], mem["redis"][shape]
+            print(f"{shape:>16}: ours {o:7.1f} B/entry, redis {t:7.1f} B/entry, ratio {o / t:.2f}")
+        print(f"# {args.rounds} rounds, redis-benchmark -c 50 -r 100000 <command>; medians")
+        print(f"{'pipeline':>8} {'command':>9} {'ours ops/s':>12} {'redis ops/s':>12} "
+              f"{'ratio':>6} {'cpu us/op ours':>15} {'redis':>7}")
+        med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
+        for pipeline in (1, 16):
+            for label, _ in COMMANDS:
+                o = results[("shardcache", pipeline, label)]
+                t = results[("redis", pipeline, label)]
+                print(f"{pipeline:>8} {label:>9} {med(o, 0):>12,.0f} {med(t, 0):>12,.0f} "
+                      f"{med(o, 0) / med(t, 0):>6.2f} {med(o, 1):>15.2f} {med(t, 1):>7.2f}")
+    finally:
+        for p in procs.values():
+            p.terminate()
+            p.wait()
+
+
+if __name__ == "__main__":
+    main()
