@@ -137,3 +137,45 @@ def crc16(data):
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
             crc &= 0xFFFF
     return crc
+
+
+def bench_command(port, pipeline, requests, command):
+    """`redis-benchmark -c 50 -r 100000 -P <pipeline> --csv <command>`: ops/s."""
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-c", "50", "-r", "100000", "-n", str(requests),
+         "-P", str(pipeline), "--csv", *command],
+        capture_output=True, text=True, check=True).stdout
+    rows = [r for r in csv.reader(io.StringIO(out)) if r and r[0] != "test"]
+    if not rows:
+        sys.exit(f"unexpected redis-benchmark output: {out}")
+    return float(rows[0][1])
+
+
+def command_rounds(procs, ports, commands, rounds, requests_p1, requests_p16):
+    """Runs every (label, command) against every server at pipeline 1 and 16 for `rounds`
+    rounds, alternating which server goes first, and prints the table of medians: ops/s,
+    ratio ours/redis and server CPU per command (`procs` and `ports` are keyed
+    "shardcache" and "redis")."""
+    results = {}
+    names = list(ports)
+    for rnd in range(rounds):
+        for pipeline in (1, 16):
+            requests = requests_p1 if pipeline == 1 else requests_p16
+            for label, command in commands:
+                for name in (names if rnd % 2 == 0 else names[::-1]):
+                    pid = procs[name].pid
+                    before = cpu_seconds(pid)
+                    rps = bench_command(ports[name], pipeline, requests, command)
+                    cpu = (cpu_seconds(pid) - before) * 1e6 / requests
+                    results.setdefault((name, pipeline, label), []).append((rps, cpu))
+        print(f"round {rnd + 1}/{rounds} done", file=sys.stderr)
+    print(f"# {rounds} rounds, redis-benchmark -c 50 -r 100000 <command>; medians")
+    print(f"{'pipeline':>8} {'command':>9} {'ours ops/s':>12} {'redis ops/s':>12} "
+          f"{'ratio':>6} {'cpu us/op ours':>15} {'redis':>7}")
+    med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
+    for pipeline in (1, 16):
+        for label, _ in commands:
+            o = results[("shardcache", pipeline, label)]
+            t = results[("redis", pipeline, label)]
+            print(f"{pipeline:>8} {label:>9} {med(o, 0):>12,.0f} {med(t, 0):>12,.0f} "
+                  f"{med(o, 0) / med(t, 0):>6.2f} {med(o, 1):>15.2f} {med(t, 1):>7.2f}")

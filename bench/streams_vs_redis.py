@@ -17,16 +17,12 @@ Usage: python3 bench/streams_vs_redis.py [--rounds 3] [--requests-p1 100000]
        [--requests-p16 500000] [--entries 1000000]
 """
 import argparse
-import csv
-import io
 import os
 import socket
-import statistics
 import subprocess
-import sys
 import threading
 
-from common import cpu_seconds, free_port, wait_port  # noqa: E402
+from common import command_rounds, free_port, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = [
@@ -36,17 +32,6 @@ COMMANDS = [
     ("XREVRANGE", ["XREVRANGE", "s", "+", "-", "COUNT", "10"]),
     ("XREAD", ["XREAD", "COUNT", "10", "STREAMS", "s", "__rand_int__"]),
 ]
-
-
-def bench(port, pipeline, requests, command):
-    out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-c", "50", "-r", "100000", "-n", str(requests),
-         "-P", str(pipeline), "--csv", *command],
-        capture_output=True, text=True, check=True).stdout
-    rows = [r for r in csv.reader(io.StringIO(out)) if r and r[0] != "test"]
-    if not rows:
-        sys.exit(f"unexpected redis-benchmark output: {out}")
-    return float(rows[0][1])
 
 
 def command(port, *args):
@@ -122,33 +107,11 @@ def main():
         for p in ports.values():
             wait_port(p)
         mem = {name: memory(port, args.entries) for name, port in ports.items()}
-        results = {}
-        names = list(ports)
-        for rnd in range(args.rounds):
-            for pipeline in (1, 16):
-                requests = args.requests_p1 if pipeline == 1 else args.requests_p16
-                for label, cmd in COMMANDS:
-                    for name in (names if rnd % 2 == 0 else names[::-1]):
-                        pid = procs[name].pid
-                        before = cpu_seconds(pid)
-                        rps = bench(ports[name], pipeline, requests, cmd)
-                        cpu = (cpu_seconds(pid) - before) * 1e6 / requests
-                        results.setdefault((name, pipeline, label), []).append((rps, cpu))
-            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
         print(f"# memory: used_memory growth per entry, {args.entries} entries")
         for shape in mem["shardcache"]:
             o, t = mem["shardcache"][shape], mem["redis"][shape]
             print(f"{shape:>16}: ours {o:7.1f} B/entry, redis {t:7.1f} B/entry, ratio {o / t:.2f}")
-        print(f"# {args.rounds} rounds, redis-benchmark -c 50 -r 100000 <command>; medians")
-        print(f"{'pipeline':>8} {'command':>9} {'ours ops/s':>12} {'redis ops/s':>12} "
-              f"{'ratio':>6} {'cpu us/op ours':>15} {'redis':>7}")
-        med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
-        for pipeline in (1, 16):
-            for label, _ in COMMANDS:
-                o = results[("shardcache", pipeline, label)]
-                t = results[("redis", pipeline, label)]
-                print(f"{pipeline:>8} {label:>9} {med(o, 0):>12,.0f} {med(t, 0):>12,.0f} "
-                      f"{med(o, 0) / med(t, 0):>6.2f} {med(o, 1):>15.2f} {med(t, 1):>7.2f}")
+        command_rounds(procs, ports, COMMANDS, args.rounds, args.requests_p1, args.requests_p16)
     finally:
         for p in procs.values():
             p.terminate()

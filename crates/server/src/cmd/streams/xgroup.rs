@@ -39,7 +39,8 @@ fn needs_key() -> CmdError {
     )
 }
 
-fn no_such_group(key: &[u8], group: &[u8]) -> CmdError {
+/// `NOGROUP No such consumer group '<group>' for key name '<key>'` (XGROUP, XINFO).
+pub(crate) fn no_such_group(key: &[u8], group: &[u8]) -> CmdError {
     CmdError::Raw(format!(
         "NOGROUP No such consumer group '{}' for key name '{}'",
         String::from_utf8_lossy(group),

@@ -181,11 +181,7 @@ pub fn consumers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let now = ctx.now as i64;
     with(ctx, key, |s, out| {
         let Some(g) = s.groups.get(group) else {
-            return Err(CmdError::Raw(format!(
-                "NOGROUP No such consumer group '{}' for key name '{}'",
-                String::from_utf8_lossy(group),
-                String::from_utf8_lossy(key)
-            )));
+            return Err(super::xgroup::no_such_group(key, group));
         };
         out.array(g.consumers.len());
         for (name, c) in &g.consumers {
