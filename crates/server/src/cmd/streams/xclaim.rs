@@ -257,8 +257,15 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let now = ctx.now;
     let mut consumer_created = false;
     let outcome = super::write_stream(ctx, key, false, |s| {
+        // At most `attempts` entries are looked at, and one more names the next cursor.
+        let looked_at = usize::try_from(count.saturating_mul(10)).unwrap_or(usize::MAX);
         let pending: Vec<StreamId> = match s.groups.get(group) {
-            Some(g) => g.pel.range(start..).map(|(id, _)| *id).collect(),
+            Some(g) => g
+                .pel
+                .range(start..)
+                .take(looked_at.saturating_add(1))
+                .map(|(id, _)| *id)
+                .collect(),
             None => return ((Vec::new(), StreamId::MIN, Vec::new()), false),
         };
         let mut attempts = count.saturating_mul(10);
