@@ -15,7 +15,7 @@ import hashlib
 import os
 import subprocess
 
-from common import command_rounds, free_port, wait_port  # noqa: E402
+from common import command_rounds, start_node_and_redis  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = [
@@ -41,19 +41,9 @@ def main():
     ap.add_argument("--requests-p1", type=int, default=100_000)
     ap.add_argument("--requests-p16", type=int, default=500_000)
     args = ap.parse_args()
-    binary = os.path.join(ROOT, "target", "release", "shardcache")
-    if not os.path.exists(binary):
-        subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=ROOT, check=True)
-    ports = {"shardcache": free_port(), "redis": free_port()}
-    procs = {
-        "shardcache": subprocess.Popen([binary, "server", "--port", str(ports["shardcache"])],
-                                       stderr=subprocess.DEVNULL),
-        "redis": subprocess.Popen(["redis-server", "--port", str(ports["redis"]), "--save", "",
-                                   "--appendonly", "no"], stdout=subprocess.DEVNULL),
-    }
+    procs, ports = start_node_and_redis(ROOT)
     try:
         for p in ports.values():
-            wait_port(p)
             subprocess.run(["redis-cli", "-p", str(p), "SCRIPT", "LOAD", SCRIPT], check=True,
                            capture_output=True)
         command_rounds(procs, ports, COMMANDS, args.rounds, args.requests_p1, args.requests_p16)

@@ -179,3 +179,22 @@ def command_rounds(procs, ports, commands, rounds, requests_p1, requests_p16):
             t = results[("redis", pipeline, label)]
             print(f"{pipeline:>8} {label:>9} {med(o, 0):>12,.0f} {med(t, 0):>12,.0f} "
                   f"{med(o, 0) / med(t, 0):>6.2f} {med(o, 1):>15.2f} {med(t, 1):>7.2f}")
+
+
+def start_node_and_redis(root):
+    """A fresh shardcache node (built in release if missing) and a redis-server without
+    persistence, both on free ports and answering: (procs, ports), keyed "shardcache" and
+    "redis"."""
+    binary = os.path.join(root, "target", "release", "shardcache")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=root, check=True)
+    ports = {"shardcache": free_port(), "redis": free_port()}
+    procs = {
+        "shardcache": subprocess.Popen([binary, "server", "--port", str(ports["shardcache"])],
+                                       stderr=subprocess.DEVNULL),
+        "redis": subprocess.Popen(["redis-server", "--port", str(ports["redis"]), "--save", "",
+                                   "--appendonly", "no"], stdout=subprocess.DEVNULL),
+    }
+    for p in ports.values():
+        wait_port(p)
+    return procs, ports

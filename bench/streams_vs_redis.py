@@ -22,7 +22,7 @@ import socket
 import subprocess
 import threading
 
-from common import command_rounds, free_port, wait_port  # noqa: E402
+from common import command_rounds, start_node_and_redis  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = [
@@ -93,19 +93,8 @@ def main():
     ap.add_argument("--requests-p16", type=int, default=500_000)
     ap.add_argument("--entries", type=int, default=1_000_000)
     args = ap.parse_args()
-    binary = os.path.join(ROOT, "target", "release", "shardcache")
-    if not os.path.exists(binary):
-        subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=ROOT, check=True)
-    ports = {"shardcache": free_port(), "redis": free_port()}
-    procs = {
-        "shardcache": subprocess.Popen([binary, "server", "--port", str(ports["shardcache"])],
-                                       stderr=subprocess.DEVNULL),
-        "redis": subprocess.Popen(["redis-server", "--port", str(ports["redis"]), "--save", "",
-                                   "--appendonly", "no"], stdout=subprocess.DEVNULL),
-    }
+    procs, ports = start_node_and_redis(ROOT)
     try:
-        for p in ports.values():
-            wait_port(p)
         mem = {name: memory(port, args.entries) for name, port in ports.items()}
         print(f"# memory: used_memory growth per entry, {args.entries} entries")
         for shape in mem["shardcache"]:

@@ -418,6 +418,24 @@ async fn blocked_clients(c: &mut RawClient, n: i64) {
     panic!("never {n} blocked clients");
 }
 
+/// `XREADGROUP GROUP g alice BLOCK 0 STREAMS s >` on `reader`, once `c` sees it blocked.
+async fn block_as_alice(reader: &mut RawClient, c: &mut RawClient) {
+    reader
+        .send(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ])
+        .await;
+    blocked_clients(c, 1).await;
+}
+
 #[tokio::test]
 async fn blocked_reads_are_served_by_xadd_and_ended_by_deletion() {
     let node = Node::start().await;
@@ -446,20 +464,7 @@ async fn blocked_reads_are_served_by_xadd_and_ended_by_deletion() {
     );
     // A group reader blocked on `>` gets the new entry into its pending list.
     c.run("XGROUP CREATE s g $").await;
-    reader
-        .send(&[
-            "XREADGROUP",
-            "GROUP",
-            "g",
-            "alice",
-            "BLOCK",
-            "0",
-            "STREAMS",
-            "s",
-            ">",
-        ])
-        .await;
-    blocked_clients(&mut c, 1).await;
+    block_as_alice(&mut reader, &mut c).await;
     c.run("XADD s 3-0 f v").await;
     let got = texts(&reader.read().await.unwrap());
     assert!(got.contains(&"3-0".to_string()), "{got:?}");
@@ -468,20 +473,7 @@ async fn blocked_reads_are_served_by_xadd_and_ended_by_deletion() {
     };
     assert_eq!(summary[0], Frame::Integer(1));
     // Deleting the key ends a group read with Redis's error; destroying the group too.
-    reader
-        .send(&[
-            "XREADGROUP",
-            "GROUP",
-            "g",
-            "alice",
-            "BLOCK",
-            "0",
-            "STREAMS",
-            "s",
-            ">",
-        ])
-        .await;
-    blocked_clients(&mut c, 1).await;
+    block_as_alice(&mut reader, &mut c).await;
     c.run("XGROUP DESTROY s g").await;
     let got = reader.read().await.unwrap();
     assert!(
@@ -489,20 +481,7 @@ async fn blocked_reads_are_served_by_xadd_and_ended_by_deletion() {
         "{got:?}"
     );
     c.run("XGROUP CREATE s g $").await;
-    reader
-        .send(&[
-            "XREADGROUP",
-            "GROUP",
-            "g",
-            "alice",
-            "BLOCK",
-            "0",
-            "STREAMS",
-            "s",
-            ">",
-        ])
-        .await;
-    blocked_clients(&mut c, 1).await;
+    block_as_alice(&mut reader, &mut c).await;
     c.run("DEL s").await;
     let got = reader.read().await.unwrap();
     assert!(
