@@ -15,7 +15,7 @@ import hashlib
 import os
 import subprocess
 
-from common import command_rounds, start_node_and_redis  # noqa: E402
+from common import command_rounds, node_and_redis  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = [
@@ -41,16 +41,11 @@ def main():
     ap.add_argument("--requests-p1", type=int, default=100_000)
     ap.add_argument("--requests-p16", type=int, default=500_000)
     args = ap.parse_args()
-    procs, ports = start_node_and_redis(ROOT)
-    try:
+    with node_and_redis(ROOT) as (procs, ports):
         for p in ports.values():
             subprocess.run(["redis-cli", "-p", str(p), "SCRIPT", "LOAD", SCRIPT], check=True,
                            capture_output=True)
         command_rounds(procs, ports, COMMANDS, args.rounds, args.requests_p1, args.requests_p16)
-    finally:
-        for p in procs.values():
-            p.terminate()
-            p.wait()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts: ports, process memory and CPU, loading,
 redis-benchmark runs and the ratio table."""
+import contextlib
 import csv
 import io
 import os
@@ -181,10 +182,11 @@ def command_rounds(procs, ports, commands, rounds, requests_p1, requests_p16):
                   f"{med(o, 0) / med(t, 0):>6.2f} {med(o, 1):>15.2f} {med(t, 1):>7.2f}")
 
 
-def start_node_and_redis(root):
+@contextlib.contextmanager
+def node_and_redis(root):
     """A fresh shardcache node (built in release if missing) and a redis-server without
-    persistence, both on free ports and answering: (procs, ports), keyed "shardcache" and
-    "redis"."""
+    persistence, both on free ports and answering, stopped on exit: (procs, ports), keyed
+    "shardcache" and "redis"."""
     binary = os.path.join(root, "target", "release", "shardcache")
     if not os.path.exists(binary):
         subprocess.run(["cargo", "build", "--release", "-p", "shardcache"], cwd=root, check=True)
@@ -195,6 +197,11 @@ def start_node_and_redis(root):
         "redis": subprocess.Popen(["redis-server", "--port", str(ports["redis"]), "--save", "",
                                    "--appendonly", "no"], stdout=subprocess.DEVNULL),
     }
-    for p in ports.values():
-        wait_port(p)
-    return procs, ports
+    try:
+        for p in ports.values():
+            wait_port(p)
+        yield procs, ports
+    finally:
+        for p in procs.values():
+            p.terminate()
+            p.wait()

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import threading
 
-from common import command_rounds, start_node_and_redis  # noqa: E402
+from common import command_rounds, node_and_redis  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = [
@@ -93,18 +93,13 @@ def main():
     ap.add_argument("--requests-p16", type=int, default=500_000)
     ap.add_argument("--entries", type=int, default=1_000_000)
     args = ap.parse_args()
-    procs, ports = start_node_and_redis(ROOT)
-    try:
+    with node_and_redis(ROOT) as (procs, ports):
         mem = {name: memory(port, args.entries) for name, port in ports.items()}
         print(f"# memory: used_memory growth per entry, {args.entries} entries")
         for shape in mem["shardcache"]:
             o, t = mem["shardcache"][shape], mem["redis"][shape]
             print(f"{shape:>16}: ours {o:7.1f} B/entry, redis {t:7.1f} B/entry, ratio {o / t:.2f}")
         command_rounds(procs, ports, COMMANDS, args.rounds, args.requests_p1, args.requests_p16)
-    finally:
-        for p in procs.values():
-            p.terminate()
-            p.wait()
 
 
 if __name__ == "__main__":

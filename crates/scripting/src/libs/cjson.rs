@@ -6,6 +6,9 @@ use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
 use super::{format_g, type_name, LibResult};
 
+/// lua-cjson's names for an on/off setting.
+const BOOL: &[&str] = &["off", "on"];
+
 /// lua-cjson's settings (`json_config_t`), changed by the `cjson.encode_*` / `decode_*`
 /// functions and kept by the Lua state for the scripts that follow, as in Redis (until
 /// SCRIPT FLUSH makes a new state).
@@ -113,6 +116,44 @@ fn too_many(args: &[Value], n: usize, func: &str) -> LibResult<()> {
     Ok(())
 }
 
+/// A lua-cjson setting of one integer in `min..=max` (`cjson.encode_max_depth(n)` ...):
+/// sets it from argument 1 when given, answers the value now.
+fn integer_setting(
+    lua: &Lua,
+    t: &Table,
+    name: &'static str,
+    min: i64,
+    max: i64,
+    field: fn(&mut Config) -> &mut usize,
+) -> mlua::Result<()> {
+    let f = crate::vm::raising(lua, move |lua, args: Variadic<Value>| {
+        too_many(&args, 1, name)?;
+        if let Some(n) = integer_option(&args, 1, name, min, max)? {
+            set_config(lua, |c| *field(c) = n);
+        }
+        Ok(*field(&mut config(lua)) as i64)
+    })?;
+    t.raw_set(name, f)
+}
+
+/// A lua-cjson on/off setting (a boolean, or "on" / "off"): sets it from argument 1 when
+/// given, answers the value now.
+fn bool_setting(
+    lua: &Lua,
+    t: &Table,
+    name: &'static str,
+    field: fn(&mut Config) -> &mut bool,
+) -> mlua::Result<()> {
+    let f = crate::vm::raising(lua, move |lua, args: Variadic<Value>| {
+        too_many(&args, 1, name)?;
+        if let Some(v) = enum_option(&args, 1, name, BOOL)? {
+            set_config(lua, |c| *field(c) = v == 1);
+        }
+        Ok(*field(&mut config(lua)))
+    })?;
+    t.raw_set(name, f)
+}
+
 /// An enum setting's value as lua-cjson answers it: a boolean for off/on, else its name.
 fn enum_value(lua: &Lua, v: u8, options: &[&str]) -> mlua::Result<Value> {
     Ok(match v {
@@ -161,48 +202,17 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("_NAME", "cjson")?;
     t.raw_set("_VERSION", "2.1.0")?;
     // The settings, kept for the scripts that follow (see `Config`).
-    const BOOL: &[&str] = &["off", "on"];
     const INVALID: &[&str] = &["off", "on", "null"];
-    t.raw_set(
-        "encode_max_depth",
-        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
-            too_many(&args, 1, "encode_max_depth")?;
-            if let Some(n) = integer_option(&args, 1, "encode_max_depth", 1, i32::MAX as i64)? {
-                set_config(lua, |c| c.encode_max_depth = n);
-            }
-            Ok(config(lua).encode_max_depth as i64)
-        })?,
-    )?;
-    t.raw_set(
-        "decode_max_depth",
-        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
-            too_many(&args, 1, "decode_max_depth")?;
-            if let Some(n) = integer_option(&args, 1, "decode_max_depth", 1, i32::MAX as i64)? {
-                set_config(lua, |c| c.decode_max_depth = n);
-            }
-            Ok(config(lua).decode_max_depth as i64)
-        })?,
-    )?;
-    t.raw_set(
-        "encode_number_precision",
-        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
-            too_many(&args, 1, "encode_number_precision")?;
-            if let Some(n) = integer_option(&args, 1, "encode_number_precision", 1, 14)? {
-                set_config(lua, |c| c.number_precision = n);
-            }
-            Ok(config(lua).number_precision as i64)
-        })?,
-    )?;
-    t.raw_set(
-        "encode_keep_buffer",
-        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
-            too_many(&args, 1, "encode_keep_buffer")?;
-            if let Some(v) = enum_option(&args, 1, "encode_keep_buffer", BOOL)? {
-                set_config(lua, |c| c.keep_buffer = v == 1);
-            }
-            Ok(config(lua).keep_buffer)
-        })?,
-    )?;
+    integer_setting(lua, &t, "encode_max_depth", 1, i32::MAX as i64, |c| {
+        &mut c.encode_max_depth
+    })?;
+    integer_setting(lua, &t, "decode_max_depth", 1, i32::MAX as i64, |c| {
+        &mut c.decode_max_depth
+    })?;
+    integer_setting(lua, &t, "encode_number_precision", 1, 14, |c| {
+        &mut c.number_precision
+    })?;
+    bool_setting(lua, &t, "encode_keep_buffer", |c| &mut c.keep_buffer)?;
     t.raw_set(
         "encode_invalid_numbers",
         crate::vm::raising(lua, |lua, args: Variadic<Value>| {
@@ -213,16 +223,9 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
             enum_value(lua, config(lua).encode_invalid_numbers, INVALID).map_err(|e| e.to_string())
         })?,
     )?;
-    t.raw_set(
-        "decode_invalid_numbers",
-        crate::vm::raising(lua, |lua, args: Variadic<Value>| {
-            too_many(&args, 1, "decode_invalid_numbers")?;
-            if let Some(v) = enum_option(&args, 1, "decode_invalid_numbers", BOOL)? {
-                set_config(lua, |c| c.decode_invalid_numbers = v == 1);
-            }
-            Ok(config(lua).decode_invalid_numbers)
-        })?,
-    )?;
+    bool_setting(lua, &t, "decode_invalid_numbers", |c| {
+        &mut c.decode_invalid_numbers
+    })?;
     t.raw_set(
         "encode_sparse_array",
         crate::vm::raising(lua, |lua, args: Variadic<Value>| {
