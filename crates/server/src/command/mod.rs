@@ -67,6 +67,27 @@ pub struct CommandTable {
     pub commands: Vec<Command>,
     pub stats: Vec<CommandStats>,
     by_name: hashbrown::HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,
+    /// The names of up to [`SHORT_NAME`] bytes (nearly every command a client sends) by
+    /// [`short_key`]: one integer hash and compare per request instead of hashing and
+    /// comparing a boxed slice (4% of the node's CPU at pipeline 16 went to this lookup).
+    by_short_name: hashbrown::HashMap<u128, usize, foldhash::fast::FixedState>,
+}
+
+/// Longest name [`short_key`] packs: 15 bytes and a length byte fill a `u128`.
+const SHORT_NAME: usize = 15;
+
+/// `name` lowercased and packed with its length in the top byte (so `get` and `get\0` differ).
+/// `None` if longer than [`SHORT_NAME`].
+#[inline]
+fn short_key(name: &[u8]) -> Option<u128> {
+    if name.len() > SHORT_NAME {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..name.len()].copy_from_slice(name);
+    bytes[..SHORT_NAME].make_ascii_lowercase();
+    bytes[SHORT_NAME] = name.len() as u8;
+    Some(u128::from_le_bytes(bytes))
 }
 
 /// The commands that run a script: they run alone (see [`Command::runs_alone`]).
@@ -104,6 +125,7 @@ impl CommandTable {
             commands: Vec::new(),
             stats: Vec::new(),
             by_name: Default::default(),
+            by_short_name: Default::default(),
         };
         let find = |name: &str| -> Option<Handler> {
             handlers.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
@@ -180,11 +202,17 @@ impl CommandTable {
         });
         self.stats.push(CommandStats::default());
         self.by_name.insert(meta.name.as_bytes().into(), index);
+        if let Some(key) = short_key(meta.name.as_bytes()) {
+            self.by_short_name.insert(key, index);
+        }
         index
     }
 
     /// Finds a command by name, case-insensitively, without allocating.
     pub fn lookup(&self, name: &[u8]) -> Option<usize> {
+        if let Some(key) = short_key(name) {
+            return self.by_short_name.get(&key).copied();
+        }
         if name.len() > MAX_NAME {
             return None;
         }
@@ -1195,6 +1223,28 @@ mod tests {
         assert!(t.lookup(b"get").is_some());
         assert!(t.lookup_sub("client", b"SETINFO").is_some());
         assert!(t.lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn every_name_is_found_in_any_case_and_nothing_else_is() {
+        let t = CommandTable::new(crate::cmd::handlers());
+        for (index, cmd) in t.commands.iter().enumerate() {
+            let name = cmd.meta.name;
+            assert_eq!(t.lookup(name.as_bytes()), Some(index), "{name}");
+            assert_eq!(
+                t.lookup(name.to_uppercase().as_bytes()),
+                Some(index),
+                "{name}"
+            );
+            // Near misses: a trailing NUL (same packed bytes but the length), a byte more
+            // that no name has, one byte less.
+            assert_eq!(t.lookup(format!("{name}\0").as_bytes()), None, "{name}");
+            assert_eq!(t.lookup(format!("{name}#").as_bytes()), None, "{name}");
+            let shorter = &name.as_bytes()[..name.len() - 1];
+            assert_ne!(t.lookup(shorter), Some(index), "{name}");
+        }
+        assert_eq!(t.lookup(b""), None);
+        assert_eq!(t.lookup(&[0u8; 15]), None);
     }
 
     #[test]
