@@ -149,8 +149,14 @@ def meta(v, indent=0):
     return "Meta::Str(%s)" % rs_str(v)
 
 
+# Redis 7.2's arities where they differ from the 7.0 server this runs against (the node
+# reports 7.2.0 and takes 7.2's additional arguments: ZRANK/ZREVRANK ... WITHSCORE).
+ARITY_7_2 = {"zrank": -3, "zrevrank": -3}
+
+
 def spec(info, docs, subs):
     name, arity, flags, first, last, step, acl, tips, keyspecs, subcmds = info
+    arity = ARITY_7_2.get(name, arity)
     # Sets arrive as ("set", items); the subcommand list is a plain array when non-empty.
     def items(x):
         return x[1] if isinstance(x, tuple) else x

@@ -28,6 +28,8 @@ pub struct ClientInfo {
     pub query_buffer: AtomicUsize,
     pub output_memory: AtomicUsize,
     pub no_evict: AtomicBool,
+    /// CLIENT NO-TOUCH: this client's commands leave keys' LRU/LFU data alone.
+    pub no_touch: AtomicBool,
     /// Channel and pattern subscriptions (CLIENT LIST `sub`, `psub`).
     pub sub: AtomicUsize,
     pub psub: AtomicUsize,
@@ -82,6 +84,7 @@ impl ClientInfo {
             query_buffer: 0.into(),
             output_memory: 0.into(),
             no_evict: false.into(),
+            no_touch: false.into(),
             sub: 0.into(),
             psub: 0.into(),
             multi: (-1).into(),
@@ -120,7 +123,7 @@ impl ClientInfo {
         );
         let multi = self.multi.load(Ordering::Relaxed);
         // Redis's flag letters, in its order: S replica, M master, P pubsub, x in MULTI,
-        // b blocked, e no-evict.
+        // b blocked, t tracking (R broken redirect, B broadcast), e no-evict, T no-touch.
         let mut flags = String::new();
         match self.role.load(Ordering::Relaxed) {
             ROLE_REPLICA => flags.push('S'),
@@ -148,6 +151,9 @@ impl ClientInfo {
         }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
+        }
+        if self.no_touch.load(Ordering::Relaxed) {
+            flags.push('T');
         }
         if flags.is_empty() {
             flags.push('N');

@@ -402,6 +402,11 @@ pub struct Live {
     pub proto_max_bulk_len: AtomicI64,
     /// The Redis version reported (`compat-version`).
     pub compat_version: String,
+    /// Whether that version is 7.2 or later: the node then also answers Redis 7.2's
+    /// additions to 7.0 commands (ZRANK/ZREVRANK WITHSCORE, XINFO's consumer activity times).
+    /// Below it, those commands answer exactly as Redis 7.0 does, which is what the
+    /// differential tests against redis-server 7.0 run with.
+    pub redis_7_2: bool,
     pub client_query_buffer_limit: AtomicU64,
     pub normal_output_hard: AtomicU64,
     pub normal_output_soft: AtomicU64,
@@ -433,8 +438,10 @@ impl Live {
                 c.compat_version
             ));
         }
+        let version: Vec<u8> = parts.iter().map(|p| p.parse().unwrap_or(0)).collect();
         let live = Live {
             compat_version: c.compat_version.clone(),
+            redis_7_2: version[..2] >= [7, 2][..],
             dir: RwLock::new(c.dir.to_string_lossy().into_owned()),
             dbfilename: RwLock::new(c.dbfilename.clone()),
             save_points: RwLock::new(parse_save_points(&c.save)?),

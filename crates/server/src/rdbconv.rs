@@ -115,9 +115,11 @@ pub fn stream_from_rdb(v: rdb::stream::StreamValue) -> Option<Stream> {
         }
         for c in g.consumers {
             let cname: Box<[u8]> = c.name.into();
+            // Type 19 (Redis 7.0, what we write) has no active time: Redis 7.2 takes the
+            // seen time for it, "the best estimate we got".
             let mut consumer = Consumer {
-                seen_time: c.seen_time,
-                ..Default::default()
+                active_time: c.active_time.map_or(c.seen_time as i64, |t| t as i64),
+                ..Consumer::new(c.seen_time)
             };
             for i in c.pel {
                 let i = StreamId::from_be_bytes(&i);

@@ -5,6 +5,7 @@
 //! Time is passed in by the caller (milliseconds since the Unix epoch), which keeps this crate
 //! deterministic under test.
 
+pub mod access;
 pub mod cursor;
 pub mod entry;
 pub mod expiry;

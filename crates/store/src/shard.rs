@@ -356,7 +356,12 @@ impl Shard {
         }
     }
 
+    /// Records an access (LRU clock or LFU counter, and a read credit for eviction),
+    /// unless the running command's client asked not to ([`crate::access`]).
     fn touch(e: &mut EntryMut<'_>, lfu_mode: bool, now: u64, r: f64) {
+        if !crate::access::records() {
+            return;
+        }
         if lfu_mode {
             let access = e.as_ref().access();
             let counter = lfu::decayed((access & 0xff) as u8, (access >> 8) as u16, now);

@@ -140,6 +140,7 @@ impl CommandTable {
             let mut subs: Vec<&'static CommandMeta> = meta.subcommands.iter().collect();
             if meta.name == "client" {
                 subs.push(&spec::CLIENT_SETINFO);
+                subs.push(&spec::CLIENT_NO_TOUCH);
             }
             if meta.name == "cluster" {
                 subs.push(&spec::CLUSTER_MYSHARDID);
@@ -1045,6 +1046,12 @@ pub(crate) fn run(
     } else {
         store::expiry::ExpiryMode::Reclaim
     });
+    // CLIENT NO-TOUCH: reads leave access data alone, but for TOUCH itself (called by the
+    // client, not from its script), as in Redis 7.2.
+    store::access::set_records(
+        !client.info.no_touch.load(Ordering::Relaxed)
+            || (meta.name == "touch" && !client.in_script),
+    );
     let start = clock.last;
     let now = clock.unix_ms;
     // While replicas follow this node, a write runs alone among writes and its effect goes

@@ -398,6 +398,31 @@ pub static CLIENT_SETINFO: CommandMeta = CommandMeta {
     subcommands: &[],
 };
 
+/// Redis 7.2's `CLIENT NO-TOUCH`; absent from 7.0.
+pub static CLIENT_NO_TOUCH: CommandMeta = CommandMeta {
+    name: "client|no-touch",
+    arity: 3,
+    flags: &["noscript", "loading", "stale"],
+    first_key: 0,
+    last_key: 0,
+    step: 0,
+    acl_categories: &["@slow", "@connection"],
+    tips: &[],
+    key_specs: Meta::Set(&[]),
+    docs: Meta::Map(&[
+        (
+            "summary",
+            Meta::Str(
+                "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+            ),
+        ),
+        ("since", Meta::Str("7.2.0")),
+        ("group", Meta::Str("connection")),
+        ("complexity", Meta::Str("O(1)")),
+    ]),
+    subcommands: &[],
+};
+
 /// Redis 7.2's `CLUSTER MYSHARDID` (cluster clients read the shard id); absent from 7.0.
 pub static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
     name: "cluster|myshardid",

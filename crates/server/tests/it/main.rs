@@ -21,6 +21,7 @@ mod monitoring;
 mod notify;
 mod protocol;
 mod pubsub;
+mod redis_7_2;
 mod replication;
 mod scripting;
 mod streams;

@@ -239,7 +239,7 @@ XINFO STREAM u3
 async fn stream_commands_match_redis() {
     let redis = RedisServer::start().await;
     for resp3 in [false, true] {
-        let node = Node::start().await;
+        let node = Node::start_as_redis_7_0().await;
         let mut c = redis.client().await;
         c.run("FLUSHALL").await;
         assert_cases_match(&node, &redis, CASES, split_quoted, resp3).await;
@@ -305,7 +305,7 @@ fn node_sequence() -> String {
 #[tokio::test]
 async fn node_splits_and_approximate_trims_match_redis() {
     let redis = RedisServer::start().await;
-    let node = Node::start().await;
+    let node = Node::start_as_redis_7_0().await;
     assert_cases_match(&node, &redis, &node_sequence(), split_quoted, false).await;
 }
 
@@ -336,7 +336,7 @@ async fn run_lines(c: &mut RawClient, lines: &str) {
 #[tokio::test]
 async fn dump_payloads_of_streams_interoperate_with_redis() {
     let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]).await;
-    let node = Node::start().await;
+    let node = Node::start_as_redis_7_0().await;
     let (mut ours, mut theirs) = (node.client().await, redis.client().await);
     for ours_first in [true, false] {
         let (from, to, name) = if ours_first {
@@ -438,7 +438,7 @@ async fn block_as_alice(reader: &mut RawClient, c: &mut RawClient) {
 
 #[tokio::test]
 async fn blocked_reads_are_served_by_xadd_and_ended_by_deletion() {
-    let node = Node::start().await;
+    let node = Node::start_as_redis_7_0().await;
     let mut c = node.client().await;
     let mut reader = node.client().await;
     // XREAD $ waits for the next entry and gets only it.
@@ -507,7 +507,7 @@ async fn blocked_reads_are_served_by_xadd_and_ended_by_deletion() {
 #[tokio::test]
 async fn a_served_blocked_read_answers_as_redis() {
     let redis = RedisServer::start().await;
-    let node = Node::start().await;
+    let node = Node::start_as_redis_7_0().await;
     let mut replies = Vec::new();
     for addr in [node.client().await, redis.client().await] {
         let mut writer = addr;

@@ -28,6 +28,17 @@ impl Node {
         Self::start_inner(config, false).await
     }
 
+    /// A node reporting (and so answering as) Redis 7.0.15, the version of the redis-server
+    /// the differential tests compare with, where Redis 7.2 added to a reply (XINFO's
+    /// consumer activity times).
+    pub async fn start_as_redis_7_0() -> Node {
+        Self::start_with(Config {
+            compat_version: "7.0.15".into(),
+            ..Config::default()
+        })
+        .await
+    }
+
     pub async fn start_with_admin(config: Config) -> Node {
         Self::start_inner(config, true).await
     }

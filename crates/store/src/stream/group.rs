@@ -13,11 +13,29 @@ pub struct Nack {
     pub delivery_count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Consumer {
-    /// Unix milliseconds of the consumer's last interaction.
+    /// Unix milliseconds of the consumer's last attempted interaction (a read or claim,
+    /// whether or not it got anything).
     pub seen_time: u64,
+    /// Unix milliseconds of its last successful one — an entry delivered into its PEL or
+    /// claimed by it (Redis 7.2's `active_time`); [`NEVER_ACTIVE`] if none yet.
+    pub active_time: i64,
     pub pel: BTreeSet<StreamId>,
+}
+
+/// `active_time` of a consumer that never got an entry.
+pub const NEVER_ACTIVE: i64 = -1;
+
+impl Consumer {
+    /// A consumer created at `now` that has not got anything yet.
+    pub fn new(now: u64) -> Consumer {
+        Consumer {
+            seen_time: now,
+            active_time: NEVER_ACTIVE,
+            pel: BTreeSet::new(),
+        }
+    }
 }
 
 /// `entries_read` when it cannot be known (`SCG_INVALID_ENTRIES_READ`).
@@ -50,8 +68,9 @@ impl Group {
         Some(c.pel.len())
     }
 
-    /// Moves (or creates) pending entry `id` to `consumer`, which must exist.
-    pub fn assign(&mut self, id: StreamId, consumer: &[u8], nack: Nack) {
+    /// Moves (or creates) pending entry `id` to `consumer`, which must exist; the consumer
+    /// was active at `now`.
+    pub fn assign(&mut self, id: StreamId, consumer: &[u8], nack: Nack, now: u64) {
         if let Some(old) = self.pel.insert(id, nack) {
             if let Some(c) = self.consumers.get_mut(&old.consumer) {
                 c.pel.remove(&id);
@@ -59,6 +78,7 @@ impl Group {
         }
         if let Some(c) = self.consumers.get_mut(consumer) {
             c.pel.insert(id);
+            c.active_time = now as i64;
         }
     }
 

@@ -14,7 +14,7 @@
 mod group;
 mod node;
 
-pub use group::{Consumer, Group, Nack, ENTRIES_READ_INVALID};
+pub use group::{Consumer, Group, Nack, ENTRIES_READ_INVALID, NEVER_ACTIVE};
 pub use node::{lp_canonical_int, ItemRef, Node, FLAG_DELETED, FLAG_SAMEFIELDS, LISTPACK_MAX_SIZE};
 
 use std::collections::BTreeMap;

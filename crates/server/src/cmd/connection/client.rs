@@ -243,16 +243,30 @@ pub fn setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let v = args.get(2);
-    let on = if is(v, "on") {
-        true
+/// `ON` / `OFF` of CLIENT NO-EVICT and NO-TOUCH.
+fn on_off(v: &[u8]) -> Result<bool, CmdError> {
+    if is(v, "on") {
+        Ok(true)
     } else if is(v, "off") {
-        false
+        Ok(false)
     } else {
-        return Err(CmdError::Syntax);
-    };
+        Err(CmdError::Syntax)
+    }
+}
+
+pub fn no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = on_off(args.get(2))?;
     ctx.client.info.no_evict.store(on, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT NO-TOUCH ON|OFF (Redis 7.2): while on, this client's commands (other than TOUCH)
+/// do not update the LRU/LFU data of the keys they read — a monitoring or backup client
+/// then does not make cold keys look hot to eviction.
+pub fn no_touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = on_off(args.get(2))?;
+    ctx.client.info.no_touch.store(on, Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
 }
@@ -294,6 +308,8 @@ pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "    Return information about client connections. Options: TYPE, ID.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",

@@ -28,6 +28,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("client|kill", client::kill),
     ("client|setinfo", client::setinfo),
     ("client|no-evict", client::no_evict),
+    ("client|no-touch", client::no_touch),
     ("client|reply", client::reply),
     ("client|pause", client::pause),
     ("client|unpause", client::unpause),

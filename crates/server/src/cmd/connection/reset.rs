@@ -26,6 +26,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     client.info.name.write().clear();
     client.reply_mode = ReplyMode::On;
     client.info.no_evict.store(false, Ordering::Relaxed);
+    client.info.no_touch.store(false, Ordering::Relaxed);
     // Back to the default user, authenticated only if it needs no password.
     crate::users::become_user(ctx.shared, client, b"default");
     client.authenticated = !ctx.shared.users.auth_required();

@@ -163,13 +163,8 @@ pub(crate) fn create_consumer(g: &mut Group, consumer: &[u8], now: u64) -> bool 
     if g.consumers.contains_key(consumer) {
         return false;
     }
-    g.consumers.insert(
-        consumer.into(),
-        store::stream::Consumer {
-            seen_time: now,
-            pel: Default::default(),
-        },
-    );
+    g.consumers
+        .insert(consumer.into(), store::stream::Consumer::new(now));
     true
 }
 

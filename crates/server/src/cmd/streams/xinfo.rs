@@ -61,6 +61,7 @@ pub fn stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     } else {
         count as usize
     };
+    let redis_7_2 = ctx.shared.live.redis_7_2;
     with(ctx, key, |s, out| {
         out.map(if full { 9 } else { 10 });
         out.bulk(b"length");
@@ -131,11 +132,15 @@ pub fn stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             out.bulk(b"consumers");
             out.array(g.consumers.len());
             for (cname, c) in &g.consumers {
-                out.map(4);
+                out.map(if redis_7_2 { 5 } else { 4 });
                 out.bulk(b"name");
                 out.bulk(cname);
                 out.bulk(b"seen-time");
                 out.int(c.seen_time as i64);
+                if redis_7_2 {
+                    out.bulk(b"active-time");
+                    out.int(c.active_time);
+                }
                 out.bulk(b"pel-count");
                 out.int(c.pel.len() as i64);
                 out.bulk(b"pending");
@@ -179,19 +184,29 @@ pub fn groups(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 pub fn consumers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (key, group) = (args.get(2), args.get(3));
     let now = ctx.now as i64;
+    let redis_7_2 = ctx.shared.live.redis_7_2;
     with(ctx, key, |s, out| {
         let Some(g) = s.groups.get(group) else {
             return Err(super::xgroup::no_such_group(key, group));
         };
         out.array(g.consumers.len());
         for (name, c) in &g.consumers {
-            out.map(3);
+            out.map(if redis_7_2 { 4 } else { 3 });
             out.bulk(b"name");
             out.bulk(name);
             out.bulk(b"pending");
             out.int(c.pel.len() as i64);
             out.bulk(b"idle");
             out.int((now - c.seen_time as i64).max(0));
+            // Redis 7.2: since the last successful interaction, -1 if none.
+            if redis_7_2 {
+                out.bulk(b"inactive");
+                out.int(if c.active_time == store::stream::NEVER_ACTIVE {
+                    -1
+                } else {
+                    (now - c.active_time).max(0)
+                });
+            }
         }
         Ok(())
     })

@@ -3,7 +3,7 @@ use resp::Args;
 
 use super::read_zset;
 use crate::command::Ctx;
-use crate::error::CmdResult;
+use crate::error::{CmdError, CmdResult};
 
 pub fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let member = args.get(2);
@@ -41,15 +41,37 @@ pub fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// ZRANK / ZREVRANK key member [WITHSCORE] (WITHSCORE is Redis 7.2's: under an older
+/// `compat-version` the command takes exactly three arguments, as in 7.0).
 fn rank(ctx: &mut Ctx<'_>, args: Args<'_>, reverse: bool) -> CmdResult {
+    let name = if reverse { "zrevrank" } else { "zrank" };
+    if args.len() > 4 || (args.len() > 3 && !ctx.shared.live.redis_7_2) {
+        return Err(CmdError::WrongArity(name.into()));
+    }
+    let with_score = args.len() == 4;
+    if with_score && !args.get(3).eq_ignore_ascii_case(b"withscore") {
+        return Err(CmdError::Syntax);
+    }
     let member = args.get(2);
     let found = read_zset(ctx, args.get(1), |z, out| match z.rank(member) {
-        Some(r) if reverse => out.int((z.len() - 1 - r) as i64),
-        Some(r) => out.int(r as i64),
+        Some(r) => {
+            if with_score {
+                out.array(2);
+            }
+            out.int(if reverse { z.len() - 1 - r } else { r } as i64);
+            if with_score {
+                out.double(z.score(member).expect("a ranked member has a score"));
+            }
+        }
+        None if with_score => out.null_array(),
         None => out.null(),
     })?;
     if found.is_none() {
-        ctx.out.null();
+        if with_score {
+            ctx.out.null_array();
+        } else {
+            ctx.out.null();
+        }
     }
     Ok(())
 }
