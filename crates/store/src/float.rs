@@ -41,18 +41,38 @@ pub fn parse_long_double(s: &[u8]) -> Result<F80, FloatError> {
             F80::INFINITY
         });
     }
-    if !is_decimal(body.as_bytes()) {
-        return Err(FloatError::NotAFloat);
-    }
+    // strtold also reads C99 hexadecimal floats (`0x10`, `0x1.8p3`); APFloat wants their
+    // binary exponent spelled out.
+    let hex = lower.strip_prefix("0x");
+    let (text, mantissa) = match hex {
+        Some(digits) => {
+            if !is_hex_float(digits.as_bytes()) {
+                return Err(FloatError::NotAFloat);
+            }
+            let mantissa = digits.split('p').next().unwrap_or_default().to_string();
+            let text = if digits.contains('p') {
+                lower.clone()
+            } else {
+                format!("{lower}p0")
+            };
+            (text, mantissa)
+        }
+        None => {
+            if !is_decimal(body.as_bytes()) {
+                return Err(FloatError::NotAFloat);
+            }
+            let mantissa = lower.split('e').next().unwrap_or_default().to_string();
+            (body.to_string(), mantissa)
+        }
+    };
     let parsed =
-        F80::from_str_r(body, Round::NearestTiesToEven).map_err(|_| FloatError::NotAFloat)?;
+        F80::from_str_r(&text, Round::NearestTiesToEven).map_err(|_| FloatError::NotAFloat)?;
     if parsed.status.contains(Status::OVERFLOW) || parsed.value.is_infinite() {
         return Err(FloatError::NotAFloat);
     }
-    let has_nonzero_digit = body
+    let has_nonzero_digit = mantissa
         .bytes()
-        .take_while(|c| *c != b'e' && *c != b'E')
-        .any(|c| (b'1'..=b'9').contains(&c));
+        .any(|c| c.is_ascii_alphanumeric() && c != b'0');
     if parsed.value.is_zero() && has_nonzero_digit {
         return Err(FloatError::NotAFloat); // underflow: strtold sets ERANGE
     }
@@ -61,6 +81,41 @@ pub fn parse_long_double(s: &[u8]) -> Result<F80, FloatError> {
     } else {
         parsed.value
     })
+}
+
+/// After `0x`: `hexdigits [. hexdigits] [p [+-] digits]` with at least one hex digit (already
+/// lowercased), as strtold reads hexadecimal numbers.
+fn is_hex_float(s: &[u8]) -> bool {
+    let mut i = 0;
+    let hex_digits = |i: &mut usize| {
+        let start = *i;
+        while *i < s.len() && s[*i].is_ascii_hexdigit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    let mut digits = hex_digits(&mut i);
+    if i < s.len() && s[i] == b'.' {
+        i += 1;
+        digits += hex_digits(&mut i);
+    }
+    if digits == 0 {
+        return false;
+    }
+    if i < s.len() && s[i] == b'p' {
+        i += 1;
+        if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+            i += 1;
+        }
+        let start = i;
+        while i < s.len() && s[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    i == s.len()
 }
 
 /// `digits [. digits] [e [+-] digits]` or `. digits ...`, as strtold reads decimal numbers.
@@ -300,6 +355,19 @@ mod tests {
         }
         assert_eq!(incr("inf", "1"), Err(FloatError::NanOrInfinity));
         assert_eq!(incr(".5", "+.5").unwrap(), "1");
+    }
+
+    #[test]
+    fn reads_hexadecimal_floats_as_strtold() {
+        assert_eq!(incr("0x10", "0").unwrap(), "16");
+        assert_eq!(incr("1", "-0x1.8p1").unwrap(), "-2");
+        assert_eq!(incr("0X.8", "0").unwrap(), "0.5");
+        assert_eq!(incr("0xAp-1", "0").unwrap(), "5");
+        for bad in ["0x", "0xg", "0x1p", "0x1p+", "0x.", "0x1 "] {
+            assert_eq!(incr(bad, "1"), Err(FloatError::NotAFloat), "{bad:?}");
+        }
+        assert_eq!(incr("0x1p-20000", "1"), Err(FloatError::NotAFloat));
+        assert_eq!(incr("0x1p20000", "1"), Err(FloatError::NotAFloat));
     }
 
     #[test]

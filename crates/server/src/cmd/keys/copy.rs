@@ -1,7 +1,7 @@
 //! COPY source destination [DB destination-db] [REPLACE]
 use resp::Args;
 
-use crate::cmd::{int_arg, is};
+use crate::cmd::is;
 use crate::command::Ctx;
 use crate::error::{CmdError, CmdResult};
 
@@ -16,8 +16,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if is(a, "replace") {
             replace = true;
         } else if is(a, "db") && i + 1 < args.len() {
-            let db = int_arg(args.get(i + 1))?;
-            if db != 0 {
+            if super::dbs::db_index(args.get(i + 1))? != 0 {
                 return Err(CmdError::DbIndexOutOfRange);
             }
             i += 1;

@@ -1,7 +1,7 @@
 //! Generic key commands.
 
 mod copy;
-mod dbs;
+pub(crate) mod dbs;
 mod dbsize;
 pub(crate) mod del;
 mod dump;

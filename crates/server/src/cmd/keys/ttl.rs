@@ -5,7 +5,7 @@ use crate::command::Ctx;
 use crate::error::CmdResult;
 
 /// -2 when the key does not exist, -1 when it has no TTL; otherwise the remaining time
-/// (rounded to the nearest second for TTL) or the absolute deadline.
+/// or the absolute deadline, rounded to the nearest second where seconds are asked for.
 fn ttl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, millis: bool, absolute: bool) -> CmdResult {
     let key = args.get(1);
     let ks = &ctx.shared.keyspace;
@@ -14,19 +14,18 @@ fn ttl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, millis: bool, absolute: bool) 
         None => -2,
         Some(e) => match e.expire_at() {
             None => -1,
-            Some(at) if absolute => {
-                if millis {
+            Some(at) => {
+                let ms = if absolute {
                     at as i64
                 } else {
-                    at as i64 / 1000
-                }
-            }
-            Some(at) => {
-                let left = (at as i64 - ctx.now as i64).max(0);
+                    (at as i64 - ctx.now as i64).max(0)
+                };
+                // Seconds are rounded to the nearest, for deadlines too (Redis's
+                // `ttlGenericCommand`: `(ttl+500)/1000`).
                 if millis {
-                    left
+                    ms
                 } else {
-                    (left + 500) / 1000
+                    (ms + 500) / 1000
                 }
             }
         },

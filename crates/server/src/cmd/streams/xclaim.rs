@@ -142,7 +142,6 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         delivery_time = now;
     }
     let mut consumer_created = false;
-    let redis_7_2 = ctx.shared.live.redis_7_2;
     let claimed = super::write_stream(ctx, key, false, |s| {
         let mut changed = false;
         let mut claimed = Vec::new();
@@ -159,13 +158,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             propagate_last_id = true;
             changed = true;
         }
-        // Redis 7.2 makes (or refreshes) the consumer even when nothing is claimed; 7.0
-        // only when the first entry is.
-        let mut have_consumer = redis_7_2;
-        if redis_7_2 {
-            consumer_created = touch_consumer(g, consumer, now as u64);
-            changed |= consumer_created;
-        }
+        let mut have_consumer = false;
         for ((id, at), item) in ids.iter().zip(items) {
             let Some(item) = item else {
                 // The entry is gone: its pending record goes too.
@@ -263,7 +256,6 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     group_exists(ctx, key, group)?;
     let now = ctx.now;
     let mut consumer_created = false;
-    let redis_7_2 = ctx.shared.live.redis_7_2;
     let outcome = super::write_stream(ctx, key, false, |s| {
         // At most `attempts` entries are looked at, and one more names the next cursor.
         let looked_at = usize::try_from(count.saturating_mul(10)).unwrap_or(usize::MAX);
@@ -282,13 +274,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let mut deleted = Vec::new();
         let mut changed = false;
         let mut next = StreamId::MIN;
-        let mut have_consumer = redis_7_2;
-        if redis_7_2 {
-            if let Some(g) = s.groups.get_mut(group) {
-                consumer_created = touch_consumer(g, consumer, now);
-                changed |= consumer_created;
-            }
-        }
+        let mut have_consumer = false;
         let mut i = 0;
         while attempts > 0 && left > 0 && i < pending.len() {
             attempts -= 1;

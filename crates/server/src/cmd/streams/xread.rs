@@ -372,10 +372,8 @@ fn read(ctx: &mut Ctx<'_>, args: Args<'_>, xreadgroup: bool) -> CmdResult {
     let mut parts: Vec<(Vec<u8>, Served)> = Vec::new();
     let mut created = Vec::new();
     let mut propagate: Vec<Vec<Vec<u8>>> = Vec::new();
-    let redis_7_2 = ctx.shared.live.redis_7_2;
     for (key, gt) in &ids {
-        // (what was served, if anything; the effects on the group), whether the key changed.
-        let read = super::write_stream(ctx, key, false, |s| {
+        let served = super::write_stream(ctx, key, false, |s| {
             let mut effects = ReadEffects::default();
             let Some(g) = &group_read else {
                 let last = s.edge_id(false);
@@ -388,20 +386,8 @@ fn read(ctx: &mut Ctx<'_>, args: Args<'_>, xreadgroup: bool) -> CmdResult {
                     items.push((it.id, Some(it.pairs_owned())));
                     count == 0 || items.len() < count
                 });
-                return (Some((Some(items), effects)), false);
+                return (Some((items, effects)), false);
             };
-            // Redis 7.2 makes (or refreshes) the consumer on every read, whether or not
-            // there is anything to serve; 7.0 only when there is.
-            let touch = |s: &mut Stream, effects: &mut ReadEffects| {
-                let grp = s.groups.get_mut(&g.group[..]).expect("checked");
-                effects.created_consumer = touch_consumer(grp, &g.consumer, now);
-                if effects.created_consumer && g.noack {
-                    effects.propagate.push(create_consumer_argv(key, g));
-                }
-            };
-            if redis_7_2 {
-                touch(s, &mut effects);
-            }
             let history = *gt != StreamId::MAX;
             let group_last = s.groups.get(&g.group[..]).map(|x| x.last_id);
             let from = if history {
@@ -410,32 +396,29 @@ fn read(ctx: &mut Ctx<'_>, args: Args<'_>, xreadgroup: bool) -> CmdResult {
                 let last_valid = s.edge_id(false);
                 match (group_last, last_valid) {
                     (Some(gl), Some(m)) if !s.is_empty() && m > gl => gl,
-                    _ => {
-                        let created = effects.created_consumer;
-                        return (Some((None, effects)), created);
-                    }
+                    _ => return (None, false),
                 }
             };
             let start = from.incr().unwrap_or(StreamId::MAX);
-            if !redis_7_2 {
-                touch(s, &mut effects);
+            let grp = s.groups.get_mut(&g.group[..]).expect("checked");
+            effects.created_consumer = touch_consumer(grp, &g.consumer, now);
+            if effects.created_consumer && g.noack {
+                effects.propagate.push(create_consumer_argv(key, g));
             }
             let items = if history {
                 read_history(s, start, count, g, now)
             } else {
                 read_group_new(s, key, start, count, g, now, &mut effects)
             };
-            (Some((Some(items), effects)), true)
+            (Some((items, effects)), true)
         })?
         .flatten();
-        if let Some((items, effects)) = read {
+        if let Some((items, effects)) = served {
             if effects.created_consumer {
                 created.push(key.clone());
             }
             propagate.extend(effects.propagate);
-            if let Some(items) = items {
-                parts.push((key.clone(), items));
-            }
+            parts.push((key.clone(), items));
         }
     }
     // The reads go to replicas as their effects (XCLAIM, XGROUP), never as themselves.
