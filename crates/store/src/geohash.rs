@@ -146,10 +146,31 @@ pub fn decode(long_range: Range, lat_range: Range, hash: Bits) -> Option<Area> {
     })
 }
 
+/// `(uint64_t)x` as gcc compiles it for x86-64, which Redis's `decodeGeohash` applies to any
+/// score (a member added with ZADD can hold any): below 2^63 a truncating signed
+/// conversion (so -1.0 is all ones, and -2^63 or less the "integer indefinite" 2^63), at or
+/// above it the same conversion of `x - 2^63` with the top bit flipped (so 2^64 and more,
+/// and infinity, are 0). Rust's `as u64` saturates instead.
+fn c_double_to_u64(x: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let cvttsd2si = |v: f64| {
+        if (-TWO_63..TWO_63).contains(&v) {
+            v as i64 as u64
+        } else {
+            1u64 << 63
+        }
+    };
+    if x < TWO_63 {
+        cvttsd2si(x)
+    } else {
+        cvttsd2si(x - TWO_63) ^ (1u64 << 63)
+    }
+}
+
 /// A stored score back to (longitude, latitude): the centre of its cell (`decodeGeohash`).
 pub fn decode_score(score: f64) -> Option<(f64, f64)> {
     let hash = Bits {
-        bits: score as u64,
+        bits: c_double_to_u64(score),
         step: STEP_MAX,
     };
     let area = decode(LONG_RANGE, LAT_RANGE, hash)?;
@@ -439,6 +460,26 @@ pub fn geohash_string(longitude: f64, latitude: f64) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn scores_convert_to_bits_as_c_does_on_x86_64() {
+        // Expected values printed by `(uint64_t)x` compiled with gcc on x86-64.
+        for (x, bits) in [
+            (-1.0, 18446744073709551615),
+            (-2.5, 18446744073709551614),
+            (f64::NEG_INFINITY, 9223372036854775808),
+            (f64::INFINITY, 0),
+            (1e19, 10000000000000000000),
+            (2e19, 0),
+            (9.3e18, 9300000000000000000),
+            (0.5, 0),
+            (3e15, 3000000000000000),
+            (-9.3e18, 9223372036854775808),
+            (-9223372036854775808.0, 9223372036854775808),
+        ] {
+            assert_eq!(c_double_to_u64(x), bits, "{x}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -26,8 +26,13 @@ pub(crate) fn parse_timeout(a: &[u8]) -> Result<Option<Instant>, CmdError> {
 pub(crate) type MpopArgs<'a> = (Vec<Vec<u8>>, &'a [u8], usize);
 
 /// LMPOP/ZMPOP arguments from `numkeys` at `at`, checked in Redis's order and with its
-/// errors.
-pub(crate) fn parse_mpop(args: Args<'_>, at: usize) -> Result<MpopArgs<'_>, CmdError> {
+/// errors: the word after the keys must be one of `ends` (LEFT/RIGHT, MIN/MAX) before the
+/// options are looked at.
+pub(crate) fn parse_mpop<'a>(
+    args: Args<'a>,
+    at: usize,
+    ends: [&str; 2],
+) -> Result<MpopArgs<'a>, CmdError> {
     let numkeys = resp::number::parse_i64(args.get(at))
         .filter(|n| *n >= 1)
         .ok_or_else(|| CmdError::err("numkeys should be greater than 0"))?;
@@ -36,6 +41,9 @@ pub(crate) fn parse_mpop(args: Args<'_>, at: usize) -> Result<MpopArgs<'_>, CmdE
         .and_then(|n| n.checked_add(at + 1))
         .filter(|&w| w < args.len())
         .ok_or(CmdError::Syntax)?;
+    if !ends.iter().any(|e| crate::cmd::is(args.get(where_at), e)) {
+        return Err(CmdError::Syntax);
+    }
     let mut count = None;
     let mut i = where_at + 1;
     while i < args.len() {

@@ -221,6 +221,9 @@ ECHO hi
 SELECT 0
 SELECT 1
 SELECT x
+PEXPIREAT ttlkey 9223372036854775807
+EXPIRETIME ttlkey
+PEXPIRETIME ttlkey
 SELECT 99999999999
 GET
 GET missing
@@ -321,6 +324,14 @@ INCRBYFLOAT f 1.5
 SET f abc
 INCRBYFLOAT f 1
 INCRBYFLOAT newfloat 3.0
+ZADD geoscores -1 a -inf b inf c 2e19 d 9.3e18 e -2.5 f 0 g
+GEOPOS geoscores a b c d e f g
+GEOHASH geoscores a b c d e f g
+GEODIST geoscores a f
+LMPOP 1 l2 z2 COUNT -1
+ZMPOP 1 l2 z2 COUNT 0
+BLMPOP 0.1 1 l2 z2 COUNT -1
+BZMPOP x 1 l2 z2 COUNT -1
 INCRBYFLOAT hexfloat 0x10
 INCRBYFLOAT hexfloat -0x1.8p1
 INCRBYFLOAT hexfloat 0X.8

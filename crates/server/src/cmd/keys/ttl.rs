@@ -25,7 +25,9 @@ fn ttl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, millis: bool, absolute: bool) 
                 if millis {
                     ms
                 } else {
-                    (ms + 500) / 1000
+                    // Wide enough for a deadline near i64::MAX (PEXPIREAT k 9223372036854775807
+                    // answers EXPIRETIME 9223372036854776 in Redis, not an overflow).
+                    ((i128::from(ms) + 500) / 1000) as i64
                 }
             }
         },

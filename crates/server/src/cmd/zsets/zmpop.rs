@@ -22,7 +22,7 @@ fn parse_min_max(a: &[u8]) -> Result<bool, CmdError> {
 /// Pops up to `count` members from the first non-empty sorted set:
 /// `[key, [[member, score], ...]]`.
 pub fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (keys, end, count) = parse_mpop(args, 1)?;
+    let (keys, end, count) = parse_mpop(args, 1, ["min", "max"])?;
     let max = parse_min_max(end)?;
     let op = BlockOp::ZPop {
         max,
@@ -33,7 +33,7 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// ZMPOP that waits for a sorted set to pop from.
 pub fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (keys, end, count) = parse_mpop(args, 2)?;
+    let (keys, end, count) = parse_mpop(args, 2, ["min", "max"])?;
     let max = parse_min_max(end)?;
     let deadline = parse_timeout(args.get(1))?;
     let op = BlockOp::ZPop {
