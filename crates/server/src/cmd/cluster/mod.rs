@@ -454,7 +454,10 @@ fn links(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// Redis answers even CLUSTER HELP with its "cluster support disabled" error outside cluster
+/// mode.
 fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    state(ctx)?;
     crate::cmd::help(
         ctx.out,
         "CLUSTER",

@@ -87,6 +87,9 @@ pub fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "IDLETIME <key>",
             "    Return the idle time of the <key>, that is the approximated number of",
             "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
         ],
     );
     Ok(())
