@@ -86,13 +86,37 @@ fn count_ones(bytes: &[u8], first: u64, last: u64) -> u64 {
         .iter()
         .map(|b| b.count_ones() as u64)
         .sum();
-    let middle: u64 = words
-        .map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes")).count_ones() as u64)
-        .sum::<u64>()
-        + tail;
+    let middle = count_words(middle) + tail;
     (bytes[fb] & head_mask).count_ones() as u64
         + middle
         + (bytes[lb] & tail_mask).count_ones() as u64
+}
+
+/// Set bits in the whole 8-byte words of `bytes`. The build targets baseline x86-64, where
+/// `count_ones` is a dozen shifts and masks per word; CPUs since 2008 have a POPCNT
+/// instruction, used when present (BITCOUNT of a 12.5 KB bitmap: 10% of the node's CPU per
+/// request without it).
+fn count_words(bytes: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU was just checked to have the instruction the function may use.
+        return unsafe { count_words_popcnt(bytes) };
+    }
+    count_words_portable(bytes)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn count_words_popcnt(bytes: &[u8]) -> u64 {
+    count_words_portable(bytes)
+}
+
+#[inline(always)]
+fn count_words_portable(bytes: &[u8]) -> u64 {
+    bytes
+        .chunks_exact(8)
+        .map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes")).count_ones() as u64)
+        .sum()
 }
 
 /// The first bit equal to `bit` in the inclusive bit range.
@@ -115,6 +139,28 @@ fn find_bit(bytes: &[u8], first: u64, last: u64, bit: bool) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn word_counts_agree_with_and_without_popcnt() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let bytes: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let by_byte: u64 = bytes.iter().map(|b| u64::from(b.count_ones())).sum();
+        assert_eq!(count_words(&bytes), by_byte);
+        assert_eq!(count_words_portable(&bytes), by_byte);
+        assert_eq!(count_ones(&bytes, 3, 4096 * 8 - 6), {
+            let mut n = by_byte;
+            n -= u64::from((bytes[0] >> 5).count_ones());
+            n -= u64::from((bytes[4095] & 0x1f).count_ones());
+            n
+        });
+    }
     use super::*;
 
     #[test]
