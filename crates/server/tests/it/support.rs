@@ -258,7 +258,12 @@ impl RedisServer {
             while Instant::now() < deadline {
                 if let Ok(s) = TcpStream::connect(server.addr).await {
                     drop(s);
-                    return server;
+                    // Whoever answers must be this child: when another test's server took
+                    // the port first, ours exits, but the connection above succeeded.
+                    if server.answers_as_child().await {
+                        return server;
+                    }
+                    break;
                 }
                 if let Ok(Some(_)) = server.child.try_wait() {
                     break; // port taken; try another
@@ -272,6 +277,18 @@ impl RedisServer {
 
     pub async fn client(&self) -> RawClient {
         RawClient::connect(self.addr).await
+    }
+
+    /// Whether the server at `addr` is this child process (INFO's `process_id`).
+    async fn answers_as_child(&self) -> bool {
+        let mut c = self.client().await;
+        let Frame::Bulk(info) = c.run("INFO server").await else {
+            return false;
+        };
+        let pid = format!("process_id:{}", self.child.id());
+        String::from_utf8_lossy(&info)
+            .lines()
+            .any(|l| l.trim_end() == pid)
     }
 }
 
