@@ -279,16 +279,24 @@ impl RedisServer {
         RawClient::connect(self.addr).await
     }
 
-    /// Whether the server at `addr` is this child process (INFO's `process_id`).
-    async fn answers_as_child(&self) -> bool {
+    /// Whether the server at `addr` is this child process (INFO's `process_id`). A server
+    /// started with a password cannot be asked before AUTH: it is taken as the child if
+    /// the child is still running a moment later (one that lost the port exits at once).
+    async fn answers_as_child(&mut self) -> bool {
         let mut c = self.client().await;
-        let Frame::Bulk(info) = c.run("INFO server").await else {
-            return false;
-        };
-        let pid = format!("process_id:{}", self.child.id());
-        String::from_utf8_lossy(&info)
-            .lines()
-            .any(|l| l.trim_end() == pid)
+        match c.run("INFO server").await {
+            Frame::Bulk(info) => {
+                let pid = format!("process_id:{}", self.child.id());
+                String::from_utf8_lossy(&info)
+                    .lines()
+                    .any(|l| l.trim_end() == pid)
+            }
+            Frame::Error(e) if e.starts_with("NOAUTH") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                matches!(self.child.try_wait(), Ok(None))
+            }
+            _ => false,
+        }
     }
 }
 
