@@ -318,6 +318,8 @@ def main():
     ap.add_argument("--show", type=int, default=40)
     ap.add_argument("--dump", help="write the commands since the last reset before the first "
                     "mismatch to this file, one repr()'d argument list per line")
+    ap.add_argument("--multi", type=float, default=0.05,
+                    help="share of draws that are a MULTI ... EXEC of 1-4 commands")
     ap.add_argument("--no-digest", action="store_true",
                     help="do not compare DEBUG DIGEST after every command (faster, but a "
                          "command that changes data differently is only seen when read)")
@@ -353,11 +355,26 @@ def main():
         mismatches = []
         per_command = Counter()
         history = []  # commands since the last reset
+        # Commands whose replies compare exactly, for transactions.
+        exact = [n for n in names if not tips.get(n) and n not in UNORDERED | KNOWN |
+                 VALUES_DIFFER | TIMED | {"copy"}]  # COPY ... DB n: one database
         for _ in range(args.commands):
-            name = rng.choice(names)
-            cmd = gen.command(name)
-            history.append(cmd)
-            a, b = ours.call(cmd), theirs.call(cmd)
+            if rng.random() < args.multi:
+                # MULTI, a few commands (queued, or refused while queued), EXEC or DISCARD:
+                # every reply compared, EXEC's array included.
+                name = "multi"
+                cmds = [["MULTI"]] + [gen.command(rng.choice(exact))
+                                      for _ in range(rng.randint(1, 4))]
+                cmds.append([rng.choice(["EXEC"] * 9 + ["DISCARD"])])
+                history.extend(cmds)
+                a = ("txn", [ours.call(c) for c in cmds])
+                b = ("txn", [theirs.call(c) for c in cmds])
+                cmd = [" | ".join(" ".join(c) for c in cmds)]
+            else:
+                name = rng.choice(names)
+                cmd = gen.command(name)
+                history.append(cmd)
+                a, b = ours.call(cmd), theirs.call(cmd)
             if name in UNORDERED and any(x.lower() == "by" for x in cmd):
                 # SORT ... BY: ties keep Redis's hash-table order (its seed), which LIMIT and
                 # STORE then expose.
@@ -365,7 +382,9 @@ def main():
                 history = []
                 continue
             t = tips.get(name, set())
-            if "nondeterministic_output" in t or name in VALUES_DIFFER:
+            if name == "multi":
+                same = a == b
+            elif "nondeterministic_output" in t or name in VALUES_DIFFER:
                 same = (a[0] == "-") == (b[0] == "-")
             else:
                 unordered = "nondeterministic_output_order" in t or name in UNORDERED

@@ -281,7 +281,7 @@ impl Ctx<'_> {
             cmd = table.get(index);
         }
         let meta = cmd.meta;
-        if !meta.arity_ok(args.len()) {
+        if !crate::command::arity_ok(shared, meta, args.len()) {
             return Err(script_call_error(
                 "Wrong number of args calling Redis command from script",
             ));

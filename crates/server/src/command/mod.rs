@@ -395,7 +395,7 @@ fn resolve(
                 .is_some_and(|m| m.queued.iter().any(|(i, _)| f(table.get(*i))))
     };
     let writes = cmd.write || queued_any(|c| c.write);
-    let rejection = if !meta.arity_ok(args.len()) {
+    let rejection = if !arity_ok(shared, meta, args.len()) {
         Some(CmdError::WrongArity(meta.name.into()))
     } else if let Some(e) = (meta.name.starts_with("debug"))
         .then(|| crate::cmd::server::debug::allowed(shared, client).err())
@@ -1019,6 +1019,16 @@ pub fn outside_command(shared: &Shared, f: impl FnOnce()) {
         crate::replication::log::finish(None, &mut entry);
         log.append(&entry);
     }
+}
+
+/// Whether `argc` arguments suit `meta` at the Redis version the node reports: Redis 7.2
+/// widened ZRANK/ZREVRANK (WITHSCORE; metadata arity -3), which take exactly three again at
+/// a 7.0 level — refused when queued in MULTI and in scripts, as 7.0 refuses them.
+pub(crate) fn arity_ok(shared: &Shared, meta: &CommandMeta, argc: usize) -> bool {
+    if !shared.live.redis_7_2 && matches!(meta.name, "zrank" | "zrevrank") {
+        return argc == 3;
+    }
+    meta.arity_ok(argc)
 }
 
 /// Runs a resolved command's handler, then records statistics and the slow log. Whether

@@ -288,7 +288,8 @@ async fn serve_inner(
     let mut psync = request.psync.clone();
     // The PSYNC that follows a dual-channel snapshot: part of that full resync.
     let mut handoff = false;
-    let reader = loop {
+    // (reader, whether the stream must wait for the replica's first ACK)
+    let (reader, after_diskless) = loop {
         if let Some((reader, replid)) = continuation(shared, &psync) {
             stream
                 .write_all(format!("+CONTINUE {replid}\r\n").as_bytes())
@@ -298,7 +299,7 @@ async fn serve_inner(
                 shared.replication.state().partial_syncs_served += 1;
                 tracing::info!(ip = %info.ip, "partial resync accepted");
             }
-            break reader;
+            break (reader, false);
         }
         if handoff {
             return Err(
@@ -318,7 +319,7 @@ async fn serve_inner(
             handoff = true;
             continue;
         }
-        let reader = full_resync(shared, stream, request, info).await?;
+        let (reader, diskless) = full_resync(shared, stream, request, info).await?;
         if conf.rdb_only {
             // The stream from the cut is offered until the replica hangs up: its main
             // channel takes it over to continue from there.
@@ -328,11 +329,11 @@ async fn serve_inner(
             }
             return Ok(());
         }
-        break reader;
+        break (reader, diskless);
     };
     let guard = ReaderGuard(&log, reader);
     *info.state.lock() = "online";
-    stream_to(shared, stream, input, guard.1, info).await
+    stream_to(shared, stream, input, guard.1, info, after_diskless).await
 }
 
 fn repl_timeout(shared: &Shared) -> Duration {
@@ -477,7 +478,7 @@ async fn full_resync(
     stream: &mut tls::Stream,
     request: &SyncRequest,
     info: &Arc<ReplicaInfo>,
-) -> Result<u64, String> {
+) -> Result<(u64, bool), String> {
     let io = |e: std::io::Error| format!("writing to the replica: {e}");
     let diskless = request.conf.capa_eof
         && !request.old_sync
@@ -643,7 +644,7 @@ async fn full_resync(
         return Err(e);
     }
     tracing::info!(ip = %info.ip, bytes, offset, diskless, "full resync: snapshot sent to replica");
-    Ok(reader)
+    Ok((reader, diskless))
 }
 
 /// Sends the stream from the reader's position as it grows, and reads the replica's ACKs.
@@ -653,10 +654,35 @@ async fn stream_to(
     mut input: BytesMut,
     reader: u64,
     info: &Arc<ReplicaInfo>,
+    after_diskless: bool,
 ) -> Result<(), String> {
     let log = &shared.repl_log;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut parser = RequestParser::new();
+    // After a disk-less snapshot nothing may follow its EOF mark until the replica has
+    // loaded it and sent its first REPLCONF ACK (Redis's `repl_start_cmd_stream_on_ack`): a
+    // replica (Redis's, or ours) recognises the mark only as the last bytes it has read.
+    if after_diskless {
+        let mut soft_since = None;
+        while !read_acks(&mut parser, &mut input, info, shared)? {
+            if over_output_limit(shared, log.lag_bytes(reader), &mut soft_since) {
+                shared
+                    .stats
+                    .client_output_buffer_limit_disconnections
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err("replica too far behind (client-output-buffer-limit replica)".into());
+            }
+            tokio::select! {
+                r = rd.read_buf(&mut input) => match r {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("reading from the replica: {e}")),
+                },
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shared.shutdown.cancelled() => return Ok(()),
+            }
+        }
+    }
     let mut out = Vec::with_capacity(64 * 1024);
     let mut soft_since = None;
     loop {
@@ -695,7 +721,9 @@ async fn stream_to(
             r = rd.read_buf(&mut input) => {
                 match r {
                     Ok(0) => return Ok(()),
-                    Ok(_) => read_acks(&mut parser, &mut input, info, shared)?,
+                    Ok(_) => {
+                        read_acks(&mut parser, &mut input, info, shared)?;
+                    }
                     Err(e) => return Err(format!("reading from the replica: {e}")),
                 }
             }
@@ -704,13 +732,15 @@ async fn stream_to(
     }
 }
 
-/// Takes `REPLCONF ACK <offset>` (and ignores anything else a replica sends).
+/// Takes `REPLCONF ACK <offset>` (and ignores anything else a replica sends); whether an
+/// ACK was among what it took.
 fn read_acks(
     parser: &mut RequestParser,
     input: &mut BytesMut,
     info: &ReplicaInfo,
     shared: &Shared,
-) -> Result<(), String> {
+) -> Result<bool, String> {
+    let mut acked = false;
     use bytes::Buf;
     let limits = Limits {
         max_bulk_len: 1 << 20,
@@ -732,6 +762,7 @@ fn read_acks(
                     {
                         info.ack.fetch_max(off, Ordering::SeqCst);
                         *info.last_ack.lock() = Instant::now();
+                        acked = true;
                         shared.replicas.acked.notify_waiters();
                     }
                 }
@@ -743,5 +774,5 @@ fn read_acks(
         }
     }
     input.advance(consumed);
-    Ok(())
+    Ok(acked)
 }

@@ -74,6 +74,11 @@ async fn zrank_takes_no_withscore_as_redis_7_0() {
         "ZREVRANK z b WITHSCORE",
         "ZRANK z b",
         "ZRANK z",
+        // Refused while queued, as 7.0's arity says.
+        "MULTI",
+        "ZREVRANK z b WITHSCORE",
+        "EXEC",
+        "COMMAND GETKEYS ZRANK z b WITHSCORE",
     ] {
         assert_eq!(ours.run(line).await, theirs.run(line).await, "{line}");
     }

@@ -1583,3 +1583,93 @@ async fn keys_scan_and_randomkey_find_expired_reach_the_stream_as_dels() {
         assert_eq!(seen[0][3..5], ["del foo1", "del foo2"], "{reader}");
     }
 }
+
+/// After a disk-less snapshot the primary sends nothing past the EOF mark until the replica
+/// has sent its first REPLCONF ACK, as Redis does: a replica (Redis's, or ours) recognises
+/// the mark only as the last bytes it has read, so a write streamed right behind it used to
+/// leave the replica reading "the snapshot" forever (seen once in CI as a node replica of a
+/// node stuck in `master_sync_in_progress`). The replica here is a raw socket.
+#[tokio::test]
+async fn nothing_follows_a_diskless_snapshot_before_the_first_ack() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = replica_node("first-ack").await;
+    let mut p = node.client().await;
+    p.run("CONFIG SET repl-diskless-sync-delay 0").await;
+    p.run("SET before v").await;
+    let mut s = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let mut buf = Vec::new();
+    async fn read_more(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>, wait: Duration) -> usize {
+        let mut chunk = [0u8; 65536];
+        match tokio::time::timeout(wait, s.read(&mut chunk)).await {
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                n
+            }
+            _ => 0,
+        }
+    }
+    for cmd in [
+        "REPLCONF listening-port 6399",
+        "REPLCONF capa eof capa psync2",
+    ] {
+        let args: Vec<Vec<u8>> = cmd.split(' ').map(|a| a.as_bytes().to_vec()).collect();
+        let mut out = Vec::new();
+        resp::request::encode_command(&args, &mut out);
+        s.write_all(&out).await.unwrap();
+        // One command at a time: PSYNC with replies still unread is refused.
+        while !buf.ends_with(b"+OK\r\n") {
+            assert!(read_more(&mut s, &mut buf, Duration::from_secs(5)).await > 0);
+        }
+        buf.clear();
+    }
+    let mut out = Vec::new();
+    resp::request::encode_command(
+        &[b"PSYNC".to_vec(), b"?".to_vec(), b"-1".to_vec()],
+        &mut out,
+    );
+    s.write_all(&out).await.unwrap();
+    // +OK +OK +FULLRESYNC ..., keep-alive newlines, $EOF:<mark>, the snapshot, the mark.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mark = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no EOF mark: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        if let Some(at) = buf.windows(5).position(|w| w == b"$EOF:") {
+            if buf.len() >= at + 5 + 40 {
+                break buf[at + 5..at + 45].to_vec();
+            }
+        }
+        read_more(&mut s, &mut buf, Duration::from_millis(200)).await;
+    };
+    let body_from = buf.windows(5).position(|w| w == b"$EOF:").unwrap() + 47;
+    while !buf[body_from..].ends_with(&mark) {
+        assert!(
+            Instant::now() < deadline,
+            "the snapshot never ended with its mark"
+        );
+        read_more(&mut s, &mut buf, Duration::from_millis(200)).await;
+    }
+    // Writes now go to the stream, which must wait for the ACK.
+    p.run("SET after v").await;
+    assert_eq!(
+        read_more(&mut s, &mut buf, Duration::from_millis(500)).await,
+        0,
+        "bytes followed the EOF mark before any ACK"
+    );
+    let mut out = Vec::new();
+    resp::request::encode_command(
+        &[b"REPLCONF".to_vec(), b"ACK".to_vec(), b"0".to_vec()],
+        &mut out,
+    );
+    s.write_all(&out).await.unwrap();
+    let before = buf.len();
+    while !String::from_utf8_lossy(&buf[before..]).contains("after") {
+        assert!(
+            Instant::now() < deadline,
+            "the stream did not start after the ACK"
+        );
+        read_more(&mut s, &mut buf, Duration::from_millis(200)).await;
+    }
+}

@@ -105,13 +105,13 @@ pub fn list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// GETKEYS' checks before looking for keys (Redis's `getKeysSubcommandImpl`): a command
 /// without key specs has no key arguments; then the arity.
-fn check_getkeys(meta: &CommandMeta, argc: usize) -> Result<(), CmdError> {
+fn check_getkeys(shared: &crate::Shared, meta: &CommandMeta, argc: usize) -> Result<(), CmdError> {
     let has_keys =
         matches!(meta.key_specs, crate::command::spec::Meta::Set(specs) if !specs.is_empty());
     if !has_keys {
         return Err(CmdError::err("The command has no key arguments"));
     }
-    if !meta.arity_ok(argc) {
+    if !crate::command::arity_ok(shared, meta, argc) {
         return Err(CmdError::err(
             "Invalid number of arguments specified for command",
         ));
@@ -140,7 +140,7 @@ pub fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             meta = table.get(i).meta;
         }
     }
-    check_getkeys(meta, call.len())?;
+    check_getkeys(ctx.shared, meta, call.len())?;
     let positions = meta.key_positions(call);
     if positions.is_empty() {
         return no_keys_found(ctx, meta);
@@ -163,7 +163,7 @@ pub fn getkeysandflags(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             meta = table.get(i).meta;
         }
     }
-    check_getkeys(meta, call.len())?;
+    check_getkeys(ctx.shared, meta, call.len())?;
     let keys = meta
         .keys_and_flags(call)
         .ok_or_else(|| CmdError::err("Invalid arguments specified for command"))?;

@@ -22,7 +22,7 @@ pub fn dryrun(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ))
     })?;
     let meta = ctx.shared.table.get(index).meta;
-    if !meta.arity_ok(command.len()) {
+    if !crate::command::arity_ok(ctx.shared, meta, command.len()) {
         return Err(CmdError::WrongArity(meta.name.into()));
     }
     match crate::users::check_user(ctx.shared, &user, index, command) {
