@@ -662,16 +662,10 @@ async fn stream_to(
     // After a disk-less snapshot nothing may follow its EOF mark until the replica has
     // loaded it and sent its first REPLCONF ACK (Redis's `repl_start_cmd_stream_on_ack`): a
     // replica (Redis's, or ours) recognises the mark only as the last bytes it has read.
+    let mut soft_since = None;
     if after_diskless {
-        let mut soft_since = None;
         while !read_acks(&mut parser, &mut input, info, shared)? {
-            if over_output_limit(shared, log.lag_bytes(reader), &mut soft_since) {
-                shared
-                    .stats
-                    .client_output_buffer_limit_disconnections
-                    .fetch_add(1, Ordering::Relaxed);
-                return Err("replica too far behind (client-output-buffer-limit replica)".into());
-            }
+            check_output_limit(shared, log.lag_bytes(reader), &mut soft_since)?;
             tokio::select! {
                 r = rd.read_buf(&mut input) => match r {
                     Ok(0) => return Ok(()),
@@ -684,7 +678,6 @@ async fn stream_to(
         }
     }
     let mut out = Vec::with_capacity(64 * 1024);
-    let mut soft_since = None;
     loop {
         let appended = log.appended.notified();
         tokio::pin!(appended);
@@ -693,13 +686,7 @@ async fn stream_to(
         let Some(n) = log.read(reader, 1 << 20, &mut out) else {
             return Ok(()); // the stream was turned off: this node follows a primary now
         };
-        if over_output_limit(shared, log.lag_bytes(reader), &mut soft_since) {
-            shared
-                .stats
-                .client_output_buffer_limit_disconnections
-                .fetch_add(1, Ordering::Relaxed);
-            return Err("replica too far behind (client-output-buffer-limit replica)".into());
-        }
+        check_output_limit(shared, log.lag_bytes(reader), &mut soft_since)?;
         if n > 0 {
             shared
                 .stats
@@ -730,6 +717,23 @@ async fn stream_to(
             _ = shared.shutdown.cancelled() => return Ok(()),
         }
     }
+}
+
+/// Ends the link (counted, with Redis's reason) when the stream kept for the replica is past
+/// `client-output-buffer-limit replica`.
+fn check_output_limit(
+    shared: &Shared,
+    lag: u64,
+    soft_since: &mut Option<Instant>,
+) -> Result<(), String> {
+    if over_output_limit(shared, lag, soft_since) {
+        shared
+            .stats
+            .client_output_buffer_limit_disconnections
+            .fetch_add(1, Ordering::Relaxed);
+        return Err("replica too far behind (client-output-buffer-limit replica)".into());
+    }
+    Ok(())
 }
 
 /// Takes `REPLCONF ACK <offset>` (and ignores anything else a replica sends); whether an
