@@ -6,10 +6,12 @@
 //! * [`reply`] encodes what the server sends, in the protocol version the client chose.
 //! * [`frame`] parses any RESP2/RESP3 value into an owned [`frame::Frame`]; clients, the proxy
 //!   and the tests use it to read replies.
+//! * [`lookahead`] peeks at the keys of requests still waiting in a buffer (for prefetching).
 //! * [`number`] holds Redis's exact integer parsing rules (`string2ll`), shared by everything
 //!   that accepts a number from the wire.
 
 pub mod frame;
+pub mod lookahead;
 pub mod number;
 pub mod reply;
 pub mod request;

@@ -318,7 +318,12 @@ impl Connection {
         // ends.
         let shedding = shared.shedder.active();
         let mut entered = 0;
+        // Where the requests whose keys were prefetched end (see `warm`).
+        let mut warmed = 0;
         loop {
+            if consumed >= warmed && !self.parser.in_progress() {
+                warmed = consumed + crate::warm::warm(&shared.keyspace, &self.rbuf[consumed..]);
+            }
             let buf = &self.rbuf[consumed..];
             match self.parser.parse(buf, &limits) {
                 Ok(Parsed::Command { consumed: used }) => {

@@ -49,6 +49,7 @@ pub mod tracking;
 pub mod transaction;
 pub mod tunables;
 pub mod users;
+mod warm;
 mod zsetpop;
 
 /// The worker count `--threads 0` means: one per core but one, and at least one.

@@ -153,6 +153,29 @@ impl Keyspace {
         ((h >> (SHARD_SHIFT + SHARD_BITS)) << SHARD_SHIFT) | (h & LOW_MASK)
     }
 
+    /// Starts loading the memory that finding the keys of `hashes` will read, in two passes:
+    /// every home slot, then every entry those slots point to. A pipeline's commands then
+    /// wait for their cache misses together rather than one after another (with keys spread
+    /// over more memory than the caches hold, the two misses of a lookup were half of what
+    /// a replica spent applying a SET).
+    pub fn prefetch(&self, hashes: &[u64]) {
+        #[cfg(target_arch = "x86_64")]
+        for &h in hashes {
+            // The shards' locks first, so the passes below do not queue on their misses.
+            let shard: *const Padded = &self.shards[Self::shard_index(h)];
+            // SAFETY: a prefetch is a hint; the address is inside our shard array.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(shard.cast());
+            }
+        }
+        for &h in hashes {
+            self.lock(h).prefetch(h);
+        }
+        for &h in hashes {
+            self.lock(h).prefetch_entry(h);
+        }
+    }
+
     /// Locks the shard owning hash `h`.
     pub fn lock(&self, h: u64) -> MutexGuard<'_, Shard> {
         self.lock_index(Self::shard_index(h))

@@ -561,6 +561,12 @@ impl Shard {
         self.table.prefetch(h);
     }
 
+    /// Starts loading the entry of hash `h` (see [`Table::prefetch_entry`]).
+    #[inline]
+    pub fn prefetch_entry(&self, h: u64) {
+        self.table.prefetch_entry(h);
+    }
+
     /// Makes room for `additional` more keys at once (see [`Table::reserve`]).
     pub fn reserve(&mut self, additional: usize) {
         let before = self.container_bytes();

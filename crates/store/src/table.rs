@@ -112,6 +112,36 @@ impl Table {
         let _ = slot;
     }
 
+    /// Starts loading the entry a probe for hash `h` would compare first (the first slot
+    /// from its home with `h`'s tag), for a caller that prefetched the home slot earlier;
+    /// reads the slots, so it costs a cache miss when they are not in yet.
+    #[inline]
+    pub fn prefetch_entry(&self, h: u64) {
+        if self.len == 0 {
+            return;
+        }
+        let t = tag(h);
+        let mut i = self.home(h);
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return;
+            }
+            if s & !ADDR_MASK == t {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a prefetch is a hint that never faults; the address is a live
+                // entry's.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        (s & ADDR_MASK) as *const i8,
+                    );
+                }
+                return;
+            }
+            i = self.next(i);
+        }
+    }
+
     /// The entry in slot `i`, which must be occupied.
     pub fn get(&self, i: usize) -> EntryRef<'_> {
         let s = self.slots[i];
@@ -314,6 +344,9 @@ mod tests {
             for (op, k) in ops {
                 let key = format!("key{k}").into_bytes();
                 let h = hash_of(&key);
+                // Hints only: they must not panic or change anything, on any table.
+                table.prefetch(h);
+                table.prefetch_entry(h);
                 match op {
                     0 => {
                         let value = k.to_string();

@@ -90,6 +90,16 @@ fn short_key(name: &[u8]) -> Option<u128> {
     Some(u128::from_le_bytes(bytes))
 }
 
+/// Whether a command named `name` may give up its batch's shared hold of the EXEC gate to
+/// take it exclusively (EXEC, scripts): a snapshot can be cut while it waits, so whatever
+/// the batch owes the replication stream must be in it before such a command runs.
+pub fn may_hold_the_gate_alone(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"exec")
+        || SCRIPT_COMMANDS
+            .iter()
+            .any(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+}
+
 /// The commands that run a script: they run alone (see [`Command::runs_alone`]).
 pub const SCRIPT_COMMANDS: &[&str] = &[
     "eval",

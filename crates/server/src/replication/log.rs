@@ -109,6 +109,15 @@ impl Inner {
         }
     }
 
+    /// [`Inner::trim`] once the held bytes are a quarter past the backlog's size: an
+    /// append does not pay for a trim (a walk over the readers) each time. What reads the
+    /// backlog's extent (a PSYNC, INFO) trims first, so the slack never shows.
+    fn trim_if_due(&mut self) {
+        if self.buf.len() > self.backlog_size + self.backlog_size / 4 {
+            self.trim();
+        }
+    }
+
     /// Copies `[from, to)` of the held bytes into `out`.
     fn copy(&self, from: u64, to: u64, out: &mut Vec<u8>) {
         let (lo, hi) = ((from - self.start) as usize, (to - self.start) as usize);
@@ -252,7 +261,7 @@ impl Log {
         }
         let mut s = self.inner.lock();
         s.buf.extend(bytes);
-        s.trim();
+        s.trim_if_due();
         drop(s);
         self.unflushed.store(true, Ordering::Release);
     }
@@ -270,7 +279,8 @@ impl Log {
 
     /// First offset still held and how many bytes are (INFO's backlog fields).
     pub fn window(&self) -> (u64, u64) {
-        let s = self.inner.lock();
+        let mut s = self.inner.lock();
+        s.trim();
         (s.start, s.buf.len() as u64)
     }
 
@@ -306,7 +316,7 @@ impl Log {
             s.buf.extend(SELECT_0);
         }
         s.buf.extend(bytes);
-        s.trim();
+        s.trim_if_due();
         let end = s.end();
         drop(s);
         self.unflushed.store(true, Ordering::Release);
@@ -337,7 +347,7 @@ impl Log {
             s.buf.extend(SELECT_0);
         }
         s.buf.extend(&out);
-        s.trim();
+        s.trim_if_due();
         drop(s);
         self.unflushed.store(true, Ordering::Release);
     }
@@ -357,7 +367,7 @@ impl Log {
             let end = s.end();
             s.control.push_back((start, end));
         }
-        s.trim();
+        s.trim_if_due();
         drop(s);
         self.unflushed.store(true, Ordering::Release);
     }
@@ -423,6 +433,7 @@ impl Log {
     /// at the snapshot's offset); `None` when those bytes are gone.
     pub fn reader(&self, from: u64) -> Option<u64> {
         let mut s = self.inner.lock();
+        s.trim();
         if from < s.start || from > s.end() {
             return None;
         }

@@ -119,6 +119,57 @@ async fn pipelined_replies_arrive_in_order() {
     }
 }
 
+/// A keyspace past `warm`'s threshold (1 MiB), so pipelines are walked ahead and their keys
+/// prefetched: mixed pipelines — long keys, commands without a key, an inline command, a
+/// command split across writes, a malformed one at the end — answer as redis-server does.
+#[tokio::test]
+async fn pipelines_over_a_big_keyspace_answer_as_redis() {
+    let ours = Node::start().await;
+    let redis = RedisServer::start().await;
+    let value = "v".repeat(100);
+    let mut fill = Vec::new();
+    for i in 0..12_000 {
+        resp::request::encode_command(&["SET", &format!("k{i}"), &value], &mut fill);
+    }
+    let long = "L".repeat(300);
+    let mut mixed = Vec::new();
+    for i in 0..40 {
+        resp::request::encode_command(&["GET", &format!("k{}", i * 97)], &mut mixed);
+        resp::request::encode_command(&["SET", &long, &format!("{i}")], &mut mixed);
+        resp::request::encode_command(&["INCR", &format!("n{}", i % 3)], &mut mixed);
+        resp::request::encode_command(&["PING"], &mut mixed);
+        resp::request::encode_command(&["GET", &long], &mut mixed);
+        resp::request::encode_command(&["DEL", &format!("k{}", i * 7), "absent"], &mut mixed);
+        resp::request::encode_command(&["EXISTS", &format!("k{}", i * 7)], &mut mixed);
+    }
+    mixed.extend_from_slice(b"GET k5\r\n");
+    resp::request::encode_command(&["MGET", "k1", "k2", "nope"], &mut mixed);
+    mixed.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$x\r\n");
+    let replies = 40 * 7 + 2;
+    for addr in [ours.addr, redis.addr] {
+        let mut c = RawClient::connect(addr).await;
+        c.send_raw(&fill).await;
+        for _ in 0..12_000 {
+            assert_eq!(c.read().await, Some(simple("OK")));
+        }
+    }
+    let mut results = Vec::new();
+    for addr in [ours.addr, redis.addr] {
+        let mut c = RawClient::connect(addr).await;
+        let (head, tail) = mixed.split_at(mixed.len() / 2 + 3);
+        c.send_raw(head).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        c.send_raw(tail).await;
+        let mut got = Vec::new();
+        for _ in 0..replies + 1 {
+            got.push(c.read().await);
+        }
+        got.push(Some(Frame::Boolean(c.is_closed().await)));
+        results.push(got);
+    }
+    assert_eq!(results[0], results[1]);
+}
+
 #[tokio::test]
 async fn large_values_round_trip() {
     let node = Node::start().await;
