@@ -3,7 +3,8 @@
 //! during the moves. After each run every acknowledged write is on exactly one owner, with
 //! its value and TTL. Faults injected, per test: none (a join under load, big collections
 //! in pieces, paused moves); the target killed mid-copy; the source killed mid-copy; the
-//! moves cancelled mid-copy; the leader cut off; a bandwidth limit.
+//! moves cancelled mid-copy; the leader cut off; a bandwidth limit; Raft messages delayed
+//! (a slow switch).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -551,6 +552,96 @@ async fn a_client_blocked_on_a_moving_slot_is_redirected() {
     assert!(
         err.to_lowercase().contains("moved") && err.contains(&format!("{slot} 127.0.0.1:{pb}")),
         "{err}"
+    );
+    let _ = a.stop.send(());
+    let _ = b.stop.send(());
+}
+
+/// A slow switch (the source is a follower, and what it asks the Raft leader is delayed
+/// 200 ms, so agreeing on the switch takes that long): a command on the switching slot
+/// waits it out and is then redirected — it is not answered TRYAGAIN 50 ms into the switch,
+/// which made redis-py give up ("TTL exhausted") when a drain's switch took ~0.5 s on a
+/// loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_switch_is_waited_out_not_answered_tryagain() {
+    let transport = MemTransport::default();
+    let a = start(&transport, None, Config::default()).await;
+    let b = start(&transport, Some(a.port), Config::default()).await;
+    let pair = [a.port, b.port];
+    eventually("two members", Duration::from_secs(30), async || {
+        settled(&pair, 2).await
+    })
+    .await;
+    let (pa, pb) = (a.port, b.port);
+    let leader =
+        blocking(move || field(&cmd_text(pa, &["CLUSTER", "INFO"]), "cluster_raft_leader")).await;
+    let a_id = blocking(move || cmd_text(pa, &["CLUSTER", "MYID"])).await;
+    // The follower gives a slot to the leader.
+    let (source, target) = if leader == a_id { (pb, pa) } else { (pa, pb) };
+    let source_bus = common::bus_of(source).await;
+    let (key, slot, target_id) = blocking(move || {
+        let source_id = cmd_text(source, &["CLUSTER", "MYID"]);
+        let mine = slots_of(source, &source_id);
+        let key = (0..)
+            .map(|i| format!("slow:{i}"))
+            .find(|k| mine.contains(&placement::slot::key_slot(k.as_bytes())))
+            .unwrap();
+        assert_eq!(cmd_text(source, &["SET", &key, "v"]), "OK");
+        let slot = placement::slot::key_slot(key.as_bytes());
+        (key, slot, cmd_text(target, &["CLUSTER", "MYID"]))
+    })
+    .await;
+    let slow = transport.add_filter(cluster::mem::Filter {
+        from: Some(source_bus),
+        to: None,
+        kind: Some(cluster::mem::Kind::Change),
+        fault: cluster::mem::Fault::Delay(Duration::from_millis(200)),
+    });
+    // GETs on the slot, back to back, straight to the source (no client-side retries)
+    // until one is redirected: each reply and how long it took.
+    let k = key.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut c = common::connect(source);
+        let started = Instant::now();
+        let mut replies = Vec::new();
+        while started.elapsed() < Duration::from_secs(20) {
+            let t = Instant::now();
+            let r = redis::cmd("GET")
+                .arg(&k)
+                .query::<Option<String>>(&mut c)
+                .map_err(|e| e.to_string());
+            let done = r.is_err();
+            replies.push((r, t.elapsed()));
+            if done {
+                break;
+            }
+        }
+        replies
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = slot.to_string();
+    let moved =
+        blocking(move || cmd_text(source, &["CLUSTER", "MOVESLOTS", &target_id, &s, &s])).await;
+    assert_eq!(moved, "OK");
+    let replies = reader.await.unwrap();
+    transport.remove_filter(slow);
+    let (last, _) = replies.last().unwrap();
+    let err = last.clone().unwrap_err();
+    assert!(
+        err.to_lowercase().contains("moved") && err.contains(&format!("{slot} 127.0.0.1:{target}")),
+        "the GETs ended with {err} after {} replies",
+        replies.len()
+    );
+    let longest = replies.iter().map(|(_, took)| *took).max().unwrap();
+    assert!(
+        longest >= Duration::from_millis(150),
+        "a GET met the switch and waited for it ({longest:?})"
+    );
+    assert!(
+        replies[..replies.len() - 1]
+            .iter()
+            .all(|(r, _)| r.as_ref().is_ok_and(|v| v.as_deref() == Some("v"))),
+        "before the redirect, every GET was served"
     );
     let _ = a.stop.send(());
     let _ = b.stop.send(());

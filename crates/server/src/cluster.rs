@@ -105,9 +105,14 @@ pub struct ClusterState {
     removed: std::sync::atomic::AtomicBool,
 }
 
-/// How long a command on a switching slot waits for the switch before it is answered
-/// `-TRYAGAIN` (the client retries; the switch is a Raft round trip).
-pub const SWITCH_WAIT: Duration = Duration::from_millis(50);
+/// How long one command on a switching slot waits for the switch before it is answered
+/// `-TRYAGAIN` (the client retries). Counted from when that command first met the switch,
+/// not from the switch's start: a switch is a Raft round trip plus the target applying it,
+/// usually a few ms but up to seconds on a loaded machine, and counting from its start
+/// answered every command after the first 50 ms at once — redis-py's 16 attempts
+/// (TRYAGAIN is retried 8 times at once, then 8 times 50 ms apart) ran out in ~0.4 s.
+/// Half a second per attempt stays under the read timeouts clients default to (Jedis 2 s).
+pub const SWITCH_WAIT: Duration = Duration::from_millis(500);
 
 /// How long a member must stay unreachable before this node counts its slots as failed
 /// (`cluster_state:fail`, flag `fail`) rather than suspected (`fail?`): two missed probes.
@@ -146,8 +151,8 @@ pub enum Route {
     Down,
     /// The slot was just gained, or is switching: try again at this instant.
     Wait(Instant),
-    /// The slot is switching and has waited long enough: the client retries.
-    TryAgain,
+    /// The slot is switching: the command waits (polling), up to [`SWITCH_WAIT`].
+    Switching,
 }
 
 impl ClusterState {
@@ -180,7 +185,8 @@ impl ClusterState {
     }
 
     /// Stops serving `slots` (their keys are about to be switched to another node): commands
-    /// on them wait (up to [`SWITCH_WAIT`], then `-TRYAGAIN`) until [`Self::end_switch`].
+    /// on them wait (each up to [`SWITCH_WAIT`], then `-TRYAGAIN`) until
+    /// [`Self::end_switch`].
     pub fn begin_switch(&self, slots: &[u16]) {
         let now = Instant::now();
         let mut map = self.switching.write();
@@ -567,14 +573,10 @@ impl ClusterState {
         let Some(t) = self.topology() else {
             return Route::Down;
         };
-        // A slot this node stopped serving for its switch: wait for the switch, briefly.
-        if let Some(since) = self.switching_since(slot) {
-            let waited = since.elapsed();
-            return if waited < SWITCH_WAIT {
-                Route::Wait(Instant::now() + Duration::from_millis(1))
-            } else {
-                Route::TryAgain
-            };
+        // A slot this node stopped serving for its switch: the command waits for the
+        // switch (how long is the command's business: see `SWITCH_WAIT`).
+        if self.switching_since(slot).is_some() {
+            return Route::Switching;
         }
         // Without a lease this node may be in a minority: it answers nothing about slots,
         // as a Redis Cluster node in the fail state. A node that knows it was removed

@@ -45,8 +45,9 @@ pub enum CmdError {
     /// the command again; inside MULTI this is the error.
     #[error("TRYAGAIN The slot is changing owner; try again")]
     SlotWait(std::time::Instant),
-    /// The key's slot is switching to another node and the command waited long enough
-    /// ([`crate::cluster::SWITCH_WAIT`]): the client retries (and is sent on by MOVED).
+    /// The key's slot is switching to another node: outside MULTI the command waits (up to
+    /// [`crate::cluster::SWITCH_WAIT`]) and runs again; then, or inside MULTI, this is the
+    /// error, and the client retries (and is sent on by MOVED).
     #[error("TRYAGAIN The slot is moving to another node; try again")]
     SlotMoving,
     /// Redis Cluster: the key's slot is served by another node.

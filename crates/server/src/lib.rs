@@ -172,6 +172,9 @@ pub struct ClientState {
     pub readonly: bool,
     /// ASKING: the next command may use a slot this node is importing.
     pub asking: bool,
+    /// When the command waiting to run again first met its slot switching (see
+    /// [`cluster::SWITCH_WAIT`]); `None` when no command waits for a switch.
+    pub switch_wait_since: Option<std::time::Instant>,
     /// Running a command on a script's behalf (not slow-logged on its own).
     pub in_script: bool,
     /// The changes the running write command made, when it counts them itself (Redis's
@@ -214,6 +217,7 @@ impl ClientState {
             script_read: false,
             readonly: false,
             asking: false,
+            switch_wait_since: None,
             in_script: false,
             dirty: None,
             script_no_replicate: false,

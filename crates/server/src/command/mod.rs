@@ -539,7 +539,7 @@ fn cluster_redirect(
         crate::cluster::Route::CrossSlot => Some(CmdError::CrossSlot),
         crate::cluster::Route::Down => Some(CmdError::ClusterDown),
         crate::cluster::Route::Wait(until) => Some(CmdError::SlotWait(until)),
-        crate::cluster::Route::TryAgain => Some(CmdError::SlotMoving),
+        crate::cluster::Route::Switching => Some(CmdError::SlotMoving),
     }
 }
 
@@ -620,18 +620,31 @@ pub fn execute<'s>(
             crate::pubsub::drain_queued(client, out, usize::MAX);
         }
     }
+    // A command on a switching slot waits for the switch, polling, until it has waited
+    // `SWITCH_WAIT` since it first met it.
+    let can_wait = client.multi.is_none() && !client.in_exec;
+    let retry_at = match &resolved {
+        Err(CmdError::SlotWait(until)) if can_wait => Some(*until),
+        Err(CmdError::SlotMoving) if can_wait => {
+            let now = std::time::Instant::now();
+            let since = *client.switch_wait_since.get_or_insert(now);
+            (now - since < crate::cluster::SWITCH_WAIT)
+                .then(|| now + std::time::Duration::from_millis(1))
+        }
+        _ => None,
+    };
+    if retry_at.is_none() {
+        client.switch_wait_since = None;
+    }
     // ASKING lasts for one command (not for one that waits to run again).
-    if client.asking
-        && !matches!(resolved, Err(CmdError::SlotWait(_)))
-        && !args.get(0).eq_ignore_ascii_case(b"asking")
-    {
+    if client.asking && retry_at.is_none() && !args.get(0).eq_ignore_ascii_case(b"asking") {
         client.asking = false;
     }
+    if let Some(until) = retry_at {
+        client.pending = Some(crate::Pending::RetryAt(until));
+        return Flow::Retry;
+    }
     match resolved {
-        Err(CmdError::SlotWait(until)) if client.multi.is_none() && !client.in_exec => {
-            client.pending = Some(crate::Pending::RetryAt(until));
-            return Flow::Retry;
-        }
         Err(e) => refuse(shared, client, out, args, &e),
         Ok(index) => {
             let cmd = shared.table.get(index);
