@@ -36,11 +36,10 @@ def proxy():
 
 
 def test_default_client_settings_work(proxy):
-    # redis-py 8's defaults (RESP3, HELLO 3 AUTH) and its RESP3 reply shapes. CI pins
-    # redis-py below 8 for now (scripts/test.sh: a resharding flake under 8), whose defaults
-    # differ: run this one with redis-py 8 by hand until the pin goes.
+    # redis-py 8's defaults (RESP3, HELLO 3 AUTH) and its RESP3 reply shapes (scripts/test.sh
+    # installs redis-py 8; an older one's defaults differ).
     if int(redis.__version__.split(".")[0]) < 8:
-        pytest.skip("checks redis-py 8's defaults; CI pins redis-py below 8 for now")
+        pytest.skip("checks redis-py 8's defaults")
     r = redis.Redis(port=proxy, password="pw")
     assert r.ping()
     assert r.connection_pool.get_connection().get_protocol() in (3, "3")
