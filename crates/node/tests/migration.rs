@@ -74,6 +74,30 @@ async fn settled_members(transport: &MemTransport, n: usize, first: Config) -> V
     members
 }
 
+/// Two members, the second joined to the first, settled.
+async fn two_members(transport: &MemTransport) -> (common::Member, common::Member) {
+    let a = start(transport, None, Config::default()).await;
+    let b = start(transport, Some(a.port), Config::default()).await;
+    let pair = [a.port, b.port];
+    eventually("two members", Duration::from_secs(30), async || {
+        settled(&pair, 2).await
+    })
+    .await;
+    (a, b)
+}
+
+/// The first key `<prefix><n>` whose slot the member at `port` owns, and that slot.
+fn key_owned_by(port: u16, prefix: &str) -> (String, u16) {
+    let id = cmd_text(port, &["CLUSTER", "MYID"]);
+    let mine = slots_of(port, &id);
+    let key = (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| mine.contains(&placement::slot::key_slot(k.as_bytes())))
+        .unwrap();
+    let slot = placement::slot::key_slot(key.as_bytes());
+    (key, slot)
+}
+
 /// Every member agrees on `nodes` members and no slot is moving.
 async fn settled(ports: &[u16], nodes: usize) -> bool {
     for p in ports {
@@ -512,22 +536,10 @@ async fn the_leader_cut_off_mid_move_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_blocked_on_a_moving_slot_is_redirected() {
     let transport = MemTransport::default();
-    let a = start(&transport, None, Config::default()).await;
-    let b = start(&transport, Some(a.port), Config::default()).await;
-    let pair = [a.port, b.port];
-    eventually("two members", Duration::from_secs(30), async || {
-        settled(&pair, 2).await
-    })
-    .await;
+    let (a, b) = two_members(&transport).await;
     let (pa, pb) = (a.port, b.port);
     let (key, slot, b_id) = blocking(move || {
-        let a_id = cmd_text(pa, &["CLUSTER", "MYID"]);
-        let mine = slots_of(pa, &a_id);
-        let key = (0..)
-            .map(|i| format!("queue:{i}"))
-            .find(|k| mine.contains(&placement::slot::key_slot(k.as_bytes())))
-            .unwrap();
-        let slot = placement::slot::key_slot(key.as_bytes());
+        let (key, slot) = key_owned_by(pa, "queue:");
         (key, slot, cmd_text(pb, &["CLUSTER", "MYID"]))
     })
     .await;
@@ -565,13 +577,7 @@ async fn a_client_blocked_on_a_moving_slot_is_redirected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_switch_is_waited_out_not_answered_tryagain() {
     let transport = MemTransport::default();
-    let a = start(&transport, None, Config::default()).await;
-    let b = start(&transport, Some(a.port), Config::default()).await;
-    let pair = [a.port, b.port];
-    eventually("two members", Duration::from_secs(30), async || {
-        settled(&pair, 2).await
-    })
-    .await;
+    let (a, b) = two_members(&transport).await;
     let (pa, pb) = (a.port, b.port);
     let leader =
         blocking(move || field(&cmd_text(pa, &["CLUSTER", "INFO"]), "cluster_raft_leader")).await;
@@ -580,14 +586,8 @@ async fn a_slow_switch_is_waited_out_not_answered_tryagain() {
     let (source, target) = if leader == a_id { (pb, pa) } else { (pa, pb) };
     let source_bus = common::bus_of(source).await;
     let (key, slot, target_id) = blocking(move || {
-        let source_id = cmd_text(source, &["CLUSTER", "MYID"]);
-        let mine = slots_of(source, &source_id);
-        let key = (0..)
-            .map(|i| format!("slow:{i}"))
-            .find(|k| mine.contains(&placement::slot::key_slot(k.as_bytes())))
-            .unwrap();
+        let (key, slot) = key_owned_by(source, "slow:");
         assert_eq!(cmd_text(source, &["SET", &key, "v"]), "OK");
-        let slot = placement::slot::key_slot(key.as_bytes());
         (key, slot, cmd_text(target, &["CLUSTER", "MYID"]))
     })
     .await;
