@@ -281,82 +281,93 @@ impl Ctx<'_> {
             cmd = table.get(index);
         }
         let meta = cmd.meta;
-        if !crate::command::arity_ok(shared, meta, args.len()) {
-            return Err(script_call_error(
-                "Wrong number of args calling Redis command from script",
-            ));
-        }
-        // Script and function commands would wait for the engine the running script holds:
-        // never from a script, whatever DEBUG SET-DISABLE-DENY-SCRIPTS says.
-        let scripting = cmd.runs_alone
-            || meta.name.starts_with("script|")
-            || meta.name.starts_with("function|");
-        if scripting
-            || (meta.has_flag("noscript") && !shared.script.deny_disabled.load(Ordering::Relaxed))
-        {
-            return Err(script_call_error(
-                "This Redis command is not allowed from script",
-            ));
-        }
-        if let Err(denied) = crate::users::check(shared, self.client, index, args) {
-            let (reason, at) = crate::users::denied_reason(denied);
-            let object = at.map_or(meta.name.as_bytes(), |i| args.get(i));
-            crate::users::log_denial(
-                shared,
-                self.client,
-                reason,
-                crate::users::Context::Lua,
-                object,
-                None,
-            );
-            return Err(script_call_error(match denied {
-                acl::Denied::Command => {
-                    "The user executing the script can't run this command or subcommand"
+        // A refusal from here on counts as a rejected call of the command (Redis's
+        // scriptCall: `incrCommandStatsOnError(cmd, ERROR_COMMAND_REJECTED)`).
+        let checked: Result<(), CmdError> = 'checks: {
+            if !crate::command::arity_ok(shared, meta, args.len()) {
+                break 'checks Err(script_call_error(
+                    "Wrong number of args calling Redis command from script",
+                ));
+            }
+            // Script and function commands would wait for the engine the running script holds:
+            // never from a script, whatever DEBUG SET-DISABLE-DENY-SCRIPTS says.
+            let scripting = cmd.runs_alone
+                || meta.name.starts_with("script|")
+                || meta.name.starts_with("function|");
+            if scripting
+                || (meta.has_flag("noscript")
+                    && !shared.script.deny_disabled.load(Ordering::Relaxed))
+            {
+                break 'checks Err(script_call_error(
+                    "This Redis command is not allowed from script",
+                ));
+            }
+            if let Err(denied) = crate::users::check(shared, self.client, index, args) {
+                let (reason, at) = crate::users::denied_reason(denied);
+                let object = at.map_or(meta.name.as_bytes(), |i| args.get(i));
+                crate::users::log_denial(
+                    shared,
+                    self.client,
+                    reason,
+                    crate::users::Context::Lua,
+                    object,
+                    None,
+                );
+                break 'checks Err(script_call_error(match denied {
+                    acl::Denied::Command => {
+                        "The user executing the script can't run this command or subcommand"
+                    }
+                    acl::Denied::Key(_) => "The user executing the script can't access at least one of the keys mentioned in the command arguments",
+                    acl::Denied::Channel(_) => "The user executing the script can't publish to the channel mentioned in the command",
+                }));
+            }
+            // Commands that may replicate count as writes here, as in Redis's scriptCall.
+            if policy.read_only && (cmd.write || crate::command::may_replicate(cmd.meta.name)) {
+                break 'checks Err(script_call_error(
+                    "Write commands are not allowed from read-only scripts.",
+                ));
+            }
+            if cmd.write {
+                if !self.client.is_master && crate::command::replica_read_only(shared) {
+                    break 'checks Err(CmdError::ReadOnly);
                 }
-                acl::Denied::Key(_) => "The user executing the script can't access at least one of the keys mentioned in the command arguments",
-                acl::Denied::Channel(_) => "The user executing the script can't publish to the channel mentioned in the command",
-            }));
-        }
-        // Commands that may replicate count as writes here, as in Redis's scriptCall.
-        if policy.read_only && (cmd.write || crate::command::may_replicate(cmd.meta.name)) {
-            return Err(script_call_error(
-                "Write commands are not allowed from read-only scripts.",
-            ));
-        }
-        if cmd.write {
-            if !self.client.is_master && crate::command::replica_read_only(shared) {
-                return Err(CmdError::ReadOnly);
-            }
-            if !self.client.is_master && crate::command::too_few_good_replicas(shared) {
-                return Err(CmdError::NoReplicas);
-            }
-        }
-        if cmd.deny_oom
-            && !policy.allow_oom
-            && !self.client.is_master
-            && !shared.script.wrote.load(Ordering::Relaxed)
-            && !shared.make_room(nested.clock.unix_ms, 0)
-        {
-            return Err(CmdError::Oom);
-        }
-        if let Some(cluster) = shared.cluster.as_ref().filter(|_| !self.client.is_master) {
-            let positions = meta.key_positions(args);
-            if !positions.is_empty() {
-                match cluster.route(positions.iter().map(|&i| args.get(i)), false, false, false) {
-                    crate::cluster::Route::Here => {}
-                    crate::cluster::Route::CrossSlot => {
-                        return Err(script_call_error(
-                            "Script attempted to access keys that do not hash to the same slot",
-                        ))
-                    }
-                    crate::cluster::Route::Down => return Err(CmdError::ClusterDown),
-                    _ => {
-                        return Err(script_call_error(
-                            "Script attempted to access a non local key in a cluster node",
-                        ))
-                    }
+                if !self.client.is_master && crate::command::too_few_good_replicas(shared) {
+                    break 'checks Err(CmdError::NoReplicas);
                 }
             }
+            if cmd.deny_oom
+                && !policy.allow_oom
+                && !self.client.is_master
+                && !shared.script.wrote.load(Ordering::Relaxed)
+                && !shared.make_room(nested.clock.unix_ms, 0)
+            {
+                break 'checks Err(CmdError::Oom);
+            }
+            if let Some(cluster) = shared.cluster.as_ref().filter(|_| !self.client.is_master) {
+                let positions = meta.key_positions(args);
+                if !positions.is_empty() {
+                    match cluster.route(positions.iter().map(|&i| args.get(i)), false, false, false)
+                    {
+                        crate::cluster::Route::Here => {}
+                        crate::cluster::Route::CrossSlot => {
+                            break 'checks Err(script_call_error(
+                                "Script attempted to access keys that do not hash to the same slot",
+                            ))
+                        }
+                        crate::cluster::Route::Down => break 'checks Err(CmdError::ClusterDown),
+                        _ => {
+                            break 'checks Err(script_call_error(
+                                "Script attempted to access a non local key in a cluster node",
+                            ))
+                        }
+                    }
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = checked {
+            nested.local.reject(index);
+            return Err(e);
         }
         reply.set_resp3(policy.resp3);
         let in_script = std::mem::replace(&mut self.client.in_script, true);

@@ -442,6 +442,42 @@ async fn curated_scripting_cases_match_redis_in_resp3() {
 /// A script runs alone: 8 clients over both workers each run a read-modify-write script
 /// (GET, then SET of the value + 1, with a loop between to widen the window) 200 times;
 /// not one increment is lost.
+/// A command a script calls but that is refused before it runs (wrong arity, OOM,
+/// `noscript`) counts as a rejected call of that command, as Redis's scriptCall counts it
+/// (Redis's own suite: "Consistent eval error reporting").
+#[tokio::test]
+async fn refused_script_calls_count_as_rejected_calls() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let mut stats = Vec::new();
+    for mut c in [node.client().await, redis.client().await] {
+        c.run("CONFIG RESETSTAT").await;
+        c.run("CONFIG SET maxmemory 1").await;
+        c.cmd(&["EVAL", "return redis.call('set','x','y')", "1", "x"])
+            .await;
+        c.cmd(&["EVAL", "return redis.call('get')", "0"]).await;
+        c.cmd(&["EVAL", "return redis.call('save')", "0"]).await;
+        c.run("CONFIG SET maxmemory 0").await;
+        let Frame::Bulk(info) = c.run("INFO commandstats").await else {
+            panic!()
+        };
+        let mut lines: Vec<String> = String::from_utf8(info)
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                ["cmdstat_set:", "cmdstat_get:", "cmdstat_save:"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(|l| l.to_string())
+            .collect();
+        lines.sort();
+        stats.push(lines);
+    }
+    assert_eq!(stats[0].len(), 3, "{:?}", stats[0]);
+    assert_eq!(stats[0], stats[1]);
+}
+
 #[tokio::test]
 async fn scripts_are_atomic_across_workers() {
     let node = Node::start_with(Config {
