@@ -61,7 +61,8 @@ IMPLEMENTED = {
     # cluster
     "cluster": ["failover", "replicate", "replicas", "slaves", "info", "myid", "myshardid", "keyslot", "countkeysinslot", "getkeysinslot",
                 "slots", "shards", "nodes", "links", "help", "meet", "forget",
-                "setslot", "addslots", "addslotsrange", "delslots", "delslotsrange"],
+                "setslot", "addslots", "addslotsrange", "delslots", "delslotsrange",
+                "reset", "saveconfig", "bumpepoch", "flushslots", "count-failure-reports", "set-config-epoch"],
     "readonly": [], "readwrite": [], "asking": [],
     # streams
     "xadd": [], "xtrim": [], "xdel": [], "xsetid": [], "xrange": [], "xrevrange": [], "xlen": [],

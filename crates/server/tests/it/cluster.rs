@@ -202,6 +202,82 @@ async fn cluster_commands_refused_without_cluster_mode() {
     assert_eq!(c.run("MSET a 1 b 2").await, Frame::Simple("OK".into()));
 }
 
+/// Redis Cluster's node-local configuration commands (RESET, SAVECONFIG, BUMPEPOCH,
+/// FLUSHSLOTS, SET-CONFIG-EPOCH, COUNT-FAILURE-REPORTS) without cluster mode: the same
+/// replies as redis-server, arity errors included, and a script may not call CLUSTER RESET
+/// (`noscript`; Redis's own suite checks it).
+#[tokio::test]
+async fn node_local_cluster_config_commands_answer_as_redis() {
+    let node = Node::start().await;
+    let redis = crate::support::RedisServer::start().await;
+    let cases = "CLUSTER RESET
+        CLUSTER RESET HARD
+        CLUSTER RESET soft
+        CLUSTER RESET x
+        CLUSTER RESET a b
+        CLUSTER SAVECONFIG
+        CLUSTER SAVECONFIG x
+        CLUSTER BUMPEPOCH
+        CLUSTER FLUSHSLOTS
+        CLUSTER FLUSHSLOTS 1
+        CLUSTER SET-CONFIG-EPOCH 1
+        CLUSTER SET-CONFIG-EPOCH
+        CLUSTER COUNT-FAILURE-REPORTS x
+        CLUSTER COUNT-FAILURE-REPORTS
+        COMMAND INFO cluster|reset cluster|saveconfig cluster|bumpepoch
+        COMMAND INFO cluster|flushslots cluster|count-failure-reports cluster|set-config-epoch
+        EVAL \"return redis.call('cluster','reset','hard')\" 0
+        EVAL \"return redis.pcall('cluster','saveconfig')\" 0";
+    crate::support::assert_cases_match(&node, &redis, cases, crate::support::split_quoted, false)
+        .await;
+}
+
+/// The same commands in cluster mode: Redis's argument checks, then an error naming what
+/// to use instead (the configuration is Raft's), never an OK that did nothing.
+#[tokio::test]
+async fn node_local_cluster_config_commands_in_cluster_mode_say_what_to_use() {
+    let node = Node::start_with(cluster_config()).await;
+    let mut c = node.client().await;
+    assert_eq!(
+        c.run("CLUSTER RESET x").await,
+        Frame::Error("ERR syntax error".into())
+    );
+    assert_eq!(
+        c.run("CLUSTER COUNT-FAILURE-REPORTS nosuchnode").await,
+        Frame::Error("ERR Unknown node nosuchnode".into())
+    );
+    let Frame::Bulk(id) = c.run("CLUSTER MYID").await else {
+        panic!()
+    };
+    let id = String::from_utf8(id).unwrap();
+    let Frame::Error(e) = c.cmd(&["CLUSTER", "COUNT-FAILURE-REPORTS", &id]).await else {
+        panic!()
+    };
+    assert!(e.contains("not gossiped"), "{e}");
+    for cmd in [
+        "SAVECONFIG",
+        "BUMPEPOCH",
+        "FLUSHSLOTS",
+        "SET-CONFIG-EPOCH 1",
+        "RESET HARD",
+    ] {
+        let Frame::Error(e) = c.run(&format!("CLUSTER {cmd}")).await else {
+            panic!("{cmd}")
+        };
+        let name = cmd.split(' ').next().unwrap();
+        assert!(
+            e.starts_with(&format!("ERR CLUSTER {name} is not supported"))
+                && e.contains("remove-node"),
+            "{cmd}: {e}"
+        );
+    }
+    c.run("SET k v").await;
+    assert_eq!(
+        c.run("CLUSTER RESET").await,
+        Frame::Error("ERR CLUSTER RESET can't be called with master nodes containing keys".into())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_crate_cluster_client_routes_through_it() {
     let node = Node::start_with(cluster_config()).await;

@@ -49,6 +49,12 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("cluster|resumemoves", moving::resumemoves),
     ("cluster|migrations", moving::migrations),
     ("cluster|digests", digests::digests),
+    ("cluster|reset", reset),
+    ("cluster|saveconfig", not_here),
+    ("cluster|bumpepoch", not_here),
+    ("cluster|flushslots", not_here),
+    ("cluster|set-config-epoch", not_here),
+    ("cluster|count-failure-reports", count_failure_reports),
 ];
 
 pub(super) fn state<'a>(ctx: &Ctx<'a>) -> Result<&'a ClusterState, CmdError> {
@@ -281,6 +287,55 @@ fn forget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     ctx.client.pending = Some(crate::Pending::Reply(control.forget(id)));
     Ok(())
+}
+
+/// CLUSTER RESET [HARD | SOFT]: Redis's checks, in Redis's order (a primary holding keys is
+/// refused); then refused with the way to leave a cluster here, since membership is agreed
+/// through Raft, not forgotten by one node (see [`not_here`]).
+fn reset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let c = state(ctx)?;
+    if args.len() > 3 {
+        return Err(CmdError::subcommand_syntax("CLUSTER", args.get(1)));
+    }
+    if args.len() == 3
+        && !crate::cmd::is(args.get(2), "hard")
+        && !crate::cmd::is(args.get(2), "soft")
+    {
+        return Err(CmdError::Syntax);
+    }
+    if c.my_primary().is_none() && !ctx.shared.keyspace.is_empty() {
+        return Err(CmdError::err(
+            "CLUSTER RESET can't be called with master nodes containing keys",
+        ));
+    }
+    not_here(ctx, args)
+}
+
+/// Redis Cluster's node-local configuration commands (SAVECONFIG, BUMPEPOCH, FLUSHSLOTS,
+/// SET-CONFIG-EPOCH, RESET): here the cluster's configuration is one Raft log — changed only
+/// by agreed entries, written before they are acknowledged, with epochs that are Raft's —
+/// so a node has nothing of its own to save, bump or flush. Without cluster mode they answer
+/// "cluster support disabled", as Redis; with it, an error naming what to use instead.
+fn not_here(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    state(ctx)?;
+    let name = String::from_utf8_lossy(args.get(1)).to_uppercase();
+    Err(CmdError::err(format!(
+        "CLUSTER {name} is not supported: the cluster configuration is agreed through Raft and saved with every change; slots move with CLUSTER MOVESLOTS / DRAIN and nodes leave with `shardcache cluster remove-node`"
+    )))
+}
+
+/// CLUSTER COUNT-FAILURE-REPORTS node-id: Redis's count of other primaries' gossip reports
+/// that the node failed. Failures are not gossiped here (the Raft leader's probes decide, and
+/// CLUSTER NODES shows `fail?` / `fail`), so a known node is refused with that, an unknown
+/// one answered as Redis does.
+fn count_failure_reports(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let id = String::from_utf8_lossy(args.get(2)).into_owned();
+    if topology(ctx)?.is_none_or(|t| t.node(&id).is_none()) {
+        return Err(CmdError::err(format!("Unknown node {id}")));
+    }
+    Err(CmdError::err(
+        "CLUSTER COUNT-FAILURE-REPORTS is not supported: failures are not gossiped; the Raft leader's probes decide them (CLUSTER NODES shows fail? and fail)",
+    ))
 }
 
 fn myid(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
