@@ -113,7 +113,11 @@ pub fn raised(e: crate::vm::ScriptError, name: &str) -> CmdError {
     if let Some((source, line)) = e.at {
         msg.push_str(&format!(" script: {name}, on {source}:{line}."));
     }
-    CmdError::Raw(msg)
+    if e.counted {
+        CmdError::Counted(msg)
+    } else {
+        CmdError::Raw(msg)
+    }
 }
 
 fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> CmdResult {

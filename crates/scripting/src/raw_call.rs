@@ -139,6 +139,9 @@ unsafe fn run(state: *mut lua_State, s: &mut Scratch) -> Outcome {
         match r {
             Ok(()) => Outcome::Reply(policy.resp3),
             Err(e) => {
+                // A refusal counts in errorstats now, as Redis's scriptCall counts it
+                // (`afterErrorReply`), whether the script catches it (redis.pcall) or not.
+                ctx.shared.stats.count_error(&e.code());
                 let _ = write!(s.error, "{e}");
                 Outcome::Error
             }
@@ -155,6 +158,11 @@ unsafe fn run(state: *mut lua_State, s: &mut Scratch) -> Outcome {
 /// breaks trimmed) and raises it, or returns it for `redis.pcall`.
 unsafe fn error_result(state: *mut lua_State, text: &[u8], raise: bool) -> c_int {
     push_error_table(state, text);
+    // Already counted in errorstats (the command's error reply, or the refusal): if it
+    // ends the script, the script's reply does not count it again (Redis's
+    // `ignore_error_stats_update`, on the tables of redis.call and redis.pcall alike).
+    ffi::lua_pushboolean(state, 1);
+    ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
     if raise {
         ffi::lua_error(state);
     }

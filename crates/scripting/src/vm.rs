@@ -236,6 +236,9 @@ pub struct ScriptError {
     pub message: String,
     /// `(source, line)` of the script code that raised it.
     pub at: Option<(String, i64)>,
+    /// Raised by `redis.call` for an error already counted in errorstats (see
+    /// `raw_call::error_result`): the script's error reply must not count it again.
+    pub counted: bool,
 }
 
 pub struct Vm {
@@ -542,6 +545,7 @@ impl Vm {
             install_count_hook(&self.lua).map_err(|e| ScriptError {
                 message: format!("ERR {e}"),
                 at: None,
+                counted: false,
             })?;
         }
         let ptr = ctx as *mut Ctx<'_> as *mut ();
@@ -623,6 +627,7 @@ impl Vm {
             Err(e) => Err(ScriptError {
                 message: format!("ERR {}", error_message(&e)),
                 at: None,
+                counted: false,
             }),
             Ok(values) => {
                 let mut it = values.into_iter();
@@ -648,6 +653,7 @@ impl Vm {
             Ok(_) if running.killed => Err(ScriptError {
                 message: "ERR Script killed by user with SCRIPT KILL...".into(),
                 at: None,
+                counted: false,
             }),
             other => other,
         }
@@ -669,15 +675,22 @@ fn script_error(v: &Value) -> ScriptError {
             ScriptError {
                 message,
                 at: source.zip(line),
+                counted: t
+                    .raw_get::<Option<bool>>("ignore_error_stats_update")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false),
             }
         }
         Value::String(s) => ScriptError {
             message: format!("ERR {}", s.to_string_lossy()),
             at: None,
+            counted: false,
         },
         _ => ScriptError {
             message: "ERR execution failure".into(),
             at: None,
+            counted: false,
         },
     }
 }

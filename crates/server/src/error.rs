@@ -101,6 +101,10 @@ pub enum CmdError {
     /// An error line sent as given, code and all (DEBUG ERROR).
     #[error("{0}")]
     Raw(String),
+    /// [`CmdError::Raw`] for an error already counted in errorstats when it happened: a
+    /// script ended by an error `redis.call` raised (Redis's `ERR_REPLY_FLAG_NO_STATS_UPDATE`).
+    #[error("{0}")]
+    Counted(String),
 }
 
 impl CmdError {

@@ -307,7 +307,9 @@ pub enum Flow {
 }
 
 fn reply_error(shared: &Shared, out: &mut ReplyWriter, e: &CmdError) {
-    shared.stats.count_error(&e.code());
+    if !matches!(e, CmdError::Counted(_)) {
+        shared.stats.count_error(&e.code());
+    }
     out.error(&e.to_string());
 }
 

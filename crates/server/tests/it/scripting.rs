@@ -478,6 +478,47 @@ async fn refused_script_calls_count_as_rejected_calls() {
     assert_eq!(stats[0], stats[1]);
 }
 
+/// An error `redis.call` raises counts once in errorstats — when the command failed or was
+/// refused — not again when it ends the script; a refusal `redis.pcall` catches counts too;
+/// an error the script raises itself counts when it ends the script (Redis's
+/// `ignore_error_stats_update`).
+#[tokio::test]
+async fn script_errors_count_once_in_errorstats() {
+    let node = Node::start().await;
+    let redis = RedisServer::start().await;
+    let mut stats = Vec::new();
+    for mut c in [node.client().await, redis.client().await] {
+        c.run("CONFIG RESETSTAT").await;
+        c.run("RPUSH l a").await;
+        for script in [
+            "return redis.call('incr', KEYS[1])",
+            "local t = redis.pcall('incr', KEYS[1]) return 1",
+            "return redis.call('nosuch')",
+            "local t = redis.pcall('get') return 1",
+            "return error({err='MY thing'})",
+            "return redis.error_reply('X y')",
+        ] {
+            c.cmd(&["EVAL", script, "1", "l"]).await;
+        }
+        let mut lines = Vec::new();
+        for section in ["errorstats", "stats"] {
+            let Frame::Bulk(info) = c.cmd(&["INFO", section]).await else {
+                panic!()
+            };
+            lines.extend(
+                String::from_utf8(info)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| l.starts_with("errorstat_") || l.starts_with("total_error_replies"))
+                    .map(|l| l.to_string()),
+            );
+        }
+        lines.sort();
+        stats.push(lines);
+    }
+    assert_eq!(stats[0], stats[1]);
+}
+
 #[tokio::test]
 async fn scripts_are_atomic_across_workers() {
     let node = Node::start_with(Config {
